@@ -1,0 +1,57 @@
+"""Small file-system helpers: atomic writes and free-space checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lungsegdb_cli.errors import DiskFullError, from_os_error
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    A reader sees the old file or the new one, never a half-written one.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise from_os_error(exc, f"writing {path}") from exc
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_free_space(path: Path, needed: int, what: str) -> None:
+    """Raise :class:`DiskFullError` (exit 5) if fewer than ``needed`` bytes are free."""
+    free = free_bytes(path)
+    if free < needed:
+        raise DiskFullError(
+            f"Not enough free space for {what}: need {needed:,} bytes, "
+            f"{free:,} free on {path}",
+            hint="Free some space, or choose another --data-dir.",
+            needed=needed,
+            free=free,
+            path=str(path),
+        )

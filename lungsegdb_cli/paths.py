@@ -1,0 +1,140 @@
+"""Where things live on disk: the data root, the tree, the manifest, the state.
+
+Resolution order of the data root: ``--data-dir`` > ``$LUNGSEGDB_HOME`` > the user cache dir
+for ``lungsegdb`` (platformdirs; ``~/.cache/lungsegdb`` on Linux, honouring XDG_CACHE_HOME).
+Nothing here creates a directory; callers that write call :meth:`DataPaths.ensure_state_dir`.
+
+Layout under a data root ``<root>``::
+
+    <root>/LungSegDB/                the documented tree
+    <root>/LungSegDB.sha256          per-file manifest, ``sha256sum -c`` format,
+                                     paths relative to the LungSegDB folder
+    <root>/downloads/                the archive (kept) and partial downloads (``*.part``)
+    <root>/.lungsegdb/               tool state: provenance.json, manifest sizes, lock, cache
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lungsegdb_cli import dataset
+from lungsegdb_cli.errors import UsageError
+
+ENV_HOME = "LUNGSEGDB_HOME"
+APP_NAME = "lungsegdb"
+STATE_DIRNAME = ".lungsegdb"
+
+
+def default_root(env: Mapping[str, str] | None = None) -> Path:
+    """The user cache dir for lungsegdb (platformdirs), honouring ``XDG_CACHE_HOME``."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CACHE_HOME")
+    if xdg and os.name == "posix" and not _is_macos():
+        return Path(xdg) / APP_NAME
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def _is_macos() -> bool:
+    import sys
+
+    return sys.platform == "darwin"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every path the tool uses, derived from the data root and the tree folder."""
+
+    root: Path
+    dataset_dir: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.dataset_dir.parent / f"{self.dataset_dir.name}.sha256"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dataset_dir.parent / STATE_DIRNAME
+
+    @property
+    def provenance(self) -> Path:
+        """JSON record of where the archive came from and its checksums."""
+        return self.state_dir / "provenance.json"
+
+    @property
+    def manifest_sizes(self) -> Path:
+        """JSON sidecar of the manifest: file sizes, for ``verify --quick``."""
+        return self.state_dir / "manifest-sizes.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.state_dir / "lock"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Decode cache shared by validate and stats (keyed on path, size, mtime)."""
+        return self.state_dir / "cache"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.root / "downloads"
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
+
+
+def looks_like_tree(path: Path) -> bool:
+    """True if ``path`` holds at least one variant folder of the documented tree."""
+    try:
+        return any(
+            child.is_dir() and dataset.canonical_variant(child.name) is not None
+            for child in path.iterdir()
+        )
+    except OSError:
+        return False
+
+
+def resolve(
+    data_dir: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    must_exist: bool = False,
+) -> DataPaths:
+    """Resolve the data root and the tree folder.
+
+    ``data_dir`` may be a data root (holding ``LungSegDB/``), the LungSegDB folder itself, or
+    any folder laid out like it. With ``must_exist`` an explicit path that does not exist is a
+    :class:`UsageError` (exit 2).
+    """
+    env = os.environ if env is None else env
+    if data_dir is not None and str(data_dir) != "":
+        root = Path(data_dir).expanduser()
+        explicit = True
+    elif env.get(ENV_HOME):
+        root = Path(env[ENV_HOME]).expanduser()
+        explicit = True
+    else:
+        root = default_root(env)
+        explicit = False
+    root = root.absolute()
+    if root.exists() and not root.is_dir():
+        raise UsageError(
+            f"Data dir is not a directory: {root}",
+            hint="Pass a folder with --data-dir (or set LUNGSEGDB_HOME).",
+            path=str(root),
+        )
+    if must_exist and explicit and not root.exists():
+        raise UsageError(
+            f"Data dir does not exist: {root}",
+            hint="Check the path, or run 'lungsegdb download' to create it.",
+            path=str(root),
+        )
+    nested = root / dataset.DATASET_DIRNAME
+    if not nested.is_dir() and root.is_dir() and looks_like_tree(root):
+        return DataPaths(root=root.parent, dataset_dir=root)
+    return DataPaths(root=root, dataset_dir=nested)
