@@ -297,7 +297,9 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
     return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
 
 
-def _report(code: int, kind: str, message: str, hint: str, argv: Sequence[str], **extra: Any) -> int:
+def _report(
+    code: int, kind: str, message: str, hint: str, argv: Sequence[str], **extra: Any
+) -> int:
     if "--json" in argv:
         error: dict[str, Any] = {"code": code, "kind": kind, "message": message, "hint": hint}
         error.update(extra)

@@ -135,7 +135,7 @@ _CANONICAL_LEVELS: tuple[dict[str, str], ...] = (
 
 
 def canonical_variant(name: str) -> str | None:
-    """Map a folder name onto a documented variant (``Preprocessed_Data`` -> ``preprocessed data``)."""
+    """Map a folder name onto a variant (``Preprocessed_Data`` -> ``preprocessed data``)."""
     return _CANONICAL_LEVELS[0].get(_norm(name))
 
 

@@ -48,8 +48,7 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
     free = free_bytes(path)
     if free < needed:
         raise DiskFullError(
-            f"Not enough free space for {what}: need {needed:,} bytes, "
-            f"{free:,} free on {path}",
+            f"Not enough free space for {what}: need {needed:,} bytes, {free:,} free on {path}",
             hint="Free some space, or choose another --data-dir.",
             needed=needed,
             free=free,

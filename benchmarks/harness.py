@@ -1,0 +1,133 @@
+"""Timing harness for the benchmarks: alternating A/B rounds, median wall time, peak RSS.
+
+Each side of a comparison is a shell-free command (a list of argv) run as a child process;
+its peak RSS comes from ``os.wait4`` (the child and the descendants it waited for).
+A ``setup`` callable runs before every round of a side, untimed (e.g. empty the target dir).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Run:
+    wall: float
+    peak_rss_mb: float
+    returncode: int
+
+
+def run_once(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Run:
+    """Run ``argv`` once; return its wall time, peak RSS (MB) and exit code."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    rc = os.waitstatus_to_exitcode(status)
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {rc}:\n{stderr[-2000:]}")
+    return Run(wall=wall, peak_rss_mb=usage.ru_maxrss / 1024, returncode=rc)
+
+
+@dataclass
+class Side:
+    label: str
+    argv: Sequence[str]
+    setup: Callable[[], None] | None = None
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    runs: list[Run] = field(default_factory=list)
+
+    def once(self) -> Run:
+        if self.setup is not None:
+            self.setup()
+        r = run_once(self.argv, env=self.env, cwd=self.cwd)
+        self.runs.append(r)
+        return r
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(r.peak_rss_mb for r in self.runs)
+
+
+@dataclass
+class Comparison:
+    """``ours`` vs ``theirs``; the target is met when median(ours)/median(theirs) <= ratio.
+
+    ``max_ratio`` None means report only. ``min_speedup`` (theirs/ours >= x) is an alternative
+    target. ``rss_limit_mb`` bounds our peak RSS.
+    """
+
+    name: str
+    ours: Side
+    theirs: Side
+    max_ratio: float | None = None
+    min_speedup: float | None = None
+    rss_limit_mb: float | None = None
+
+    def run(self, rounds: int) -> None:
+        for i in range(rounds):
+            order = (self.ours, self.theirs) if i % 2 == 0 else (self.theirs, self.ours)
+            for side in order:
+                side.once()
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.median / self.theirs.median
+
+    @property
+    def target(self) -> str:
+        parts = []
+        if self.max_ratio is not None:
+            parts.append(f"ratio <= {self.max_ratio}")
+        if self.min_speedup is not None:
+            parts.append(f"speed-up >= {self.min_speedup}x")
+        if self.rss_limit_mb is not None:
+            parts.append(f"RSS < {self.rss_limit_mb:.0f} MB")
+        return ", ".join(parts) or "report"
+
+    @property
+    def met(self) -> bool:
+        ok = True
+        if self.max_ratio is not None:
+            ok &= self.ratio <= self.max_ratio
+        if self.min_speedup is not None:
+            ok &= (1 / self.ratio) >= self.min_speedup
+        if self.rss_limit_mb is not None:
+            ok &= self.ours.peak_rss_mb < self.rss_limit_mb
+        return ok
+
+    def row(self) -> dict[str, object]:
+        return {
+            "comparison": self.name,
+            "ours": self.ours.label,
+            "ours_s": round(self.ours.median, 3),
+            "ours_rss_mb": round(self.ours.peak_rss_mb, 1),
+            "theirs": self.theirs.label,
+            "theirs_s": round(self.theirs.median, 3),
+            "theirs_rss_mb": round(self.theirs.peak_rss_mb, 1),
+            "ratio": round(self.ratio, 3),
+            "target": self.target,
+            "met": self.met,
+        }
