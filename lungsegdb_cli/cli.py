@@ -361,13 +361,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             argv,
         )
     except (KeyboardInterrupt, Abort):
-        return _report(
-            int(ExitCode.INTERRUPTED),
-            "interrupted",
-            "Interrupted; nothing half-written was left in the tree.",
-            "Run the same command again to continue.",
-            argv,
-        )
+        return _interrupted(argv)
     except OSError as exc:
         if debug:
             traceback.print_exc()
@@ -375,7 +369,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _report(int(err.exit_code), err.code, err.message, err.hint, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
+    if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
+        return _interrupted(argv)
     return rv
+
+
+def _interrupted(argv: Sequence[str]) -> int:
+    return _report(
+        int(ExitCode.INTERRUPTED),
+        "interrupted",
+        "Interrupted; nothing half-written was left in the tree.",
+        "Run the same command again to continue.",
+        argv,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,173 @@
+"""The CLI frame: the error funnel, --json errors, help, start-up, python -m."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli import errors, info
+from lungsegdb_cli.cli import run
+
+COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
+
+
+def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
+    def boom(*_a: object, **_k: object) -> None:
+        raise exc
+
+    return boom
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.CheckFailed("data bad", hint="look"), 1),
+        (errors.UsageError("bad option", hint="fix it"), 2),
+        (errors.DownloadError("quota page", hint="wait"), 3),
+        (errors.ArchiveError("corrupt zip", hint="re-download"), 4),
+        (errors.DiskFullError("disk full", hint="free space"), 5),
+        (OSError(errno.EACCES, "Permission denied", "/x"), 5),
+        (KeyboardInterrupt(), 130),
+    ],
+)
+def test_funnel_maps_errors_to_exit_codes_and_two_lines(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    exc: BaseException,
+    code: int,
+) -> None:
+    monkeypatch.setattr(info, "collect", _raise(exc))
+    assert run(["info", "--data-dir", str(tmp_path)]) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2, captured.err
+    assert lines[0].startswith("error: ")
+    assert lines[1].strip().startswith("next: ")
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.ChecksumMismatch("mismatch", expected="a", actual="b"), 1),
+        (errors.ArchiveError("corrupt"), 4),
+        (KeyboardInterrupt(), 130),
+    ],
+)
+def test_json_errors_are_one_document_on_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    exc: BaseException,
+    code: int,
+) -> None:
+    monkeypatch.setattr(info, "collect", _raise(exc))
+    assert run(["info", "--json", "--data-dir", str(tmp_path)]) == code
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False
+    assert doc["error"]["code"] == code
+    assert doc["error"]["message"]
+
+
+def test_debug_shows_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(info, "collect", _raise(errors.ArchiveError("corrupt")))
+    assert run(["info", "--debug", "--data-dir", str(tmp_path)]) == 4
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "--bogus"],
+        ["no-such-command"],
+        ["synth"],  # missing OUT
+        ["synth", "out", "--format", "rar"],
+        ["synth", "out", "--pairs", "many"],
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_data_dir_that_is_a_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "afile"
+    f.write_text("x")
+    assert run(["info", "--data-dir", str(f)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_takes_the_common_options(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert run([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--data-dir", "--json", "--quiet"):
+        assert option in out, f"{name} lacks {option}"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("LUNGSEGDB_DEBUG", None)
+    return env
+
+
+def test_python_dash_m_and_fast_startup() -> None:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0
+    assert "synth" in proc.stdout
+    # Measured, not asserted tightly (timings are noisy): the heavy libraries stay unimported.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, lungsegdb_cli.cli as c; c.run(['--help']); "
+            "print(','.join(m for m in ('numpy','tifffile','requests','gdown') if m in sys.modules), "
+            "file=sys.stderr)",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+    )
+    assert probe.stderr.strip() == "", probe.stderr
+    assert elapsed < 10
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from lungsegdb_cli import __version__
+
+    assert run(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out

@@ -1,0 +1,74 @@
+"""``lungsegdb info``: the dataset card and the local state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli import dataset, info, provenance
+from lungsegdb_cli.cli import run
+from lungsegdb_cli.paths import resolve
+
+CONTRACT_KEYS = {"data_dir", "dataset_dir", "source", "archive", "manifest", "state"}
+
+
+def _info_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    assert run(["info", "--json", "--data-dir", str(tmp_path)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_empty_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _info_json(tmp_path, capsys)
+    assert doc.keys() >= CONTRACT_KEYS
+    assert doc["state"] == info.STATE_EMPTY
+    assert doc["archive"] is None and doc["manifest"] is None
+    assert doc["source"] == {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID}
+    assert doc["dataset"]["published_pairs"] == {"V1": 1800, "V2": 700}
+    assert not any(tmp_path.iterdir()), "info must not create anything"
+
+
+def test_states_follow_what_is_on_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = resolve(tmp_path, {})
+    archive = tmp_path / "downloads" / "LungSegDB.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    provenance.write(paths.provenance, {"path": str(archive), "sha256": "ab" * 32})
+    doc = _info_json(tmp_path, capsys)
+    assert doc["state"] == info.STATE_DOWNLOADED
+    assert doc["archive"] == {"path": str(archive), "sha256": "ab" * 32, "size": 22}
+
+    (paths.dataset_dir / "raw data").mkdir(parents=True)
+    assert _info_json(tmp_path, capsys)["state"] == info.STATE_UNMANAGED
+
+    paths.manifest.write_text("")
+    doc = _info_json(tmp_path, capsys)
+    assert doc["state"] == info.STATE_EXTRACTED
+    assert doc["manifest"] == str(paths.manifest)
+
+
+def test_archive_recorded_but_gone_is_null(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = resolve(tmp_path, {})
+    provenance.write(paths.provenance, {"path": str(tmp_path / "gone.zip"), "sha256": "0" * 64})
+    doc = _info_json(tmp_path, capsys)
+    assert doc["archive"] is None
+    assert doc["provenance"]["sha256"] == "0" * 64
+
+
+def test_human_output_names_source_and_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["info", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert dataset.DRIVE_ID in out and "empty" in out and "1,800" in out
+
+
+def test_env_home_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUNGSEGDB_HOME", str(tmp_path / "home"))
+    assert run(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_dir"] == str(tmp_path / "home")

@@ -1,0 +1,68 @@
+"""Data-root resolution: --data-dir > LUNGSEGDB_HOME > user cache dir; no dirs created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli import paths
+from lungsegdb_cli.errors import UsageError
+
+
+def test_explicit_data_dir_wins_over_env(tmp_path: Path) -> None:
+    env = {"LUNGSEGDB_HOME": str(tmp_path / "env"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    p = paths.resolve(tmp_path / "cli", env)
+    assert p.root == tmp_path / "cli"
+    assert p.dataset_dir == tmp_path / "cli" / "LungSegDB"
+
+
+def test_env_home_wins_over_cache_dir(tmp_path: Path) -> None:
+    env = {"LUNGSEGDB_HOME": str(tmp_path / "env"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert paths.resolve(None, env).root == tmp_path / "env"
+
+
+def test_default_is_xdg_cache_dir(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    p = paths.resolve(None, env)
+    assert p.root == tmp_path / "xdg" / "lungsegdb"
+    assert p.manifest == tmp_path / "xdg" / "lungsegdb" / "LungSegDB.sha256"
+
+
+def test_default_without_xdg_is_home_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = paths.resolve(None, {})
+    assert p.root.name == "lungsegdb"
+    assert "cache" in str(p.root).lower()
+
+
+def test_resolution_creates_nothing(tmp_path: Path) -> None:
+    p = paths.resolve(tmp_path / "new", {})
+    _ = (p.manifest, p.state_dir, p.lock, p.cache_dir, p.downloads_dir, p.provenance)
+    assert not (tmp_path / "new").exists()
+
+
+def test_data_dir_pointing_at_the_tree_itself(tmp_path: Path) -> None:
+    tree = tmp_path / "LungSegDB"
+    (tree / "raw data" / "V1" / "CT_Images").mkdir(parents=True)
+    p = paths.resolve(tree, {})
+    assert p.dataset_dir == tree
+    assert p.manifest == tmp_path / "LungSegDB.sha256"
+
+
+def test_data_dir_at_any_folder_laid_out_like_the_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "my_copy"
+    (tree / "Preprocessed_Data" / "V2").mkdir(parents=True)
+    assert paths.resolve(tree, {}).dataset_dir == tree
+
+
+def test_must_exist_rejects_missing_explicit_dir(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        paths.resolve(tmp_path / "nope", {}, must_exist=True)
+    assert "does not exist" in info.value.message
+
+
+def test_data_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(UsageError):
+        paths.resolve(f, {})
