@@ -154,8 +154,8 @@ def test_python_dash_m_and_fast_startup() -> None:
             sys.executable,
             "-c",
             "import sys, lungsegdb_cli.cli as c; c.run(['--help']); "
-            "print(','.join(m for m in ('numpy','tifffile','requests','gdown') if m in sys.modules), "
-            "file=sys.stderr)",
+            "heavy = ('numpy', 'tifffile', 'requests', 'gdown'); "
+            "print(','.join(m for m in heavy if m in sys.modules), file=sys.stderr)",
         ],
         capture_output=True,
         text=True,
