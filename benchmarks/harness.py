@@ -85,6 +85,7 @@ class Comparison:
     max_ratio: float | None = None
     min_speedup: float | None = None
     rss_limit_mb: float | None = None
+    max_seconds: float | None = None
 
     def run(self, rounds: int) -> None:
         for i in range(rounds):
@@ -105,6 +106,8 @@ class Comparison:
             parts.append(f"speed-up >= {self.min_speedup}x")
         if self.rss_limit_mb is not None:
             parts.append(f"RSS < {self.rss_limit_mb:.0f} MB")
+        if self.max_seconds is not None:
+            parts.append(f"ours < {self.max_seconds:g} s")
         return ", ".join(parts) or "report"
 
     @property
@@ -116,6 +119,8 @@ class Comparison:
             ok &= (1 / self.ratio) >= self.min_speedup
         if self.rss_limit_mb is not None:
             ok &= self.ours.peak_rss_mb < self.rss_limit_mb
+        if self.max_seconds is not None:
+            ok &= self.ours.median < self.max_seconds
         return ok
 
     def row(self) -> dict[str, object]:
