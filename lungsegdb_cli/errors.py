@@ -131,3 +131,27 @@ def from_os_error(exc: OSError, action: str) -> LocalError:
             path=exc.filename,
         )
     return LocalError(f"Could not {action}: {exc}", path=exc.filename)
+
+
+class NothingToVerify(DownloadError):
+    """``verify`` found nothing local to check: no manifest (exit 3, like --offline with
+    nothing local: the fix is to download or extract, not to repair data)."""
+
+    code = "nothing-to-verify"
+    default_hint = (
+        "Run 'lungsegdb download' (or 'lungsegdb extract --force' to re-extract and write one)."
+    )
+
+
+class DrivePageError(DownloadError):
+    """Google Drive (or a mirror) answered with a page instead of the archive: quota exceeded,
+    not found, permission/sign-in, a virus-scan warning that could not be followed."""
+
+    code = "drive-page"
+
+
+class OfflineError(DownloadError):
+    """``--offline`` and the data is not already here."""
+
+    code = "offline"
+    default_hint = "Run 'lungsegdb download' with network access, or pass --archive PATH."

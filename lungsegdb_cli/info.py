@@ -64,6 +64,9 @@ def collect(paths: DataPaths) -> dict[str, Any]:
         "archive": archive,
         "manifest": str(manifest) if manifest is not None else None,
         "state": state,
+        # The archive's SHA-256 as recorded at download: paste it as the CI pin
+        # (LUNGSEGDB_SHA256) and use it as the cache key. Kept even if the archive is not.
+        "pin": str(record["sha256"]).lower() if record and record.get("sha256") else None,
         "provenance": record,
         "dataset": dataset_card(),
     }

@@ -1,0 +1,47 @@
+"""Serve one file over loopback the way Google Drive (and a plain mirror) would, until killed.
+
+    python benchmarks/serve.py FILE [--drive-id ID] [--port 0] [--throttle SECONDS]
+
+Prints ``http://127.0.0.1:PORT`` on the first line of stdout once it listens. The file is then
+at ``/mirror/<name>`` (static, Range, ETag, ``sendfile``) and, as Drive file ``ID``, behind
+``/uc?id=ID&export=download`` -> 303 -> the virus-scan warning form -> the bytes. The server
+is the fake of the tests (``tests/drive_fake.py``), so benchmarks and tests see the same Drive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from drive_fake import FakeDrive
+
+DEFAULT_ID = "1EjzpPq0GhpmlMoSUqnJIdukg_QQDJtgq"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--drive-id", default=DEFAULT_ID)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--throttle", type=float, default=0.0, help="seconds slept per 64 KiB")
+    args = ap.parse_args(argv)
+    path = args.file.resolve()
+    fake = FakeDrive(port=args.port, throttle=args.throttle)
+    fake.add(args.drive_id, path, name=path.name, large=True)
+    fake.mirror[path.name] = path
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with fake:
+        print(fake.base, flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,456 @@
+"""Google Drive: links, the pages Drive answers with instead of a file, and opening a download.
+
+* :func:`resolve_source` turns ``--url`` (any form of a Drive link, or any http(s) mirror) or
+  nothing (the dataset's Drive id) into a :class:`Source`.
+* :func:`open_download` GETs a URL and returns the open response once it carries file bytes. On
+  the way it follows Drive's redirect to drive.usercontent.google.com (requests follows
+  redirects) and its virus-scan warning form (``#download-form`` with hidden ``confirm``/``uuid``
+  inputs). Any HTML it gets instead of a file is classified (quota exceeded, not found,
+  permission/sign-in, virus-scan page that could not be followed, other) by content type, magic
+  bytes and ``<title>``, and raised as :class:`Refused` -- never written as the archive.
+* Transient answers (429, 5xx) raise :class:`RetryableHTTP` with the server's ``Retry-After``;
+  the caller (:mod:`lungsegdb_cli.fetch`) decides about retrying.
+
+Testing hook: ``LUNGSEGDB_DRIVE_ENDPOINT`` (e.g. ``http://127.0.0.1:8765``) replaces
+``https://drive.google.com`` for the default source and for Drive links; links on that host are
+parsed as Drive links. Everything else (redirects, forms) is followed as the server sends it,
+so the same code talks to the real Drive and to a local fake.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import os
+import re
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from html.parser import HTMLParser
+from typing import Any
+
+from lungsegdb_cli import dataset
+from lungsegdb_cli.errors import UsageError
+
+DEFAULT_BASE = "https://drive.google.com"
+ENV_ENDPOINT = "LUNGSEGDB_DRIVE_ENDPOINT"
+DRIVE_HOSTS = frozenset({"drive.google.com", "docs.google.com", "drive.usercontent.google.com"})
+
+#: How much of an HTML answer is read to classify it.
+HTML_LIMIT = 2 << 20
+#: Interstitial pages (virus-scan forms) followed before giving up.
+MAX_HOPS = 4
+
+QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"
+
+
+def drive_base(env: Mapping[str, str] | None = None) -> str:
+    """``https://drive.google.com``, or the endpoint from ``LUNGSEGDB_DRIVE_ENDPOINT``."""
+    env = os.environ if env is None else env
+    return (env.get(ENV_ENDPOINT) or DEFAULT_BASE).rstrip("/")
+
+
+def download_url(drive_id: str, base: str = DEFAULT_BASE) -> str:
+    """The direct-download URL Drive redirects to its usercontent host."""
+    return f"{base.rstrip('/')}/uc?id={urllib.parse.quote(drive_id)}&export=download"
+
+
+def view_url(drive_id: str, base: str = DEFAULT_BASE) -> str:
+    """The link to open in a browser."""
+    return f"{base.rstrip('/')}/file/d/{urllib.parse.quote(drive_id)}/view"
+
+
+_ID_RE = re.compile(r"^[-\w]{10,}$")
+_PATH_PATTERNS = (
+    re.compile(r"^/file(?:/u/\d+)?/d/([-\w]+)(?:/(?:edit|view|preview))?/?$"),
+    re.compile(r"^/(?:document|spreadsheets|presentation)(?:/u/\d+)?/d/([-\w]+)(?:/.*)?$"),
+)
+
+
+def _is_drive_host(parsed: urllib.parse.SplitResult, base: str) -> bool:
+    host = (parsed.hostname or "").lower()
+    if host in DRIVE_HOSTS:
+        return True
+    b = urllib.parse.urlsplit(base)
+    return bool(host) and host == (b.hostname or "").lower() and parsed.port == b.port
+
+
+def parse_drive_id(url: str, base: str = DEFAULT_BASE) -> str | None:
+    """The file id of a Drive link in any of its forms, or None for other URLs.
+
+    ``/file/d/ID/view``, ``/file/u/0/d/ID/edit``, ``/uc?id=ID``, ``/open?id=ID``,
+    ``drive.usercontent.google.com/download?id=ID``. Folder links raise :class:`UsageError`.
+    """
+    parsed = urllib.parse.urlsplit(url.strip())
+    if not _is_drive_host(parsed, base):
+        return None
+    if re.match(r"^/drive(?:/u/\d+)?/folders/", parsed.path):
+        raise UsageError(
+            f"This is a Google Drive folder link, not a file: {url}",
+            hint="Open the folder in a browser and copy the link of the archive file itself.",
+        )
+    ids = urllib.parse.parse_qs(parsed.query).get("id")
+    if ids and len(ids) == 1 and _ID_RE.match(ids[0]):
+        return ids[0]
+    for pattern in _PATH_PATTERNS:
+        m = pattern.match(parsed.path)
+        if m:
+            return m.group(1)
+    try:  # gdown knows a few more spellings; use it when present
+        from gdown.parse_url import parse_url as gdown_parse_url
+
+        file_id, _ = gdown_parse_url(url)
+    except (ImportError, ValueError):
+        file_id = None
+    return file_id
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the archive comes from."""
+
+    url: str  # the first URL requested
+    link: str  # the link to show a person (open it in a browser)
+    drive_id: str | None
+    key: str  # names the partial download, so only bytes of the same source are resumed
+
+    @property
+    def is_drive(self) -> bool:
+        return self.drive_id is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "link": self.link, "drive_id": self.drive_id}
+
+
+def resolve_source(url: str | None, *, base: str | None = None) -> Source:
+    """The :class:`Source` for ``--url`` (None: the dataset's Drive file)."""
+    base = drive_base() if base is None else base.rstrip("/")
+    if url is None or not url.strip():
+        drive_id = dataset.DRIVE_ID
+    else:
+        url = url.strip()
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise UsageError(
+                f"Not an http(s) URL: {url!r}",
+                hint="Pass a Google Drive link or an http(s) mirror with --url, "
+                "or a local file with --archive PATH.",
+            )
+        drive_id = parse_drive_id(url, base)
+        if drive_id is None:
+            import hashlib
+
+            digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+            return Source(url=url, link=url, drive_id=None, key=f"url-{digest}")
+    link_base = base if base != DEFAULT_BASE else DEFAULT_BASE
+    return Source(
+        url=download_url(drive_id, base),
+        link=view_url(drive_id, link_base),
+        drive_id=drive_id,
+        key=f"drive-{drive_id}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# What came back instead of a file
+# ---------------------------------------------------------------------------------------------
+class PageKind(str, Enum):
+    QUOTA = "quota-exceeded"
+    NOT_FOUND = "not-found"
+    PERMISSION = "permission-denied"
+    VIRUS_SCAN = "virus-scan-warning"
+    HTML = "html-page"
+    HTTP = "http-error"
+
+
+@dataclass(frozen=True)
+class Page:
+    """An answer that is not the file: what it is, its title, and the URL it came from."""
+
+    kind: PageKind
+    url: str
+    title: str = ""
+    status: int = 200
+    next_url: str | None = None  # for a virus-scan form we can follow
+    detail: str = ""
+
+
+class Refused(Exception):
+    """The server answered with something other than the file, for good (do not retry)."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(f"{page.kind.value}: {page.title or page.status} ({page.url})")
+        self.page = page
+
+
+class RetryableHTTP(Exception):
+    """A transient HTTP answer (429, 5xx); ``retry_after`` in seconds if the server said."""
+
+    def __init__(self, status: int, url: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+        self.status = status
+        self.url = url
+        self.retry_after = retry_after
+
+
+_HTML_TYPES = ("text/html", "application/xhtml")
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+
+
+def is_html_type(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES)
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Magic-byte test: the first bytes of an HTML document (BOM and whitespace allowed)."""
+    return bool(_HTML_START.match(head[:1024].removeprefix(b"\xef\xbb\xbf")))
+
+
+class _FormParser(HTMLParser):
+    """Collects ``<title>``, the ``#download-form`` (action + hidden inputs), download hrefs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title = ""
+        self._in_title = False
+        self._in_form = False
+        self.form_action: str | None = None
+        self.form_fields: list[tuple[str, str]] = []
+        self.hrefs: list[str] = []
+        self.error_texts: list[str] = []
+        self._in_error = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "title":
+            self._in_title = True
+        elif tag == "form" and a.get("id") == "download-form":
+            self._in_form = True
+            self.form_action = a.get("action", "")
+        elif tag == "input" and self._in_form and a.get("type", "").lower() == "hidden":
+            if a.get("name"):
+                self.form_fields.append((a["name"], a.get("value", "")))
+        elif tag == "a" and "export=download" in a.get("href", ""):
+            self.hrefs.append(a["href"])
+        elif "uc-error-subcaption" in a.get("class", ""):
+            self._in_error = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag == "form":
+            self._in_form = False
+        elif self._in_error and tag in ("p", "div", "span"):
+            self._in_error = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        if self._in_error and data.strip():
+            self.error_texts.append(data.strip())
+
+
+def _form_url(parser: _FormParser, page_url: str) -> str | None:
+    if parser.form_action is not None:
+        action = urllib.parse.urljoin(page_url, html.unescape(parser.form_action))
+        parts = urllib.parse.urlsplit(action)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        names = {n for n, _ in parser.form_fields}
+        query = [(n, v) for n, v in query if n not in names] + parser.form_fields
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    if parser.hrefs:
+        return urllib.parse.urljoin(page_url, html.unescape(parser.hrefs[0]))
+    return None
+
+
+def classify(body: bytes, *, url: str, status: int = 200) -> Page:
+    """What an HTML answer is: quota page, not found, permission/sign-in, virus-scan form..."""
+    text = body.decode("utf-8", errors="replace")
+    parser = _FormParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except (AssertionError, ValueError):  # malformed markup: fall back on text matching
+        pass
+    title = " ".join(parser.title.split())
+    low = text.lower()
+    detail = " ".join(parser.error_texts)[:300]
+    if QUOTA_TEXT.lower() in low or "quota exceeded" in title.lower():
+        return Page(PageKind.QUOTA, url, title, status, detail=detail)
+    next_url = _form_url(parser, url)
+    if next_url is None and "downloadurl" in low:
+        m = re.search(r'"downloadUrl":"([^"]+)', text)
+        if m:
+            next_url = m.group(1).replace("\\u003d", "=").replace("\\u0026", "&")
+    if next_url is not None:
+        return Page(PageKind.VIRUS_SCAN, url, title, status, next_url=next_url, detail=detail)
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if (
+        status in (401, 403)
+        or host.startswith("accounts.")
+        or "sign in" in title.lower()
+        or "you need access" in low
+        or "request access" in low
+        or "access denied" in low
+    ):
+        return Page(PageKind.PERMISSION, url, title, status, detail=detail)
+    if (
+        status in (404, 410)
+        or "not found" in title.lower()
+        or "does not exist" in low
+        or "file you have requested does not exist" in low
+    ):
+        return Page(PageKind.NOT_FOUND, url, title, status, detail=detail)
+    if "virus scan warning" in low or "download-form" in low:
+        return Page(PageKind.VIRUS_SCAN, url, title, status, detail="form not understood")
+    return Page(PageKind.HTML, url, title, status, detail=detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening a download
+# ---------------------------------------------------------------------------------------------
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass
+class Opened:
+    """A response carrying the file's bytes; ``chunks`` includes any bytes peeked at."""
+
+    response: Any  # requests.Response
+    chunks: Iterator[bytes]
+    url: str
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def iter_body(resp: Any, chunk_size: int) -> Iterator[bytes]:
+    """The body in chunks of up to ``chunk_size`` bytes, each as soon as it arrived.
+
+    urllib3's ``read1`` hands over what the socket delivered, so when a connection drops,
+    every byte received so far has been seen (``iter_content`` would lose a partly filled
+    chunk). Errors are mapped onto the ``requests`` exceptions ``iter_content`` raises.
+    """
+    raw = getattr(resp, "raw", None)
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:
+        yield from resp.iter_content(chunk_size=chunk_size)
+        return
+    import requests
+    from urllib3 import exceptions as u3
+
+    while True:
+        try:
+            chunk = read1(chunk_size)
+        except u3.ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except u3.ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        except u3.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except u3.SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        if not chunk:
+            return
+        yield chunk
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _read_limited(first: bytes, rest: Iterator[bytes], limit: int = HTML_LIMIT) -> bytes:
+    parts = [first]
+    n = len(first)
+    for chunk in rest:
+        parts.append(chunk)
+        n += len(chunk)
+        if n >= limit:
+            break
+    return b"".join(parts)
+
+
+def open_download(
+    session: Any,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | tuple[float, float] = (15.0, 60.0),
+    chunk_size: int = 1 << 20,
+    max_hops: int = MAX_HOPS,
+) -> Opened:
+    """GET ``url`` (following redirects and Drive's virus-scan form); return the open file body.
+
+    Raises :class:`Refused` for a permanent non-file answer, :class:`RetryableHTTP` for
+    429/5xx, and lets ``requests`` exceptions (connection reset, timeout) through.
+    """
+    hdrs = dict(headers or {})
+    current = url
+    for _hop in range(max_hops + 1):
+        resp = session.get(current, headers=hdrs, stream=True, timeout=timeout)
+        final_url = str(getattr(resp, "url", current) or current)
+        status = int(resp.status_code)
+        if status in TRANSIENT_STATUS:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            resp.close()
+            raise RetryableHTTP(status, final_url, retry_after)
+        if status == 416:  # Range not satisfiable: the caller compares Content-Range
+            return Opened(response=resp, chunks=iter(()), url=final_url)
+        rest = iter_body(resp, chunk_size)
+        ctype = resp.headers.get("Content-Type", "")
+        html_answer = is_html_type(ctype)
+        first = b""
+        if not html_answer:
+            first = next(rest, b"")
+            # A resumed (206) body starts mid-file: only sniff whole answers
+            html_answer = status != 206 and looks_like_html(first)
+        if html_answer:
+            body = _read_limited(first, rest)
+            resp.close()
+            page = classify(body, url=final_url, status=status)
+            if page.kind is PageKind.VIRUS_SCAN and page.next_url and page.next_url != current:
+                current = page.next_url
+                continue
+            raise Refused(page)
+        if status >= 400:
+            resp.close()
+            kind = (
+                PageKind.NOT_FOUND
+                if status in (404, 410)
+                else PageKind.PERMISSION
+                if status in (401, 403)
+                else PageKind.HTTP
+            )
+            raise Refused(
+                Page(kind, final_url, f"HTTP {status} {resp.reason or ''}".strip(), status)
+            )
+        return Opened(response=resp, chunks=_chain(first, rest), url=final_url)
+    raise Refused(
+        Page(
+            PageKind.VIRUS_SCAN,
+            current,
+            "Google Drive - Virus scan warning",
+            detail=f"still a warning page after {max_hops} confirmations",
+        )
+    )

@@ -1,0 +1,805 @@
+"""Extract an archive into the documented tree: safely, atomically, in one pass.
+
+The steps of :func:`extract_archive`:
+
+1. Detect the format by magic bytes (:mod:`lungsegdb_cli.archive_formats`).
+2. Under the data dir's lock, remove staging debris of a killed run (and put back a previous
+   tree a killed run had moved aside). If the tree is complete and intact (every file of the
+   manifest present with its recorded size) and not ``force``: stop, ``already=True``.
+3. Screen every member (absolute paths, ``..``, links, devices refused) and map it onto the
+   documented tree (:mod:`lungsegdb_cli.treemap`). For zip this happens for all members from
+   the central directory *before anything is written*, together with the caps on member count,
+   total size and compression ratio and the free-space check. Tar-like archives are streams:
+   the same checks run member by member as the headers arrive, and a refusal removes what was
+   staged.
+4. Write every file into a staging folder beside the tree (``.LungSegDB.staging-<pid>-<hex>``),
+   hashing it (SHA-256) as it is written. Zip members are inflated, hashed and written by two
+   threads in parallel (zlib, hashlib and ``os.write`` release the GIL); a tar stream is
+   decompressed in one thread while another hashes and writes.
+5. Swap: move the old tree aside, rename the staging folder into place, write the manifest,
+   delete the old tree. Any failure or Ctrl-C before that leaves the old tree exactly as it
+   was; the staging folder is removed (or, after a SIGKILL, on the next run).
+
+Files are not fsync'ed one by one (that would make extraction several times slower); the
+manifest is written with fsync, and :command:`lungsegdb verify` checks the files against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import archive_formats as af
+from lungsegdb_cli import locking, manifest, treemap
+from lungsegdb_cli.errors import (
+    ArchiveError,
+    CheckFailed,
+    LocalError,
+    LungSegDBError,
+    UnsafeArchiveError,
+    UsageError,
+    from_os_error,
+)
+from lungsegdb_cli.fsutil import check_free_space, free_bytes
+from lungsegdb_cli.manifest import Entry
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.progress import Progress, ensure
+
+ENV_MAX_BYTES = "LUNGSEGDB_MAX_BYTES"
+ENV_MAX_FILES = "LUNGSEGDB_MAX_FILES"
+ENV_MAX_RATIO = "LUNGSEGDB_MAX_RATIO"
+
+#: Head-room kept free beyond the files themselves (directories, manifest, file-system slack).
+RESERVE = 64 << 20
+
+_WFLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep a hostile archive from filling the disk or the inode table."""
+
+    #: total uncompressed bytes of all files in the archive
+    max_bytes: int = 64 << 30
+    #: number of members (files, folders, anything)
+    max_members: int = 500_000
+    #: total uncompressed bytes / archive size; only enforced past ``ratio_floor`` bytes
+    max_ratio: float = 100.0
+    ratio_floor: int = 64 << 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        """Defaults, overridden by ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``."""
+        env = os.environ if env is None else env
+        base = cls()
+
+        def num(name: str, default: float, kind: type) -> Any:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(float(raw)) if kind is int else kind(raw)
+            except ValueError:
+                value = None
+            if value is None or value <= 0:
+                raise UsageError(
+                    f"{name} must be a positive number, not {raw!r}",
+                    hint=f"Unset {name} or give it a positive number.",
+                )
+            return value
+
+        return cls(
+            max_bytes=num(ENV_MAX_BYTES, base.max_bytes, int),
+            max_members=num(ENV_MAX_FILES, base.max_members, int),
+            max_ratio=num(ENV_MAX_RATIO, base.max_ratio, float),
+            ratio_floor=base.ratio_floor,
+        )
+
+
+@dataclass
+class ExtractResult:
+    """What :func:`extract_archive` did (``to_dict`` gives the ``--json`` shape)."""
+
+    dataset_dir: Path
+    archive: Path
+    format: str | None
+    files: int
+    bytes: int
+    manifest: Path | None
+    mapped: dict[str, str] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+    junk: int = 0
+    missing: list[str] = field(default_factory=list)
+    already: bool = False
+    replaced: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "dataset_dir": str(self.dataset_dir),
+            "archive": str(self.archive),
+            "format": self.format,
+            "files": self.files,
+            "bytes": self.bytes,
+            "manifest": str(self.manifest) if self.manifest is not None else None,
+            "mapped": dict(self.mapped),
+            "skipped": list(self.skipped),
+            "skipped_count": self.skipped_count,
+            "junk": self.junk,
+            "missing": list(self.missing),
+            "already": self.already,
+            "replaced": self.replaced,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _Cancelled(Exception):
+    """Another worker failed (or Ctrl-C): stop quietly."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+# ---------------------------------------------------------------------------------------------
+def extract_archive(
+    paths: DataPaths,
+    archive: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ExtractResult:
+    """Extract ``archive`` into ``paths.dataset_dir`` and write the manifest.
+
+    Raises :class:`ArchiveError` / :class:`UnsafeArchiveError` (exit 4) for an unusable or
+    hostile archive, :class:`~lungsegdb_cli.errors.DiskFullError` (exit 5) when the disk is too
+    small, :class:`UsageError` (exit 2) when ``archive`` is not a file.
+    """
+    t0 = clock()
+    prog = ensure(progress)
+    archive = Path(archive).absolute()
+    if not archive.is_file():
+        raise UsageError(f"Archive not found: {archive}", hint="Check the path.", path=str(archive))
+    limits = Limits.from_env() if limits is None else limits
+    fmt = af.detect(archive)
+    target = paths.dataset_dir
+    if target.exists() and not target.is_dir():
+        raise LocalError(
+            f"{target} exists and is not a folder",
+            hint="Move it away, or choose another --data-dir.",
+            path=str(target),
+        )
+    if archive.resolve().is_relative_to(target.resolve()):
+        raise UsageError(
+            f"The archive {archive} is inside the tree it would replace ({target})",
+            hint="Move the archive out of the LungSegDB folder first.",
+            path=str(archive),
+        )
+
+    def already(existing: list[Entry]) -> ExtractResult:
+        return ExtractResult(
+            dataset_dir=target,
+            archive=archive,
+            format=fmt,
+            files=len(existing),
+            bytes=sum(max(0, e.size) for e in existing),
+            manifest=paths.manifest,
+            already=True,
+            seconds=clock() - t0,
+        )
+
+    if not force and intact_entries(paths) is not None:  # the common re-run: no archive I/O
+        with locking.data_lock(paths):
+            _cleanup_stale(target)
+            existing = intact_entries(paths)
+        if existing is not None:
+            return already(existing)
+    mapper = treemap.TreeMapper()
+    with af.open_archive(archive, fmt) as reader:
+        # zip/7z: every member screened, mapped and capped before anything is written.
+        jobs = _plan(reader, mapper, limits) if reader.random_access else None
+        with locking.data_lock(paths):
+            _cleanup_stale(target)
+            if not force:
+                existing = intact_entries(paths)
+                if existing is not None:
+                    return already(existing)
+            if jobs is not None:
+                staging, total = _write_planned(reader, jobs, target, prog, workers)
+            else:
+                staging, total = _extract_stream(reader, mapper, limits, target, prog)
+            old = _swap_in(staging, target)
+            try:
+                manifest_path = manifest.write(paths, total)
+            except BaseException:
+                _swap_back(target, old)
+                raise
+            if old is not None:
+                _remove(old)
+            replaced = old is not None
+    return ExtractResult(
+        dataset_dir=target,
+        archive=archive,
+        format=fmt,
+        files=len(total),
+        bytes=sum(e.size for e in total),
+        manifest=manifest_path,
+        mapped=dict(mapper.mapped),
+        skipped=list(mapper.skipped),
+        skipped_count=mapper.skipped_count,
+        junk=mapper.junk,
+        missing=mapper.missing(),
+        replaced=replaced,
+        seconds=clock() - t0,
+    )
+
+
+def intact_entries(paths: DataPaths) -> list[Entry] | None:
+    """The manifest's entries if the tree is complete and intact (every listed file present
+    with its recorded size), else None. Reads no file contents: one ``stat`` per file."""
+    try:
+        entries = manifest.read(paths)
+    except CheckFailed:
+        return None
+    if not entries:
+        return None
+    base = str(paths.dataset_dir)
+    for e in entries:
+        try:
+            st = os.stat(os.path.join(base, e.path))
+        except OSError:
+            return None
+        if e.size >= 0 and st.st_size != e.size:
+            return None
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Screening
+# ---------------------------------------------------------------------------------------------
+def _screen(member: af.Member, archive: Path) -> None:
+    """Refuse a member whose extraction would be unsafe, wherever it sits in the archive."""
+    reason = treemap.unsafe_reason(member.name)
+    if reason is None and member.kind in (af.SYMLINK, af.HARDLINK):
+        reason = f"is a {'symbolic' if member.kind == af.SYMLINK else 'hard'} link"
+    elif reason is None and member.kind == af.DEVICE:
+        reason = "is a device, FIFO or other special file"
+    elif reason is not None:
+        reason = f"has {reason}"
+    if reason is not None:
+        raise UnsafeArchiveError(
+            f"Refusing {archive.name}: member {member.name!r} {reason}; nothing was extracted",
+            path=str(archive),
+            member=member.name,
+        )
+
+
+def _check_caps(archive: Path, members: int, total: int, packed: int, limits: Limits) -> None:
+    if members > limits.max_members:
+        raise UnsafeArchiveError(
+            f"Refusing {archive.name}: more than {limits.max_members:,} members",
+            hint=f"If this archive is genuine, raise {ENV_MAX_FILES}.",
+            path=str(archive),
+            members=members,
+        )
+    if total > limits.max_bytes:
+        raise UnsafeArchiveError(
+            f"Refusing {archive.name}: it unpacks to over {total:,} bytes "
+            f"(cap {limits.max_bytes:,})",
+            hint=f"If this archive is genuine, raise {ENV_MAX_BYTES}.",
+            path=str(archive),
+            bytes=total,
+        )
+    if total > limits.ratio_floor and total > limits.max_ratio * max(packed, 1):
+        raise UnsafeArchiveError(
+            f"Refusing {archive.name}: {total:,} bytes from {packed:,} compressed "
+            f"(ratio {total / max(packed, 1):.0f}, cap {limits.max_ratio:g}): a zip bomb?",
+            hint=f"If this archive is genuine, raise {ENV_MAX_RATIO}.",
+            path=str(archive),
+            bytes=total,
+            compressed=packed,
+        )
+
+
+def _require_tree(mapper: treemap.TreeMapper, archive: Path) -> None:
+    if mapper.files:
+        return
+    listing = mapper.top_level()
+    shown = ", ".join(listing[:30]) + (" ..." if len(listing) > 30 else "")
+    raise ArchiveError(
+        f"No LungSegDB tree (preprocessed data|raw data / V1|V2 / CT_Images|CT_Masks / *.TIF) "
+        f"found in {archive.name}; its top level holds: {shown or '(nothing)'}",
+        hint="Check that this is the LungSegDB archive; re-download it if unsure.",
+        path=str(archive),
+        top_level=listing,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# zip and 7z: plan everything from the headers, then write (zip: inflate in parallel)
+# ---------------------------------------------------------------------------------------------
+def _plan(
+    reader: af.ZipReader | af.SevenZipReader,
+    mapper: treemap.TreeMapper,
+    limits: Limits,
+) -> list[tuple[af.Member, str]]:
+    """Screen, cap and map every member from the headers: ``[(member, destination)]``."""
+    archive = reader.path
+    members = reader.members()
+    for m in members:
+        _screen(m, archive)
+    total = sum(m.size for m in members if m.is_file)
+    _check_caps(archive, len(members), total, reader.archive_size, limits)
+    jobs: list[tuple[af.Member, str]] = []
+    for m in members:
+        dest = mapper.decide(m.name, is_dir=m.kind == af.DIR)
+        if dest is not None:
+            jobs.append((m, dest))
+    _require_tree(mapper, archive)
+    return jobs
+
+
+def _write_planned(
+    reader: af.ZipReader | af.SevenZipReader,
+    jobs: list[tuple[af.Member, str]],
+    target: Path,
+    prog: Progress,
+    workers: int | None,
+) -> tuple[Path, list[Entry]]:
+    archive = reader.path
+    wanted = sum(m.size for m, _ in jobs)
+    check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
+    staging = _new_staging(target)
+    try:
+        for leaf in sorted({dest.rsplit("/", 1)[0] for _, dest in jobs}):
+            (staging / leaf).mkdir(parents=True, exist_ok=True)
+        prog.start(f"Extracting {len(jobs):,} files", wanted, unit="B")
+        try:
+            if isinstance(reader, af.ZipReader):
+                entries = _run_parallel(reader, jobs, str(staging), prog, workers)
+            else:
+                entries = _run_pushed(reader, jobs, str(staging), prog)
+        finally:
+            prog.done()
+    except BaseException:
+        _remove(staging)
+        raise
+    return staging, entries
+
+
+def _write_file(path: str, chunks: Iterator[bytes], cancel: threading.Event) -> tuple[str, int]:
+    """Write ``chunks`` to a new file at ``path``, hashing as it goes: (sha256, size)."""
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(path, _WFLAGS, 0o666)
+    try:
+        for data in chunks:
+            if cancel.is_set():
+                raise _Cancelled
+            h.update(data)
+            size += len(data)
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+    finally:
+        os.close(fd)
+    return h.hexdigest(), size
+
+
+class _Writer:
+    """A new file that hashes what is written to it and refuses more than ``declared`` bytes
+    (for readers that push data, like py7zr)."""
+
+    def __init__(self, base: str, dest: str, member: af.Member, archive: Path) -> None:
+        self.dest = dest
+        self._member = member
+        self._archive = archive
+        self._h = hashlib.sha256()
+        self.size = 0
+        self.digest: str | None = None
+        self._fd = os.open(os.path.join(base, dest), _WFLAGS, 0o666)
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.size += len(data)
+        if self.size > self._member.size:
+            raise UnsafeArchiveError(
+                f"{self._archive.name}: member {self._member.name!r} grows past the "
+                f"{self._member.size:,} bytes its header declares",
+                path=str(self._archive),
+                member=self._member.name,
+            )
+        self._h.update(data)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self.digest = self._h.hexdigest()
+
+
+def _run_pushed(
+    reader: af.SevenZipReader,
+    jobs: list[tuple[af.Member, str]],
+    staging: str,
+    prog: Progress,
+) -> list[Entry]:
+    """Let the reader push each member's data into a hashing writer."""
+    dest_of = {id(m): dest for m, dest in jobs}
+    writers: dict[str, _Writer] = {}
+    lock = threading.Lock()
+
+    def make_writer(member: af.Member) -> _Writer:
+        w = _Writer(staging, dest_of[id(member)], member, reader.path)
+        with lock:
+            writers[w.dest] = w
+        return w
+
+    try:
+        reader.extract([m for m, _ in jobs], make_writer)
+    except OSError as exc:
+        raise from_os_error(exc, "writing the extracted files") from exc
+    finally:
+        for w in list(writers.values()):
+            w.close()
+    entries = []
+    for m, dest in jobs:
+        w = writers.get(dest)
+        if w is None and m.size == 0:  # empty files may never reach a writer
+            w = _Writer(staging, dest, m, reader.path)
+            w.close()
+        if w is None or w.digest is None or w.size != m.size:
+            raise ArchiveError(
+                f"{reader.path.name}: member {m.name!r} was not fully extracted",
+                path=str(reader.path),
+                member=m.name,
+            )
+        entries.append(Entry(dest, w.digest, w.size))
+        prog.advance(w.size)
+    return entries
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
+_malloc_tuned = False
+
+
+def _tune_malloc() -> None:
+    """Keep freed chunk buffers in the heap (glibc only; elsewhere a no-op).
+
+    Every inflated chunk is a new ``bytes`` of up to 1 MiB. With glibc's defaults such blocks
+    are mmap'ed, or the heap is trimmed as soon as they are freed, so each one is faulted in
+    afresh: about one page fault per 4 KiB extracted, a large share of the system time. Raising
+    the mmap and trim thresholds to a few MiB lets the same memory be reused (peak RSS grows by
+    a few MiB at most).
+    """
+    global _malloc_tuned
+    if _malloc_tuned or not sys.platform.startswith("linux"):
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(_M_MMAP_THRESHOLD, 4 * af.CHUNK)
+    mallopt(_M_TRIM_THRESHOLD, 32 * af.CHUNK)
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_parallel(
+    reader: af.ZipReader,
+    jobs: list[tuple[af.Member, str]],
+    staging: str,
+    prog: Progress,
+    workers: int | None,
+) -> list[Entry]:
+    """Inflate, hash and write ``jobs`` on ``workers`` threads (the calling thread is one)."""
+    n = max(1, min(workers or _default_workers(), len(jobs)))
+    _tune_malloc()
+    results: list[Entry | None] = [None] * len(jobs)
+    cancel = threading.Event()
+    lock = threading.Lock()
+    cursor = [0]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not cancel.is_set():
+                with lock:
+                    i = cursor[0]
+                    cursor[0] = i + 1
+                if i >= len(jobs):
+                    return
+                member, dest = jobs[i]
+                digest, size = _write_file(
+                    os.path.join(staging, dest), reader.chunks(member), cancel
+                )
+                results[i] = Entry(dest, digest, size)
+                prog.advance(size)
+        except _Cancelled:
+            return
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+            cancel.set()
+
+    threads = [
+        threading.Thread(target=work, name=f"lungsegdb-extract-{i}", daemon=True)
+        for i in range(n - 1)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        work()
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        if errors:
+            cancel.set()
+        _join_all(threads, cancel)
+    if errors:
+        _raise_write_error(errors[0])
+    return [e for e in results if e is not None]
+
+
+def _join_all(threads: list[threading.Thread], cancel: threading.Event) -> None:
+    """Join ``threads`` even if Ctrl-C arrives meanwhile (then cancel them first)."""
+    interrupted: BaseException | None = None
+    for t in threads:
+        while t.is_alive():
+            try:
+                t.join()
+            except KeyboardInterrupt as exc:
+                cancel.set()
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+
+
+def _raise_write_error(exc: BaseException) -> None:
+    if isinstance(exc, OSError) and not isinstance(exc, LungSegDBError):
+        raise from_os_error(exc, "writing the extracted files") from exc
+    raise exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams (tar family, 7z, RAR): one thread reads and decompresses, the caller hashes and writes
+# ---------------------------------------------------------------------------------------------
+_FILE, _DATA, _END, _DONE, _ERROR = range(5)
+
+
+def _extract_stream(
+    reader: Any,
+    mapper: treemap.TreeMapper,
+    limits: Limits,
+    target: Path,
+    prog: Progress,
+) -> tuple[Path, list[Entry]]:
+    archive: Path = reader.path
+    check_free_space(target.parent, reader.archive_size + RESERVE, f"extracting {archive.name}")
+    staging = _new_staging(target)
+    try:
+        prog.start("Extracting", None, unit="B")
+        try:
+            entries = _pipeline(reader, mapper, limits, staging, prog)
+        finally:
+            prog.done()
+        _require_tree(mapper, archive)
+    except BaseException:
+        _remove(staging)
+        raise
+    return staging, entries
+
+
+def _pipeline(
+    reader: Any,
+    mapper: treemap.TreeMapper,
+    limits: Limits,
+    staging: Path,
+    prog: Progress,
+) -> list[Entry]:
+    archive: Path = reader.path
+    q: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=16)
+    cancel = threading.Event()
+
+    def put(kind: int, value: Any = None) -> None:
+        while True:
+            if cancel.is_set():
+                raise _Cancelled
+            try:
+                q.put((kind, value), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            count = 0
+            declared = 0
+            for member, chunks in reader.entries():
+                if cancel.is_set():
+                    return
+                _screen(member, archive)
+                count += 1
+                if member.is_file:
+                    declared += max(0, member.size)
+                _check_caps(archive, count, declared, reader.compressed_read, limits)
+                dest = mapper.decide(member.name, is_dir=member.kind == af.DIR)
+                if dest is None or chunks is None:
+                    continue
+                put(_FILE, (dest, member.size))
+                for data in chunks:
+                    put(_DATA, data)
+                put(_END)
+            put(_DONE)
+        except _Cancelled:
+            return
+        except BaseException as exc:
+            try:
+                put(_ERROR, exc)
+            except _Cancelled:
+                return
+
+    _tune_malloc()
+    thread = threading.Thread(target=produce, name="lungsegdb-extract-read", daemon=True)
+    thread.start()
+    entries: list[Entry] = []
+    made: set[str] = set()
+    base = str(staging)
+    fd = -1
+    try:
+        h = hashlib.sha256()
+        dest = ""
+        size = 0
+        while True:
+            kind, value = q.get()
+            if kind == _DATA:
+                h.update(value)
+                size += len(value)
+                view = memoryview(value)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            elif kind == _FILE:
+                dest, declared_size = value
+                folder = dest.rsplit("/", 1)[0]
+                if folder not in made:
+                    os.makedirs(os.path.join(base, folder), exist_ok=True)
+                    made.add(folder)
+                free = free_bytes(staging)
+                if free < declared_size + RESERVE:
+                    check_free_space(staging, declared_size + RESERVE, f"extracting {dest}")
+                fd = os.open(os.path.join(base, dest), _WFLAGS, 0o666)
+                h = hashlib.sha256()
+                size = 0
+            elif kind == _END:
+                os.close(fd)
+                fd = -1
+                entries.append(Entry(dest, h.hexdigest(), size))
+                prog.advance(size)
+            elif kind == _ERROR:
+                raise value
+            else:
+                break
+    except OSError as exc:
+        if isinstance(exc, LungSegDBError):
+            raise
+        raise from_os_error(exc, "writing the extracted files") from exc
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        cancel.set()
+        _join_all([thread], cancel)
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging and swap
+# ---------------------------------------------------------------------------------------------
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}.staging-"
+
+
+def _old_prefix(target: Path) -> str:
+    return f".{target.name}.old-"
+
+
+def _new_staging(target: Path) -> Path:
+    staging = target.parent / f"{_staging_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise from_os_error(exc, f"creating {staging}") from exc
+    return staging
+
+
+def _remove(path: Path) -> None:
+    """Delete a folder tree (or a symlink or file standing in for one); errors are ignored,
+    the next run's clean-up retries."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _cleanup_stale(target: Path) -> None:
+    """Remove staging folders of killed runs; put back a tree a killed swap moved aside."""
+    parent = target.parent
+    try:
+        children = list(parent.iterdir())
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise from_os_error(exc, f"listing {parent}") from exc
+    olds = []
+    for child in children:
+        if child.name.startswith(_staging_prefix(target)):
+            _remove(child)
+        elif child.name.startswith(_old_prefix(target)):
+            olds.append(child)
+    if olds and not target.exists():
+        newest = max(olds, key=lambda p: p.stat().st_mtime)
+        os.rename(newest, target)
+        olds.remove(newest)
+    for old in olds:
+        _remove(old)
+
+
+def _swap_in(staging: Path, target: Path) -> Path | None:
+    """Rename ``staging`` to ``target``. An existing tree is moved aside first; its new path
+    is returned (the caller deletes it once the manifest is written), else None."""
+    old: Path | None = None
+    try:
+        if target.exists():
+            old = target.parent / f"{_old_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(target, old)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old, target)
+            raise
+    except BaseException as exc:
+        _remove(staging)
+        if isinstance(exc, OSError):
+            raise from_os_error(exc, f"moving the new tree into {target}") from exc
+        raise
+    return old
+
+
+def _swap_back(target: Path, old: Path | None) -> None:
+    """Undo :func:`_swap_in` (the manifest could not be written): the old tree returns."""
+    trash = target.parent / f"{_staging_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        os.rename(target, trash)
+        if old is not None:
+            os.rename(old, target)
+    except OSError:
+        return  # the next run's clean-up finishes the job
+    _remove(trash)

@@ -1,0 +1,118 @@
+"""The decode cache shared by ``validate`` and ``stats``.
+
+One file per tree under ``paths.cache_dir`` (``decode-<tree folder name>.json.gz``) maps each
+file's relative path to ``(size, mtime_ns, summary)``. A summary is reused only when size and
+mtime are unchanged, so ``stats`` after ``validate`` on an unchanged tree decodes nothing. A
+cache that cannot be read (missing, corrupt, another schema) is ignored; one that cannot be
+written (read-only folder) is skipped silently: the cache only ever saves time.
+
+The file is JSON (gzip level 1), never pickle: a data dir may be shared, and loading it must
+not run code. It is replaced atomically (temp file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.tiffinfo import FileSummary
+from lungsegdb_cli.tree import FileEntry
+
+#: Bump when :class:`FileSummary` or the way it is computed changes.
+SCHEMA = 3
+ENV_DISABLE = "LUNGSEGDB_NO_CACHE"
+
+
+def cache_file(paths: DataPaths) -> Path:
+    return paths.cache_dir / f"decode-{paths.dataset_dir.name}.json.gz"
+
+
+class ScanCache:
+    """In-memory view of one tree's cache: look up, record, save."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._old: dict[str, list[Any]] = {}
+        self._new: dict[str, list[Any]] = {}
+        self.hits = 0
+        self.dirty = False
+
+    @classmethod
+    def load(cls, paths: DataPaths, *, enabled: bool = True) -> ScanCache:
+        """The cache of ``paths``' tree; empty if disabled, missing or unreadable."""
+        if not enabled or os.environ.get(ENV_DISABLE, "") not in ("", "0"):
+            return cls(None)
+        cache = cls(cache_file(paths))
+        try:
+            with gzip.open(cache.path, "rt", encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, EOFError, ValueError):
+            return cache
+        if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
+            entries = doc.get("entries")
+            if isinstance(entries, dict):
+                cache._old = entries
+        return cache
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing was loaded: every file will have to be decoded."""
+        return not self._old
+
+    def get(self, entry: FileEntry, kind: str) -> FileSummary | None:
+        rec = self._old.get(entry.rel)
+        if (
+            not isinstance(rec, list)
+            or len(rec) != 3
+            or rec[0] != entry.size
+            or rec[1] != entry.mtime_ns
+            or not isinstance(rec[2], list)
+            or not rec[2]
+            or rec[2][0] != kind
+        ):
+            return None
+        try:
+            summary = FileSummary.from_json(rec[2])
+        except (TypeError, ValueError):
+            return None
+        self.hits += 1
+        return summary
+
+    def put(self, entry: FileEntry, summary: FileSummary) -> None:
+        self._new[entry.rel] = [entry.size, entry.mtime_ns, summary.to_json()]
+        self.dirty = True
+
+    def save(self, seen: set[str], scanned_dirs: list[str]) -> bool:
+        """Write new entries; drop old ones under ``scanned_dirs`` not in ``seen``.
+
+        Entries of folders this run did not scan (``stats --version V1``) are kept. Returns
+        False (and writes nothing) when the cache is disabled or the folder is not writable.
+        """
+        if self.path is None:
+            return False
+        prefixes = tuple(d.rstrip("/") + "/" for d in scanned_dirs)
+        stale = [r for r in self._old if r.startswith(prefixes) and r not in seen]
+        if not self.dirty and not stale:
+            return False
+        merged = {r: v for r, v in self._old.items() if r not in self._new and r not in stale}
+        merged.update(self._new)
+        doc = {"schema": SCHEMA, "entries": merged}
+        data = gzip.compress(json.dumps(doc, separators=(",", ":")).encode("utf-8"), 1, mtime=0)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return False
+        return True

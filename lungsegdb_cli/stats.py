@@ -1,0 +1,430 @@
+"""``lungsegdb stats``: per group (variant x version) the numbers to know before training.
+
+Pairs, shapes, dtypes, intensity min/max/mean/std **exact over every pixel** of the group's
+images, mask foreground fractions, mask value conventions, bytes on disk. The per-file partial
+sums come from the same decode pass (and cache) as ``validate``; they are merged exactly:
+integer images through exact integer sums (Python ints, rounded once at the end), float images
+through Chan et al.'s pairwise update of ``(n, mean, M2)``. The standard deviation is the
+population one (ddof 0, as ``numpy.std``).
+
+Only pairs count (an image without a mask is ``validate``'s business). A pair file that cannot
+be decoded is skipped and counted in ``unreadable``; a readable image of a pair whose mask is
+unreadable still counts towards the intensity.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import dataset
+from lungsegdb_cli.decodepass import Workers, decode
+from lungsegdb_cli.errors import UsageError, from_os_error
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.progress import Progress
+from lungsegdb_cli.scancache import ScanCache
+from lungsegdb_cli.tiffinfo import HIST_BINS, FileSummary
+from lungsegdb_cli.tree import GroupScan, Pair, scan_required
+from lungsegdb_cli.validate import OTHER, mask_convention
+
+PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
+#: Pairs per group kept as samples for ``--plot``.
+SAMPLES = 3
+CSV_COLUMNS = (
+    "variant",
+    "version",
+    "stem",
+    "image",
+    "mask",
+    "shape",
+    "dtype",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "foreground",
+    "error",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact moments
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Moments:
+    """Streaming min/max/mean/M2 over many files' pixels, merged exactly.
+
+    Integer files add exact integer sums; float files are merged with Chan's parallel update.
+    """
+
+    n_int: int = 0
+    s1: int = 0
+    s2: int = 0
+    n_f: int = 0
+    mean_f: float = 0.0
+    m2_f: float = 0.0
+    vmin: float | None = None
+    vmax: float | None = None
+
+    def add(self, s: FileSummary) -> None:
+        if s.n == 0 or s.vmin is None or s.vmax is None:
+            return
+        self.vmin = s.vmin if self.vmin is None else min(self.vmin, s.vmin)
+        self.vmax = s.vmax if self.vmax is None else max(self.vmax, s.vmax)
+        if s.s1 is not None and s.s2 is not None:
+            self.n_int += s.n
+            self.s1 += s.s1
+            self.s2 += s.s2
+        else:
+            self.n_f, self.mean_f, self.m2_f = chan_merge(
+                (self.n_f, self.mean_f, self.m2_f), (s.n, s.fmean, s.fm2)
+            )
+
+    @property
+    def n(self) -> int:
+        return self.n_int + self.n_f
+
+    def result(self) -> tuple[int, float, float]:
+        """(n, mean, M2) of everything added."""
+        if self.n_int:
+            mean_i = float(Fraction(self.s1, self.n_int))
+            m2_i = float(Fraction(self.n_int * self.s2 - self.s1 * self.s1, self.n_int))
+            ints = (self.n_int, mean_i, m2_i)
+        else:
+            ints = (0, 0.0, 0.0)
+        return chan_merge(ints, (self.n_f, self.mean_f, self.m2_f))
+
+    def to_dict(self) -> dict[str, Any]:
+        n, mean, m2 = self.result()
+        if n == 0:
+            return {"min": None, "max": None, "mean": None, "std": None, "pixels": 0}
+        return {
+            "min": self.vmin,
+            "max": self.vmax,
+            "mean": mean,
+            "std": math.sqrt(max(m2, 0.0) / n),
+            "pixels": n,
+        }
+
+
+def chan_merge(
+    a: tuple[int, float, float], b: tuple[int, float, float]
+) -> tuple[int, float, float]:
+    """Chan, Golub & LeVeque's pairwise merge of ``(n, mean, M2)``."""
+    na, ma, qa = a
+    nb, mb, qb = b
+    if nb == 0:
+        return a
+    if na == 0:
+        return b
+    n = na + nb
+    delta = mb - ma
+    return n, ma + delta * nb / n, qa + qb + delta * delta * na * nb / n
+
+
+# ---------------------------------------------------------------------------------------------
+# Histograms (for --plot): power-of-two ranges re-binned onto the widest one
+# ---------------------------------------------------------------------------------------------
+def merge_histograms(parts: dict[tuple[float, float], Any]) -> tuple[float, float, Any] | None:
+    """``{(lo, hi): counts}`` -> ``(lo, hi, counts)`` over the smallest range covering all."""
+    import numpy as np
+
+    if not parts:
+        return None
+    lo = min(k[0] for k in parts)
+    hi = max(k[1] for k in parts)
+    if lo < 0:
+        top = max(hi, -lo)
+        lo, hi = -top, top
+    out = np.zeros(HIST_BINS, dtype=np.int64)
+    width = (hi - lo) / HIST_BINS
+    for (plo, phi), counts in parts.items():
+        centers = plo + (np.arange(HIST_BINS) + 0.5) * (phi - plo) / HIST_BINS
+        idx = np.clip(((centers - lo) / width).astype(np.int64), 0, HIST_BINS - 1)
+        np.add.at(out, idx, counts)
+    return lo, hi, out
+
+
+# ---------------------------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class GroupStats:
+    variant: str
+    version: str
+    present: bool = False
+    pairs: int = 0
+    shapes: Counter[str] = field(default_factory=Counter)
+    mask_shapes: Counter[str] = field(default_factory=Counter)
+    dtypes: Counter[str] = field(default_factory=Counter)
+    mask_dtypes: Counter[str] = field(default_factory=Counter)
+    intensity: Moments = field(default_factory=Moments)
+    by_dtype: dict[str, Moments] = field(default_factory=dict)
+    foreground: list[float] = field(default_factory=list)
+    conventions: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0
+    unreadable: int = 0
+    nonfinite: int = 0
+    hist_parts: dict[tuple[float, float], Any] = field(default_factory=dict)
+    samples: list[Pair] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/{self.version}"
+
+    def histogram(self) -> tuple[float, float, Any] | None:
+        return merge_histograms(self.hist_parts)
+
+    def foreground_dict(self) -> dict[str, Any]:
+        fg = self.foreground
+        if not fg:
+            out: dict[str, Any] = {"min": None, "max": None, "mean": None, "masks": 0}
+            out.update({f"p{p}": None for p in PERCENTILES})
+            return out
+        import numpy as np
+
+        arr = np.asarray(fg, dtype=np.float64)
+        out = {"min": float(arr.min()), "max": float(arr.max()), "mean": float(arr.mean())}
+        for p, v in zip(PERCENTILES, np.percentile(arr, PERCENTILES), strict=True):
+            out[f"p{p}"] = float(v)
+        out["empty"] = int(np.count_nonzero(arr == 0))
+        out["masks"] = len(fg)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        hist = self.histogram()
+        return {
+            "variant": self.variant,
+            "version": self.version,
+            "present": self.present,
+            "pairs": self.pairs,
+            "shapes": dict(self.shapes.most_common()),
+            "mask_shapes": dict(self.mask_shapes.most_common()),
+            "dtypes": dict(self.dtypes.most_common()),
+            "mask_dtypes": dict(self.mask_dtypes.most_common()),
+            "mixed_dtypes": len(self.dtypes) > 1,
+            "intensity": self.intensity.to_dict(),
+            "intensity_by_dtype": (
+                {k: m.to_dict() for k, m in sorted(self.by_dtype.items())}
+                if len(self.by_dtype) > 1
+                else {}
+            ),
+            "nonfinite": self.nonfinite,
+            "foreground": self.foreground_dict(),
+            "conventions": dict(self.conventions.most_common()),
+            "bytes": self.bytes,
+            "unreadable": self.unreadable,
+            "histogram": (
+                {"lo": hist[0], "hi": hist[1], "counts": [int(c) for c in hist[2]]}
+                if hist
+                else None
+            ),
+        }
+
+
+@dataclass
+class StatsResult:
+    dataset_dir: str
+    groups: list[GroupStats]
+    csv: str | None = None
+    decoded: int = 0
+    cached: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return sum(g.pairs for g in self.groups)
+
+    @property
+    def unreadable(self) -> int:
+        return sum(g.unreadable for g in self.groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_dir": self.dataset_dir,
+            "groups": [g.to_dict() for g in self.groups],
+            "total": {
+                "pairs": self.pairs,
+                "bytes": sum(g.bytes for g in self.groups),
+                "unreadable": self.unreadable,
+            },
+            "csv": self.csv,
+            "decode": {"decoded": self.decoded, "cached": self.cached},
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+# ---------------------------------------------------------------------------------------------
+def parse_variant(value: str | None) -> str | None:
+    """``preprocessed``/``raw`` (or the folder names, any case) -> the folder name."""
+    if value is None or value.strip() == "":
+        return None
+    v = dataset.canonical_variant(value)
+    if v is None:
+        raise UsageError(
+            f"Unknown variant {value!r}",
+            hint="Use --variant preprocessed or --variant raw.",
+        )
+    return v
+
+
+def parse_version(value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    v = dataset.canonical_version(value)
+    if v is None:
+        raise UsageError(
+            f"Unknown version {value!r}",
+            hint=f"Use --version {' or --version '.join(dataset.VERSIONS)}.",
+        )
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# The pass
+# ---------------------------------------------------------------------------------------------
+def _fmt_shape(s: FileSummary) -> str:
+    return s.shape_key() if s.ok else ""
+
+
+def _row(gs: GroupScan, p: Pair, si: FileSummary, sm: FileSummary) -> list[Any]:
+    fg = sm.fg / sm.pixels if sm.ok and sm.pixels else ""
+    err = "; ".join(f"{what}: {s.error}" for what, s in (("image", si), ("mask", sm)) if not s.ok)
+    if si.ok and si.n:
+        stats: list[Any] = [si.vmin, si.vmax, repr(si.mean), repr(si.std)]
+    else:
+        stats = ["", "", "", ""]
+    return [
+        gs.group.variant,
+        gs.group.version,
+        p.stem,
+        p.image.rel,
+        p.mask.rel,
+        _fmt_shape(si),
+        si.dtype if si.ok else "",
+        *stats,
+        repr(fg) if fg != "" else "",
+        err,
+    ]
+
+
+def _accumulate(gs: GroupScan, summaries: dict[str, FileSummary], rows: list | None) -> GroupStats:
+    g = gs.group
+    st = GroupStats(g.variant, g.version, present=gs.present, pairs=len(gs.pairs))
+    step = max(1, len(gs.pairs) // SAMPLES)
+    for i, p in enumerate(gs.pairs):
+        si, sm = summaries[p.image.rel], summaries[p.mask.rel]
+        st.bytes += p.image.size + p.mask.size
+        st.unreadable += (not si.ok) + (not sm.ok)
+        if si.ok:
+            st.shapes[si.shape_key()] += 1
+            st.dtypes[si.dtype] += 1
+            st.intensity.add(si)
+            st.by_dtype.setdefault(si.dtype, Moments()).add(si)
+            st.nonfinite += si.nonfinite
+            h = si.histogram()
+            if h is not None:
+                key = (si.hist_lo, si.hist_hi)
+                if key in st.hist_parts:
+                    st.hist_parts[key] += h
+                else:
+                    st.hist_parts[key] = h
+        if sm.ok:
+            st.mask_shapes[sm.shape_key()] += 1
+            st.mask_dtypes[sm.dtype] += 1
+            if sm.pixels:
+                st.foreground.append(sm.fg / sm.pixels)
+            c = mask_convention(sm)
+            st.conventions["empty" if c is None else c] += 1
+        if si.ok and sm.ok and i % step == 0 and len(st.samples) < SAMPLES:
+            st.samples.append(p)
+        if rows is not None:
+            rows.append(_row(gs, p, si, sm))
+    return st
+
+
+def write_csv(path: Path, rows: list[list[Any]]) -> None:
+    """Write the per-pair CSV atomically (temp file in the same folder, then replace)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    w.writerows(rows)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise from_os_error(exc, f"writing {path}") from exc
+
+
+def compute(
+    paths: DataPaths,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    csv: Path | None = None,
+    progress: Progress | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> StatsResult:
+    """Statistics of the pairs of each (filtered) group of the tree at ``paths.dataset_dir``.
+
+    ``variant``/``version`` accept the names :func:`parse_variant`/:func:`parse_version` do.
+    Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
+    """
+    groups = dataset.groups(parse_variant(variant), parse_version(version))
+    cache = ScanCache.load(paths, enabled=use_cache)
+    # a cold run starts the decode processes now: their start-up overlaps the scan
+    with Workers(workers, start=cache.empty) as crew:
+        scan = scan_required(paths, groups)
+        jobs = [
+            (f, k)
+            for gs in scan.groups
+            for p in gs.pairs
+            for f, k in ((p.image, "image"), (p.mask, "mask"))
+        ]
+        passed = decode(
+            paths.dataset_dir,
+            jobs,
+            cache=cache,
+            progress=progress,
+            workers=crew,
+            description="Computing statistics",
+        )
+    # keep entries of files this run did not look at (lone images, other groups)
+    cache.save({e.rel for e, _ in jobs}, [])
+    rows: list[list[Any]] | None = [] if csv is not None else None
+    out = [_accumulate(gs, passed.summaries, rows) for gs in scan.groups]
+    if csv is not None and rows is not None:
+        write_csv(Path(csv), rows)
+    return StatsResult(
+        dataset_dir=str(paths.dataset_dir),
+        groups=out,
+        csv=str(csv) if csv is not None else None,
+        decoded=passed.decoded,
+        cached=passed.cached,
+    )
+
+
+def conventions_summary(conventions: Counter[str] | dict[str, int]) -> str:
+    """``0/255`` or ``mixed (0/1: 3, 0/255: 5)`` for the human table."""
+    binary = {k: v for k, v in conventions.items() if k not in (OTHER, "empty")}
+    if not binary:
+        return "-"
+    if len(binary) == 1:
+        return next(iter(binary))
+    return "mixed (" + ", ".join(f"{k}: {v}" for k, v in binary.items()) + ")"

@@ -1,0 +1,437 @@
+"""Decode one TIFF fully and reduce it to a small, picklable, JSON-able summary.
+
+Whatever wrote the file (Pillow, OpenCV, ImageJ, MATLAB, tifffile; LZW, deflate, JPEG, PackBits,
+CCITT G4; tiled, big-endian; 1/8/16/32-bit, float, signed) it is decoded with tifffile +
+imagecodecs, every page. The summary holds what both ``validate`` and ``stats`` need, so one
+decode serves both (and the decode cache, :mod:`lungsegdb_cli.scancache`):
+
+- shape ``(H, W[, C])`` of the first page, dtype, page count;
+- sample count, min, max; exact integer sums ``s1``/``s2`` for integer dtypes, and the mean and
+  ``m2`` (sum of squared deviations) in float64 for every dtype, ready for a Chan merge;
+- a fixed-range histogram (:data:`HIST_BINS` bins over ``[lo, hi)``, ranges are powers of two so
+  histograms of one group can be re-binned onto a common range);
+- for masks: the number of distinct values (exact), the values when few, and the foreground
+  count (pixels with any channel > 0).
+
+A file that cannot be decoded gets ``error`` set to a one-line reason instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import os
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from typing import Any
+
+from lungsegdb_cli.tiffraw import read_plain
+
+IMAGE = "image"
+MASK = "mask"
+
+HIST_BINS = 128
+#: The plot histogram samples every HIST_STRIDE-th row and column (1/64 of the pixels).
+HIST_STRIDE = 8
+#: Masks with at most this many distinct values keep the values themselves.
+MAX_VALUES = 8
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG file"),
+    (b"\xff\xd8\xff", "a JPEG file"),
+    (b"GIF8", "a GIF file"),
+    (b"BM", "a BMP file"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"%PDF", "a PDF file"),
+    (b"DICM", "a DICOM file"),
+)
+
+
+@dataclass(slots=True)
+class FileSummary:
+    """What one decode of one file tells us. ``error`` set means unreadable."""
+
+    kind: str
+    error: str | None = None
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    pages: int = 0
+    compression: str = ""
+    n: int = 0
+    vmin: float | None = None
+    vmax: float | None = None
+    s1: int | None = None
+    s2: int | None = None
+    #: float files only: mean and sum of squared deviations (integer files keep s1/s2)
+    fmean: float = 0.0
+    fm2: float = 0.0
+    nonfinite: int = 0
+    distinct: int = 0
+    values: tuple[float, ...] | None = None
+    fg: int = 0
+    hist: bytes | None = field(default=None, repr=False)
+    hist_lo: float = 0.0
+    hist_hi: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return (self.shape[0], self.shape[1]) if len(self.shape) >= 2 else (0, 0)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[2] if len(self.shape) >= 3 else 1
+
+    @property
+    def pixels(self) -> int:
+        h, w = self.hw
+        return h * w
+
+    def moments(self) -> tuple[float, float]:
+        """(mean, M2): from the exact sums for integer files, else as computed."""
+        if self.s1 is not None and self.s2 is not None:
+            return exact_moments(self.n, self.s1, self.s2)
+        return self.fmean, self.fm2
+
+    @property
+    def mean(self) -> float:
+        return self.moments()[0]
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self.moments()[1], 0.0) / self.n) if self.n else 0.0
+
+    def shape_key(self) -> str:
+        return "x".join(str(d) for d in self.shape)
+
+    def histogram(self) -> Any:
+        """The histogram counts as a numpy array (or None)."""
+        if self.hist is None:
+            return None
+        import numpy as np
+
+        return np.frombuffer(self.hist, dtype="<u4").astype(np.int64)
+
+    def to_json(self) -> list[Any]:
+        """A compact JSON value: the fields in declaration order (see :func:`from_json`)."""
+        d = [getattr(self, f) for f in _FIELDS]
+        d[_SHAPE] = list(self.shape)
+        d[_VALUES] = list(self.values) if self.values is not None else None
+        d[_HIST] = base64.b64encode(self.hist).decode("ascii") if self.hist else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: list[Any]) -> FileSummary:
+        if not isinstance(d, list) or len(d) != len(_FIELDS):
+            raise ValueError("not a FileSummary record")
+        d = list(d)
+        d[_SHAPE] = tuple(d[_SHAPE] or ())
+        if d[_VALUES] is not None:
+            d[_VALUES] = tuple(d[_VALUES])
+        if d[_HIST]:
+            d[_HIST] = base64.b64decode(d[_HIST])
+        return cls(*d)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(FileSummary))
+_SHAPE, _VALUES, _HIST = (_FIELDS.index(n) for n in ("shape", "values", "hist"))
+
+
+def _num(x: Any) -> float | int:
+    """A numpy scalar as a plain int when integral, else float."""
+    f = float(x)
+    if math.isfinite(f) and f == int(f) and abs(f) < 2**53:
+        return int(f)
+    return f
+
+
+def describe_bad_header(path: str) -> str | None:
+    """What a file that is not a TIFF really is (by its first bytes), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        return f"cannot open: {exc.strerror or exc}"
+    if not head:
+        return "empty file (0 bytes)"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return f"truncated: only {len(head)} bytes" if len(head) < 8 else None
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"not a TIFF: {what} with a TIFF name"
+    if len(head) < 8:
+        return f"truncated: only {len(head)} bytes"
+    return f"not a TIFF (starts with {head[:8]!r})"
+
+
+def hist_range(lo: float, hi: float, integer: bool) -> tuple[float, float]:
+    """The histogram range for values in ``[lo, hi]``: ``[0, 2^k)`` or ``[-2^k, 2^k)``.
+
+    Powers of two nest, so the histograms of a group can be re-binned onto the widest one.
+    Integer ranges are at least :data:`HIST_BINS` wide (bins of width >= 1, exact for uint8).
+    """
+    span = max(abs(lo), abs(hi + 1 if integer else hi), 2.0**-20)
+    k = math.ceil(math.log2(span))
+    signed = lo < 0
+    if integer:
+        k = max(k, int(math.log2(HIST_BINS)) - (1 if signed else 0))
+    top = 2.0**k
+    return (-top, top) if signed else (0.0, top)
+
+
+def _normalise(arr: Any, axes: str) -> Any:
+    """A page as ``(H, W)`` or ``(H, W, C)``: samples last, other leading axes flattened."""
+    import numpy as np
+
+    if "S" in axes and axes.index("S") != len(axes) - 1:
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if arr.ndim > 3 or (arr.ndim == 3 and not axes.endswith("S")):
+        # depth/other leading axes (e.g. tiled volumes): keep the plane, fold the rest into C
+        h, w = arr.shape[axes.index("Y")], arr.shape[axes.index("X")]
+        arr = np.moveaxis(arr, (axes.index("Y"), axes.index("X")), (0, 1)).reshape(h, w, -1)
+    return arr
+
+
+def exact_moments(n: int, s1: int, s2: int) -> tuple[float, float]:
+    """(mean, m2) from exact integer sums, rounded once at the end."""
+    if n == 0:
+        return 0.0, 0.0
+    return float(Fraction(s1, n)), float(Fraction(n * s2 - s1 * s1, n))
+
+
+def _histogram(arr: Any, s: FileSummary) -> None:
+    """The intensity histogram for ``--plot``, from every HIST_STRIDE-th row and column.
+
+    A plot needs the shape of the distribution, not every pixel: a 1/64 sample costs almost
+    nothing. (min, max, mean and std are exact over every pixel.) Bins: HIST_BINS over
+    :func:`hist_range`; for integers each bin is a power-of-two run of whole values.
+    """
+    import numpy as np
+
+    sub = arr[::HIST_STRIDE, ::HIST_STRIDE] if min(s.hw) >= 16 * HIST_STRIDE else arr
+    flat = sub.reshape(-1)
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    vmin, vmax = float(s.vmin or 0), float(s.vmax or 0)
+    if flat.dtype.kind in "ui":
+        lo, hi = hist_range(min(vmin, -1.0) if flat.dtype.kind == "i" else vmin, vmax, True)
+        shift = round(math.log2((hi - lo) / HIST_BINS))
+        if lo == 0 and flat.dtype.kind == "u":
+            idx = flat >> shift if shift else flat
+        else:
+            idx = (flat.astype(np.int64) - int(lo)) >> shift
+        h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
+    else:
+        flat = flat[np.isfinite(flat)]
+        lo, hi = hist_range(vmin, vmax, False)
+        h, _ = np.histogram(flat, bins=HIST_BINS, range=(lo, hi))
+    s.hist = h.astype("<u4").tobytes()
+    s.hist_lo, s.hist_hi = float(lo), float(hi)
+
+
+def _distinct(flat: Any, s: FileSummary) -> None:
+    """Number of distinct values (and the values when few), for masks."""
+    import numpy as np
+
+    if flat.dtype.kind in "ui" and flat.dtype.itemsize <= 2:
+        if flat.dtype.kind == "u":
+            counts, offset = np.bincount(flat), 0
+        else:
+            counts = np.bincount(
+                flat.view(f"u{flat.dtype.itemsize}") ^ (1 << (8 * flat.dtype.itemsize - 1))
+            )
+            offset = -(1 << (8 * flat.dtype.itemsize - 1))
+        nz = np.flatnonzero(counts)
+        s.distinct = int(nz.size)
+        if nz.size <= MAX_VALUES:
+            s.values = tuple(int(v) + offset for v in nz)
+        return
+    u = np.unique(flat)
+    s.distinct = int(u.size)
+    if u.size <= MAX_VALUES:
+        s.values = tuple(_num(v) for v in u)
+
+
+def _reduce_image(arr: Any, s: FileSummary) -> None:
+    """min, max, exact sums (integers) or mean/M2 (floats); the histogram for images."""
+    import numpy as np
+
+    flat = arr.reshape(-1)
+    s.n = int(flat.size)
+    if s.n == 0:
+        return
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    if flat.dtype.kind in "ui":
+        s.vmin, s.vmax = int(flat.min()), int(flat.max())
+        big = max(abs(s.vmin), abs(s.vmax))
+        if s.n * big * big < 2**62:
+            # exact in int64: one widening copy, squared in place; plain sums vectorise well
+            # (no einsum/dot: slower here, and dot would start BLAS threads on busy cores)
+            wide = flat.astype(np.int64)
+            s.s1 = int(wide.sum())
+            np.multiply(wide, wide, out=wide)
+            s.s2 = int(wide.sum())
+        else:  # pragma: no cover - 32/64-bit values too large for exact int64 sums
+            f = flat.astype(np.float64)
+            s.fmean = float(f.sum() / s.n)
+            d = f - s.fmean
+            s.fm2 = float(np.einsum("i,i->", d, d))
+    else:
+        f = flat.astype(np.float64, copy=False)
+        finite = np.isfinite(f)
+        if not finite.all():
+            s.nonfinite = int(s.n - np.count_nonzero(finite))
+            f = f[finite]
+            s.n = int(f.size)
+            if s.n == 0:
+                return
+        s.vmin, s.vmax = _num(f.min()), _num(f.max())
+        s.fmean = float(f.sum() / s.n)
+        d = f - s.fmean
+        s.fm2 = float(np.einsum("i,i->", d, d))
+        flat = f
+    if s.kind == MASK:
+        _distinct(flat, s)
+    else:
+        _histogram(arr, s)
+
+
+def _reduce_mask(arr: Any, s: FileSummary) -> None:
+    """Masks: distinct values, foreground; a fast path for the usual binary uint8 mask."""
+    import numpy as np
+
+    flat = arr.reshape(-1)
+    s.n = int(flat.size)
+    if s.n == 0:
+        return
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    fast = flat.dtype.kind == "u"
+    nonzero = -1
+    if fast:
+        mn, mx = int(flat.min()), int(flat.max())
+        if mn == mx:
+            s.distinct, s.values = 1, (mn,)
+            s.s1 = mn * s.n
+            s.s2 = mn * mn * s.n
+            nonzero = s.n if mn else 0
+        else:
+            nonzero = int(np.count_nonzero(flat))
+            c_mn = s.n - nonzero if mn == 0 else int(np.count_nonzero(flat == mn))
+            c_mx = int(np.count_nonzero(flat == mx))
+            if c_mn + c_mx != s.n:
+                fast = False
+            else:
+                s.distinct, s.values = 2, (mn, mx)
+                s.s1 = mn * c_mn + mx * c_mx
+                s.s2 = mn * mn * c_mn + mx * mx * c_mx
+        if fast:
+            s.vmin, s.vmax = mn, mx
+    if not fast:
+        _reduce_image(arr, s)
+    # foreground: pixels with any channel > 0
+    if arr.ndim == 3:
+        s.fg = int(np.count_nonzero((arr > 0).any(axis=-1)))
+    elif nonzero >= 0:
+        s.fg = nonzero
+    elif arr.dtype.kind in "ub":
+        s.fg = int(np.count_nonzero(arr))
+    else:
+        s.fg = int(np.count_nonzero(arr > 0))
+
+
+_quiet_done = False
+
+
+def _quiet_tifffile() -> None:
+    """tifffile logs decoder warnings; the summary carries what matters, keep stderr clean."""
+    global _quiet_done
+    if not _quiet_done:
+        logging.getLogger("tifffile").setLevel(logging.ERROR)
+        _quiet_done = True
+
+
+def _read_tifffile(path: str, size: int, s: FileSummary) -> tuple[Any, str]:
+    """Decode with tifffile + imagecodecs: every page, first page returned with its axes.
+
+    Sets ``s.pages``/``s.compression``; sets ``s.error`` and returns ``(None, "")`` for data
+    that runs past the end of the file (tifffile would pad it silently or fail vaguely).
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        pages = tif.pages
+        s.pages = len(pages)
+        page = pages.first
+        ends = [
+            int(o) + int(c)
+            for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)
+            if c
+        ]
+        if ends and max(ends) > size:
+            s.error = (
+                f"truncated: image data runs to byte {max(ends):,} but the file has {size:,} bytes"
+            )
+            return None, ""
+        arr = page.asarray()
+        axes = page.axes
+        for i in range(1, s.pages):
+            tif.pages[i].asarray()  # decode every page: a broken one makes it unreadable
+        try:
+            s.compression = page.compression.name.lower()
+        except AttributeError:
+            s.compression = str(page.compression)
+    return arr, axes
+
+
+def summarize(path: str, kind: str, size: int | None = None) -> FileSummary:
+    """Decode ``path`` fully (every page) and summarise it as an ``image`` or a ``mask``."""
+    import numpy as np
+
+    _quiet_tifffile()
+    s = FileSummary(kind=kind)
+    try:
+        if size is None:
+            size = os.path.getsize(path)
+        if size == 0:
+            s.error = "empty file (0 bytes)"
+            return s
+        plain = read_plain(path, size)
+        if plain is not None:
+            arr, s.compression = plain
+            s.pages, axes = 1, "YXS" if arr.ndim == 3 else "YX"
+        else:
+            arr, axes = _read_tifffile(path, size, s)
+            if arr is None:
+                return s
+        arr = _normalise(np.asarray(arr), axes)
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if arr.ndim < 2:
+            s.error = f"not an image: decoded shape {tuple(arr.shape)}"
+            return s
+        s.shape = tuple(int(d) for d in arr.shape)
+        s.dtype = "bool" if arr.dtype == np.bool_ else arr.dtype.name
+        if kind == MASK:
+            _reduce_mask(arr, s)
+        else:
+            _reduce_image(arr, s)
+    except MemoryError:
+        s.error = "too large to decode in memory"
+    except Exception as exc:  # any decoder failure is a finding, not a crash
+        what = describe_bad_header(path)
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        s.error = what or f"corrupt TIFF, cannot decode ({detail})"
+    return s
+
+
+def summarize_many(tasks: list[tuple[str, str, int]]) -> list[FileSummary]:
+    """Worker entry point: summarise a chunk of ``(path, kind, size)``."""
+    return [summarize(p, k, n) for p, k, n in tasks]

@@ -1,0 +1,300 @@
+"""``lungsegdb validate``: every image has its mask, both decode, shapes agree, masks are sane.
+
+The tree is listed by :mod:`lungsegdb_cli.tree` (pairing by stem), every TIFF is decoded once
+by :mod:`lungsegdb_cli.decodepass` (cache, both cores), and the summaries are turned into
+findings here. Codes and severities are the contract's; with ``strict`` every warning is
+reported with severity ``error`` (so ``ok`` means "no finding at all").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lungsegdb_cli import dataset
+from lungsegdb_cli.decodepass import Workers, decode
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.progress import Progress
+from lungsegdb_cli.scancache import ScanCache
+from lungsegdb_cli.tiffinfo import FileSummary
+from lungsegdb_cli.tree import GroupScan, natural_key, scan_required
+
+ERROR = "error"
+WARNING = "warning"
+
+#: Every code validate reports, in the order findings are listed, with its default severity.
+CODES: dict[str, str] = {
+    "missing-mask": ERROR,
+    "missing-image": ERROR,
+    "duplicate-stem": ERROR,
+    "unreadable": ERROR,
+    "shape-mismatch": ERROR,
+    "non-binary-mask": WARNING,
+    "empty-mask": WARNING,
+    "multi-channel-mask": WARNING,
+    "multi-page": WARNING,
+    "count-mismatch": WARNING,
+    "unexpected-file": WARNING,
+}
+_ORDER = {c: i for i, c in enumerate(CODES)}
+
+#: Group mask conventions: one binary convention, several, or no binary mask at all.
+MIXED = "mixed"
+NONE = "none"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    path: str
+    message: str
+    group: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "path": self.path,
+            "message": self.message,
+            "group": self.group,
+        }
+
+
+@dataclass
+class GroupReport:
+    variant: str
+    version: str
+    present: bool
+    pairs: int
+    published: int
+    images: int
+    masks: int
+    errors: int = 0
+    warnings: int = 0
+    convention: str = NONE
+    conventions: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "version": self.version,
+            "present": self.present,
+            "pairs": self.pairs,
+            "published": self.published,
+            "images": self.images,
+            "masks": self.masks,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "convention": self.convention,
+            "conventions": dict(self.conventions),
+        }
+
+
+@dataclass
+class ValidateResult:
+    dataset_dir: str
+    strict: bool
+    pairs: int
+    findings: list[Finding]
+    groups: list[GroupReport]
+    decoded: int = 0
+    cached: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity == WARNING for f in self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def by_code(self) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            out.setdefault(f.code, []).append(f)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "strict": self.strict,
+            "dataset_dir": self.dataset_dir,
+            "pairs": self.pairs,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "findings": [f.to_dict() for f in self.findings],
+            "groups": [g.to_dict() for g in self.groups],
+            "decode": {"decoded": self.decoded, "cached": self.cached},
+        }
+
+
+def _fmt(v: float | int | None) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def mask_convention(s: FileSummary) -> str | None:
+    """``0/1``, ``0/255``, ``a/b`` for a binary mask; ``other`` if not binary; None if empty
+    (an all-zero mask fits any convention) or unreadable."""
+    if not s.ok or s.n == 0:
+        return None
+    if s.values is None or s.distinct > 2:
+        return OTHER
+    vals = sorted(s.values)
+    if vals == [0]:
+        return None
+    if len(vals) == 1:
+        vals = [0, vals[0]]
+    return "/".join(_fmt(v) for v in vals)
+
+
+def group_convention(conventions: Counter[str]) -> str:
+    binary = [c for c in conventions if c != OTHER]
+    if not binary:
+        return NONE
+    return binary[0] if len(binary) == 1 else MIXED
+
+
+def _hw(s: FileSummary) -> str:
+    return "x".join(str(d) for d in s.hw)
+
+
+def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
+    if not s.ok:
+        add("unreadable", rel, s.error or "cannot decode")
+        return
+    if s.pages > 1:
+        add("multi-page", rel, f"{s.pages} pages; only the first is checked and used")
+    if kind != "mask":
+        return
+    if s.channels > 1:
+        add("multi-channel-mask", rel, f"mask has {s.channels} channels ({s.shape_key()})")
+    if s.distinct > 2:
+        add(
+            "non-binary-mask",
+            rel,
+            f"{s.distinct} distinct values in [{_fmt(s.vmin)}, {_fmt(s.vmax)}]; "
+            "a binary mask has two",
+        )
+    if s.fg == 0:
+        add("empty-mask", rel, "no foreground: every pixel is 0")
+
+
+def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: Any) -> GroupReport:
+    g = gs.group
+    label = gs.label
+
+    def add(code: str, path: str, message: str) -> None:
+        add_finding(code, path, message, g.label)
+
+    for f in gs.lone_images:
+        add("missing-mask", f.rel, f"no mask with stem {dataset.stem(f.name)!r} in {g.masks}")
+    for f in gs.lone_masks:
+        add("missing-image", f.rel, f"no image with stem {dataset.stem(f.name)!r} in {g.images}")
+    for dup, first in gs.duplicates:
+        add("duplicate-stem", dup.rel, f"same stem as {first.name}; cannot tell which to pair")
+    for f in gs.unexpected:
+        what = "a folder" if f.rel.endswith("/") else "not a TIFF"
+        add("unexpected-file", f.rel, f"{what} in an image/mask folder")
+
+    conventions: Counter[str] = Counter()
+    for entry, kind in gs.jobs():
+        s = summaries[entry.rel]
+        _file_findings(entry.rel, kind, s, add)
+        if kind == "mask":
+            c = mask_convention(s)
+            if c is not None:
+                conventions[c] += 1
+    for p in gs.pairs:
+        si, sm = summaries[p.image.rel], summaries[p.mask.rel]
+        if si.ok and sm.ok and si.hw != sm.hw:
+            add(
+                "shape-mismatch",
+                p.mask.rel,
+                f"mask {_hw(sm)}, image {_hw(si)} ({p.image.name})",
+            )
+    n_pairs = len(gs.pairs)
+    if n_pairs != g.published_pairs:
+        note = "" if gs.present else " (folder not found)"
+        add(
+            "count-mismatch",
+            label,
+            f"{n_pairs:,} pairs, published {g.published_pairs:,}{note}",
+        )
+    return GroupReport(
+        variant=g.variant,
+        version=g.version,
+        present=gs.present,
+        pairs=n_pairs,
+        published=g.published_pairs,
+        images=len(gs.pairs) + len(gs.lone_images),
+        masks=len(gs.pairs) + len(gs.lone_masks),
+        convention=group_convention(conventions),
+        conventions=dict(sorted(conventions.items())),
+    )
+
+
+def validate(
+    paths: DataPaths,
+    *,
+    strict: bool = False,
+    progress: Progress | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> ValidateResult:
+    """Check the whole tree at ``paths.dataset_dir``.
+
+    Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
+    """
+    cache = ScanCache.load(paths, enabled=use_cache)
+    # a cold run starts the decode processes now: their start-up overlaps the scan
+    with Workers(workers, start=cache.empty) as crew:
+        scan = scan_required(paths)
+        jobs = [j for gs in scan.groups for j in gs.jobs()]
+        passed = decode(
+            paths.dataset_dir,
+            jobs,
+            cache=cache,
+            progress=progress,
+            workers=crew,
+            description="Validating",
+        )
+    cache.save(
+        {e.rel for e, _ in jobs},
+        [d for gs in scan.groups for d in gs.image_dirs + gs.mask_dirs],
+    )
+
+    findings: list[Finding] = []
+    reports: list[GroupReport] = []
+    for gs in scan.groups:
+        mine: list[Finding] = []
+
+        def add_finding(code: str, path: str, message: str, group: str, mine=mine) -> None:
+            sev = ERROR if strict else CODES[code]
+            mine.append(Finding(code, sev, path, message, group))
+
+        report = _check_group(gs, passed.summaries, add_finding)
+        report.errors = sum(f.severity == ERROR for f in mine)
+        report.warnings = sum(f.severity == WARNING for f in mine)
+        reports.append(report)
+        findings += mine
+    findings.sort(key=lambda f: (_ORDER[f.code], natural_key(f.path)))
+    return ValidateResult(
+        dataset_dir=str(paths.dataset_dir),
+        strict=strict,
+        pairs=sum(r.pairs for r in reports),
+        findings=findings,
+        groups=reports,
+        decoded=passed.decoded,
+        cached=passed.cached,
+    )

@@ -1,0 +1,388 @@
+"""``lungsegdb verify``: is the data on disk exactly what was downloaded?
+
+Two checks, run together on one pool of hashing threads:
+
+* **Archive** (where kept): its SHA-256 against the pin (``--sha256`` / ``LUNGSEGDB_SHA256``) or
+  else the checksum recorded in the provenance at download time.
+* **Tree**: every file of the manifest (``<root>/LungSegDB.sha256``) against its digest, plus
+  the files of the tree the manifest does not list. Outcome lists: ``missing``, ``modified``,
+  ``extra`` (OS junk such as ``.DS_Store`` or ``__MACOSX/`` is never extra).
+
+``quick=True`` reads no file contents: presence and sizes only (sizes from the manifest's
+sidecar), so a same-size modification goes unnoticed; the archive is checked by size.
+
+Nothing is written: verify works on a read-only data dir and takes no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import dataset, hashing, info, manifest
+from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.progress import Progress, ensure
+
+#: Sentinel key of the archive among the hashing jobs (tree keys are relative paths).
+_ARCHIVE = ("archive",)
+
+
+@dataclass
+class ArchiveCheck:
+    """The archive's check. ``sha256`` is what we computed (None with ``quick`` or when the
+    file is gone); ``expected`` the pin or the recorded checksum; ``source`` says which."""
+
+    path: str
+    sha256: str | None
+    expected: str | None
+    ok: bool
+    source: str | None  # "pin" | "provenance" | None (nothing to compare with)
+    size: int | None
+    expected_size: int | None
+    present: bool = True
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "expected": self.expected,
+            "ok": self.ok,
+            "source": self.source,
+            "size": self.size,
+            "expected_size": self.expected_size,
+            "present": self.present,
+            "problem": self.problem,
+        }
+
+
+@dataclass
+class VerifyResult:
+    dataset_dir: str
+    manifest: str | None
+    archive: ArchiveCheck | None
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    quick: bool = False
+
+    @property
+    def files_ok(self) -> bool:
+        return not (self.missing or self.modified or self.extra)
+
+    @property
+    def ok(self) -> bool:
+        return self.files_ok and (self.archive is None or self.archive.ok)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        """``(kind, path)`` for every problem: archive first, then missing, modified, extra."""
+        if self.archive is not None and not self.archive.ok:
+            yield "archive", self.archive.path
+        for kind, items in (
+            ("missing", self.missing),
+            ("modified", self.modified),
+            ("extra", self.extra),
+        ):
+            for p in items:
+                yield kind, p
+
+    @property
+    def problem_count(self) -> int:
+        bad_archive = self.archive is not None and not self.archive.ok
+        return len(self.missing) + len(self.modified) + len(self.extra) + int(bad_archive)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "quick": self.quick,
+            "dataset_dir": self.dataset_dir,
+            "manifest": self.manifest,
+            "archive": self.archive.to_dict() if self.archive is not None else None,
+            "files": {
+                "checked": self.checked,
+                "ok": self.files_ok,
+                "missing": self.missing,
+                "modified": self.modified,
+                "extra": self.extra,
+            },
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# The tree
+# ---------------------------------------------------------------------------------------------
+def scan_tree(dataset_dir: Path) -> Iterator[tuple[str, int]]:
+    """``(relative path with '/', size)`` of every file under ``dataset_dir``.
+
+    OS junk is skipped. A symlink to a file counts as that file (as ``sha256sum`` reads it);
+    a symlink to a folder is not followed (no cycles, no file seen twice) and is yielded with
+    size -1, so it shows up as ``extra`` (a manifest file under it is still found by path).
+    A missing ``dataset_dir`` yields nothing; an unreadable folder raises ``OSError``.
+    """
+    if not os.path.isdir(dataset_dir):
+        return
+    # Junk folders are pruned on the way down, so a name alone decides; names repeat across
+    # the eight leaf folders, so a small cache saves most of the calls.
+    is_junk = functools.lru_cache(maxsize=8192)(dataset.is_junk)
+    stack: list[tuple[str, str]] = [(os.fspath(dataset_dir), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as it:
+            entries = list(it)
+        for entry in entries:
+            if is_junk(entry.name):
+                continue
+            rel = prefix + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, entry.stat(follow_symlinks=False).st_size
+                elif entry.is_symlink():
+                    target = os.stat(entry.path)
+                    yield rel, target.st_size if stat.S_ISREG(target.st_mode) else -1
+            except FileNotFoundError:
+                continue  # vanished while we looked, or a dangling symlink
+
+
+def manifest_entries(
+    dataset_dir: Path,
+    *,
+    workers: int | None = None,
+    on_bytes: hashing.ByteCallback | None = None,
+) -> list[manifest.Entry]:
+    """Hash every file of an existing tree into manifest entries (junk excluded)."""
+    jobs = [hashing.Job(rel, dataset_dir / rel, size) for rel, size in scan_tree(dataset_dir)]
+    out: list[manifest.Entry] = []
+    with contextlib.closing(hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes)) as done:
+        for h in done:
+            if h.error is not None:
+                raise _os_error(h.error, "hash", h.path)
+            out.append(manifest.Entry(str(h.key), h.digest or "", h.size))
+    return out
+
+
+def _os_error(exc: OSError, action: str, path: object) -> LocalError:
+    import errno
+
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return LocalError(
+            f"Permission denied: cannot read {path}",
+            hint="Make the data dir readable for this user (chmod/chown), then verify again.",
+            path=str(path),
+        )
+    return from_os_error(exc, f"{action} {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+def verify(
+    paths: DataPaths,
+    *,
+    sha256: str | None = None,
+    quick: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> VerifyResult:
+    """Check the kept archive and every file of the tree; never raises for bad data.
+
+    ``sha256`` pins the archive's checksum (else the provenance record is the reference).
+    Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
+    archive to check, and :class:`LocalError` (exit 5) when a file cannot be read.
+    """
+    t0 = clock()
+    prog = ensure(progress)
+    pin = sha256.lower() if sha256 else None
+    try:
+        entries = manifest.read(paths)
+        archive, record = info.local_archive(paths)
+    except OSError as exc:
+        raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
+    tree_exists = paths.dataset_dir.is_dir()
+    if entries is None and (tree_exists or archive is None):
+        raise _nothing_to_verify(paths, tree_exists)
+
+    result = VerifyResult(
+        dataset_dir=str(paths.dataset_dir),
+        manifest=str(paths.manifest) if entries is not None else None,
+        archive=None,
+        quick=quick,
+    )
+    jobs: list[hashing.Job[object]] = []
+    expected: dict[str, str] = {}
+
+    # -- the archive ---------------------------------------------------------------------
+    arch = _archive_check(archive, record, pin, quick)
+    result.archive = arch
+    if arch is not None and arch.present and not quick:
+        jobs.append(hashing.Job(_ARCHIVE, arch.path, arch.size or 0))
+
+    # -- the tree: presence and sizes from one walk --------------------------------------
+    if entries is not None:
+        try:
+            found = dict(scan_tree(paths.dataset_dir))
+        except OSError as exc:
+            raise _os_error(exc, "list", exc.filename or paths.dataset_dir) from exc
+        result.checked = len(entries)
+        for e in entries:
+            size = found.pop(e.path, None)
+            if size is None:
+                size = _stat_size(paths.dataset_dir, e.path)
+            if size is None or size < 0:  # absent, or a folder where a file should be
+                result.missing.append(e.path)
+                continue
+            if e.size >= 0 and size != e.size:
+                result.modified.append(e.path)  # a size change needs no hashing
+                if quick:
+                    result.bytes += size
+                continue
+            if quick:
+                result.bytes += size
+            else:
+                jobs.append(hashing.Job(e.path, paths.dataset_dir / e.path, size))
+                expected[e.path] = e.sha256
+        result.extra = sorted(found)
+        del found
+
+    # -- hash everything on all cores ----------------------------------------------------
+    if jobs:
+        total = sum(max(j.size, 0) for j in jobs)
+        prog.start("Verifying", total, unit="B")
+        results = hashing.hash_many(jobs, workers=workers, on_bytes=prog.advance)
+        try:
+            for h in results:
+                if h.key is _ARCHIVE:
+                    _archive_hashed(arch, h)
+                    continue
+                key = str(h.key)
+                if h.error is not None:
+                    if isinstance(h.error, FileNotFoundError):
+                        result.missing.append(key)  # vanished since the walk
+                        continue
+                    raise _os_error(h.error, "read", h.path)
+                result.bytes += h.size
+                if h.digest != expected[key]:
+                    result.modified.append(key)
+        finally:
+            results.close()  # on an error or Ctrl-C: stop and join the threads now
+            prog.done()
+
+    result.missing.sort()
+    result.modified.sort()
+    result.seconds = clock() - t0
+    return result
+
+
+def _stat_size(dataset_dir: Path, rel: str) -> int | None:
+    """Size of a manifest file the walk did not see (e.g. junk-named), or None if absent."""
+    try:
+        st = os.stat(dataset_dir / rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise _os_error(exc, "stat", dataset_dir / rel) from exc
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _nothing_to_verify(paths: DataPaths, tree_exists: bool) -> NothingToVerify:
+    if tree_exists:
+        return NothingToVerify(
+            f"No manifest for {paths.dataset_dir}: nothing to verify it against "
+            f"(expected {paths.manifest})",
+            hint=(
+                "Run 'lungsegdb extract --force' to re-extract from the archive and write one, "
+                "or 'lungsegdb download --force'."
+            ),
+            dataset_dir=str(paths.dataset_dir),
+            manifest=str(paths.manifest),
+        )
+    return NothingToVerify(
+        f"Nothing to verify in {paths.root}: no tree, no manifest, no archive",
+        hint="Run 'lungsegdb download' first (or pass the right --data-dir).",
+        data_dir=str(paths.root),
+    )
+
+
+def _archive_check(
+    archive: dict[str, Any] | None,
+    record: dict[str, Any] | None,
+    pin: str | None,
+    quick: bool,
+) -> ArchiveCheck | None:
+    """The archive check before hashing (final for ``quick`` or a vanished archive)."""
+    recorded = (record or {}).get("sha256")
+    recorded = str(recorded).lower() if recorded else None
+    expected = pin or recorded
+    source = "pin" if pin else ("provenance" if recorded else None)
+    rec_size = (record or {}).get("size")
+    expected_size = int(rec_size) if isinstance(rec_size, int) else None
+    if archive is None:
+        # Not kept (or deleted since). Only a pin that contradicts the record is a finding:
+        # the tree was extracted from another archive than the one pinned.
+        if record and record.get("path") and pin and recorded:
+            return ArchiveCheck(
+                path=str(record["path"]),
+                sha256=None,
+                expected=pin,
+                ok=recorded == pin,
+                source="pin",
+                size=None,
+                expected_size=expected_size,
+                present=False,
+                problem=None
+                if recorded == pin
+                else f"the tree was extracted from an archive with sha256 {recorded}",
+            )
+        return None
+    size = int(archive["size"])
+    check = ArchiveCheck(
+        path=str(archive["path"]),
+        sha256=None,
+        expected=expected,
+        ok=True,
+        source=source,
+        size=size,
+        expected_size=expected_size,
+    )
+    if quick:
+        problems = []
+        if expected_size is not None and size != expected_size:
+            problems.append(f"size {size:,} bytes, recorded {expected_size:,}")
+        if pin and recorded and recorded != pin:
+            problems.append(f"recorded sha256 {recorded} is not the pin")
+        check.ok = not problems
+        check.problem = "; ".join(problems) or None
+    return check
+
+
+def _archive_hashed(check: ArchiveCheck | None, h: hashing.Hashed[object]) -> None:
+    if check is None:  # pragma: no cover - the job exists only with a check
+        return
+    if h.error is not None:
+        if isinstance(h.error, FileNotFoundError):
+            check.present = False
+            check.ok = False
+            check.problem = "the archive vanished while it was being checked"
+            return
+        raise _os_error(h.error, "read", h.path)
+    check.sha256 = h.digest
+    check.size = h.size
+    if check.expected is not None and h.digest != check.expected:
+        check.ok = False
+        what = "the pin" if check.source == "pin" else "the recorded checksum"
+        check.problem = f"sha256 differs from {what}"

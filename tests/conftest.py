@@ -1,0 +1,59 @@
+"""Shared pytest fixtures. Each fixture block is self-contained; append new ones below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+# ---------------------------------------------------------------------------------------------
+# synth: small synthetic LungSegDB trees, built once per test session.
+# They are shared: never modify them in a test; copy first (shutil.copytree / copy2).
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def synth_result(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A clean synth run: 3 pairs per group, seed 0, zip archive, no defects.
+
+    Returns the :class:`lungsegdb_cli.synth.SynthResult` (``.tree``, ``.archive.path``,
+    ``.out``, ``.to_dict()``).
+    """
+    from lungsegdb_cli import synth
+
+    return synth.synthesize(tmp_path_factory.mktemp("synth-clean"), pairs=3, seed=0, fmt="zip")
+
+
+@pytest.fixture(scope="session")
+def synth_tree(synth_result: Any) -> Path:
+    """The LungSegDB folder of :func:`synth_result` (3 clean pairs per group). Read-only."""
+    return Path(synth_result.tree)
+
+
+@pytest.fixture(scope="session")
+def synth_defects(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A synth run with ``--defects``: 3 clean pairs per group plus one of each defect.
+
+    ``.defects`` lists what was planted (code, severity, path relative to the LungSegDB
+    folder, group, stem, where); ``raw data/V2`` holds only junk (no finding expected).
+    """
+    from lungsegdb_cli import synth
+
+    return synth.synthesize(
+        tmp_path_factory.mktemp("synth-defects"), pairs=3, seed=0, fmt="zip", defects=True
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# download (issue 3): a local fake of Google Drive on 127.0.0.1 (see tests/drive_fake.py)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_drive() -> Any:
+    """A running :class:`drive_fake.FakeDrive` on 127.0.0.1 (stopped after the test)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from drive_fake import FakeDrive
+
+    with FakeDrive() as fake:
+        yield fake

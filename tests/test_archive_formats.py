@@ -1,0 +1,254 @@
+"""archive_formats: detection by magic bytes, and the zip/tar readers."""
+
+from __future__ import annotations
+
+import builtins
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli import archive_formats as af
+from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
+
+
+def _tar_bytes() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("a/b.TIF")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    return buf.getvalue()
+
+
+def _zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a/b.TIF", b"abc")
+    return buf.getvalue()
+
+
+def _v7_tar_bytes() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("x")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    raw = bytearray(buf.getvalue())
+    raw[257:265] = bytes(8)  # drop the ustar magic: an old v7 header, checksum still valid
+    chk = sum(raw[:148]) + 8 * 32 + sum(raw[156:512])
+    raw[148:156] = f"{chk:06o}\x00 ".encode()
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt"),
+    [
+        (_zip_bytes(), af.ZIP),
+        (b"MZ\x90\x00" + bytes(100) + _zip_bytes(), af.ZIP),  # self-extracting: data prepended
+        (_tar_bytes(), af.TAR),
+        (_v7_tar_bytes(), af.TAR),
+        (gzip.compress(_tar_bytes()), af.TAR_GZ),
+        (bz2.compress(_tar_bytes()), af.TAR_BZ2),
+        (lzma.compress(_tar_bytes()), af.TAR_XZ),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(40), af.SEVEN_Z),
+        (b"Rar!\x1a\x07\x01\x00" + bytes(40), af.RAR),
+    ],
+)
+def test_detect_by_magic_not_name(tmp_path, content, fmt):
+    path = tmp_path / "download.bin"  # the name says nothing
+    path.write_bytes(content)
+    assert af.detect(path) == fmt
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"<!DOCTYPE html>\n<html><body>quota exceeded</body></html>", "HTML"),
+        (b"  <html>", "HTML"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(20), "PNG"),
+        (b"%PDF-1.7", "PDF"),
+        (b"II*\x00" + bytes(20), "TIFF"),
+        (b"", "empty"),
+        (b'{"error": "not found"}', "JSON"),
+        (b"hello world", "text"),
+        (b"\x00\x01\x02\xfe\xff\xfa", "unknown binary"),
+        (gzip.compress(b"just a text file"), "not a tar"),
+        (gzip.compress(_tar_bytes())[:12], "corrupt"),
+    ],
+)
+def test_detect_names_what_a_non_archive_is(tmp_path, content, says):
+    path = tmp_path / "LungSegDB.zip"
+    path.write_bytes(content)
+    with pytest.raises(ArchiveError) as info:
+        af.detect(path)
+    assert says in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("fmt", "module", "magic"),
+    [
+        (af.SEVEN_Z, "py7zr", b"7z\xbc\xaf\x27\x1c"),
+        (af.RAR, "rarfile", b"Rar!\x1a\x07\x00"),
+    ],
+)
+def test_7z_and_rar_without_the_extra_say_what_to_install(
+    tmp_path, monkeypatch, fmt, module, magic
+):
+    real_import = builtins.__import__
+
+    def no_extra(name, *args, **kwargs):
+        if name == module:
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_extra)
+    path = tmp_path / "x.bin"
+    path.write_bytes(magic + bytes(64))
+    with pytest.raises(ArchiveError) as info:
+        af.open_archive(path)
+    assert module in info.value.message
+    assert f"lungsegdb-cli[{fmt}]" in info.value.hint
+
+
+def _zip(tmp_path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    path = tmp_path / "t.zip"
+    with zipfile.ZipFile(path, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("empty/", b"")
+    return path
+
+
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+)
+def test_zip_reader_round_trips_every_method(tmp_path, method):
+    members = {"a.TIF": b"x" * 5_000_000 + b"tail", "b/c.TIF": b"", "d.TIF": bytes(range(256)) * 10}
+    with af.open_archive(_zip(tmp_path, members, method)) as reader:
+        assert reader.random_access
+        got = {m.name: b"".join(reader.chunks(m)) for m in reader.members() if m.is_file}
+        kinds = {m.name: m.kind for m in reader.members()}
+    assert got == members
+    assert kinds["empty/"] == af.DIR
+
+
+def test_zip_chunks_are_bounded(tmp_path):
+    path = _zip(tmp_path, {"big.TIF": bytes(5 * af.CHUNK + 7)})
+    with af.ZipReader(path) as reader:
+        (member,) = [m for m in reader.members() if m.is_file]
+        sizes = [len(c) for c in reader.chunks(member)]
+    assert max(sizes) <= af.CHUNK and sum(sizes) == 5 * af.CHUNK + 7
+
+
+def test_zip_member_that_grows_past_its_header_is_unsafe(tmp_path):
+    path = _zip(tmp_path, {"x.TIF": bytes(300_000)})
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 24 : central + 28] = (1000).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with af.ZipReader(path) as reader:
+        (member,) = [m for m in reader.members() if m.is_file]
+        assert member.size == 1000
+        with pytest.raises(UnsafeArchiveError):
+            for _ in reader.chunks(member):
+                pass
+
+
+def test_encrypted_zip_is_refused(tmp_path):
+    path = _zip(tmp_path, {"x.TIF": b"abc"})
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= 0x1  # the "encrypted" flag bit
+    path.write_bytes(bytes(raw))
+    with af.ZipReader(path) as reader, pytest.raises(ArchiveError, match="encrypted"):
+        reader.members()
+
+
+def test_tar_reader_streams_members_and_counts_compressed_bytes(tmp_path):
+    path = tmp_path / "t.tgz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in {"a.TIF": b"1" * 3_000_000, "b.TIF": b"22"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        d = tarfile.TarInfo("dir")
+        d.type = tarfile.DIRTYPE
+        tf.addfile(d)
+    got = {}
+    with af.open_archive(path) as reader:
+        assert not reader.random_access
+        for member, chunks in reader.entries():
+            got[member.name] = (member.kind, b"".join(chunks) if chunks else None)
+        assert reader.compressed_read == path.stat().st_size
+    assert got == {
+        "a.TIF": (af.FILE, b"1" * 3_000_000),
+        "b.TIF": (af.FILE, b"22"),
+        "dir": (af.DIR, None),
+    }
+
+
+def test_truncated_tar_gz_is_an_archive_error(tmp_path):
+    path = tmp_path / "t.tgz"
+    with tarfile.open(path, "w:gz") as tf:
+        data = bytes(range(256)) * 4000
+        info = tarfile.TarInfo("a.TIF")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(path.read_bytes()[:-200])
+    with af.open_archive(path) as reader, pytest.raises(ArchiveError):
+        for _, chunks in reader.entries():
+            for _ in chunks or ():
+                pass
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream that cannot seek: zipfile then writes data descriptors."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return self._fh.write(b)
+
+    def seekable(self):
+        return False
+
+    def tell(self):
+        raise OSError("not seekable")
+
+
+@pytest.mark.parametrize("variant", ["zip64", "data-descriptor"])
+def test_zip64_and_streamed_zips(tmp_path, variant):
+    path = tmp_path / "t.zip"
+    payload = {"a/x.TIF": bytes(range(256)) * 3000, "a/y.TIF": b"small"}
+    with open(path, "wb") as raw:
+        target = raw if variant == "zip64" else _Unseekable(raw)
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in payload.items():
+                with zf.open(name, "w", force_zip64=variant == "zip64") as fh:
+                    fh.write(data)
+    flags = {i.filename: i.flag_bits for i in zipfile.ZipFile(path).infolist()}
+    if variant == "data-descriptor":
+        assert all(f & 0x08 for f in flags.values())
+    with af.ZipReader(path) as reader:
+        got = {m.name: b"".join(reader.chunks(m)) for m in reader.members()}
+    assert got == payload
+
+
+def test_stdlib_zlib_fallback_reads_the_same(tmp_path, monkeypatch):
+    import zlib
+
+    monkeypatch.setattr(af, "_zlib", zlib)
+    payload = {"x.TIF": bytes(range(256)) * 5000}
+    with af.ZipReader(_zip(tmp_path, payload)) as reader:
+        got = {m.name: b"".join(reader.chunks(m)) for m in reader.members() if m.is_file}
+    assert got == payload

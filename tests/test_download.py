@@ -1,0 +1,387 @@
+"""``lungsegdb download`` end to end against the local fake of Google Drive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from drive_fake import FakeDrive
+
+from lungsegdb_cli import dataset, download, fsutil, paths, provenance
+from lungsegdb_cli.cli import run
+from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
+
+FID = dataset.DRIVE_ID
+
+
+class NoNetwork:
+    """A session that fails the test if anything is requested."""
+
+    def get(self, *a: Any, **kw: Any) -> Any:
+        raise AssertionError(f"network used: {a}")
+
+
+@pytest.fixture
+def archive(synth_result: Any) -> bytes:
+    return Path(synth_result.archive.path).read_bytes()
+
+
+@pytest.fixture
+def drive(fake_drive: FakeDrive, archive: bytes, monkeypatch: pytest.MonkeyPatch) -> FakeDrive:
+    """The fake serving the synthetic archive as the dataset's (large) Drive file."""
+    fake_drive.add(FID, archive, large=True)
+    fake_drive.mirror["LungSegDB.zip"] = archive
+    monkeypatch.setenv("LUNGSEGDB_DRIVE_ENDPOINT", fake_drive.base)
+    monkeypatch.delenv("LUNGSEGDB_URL", raising=False)
+    monkeypatch.delenv("LUNGSEGDB_SHA256", raising=False)
+    return fake_drive
+
+
+def _dl(root: Path, **kw: Any) -> download.DownloadResult:
+    kw.setdefault("sleep", lambda s: None)
+    return download.download(paths.resolve(root), **kw)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(["download", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _tree_files(root: Path) -> int:
+    return sum(1 for p in (root / "LungSegDB").rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------------
+# Getting the bytes
+# ---------------------------------------------------------------------------------------------
+def test_default_source_follows_redirect_and_virus_scan_form(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    res = _dl(tmp_path)
+    sha = hashlib.sha256(archive).hexdigest()
+    assert res.action == "downloaded" and res.extracted and res.files == 24
+    assert _tree_files(tmp_path) == 24 and (tmp_path / "LungSegDB.sha256").is_file()
+    assert Path(res.archive["path"]).read_bytes() == archive
+    assert res.archive["sha256"] == sha and res.archive["md5"] == hashlib.md5(archive).hexdigest()
+    assert [s.path for s in drive.seen] == ["/uc", "/download", "/download"]
+    assert drive.seen[2].query["confirm"] == "t" and drive.seen[2].query["uuid"] == drive.uuid
+    rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
+    assert rec is not None
+    assert rec["sha256"] == sha and rec["drive_id"] == FID and rec["size"] == len(archive)
+    assert {"md5", "tool_version", "time", "source", "path"} <= rec.keys()
+    assert res.pin_hint and sha in res.pin_hint and "LUNGSEGDB_SHA256" in res.pin_hint
+    assert not list((tmp_path / "downloads").glob("*.part*"))
+
+
+@pytest.mark.parametrize(
+    "form", ["{base}/file/d/{id}/view?usp=drive_link", "{base}/open?id={id}", "{base}/uc?id={id}"]
+)
+def test_drive_link_forms_reach_the_same_file(
+    drive: FakeDrive, archive: bytes, tmp_path: Path, form: str
+) -> None:
+    res = _dl(tmp_path, url=form.format(base=drive.base, id=FID), extract=False)
+    assert Path(res.archive["path"]).read_bytes() == archive and res.source["drive_id"] == FID
+
+
+def test_cli_mirror_json_document(
+    drive: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = drive.mirror_url("LungSegDB.zip")
+    code, out, _ = _cli(capsys, "--url", url, "--data-dir", str(tmp_path), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] is True and doc["files"] == 24
+    assert doc["dataset_dir"] == str(tmp_path / "LungSegDB")
+    assert doc["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
+    assert doc["archive"]["size"] == len(archive) and doc["source"]["url"] == url
+    assert [s.path for s in drive.seen] == ["/mirror/LungSegDB.zip"]
+
+
+def test_url_from_environment(
+    drive: FakeDrive,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LUNGSEGDB_URL", drive.mirror_url("LungSegDB.zip"))
+    code, out, err = _cli(capsys, "--data-dir", str(tmp_path), "--no-extract", "--quiet")
+    assert code == 0 and "Archive downloaded" in out and err == ""
+    assert "Pin it in CI: lungsegdb download --sha256 " in out
+    assert [s.path for s in drive.seen] == ["/mirror/LungSegDB.zip"]
+
+
+def test_transient_503_then_success(drive: FakeDrive, archive: bytes, tmp_path: Path) -> None:
+    drive.fail_next = [(503, "3")]
+    drive.drop_after = [100_000]
+    slept: list[float] = []
+    res = _dl(tmp_path, extract=False, sleep=slept.append)
+    assert Path(res.archive["path"]).read_bytes() == archive
+    assert slept == [3.0, 1.0] and len(res.retries) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Drive's pages: exit 3, which page, what next
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("file_id", "setup", "url", "message"),
+    [
+        ("QUOTA_FILE_ID_01", {"quota": True}, "{base}/file/d/{id}/view", "Too many users have"),
+        ("MISSING_FILE_ID_1", None, "{base}/file/d/{id}/view", "does not exist"),
+        ("PRIVATE_FILE_ID_1", {"private": True}, "{base}/file/d/{id}/view", "permission denied"),
+        ("BROKEN_FORM_ID_1", {"broken_form": True}, "{base}/uc?id={id}", "virus-scan warning"),
+        (None, None, "{base}/html-mirror/LungSegDB.zip", "HTML page instead of the archive"),
+    ],
+)
+def test_pages_instead_of_the_archive_exit_3(
+    drive: FakeDrive,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    file_id: str | None,
+    setup: dict[str, bool] | None,
+    url: str,
+    message: str,
+) -> None:
+    if file_id and setup:
+        drive.add(file_id, b"x", **setup)
+    url = url.format(base=drive.base, id=file_id)
+    pin = "ab" * 32
+    code, out, err = _cli(capsys, "--url", url, "--data-dir", str(tmp_path), "--sha256", pin)
+    assert code == 3 and out == ""
+    assert message in err and "next:" in err
+    assert "--archive PATH" in err and str(tmp_path) in err and pin in err  # what to do next
+    assert not (tmp_path / "LungSegDB").exists()
+    assert not list((tmp_path / "downloads").glob("*.zip"))
+
+
+def test_quota_page_error_is_typed_and_fails_fast(drive: FakeDrive, tmp_path: Path) -> None:
+    drive.add("QUOTA_FILE_ID_0001", b"x", quota=True)
+    slept: list[float] = []
+    with pytest.raises(DrivePageError) as info:
+        _dl(tmp_path, url=f"{drive.base}/open?id=QUOTA_FILE_ID_0001", sleep=slept.append)
+    assert info.value.context["page"] == "quota-exceeded" and slept == []
+    assert "Wait a few hours" in info.value.hint
+    assert f"{drive.base}/file/d/QUOTA_FILE_ID_0001/view" in info.value.hint
+
+
+# ---------------------------------------------------------------------------------------------
+# Integrity
+# ---------------------------------------------------------------------------------------------
+def test_pinned_mismatch_extracts_nothing_and_moves_the_file_aside(
+    drive: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pin = "0" * 64
+    code, _, err = _cli(capsys, "--data-dir", str(tmp_path), "--sha256", pin, "--quiet")
+    actual = hashlib.sha256(archive).hexdigest()
+    assert code == 1
+    assert f"expected {pin}" in err and f"got {actual}" in err and "b'PK\\x03\\x04" in err
+    assert f"{len(archive):,} bytes" in err
+    assert not (tmp_path / "LungSegDB").exists() and not (tmp_path / "LungSegDB.sha256").exists()
+    rejected = tmp_path / "downloads" / "LungSegDB.zip.rejected"
+    assert rejected.read_bytes() == archive
+    assert not (tmp_path / "downloads" / "LungSegDB.zip").exists()
+    assert provenance.read(tmp_path / ".lungsegdb" / "provenance.json") is None
+
+
+def test_pinned_match_records_the_pin(drive: FakeDrive, archive: bytes, tmp_path: Path) -> None:
+    pin = hashlib.sha256(archive).hexdigest()
+    res = _dl(tmp_path, sha256=pin.upper())
+    assert res.pinned and res.pin_hint is None and res.files == 24
+    rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
+    assert rec is not None and rec["pinned"] is True
+
+
+def test_malformed_pin_and_missing_archive_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli(capsys, "--data-dir", str(tmp_path), "--sha256", "xyz")[0] == 2
+    assert _cli(capsys, "--data-dir", str(tmp_path), "--archive", str(tmp_path / "no.zip"))[0] == 2
+    assert _cli(capsys, "--data-dir", str(tmp_path), "--url", "ftp://example.org/x.zip")[0] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Idempotent, offline, local archive
+# ---------------------------------------------------------------------------------------------
+def test_rerun_on_complete_tree_is_fast_and_offline(drive: FakeDrive, tmp_path: Path) -> None:
+    _dl(tmp_path)
+    n = len(drive.seen)
+    t0 = time.perf_counter()
+    res = _dl(tmp_path, session=NoNetwork())
+    assert time.perf_counter() - t0 < 1.0
+    assert res.action == "up-to-date" and res.files == 24 and len(drive.seen) == n
+    assert res.archive is not None and res.archive["sha256"]
+
+
+def test_pin_differing_from_provenance_downloads_again(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    _dl(tmp_path)
+    pin = hashlib.sha256(archive).hexdigest()
+    rec_path = tmp_path / ".lungsegdb" / "provenance.json"
+    rec = provenance.read(rec_path)
+    assert rec is not None
+    provenance.write(rec_path, {**rec, "sha256": "1" * 64})  # recorded from another archive
+    res = _dl(tmp_path, sha256=pin)
+    assert res.action == "downloaded" and drive.full_downloads == 2
+
+
+def test_force_downloads_again(drive: FakeDrive, tmp_path: Path) -> None:
+    _dl(tmp_path)
+    res = _dl(tmp_path, force=True)
+    assert res.action == "downloaded" and res.extracted and drive.full_downloads == 2
+
+
+def test_offline_with_nothing_exits_3_without_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(OfflineError):
+        _dl(tmp_path, offline=True, session=NoNetwork())
+    code, _, err = _cli(capsys, "--data-dir", str(tmp_path), "--offline")
+    assert code == 3 and "--offline" in err and "--archive PATH" in err
+
+
+def test_offline_extracts_a_kept_archive(drive: FakeDrive, tmp_path: Path) -> None:
+    _dl(tmp_path, extract=False)
+    n = len(drive.seen)
+    res = _dl(tmp_path, offline=True, session=NoNetwork())
+    assert res.action == "kept-archive" and res.files == 24 and len(drive.seen) == n
+
+
+def test_no_extract_then_extract_reuses_the_archive(drive: FakeDrive, tmp_path: Path) -> None:
+    first = _dl(tmp_path, extract=False)
+    assert not first.extracted and not (tmp_path / "LungSegDB").exists()
+    again = _dl(tmp_path, extract=False, session=NoNetwork())
+    assert again.action == "up-to-date"
+    res = _dl(tmp_path, session=NoNetwork())
+    assert res.action == "kept-archive" and res.files == 24 and drive.full_downloads == 1
+
+
+def test_local_archive_uses_no_network_and_keeps_the_file(
+    synth_result: Any, archive: bytes, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.zip"
+    mine.write_bytes(archive)
+    root = tmp_path / "root"
+    pin = hashlib.sha256(archive).hexdigest()
+    res = _dl(root, archive=mine, sha256=pin, session=NoNetwork())
+    assert res.action == "local-archive" and res.files == 24 and mine.read_bytes() == archive
+    rec = provenance.read(root / ".lungsegdb" / "provenance.json")
+    assert rec is not None and rec["path"] == str(mine) and rec["sha256"] == pin
+    assert rec["md5"] == hashlib.md5(archive).hexdigest()
+
+
+def test_local_archive_pin_mismatch_leaves_it_alone(
+    archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "mine.zip"
+    mine.write_bytes(archive)
+    root = tmp_path / "root"
+    code, _, err = _cli(
+        capsys, "--archive", str(mine), "--sha256", "f" * 64, "--data-dir", str(root)
+    )
+    assert code == 1 and "SHA-256 mismatch" in err
+    assert mine.read_bytes() == archive and not (root / "LungSegDB").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Disk space, Ctrl-C, concurrency
+# ---------------------------------------------------------------------------------------------
+def test_not_enough_disk_space_exits_5_with_numbers(
+    drive: FakeDrive, archive: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fsutil, "free_bytes", lambda path: 1000)
+    with pytest.raises(DiskFullError) as info:
+        _dl(tmp_path)
+    needed = len(archive) + int(len(archive) * download.EXTRACT_FACTOR)
+    assert info.value.exit_code == 5 and f"need {needed:,} bytes, 1,000 free" in info.value.message
+    assert list((tmp_path / "downloads").iterdir()) == []  # no archive, no .part, no sidecar
+
+
+class Interrupt:
+    """Progress whose ``advance`` raises KeyboardInterrupt once past ``after`` bytes."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.seen = after, 0
+
+    def start(self, description: str, total: int | None, unit: str = "files") -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        self.seen += amount
+        if self.seen > self.after:
+            raise KeyboardInterrupt
+
+    def done(self) -> None:
+        pass
+
+
+def test_ctrl_c_leaves_nothing_in_place_and_resumes(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    drive.throttle = 0.0005
+    with pytest.raises(KeyboardInterrupt):
+        _dl(tmp_path, progress=Interrupt(len(archive) // 3))
+    downloads = tmp_path / "downloads"
+    parts = list(downloads.glob("*.part"))
+    assert len(parts) == 1 and not (downloads / "LungSegDB.zip").exists()
+    assert not (tmp_path / "LungSegDB").exists() and not (tmp_path / "LungSegDB.sha256").exists()
+    kept = parts[0].stat().st_size
+    assert 0 < kept < len(archive) and parts[0].read_bytes() == archive[:kept]
+    res = _dl(tmp_path)
+    assert res.resumed_from == kept and res.files == 24
+    assert drive.seen[-1].range == f"bytes={kept}-" and drive.seen[-1].status == 206
+    assert Path(res.archive["path"]).read_bytes() == archive
+
+
+def test_two_threads_download_once(drive: FakeDrive, tmp_path: Path) -> None:
+    drive.throttle = 0.002  # long enough for the second run to find the lock held
+    results: list[download.DownloadResult] = []
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            results.append(_dl(tmp_path))
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 2
+    assert drive.full_downloads == 1
+    assert sorted(r.action for r in results)[0] == "downloaded"
+    assert any(r.waited_for_lock for r in results)
+    assert all(r.files == 24 for r in results) and _tree_files(tmp_path) == 24
+
+
+def test_two_processes_download_once(drive: FakeDrive, tmp_path: Path) -> None:
+    drive.throttle = 0.03  # about a second: both processes are up while the first downloads
+    env = dict(os.environ, LUNGSEGDB_DRIVE_ENDPOINT=drive.base)
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "download", "--data-dir", str(tmp_path)]
+    procs = [
+        subprocess.Popen([*cmd, "--json"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    docs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert drive.full_downloads == 1 and all(d["files"] == 24 for d in docs)
+    assert sorted(d["waited_for_lock"] for d in docs) == [False, True]
+    assert _tree_files(tmp_path) == 24
+
+
+def test_a_deleted_file_is_restored_from_the_kept_archive(drive: FakeDrive, tmp_path: Path) -> None:
+    _dl(tmp_path)
+    victim = next(p for p in (tmp_path / "LungSegDB").rglob("*") if p.is_file())
+    victim.unlink()
+    assert download.tree_intact(paths.resolve(tmp_path)) is None
+    res = _dl(tmp_path, session=NoNetwork())
+    assert res.action == "kept-archive" and victim.is_file() and drive.full_downloads == 1

@@ -1,0 +1,245 @@
+"""Streaming download against the local fake: resume, restart, retries, timeouts, Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from drive_fake import FakeDrive
+
+from lungsegdb_cli import drive, fetch
+from lungsegdb_cli.errors import DownloadError
+
+DATA = os.urandom(3_000_000)
+SHA = hashlib.sha256(DATA).hexdigest()
+MD5 = hashlib.md5(DATA).hexdigest()
+
+
+class RecordingSession(requests.Session):
+    """A real session that remembers the keyword arguments of every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[dict[str, Any]] = []
+
+    def get(self, url: str, **kw: Any) -> Any:  # type: ignore[override]
+        self.calls.append({"url": url, **kw})
+        return super().get(url, **kw)
+
+
+def _fetch(fake: FakeDrive, part: Path, **kw: Any) -> fetch.FetchResult:
+    kw.setdefault("session", requests.Session())
+    kw.setdefault("sleep", lambda s: None)
+    return fetch.fetch(fake.mirror_url("a.zip"), part, source_key="k", **kw)
+
+
+@pytest.fixture
+def mirror(fake_drive: FakeDrive) -> FakeDrive:
+    fake_drive.mirror["a.zip"] = DATA
+    return fake_drive
+
+
+def test_plain_download_hashes_while_streaming(mirror: FakeDrive, tmp_path: Path) -> None:
+    res = _fetch(mirror, tmp_path / "a.part")
+    assert (res.sha256, res.md5, res.size) == (SHA, MD5, len(DATA))
+    assert (tmp_path / "a.part").read_bytes() == DATA
+    assert res.filename == "a.zip" and res.head == DATA[:64]
+    assert mirror.full_downloads == 1
+
+
+def test_dropped_connection_resumes_with_only_the_missing_bytes(
+    mirror: FakeDrive, tmp_path: Path
+) -> None:
+    mirror.drop_after = [1_000_000, 1_500_000]
+    sleeps: list[float] = []
+    res = _fetch(mirror, tmp_path / "a.part", sleep=sleeps.append)
+    assert res.sha256 == SHA and (tmp_path / "a.part").read_bytes() == DATA
+    assert [s.range for s in mirror.seen] == [None, "bytes=1000000-", "bytes=2500000-"]
+    assert [s.sent for s in mirror.seen] == [1_000_000, 1_500_000, 500_000]
+    assert sum(s.sent for s in mirror.seen) == len(DATA)  # no byte fetched twice
+    assert len(sleeps) == 2 and all(s <= 1.0 for s in sleeps)  # progress resets the backoff
+
+
+def test_resume_across_runs_from_a_part_file(mirror: FakeDrive, tmp_path: Path) -> None:
+    part = tmp_path / "a.part"
+    mirror.drop_after = [1_234_567]
+    mirror_retries = fetch.RetryPolicy(retries=0)
+    with pytest.raises(DownloadError, match="IncompleteRead") as info:
+        _fetch(mirror, part, policy=mirror_retries)
+    assert "resume from byte 1,234,567" in info.value.hint
+    assert part.stat().st_size == 1_234_567
+    assert fetch.resumable_offset(part, "k") == 1_234_567
+    res = _fetch(mirror, part)
+    assert res.sha256 == SHA and res.md5 == MD5 and res.resumed_from == 1_234_567
+    assert mirror.seen[-1].range == "bytes=1234567-" and mirror.seen[-1].status == 206
+    assert mirror.seen[-1].if_range  # the validator guards against a changed file
+
+
+def test_a_200_answer_to_a_range_restarts_cleanly(mirror: FakeDrive, tmp_path: Path) -> None:
+    part = tmp_path / "a.part"
+    part.write_bytes(b"GARBAGE" * 1000)  # bytes that would corrupt the file if appended
+    fetch._write_state(part, {"source": "k", "validator": None, "total": len(DATA)})
+    mirror.ignore_range = True
+    res = _fetch(mirror, part)
+    assert part.read_bytes() == DATA and res.sha256 == SHA and res.restarts == 1
+    assert mirror.seen[0].range == "bytes=7000-" and mirror.seen[0].status == 200
+
+
+def test_a_changed_remote_file_is_not_spliced(mirror: FakeDrive, tmp_path: Path) -> None:
+    part = tmp_path / "a.part"
+    mirror.drop_after = [1_000_000]
+    with pytest.raises(DownloadError):
+        _fetch(mirror, part, policy=fetch.RetryPolicy(retries=0))
+    new = os.urandom(2_000_000)
+    mirror.mirror["a.zip"] = new  # new ETag: If-Range makes the server send it all
+    res = _fetch(mirror, part)
+    assert part.read_bytes() == new and res.sha256 == hashlib.sha256(new).hexdigest()
+    assert mirror.seen[-1].status == 200 and res.restarts == 1
+
+
+def test_a_part_from_another_source_is_discarded(mirror: FakeDrive, tmp_path: Path) -> None:
+    part = tmp_path / "a.part"
+    part.write_bytes(b"x" * 500)
+    fetch._write_state(part, {"source": "other"})
+    res = _fetch(mirror, part)
+    assert part.read_bytes() == DATA and res.resumed_from == 0
+    assert mirror.seen[0].range is None
+
+
+def test_complete_part_answered_416_is_not_downloaded_again(
+    mirror: FakeDrive, tmp_path: Path
+) -> None:
+    part = tmp_path / "a.part"
+    part.write_bytes(DATA)
+    fetch._write_state(part, {"source": "k", "validator": None, "total": len(DATA)})
+    res = _fetch(mirror, part)
+    assert res.sha256 == SHA and mirror.seen[0].status == 416 and mirror.full_downloads == 0
+
+
+@pytest.mark.parametrize(
+    ("failures", "sleeps"),
+    [
+        ([(503, "7")], [7.0]),
+        ([(429, None), (502, None), (500, None)], [1.0, 2.0, 4.0]),
+        ([(503, "Thu, 01 Jan 1970 00:00:00 GMT")], [0.0]),
+    ],
+)
+def test_transient_answers_retry_with_backoff_and_retry_after(
+    mirror: FakeDrive, tmp_path: Path, failures: list[tuple[int, str | None]], sleeps: list[float]
+) -> None:
+    mirror.fail_next = list(failures)
+    seen: list[float] = []
+    res = _fetch(mirror, tmp_path / "a.part", sleep=seen.append)
+    assert res.sha256 == SHA and seen == sleeps
+
+
+def test_backoff_is_bounded_and_retries_run_out(mirror: FakeDrive, tmp_path: Path) -> None:
+    mirror.fail_next = [(503, None)] * 10
+    seen: list[float] = []
+    policy = fetch.RetryPolicy(retries=5, backoff=1.0, max_backoff=5.0)
+    with pytest.raises(DownloadError, match=r"after 6 attempt\(s\)") as info:
+        _fetch(mirror, tmp_path / "a.part", sleep=seen.append, policy=policy)
+    assert seen == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert info.value.exit_code == 3
+
+
+def test_a_retry_after_too_far_away_fails_at_once(mirror: FakeDrive, tmp_path: Path) -> None:
+    mirror.fail_next = [(503, "86400")]
+    seen: list[float] = []
+    with pytest.raises(DownloadError, match="retry after 86400 s"):
+        _fetch(mirror, tmp_path / "a.part", sleep=seen.append)
+    assert seen == []
+
+
+def test_not_found_fails_fast_without_retries(mirror: FakeDrive, tmp_path: Path) -> None:
+    seen: list[float] = []
+    with pytest.raises(drive.Refused) as info:
+        fetch.fetch(
+            mirror.mirror_url("missing.zip"),
+            tmp_path / "a.part",
+            session=requests.Session(),
+            source_key="k",
+            sleep=seen.append,
+        )
+    assert info.value.page.kind is drive.PageKind.NOT_FOUND and seen == [] and len(mirror.seen) == 1
+    assert not (tmp_path / "a.part").exists()
+
+
+def test_every_request_has_a_timeout(mirror: FakeDrive, tmp_path: Path) -> None:
+    mirror.drop_after = [10]
+    sess = RecordingSession()
+    _fetch(mirror, tmp_path / "a.part", session=sess, policy=fetch.RetryPolicy(timeout=(3, 9)))
+    assert len(sess.calls) == 2 and all(c["timeout"] == (3, 9) for c in sess.calls)
+
+
+def test_a_stalled_server_times_out_and_is_retried(mirror: FakeDrive, tmp_path: Path) -> None:
+    mirror.throttle = 0.5  # 64 KiB per half second: the read timeout fires first
+    seen: list[float] = []
+    policy = fetch.RetryPolicy(retries=1, timeout=(2.0, 0.1))
+    with pytest.raises(DownloadError, match=r"after 2 attempt\(s\)"):
+        _fetch(mirror, tmp_path / "a.part", sleep=seen.append, policy=policy)
+    assert len(seen) >= 1
+
+
+class Interrupt:
+    """A progress renderer whose advance raises KeyboardInterrupt past ``after`` bytes."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.seen = 0
+
+    def start(self, description: str, total: int | None, unit: str = "files") -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        self.seen += amount
+        if self.seen > self.after:
+            raise KeyboardInterrupt
+
+    def done(self) -> None:
+        pass
+
+
+def test_ctrl_c_keeps_a_resumable_part(mirror: FakeDrive, tmp_path: Path) -> None:
+    mirror.throttle = 0.0005
+    part = tmp_path / "a.part"
+    with pytest.raises(KeyboardInterrupt):
+        _fetch(mirror, part, progress=Interrupt(1_000_000))
+    kept = part.stat().st_size
+    assert 1_000_000 < kept < len(DATA) and part.read_bytes() == DATA[:kept]
+    res = _fetch(mirror, part)
+    assert res.sha256 == SHA and part.read_bytes() == DATA
+    assert mirror.seen[-1].range == f"bytes={kept}-"
+
+
+def test_the_html_sniffer_ignores_content_type(fake_drive: FakeDrive, tmp_path: Path) -> None:
+    with pytest.raises(drive.Refused) as info:
+        fetch.fetch(
+            f"{fake_drive.base}/html-mirror/x.zip",
+            tmp_path / "x.part",
+            session=requests.Session(),
+            source_key="k",
+        )
+    assert info.value.page.kind is drive.PageKind.HTML and info.value.page.title == "Please log in"
+    assert not (tmp_path / "x.part").exists()
+
+
+CD = "Content-Disposition"
+
+
+@pytest.mark.parametrize(
+    ("headers", "url", "name"),
+    [
+        ({CD: 'attachment; filename="LungSegDB.zip"'}, "http://h/x", "LungSegDB.zip"),
+        ({CD: "attachment; filename*=UTF-8''Lung%20DB.zip"}, "http://h/x", "Lung DB.zip"),
+        ({CD: 'attachment; filename="../../etc/passwd"'}, "http://h/", "_.._etc_passwd"),
+        ({}, "http://h/files/LungSegDB.tar.gz?x=1", "LungSegDB.tar.gz"),
+        ({}, "http://h/uc", None),
+    ],
+)
+def test_filename_from_headers(headers: dict[str, str], url: str, name: str | None) -> None:
+    assert fetch.filename_from(headers, url) == name

@@ -1,0 +1,240 @@
+"""stats: numbers checked against numpy on every pixel concatenated."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+
+from lungsegdb_cli import dataset, paths, stats, tree, validate
+from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import Group
+
+PRE_V1 = Group("preprocessed data", "V1")
+RAW_V1 = Group("raw data", "V1")
+RAW_V2 = Group("raw data", "V2")
+
+
+def linked(tmp_path: Path, tree_dir: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "LungSegDB").symlink_to(tree_dir, target_is_directory=True)
+    return root
+
+
+def numpy_stats(dataset_dir: Path, group: Group) -> dict[str, Any]:
+    """The reference: every readable image of the group's pairs concatenated, as float64."""
+    gs = next(g for g in tree.scan(dataset_dir).groups if g.group == group)
+    pixels, fg = [], []
+    for p in gs.pairs:
+        try:
+            img = tifffile.imread(dataset_dir / p.image.rel)
+        except Exception:
+            img = None
+        if img is not None:
+            pixels.append(np.asarray(img, dtype=np.float64).ravel())
+        try:
+            m = tifffile.imread(dataset_dir / p.mask.rel)
+        except Exception:
+            continue
+        m = (m > 0).any(axis=-1) if m.ndim == 3 else m > 0
+        fg.append(m.mean())
+    a = np.concatenate(pixels)
+    return {"min": a.min(), "max": a.max(), "mean": a.mean(), "std": a.std(), "fg": fg}
+
+
+def check_group(got: dict[str, Any], ref: dict[str, Any]) -> None:
+    i = got["intensity"]
+    assert i["min"] == ref["min"] and i["max"] == ref["max"]
+    assert i["mean"] == pytest.approx(ref["mean"], rel=1e-12, abs=1e-9)
+    assert i["std"] == pytest.approx(ref["std"], rel=1e-10)
+    fg = got["foreground"]
+    assert fg["min"] == pytest.approx(min(ref["fg"]))
+    assert fg["max"] == pytest.approx(max(ref["fg"]))
+    assert fg["mean"] == pytest.approx(np.mean(ref["fg"]))
+    assert fg["p50"] == pytest.approx(np.percentile(ref["fg"], 50))
+
+
+def test_synth_tree_numbers_match_numpy(tmp_path: Path, synth_tree: Path) -> None:
+    result = stats.compute(paths.resolve(linked(tmp_path, synth_tree)))
+    doc = result.to_dict()
+    assert [(g["variant"], g["version"]) for g in doc["groups"]] == [
+        (g.variant, g.version) for g in dataset.GROUPS
+    ]
+    for g, group in zip(doc["groups"], dataset.GROUPS, strict=True):
+        assert g["pairs"] == 3
+        check_group(g, numpy_stats(synth_tree, group))
+        assert g["conventions"] == {"0/255": 3}
+        assert g["bytes"] == sum(
+            (synth_tree / p).stat().st_size
+            for p in [
+                f"{d}/{n}" for d in (group.images, group.masks) for n in os.listdir(synth_tree / d)
+            ]
+        )
+    assert doc["total"]["pairs"] == 12
+    assert doc["groups"][2]["dtypes"] == {"int16": 3}  # raw V1: signed HU values
+    assert doc["groups"][2]["intensity"]["min"] < 0
+
+
+def build_mixed(root: Path) -> None:
+    """A group with mixed sizes and dtypes (uint8, int16 negative, float32, RGB)."""
+    rng = np.random.default_rng(7)
+    images = [
+        rng.integers(0, 256, (30, 41), dtype=np.uint8),
+        rng.integers(-1024, 2000, (64, 64)).astype(np.int16),
+        (rng.standard_normal((17, 23)) * 300).astype(np.float32),
+        rng.integers(0, 256, (20, 25, 3), dtype=np.uint8),
+        rng.integers(0, 65536, (12, 12)).astype(np.uint16),
+    ]
+    for i, img in enumerate(images):
+        (root / PRE_V1.images).mkdir(parents=True, exist_ok=True)
+        (root / PRE_V1.masks).mkdir(parents=True, exist_ok=True)
+        kw = {"photometric": "rgb"} if img.ndim == 3 else {}
+        tifffile.imwrite(root / PRE_V1.images / f"{i}.TIF", img, compression="zlib", **kw)
+        mask = (rng.random(img.shape[:2]) > 0.5 + 0.1 * i).astype(np.uint8) * (1 if i % 2 else 255)
+        tifffile.imwrite(root / PRE_V1.masks / f"{i}.tif", mask)
+
+
+def test_mixed_sizes_and_dtypes_match_numpy(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    build_mixed(root)
+    doc = stats.compute(paths.resolve(tmp_path), use_cache=False).to_dict()
+    g = doc["groups"][0]
+    check_group(g, numpy_stats(root, PRE_V1))
+    assert g["mixed_dtypes"] is True
+    assert g["dtypes"] == {"uint8": 2, "int16": 1, "float32": 1, "uint16": 1}
+    assert set(g["intensity_by_dtype"]) == {"uint8", "int16", "float32", "uint16"}
+    assert g["shapes"]["20x25x3"] == 1 and g["shapes"]["64x64"] == 1
+    assert g["conventions"] == {"0/255": 3, "0/1": 2}
+    # every other group is absent: zero pairs, no numbers
+    for other in doc["groups"][1:]:
+        assert other["pairs"] == 0 and other["present"] is False
+        assert other["intensity"]["mean"] is None and other["foreground"]["mean"] is None
+
+
+def test_merge_order_does_not_matter() -> None:
+    """Chan's merge over any split equals numpy over the concatenation."""
+    rng = np.random.default_rng(3)
+    parts = [rng.standard_normal(n) * 1e3 + 1e6 for n in (1, 7, 1000, 33)]
+    m = stats.Moments()
+    for p in parts:
+        s = stats.FileSummary("image", n=p.size, vmin=p.min(), vmax=p.max())
+        s.fmean, s.fm2 = float(p.mean()), float(((p - p.mean()) ** 2).sum())
+        m.add(s)
+    a = np.concatenate(parts)
+    n, mean, m2 = m.result()
+    assert n == a.size
+    assert mean == pytest.approx(a.mean(), rel=1e-14)
+    assert np.sqrt(m2 / n) == pytest.approx(a.std(), rel=1e-10)
+
+
+def test_empty_group_and_unreadable_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "LungSegDB"
+    build_mixed(root)
+    (root / RAW_V2.images).mkdir(parents=True)  # present, empty
+    (root / RAW_V2.masks).mkdir(parents=True)
+    (root / PRE_V1.images / "9.TIF").write_bytes(b"\x89PNG\r\n\x1a\n")
+    tifffile.imwrite(root / PRE_V1.masks / "9.TIF", np.ones((4, 4), np.uint8))
+    assert run(["stats", "--data-dir", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by = {(g["variant"], g["version"]): g for g in doc["groups"]}
+    pre = by[("preprocessed data", "V1")]
+    assert pre["pairs"] == 6 and pre["unreadable"] == 1
+    check_group(pre, numpy_stats(root, PRE_V1))  # the unreadable image is skipped
+    empty = by[("raw data", "V2")]
+    assert empty["present"] is True and empty["pairs"] == 0 and empty["intensity"]["std"] is None
+    # human output says so, and points at validate
+    assert run(["stats", "--data-dir", str(tmp_path)]) == 0
+    cap = capsys.readouterr()
+    assert "unreadable" in cap.err and "lungsegdb validate" in cap.err
+    assert "mean" in cap.out and "std" in cap.out
+
+
+@pytest.mark.parametrize(
+    ("args", "groups"),
+    [
+        (["--variant", "raw"], ["raw data/V1", "raw data/V2"]),
+        (["--variant", "preprocessed data", "--version", "V1"], ["preprocessed data/V1"]),
+        (["--version", "v2"], ["preprocessed data/V2", "raw data/V2"]),
+    ],
+)
+def test_filters(
+    tmp_path: Path,
+    synth_tree: Path,
+    args: list[str],
+    groups: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = linked(tmp_path, synth_tree)
+    assert run(["stats", "--data-dir", str(root), "--json", *args]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f"{g['variant']}/{g['version']}" for g in doc["groups"]] == groups
+    assert doc["total"]["pairs"] == 3 * len(groups)
+
+
+@pytest.mark.parametrize("args", [["--variant", "cooked"], ["--version", "V3"]])
+def test_bad_filter_is_usage_error(
+    tmp_path: Path, synth_tree: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["stats", "--data-dir", str(linked(tmp_path, synth_tree)), *args]) == 2
+    assert "next:" in capsys.readouterr().err
+
+
+def test_csv_one_row_per_pair(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    build_mixed(root)
+    out = tmp_path / "out" / "pairs.csv"
+    stats.compute(paths.resolve(tmp_path), csv=out, use_cache=False)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["stem"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert list(rows[0]) == list(stats.CSV_COLUMNS)
+    for r in rows:
+        img = tifffile.imread(root / r["image"]).astype(np.float64)
+        m = tifffile.imread(root / r["mask"])
+        assert float(r["min"]) == img.min() and float(r["max"]) == img.max()
+        assert float(r["mean"]) == pytest.approx(img.mean(), rel=1e-12)
+        assert float(r["std"]) == pytest.approx(img.std(), rel=1e-9)
+        assert float(r["foreground"]) == pytest.approx((m > 0).mean())
+        assert r["shape"] == "x".join(str(d) for d in img.shape) and r["error"] == ""
+
+
+def test_stats_after_validate_decodes_nothing(tmp_path: Path, synth_tree: Path) -> None:
+    p = paths.resolve(linked(tmp_path, synth_tree))
+    assert validate.validate(p).decoded == 24
+    again = stats.compute(p)
+    assert (again.decoded, again.cached) == (0, 24)
+    assert stats.compute(p, version="V1").decoded == 0
+
+
+def test_plot_writes_a_png(tmp_path: Path, synth_tree: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "plot.png"
+    root = linked(tmp_path, synth_tree)
+    assert run(["stats", "--data-dir", str(root), "--plot", str(out), "--quiet"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_plot_without_matplotlib_is_usage_error(
+    tmp_path: Path, synth_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name: str, *a: Any, **kw: Any) -> Any:
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(name)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    code = run(["stats", "--data-dir", str(linked(tmp_path, synth_tree)), "--plot", "x.png"])
+    assert code == 2
+    assert not (tmp_path / "x.png").exists()

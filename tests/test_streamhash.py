@@ -1,0 +1,50 @@
+"""SHA-256 + MD5 computed while bytes stream in, on two threads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli.streamhash import StreamHasher, digest_chunks, digest_file
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [3000, 1, 70_000], [1 << 20] * 3])
+@pytest.mark.parametrize("threaded", [True, False])
+def test_digests_equal_hashlib(sizes: list[int], threaded: bool) -> None:
+    chunks = [os.urandom(n) for n in sizes]
+    whole = b"".join(chunks)
+    with StreamHasher(threaded=threaded, depth=2) as h:
+        for c in chunks:
+            h.update(c)
+        d = h.finish()
+    assert d.sha256 == hashlib.sha256(whole).hexdigest()
+    assert d.md5 == hashlib.md5(whole).hexdigest()
+    assert d.size == len(whole)
+
+
+def test_digest_file_and_resumed_prefix(tmp_path: Path) -> None:
+    data = os.urandom(2_500_000)
+    f = tmp_path / "a.bin"
+    f.write_bytes(data)
+    seen: list[int] = []
+    d = digest_file(f, on_bytes=seen.append)
+    assert d.sha256 == hashlib.sha256(data).hexdigest() and sum(seen) == len(data)
+    with StreamHasher() as h:  # a resumed download: the prefix from the file, then the rest
+        assert h.update_from_file(f, 1_000_000) == 1_000_000
+        h.update(data[1_000_000:])
+        assert h.finish() == d
+
+
+def test_digest_chunks_of_nothing() -> None:
+    assert digest_chunks([]).sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_close_without_finish_joins_the_threads() -> None:
+    h = StreamHasher()
+    h.update(b"x" * 10_000)
+    h.close()
+    h.close()  # idempotent
+    assert all(not t.is_alive() for t in h._threads)

@@ -1,0 +1,178 @@
+"""tree: walk a LungSegDB folder, pair by stem, report duplicates, junk and strays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lungsegdb_cli import paths, tree
+from lungsegdb_cli.dataset import GROUPS, Group
+from lungsegdb_cli.errors import CheckFailed
+
+G = Group("preprocessed data", "V1")
+
+
+def make(root: Path, files: dict[str, bytes | None]) -> Path:
+    """Create ``files`` under ``root`` (None = a folder); returns root."""
+    for rel, data in files.items():
+        p = root / rel
+        if data is None:
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+    return root
+
+
+def group_scan(root: Path, group: Group = G) -> tree.GroupScan:
+    return next(g for g in tree.scan(root).groups if g.group == group)
+
+
+@pytest.mark.parametrize(
+    ("images", "masks", "pairs", "lone_images", "lone_masks"),
+    [
+        (["a.TIF", "b.tif", "c.tiff"], ["a.tif", "b.TIFF", "c.TIF"], ["a", "b", "c"], [], []),
+        # sorted lists zipped would pair 2 with 10: pairing by stem must not
+        (["1.TIF", "2.TIF", "10.TIF"], ["1.TIF", "10.TIF"], ["1", "10"], ["2.TIF"], []),
+        (["1.TIF"], ["1.TIF", "3.tif"], ["1"], [], ["3.tif"]),
+        ([], ["x.TIF"], [], [], ["x.TIF"]),
+    ],
+)
+def test_pairing(
+    tmp_path: Path,
+    images: list[str],
+    masks: list[str],
+    pairs: list[str],
+    lone_images: list[str],
+    lone_masks: list[str],
+) -> None:
+    files: dict[str, bytes | None] = {f"{G.images}/{n}": b"i" for n in images}
+    files |= {f"{G.masks}/{n}": b"m" for n in masks}
+    files[G.images] = None
+    gs = group_scan(make(tmp_path, files))
+    assert sorted(p.stem for p in gs.pairs) == sorted(pairs)
+    for p in gs.pairs:
+        assert tree.dataset.stem(p.image.name) == tree.dataset.stem(p.mask.name) == p.stem
+        assert p.image.rel.startswith(G.images + "/") and p.mask.rel.startswith(G.masks + "/")
+    assert [f.name for f in gs.lone_images] == lone_images
+    assert [f.name for f in gs.lone_masks] == lone_masks
+
+
+def test_duplicate_stem_keeps_the_first_name_and_reports_the_other(tmp_path: Path) -> None:
+    gs = group_scan(
+        make(
+            tmp_path,
+            {
+                f"{G.images}/7.TIF": b"a",
+                f"{G.images}/7.tif": b"b",
+                f"{G.masks}/7.TIF": b"c",
+            },
+        )
+    )
+    assert [(p.image.name, p.mask.name) for p in gs.pairs] == [("7.TIF", "7.TIF")]
+    assert [(d.rel, first.name) for d, first in gs.duplicates] == [(f"{G.images}/7.tif", "7.TIF")]
+    # every TIFF is decoded once, the duplicate as an image
+    assert sorted(f.rel for f, _ in gs.jobs()) == sorted(
+        [f"{G.images}/7.TIF", f"{G.images}/7.tif", f"{G.masks}/7.TIF"]
+    )
+    assert dict((f.rel, k) for f, k in gs.jobs())[f"{G.images}/7.tif"] == "image"
+
+
+def test_junk_is_ignored_and_strays_are_unexpected(tmp_path: Path) -> None:
+    gs = group_scan(
+        make(
+            tmp_path,
+            {
+                f"{G.images}/1.TIF": b"i",
+                f"{G.masks}/1.TIF": b"m",
+                f"{G.images}/.DS_Store": b"x",
+                f"{G.images}/._1.TIF": b"x",
+                f"{G.masks}/Thumbs.db": b"x",
+                f"{G.masks}/desktop.ini": b"x",
+                f"{G.images}/__MACOSX/._1.TIF": b"x",
+                f"{G.images}/notes.txt": b"hello",
+                f"{G.masks}/1.png": b"png",
+                f"{G.masks}/extra": None,
+            },
+        )
+    )
+    assert [p.stem for p in gs.pairs] == ["1"]
+    assert sorted(f.rel for f in gs.unexpected) == sorted(
+        [f"{G.images}/notes.txt", f"{G.masks}/1.png", f"{G.masks}/extra/"]
+    )
+    assert not gs.lone_images and not gs.lone_masks and not gs.duplicates
+
+
+def test_folder_name_variants_are_recognised(tmp_path: Path) -> None:
+    root = make(
+        tmp_path,
+        {
+            "Preprocessed_Data/v1/ct_images/1.TIF": b"i",
+            "Preprocessed_Data/v1/CT Masks/1.tif": b"m",
+            "RAW DATA/V2/Images/5.tif": b"i",
+            "RAW DATA/V2/Masks/5.tif": b"m",
+            "something else/V1/CT_Images/9.TIF": b"i",
+        },
+    )
+    scan = tree.scan(root)
+    by = {g.group.label: g for g in scan.groups}
+    pre = by["preprocessed data/V1"]
+    assert [p.image.rel for p in pre.pairs] == ["Preprocessed_Data/v1/ct_images/1.TIF"]
+    assert pre.label == "Preprocessed_Data/v1"
+    assert [p.stem for p in by["raw data/V2"].pairs] == ["5"]
+    assert not by["raw data/V1"].present and by["raw data/V1"].label == "raw data/V1"
+
+
+def test_natural_order_of_pairs(tmp_path: Path) -> None:
+    names = ["10.TIF", "2.TIF", "1.TIF"]
+    files: dict[str, bytes | None] = {f"{G.images}/{n}": b"i" for n in names}
+    files |= {f"{G.masks}/{n}": b"m" for n in names}
+    gs = group_scan(make(tmp_path, files))
+    assert [p.stem for p in gs.pairs] == ["1", "2", "10"]
+
+
+def test_groups_filter_and_absent_groups(tmp_path: Path) -> None:
+    make(tmp_path, {f"{G.images}/1.TIF": b"i"})
+    scan = tree.scan(tmp_path, (G,))
+    assert [g.group for g in scan.groups] == [G]
+    assert len(tree.scan(tmp_path).groups) == len(GROUPS)
+
+
+@pytest.mark.parametrize("layout", ["empty", "no-leaf", "file"])
+def test_no_tree_is_check_failed(tmp_path: Path, layout: str) -> None:
+    if layout == "no-leaf":
+        (tmp_path / "LungSegDB" / "preprocessed data").mkdir(parents=True)
+    elif layout == "file":
+        (tmp_path / "LungSegDB").write_text("not a folder")
+    with pytest.raises(CheckFailed) as exc:
+        tree.scan_required(paths.resolve(tmp_path))
+    assert "No LungSegDB tree" in exc.value.message
+    assert "download" in exc.value.hint
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1.TIF",
+        "a.b.tiff",
+        "x.Tif",
+        ".DS_Store",
+        "._1.TIF",
+        "Thumbs.db",
+        "DESKTOP.INI",
+        "__MACOSX",
+        "notes.txt",
+        ".tif",
+        "noext",
+        "..TIF",
+        "a.tif.png",
+        "a..tif",
+        "...tif",
+        "x.",
+    ],
+)
+def test_fast_name_checks_agree_with_dataset(name: str) -> None:
+    assert tree._is_junk_name(name) == tree.dataset.is_junk(name)
+    assert tree._is_tiff_name(name) == tree.dataset.is_tiff(name)
+    assert tree._stem(name) == tree.dataset.stem(name)

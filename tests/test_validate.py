@@ -1,0 +1,225 @@
+"""validate: each planted defect gives exactly its code on exactly its path; clean is clean."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+
+from lungsegdb_cli import paths, validate
+from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import Group
+
+G = Group("preprocessed data", "V1")
+MASK = np.where(np.add.outer(np.arange(32), np.arange(40)) > 30, 255, 0).astype(np.uint8)
+IMG = np.arange(32 * 40, dtype=np.uint16).reshape(32, 40)
+
+
+def linked(tmp_path: Path, tree: Path) -> Path:
+    """A data root whose LungSegDB is a symlink to a shared (read-only) tree: the decode
+    cache lands in tmp_path, the shared fixture stays untouched."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "LungSegDB").symlink_to(tree, target_is_directory=True)
+    return root
+
+
+def write_pair(
+    root: Path, stem: str, img: np.ndarray = IMG, mask: np.ndarray = MASK, group: Group = G
+) -> None:
+    for folder, arr in ((group.images, img), (group.masks, mask)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(root / folder / f"{stem}.TIF", arr)
+
+
+def codes(result: validate.ValidateResult) -> set[tuple[str, str]]:
+    return {(f.code, f.path) for f in result.findings if f.code != "count-mismatch"}
+
+
+def test_each_defect_gives_exactly_its_code_on_its_path(tmp_path: Path, synth_defects: Any) -> None:
+    result = validate.validate(paths.resolve(linked(tmp_path, Path(synth_defects.tree))))
+    planted = {(d.code, d.path) for d in synth_defects.defects if d.code != "junk"}
+    assert planted, "synth planted nothing"
+    assert codes(result) == planted
+    for f in result.findings:
+        assert f.severity == validate.CODES[f.code]
+        assert not f.path.startswith("/") and "\\" not in f.path
+    junk = [d.path for d in synth_defects.defects if d.code == "junk"]
+    assert junk and not {f.path for f in result.findings} & set(junk)
+    assert not result.ok
+    # count-mismatch: one warning per group, on the group folder
+    cm = [f for f in result.findings if f.code == "count-mismatch"]
+    assert sorted(f.path for f in cm) == sorted(g.label for g in validate.dataset.GROUPS)
+    by_group = {(g.variant, g.version): g for g in result.groups}
+    assert by_group[("raw data", "V2")].errors == 0
+    assert by_group[("preprocessed data", "V1")].errors == 3  # missing x2, duplicate
+
+
+def test_clean_tree_exit_0_and_only_count_warnings(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = linked(tmp_path, synth_tree)
+    assert run(["validate", "--data-dir", str(root), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["pairs"] == 12
+    assert {f["code"] for f in doc["findings"]} == {"count-mismatch"}
+    assert all(f["severity"] == "warning" for f in doc["findings"])
+    assert {g["convention"] for g in doc["groups"]} == {"0/255"}
+    for key in ("variant", "version", "pairs", "errors", "warnings", "convention"):
+        assert all(key in g for g in doc["groups"])
+    # --strict: the warnings fail the run and are reported as errors
+    assert run(["validate", "--data-dir", str(root), "--json", "--strict"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and {f["severity"] for f in doc["findings"]} == {"error"}
+
+
+def test_human_output_lists_findings_by_code(
+    tmp_path: Path, synth_defects: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = linked(tmp_path, Path(synth_defects.tree))
+    assert run(["validate", "--data-dir", str(root), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    for d in synth_defects.defects:
+        if d.code != "junk":
+            assert d.code in out and d.path in out
+    assert "FAILED" in out
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        # a mask of another size
+        (lambda r: write_pair(r, "1", mask=MASK[:16]), {("shape-mismatch", f"{G.masks}/1.TIF")}),
+        # a 3-page image
+        (
+            lambda r: (
+                write_pair(r, "1"),
+                tifffile.imwrite(
+                    r / G.images / "1.TIF", np.stack([IMG, IMG, IMG]), photometric="minisblack"
+                ),
+            ),
+            {("multi-page", f"{G.images}/1.TIF")},
+        ),
+        # an RGBA mask
+        (
+            lambda r: write_pair(r, "1", mask=np.dstack([MASK] * 4)),
+            {("multi-channel-mask", f"{G.masks}/1.TIF")},
+        ),
+        # a stray file and OS junk
+        (
+            lambda r: (
+                write_pair(r, "1"),
+                (r / G.images / "readme.txt").write_text("x"),
+                (r / G.masks / ".DS_Store").write_bytes(b"x"),
+                (r / G.masks / "._1.TIF").write_bytes(b"x"),
+            ),
+            {("unexpected-file", f"{G.images}/readme.txt")},
+        ),
+        # a PNG named .TIF
+        (
+            lambda r: (
+                write_pair(r, "1"),
+                (r / G.masks / "1.TIF").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
+            ),
+            {("unreadable", f"{G.masks}/1.TIF")},
+        ),
+        # 0/1 and 0/255 masks: both are fine, the group is "mixed"
+        (lambda r: (write_pair(r, "1"), write_pair(r, "2", mask=MASK // 255)), set()),
+    ],
+    ids=["shape", "multi-page", "rgba-mask", "stray", "png", "mixed"],
+)
+def test_hand_built_defects(tmp_path: Path, setup: Any, expected: set[tuple[str, str]]) -> None:
+    root = tmp_path / "LungSegDB"
+    setup(root)
+    result = validate.validate(paths.resolve(tmp_path), use_cache=False)
+    assert codes(result) == expected
+    if not expected:
+        assert result.groups[0].convention == "mixed"
+        assert result.groups[0].conventions == {"0/1": 1, "0/255": 1}
+
+
+def test_every_writer_passes(tmp_path: Path) -> None:
+    """Pillow (LZW, group4, JPEG image), OpenCV and tifffile files pair and validate clean."""
+    import cv2
+    from PIL import Image
+
+    root = tmp_path / "LungSegDB"
+    (root / G.images).mkdir(parents=True)
+    (root / G.masks).mkdir(parents=True)
+    grey = (IMG % 256).astype(np.uint8)
+    Image.fromarray(grey).save(root / G.images / "a.tif", compression="tiff_lzw")
+    Image.fromarray(MASK).convert("1").save(root / G.masks / "a.TIF", compression="group4")
+    Image.fromarray(grey).save(root / G.images / "b.TIFF", compression="jpeg")
+    cv2.imwrite(str(root / G.masks / "b.tif"), MASK)
+    tifffile.imwrite(root / G.images / "c.tif", IMG.astype(np.int16) - 1000, compression="zlib")
+    tifffile.imwrite(root / G.masks / "c.tif", MASK > 0, compression="packbits")
+    result = validate.validate(paths.resolve(root), use_cache=False)
+    assert codes(result) == set()
+    assert result.pairs == 3 and result.ok
+    assert result.groups[0].conventions == {"0/1": 2, "0/255": 1}
+
+
+def test_cache_second_run_decodes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    for i in range(3):
+        write_pair(root, str(i))
+    p = paths.resolve(tmp_path)
+    first = validate.validate(p)
+    assert (first.decoded, first.cached) == (6, 0)
+    second = validate.validate(p)
+    assert (second.decoded, second.cached) == (0, 6)
+    assert [f.to_dict() for f in second.findings] == [f.to_dict() for f in first.findings]
+    # a changed file (new size and mtime) is decoded again, and its finding appears
+    tifffile.imwrite(root / G.masks / "1.TIF", MASK[:10])
+    st = (root / G.masks / "1.TIF").stat()
+    os.utime(root / G.masks / "1.TIF", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    third = validate.validate(p)
+    assert (third.decoded, third.cached) == (1, 5)
+    assert codes(third) == {("shape-mismatch", f"{G.masks}/1.TIF")}
+    # --no-cache decodes everything
+    assert validate.validate(p, use_cache=False).decoded == 6
+
+
+def test_cache_is_skipped_when_it_cannot_be_written(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    p = paths.resolve(tmp_path)
+    p.state_dir.write_text("a file where the state folder should be")  # mkdir fails, even as root
+    for _ in range(2):
+        result = validate.validate(p)
+        assert result.decoded == 2 and codes(result) == set()
+    assert p.state_dir.read_text().startswith("a file")
+
+
+def test_pool_and_in_process_agree(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        write_pair(root, str(i), img=rng.integers(0, 4000, IMG.shape).astype(np.uint16))
+    write_pair(root, "40", mask=MASK[:8])
+    p = paths.resolve(tmp_path)
+    a = validate.validate(p, use_cache=False, workers=2)
+    b = validate.validate(p, use_cache=False, workers=1)
+    assert a.to_dict()["findings"] == b.to_dict()["findings"]
+    assert codes(a) == {("shape-mismatch", f"{G.masks}/40.TIF")}
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--data-dir", "{tmp}/does-not-exist"], 2),
+        (["--data-dir", "{tmp}"], 1),
+    ],
+)
+def test_no_tree(
+    tmp_path: Path, args: list[str], code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["validate", *(a.format(tmp=tmp_path) for a in args), "--json"]
+    assert run(argv) == code
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["error"]["code"] == code

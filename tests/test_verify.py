@@ -1,0 +1,444 @@
+"""verify: archive and tree against the pin/provenance and the manifest; exit codes; output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lungsegdb_cli import dataset, errors, hashing, manifest, paths, provenance, verify
+from lungsegdb_cli.cli import run
+
+IMG = "preprocessed data/V1/CT_Images/0001.TIF"
+MASK = "raw data/V2/CT_Masks/0002.TIF"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _bytes(rel: str, size: int) -> bytes:
+    seed = hashlib.sha256(rel.encode()).digest()
+    return (seed * (size // 32 + 1))[:size]
+
+
+def make_tree(root: Path, per_leaf: int = 2) -> paths.DataPaths:
+    """A small tree in the documented layout (names with spaces), with its manifest."""
+    ds = root / dataset.DATASET_DIRNAME
+    for n, leaf in enumerate(dataset.LEAF_DIRS):
+        for i in range(1, per_leaf + 1):
+            rel = f"{leaf}/{i:04d}.TIF"
+            _write(ds / rel, _bytes(rel, 1000 + 997 * n + 13 * i))
+    p = paths.resolve(root)
+    manifest.write(p, verify.manifest_entries(p.dataset_dir))
+    return p
+
+
+def keep_archive(p: paths.DataPaths, data: bytes = b"PK\x03\x04 fake archive " * 5000) -> Path:
+    arch = p.downloads_dir / "LungSegDB.zip"
+    _write(arch, data)
+    provenance.write(
+        p.provenance,
+        {
+            "path": str(arch),
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "source": "test",
+        },
+    )
+    return arch
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> paths.DataPaths:
+    return make_tree(tmp_path / "data")
+
+
+def _verify_json(
+    capsys: pytest.CaptureFixture[str], root: Path, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = run(["verify", "--data-dir", str(root), "--json", "--quiet", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+# ---------------------------------------------------------------------------------------------
+def test_intact_tree_passes_with_one_line(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["verify", "--data-dir", str(tree.root), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("OK: 16 files (") and "match the manifest" in lines[0]
+
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 0
+    assert doc["ok"] is True and doc["archive"] is None
+    assert doc["files"] == {"checked": 16, "ok": True, "missing": [], "modified": [], "extra": []}
+    assert doc["bytes"] == sum(p.stat().st_size for p in tree.dataset_dir.rglob("*.TIF"))
+
+
+def _flip(p: Path) -> None:
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    p.write_bytes(bytes(data))
+
+
+def _truncate(p: Path) -> None:
+    with open(p, "r+b") as fh:
+        fh.truncate(10)
+
+
+def _add(p: Path) -> None:
+    _write(p.parent / "new file.TIF", b"not in the manifest")
+
+
+MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
+    ("flip-one-byte", _flip, "modified", IMG),
+    ("truncate", _truncate, "modified", MASK),
+    ("append", lambda p: p.write_bytes(p.read_bytes() + b"\0"), "modified", IMG),
+    ("delete", lambda p: p.unlink(), "missing", MASK),
+    ("add", _add, "extra", "raw data/V2/CT_Masks/new file.TIF"),
+    ("replace-by-folder", lambda p: (p.unlink(), p.mkdir()), "missing", IMG),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "kind", "rel"), MUTATIONS, ids=[m[0] for m in MUTATIONS]
+)
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_each_change_fails_and_names_the_file(
+    tree: paths.DataPaths,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    mutate: Callable[[Path], None],
+    kind: str,
+    rel: str,
+    quick: bool,
+) -> None:
+    target = tree.dataset_dir / (rel if kind != "extra" else MASK)
+    mutate(target)
+    code, doc = _verify_json(capsys, tree.root, *(["--quick"] if quick else []))
+    if quick and name == "flip-one-byte":
+        # documented: --quick compares sizes only, a same-size change goes unnoticed
+        assert code == 0 and doc["ok"] is True
+        return
+    assert code == 1
+    assert doc["ok"] is False and doc["quick"] is quick
+    files = doc["files"]
+    assert files[kind] == [rel]
+    assert [files[k] for k in ("missing", "modified", "extra") if k != kind] == [[], []]
+
+    # the human table names the same file
+    run(["verify", "--data-dir", str(tree.root), "--quiet", *(["--quick"] if quick else [])])
+    out = capsys.readouterr().out
+    assert out.startswith("FAILED")
+    assert any(line.split()[:1] == [kind] and rel in line for line in out.splitlines())
+
+
+def test_tree_folder_gone_means_everything_missing(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(tree.dataset_dir)
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 1
+    assert len(doc["files"]["missing"]) == doc["files"]["checked"] == 16
+
+
+JUNK = [
+    ".DS_Store",
+    "raw data/V1/CT_Images/._0001.TIF",
+    "raw data/Thumbs.db",
+    "__MACOSX/raw data/x.TIF",
+    "preprocessed data/desktop.ini",
+]
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_os_junk_is_never_extra(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], quick: bool
+) -> None:
+    for rel in JUNK:
+        _write(tree.dataset_dir / rel, b"junk")
+    code, doc = _verify_json(capsys, tree.root, *(["--quick"] if quick else []))
+    assert code == 0, doc
+    assert doc["files"]["extra"] == []
+
+
+def test_missing_manifest_is_exit_3_with_how_to_get_one(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree.manifest.unlink()
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 3
+    assert doc["ok"] is False
+    assert doc["error"]["kind"] == "nothing-to-verify"
+    assert "extract --force" in doc["error"]["hint"]
+
+    code = run(["verify", "--data-dir", str(tree.root)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "No manifest" in err and "lungsegdb extract --force" in err
+
+
+def test_empty_data_dir_is_exit_3_and_nonexistent_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["verify", "--data-dir", str(tmp_path)]) == 3
+    assert "lungsegdb download" in capsys.readouterr().err
+    assert run(["verify", "--data-dir", str(tmp_path / "nope")]) == 2
+
+
+def test_unreadable_file_is_exit_5(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = hashing.hash_file
+
+    def deny(path: Any, **kw: Any) -> tuple[str, int]:
+        if str(path).endswith(IMG):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, **kw)
+
+    monkeypatch.setattr(hashing, "hash_file", deny)
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 5
+    assert "Permission denied" in doc["error"]["message"] and IMG in doc["error"]["message"]
+    # the hashing threads were stopped and joined, not left running
+    assert not [t for t in threading.enumerate() if t.name.startswith("lungsegdb-hash")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The archive
+# ---------------------------------------------------------------------------------------------
+def test_kept_archive_checked_against_provenance(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arch = keep_archive(tree)
+    want = hashlib.sha256(arch.read_bytes()).hexdigest()
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 0
+    assert doc["archive"]["sha256"] == doc["archive"]["expected"] == want
+    assert doc["archive"]["ok"] is True and doc["archive"]["source"] == "provenance"
+    run(["verify", "--data-dir", str(tree.root), "--quiet"])
+    out = capsys.readouterr().out
+    assert "matches the recorded checksum" in out and want in out
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_replaced_archive_fails_and_names_it(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], quick: bool
+) -> None:
+    arch = keep_archive(tree)
+    recorded = hashlib.sha256(arch.read_bytes()).hexdigest()
+    arch.write_bytes(b"a different archive")  # a different size, so --quick sees it too
+    code, doc = _verify_json(capsys, tree.root, *(["--quick"] if quick else []))
+    assert code == 1
+    a = doc["archive"]
+    assert a["ok"] is False and a["path"] == str(arch) and a["expected"] == recorded
+    assert a["sha256"] == (None if quick else hashlib.sha256(b"a different archive").hexdigest())
+    assert doc["files"]["ok"] is True
+    run(["verify", "--data-dir", str(tree.root), "--quiet", *(["--quick"] if quick else [])])
+    out = capsys.readouterr().out
+    assert "archive differs" in out and str(arch) in out
+
+
+def test_pin_overrides_provenance(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arch = keep_archive(tree)
+    actual = hashlib.sha256(arch.read_bytes()).hexdigest()
+    other = "ab" * 32
+    code, doc = _verify_json(capsys, tree.root, "--sha256", actual.upper())
+    assert code == 0 and doc["archive"]["source"] == "pin"
+
+    code, doc = _verify_json(capsys, tree.root, "--sha256", other)
+    assert code == 1
+    assert doc["archive"]["expected"] == other and doc["archive"]["sha256"] == actual
+
+    monkeypatch.setenv("LUNGSEGDB_SHA256", other)
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 1 and doc["archive"]["expected"] == other
+
+    monkeypatch.delenv("LUNGSEGDB_SHA256")
+    assert run(["verify", "--data-dir", str(tree.root), "--sha256", "xyz"]) == 2
+
+
+def test_archive_not_kept_only_a_contradicting_pin_fails(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arch = keep_archive(tree)
+    recorded = hashlib.sha256(arch.read_bytes()).hexdigest()
+    arch.unlink()
+    code, doc = _verify_json(capsys, tree.root)
+    assert code == 0 and doc["archive"] is None
+    code, doc = _verify_json(capsys, tree.root, "--sha256", recorded)
+    assert code == 0 and doc["archive"]["present"] is False
+    code, doc = _verify_json(capsys, tree.root, "--sha256", "cd" * 32)
+    assert code == 1 and doc["archive"]["ok"] is False
+
+
+def test_info_pin_round_trips_into_verify(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arch = keep_archive(tree)
+    capsys.readouterr()
+    assert run(["info", "--json", "--data-dir", str(tree.root)]) == 0
+    pin = json.loads(capsys.readouterr().out)["pin"]
+    assert pin == hashlib.sha256(arch.read_bytes()).hexdigest()
+    code, doc = _verify_json(capsys, tree.root, "--sha256", pin)
+    assert code == 0 and doc["archive"]["source"] == "pin"
+
+
+def test_archive_only_without_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = paths.resolve(tmp_path)
+    keep_archive(p)
+    code, doc = _verify_json(capsys, tmp_path)
+    assert code == 0 and doc["archive"]["ok"] is True and doc["manifest"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Interop, layout, output
+# ---------------------------------------------------------------------------------------------
+TRICKY = ["with  two spaces.TIF", "back\\slash.TIF", "ünïcødé.TIF", "-dash.TIF"]
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum not found")
+def test_sha256sum_agrees_with_the_manifest(tree: paths.DataPaths) -> None:
+    for name in TRICKY:
+        _write(tree.dataset_dir / "raw data/V1/CT_Images" / name, name.encode() * 100)
+    manifest.write(tree, verify.manifest_entries(tree.dataset_dir))
+    cmd = ["sha256sum", "-c", "--strict", f"../{tree.manifest.name}"]
+    ok = subprocess.run(cmd, cwd=tree.dataset_dir, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count(": OK") == 16 + len(TRICKY)
+    assert verify.verify(tree).ok
+
+    _flip(tree.dataset_dir / "raw data/V1/CT_Images" / TRICKY[0])
+    bad = subprocess.run(cmd, cwd=tree.dataset_dir, capture_output=True, text=True)
+    assert bad.returncode == 1 and f"{TRICKY[0]}: FAILED" in bad.stdout
+    assert verify.verify(tree).modified == [f"raw data/V1/CT_Images/{TRICKY[0]}"]
+
+
+def test_data_dir_may_be_the_tree_itself_or_a_symlink(
+    tree: paths.DataPaths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = _verify_json(capsys, tree.dataset_dir)
+    assert code == 0 and doc["files"]["checked"] == 16
+
+    # a scratch root whose LungSegDB is a symlink to the tree (as the benchmark does)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / dataset.DATASET_DIRNAME).symlink_to(tree.dataset_dir)
+    shutil.copy(tree.manifest, scratch / tree.manifest.name)
+    code, doc = _verify_json(capsys, scratch, "--quick")
+    # no sizes sidecar next to this manifest: --quick checks presence only
+    assert code == 0 and doc["files"]["checked"] == 16
+    code, doc = _verify_json(capsys, scratch)
+    assert code == 0 and doc["bytes"] > 0
+
+
+def test_symlinks_files_followed_folders_not(tree: paths.DataPaths) -> None:
+    target = tree.dataset_dir / IMG
+    moved = tree.root / "elsewhere.TIF"
+    target.rename(moved)
+    target.symlink_to(moved)  # a file symlink counts as the file (as sha256sum reads it)
+    os.symlink("..", tree.dataset_dir / "raw data" / "loop")  # a cycle: never followed
+    result = verify.verify(tree)
+    assert (result.missing, result.modified, result.extra) == ([], [], ["raw data/loop"])
+
+
+def test_problem_table_is_capped(tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(30):
+        _write(tree.dataset_dir / f"stray/{i:03d}.TIF", b"x")
+    code = run(["verify", "--data-dir", str(tree.root), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.startswith("FAILED: 30 extra")
+    assert sum(1 for line in out.splitlines() if line.startswith("extra")) == 20
+    assert "and 10 more" in out
+    code, doc = _verify_json(capsys, tree.root)
+    assert len(doc["files"]["extra"]) == 30
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.advanced = 0
+
+    def start(self, description: str, total: int | None, unit: str = "files") -> None:
+        self.calls.append(("start", (total, unit)))
+
+    def advance(self, amount: int = 1) -> None:
+        self.advanced += amount
+
+    def done(self) -> None:
+        self.calls.append(("done", None))
+
+
+def test_progress_counts_bytes(tree: paths.DataPaths) -> None:
+    arch = keep_archive(tree)
+    rec = Recorder()
+    result = verify.verify(tree, progress=rec, workers=2)
+    total = result.bytes + arch.stat().st_size
+    assert rec.calls == [("start", (total, "B")), ("done", None)]
+    assert rec.advanced == total
+
+
+def test_library_result_and_errors(tree: paths.DataPaths) -> None:
+    (tree.dataset_dir / IMG).unlink()
+    r = verify.verify(tree, quick=True)
+    assert (r.ok, r.missing, r.checked, r.quick) == (False, [IMG], 16, True)
+    assert list(r.problems()) == [("missing", IMG)]
+    tree.manifest.unlink()
+    with pytest.raises(errors.NothingToVerify) as exc:
+        verify.verify(tree)
+    assert exc.value.exit_code == 3
+
+
+def test_end_to_end_with_synth_tree(synth_tree: Path, tmp_path: Path) -> None:
+    """A copy of the session's synthetic tree, its manifest, then the CLI in a subprocess."""
+    root = tmp_path / "data"
+    shutil.copytree(synth_tree, root / dataset.DATASET_DIRNAME)
+    p = paths.resolve(root)
+    manifest.write(p, verify.manifest_entries(p.dataset_dir))
+    n = sum(1 for f in p.dataset_dir.rglob("*") if f.is_file() and not dataset.is_junk(f.name))
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "verify", "--data-dir", str(root), "--json"]
+    ok = subprocess.run(cmd, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["files"]["checked"] == n
+    victim = sorted(p.dataset_dir.rglob("*.TIF"))[0]
+    _flip(victim)
+    bad = subprocess.run(cmd, capture_output=True, text=True)
+    assert bad.returncode == 1
+    rel = victim.relative_to(p.dataset_dir).as_posix()
+    assert json.loads(bad.stdout)["files"]["modified"] == [rel]
+
+
+def test_verifies_what_extract_wrote(
+    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest written by 'lungsegdb extract' is the one verify checks."""
+    root = tmp_path / "data"
+    archive = Path(synth_result.archive.path)
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(root), "--quiet"]) == 0
+    code, doc = _verify_json(capsys, root)
+    assert code == 0, doc
+    assert doc["files"]["checked"] > 0
+    victim = sorted((root / dataset.DATASET_DIRNAME).rglob("*.TIF"))[-1]
+    victim.write_bytes(victim.read_bytes()[:-1])
+    code, doc = _verify_json(capsys, root, "--quick")
+    rel = victim.relative_to(root / dataset.DATASET_DIRNAME).as_posix()
+    assert code == 1 and doc["files"]["modified"] == [rel]
