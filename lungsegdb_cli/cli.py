@@ -722,7 +722,7 @@ def stats(
             metavar="FILE.png",
             help=(
                 "Also write a PNG: a few image/mask overlays per group, intensity and "
-                "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli[plot]'."
+                "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli\\[plot]'."
             ),
             show_default=False,
         ),

@@ -78,9 +78,9 @@ def _pool(workers: int):  # type: ignore[no-untyped-def]
 
 
 def _warm() -> None:
-    """Run in each worker at start: import the decoders while the main process scans."""
+    """Run in each worker at start: import numpy while the main process scans (tifffile is
+    imported only if a file needs it: plain uncompressed files take the fast path)."""
     import numpy  # noqa: F401
-    import tifffile  # noqa: F401
 
 
 class Workers:

@@ -1,7 +1,8 @@
 """``lungsegdb download``: get the archive, check it, extract it, write the manifest.
 
-The order of decisions, all under the data dir's lock (a second process waits, then finds the
-work done):
+The order of decisions, under the data dir's lock (a second process waits, then finds the
+work done; step 4's extraction takes the same lock itself, right after this one is released,
+because two lock objects on one lock file would deadlock within one process):
 
 1. Nothing to do: the tree is complete (manifest present, every file at its recorded size) --
    or, with ``extract=False``, the kept archive is -- and ``force`` is off. With a pinned
@@ -256,8 +257,12 @@ def _mismatch(
 # ---------------------------------------------------------------------------------------------
 # download
 # ---------------------------------------------------------------------------------------------
+_RESERVED_SUFFIXES = (".part", ".json", ".rejected")
+
+
 def _archive_name(res: FetchResult) -> str:
-    if res.filename:
+    """The server's file name (sanitised by fetch), else one from the magic bytes."""
+    if res.filename and not res.filename.lower().endswith(_RESERVED_SUFFIXES):
         return res.filename
     if res.head.startswith(b"PK\x03\x04") or res.head.startswith(b"PK\x05\x06"):
         return f"{dataset.NAME}.zip"
@@ -341,16 +346,15 @@ def download(
                 record=record,
             )
         result.waited_for_lock = waited
-    if extract and result.archive is not None:
-        # extract_archive takes the data lock itself (two lock objects on one file would
-        # deadlock in one process), so it runs just after ours is released: the archive and
-        # its provenance are already in place, and a process that waited for us either finds
-        # the tree complete or extracts the same kept archive under that lock.
-        doc = _run_extract(paths, Path(str(result.archive["path"])), force=force, progress=progress)
-        result.extract = doc
-        result.files = _files_of(doc)
-        result.extracted = not doc.get("already", False)
-        result.manifest = str(paths.manifest) if paths.manifest.is_file() else None
+        if extract and result.archive is not None:
+            # The data lock is re-entrant in one process, so extraction runs under ours: a
+            # process that waited for us finds the tree complete.
+            archive_path = Path(str(result.archive["path"]))
+            doc = _run_extract(paths, archive_path, force=force, progress=progress)
+            result.extract = doc
+            result.files = _files_of(doc)
+            result.extracted = not doc.get("already", False)
+            result.manifest = str(paths.manifest) if paths.manifest.is_file() else None
     result.elapsed = clock() - t0
     return result
 

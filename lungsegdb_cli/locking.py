@@ -36,7 +36,9 @@ def data_lock(paths: DataPaths, timeout: float | None = None) -> Iterator[bool]:
         paths.ensure_state_dir()
     except OSError as exc:
         raise from_os_error(exc, f"creating {paths.state_dir}") from exc
-    lock = filelock.FileLock(str(paths.lock))
+    # is_singleton: one lock object per path in this process, so nested use (download ->
+    # extract) re-enters instead of deadlocking; other processes are still excluded.
+    lock = filelock.FileLock(str(paths.lock), is_singleton=True)
     waited = False
     try:
         try:

@@ -385,3 +385,20 @@ def test_a_deleted_file_is_restored_from_the_kept_archive(drive: FakeDrive, tmp_
     assert download.tree_intact(paths.resolve(tmp_path)) is None
     res = _dl(tmp_path, session=NoNetwork())
     assert res.action == "kept-archive" and victim.is_file() and drive.full_downloads == 1
+
+
+@pytest.mark.parametrize(
+    ("filename", "head", "name"),
+    [
+        ("LungSegDB.zip", b"PK\x03\x04", "LungSegDB.zip"),
+        (None, b"PK\x03\x04", "LungSegDB.zip"),
+        (None, b"\x1f\x8b\x08", "LungSegDB.tar.gz"),
+        ("drive-x.part", b"PK\x03\x04", "LungSegDB.zip"),  # never the name of our own files
+        (None, b"????", "LungSegDB.archive"),
+    ],
+)
+def test_archive_name(filename: str | None, head: bytes, name: str) -> None:
+    from lungsegdb_cli.fetch import FetchResult
+
+    res = FetchResult(Path("p"), 1, "s", "m", "u", filename, None, head)
+    assert download._archive_name(res) == name
