@@ -31,7 +31,7 @@ from typing import Any
 
 from lungsegdb_cli import drive
 from lungsegdb_cli.errors import DownloadError, from_os_error
-from lungsegdb_cli.progress import Progress, ensure
+from lungsegdb_cli.progress import Progress, ensure, note
 from lungsegdb_cli.streamhash import StreamHasher
 
 HEAD_BYTES = 64
@@ -185,6 +185,21 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _unresolvable(exc: BaseException) -> bool:
+    """True when the host name did not resolve (no network, no DNS, a typo in --url)."""
+    text = repr(exc)
+    return any(
+        needle in text
+        for needle in (
+            "NameResolutionError",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname",
+            "getaddrinfo failed",
+        )
+    )
+
+
 class _Incomplete(Exception):
     """The body ended before the announced length."""
 
@@ -261,9 +276,10 @@ def fetch(
         notes.append(f"restarted from byte 0: {reason}")
         discard_part(part)
 
-    def wait(reason: str, retry_after: float | None = None) -> None:
+    def wait(reason: str, retry_after: float | None = None, limit: int | None = None) -> None:
         nonlocal failures
         failures += 1
+        retries = policy.retries if limit is None else min(limit, policy.retries)
         if retry_after is not None and retry_after > policy.max_retry_after:
             raise DownloadError(
                 f"The server asks to retry after {retry_after:.0f} s ({reason})",
@@ -271,12 +287,15 @@ def fetch(
                 url=final_url,
                 retry_after=retry_after,
             )
-        if failures > policy.retries:
+        if failures > retries:
             raise DownloadError(
                 f"Download failed after {attempts} attempt(s): {reason}",
                 hint=(
                     f"Run the same command again to resume from byte {offset:,} "
                     f"({part.name} is kept), or pass a mirror with --url."
+                    if offset
+                    else "Check the network and run again, pass a mirror with --url, or "
+                    "download the file in a browser and use --archive PATH."
                 ),
                 url=final_url,
                 offset=offset,
@@ -284,6 +303,7 @@ def fetch(
             )
         delay = policy.delay(failures, retry_after)
         notes.append(f"retry in {delay:.1f} s after: {reason}")
+        note(progress, f"retrying in {delay:.0f} s: {reason}")
         sleep(delay)
 
     try:
@@ -312,7 +332,12 @@ def fetch(
                 wait(str(exc), exc.retry_after)
                 continue
             except transient as exc:
-                wait(f"{type(exc).__name__}: {exc}")
+                if _unresolvable(exc):
+                    # no DNS answer: usually no network at all, so do not wait a minute
+                    host = urllib.parse.urlsplit(url).hostname or url
+                    wait(f"cannot resolve {host} (no network or DNS?)", limit=2)
+                else:
+                    wait(f"{type(exc).__name__}: {exc}")
                 continue
 
             resp = opened.response

@@ -24,6 +24,13 @@ class Progress(Protocol):
     def done(self) -> None: ...
 
 
+def note(progress: Progress, message: str) -> None:
+    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes."""
+    show = getattr(progress, "note", None)
+    if callable(show):
+        show(message)
+
+
 class NullProgress:
     """Reports nothing. The default when a caller passes no progress."""
 
@@ -89,6 +96,10 @@ class PlainProgress:
                     f" of {_human(self._total, self._unit)})"
                 )
 
+    def note(self, message: str) -> None:
+        with self._lock:
+            self._write(message)
+
     def done(self) -> None:
         with self._lock:
             elapsed = self._clock() - self._t0
@@ -117,6 +128,9 @@ class RichProgress:
         bar.start()
         self._bar = bar
         self._task = bar.add_task(description, total=total)
+
+    def note(self, message: str) -> None:
+        self._console.print(message, markup=False, highlight=False)  # type: ignore[attr-defined]
 
     def advance(self, amount: int = 1) -> None:
         with self._lock:

@@ -243,3 +243,38 @@ CD = "Content-Disposition"
 )
 def test_filename_from_headers(headers: dict[str, str], url: str, name: str | None) -> None:
     assert fetch.filename_from(headers, url) == name
+
+
+class NoteRecorder:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, description: str, total: int | None, unit: str = "files") -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_an_unresolvable_host_fails_after_two_short_retries(tmp_path: Path) -> None:
+    seen: list[float] = []
+    notes = NoteRecorder()
+    # .invalid never resolves (RFC 6761), so this asks no server anywhere
+    with pytest.raises(DownloadError, match="cannot resolve no-such-host.invalid") as info:
+        fetch.fetch(
+            "http://no-such-host.invalid/a.zip",
+            tmp_path / "a.part",
+            session=requests.Session(),
+            source_key="k",
+            sleep=seen.append,
+            progress=notes,
+        )
+    assert seen == [1.0, 2.0]
+    assert len(notes.notes) == 2 and "retrying in 1 s" in notes.notes[0]
+    assert "--archive" in info.value.hint
