@@ -61,9 +61,16 @@ def _human(n: float, unit: str) -> str:
 class PlainProgress:
     """A few plain lines on a stream: start, every ~10 %, done. For CI logs and pipes."""
 
-    def __init__(self, stream: IO[str], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        clock: Callable[[], float] = time.monotonic,
+        min_interval: float = 1.0,
+    ) -> None:
         self._stream = stream
         self._clock = clock
+        self._min_interval = min_interval  # no percentage lines for phases quicker than this
+        self._last = 0.0
         self._lock = threading.Lock()
         self._desc = ""
         self._total: int | None = None
@@ -80,6 +87,7 @@ class PlainProgress:
         with self._lock:
             self._desc, self._total, self._unit = description, total, unit
             self._done, self._next_tenth, self._t0 = 0, 1, self._clock()
+            self._last = self._t0
             size = f" ({_human(total, unit)})" if total else ""
             self._write(f"{description}: started{size}")
 
@@ -91,6 +99,10 @@ class PlainProgress:
             tenth = self._done * 10 // self._total
             if tenth >= self._next_tenth and tenth < 10:
                 self._next_tenth = tenth + 1
+                now = self._clock()
+                if now - self._last < self._min_interval:
+                    return
+                self._last = now
                 self._write(
                     f"{self._desc}: {tenth * 10}% ({_human(self._done, self._unit)}"
                     f" of {_human(self._total, self._unit)})"

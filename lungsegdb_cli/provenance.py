@@ -1,8 +1,9 @@
 """The provenance record of a downloaded archive: where it came from and its checksums.
 
-Written by ``download`` (from the bytes as they stream in, or ``--archive FILE``) to ``<state>/provenance.json``; read by
-``info`` and ``verify``. Keys: ``path``, ``size``, ``sha256``, ``md5``, ``source``,
-``drive_id``, ``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool).
+Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE``) to
+``<state>/provenance.json``; read by ``info`` and ``verify``. Keys: ``path``, ``size``,
+``sha256``, ``md5``, ``source``, ``drive_id``, ``tool_version``, ``time`` (UTC, ISO 8601),
+``pinned`` (bool).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Nothing is written: verify works on a read-only data dir and takes no lock.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import functools
 import os
 import stat
@@ -124,8 +124,11 @@ class VerifyResult:
 # ---------------------------------------------------------------------------------------------
 # The tree
 # ---------------------------------------------------------------------------------------------
-def scan_tree(dataset_dir: Path) -> Iterator[tuple[str, int]]:
+def scan_tree(dataset_dir: Path, *, sizes: bool = True) -> Iterator[tuple[str, int]]:
     """``(relative path with '/', size)`` of every file under ``dataset_dir``.
+
+    With ``sizes=False`` regular files report size 0 and cost no ``stat`` (the folder
+    listing's file types suffice): enough to find extra files.
 
     OS junk is skipped. A symlink to a file counts as that file (as ``sha256sum`` reads it);
     a symlink to a folder is not followed (no cycles, no file seen twice) and is yielded with
@@ -150,7 +153,7 @@ def scan_tree(dataset_dir: Path) -> Iterator[tuple[str, int]]:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, rel + "/"))
                 elif entry.is_file(follow_symlinks=False):
-                    yield rel, entry.stat(follow_symlinks=False).st_size
+                    yield rel, entry.stat(follow_symlinks=False).st_size if sizes else 0
                 elif entry.is_symlink():
                     target = os.stat(entry.path)
                     yield rel, target.st_size if stat.S_ISREG(target.st_mode) else -1
@@ -167,7 +170,7 @@ def manifest_entries(
     """Hash every file of an existing tree into manifest entries (junk excluded)."""
     jobs = [hashing.Job(rel, dataset_dir / rel, size) for rel, size in scan_tree(dataset_dir)]
     out: list[manifest.Entry] = []
-    with contextlib.closing(hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes)) as done:
+    with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as done:
         for h in done:
             if h.error is not None:
                 raise _os_error(h.error, "hash", h.path)
@@ -176,8 +179,6 @@ def manifest_entries(
 
 
 def _os_error(exc: OSError, action: str, path: object) -> LocalError:
-    import errno
-
     if exc.errno in (errno.EACCES, errno.EPERM):
         return LocalError(
             f"Permission denied: cannot read {path}",
@@ -232,60 +233,80 @@ def verify(
     if arch is not None and arch.present and not quick:
         jobs.append(hashing.Job(_ARCHIVE, arch.path, arch.size or 0))
 
-    # -- the tree: presence and sizes from one walk --------------------------------------
-    if entries is not None:
-        try:
-            found = dict(scan_tree(paths.dataset_dir))
-        except OSError as exc:
-            raise _os_error(exc, "list", exc.filename or paths.dataset_dir) from exc
-        result.checked = len(entries)
-        for e in entries:
-            size = found.pop(e.path, None)
-            if size is None:
-                size = _stat_size(paths.dataset_dir, e.path)
-            if size is None or size < 0:  # absent, or a folder where a file should be
-                result.missing.append(e.path)
-                continue
-            if e.size >= 0 and size != e.size:
-                result.modified.append(e.path)  # a size change needs no hashing
-                if quick:
-                    result.bytes += size
-                continue
-            if quick:
-                result.bytes += size
-            else:
-                jobs.append(hashing.Job(e.path, paths.dataset_dir / e.path, size))
-                expected[e.path] = e.sha256
-        result.extra = sorted(found)
-        del found
+    if quick:
+        if entries is not None:
+            _check_sizes(paths, entries, result)
+        result.missing.sort()
+        result.modified.sort()
+        result.seconds = clock() - t0
+        return result
 
-    # -- hash everything on all cores ----------------------------------------------------
-    if jobs:
-        total = sum(max(j.size, 0) for j in jobs)
-        prog.start("Verifying", total, unit="B")
-        results = hashing.hash_many(jobs, workers=workers, on_bytes=prog.advance)
-        try:
-            for h in results:
+    # -- full: hash every manifest file on all cores; walk the tree for extras meanwhile --
+    base = os.fspath(paths.dataset_dir) + os.sep
+    for e in entries or ():
+        jobs.append(hashing.Job(e.path, base + e.path, e.size))
+        expected[e.path] = e.sha256
+    result.checked = len(expected)
+    sizes_known = all(j.size >= 0 for j in jobs)
+    prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, unit="B")
+    try:
+        with hashing.hash_many(jobs, workers=workers, on_bytes=prog.advance) as run:
+            if entries is not None:
+                result.extra = _extras(paths.dataset_dir, expected)
+            for h in run:
                 if h.key is _ARCHIVE:
                     _archive_hashed(arch, h)
                     continue
                 key = str(h.key)
                 if h.error is not None:
-                    if isinstance(h.error, FileNotFoundError):
-                        result.missing.append(key)  # vanished since the walk
+                    if h.error.errno in _ABSENT:  # gone, or a folder where a file should be
+                        result.missing.append(key)
                         continue
                     raise _os_error(h.error, "read", h.path)
                 result.bytes += h.size
                 if h.digest != expected[key]:
                     result.modified.append(key)
-        finally:
-            results.close()  # on an error or Ctrl-C: stop and join the threads now
-            prog.done()
+    finally:
+        prog.done()
 
     result.missing.sort()
     result.modified.sort()
     result.seconds = clock() - t0
     return result
+
+
+#: errno values that mean "no file there": missing, or a folder (or a link to one) in its place.
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
+
+
+def _extras(dataset_dir: Path, listed: dict[str, str]) -> list[str]:
+    """Files of the tree (junk excluded) the manifest does not list, sorted."""
+    try:
+        return sorted(
+            rel for rel, _size in scan_tree(dataset_dir, sizes=False) if rel not in listed
+        )
+    except OSError as exc:
+        raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
+
+
+def _check_sizes(paths: DataPaths, entries: list[manifest.Entry], result: VerifyResult) -> None:
+    """``--quick``: presence and sizes (from one walk) against the manifest; no reading."""
+    try:
+        found = dict(scan_tree(paths.dataset_dir))
+    except OSError as exc:
+        raise _os_error(exc, "list", exc.filename or paths.dataset_dir) from exc
+    result.checked = len(entries)
+    for e in entries:
+        size = found.pop(e.path, None)
+        if size is None:
+            size = _stat_size(paths.dataset_dir, e.path)
+        if size is None or size < 0:  # absent, or a folder where a file should be
+            result.missing.append(e.path)
+            continue
+        result.bytes += size
+        if e.size >= 0 and size != e.size:
+            result.modified.append(e.path)
+    result.extra = sorted(found)
 
 
 def _stat_size(dataset_dir: Path, rel: str) -> int | None:

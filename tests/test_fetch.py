@@ -266,7 +266,7 @@ def test_an_unresolvable_host_fails_after_two_short_retries(tmp_path: Path) -> N
     seen: list[float] = []
     notes = NoteRecorder()
     # .invalid never resolves (RFC 6761), so this asks no server anywhere
-    with pytest.raises(DownloadError, match="cannot resolve no-such-host.invalid") as info:
+    with pytest.raises(DownloadError, match=r"cannot resolve no-such-host\.invalid") as info:
         fetch.fetch(
             "http://no-such-host.invalid/a.zip",
             tmp_path / "a.part",

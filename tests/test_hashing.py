@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,28 @@ def test_worker_crash_is_raised_in_consumer(
 
 def test_default_workers_is_positive() -> None:
     assert 1 <= hashing.default_workers() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("hint_delta", [-1, 0, 1, None])
+def test_size_hint_never_truncates(tmp_path: Path, hint_delta: int | None) -> None:
+    """A stale hint (the file grew or shrank since stat) still hashes the whole file."""
+    p = _file(tmp_path, "f.bin", 5000)
+    hint = -1 if hint_delta is None else 5000 + hint_delta
+    for bufsize in (4096, 8192, 5000):
+        assert hashing.hash_file(p, buf=bytearray(bufsize), size_hint=hint) == (_ref(p), 5000)
+
+
+def test_hash_many_runs_while_the_caller_works(tmp_path: Path) -> None:
+    """Threads start when the run is created; leaving the with block joins them."""
+    files = [_file(tmp_path, f"{i}.bin", 100_000, i) for i in range(130)]  # > one batch
+    seen: list[int] = []
+    with hashing.hash_many(
+        [hashing.Job(p.name, p, 100_000) for p in files], workers=2, on_bytes=seen.append
+    ) as run:
+        deadline = time.monotonic() + 10
+        while sum(seen) == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)  # no next() yet: the workers hash on their own
+        assert sum(seen) > 0
+        got = {h.key: h.digest for h in run}
+    assert got == {p.name: _ref(p) for p in files}
+    assert not [t for t in threading.enumerate() if t.name.startswith("lungsegdb-hash")]

@@ -20,7 +20,7 @@ class FakeClock:
 
 def test_plain_progress_prints_start_tenths_and_done() -> None:
     stream = io.StringIO()
-    p = progress.PlainProgress(stream, clock=FakeClock())
+    p = progress.PlainProgress(stream, clock=FakeClock(), min_interval=0.0)
     p.start("Downloading", 1000, unit="B")
     for _ in range(100):
         p.advance(10)
@@ -57,3 +57,14 @@ def test_quiet_gives_null_progress() -> None:
 def test_non_tty_gives_plain_lines() -> None:
     p = progress.make_progress(quiet=False, console=object(), stream=io.StringIO())
     assert isinstance(p, progress.PlainProgress)
+
+
+def test_plain_progress_skips_percentages_for_quick_phases() -> None:
+    stream = io.StringIO()
+    p = progress.PlainProgress(stream, clock=lambda: 0.0)
+    p.start("Hashing", 100)
+    for _ in range(100):
+        p.advance()
+    p.done()
+    lines = stream.getvalue().splitlines()
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["started", "done,"]
