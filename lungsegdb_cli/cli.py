@@ -531,13 +531,17 @@ def verify(
             what = f"{files} match the manifest" if result.manifest else "no tree to check"
             con.print(f"OK{how}: {what} in {result.seconds:.1f} s", markup=False)
             if arch is not None:
-                digest = arch.sha256 or arch.expected or "-"
                 ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
                     arch.source or "", "nothing (no pin, no record)"
                 )
-                state = "matches" if arch.sha256 else "size matches" if arch.present else "was"
-                con.print(f"  archive {arch.path}: {state} {ref}", markup=False)
-                con.print(f"  sha256 {digest}", markup=False)
+                if arch.sha256:
+                    state = f"sha256 matches {ref}"
+                elif arch.present:
+                    state = "size matches the download record (quick: not hashed)"
+                else:
+                    state = "not kept; the checksum recorded at download matches the pin"
+                con.print(f"  archive {arch.path}: {state}", markup=False)
+                con.print(f"  sha256 {arch.sha256 or arch.expected or '-'}", markup=False)
             return
         from rich.table import Table
         from rich.text import Text

@@ -7,13 +7,14 @@ number of files. Small jobs run in-process.
 
 Processes, not threads: the per-file work is many short numpy calls and TIFF header parsing in
 Python, which hold the GIL. Measured on the full synthetic tree (10,000 files, 2 cores): two
-threads took 5.3 s against 3.1 s for one thread (GIL contention); two processes ~1.9x one.
+threads took 5.3 s against 3.1 s for one thread (GIL contention); two processes 1.6-1.9x one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,6 @@ def _init_worker() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _chunks(
-    todo: Sequence[tuple[FileEntry, str]], dataset_dir: Path, size: int
-) -> Iterator[tuple[list[FileEntry], list[tuple[str, str, int]]]]:
-    base = os.path.join(str(dataset_dir), "")
-    for i in range(0, len(todo), size):
-        part = todo[i : i + size]
-        yield (
-            [e for e, _ in part],
-            [(base + e.rel, kind, e.size) for e, kind in part],
-        )
 
 
 def _pool(workers: int):  # type: ignore[no-untyped-def]
@@ -114,7 +103,7 @@ class Workers:
 
 def decode(
     dataset_dir: Path,
-    jobs: Sequence[tuple[FileEntry, str]],
+    jobs: Iterable[tuple[FileEntry, str]],
     *,
     cache: ScanCache,
     progress: Progress | None = None,
@@ -123,36 +112,68 @@ def decode(
 ) -> PassResult:
     """Summaries of every ``(file, kind)`` in ``jobs``, keyed by relative path.
 
-    ``workers``: a number of processes, or a :class:`Workers` already started (left open).
+    ``jobs`` may be a generator that lists the tree as it goes: files are sent to the workers
+    as soon as a chunk is complete, so decoding overlaps the listing. The progress bar starts
+    when the listing is complete (its total is known then). ``workers``: a number of
+    processes, or a :class:`Workers` already started (left open).
     """
     prog = ensure(progress)
     own = not isinstance(workers, Workers)
-    crew = Workers(workers, start=False) if not isinstance(workers, Workers) else workers
+    crew = workers if isinstance(workers, Workers) else Workers(workers, start=False)
+    base = os.path.join(str(dataset_dir), "")
     out: dict[str, FileSummary] = {}
-    todo: list[tuple[FileEntry, str]] = []
-    for entry, kind in jobs:
-        hit = cache.get(entry, kind)
-        if hit is None:
-            todo.append((entry, kind))
-        else:
-            out[entry.rel] = hit
-    cached = len(out)
-    prog.start(description, total=len(jobs), unit="files")
-    prog.advance(cached)
+    pending: deque[tuple[list[FileEntry], Any]] = deque()
+    max_inflight = crew.n * 3
+    pool: Any = None
+    started = False
+    done = total = cached = decoded = 0
 
-    def take(entries: list[FileEntry], results: list[FileSummary]) -> None:
-        for e, s in zip(entries, results, strict=True):
-            out[e.rel] = s
-            cache.put(e, s)
-        prog.advance(len(entries))
+    def take(entries: list[FileEntry], results: list[tuple[tuple[Any, ...], str]]) -> None:
+        nonlocal done
+        for e, (fields, raw) in zip(entries, results, strict=True):
+            s = out[e.rel] = FileSummary.from_tuple(fields)
+            cache.put(e, s, raw)
+        done += len(entries)
+        if started:
+            prog.advance(len(entries))
 
+    def tasks(part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int]]:
+        return [(base + e.rel, kind, e.size) for e, kind in part]
+
+    def submit(part: list[tuple[FileEntry, str]]) -> None:
+        pending.append(([e for e, _ in part], pool.submit(summarize_many, tasks(part))))
+        while len(pending) >= max_inflight:
+            entries, fut = pending.popleft()
+            take(entries, fut.result())
+
+    buf: list[tuple[FileEntry, str]] = []
     try:
-        if crew.n == 1 or len(todo) < MIN_POOL_FILES:
-            for entries, tasks in _chunks(todo, dataset_dir, CHUNK):
-                take(entries, summarize_many(tasks))
-        else:
-            size = max(4, min(CHUNK, len(todo) // (crew.n * 4) or 1))
-            _run_pool(_chunks(todo, dataset_dir, size), crew, take)
+        for entry, kind in jobs:
+            total += 1
+            hit = cache.get(entry, kind)
+            if hit is not None:
+                out[entry.rel] = hit
+                cached += 1
+                continue
+            buf.append((entry, kind))
+            decoded += 1
+            if pool is None and crew.n > 1 and len(buf) >= MIN_POOL_FILES:
+                pool = crew.pool()
+            if pool is not None and len(buf) >= CHUNK:
+                submit(buf[:CHUNK])
+                del buf[:CHUNK]
+        prog.start(description, total=total, unit="files")
+        started = True
+        prog.advance(cached + done)
+        for i in range(0, len(buf), CHUNK):
+            part = buf[i : i + CHUNK]
+            if pool is None:
+                take([e for e, _ in part], summarize_many(tasks(part)))
+            else:
+                submit(part)
+        while pending:
+            entries, fut = pending.popleft()
+            take(entries, fut.result())
     except BaseException:
         if own:
             crew.close(cancel=True)
@@ -161,21 +182,4 @@ def decode(
     if own:
         crew.close()
     prog.done()
-    return PassResult(out, decoded=len(todo), cached=cached)
-
-
-def _run_pool(chunks: Any, crew: Workers, take: Any) -> None:
-    """Submit chunks with at most 3 per worker in flight; hand results over in order."""
-    from collections import deque
-
-    max_inflight = crew.n * 3
-    pool = crew.pool()
-    pending: deque[Any] = deque()
-    for entries, tasks in chunks:
-        pending.append((entries, pool.submit(summarize_many, tasks)))
-        if len(pending) >= max_inflight:
-            done_entries, fut = pending.popleft()
-            take(done_entries, fut.result())
-    while pending:
-        done_entries, fut = pending.popleft()
-        take(done_entries, fut.result())
+    return PassResult(out, decoded=decoded, cached=cached)

@@ -38,7 +38,7 @@ class ScanCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._old: dict[str, list[Any]] = {}
-        self._new: dict[str, list[Any]] = {}
+        self._new: dict[str, tuple[int, int, str]] = {}
         self.hits = 0
         self.dirty = False
 
@@ -83,8 +83,13 @@ class ScanCache:
         self.hits += 1
         return summary
 
-    def put(self, entry: FileEntry, summary: FileSummary) -> None:
-        self._new[entry.rel] = [entry.size, entry.mtime_ns, summary.to_json()]
+    def put(self, entry: FileEntry, summary: FileSummary, raw: str | None = None) -> None:
+        """Record ``summary``; ``raw`` is its JSON already serialised (by a worker)."""
+        if self.path is None:
+            return
+        if raw is None:
+            raw = json.dumps(summary.to_json(), separators=(",", ":"))
+        self._new[entry.rel] = (entry.size, entry.mtime_ns, raw)
         self.dirty = True
 
     def save(self, seen: set[str], scanned_dirs: list[str]) -> bool:
@@ -99,14 +104,24 @@ class ScanCache:
         stale = [r for r in self._old if r.startswith(prefixes) and r not in seen]
         if not self.dirty and not stale:
             return False
-        merged = {r: v for r, v in self._old.items() if r not in self._new and r not in stale}
-        merged.update(self._new)
-        doc = {"schema": SCHEMA, "entries": merged}
-        data = gzip.compress(json.dumps(doc, separators=(",", ":")).encode("utf-8"), 1, mtime=0)
+        dump = json.JSONEncoder(separators=(",", ":")).encode
+        drop = set(stale)
+        parts = [
+            f"{dump(r)}:{dump(v)}"
+            for r, v in self._old.items()
+            if r not in self._new and r not in drop
+        ]
+        parts += [
+            f"{dump(r)}:[{size},{mtime},{raw}]" for r, (size, mtime, raw) in self._new.items()
+        ]
+        text = f'{{"schema":{SCHEMA},"entries":{{{",".join(parts)}}}}}'
+        data = gzip.compress(text.encode("utf-8"), 1, mtime=0)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o644)  # mkstemp makes 0600; others sharing the dir may read
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                 os.replace(tmp, self.path)

@@ -20,6 +20,7 @@ import math
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +33,7 @@ from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import HIST_BINS, FileSummary
-from lungsegdb_cli.tree import GroupScan, Pair, scan_required
+from lungsegdb_cli.tree import FileEntry, GroupScan, Pair, iter_required
 from lungsegdb_cli.validate import OTHER, mask_convention
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
@@ -387,28 +388,31 @@ def compute(
     Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
     """
     groups = dataset.groups(parse_variant(variant), parse_version(version))
+    listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
-    # a cold run starts the decode processes now: their start-up overlaps the scan
+    scans: list[GroupScan] = []
+
+    def jobs() -> Iterator[tuple[FileEntry, str]]:
+        for gs in listing:  # decoding starts while later groups are listed
+            scans.append(gs)
+            for p in gs.pairs:
+                yield p.image, "image"
+                yield p.mask, "mask"
+
+    # a cold run starts the decode processes now: their start-up overlaps the listing
     with Workers(workers, start=cache.empty) as crew:
-        scan = scan_required(paths, groups)
-        jobs = [
-            (f, k)
-            for gs in scan.groups
-            for p in gs.pairs
-            for f, k in ((p.image, "image"), (p.mask, "mask"))
-        ]
         passed = decode(
             paths.dataset_dir,
-            jobs,
+            jobs(),
             cache=cache,
             progress=progress,
             workers=crew,
             description="Computing statistics",
         )
     # keep entries of files this run did not look at (lone images, other groups)
-    cache.save({e.rel for e, _ in jobs}, [])
+    cache.save({f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, [])
     rows: list[list[Any]] | None = [] if csv is not None else None
-    out = [_accumulate(gs, passed.summaries, rows) for gs in scan.groups]
+    out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
     if csv is not None and rows is not None:
         write_csv(Path(csv), rows)
     return StatsResult(

@@ -14,6 +14,7 @@ path returns exactly what tifffile returns.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any, BinaryIO
 
@@ -43,7 +44,47 @@ _PLAIN_PHOTOMETRIC = {0, 1, 2, 3}
 _KIND = {1: "u", 2: "i", 3: "f"}
 
 
-def _values(fh: BinaryIO, bo: str, typ: int, count: int, raw: bytes) -> tuple[Any, ...] | None:
+class _File:
+    """Positional reads on one file: ``os.pread``/``os.preadv`` on POSIX (no buffered file
+    object, no seeks), a plain file object elsewhere."""
+
+    def __init__(self, path: str) -> None:
+        self._fh: BinaryIO | None = None
+        self._fd = -1
+        if _POSITIONAL:
+            self._fd = os.open(path, os.O_RDONLY)
+        else:
+            self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+
+    def pread(self, n: int, offset: int) -> bytes:
+        if self._fh is None:
+            return os.pread(self._fd, n, offset)
+        self._fh.seek(offset)
+        return self._fh.read(n)
+
+    def readinto(self, buf: memoryview, offset: int) -> int:
+        if self._fh is None:
+            return os.preadv(self._fd, [buf], offset)
+        self._fh.seek(offset)
+        return self._fh.readinto(buf) or 0
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        elif self._fd >= 0:
+            os.close(self._fd)
+
+
+_POSITIONAL = hasattr(os, "pread") and hasattr(os, "preadv")
+
+#: Parsed layouts keyed on the header + IFD bytes: files written by one tool at one size have
+#: byte-identical IFDs, so each is parsed once. Only layouts read entirely from those bytes
+#: (no out-of-line tag values) are kept; bounded.
+_LAYOUTS: dict[bytes, tuple[Any, ...]] = {}
+_MAX_LAYOUTS = 512
+
+
+def _values(f: _File, bo: str, typ: int, count: int, raw: bytes) -> tuple[Any, ...] | None:
     code = _TYPE_CODE.get(typ)
     if code is None:
         return None
@@ -52,11 +93,60 @@ def _values(fh: BinaryIO, bo: str, typ: int, count: int, raw: bytes) -> tuple[An
         data = raw[:nbytes]
     else:
         (offset,) = struct.unpack(bo + "I", raw)
-        fh.seek(offset)
-        data = fh.read(nbytes)
+        data = f.pread(nbytes, offset)
         if len(data) != nbytes:
             return None
     return struct.unpack(f"{bo}{count}{code}", data)
+
+
+def _layout(f: _File, bo: str, n: int, block: bytes) -> tuple[tuple[Any, ...] | None, bool]:
+    """((shape, dtype, start, end) or None, cacheable) from the IFD entries in ``block``."""
+    import numpy as np
+
+    tags: dict[int, tuple[Any, ...]] = {}
+    inline = True
+    entries = struct.unpack_from(bo + "HHI4s" * n, block)
+    for i in range(0, 4 * n, 4):
+        tag = entries[i]
+        if tag in _NEEDED:
+            typ, count = entries[i + 1], entries[i + 2]
+            inline = inline and _TYPE_SIZE.get(typ, 8) * count <= 4
+            vals = _values(f, bo, typ, count, entries[i + 3])
+            if vals is None:
+                return None, inline
+            tags[tag] = vals
+    if T_TILEWIDTH in tags or T_SUBIFDS in tags:
+        return None, inline
+    if tags.get(T_COMPRESSION, (1,))[0] != 1 or tags.get(T_FILLORDER, (1,))[0] != 1:
+        return None, inline
+    if tags.get(T_PHOTOMETRIC, (1,))[0] not in _PLAIN_PHOTOMETRIC:
+        return None, inline
+    try:
+        w, h = int(tags[T_WIDTH][0]), int(tags[T_LENGTH][0])
+        offsets, counts = tags[T_STRIPOFFSETS], tags[T_STRIPBYTES]
+    except KeyError:
+        return None, inline
+    spp = int(tags.get(T_SPP, (1,))[0])
+    if spp > 1 and tags.get(T_PLANAR, (1,))[0] != 1:
+        return None, inline
+    bps = set(tags.get(T_BPS, (1,)))
+    fmt = set(tags.get(T_SAMPLEFORMAT, (1,)))
+    if len(bps) != 1 or len(fmt) != 1 or len(offsets) != len(counts) or not offsets:
+        return None, inline
+    bits, sf = bps.pop(), fmt.pop()
+    if bits not in (8, 16, 32, 64) or sf not in _KIND or (sf == 3 and bits == 8):
+        return None, inline
+    dtype = np.dtype(f"{bo}{_KIND[sf]}{bits // 8}")
+    shape = (h, w, spp) if spp > 1 else (h, w)
+    expected = h * w * spp * dtype.itemsize
+    start = pos = offsets[0]
+    for o, c in zip(offsets, counts, strict=True):
+        if o != pos:
+            return None, inline  # strips not contiguous
+        pos += c
+    if pos - start != expected or w == 0 or h == 0:
+        return None, inline
+    return (shape, dtype, start, pos), inline
 
 
 def read_plain(path: str, size: int) -> tuple[Any, str] | None:
@@ -67,9 +157,10 @@ def read_plain(path: str, size: int) -> tuple[Any, str] | None:
     """
     import numpy as np
 
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
+    f = _File(path)
+    try:
+        head = f.pread(10, 0)
+        if len(head) < 10:
             return None
         if head[:4] == b"II*\x00":
             bo = "<"
@@ -77,60 +168,32 @@ def read_plain(path: str, size: int) -> tuple[Any, str] | None:
             bo = ">"
         else:
             return None
-        (ifd,) = struct.unpack(bo + "I", head[4:])
+        (ifd,) = struct.unpack(bo + "I", head[4:8])
         if ifd < 8 or ifd + 2 > size:
             return None
-        fh.seek(ifd)
-        (n,) = struct.unpack(bo + "H", fh.read(2))
-        block = fh.read(12 * n + 4)
+        (n,) = struct.unpack(bo + "H", head[8:10] if ifd == 8 else f.pread(2, ifd))
+        block = f.pread(12 * n + 4, ifd + 2)
         if len(block) != 12 * n + 4:
             return None
         (next_ifd,) = struct.unpack_from(bo + "I", block, 12 * n)
         if next_ifd != 0:
             return None  # multi-page: tifffile counts and decodes every page
-        tags: dict[int, tuple[Any, ...]] = {}
-        entries = struct.unpack_from(bo + "HHI4s" * n, block)
-        for i in range(0, 4 * n, 4):
-            tag = entries[i]
-            if tag in _NEEDED:
-                vals = _values(fh, bo, entries[i + 1], entries[i + 2], entries[i + 3])
-                if vals is None:
-                    return None
-                tags[tag] = vals
-        if T_TILEWIDTH in tags or T_SUBIFDS in tags:
-            return None
-        if tags.get(T_COMPRESSION, (1,))[0] != 1 or tags.get(T_FILLORDER, (1,))[0] != 1:
-            return None
-        if tags.get(T_PHOTOMETRIC, (1,))[0] not in _PLAIN_PHOTOMETRIC:
-            return None
-        try:
-            w, h = int(tags[T_WIDTH][0]), int(tags[T_LENGTH][0])
-            offsets, counts = tags[T_STRIPOFFSETS], tags[T_STRIPBYTES]
-        except KeyError:
-            return None
-        spp = int(tags.get(T_SPP, (1,))[0])
-        if spp > 1 and tags.get(T_PLANAR, (1,))[0] != 1:
-            return None
-        bps = set(tags.get(T_BPS, (1,)))
-        fmt = set(tags.get(T_SAMPLEFORMAT, (1,)))
-        if len(bps) != 1 or len(fmt) != 1 or len(offsets) != len(counts) or not offsets:
-            return None
-        bits, sf = bps.pop(), fmt.pop()
-        if bits not in (8, 16, 32, 64) or sf not in _KIND or (sf == 3 and bits == 8):
-            return None
-        dtype = np.dtype(f"{bo}{_KIND[sf]}{bits // 8}")
-        shape = (h, w, spp) if spp > 1 else (h, w)
-        expected = h * w * spp * dtype.itemsize
-        start = offsets[0]
-        pos = start
-        for o, c in zip(offsets, counts, strict=True):
-            if o != pos:
-                return None  # strips not contiguous
-            pos += c
-        if pos - start != expected or pos > size or w == 0 or h == 0:
-            return None
+        key = head[:8] + block
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout, inline = _layout(f, bo, n, block)
+            if layout is None:
+                return None
+            if inline:
+                if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                    _LAYOUTS.clear()
+                _LAYOUTS[key] = layout
+        shape, dtype, start, end = layout
+        if end > size:
+            return None  # truncated: tifffile's path reports it
         arr = np.empty(shape, dtype=dtype)
-        fh.seek(start)
-        if fh.readinto(memoryview(arr).cast("B")) != expected:
+        if f.readinto(memoryview(arr).cast("B"), start) != end - start:
             return None
+    finally:
+        f.close()
     return arr, "none"

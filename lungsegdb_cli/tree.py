@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from lungsegdb_cli import dataset
 from lungsegdb_cli.dataset import Group
@@ -24,9 +26,10 @@ IMAGE = "image"
 MASK = "mask"
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One file of the tree: path relative to the LungSegDB folder (with ``/``), size, mtime."""
+class FileEntry(NamedTuple):
+    """One file of the tree: path relative to the LungSegDB folder (with ``/``), size, mtime.
+
+    A named tuple: the scan makes one per file, and tuples are the cheapest to create."""
 
     rel: str
     size: int
@@ -37,8 +40,7 @@ class FileEntry:
         return self.rel.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
     stem: str
     image: FileEntry
     mask: FileEntry
@@ -215,25 +217,24 @@ def scan_group(
     return gs
 
 
+def _group_scans(dataset_dir: Path, groups: tuple[Group, ...] | None) -> Iterator[GroupScan]:
+    found = _leaf_folders(dataset_dir)
+    for g in dataset.GROUPS if groups is None else groups:
+        yield scan_group(
+            dataset_dir,
+            g,
+            found.get((g.variant, g.version, dataset.IMAGES_DIR), []),
+            found.get((g.variant, g.version, dataset.MASKS_DIR), []),
+        )
+
+
 def scan(dataset_dir: Path, groups: tuple[Group, ...] | None = None) -> TreeScan:
     """List the tree under ``dataset_dir`` (the LungSegDB folder) for ``groups`` (default all)."""
     dataset_dir = Path(dataset_dir)
-    found = _leaf_folders(dataset_dir)
-    out = []
-    for g in dataset.GROUPS if groups is None else groups:
-        out.append(
-            scan_group(
-                dataset_dir,
-                g,
-                found.get((g.variant, g.version, dataset.IMAGES_DIR), []),
-                found.get((g.variant, g.version, dataset.MASKS_DIR), []),
-            )
-        )
-    return TreeScan(dataset_dir, out)
+    return TreeScan(dataset_dir, list(_group_scans(dataset_dir, groups)))
 
 
-def scan_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> TreeScan:
-    """:func:`scan`, or :class:`CheckFailed` (exit 1) when there is no LungSegDB tree at all."""
+def _require(paths: DataPaths) -> Path:
     where = paths.dataset_dir
     if not where.is_dir() or not _leaf_folders(where):
         raise CheckFailed(
@@ -244,4 +245,15 @@ def scan_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> 
             ),
             path=str(where),
         )
-    return scan(where, groups)
+    return where
+
+
+def scan_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> TreeScan:
+    """:func:`scan`, or :class:`CheckFailed` (exit 1) when there is no LungSegDB tree at all."""
+    return scan(_require(paths), groups)
+
+
+def iter_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> Iterator[GroupScan]:
+    """Like :func:`scan_required`, one group at a time: the caller can start decoding the
+    first group's files while the next is listed. Raises before yielding anything."""
+    return _group_scans(_require(paths), groups)

@@ -9,6 +9,7 @@ reported with severity ``error`` (so ``ok`` means "no finding at all").
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary
-from lungsegdb_cli.tree import GroupScan, natural_key, scan_required
+from lungsegdb_cli.tree import FileEntry, GroupScan, iter_required, natural_key
 
 ERROR = "error"
 WARNING = "warning"
@@ -256,27 +257,33 @@ def validate(
 
     Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
     """
+    listing = iter_required(paths)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
-    # a cold run starts the decode processes now: their start-up overlaps the scan
+    groups: list[GroupScan] = []
+
+    def jobs() -> Iterator[tuple[FileEntry, str]]:
+        for gs in listing:  # decoding starts while later groups are listed
+            groups.append(gs)
+            yield from gs.jobs()
+
+    # a cold run starts the decode processes now: their start-up overlaps the listing
     with Workers(workers, start=cache.empty) as crew:
-        scan = scan_required(paths)
-        jobs = [j for gs in scan.groups for j in gs.jobs()]
         passed = decode(
             paths.dataset_dir,
-            jobs,
+            jobs(),
             cache=cache,
             progress=progress,
             workers=crew,
             description="Validating",
         )
     cache.save(
-        {e.rel for e, _ in jobs},
-        [d for gs in scan.groups for d in gs.image_dirs + gs.mask_dirs],
+        {e.rel for gs in groups for e, _ in gs.jobs()},
+        [d for gs in groups for d in gs.image_dirs + gs.mask_dirs],
     )
 
     findings: list[Finding] = []
     reports: list[GroupReport] = []
-    for gs in scan.groups:
+    for gs in groups:
         mine: list[Finding] = []
 
         def add_finding(code: str, path: str, message: str, group: str, mine=mine) -> None:

@@ -254,3 +254,37 @@ def test_summary_json_round_trip(tmp_path: Path) -> None:
     import json
 
     assert FileSummary.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+
+def test_fast_path_layout_memo_never_mixes_up_files(tmp_path: Path) -> None:
+    """Files with byte-identical IFDs share a parsed layout; their pixels and sizes do not."""
+    from lungsegdb_cli import tiffraw
+
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    tifffile.imwrite(a, GREY)
+    tifffile.imwrite(b, GREY[::-1].copy())
+    got_a = read_plain(str(a), os.path.getsize(a))
+    got_b = read_plain(str(b), os.path.getsize(b))
+    assert got_a is not None and got_b is not None
+    assert np.array_equal(got_a[0], GREY) and np.array_equal(got_b[0], GREY[::-1])
+    assert len(tiffraw._LAYOUTS) >= 1
+    # same IFD, truncated data: declined (tifffile's path then reports the truncation)
+    data = b.read_bytes()
+    b.write_bytes(data[:-100])
+    assert read_plain(str(b), os.path.getsize(b)) is None
+    s = summarize(str(b), IMAGE)
+    assert not s.ok and "truncated" in (s.error or "")
+
+
+def test_fast_path_without_positional_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where os.pread/preadv do not exist (Windows) a plain file object is used."""
+    from lungsegdb_cli import tiffraw
+
+    monkeypatch.setattr(tiffraw, "_POSITIONAL", False)
+    monkeypatch.setattr(tiffraw, "_LAYOUTS", {})
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, RGB, photometric="rgb", byteorder=">")
+    got = read_plain(str(path), os.path.getsize(path))
+    assert got is not None and np.array_equal(got[0], RGB)
