@@ -35,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -171,6 +172,559 @@ def _root(
 
 
 # ---------------------------------------------------------------------------------------------
+# download
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def download(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="LUNGSEGDB_URL",
+            help=(
+                "Where to get the archive: a Google Drive link in any form (/file/d/ID/view, "
+                "uc?id=ID, open?id=ID) or any http(s) mirror. Default: the dataset's Drive "
+                "file. Env: LUNGSEGDB_URL."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    archive: ArchiveOpt = None,
+    sha256: Sha256Opt = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Never touch the network; exit 3 if the data (or a kept archive) is not here.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Download and extract again even if the tree is complete."),
+    ] = False,
+    no_extract: Annotated[
+        bool,
+        typer.Option(
+            "--no-extract", help="Only download and check the archive (kept in <root>/downloads)."
+        ),
+    ] = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
+
+    On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
+    """
+    from lungsegdb_cli import download as download_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    pin = _check_sha256(sha256)
+    archive_path = _existing_file(archive, "Archive")
+    result = download_mod.download(
+        _paths(data_dir),
+        url=url,
+        archive=archive_path,
+        sha256=pin,
+        offline=offline,
+        force=force,
+        extract=not no_extract,
+        progress=out.progress(),
+    )
+    doc = result.to_dict()
+
+    def human(con: Any) -> None:
+        if doc["action"] == "up-to-date":
+            what = "archive" if no_extract else "dataset"
+            con.print(f"LungSegDB {what} already complete: nothing to do.", markup=False)
+        elif doc["extracted"]:
+            con.print(f"LungSegDB is ready: {doc['dataset_dir']}", markup=False)
+        else:
+            con.print("Archive downloaded and checked (not extracted).", markup=False)
+        if doc["files"] is not None:
+            con.print(f"  files:    {doc['files']:,}", markup=False)
+        arch = doc["archive"]
+        if arch:
+            con.print(f"  archive:  {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
+            con.print(f"  sha256:   {arch['sha256']}", markup=False)
+            if arch.get("md5"):
+                con.print(f"  md5:      {arch['md5']}", markup=False)
+        src = doc["source"] or {}
+        if src.get("link") or src.get("url"):
+            con.print(f"  source:   {src.get('link') or src.get('url')}", markup=False)
+        if doc["manifest"]:
+            con.print(f"  manifest: {doc['manifest']}", markup=False)
+        if doc["pin_hint"]:
+            con.print(doc["pin_hint"], markup=False)
+
+    out.emit(doc, human)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# extract
+# ---------------------------------------------------------------------------------------------
+def _archive_to_extract(paths: Any) -> Path:
+    """The kept archive from the provenance record, else the one archive in downloads/."""
+    from lungsegdb_cli import provenance
+
+    record = provenance.read(paths.provenance) or {}
+    kept = record.get("path")
+    if isinstance(kept, str) and kept and Path(kept).is_file():
+        return Path(kept)
+    try:
+        found = sorted(
+            p
+            for p in paths.downloads_dir.iterdir()
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".part")
+        )
+    except OSError:
+        found = []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"Several files in {paths.downloads_dir}: " + ", ".join(p.name for p in found),
+            hint="Say which one with --archive FILE.",
+        )
+    raise UsageError(
+        f"No archive to extract: none recorded and none in {paths.downloads_dir}",
+        hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
+    )
+
+
+@app.command()
+def extract(
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help=(
+                "The archive to extract (zip, tar, tar.gz/.bz2/.xz; 7z and RAR with an extra). "
+                "Default: the archive 'lungsegdb download' kept."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Extract again even if the tree is complete and intact."),
+    ] = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Extract the archive into the documented tree, safely and atomically, with a manifest.
+
+    Finds the tree anywhere in the archive (wrapper or renamed folders); skips OS junk.
+
+    Exit 4: the archive is unusable, unsafe or holds no tree. Exit 5: not enough disk space.
+
+    Safety caps: LUNGSEGDB_MAX_BYTES, LUNGSEGDB_MAX_FILES, LUNGSEGDB_MAX_RATIO.
+    """
+    from lungsegdb_cli import extract as extract_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    paths = _paths(data_dir)
+    source = _existing_file(archive, "Archive") or _archive_to_extract(paths)
+    result = extract_mod.extract_archive(paths, source, force=force, progress=out.progress())
+    doc = result.to_dict()
+    if doc["missing"] and not json_out:
+        out.warn("not in the archive: " + ", ".join(doc["missing"]))
+
+    def human(con: Any) -> None:
+        if doc["already"]:
+            con.print(
+                f"Already extracted: {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) in "
+                f"{doc['dataset_dir']}; nothing to do (--force extracts again).",
+                markup=False,
+            )
+            con.print(f"  manifest: {doc['manifest']}", markup=False)
+            return
+        con.print(
+            f"Extracted {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) from "
+            f"{Path(doc['archive']).name} into {doc['dataset_dir']} in {doc['seconds']:.1f} s",
+            markup=False,
+        )
+        con.print(f"  manifest: {doc['manifest']}", markup=False)
+        for src, dst in doc["mapped"].items():
+            con.print(f"  mapped:   {src} -> {dst}", markup=False)
+        if doc["skipped_count"]:
+            shown = ", ".join(f"{s['path']} ({s['reason']})" for s in doc["skipped"][:5])
+            more = " ..." if doc["skipped_count"] > 5 else ""
+            con.print(f"  skipped:  {doc['skipped_count']:,} files: {shown}{more}", markup=False)
+        if doc["junk"]:
+            con.print(f"  skipped:  {doc['junk']:,} OS junk files (__MACOSX, .DS_Store, ...)")
+        if doc["missing"]:
+            con.print("  missing:  " + ", ".join(doc["missing"]), markup=False)
+
+    out.emit(doc, human)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+_VERIFY_MAX_ROWS = 20
+
+
+@app.command()
+def verify(
+    sha256: Sha256Opt = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help=(
+                "Check presence and sizes only, reading no file contents (sub-second at full "
+                "scale). Misses a change that keeps the size; the archive is checked by size."
+            ),
+        ),
+    ] = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Check the archive and every file of the tree against the manifest.
+
+    The kept archive is checked against its pinned (--sha256) or recorded SHA-256, every file
+    of the tree against the manifest: missing, modified, extra. Exit 0 intact, 1 if anything
+    differs, 3 if there is nothing to verify (no manifest), 5 if a file cannot be read."""
+    from lungsegdb_cli import verify as verify_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    pin = _check_sha256(sha256)
+    result = verify_mod.verify(
+        _paths(data_dir, must_exist=True),
+        sha256=pin,
+        quick=quick,
+        progress=None if quick else out.progress(),
+    )
+    doc = result.to_dict()
+
+    def human(con: Any) -> None:
+        how = " (quick: sizes only)" if result.quick else ""
+        arch = result.archive
+        files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
+        if result.ok:
+            what = f"{files} match the manifest" if result.manifest else "no tree to check"
+            con.print(f"OK{how}: {what} in {result.seconds:.1f} s", markup=False)
+            if arch is not None:
+                ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
+                    arch.source or "", "nothing (no pin, no record)"
+                )
+                if arch.sha256:
+                    state = f"sha256 matches {ref}"
+                elif arch.present:
+                    state = "size matches the download record (quick: not hashed)"
+                else:
+                    state = "not kept; the checksum recorded at download matches the pin"
+                con.print(f"  archive {arch.path}: {state}", markup=False)
+                con.print(f"  sha256 {arch.sha256 or arch.expected or '-'}", markup=False)
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        parts = [
+            f"{len(items)} {kind}"
+            for kind, items in (
+                ("missing", result.missing),
+                ("modified", result.modified),
+                ("extra", result.extra),
+            )
+            if items
+        ]
+        if arch is not None and not arch.ok:
+            parts.insert(0, "archive differs")
+        scope = f"checked {files} against the manifest" if result.manifest else "no tree"
+        con.print(
+            f"FAILED{how}: {', '.join(parts)}; {scope} in {result.seconds:.1f} s",
+            markup=False,
+        )
+        if arch is not None and not arch.ok:
+            con.print(f"  archive:  {arch.path}", markup=False)
+            con.print(f"  expected: {arch.expected} ({arch.source})", markup=False)
+            con.print(f"  actual:   {arch.sha256 or '-'}", markup=False)
+            if arch.problem:
+                con.print(f"  problem:  {arch.problem}", markup=False)
+        table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
+        for i, (kind, path) in enumerate(result.problems()):
+            if i >= _VERIFY_MAX_ROWS:
+                break
+            table.add_row(kind, Text(path))
+        con.print(table)
+        more = result.problem_count - _VERIFY_MAX_ROWS
+        if more > 0:
+            con.print(f"... and {more:,} more (the full lists: lungsegdb verify --json)")
+
+    out.emit(doc, human)
+    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
+# validate
+# ---------------------------------------------------------------------------------------------
+#: Paths listed per finding code on a terminal (all of them when piped, all in --json).
+_FINDINGS_PER_CODE = 10
+
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help=(
+            "Decode every file again instead of reusing the decode cache (kept in the data "
+            "dir's .lungsegdb/cache, keyed on path, size and mtime; shared by validate and "
+            "stats). Env: LUNGSEGDB_NO_CACHE=1."
+        ),
+    ),
+]
+
+
+@app.command()
+def validate(
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help=(
+                "Warnings fail too: every finding is reported with severity 'error' and the "
+                "exit code is 1 if there is any (count-mismatch included)."
+            ),
+        ),
+    ] = False,
+    no_cache: NoCacheOpt = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Check pairs, readability, shapes and mask contents of the whole tree.
+
+    Every image must have its mask and every mask its image (paired by file stem), every
+    file must decode, image and mask shapes must agree, and masks must be binary,
+    single-channel and not empty. Exit 0 when there is no error (no finding at all with
+    --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist.
+    """
+    from lungsegdb_cli import validate as validate_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    result = validate_mod.validate(
+        _paths(data_dir, must_exist=True),
+        strict=strict,
+        progress=out.progress(),
+        use_cache=not no_cache,
+    )
+    doc = result.to_dict()
+
+    def human(con: Any) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"LungSegDB at {result.dataset_dir}", title_justify="left")
+        for col in ("group", "pairs", "published", "errors", "warnings", "masks"):
+            table.add_column(col, justify="left" if col in ("group", "masks") else "right")
+        for g in result.groups:
+            table.add_row(
+                Text(f"{g.variant}/{g.version}"),
+                f"{g.pairs:,}" if g.present else "absent",
+                f"{g.published:,}",
+                f"[red]{g.errors}[/red]" if g.errors else "0",
+                f"[yellow]{g.warnings}[/yellow]" if g.warnings else "0",
+                Text(g.convention),
+            )
+        con.print(table)
+        cap = _FINDINGS_PER_CODE if con.is_terminal else None
+        for code, items in result.by_code().items():
+            sev = items[0].severity
+            colour = "red" if sev == "error" else "yellow"
+            con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
+            for f in items[:cap]:
+                con.print(Text(f"  {f.path}: {f.message}"))
+            if cap is not None and len(items) > cap:
+                con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
+        counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
+        if result.ok:
+            con.print(f"[green]OK[/green]: {result.pairs:,} pairs, {counts}")
+        else:
+            con.print(f"[red]FAILED[/red]: {result.pairs:,} pairs, {counts}")
+
+    out.emit(doc, human)
+    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
+# stats
+# ---------------------------------------------------------------------------------------------
+def _fmt_num(v: float | int | None, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:.{digits}f}"
+
+
+def _shapes_summary(shapes: dict[str, int]) -> str:
+    if not shapes:
+        return "-"
+    if len(shapes) <= 2:
+        return ", ".join(shapes)
+    dims = [tuple(int(d) for d in k.split("x")) for k in shapes]
+    hs, ws = [d[0] for d in dims], [d[1] for d in dims]
+    chans = sorted({d[2] if len(d) > 2 else 1 for d in dims})
+    c = "" if chans == [1] else "x" + "/".join(str(x) for x in chans)
+    return f"{len(shapes)} sizes {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)}{c}"
+
+
+@app.command()
+def stats(
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant",
+            help="Only this variant: preprocessed or raw ('preprocessed data'/'raw data' too).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Only this version: V1 or V2.", show_default=False),
+    ] = None,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="FILE",
+            help=(
+                "Also write one row per pair: variant, version, stem, image, mask, shape, "
+                "dtype, min, max, mean, std, foreground, error."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE.png",
+            help=(
+                "Also write a PNG: a few image/mask overlays per group, intensity and "
+                "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli\\[plot]'."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    no_cache: NoCacheOpt = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Pairs, shapes, dtypes, intensity and mask statistics per group.
+
+    Per group (variant x version): pairs, shapes, dtypes, intensity min/max/mean/std over
+    every pixel (the normalisation constants), mask foreground fraction, mask conventions and
+    bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate')."""
+    from lungsegdb_cli import stats as stats_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    paths = _paths(data_dir, must_exist=True)
+    if plot is not None:
+        from lungsegdb_cli import plot as plot_mod
+
+        plot_mod.require()
+    result = stats_mod.compute(
+        paths,
+        variant=variant,
+        version=version,
+        csv=csv_path,
+        progress=out.progress(),
+        use_cache=not no_cache,
+    )
+    doc = result.to_dict()
+    if plot is not None:
+        doc["plot"] = str(plot_mod.render(result, paths, plot))
+
+    def human(con: Any) -> None:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        con.print(Text(f"LungSegDB at {result.dataset_dir}"))
+        for g in doc["groups"]:
+            i, fg = g["intensity"], g["foreground"]
+            table = Table(
+                title=Text(f"{g['variant']}/{g['version']}", style="bold"),
+                title_justify="left",
+                show_header=False,
+                box=box.SIMPLE,
+            )
+            table.add_column("what", style="dim")
+            table.add_column("value")
+            if not g["present"]:
+                table.add_row("pairs", "0 (group not found)")
+                con.print(table)
+                continue
+            dtypes = ", ".join(f"{k} ({v:,})" for k, v in g["dtypes"].items()) or "-"
+            if g["mixed_dtypes"]:
+                dtypes += "  [yellow]mixed[/yellow]"
+            rows = [
+                ("pairs", f"{g['pairs']:,}"),
+                ("shapes", Text(_shapes_summary(g["shapes"]))),
+                ("dtypes", dtypes),
+                ("min / max", f"{_fmt_num(i['min'])} / {_fmt_num(i['max'])}"),
+                ("mean / std", f"[bold]{_fmt_num(i['mean'])} / {_fmt_num(i['std'])}[/bold]"),
+                (
+                    "foreground",
+                    (
+                        f"mean {fg['mean']:.2%}, min {fg['min']:.2%}, median "
+                        f"{fg['p50']:.2%}, max {fg['max']:.2%}"
+                        if fg["mean"] is not None
+                        else "-"
+                    ),
+                ),
+                ("masks", Text(stats_mod.conventions_summary(g["conventions"]))),
+                ("size", _fmt_bytes(g["bytes"])),
+            ]
+            if g["unreadable"]:
+                rows.append(("unreadable", f"[red]{g['unreadable']:,} skipped[/red]"))
+            for k, v in rows:
+                table.add_row(k, v)
+            con.print(table)
+        con.print("Normalisation constants (over every pixel of each group's images):")
+        for g in doc["groups"]:
+            i = g["intensity"]
+            if i["mean"] is None:
+                continue
+            line = f"  {g['variant']}/{g['version']}: mean = {i['mean']:.6g}, std = {i['std']:.6g}"
+            con.print(Text(line))
+            for dt, m in g["intensity_by_dtype"].items():
+                con.print(Text(f"    {dt} only: mean = {m['mean']:.6g}, std = {m['std']:.6g}"))
+        total = doc["total"]
+        con.print(f"Total: {total['pairs']:,} pairs, {_fmt_bytes(total['bytes'])}")
+        if result.csv:
+            con.print(Text(f"CSV: {result.csv}"))
+        if doc.get("plot"):
+            con.print(Text(f"Plot: {doc['plot']}"))
+
+    for g in doc["groups"]:
+        if g["unreadable"]:
+            out.warn(
+                f"{g['variant']}/{g['version']}: {g['unreadable']} unreadable file(s) skipped; "
+                "run 'lungsegdb validate' for the list"
+            )
+        if g["mixed_dtypes"]:
+            out.warn(
+                f"{g['variant']}/{g['version']}: mixed image dtypes "
+                f"({', '.join(g['dtypes'])}); per-dtype numbers in --json intensity_by_dtype"
+            )
+    out.emit(doc, human)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------------------------
 @app.command()
@@ -286,553 +840,6 @@ def synth(
             for d in doc["defects"]:
                 con.print(f"  {d['code']}: {d['path']}", markup=False)
 
-    out.emit(doc, human)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# download  (issue 3: add the command here)
-# ---------------------------------------------------------------------------------------------
-@app.command()
-def download(
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url",
-            envvar="LUNGSEGDB_URL",
-            help=(
-                "Where to get the archive: a Google Drive link in any form (/file/d/ID/view, "
-                "uc?id=ID, open?id=ID) or any http(s) mirror. Default: the dataset's Drive "
-                "file. Env: LUNGSEGDB_URL."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    archive: ArchiveOpt = None,
-    sha256: Sha256Opt = None,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            "--offline",
-            help="Never touch the network; exit 3 if the data (or a kept archive) is not here.",
-        ),
-    ] = False,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Download and extract again even if the tree is complete."),
-    ] = False,
-    no_extract: Annotated[
-        bool,
-        typer.Option(
-            "--no-extract", help="Only download and check the archive (kept in <root>/downloads)."
-        ),
-    ] = False,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> int:
-    """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
-
-    On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
-    """
-    from lungsegdb_cli import download as download_mod
-
-    out = Output(json_mode=json_out, quiet=quiet)
-    pin = _check_sha256(sha256)
-    archive_path = _existing_file(archive, "Archive")
-    result = download_mod.download(
-        _paths(data_dir),
-        url=url,
-        archive=archive_path,
-        sha256=pin,
-        offline=offline,
-        force=force,
-        extract=not no_extract,
-        progress=out.progress(),
-    )
-    doc = result.to_dict()
-
-    def human(con: Any) -> None:
-        if doc["action"] == "up-to-date":
-            what = "archive" if no_extract else "dataset"
-            con.print(f"LungSegDB {what} already complete: nothing to do.", markup=False)
-        elif doc["extracted"]:
-            con.print(f"LungSegDB is ready: {doc['dataset_dir']}", markup=False)
-        else:
-            con.print("Archive downloaded and checked (not extracted).", markup=False)
-        if doc["files"] is not None:
-            con.print(f"  files:    {doc['files']:,}", markup=False)
-        arch = doc["archive"]
-        if arch:
-            con.print(f"  archive:  {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
-            con.print(f"  sha256:   {arch['sha256']}", markup=False)
-            if arch.get("md5"):
-                con.print(f"  md5:      {arch['md5']}", markup=False)
-        src = doc["source"] or {}
-        if src.get("link") or src.get("url"):
-            con.print(f"  source:   {src.get('link') or src.get('url')}", markup=False)
-        if doc["manifest"]:
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
-        if doc["pin_hint"]:
-            con.print(doc["pin_hint"], markup=False)
-
-    out.emit(doc, human)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# extract  (issue 4: add the command here)
-# ---------------------------------------------------------------------------------------------
-def _archive_to_extract(paths: Any) -> Path:
-    """The kept archive from the provenance record, else the one archive in downloads/."""
-    from lungsegdb_cli import provenance
-
-    record = provenance.read(paths.provenance) or {}
-    kept = record.get("path")
-    if isinstance(kept, str) and kept and Path(kept).is_file():
-        return Path(kept)
-    try:
-        found = sorted(
-            p
-            for p in paths.downloads_dir.iterdir()
-            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".part")
-        )
-    except OSError:
-        found = []
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise UsageError(
-            f"Several files in {paths.downloads_dir}: " + ", ".join(p.name for p in found),
-            hint="Say which one with --archive FILE.",
-        )
-    raise UsageError(
-        f"No archive to extract: none recorded and none in {paths.downloads_dir}",
-        hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
-    )
-
-
-@app.command()
-def extract(
-    archive: Annotated[
-        Path | None,
-        typer.Option(
-            "--archive",
-            help=(
-                "The archive to extract (zip, tar, tar.gz/.bz2/.xz; 7z and RAR with an extra). "
-                "Default: the archive 'lungsegdb download' kept."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Extract again even if the tree is complete and intact."),
-    ] = False,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> int:
-    """Extract the archive into the documented tree, safely and atomically, with a manifest.
-
-    Finds the tree anywhere in the archive (wrapper or renamed folders); skips OS junk.
-
-    Exit 4: the archive is unusable, unsafe or holds no tree. Exit 5: not enough disk space.
-
-    Safety caps: LUNGSEGDB_MAX_BYTES, LUNGSEGDB_MAX_FILES, LUNGSEGDB_MAX_RATIO.
-    """
-    from lungsegdb_cli import extract as extract_mod
-
-    out = Output(json_mode=json_out, quiet=quiet)
-    paths = _paths(data_dir)
-    source = _existing_file(archive, "Archive") or _archive_to_extract(paths)
-    result = extract_mod.extract_archive(paths, source, force=force, progress=out.progress())
-    doc = result.to_dict()
-    if doc["missing"] and not json_out:
-        out.warn("not in the archive: " + ", ".join(doc["missing"]))
-
-    def human(con: Any) -> None:
-        if doc["already"]:
-            con.print(
-                f"Already extracted: {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) in "
-                f"{doc['dataset_dir']}; nothing to do (--force extracts again).",
-                markup=False,
-            )
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
-            return
-        con.print(
-            f"Extracted {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) from "
-            f"{Path(doc['archive']).name} into {doc['dataset_dir']} in {doc['seconds']:.1f} s",
-            markup=False,
-        )
-        con.print(f"  manifest: {doc['manifest']}", markup=False)
-        for src, dst in doc["mapped"].items():
-            con.print(f"  mapped:   {src} -> {dst}", markup=False)
-        if doc["skipped_count"]:
-            shown = ", ".join(f"{s['path']} ({s['reason']})" for s in doc["skipped"][:5])
-            more = " ..." if doc["skipped_count"] > 5 else ""
-            con.print(f"  skipped:  {doc['skipped_count']:,} files: {shown}{more}", markup=False)
-        if doc["junk"]:
-            con.print(f"  skipped:  {doc['junk']:,} OS junk files (__MACOSX, .DS_Store, ...)")
-        if doc["missing"]:
-            con.print("  missing:  " + ", ".join(doc["missing"]), markup=False)
-
-    out.emit(doc, human)
-    return 0
-
-
-
-# ---------------------------------------------------------------------------------------------
-# verify  (issue 5: add the command here)
-# ---------------------------------------------------------------------------------------------
-_VERIFY_MAX_ROWS = 20
-
-
-@app.command()
-def verify(
-    sha256: Sha256Opt = None,
-    quick: Annotated[
-        bool,
-        typer.Option(
-            "--quick",
-            help=(
-                "Check presence and sizes only, reading no file contents (sub-second at full "
-                "scale). Misses a change that keeps the size; the archive is checked by size."
-            ),
-        ),
-    ] = False,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> int:
-    """Check the kept archive against its pinned (--sha256) or recorded SHA-256, and every file
-    of the tree against the manifest: missing, modified, extra. Exit 0 intact, 1 if anything
-    differs, 3 if there is nothing to verify (no manifest), 5 if a file cannot be read."""
-    from lungsegdb_cli import verify as verify_mod
-
-    out = Output(json_mode=json_out, quiet=quiet)
-    pin = _check_sha256(sha256)
-    result = verify_mod.verify(
-        _paths(data_dir, must_exist=True),
-        sha256=pin,
-        quick=quick,
-        progress=None if quick else out.progress(),
-    )
-    doc = result.to_dict()
-
-    def human(con: Any) -> None:
-        how = " (quick: sizes only)" if result.quick else ""
-        arch = result.archive
-        files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
-        if result.ok:
-            what = f"{files} match the manifest" if result.manifest else "no tree to check"
-            con.print(f"OK{how}: {what} in {result.seconds:.1f} s", markup=False)
-            if arch is not None:
-                ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
-                    arch.source or "", "nothing (no pin, no record)"
-                )
-                if arch.sha256:
-                    state = f"sha256 matches {ref}"
-                elif arch.present:
-                    state = "size matches the download record (quick: not hashed)"
-                else:
-                    state = "not kept; the checksum recorded at download matches the pin"
-                con.print(f"  archive {arch.path}: {state}", markup=False)
-                con.print(f"  sha256 {arch.sha256 or arch.expected or '-'}", markup=False)
-            return
-        from rich.table import Table
-        from rich.text import Text
-
-        parts = [
-            f"{len(items)} {kind}"
-            for kind, items in (
-                ("missing", result.missing),
-                ("modified", result.modified),
-                ("extra", result.extra),
-            )
-            if items
-        ]
-        if arch is not None and not arch.ok:
-            parts.insert(0, "archive differs")
-        scope = f"checked {files} against the manifest" if result.manifest else "no tree"
-        con.print(
-            f"FAILED{how}: {', '.join(parts)}; {scope} in {result.seconds:.1f} s",
-            markup=False,
-        )
-        if arch is not None and not arch.ok:
-            con.print(f"  archive:  {arch.path}", markup=False)
-            con.print(f"  expected: {arch.expected} ({arch.source})", markup=False)
-            con.print(f"  actual:   {arch.sha256 or '-'}", markup=False)
-            if arch.problem:
-                con.print(f"  problem:  {arch.problem}", markup=False)
-        table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
-        for i, (kind, path) in enumerate(result.problems()):
-            if i >= _VERIFY_MAX_ROWS:
-                break
-            table.add_row(kind, Text(path))
-        con.print(table)
-        more = result.problem_count - _VERIFY_MAX_ROWS
-        if more > 0:
-            con.print(f"... and {more:,} more (the full lists: lungsegdb verify --json)")
-
-    out.emit(doc, human)
-    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
-
-
-# ---------------------------------------------------------------------------------------------
-# validate  (issue 6: add the command here)
-# ---------------------------------------------------------------------------------------------
-#: Paths listed per finding code on a terminal (all of them when piped, all in --json).
-_FINDINGS_PER_CODE = 10
-
-NoCacheOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-cache",
-        help=(
-            "Decode every file again instead of reusing the decode cache (kept in the data "
-            "dir's .lungsegdb/cache, keyed on path, size and mtime; shared by validate and "
-            "stats). Env: LUNGSEGDB_NO_CACHE=1."
-        ),
-    ),
-]
-
-
-@app.command()
-def validate(
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help=(
-                "Warnings fail too: every finding is reported with severity 'error' and the "
-                "exit code is 1 if there is any (count-mismatch included)."
-            ),
-        ),
-    ] = False,
-    no_cache: NoCacheOpt = False,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> int:
-    """Check that every image has its mask and every mask its image (paired by file stem),
-    that every file decodes, that image and mask shapes agree, and that masks are binary,
-    single-channel and not empty. Exit 0 when there is no error (no finding at all with
-    --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist."""
-    from lungsegdb_cli import validate as validate_mod
-
-    out = Output(json_mode=json_out, quiet=quiet)
-    result = validate_mod.validate(
-        _paths(data_dir, must_exist=True),
-        strict=strict,
-        progress=out.progress(),
-        use_cache=not no_cache,
-    )
-    doc = result.to_dict()
-
-    def human(con: Any) -> None:
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=f"LungSegDB at {result.dataset_dir}", title_justify="left")
-        for col in ("group", "pairs", "published", "errors", "warnings", "masks"):
-            table.add_column(col, justify="left" if col in ("group", "masks") else "right")
-        for g in result.groups:
-            table.add_row(
-                Text(f"{g.variant}/{g.version}"),
-                f"{g.pairs:,}" if g.present else "absent",
-                f"{g.published:,}",
-                f"[red]{g.errors}[/red]" if g.errors else "0",
-                f"[yellow]{g.warnings}[/yellow]" if g.warnings else "0",
-                Text(g.convention),
-            )
-        con.print(table)
-        cap = _FINDINGS_PER_CODE if con.is_terminal else None
-        for code, items in result.by_code().items():
-            sev = items[0].severity
-            colour = "red" if sev == "error" else "yellow"
-            con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
-            for f in items[:cap]:
-                con.print(Text(f"  {f.path}: {f.message}"))
-            if cap is not None and len(items) > cap:
-                con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
-        counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
-        if result.ok:
-            con.print(f"[green]OK[/green]: {result.pairs:,} pairs, {counts}")
-        else:
-            con.print(f"[red]FAILED[/red]: {result.pairs:,} pairs, {counts}")
-
-    out.emit(doc, human)
-    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
-
-
-# ---------------------------------------------------------------------------------------------
-# stats  (issue 7: add the command here)
-# ---------------------------------------------------------------------------------------------
-def _fmt_num(v: float | int | None, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, int) or float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:.{digits}f}"
-
-
-def _shapes_summary(shapes: dict[str, int]) -> str:
-    if not shapes:
-        return "-"
-    if len(shapes) <= 2:
-        return ", ".join(shapes)
-    dims = [tuple(int(d) for d in k.split("x")) for k in shapes]
-    hs, ws = [d[0] for d in dims], [d[1] for d in dims]
-    chans = sorted({d[2] if len(d) > 2 else 1 for d in dims})
-    c = "" if chans == [1] else "x" + "/".join(str(x) for x in chans)
-    return f"{len(shapes)} sizes {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)}{c}"
-
-
-@app.command()
-def stats(
-    variant: Annotated[
-        str | None,
-        typer.Option(
-            "--variant",
-            help="Only this variant: preprocessed or raw ('preprocessed data'/'raw data' too).",
-            show_default=False,
-        ),
-    ] = None,
-    version: Annotated[
-        str | None,
-        typer.Option("--version", help="Only this version: V1 or V2.", show_default=False),
-    ] = None,
-    csv_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--csv",
-            metavar="FILE",
-            help=(
-                "Also write one row per pair: variant, version, stem, image, mask, shape, "
-                "dtype, min, max, mean, std, foreground, error."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            metavar="FILE.png",
-            help=(
-                "Also write a PNG: a few image/mask overlays per group, intensity and "
-                "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli\\[plot]'."
-            ),
-            show_default=False,
-        ),
-    ] = None,
-    no_cache: NoCacheOpt = False,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> int:
-    """Per group (variant x version): pairs, shapes, dtypes, intensity min/max/mean/std over
-    every pixel (the normalisation constants), mask foreground fraction, mask conventions and
-    bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate')."""
-    from lungsegdb_cli import stats as stats_mod
-
-    out = Output(json_mode=json_out, quiet=quiet)
-    paths = _paths(data_dir, must_exist=True)
-    if plot is not None:
-        from lungsegdb_cli import plot as plot_mod
-
-        plot_mod.require()
-    result = stats_mod.compute(
-        paths,
-        variant=variant,
-        version=version,
-        csv=csv_path,
-        progress=out.progress(),
-        use_cache=not no_cache,
-    )
-    doc = result.to_dict()
-    if plot is not None:
-        doc["plot"] = str(plot_mod.render(result, paths, plot))
-
-    def human(con: Any) -> None:
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
-        con.print(Text(f"LungSegDB at {result.dataset_dir}"))
-        for g in doc["groups"]:
-            i, fg = g["intensity"], g["foreground"]
-            table = Table(
-                title=Text(f"{g['variant']}/{g['version']}", style="bold"),
-                title_justify="left",
-                show_header=False,
-                box=box.SIMPLE,
-            )
-            table.add_column("what", style="dim")
-            table.add_column("value")
-            if not g["present"]:
-                table.add_row("pairs", "0 (group not found)")
-                con.print(table)
-                continue
-            dtypes = ", ".join(f"{k} ({v:,})" for k, v in g["dtypes"].items()) or "-"
-            if g["mixed_dtypes"]:
-                dtypes += "  [yellow]mixed[/yellow]"
-            rows = [
-                ("pairs", f"{g['pairs']:,}"),
-                ("shapes", Text(_shapes_summary(g["shapes"]))),
-                ("dtypes", dtypes),
-                ("min / max", f"{_fmt_num(i['min'])} / {_fmt_num(i['max'])}"),
-                ("mean / std", f"[bold]{_fmt_num(i['mean'])} / {_fmt_num(i['std'])}[/bold]"),
-                (
-                    "foreground",
-                    (
-                        f"mean {fg['mean']:.2%}, min {fg['min']:.2%}, median "
-                        f"{fg['p50']:.2%}, max {fg['max']:.2%}"
-                        if fg["mean"] is not None
-                        else "-"
-                    ),
-                ),
-                ("masks", Text(stats_mod.conventions_summary(g["conventions"]))),
-                ("size", _fmt_bytes(g["bytes"])),
-            ]
-            if g["unreadable"]:
-                rows.append(("unreadable", f"[red]{g['unreadable']:,} skipped[/red]"))
-            for k, v in rows:
-                table.add_row(k, v)
-            con.print(table)
-        con.print("Normalisation constants (over every pixel of each group's images):")
-        for g in doc["groups"]:
-            i = g["intensity"]
-            if i["mean"] is None:
-                continue
-            line = f"  {g['variant']}/{g['version']}: mean = {i['mean']:.6g}, std = {i['std']:.6g}"
-            con.print(Text(line))
-            for dt, m in g["intensity_by_dtype"].items():
-                con.print(Text(f"    {dt} only: mean = {m['mean']:.6g}, std = {m['std']:.6g}"))
-        total = doc["total"]
-        con.print(f"Total: {total['pairs']:,} pairs, {_fmt_bytes(total['bytes'])}")
-        if result.csv:
-            con.print(Text(f"CSV: {result.csv}"))
-        if doc.get("plot"):
-            con.print(Text(f"Plot: {doc['plot']}"))
-
-    for g in doc["groups"]:
-        if g["unreadable"]:
-            out.warn(
-                f"{g['variant']}/{g['version']}: {g['unreadable']} unreadable file(s) skipped; "
-                "run 'lungsegdb validate' for the list"
-            )
-        if g["mixed_dtypes"]:
-            out.warn(
-                f"{g['variant']}/{g['version']}: mixed image dtypes "
-                f"({', '.join(g['dtypes'])}); per-dtype numbers in --json intensity_by_dtype"
-            )
     out.emit(doc, human)
     return 0
 
