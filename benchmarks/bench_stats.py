@@ -14,16 +14,14 @@ Run standalone: ``python benchmarks/bench_stats.py --scale 0.1 --rounds 3``.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_validate import _print, clear_cache, prepare
+from bench_validate import clear_cache, prepare
 from harness import Comparison, Side
 
 HAND_LOOP = textwrap.dedent(
@@ -92,19 +90,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=float, default=0.1)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-stats-") as tmp:
-        rows = []
-        for c in comparisons(Path(tmp), args.scale):
-            c.run(args.rounds)
-            rows.append(c.row())
-    _print(rows)
-    return 0 if all(r["met"] for r in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from run import main
+
+    sys.exit(main(["--only", "stats", *sys.argv[1:]]))

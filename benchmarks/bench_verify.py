@@ -13,10 +13,8 @@ Run standalone: ``python benchmarks/bench_verify.py --scale 0.1 --rounds 3``.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -94,28 +92,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
     ]
 
 
-def _print(rows: list[dict[str, object]]) -> None:
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=float, default=0.1)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
-        comps = comparisons(Path(tmp), args.scale)
-        rows = []
-        for c in comps:
-            c.run(args.rounds)
-            rows.append(c.row())
-    _print(rows)
-    return 0 if all(r["met"] for r in rows) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from run import main
+
+    sys.exit(main(["--only", "verify", *sys.argv[1:]]))

@@ -32,7 +32,6 @@ from typing import Any
 
 from lungsegdb_cli import __version__, dataset, drive, fsutil, locking, manifest, provenance
 from lungsegdb_cli.errors import (
-    CheckFailed,
     ChecksumMismatch,
     DrivePageError,
     OfflineError,
@@ -105,21 +104,8 @@ class DownloadResult:
 # ---------------------------------------------------------------------------------------------
 def tree_intact(paths: DataPaths) -> int | None:
     """Number of files if the manifest exists and every file in it has its recorded size."""
-    try:
-        entries = manifest.read(paths)
-    except CheckFailed:
-        return None
-    if not entries:
-        return None
-    base = paths.dataset_dir
-    for e in entries:
-        try:
-            st = (base / e.path).stat()
-        except OSError:
-            return None
-        if e.size >= 0 and st.st_size != e.size:
-            return None
-    return len(entries)
+    entries = manifest.intact(paths)
+    return None if entries is None else len(entries)
 
 
 def kept_archive(record: dict[str, Any] | None) -> Path | None:

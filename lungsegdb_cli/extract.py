@@ -43,7 +43,6 @@ from lungsegdb_cli import archive_formats as af
 from lungsegdb_cli import locking, manifest, treemap
 from lungsegdb_cli.errors import (
     ArchiveError,
-    CheckFailed,
     LocalError,
     LungSegDBError,
     UnsafeArchiveError,
@@ -201,10 +200,10 @@ def extract_archive(
             seconds=clock() - t0,
         )
 
-    if not force and intact_entries(paths) is not None:  # the common re-run: no archive I/O
+    if not force and manifest.intact(paths) is not None:  # the common re-run: no archive I/O
         with locking.data_lock(paths):
             _cleanup_stale(target)
-            existing = intact_entries(paths)
+            existing = manifest.intact(paths)
         if existing is not None:
             return already(existing)
     mapper = treemap.TreeMapper()
@@ -214,7 +213,7 @@ def extract_archive(
         with locking.data_lock(paths):
             _cleanup_stale(target)
             if not force:
-                existing = intact_entries(paths)
+                existing = manifest.intact(paths)
                 if existing is not None:
                     return already(existing)
             if jobs is not None:
@@ -245,26 +244,6 @@ def extract_archive(
         replaced=replaced,
         seconds=clock() - t0,
     )
-
-
-def intact_entries(paths: DataPaths) -> list[Entry] | None:
-    """The manifest's entries if the tree is complete and intact (every listed file present
-    with its recorded size), else None. Reads no file contents: one ``stat`` per file."""
-    try:
-        entries = manifest.read(paths)
-    except CheckFailed:
-        return None
-    if not entries:
-        return None
-    base = str(paths.dataset_dir)
-    for e in entries:
-        try:
-            st = os.stat(os.path.join(base, e.path))
-        except OSError:
-            return None
-        if e.size >= 0 and st.st_size != e.size:
-            return None
-    return entries
 
 
 # ---------------------------------------------------------------------------------------------

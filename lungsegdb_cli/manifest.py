@@ -14,6 +14,7 @@ Names with a newline or a backslash are written in coreutils' escaped form (a le
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,3 +110,23 @@ def read_sizes(paths: DataPaths) -> dict[str, int] | None:
         return None
     files = data.get("files") if isinstance(data, dict) else None
     return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else None
+
+
+def intact(paths: DataPaths) -> list[Entry] | None:
+    """The entries if the tree is complete and intact (every listed file present with its
+    recorded size), else None. Reads no file contents: one ``stat`` per file."""
+    try:
+        entries = read(paths)
+    except CheckFailed:
+        return None
+    if not entries:
+        return None
+    base = str(paths.dataset_dir)
+    for e in entries:
+        try:
+            st = os.stat(os.path.join(base, e.path))
+        except OSError:
+            return None
+        if e.size >= 0 and st.st_size != e.size:
+            return None
+    return entries

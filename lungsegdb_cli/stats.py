@@ -17,8 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +26,8 @@ from typing import Any
 
 from lungsegdb_cli import dataset
 from lungsegdb_cli.decodepass import Workers, decode
-from lungsegdb_cli.errors import UsageError, from_os_error
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.fsutil import atomic_write_text
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
@@ -358,18 +357,7 @@ def write_csv(path: Path, rows: list[list[Any]]) -> None:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     w.writerows(rows)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise from_os_error(exc, f"writing {path}") from exc
+    atomic_write_text(path, buf.getvalue())
 
 
 def compute(
