@@ -202,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_body(
         self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
     ) -> None:
+        # record before answering: a test may read it as soon as the client has the answer
+        self._record.status = status
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -209,7 +211,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
-        self._record.status = status
 
     def _html(self, status: int, page: str) -> None:
         self._send_body(status, page.encode(), "text/html; charset=utf-8")
@@ -297,20 +298,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
         if attachment:
             self.send_header("Content-Disposition", f'attachment; filename="{f.name}"')
-        self.end_headers()
         self._record.status = status
         drop = self.drive._pop(self.drive.drop_after)
         limit = length if drop is None else min(length, int(drop))  # type: ignore[call-overload]
+        # count a full download before its last byte leaves: the client may check right after
+        full = status == 200 and limit == size
+        if full:
+            with self.drive._lock:
+                self.drive.full_downloads += 1
+        self._record.sent = limit  # what we mean to send; corrected below if the client left
+        self.end_headers()
         sent = self._write_range(f.data, start, limit)
         self._record.sent = sent
+        if full and sent != size:
+            with self.drive._lock:
+                self.drive.full_downloads -= 1
         if drop is not None:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if status == 200 and sent == size:
-            with self.drive._lock:
-                self.drive.full_downloads += 1
 
     def _write_range(self, data: bytes | Path, start: int, count: int) -> int:
         step = 64 * 1024
