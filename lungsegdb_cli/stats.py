@@ -397,10 +397,14 @@ def compute(
             workers=crew,
             description="Computing statistics",
         )
-    # keep entries of files this run did not look at (lone images, other groups)
-    cache.save({f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, [])
+        # keep entries of files this run did not look at (lone images, other groups);
+        # written while the decode processes exit and the statistics are merged
+        cache_saved = cache.save_in_background(
+            {f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, []
+        )
     rows: list[list[Any]] | None = [] if csv is not None else None
     out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
+    cache_saved()
     if csv is not None and rows is not None:
         write_csv(Path(csv), rows)
     return StatsResult(

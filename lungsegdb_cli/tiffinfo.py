@@ -22,6 +22,7 @@ import base64
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any
@@ -268,6 +269,60 @@ def _distinct(flat: Any, s: FileSummary) -> None:
         s.values = tuple(_num(v) for v in u)
 
 
+#: Exact sums of 8/16-bit integers run in 32-bit lanes of a reused buffer, as partial sums
+#: short enough that none can overflow: row sums of an (R, C) view when a row may be at least
+#: this long (one SIMD pass per row), else column sums with C at least this wide.
+SUM_SPAN = 4096
+#: The reused buffer is kept between files up to this many elements (16 MB), else freed.
+_KEEP_ELEMENTS = 1 << 22
+_local = threading.local()
+
+
+def exact_sums(flat: Any, vmin: int, vmax: int) -> tuple[int, int] | None:
+    """Exact ``(sum, sum of squares)`` of a 1-D integer array of at most 16 bits whose values
+    lie in ``[vmin, vmax]``; None for other dtypes (the caller widens to 64 bits).
+
+    About twice as fast as widening to int64: the values are copied once into 32-bit lanes
+    (half the bytes), summed in int32, squared in place in uint32 (the square of a 16-bit
+    value fits; for a negative value the uint32 square of its two's complement is the same
+    number) and summed in uint32. Each partial sum covers at most ``limit`` values, so that
+    ``limit * max|v|`` fits 31 bits and ``limit * max|v|^2`` 32 bits; the partial sums are
+    then added in 64 bits. (``np.bincount`` would give both sums too, but costs more than the
+    int64 path: it converts its input to intp first.)
+    """
+    import numpy as np
+
+    if flat.dtype.kind not in "ui" or flat.dtype.itemsize > 2 or flat.ndim != 1:
+        return None
+    n = int(flat.size)
+    if n == 0:
+        return 0, 0
+    big = max(-int(vmin), int(vmax), 1)
+    limit = min((2**31 - 1) // big, (2**32 - 1) // (big * big))  # values per partial sum
+    if limit >= min(n, SUM_SPAN):  # rows of at most `limit` values, summed along axis 1
+        rows = -(-n // limit)
+        cols = -(-n // rows)
+        axis = 1
+    else:  # at most `limit` rows, summed along axis 0
+        cols = max(SUM_SPAN, -(-n // limit))
+        rows = -(-n // cols)
+        axis = 0
+    size = rows * cols
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=np.int32)
+        if size <= _KEEP_ELEMENTS:
+            _local.buf = buf
+    w = buf[:size]
+    np.copyto(w[:n], flat, casting="unsafe")  # widening: exact
+    w[n:] = 0
+    s1 = int(w.reshape(rows, cols).sum(axis=axis, dtype=np.int32).sum(dtype=np.int64))
+    u = w.view(np.uint32)
+    np.multiply(u, u, out=u)
+    s2 = int(u.reshape(rows, cols).sum(axis=axis, dtype=np.uint32).sum(dtype=np.uint64))
+    return s1, s2
+
+
 def _reduce_image(arr: Any, s: FileSummary) -> None:
     """min, max, exact sums (integers) or mean/M2 (floats); the histogram for images."""
     import numpy as np
@@ -281,7 +336,10 @@ def _reduce_image(arr: Any, s: FileSummary) -> None:
     if flat.dtype.kind in "ui":
         s.vmin, s.vmax = int(flat.min()), int(flat.max())
         big = max(abs(s.vmin), abs(s.vmax))
-        if s.n * big * big < 2**62:
+        sums = exact_sums(flat, s.vmin, s.vmax)
+        if sums is not None:
+            s.s1, s.s2 = sums
+        elif s.n * big * big < 2**62:
             # exact in int64: one widening copy, squared in place; plain sums vectorise well
             # (no einsum/dot: slower here, and dot would start BLAS threads on busy cores)
             wide = flat.astype(np.int64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from lungsegdb_cli import dataset
@@ -151,7 +152,13 @@ def mask_convention(s: FileSummary) -> str | None:
         return None
     if s.values is None or s.distinct > 2:
         return OTHER
-    vals = sorted(s.values)
+    return _binary_convention(s.values)
+
+
+@lru_cache(maxsize=256)
+def _binary_convention(values: tuple[float, ...]) -> str | None:
+    """The convention of one or two mask values (a few distinct tuples per tree: cached)."""
+    vals = sorted(values)
     if vals == [0]:
         return None
     if len(vals) == 1:
@@ -276,10 +283,11 @@ def validate(
             workers=crew,
             description="Validating",
         )
-    cache.save(
-        {e.rel for gs in groups for e, _ in gs.jobs()},
-        [d for gs in groups for d in gs.image_dirs + gs.mask_dirs],
-    )
+        # written while the decode processes exit and the findings are built
+        cache_saved = cache.save_in_background(
+            {e.rel for gs in groups for e, _ in gs.jobs()},
+            [d for gs in groups for d in gs.image_dirs + gs.mask_dirs],
+        )
 
     findings: list[Finding] = []
     reports: list[GroupReport] = []
@@ -296,6 +304,7 @@ def validate(
         reports.append(report)
         findings += mine
     findings.sort(key=lambda f: (_ORDER[f.code], natural_key(f.path)))
+    cache_saved()
     return ValidateResult(
         dataset_dir=str(paths.dataset_dir),
         strict=strict,

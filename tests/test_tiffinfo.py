@@ -288,3 +288,76 @@ def test_fast_path_without_positional_reads(
     tifffile.imwrite(path, RGB, photometric="rgb", byteorder=">")
     got = read_plain(str(path), os.path.getsize(path))
     assert got is not None and np.array_equal(got[0], RGB)
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        RNG.integers(0, 256, 1, dtype=np.uint8),
+        RNG.integers(0, 256, 4097, dtype=np.uint8),
+        RNG.integers(0, 256, 66_052, dtype=np.uint8),  # more than one row of partial sums
+        RNG.integers(0, 256, 512 * 512 * 3 + 7, dtype=np.uint8),
+        np.full(300_001, 255, np.uint8),
+        RNG.integers(-128, 128, 5_001).astype(np.int8),
+        RNG.integers(-1024, 3072, 262_147).astype(np.int16),  # CT: column sums
+        RNG.integers(-32768, 32768, 100_003).astype(np.int16),
+        np.full(70_001, -32768, np.int16),  # the one square that needs all 31 bits
+        np.full(70_001, 32767, np.int16),
+        RNG.integers(0, 65536, 100_003).astype(np.uint16),
+        np.full(50_001, 65535, np.uint16),  # squares need all 32 bits: one value per sum
+    ],
+    ids=lambda a: f"{a.dtype}-{a.size}-{int(a.min())}..{int(a.max())}",
+)
+def test_exact_sums_are_exact(arr: np.ndarray) -> None:
+    from lungsegdb_cli.tiffinfo import exact_sums
+
+    wide = arr.astype(np.int64)
+    assert exact_sums(arr, int(arr.min()), int(arr.max())) == (
+        int(wide.sum()),
+        int((wide * wide).sum()),
+    )
+
+
+def test_exact_sums_reuse_their_buffer_without_leftovers() -> None:
+    """A big array, then smaller ones: nothing of the earlier values leaks into the padding."""
+    from lungsegdb_cli.tiffinfo import exact_sums
+
+    assert exact_sums(np.full(1_000_003, 255, np.uint8), 255, 255) == (
+        255 * 1_000_003,
+        255 * 255 * 1_000_003,
+    )
+    for n in (4_095, 4_097, 70_001, 1):
+        small = np.ones(n, np.uint8)
+        assert exact_sums(small, 1, 1) == (n, n)
+    hu = np.full(5_003, -1024, np.int16)
+    assert exact_sums(hu, -1024, -1024) == (-1024 * 5_003, 1024 * 1024 * 5_003)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint32, np.int64])
+def test_exact_sums_decline_wide_and_float_dtypes(dtype: Any) -> None:
+    from lungsegdb_cli.tiffinfo import exact_sums
+
+    assert exact_sums(np.arange(10, dtype=dtype), 0, 9) is None
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        RNG.integers(-(2**31), 2**31 - 1, (17, 19)).astype(np.int32),
+        RNG.integers(0, 2**32 - 1, (17, 19)).astype(np.uint32),
+        RNG.integers(0, 70_000, (33, 31)).astype(np.int32),
+    ],
+    ids=["int32-full", "uint32-full", "int32-small"],
+)
+def test_32_bit_images_fall_back_and_stay_exact(tmp_path: Path, arr: np.ndarray) -> None:
+    path = tmp_path / "wide.tif"
+    tifffile.imwrite(path, arr)
+    s = summarize(str(path), IMAGE)
+    assert s.ok, s.error
+    f = arr.astype(np.float64)
+    assert s.vmin == arr.min() and s.vmax == arr.max() and s.n == arr.size
+    assert s.mean == pytest.approx(f.mean(), rel=1e-12)
+    assert s.std == pytest.approx(f.std(), rel=1e-9)
+    if s.s1 is not None:
+        wide = [int(v) for v in arr.reshape(-1)]
+        assert s.s1 == sum(wide) and s.s2 == sum(v * v for v in wide)

@@ -185,6 +185,46 @@ def test_cache_second_run_decodes_nothing(tmp_path: Path) -> None:
     assert validate.validate(p, use_cache=False).decoded == 6
 
 
+def test_cache_saved_in_background_is_complete_when_waited_for(tmp_path: Path) -> None:
+    from lungsegdb_cli.scancache import ScanCache, cache_file
+    from lungsegdb_cli.tiffinfo import IMAGE, summarize
+    from lungsegdb_cli.tree import FileEntry
+
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    p = paths.resolve(tmp_path)
+    f = root / G.images / "1.TIF"
+    st = f.stat()
+    entry = FileEntry(f"{G.images}/1.TIF", st.st_size, st.st_mtime_ns)
+    cache = ScanCache.load(p)
+    cache.put(entry, summarize(str(f), IMAGE))
+    wait = cache.save_in_background({entry.rel}, [G.images])
+    assert wait() is True and cache_file(p).is_file()
+    again = ScanCache.load(p).get(entry, IMAGE)
+    assert again is not None and again == summarize(str(f), IMAGE)
+    # nothing new, nothing stale: nothing written
+    assert ScanCache.load(p).save_in_background({entry.rel}, [G.images])() is False
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not gzip at all", b"\x1f\x8b\x08\x00" + b"\x00" * 30, None],
+    ids=["empty", "garbage", "bad-deflate", "truncated"],
+)
+def test_unreadable_cache_is_ignored(tmp_path: Path, content: bytes | None) -> None:
+    from lungsegdb_cli.scancache import cache_file
+
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    p = paths.resolve(tmp_path)
+    assert validate.validate(p).decoded == 2
+    f = cache_file(p)
+    f.write_bytes(f.read_bytes()[:40] if content is None else content)
+    again = validate.validate(p)
+    assert (again.decoded, again.cached) == (2, 0) and codes(again) == set()
+    assert validate.validate(p).cached == 2  # rewritten, readable again
+
+
 def test_cache_is_skipped_when_it_cannot_be_written(tmp_path: Path) -> None:
     root = tmp_path / "LungSegDB"
     write_pair(root, "1")
