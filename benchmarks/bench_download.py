@@ -25,14 +25,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from fixtures import synth_archive  # noqa: E402
-from harness import Comparison, Side  # noqa: E402
+from harness import Comparison, Side, fresh, need_unzip  # noqa: E402
 
 _SERVERS: list[subprocess.Popen[str]] = []
 
@@ -64,20 +63,8 @@ def start_server(archive: Path) -> str:
     return line
 
 
-def _fresh(*folders: Path) -> Callable[[], None]:
-    def setup() -> None:
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-        os.sync()
-
-    return setup
-
-
 def comparisons(work: Path, scale: float) -> list[Comparison]:
-    unzip = shutil.which("unzip")
-    if unzip is None:
-        raise RuntimeError("bench_download needs unzip: apt-get install -y unzip")
+    unzip = need_unzip("bench_download")
     gdown = shutil.which("gdown") or str(Path(sys.executable).with_name("gdown"))
     archive = synth_archive(scale, "zip")
     base = start_server(archive)
@@ -91,13 +78,13 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
         Side(
             "lungsegdb download --no-extract",
             [*ours_cmd, "--no-extract", "--data-dir", str(a_ours)],
-            setup=_fresh(a_ours),
+            setup=fresh(a_ours),
             env=env,
         ),
         Side(
             "gdown -q",
             [gdown, "-q", url, "-O", str(a_theirs / "x.zip")],
-            setup=_fresh(a_theirs),
+            setup=fresh(a_theirs),
             env=env,
         ),
         max_ratio=1.1,
@@ -113,10 +100,10 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
         Side(
             "lungsegdb download",
             [*ours_cmd, "--data-dir", str(b_ours)],
-            setup=_fresh(b_ours),
+            setup=fresh(b_ours),
             env=env,
         ),
-        Side("gdown && sha256sum && unzip -q", ["bash", "-c", pipeline], setup=_fresh(b_theirs)),
+        Side("gdown && sha256sum && unzip -q", ["bash", "-c", pipeline], setup=fresh(b_theirs)),
         max_ratio=0.5,
     )
 
@@ -136,13 +123,13 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
                 "--data-dir",
                 str(c_ours),
             ],
-            setup=_fresh(c_ours),
+            setup=fresh(c_ours),
             env=drive_env,
         ),
         Side(
             "gdown -q",
             [gdown, "-q", url, "-O", str(c_theirs / "x.zip")],
-            setup=_fresh(c_theirs),
+            setup=fresh(c_theirs),
             env=env,
         ),
     )

@@ -14,31 +14,17 @@ Run standalone: ``python benchmarks/bench_extract.py --scale 0.1 --rounds 3``.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import synth_archive
-from harness import Comparison, Side
-
-
-def _fresh(folder: Path) -> Callable[[], None]:
-    def setup() -> None:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        os.sync()
-
-    return setup
+from harness import Comparison, Side, fresh, need_unzip
 
 
 def comparisons(work: Path, scale: float) -> list[Comparison]:
-    unzip = shutil.which("unzip")
-    if unzip is None:
-        raise RuntimeError("bench_extract needs unzip: apt-get install -y unzip")
+    unzip = need_unzip("bench_extract")
     archive = synth_archive(scale, "zip")
     ours_dir = work / "extract-ours"
     theirs_dir = work / "extract-unzip"
@@ -55,10 +41,10 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             str(ours_dir),
             "--quiet",
         ],
-        setup=_fresh(ours_dir),
+        setup=fresh(ours_dir),
     )
     theirs = Side(
-        "unzip -q", [unzip, "-q", str(archive), "-d", str(theirs_dir)], setup=_fresh(theirs_dir)
+        "unzip -q", [unzip, "-q", str(archive), "-d", str(theirs_dir)], setup=fresh(theirs_dir)
     )
     return [
         Comparison("extract vs unzip -q", ours, theirs, max_ratio=0.6, rss_limit_mb=200),

@@ -8,6 +8,7 @@ A ``setup`` callable runs before every round of a side, untimed (e.g. empty the 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -136,3 +137,23 @@ class Comparison:
             "target": self.target,
             "met": self.met,
         }
+
+
+def fresh(*folders: Path) -> Callable[[], None]:
+    """A :attr:`Side.setup` that empties ``folders`` and flushes dirty pages before a round."""
+
+    def setup() -> None:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        os.sync()
+
+    return setup
+
+
+def need_unzip(bench: str) -> str:
+    """The path of ``unzip`` (the by-hand side of download and extract), or a clear error."""
+    unzip = shutil.which("unzip")
+    if unzip is None:
+        raise RuntimeError(f"{bench} needs unzip: apt-get install -y unzip")
+    return unzip
