@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from drive_fake import FakeDrive
+from fakes import InterruptingProgress
 
 from lungsegdb_cli import dataset, download, fsutil, paths, provenance
 from lungsegdb_cli.cli import run
@@ -304,30 +305,12 @@ def test_not_enough_disk_space_exits_5_with_numbers(
     assert list((tmp_path / "downloads").iterdir()) == []  # no archive, no .part, no sidecar
 
 
-class Interrupt:
-    """Progress whose ``advance`` raises KeyboardInterrupt once past ``after`` bytes."""
-
-    def __init__(self, after: int) -> None:
-        self.after, self.seen = after, 0
-
-    def start(self, description: str, total: int | None, unit: str = "files") -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        self.seen += amount
-        if self.seen > self.after:
-            raise KeyboardInterrupt
-
-    def done(self) -> None:
-        pass
-
-
 def test_ctrl_c_leaves_nothing_in_place_and_resumes(
     drive: FakeDrive, archive: bytes, tmp_path: Path
 ) -> None:
     drive.throttle = 0.0005
     with pytest.raises(KeyboardInterrupt):
-        _dl(tmp_path, progress=Interrupt(len(archive) // 3))
+        _dl(tmp_path, progress=InterruptingProgress(len(archive) // 3))
     downloads = tmp_path / "downloads"
     parts = list(downloads.glob("*.part"))
     assert len(parts) == 1 and not (downloads / "LungSegDB.zip").exists()

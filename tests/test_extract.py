@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fakes import InterruptingProgress
 
 from lungsegdb_cli import dataset, manifest
 from lungsegdb_cli import extract as ex
@@ -476,24 +477,6 @@ def test_big_member_spans_many_chunks(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Interruptions: the old tree survives, no debris after the next run
 # ---------------------------------------------------------------------------------------------
-class _ExplodingProgress:
-    def __init__(self, after: int, exc: BaseException) -> None:
-        self.after = after
-        self.exc = exc
-        self.calls = 0
-
-    def start(self, description, total, unit="files"):
-        pass
-
-    def advance(self, amount=1):
-        self.calls += 1
-        if self.calls == self.after:
-            raise self.exc
-
-    def done(self):
-        pass
-
-
 @pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), ArchiveError("injected")])
 def test_interruption_mid_way_keeps_the_old_tree(tmp_path, fmt, exc):
@@ -509,7 +492,9 @@ def test_interruption_mid_way_keeps_the_old_tree(tmp_path, fmt, exc):
     else:
         second = make_tar(tmp_path / "new.tgz", new_files)
     with pytest.raises(type(exc)):
-        ex.extract_archive(paths, second, force=True, progress=_ExplodingProgress(7, exc))
+        ex.extract_archive(
+            paths, second, force=True, progress=InterruptingProgress(7, exc, per_call=True)
+        )
     assert read_tree(data / "LungSegDB") == old_files
     assert paths.manifest.read_text() == manifest_before
     assert debris(data) == []

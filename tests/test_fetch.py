@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 from drive_fake import FakeDrive
+from fakes import InterruptingProgress, RecordingProgress
 
 from lungsegdb_cli import drive, fetch
 from lungsegdb_cli.errors import DownloadError
@@ -185,30 +186,11 @@ def test_a_stalled_server_times_out_and_is_retried(mirror: FakeDrive, tmp_path: 
     assert len(seen) >= 1
 
 
-class Interrupt:
-    """A progress renderer whose advance raises KeyboardInterrupt past ``after`` bytes."""
-
-    def __init__(self, after: int) -> None:
-        self.after = after
-        self.seen = 0
-
-    def start(self, description: str, total: int | None, unit: str = "files") -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        self.seen += amount
-        if self.seen > self.after:
-            raise KeyboardInterrupt
-
-    def done(self) -> None:
-        pass
-
-
 def test_ctrl_c_keeps_a_resumable_part(mirror: FakeDrive, tmp_path: Path) -> None:
     mirror.throttle = 0.0005
     part = tmp_path / "a.part"
     with pytest.raises(KeyboardInterrupt):
-        _fetch(mirror, part, progress=Interrupt(1_000_000))
+        _fetch(mirror, part, progress=InterruptingProgress(1_000_000))
     kept = part.stat().st_size
     assert 1_000_000 < kept < len(DATA) and part.read_bytes() == DATA[:kept]
     res = _fetch(mirror, part)
@@ -245,26 +227,9 @@ def test_filename_from_headers(headers: dict[str, str], url: str, name: str | No
     assert fetch.filename_from(headers, url) == name
 
 
-class NoteRecorder:
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def start(self, description: str, total: int | None, unit: str = "files") -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        pass
-
-    def done(self) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
 def test_an_unresolvable_host_fails_after_two_short_retries(tmp_path: Path) -> None:
     seen: list[float] = []
-    notes = NoteRecorder()
+    notes = RecordingProgress()
     # .invalid never resolves (RFC 6761), so this asks no server anywhere
     with pytest.raises(DownloadError, match=r"cannot resolve no-such-host\.invalid") as info:
         fetch.fetch(

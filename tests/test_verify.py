@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import RecordingProgress
 
 from lungsegdb_cli import dataset, errors, hashing, manifest, paths, provenance, verify
 from lungsegdb_cli.cli import run
@@ -373,24 +374,9 @@ def test_problem_table_is_capped(tree: paths.DataPaths, capsys: pytest.CaptureFi
     assert len(doc["files"]["extra"]) == 30
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.advanced = 0
-
-    def start(self, description: str, total: int | None, unit: str = "files") -> None:
-        self.calls.append(("start", (total, unit)))
-
-    def advance(self, amount: int = 1) -> None:
-        self.advanced += amount
-
-    def done(self) -> None:
-        self.calls.append(("done", None))
-
-
 def test_progress_counts_bytes(tree: paths.DataPaths) -> None:
     arch = keep_archive(tree)
-    rec = Recorder()
+    rec = RecordingProgress()
     result = verify.verify(tree, progress=rec, workers=2)
     total = result.bytes + arch.stat().st_size
     assert rec.calls == [("start", (total, "B")), ("done", None)]
