@@ -16,7 +16,7 @@ import gc
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, summarize_many
-from lungsegdb_cli.tree import FileEntry
+from lungsegdb_cli.tree import FileEntry, GroupScan
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
 #: Files per task sent to a worker: large enough to amortise IPC, small enough to balance.
@@ -205,3 +205,41 @@ def decode(
         crew.close()
     prog.done()
     return PassResult(out, decoded=decoded, cached=cached)
+
+
+def decode_groups(
+    dataset_dir: Path,
+    listing: Iterable[GroupScan],
+    jobs_of: Callable[[GroupScan], Iterable[tuple[FileEntry, str]]],
+    keep_of: Callable[[list[GroupScan]], tuple[set[str], list[Any]]],
+    *,
+    cache: ScanCache,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    description: str = "Decoding",
+) -> tuple[list[GroupScan], PassResult, Callable[[], None]]:
+    """The pass validate and stats share: list the groups, decode ``jobs_of(group)`` for each.
+
+    Decoding overlaps the listing (a cold run starts the worker processes first), and the
+    cache is saved in the background with ``keep_of(groups)`` (the entries and folders to
+    keep) while the workers exit. Returns the groups, the decode results and a function that
+    waits for the cache to be written.
+    """
+    groups: list[GroupScan] = []
+
+    def jobs() -> Iterator[tuple[FileEntry, str]]:
+        for gs in listing:  # decoding starts while later groups are listed
+            groups.append(gs)
+            yield from jobs_of(gs)
+
+    with Workers(workers, start=cache.empty) as crew:
+        passed = decode(
+            dataset_dir,
+            jobs(),
+            cache=cache,
+            progress=progress,
+            workers=crew,
+            description=description,
+        )
+        saved = cache.save_in_background(*keep_of(groups))
+    return groups, passed, saved

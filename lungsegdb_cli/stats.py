@@ -18,21 +18,20 @@ import csv
 import io
 import math
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import dataset
-from lungsegdb_cli.decodepass import Workers, decode
+from lungsegdb_cli.decodepass import decode_groups
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.fsutil import atomic_write_text
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import HIST_BINS, FileSummary
-from lungsegdb_cli.tree import FileEntry, GroupScan, Pair, iter_required
+from lungsegdb_cli.tree import GroupScan, Pair, iter_required
 from lungsegdb_cli.validate import OTHER, mask_convention
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
@@ -378,30 +377,17 @@ def compute(
     groups = dataset.groups(parse_variant(variant), parse_version(version))
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
-    scans: list[GroupScan] = []
-
-    def jobs() -> Iterator[tuple[FileEntry, str]]:
-        for gs in listing:  # decoding starts while later groups are listed
-            scans.append(gs)
-            for p in gs.pairs:
-                yield p.image, "image"
-                yield p.mask, "mask"
-
-    # a cold run starts the decode processes now: their start-up overlaps the listing
-    with Workers(workers, start=cache.empty) as crew:
-        passed = decode(
-            paths.dataset_dir,
-            jobs(),
-            cache=cache,
-            progress=progress,
-            workers=crew,
-            description="Computing statistics",
-        )
-        # keep entries of files this run did not look at (lone images, other groups);
-        # written while the decode processes exit and the statistics are merged
-        cache_saved = cache.save_in_background(
-            {f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, []
-        )
+    scans, passed, cache_saved = decode_groups(
+        paths.dataset_dir,
+        listing,
+        lambda gs: ((f, k) for p in gs.pairs for f, k in ((p.image, "image"), (p.mask, "mask"))),
+        # keep entries of files this run did not look at (lone images, other groups)
+        lambda scans: ({f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, []),
+        cache=cache,
+        progress=progress,
+        workers=workers,
+        description="Computing statistics",
+    )
     rows: list[list[Any]] | None = [] if csv is not None else None
     out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
     cache_saved()

@@ -9,18 +9,17 @@ reported with severity ``error`` (so ``ok`` means "no finding at all").
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from lungsegdb_cli import dataset
-from lungsegdb_cli.decodepass import Workers, decode
+from lungsegdb_cli.decodepass import decode_groups
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary
-from lungsegdb_cli.tree import FileEntry, GroupScan, iter_required, natural_key
+from lungsegdb_cli.tree import GroupScan, iter_required, natural_key
 
 ERROR = "error"
 WARNING = "warning"
@@ -266,28 +265,19 @@ def validate(
     """
     listing = iter_required(paths)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
-    groups: list[GroupScan] = []
-
-    def jobs() -> Iterator[tuple[FileEntry, str]]:
-        for gs in listing:  # decoding starts while later groups are listed
-            groups.append(gs)
-            yield from gs.jobs()
-
-    # a cold run starts the decode processes now: their start-up overlaps the listing
-    with Workers(workers, start=cache.empty) as crew:
-        passed = decode(
-            paths.dataset_dir,
-            jobs(),
-            cache=cache,
-            progress=progress,
-            workers=crew,
-            description="Validating",
-        )
-        # written while the decode processes exit and the findings are built
-        cache_saved = cache.save_in_background(
+    groups, passed, cache_saved = decode_groups(
+        paths.dataset_dir,
+        listing,
+        lambda gs: gs.jobs(),
+        lambda groups: (
             {e.rel for gs in groups for e, _ in gs.jobs()},
             [d for gs in groups for d in gs.image_dirs + gs.mask_dirs],
-        )
+        ),
+        cache=cache,
+        progress=progress,
+        workers=workers,
+        description="Validating",
+    )
 
     findings: list[Finding] = []
     reports: list[GroupReport] = []
