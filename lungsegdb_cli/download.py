@@ -1,19 +1,25 @@
 """``lungsegdb download``: get the archive, check it, extract it, write the manifest.
 
-The order of decisions, under the data dir's lock (a second process waits, then finds the
-work done; step 4's extraction takes the same lock itself, right after this one is released,
-because two lock objects on one lock file would deadlock within one process):
+The order of decisions:
 
 1. Nothing to do: the tree is complete (manifest present, every file at its recorded size) --
    or, with ``extract=False``, the kept archive is -- and ``force`` is off. With a pinned
-   ``sha256`` the recorded provenance must match the pin too. No network; about a second.
+   ``sha256`` the tree must have been extracted from the archive the pin names (recorded in the
+   manifest's sidecar at the same commit as the tree). No network; about a second. Checked as a
+   reader first, so an intact read-only data dir is fine; then again under the writer lock.
 2. ``archive``: a file the user downloaded by hand. No network: hash it (one read), check the
-   pin, record its provenance (the file stays where it is), extract.
-3. ``offline``: never touch the network. A kept archive is extracted; else :class:`OfflineError`.
+   pin, stage its provenance (the file stays where it is), extract.
+3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
+   archive; else :class:`OfflineError`.
 4. Otherwise fetch (:mod:`lungsegdb_cli.fetch`) into ``<root>/downloads/<key>.part``; hashes
    come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
-   :class:`ChecksumMismatch`; nothing is extracted. Else the file moves into place, provenance
-   is written, and :func:`lungsegdb_cli.extract.extract_archive` builds the tree + manifest.
+   :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
+   is moved aside the same way.
+
+Everything a run changes -- the archive under its final name, the provenance, the tree, the
+manifest -- is staged and committed at one step (:mod:`lungsegdb_cli.commit`), under the data
+dir's writer lock held from the first check to the commit: the record never changes before the
+tree does, and a run killed at any point leaves the old state or the new one.
 
 Drive pages instead of the archive become :class:`DrivePageError` (exit 3) saying which page it
 was and what to do next.
@@ -21,7 +27,6 @@ was and what to do next.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -30,10 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import __version__, dataset, drive, fsutil, locking, manifest, provenance
+from lungsegdb_cli import __version__, commit, dataset, drive, fsutil, manifest, provenance
 from lungsegdb_cli.errors import (
+    ArchiveError,
     ChecksumMismatch,
     DrivePageError,
+    LocalError,
     OfflineError,
     UsageError,
     from_os_error,
@@ -73,6 +80,8 @@ class DownloadResult:
     retries: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     extract: dict[str, Any] | None = None
+    #: where the archive is read from during this run (a finished ``.part`` before the commit)
+    read_from: Path | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -108,20 +117,8 @@ def tree_intact(paths: DataPaths) -> int | None:
     return None if entries is None else len(entries)
 
 
-def kept_archive(record: dict[str, Any] | None) -> Path | None:
-    """The archive the provenance record names, if it is still there at its recorded size."""
-    if not record or not record.get("path"):
-        return None
-    path = Path(str(record["path"]))
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None
-    return path if record.get("size") in (None, size) else None
-
-
-def _archive_info(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    path = kept_archive(record)
+def _archive_info(paths: DataPaths, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    path = provenance.kept_archive(record, paths.root)
     if record is None or path is None:
         return None
     return {
@@ -134,29 +131,6 @@ def _archive_info(record: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _pin_hint(sha256: str) -> str:
     return f"Pin it in CI: lungsegdb download --sha256 {sha256}  (or LUNGSEGDB_SHA256={sha256})"
-
-
-def _files_of(extract_doc: dict[str, Any] | None) -> int | None:
-    if not extract_doc:
-        return None
-    files = extract_doc.get("files")
-    if isinstance(files, bool):
-        return None
-    if isinstance(files, int):
-        return files
-    if isinstance(files, (list, dict)):
-        return len(files)
-    return None
-
-
-def _run_extract(
-    paths: DataPaths, archive: Path, *, force: bool, progress: Progress | None
-) -> dict[str, Any]:
-    from lungsegdb_cli import extract as extract_mod
-
-    result = extract_mod.extract_archive(paths, archive, force=force, progress=progress)
-    doc = result.to_dict()
-    return doc if isinstance(doc, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,44 +279,114 @@ def download(
             ),
             data_dir=str(paths.root),
         )
-    with locking.data_lock(paths) as waited:
+    if not force and paths.state_dir.is_dir():
+        done = _up_to_date_as_reader(paths, pin, extract, source)
+        if done is not None:
+            done.elapsed = clock() - t0
+            return done
+    with commit.writing(paths) as waited:
         record = provenance.read(paths.provenance)
         done = None if force else _up_to_date(paths, record, pin, extract, source)
         if done is not None:
             done.waited_for_lock = waited
             done.elapsed = clock() - t0
             return done
-        if archive is not None:
-            result = _from_local(paths, Path(archive), pin, force, extract, progress)
-        elif offline or (not force and extract and _kept_matches(record, pin)):
-            # a kept archive (say, the extraction failed or the tree was deleted) is reused
-            result = _from_kept(paths, record, pin, force, extract, progress, source)
-        else:
-            result = _from_network(
-                paths,
-                source,
-                pin,
-                force,
-                extract,
-                progress,
-                session=session,
-                sleep=sleep,
-                clock=clock,
-                policy=policy,
-                record=record,
-            )
-        result.waited_for_lock = waited
-        if extract and result.archive is not None:
-            # The data lock is re-entrant in one process, so extraction runs under ours: a
-            # process that waited for us finds the tree complete.
-            archive_path = Path(str(result.archive["path"]))
-            doc = _run_extract(paths, archive_path, force=force, progress=progress)
-            result.extract = doc
-            result.files = _files_of(doc)
-            result.extracted = not doc.get("already", False)
-            result.manifest = str(paths.manifest) if paths.manifest.is_file() else None
+        with commit.Transaction(paths) as txn:
+            if archive is not None:
+                result = _from_local(txn, paths, Path(archive), pin, extract, progress)
+            elif offline or (not force and extract and _kept_matches(paths, record, pin)):
+                # a kept archive (say, the extraction failed or the tree was deleted) is reused
+                result = _from_kept(paths, record, pin, extract, source)
+            else:
+                result = _from_network(
+                    txn,
+                    paths,
+                    source,
+                    pin,
+                    extract,
+                    progress,
+                    session=session,
+                    sleep=sleep,
+                    clock=clock,
+                    policy=policy,
+                    record=record,
+                )
+            result.waited_for_lock = waited
+            if extract:
+                _stage_extraction(txn, paths, result, progress)
+            commit.checkpoint("download staged")
+            txn.commit()
+        if result.read_from is not None and result.read_from.name.endswith(".part"):
+            discard_part(result.read_from)  # committed under its final name: only the sidecar
     result.elapsed = clock() - t0
     return result
+
+
+def _stage_extraction(
+    txn: commit.Transaction, paths: DataPaths, result: DownloadResult, progress: Progress | None
+) -> None:
+    """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
+    from lungsegdb_cli import extract as extract_mod
+
+    assert result.archive is not None and result.read_from is not None
+    try:
+        ex = extract_mod.stage_tree(
+            txn,
+            paths,
+            result.read_from,
+            progress=progress,
+            archive_sha256=str(result.archive["sha256"]),
+        )
+    except ArchiveError as exc:
+        moved = _reject_unusable(paths, result)
+        if moved is not None:
+            exc.message += f"; the archive was moved aside to {moved}"
+            exc.args = (exc.message,)
+            exc.context["rejected"] = str(moved)
+        raise
+    result.extract = ex.to_dict()
+    result.files = ex.files
+    result.extracted = True
+    result.manifest = str(paths.manifest)
+
+
+def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
+    """Move an archive of ours that cannot be extracted to ``<name>.rejected``, so the next
+    run fetches it afresh instead of failing on the same bytes (the user's own file stays)."""
+    src = result.read_from
+    if src is None or src.parent != paths.downloads_dir or result.action == ACTION_LOCAL:
+        return None
+    name = Path(str(result.archive["path"])).name if result.archive else src.name
+    rejected = paths.downloads_dir / f"{name}.rejected"
+    try:
+        os.replace(src, rejected)
+    except OSError:
+        return None
+    if src.name.endswith(".part"):
+        discard_part(src)
+    return rejected
+
+
+def _up_to_date_as_reader(
+    paths: DataPaths, pin: str | None, extract: bool, source: drive.Source
+) -> DownloadResult | None:
+    """The nothing-to-do check without the writer lock (works on a read-only data dir). A
+    half-done commit is rolled forward first (by :func:`commit.reading`)."""
+    try:
+        with commit.reading(paths):
+            record = provenance.read(paths.provenance)
+            return _up_to_date(paths, record, pin, extract, source)
+    except LocalError as exc:
+        if commit.is_read_only(exc):
+            return None  # the writer's path below reports what cannot be written
+        raise
+
+
+def _tree_matches_pin(paths: DataPaths, record: dict[str, Any] | None, pin: str) -> bool:
+    made_from = manifest.tree_archive(paths)
+    if made_from == manifest.UNRECORDED:  # written before this was recorded: trust provenance
+        return bool(record) and str(record.get("sha256", "")).lower() == pin
+    return made_from == pin
 
 
 def _up_to_date(
@@ -352,19 +396,19 @@ def _up_to_date(
     extract: bool,
     source: drive.Source,
 ) -> DownloadResult | None:
-    if pin and (not record or str(record.get("sha256", "")).lower() != pin):
-        return None
     if extract:
         n = tree_intact(paths)
-        if n is None:
+        if n is None or (pin and not _tree_matches_pin(paths, record, pin)):
             return None
     else:
         n = None
-        if kept_archive(record) is None:
+        if provenance.kept_archive(record, paths.root) is None:
+            return None
+        if pin and str(record.get("sha256", "")).lower() != pin:  # type: ignore[union-attr]
             return None
     return DownloadResult(
         dataset_dir=paths.dataset_dir,
-        archive=_archive_info(record),
+        archive=_archive_info(paths, record),
         files=n,
         source=_recorded_source(record, source),
         action=ACTION_UP_TO_DATE,
@@ -385,10 +429,10 @@ def _recorded_source(record: dict[str, Any] | None, source: drive.Source) -> dic
 
 
 def _from_local(
+    txn: commit.Transaction,
     paths: DataPaths,
     archive: Path,
     pin: str | None,
-    force: bool,
     extract: bool,
     progress: Progress | None,
 ) -> DownloadResult:
@@ -403,7 +447,7 @@ def _from_local(
     try:
         digests = digest_file(archive, on_bytes=prog.advance)
     except OSError as exc:
-        raise from_os_error(exc, f"reading {archive}") from exc
+        raise from_os_error(exc, f"read {archive}") from exc
     prog.done()
     if pin and digests.sha256 != pin:
         with open(archive, "rb") as fh:
@@ -417,7 +461,7 @@ def _from_local(
             moved_to=None,
         )
     record = {
-        "path": str(archive),
+        "path": provenance.record_path(archive, paths.root),
         "size": digests.size,
         "sha256": digests.sha256,
         "md5": digests.md5,
@@ -428,12 +472,12 @@ def _from_local(
         "time": _now(),
         "pinned": pin is not None,
     }
-    provenance.write(paths.provenance, record)
-    return _finish(paths, record, pin, ACTION_LOCAL)
+    txn.stage_bytes(paths.provenance, provenance.render(record))
+    return _finish(paths, record, pin, ACTION_LOCAL, read_from=archive)
 
 
-def _kept_matches(record: dict[str, Any] | None, pin: str | None) -> bool:
-    if record is None or kept_archive(record) is None:
+def _kept_matches(paths: DataPaths, record: dict[str, Any] | None, pin: str | None) -> bool:
+    if record is None or provenance.kept_archive(record, paths.root) is None:
         return False
     return not pin or str(record.get("sha256", "")).lower() == pin
 
@@ -442,15 +486,13 @@ def _from_kept(
     paths: DataPaths,
     record: dict[str, Any] | None,
     pin: str | None,
-    force: bool,
     extract: bool,
-    progress: Progress | None,
     source: drive.Source,
 ) -> DownloadResult:
-    kept = kept_archive(record)
-    pin_ok = _kept_matches(record, pin)
+    kept = provenance.kept_archive(record, paths.root)
+    pin_ok = _kept_matches(paths, record, pin)
     if kept is not None and record is not None and pin_ok and extract:
-        return _finish(paths, record, pin, ACTION_KEPT)
+        return _finish(paths, record, pin, ACTION_KEPT, read_from=kept)
     why = "the dataset is not here"
     if kept is not None and not pin_ok:
         why = f"the kept archive {kept} does not match the pinned SHA-256"
@@ -465,10 +507,10 @@ def _from_kept(
 
 
 def _from_network(
+    txn: commit.Transaction,
     paths: DataPaths,
     source: drive.Source,
     pin: str | None,
-    force: bool,
     extract: bool,
     progress: Progress | None,
     *,
@@ -482,7 +524,7 @@ def _from_network(
     try:
         downloads.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise from_os_error(exc, f"creating {downloads}") from exc
+        raise from_os_error(exc, f"create {downloads}") from exc
     part = downloads / f"{source.key}.part"
 
     def before_body(total: int | None, offset: int) -> None:
@@ -510,6 +552,7 @@ def _from_network(
     finally:
         if own_session:
             sess.close()
+    commit.checkpoint("fetched")
 
     name = _archive_name(res)
     final = downloads / name
@@ -518,7 +561,7 @@ def _from_network(
         try:
             os.replace(part, rejected)
         except OSError as exc:
-            raise from_os_error(exc, f"moving {part} aside") from exc
+            raise from_os_error(exc, f"move {part} aside") from exc
         discard_part(part)
         raise _mismatch(
             what=f"the download from {source.link}",
@@ -528,17 +571,14 @@ def _from_network(
             head=res.head,
             moved_to=rejected,
         )
-    try:
-        os.replace(part, final)
-    except OSError as exc:
-        raise from_os_error(exc, f"moving {part} into place") from exc
-    discard_part(part)
-    old = kept_archive(record)
+    # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
+    # so does an older archive of another name; until then all of it stays as it is.
+    txn.stage_file(final, part)
+    old = provenance.kept_archive(record, paths.root)
     if old is not None and old != final and old.parent == downloads:
-        with contextlib.suppress(OSError):
-            old.unlink()
+        txn.remove(old)
     new_record = {
-        "path": str(final),
+        "path": provenance.record_path(final, paths.root),
         "size": res.size,
         "sha256": res.sha256,
         "md5": res.md5,
@@ -550,8 +590,9 @@ def _from_network(
         "time": _now(),
         "pinned": pin is not None,
     }
-    provenance.write(paths.provenance, new_record)
-    result = _finish(paths, new_record, pin, ACTION_DOWNLOADED)
+    txn.stage_bytes(paths.provenance, provenance.render(new_record))
+    result = _finish(paths, new_record, pin, ACTION_DOWNLOADED, read_from=part)
+    result.archive = {**(result.archive or {}), "path": str(final)}
     result.resumed_from = res.resumed_from
     result.restarts = res.restarts
     result.retries = list(res.retries)
@@ -563,8 +604,10 @@ def _finish(
     record: dict[str, Any],
     pin: str | None,
     action: str,
+    *,
+    read_from: Path,
 ) -> DownloadResult:
-    archive_path = Path(str(record["path"]))
+    archive_path = provenance.archive_path(record, paths.root)
     return DownloadResult(
         dataset_dir=paths.dataset_dir,
         archive={
@@ -584,4 +627,5 @@ def _finish(
         pinned=pin is not None,
         manifest=None,
         pin_hint=None if pin else _pin_hint(str(record["sha256"])),
+        read_from=read_from,
     )

@@ -3,8 +3,8 @@
 The steps of :func:`extract_archive`:
 
 1. Detect the format by magic bytes (:mod:`lungsegdb_cli.archive_formats`).
-2. Under the data dir's lock, remove staging debris of a killed run (and put back a previous
-   tree a killed run had moved aside). If the tree is complete and intact (every file of the
+2. Under the data dir's writer lock, finish or undo what a killed run left
+   (:func:`lungsegdb_cli.commit.recover`). If the tree is complete and intact (every file of the
    manifest present with its recorded size) and not ``force``: stop, ``already=True``.
 3. Screen every member (absolute paths, ``..``, links, devices refused) and map it onto the
    documented tree (:mod:`lungsegdb_cli.treemap`). For zip this happens for all members from
@@ -12,25 +12,27 @@ The steps of :func:`extract_archive`:
    total size and compression ratio and the free-space check. Tar-like archives are streams:
    the same checks run member by member as the headers arrive, and a refusal removes what was
    staged.
-4. Write every file into a staging folder beside the tree (``.LungSegDB.staging-<pid>-<hex>``),
-   hashing it (SHA-256) as it is written. Zip members are inflated, hashed and written by two
-   threads in parallel (zlib, hashlib and ``os.write`` release the GIL); a tar stream is
+4. Write every file into a staging folder beside the tree (``.LungSegDB.staging-<txid>``),
+   hashing it (SHA-256) as it is written. Zip members are inflated, hashed and written by one
+   thread per core (zlib, hashlib and ``os.write`` release the GIL); a tar stream is
    decompressed in one thread while another hashes and writes.
-5. Swap: move the old tree aside, rename the staging folder into place, write the manifest,
-   delete the old tree. Any failure or Ctrl-C before that leaves the old tree exactly as it
-   was; the staging folder is removed (or, after a SIGKILL, on the next run).
+5. Stage the manifest and its sidecar (which records the archive's SHA-256 when known) beside
+   theirs, and commit tree + manifest + sidecar at one step (:mod:`lungsegdb_cli.commit`).
+   Any failure or Ctrl-C before the commit point leaves the old state exactly as it was and
+   removes what was staged (after a SIGKILL, the next run does); after it, the new state.
 
-Files are not fsync'ed one by one (that would make extraction several times slower); the
-manifest is written with fsync, and :command:`lungsegdb verify` checks the files against it.
+``download`` stages the archive and its provenance into the same commit
+(:func:`stage_tree`), so the record never changes before the tree does. Files are not
+fsync'ed one by one (that would make extraction several times slower): one ``syncfs`` before
+the commit point makes them durable together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
-import secrets
-import shutil
 import sys
 import threading
 import time
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import archive_formats as af
-from lungsegdb_cli import locking, manifest, treemap
+from lungsegdb_cli import commit, manifest, treemap
 from lungsegdb_cli.errors import (
     ArchiveError,
     LocalError,
@@ -160,20 +162,57 @@ def extract_archive(
     limits: Limits | None = None,
     workers: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    archive_sha256: str | None = None,
 ) -> ExtractResult:
-    """Extract ``archive`` into ``paths.dataset_dir`` and write the manifest.
+    """Extract ``archive`` into ``paths.dataset_dir`` and write the manifest, in one commit.
+
+    ``archive_sha256``, when the caller knows it (the kept archive's recorded checksum), is
+    recorded as what the tree was made from.
 
     Raises :class:`ArchiveError` / :class:`UnsafeArchiveError` (exit 4) for an unusable or
     hostile archive, :class:`~lungsegdb_cli.errors.DiskFullError` (exit 5) when the disk is too
     small, :class:`UsageError` (exit 2) when ``archive`` is not a file.
     """
     t0 = clock()
-    prog = ensure(progress)
+    archive = _check_archive_arg(paths, archive)
+    fmt = af.detect(archive)
+    if not force and manifest.intact(paths) is not None:  # the common re-run: no archive I/O
+        existing = already_intact(paths)
+        if existing is not None:
+            return _already(paths, archive, fmt, existing, clock() - t0)
+    limits = Limits.from_env() if limits is None else limits
+    # zip/7z: every member screened, mapped and capped before anything is created
+    with _open_plan(archive, fmt, limits) as plan, commit.writing(paths):
+        if not force:
+            existing = manifest.intact(paths)
+            if existing is not None:
+                return _already(paths, archive, fmt, existing, clock() - t0)
+        with commit.Transaction(paths) as txn:
+            result = _stage_planned(
+                txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
+            )
+            txn.commit()
+    result.seconds = clock() - t0
+    return result
+
+
+def already_intact(paths: DataPaths) -> list[Entry] | None:
+    """The manifest's entries if the tree is complete (sizes match), after recovering what a
+    killed run left; on a data dir we may not write, the same check as a reader."""
+    try:
+        with commit.writing(paths):
+            return manifest.intact(paths)
+    except LocalError as exc:
+        if not commit.is_read_only(exc):
+            raise
+    with commit.reading(paths):
+        return manifest.intact(paths)
+
+
+def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
     archive = Path(archive).absolute()
     if not archive.is_file():
         raise UsageError(f"Archive not found: {archive}", hint="Check the path.", path=str(archive))
-    limits = Limits.from_env() if limits is None else limits
-    fmt = af.detect(archive)
     target = paths.dataset_dir
     if target.exists() and not target.is_dir():
         raise LocalError(
@@ -187,62 +226,106 @@ def extract_archive(
             hint="Move the archive out of the LungSegDB folder first.",
             path=str(archive),
         )
+    return archive
 
-    def already(existing: list[Entry]) -> ExtractResult:
-        return ExtractResult(
-            dataset_dir=target,
-            archive=archive,
-            format=fmt,
-            files=len(existing),
-            bytes=sum(max(0, e.size) for e in existing),
-            manifest=paths.manifest,
-            already=True,
-            seconds=clock() - t0,
+
+def _already(
+    paths: DataPaths, archive: Path, fmt: str | None, existing: list[Entry], seconds: float
+) -> ExtractResult:
+    return ExtractResult(
+        dataset_dir=paths.dataset_dir,
+        archive=archive,
+        format=fmt,
+        files=len(existing),
+        bytes=sum(max(0, e.size) for e in existing),
+        manifest=paths.manifest,
+        already=True,
+        seconds=seconds,
+    )
+
+
+def stage_tree(
+    txn: commit.Transaction,
+    paths: DataPaths,
+    archive: Path,
+    *,
+    fmt: str | None = None,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    archive_sha256: str | None = None,
+) -> ExtractResult:
+    """Extract ``archive`` into a staging folder of ``txn`` and stage the manifest beside it.
+
+    Nothing live changes until ``txn.commit()``. Raises as :func:`extract_archive`.
+    """
+    limits = Limits.from_env() if limits is None else limits
+    fmt = af.detect(archive) if fmt is None else fmt
+    with _open_plan(archive, fmt, limits) as plan:
+        return _stage_planned(
+            txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
         )
 
-    if not force and manifest.intact(paths) is not None:  # the common re-run: no archive I/O
-        with locking.data_lock(paths):
-            _cleanup_stale(target)
-            existing = manifest.intact(paths)
-        if existing is not None:
-            return already(existing)
+
+@dataclass
+class _Plan:
+    """An open archive and, for random-access formats, every member already screened,
+    capped and mapped (``jobs``); streams are screened as they are read."""
+
+    archive: Path
+    fmt: str | None
+    reader: Any
+    mapper: treemap.TreeMapper
+    limits: Limits
+    jobs: list[tuple[af.Member, str]] | None
+
+
+@contextlib.contextmanager
+def _open_plan(archive: Path, fmt: str | None, limits: Limits) -> Iterator[_Plan]:
     mapper = treemap.TreeMapper()
     with af.open_archive(archive, fmt) as reader:
-        # zip/7z: every member screened, mapped and capped before anything is written.
         jobs = _plan(reader, mapper, limits) if reader.random_access else None
-        with locking.data_lock(paths):
-            _cleanup_stale(target)
-            if not force:
-                existing = manifest.intact(paths)
-                if existing is not None:
-                    return already(existing)
-            if jobs is not None:
-                staging, total = _write_planned(reader, jobs, target, prog, workers)
-            else:
-                staging, total = _extract_stream(reader, mapper, limits, target, prog)
-            old = _swap_in(staging, target)
-            try:
-                manifest_path = manifest.write(paths, total)
-            except BaseException:
-                _swap_back(target, old)
-                raise
-            if old is not None:
-                _remove(old)
-            replaced = old is not None
+        yield _Plan(archive, fmt, reader, mapper, limits, jobs)
+
+
+def _stage_planned(
+    txn: commit.Transaction,
+    paths: DataPaths,
+    plan: _Plan,
+    *,
+    progress: Progress | None,
+    workers: int | None,
+    archive_sha256: str | None,
+) -> ExtractResult:
+    prog = ensure(progress)
+    target, archive, reader = paths.dataset_dir, plan.archive, plan.reader
+    jobs = plan.jobs
+    wanted = sum(m.size for m, _ in jobs) if jobs is not None else reader.archive_size
+    check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
+    staging = txn.stage_dir(target)
+    commit.checkpoint("staging")
+    if plan.jobs is not None:
+        total = _write_planned(reader, plan.jobs, staging, prog, workers)
+    else:
+        total = _extract_stream(reader, plan.mapper, plan.limits, staging, prog)
+    commit.checkpoint("extracted")
+    sums, sizes = manifest.render(total, archive_sha256=archive_sha256)
+    txn.stage_bytes(paths.manifest, sums)
+    txn.stage_bytes(paths.manifest_sizes, sizes)
+    mapper = plan.mapper
     return ExtractResult(
         dataset_dir=target,
         archive=archive,
-        format=fmt,
+        format=plan.fmt,
         files=len(total),
         bytes=sum(e.size for e in total),
-        manifest=manifest_path,
+        manifest=paths.manifest,
         mapped=dict(mapper.mapped),
         skipped=list(mapper.skipped),
         skipped_count=mapper.skipped_count,
         junk=mapper.junk,
         missing=mapper.missing(),
-        replaced=replaced,
-        seconds=clock() - t0,
+        replaced=target.exists(),
     )
 
 
@@ -334,29 +417,23 @@ def _plan(
 def _write_planned(
     reader: af.ZipReader | af.SevenZipReader,
     jobs: list[tuple[af.Member, str]],
-    target: Path,
+    staging: Path,
     prog: Progress,
     workers: int | None,
-) -> tuple[Path, list[Entry]]:
-    archive = reader.path
+) -> list[Entry]:
     wanted = sum(m.size for m, _ in jobs)
-    check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
-    staging = _new_staging(target)
     try:
         for leaf in sorted({dest.rsplit("/", 1)[0] for _, dest in jobs}):
             (staging / leaf).mkdir(parents=True, exist_ok=True)
-        prog.start(f"Extracting {len(jobs):,} files", wanted, unit="B")
-        try:
-            if isinstance(reader, af.ZipReader):
-                entries = _run_parallel(reader, jobs, str(staging), prog, workers)
-            else:
-                entries = _run_pushed(reader, jobs, str(staging), prog)
-        finally:
-            prog.done()
-    except BaseException:
-        _remove(staging)
-        raise
-    return staging, entries
+    except OSError as exc:
+        raise from_os_error(exc, f"create folders in {staging}") from exc
+    prog.start(f"Extracting {len(jobs):,} files", wanted, unit="B")
+    try:
+        if isinstance(reader, af.ZipReader):
+            return _run_parallel(reader, jobs, str(staging), prog, workers)
+        return _run_pushed(reader, jobs, str(staging), prog)
+    finally:
+        prog.done()
 
 
 def _write_file(path: str, chunks: Iterator[bytes], cancel: threading.Event) -> tuple[str, int]:
@@ -577,23 +654,16 @@ def _extract_stream(
     reader: Any,
     mapper: treemap.TreeMapper,
     limits: Limits,
-    target: Path,
+    staging: Path,
     prog: Progress,
-) -> tuple[Path, list[Entry]]:
-    archive: Path = reader.path
-    check_free_space(target.parent, reader.archive_size + RESERVE, f"extracting {archive.name}")
-    staging = _new_staging(target)
+) -> list[Entry]:
+    prog.start("Extracting", None, unit="B")
     try:
-        prog.start("Extracting", None, unit="B")
-        try:
-            entries = _pipeline(reader, mapper, limits, staging, prog)
-        finally:
-            prog.done()
-        _require_tree(mapper, archive)
-    except BaseException:
-        _remove(staging)
-        raise
-    return staging, entries
+        entries = _pipeline(reader, mapper, limits, staging, prog)
+    finally:
+        prog.done()
+    _require_tree(mapper, reader.path)
+    return entries
 
 
 def _pipeline(
@@ -696,89 +766,3 @@ def _pipeline(
         cancel.set()
         _join_all([thread], cancel)
     return entries
-
-
-# ---------------------------------------------------------------------------------------------
-# Staging and swap
-# ---------------------------------------------------------------------------------------------
-def _staging_prefix(target: Path) -> str:
-    return f".{target.name}.staging-"
-
-
-def _old_prefix(target: Path) -> str:
-    return f".{target.name}.old-"
-
-
-def _new_staging(target: Path) -> Path:
-    staging = target.parent / f"{_staging_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        staging.mkdir(parents=True)
-    except OSError as exc:
-        raise from_os_error(exc, f"creating {staging}") from exc
-    return staging
-
-
-def _remove(path: Path) -> None:
-    """Delete a folder tree (or a symlink or file standing in for one); errors are ignored,
-    the next run's clean-up retries."""
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _cleanup_stale(target: Path) -> None:
-    """Remove staging folders of killed runs; put back a tree a killed swap moved aside."""
-    parent = target.parent
-    try:
-        children = list(parent.iterdir())
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise from_os_error(exc, f"listing {parent}") from exc
-    olds = []
-    for child in children:
-        if child.name.startswith(_staging_prefix(target)):
-            _remove(child)
-        elif child.name.startswith(_old_prefix(target)):
-            olds.append(child)
-    if olds and not target.exists():
-        newest = max(olds, key=lambda p: p.stat().st_mtime)
-        os.rename(newest, target)
-        olds.remove(newest)
-    for old in olds:
-        _remove(old)
-
-
-def _swap_in(staging: Path, target: Path) -> Path | None:
-    """Rename ``staging`` to ``target``. An existing tree is moved aside first; its new path
-    is returned (the caller deletes it once the manifest is written), else None."""
-    old: Path | None = None
-    try:
-        if target.exists():
-            old = target.parent / f"{_old_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
-            os.rename(target, old)
-        try:
-            os.rename(staging, target)
-        except BaseException:
-            if old is not None:
-                os.rename(old, target)
-            raise
-    except BaseException as exc:
-        _remove(staging)
-        if isinstance(exc, OSError):
-            raise from_os_error(exc, f"moving the new tree into {target}") from exc
-        raise
-    return old
-
-
-def _swap_back(target: Path, old: Path | None) -> None:
-    """Undo :func:`_swap_in` (the manifest could not be written): the old tree returns."""
-    trash = target.parent / f"{_staging_prefix(target)}{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        os.rename(target, trash)
-        if old is not None:
-            os.rename(old, target)
-    except OSError:
-        return  # the next run's clean-up finishes the job
-    _remove(trash)

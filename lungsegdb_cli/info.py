@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lungsegdb_cli import dataset, provenance
+from lungsegdb_cli import commit, dataset, manifest, provenance
 from lungsegdb_cli.paths import DataPaths
 
 #: Local states, from nothing to a managed tree.
@@ -31,12 +31,8 @@ def dataset_card() -> dict[str, Any]:
 def local_archive(paths: DataPaths) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(archive, provenance): the kept archive as recorded, if it still exists."""
     record = provenance.read(paths.provenance)
-    if not record or not record.get("path"):
-        return None, record
-    from pathlib import Path
-
-    path = Path(record["path"])
-    if not path.is_file():
+    path = provenance.kept_archive(record, paths.root)
+    if record is None or path is None:
         return None, record
     archive = {"path": str(path), "sha256": record.get("sha256"), "size": path.stat().st_size}
     if record.get("md5"):
@@ -45,11 +41,20 @@ def local_archive(paths: DataPaths) -> tuple[dict[str, Any] | None, dict[str, An
 
 
 def collect(paths: DataPaths) -> dict[str, Any]:
-    """The ``info --json`` document (contract keys plus ``dataset`` and ``provenance``)."""
+    """The ``info --json`` document (contract keys plus ``dataset`` and ``provenance``).
+
+    Read as one generation of the data dir (the generation lock, shared)."""
+    if paths.state_dir.is_dir():
+        with commit.reading(paths):
+            return _collect(paths)
+    return _collect(paths)
+
+
+def _collect(paths: DataPaths) -> dict[str, Any]:
     archive, record = local_archive(paths)
-    manifest = paths.manifest if paths.manifest.is_file() else None
+    manifest_path = paths.manifest if paths.manifest.is_file() else None
     tree = paths.dataset_dir.is_dir()
-    if tree and manifest is not None:
+    if tree and manifest_path is not None:
         state = STATE_EXTRACTED
     elif tree:
         state = STATE_UNMANAGED
@@ -57,16 +62,19 @@ def collect(paths: DataPaths) -> dict[str, Any]:
         state = STATE_DOWNLOADED
     else:
         state = STATE_EMPTY
+    made_from = manifest.tree_archive(paths) if manifest_path is not None else None
     return {
         "data_dir": str(paths.root),
         "dataset_dir": str(paths.dataset_dir),
         "source": {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID},
         "archive": archive,
-        "manifest": str(manifest) if manifest is not None else None,
+        "manifest": str(manifest_path) if manifest_path is not None else None,
         "state": state,
         # The archive's SHA-256 as recorded at download: paste it as the CI pin
         # (LUNGSEGDB_SHA256) and use it as the cache key. Kept even if the archive is not.
         "pin": str(record["sha256"]).lower() if record and record.get("sha256") else None,
+        # The SHA-256 of the archive the tree was extracted from (None: not known).
+        "tree_archive_sha256": None if made_from == manifest.UNRECORDED else made_from,
         "provenance": record,
         "dataset": dataset_card(),
     }

@@ -130,3 +130,44 @@ def intact(paths: DataPaths) -> list[Entry] | None:
         if e.size >= 0 and st.st_size != e.size:
             return None
     return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# What the tree was made from (recorded in the sizes sidecar, committed with the manifest)
+# ---------------------------------------------------------------------------------------------
+def render(entries: Iterable[Entry], *, archive_sha256: str | None) -> tuple[bytes, bytes]:
+    """The bytes of the two manifest files: ``(<root>/LungSegDB.sha256, manifest-sizes.json)``.
+
+    The sidecar records ``archive_sha256``: the SHA-256 of the archive the tree was extracted
+    from (None when it is not known, e.g. ``extract --archive FILE``), so "is the tree the one
+    the pin names?" has an answer that changes only when the tree does.
+    """
+    items = sorted(entries, key=lambda e: e.path)
+    sizes = {
+        "version": 1,
+        "archive_sha256": archive_sha256,
+        "files": {e.path: e.size for e in items},
+    }
+    return (
+        format_lines(items).encode("utf-8"),
+        json.dumps(sizes, sort_keys=True).encode("utf-8"),
+    )
+
+
+#: :func:`tree_archive` when the sidecar predates the ``archive_sha256`` field.
+UNRECORDED = "unrecorded"
+
+
+def tree_archive(paths: DataPaths) -> str | None:
+    """The SHA-256 of the archive the tree was extracted from: a hex digest, None (not
+    known), or :data:`UNRECORDED` (a sidecar written before this was recorded, or none)."""
+    try:
+        data = json.loads(paths.manifest_sizes.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return UNRECORDED
+    if not isinstance(data, dict) or "archive_sha256" not in data:
+        return UNRECORDED
+    value = data["archive_sha256"]
+    if isinstance(value, str) and len(value) == 64:
+        return value.lower()
+    return None

@@ -10,7 +10,8 @@ Layout under a data root ``<root>``::
     <root>/LungSegDB.sha256          per-file manifest, ``sha256sum -c`` format,
                                      paths relative to the LungSegDB folder
     <root>/downloads/                the archive (kept) and partial downloads (``*.part``)
-    <root>/.lungsegdb/               tool state: provenance.json, manifest sizes, lock, cache
+    <root>/.lungsegdb/               tool state: provenance.json, manifest sizes, locks,
+                                     the commit journal, the decode cache
 """
 
 from __future__ import annotations
@@ -72,7 +73,18 @@ class DataPaths:
 
     @property
     def lock(self) -> Path:
+        """The writer lock (exclusive, held by download/extract for their whole run)."""
         return self.state_dir / "lock"
+
+    @property
+    def tree_lock(self) -> Path:
+        """The generation lock: shared for readers, exclusive for a commit's renames."""
+        return self.state_dir / "tree.lock"
+
+    @property
+    def journal(self) -> Path:
+        """The commit journal (:mod:`lungsegdb_cli.commit`); present only mid-commit."""
+        return self.state_dir / "journal.json"
 
     @property
     def cache_dir(self) -> Path:

@@ -220,6 +220,13 @@ def test_rerun_on_complete_tree_is_fast_and_offline(drive: FakeDrive, tmp_path: 
     assert res.archive is not None and res.archive["sha256"]
 
 
+def _retag_tree(root: Path, sha: str) -> None:
+    """Make the manifest's sidecar say the tree came from the archive ``sha``."""
+    sizes = root / ".lungsegdb" / "manifest-sizes.json"
+    doc = json.loads(sizes.read_text())
+    sizes.write_text(json.dumps({**doc, "archive_sha256": sha}))
+
+
 def test_pin_differing_from_provenance_downloads_again(
     drive: FakeDrive, archive: bytes, tmp_path: Path
 ) -> None:
@@ -229,8 +236,22 @@ def test_pin_differing_from_provenance_downloads_again(
     rec = provenance.read(rec_path)
     assert rec is not None
     provenance.write(rec_path, {**rec, "sha256": "1" * 64})  # recorded from another archive
+    _retag_tree(tmp_path, "1" * 64)  # ... and the tree extracted from it
     res = _dl(tmp_path, sha256=pin)
     assert res.action == "downloaded" and drive.full_downloads == 2
+
+
+def test_tree_from_another_archive_is_reextracted_from_the_pinned_kept_one(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    _dl(tmp_path)
+    pin = hashlib.sha256(archive).hexdigest()
+    _retag_tree(tmp_path, "2" * 64)  # the tree is not the one the pin names
+    res = _dl(tmp_path, sha256=pin, session=NoNetwork())
+    assert res.action == "kept-archive" and res.extracted and drive.full_downloads == 1
+    assert json.loads((tmp_path / ".lungsegdb" / "manifest-sizes.json").read_text())[
+        "archive_sha256"
+    ] == pin
 
 
 def test_force_downloads_again(drive: FakeDrive, tmp_path: Path) -> None:

@@ -1,0 +1,580 @@
+"""One commit protocol for the data dir: prepare beside, commit in one atomic step, recover.
+
+Everything a run changes -- the tree, the manifest and its sidecar, the provenance record, the
+kept archive -- is first **prepared beside** its live counterpart under a staging name
+(``.<name>.staging-<txid>``, in the same folder, so every later rename stays on one file
+system). Then :meth:`Transaction.commit`:
+
+1. makes the staged bytes durable (one ``syncfs`` of the data dir's file system, unless
+   ``LUNGSEGDB_SYNC=0``; small state files are ``fsync``'ed as they are written);
+2. takes the generation lock exclusive (readers finish their run first, new ones wait);
+3. writes the **journal** ``<state>/journal.json`` (temp file, ``fsync``, ``rename``, ``fsync``
+   of the folder): the list of renames to make. Its appearance is *the* commit point: before
+   it the old state is in force, after it the new one is;
+4. applies the renames in order: each live file or folder is moved aside
+   (``.<name>.old-<txid>``), then its staged replacement is renamed into place; a removal is a
+   move aside;
+5. marks the journal ``applied`` and releases the lock (readers see the new generation);
+6. deletes what was moved aside, then the journal.
+
+**Recovery** runs at the start of every command on the data dir (writers under the writer
+lock; a reader that meets a journal left ``committed`` -- its writer died mid-commit, since a
+live one holds the lock it is waiting on -- takes the writer lock and recovers first). A
+``committed`` journal is rolled *forward*: every step is idempotent (a staged name that still
+exists has not been renamed yet), so the commit completes exactly as it would have. An
+``applied`` journal only leaves deletions to finish. With no journal, staging leftovers are
+rolled *back* (deleted) and moved-aside leftovers deleted; a tree moved aside by a version of
+lungsegdb older than this protocol is put back if nothing took its place.
+
+This is git's lock-file-and-rename and SQLite's journal, reduced to renames: see
+docs/design.md for the crash analysis step by step. For tests, ``LUNGSEGDB_CRASH_AT=N`` kills
+the process (SIGKILL) at the N-th :func:`checkpoint` it reaches (``N:interrupt`` raises
+``KeyboardInterrupt`` there instead) and ``LUNGSEGDB_CRASH_TRACE=FILE`` appends the name of
+every checkpoint reached to FILE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lungsegdb_cli import locking
+from lungsegdb_cli.errors import CheckFailed, LocalError, from_os_error
+from lungsegdb_cli.paths import DataPaths
+
+ENV_CRASH_AT = "LUNGSEGDB_CRASH_AT"
+ENV_CRASH_TRACE = "LUNGSEGDB_CRASH_TRACE"
+ENV_SYNC = "LUNGSEGDB_SYNC"
+JOURNAL_VERSION = 1
+COMMITTED = "committed"
+APPLIED = "applied"
+
+_DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<txid>\d+-[0-9a-f]+)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash points
+# ---------------------------------------------------------------------------------------------
+class CrashHook(Protocol):
+    """Called at every step of a run that changes the data dir, with the step's name."""
+
+    def __call__(self, point: str) -> None: ...
+
+
+class EnvCrashHook:
+    """The test-only hook driven by ``LUNGSEGDB_CRASH_AT`` / ``LUNGSEGDB_CRASH_TRACE``."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        at, _, how = env.get(ENV_CRASH_AT, "").partition(":")
+        self._at = int(at) if at.strip().isdigit() else 0
+        self._how = how or "kill"
+        self._trace = env.get(ENV_CRASH_TRACE) or None
+        self._count = 0
+
+    def __call__(self, point: str) -> None:
+        self._count += 1
+        if self._trace:
+            with open(self._trace, "a", encoding="utf-8") as fh:
+                fh.write(f"{self._count} {point}\n")
+        if self._count != self._at:
+            return
+        if self._how == "interrupt":
+            raise KeyboardInterrupt
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_hook: CrashHook | None = None
+
+
+def _no_hook(point: str) -> None:
+    return None
+
+
+def set_hook(hook: CrashHook | None) -> None:
+    """Install the process's crash hook (None: the environment-driven default)."""
+    global _hook
+    _hook = hook
+
+
+def checkpoint(point: str) -> None:
+    """A named step of a run that changes the data dir (see ``LUNGSEGDB_CRASH_AT``)."""
+    global _hook
+    if _hook is None:
+        _hook = EnvCrashHook()
+    _hook(point)
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Op:
+    """One step of a commit. ``put``: ``staged`` replaces ``final``; ``remove``: ``final``
+    goes. Paths are relative to the data root, with ``/``."""
+
+    kind: str
+    final: str
+    staged: str | None
+    aside: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"op": self.kind, "final": self.final, "staged": self.staged, "aside": self.aside}
+
+
+@dataclass
+class Journal:
+    txid: str
+    state: str
+    ops: list[Op] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        doc = {
+            "version": JOURNAL_VERSION,
+            "txid": self.txid,
+            "state": self.state,
+            "ops": [op.to_dict() for op in self.ops],
+        }
+        return json.dumps(doc, indent=1) + "\n"
+
+
+def _safe_rel(value: object) -> str:
+    if not isinstance(value, str) or not value or value.startswith("/") or "\\" in value:
+        raise ValueError(value)
+    parts = value.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\0" in value:
+        raise ValueError(value)
+    return value
+
+
+def _parse_journal(text: str) -> Journal:
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or doc.get("version") != JOURNAL_VERSION:
+        raise ValueError("not a version-1 journal")
+    state = doc.get("state")
+    txid = doc.get("txid")
+    if state not in (COMMITTED, APPLIED) or not isinstance(txid, str):
+        raise ValueError("bad state")
+    ops = []
+    for raw in doc.get("ops") or []:
+        if not isinstance(raw, dict) or raw.get("op") not in ("put", "remove"):
+            raise ValueError("bad op")
+        staged = raw.get("staged")
+        ops.append(
+            Op(
+                kind=raw["op"],
+                final=_safe_rel(raw.get("final")),
+                staged=None if staged is None else _safe_rel(staged),
+                aside=_safe_rel(raw.get("aside")),
+            )
+        )
+        if ops[-1].kind == "put" and staged is None:
+            raise ValueError("put without staged")
+    return Journal(txid=txid, state=state, ops=ops)
+
+
+def read_journal(paths: DataPaths) -> Journal | None:
+    """The journal, or None if there is none. A corrupt one is :class:`CheckFailed` (exit 1):
+    it is written atomically, so it was changed by hand and the data dir cannot be trusted."""
+    try:
+        text = paths.journal.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _corrupt_journal(paths, exc) from exc
+    try:
+        return _parse_journal(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _corrupt_journal(paths, exc) from exc
+
+
+def _corrupt_journal(paths: DataPaths, exc: BaseException) -> CheckFailed:
+    return CheckFailed(
+        f"The commit journal {paths.journal} is corrupt ({exc}); the data dir may be half-updated",
+        hint=(
+            f"Delete {paths.journal}, then run 'lungsegdb download --force' "
+            "(or 'lungsegdb extract --force') to rebuild the tree."
+        ),
+        path=str(paths.journal),
+    )
+
+
+def _write_durably(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sync_filesystem(folder: Path) -> None:
+    """Flush the staged files of ``folder``'s file system to disk (``syncfs``; else ``sync``)."""
+    if os.environ.get(ENV_SYNC, "").strip() in ("0", "false", "no", "off"):
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                if libc.syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        except (OSError, AttributeError):
+            pass
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying and recovering
+# ---------------------------------------------------------------------------------------------
+def _lexists(path: Path) -> bool:
+    return os.path.lexists(path)
+
+
+def _remove_any(path: Path) -> None:
+    """Delete a file, link or folder tree; errors are left for the next recovery."""
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _apply(root: Path, ops: list[Op], hook: CrashHook) -> None:
+    """Make every op's rename; idempotent, so a rolled-forward commit can run it again."""
+    for op in ops:
+        final, aside = root / op.final, root / op.aside
+        if op.kind == "remove":
+            if _lexists(final):
+                os.rename(final, aside)
+                hook(f"removed {op.final}")
+            continue
+        staged = root / str(op.staged)
+        if not _lexists(staged):
+            continue  # done before the crash
+        if _lexists(final):
+            if _lexists(aside):  # cannot happen in our own sequence; keep the aside
+                _remove_any(final)
+            else:
+                os.rename(final, aside)
+                hook(f"moved aside {op.final}")
+        os.rename(staged, final)
+        hook(f"put {op.final}")
+    for folder in sorted({(root / op.final).parent for op in ops}):
+        _fsync_dir(folder)
+
+
+def _finish(paths: DataPaths, journal: Journal, hook: CrashHook) -> None:
+    """After the renames: delete what was moved aside, then the journal."""
+    for op in journal.ops:
+        _remove_any(paths.root / op.aside)
+    hook("removed old")
+    with contextlib.suppress(FileNotFoundError):
+        paths.journal.unlink()
+    _fsync_dir(paths.state_dir)
+
+
+_live: set[str] = set()  # txids of this process's transactions in progress
+
+
+def _debris_folders(paths: DataPaths) -> list[Path]:
+    return [paths.root, paths.state_dir, paths.downloads_dir]
+
+
+def clean_debris(paths: DataPaths) -> list[str]:
+    """Roll back what no journal covers: staging leftovers go, moved-aside leftovers go (a
+    tree moved aside by a pre-journal version is put back if its place is empty). Call only
+    under the writer lock. Returns the names removed or restored."""
+    done: list[str] = []
+    for folder in _debris_folders(paths):
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            raise from_os_error(exc, f"list {folder}") from exc
+        olds: dict[str, list[Path]] = {}
+        for name in names:
+            m = _DEBRIS.match(name)
+            if m is None:
+                if folder == paths.state_dir and name.startswith(".") and name.endswith(".tmp"):
+                    _remove_any(folder / name)
+                    done.append(name)
+                continue
+            if m["txid"] in _live:
+                continue
+            if m["kind"] == "old":
+                olds.setdefault(m["name"], []).append(folder / name)
+            else:
+                _remove_any(folder / name)
+                done.append(name)
+        for target_name, candidates in olds.items():
+            target = folder / target_name
+            if not _lexists(target) and candidates:
+                newest = max(candidates, key=lambda p: p.lstat().st_mtime)
+                os.rename(newest, target)
+                candidates.remove(newest)
+                done.append(f"{newest.name} -> {target_name}")
+            for old in candidates:
+                _remove_any(old)
+                done.append(old.name)
+    return done
+
+
+def recover(paths: DataPaths, hook: CrashHook | None = None) -> bool:
+    """Finish or undo what a killed run left (call under the writer lock). True if a
+    half-done commit was rolled forward."""
+    hook = hook or checkpoint
+    journal = read_journal(paths)
+    rolled = False
+    if journal is not None:
+        if journal.state == COMMITTED:
+            try:
+                with locking.generation_lock(paths, locking.EXCLUSIVE):
+                    _apply(paths.root, journal.ops, hook)
+                    journal.state = APPLIED
+                    _write_durably(paths.journal, journal.to_json())
+            except OSError as exc:
+                raise from_os_error(exc, f"finish the interrupted commit in {paths.root}") from exc
+            rolled = True
+        _finish(paths, journal, hook)
+    clean_debris(paths)
+    return rolled
+
+
+def _needs_roll_forward(paths: DataPaths) -> bool:
+    if not paths.journal.exists():
+        return False
+    journal = read_journal(paths)
+    return journal is not None and journal.state == COMMITTED
+
+
+@contextmanager
+def writing(paths: DataPaths, timeout: float | None = None) -> Iterator[bool]:
+    """The writer's side: hold the writer lock and recover first. Yields True if we waited."""
+    with locking.writer_lock(paths, timeout) as waited:
+        recover(paths)
+        yield waited
+
+
+@contextmanager
+def reading(paths: DataPaths, timeout: float | None = None) -> Iterator[None]:
+    """The reader's side: hold the generation lock shared, so the tree, its manifest and the
+    state stay one generation until the block ends. A commit a dead writer left half-done is
+    rolled forward first (that needs write access; a read-only data dir says so)."""
+    with ExitStack() as stack:
+        for _ in range(5):
+            stack.enter_context(locking.generation_lock(paths, locking.SHARED, timeout))
+            if not _needs_roll_forward(paths):
+                break
+            stack.close()  # a writer died mid-commit: finish its commit, then read
+            try:
+                with writing(paths, timeout):
+                    pass
+            except LocalError as exc:
+                raise LocalError(
+                    f"An interrupted update of {paths.root} must be finished first, and "
+                    f"this process may not write there: {exc.message}",
+                    hint="Run 'lungsegdb download' (or any command) once with write access.",
+                    path=str(paths.root),
+                ) from exc
+        else:  # pragma: no cover - five writers died in a row under us
+            raise LocalError(f"The data dir {paths.root} keeps changing under this run")
+        yield
+
+
+# ---------------------------------------------------------------------------------------------
+# The transaction
+# ---------------------------------------------------------------------------------------------
+class Transaction:
+    """Changes to the data dir, prepared beside the live state and committed at one step.
+
+    Use as a context manager: leaving the block without :meth:`commit` (an error, Ctrl-C)
+    deletes what was staged; the live state is untouched. Hold :func:`writing` around it.
+
+    Examples
+    --------
+    >>> txn = Transaction(paths)                          # doctest: +SKIP
+    >>> with txn:                                         # doctest: +SKIP
+    ...     folder = txn.stage_dir(paths.dataset_dir)     # fill it
+    ...     txn.stage_bytes(paths.manifest, b"...")
+    ...     txn.commit()
+    """
+
+    def __init__(self, paths: DataPaths, *, hook: CrashHook | None = None) -> None:
+        self.paths = paths
+        self.txid = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._hook: CrashHook = hook or checkpoint
+        self._ops: list[Op] = []
+        self._created: list[Path] = []
+        self.committed = False
+
+    # -- preparing -----------------------------------------------------------------------------
+    def _rel(self, path: Path) -> str:
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(self.paths.root)
+        except ValueError:
+            raise ValueError(f"{path} is outside the data root {self.paths.root}") from None
+        return rel.as_posix()
+
+    def _slot(self, final: Path, kind: str) -> Path:
+        return final.with_name(f".{final.name}.{kind}-{self.txid}")
+
+    def _add(self, kind: str, final: Path, staged: Path | None) -> None:
+        rel = self._rel(final)
+        if any(op.final == rel for op in self._ops):
+            raise ValueError(f"{rel} is already part of this commit")
+        self._ops.append(
+            Op(
+                kind=kind,
+                final=rel,
+                staged=None if staged is None else self._rel(staged),
+                aside=self._rel(self._slot(final, "old")),
+            )
+        )
+
+    def stage_dir(self, final: Path) -> Path:
+        """A new empty folder that replaces ``final`` (a folder) at the commit."""
+        staged = self._slot(final, "staging")
+        try:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.mkdir()
+        except OSError as exc:
+            raise from_os_error(exc, f"create {staged}") from exc
+        self._created.append(staged)
+        self._add("put", final, staged)
+        return staged
+
+    def stage_bytes(self, final: Path, data: bytes) -> None:
+        """``data`` replaces the file ``final`` at the commit (written and fsync'ed now)."""
+        staged = self._slot(final, "staging")
+        try:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._created.append(staged)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise from_os_error(exc, f"write {staged}") from exc
+        self._add("put", final, staged)
+
+    def stage_file(self, final: Path, source: Path) -> None:
+        """The existing file ``source`` (in ``final``'s folder, e.g. a finished ``.part``)
+        is renamed to ``final`` at the commit. It is the caller's: an abort leaves it."""
+        if Path(source).parent != Path(final).parent:
+            raise ValueError("a staged file must sit beside its final place")
+        self._add("put", final, Path(source))
+
+    def remove(self, final: Path) -> None:
+        """``final`` is deleted at the commit (if it exists then)."""
+        self._add("remove", final, None)
+
+    @property
+    def ops(self) -> list[Op]:
+        return list(self._ops)
+
+    # -- committing ----------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Make every staged change visible at one step (see the module docstring)."""
+        if self.committed:
+            raise RuntimeError("already committed")
+        paths, hook = self.paths, self._hook
+        hook("prepared")
+        try:
+            _sync_filesystem(paths.root)
+            hook("synced")
+            journal = Journal(txid=self.txid, state=COMMITTED, ops=list(self._ops))
+            with locking.generation_lock(paths, locking.EXCLUSIVE):
+                _write_durably(paths.journal, journal.to_json())
+                self.committed = True  # from here on, recovery rolls forward
+                hook("journal written")
+                try:
+                    _apply(paths.root, journal.ops, hook)
+                except KeyboardInterrupt:
+                    # Ctrl-C after the commit point: finish the renames (they take
+                    # milliseconds), so the tree is whole when we stop
+                    _apply(paths.root, journal.ops, _no_hook)
+                    journal.state = APPLIED
+                    _write_durably(paths.journal, journal.to_json())
+                    _finish(paths, journal, _no_hook)
+                    raise
+                journal.state = APPLIED
+                _write_durably(paths.journal, journal.to_json())
+                hook("applied")
+        except OSError as exc:
+            if self.committed:
+                raise from_os_error(
+                    exc, "finish the commit (the next run of lungsegdb completes it)"
+                ) from exc
+            raise from_os_error(exc, f"commit the new state of {paths.root}") from exc
+        _finish(paths, journal, hook)
+        hook("done")
+
+    def abort(self) -> None:
+        """Delete what this transaction staged (not files handed in with :meth:`stage_file`)."""
+        for path in reversed(self._created):
+            _remove_any(path)
+        self._created.clear()
+
+    def __enter__(self) -> Transaction:
+        _live.add(self.txid)
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            if not self.committed:
+                self.abort()
+        finally:
+            _live.discard(self.txid)
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """True if ``exc`` (a :class:`LocalError` or ``OSError``) says we may not write there."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return True
+        seen = seen.__cause__
+    return False
