@@ -268,32 +268,9 @@ def download(
 # extract
 # ---------------------------------------------------------------------------------------------
 def _archive_to_extract(paths: Any) -> Path:
-    """The kept archive from the provenance record, else the one archive in downloads/."""
-    from lungsegdb_cli import provenance
+    from lungsegdb_cli import extract as extract_mod
 
-    record = provenance.read(paths.provenance) or {}
-    kept = record.get("path")
-    if isinstance(kept, str) and kept and Path(kept).is_file():
-        return Path(kept)
-    try:
-        found = sorted(
-            p
-            for p in paths.downloads_dir.iterdir()
-            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".part")
-        )
-    except OSError:
-        found = []
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise UsageError(
-            f"Several files in {paths.downloads_dir}: " + ", ".join(p.name for p in found),
-            hint="Say which one with --archive FILE.",
-        )
-    raise UsageError(
-        f"No archive to extract: none recorded and none in {paths.downloads_dir}",
-        hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
-    )
+    return extract_mod.archive_to_extract(paths)
 
 
 @app.command()

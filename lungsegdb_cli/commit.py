@@ -36,6 +36,7 @@ every checkpoint reached to FILE.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -43,11 +44,11 @@ import secrets
 import shutil
 import signal
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from lungsegdb_cli import locking
 from lungsegdb_cli.errors import CheckFailed, LocalError, from_os_error
@@ -59,6 +60,9 @@ ENV_SYNC = "LUNGSEGDB_SYNC"
 JOURNAL_VERSION = 1
 COMMITTED = "committed"
 APPLIED = "applied"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<txid>\d+-[0-9a-f]+)$")
 
@@ -418,7 +422,29 @@ def reading(paths: DataPaths, timeout: float | None = None) -> Iterator[None]:
                 ) from exc
         else:  # pragma: no cover - five writers died in a row under us
             raise LocalError(f"The data dir {paths.root} keeps changing under this run")
+        _tidy(paths)
         yield
+
+
+def _tidy(paths: DataPaths) -> None:
+    """A reader's best effort at what a killed writer left beside the tree (staging and
+    moved-aside folders, an ``applied`` journal): cleaned if no writer is at work and we may
+    write, else left for the next writer."""
+    if not paths.journal.exists() and not any(map(_has_debris, _debris_folders(paths))):
+        return
+    try:
+        with locking.writer_lock(paths, timeout=0):
+            recover(paths)
+    except LocalError:
+        return  # a writer is at work (its own staging), or the data dir is read-only
+
+
+def _has_debris(folder: Path) -> bool:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return any(_DEBRIS.match(n) and _DEBRIS.match(n)["txid"] not in _live for n in names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,40 +541,48 @@ class Transaction:
 
     # -- committing ----------------------------------------------------------------------------
     def commit(self) -> None:
-        """Make every staged change visible at one step (see the module docstring)."""
+        """Make every staged change visible at one step (see the module docstring).
+
+        A Ctrl-C after the commit point does not stop it half-way: the remaining renames and
+        clean-up (milliseconds of work) are finished first, then ``KeyboardInterrupt`` goes on.
+        """
         if self.committed:
             raise RuntimeError("already committed")
         paths, hook = self.paths, self._hook
         hook("prepared")
+        journal = Journal(txid=self.txid, state=COMMITTED, ops=list(self._ops))
         try:
             _sync_filesystem(paths.root)
             hook("synced")
-            journal = Journal(txid=self.txid, state=COMMITTED, ops=list(self._ops))
             with locking.generation_lock(paths, locking.EXCLUSIVE):
                 _write_durably(paths.journal, journal.to_json())
                 self.committed = True  # from here on, recovery rolls forward
-                hook("journal written")
                 try:
-                    _apply(paths.root, journal.ops, hook)
+                    self._apply(journal, hook)
                 except KeyboardInterrupt:
-                    # Ctrl-C after the commit point: finish the renames (they take
-                    # milliseconds), so the tree is whole when we stop
-                    _apply(paths.root, journal.ops, _no_hook)
-                    journal.state = APPLIED
-                    _write_durably(paths.journal, journal.to_json())
+                    self._apply(journal, _no_hook)
                     _finish(paths, journal, _no_hook)
                     raise
-                journal.state = APPLIED
-                _write_durably(paths.journal, journal.to_json())
-                hook("applied")
         except OSError as exc:
             if self.committed:
                 raise from_os_error(
                     exc, "finish the commit (the next run of lungsegdb completes it)"
                 ) from exc
             raise from_os_error(exc, f"commit the new state of {paths.root}") from exc
-        _finish(paths, journal, hook)
-        hook("done")
+        try:
+            _finish(paths, journal, hook)
+            hook("done")
+        except KeyboardInterrupt:
+            _finish(paths, journal, _no_hook)
+            raise
+
+    def _apply(self, journal: Journal, hook: CrashHook) -> None:
+        if journal.state == COMMITTED:
+            hook("journal written")
+            _apply(self.paths.root, journal.ops, hook)
+            journal.state = APPLIED
+            _write_durably(self.paths.journal, journal.to_json())
+        hook("applied")
 
     def abort(self) -> None:
         """Delete what this transaction staged (not files handed in with :meth:`stage_file`)."""
@@ -566,6 +600,19 @@ class Transaction:
                 self.abort()
         finally:
             _live.discard(self.txid)
+
+
+def one_generation(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a reader (whose first argument is its :class:`DataPaths`) inside :func:`reading`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        paths = args[0] if args else kwargs["paths"]
+        assert isinstance(paths, DataPaths)
+        with reading(paths):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def is_read_only(exc: BaseException) -> bool:

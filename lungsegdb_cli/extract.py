@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import archive_formats as af
-from lungsegdb_cli import commit, manifest, treemap
+from lungsegdb_cli import commit, manifest, provenance, treemap
 from lungsegdb_cli.errors import (
     ArchiveError,
     LocalError,
@@ -194,6 +194,36 @@ def extract_archive(
             txn.commit()
     result.seconds = clock() - t0
     return result
+
+
+def archive_to_extract(paths: DataPaths) -> Path:
+    """The archive ``extract`` uses when none is given: the kept one the provenance records,
+    else the one archive in ``downloads/`` (read after a half-done commit is recovered)."""
+    with commit.reading(paths):
+        kept = provenance.kept_archive(provenance.read(paths.provenance), paths.root)
+    if kept is not None:
+        return kept
+    try:
+        found = sorted(
+            p
+            for p in paths.downloads_dir.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and not p.name.endswith((".part", ".part.json", ".rejected"))
+        )
+    except OSError:
+        found = []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"Several files in {paths.downloads_dir}: " + ", ".join(p.name for p in found),
+            hint="Say which one with --archive FILE.",
+        )
+    raise UsageError(
+        f"No archive to extract: none recorded and none in {paths.downloads_dir}",
+        hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
+    )
 
 
 def already_intact(paths: DataPaths) -> list[Entry] | None:

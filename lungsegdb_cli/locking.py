@@ -224,14 +224,20 @@ def writer_lock(paths: DataPaths, timeout: float | None = None) -> Iterator[bool
 
 @contextmanager
 def generation_lock(paths: DataPaths, mode: str, timeout: float | None = None) -> Iterator[bool]:
-    """Hold the generation lock in ``mode``. A reader on a data dir without a state folder
-    that it may not create (read-only, never written by us) holds nothing: nobody can swap a
-    tree there through lungsegdb without first creating that folder."""
-    if not _ensure_state(paths) or (
-        not paths.tree_lock.exists() and not os.access(paths.state_dir, os.W_OK)
-    ):
-        yield False
-        return
+    """Hold the generation lock in ``mode``.
+
+    A reader creates nothing: where there is no state folder yet, or no lock file in a folder
+    it may not write (a read-only data dir), it holds nothing -- lungsegdb creates both before
+    it ever swaps a tree there."""
+    if mode == SHARED:
+        if not paths.state_dir.is_dir() or (
+            not paths.tree_lock.exists() and not os.access(paths.state_dir, os.W_OK)
+        ):
+            yield False
+            return
+    elif not _ensure_state(paths):
+        raise from_os_error(PermissionError(errno.EACCES, "read-only", str(paths.state_dir)),
+                            f"lock {paths.state_dir}")
     with hold(paths.tree_lock, mode, timeout=timeout, what=str(paths.root)) as waited:
         yield waited
 

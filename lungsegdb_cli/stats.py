@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import dataset
+from lungsegdb_cli import commit, dataset
 from lungsegdb_cli.decodepass import decode_groups
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.fsutil import atomic_write_text
@@ -359,6 +359,7 @@ def write_csv(path: Path, rows: list[list[Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+@commit.one_generation
 def compute(
     paths: DataPaths,
     *,

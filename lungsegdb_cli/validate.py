@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from lungsegdb_cli import dataset
+from lungsegdb_cli import commit, dataset
 from lungsegdb_cli.decodepass import decode_groups
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
@@ -251,6 +251,7 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
     )
 
 
+@commit.one_generation
 def validate(
     paths: DataPaths,
     *,

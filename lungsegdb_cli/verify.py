@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import dataset, hashing, info, manifest
+from lungsegdb_cli import commit, dataset, hashing, info, manifest
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress, ensure
@@ -197,6 +197,7 @@ def _os_error(exc: OSError, action: str, path: object) -> LocalError:
 # ---------------------------------------------------------------------------------------------
 # verify
 # ---------------------------------------------------------------------------------------------
+@commit.one_generation
 def verify(
     paths: DataPaths,
     *,
