@@ -187,6 +187,8 @@ def extract_archive(
             existing = manifest.intact(paths)
             if existing is not None:
                 return _already(paths, archive, fmt, existing, clock() - t0)
+        if archive_sha256 is None:
+            archive_sha256 = _recorded_sha256(paths, archive)
         with commit.Transaction(paths) as txn:
             result = _stage_planned(
                 txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
@@ -224,6 +226,17 @@ def archive_to_extract(paths: DataPaths) -> Path:
         f"No archive to extract: none recorded and none in {paths.downloads_dir}",
         hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
     )
+
+
+def _recorded_sha256(paths: DataPaths, archive: Path) -> str | None:
+    """The recorded SHA-256 of ``archive`` if it is the kept archive the provenance names."""
+    record = provenance.read(paths.provenance)
+    kept = provenance.kept_archive(record, paths.root)
+    try:
+        same = kept is not None and os.path.samefile(kept, archive)
+    except OSError:
+        same = False
+    return str(record["sha256"]).lower() if same and record and record.get("sha256") else None
 
 
 def already_intact(paths: DataPaths) -> list[Entry] | None:

@@ -430,3 +430,50 @@ def test_writer_lock_busy_in_another_thread_waits(tmp_path):
 def _take_and_note(p: paths.DataPaths, order: list[str]) -> None:
     with locking.writer_lock(p):
         order.append("second held")
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers never see a torn tree
+# ---------------------------------------------------------------------------------------------
+_SWAPPER = """
+import sys
+from lungsegdb_cli.cli import run
+archives, root, n = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
+for i in range(n):
+    archive = archives[i % len(archives)]
+    code = run(["extract", "--force", "--archive", archive, "--data-dir", root, "--quiet"])
+    if code:
+        sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("content", ["identical", "alternating"])
+def test_readers_during_swaps_see_one_whole_generation(tmp_path, archives, content):
+    """verify and validate while another process swaps trees in again and again -- the same
+    tree, or two different ones in turn (where a reader that mixed a manifest with the other
+    generation's files would report "modified"): every run sees one whole generation (exit 0).
+    """
+    old, new = archives
+    root = tmp_path / "data"
+    _install(root, new)
+    swapped = [new] if content == "identical" else [old, new]
+    env = {**os.environ, "LUNGSEGDB_SYNC": "0"}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _SWAPPER, ",".join(str(a.path) for a in swapped), str(root), "10"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    codes: list[tuple[str, int]] = []
+    try:
+        while writer.poll() is None or len(codes) < 20:
+            codes.append(("verify", run(["verify", "--data-dir", str(root), "--quiet"])))
+            if len(codes) % 5 == 0:
+                codes.append(("validate", run(["validate", "--data-dir", str(root), "-q"])))
+    finally:
+        writer.wait(120)
+    assert writer.returncode == 0, writer.stderr.read() if writer.stderr else ""
+    assert [c for c in codes if c[1] != 0] == []
+    assert sum(1 for c in codes if c[0] == "verify") >= 20
+    p = paths.resolve(root)
+    assert _tree_digests(p.dataset_dir) == new.files and _debris(root) == []
