@@ -541,14 +541,15 @@ def _check_pages(tif: Any, limit: int) -> int:
         if i >= MAX_PAGES:
             more = True
             break
-        dtype = getattr(page, "dtype", None)
+        tags = page if hasattr(page, "imagelength") else page.keyframe  # a TiffFrame: its key
+        dtype = getattr(tags, "dtype", None)
         declared.append(
             (
-                max(1, int(getattr(page, "imagedepth", 1) or 1)),
-                int(page.imagelength),
-                int(page.imagewidth),
-                max(1, int(page.samplesperpixel or 1)),
-                _dtype_name(dtype) if dtype is not None else f"{page.bitspersample}-bit",
+                max(1, int(getattr(tags, "imagedepth", 1) or 1)),
+                int(tags.imagelength),
+                int(tags.imagewidth),
+                max(1, int(tags.samplesperpixel or 1)),
+                _dtype_name(dtype) if dtype is not None else f"{tags.bitspersample}-bit",
                 dtype.itemsize if dtype is not None else 1,
             )
         )
