@@ -5,6 +5,11 @@ not opened. The rest are decoded by :func:`lungsegdb_cli.tiffinfo.summarize_many
 pool, in chunks, with a bounded number of chunks in flight so memory stays flat whatever the
 number of files. Small jobs run in-process.
 
+Every file is decoded under one decode limit (:func:`lungsegdb_cli.tiffinfo.max_image_pixels`,
+read once here, before any work, and sent to the workers with each file): a file whose tags
+declare more is never decoded. Its ``too_large`` summary is not cached, so a file is checked
+against the limit of the current run (raising it takes effect at once).
+
 Processes, not threads: the per-file work is many short numpy calls and TIFF header parsing in
 Python, which hold the GIL. Measured on the full synthetic tree (10,000 files, 2 cores): two
 threads took 5.3 s against 3.1 s for one thread (GIL contention); two processes 1.6-1.9x one.
@@ -23,7 +28,7 @@ from typing import Any
 
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
-from lungsegdb_cli.tiffinfo import FileSummary, summarize_many
+from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.tree import FileEntry, GroupScan
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
@@ -118,14 +123,18 @@ def decode(
     progress: Progress | None = None,
     workers: int | Workers | None = None,
     description: str = "Decoding",
+    max_pixels: int | None = None,
 ) -> PassResult:
     """Summaries of every ``(file, kind)`` in ``jobs``, keyed by relative path.
 
     ``jobs`` may be a generator that lists the tree as it goes: files are sent to the workers
     as soon as a chunk is complete, so decoding overlaps the listing. The progress bar starts
     when the listing is complete (its total is known then). ``workers``: a number of
-    processes, or a :class:`Workers` already started (left open).
+    processes, or a :class:`Workers` already started (left open). ``max_pixels``: the decode
+    limit (default: :func:`~lungsegdb_cli.tiffinfo.max_image_pixels`, which raises
+    :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``).
     """
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     prog = ensure(progress)
     own = not isinstance(workers, Workers)
     crew = workers if isinstance(workers, Workers) else Workers(workers, start=False)
@@ -141,13 +150,14 @@ def decode(
         nonlocal done
         for e, (fields, raw) in zip(entries, results, strict=True):
             s = out[e.rel] = FileSummary.from_tuple(fields)
-            cache.put(e, s, raw)
+            if not s.too_large:  # checked again next run, against that run's limit
+                cache.put(e, s, raw)
         done += len(entries)
         if started:
             prog.advance(len(entries))
 
-    def tasks(part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int]]:
-        return [(base + e.rel, kind, e.size) for e, kind in part]
+    def tasks(part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int, int]]:
+        return [(base + e.rel, kind, e.size, limit) for e, kind in part]
 
     def submit(part: list[tuple[FileEntry, str]]) -> None:
         pending.append(([e for e, _ in part], pool.submit(summarize_many, tasks(part))))
@@ -217,14 +227,17 @@ def decode_groups(
     progress: Progress | None = None,
     workers: int | None = None,
     description: str = "Decoding",
+    max_pixels: int | None = None,
 ) -> tuple[list[GroupScan], PassResult, Callable[[], None]]:
     """The pass validate and stats share: list the groups, decode ``jobs_of(group)`` for each.
 
     Decoding overlaps the listing (a cold run starts the worker processes first), and the
     cache is saved in the background with ``keep_of(groups)`` (the entries and folders to
     keep) while the workers exit. Returns the groups, the decode results and a function that
-    waits for the cache to be written.
+    waits for the cache to be written. ``max_pixels``: as for :func:`decode` (resolved here,
+    before the workers start).
     """
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     groups: list[GroupScan] = []
 
     def jobs() -> Iterator[tuple[FileEntry, str]]:
@@ -240,6 +253,7 @@ def decode_groups(
             progress=progress,
             workers=crew,
             description=description,
+            max_pixels=limit,
         )
         saved = cache.save_in_background(*keep_of(groups))
     return groups, passed, saved

@@ -9,7 +9,10 @@ population one (ddof 0, as ``numpy.std``).
 
 Only pairs count (an image without a mask is ``validate``'s business). A pair file that cannot
 be decoded is skipped and counted in ``unreadable``; a readable image of a pair whose mask is
-unreadable still counts towards the intensity.
+unreadable still counts towards the intensity. A pair file whose tags declare an image over the
+decode limit is not decoded either, but it is not skipped: the numbers would silently leave out
+what may be a genuine image, so :func:`compute` raises :class:`TooLargeImages` (exit 1) naming
+it; raising ``LUNGSEGDB_MAX_IMAGE_PIXELS`` lets it through.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from typing import Any
 
 from lungsegdb_cli import commit, dataset
 from lungsegdb_cli.decodepass import decode_groups
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.fsutil import atomic_write_text
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
-from lungsegdb_cli.tiffinfo import HIST_BINS, FileSummary
+from lungsegdb_cli.tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
 from lungsegdb_cli.tree import GroupScan, Pair, iter_required
 from lungsegdb_cli.validate import OTHER, mask_convention
 
@@ -52,6 +55,21 @@ CSV_COLUMNS = (
     "foreground",
     "error",
 )
+
+
+#: Files named in the message of :class:`TooLargeImages` (all of them are in its context).
+NAMED = 3
+
+
+class TooLargeImages(CheckFailed):
+    """Pair files declare images over the decode limit: they were not decoded, and statistics
+    that leave them out would be wrong without saying so. Exit 1."""
+
+    code = "too-large"
+    default_hint = (
+        f"See them with 'lungsegdb validate'; if they are genuine images, raise the limit "
+        f"({ENV_MAX_PIXELS}=N pixel values) and run again."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,6 +368,27 @@ def _accumulate(gs: GroupScan, summaries: dict[str, FileSummary], rows: list | N
     return st
 
 
+def too_large(scans: list[GroupScan], summaries: dict[str, FileSummary]) -> list[tuple[str, str]]:
+    """``(path, message)`` of every pair file over the decode limit, in tree order."""
+    return [
+        (f.rel, summaries[f.rel].error or "")
+        for gs in scans
+        for p in gs.pairs
+        for f in (p.image, p.mask)
+        if summaries[f.rel].too_large
+    ]
+
+
+def _too_large_error(big: list[tuple[str, str]], limit: int) -> TooLargeImages:
+    """One line naming the first file (its declared size) and a few of the others."""
+    first, message = big[0]
+    text = f"Image too large to decode: {first} {message}"
+    if len(big) > 1:
+        others = ", ".join(r for r, _ in big[1:NAMED])
+        text += f"; and {len(big) - 1:,} more: {others}{', ...' if len(big) > NAMED else ''}"
+    return TooLargeImages(text, files=[{"path": r, "message": m} for r, m in big], limit=limit)
+
+
 def write_csv(path: Path, rows: list[list[Any]]) -> None:
     """Write the per-pair CSV atomically (temp file in the same folder, then replace)."""
     buf = io.StringIO()
@@ -369,12 +408,18 @@ def compute(
     progress: Progress | None = None,
     use_cache: bool = True,
     workers: int | None = None,
+    max_pixels: int | None = None,
 ) -> StatsResult:
     """Statistics of the pairs of each (filtered) group of the tree at ``paths.dataset_dir``.
 
     ``variant``/``version`` accept the names :func:`parse_variant`/:func:`parse_version` do.
-    Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
+    ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
+    values). Raises :class:`~lungsegdb_cli.errors.UsageError` for a bad filter or
+    ``LUNGSEGDB_MAX_IMAGE_PIXELS``, :class:`~lungsegdb_cli.errors.CheckFailed` when there is
+    no tree at all, and :class:`TooLargeImages` (nothing written) when a pair file declares an
+    image over the limit.
     """
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     groups = dataset.groups(parse_variant(variant), parse_version(version))
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
@@ -388,7 +433,12 @@ def compute(
         progress=progress,
         workers=workers,
         description="Computing statistics",
+        max_pixels=limit,
     )
+    big = too_large(scans, passed.summaries)
+    if big:
+        cache_saved()
+        raise _too_large_error(big, limit)
     rows: list[list[Any]] | None = [] if csv is not None else None
     out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
     cache_saved()

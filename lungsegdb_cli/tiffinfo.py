@@ -13,7 +13,10 @@ decode serves both (and the decode cache, :mod:`lungsegdb_cli.scancache`):
 - for masks: the number of distinct values (exact), the values when few, and the foreground
   count (pixels with any channel > 0).
 
-A file that cannot be decoded gets ``error`` set to a one-line reason instead.
+A file that cannot be decoded gets ``error`` set to a one-line reason instead; one whose tags
+declare an image over the decode limit (:func:`max_image_pixels`) is never decoded and gets
+``error`` and ``too_large``. Files are opened non-blocking and must be regular files (a FIFO or
+a device is unreadable, never waited on).
 """
 
 from __future__ import annotations
@@ -22,12 +25,22 @@ import base64
 import logging
 import math
 import os
+import re
+import stat
 import threading
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any
 
-from lungsegdb_cli.tiffraw import read_plain
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.tiffraw import (
+    DEFAULT_MAX_PIXELS,
+    ENV_MAX_PIXELS,
+    MAX_PAGES,
+    TooLarge,
+    check_declared,
+    read_plain,
+)
 
 IMAGE = "image"
 MASK = "mask"
@@ -76,6 +89,8 @@ class FileSummary:
     hist: bytes | None = field(default=None, repr=False)
     hist_lo: float = 0.0
     hist_hi: float = 0.0
+    #: the tags declare more than the decode limit (``error`` says what): nothing was decoded
+    too_large: bool = False
 
     @property
     def ok(self) -> bool:
@@ -159,11 +174,92 @@ def _num(x: Any) -> float | int:
     return f
 
 
-def describe_bad_header(path: str) -> str | None:
-    """What a file that is not a TIFF really is (by its first bytes), or None."""
+def max_image_pixels(value: str | None = None) -> int:
+    """The decode limit in pixel values: ``value`` or ``$LUNGSEGDB_MAX_IMAGE_PIXELS``, else
+    :data:`~lungsegdb_cli.tiffraw.DEFAULT_MAX_PIXELS`.
+
+    Parsed strictly: a positive whole number, digits only (surrounding blanks ignored); unset
+    or empty means the default. Anything else (``inf``, ``nan``, ``-1``, ``0``, ``1e9``,
+    ``abc``) raises :class:`~lungsegdb_cli.errors.UsageError` naming the variable.
+    """
+    raw = os.environ.get(ENV_MAX_PIXELS, "") if value is None else value
+    text = raw.strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if re.fullmatch(r"[0-9]{1,30}", text, flags=re.ASCII) and int(text) > 0:
+        return int(text)
+    raise UsageError(
+        f"{ENV_MAX_PIXELS} must be a positive whole number of pixel values, not {raw!r}",
+        hint=(
+            f"Unset it for the default ({DEFAULT_MAX_PIXELS:,}), or set e.g. "
+            f"{ENV_MAX_PIXELS}=268435456."
+        ),
+        variable=ENV_MAX_PIXELS,
+        value=raw,
+    )
+
+
+#: What a file that is not a regular file is, by its ``st_mode``.
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO or device opens at once instead of waiting
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+class NotRegular(OSError):
+    """The path opened is not a regular file (a FIFO, a device, a socket)."""
+
+
+def open_regular(path: str) -> tuple[int, int]:
+    """``(fd, size)`` of ``path`` opened for reading, never blocking.
+
+    Opened with ``O_NONBLOCK`` (symlinks are followed: the tree scan decides about them) and
+    checked with ``fstat``: raises :class:`NotRegular` (descriptor closed) for anything but a
+    regular file, OSError if it cannot be opened. The caller closes the descriptor.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = next((w for test, w in _NOT_REGULAR if test(st.st_mode)), "a special file")
+            raise NotRegular(f"not a regular file ({what})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def _head(fd: int, n: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, 0)
+    os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, n)  # pragma: no cover
+
+
+def describe_bad_header(path: str | int) -> str | None:
+    """What a file that is not a TIFF really is (by its first bytes), or None.
+
+    ``path``: a path (opened as :func:`open_regular` does) or an open descriptor."""
+    try:
+        if isinstance(path, int):
+            head = _head(path, 16)
+        else:
+            fd, _ = open_regular(path)
+            try:
+                head = _head(fd, 16)
+            finally:
+                os.close(fd)
+    except NotRegular as exc:
+        return str(exc)
     except OSError as exc:
         return f"cannot open: {exc.strerror or exc}"
     if not head:
@@ -435,17 +531,47 @@ def _quiet_tifffile() -> None:
         _quiet_done = True
 
 
-def _read_tifffile(path: str, size: int, s: FileSummary) -> tuple[Any, str]:
+def _check_pages(tif: Any, limit: int) -> int:
+    """The number of pages of ``tif``, once what every page declares (from its tags, nothing
+    decoded) has passed :func:`~lungsegdb_cli.tiffraw.check_declared`; raises TooLarge."""
+    declared: list[tuple[int, int, int, int, str, int]] = []
+    chunks = 0
+    more = False
+    for i, page in enumerate(tif.pages):  # reads the IFDs one by one: stops at MAX_PAGES
+        if i >= MAX_PAGES:
+            more = True
+            break
+        tags = page if hasattr(page, "imagelength") else page.keyframe  # a TiffFrame: its key
+        dtype = getattr(tags, "dtype", None)
+        declared.append(
+            (
+                max(1, int(getattr(tags, "imagedepth", 1) or 1)),
+                int(tags.imagelength),
+                int(tags.imagewidth),
+                max(1, int(tags.samplesperpixel or 1)),
+                _dtype_name(dtype) if dtype is not None else f"{tags.bitspersample}-bit",
+                dtype.itemsize if dtype is not None else 1,
+            )
+        )
+        chunks = max(chunks, len(page.dataoffsets))
+    if declared or more:
+        check_declared(declared, chunks, limit, more=more)
+    return len(declared)
+
+
+def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) -> tuple[Any, str]:
     """Decode with tifffile + imagecodecs: every page, first page returned with its axes.
 
+    Reads the open descriptor ``fd`` (``path`` names it in messages). Every page's declared
+    size is checked first (raises :class:`~lungsegdb_cli.tiffraw.TooLarge`, nothing decoded).
     Sets ``s.pages``/``s.compression``; sets ``s.error`` and returns ``(None, "")`` for data
     that runs past the end of the file (tifffile would pad it silently or fail vaguely).
     """
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with os.fdopen(fd, "rb", closefd=False) as fh, tifffile.TiffFile(fh, name=path) as tif:
         pages = tif.pages
-        s.pages = len(pages)
+        s.pages = _check_pages(tif, limit)
         page = pages.first
         ends = [
             int(o) + int(c)
@@ -468,56 +594,83 @@ def _read_tifffile(path: str, size: int, s: FileSummary) -> tuple[Any, str]:
     return arr, axes
 
 
-def summarize(path: str, kind: str, size: int | None = None) -> FileSummary:
-    """Decode ``path`` fully (every page) and summarise it as an ``image`` or a ``mask``."""
-    import numpy as np
+def summarize(
+    path: str, kind: str, size: int | None = None, max_pixels: int | None = None
+) -> FileSummary:
+    """Decode ``path`` fully (every page) and summarise it as an ``image`` or a ``mask``.
 
+    ``max_pixels``: the decode limit (default :func:`max_image_pixels`); a file whose tags
+    declare more is not decoded (``too_large``). ``size`` is what the caller saw; the size of
+    the file as opened is what counts. Never raises for a bad file, never blocks on a special
+    one (see :func:`open_regular`)."""
     _quiet_tifffile()
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     s = FileSummary(kind=kind)
     try:
-        if size is None:
-            size = os.path.getsize(path)
+        fd, size = open_regular(path)
+    except NotRegular as exc:
+        s.error = str(exc)
+        return s
+    except OSError as exc:
+        s.error = f"cannot open: {exc.strerror or exc}"
+        return s
+    try:
         if size == 0:
             s.error = "empty file (0 bytes)"
             return s
-        plain = read_plain(path, size)
+        _decode(fd, path, size, s, limit)
+    finally:
+        os.close(fd)
+    return s
+
+
+def _decode(fd: int, path: str, size: int, s: FileSummary, limit: int) -> None:
+    """Decode the open file into ``s`` (errors recorded in ``s``, never raised)."""
+    import numpy as np
+
+    kind = s.kind
+    try:
+        plain = read_plain(fd, size, limit)
         if plain is not None:
             arr, s.compression = plain
             s.pages, axes = 1, "YXS" if arr.ndim == 3 else "YX"
         else:
-            arr, axes = _read_tifffile(path, size, s)
+            arr, axes = _read_tifffile(fd, path, size, s, limit)
             if arr is None:
-                return s
+                return
         arr = _normalise(np.asarray(arr), axes)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if arr.ndim < 2:
             s.error = f"not an image: decoded shape {tuple(arr.shape)}"
-            return s
+            return
         s.shape = tuple(int(d) for d in arr.shape)
         s.dtype = _dtype_name(arr.dtype)
         if kind == MASK:
             _reduce_mask(arr, s)
         else:
             _reduce_image(arr, s)
+    except TooLarge as exc:
+        s.error, s.too_large = str(exc), True
     except MemoryError:
         s.error = "too large to decode in memory"
     except Exception as exc:  # any decoder failure is a finding, not a crash
-        what = describe_bad_header(path)
+        what = describe_bad_header(fd)
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         s.error = what or f"corrupt TIFF, cannot decode ({detail})"
-    return s
 
 
-def summarize_many(tasks: list[tuple[str, str, int]]) -> list[tuple[tuple[Any, ...], str]]:
-    """Worker entry point: summarise a chunk of ``(path, kind, size)``.
+def summarize_many(
+    tasks: list[tuple[str, str, int, int]],
+) -> list[tuple[tuple[Any, ...], str]]:
+    """Worker entry point: summarise a chunk of ``(path, kind, size, max_pixels)``.
 
     Returns, per file, the fields as a plain tuple (:meth:`FileSummary.from_tuple`; crosses
     the process boundary several times cheaper than a dataclass instance) and the summary's
     JSON for the decode cache (serialised here, in parallel, not in the main process)."""
     out = []
-    for p, k, n in tasks:
-        s = summarize(p, k, n)
+    for p, k, n, limit in tasks:
+        s = summarize(p, k, n, limit)
         out.append((s.as_tuple(), _json_dumps(s.to_json())))
     return out
 

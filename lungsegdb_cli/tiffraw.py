@@ -10,6 +10,10 @@ Anything else returns None and the caller decodes with tifffile + imagecodecs: c
 tiled, planar, multi-page, BigTIFF, bit depths other than 8/16/32/64, YCbCr, strips that are
 not contiguous or run past the end of the file. ``tests/test_tiffinfo.py`` checks that this
 path returns exactly what tifffile returns.
+
+It also holds the decode limit both paths enforce (:class:`TooLarge`, :func:`check_declared`):
+the size an image *declares* in its tags (height x width x samples, every page) is checked
+before a single pixel is decoded, so a small file cannot make the decoder allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -43,16 +47,73 @@ _NEEDED = {
 _PLAIN_PHOTOMETRIC = {0, 1, 2, 3}
 _KIND = {1: "u", 2: "i", 3: "f"}
 
+ENV_MAX_PIXELS = "LUNGSEGDB_MAX_IMAGE_PIXELS"
+#: Default decode limit, in pixel values (samples: an RGB pixel counts 3) summed over the pages
+#: that would be decoded: 8192x8192 grey, 64 times the largest LungSegDB slice (1024x1024);
+#: 64 MiB decoded for uint8, 128 MiB for uint16 (Pillow's MAX_IMAGE_PIXELS is 89,478,485).
+DEFAULT_MAX_PIXELS = 1 << 26
+#: Pages per file that are looked at (every page is decoded): more is ``too-large``.
+MAX_PAGES = 4096
+#: Strips or tiles per page: more is ``too-large`` (each costs a decoder call).
+MAX_CHUNKS = 1 << 20
+
+
+class TooLarge(ValueError):
+    """A file whose tags declare more than the decode limit. Nothing of it was decoded; the
+    message says what it declares and the limit."""
+
+
+def _dims(h: int, w: int, spp: int, depth: int = 1) -> str:
+    return f"{depth}x{h}x{w}x{spp}" if depth > 1 else f"{h}x{w}x{spp}"
+
+
+def check_declared(
+    pages: list[tuple[int, int, int, int, str, int]], chunks: int, limit: int, *, more: bool = False
+) -> None:
+    """Raise :class:`TooLarge` if what the tags declare is over ``limit``, else return.
+
+    ``pages``: per page ``(depth, height, width, samples, dtype name, bytes per sample)``;
+    ``chunks``: the most strips or tiles of any page; ``more``: the file has more pages than
+    :data:`MAX_PAGES` (only that many are listed). The pixel values of every page are summed:
+    every page is decoded.
+    """
+    if more:
+        raise TooLarge(
+            f"declares more than {MAX_PAGES:,} pages; over the limit of {MAX_PAGES:,} pages; "
+            "not decoded"
+        )
+    if chunks > MAX_CHUNKS:
+        raise TooLarge(
+            f"declares {chunks:,} strips or tiles in one page; over the limit of "
+            f"{MAX_CHUNKS:,}; not decoded"
+        )
+    values = sum(d * h * w * s for d, h, w, s, _, _ in pages)
+    if values <= limit:
+        return
+    nbytes = sum(d * h * w * s * size for d, h, w, s, _, size in pages)
+    d, h, w, s, name, _ = pages[0]
+    what = f"{_dims(h, w, s, d)} {name}"
+    if len(pages) > 1:
+        what = f"{len(pages):,} pages (the first {what})"
+    raise TooLarge(
+        f"declares {what} = {values:,} pixel values, {nbytes:,} bytes decoded; over the limit "
+        f"of {limit:,} pixel values ({ENV_MAX_PIXELS}); not decoded"
+    )
+
 
 class _File:
     """Positional reads on one file: ``os.pread``/``os.preadv`` on POSIX (no buffered file
-    object, no seeks), a plain file object elsewhere."""
+    object, no seeks), a plain file object elsewhere. Given an open descriptor it reads that
+    (and leaves it open); given a path it opens (and closes) the file itself."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | int) -> None:
         self._fh: BinaryIO | None = None
         self._fd = -1
+        self._own = not isinstance(path, int)
         if _POSITIONAL:
-            self._fd = os.open(path, os.O_RDONLY)
+            self._fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
+        elif isinstance(path, int):
+            self._fh = os.fdopen(path, "rb", closefd=False)
         else:
             self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
 
@@ -71,7 +132,7 @@ class _File:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
-        elif self._fd >= 0:
+        elif self._fd >= 0 and self._own:
             os.close(self._fd)
 
 
@@ -84,7 +145,9 @@ _LAYOUTS: dict[bytes, tuple[Any, ...]] = {}
 _MAX_LAYOUTS = 512
 
 
-def _values(f: _File, bo: str, typ: int, count: int, raw: bytes) -> tuple[Any, ...] | None:
+def _values(
+    f: _File, bo: str, typ: int, count: int, raw: bytes, size: int
+) -> tuple[Any, ...] | None:
     code = _TYPE_CODE.get(typ)
     if code is None:
         return None
@@ -93,14 +156,21 @@ def _values(f: _File, bo: str, typ: int, count: int, raw: bytes) -> tuple[Any, .
         data = raw[:nbytes]
     else:
         (offset,) = struct.unpack(bo + "I", raw)
+        if offset + nbytes > size:
+            return None  # a value past the end of the file: never allocate what it claims
         data = f.pread(nbytes, offset)
         if len(data) != nbytes:
             return None
     return struct.unpack(f"{bo}{count}{code}", data)
 
 
-def _layout(f: _File, bo: str, n: int, block: bytes) -> tuple[tuple[Any, ...] | None, bool]:
-    """((shape, dtype, start, end) or None, cacheable) from the IFD entries in ``block``."""
+def _layout(
+    f: _File, bo: str, n: int, block: bytes, size: int, limit: int
+) -> tuple[tuple[Any, ...] | None, bool]:
+    """((shape, dtype, start, end) or None, cacheable) from the IFD entries in ``block``.
+
+    Raises :class:`TooLarge` when the declared size is over ``limit`` pixel values (checked
+    before the strips are looked at)."""
     import numpy as np
 
     tags: dict[int, tuple[Any, ...]] = {}
@@ -111,7 +181,7 @@ def _layout(f: _File, bo: str, n: int, block: bytes) -> tuple[tuple[Any, ...] | 
         if tag in _NEEDED:
             typ, count = entries[i + 1], entries[i + 2]
             inline = inline and _TYPE_SIZE.get(typ, 8) * count <= 4
-            vals = _values(f, bo, typ, count, entries[i + 3])
+            vals = _values(f, bo, typ, count, entries[i + 3], size)
             if vals is None:
                 return None, inline
             tags[tag] = vals
@@ -138,6 +208,7 @@ def _layout(f: _File, bo: str, n: int, block: bytes) -> tuple[tuple[Any, ...] | 
         return None, inline
     dtype = np.dtype(f"{bo}{_KIND[sf]}{bits // 8}")
     shape = (h, w, spp) if spp > 1 else (h, w)
+    _check_plain(shape, dtype, len(offsets), limit)
     expected = h * w * spp * dtype.itemsize
     start = pos = offsets[0]
     for o, c in zip(offsets, counts, strict=True):
@@ -149,11 +220,21 @@ def _layout(f: _File, bo: str, n: int, block: bytes) -> tuple[tuple[Any, ...] | 
     return (shape, dtype, start, pos), inline
 
 
-def read_plain(path: str, size: int) -> tuple[Any, str] | None:
+def _check_plain(shape: tuple[int, ...], dtype: Any, strips: int, limit: int) -> None:
+    h, w = shape[0], shape[1]
+    spp = shape[2] if len(shape) > 2 else 1
+    check_declared([(1, h, w, spp, dtype.name, dtype.itemsize)], strips, limit)
+
+
+def read_plain(
+    path: str | int, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Any, str] | None:
     """``(array, "none")`` for a plain single-page uncompressed TIFF, else None.
 
-    The array is ``(H, W)`` or ``(H, W, S)``, in the file's byte order, as tifffile would
-    decode it.
+    ``path``: a path or a descriptor open for reading (left open). The array is ``(H, W)`` or
+    ``(H, W, S)``, in the file's byte order, as tifffile would decode it. Raises
+    :class:`TooLarge` (before reading any pixel) when the image declares more than
+    ``max_pixels`` pixel values.
     """
     import numpy as np
 
@@ -181,13 +262,15 @@ def read_plain(path: str, size: int) -> tuple[Any, str] | None:
         key = head[:8] + block
         layout = _LAYOUTS.get(key)
         if layout is None:
-            layout, inline = _layout(f, bo, n, block)
+            layout, inline = _layout(f, bo, n, block, size, max_pixels)
             if layout is None:
                 return None
             if inline:
                 if len(_LAYOUTS) >= _MAX_LAYOUTS:
                     _LAYOUTS.clear()
                 _LAYOUTS[key] = layout
+        else:  # parsed under another limit maybe: check again (one strip: inline values)
+            _check_plain(layout[0], layout[1], 1, max_pixels)
         shape, dtype, start, end = layout
         if end > size:
             return None  # truncated: tifffile's path reports it

@@ -18,7 +18,7 @@ from lungsegdb_cli.decodepass import decode_groups
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress
 from lungsegdb_cli.scancache import ScanCache
-from lungsegdb_cli.tiffinfo import FileSummary
+from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels
 from lungsegdb_cli.tree import GroupScan, iter_required, natural_key
 
 ERROR = "error"
@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "missing-image": ERROR,
     "duplicate-stem": ERROR,
     "unreadable": ERROR,
+    "too-large": ERROR,
     "shape-mismatch": ERROR,
     "non-binary-mask": WARNING,
     "empty-mask": WARNING,
@@ -178,7 +179,7 @@ def _hw(s: FileSummary) -> str:
 
 def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
     if not s.ok:
-        add("unreadable", rel, s.error or "cannot decode")
+        add("too-large" if s.too_large else "unreadable", rel, s.error or "cannot decode")
         return
     if s.pages > 1:
         add("multi-page", rel, f"{s.pages} pages; only the first is checked and used")
@@ -259,11 +260,16 @@ def validate(
     progress: Progress | None = None,
     use_cache: bool = True,
     workers: int | None = None,
+    max_pixels: int | None = None,
 ) -> ValidateResult:
     """Check the whole tree at ``paths.dataset_dir``.
 
-    Raises :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
+    ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
+    values); a file that declares more is a ``too-large`` finding and is not decoded.
+    Raises :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``
+    and :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
     """
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     listing = iter_required(paths)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
     groups, passed, cache_saved = decode_groups(
@@ -278,6 +284,7 @@ def validate(
         progress=progress,
         workers=workers,
         description="Validating",
+        max_pixels=limit,
     )
 
     findings: list[Finding] = []

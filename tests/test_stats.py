@@ -238,3 +238,54 @@ def test_plot_without_matplotlib_is_usage_error(
     code = run(["stats", "--data-dir", str(linked(tmp_path, synth_tree)), "--plot", "x.png"])
     assert code == 2
     assert not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# too-large: never decoded, and stats fails (exit 1) naming it instead of leaving it out
+# ---------------------------------------------------------------------------------------------
+def test_decompression_bomb_fails_stats_in_bounded_memory(tmp_path: Path) -> None:
+    """The 46341^2 deflate file (372 KB) drove stats to 10.5 GB and 31 s."""
+    from test_validate import RSS_BUDGET, hostile_tree, run_measured
+
+    root = hostile_tree(tmp_path)
+    rc, out, err, peak = run_measured(["stats", "--data-dir", str(root), "--json"])
+    assert rc == 1, err
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["error"]["kind"] == "too-large"
+    rel = f"{PRE_V1.images}/1.TIF"
+    assert rel in doc["error"]["message"] and "46341x46341x1 uint8" in doc["error"]["message"]
+    assert [f["path"] for f in doc["error"]["context"]["files"]] == [rel]
+    assert peak < RSS_BUDGET, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_too_large_writes_no_csv_and_a_higher_limit_lets_it_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "LungSegDB"
+    build_mixed(root)  # the biggest pair is 64x64 (int16 image, uint8 mask): 4,096 values
+    out = tmp_path / "pairs.csv"
+    monkeypatch.setenv("LUNGSEGDB_MAX_IMAGE_PIXELS", "4095")
+    argv = ["stats", "--data-dir", str(tmp_path), "--json", "--csv", str(out)]
+    assert run(argv) == 1
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["kind"] == "too-large" and err["code"] == 1
+    assert f"{PRE_V1.images}/1.TIF declares 64x64x1 int16 = 4,096 pixel values" in err["message"]
+    assert err["message"].endswith(f"; and 1 more: {PRE_V1.masks}/1.tif")
+    assert err["context"]["limit"] == 4095
+    assert [f["path"] for f in err["context"]["files"]] == [
+        f"{PRE_V1.images}/1.TIF",
+        f"{PRE_V1.masks}/1.tif",
+    ]
+    assert not out.exists()
+    # human output: the two-line error naming the file and the variable, no traceback
+    assert run(["stats", "--data-dir", str(tmp_path)]) == 1
+    cap = capsys.readouterr()
+    assert f"{PRE_V1.images}/1.TIF" in cap.err and "LUNGSEGDB_MAX_IMAGE_PIXELS" in cap.err
+    assert "Traceback" not in cap.err and "next:" in cap.err
+    with pytest.raises(stats.TooLargeImages):  # the library raises; the CLI maps it to 1
+        stats.compute(paths.resolve(tmp_path), max_pixels=100)
+    monkeypatch.setenv("LUNGSEGDB_MAX_IMAGE_PIXELS", "4096")
+    assert run(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["groups"][0]["pairs"] == 5 and out.exists()
+    check_group(doc["groups"][0], numpy_stats(root, PRE_V1))

@@ -361,3 +361,232 @@ def test_32_bit_images_fall_back_and_stay_exact(tmp_path: Path, arr: np.ndarray)
     if s.s1 is not None:
         wide = [int(v) for v in arr.reshape(-1)]
         assert s.s1 == sum(wide) and s.s2 == sum(v * v for v in wide)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files: the declared size is checked from the tags, before anything is decoded
+# ---------------------------------------------------------------------------------------------
+def hostile_tiff(
+    width: int,
+    height: int,
+    *,
+    compression: int = 8,
+    bits: int = 8,
+    spp: int = 1,
+    pages: int = 1,
+    rows_per_strip: int = 1,
+) -> bytes:
+    """A little-endian TIFF, tiny in bytes, declaring ``pages`` pages of ``height x width x
+    spp``: every StripOffsets entry points at the same strip (deflate, LZW or raw), every
+    page shares the strip arrays, each page has its own IFD (chained)."""
+    import struct
+    import zlib
+
+    row = bytes(width * spp * bits // 8 * rows_per_strip)
+    if compression == 8:
+        strip = zlib.compress(row, 9)
+    elif compression == 5:
+        import imagecodecs
+
+        strip = imagecodecs.lzw_encode(row)
+    else:
+        strip = row
+    n = -(-height // rows_per_strip)
+    data_at = 8
+    offsets_at = data_at + len(strip)
+    counts_at = offsets_at + 4 * n
+    ifd_at = counts_at + 4 * n
+    tags = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, bits),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1),
+        (273, 4, n, offsets_at if n > 1 else data_at),
+        (277, 3, 1, spp),
+        (278, 4, 1, rows_per_strip),
+        (279, 4, n, counts_at if n > 1 else len(strip)),
+    ]
+    ifd_size = 2 + 12 * len(tags) + 4
+    out = [
+        b"II*\x00" + struct.pack("<I", ifd_at),
+        strip,
+        struct.pack(f"<{n}I", *([data_at] * n)),
+        struct.pack(f"<{n}I", *([len(strip)] * n)),
+    ]
+    for page in range(pages):
+        ifd = struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            fmt = "<HHIHH" if typ == 3 else "<HHII"
+            ifd += struct.pack(fmt, tag, typ, count, value, *((0,) if typ == 3 else ()))
+        nxt = ifd_at + (page + 1) * ifd_size if page + 1 < pages else 0
+        out.append(ifd + struct.pack("<I", nxt))
+    return b"".join(out)
+
+
+def test_hostile_helper_writes_what_tifffile_reads(tmp_path: Path) -> None:
+    """The crafted files are what they claim: tifffile reads the small ones back."""
+    for compression in (1, 5, 8):
+        path = tmp_path / f"c{compression}.tif"
+        path.write_bytes(hostile_tiff(7, 5, compression=compression, pages=2))
+        with tifffile.TiffFile(path) as tf:
+            assert len(tf.pages) == 2
+            assert tf.pages[1].asarray().shape == (5, 7)
+
+
+# (id, declared file, limit, what the message must say)
+HOSTILE = [
+    (
+        "46341sq-deflate",
+        lambda: hostile_tiff(46341, 46341),
+        None,
+        "declares 46341x46341x1 uint8 = 2,147,488,281 pixel values, 2,147,488,281 bytes",
+    ),
+    ("32768sq-deflate", lambda: hostile_tiff(32768, 32768), None, "32768x32768x1 uint8"),
+    ("32768sq-lzw", lambda: hostile_tiff(32768, 32768, compression=5), None, "1,073,741,824"),
+    (
+        "uint16-rgb",
+        lambda: hostile_tiff(8000, 9000, bits=16, spp=3),
+        None,
+        "9000x8000x3 uint16 = 216,000,000 pixel values, 432,000,000 bytes",
+    ),
+    # uncompressed: the fast path's own header parse refuses it too
+    ("raw-fast-path", lambda: hostile_tiff(20000, 20000, compression=1), None, "20000x20000x1"),
+    ("pages-sum", lambda: hostile_tiff(64, 64, pages=3), 10_000, "3 pages (the first 64x64x1"),
+    ("absurd-pages", lambda: hostile_tiff(1, 1, pages=4097), None, "more than 4,096 pages"),
+    ("over-a-small-limit", lambda: hostile_tiff(101, 100, compression=1), 10_099, "10,100"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "limit", "says"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_declared_size_over_the_limit_is_too_large_and_never_decoded(
+    tmp_path: Path, name: str, make: Any, limit: int | None, says: str
+) -> None:
+    path = tmp_path / f"{name}.tif"
+    path.write_bytes(make())
+    assert path.stat().st_size < 2_000_000  # tiny in bytes, huge decoded
+    for kind in (IMAGE, MASK) if name != "absurd-pages" else (MASK,):  # (4,096 IFDs: slow)
+        s = summarize(str(path), kind, max_pixels=limit)
+        assert s.too_large and not s.ok
+        assert says in (s.error or ""), s.error
+        assert "over the limit" in (s.error or "") and "not decoded" in (s.error or "")
+        assert s.n == 0 and s.shape == () and s.hist is None  # nothing was decoded
+        assert FileSummary.from_json(s.to_json()) == s
+    if name == "raw-fast-path":
+        from lungsegdb_cli.tiffraw import TooLarge
+
+        with pytest.raises(TooLarge, match="20000x20000x1"):
+            read_plain(str(path), path.stat().st_size)
+
+
+@pytest.mark.parametrize("compression", [1, 5, 8], ids=["raw", "lzw", "deflate"])
+def test_limit_is_inclusive_on_both_paths(tmp_path: Path, compression: int) -> None:
+    """Exactly the limit decodes; one pixel value more does not (fast path and tifffile)."""
+    path = tmp_path / "x.tif"
+    path.write_bytes(hostile_tiff(30, 20, compression=compression, spp=2))
+    at = summarize(str(path), IMAGE, max_pixels=1200)
+    assert at.ok, at.error
+    assert at.shape == (20, 30, 2) and at.n == 1200 and not at.too_large
+    over = summarize(str(path), IMAGE, max_pixels=1199)
+    assert over.too_large and "20x30x2 uint8 = 1,200 pixel values" in (over.error or "")
+
+
+def test_absurd_strip_count_is_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lungsegdb_cli import tiffraw
+
+    monkeypatch.setattr(tiffraw, "MAX_CHUNKS", 99)
+    for compression in (1, 8):
+        path = tmp_path / f"strips{compression}.tif"
+        path.write_bytes(hostile_tiff(4, 100, compression=compression))
+        s = summarize(str(path), IMAGE)
+        assert s.too_large and "100 strips or tiles" in (s.error or ""), s.error
+
+
+def test_default_limit_is_far_above_lungsegdb_slices(tmp_path: Path) -> None:
+    from lungsegdb_cli.tiffinfo import max_image_pixels
+
+    path = tmp_path / "big-slice.tif"
+    tifffile.imwrite(path, np.zeros((2048, 2048), np.uint16), compression="zlib")
+    s = summarize(str(path), IMAGE)
+    assert s.ok and s.shape == (2048, 2048)
+    assert max_image_pixels() >= 32 * 1024 * 1024  # 32x a 1024x1024 slice at least
+
+
+def test_tag_value_past_the_end_is_never_allocated(tmp_path: Path) -> None:
+    """A StripOffsets count of 2**29 in a 200-byte file: declined by the fast path's parse
+    without reading (or allocating) 2 GiB, then reported by tifffile's path."""
+    import struct
+
+    data = bytearray(hostile_tiff(4, 2, compression=1))
+    i = data.index(struct.pack("<HHI", 273, 4, 2))
+    data[i + 4 : i + 8] = struct.pack("<I", 2**29)
+    path = tmp_path / "count.tif"
+    path.write_bytes(bytes(data))
+    assert read_plain(str(path), len(data)) is None
+    assert not summarize(str(path), IMAGE).ok
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", None), ("  ", None), ("1000", 1000), (" 268435456 ", 268435456), ("0001", 1)],
+)
+def test_max_pixels_env_good_values(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int | None
+) -> None:
+    from lungsegdb_cli.tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiffraw import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
+
+    monkeypatch.setenv(ENV_MAX_PIXELS, value)
+    assert max_image_pixels() == (DEFAULT_MAX_PIXELS if expected is None else expected)
+
+
+@pytest.mark.parametrize(
+    "value", ["inf", "nan", "-1", "0", "abc", "1e9", "1.5", "12 34", "+5", "\u0661\u0662", "9" * 40]
+)
+def test_max_pixels_env_bad_values_are_usage_errors(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from lungsegdb_cli.errors import ExitCode, UsageError
+    from lungsegdb_cli.tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiffraw import ENV_MAX_PIXELS
+
+    monkeypatch.setenv(ENV_MAX_PIXELS, value)
+    with pytest.raises(UsageError) as info:
+        max_image_pixels()
+    assert ENV_MAX_PIXELS in info.value.message and info.value.exit_code == ExitCode.USAGE
+
+
+def _in_thread(fn: Any) -> Any:
+    """Run ``fn`` in a daemon thread; a hang guard (the assert is that it returned)."""
+    import threading
+
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "blocked"
+    return out[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_is_unreadable_and_never_blocks(tmp_path: Path) -> None:
+    from lungsegdb_cli.tiffinfo import describe_bad_header
+
+    fifo = tmp_path / "pipe.TIF"
+    os.mkfifo(fifo)
+    for size in (None, 4096):  # the size the tree scan saw may be stale
+        s = _in_thread(lambda size=size: summarize(str(fifo), MASK, size))
+        assert not s.ok and not s.too_large
+        assert s.error == "not a regular file (a FIFO)"
+    assert _in_thread(lambda: describe_bad_header(str(fifo))) == "not a regular file (a FIFO)"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_device_is_unreadable(tmp_path: Path) -> None:
+    s = _in_thread(lambda: summarize("/dev/zero", IMAGE, 1 << 30))
+    assert not s.ok and s.error == "not a regular file (a character device)"
+
+
+def test_missing_file_says_cannot_open(tmp_path: Path) -> None:
+    s = summarize(str(tmp_path / "gone.TIF"), IMAGE, 10)
+    assert not s.ok and (s.error or "").startswith("cannot open")

@@ -263,3 +263,155 @@ def test_no_tree(
     assert run(argv) == code
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and doc["error"]["code"] == code
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files: too-large (declared size over the decode limit), FIFOs
+# ---------------------------------------------------------------------------------------------
+#: Peak RSS allowed for a CLI run on a hostile tree (the unbounded decoder took 10.5 GB).
+RSS_BUDGET = 300 * 1024 * 1024
+_MEASURE = """
+import json, resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rc": r.returncode, "out": r.stdout, "err": r.stderr, "maxrss": peak}))
+"""
+
+
+def run_measured(argv: list[str], **env: str) -> tuple[int, str, str, int]:
+    """Run the CLI in a fresh child of a fresh process: ``(exit code, stdout, stderr, peak RSS
+    in bytes of the CLI and what it waited for)``. The middle process has no other child, so
+    RUSAGE_CHILDREN is the CLI's alone."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "lungsegdb_cli", *argv]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **env}, check=True
+    )
+    doc = json.loads(done.stdout)
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return doc["rc"], doc["out"], doc["err"], doc["maxrss"] * scale
+
+
+def hostile_tree(tmp_path: Path, width: int = 46341, height: int = 46341) -> Path:
+    """A one-pair tree whose image is a tiny deflate TIFF declaring width x height uint8."""
+    from test_tiffinfo import hostile_tiff
+
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    (root / G.images / "1.TIF").write_bytes(hostile_tiff(width, height))
+    return root
+
+
+def test_decompression_bomb_is_too_large_in_bounded_memory(tmp_path: Path) -> None:
+    """The 46341^2 file (372 KB) drove validate to 10.5 GB and 31 s (the 32768^2 one, 5.3 GB,
+    is in test_tiffinfo's table)."""
+    side, declared = 46341, "2,147,488,281"
+    root = hostile_tree(tmp_path, side, side)
+    rc, out, err, peak = run_measured(["validate", "--data-dir", str(root), "--json"])
+    assert rc == 1, err
+    doc = json.loads(out)
+    big = [f for f in doc["findings"] if f["code"] == "too-large"]
+    assert [(f["path"], f["severity"]) for f in big] == [(f"{G.images}/1.TIF", "error")]
+    assert f"declares {side}x{side}x1 uint8 = {declared} pixel values" in big[0]["message"]
+    assert "LUNGSEGDB_MAX_IMAGE_PIXELS" in big[0]["message"]
+    assert not [f for f in doc["findings"] if f["code"] in ("unreadable", "shape-mismatch")]
+    assert peak < RSS_BUDGET, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_too_large_is_reported_again_and_raising_the_limit_decodes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too-large summaries are not cached: every run checks the file against its own limit."""
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    write_pair(root, "2", img=np.zeros((8, 8), np.uint16), mask=MASK[-8:, -8:])
+    p = paths.resolve(tmp_path)
+    monkeypatch.setenv("LUNGSEGDB_MAX_IMAGE_PIXELS", str(IMG.size - 1))
+    big = {("too-large", f"{G.images}/1.TIF"), ("too-large", f"{G.masks}/1.TIF")}
+    first = validate.validate(p)
+    assert codes(first) == big and not first.ok
+    second = validate.validate(p)
+    assert codes(second) == big
+    assert (second.decoded, second.cached) == (2, 2)  # the too-large pair checked again
+    monkeypatch.setenv("LUNGSEGDB_MAX_IMAGE_PIXELS", "")  # empty: the default
+    third = validate.validate(p)
+    assert codes(third) == set() and third.ok and (third.decoded, third.cached) == (2, 2)
+
+
+def test_the_limit_reaches_the_decode_processes(tmp_path: Path) -> None:
+    root = tmp_path / "LungSegDB"
+    for i in range(60):
+        write_pair(root, str(i))
+    p = paths.resolve(tmp_path)
+    result = validate.validate(p, use_cache=False, workers=2, max_pixels=IMG.size - 1)
+    assert result.decoded == 120
+    assert {f.code for f in result.findings} - {"count-mismatch"} == {"too-large"}
+    images = [f for f in result.findings if f.code == "too-large" and "CT_Images" in f.path]
+    assert len(images) == 60  # every image, wherever it was decoded; masks (32x40 too) also
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "abc", "0"])
+def test_bad_max_pixels_env_is_exit_2_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    write_pair(tmp_path / "LungSegDB", "1")
+    monkeypatch.setenv("LUNGSEGDB_MAX_IMAGE_PIXELS", value)
+    for command in ("validate", "stats"):
+        assert run([command, "--data-dir", str(tmp_path), "--json"]) == 2
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["error"]["kind"] == "usage" and doc["error"]["code"] == 2
+        assert "LUNGSEGDB_MAX_IMAGE_PIXELS" in doc["error"]["message"]
+        assert run([command, "--data-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "LUNGSEGDB_MAX_IMAGE_PIXELS" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_in_the_tree_never_blocks_validate(tmp_path: Path) -> None:
+    """A FIFO named like a mask: a finding on its path (the tree scan reports it), never a
+    hang. Run in a subprocess so that a hang fails instead of blocking the suite."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    (root / G.masks / "1.TIF").unlink()
+    os.mkfifo(root / G.masks / "1.TIF")
+    done = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", "validate", "--data-dir", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"{G.masks}/1.TIF" in {f["path"] for f in json.loads(done.stdout)["findings"]}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_decode_pass_never_blocks_on_a_file_turned_fifo(tmp_path: Path) -> None:
+    """Listed as a regular file, replaced by a FIFO before the pool decodes it: unreadable, at
+    once (in-process decoding is covered in test_tiffinfo)."""
+    workers = 2
+    import subprocess
+    import sys
+
+    root = tmp_path / "LungSegDB"
+    (root / G.masks).mkdir(parents=True)
+    for i in range(50):
+        tifffile.imwrite(root / G.masks / f"{i}.TIF", MASK)
+    os.unlink(root / G.masks / "7.TIF")
+    os.mkfifo(root / G.masks / "7.TIF")
+    code = f"""
+import json
+from pathlib import Path
+from lungsegdb_cli import decodepass, scancache, tree
+jobs = [(tree.FileEntry(f"{G.masks}/{{i}}.TIF", 4096, 0), "mask") for i in range(50)]
+r = decodepass.decode(Path({str(root)!r}), jobs, cache=scancache.ScanCache(None), workers={workers})
+print(json.dumps({{k: s.error for k, s in r.summaries.items() if not s.ok}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == {f"{G.masks}/7.TIF": "not a regular file (a FIFO)"}
