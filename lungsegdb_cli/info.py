@@ -31,8 +31,8 @@ def dataset_card() -> dict[str, Any]:
 def local_archive(paths: DataPaths) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(archive, provenance): the kept archive as recorded, if it still exists."""
     record = provenance.read(paths.provenance)
-    path = provenance.kept_archive(record, paths.root)
-    if record is None or path is None:
+    path = provenance.archive_path(record, paths.root)
+    if record is None or path is None or not path.is_file():  # any size: verify says "differs"
         return None, record
     archive = {"path": str(path), "sha256": record.get("sha256"), "size": path.stat().st_size}
     if record.get("md5"):
