@@ -908,7 +908,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if debug:
             traceback.print_exc()
-        err = from_os_error(exc, "access a local file")
+        err = from_os_error(exc, "accessing a local file")
         return _report(int(err.exit_code), err.code, err.message, err.hint, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
