@@ -78,29 +78,19 @@ class Limits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
-        """Defaults, overridden by ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``."""
-        env = os.environ if env is None else env
+        """Defaults, overridden by ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``.
+
+        A value that is not a finite positive number of the right type (``nan``, ``inf``,
+        ``0``, ``-1``, ``abc``) is a :class:`UsageError` naming the variable: a cap is never
+        silently switched off.
+        """
+        from lungsegdb_cli import envvars
+
         base = cls()
-
-        def num(name: str, default: float, kind: type) -> Any:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = kind(float(raw)) if kind is int else kind(raw)
-            except ValueError:
-                value = None
-            if value is None or value <= 0:
-                raise UsageError(
-                    f"{name} must be a positive number, not {raw!r}",
-                    hint=f"Unset {name} or give it a positive number.",
-                )
-            return value
-
         return cls(
-            max_bytes=num(ENV_MAX_BYTES, base.max_bytes, int),
-            max_members=num(ENV_MAX_FILES, base.max_members, int),
-            max_ratio=num(ENV_MAX_RATIO, base.max_ratio, float),
+            max_bytes=envvars.positive_int(ENV_MAX_BYTES, base.max_bytes, env),
+            max_members=envvars.positive_int(ENV_MAX_FILES, base.max_members, env),
+            max_ratio=envvars.positive_float(ENV_MAX_RATIO, base.max_ratio, env),
             ratio_floor=base.ratio_floor,
         )
 

@@ -696,3 +696,27 @@ def test_an_archive_inside_the_tree_is_not_destroyed(tmp_path):
     inside.write_bytes(archive.read_bytes())
     assert extract_cli(inside, data, "--force") == 2
     assert inside.is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness: caps that cannot be switched off, names the file system refuses
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("LUNGSEGDB_MAX_RATIO", "nan"),
+        ("LUNGSEGDB_MAX_RATIO", "inf"),
+        ("LUNGSEGDB_MAX_BYTES", "inf"),
+        ("LUNGSEGDB_MAX_BYTES", "nan"),
+        ("LUNGSEGDB_MAX_FILES", "-1"),
+    ],
+)
+def test_a_non_finite_cap_is_a_usage_error_and_the_bomb_is_not_extracted(
+    tmp_path, monkeypatch, capsys, env, value
+):
+    monkeypatch.setenv(env, value)
+    data = tmp_path / "data"
+    assert extract_cli(_bomb(tmp_path), data) == 2
+    err = capsys.readouterr().err
+    assert env in err and repr(value) in err and "Traceback" not in err
+    assert not (data / "LungSegDB").exists()
