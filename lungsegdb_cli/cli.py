@@ -879,6 +879,17 @@ def _report(
     return code
 
 
+def _network_error(exc: OSError) -> LungSegDBError | None:
+    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
+    download code did not map: the download failed (exit 3), not the local machine."""
+    module = type(exc).__module__.split(".")[0]
+    if module not in ("requests", "urllib3"):
+        return None
+    from lungsegdb_cli.errors import DownloadError
+
+    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code. Never raises (but SystemExit)."""
     from typer.exceptions import Abort, TyperException
@@ -908,7 +919,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if debug:
             traceback.print_exc()
-        err = from_os_error(exc, "accessing a local file")
+        err = _network_error(exc) or from_os_error(exc, "accessing a local file")
         return _report(int(err.exit_code), err.code, err.message, err.hint, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
