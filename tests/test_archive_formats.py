@@ -252,3 +252,57 @@ def test_stdlib_zlib_fallback_reads_the_same(tmp_path, monkeypatch):
     with af.ZipReader(_zip(tmp_path, payload)) as reader:
         got = {m.name: b"".join(reader.chunks(m)) for m in reader.members() if m.is_file}
     assert got == payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Member names that are not valid UTF-8: exit 4 naming the member, never a traceback
+# ---------------------------------------------------------------------------------------------
+BAD_NAME = b"LungSegDB/raw data/V1/CT_Images/a\xff.TIF"
+
+
+def _latin1_tar(path: Path, compression: str = "") -> Path:
+    """A GNU tar whose member name holds the raw byte 0xff (not UTF-8)."""
+    mode = "w:" + compression if compression else "w"
+    with tarfile.open(path, mode, format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        info = tarfile.TarInfo(BAD_NAME.decode("latin-1"))
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    raw = path.read_bytes() if not compression else None
+    assert raw is None or BAD_NAME in raw
+    return path
+
+
+def _bad_utf8_zip(path: Path) -> Path:
+    """A zip that flags its names as UTF-8 (bit 11) but holds the bytes ff fe."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("LungSegDB/raw data/V1/CT_Images/a\u00e9.TIF", b"abc")
+    path.write_bytes(path.read_bytes().replace("\u00e9".encode(), b"\xff\xfe"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "build"),
+    [
+        ("tar", lambda p: _latin1_tar(p / "bad.tar")),
+        ("tar.gz", lambda p: _latin1_tar(p / "bad.tar.gz", "gz")),
+        ("zip-utf8-flag", lambda p: _bad_utf8_zip(p / "bad.zip")),
+    ],
+)
+def test_a_member_name_that_is_not_utf8_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, build
+) -> None:
+    from lungsegdb_cli.cli import run
+
+    archive = build(tmp_path)
+    data = tmp_path / "data"
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(data), "-q"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+    assert "\\xff" in err or "0xff" in err  # the offending byte is named, escaped
+    assert not (data / "LungSegDB").exists()
+
+
+def test_checked_name() -> None:
+    assert af.checked_name(Path("a.tar"), "ok/é.TIF") == "ok/é.TIF"
+    with pytest.raises(ArchiveError, match=r"a\\xff\.TIF"):
+        af.checked_name(Path("a.tar"), BAD_NAME.decode("utf-8", "surrogateescape"))
