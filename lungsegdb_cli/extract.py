@@ -26,9 +26,11 @@ manifest is written with fsync, and :command:`lungsegdb verify` checks the files
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
+import re
 import secrets
 import shutil
 import sys
@@ -353,7 +355,11 @@ def _write_file(path: str, chunks: Iterator[bytes], cancel: threading.Event) -> 
     """Write ``chunks`` to a new file at ``path``, hashing as it goes: (sha256, size)."""
     h = hashlib.sha256()
     size = 0
-    fd = os.open(path, _WFLAGS, 0o666)
+    try:
+        fd = os.open(path, _WFLAGS, 0o666)
+    except OSError as exc:
+        _raise_if_name_too_long(exc, path)
+        raise
     try:
         for data in chunks:
             if cancel.is_set():
@@ -553,8 +559,28 @@ def _join_all(threads: list[threading.Thread], cancel: threading.Event) -> None:
 
 def _raise_write_error(exc: BaseException) -> None:
     if isinstance(exc, OSError) and not isinstance(exc, LungSegDBError):
+        _raise_if_name_too_long(exc, str(exc.filename or ""))
         raise from_os_error(exc, "writing the extracted files") from exc
     raise exc
+
+
+_STAGING_NAME = re.compile(r"^\..*\.staging-\d+-[0-9a-f]{8}$")
+
+
+def _raise_if_name_too_long(exc: OSError, path: str) -> None:
+    """ENAMETOOLONG while creating a member's file: the archive's name is the problem (exit 4),
+    not the local machine. The message names the member by its path in the tree."""
+    if exc.errno != errno.ENAMETOOLONG:
+        return
+    parts = path.replace(os.sep, "/").split("/")
+    inside = [i for i, part in enumerate(parts) if _STAGING_NAME.match(part)]
+    member = "/".join(parts[inside[0] + 1 :]) if inside else os.path.basename(path)
+    raise ArchiveError(
+        f"Cannot extract member {member!r}: its name is too long for this file system",
+        hint="Rename the file in the archive (or extract on a file system that allows longer "
+        "names), then pass it with --archive.",
+        member=member,
+    ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -679,6 +705,7 @@ def _pipeline(
     except OSError as exc:
         if isinstance(exc, LungSegDBError):
             raise
+        _raise_if_name_too_long(exc, os.path.join(base, dest))
         raise from_os_error(exc, "writing the extracted files") from exc
     finally:
         if fd >= 0:
