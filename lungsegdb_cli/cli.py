@@ -24,6 +24,7 @@ import typer
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.textsafe import escape as _e
 
 app = typer.Typer(
     name="lungsegdb",
@@ -119,7 +120,7 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False)
+            self.err.print(f"warning: {_e(message)}", markup=False)
 
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> Any:
@@ -241,24 +242,24 @@ def download(
             what = "archive" if no_extract else "dataset"
             con.print(f"LungSegDB {what} already complete: nothing to do.", markup=False)
         elif doc["extracted"]:
-            con.print(f"LungSegDB is ready: {doc['dataset_dir']}", markup=False)
+            con.print(f"LungSegDB is ready: {_e(doc['dataset_dir'])}", markup=False)
         else:
             con.print("Archive downloaded and checked (not extracted).", markup=False)
         if doc["files"] is not None:
             con.print(f"  files:    {doc['files']:,}", markup=False)
         arch = doc["archive"]
         if arch:
-            con.print(f"  archive:  {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
+            con.print(f"  archive:  {_e(arch['path'])} ({_fmt_bytes(arch['size'])})", markup=False)
             con.print(f"  sha256:   {arch['sha256']}", markup=False)
             if arch.get("md5"):
                 con.print(f"  md5:      {arch['md5']}", markup=False)
         src = doc["source"] or {}
         if src.get("link") or src.get("url"):
-            con.print(f"  source:   {src.get('link') or src.get('url')}", markup=False)
+            con.print(f"  source:   {_e(src.get('link') or src.get('url'))}", markup=False)
         if doc["manifest"]:
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
+            con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
         if doc["pin_hint"]:
-            con.print(doc["pin_hint"], markup=False)
+            con.print(_e(doc["pin_hint"]), markup=False)
 
     out.emit(doc, human)
     return 0
@@ -340,21 +341,22 @@ def extract(
         if doc["already"]:
             con.print(
                 f"Already extracted: {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) in "
-                f"{doc['dataset_dir']}; nothing to do (--force extracts again).",
+                f"{_e(doc['dataset_dir'])}; nothing to do (--force extracts again).",
                 markup=False,
             )
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
+            con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
             return
         con.print(
             f"Extracted {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) from "
-            f"{Path(doc['archive']).name} into {doc['dataset_dir']} in {doc['seconds']:.1f} s",
+            f"{_e(Path(doc['archive']).name)} into {_e(doc['dataset_dir'])} in "
+            f"{doc['seconds']:.1f} s",
             markup=False,
         )
-        con.print(f"  manifest: {doc['manifest']}", markup=False)
+        con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
         for src, dst in doc["mapped"].items():
-            con.print(f"  mapped:   {src} -> {dst}", markup=False)
+            con.print(f"  mapped:   {_e(src)} -> {_e(dst)}", markup=False)
         if doc["skipped_count"]:
-            shown = ", ".join(f"{s['path']} ({s['reason']})" for s in doc["skipped"][:5])
+            shown = ", ".join(f"{_e(s['path'])} ({_e(s['reason'])})" for s in doc["skipped"][:5])
             more = " ..." if doc["skipped_count"] > 5 else ""
             con.print(f"  skipped:  {doc['skipped_count']:,} files: {shown}{more}", markup=False)
         if doc["junk"]:
@@ -437,16 +439,16 @@ def verify(
             markup=False,
         )
         if arch is not None and not arch.ok:
-            con.print(f"  archive:  {arch.path}", markup=False)
+            con.print(f"  archive:  {_e(arch.path)}", markup=False)
             con.print(f"  expected: {arch.expected} ({arch.source})", markup=False)
             con.print(f"  actual:   {arch.sha256 or '-'}", markup=False)
             if arch.problem:
-                con.print(f"  problem:  {arch.problem}", markup=False)
+                con.print(f"  problem:  {_e(arch.problem)}", markup=False)
         table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
         for i, (kind, path) in enumerate(result.problems()):
             if i >= _VERIFY_MAX_ROWS:
                 break
-            table.add_row(kind, Text(path))
+            table.add_row(kind, Text(_e(path)))
         con.print(table)
         more = result.problem_count - _VERIFY_MAX_ROWS
         if more > 0:
@@ -473,7 +475,7 @@ def _verify_ok_lines(result: Any) -> list[str]:
             state = "size matches the download record (quick: not hashed)"
         else:
             state = "not kept; the checksum recorded at download matches the pin"
-        lines.append(f"  archive {arch.path}: {state}")
+        lines.append(f"  archive {_e(arch.path)}: {state}")
         lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
     return lines
 
@@ -537,17 +539,17 @@ def validate(
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=f"LungSegDB at {result.dataset_dir}", title_justify="left")
+        table = Table(title=Text(f"LungSegDB at {_e(result.dataset_dir)}"), title_justify="left")
         for col in ("group", "pairs", "published", "errors", "warnings", "masks"):
             table.add_column(col, justify="left" if col in ("group", "masks") else "right")
         for g in result.groups:
             table.add_row(
-                Text(f"{g.variant}/{g.version}"),
+                Text(_e(f"{g.variant}/{g.version}")),
                 f"{g.pairs:,}" if g.present else "absent",
                 f"{g.published:,}",
                 f"[red]{g.errors}[/red]" if g.errors else "0",
                 f"[yellow]{g.warnings}[/yellow]" if g.warnings else "0",
-                Text(g.convention),
+                Text(_e(g.convention)),
             )
         con.print(table)
         cap = _FINDINGS_PER_CODE if con.is_terminal else None
@@ -556,7 +558,7 @@ def validate(
             colour = "red" if sev == "error" else "yellow"
             con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
             for f in items[:cap]:
-                con.print(Text(f"  {f.path}: {f.message}"))
+                con.print(Text(_e(f"  {f.path}: {f.message}")))
             if cap is not None and len(items) > cap:
                 con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
         counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
@@ -666,11 +668,11 @@ def stats(
         from rich.table import Table
         from rich.text import Text
 
-        con.print(Text(f"LungSegDB at {result.dataset_dir}"))
+        con.print(Text(_e(f"LungSegDB at {result.dataset_dir}")))
         for g in doc["groups"]:
             i, fg = g["intensity"], g["foreground"]
             table = Table(
-                title=Text(f"{g['variant']}/{g['version']}", style="bold"),
+                title=Text(_e(f"{g['variant']}/{g['version']}"), style="bold"),
                 title_justify="left",
                 show_header=False,
                 box=box.SIMPLE,
@@ -713,15 +715,15 @@ def stats(
             if i["mean"] is None:
                 continue
             line = f"  {g['variant']}/{g['version']}: mean = {i['mean']:.6g}, std = {i['std']:.6g}"
-            con.print(Text(line))
+            con.print(Text(_e(line)))
             for dt, m in g["intensity_by_dtype"].items():
                 con.print(Text(f"    {dt} only: mean = {m['mean']:.6g}, std = {m['std']:.6g}"))
         total = doc["total"]
         con.print(f"Total: {total['pairs']:,} pairs, {_fmt_bytes(total['bytes'])}")
         if result.csv:
-            con.print(Text(f"CSV: {result.csv}"))
+            con.print(Text(_e(f"CSV: {result.csv}")))
         if doc.get("plot"):
-            con.print(Text(f"Plot: {doc['plot']}"))
+            con.print(Text(_e(f"Plot: {doc['plot']}")))
 
     for g in doc["groups"]:
         if g["unreadable"]:
@@ -764,16 +766,17 @@ def info(
         con.print(f"  licence:  {card['licence']}", markup=False)
         con.print("")
         con.print("[bold]Local state[/bold]: " + doc["state"])
-        con.print(f"  data dir:    {doc['data_dir']}", markup=False)
-        con.print(f"  dataset dir: {doc['dataset_dir']}", markup=False)
+        con.print(f"  data dir:    {_e(doc['data_dir'])}", markup=False)
+        con.print(f"  dataset dir: {_e(doc['dataset_dir'])}", markup=False)
         arch = doc["archive"]
         if arch:
-            con.print(f"  archive:     {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
+            size = _fmt_bytes(arch["size"])
+            con.print(f"  archive:     {_e(arch['path'])} ({size})", markup=False)
             con.print(f"  sha256:      {arch['sha256']}", markup=False)
             con.print(f"  pin in CI:   LUNGSEGDB_SHA256={arch['sha256']}", markup=False)
         else:
             con.print("  archive:     (none kept)")
-        con.print(f"  manifest:    {doc['manifest'] or '(none)'}", markup=False)
+        con.print(f"  manifest:    {_e(doc['manifest'] or '(none)')}", markup=False)
 
     out.emit(doc, human)
     return 0
@@ -841,18 +844,18 @@ def synth(
     doc = result.to_dict()
 
     def human(con: Any) -> None:
-        con.print(f"Synthetic LungSegDB tree: {doc['tree']}", markup=False)
+        con.print(f"Synthetic LungSegDB tree: {_e(doc['tree'])}", markup=False)
         for label, n in doc["pairs"].items():
             con.print(f"  {label}: {n} pairs", markup=False)
         con.print(f"  {doc['files']:,} files, {_fmt_bytes(doc['bytes'])}")
         if doc.get("archive"):
             a = doc["archive"]
-            con.print(f"Archive: {a['path']} ({_fmt_bytes(a['size'])})", markup=False)
+            con.print(f"Archive: {_e(a['path'])} ({_fmt_bytes(a['size'])})", markup=False)
             con.print(f"  sha256: {a['sha256']}", markup=False)
         if doc.get("defects"):
             con.print(f"Planted {len(doc['defects'])} defects:")
             for d in doc["defects"]:
-                con.print(f"  {d['code']}: {d['path']}", markup=False)
+                con.print(f"  {d['code']}: {_e(d['path'])}", markup=False)
 
     out.emit(doc, human)
     return 0
@@ -874,7 +877,7 @@ def _report(
         sys.stdout.write(json.dumps({"ok": False, "error": error}, default=str) + "\n")
         sys.stdout.flush()
     else:
-        sys.stderr.write(f"error: {message}\n  next: {hint}\n")
+        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
         sys.stderr.flush()
     return code
 

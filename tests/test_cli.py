@@ -171,3 +171,77 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert run(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Text from data never reaches the terminal raw (control characters shown as \x1b)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain/é.TIF", "plain/é.TIF"),
+        ("a\x1b[31mb.TIF", "a\\x1b[31mb.TIF"),
+        ("bell\x07 nl\n cr\r tab\t", "bell\\x07 nl\\x0a cr\\x0d tab\\x09"),
+        ("del\x7f c1\x9b", "del\\x7f c1\\x9b"),
+        ("rlo\u202egnp.exe", "rlo\\u202egnp.exe"),
+        ("not-utf8-\udcff", "not-utf8-\\xff"),
+        ("lone-\ud800", "lone-\\ud800"),
+    ],
+)
+def test_escape_shows_control_characters(raw: str, shown: str) -> None:
+    from lungsegdb_cli.textsafe import escape
+
+    assert escape(raw) == shown
+    assert escape(shown) == shown  # idempotent on what it prints
+
+
+ESC_NAME = "a\x1b[31mb.TIF"
+
+
+def _assert_escaped(text: str) -> None:
+    assert "\x1b" not in text, repr(text)
+    assert "\\x1b[31m" in text, text
+
+
+def test_validate_findings_show_an_escape_sequence_escaped(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(synth_tree, root / "LungSegDB")
+    images = root / "LungSegDB" / "raw data" / "V1" / "CT_Images"
+    shutil.copy(next(images.iterdir()), images / ESC_NAME)  # an image without its mask
+    assert run(["validate", "--data-dir", str(root), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "missing-mask" in out
+    _assert_escaped(out)
+
+
+def test_extract_output_shows_archive_names_escaped(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "a.zip"
+    wrap = f"w{ESC_NAME}"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(synth_tree.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"{wrap}/LungSegDB/{p.relative_to(synth_tree).as_posix()}")
+        zf.writestr(f"{wrap}/LungSegDB/raw data/V1/CT_Images/{ESC_NAME}.txt", b"notes")
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(tmp_path / "d")]) == 0
+    captured = capsys.readouterr()
+    assert "mapped:" in captured.out
+    _assert_escaped(captured.out)
+    assert "\x1b" not in captured.err
+
+
+def test_error_messages_show_an_escape_sequence_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / ESC_NAME
+    assert run(["extract", "--archive", str(missing), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    _assert_escaped(err)
