@@ -151,6 +151,33 @@ def _existing_file(path: Path | None, what: str) -> Path | None:
     return path
 
 
+def _output_file(path: Path | None, option: str) -> Path | None:
+    """``path`` if a file can be written there; a folder in its place, or a file in place of
+    one of its folders, is a :class:`UsageError` (exit 2) naming the option."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; it needs a file name",
+            hint=f"Give a file name, e.g. {option} {path / ('stats' + _suffix(option))}.",
+            path=str(path),
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{option} {path}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(path),
+                )
+            break
+    return path
+
+
+def _suffix(option: str) -> str:
+    return ".png" if option == "--plot" else ".csv"
+
+
 def _fmt_bytes(n: int | float | None) -> str:
     if n is None:
         return "-"
@@ -646,6 +673,8 @@ def stats(
     from lungsegdb_cli import stats as stats_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
+    csv_path = _output_file(csv_path, "--csv")
+    plot = _output_file(plot, "--plot")
     paths = _paths(data_dir, must_exist=True)
     if plot is not None:
         from lungsegdb_cli import plot as plot_mod

@@ -245,3 +245,68 @@ def test_error_messages_show_an_escape_sequence_escaped(
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     _assert_escaped(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad paths and values: exit 2, one two-line message, never a traceback
+# ---------------------------------------------------------------------------------------------
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert run(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 2, err
+    return err
+
+
+@pytest.mark.parametrize("command", ["download", "verify", "extract", "validate", "stats", "info"])
+def test_every_command_refuses_a_data_dir_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    f = tmp_path / "afile"
+    f.write_text("x")
+    extra = ["--offline"] if command == "download" else []
+    assert "not a directory" in _usage_error(capsys, [command, *extra, "--data-dir", str(f)])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "--data-dir", "x\x00y"],
+        ["validate", "--data-dir", "x\x00y"],
+        ["extract", "--archive", "a\x00b.zip"],
+        ["stats", "--csv", "x\x00.csv"],
+        ["synth", "out\x00dir"],
+    ],
+)
+def test_a_path_with_a_nul_byte_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    _usage_error(capsys, argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--sha256", "xyz"],
+        ["verify", "--sha256", "g" * 64],
+        ["download", "--offline", "--sha256", "0" * 63],
+        ["download", "--offline", "--sha256", "0" * 65],
+    ],
+)
+def test_a_malformed_sha256_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert "Malformed SHA-256" in _usage_error(capsys, [*argv, "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("option", "target"),
+    [("--csv", "dir"), ("--plot", "dir"), ("--csv", "file/x.csv")],
+)
+def test_stats_output_that_cannot_be_a_file_is_a_usage_error(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str], option: str, target: str
+) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    argv = ["stats", "--data-dir", str(synth_tree), option, str(tmp_path / target), "--quiet"]
+    assert option in _usage_error(capsys, argv)
