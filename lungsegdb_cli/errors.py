@@ -206,6 +206,8 @@ def from_os_error(exc: OSError, action: str) -> LocalError:
     import errno
 
     filename = exc.filename
+    if exc.filename2 is not None and str(exc.filename2) in action:
+        filename = exc.filename2  # os.replace(tmp, target): the target is the one named
     reason = _os_reason(exc)
     if filename is not None and str(filename) not in action:
         reason = f"{reason} ({filename})"

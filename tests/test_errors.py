@@ -85,3 +85,10 @@ def test_from_os_error_without_a_file_name_has_a_neutral_hint() -> None:
     exc = errors.from_os_error(OSError("something odd"), "accessing a local file")
     assert exc.message == "Could not access a local file: something odd"
     assert "disk" not in exc.hint.lower() and exc.hint
+
+
+def test_from_os_error_names_the_target_of_a_rename() -> None:
+    exc = OSError(errno.EISDIR, "Is a directory", "/d/.out.csv.x1.tmp", None, "/d/out.csv")
+    err = errors.from_os_error(exc, "writing /d/out.csv")
+    assert ".tmp" not in err.message and ".tmp" not in err.hint
+    assert "/d/out.csv is a folder" in err.hint
