@@ -155,14 +155,14 @@ def _os_reason(exc: OSError) -> str:
     import errno
 
     reasons = {
-        errno.ENOSPC: "the disk is full",
-        errno.EDQUOT: "the disk quota is exceeded",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "operation not permitted",
-        errno.EROFS: "the file system is read-only",
-        errno.ENAMETOOLONG: "a file name is too long for this file system",
-        errno.EISDIR: "it is a folder, not a file",
-        errno.ENOTDIR: "a part of the path is not a folder",
+        errno.ENOSPC: "Disk full",
+        errno.EDQUOT: "Disk quota exceeded",
+        errno.EACCES: "Permission denied",
+        errno.EPERM: "Operation not permitted",
+        errno.EROFS: "Read-only file system",
+        errno.ENAMETOOLONG: "File name too long for this file system",
+        errno.EISDIR: "Is a folder, not a file",
+        errno.ENOTDIR: "A part of the path is not a folder",
     }
     reason = reasons.get(exc.errno or -1) or exc.strerror or str(exc) or type(exc).__name__
     return reason

@@ -36,12 +36,12 @@ def test_exit_codes(cls: type[errors.LungSegDBError], code: int) -> None:
 @pytest.mark.parametrize(
     ("err", "cls", "reason", "hint"),
     [
-        (errno.ENOSPC, errors.DiskFullError, "disk is full", "Free disk space"),
+        (errno.ENOSPC, errors.DiskFullError, "Disk full", "Free disk space"),
         (errno.EDQUOT, errors.DiskFullError, "quota", "Free disk space"),
         (errno.EACCES, errors.LocalError, "permission denied", "writable --data-dir"),
         (errno.EPERM, errors.LocalError, "not permitted", "writable --data-dir"),
         (errno.EROFS, errors.LocalError, "read-only", "writable --data-dir"),
-        (errno.ENAMETOOLONG, errors.LocalError, "name is too long", "shorter"),
+        (errno.ENAMETOOLONG, errors.LocalError, "name too long", "shorter"),
         (errno.EISDIR, errors.LocalError, "folder", "is a folder"),
         (errno.ENOTDIR, errors.LocalError, "not a folder", "not a folder"),
         (errno.EIO, errors.LocalError, "Input/output error", "Check /some/file"),
