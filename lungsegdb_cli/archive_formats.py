@@ -115,6 +115,26 @@ class Member:
         return self.kind == FILE
 
 
+def checked_name(path: Path, name: str) -> str:
+    """``name`` if it is valid Unicode; else :class:`ArchiveError` (exit 4) naming the member.
+
+    A tar header holds raw bytes; ``tarfile`` decodes bytes that are not UTF-8 as lone
+    surrogates, which no manifest, terminal or JSON document can carry. Such a name is refused
+    (with its raw bytes shown) before anything is written.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape")
+        raise ArchiveError(
+            f"{path.name}: the name of member {raw!r} is not valid UTF-8; nothing was extracted",
+            hint="Re-pack the archive with UTF-8 file names, then pass it with --archive.",
+            path=str(path),
+            member=raw.decode("utf-8", "backslashreplace"),
+        ) from None
+    return name
+
+
 def _head(path: Path, n: int = 1024) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(n)
@@ -291,9 +311,8 @@ class ZipReader:
                     hint="Decrypt it with the tool it came with, then pass it with --archive.",
                     path=str(self.path),
                 )
-            out.append(
-                Member(info.filename, _zip_kind(info), info.file_size, info.compress_size, info)
-            )
+            name = checked_name(self.path, info.filename)
+            out.append(Member(name, _zip_kind(info), info.file_size, info.compress_size, info))
         return out
 
     def chunks(self, member: Member) -> Iterator[bytes]:
@@ -503,7 +522,8 @@ class TarReader:
             except _TAR_ERRORS as exc:
                 raise _corrupt(self.path, self.format, exc) from exc
             kind = _tar_kind(info)
-            member = Member(info.name, kind, info.size if kind == FILE else 0, -1, info)
+            name = checked_name(self.path, info.name)
+            member = Member(name, kind, info.size if kind == FILE else 0, -1, info)
             if kind != FILE:
                 yield member, None
                 continue
@@ -587,7 +607,8 @@ class RarReader:
                 kind = FILE
             else:
                 kind = DEVICE
-            member = Member(info.filename, kind, info.file_size, info.compress_size, info)
+            name = checked_name(self.path, info.filename)
+            member = Member(name, kind, info.file_size, info.compress_size, info)
             if kind != FILE:
                 yield member, None
                 continue
@@ -664,7 +685,7 @@ class SevenZipReader:
             else:
                 kind = FILE
             size = int(f.uncompressed or 0) if kind == FILE else 0
-            out.append(Member(f.filename, kind, size, -1, f))
+            out.append(Member(checked_name(self.path, f.filename), kind, size, -1, f))
         return out
 
     def extract(self, members: list[Member], make_writer: Any) -> None:

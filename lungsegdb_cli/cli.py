@@ -24,6 +24,7 @@ import typer
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.textsafe import escape as _e
 
 app = typer.Typer(
     name="lungsegdb",
@@ -119,7 +120,7 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False)
+            self.err.print(f"warning: {_e(message)}", markup=False)
 
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> Any:
@@ -148,6 +149,33 @@ def _existing_file(path: Path | None, what: str) -> Path | None:
     if not path.is_file():
         raise UsageError(f"{what} is not a file: {path}", hint="Check the path.", path=str(path))
     return path
+
+
+def _output_file(path: Path | None, option: str) -> Path | None:
+    """``path`` if a file can be written there; a folder in its place, or a file in place of
+    one of its folders, is a :class:`UsageError` (exit 2) naming the option."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; it needs a file name",
+            hint=f"Give a file name, e.g. {option} {path / ('stats' + _suffix(option))}.",
+            path=str(path),
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{option} {path}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(path),
+                )
+            break
+    return path
+
+
+def _suffix(option: str) -> str:
+    return ".png" if option == "--plot" else ".csv"
 
 
 def _fmt_bytes(n: int | float | None) -> str:
@@ -241,24 +269,24 @@ def download(
             what = "archive" if no_extract else "dataset"
             con.print(f"LungSegDB {what} already complete: nothing to do.", markup=False)
         elif doc["extracted"]:
-            con.print(f"LungSegDB is ready: {doc['dataset_dir']}", markup=False)
+            con.print(f"LungSegDB is ready: {_e(doc['dataset_dir'])}", markup=False)
         else:
             con.print("Archive downloaded and checked (not extracted).", markup=False)
         if doc["files"] is not None:
             con.print(f"  files:    {doc['files']:,}", markup=False)
         arch = doc["archive"]
         if arch:
-            con.print(f"  archive:  {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
+            con.print(f"  archive:  {_e(arch['path'])} ({_fmt_bytes(arch['size'])})", markup=False)
             con.print(f"  sha256:   {arch['sha256']}", markup=False)
             if arch.get("md5"):
                 con.print(f"  md5:      {arch['md5']}", markup=False)
         src = doc["source"] or {}
         if src.get("link") or src.get("url"):
-            con.print(f"  source:   {src.get('link') or src.get('url')}", markup=False)
+            con.print(f"  source:   {_e(src.get('link') or src.get('url'))}", markup=False)
         if doc["manifest"]:
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
+            con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
         if doc["pin_hint"]:
-            con.print(doc["pin_hint"], markup=False)
+            con.print(_e(doc["pin_hint"]), markup=False)
 
     out.emit(doc, human)
     return 0
@@ -317,21 +345,22 @@ def extract(
         if doc["already"]:
             con.print(
                 f"Already extracted: {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) in "
-                f"{doc['dataset_dir']}; nothing to do (--force extracts again).",
+                f"{_e(doc['dataset_dir'])}; nothing to do (--force extracts again).",
                 markup=False,
             )
-            con.print(f"  manifest: {doc['manifest']}", markup=False)
+            con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
             return
         con.print(
             f"Extracted {doc['files']:,} files ({_fmt_bytes(doc['bytes'])}) from "
-            f"{Path(doc['archive']).name} into {doc['dataset_dir']} in {doc['seconds']:.1f} s",
+            f"{_e(Path(doc['archive']).name)} into {_e(doc['dataset_dir'])} in "
+            f"{doc['seconds']:.1f} s",
             markup=False,
         )
-        con.print(f"  manifest: {doc['manifest']}", markup=False)
+        con.print(f"  manifest: {_e(doc['manifest'])}", markup=False)
         for src, dst in doc["mapped"].items():
-            con.print(f"  mapped:   {src} -> {dst}", markup=False)
+            con.print(f"  mapped:   {_e(src)} -> {_e(dst)}", markup=False)
         if doc["skipped_count"]:
-            shown = ", ".join(f"{s['path']} ({s['reason']})" for s in doc["skipped"][:5])
+            shown = ", ".join(f"{_e(s['path'])} ({_e(s['reason'])})" for s in doc["skipped"][:5])
             more = " ..." if doc["skipped_count"] > 5 else ""
             con.print(f"  skipped:  {doc['skipped_count']:,} files: {shown}{more}", markup=False)
         if doc["junk"]:
@@ -414,16 +443,16 @@ def verify(
             markup=False,
         )
         if arch is not None and not arch.ok:
-            con.print(f"  archive:  {arch.path}", markup=False)
+            con.print(f"  archive:  {_e(arch.path)}", markup=False)
             con.print(f"  expected: {arch.expected} ({arch.source})", markup=False)
             con.print(f"  actual:   {arch.sha256 or '-'}", markup=False)
             if arch.problem:
-                con.print(f"  problem:  {arch.problem}", markup=False)
+                con.print(f"  problem:  {_e(arch.problem)}", markup=False)
         table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
         for i, (kind, path) in enumerate(result.problems()):
             if i >= _VERIFY_MAX_ROWS:
                 break
-            table.add_row(kind, Text(path))
+            table.add_row(kind, Text(_e(path)))
         con.print(table)
         more = result.problem_count - _VERIFY_MAX_ROWS
         if more > 0:
@@ -450,7 +479,7 @@ def _verify_ok_lines(result: Any) -> list[str]:
             state = "size matches the download record (quick: not hashed)"
         else:
             state = "not kept; the checksum recorded at download matches the pin"
-        lines.append(f"  archive {arch.path}: {state}")
+        lines.append(f"  archive {_e(arch.path)}: {state}")
         lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
     return lines
 
@@ -514,17 +543,17 @@ def validate(
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=f"LungSegDB at {result.dataset_dir}", title_justify="left")
+        table = Table(title=Text(f"LungSegDB at {_e(result.dataset_dir)}"), title_justify="left")
         for col in ("group", "pairs", "published", "errors", "warnings", "masks"):
             table.add_column(col, justify="left" if col in ("group", "masks") else "right")
         for g in result.groups:
             table.add_row(
-                Text(f"{g.variant}/{g.version}"),
+                Text(_e(f"{g.variant}/{g.version}")),
                 f"{g.pairs:,}" if g.present else "absent",
                 f"{g.published:,}",
                 f"[red]{g.errors}[/red]" if g.errors else "0",
                 f"[yellow]{g.warnings}[/yellow]" if g.warnings else "0",
-                Text(g.convention),
+                Text(_e(g.convention)),
             )
         con.print(table)
         cap = _FINDINGS_PER_CODE if con.is_terminal else None
@@ -533,7 +562,7 @@ def validate(
             colour = "red" if sev == "error" else "yellow"
             con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
             for f in items[:cap]:
-                con.print(Text(f"  {f.path}: {f.message}"))
+                con.print(Text(_e(f"  {f.path}: {f.message}")))
             if cap is not None and len(items) > cap:
                 con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
         counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
@@ -621,6 +650,8 @@ def stats(
     from lungsegdb_cli import stats as stats_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
+    csv_path = _output_file(csv_path, "--csv")
+    plot = _output_file(plot, "--plot")
     paths = _paths(data_dir, must_exist=True)
     if plot is not None:
         from lungsegdb_cli import plot as plot_mod
@@ -643,11 +674,11 @@ def stats(
         from rich.table import Table
         from rich.text import Text
 
-        con.print(Text(f"LungSegDB at {result.dataset_dir}"))
+        con.print(Text(_e(f"LungSegDB at {result.dataset_dir}")))
         for g in doc["groups"]:
             i, fg = g["intensity"], g["foreground"]
             table = Table(
-                title=Text(f"{g['variant']}/{g['version']}", style="bold"),
+                title=Text(_e(f"{g['variant']}/{g['version']}"), style="bold"),
                 title_justify="left",
                 show_header=False,
                 box=box.SIMPLE,
@@ -690,15 +721,15 @@ def stats(
             if i["mean"] is None:
                 continue
             line = f"  {g['variant']}/{g['version']}: mean = {i['mean']:.6g}, std = {i['std']:.6g}"
-            con.print(Text(line))
+            con.print(Text(_e(line)))
             for dt, m in g["intensity_by_dtype"].items():
                 con.print(Text(f"    {dt} only: mean = {m['mean']:.6g}, std = {m['std']:.6g}"))
         total = doc["total"]
         con.print(f"Total: {total['pairs']:,} pairs, {_fmt_bytes(total['bytes'])}")
         if result.csv:
-            con.print(Text(f"CSV: {result.csv}"))
+            con.print(Text(_e(f"CSV: {result.csv}")))
         if doc.get("plot"):
-            con.print(Text(f"Plot: {doc['plot']}"))
+            con.print(Text(_e(f"Plot: {doc['plot']}")))
 
     for g in doc["groups"]:
         if g["unreadable"]:
@@ -741,16 +772,17 @@ def info(
         con.print(f"  licence:  {card['licence']}", markup=False)
         con.print("")
         con.print("[bold]Local state[/bold]: " + doc["state"])
-        con.print(f"  data dir:    {doc['data_dir']}", markup=False)
-        con.print(f"  dataset dir: {doc['dataset_dir']}", markup=False)
+        con.print(f"  data dir:    {_e(doc['data_dir'])}", markup=False)
+        con.print(f"  dataset dir: {_e(doc['dataset_dir'])}", markup=False)
         arch = doc["archive"]
         if arch:
-            con.print(f"  archive:     {arch['path']} ({_fmt_bytes(arch['size'])})", markup=False)
+            size = _fmt_bytes(arch["size"])
+            con.print(f"  archive:     {_e(arch['path'])} ({size})", markup=False)
             con.print(f"  sha256:      {arch['sha256']}", markup=False)
             con.print(f"  pin in CI:   LUNGSEGDB_SHA256={arch['sha256']}", markup=False)
         else:
             con.print("  archive:     (none kept)")
-        con.print(f"  manifest:    {doc['manifest'] or '(none)'}", markup=False)
+        con.print(f"  manifest:    {_e(doc['manifest'] or '(none)')}", markup=False)
 
     out.emit(doc, human)
     return 0
@@ -818,18 +850,18 @@ def synth(
     doc = result.to_dict()
 
     def human(con: Any) -> None:
-        con.print(f"Synthetic LungSegDB tree: {doc['tree']}", markup=False)
+        con.print(f"Synthetic LungSegDB tree: {_e(doc['tree'])}", markup=False)
         for label, n in doc["pairs"].items():
             con.print(f"  {label}: {n} pairs", markup=False)
         con.print(f"  {doc['files']:,} files, {_fmt_bytes(doc['bytes'])}")
         if doc.get("archive"):
             a = doc["archive"]
-            con.print(f"Archive: {a['path']} ({_fmt_bytes(a['size'])})", markup=False)
+            con.print(f"Archive: {_e(a['path'])} ({_fmt_bytes(a['size'])})", markup=False)
             con.print(f"  sha256: {a['sha256']}", markup=False)
         if doc.get("defects"):
             con.print(f"Planted {len(doc['defects'])} defects:")
             for d in doc["defects"]:
-                con.print(f"  {d['code']}: {d['path']}", markup=False)
+                con.print(f"  {d['code']}: {_e(d['path'])}", markup=False)
 
     out.emit(doc, human)
     return 0
@@ -851,9 +883,20 @@ def _report(
         sys.stdout.write(json.dumps({"ok": False, "error": error}, default=str) + "\n")
         sys.stdout.flush()
     else:
-        sys.stderr.write(f"error: {message}\n  next: {hint}\n")
+        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
         sys.stderr.flush()
     return code
+
+
+def _network_error(exc: OSError) -> LungSegDBError | None:
+    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
+    download code did not map: the download failed (exit 3), not the local machine."""
+    module = type(exc).__module__.split(".")[0]
+    if module not in ("requests", "urllib3"):
+        return None
+    from lungsegdb_cli.errors import DownloadError
+
+    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -885,7 +928,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if debug:
             traceback.print_exc()
-        err = from_os_error(exc, "access a local file")
+        err = _network_error(exc) or from_os_error(exc, "accessing a local file")
         return _report(int(err.exit_code), err.code, err.message, err.hint, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0

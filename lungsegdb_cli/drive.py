@@ -49,7 +49,16 @@ QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"
 def drive_base(env: Mapping[str, str] | None = None) -> str:
     """``https://drive.google.com``, or the endpoint from ``LUNGSEGDB_DRIVE_ENDPOINT``."""
     env = os.environ if env is None else env
-    return (env.get(ENV_ENDPOINT) or DEFAULT_BASE).rstrip("/")
+    endpoint = (env.get(ENV_ENDPOINT) or "").strip()
+    if not endpoint:
+        return DEFAULT_BASE
+    try:
+        check_url(endpoint)
+    except UsageError as exc:
+        raise UsageError(
+            f"{ENV_ENDPOINT}: {exc.message}", hint=f"Unset {ENV_ENDPOINT} or fix it."
+        ) from None
+    return endpoint.rstrip("/")
 
 
 def download_url(drive_id: str, base: str = DEFAULT_BASE) -> str:
@@ -83,8 +92,11 @@ def parse_drive_id(url: str, base: str = DEFAULT_BASE) -> str | None:
     ``/file/d/ID/view``, ``/file/u/0/d/ID/edit``, ``/uc?id=ID``, ``/open?id=ID``,
     ``drive.usercontent.google.com/download?id=ID``. Folder links raise :class:`UsageError`.
     """
-    parsed = urllib.parse.urlsplit(url.strip())
-    if not _is_drive_host(parsed, base):
+    try:
+        parsed = urllib.parse.urlsplit(url.strip())
+        if not _is_drive_host(parsed, base):
+            return None
+    except ValueError:  # not even parsable (bad port, "[::1"): not a Drive link
         return None
     if re.match(r"^/drive(?:/u/\d+)?/folders/", parsed.path):
         raise UsageError(
@@ -124,6 +136,52 @@ class Source:
         return {"url": self.url, "link": self.link, "drive_id": self.drive_id}
 
 
+_URL_HINT = (
+    "Pass a Google Drive link or an http(s) mirror with --url (env LUNGSEGDB_URL), "
+    "or a local file with --archive PATH."
+)
+#: Characters that never appear in a host name (RFC 3986 reg-name / IP literal).
+_BAD_HOST_CHARS = frozenset('<>"{}|\\^`%/?#@')
+
+
+def _bad_url(url: str, why: str) -> UsageError:
+    return UsageError(f"Invalid URL {url!r}: {why}", hint=_URL_HINT, url=url)
+
+
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """``url`` parsed, if it is an http(s) URL a download can be attempted from.
+
+    Raises :class:`UsageError` (exit 2) naming the URL for anything that cannot be: not
+    http(s), unparsable (``http://[::1``), no host (``http://``), a port outside 1-65535, a
+    space, control character or other impossible character in the host.
+    """
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise _bad_url(url, str(exc)) from None
+    if parsed.scheme.lower() not in ("http", "https"):
+        raise UsageError(f"Not an http(s) URL: {url!r}", hint=_URL_HINT, url=url)
+    host = parsed.hostname or ""
+    if not host:
+        raise _bad_url(url, "no host name")
+    if port is not None and not 0 < port < 65536:
+        raise _bad_url(url, f"port {port} is outside 1-65535")
+    if not url.isprintable():
+        raise _bad_url(url, "it contains a control character")
+    if any(c.isspace() for c in parsed.netloc.rpartition("@")[2]):
+        raise _bad_url(url, "the host name contains a space")
+    if ":" not in host and any(c in _BAD_HOST_CHARS for c in host):  # ":": an IPv6 literal
+        raise _bad_url(url, f"the host name {host!r} contains a character no host name has")
+    if ":" not in host:
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            why = f"the host name {host!r} is not a valid domain name (empty or too long part)"
+            raise _bad_url(url, why) from None
+    return parsed
+
+
 def resolve_source(url: str | None, *, base: str | None = None) -> Source:
     """The :class:`Source` for ``--url`` (None: the dataset's Drive file)."""
     base = drive_base() if base is None else base.rstrip("/")
@@ -131,13 +189,7 @@ def resolve_source(url: str | None, *, base: str | None = None) -> Source:
         drive_id = dataset.DRIVE_ID
     else:
         url = url.strip()
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise UsageError(
-                f"Not an http(s) URL: {url!r}",
-                hint="Pass a Google Drive link or an http(s) mirror with --url, "
-                "or a local file with --archive PATH.",
-            )
+        check_url(url)
         drive_id = parse_drive_id(url, base)
         if drive_id is None:
             import hashlib
@@ -267,6 +319,15 @@ def _form_url(parser: _FormParser, page_url: str) -> str | None:
     return None
 
 
+def _followable(url: str) -> bool:
+    """True if a link found in a page is an http(s) URL a request can be made to."""
+    try:
+        check_url(url)
+    except UsageError:
+        return False
+    return True
+
+
 def classify(body: bytes, *, url: str, status: int = 200) -> Page:
     """What an HTML answer is: quota page, not found, permission/sign-in, virus-scan form..."""
     text = body.decode("utf-8", errors="replace")
@@ -281,11 +342,18 @@ def classify(body: bytes, *, url: str, status: int = 200) -> Page:
     detail = " ".join(parser.error_texts)[:300]
     if QUOTA_TEXT.lower() in low or "quota exceeded" in title.lower():
         return Page(PageKind.QUOTA, url, title, status, detail=detail)
-    next_url = _form_url(parser, url)
+    try:
+        next_url = _form_url(parser, url)
+    except ValueError:  # an action/href urllib cannot even parse ("http://[::1")
+        next_url = None
     if next_url is None and "downloadurl" in low:
         m = re.search(r'"downloadUrl":"([^"]+)', text)
         if m:
             next_url = m.group(1).replace("\\u003d", "=").replace("\\u0026", "&")
+    if next_url is not None and not _followable(next_url):
+        return Page(
+            PageKind.VIRUS_SCAN, url, title, status, detail="its download link is not a valid URL"
+        )
     if next_url is not None:
         return Page(PageKind.VIRUS_SCAN, url, title, status, next_url=next_url, detail=detail)
     host = (urllib.parse.urlsplit(url).hostname or "").lower()

@@ -118,19 +118,103 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def from_os_error(exc: OSError, action: str) -> LocalError:
-    """Wrap an ``OSError`` from the local file system as a :class:`LocalError`."""
+#: Verbs call sites use in ``action``, in both forms: gerund -> base ("writing" -> "write").
+_VERBS: dict[str, str] = {
+    "accessing": "access",
+    "copying": "copy",
+    "creating": "create",
+    "deleting": "delete",
+    "extracting": "extract",
+    "hashing": "hash",
+    "listing": "list",
+    "locking": "lock",
+    "moving": "move",
+    "opening": "open",
+    "reading": "read",
+    "removing": "remove",
+    "renaming": "rename",
+    "replacing": "replace",
+    "stating": "stat",
+    "writing": "write",
+}
+
+
+def _failed(action: str) -> str:
+    """What failed, as a sentence start: "writing X" and "write X" -> "Could not write X"."""
+    action = action.strip()
+    verb, sep, rest = action.partition(" ")
+    low = verb.lower()
+    if low in _VERBS:
+        return f"Could not {_VERBS[low]}{sep}{rest}"
+    if low.endswith("ing") and low not in _VERBS.values():
+        return f"Failed while {action}"  # a gerund not in the table still reads right
+    return f"Could not {action}"
+
+
+def _os_reason(exc: OSError) -> str:
     import errno
 
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(f"Disk full while {action}: {exc}", path=exc.filename)
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return LocalError(
-            f"Permission denied while {action}: {exc.filename or exc}",
-            hint="Choose a writable --data-dir (or set LUNGSEGDB_HOME).",
-            path=exc.filename,
+    reasons = {
+        errno.ENOSPC: "Disk full",
+        errno.EDQUOT: "Disk quota exceeded",
+        errno.EACCES: "Permission denied",
+        errno.EPERM: "Operation not permitted",
+        errno.EROFS: "Read-only file system",
+        errno.ENAMETOOLONG: "File name too long for this file system",
+        errno.EISDIR: "Is a folder, not a file",
+        errno.ENOTDIR: "A part of the path is not a folder",
+    }
+    reason = reasons.get(exc.errno or -1) or exc.strerror or str(exc) or type(exc).__name__
+    return reason
+
+
+def _os_hint(exc: OSError, filename: object) -> str:
+    import errno
+
+    code = exc.errno
+    where = str(filename) if filename is not None else "the data dir"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"Free disk space on the disk holding {where} (or choose another --data-dir)."
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"Fix the permissions of {where}, or choose a writable --data-dir "
+            "(or set LUNGSEGDB_HOME)."
         )
-    return LocalError(f"Could not {action}: {exc}", path=exc.filename)
+    if code == errno.ENAMETOOLONG:
+        return "Choose a shorter --data-dir path, or a file system that allows longer names."
+    if code in (errno.EISDIR, errno.ENOTDIR) and filename is None:
+        return "A path given is a folder where a file is expected, or the other way round."
+    if code == errno.EISDIR:
+        return f"{where} is a folder; move it away or name a file instead."
+    if code == errno.ENOTDIR:
+        return f"Part of the path {where} is a file, not a folder; check the path."
+    if filename is None:
+        return "Run the command again with --debug for details."
+    return f"Check {where}, then run the command again (--debug shows details)."
+
+
+def from_os_error(exc: OSError, action: str) -> LocalError:
+    """Wrap an ``OSError`` from the local file system as a :class:`LocalError` (exit 5).
+
+    ``action`` says what was being done, with its object, in either form: ``"writing X"`` or
+    ``"write X"``. The message reads ``Could not write X: <reason>`` (the failing file is
+    added when the action does not name it); the hint matches the errno: free space
+    (ENOSPC, EDQUOT, as :class:`DiskFullError`), permissions or a writable data dir (EACCES,
+    EPERM, EROFS), a shorter path (ENAMETOOLONG), a path problem (EISDIR, ENOTDIR), else a
+    neutral hint naming the path.
+    """
+    import errno
+
+    filename = exc.filename
+    if exc.filename2 is not None and str(exc.filename2) in action:
+        filename = exc.filename2  # os.replace(tmp, target): the target is the one named
+    reason = _os_reason(exc)
+    if filename is not None and str(filename) not in action:
+        reason = f"{reason} ({filename})"
+    message = f"{_failed(action)}: {reason}"
+    hint = _os_hint(exc, filename)
+    cls = DiskFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else LocalError
+    return cls(message, hint=hint, path=filename, errno=exc.errno)
 
 
 class NothingToVerify(DownloadError):

@@ -30,9 +30,11 @@ the commit point makes them durable together.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -80,29 +82,19 @@ class Limits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
-        """Defaults, overridden by ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``."""
-        env = os.environ if env is None else env
+        """Defaults, overridden by ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``.
+
+        A value that is not a finite positive number of the right type (``nan``, ``inf``,
+        ``0``, ``-1``, ``abc``) is a :class:`UsageError` naming the variable: a cap is never
+        silently switched off.
+        """
+        from lungsegdb_cli import envvars
+
         base = cls()
-
-        def num(name: str, default: float, kind: type) -> Any:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = kind(float(raw)) if kind is int else kind(raw)
-            except ValueError:
-                value = None
-            if value is None or value <= 0:
-                raise UsageError(
-                    f"{name} must be a positive number, not {raw!r}",
-                    hint=f"Unset {name} or give it a positive number.",
-                )
-            return value
-
         return cls(
-            max_bytes=num(ENV_MAX_BYTES, base.max_bytes, int),
-            max_members=num(ENV_MAX_FILES, base.max_members, int),
-            max_ratio=num(ENV_MAX_RATIO, base.max_ratio, float),
+            max_bytes=envvars.positive_int(ENV_MAX_BYTES, base.max_bytes, env),
+            max_members=envvars.positive_int(ENV_MAX_FILES, base.max_members, env),
+            max_ratio=envvars.positive_float(ENV_MAX_RATIO, base.max_ratio, env),
             ratio_floor=base.ratio_floor,
         )
 
@@ -483,7 +475,11 @@ def _write_file(path: str, chunks: Iterator[bytes], cancel: threading.Event) -> 
     """Write ``chunks`` to a new file at ``path``, hashing as it goes: (sha256, size)."""
     h = hashlib.sha256()
     size = 0
-    fd = os.open(path, _WFLAGS, 0o666)
+    try:
+        fd = os.open(path, _WFLAGS, 0o666)
+    except OSError as exc:
+        _raise_if_name_too_long(exc, path)
+        raise
     try:
         for data in chunks:
             if cancel.is_set():
@@ -683,8 +679,28 @@ def _join_all(threads: list[threading.Thread], cancel: threading.Event) -> None:
 
 def _raise_write_error(exc: BaseException) -> None:
     if isinstance(exc, OSError) and not isinstance(exc, LungSegDBError):
+        _raise_if_name_too_long(exc, str(exc.filename or ""))
         raise from_os_error(exc, "writing the extracted files") from exc
     raise exc
+
+
+_STAGING_NAME = re.compile(r"^\..*\.staging-\d+-[0-9a-f]{8}$")
+
+
+def _raise_if_name_too_long(exc: OSError, path: str) -> None:
+    """ENAMETOOLONG while creating a member's file: the archive's name is the problem (exit 4),
+    not the local machine. The message names the member by its path in the tree."""
+    if exc.errno != errno.ENAMETOOLONG:
+        return
+    parts = path.replace(os.sep, "/").split("/")
+    inside = [i for i, part in enumerate(parts) if _STAGING_NAME.match(part)]
+    member = "/".join(parts[inside[0] + 1 :]) if inside else os.path.basename(path)
+    raise ArchiveError(
+        f"Cannot extract member {member!r}: its name is too long for this file system",
+        hint="Rename the file in the archive (or extract on a file system that allows longer "
+        "names), then pass it with --archive.",
+        member=member,
+    ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -802,6 +818,7 @@ def _pipeline(
     except OSError as exc:
         if isinstance(exc, LungSegDBError):
             raise
+        _raise_if_name_too_long(exc, os.path.join(base, dest))
         raise from_os_error(exc, "writing the extracted files") from exc
     finally:
         if fd >= 0:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import drive
-from lungsegdb_cli.errors import DownloadError, from_os_error
+from lungsegdb_cli.errors import DownloadError, UsageError, from_os_error
 from lungsegdb_cli.progress import Progress, ensure, note
 from lungsegdb_cli.streamhash import StreamHasher
 
@@ -185,6 +185,45 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _url_errors() -> tuple[type[BaseException], ...]:
+    """What ``requests``/``urllib3`` raise for a URL that cannot be fetched: malformed (all
+    ``ValueError``s; a bare one comes from parsing a redirect's Location) or redirecting
+    without end."""
+    import requests
+
+    return (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.TooManyRedirects,
+        ValueError,
+    )
+
+
+def _invalid_url(url: str, exc: BaseException) -> Exception:
+    """A URL that cannot be requested: a usage error (exit 2) naming it when the URL we were
+    given is malformed, else the server sent it (a redirect or a form): the download failed
+    (exit 3)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return DownloadError(
+            f"Too many redirects while downloading {url}",
+            hint="Open the URL in a browser to see where it leads, or pass a mirror with --url.",
+            url=url,
+        )
+    try:
+        drive.check_url(url)
+    except UsageError as bad:
+        return bad
+    return DownloadError(
+        f"The server sent a URL that cannot be requested ({exc}) while downloading {url}",
+        hint="Try again later, pass a mirror with --url, or download the file in a browser "
+        "and use --archive PATH.",
+        url=url,
+    )
+
+
 def _unresolvable(exc: BaseException) -> bool:
     """True when the host name did not resolve (no network, no DNS, a typo in --url)."""
     text = repr(exc)
@@ -331,6 +370,8 @@ def fetch(
             except drive.RetryableHTTP as exc:
                 wait(str(exc), exc.retry_after)
                 continue
+            except _url_errors() as exc:
+                raise _invalid_url(url, exc) from exc
             except transient as exc:
                 if _unresolvable(exc):
                     # no DNS answer: usually no network at all, so do not wait a minute

@@ -13,6 +13,7 @@ shared, and loading it must not run code. It is replaced atomically (temp file +
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.tiffinfo import FileSummary
+from lungsegdb_cli.tiffinfo import HIST_BINS, FileSummary
 from lungsegdb_cli.tree import FileEntry
 
 try:  # zlib-ng: gzip-compatible; deflate ~2.5x and inflate ~1.5x as fast as the stdlib here
@@ -43,6 +44,46 @@ ENV_DISABLE = "LUNGSEGDB_NO_CACHE"
 
 def cache_file(paths: DataPaths) -> Path:
     return paths.cache_dir / f"decode-{paths.dataset_dir.name}.json.gz"
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_count(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _is_num(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+#: A check per field annotation of :class:`FileSummary`; a field whose annotation is not here
+#: makes every record fail the check (the cache is then only ever a miss, never wrong).
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: type(v) is str,
+    "str | None": lambda v: v is None or type(v) is str,
+    "int": _is_count,
+    "int | None": lambda v: v is None or _is_int(v),
+    "float": _is_num,
+    "float | None": lambda v: v is None or _is_num(v),
+    "tuple[int, ...]": lambda v: type(v) is tuple and all(_is_count(x) for x in v),
+    "tuple[float, ...] | None": lambda v: v is None or (
+        type(v) is tuple and all(_is_num(x) for x in v)
+    ),
+    "bytes | None": lambda v: v is None or type(v) is bytes,
+}
+_SUMMARY_FIELDS = tuple((f.name, str(f.type)) for f in dataclasses.fields(FileSummary))
+
+
+def well_typed(summary: FileSummary) -> bool:
+    """True if every field of a summary read from the cache has its declared type (JSON that
+    parses is not enough: a cache file may be damaged or written by something else)."""
+    for name, annotation in _SUMMARY_FIELDS:
+        check = _CHECKS.get(annotation)
+        if check is None or not check(getattr(summary, name)):
+            return False
+    return summary.hist is None or len(summary.hist) == 4 * HIST_BINS
 
 
 class ScanCache:
@@ -92,6 +133,8 @@ class ScanCache:
         try:
             summary = FileSummary.from_json(rec[2])
         except (TypeError, ValueError):
+            return None
+        if not well_typed(summary):  # valid gzip + JSON, wrong types: decode the file again
             return None
         self.hits += 1
         return summary

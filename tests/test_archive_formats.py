@@ -28,8 +28,8 @@ def _tar_bytes() -> bytes:
 
 def _zip_bytes() -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("a/b.TIF", b"abc")
+    with zipfile.ZipFile(buf, "w") as zf:  # a fixed date: the bytes are test ids
+        zf.writestr(zipfile.ZipInfo("a/b.TIF", date_time=(2020, 1, 1, 0, 0, 0)), b"abc")
     return buf.getvalue()
 
 
@@ -53,7 +53,7 @@ def _v7_tar_bytes() -> bytes:
         (b"MZ\x90\x00" + bytes(100) + _zip_bytes(), af.ZIP),  # self-extracting: data prepended
         (_tar_bytes(), af.TAR),
         (_v7_tar_bytes(), af.TAR),
-        (gzip.compress(_tar_bytes()), af.TAR_GZ),
+        (gzip.compress(_tar_bytes(), mtime=0), af.TAR_GZ),
         (bz2.compress(_tar_bytes()), af.TAR_BZ2),
         (lzma.compress(_tar_bytes()), af.TAR_XZ),
         (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(40), af.SEVEN_Z),
@@ -78,8 +78,8 @@ def test_detect_by_magic_not_name(tmp_path, content, fmt):
         (b'{"error": "not found"}', "JSON"),
         (b"hello world", "text"),
         (b"\x00\x01\x02\xfe\xff\xfa", "unknown binary"),
-        (gzip.compress(b"just a text file"), "not a tar"),
-        (gzip.compress(_tar_bytes())[:12], "corrupt"),
+        (gzip.compress(b"just a text file", mtime=0), "not a tar"),
+        (gzip.compress(_tar_bytes(), mtime=0)[:12], "corrupt"),
     ],
 )
 def test_detect_names_what_a_non_archive_is(tmp_path, content, says):
@@ -252,3 +252,57 @@ def test_stdlib_zlib_fallback_reads_the_same(tmp_path, monkeypatch):
     with af.ZipReader(_zip(tmp_path, payload)) as reader:
         got = {m.name: b"".join(reader.chunks(m)) for m in reader.members() if m.is_file}
     assert got == payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Member names that are not valid UTF-8: exit 4 naming the member, never a traceback
+# ---------------------------------------------------------------------------------------------
+BAD_NAME = b"LungSegDB/raw data/V1/CT_Images/a\xff.TIF"
+
+
+def _latin1_tar(path: Path, compression: str = "") -> Path:
+    """A GNU tar whose member name holds the raw byte 0xff (not UTF-8)."""
+    mode = "w:" + compression if compression else "w"
+    with tarfile.open(path, mode, format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        info = tarfile.TarInfo(BAD_NAME.decode("latin-1"))
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    raw = path.read_bytes() if not compression else None
+    assert raw is None or BAD_NAME in raw
+    return path
+
+
+def _bad_utf8_zip(path: Path) -> Path:
+    """A zip that flags its names as UTF-8 (bit 11) but holds the bytes ff fe."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("LungSegDB/raw data/V1/CT_Images/a\u00e9.TIF", b"abc")
+    path.write_bytes(path.read_bytes().replace("\u00e9".encode(), b"\xff\xfe"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "build"),
+    [
+        ("tar", lambda p: _latin1_tar(p / "bad.tar")),
+        ("tar.gz", lambda p: _latin1_tar(p / "bad.tar.gz", "gz")),
+        ("zip-utf8-flag", lambda p: _bad_utf8_zip(p / "bad.zip")),
+    ],
+)
+def test_a_member_name_that_is_not_utf8_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, build
+) -> None:
+    from lungsegdb_cli.cli import run
+
+    archive = build(tmp_path)
+    data = tmp_path / "data"
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(data), "-q"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+    assert "\\xff" in err or "0xff" in err  # the offending byte is named, escaped
+    assert not (data / "LungSegDB").exists()
+
+
+def test_checked_name() -> None:
+    assert af.checked_name(Path("a.tar"), "ok/é.TIF") == "ok/é.TIF"
+    with pytest.raises(ArchiveError, match=r"a\\xff\.TIF"):
+        af.checked_name(Path("a.tar"), BAD_NAME.decode("utf-8", "surrogateescape"))

@@ -171,3 +171,142 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert run(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Text from data never reaches the terminal raw (control characters shown as \x1b)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain/é.TIF", "plain/é.TIF"),
+        ("a\x1b[31mb.TIF", "a\\x1b[31mb.TIF"),
+        ("bell\x07 nl\n cr\r tab\t", "bell\\x07 nl\\x0a cr\\x0d tab\\x09"),
+        ("del\x7f c1\x9b", "del\\x7f c1\\x9b"),
+        ("rlo\u202egnp.exe", "rlo\\u202egnp.exe"),
+        ("not-utf8-\udcff", "not-utf8-\\xff"),
+        ("lone-\ud800", "lone-\\ud800"),
+    ],
+)
+def test_escape_shows_control_characters(raw: str, shown: str) -> None:
+    from lungsegdb_cli.textsafe import escape
+
+    assert escape(raw) == shown
+    assert escape(shown) == shown  # idempotent on what it prints
+
+
+ESC_NAME = "a\x1b[31mb.TIF"
+
+
+def _assert_escaped(text: str) -> None:
+    assert "\x1b" not in text, repr(text)
+    assert "\\x1b[31m" in text, text
+
+
+def test_validate_findings_show_an_escape_sequence_escaped(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(synth_tree, root / "LungSegDB")
+    images = root / "LungSegDB" / "raw data" / "V1" / "CT_Images"
+    shutil.copy(next(images.iterdir()), images / ESC_NAME)  # an image without its mask
+    assert run(["validate", "--data-dir", str(root), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "missing-mask" in out
+    _assert_escaped(out)
+
+
+def test_extract_output_shows_archive_names_escaped(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "a.zip"
+    wrap = f"w{ESC_NAME}"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(synth_tree.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"{wrap}/LungSegDB/{p.relative_to(synth_tree).as_posix()}")
+        zf.writestr(f"{wrap}/LungSegDB/raw data/V1/CT_Images/{ESC_NAME}.txt", b"notes")
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(tmp_path / "d")]) == 0
+    captured = capsys.readouterr()
+    assert "mapped:" in captured.out
+    _assert_escaped(captured.out)
+    assert "\x1b" not in captured.err
+
+
+def test_error_messages_show_an_escape_sequence_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / ESC_NAME
+    assert run(["extract", "--archive", str(missing), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    _assert_escaped(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad paths and values: exit 2, one two-line message, never a traceback
+# ---------------------------------------------------------------------------------------------
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert run(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 2, err
+    return err
+
+
+@pytest.mark.parametrize("command", ["download", "verify", "extract", "validate", "stats", "info"])
+def test_every_command_refuses_a_data_dir_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    f = tmp_path / "afile"
+    f.write_text("x")
+    extra = ["--offline"] if command == "download" else []
+    assert "not a directory" in _usage_error(capsys, [command, *extra, "--data-dir", str(f)])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "--data-dir", "x\x00y"],
+        ["validate", "--data-dir", "x\x00y"],
+        ["extract", "--archive", "a\x00b.zip"],
+        ["stats", "--csv", "x\x00.csv"],
+        ["synth", "out\x00dir"],
+    ],
+)
+def test_a_path_with_a_nul_byte_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    _usage_error(capsys, argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--sha256", "xyz"],
+        ["verify", "--sha256", "g" * 64],
+        ["download", "--offline", "--sha256", "0" * 63],
+        ["download", "--offline", "--sha256", "0" * 65],
+    ],
+)
+def test_a_malformed_sha256_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert "Malformed SHA-256" in _usage_error(capsys, [*argv, "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("option", "target"),
+    [("--csv", "dir"), ("--plot", "dir"), ("--csv", "file/x.csv")],
+)
+def test_stats_output_that_cannot_be_a_file_is_a_usage_error(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str], option: str, target: str
+) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    argv = ["stats", "--data-dir", str(synth_tree), option, str(tmp_path / target), "--quiet"]
+    assert option in _usage_error(capsys, argv)

@@ -162,3 +162,72 @@ def test_looks_like_html(head: bytes, html: bool) -> None:
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert drive.parse_retry_after(value, now=10.0) == seconds
+
+
+# ---------------------------------------------------------------------------------------------
+# Malformed URLs are usage errors; odd pages never raise
+# ---------------------------------------------------------------------------------------------
+BAD_URLS = [
+    "http://[::1",
+    "http://",
+    "http:///path",
+    "http://h:99999/x",
+    "http://h:0/x",
+    "http://h:abc/x",
+    "http://a b/x",
+    "http://h\x00/x",
+    "http://h/\x1b[31m",
+    "http://h%41/x",
+    "http://" + "a" * 70 + ".com/x",
+    "http://a..b/x",
+    "ftp://example.org/x.zip",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_malformed_url_is_a_usage_error_naming_it(url: str) -> None:
+    with pytest.raises(UsageError) as info:
+        drive.resolve_source(url)
+    assert repr(url) in info.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765/a.zip",
+        "http://[::1]:8080/a.zip",
+        "https://user:pw@example.org/a b.zip",
+        "https://bücher.example/x.zip",
+        "http://[fe80::1%25eth0]:80/x",
+    ],
+)
+def test_well_formed_urls_pass(url: str) -> None:
+    assert drive.resolve_source(url).url == url
+
+
+def test_a_malformed_drive_endpoint_is_a_usage_error_naming_the_variable() -> None:
+    with pytest.raises(UsageError, match=drive.ENV_ENDPOINT):
+        drive.drive_base({drive.ENV_ENDPOINT: "http://[::1"})
+
+
+ODD_PAGES = [
+    b'<html><form id="download-form" action="http://[::1"><input type="hidden" name="a" '
+    b'value="b"></form></html>',
+    b'<html><a href="http://[::1/uc?export=download">x</a></html>',
+    b'<html><form id="download-form" action="http://h:99999/x"></form></html>',
+    b'<html><form id="download-form" action="javascript:alert(1)"></form></html>',
+    b'<html>"downloadUrl":"http://[::1"</html>',
+    b'<html><form id="download-form" action="&#0;&#xD800;"></form>',
+    b"<html><title>" + b"\xff\xfe" * 10 + b"</title></html>",
+    b"<![if x]><html><title>x</title><script>" + b"<" * 5000,
+    b"\x00" * 100,
+    b"",
+]
+
+
+@pytest.mark.parametrize("body", ODD_PAGES)
+def test_odd_pages_are_classified_without_raising(body: bytes) -> None:
+    page = drive.classify(body, url="https://drive.google.com/uc?id=x", status=200)
+    assert isinstance(page.kind, drive.PageKind)
+    if page.next_url is not None:  # only a link a request can be made to is followed
+        assert drive.check_url(page.next_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -33,16 +34,61 @@ def test_exit_codes(cls: type[errors.LungSegDBError], code: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("err", "cls", "needle"),
+    ("err", "cls", "reason", "hint"),
     [
-        (errno.ENOSPC, errors.DiskFullError, "Disk full"),
-        (errno.EACCES, errors.LocalError, "Permission denied"),
-        (errno.EROFS, errors.LocalError, "Permission denied"),
-        (errno.EIO, errors.LocalError, "Could not"),
+        (errno.ENOSPC, errors.DiskFullError, "Disk full", "Free disk space"),
+        (errno.EDQUOT, errors.DiskFullError, "quota", "Free disk space"),
+        (errno.EACCES, errors.LocalError, "permission denied", "writable --data-dir"),
+        (errno.EPERM, errors.LocalError, "not permitted", "writable --data-dir"),
+        (errno.EROFS, errors.LocalError, "read-only", "writable --data-dir"),
+        (errno.ENAMETOOLONG, errors.LocalError, "name too long", "shorter"),
+        (errno.EISDIR, errors.LocalError, "folder", "is a folder"),
+        (errno.ENOTDIR, errors.LocalError, "not a folder", "not a folder"),
+        (errno.EIO, errors.LocalError, "Input/output error", "Check /some/file"),
     ],
 )
-def test_from_os_error(err: int, cls: type[errors.LocalError], needle: str) -> None:
-    exc = errors.from_os_error(OSError(err, "x", "/some/file"), "writing")
+def test_from_os_error_reason_and_hint_match_the_errno(
+    err: int, cls: type[errors.LocalError], reason: str, hint: str
+) -> None:
+    exc = errors.from_os_error(OSError(err, os.strerror(err), "/some/file"), "writing /x")
     assert type(exc) is cls
-    assert needle in exc.message
     assert exc.exit_code == 5
+    assert exc.message.startswith("Could not write /x: ")
+    assert reason.lower() in exc.message.lower()
+    assert "/some/file" in exc.message  # the failing file, when the action does not name it
+    assert hint in exc.hint
+    if cls is not errors.DiskFullError:
+        assert "disk space" not in exc.hint.lower()
+
+
+@pytest.mark.parametrize(
+    ("action", "start"),
+    [
+        ("writing /d/f", "Could not write /d/f:"),
+        ("write /d/f", "Could not write /d/f:"),
+        ("creating /d", "Could not create /d:"),
+        ("moving the new tree into /d", "Could not move the new tree into /d:"),
+        ("read /d/f", "Could not read /d/f:"),
+        ("hash /d/f", "Could not hash /d/f:"),
+        ("locking /d/lock", "Could not lock /d/lock:"),
+        ("accessing a local file", "Could not access a local file:"),
+        ("frobnicating /d", "Failed while frobnicating /d:"),
+    ],
+)
+def test_from_os_error_messages_read_correctly(action: str, start: str) -> None:
+    exc = errors.from_os_error(OSError(errno.EIO, "Input/output error", "/d/f"), action)
+    assert exc.message.startswith(start), exc.message
+    assert "Could not writing" not in exc.message
+
+
+def test_from_os_error_without_a_file_name_has_a_neutral_hint() -> None:
+    exc = errors.from_os_error(OSError("something odd"), "accessing a local file")
+    assert exc.message == "Could not access a local file: something odd"
+    assert "disk" not in exc.hint.lower() and exc.hint
+
+
+def test_from_os_error_names_the_target_of_a_rename() -> None:
+    exc = OSError(errno.EISDIR, "Is a directory", "/d/.out.csv.x1.tmp", None, "/d/out.csv")
+    err = errors.from_os_error(exc, "writing /d/out.csv")
+    assert ".tmp" not in err.message and ".tmp" not in err.hint
+    assert "/d/out.csv is a folder" in err.hint

@@ -696,3 +696,44 @@ def test_an_archive_inside_the_tree_is_not_destroyed(tmp_path):
     inside.write_bytes(archive.read_bytes())
     assert extract_cli(inside, data, "--force") == 2
     assert inside.is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness: caps that cannot be switched off, names the file system refuses
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("LUNGSEGDB_MAX_RATIO", "nan"),
+        ("LUNGSEGDB_MAX_RATIO", "inf"),
+        ("LUNGSEGDB_MAX_BYTES", "inf"),
+        ("LUNGSEGDB_MAX_BYTES", "nan"),
+        ("LUNGSEGDB_MAX_FILES", "-1"),
+    ],
+)
+def test_a_non_finite_cap_is_a_usage_error_and_the_bomb_is_not_extracted(
+    tmp_path, monkeypatch, capsys, env, value
+):
+    monkeypatch.setenv(env, value)
+    data = tmp_path / "data"
+    assert extract_cli(_bomb(tmp_path), data) == 2
+    err = capsys.readouterr().err
+    assert env in err and repr(value) in err and "Traceback" not in err
+    assert not (data / "LungSegDB").exists()
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_a_member_name_too_long_for_the_file_system_is_exit_4_naming_it(tmp_path, capsys, fmt):
+    name = "x" * 300 + ".TIF"  # NAME_MAX is 255 bytes on common file systems
+    files = {**tree(pairs=1), f"raw data/V1/CT_Images/{name}": b"II*\x00abc"}
+    if fmt == "zip":
+        archive = make_zip(tmp_path / "long.zip", files, prefix="LungSegDB/")
+    else:
+        archive = make_tar(tmp_path / "long.tar.gz", files, prefix="LungSegDB/")
+    data = tmp_path / "data"
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(data), "--json"]) == 4
+    doc = json_doc(capsys)
+    assert doc["error"]["kind"] == "bad-archive"
+    assert name in doc["error"]["message"] and "too long" in doc["error"]["message"]
+    assert not (data / "LungSegDB").exists()
+    assert debris(data) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,65 @@ def test_an_unresolvable_host_fails_after_two_short_retries(tmp_path: Path) -> N
     assert seen == [1.0, 2.0]
     assert len(notes.notes) == 2 and "retrying in 1 s" in notes.notes[0]
     assert "--archive" in info.value.hint
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs that cannot be requested: usage error for ours, download error for the server's
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url", ["http://", "http://h:99999/x", "http://a b/x", "http://[::1", "http:///x"]
+)
+def test_a_malformed_url_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    from lungsegdb_cli.cli import run
+
+    assert run(["download", "--url", url, "--data-dir", str(tmp_path), "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"]["kind"] == "usage"
+    assert repr(url) in doc["error"]["message"]
+    assert not (tmp_path / "downloads").exists()
+
+
+class _Redirector:
+    """A loopback server that answers every GET with a redirect to ``location``."""
+
+    def __init__(self, location: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/a.zip"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://h:99999/", "ftp://x/y", "/a.zip"])
+def test_a_redirect_to_a_url_that_cannot_be_requested_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], location: str
+) -> None:
+    from lungsegdb_cli.cli import run
+
+    server = _Redirector(location)  # "/a.zip": redirects to itself until requests gives up
+    try:
+        code = run(["download", "--url", server.url, "--data-dir", str(tmp_path), "--json"])
+    finally:
+        server.close()
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 3, doc
+    assert doc["error"]["kind"] == "download-failed"
+    assert server.url in doc["error"]["message"]

@@ -1,0 +1,79 @@
+"""Numbers from environment variables, validated in one place.
+
+A numeric setting such as ``LUNGSEGDB_MAX_RATIO`` must be a finite, positive number of the
+right type; anything else (``nan``, ``inf``, ``-1``, ``0``, ``1e999``, ``12abc``, ``2.5`` for
+an integer) is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the variable and
+the bad value. An unset or empty (blank) variable gives the default. Never a silent fallback:
+a cap that is quietly switched off (``nan`` compares false with everything) is a safety hole.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+from lungsegdb_cli.errors import UsageError
+
+
+def _raw(name: str, env: Mapping[str, str] | None) -> str | None:
+    env = os.environ if env is None else env
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip()
+
+
+def _bad(name: str, raw: str, kind: str) -> UsageError:
+    return UsageError(
+        f"{name} must be a finite positive {kind}, not {raw!r}",
+        hint=f"Unset {name} or give it a positive {kind} (e.g. {name}=100).",
+        variable=name,
+        value=raw,
+    )
+
+
+def positive_float(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """``env[name]`` as a finite float > 0, else ``default`` when unset or blank.
+
+    Raises :class:`UsageError` for anything else (nan, inf, zero, negative, not a number).
+    """
+    raw = _raw(name, env)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, raw, "number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise _bad(name, raw, "number")
+    return value
+
+
+def positive_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
+    """``env[name]`` as an integer > 0, else ``default`` when unset or blank.
+
+    Accepts ``1000``, ``1_000`` and whole numbers written as floats (``1e9``, ``64.0``); refuses
+    fractions (``2.5``), nan, inf, zero, negatives and anything that is not a number with a
+    :class:`UsageError`.
+    """
+    raw = _raw(name, env)
+    if raw is None:
+        return default
+    try:
+        return _checked_int(int(raw), name, raw)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, raw, "integer") from None
+    if not math.isfinite(value) or not value.is_integer():
+        raise _bad(name, raw, "integer")
+    return _checked_int(int(value), name, raw)
+
+
+def _checked_int(value: int, name: str, raw: str) -> int:
+    if value <= 0:
+        raise _bad(name, raw, "integer")
+    return value
