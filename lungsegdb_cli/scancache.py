@@ -72,6 +72,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
         type(v) is tuple and all(_is_num(x) for x in v)
     ),
     "bytes | None": lambda v: v is None or type(v) is bytes,
+    "bool": lambda v: type(v) is bool,
 }
 _SUMMARY_FIELDS = tuple((f.name, str(f.type)) for f in dataclasses.fields(FileSummary))
 
