@@ -146,9 +146,18 @@ def parse(text: str) -> dict[str, str]:
             )
         if escaped:
             name = _unescape(name)
-        why = check_path(name)
-        if why is not None:
-            raise _outside(n, name, why)
+        # cheap pre-filter (every path that check_path refuses matches it), then the check
+        if (
+            not name
+            or name[0] in "./"
+            or name[-1] == "/"
+            or "/." in name
+            or "//" in name
+            or "\0" in name
+        ):
+            why = check_path(name)
+            if why is not None:
+                raise _outside(n, name, why)
         out[name] = digest.lower()
     return out
 
@@ -163,7 +172,12 @@ def line_of(text: str, path: str) -> int:
 
 def leaves_tree(text: str, path: str) -> ManifestPathOutsideTree:
     """The error for manifest ``path`` that resolves outside the tree via a symlinked folder."""
-    return _outside(line_of(text, path), path, "a symlinked folder leads outside the tree")
+    err = _outside(line_of(text, path), path, "a symlinked folder leads outside the tree")
+    err.hint = (
+        "A folder of the tree is a symlink to somewhere outside it: remove the symlink, or "
+        "re-extract with 'lungsegdb extract --force'."
+    )
+    return err
 
 
 def read_text(path: Path) -> str | None:

@@ -723,3 +723,21 @@ def test_malformed_sizes_sidecar_is_ignored_never_a_traceback(
     (tree.dataset_dir / IMG).unlink()
     code, doc = _verify_json(capsys, tree.root, "--quick")
     assert code == 1 and doc["files"]["missing"] == [IMG]
+
+
+REFUSED = ["..", ".", "./a", "../a", "a/..", "a/.", "a/../b", "a//b", "a/", "/a", "a\0b", ""]
+ALLOWED = ["a", ".a", "a.", "..a", "a..", "a/.b", "a/b..", "a b/c", "...", "a/...", "a/.../b"]
+
+
+@pytest.mark.parametrize("name", REFUSED + ALLOWED, ids=[repr(n) for n in REFUSED + ALLOWED])
+def test_parse_refuses_exactly_paths_that_leave_or_are_not_plain(name: str) -> None:
+    digest = "0" * 64
+    text = f"{digest}  ok.TIF\n{digest}  {name}\n"
+    if name in REFUSED:
+        with pytest.raises(manifest.ManifestPathOutsideTree) as exc:
+            manifest.parse(text)
+        assert exc.value.context["line"] == 2 and exc.value.exit_code == 1
+        assert manifest.check_path(name) is not None
+    else:
+        assert manifest.parse(text) == {"ok.TIF": digest, name: digest}
+        assert manifest.check_path(name) is None
