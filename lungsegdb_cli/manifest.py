@@ -165,7 +165,12 @@ def parse(text: str) -> dict[str, str]:
 def line_of(text: str, path: str) -> int:
     """The line number of ``path`` in manifest ``text`` (0 if not found): for messages."""
     for n, raw in enumerate(text.splitlines(), start=1):
-        if raw.endswith(path) or (raw.startswith("\\") and _unescape(raw).endswith(path)):
+        escaped = raw.startswith("\\")
+        line = raw[1:] if escaped else raw
+        _digest, sep, name = line.partition("  ")
+        if not sep:
+            _digest, sep, name = line.partition(" *")
+        if (_unescape(name) if escaped else name) == path:
             return n
     return 0
 

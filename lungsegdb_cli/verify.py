@@ -303,7 +303,7 @@ def verify(
                     continue
                 key = str(h.key)
                 if h.error is not None:
-                    _file_error(key, h, result)
+                    _file_error(key, h.error, h.path, result)
                     continue
                 result.bytes += h.size
                 if h.digest != expected[key]:
@@ -320,11 +320,9 @@ def verify(
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 
 
-def _file_error(key: str, h: hashing.Hashed[object], result: VerifyResult) -> None:
+def _file_error(key: str, exc: OSError, path: object, result: VerifyResult) -> None:
     """Sort a listed file that could not be hashed: missing, a symlink, not a regular file;
-    anything else (permission denied, I/O error) stops the check."""
-    exc = h.error
-    assert exc is not None
+    anything else (permission denied, I/O error) stops the check (:class:`LocalError`)."""
     if isinstance(exc, hashing.SymlinkFound):
         result.modified.append(key)
         result.symlinks.append(key)
@@ -334,10 +332,11 @@ def _file_error(key: str, h: hashing.Hashed[object], result: VerifyResult) -> No
     elif exc.errno in _ABSENT:  # gone, or a folder where a file should be
         result.missing.append(key)
     else:
-        raise _os_error(exc, "read", h.path)
+        raise _os_error(exc, "read", path)
 
 
 def _finish(result: VerifyResult) -> None:
+    """Sort every list of ``result`` (the contract: complete and sorted)."""
     for items in (
         result.missing,
         result.modified,
