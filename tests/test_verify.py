@@ -741,3 +741,44 @@ def test_parse_refuses_exactly_paths_that_leave_or_are_not_plain(name: str) -> N
     else:
         assert manifest.parse(text) == {"ok.TIF": digest, name: digest}
         assert manifest.check_path(name) is None
+
+
+def _file_to_outside_link(p: paths.DataPaths) -> None:
+    """The listed file moved outside the tree (content intact) and symlinked back."""
+    target = p.dataset_dir / IMG
+    moved = p.root / "elsewhere.TIF"
+    target.rename(moved)
+    target.symlink_to(moved)
+
+
+def _folder_to_outside_link(p: paths.DataPaths) -> None:
+    """A leaf folder moved outside the tree (contents intact) and symlinked back."""
+    leaf = p.dataset_dir / "raw data/V2/CT_Masks"
+    moved = p.root / "masks-elsewhere"
+    leaf.rename(moved)
+    leaf.symlink_to(moved, target_is_directory=True)
+
+
+INTACT_CASES: list[tuple[str, Callable[[paths.DataPaths], None] | None, bool]] = [
+    ("clean", None, True),
+    ("file-link-outside", _file_to_outside_link, False),
+    ("folder-link-outside", _folder_to_outside_link, False),
+    ("fifo", lambda p: _to_fifo(p.dataset_dir / IMG), False),
+    ("sidecar-gone", lambda p: p.manifest_sizes.unlink(), False),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize(
+    ("name", "mutate", "trusted"), INTACT_CASES, ids=[c[0] for c in INTACT_CASES]
+)
+def test_intact_trusts_only_regular_files_inside_the_tree(
+    tree: paths.DataPaths,
+    name: str,
+    mutate: Callable[[paths.DataPaths], None] | None,
+    trusted: bool,
+) -> None:
+    """download/extract skip re-extraction only for a tree of regular files inside it."""
+    if mutate is not None:
+        mutate(tree)
+    assert (_finishes(lambda: manifest.intact(tree)) is not None) is trusted
