@@ -10,22 +10,31 @@
   and takes the GIL, once per batch rather than once per file); nothing but the job list and a
   small queue is held, so memory stays flat in the size of the files.
 
-Per file the hot path is three system calls (``open``, one ``readv`` for a file smaller than
-the buffer, ``close``) and one ``update``: four GIL hand-offs. Every hand-off saved matters
-when two threads share the GIL over ten thousand files.
+Only regular files are ever read. A file is opened with ``O_NONBLOCK`` (opening a FIFO then
+never waits for a writer) and ``fstat``-ed before the first read: a FIFO, device, socket or
+folder (or a symlink to one) raises :class:`NotRegularFile` (``IsADirectoryError`` for a
+folder) without a byte read, so ``/dev/zero`` or a FIFO can never make a check hang. With
+``follow_symlinks=False`` (``O_NOFOLLOW``) a symlink is not opened at all: :class:`SymlinkFound`.
+
+Per file the hot path is four system calls (``open``, ``fstat``, one ``readv`` for a file
+smaller than the buffer, ``close``) and one ``update``. The ``fstat`` size also tells where the
+file ends, so no final ``read`` returning 0 is needed. Every GIL hand-off saved matters when
+two threads share the GIL over ten thousand files.
 
 Per-file ``OSError`` s are not raised from worker threads: they come back in
 :attr:`Hashed.error` and the caller decides (a vanished file is "missing", a permission error
-stops the check).
+stops the check, a FIFO or a symlink is reported).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -50,6 +59,66 @@ def default_workers() -> int:
     return max(1, n)
 
 
+class NotRegularFile(OSError):
+    """The path is a FIFO, device or socket (or a symlink to one): it was not read."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: int) -> None:
+        super().__init__(errno.EINVAL, f"not a regular file ({kind_of_mode(mode)})", str(path))
+        self.mode = mode
+
+    @property
+    def kind(self) -> str:
+        return kind_of_mode(self.mode)
+
+
+class SymlinkFound(OSError):
+    """``follow_symlinks=False`` and the path is a symlink: it was not followed."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(errno.ELOOP, "a symlink (not followed)", str(path))
+
+
+def kind_of_mode(mode: int) -> str:
+    """``FIFO``, ``device``, ``socket``, ``folder``, ``symlink`` or ``file`` for an st_mode."""
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "file" if stat.S_ISREG(mode) else "special file"
+
+
+def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> tuple[int, int]:
+    """``(fd, size)`` of the regular file at ``path``, opened read-only; the caller closes fd.
+
+    Never blocks and reads nothing: a FIFO, device or socket (or a link to one) raises
+    :class:`NotRegularFile`, a folder :class:`IsADirectoryError`, and with
+    ``follow_symlinks=False`` a symlink raises :class:`SymlinkFound` without being opened.
+    """
+    flags = _OPEN_FLAGS if follow_symlinks else _OPEN_FLAGS | _NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if not follow_symlinks and exc.errno in _LINK_ERRNOS:
+            raise SymlinkFound(path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+            raise NotRegularFile(path, st.st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
 def hash_file(
     path: str | os.PathLike[str],
     *,
@@ -57,16 +126,19 @@ def hash_file(
     on_bytes: ByteCallback | None = None,
     stop: threading.Event | None = None,
     size_hint: int = -1,
+    follow_symlinks: bool = True,
 ) -> tuple[str, int]:
-    """``(sha256 hex digest, size in bytes)`` of the file at ``path``.
+    """``(sha256 hex digest, size in bytes)`` of the regular file at ``path``.
 
     ``buf`` is a reusable read buffer (one per thread); ``on_bytes(n)`` is called after each
     read with the number of bytes hashed; ``stop`` set makes it give up between reads
-    (raising :class:`InterruptedError`). ``size_hint`` is the size expected (from ``stat`` or
-    a manifest): on a regular file a short read means the end of the file, so when one ends
-    exactly at the hint the extra ``read`` that would return 0 is skipped (one system call,
-    and one GIL hand-off, less per file). A wrong hint costs nothing: a file that grew or
-    shrank is still read to its end.
+    (raising :class:`InterruptedError`). ``size_hint`` is accepted for compatibility: the
+    size ``fstat`` reports serves the same purpose (on a regular file a short read ending
+    exactly there is the end, so the extra ``read`` returning 0 is skipped); a file that
+    grows while it is read is still read to its end.
+
+    Raises :class:`NotRegularFile` (FIFO, device, socket), :class:`IsADirectoryError`, and
+    with ``follow_symlinks=False`` :class:`SymlinkFound`, before reading anything.
     """
     if buf is None:
         buf = bytearray(DEFAULT_BUFSIZE)
@@ -74,9 +146,10 @@ def hash_file(
     cap = len(view)
     h = hashlib.sha256()
     size = 0
-    fd = os.open(path, _OPEN_FLAGS)
+    del size_hint  # fstat knows better
+    fd, end = open_regular(path, follow_symlinks=follow_symlinks)
     try:
-        if size_hint >= _ADVISE_FROM:
+        if end >= _ADVISE_FROM:
             _advise_sequential(fd)
         while True:
             n = _readinto(fd, view)
@@ -88,14 +161,23 @@ def hash_file(
                 on_bytes(n)
             if stop is not None and stop.is_set():
                 raise InterruptedError("hashing stopped")
-            if n < cap and size == size_hint:
+            if n < cap and size == end:
                 break
     finally:
         os.close(fd)
     return h.hexdigest(), size
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    # a FIFO opens at once instead of waiting for a writer (no effect on regular files)
+    | getattr(os, "O_NONBLOCK", 0)
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: errno of ``open(O_NOFOLLOW)`` on a symlink: ELOOP (Linux, macOS), EMLINK (FreeBSD).
+_LINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK})
 #: Files this large get a sequential-read hint (bigger readahead when not cached).
 _ADVISE_FROM = 16 << 20
 
@@ -123,11 +205,13 @@ def _advise_sequential(fd: int) -> None:
 # and a tuple is built in a third of the time of a frozen dataclass (~7 ms less per run,
 # half of it before the first file is read).
 class Job(NamedTuple, Generic[K]):
-    """One file to hash: ``key`` identifies it to the caller, ``size`` orders the work."""
+    """One file to hash: ``key`` identifies it to the caller, ``size`` orders the work;
+    ``follow=False`` refuses a symlink (:class:`SymlinkFound`) instead of reading its target."""
 
     key: K
     path: str | os.PathLike[str]
     size: int = -1
+    follow: bool = True
 
 
 class Hashed(NamedTuple, Generic[K]):
@@ -195,7 +279,7 @@ class HashRun(Generic[K]):
                     break
                 try:
                     digest, size = hash_file(
-                        job.path, buf=buf, on_bytes=on_bytes, stop=stop, size_hint=job.size
+                        job.path, buf=buf, on_bytes=on_bytes, stop=stop, follow_symlinks=job.follow
                     )
                 except InterruptedError:
                     break

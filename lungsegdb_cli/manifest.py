@@ -9,19 +9,74 @@ Two files, written together by extraction:
   ``verify --quick``.
 
 Names with a newline or a backslash are written in coreutils' escaped form (a leading ``\\``).
+
+Reading is defensive: a manifest that is not UTF-8 text, or not a regular file, is
+:class:`ManifestCorrupt` (exit 1); a line whose path is absolute, has a ``..``, ``.`` or empty
+component or a NUL, or leads outside the tree through a symlinked folder, is
+:class:`ManifestPathOutsideTree` (exit 1), and nothing outside the tree is ever opened or
+``stat``-ed. A sizes sidecar that is not exactly ``{"files": {path: non-negative int}}`` is
+ignored (sizes unknown).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lungsegdb_cli.errors import CheckFailed
 from lungsegdb_cli.fsutil import atomic_write_text
+from lungsegdb_cli.hashing import NotRegularFile, open_regular
 from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.tree import Confined, LeavesTree
+
+_FIX = "Recreate it with 'lungsegdb extract --force'."
+
+
+class ManifestCorrupt(CheckFailed):
+    """The manifest is not a text file (binary, not UTF-8, a FIFO or a device)."""
+
+    code = "manifest-corrupt"
+    default_hint = _FIX
+
+
+class ManifestPathOutsideTree(CheckFailed):
+    """A manifest line names a path outside the tree; nothing was opened for it."""
+
+    code = "manifest-path-outside-tree"
+    default_hint = (
+        "The manifest was not written by lungsegdb or was tampered with: do not trust it. "
+        + _FIX
+    )
+
+
+def _outside(n: int, name: str, why: str) -> ManifestPathOutsideTree:
+    return ManifestPathOutsideTree(
+        f"Manifest line {n} names a path outside the tree ({why}): {name[:200]!r}; "
+        "nothing was read",
+        line=n,
+        path=name,
+    )
+
+
+def check_path(name: str) -> str | None:
+    """Why ``name`` (a manifest path) may not be used, or None if it is a plain relative path
+    below the tree: not absolute, no ``..``, ``.`` or empty component, no NUL."""
+    if not name:
+        return "empty path"
+    if "\0" in name:
+        return "NUL in the path"
+    if name[0] == "/":
+        return "absolute path"
+    s = "/" + name + "/"
+    if "/../" in s:
+        return "'..' component"
+    if "//" in s or "/./" in s:
+        return "empty or '.' component"
+    return None
 
 
 @dataclass(frozen=True)
@@ -73,7 +128,8 @@ def write(paths: DataPaths, entries: Iterable[Entry]) -> Path:
 
 
 def parse(text: str) -> dict[str, str]:
-    """``{path: sha256}`` from ``sha256sum`` output; raises :class:`CheckFailed` on bad lines."""
+    """``{path: sha256}`` from ``sha256sum`` output; raises :class:`CheckFailed` on bad lines
+    and :class:`ManifestPathOutsideTree` on a path that is not plainly inside the tree."""
     out: dict[str, str] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -86,48 +142,121 @@ def parse(text: str) -> dict[str, str]:
         if not sep or len(digest) != 64:
             raise CheckFailed(
                 f"Malformed manifest line {n}: {raw[:80]!r}",
-                hint="Recreate it with 'lungsegdb extract --force'.",
+                hint=_FIX,
             )
-        out[_unescape(name) if escaped else name] = digest.lower()
+        if escaped:
+            name = _unescape(name)
+        # cheap pre-filter (every path that check_path refuses matches it), then the check
+        if (
+            not name
+            or name[0] in "./"
+            or name[-1] == "/"
+            or "/." in name
+            or "//" in name
+            or "\0" in name
+        ):
+            why = check_path(name)
+            if why is not None:
+                raise _outside(n, name, why)
+        out[name] = digest.lower()
     return out
+
+
+def line_of(text: str, path: str) -> int:
+    """The line number of ``path`` in manifest ``text`` (0 if not found): for messages."""
+    for n, raw in enumerate(text.splitlines(), start=1):
+        escaped = raw.startswith("\\")
+        line = raw[1:] if escaped else raw
+        _digest, sep, name = line.partition("  ")
+        if not sep:
+            _digest, sep, name = line.partition(" *")
+        if (_unescape(name) if escaped else name) == path:
+            return n
+    return 0
+
+
+def leaves_tree(text: str, path: str) -> ManifestPathOutsideTree:
+    """The error for manifest ``path`` that resolves outside the tree via a symlinked folder."""
+    err = _outside(line_of(text, path), path, "a symlinked folder leads outside the tree")
+    err.hint = (
+        "A folder of the tree is a symlink to somewhere outside it: remove the symlink, or "
+        "re-extract with 'lungsegdb extract --force'."
+    )
+    return err
+
+
+def read_text(path: Path) -> str | None:
+    """The text of a manifest file, or None if absent. Never blocks (a FIFO is refused) and
+    raises :class:`ManifestCorrupt` for anything but a regular UTF-8 file."""
+    try:
+        fd, _size = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (NotRegularFile, IsADirectoryError) as exc:
+        raise _corrupt(path, f"it is not a regular file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _corrupt(path, f"it is not UTF-8 text (byte {exc.start})") from None
+
+
+def _corrupt(path: Path, why: str) -> ManifestCorrupt:
+    return ManifestCorrupt(f"The manifest {path} is corrupt: {why}", path=str(path))
 
 
 def read(paths: DataPaths) -> list[Entry] | None:
     """The manifest's entries (sizes from the sidecar, -1 where unknown), or None if absent."""
-    try:
-        text = paths.manifest.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_text(paths.manifest)
+    if text is None:
         return None
     digests = parse(text)
     sizes = read_sizes(paths) or {}
-    return [Entry(p, h, int(sizes.get(p, -1))) for p, h in digests.items()]
+    return [Entry(p, h, sizes.get(p, -1)) for p, h in digests.items()]
 
 
 def read_sizes(paths: DataPaths) -> dict[str, int] | None:
+    """``{path: size}`` from the sidecar; None if it is absent or not of the documented shape
+    (``{"files": {str: int >= 0}}``, other keys ignored): sizes are then unknown."""
     try:
-        data = json.loads(paths.manifest_sizes.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fd, _size = open_regular(paths.manifest_sizes)
+        with os.fdopen(fd, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
     files = data.get("files") if isinstance(data, dict) else None
-    return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else None
+    if not isinstance(files, dict):
+        return None
+    for v in files.values():
+        if type(v) is not int or v < 0:  # bool is an int: refused too
+            return None
+    return files
 
 
 def intact(paths: DataPaths) -> list[Entry] | None:
-    """The entries if the tree is complete and intact (every listed file present with its
-    recorded size), else None. Reads no file contents: one ``stat`` per file."""
+    """The entries if the tree is complete and intact (every listed file present, a regular
+    file, not a symlink, with its recorded size), else None. Reads no file contents: one
+    ``lstat`` per file. A manifest that is corrupt or names a path outside the tree, or a
+    sizes sidecar that is absent, corrupt or incomplete, is None too (the caller then
+    re-extracts rather than trusting it); nothing outside the tree is looked at."""
     try:
         entries = read(paths)
     except CheckFailed:
         return None
-    if not entries:
+    if not entries or read_sizes(paths) is None or any(e.size < 0 for e in entries):
         return None
-    base = str(paths.dataset_dir)
+    confined = Confined(paths.dataset_dir)
     for e in entries:
+        parent, _, name = e.path.rpartition("/")
         try:
-            st = os.stat(os.path.join(base, e.path))
-        except OSError:
+            folder = confined.folder(parent)
+            if folder is None:
+                return None
+            st = os.lstat(os.path.join(folder, name))
+        except (OSError, LeavesTree):
             return None
-        if e.size >= 0 and st.st_size != e.size:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
             return None
     return entries
 

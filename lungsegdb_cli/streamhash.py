@@ -6,16 +6,24 @@ digests are ready the moment the last chunk arrives, so the archive is never rea
 parallel with each other and with the socket reads and file writes of the caller's thread.
 MD5 (~650 MB/s per core) is the slowest of these; a bounded queue applies back-pressure so
 memory stays flat (at most ``depth`` chunks in flight).
+
+Files are read only if they are regular files (:func:`lungsegdb_cli.hashing.open_regular`):
+a FIFO, device or socket in the archive's place raises
+:class:`~lungsegdb_cli.hashing.NotRegularFile` at once instead of hanging or reading forever.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from lungsegdb_cli.hashing import open_regular
 
 #: Chunks queued per hash thread before the producer waits.
 DEFAULT_DEPTH = 32
@@ -83,7 +91,7 @@ class StreamHasher:
     def update_from_file(self, path: Path, limit: int, bufsize: int = 1 << 20) -> int:
         """Hash the first ``limit`` bytes of ``path`` (a partial download being resumed)."""
         done = 0
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             while done < limit:
                 chunk = fh.read(min(bufsize, limit - done))
                 if not chunk:
@@ -115,6 +123,12 @@ class StreamHasher:
         self.close()
 
 
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for binary reading if it is a regular file (never blocks on a FIFO)."""
+    fd, _size = open_regular(path)
+    return os.fdopen(fd, "rb")
+
+
 def digest_chunks(chunks: Iterable[bytes]) -> Digests:
     """Convenience: digests of an iterable of chunks."""
     with StreamHasher() as h:
@@ -127,7 +141,7 @@ def digest_file(
     path: Path, *, on_bytes: Callable[[int], None] | None = None, bufsize: int = 1 << 20
 ) -> Digests:
     """SHA-256 + MD5 of a file in one read. ``on_bytes(n)`` is called per chunk."""
-    with StreamHasher() as h, open(path, "rb") as fh:
+    with StreamHasher() as h, _open(path) as fh:
         while True:
             chunk = fh.read(bufsize)
             if not chunk:

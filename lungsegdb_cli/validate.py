@@ -38,6 +38,9 @@ CODES: dict[str, str] = {
     "multi-page": WARNING,
     "count-mismatch": WARNING,
     "unexpected-file": WARNING,
+    # hostile trees: never read (a symlink leaving the tree or dangling is an error)
+    "not-a-regular-file": ERROR,
+    "symlink": WARNING,
 }
 _ORDER = {c: i for i, c in enumerate(CODES)}
 
@@ -198,12 +201,28 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
         add("empty-mask", rel, "no foreground: every pixel is 0")
 
 
+_LINK_MESSAGES = {
+    "inside": "symlink to {t} inside the tree (extraction makes none); followed",
+    "outside": "symlink to {t}, outside the tree: not followed, never read",
+    "dangling": "symlink to {t}, which does not exist (or loops): not followed",
+}
+
+
+def _hostile_findings(gs: GroupScan, add: Any) -> None:
+    """``not-a-regular-file`` and ``symlink`` findings from what the tree scan set aside."""
+    for f in gs.not_regular:
+        add("not-a-regular-file", f.rel, "a FIFO, device or socket, not a file: never read")
+    for link in gs.symlinks:
+        msg = _LINK_MESSAGES[link.where].format(t=link.target)
+        add("symlink", link.rel, msg, ERROR if link.leaves else None)
+
+
 def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: Any) -> GroupReport:
     g = gs.group
     label = gs.label
 
-    def add(code: str, path: str, message: str) -> None:
-        add_finding(code, path, message, g.label)
+    def add(code: str, path: str, message: str, severity: str | None = None) -> None:
+        add_finding(code, path, message, g.label, severity)
 
     for f in gs.lone_images:
         add("missing-mask", f.rel, f"no mask with stem {dataset.stem(f.name)!r} in {g.masks}")
@@ -214,6 +233,7 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
     for f in gs.unexpected:
         what = "a folder" if f.rel.endswith("/") else "not a TIFF"
         add("unexpected-file", f.rel, f"{what} in an image/mask folder")
+    _hostile_findings(gs, add)
 
     conventions: Counter[str] = Counter()
     for entry, kind in gs.jobs():
@@ -292,8 +312,10 @@ def validate(
     for gs in groups:
         mine: list[Finding] = []
 
-        def add_finding(code: str, path: str, message: str, group: str, mine=mine) -> None:
-            sev = ERROR if strict else CODES[code]
+        def add_finding(
+            code: str, path: str, message: str, group: str, sev: str | None = None, mine=mine
+        ) -> None:
+            sev = ERROR if strict else (sev or CODES[code])
             mine.append(Finding(code, sev, path, message, group))
 
         report = _check_group(gs, passed.summaries, add_finding)

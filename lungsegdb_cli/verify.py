@@ -11,6 +11,16 @@ Two checks, run together on one pool of hashing threads:
 ``quick=True`` reads no file contents: presence and sizes only (sizes from the manifest's
 sidecar), so a same-size modification goes unnoticed; the archive is checked by size.
 
+Only regular files are read, and only inside the tree:
+
+* a manifest path that is absolute, has a ``..``/``.``/empty component or a NUL, or leads
+  outside the tree through a symlinked folder stops the run before anything is read
+  (:class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree`, exit 1), so whether a file
+  outside exists never shows in the outcome;
+* a listed file that is a symlink (extraction never makes one) is not followed, and a FIFO,
+  device or socket is not read: both are ``modified``, and also named in ``symlinks`` /
+  ``not_regular``. Unlisted ones are ``extra`` (and named there too). Nothing can hang.
+
 Nothing is written: verify works on a read-only data dir and takes no lock.
 """
 
@@ -21,7 +31,7 @@ import functools
 import os
 import stat
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +40,14 @@ from lungsegdb_cli import commit, dataset, hashing, info, manifest
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress, ensure
+from lungsegdb_cli.tree import Confined, LeavesTree
 
 #: Sentinel key of the archive among the hashing jobs (tree keys are relative paths).
 _ARCHIVE = ("archive",)
+
+#: Sizes :func:`scan_tree` reports for what is not a regular file.
+LINK = -2  # a symlink (to anything: never followed)
+SPECIAL = -3  # a FIFO, device or socket
 
 
 @dataclass
@@ -73,6 +88,10 @@ class VerifyResult:
     missing: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    #: Why some of ``modified`` / ``extra`` are there: symlinks (not followed) and FIFOs,
+    #: devices or sockets (not read). Every path here is also in one of the lists above.
+    symlinks: list[str] = field(default_factory=list)
+    not_regular: list[str] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0
     quick: bool = False
@@ -86,16 +105,18 @@ class VerifyResult:
         return self.files_ok and (self.archive is None or self.archive.ok)
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        """``(kind, path)`` for every problem: archive first, then missing, modified, extra."""
+        """``(kind, path)`` for every problem: archive first, then missing, modified, extra.
+        A modified file that is a symlink or not a regular file has kind ``symlink`` or
+        ``not-regular`` instead of ``modified``."""
         if self.archive is not None and not self.archive.ok:
             yield "archive", self.archive.path
-        for kind, items in (
-            ("missing", self.missing),
-            ("modified", self.modified),
-            ("extra", self.extra),
-        ):
-            for p in items:
-                yield kind, p
+        links, special = set(self.symlinks), set(self.not_regular)
+        for p in self.missing:
+            yield "missing", p
+        for p in self.modified:
+            yield "symlink" if p in links else "not-regular" if p in special else "modified", p
+        for p in self.extra:
+            yield "extra", p
 
     @property
     def problem_count(self) -> int:
@@ -115,6 +136,8 @@ class VerifyResult:
                 "missing": self.missing,
                 "modified": self.modified,
                 "extra": self.extra,
+                "symlinks": self.symlinks,
+                "not_regular": self.not_regular,
             },
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
@@ -134,10 +157,11 @@ def scan_tree(
     manifest's, when looking for extras) are passed over unless they are folders: one set
     lookup per listed file instead of the junk and type checks.
 
-    OS junk is skipped. A symlink to a file counts as that file (as ``sha256sum`` reads it);
-    a symlink to a folder is not followed (no cycles, no file seen twice) and is yielded with
-    size -1, so it shows up as ``extra`` (a manifest file under it is still found by path).
-    A missing ``dataset_dir`` yields nothing; an unreadable folder raises ``OSError``.
+    OS junk is skipped. Nothing is opened and no symlink is followed: a symlink (to a file,
+    a folder or anything) is yielded with size :data:`LINK`, a FIFO, device or socket with
+    :data:`SPECIAL` (no cycles, nothing outside the tree looked at; a manifest file under a
+    symlinked folder is still found by path). A missing ``dataset_dir`` yields nothing; an
+    unreadable folder raises ``OSError``.
     """
     if not os.path.isdir(dataset_dir):
         return
@@ -161,10 +185,11 @@ def scan_tree(
                 elif entry.is_file(follow_symlinks=False):
                     yield rel, entry.stat(follow_symlinks=False).st_size if sizes else 0
                 elif entry.is_symlink():
-                    target = os.stat(entry.path)
-                    yield rel, target.st_size if stat.S_ISREG(target.st_mode) else -1
+                    yield rel, LINK
+                else:
+                    yield rel, SPECIAL
             except FileNotFoundError:
-                continue  # vanished while we looked, or a dangling symlink
+                continue  # vanished while we looked
 
 
 def manifest_entries(
@@ -173,8 +198,13 @@ def manifest_entries(
     workers: int | None = None,
     on_bytes: hashing.ByteCallback | None = None,
 ) -> list[manifest.Entry]:
-    """Hash every file of an existing tree into manifest entries (junk excluded)."""
-    jobs = [hashing.Job(rel, dataset_dir / rel, size) for rel, size in scan_tree(dataset_dir)]
+    """Hash every regular file of an existing tree into manifest entries (junk, symlinks,
+    FIFOs, devices and sockets excluded: extraction makes none of them)."""
+    jobs = [
+        hashing.Job(rel, dataset_dir / rel, size, False)
+        for rel, size in scan_tree(dataset_dir)
+        if size >= 0
+    ]
     out: list[manifest.Entry] = []
     with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as done:
         for h in done:
@@ -211,7 +241,10 @@ def verify(
 
     ``sha256`` pins the archive's checksum (else the provenance record is the reference).
     Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
-    archive to check, and :class:`LocalError` (exit 5) when a file cannot be read.
+    archive to check, :class:`LocalError` (exit 5) when a file cannot be read, and
+    :class:`~lungsegdb_cli.manifest.ManifestCorrupt` or
+    :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree` (exit 1) for a manifest that
+    cannot be trusted, before reading or ``stat``-ing any file of the tree.
     """
     t0 = clock()
     prog = ensure(progress)
@@ -224,7 +257,9 @@ def verify(
     tree_exists = paths.dataset_dir.is_dir()
     if listed is None and (tree_exists or archive is None):
         raise _nothing_to_verify(paths, tree_exists)
-    expected, sizes = listed if listed is not None else ({}, {})
+    expected, sizes, text = listed if listed is not None else ({}, {}, "")
+    # Where each listed file really is (None: its folder is absent), or the refusal.
+    where = _locate(paths.dataset_dir, expected, text)
 
     result = VerifyResult(
         dataset_dir=str(paths.dataset_dir),
@@ -242,16 +277,18 @@ def verify(
 
     if quick:
         if listed is not None:
-            _check_sizes(paths, sizes, expected, result)
-        result.missing.sort()
-        result.modified.sort()
+            _check_sizes(paths, sizes, where, result)
+        _finish(result)
         result.seconds = clock() - t0
         return result
 
     # -- full: hash every manifest file on all cores; walk the tree for extras meanwhile --
-    base = os.fspath(paths.dataset_dir) + os.sep
     job = hashing.Job
-    jobs += [job(rel, base + rel, sizes.get(rel, -1)) for rel in expected]
+    for rel, path in where.items():
+        if path is None:
+            result.missing.append(rel)
+        else:
+            jobs.append(job(rel, path, sizes.get(rel, -1), False))
     result.checked = len(expected)
     sizes_known = all(j.size >= 0 for j in jobs)
     prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, unit="B")
@@ -260,25 +297,22 @@ def verify(
     try:
         with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as run:
             if listed is not None:
-                result.extra = _extras(paths.dataset_dir, expected)
+                _extras(paths.dataset_dir, expected, result)
             for h in run:
                 if h.key is _ARCHIVE:
                     _archive_hashed(arch, h)
                     continue
                 key = str(h.key)
                 if h.error is not None:
-                    if h.error.errno in _ABSENT:  # gone, or a folder where a file should be
-                        result.missing.append(key)
-                        continue
-                    raise _os_error(h.error, "read", h.path)
+                    _file_error(key, h.error, h.path, result)
+                    continue
                 result.bytes += h.size
                 if h.digest != expected[key]:
                     result.modified.append(key)
     finally:
         prog.done()
 
-    result.missing.sort()
-    result.modified.sort()
+    _finish(result)
     result.seconds = clock() - t0
     return result
 
@@ -287,61 +321,139 @@ def verify(
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 
 
-def _extras(dataset_dir: Path, listed: dict[str, str]) -> list[str]:
-    """Files of the tree (junk excluded) the manifest does not list, sorted."""
+def _file_error(key: str, exc: OSError, path: object, result: VerifyResult) -> None:
+    """Sort a listed file that could not be hashed: missing, a symlink, not a regular file;
+    anything else (permission denied, I/O error) stops the check (:class:`LocalError`)."""
+    if isinstance(exc, hashing.SymlinkFound):
+        result.modified.append(key)
+        result.symlinks.append(key)
+    elif isinstance(exc, hashing.NotRegularFile):
+        result.modified.append(key)
+        result.not_regular.append(key)
+    elif exc.errno in _ABSENT:  # gone, or a folder where a file should be
+        result.missing.append(key)
+    else:
+        raise _os_error(exc, "read", path)
+
+
+def _finish(result: VerifyResult) -> None:
+    """Sort every list of ``result`` (the contract: complete and sorted)."""
+    for items in (
+        result.missing,
+        result.modified,
+        result.extra,
+        result.symlinks,
+        result.not_regular,
+    ):
+        items.sort()
+
+
+def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, str | None]:
+    """``{rel: real path}`` of every listed file, its folders resolved inside the tree
+    (symlinked folders followed only while they stay inside); None where a folder is absent.
+    Only folders of the tree are looked at (one ``lstat`` per distinct folder component).
+    Raises :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree` for a path whose folder
+    leads outside the tree, before any file is touched."""
+    confined = Confined(dataset_dir)
+    folders: dict[str, str | None] = {}
+    out: dict[str, str | None] = {}
+    for rel in listed:
+        parent, _, name = rel.rpartition("/")
+        try:
+            folder = folders[parent]
+        except KeyError:
+            try:
+                folder = folders[parent] = confined.folder(parent)
+            except LeavesTree:
+                raise manifest.leaves_tree(text, rel) from None
+            except OSError as exc:
+                raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
+        out[rel] = None if folder is None else f"{folder}/{name}"
+    return out
+
+
+def _extras(dataset_dir: Path, listed: dict[str, str], result: VerifyResult) -> None:
+    """Files of the tree (junk excluded) the manifest does not list, into ``result.extra``
+    (symlinks and FIFOs/devices/sockets among them also into their lists)."""
     try:
-        return sorted(
-            rel
-            for rel, _size in scan_tree(dataset_dir, sizes=False, skip=listed)
+        found = [
+            (rel, size)
+            for rel, size in scan_tree(dataset_dir, sizes=False, skip=listed)
             if rel not in listed
-        )
+        ]
     except OSError as exc:
         raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
+    _add_extras(found, result)
 
 
-def _read_manifest(paths: DataPaths) -> tuple[dict[str, str], dict[str, int]] | None:
-    """``({path: sha256}, {path: size})`` from the manifest and its sizes sidecar (a size
-    may be missing), or None without a manifest. Plain dicts, no per-entry objects: at full
-    scale this runs before any hashing starts, so every millisecond is wall time."""
-    try:
-        text = paths.manifest.read_text(encoding="utf-8")
-    except FileNotFoundError:
+def _add_extras(found: Iterable[tuple[str, int]], result: VerifyResult) -> None:
+    for rel, size in found:
+        result.extra.append(rel)
+        if size == LINK:
+            result.symlinks.append(rel)
+        elif size == SPECIAL:
+            result.not_regular.append(rel)
+
+
+def _read_manifest(
+    paths: DataPaths,
+) -> tuple[dict[str, str], dict[str, int], str] | None:
+    """``({path: sha256}, {path: size}, text)`` from the manifest and its sizes sidecar (a
+    size may be missing), or None without a manifest. Plain dicts, no per-entry objects: at
+    full scale this runs before any hashing starts, so every millisecond is wall time."""
+    text = manifest.read_text(paths.manifest)
+    if text is None:
         return None
-    return manifest.parse(text), manifest.read_sizes(paths) or {}
+    return manifest.parse(text), manifest.read_sizes(paths) or {}, text
 
 
 def _check_sizes(
-    paths: DataPaths, sizes: dict[str, int], listed: dict[str, str], result: VerifyResult
+    paths: DataPaths, sizes: dict[str, int], where: dict[str, str | None], result: VerifyResult
 ) -> None:
-    """``--quick``: presence and sizes (from one walk) against the manifest; no reading."""
+    """``--quick``: presence and sizes (from one walk) against the manifest; no reading,
+    and no ``stat`` but inside the tree (``where``: :func:`_locate`)."""
     try:
         found = dict(scan_tree(paths.dataset_dir))
     except OSError as exc:
         raise _os_error(exc, "list", exc.filename or paths.dataset_dir) from exc
-    result.checked = len(listed)
-    for rel in listed:
+    result.checked = len(where)
+    for rel, path in where.items():
         size = found.pop(rel, None)
-        if size is None:
-            size = _stat_size(paths.dataset_dir, rel)
-        if size is None or size < 0:  # absent, or a folder where a file should be
+        if size is None and path is not None:
+            size = _lstat_size(path)
+        if size is None:  # absent, or a folder where a file should be
             result.missing.append(rel)
+            continue
+        if size == LINK:
+            result.modified.append(rel)
+            result.symlinks.append(rel)
+            continue
+        if size == SPECIAL:
+            result.modified.append(rel)
+            result.not_regular.append(rel)
             continue
         result.bytes += size
         want = sizes.get(rel, -1)
         if want >= 0 and size != want:
             result.modified.append(rel)
-    result.extra = sorted(found)
+    _add_extras(found.items(), result)
 
 
-def _stat_size(dataset_dir: Path, rel: str) -> int | None:
-    """Size of a manifest file the walk did not see (e.g. junk-named), or None if absent."""
+def _lstat_size(path: str) -> int | None:
+    """Size of a listed file the walk did not see (junk-named, or under a symlinked folder
+    inside the tree): :data:`LINK` or :data:`SPECIAL` for those, None if absent or a folder.
+    ``path`` is a real path inside the tree; the last component is not followed."""
     try:
-        st = os.stat(dataset_dir / rel)
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise _os_error(exc, "stat", dataset_dir / rel) from exc
-    return st.st_size if stat.S_ISREG(st.st_mode) else None
+        raise _os_error(exc, "stat", path) from exc
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size
+    if stat.S_ISLNK(st.st_mode):
+        return LINK
+    return None if stat.S_ISDIR(st.st_mode) else SPECIAL
 
 
 def _nothing_to_verify(paths: DataPaths, tree_exists: bool) -> NothingToVerify:
@@ -423,6 +535,10 @@ def _archive_hashed(check: ArchiveCheck | None, h: hashing.Hashed[object]) -> No
             check.present = False
             check.ok = False
             check.problem = "the archive vanished while it was being checked"
+            return
+        if isinstance(h.error, (hashing.NotRegularFile, IsADirectoryError)):
+            check.ok = False
+            check.problem = f"not a regular file ({h.error.strerror}): not read"
             return
         raise _os_error(h.error, "read", h.path)
     check.sha256 = h.digest

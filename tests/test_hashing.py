@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,70 @@ def test_hash_many_runs_while_the_caller_works(tmp_path: Path) -> None:
         got = {h.key: h.digest for h in run}
     assert got == {p.name: _ref(p) for p in files}
     assert not [t for t in threading.enumerate() if t.name.startswith("lungsegdb-hash")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Only regular files are read: a FIFO or /dev/zero never hangs a check
+# ---------------------------------------------------------------------------------------------
+def _finishes(fn: Any, timeout: float = 60.0) -> Any:
+    """Run ``fn()`` on a daemon thread; its result or exception, or a test failure if it is
+    still running after ``timeout`` (a guard against hanging forever, not a speed check)."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "still running: it would hang forever"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _fifo(tmp_path: Path) -> Path:
+    p = tmp_path / "fifo.TIF"
+    os.mkfifo(p)
+    return p
+
+
+def _zero_link(tmp_path: Path) -> Path:
+    p = tmp_path / "zero.TIF"
+    p.symlink_to("/dev/zero")
+    return p
+
+
+NOT_REGULAR = [(_fifo, "FIFO"), (_zero_link, "device")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize(("make", "kind"), NOT_REGULAR, ids=["fifo", "link-to-dev-zero"])
+def test_hash_file_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, make: Any, kind: str
+) -> None:
+    path = make(tmp_path)
+    with pytest.raises(hashing.NotRegularFile) as exc:
+        _finishes(lambda: hashing.hash_file(path))
+    assert exc.value.kind == kind and str(path) in str(exc.value)
+    # and in a pool: a per-file error, the other files hashed
+    good = _file(tmp_path, "good.bin", 1000)
+    jobs = [hashing.Job("bad", path, 10), hashing.Job("good", good, 1000)]
+    done = _finishes(lambda: {h.key: h for h in hashing.hash_many(jobs, workers=2)})
+    assert isinstance(done["bad"].error, hashing.NotRegularFile)
+    assert done["good"].digest == _ref(good)
+
+
+def test_hash_file_no_follow_and_folders(tmp_path: Path) -> None:
+    real = _file(tmp_path, "real.bin", 5000)
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    assert hashing.hash_file(link) == (_ref(real), 5000)  # followed by default
+    with pytest.raises(hashing.SymlinkFound):
+        hashing.hash_file(link, follow_symlinks=False)
+    assert hashing.hash_file(real, follow_symlinks=False) == (_ref(real), 5000)
+    with pytest.raises(IsADirectoryError):
+        hashing.hash_file(tmp_path)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lungsegdb_cli.hashing import NotRegularFile
 from lungsegdb_cli.streamhash import StreamHasher, digest_chunks, digest_file
 
 
@@ -48,3 +51,29 @@ def test_close_without_finish_joins_the_threads() -> None:
     h.close()
     h.close()  # idempotent
     assert all(not t.is_alive() for t in h._threads)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("what", ["fifo", "link-to-dev-zero"])
+def test_only_regular_files_are_read(tmp_path: Path, what: str) -> None:
+    """A FIFO or a device in the archive's place is refused at once: no hang, no endless
+    read (the call runs on a daemon thread so a regression fails instead of hanging)."""
+    path = tmp_path / "LungSegDB.zip"
+    if what == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    for call in (lambda: digest_file(path), lambda: StreamHasher().update_from_file(path, 10)):
+        out: list[BaseException] = []
+
+        def target(call: Any = call, out: list[BaseException] = out) -> None:
+            try:
+                call()
+            except BaseException as exc:
+                out.append(exc)
+
+        t = threading.Thread(target=target, daemon=True)
+        t.start()
+        t.join(60)
+        assert not t.is_alive(), "still reading: it would hang forever"
+        assert len(out) == 1 and isinstance(out[0], NotRegularFile)

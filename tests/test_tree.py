@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +178,109 @@ def test_fast_name_checks_agree_with_dataset(name: str) -> None:
     assert tree._is_junk_name(name) == tree.dataset.is_junk(name)
     assert tree._is_tiff_name(name) == tree.dataset.is_tiff(name)
     assert tree._stem(name) == tree.dataset.stem(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile trees: symlinks are resolved without leaving the tree; FIFOs are set aside
+# ---------------------------------------------------------------------------------------------
+def _link_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A tree with symlinks of every kind under ``d/`` and an ``outside`` folder next to it."""
+    ds = make(tmp_path / "LungSegDB", {"d/f": b"file", "d/sub/g": b"g"})
+    outside = make(tmp_path / "outside", {"secret": b"s"})
+    d = ds / "d"
+    links = {
+        "rel-in": "f",
+        "abs-in": str(ds / "d" / "f"),
+        "up-and-back": "../d/sub/../f",
+        "dir-in": "sub",
+        "via-dir": "dir-in/g",
+        "rel-out": "../../outside/secret",
+        "abs-out": str(outside / "secret"),
+        "out-and-back": "../../outside/../LungSegDB/d/f",  # passes outside: refused
+        "dangling": "nope",
+        "loop-a": "loop-b",
+        "loop-b": "loop-a",
+        "file-as-dir": "f/x",
+    }
+    for name, target in links.items():
+        (d / name).symlink_to(target)
+    return ds, outside
+
+
+RESOLVE = [
+    ("d/rel-in", "d/f"),
+    ("d/abs-in", "d/f"),
+    ("d/up-and-back", "d/f"),
+    ("d/dir-in", "d/sub"),
+    ("d/via-dir", "d/sub/g"),
+    ("d/dir-in/../f", "d/f"),  # '..' after a symlinked folder: from its target, as POSIX does
+    ("d/rel-out", tree.OUTSIDE),
+    ("d/abs-out", tree.OUTSIDE),
+    ("d/out-and-back", tree.OUTSIDE),
+    ("..", tree.OUTSIDE),
+    ("d/../..", tree.OUTSIDE),
+    ("d/dangling", None),
+    ("d/loop-a", None),
+    ("d/file-as-dir", None),
+    ("d/f/x", None),
+    ("d/missing/f", None),
+]
+
+
+@pytest.mark.parametrize(("rel", "want"), RESOLVE, ids=[r[0] for r in RESOLVE])
+def test_confined_resolves_inside_and_never_looks_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel: str, want: str | None
+) -> None:
+    ds, outside = _link_tree(tmp_path)
+    confined = tree.Confined(ds)
+    seen: list[str] = []
+    for fn in ("lstat", "stat", "open", "readlink", "scandir"):
+        real = getattr(os, fn)
+
+        def spy(p: Any, *a: Any, _real: Any = real, **k: Any) -> Any:
+            seen.append(str(p))
+            return _real(p, *a, **k)
+
+        monkeypatch.setattr(os, fn, spy)
+    if want == tree.OUTSIDE:
+        with pytest.raises(tree.LeavesTree):
+            confined.resolve(rel)
+    else:
+        got = confined.resolve(rel)
+        assert (got and got[0]) == (want and str(ds / want))
+    monkeypatch.undo()
+    assert not [p for p in seen if p.startswith(str(outside))]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_scan_sets_aside_fifos_and_reports_symlinks(tmp_path: Path) -> None:
+    ds = make(tmp_path / "LungSegDB", {f"{G.images}/1.TIF": b"i", f"{G.masks}/1.TIF": b"m"})
+    outside = make(tmp_path / "outside", {"2.TIF": b"x", "dir/3.TIF": b"y"})
+    imgs = ds / G.images
+    os.mkfifo(imgs / "fifo.TIF")
+    (imgs / "2.TIF").symlink_to(outside / "2.TIF")  # leaves the tree
+    (imgs / "3.TIF").symlink_to("1.TIF")  # stays inside: followed
+    (imgs / "4.TIF").symlink_to("gone.TIF")  # dangling
+    (ds / G.masks / "3.TIF").write_bytes(b"m3")
+    (ds / "raw data" / "V1").mkdir(parents=True)
+    (ds / "raw data" / "V1" / "CT_Images").symlink_to(outside / "dir")  # a leaf folder outside
+    scan = tree.scan(ds)
+    gs = next(g for g in scan.groups if g.group == G)
+    assert [f.rel for f in gs.not_regular] == [f"{G.images}/fifo.TIF"]
+    assert {(lk.rel, lk.where) for lk in gs.symlinks} == {
+        (f"{G.images}/2.TIF", tree.OUTSIDE),
+        (f"{G.images}/3.TIF", tree.INSIDE),
+        (f"{G.images}/4.TIF", tree.DANGLING),
+    }
+    assert [p.stem for p in gs.pairs] == ["1", "3"]
+    assert [f.rel for f, _ in gs.jobs()] == [
+        f"{G.images}/1.TIF",
+        f"{G.masks}/1.TIF",
+        f"{G.images}/3.TIF",
+        f"{G.masks}/3.TIF",
+    ]
+    raw = next(g for g in scan.groups if g.group == Group("raw data", "V1"))
+    assert raw.image_dirs == [] and raw.jobs() == []
+    assert [(lk.rel, lk.where) for lk in raw.symlinks] == [
+        ("raw data/V1/CT_Images/", tree.OUTSIDE)
+    ]

@@ -415,3 +415,92 @@ print(json.dumps({{k: s.error for k, s in r.summaries.items() if not s.ok}}))
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(done.stdout) == {f"{G.masks}/7.TIF": "not a regular file (a FIFO)"}
+
+
+# Hostile trees: symlinks and FIFOs are findings; nothing outside the tree is decoded
+# ---------------------------------------------------------------------------------------------
+def _hostile(tmp_path: Path) -> tuple[Path, Path]:
+    """A tree with one clean pair, and valid TIFFs outside it (reachable only by symlinks)."""
+    root = tmp_path / "LungSegDB"
+    write_pair(root, "1")
+    outside = tmp_path / "outside"
+    write_pair(outside, "9")  # outside/preprocessed data/V1/CT_{Images,Masks}/9.TIF
+    return root, outside
+
+
+def _link_out(root: Path, outside: Path) -> None:
+    (root / G.images / "2.TIF").symlink_to(outside / G.images / "9.TIF")
+    (root / G.masks / "2.TIF").symlink_to(outside / G.masks / "9.TIF")
+
+
+def _link_in(root: Path, outside: Path) -> None:
+    (root / G.images / "2.TIF").symlink_to("1.TIF")
+    (root / G.masks / "2.TIF").symlink_to("../CT_Masks/1.TIF")
+
+
+def _dangling(root: Path, outside: Path) -> None:
+    (root / G.images / "2.TIF").symlink_to("nothing.TIF")
+
+
+def _fifo(root: Path, outside: Path) -> None:
+    os.mkfifo(root / G.images / "2.TIF")
+
+
+def _folder_out(root: Path, outside: Path) -> None:
+    v2 = root / "preprocessed data" / "V2"
+    v2.mkdir(parents=True)
+    (v2 / "CT_Images").symlink_to(outside / G.images, target_is_directory=True)
+
+
+HOSTILE = [
+    (
+        "link-outside",
+        _link_out,
+        {("symlink", f"{G.images}/2.TIF", "error"), ("symlink", f"{G.masks}/2.TIF", "error")},
+        2,
+    ),
+    (
+        "link-inside",
+        _link_in,
+        {("symlink", f"{G.images}/2.TIF", "warning"), ("symlink", f"{G.masks}/2.TIF", "warning")},
+        4,
+    ),
+    ("dangling", _dangling, {("symlink", f"{G.images}/2.TIF", "error")}, 2),
+    ("fifo", _fifo, {("not-a-regular-file", f"{G.images}/2.TIF", "error")}, 2),
+    (
+        "leaf-folder-outside",
+        _folder_out,
+        {("symlink", "preprocessed data/V2/CT_Images/", "error")},
+        2,
+    ),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize(
+    ("name", "setup", "expected", "decoded"), HOSTILE, ids=[h[0] for h in HOSTILE]
+)
+def test_symlinks_and_fifos_are_findings_never_decoded_outside(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    setup: Any,
+    expected: set[tuple[str, str, str]],
+    decoded: int,
+) -> None:
+    root, outside = _hostile(tmp_path)
+    setup(root, outside)
+    result = validate.validate(paths.resolve(tmp_path), use_cache=False, workers=1)
+    got = {
+        (f.code, f.path, f.severity)
+        for f in result.findings
+        if f.code in ("symlink", "not-a-regular-file")
+    }
+    assert got == expected
+    # only files inside the tree were decoded (the outside TIFFs would decode fine)
+    assert result.decoded == decoded
+    assert result.ok is not any(sev == "error" for _, _, sev in expected)
+    code = run(["validate", "--data-dir", str(tmp_path), "--json", "--quiet", "--no-cache"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == (0 if result.ok else 1)
+    assert {(f["code"], f["path"]) for f in doc["findings"]} >= {(c, p) for c, p, _ in expected}

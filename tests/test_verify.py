@@ -88,7 +88,15 @@ def test_intact_tree_passes_with_one_line(
     code, doc = _verify_json(capsys, tree.root)
     assert code == 0
     assert doc["ok"] is True and doc["archive"] is None
-    assert doc["files"] == {"checked": 16, "ok": True, "missing": [], "modified": [], "extra": []}
+    assert doc["files"] == {
+        "checked": 16,
+        "ok": True,
+        "missing": [],
+        "modified": [],
+        "extra": [],
+        "symlinks": [],
+        "not_regular": [],
+    }
     assert doc["bytes"] == sum(p.stat().st_size for p in tree.dataset_dir.rglob("*.TIF"))
 
 
@@ -351,14 +359,20 @@ def test_data_dir_may_be_the_tree_itself_or_a_symlink(
     assert code == 0 and doc["bytes"] > 0
 
 
-def test_symlinks_files_followed_folders_not(tree: paths.DataPaths) -> None:
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_symlinks_are_never_followed(tree: paths.DataPaths, quick: bool) -> None:
+    """A listed file that became a symlink (even to its own, intact content outside the tree)
+    is reported, not followed; a symlinked folder is extra, and never walked (no cycle)."""
     target = tree.dataset_dir / IMG
     moved = tree.root / "elsewhere.TIF"
     target.rename(moved)
-    target.symlink_to(moved)  # a file symlink counts as the file (as sha256sum reads it)
+    target.symlink_to(moved)
     os.symlink("..", tree.dataset_dir / "raw data" / "loop")  # a cycle: never followed
-    result = verify.verify(tree)
-    assert (result.missing, result.modified, result.extra) == ([], [], ["raw data/loop"])
+    result = verify.verify(tree, quick=quick)
+    assert (result.missing, result.modified, result.extra) == ([], [IMG], ["raw data/loop"])
+    assert result.symlinks == [IMG, "raw data/loop"] and result.not_regular == []
+    assert ("symlink", IMG) in list(result.problems())
+    assert not result.ok
 
 
 def test_problem_table_is_capped(tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]) -> None:
@@ -428,3 +442,343 @@ def test_verifies_what_extract_wrote(
     code, doc = _verify_json(capsys, root, "--quick")
     rel = victim.relative_to(root / dataset.DATASET_DIRNAME).as_posix()
     assert code == 1 and doc["files"]["modified"] == [rel]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile trees and manifests: only regular files are read, nothing outside the tree
+# ---------------------------------------------------------------------------------------------
+def _finishes(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """``fn()`` on a daemon thread: its result (or exception), or a failure if it still runs
+    after ``timeout``. A guard so that a regression fails instead of hanging the suite."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "still running: verify would hang forever"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _to_fifo(p: Path) -> None:
+    p.unlink()
+    os.mkfifo(p)
+
+
+def _to_zero_link(p: Path) -> None:
+    p.unlink()
+    p.symlink_to("/dev/zero")
+
+
+HOSTILE = [
+    ("fifo", _to_fifo, "not_regular", "not-regular"),
+    ("link-to-dev-zero", _to_zero_link, "symlinks", "symlink"),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize(("name", "mutate", "detail", "kind"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_listed_fifo_or_device_link_is_reported_never_read(
+    tree: paths.DataPaths,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    mutate: Callable[[Path], None],
+    detail: str,
+    kind: str,
+    quick: bool,
+) -> None:
+    mutate(tree.dataset_dir / IMG)
+    flag = ["--quick"] if quick else []
+    code, doc = _finishes(lambda: _verify_json(capsys, tree.root, *flag))
+    assert code == 1 and doc["ok"] is False
+    files = doc["files"]
+    assert (files["missing"], files["modified"], files["extra"]) == ([], [IMG], [])
+    assert files[detail] == [IMG]
+    code = _finishes(lambda: run(["verify", "--data-dir", str(tree.root), "--quiet", *flag]))
+    out = capsys.readouterr().out
+    assert code == 1 and any(
+        line.split()[:1] == [kind] and IMG in line for line in out.splitlines()
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_unlisted_fifo_and_links_are_extra_and_never_opened(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], quick: bool
+) -> None:
+    fifo = "raw data/V1/CT_Images/9999.TIF"
+    link = "raw data/V1/CT_Masks/9999.TIF"
+    os.mkfifo(tree.dataset_dir / fifo)
+    (tree.dataset_dir / link).symlink_to("/dev/zero")
+    code, doc = _finishes(lambda: _verify_json(capsys, tree.root, *(["--quick"] * quick)))
+    assert code == 1
+    files = doc["files"]
+    assert (files["missing"], files["modified"]) == ([], [])
+    assert files["extra"] == sorted([fifo, link])
+    assert (files["not_regular"], files["symlinks"]) == ([fifo], [link])
+
+
+def _append_line(p: paths.DataPaths, line: bytes) -> int:
+    """Append one line to the manifest; its line number."""
+    old = p.manifest.read_bytes()
+    p.manifest.write_bytes(old + line + b"\n")
+    return old.count(b"\n") + 1
+
+
+SECRET = b"a file outside the tree\n"
+SECRET_SHA = hashlib.sha256(SECRET).hexdigest()
+
+
+def _bad_name(case: str, tree: paths.DataPaths, outside: Path) -> str:
+    """A manifest path for ``case`` that designates ``outside/secret.txt`` (or is unusable)."""
+    if case == "dotdot":
+        return "../outside/secret.txt"
+    if case == "deep-dotdot":
+        return "raw data/V1/../../../../../../../../.." + str(outside / "secret.txt")
+    if case == "absolute":
+        return str(outside / "secret.txt")
+    if case == "dot":
+        return "raw data/./V1/CT_Images/0001.TIF"
+    if case == "empty":
+        return "raw data//V1/CT_Images/0001.TIF"
+    if case == "nul":
+        return "raw data/V1/CT_Images/0001.TIF\0"
+    if case == "folder-link":  # a symlinked folder inside the tree that leads outside
+        (tree.dataset_dir / "raw data/V1/out").symlink_to(
+            os.path.relpath(outside, tree.dataset_dir / "raw data/V1")
+        )
+        return "raw data/V1/out/secret.txt"
+    if case == "folder-link-abs":
+        (tree.dataset_dir / "raw data/V1/out").symlink_to(outside)
+        return "raw data/V1/out/secret.txt"
+    raise AssertionError(case)
+
+
+BAD_NAMES = [
+    "dotdot",
+    "deep-dotdot",
+    "absolute",
+    "dot",
+    "empty",
+    "nul",
+    "folder-link",
+    "folder-link-abs",
+]
+#: What sits outside the tree where the line points: the answer must not depend on it.
+OUTSIDE_STATES = ["same-content", "other-content", "absent", "fifo"]
+
+
+def _place_secret(outside: Path, state: str) -> None:
+    outside.mkdir(exist_ok=True)
+    secret = outside / "secret.txt"
+    if state == "same-content":
+        secret.write_bytes(SECRET)
+    elif state == "other-content":
+        secret.write_bytes(b"something else")
+    elif state == "fifo":
+        os.mkfifo(secret)
+
+
+def _spy(real: Callable[..., Any], touched: list[str]) -> Callable[..., Any]:
+    """``real`` (an ``os`` function taking a path first), recording every path it is given."""
+
+    def spy(path: Any, *a: Any, **kw: Any) -> Any:
+        if isinstance(path, (str, bytes, os.PathLike)):
+            touched.append(os.fsdecode(path))
+        return real(path, *a, **kw)
+
+    return spy
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("case", BAD_NAMES)
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_manifest_path_outside_the_tree_is_refused_whatever_is_there(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    quick: bool,
+) -> None:
+    """The same refusal (exit 1, kind manifest-path-outside-tree, line number and path)
+    whether the outside file exists, differs, is absent or is a FIFO: no oracle. And nothing
+    in the outside folder is ever opened, stat'ed or listed."""
+    outcomes = []
+    flags = ["--quick"] * quick
+    for i, state in enumerate(OUTSIDE_STATES):
+        base = tmp_path / str(i)
+        p = make_tree(base / "data")
+        outside = base / "data" / "outside"
+        name = _bad_name(case, p, outside)
+        n = _append_line(p, f"{SECRET_SHA}  {name}".encode())
+        _place_secret(outside, state)
+
+        touched: list[str] = []
+        for fn in ("open", "stat", "lstat", "readlink", "scandir", "listdir"):
+            monkeypatch.setattr(os, fn, _spy(getattr(os, fn), touched))
+        code, doc = _finishes(lambda root=base / "data": _verify_json(capsys, root, *flags))
+        monkeypatch.undo()
+        assert [t for t in touched if t.startswith(str(p.dataset_dir))], "the spy saw nothing"
+        assert not [t for t in touched if t.startswith(str(outside))], (state, touched)
+        assert code == 1, (state, doc)
+        err = doc["error"]
+        assert err["kind"] == "manifest-path-outside-tree" and err["code"] == 1
+        assert f"line {n}" in err["message"]
+        assert "extract --force" in err["hint"]
+        assert err["context"]["line"] == n and err["context"]["path"] == name
+        outcomes.append((code, err["kind"], err["context"]["line"]))
+        # download/extract's "already complete?" check refuses it too (re-extract)
+        assert manifest.intact(p) is None
+    assert len(set(outcomes)) == 1
+
+
+def test_plain_names_with_dots_are_not_refused(tree: paths.DataPaths) -> None:
+    """Only whole '.' / '..' components are refused, not names that contain dots."""
+    for rel in ("raw data/V1/CT_Images/..0001.TIF", "raw data/V1/CT_Images/0001..TIF"):
+        _write(tree.dataset_dir / rel, b"dots")
+    manifest.write(tree, verify.manifest_entries(tree.dataset_dir))
+    assert verify.verify(tree).ok and verify.verify(tree, quick=True).ok
+    assert manifest.intact(tree) is not None
+
+
+def test_in_tree_symlinked_folder_is_followed_inside_only(tree: paths.DataPaths) -> None:
+    """A listed file under a symlinked folder that stays inside the tree is found (the link
+    itself is an extra symlink); verify never leaves the tree for it."""
+    v1 = tree.dataset_dir / "raw data" / "V1"
+    (v1 / "CT_Images").rename(v1 / "Images_real")
+    (v1 / "CT_Images").symlink_to("Images_real")
+    result = verify.verify(tree)
+    assert result.missing == [] and result.modified == []
+    assert result.symlinks == ["raw data/V1/CT_Images"]
+    assert "raw data/V1/CT_Images" in result.extra
+    quick = verify.verify(tree, quick=True)
+    assert (quick.missing, quick.modified, quick.symlinks) == ([], [], ["raw data/V1/CT_Images"])
+
+
+CORRUPT_MANIFESTS = [
+    ("binary", b"\xff\xfe\x00\x01garbage\x80\x81\n"),
+    ("latin-1", "é".encode("latin-1") * 64 + b"  raw data/x.TIF\n"),
+    ("fifo", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), CORRUPT_MANIFESTS, ids=[c[0] for c in CORRUPT_MANIFESTS]
+)
+def test_corrupt_manifest_is_a_clear_check_failure(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None
+) -> None:
+    tree.manifest.unlink()
+    if content is None:
+        os.mkfifo(tree.manifest)
+    else:
+        tree.manifest.write_bytes(content)
+    for quick in (False, True):
+        code, doc = _finishes(lambda q=quick: _verify_json(capsys, tree.root, *(["--quick"] * q)))
+        assert code == 1 and doc["ok"] is False
+        assert doc["error"]["kind"] == "manifest-corrupt"
+        assert "lungsegdb extract --force" in doc["error"]["hint"]
+    code = _finishes(lambda: run(["verify", "--data-dir", str(tree.root)]))
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "corrupt" in err
+    assert _finishes(lambda: manifest.intact(tree)) is None
+
+
+BAD_SIDECARS = [
+    b'{"files": {"a": "x"}}',
+    b'{"files": [1]}',
+    b'{"version": 1, "files": {"a": null}}',
+    f'{{"version": 1, "files": {{"{IMG}": true}}}}'.encode(),
+    f'{{"version": 1, "files": {{"{IMG}": -5}}}}'.encode(),
+    f'{{"version": 1, "files": {{"{IMG}": 1.5}}}}'.encode(),
+    b"[]",
+    b'"files"',
+    b"\xff\xfe binary",
+    b"[" * 100_000,
+]
+
+
+@pytest.mark.parametrize(
+    "content", BAD_SIDECARS, ids=[f"sidecar{i}" for i in range(len(BAD_SIDECARS))]
+)
+def test_malformed_sizes_sidecar_is_ignored_never_a_traceback(
+    tree: paths.DataPaths, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    tree.manifest_sizes.write_bytes(content)
+    assert manifest.read_sizes(tree) is None
+    # sizes unknown: --quick checks presence only, the full check is unaffected
+    for flag in ([], ["--quick"]):
+        code, doc = _verify_json(capsys, tree.root, *flag)
+        assert code == 0 and doc["ok"] is True, doc
+    # and download/extract do not trust the tree as complete: they re-extract
+    assert manifest.intact(tree) is None
+    (tree.dataset_dir / IMG).unlink()
+    code, doc = _verify_json(capsys, tree.root, "--quick")
+    assert code == 1 and doc["files"]["missing"] == [IMG]
+
+
+REFUSED = ["..", ".", "./a", "../a", "a/..", "a/.", "a/../b", "a//b", "a/", "/a", "a\0b", ""]
+ALLOWED = ["a", ".a", "a.", "..a", "a..", "a/.b", "a/b..", "a b/c", "...", "a/...", "a/.../b"]
+
+
+@pytest.mark.parametrize("name", REFUSED + ALLOWED, ids=[repr(n) for n in REFUSED + ALLOWED])
+def test_parse_refuses_exactly_paths_that_leave_or_are_not_plain(name: str) -> None:
+    digest = "0" * 64
+    text = f"{digest}  ok.TIF\n{digest}  {name}\n"
+    if name in REFUSED:
+        with pytest.raises(manifest.ManifestPathOutsideTree) as exc:
+            manifest.parse(text)
+        assert exc.value.context["line"] == 2 and exc.value.exit_code == 1
+        assert manifest.check_path(name) is not None
+    else:
+        assert manifest.parse(text) == {"ok.TIF": digest, name: digest}
+        assert manifest.check_path(name) is None
+
+
+def _file_to_outside_link(p: paths.DataPaths) -> None:
+    """The listed file moved outside the tree (content intact) and symlinked back."""
+    target = p.dataset_dir / IMG
+    moved = p.root / "elsewhere.TIF"
+    target.rename(moved)
+    target.symlink_to(moved)
+
+
+def _folder_to_outside_link(p: paths.DataPaths) -> None:
+    """A leaf folder moved outside the tree (contents intact) and symlinked back."""
+    leaf = p.dataset_dir / "raw data/V2/CT_Masks"
+    moved = p.root / "masks-elsewhere"
+    leaf.rename(moved)
+    leaf.symlink_to(moved, target_is_directory=True)
+
+
+INTACT_CASES: list[tuple[str, Callable[[paths.DataPaths], None] | None, bool]] = [
+    ("clean", None, True),
+    ("file-link-outside", _file_to_outside_link, False),
+    ("folder-link-outside", _folder_to_outside_link, False),
+    ("fifo", lambda p: _to_fifo(p.dataset_dir / IMG), False),
+    ("sidecar-gone", lambda p: p.manifest_sizes.unlink(), False),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize(
+    ("name", "mutate", "trusted"), INTACT_CASES, ids=[c[0] for c in INTACT_CASES]
+)
+def test_intact_trusts_only_regular_files_inside_the_tree(
+    tree: paths.DataPaths,
+    name: str,
+    mutate: Callable[[paths.DataPaths], None] | None,
+    trusted: bool,
+) -> None:
+    """download/extract skip re-extraction only for a tree of regular files inside it."""
+    if mutate is not None:
+        mutate(tree)
+    assert (_finishes(lambda: manifest.intact(tree)) is not None) is trusted
