@@ -16,10 +16,11 @@ from lungsegdb_cli.fsutil import atomic_write_text
 
 
 def read(path: Path) -> dict[str, Any] | None:
-    """The record, or None if there is none (or it is not valid JSON)."""
+    """The record, or None if there is none (or it is not valid JSON, or nested too deeply
+    to decode)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
