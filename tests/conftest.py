@@ -57,3 +57,33 @@ def fake_drive() -> Any:
 
     with FakeDrive() as fake:
         yield fake
+
+
+# ---------------------------------------------------------------------------------------------
+# hypothesis (tests/test_fuzz.py): one deterministic profile, the same examples on every
+# pytest-xdist worker and in every run (derandomized, no example database on disk).
+# ---------------------------------------------------------------------------------------------
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+else:
+    import os
+    import tempfile
+
+    # Failing examples are written as patch files under hypothesis' storage directory
+    # (./.hypothesis by default): keep them out of the work tree.
+    os.environ.setdefault(
+        "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "lungsegdb-hypothesis")
+    )
+    settings.register_profile(
+        "lungsegdb",
+        derandomize=True,
+        database=None,
+        max_examples=100,
+        deadline=500,
+        print_blob=False,
+        report_multiple_bugs=False,  # the first bug's own exception, for xfail(raises=...)
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile("lungsegdb")

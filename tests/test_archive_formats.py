@@ -27,10 +27,16 @@ def _tar_bytes() -> bytes:
 
 
 def _zip_bytes() -> bytes:
+    """A fixed zip: an explicit member date, so the bytes (used as test ids) never change."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:  # a fixed date: the bytes are test ids
+    with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(zipfile.ZipInfo("a/b.TIF", date_time=(2020, 1, 1, 0, 0, 0)), b"abc")
     return buf.getvalue()
+
+
+def _gz(data: bytes) -> bytes:
+    """gzip with no timestamp in its header: the same bytes in every run and on every worker."""
+    return gzip.compress(data, mtime=0)
 
 
 def _v7_tar_bytes() -> bytes:
@@ -53,12 +59,13 @@ def _v7_tar_bytes() -> bytes:
         (b"MZ\x90\x00" + bytes(100) + _zip_bytes(), af.ZIP),  # self-extracting: data prepended
         (_tar_bytes(), af.TAR),
         (_v7_tar_bytes(), af.TAR),
-        (gzip.compress(_tar_bytes(), mtime=0), af.TAR_GZ),
+        (_gz(_tar_bytes()), af.TAR_GZ),
         (bz2.compress(_tar_bytes()), af.TAR_BZ2),
         (lzma.compress(_tar_bytes()), af.TAR_XZ),
         (b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(40), af.SEVEN_Z),
         (b"Rar!\x1a\x07\x01\x00" + bytes(40), af.RAR),
     ],
+    ids=["zip", "zip-sfx", "tar", "tar-v7", "tar.gz", "tar.bz2", "tar.xz", "7z", "rar"],
 )
 def test_detect_by_magic_not_name(tmp_path, content, fmt):
     path = tmp_path / "download.bin"  # the name says nothing
@@ -78,8 +85,12 @@ def test_detect_by_magic_not_name(tmp_path, content, fmt):
         (b'{"error": "not found"}', "JSON"),
         (b"hello world", "text"),
         (b"\x00\x01\x02\xfe\xff\xfa", "unknown binary"),
-        (gzip.compress(b"just a text file", mtime=0), "not a tar"),
-        (gzip.compress(_tar_bytes(), mtime=0)[:12], "corrupt"),
+        (_gz(b"just a text file"), "not a tar"),
+        (_gz(_tar_bytes())[:12], "corrupt"),
+    ],
+    ids=[
+        "html-doctype", "html-indented", "png", "pdf", "tiff", "empty", "json", "text",
+        "binary", "gzip-not-tar", "gzip-corrupt",
     ],
 )
 def test_detect_names_what_a_non_archive_is(tmp_path, content, says):

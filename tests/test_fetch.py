@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from fakes import InterruptingProgress, RecordingProgress
 from lungsegdb_cli import drive, fetch
 from lungsegdb_cli.errors import DownloadError
 
-DATA = os.urandom(3_000_000)
+DATA = random.Random(18).randbytes(3_000_000)  # seeded: same bytes on every worker
 SHA = hashlib.sha256(DATA).hexdigest()
 MD5 = hashlib.md5(DATA).hexdigest()
 
@@ -96,7 +96,7 @@ def test_a_changed_remote_file_is_not_spliced(mirror: FakeDrive, tmp_path: Path)
     mirror.drop_after = [1_000_000]
     with pytest.raises(DownloadError):
         _fetch(mirror, part, policy=fetch.RetryPolicy(retries=0))
-    new = os.urandom(2_000_000)
+    new = random.Random(98).randbytes(2_000_000)
     mirror.mirror["a.zip"] = new  # new ETag: If-Range makes the server send it all
     res = _fetch(mirror, part)
     assert part.read_bytes() == new and res.sha256 == hashlib.sha256(new).hexdigest()

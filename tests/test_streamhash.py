@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from lungsegdb_cli.streamhash import StreamHasher, digest_chunks, digest_file
 @pytest.mark.parametrize("sizes", [[], [1], [3000, 1, 70_000], [1 << 20] * 3])
 @pytest.mark.parametrize("threaded", [True, False])
 def test_digests_equal_hashlib(sizes: list[int], threaded: bool) -> None:
-    chunks = [os.urandom(n) for n in sizes]
+    chunks = [random.Random(i).randbytes(n) for i, n in enumerate(sizes)]
     whole = b"".join(chunks)
     with StreamHasher(threaded=threaded, depth=2) as h:
         for c in chunks:
@@ -29,7 +30,7 @@ def test_digests_equal_hashlib(sizes: list[int], threaded: bool) -> None:
 
 
 def test_digest_file_and_resumed_prefix(tmp_path: Path) -> None:
-    data = os.urandom(2_500_000)
+    data = random.Random(1).randbytes(2_500_000)
     f = tmp_path / "a.bin"
     f.write_bytes(data)
     seen: list[int] = []
