@@ -527,7 +527,7 @@ def _quiet_tifffile() -> None:
     """tifffile logs decoder warnings; the summary carries what matters, keep stderr clean."""
     global _quiet_done
     if not _quiet_done:
-        logging.getLogger("tifffile").setLevel(logging.ERROR)
+        logging.getLogger("tifffile").setLevel(logging.CRITICAL)
         _quiet_done = True
 
 
@@ -537,10 +537,15 @@ def _check_pages(tif: Any, limit: int) -> int:
     declared: list[tuple[int, int, int, int, str, int]] = []
     chunks = 0
     more = False
+    seen: set[int] = set()
     for i, page in enumerate(tif.pages):  # reads the IFDs one by one: stops at MAX_PAGES
         if i >= MAX_PAGES:
             more = True
             break
+        offset = int(getattr(page, "offset", -1))
+        if offset in seen:  # an IFD chain that loops would list the same page forever
+            raise ValueError(f"its chain of pages loops back to offset {offset}")
+        seen.add(offset)
         tags = page if hasattr(page, "imagelength") else page.keyframe  # a TiffFrame: its key
         dtype = getattr(tags, "dtype", None)
         declared.append(
