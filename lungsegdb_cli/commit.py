@@ -193,11 +193,13 @@ def _parse_journal(text: str) -> Journal:
 def read_journal(paths: DataPaths) -> Journal | None:
     """The journal, or None if there is none. A corrupt one is :class:`CheckFailed` (exit 1):
     it is written atomically, so it was changed by hand and the data dir cannot be trusted."""
+    from lungsegdb_cli.hashing import read_regular
+
     try:
-        text = paths.journal.read_text(encoding="utf-8")
+        text = read_regular(paths.journal).decode("utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:  # a FIFO, a folder, binary: never trusted
         raise _corrupt_journal(paths, exc) from exc
     try:
         return _parse_journal(text)

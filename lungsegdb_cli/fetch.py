@@ -82,16 +82,36 @@ def state_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "source": (str,),
+    "validator": (str,),
+    "total": (int,),
+    "filename": (str,),
+}
+
+
 def _read_state(part: Path) -> dict[str, Any]:
+    """The resume sidecar; ``{}`` (start afresh) if it is absent, not a regular file, not
+    JSON, or holds a field of the wrong type."""
+    from lungsegdb_cli.hashing import read_regular
+
     try:
-        data = json.loads(state_path(part).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(state_path(part), limit=1 << 20))
+    except (OSError, ValueError, RecursionError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    for key, types in _STATE_TYPES.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return {}
+    return data
 
 
 def _write_state(part: Path, state: dict[str, Any]) -> None:
-    state_path(part).write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+    from lungsegdb_cli.fsutil import atomic_write_text
+
+    atomic_write_text(state_path(part), json.dumps(state, sort_keys=True))
 
 
 def discard_part(part: Path) -> None:

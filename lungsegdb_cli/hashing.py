@@ -119,6 +119,17 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) 
     return fd, st.st_size
 
 
+def read_regular(path: str | os.PathLike[str], limit: int = 64 << 20) -> bytes:
+    """The bytes of the small regular file at ``path`` (a state file). Never blocks: a FIFO,
+    device or socket raises :class:`NotRegularFile`; more than ``limit`` bytes raise
+    ``OSError(EFBIG)`` (a state file that large was not written by lungsegdb)."""
+    fd, size = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        if size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+        return fh.read(limit + 1)
+
+
 def hash_file(
     path: str | os.PathLike[str],
     *,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from lungsegdb_cli.errors import CheckFailed
 from lungsegdb_cli.fsutil import atomic_write_text
-from lungsegdb_cli.hashing import NotRegularFile, open_regular
+from lungsegdb_cli.hashing import NotRegularFile, open_regular, read_regular
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.tree import Confined, LeavesTree
 
@@ -291,8 +291,8 @@ def tree_archive(paths: DataPaths) -> str | None:
     """The SHA-256 of the archive the tree was extracted from: a hex digest, None (not
     known), or :data:`UNRECORDED` (a sidecar written before this was recorded, or none)."""
     try:
-        data = json.loads(paths.manifest_sizes.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(paths.manifest_sizes))
+    except (OSError, ValueError, RecursionError):
         return UNRECORDED
     if not isinstance(data, dict) or "archive_sha256" not in data:
         return UNRECORDED

@@ -60,8 +60,10 @@ def parse(text: str | bytes) -> dict[str, Any] | None:
 
 def read(path: Path) -> dict[str, Any] | None:
     """The record, or None if there is none (or it is not a valid record)."""
+    from lungsegdb_cli.hashing import read_regular
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)  # never blocks on a FIFO put in its place
     except OSError:
         return None
     return parse(raw)

@@ -95,6 +95,10 @@ class VerifyResult:
     bytes: int = 0
     seconds: float = 0.0
     quick: bool = False
+    #: the SHA-256 of the archive the tree was extracted from, as its manifest records it
+    tree_archive_sha256: str | None = None
+    #: set when a pin names another archive than the one the tree was extracted from
+    tree_problem: str | None = None
 
     @property
     def files_ok(self) -> bool:
@@ -102,7 +106,8 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
-        return self.files_ok and (self.archive is None or self.archive.ok)
+        archive_ok = self.archive is None or self.archive.ok
+        return self.files_ok and archive_ok and self.tree_problem is None
 
     def problems(self) -> Iterator[tuple[str, str]]:
         """``(kind, path)`` for every problem: archive first, then missing, modified, extra.
@@ -110,6 +115,8 @@ class VerifyResult:
         ``not-regular`` instead of ``modified``."""
         if self.archive is not None and not self.archive.ok:
             yield "archive", self.archive.path
+        if self.tree_problem is not None:
+            yield "tree-record", self.tree_problem
         links, special = set(self.symlinks), set(self.not_regular)
         for p in self.missing:
             yield "missing", p
@@ -121,7 +128,9 @@ class VerifyResult:
     @property
     def problem_count(self) -> int:
         bad_archive = self.archive is not None and not self.archive.ok
-        return len(self.missing) + len(self.modified) + len(self.extra) + int(bad_archive)
+        bad_record = self.tree_problem is not None
+        files = len(self.missing) + len(self.modified) + len(self.extra)
+        return files + int(bad_archive) + int(bad_record)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +148,7 @@ class VerifyResult:
                 "symlinks": self.symlinks,
                 "not_regular": self.not_regular,
             },
+            "tree": {"archive_sha256": self.tree_archive_sha256, "problem": self.tree_problem},
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -272,6 +282,8 @@ def verify(
     # -- the archive ---------------------------------------------------------------------
     arch = _archive_check(archive, record, pin, quick)
     result.archive = arch
+    if listed is not None:
+        _tree_record(paths, pin, result)
     if arch is not None and arch.present and not quick:
         jobs.append(hashing.Job(_ARCHIVE, arch.path, arch.size or 0))
 
@@ -473,6 +485,19 @@ def _nothing_to_verify(paths: DataPaths, tree_exists: bool) -> NothingToVerify:
         hint="Run 'lungsegdb download' first (or pass the right --data-dir).",
         data_dir=str(paths.root),
     )
+
+
+def _tree_record(paths: DataPaths, pin: str | None, result: VerifyResult) -> None:
+    """What the manifest says the tree was extracted from; a pin that names another archive
+    is a problem even when the kept archive matches it (the tree was not made from it)."""
+    made_from = manifest.tree_archive(paths)
+    if made_from is None or made_from == manifest.UNRECORDED:
+        return
+    result.tree_archive_sha256 = made_from
+    if pin and made_from != pin:
+        result.tree_problem = (
+            f"the tree was extracted from the archive with sha256 {made_from}, not the pinned one"
+        )
 
 
 def _archive_check(

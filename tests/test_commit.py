@@ -477,3 +477,51 @@ def test_readers_during_swaps_see_one_whole_generation(tmp_path, archives, conte
     assert sum(1 for c in codes if c[0] == "verify") >= 20
     p = paths.resolve(root)
     assert _tree_digests(p.dataset_dir) == new.files and _debris(root) == []
+
+
+def test_no_extract_keeps_the_trees_record_and_a_pin_then_reextracts(tmp_path, archives, capsys):
+    """download --no-extract --force of another archive: the archive and its provenance change,
+    the tree keeps its own record, so a pin naming the new archive is not "complete" for the
+    tree (verify exits 1 naming it) until a download extracts it."""
+    old, new = archives
+    root = tmp_path / "data"
+    _install(root, old)
+    assert run(["download", "--no-extract", "--force", "--archive", str(new.path),
+                "--data-dir", str(root), "-q"]) == 0
+    capsys.readouterr()
+    assert run(["verify", "--data-dir", str(root), "--sha256", new.sha256, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tree"]["archive_sha256"] == old.sha256 and doc["tree"]["problem"]
+    assert doc["archive"]["ok"] is True  # the kept archive is the pinned one
+    assert run(["download", "--data-dir", str(root), "--sha256", new.sha256, "--offline",
+                "-q"]) == 0
+    check_invariant(root, old, new, committed=True)
+    assert run(["verify", "--data-dir", str(root), "--sha256", new.sha256, "-q"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("state_file", "command", "code"),
+    [
+        (".lungsegdb/provenance.json", "info", 0),  # ignored: no record
+        (".lungsegdb/provenance.json", "verify", 0),
+        (".lungsegdb/manifest-sizes.json", "download", 0),  # offline: re-extracted (kept)
+        (".lungsegdb/journal.json", "verify", 1),  # named as corrupt, never trusted
+        ("downloads/drive-x.part.json", "download", 0),
+    ],
+    ids=["provenance-info", "provenance-verify", "sizes-download", "journal", "part-sidecar"],
+)
+def test_a_fifo_in_place_of_a_state_file_never_hangs(tmp_path, archives, state_file, command,
+                                                     code):
+    old, _ = archives
+    root = tmp_path / "data"
+    _install(root, old)
+    target = root / state_file
+    target.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(target)
+    argv = [command, "--data-dir", str(root), "-q"]
+    if command == "download":
+        argv.append("--offline")
+    proc = _child(argv, {})  # a hang would fail here (timeout), not block the suite
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
