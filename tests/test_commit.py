@@ -525,3 +525,69 @@ def test_a_fifo_in_place_of_a_state_file_never_hangs(tmp_path, archives, state_f
     proc = _child(argv, {})  # a hang would fail here (timeout), not block the suite
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Smaller: state that travels with the data dir, records of the wrong type, bad downloads
+# ---------------------------------------------------------------------------------------------
+def test_a_copied_data_dir_checks_its_own_archive(tmp_path, archives, fake_drive, monkeypatch):
+    """The provenance names a downloaded archive relative to the data root: a copy of the data
+    dir (a CI cache restored elsewhere) checks the copy's archive, not the original's."""
+    old, _ = archives
+    fake_drive.mirror["LungSegDB.zip"] = old.path.read_bytes()
+    monkeypatch.delenv("LUNGSEGDB_SHA256", raising=False)
+    first = tmp_path / "first"
+    url = fake_drive.mirror_url("LungSegDB.zip")
+    assert run(["download", "--url", url, "--data-dir", str(first), "-q"]) == 0
+    record = provenance.read(paths.resolve(first).provenance)
+    assert record is not None and record["path"] == "downloads/LungSegDB.zip"
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    (first / "downloads" / "LungSegDB.zip").write_bytes(b"the original, tampered with")
+    assert run(["verify", "--data-dir", str(copy), "-q"]) == 0
+    assert run(["verify", "--data-dir", str(first), "-q"]) == 1
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"path": 123, "sha256": "a" * 64},
+        {"path": "downloads/x.zip", "size": "12"},
+        {"path": "downloads/x.zip", "size": True},
+        {"sha256": "not-hex" * 9 + "x"},
+        {"pinned": "yes"},
+        ["a", "list"],
+        "text",
+    ],
+    ids=["path-int", "size-str", "size-bool", "sha-not-hex", "pinned-str", "list", "string"],
+)
+def test_a_provenance_record_of_the_wrong_types_is_ignored(tmp_path, archives, record, capsys):
+    old, _ = archives
+    root = tmp_path / "data"
+    _install(root, old)
+    p = paths.resolve(root)
+    p.provenance.write_text(json.dumps(record))
+    assert provenance.read(p.provenance) is None
+    for argv in (["info", "--json"], ["verify", "-q"], ["extract", "-q"]):
+        code = run([*argv, "--data-dir", str(root)])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert code in (0, 2), (argv, code, err)  # extract: no recorded archive -> usage
+
+
+def test_a_download_that_cannot_be_extracted_is_fetched_afresh(tmp_path, archives, fake_drive,
+                                                               monkeypatch):
+    """An unpinned download with a CRC error (exit 4) is moved aside, never kept: the next run
+    fetches again instead of failing on the same kept bytes forever."""
+    old, _ = archives
+    bad = _corrupt_copy(old.path, tmp_path / "bad.zip")
+    fake_drive.mirror["LungSegDB.zip"] = bad.read_bytes()
+    monkeypatch.delenv("LUNGSEGDB_SHA256", raising=False)
+    root = tmp_path / "data"
+    url = fake_drive.mirror_url("LungSegDB.zip")
+    assert run(["download", "--url", url, "--data-dir", str(root), "-q"]) == 4
+    assert (root / "downloads" / "LungSegDB.zip.rejected").read_bytes() == bad.read_bytes()
+    assert provenance.read(paths.resolve(root).provenance) is None
+    fake_drive.mirror["LungSegDB.zip"] = old.path.read_bytes()  # the mirror is fixed
+    assert run(["download", "--url", url, "--data-dir", str(root), "-q"]) == 0
+    check_invariant(root, None, old, committed=True)
