@@ -1,8 +1,32 @@
-"""Fake progress reporters shared by the tests (they implement ``progress.Progress``)."""
+"""Helpers shared by the tests: fake progress reporters (they implement
+``progress.Progress``) and a guard against hangs."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
+
+
+def finishes(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """``fn()`` on a daemon thread: its result (or exception), or a test failure if it still
+    runs after ``timeout`` -- a guard so that a regression fails instead of hanging the suite,
+    not a speed check."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "still running: it would hang forever"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 class RecordingProgress:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import finishes
 
 from lungsegdb_cli import hashing
 
@@ -132,26 +133,6 @@ def test_hash_many_runs_while_the_caller_works(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Only regular files are read: a FIFO or /dev/zero never hangs a check
 # ---------------------------------------------------------------------------------------------
-def _finishes(fn: Any, timeout: float = 60.0) -> Any:
-    """Run ``fn()`` on a daemon thread; its result or exception, or a test failure if it is
-    still running after ``timeout`` (a guard against hanging forever, not a speed check)."""
-    out: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "still running: it would hang forever"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 def _fifo(tmp_path: Path) -> Path:
     p = tmp_path / "fifo.TIF"
     os.mkfifo(p)
@@ -174,12 +155,12 @@ def test_hash_file_refuses_what_is_not_a_regular_file(
 ) -> None:
     path = make(tmp_path)
     with pytest.raises(hashing.NotRegularFile) as exc:
-        _finishes(lambda: hashing.hash_file(path))
+        finishes(lambda: hashing.hash_file(path))
     assert exc.value.kind == kind and str(path) in str(exc.value)
     # and in a pool: a per-file error, the other files hashed
     good = _file(tmp_path, "good.bin", 1000)
     jobs = [hashing.Job("bad", path, 10), hashing.Job("good", good, 1000)]
-    done = _finishes(lambda: {h.key: h for h in hashing.hash_many(jobs, workers=2)})
+    done = finishes(lambda: {h.key: h for h in hashing.hash_many(jobs, workers=2)})
     assert isinstance(done["bad"].error, hashing.NotRegularFile)
     assert done["good"].digest == _ref(good)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import RecordingProgress
+from fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import dataset, errors, hashing, manifest, paths, provenance, verify
 from lungsegdb_cli.cli import run
@@ -447,26 +447,6 @@ def test_verifies_what_extract_wrote(
 # ---------------------------------------------------------------------------------------------
 # Hostile trees and manifests: only regular files are read, nothing outside the tree
 # ---------------------------------------------------------------------------------------------
-def _finishes(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """``fn()`` on a daemon thread: its result (or exception), or a failure if it still runs
-    after ``timeout``. A guard so that a regression fails instead of hanging the suite."""
-    out: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), "still running: verify would hang forever"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 def _to_fifo(p: Path) -> None:
     p.unlink()
     os.mkfifo(p)
@@ -497,12 +477,12 @@ def test_listed_fifo_or_device_link_is_reported_never_read(
 ) -> None:
     mutate(tree.dataset_dir / IMG)
     flag = ["--quick"] if quick else []
-    code, doc = _finishes(lambda: _verify_json(capsys, tree.root, *flag))
+    code, doc = finishes(lambda: _verify_json(capsys, tree.root, *flag))
     assert code == 1 and doc["ok"] is False
     files = doc["files"]
     assert (files["missing"], files["modified"], files["extra"]) == ([], [IMG], [])
     assert files[detail] == [IMG]
-    code = _finishes(lambda: run(["verify", "--data-dir", str(tree.root), "--quiet", *flag]))
+    code = finishes(lambda: run(["verify", "--data-dir", str(tree.root), "--quiet", *flag]))
     out = capsys.readouterr().out
     assert code == 1 and any(
         line.split()[:1] == [kind] and IMG in line for line in out.splitlines()
@@ -518,7 +498,7 @@ def test_unlisted_fifo_and_links_are_extra_and_never_opened(
     link = "raw data/V1/CT_Masks/9999.TIF"
     os.mkfifo(tree.dataset_dir / fifo)
     (tree.dataset_dir / link).symlink_to("/dev/zero")
-    code, doc = _finishes(lambda: _verify_json(capsys, tree.root, *(["--quick"] * quick)))
+    code, doc = finishes(lambda: _verify_json(capsys, tree.root, *(["--quick"] * quick)))
     assert code == 1
     files = doc["files"]
     assert (files["missing"], files["modified"]) == ([], [])
@@ -624,7 +604,7 @@ def test_manifest_path_outside_the_tree_is_refused_whatever_is_there(
         touched: list[str] = []
         for fn in ("open", "stat", "lstat", "readlink", "scandir", "listdir"):
             monkeypatch.setattr(os, fn, _spy(getattr(os, fn), touched))
-        code, doc = _finishes(lambda root=base / "data": _verify_json(capsys, root, *flags))
+        code, doc = finishes(lambda root=base / "data": _verify_json(capsys, root, *flags))
         monkeypatch.undo()
         assert [t for t in touched if t.startswith(str(p.dataset_dir))], "the spy saw nothing"
         assert not [t for t in touched if t.startswith(str(outside))], (state, touched)
@@ -682,14 +662,14 @@ def test_corrupt_manifest_is_a_clear_check_failure(
     else:
         tree.manifest.write_bytes(content)
     for quick in (False, True):
-        code, doc = _finishes(lambda q=quick: _verify_json(capsys, tree.root, *(["--quick"] * q)))
+        code, doc = finishes(lambda q=quick: _verify_json(capsys, tree.root, *(["--quick"] * q)))
         assert code == 1 and doc["ok"] is False
         assert doc["error"]["kind"] == "manifest-corrupt"
         assert "lungsegdb extract --force" in doc["error"]["hint"]
-    code = _finishes(lambda: run(["verify", "--data-dir", str(tree.root)]))
+    code = finishes(lambda: run(["verify", "--data-dir", str(tree.root)]))
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and "corrupt" in err
-    assert _finishes(lambda: manifest.intact(tree)) is None
+    assert finishes(lambda: manifest.intact(tree)) is None
 
 
 BAD_SIDECARS = [
@@ -781,4 +761,4 @@ def test_intact_trusts_only_regular_files_inside_the_tree(
     """download/extract skip re-extraction only for a tree of regular files inside it."""
     if mutate is not None:
         mutate(tree)
-    assert (_finishes(lambda: manifest.intact(tree)) is not None) is trusted
+    assert (finishes(lambda: manifest.intact(tree)) is not None) is trusted
