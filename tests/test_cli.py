@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import errors, info
+from lungsegdb_cli import dataset, errors, info
 from lungsegdb_cli.cli import run
 
 COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
@@ -443,3 +443,24 @@ def test_main_makes_a_strict_stdout_escape_what_it_cannot_encode(
     assert (strict.errors, lenient.errors) == ("backslashreplace", "surrogateescape")
     strict.write("a\udcffb")
     assert strict.buffer.getvalue() == b"a\\udcffb"  # type: ignore[attr-defined]
+
+
+def test_a_7z_member_name_too_long_for_the_file_system_is_exit_4_naming_it(
+    tmp_path: Path,
+) -> None:
+    """The 7z path (py7zr pushes data to writers) maps ENAMETOOLONG like zip and tar do: the
+    archive's name is the problem (exit 4, bad-archive), not the local machine (5)."""
+    py7zr = pytest.importorskip("py7zr")
+    name = "x" * 300 + ".TIF"  # NAME_MAX is 255 bytes on common file systems
+    archive = tmp_path / "long.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        for leaf in dataset.LEAF_DIRS:  # the documented tree, one tiny file per leaf
+            z.writestr(b"II*\x00abc", f"LungSegDB/{leaf}/000.TIF")
+        z.writestr(b"II*\x00abc", f"LungSegDB/raw data/V1/CT_Images/{name}")
+    data = tmp_path / "data"
+    code, doc = _json_run(["extract", "--archive", str(archive), "--data-dir", str(data)])
+    assert code == 4, doc
+    _assert_error_document(doc, 4, "bad-archive")
+    message = doc["error"]["message"]  # type: ignore[index]
+    assert name in message and "too long" in message
+    assert not (data / "LungSegDB").exists()
