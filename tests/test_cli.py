@@ -464,3 +464,28 @@ def test_a_7z_member_name_too_long_for_the_file_system_is_exit_4_naming_it(
     message = doc["error"]["message"]  # type: ignore[index]
     assert name in message and "too long" in message
     assert not (data / "LungSegDB").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "2.5", "nan", "inf", "1e400"])
+@pytest.mark.parametrize("command", ["validate", "stats"])
+def test_a_bad_lungsegdb_workers_is_a_usage_error(
+    synth_tree: Path, monkeypatch: pytest.MonkeyPatch, command: str, value: str
+) -> None:
+    """LUNGSEGDB_WORKERS is validated like every numeric env var: exit 2 naming it, never a
+    silent fallback to the default."""
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
+    code, doc = _json_run([command, "--data-dir", str(synth_tree)])
+    assert code == 2, doc
+    _assert_error_document(doc, 2, "usage")
+    assert "LUNGSEGDB_WORKERS" in doc["error"]["message"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("value", "workers"), [("1", 1), (" 2 ", 2), ("1e0", 1), ("", None)])
+def test_a_good_lungsegdb_workers_is_used(
+    monkeypatch: pytest.MonkeyPatch, value: str, workers: int | None
+) -> None:
+    from lungsegdb_cli import decodepass
+
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
+    got = decodepass.default_workers()
+    assert got == workers if workers is not None else 1 <= got <= 8
