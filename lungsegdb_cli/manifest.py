@@ -8,7 +8,9 @@ Two files, written together by extraction:
 * ``<root>/.lungsegdb/manifest-sizes.json``: ``{"version": 1, "files": {path: size}}`` for
   ``verify --quick``.
 
-Names with a newline or a backslash are written in coreutils' escaped form (a leading ``\\``).
+Names with a newline, a carriage return or a backslash are written in coreutils' escaped form
+(a leading ``\\``); every other character is written raw, as ``sha256sum`` does. Lines are
+split on ``\\n`` only (a CRLF file is read too), so any name round-trips exactly.
 
 Reading is defensive: a manifest that is not UTF-8 text, or not a regular file, is
 :class:`ManifestCorrupt` (exit 1); a line whose path is absolute, has a ``..``, ``.`` or empty
