@@ -84,6 +84,18 @@ ArchiveOpt = Annotated[
 ]
 
 
+#: The version of the shape of every ``--json`` document (its ``"schema"`` key): bumped on an
+#: incompatible change (a key removed or its meaning changed), not when keys are added.
+JSON_SCHEMA = 1
+
+
+def _document(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as a ``--json`` document: ``"ok"`` (the result's own, else True: a command that
+    emits a result without one succeeded) and ``"schema"`` (:data:`JSON_SCHEMA`) first."""
+    rest = {k: v for k, v in doc.items() if k not in ("ok", "schema")}
+    return {"ok": doc.get("ok", True), "schema": JSON_SCHEMA, **rest}
+
+
 class Output:
     """Where results, progress and errors go for one command run."""
 
@@ -111,9 +123,10 @@ class Output:
         return make_progress(quiet=self.quiet, console=console)
 
     def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
-        """One JSON document in ``--json`` mode, else the human rendering on stdout."""
+        """One JSON document in ``--json`` mode (with ``ok`` and ``schema``, see
+        :func:`_document`), else the human rendering on stdout."""
         if self.json:
-            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+            sys.stdout.write(json.dumps(_document(doc), indent=2, default=str) + "\n")
             sys.stdout.flush()
         else:
             human(self.out)
@@ -880,7 +893,8 @@ def _report(
     if "--json" in argv:
         error: dict[str, Any] = {"code": code, "kind": kind, "message": message, "hint": hint}
         error.update(extra)
-        sys.stdout.write(json.dumps({"ok": False, "error": error}, default=str) + "\n")
+        doc = _document({"ok": False, "error": error})
+        sys.stdout.write(json.dumps(doc, default=str) + "\n")
         sys.stdout.flush()
     else:
         sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
@@ -947,8 +961,19 @@ def _interrupted(argv: Sequence[str]) -> int:
     )
 
 
+def _safe_streams() -> None:
+    """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
+    an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
+    output escapes names from data already (:mod:`~lungsegdb_cli.textsafe`); this is the net
+    under it. Streams that already handle errors (``surrogateescape``, ...) are left alone."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
+    _safe_streams()
     code = run(argv)
     # The process ends now: put every object out of the collector's reach, so the
     # interpreter's final collections skip typer's and pydantic's tens of thousands of

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli.envvars import positive_int
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
@@ -51,14 +52,14 @@ class PassResult:
 
 
 def default_workers() -> int:
-    env = os.environ.get(ENV_WORKERS, "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    """Decode processes: ``LUNGSEGDB_WORKERS`` (a positive integer, read by
+    :func:`~lungsegdb_cli.envvars.positive_int`: any other value is a ``UsageError``, exit 2),
+    else the CPUs this process may use, at most 8."""
     try:
         n = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - macOS, Windows
         n = os.cpu_count() or 1
-    return max(1, min(n, 8))
+    return positive_int(ENV_WORKERS, max(1, min(n, 8)))
 
 
 def _init_worker() -> None:

@@ -550,6 +550,7 @@ def _run_pushed(
     try:
         reader.extract([m for m, _ in jobs], make_writer)
     except OSError as exc:
+        _raise_if_name_too_long(exc, str(exc.filename or ""))
         raise from_os_error(exc, "writing the extracted files") from exc
     finally:
         for w in list(writers.values()):

@@ -8,7 +8,9 @@ Two files, written together by extraction:
 * ``<root>/.lungsegdb/manifest-sizes.json``: ``{"version": 1, "files": {path: size}}`` for
   ``verify --quick``.
 
-Names with a newline or a backslash are written in coreutils' escaped form (a leading ``\\``).
+Names with a newline, a carriage return or a backslash are written in coreutils' escaped form
+(a leading ``\\``); every other character is written raw, as ``sha256sum`` does. Lines are
+split on ``\\n`` only (a CRLF file is read too), so any name round-trips exactly.
 
 Reading is defensive: a manifest that is not UTF-8 text, or not a regular file, is
 :class:`ManifestCorrupt` (exit 1); a line whose path is absolute, has a ``..``, ``.`` or empty
@@ -127,25 +129,45 @@ def write(paths: DataPaths, entries: Iterable[Entry]) -> Path:
     return paths.manifest
 
 
+def _lines(text: str) -> Iterable[tuple[int, str]]:
+    """``(number, line)`` as ``sha256sum -c`` reads them: split on ``\\n`` only (a path may
+    hold ``\\x0c``, ``\\x85``, ``\\u2028`` ..., written raw, which ``str.splitlines`` would
+    also split on), one trailing ``\\r`` dropped (a CRLF file). Written paths never end in a
+    raw ``\\r``: :func:`format_lines` escapes it."""
+    for n, raw in enumerate(text.split("\n"), start=1):
+        yield n, raw[:-1] if raw.endswith("\r") else raw
+
+
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _split(raw: str) -> tuple[str, str] | None:
+    """``(digest, path)`` of one manifest line (``<hex>  <path>`` or ``<hex> *<path>``, with
+    coreutils' leading ``\\`` when the path is escaped), or None if it is malformed."""
+    escaped = raw.startswith("\\")
+    line = raw[1:] if escaped else raw
+    digest, sep, name = line[:64], line[64:66], line[66:]
+    if sep not in ("  ", " *") or len(digest) != 64 or not _HEXDIGITS.issuperset(digest):
+        return None
+    return digest, _unescape(name) if escaped else name
+
+
 def parse(text: str) -> dict[str, str]:
-    """``{path: sha256}`` from ``sha256sum`` output; raises :class:`CheckFailed` on bad lines
-    and :class:`ManifestPathOutsideTree` on a path that is not plainly inside the tree."""
+    """``{path: sha256}`` from ``sha256sum`` output (lines split as :func:`_lines` says);
+    raises :class:`CheckFailed` on a malformed line (no 64-hex-digit digest, no separator)
+    and :class:`ManifestPathOutsideTree` on a path that is not plainly inside the tree.
+    ``parse(format_lines(entries))`` gives back every entry's path exactly."""
     out: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in _lines(text):
         if not raw.strip():
             continue
-        escaped = raw.startswith("\\")
-        line = raw[1:] if escaped else raw
-        digest, sep, name = line.partition("  ")
-        if not sep:
-            digest, sep, name = line.partition(" *")
-        if not sep or len(digest) != 64:
+        split = _split(raw)
+        if split is None:
             raise CheckFailed(
                 f"Malformed manifest line {n}: {raw[:80]!r}",
                 hint=_FIX,
             )
-        if escaped:
-            name = _unescape(name)
+        digest, name = split
         # cheap pre-filter (every path that check_path refuses matches it), then the check
         if (
             not name
@@ -164,13 +186,9 @@ def parse(text: str) -> dict[str, str]:
 
 def line_of(text: str, path: str) -> int:
     """The line number of ``path`` in manifest ``text`` (0 if not found): for messages."""
-    for n, raw in enumerate(text.splitlines(), start=1):
-        escaped = raw.startswith("\\")
-        line = raw[1:] if escaped else raw
-        _digest, sep, name = line.partition("  ")
-        if not sep:
-            _digest, sep, name = line.partition(" *")
-        if (_unescape(name) if escaped else name) == path:
+    for n, raw in _lines(text):
+        split = _split(raw)
+        if split is not None and split[1] == path:
             return n
     return 0
 

@@ -99,14 +99,15 @@ class ScanCache:
 
     @classmethod
     def load(cls, paths: DataPaths, *, enabled: bool = True) -> ScanCache:
-        """The cache of ``paths``' tree; empty if disabled, missing or unreadable."""
+        """The cache of ``paths``' tree; empty if disabled, missing or unreadable (not gzip,
+        not JSON, or JSON nested past the recursion limit)."""
         if not enabled or os.environ.get(ENV_DISABLE, "") not in ("", "0"):
             return cls(None)
         cache = cls(cache_file(paths))
         try:
             with open(cache.path, "rb") as fh:
                 doc = json.loads(_gzip.decompress(fh.read()))
-        except (OSError, EOFError, ValueError, *_ZLIB_ERRORS):
+        except (OSError, EOFError, ValueError, RecursionError, *_ZLIB_ERRORS):
             return cache
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             entries = doc.get("entries")

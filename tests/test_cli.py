@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import errors, info
+from lungsegdb_cli import dataset, errors, info
 from lungsegdb_cli.cli import run
 
 COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
@@ -310,3 +310,182 @@ def test_stats_output_that_cannot_be_a_file_is_a_usage_error(
     (tmp_path / "file").write_text("x")
     argv = ["stats", "--data-dir", str(synth_tree), option, str(tmp_path / target), "--quiet"]
     assert option in _usage_error(capsys, argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# The --json contract: every document has "ok" and "schema"; errors have one shape
+# ---------------------------------------------------------------------------------------------
+def _json_run(argv: list[str]) -> tuple[int, dict[str, object]]:
+    """Run the CLI in-process with ``--json``: the exit code and the one document on stdout."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run([*argv, "--json", "--quiet"])
+    assert "Traceback" not in err.getvalue(), err.getvalue()
+    doc = json.loads(out.getvalue())
+    assert isinstance(doc, dict)
+    return code, doc
+
+
+@pytest.fixture(scope="module")
+def json_places(
+    tmp_path_factory: pytest.TempPathFactory, synth_result: object, synth_defects: object
+) -> dict[str, str]:
+    """Folders for the --json table: a data dir downloaded from the synth archive (read-only
+    here), the archive, a junk zip, the defects tree, an empty folder, a scratch base."""
+    base = tmp_path_factory.mktemp("json-contract")
+    archive = str(synth_result.archive.path)  # type: ignore[attr-defined]
+    code, doc = _json_run(["download", "--archive", archive, "--data-dir", str(base / "data")])
+    assert code == 0, doc
+    (base / "empty").mkdir()
+    (base / "junk.zip").write_bytes(b"PK\x03\x04" + bytes(60))
+    return {
+        "data": str(base / "data"),
+        "zip": archive,
+        "junk": str(base / "junk.zip"),
+        "defects": str(synth_defects.tree),  # type: ignore[attr-defined]
+        "empty": str(base / "empty"),
+        "base": str(base),
+    }
+
+
+#: (id, argv with {place} fields from json_places and {tmp} a fresh folder, exit code, kind).
+#: kind: "result" (the command's own document) or an error kind (the funnel's document).
+_JSON_CASES = [
+    ("download", ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"], 0, "result"),
+    ("extract", ["extract", "--archive", "{zip}", "--data-dir", "{tmp}/e"], 0, "result"),
+    ("verify", ["verify", "--data-dir", "{data}"], 0, "result"),
+    ("verify-quick", ["verify", "--quick", "--data-dir", "{data}"], 0, "result"),
+    ("validate", ["validate", "--data-dir", "{data}"], 0, "result"),
+    ("stats", ["stats", "--data-dir", "{data}"], 0, "result"),
+    ("info", ["info", "--data-dir", "{data}"], 0, "result"),
+    ("info-empty", ["info", "--data-dir", "{empty}"], 0, "result"),
+    ("synth", ["synth", "{tmp}/s", "--pairs", "1", "--format", "none"], 0, "result"),
+    ("validate-defects", ["validate", "--data-dir", "{defects}"], 1, "result"),
+    ("verify-pin-differs", ["verify", "--data-dir", "{data}", "--sha256", "a" * 64], 1, "result"),
+    (
+        "download-pin-differs",
+        ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d", "--sha256", "a" * 64],
+        1,
+        "checksum-mismatch",
+    ),
+    ("malformed-sha256", ["verify", "--sha256", "nothex", "--data-dir", "{data}"], 2, "usage"),
+    ("unknown-option", ["stats", "--no-such-option"], 2, "usage"),
+    ("offline", ["download", "--offline", "--data-dir", "{empty}"], 3, "offline"),
+    ("bad-archive", ["extract", "--archive", "{junk}", "--data-dir", "{tmp}/e"], 4, "bad-archive"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "kind"), [c[1:] for c in _JSON_CASES], ids=[c[0] for c in _JSON_CASES]
+)
+def test_every_json_document_has_ok_and_schema(
+    json_places: dict[str, str], tmp_path: Path, argv: list[str], code: int, kind: str
+) -> None:
+    from lungsegdb_cli.cli import JSON_SCHEMA
+
+    got, doc = _json_run([a.format(tmp=tmp_path, **json_places) for a in argv])
+    assert got == code, doc
+    assert type(doc["schema"]) is int and doc["schema"] == JSON_SCHEMA == 1
+    assert doc["ok"] is (code == 0)
+    assert list(doc)[:2] == ["ok", "schema"]
+    if kind == "result":
+        assert "error" not in doc
+    else:
+        _assert_error_document(doc, code, kind)
+
+
+def _assert_error_document(doc: dict[str, object], code: int, kind: str) -> None:
+    """``{"ok": false, "schema": 1, "error": {"kind", "code", "message", "hint", ...}}``."""
+    assert set(doc) == {"ok", "schema", "error"}, doc
+    error = doc["error"]
+    assert isinstance(error, dict)
+    assert {"kind", "code", "message", "hint"} <= set(error)
+    assert error["code"] == code and error["kind"] == kind
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["hint"], str) and error["hint"]
+
+
+def test_a_json_error_for_a_held_lock_has_the_shape_too(
+    json_places: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 5 (the local machine refused): the writer lock held by someone else."""
+    fcntl = pytest.importorskip("fcntl")
+    from lungsegdb_cli.paths import DataPaths
+
+    paths = DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB")
+    paths.ensure_state_dir()
+    monkeypatch.setenv("LUNGSEGDB_LOCK_TIMEOUT", "0")
+    with open(paths.lock, "a+b") as other:  # another open file: flock conflicts with it
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        argv = ["extract", "--archive", json_places["zip"], "--data-dir", str(tmp_path)]
+        code, doc = _json_run(argv)
+    assert code == 5
+    _assert_error_document(doc, 5, "lock-timeout")
+
+
+def test_main_makes_a_strict_stdout_escape_what_it_cannot_encode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The net under escaped human output: a strict stream (Python's default under e.g.
+    en_US.UTF-8) backslash-escapes instead of raising UnicodeEncodeError; others are kept."""
+    import io
+
+    from lungsegdb_cli.cli import _safe_streams
+
+    strict = io.TextIOWrapper(io.BytesIO(), "utf-8", "strict", write_through=True)
+    lenient = io.TextIOWrapper(io.BytesIO(), "utf-8", "surrogateescape", write_through=True)
+    monkeypatch.setattr(sys, "stdout", strict)
+    monkeypatch.setattr(sys, "stderr", lenient)
+    _safe_streams()
+    assert (strict.errors, lenient.errors) == ("backslashreplace", "surrogateescape")
+    strict.write("a\udcffb")
+    assert strict.buffer.getvalue() == b"a\\udcffb"  # type: ignore[attr-defined]
+
+
+def test_a_7z_member_name_too_long_for_the_file_system_is_exit_4_naming_it(
+    tmp_path: Path,
+) -> None:
+    """The 7z path (py7zr pushes data to writers) maps ENAMETOOLONG like zip and tar do: the
+    archive's name is the problem (exit 4, bad-archive), not the local machine (5)."""
+    py7zr = pytest.importorskip("py7zr")
+    name = "x" * 300 + ".TIF"  # NAME_MAX is 255 bytes on common file systems
+    archive = tmp_path / "long.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        for leaf in dataset.LEAF_DIRS:  # the documented tree, one tiny file per leaf
+            z.writestr(b"II*\x00abc", f"LungSegDB/{leaf}/000.TIF")
+        z.writestr(b"II*\x00abc", f"LungSegDB/raw data/V1/CT_Images/{name}")
+    data = tmp_path / "data"
+    code, doc = _json_run(["extract", "--archive", str(archive), "--data-dir", str(data)])
+    assert code == 4, doc
+    _assert_error_document(doc, 4, "bad-archive")
+    message = doc["error"]["message"]  # type: ignore[index]
+    assert name in message and "too long" in message
+    assert not (data / "LungSegDB").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "2.5", "nan", "inf", "1e400"])
+@pytest.mark.parametrize("command", ["validate", "stats"])
+def test_a_bad_lungsegdb_workers_is_a_usage_error(
+    synth_tree: Path, monkeypatch: pytest.MonkeyPatch, command: str, value: str
+) -> None:
+    """LUNGSEGDB_WORKERS is validated like every numeric env var: exit 2 naming it, never a
+    silent fallback to the default."""
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
+    code, doc = _json_run([command, "--data-dir", str(synth_tree)])
+    assert code == 2, doc
+    _assert_error_document(doc, 2, "usage")
+    assert "LUNGSEGDB_WORKERS" in doc["error"]["message"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("value", "workers"), [("1", 1), (" 2 ", 2), ("1e0", 1), ("", None)])
+def test_a_good_lungsegdb_workers_is_used(
+    monkeypatch: pytest.MonkeyPatch, value: str, workers: int | None
+) -> None:
+    from lungsegdb_cli import decodepass
+
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
+    got = decodepass.default_workers()
+    assert got == workers if workers is not None else 1 <= got <= 8

@@ -51,3 +51,85 @@ def test_relative_links_resolve(doc: str) -> None:
         if "://" in target:
             continue
         assert (path.parent / target).exists(), f"{doc} links to missing {target}"
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/cli.md tells what the code does: env vars, error kinds, JSON keys, finding codes
+# ---------------------------------------------------------------------------------------------
+def _cli_md() -> str:
+    return (ROOT / "docs" / "cli.md").read_text()
+
+
+def _heading(text: str, title: str) -> str:
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def _env_vars_in_the_code() -> list[str]:
+    found: set[str] = set()
+    for path in (ROOT / "lungsegdb_cli").glob("*.py"):
+        found.update(re.findall(r"\bLUNGSEGDB_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("var", _env_vars_in_the_code())
+def test_every_environment_variable_is_in_the_cli_reference(var: str) -> None:
+    assert f"`{var}`" in _heading(_cli_md(), "Environment"), f"{var} missing from docs/cli.md"
+
+
+def _error_kinds() -> list[str]:
+    import importlib
+    import pkgutil
+
+    import lungsegdb_cli
+    from lungsegdb_cli.errors import LungSegDBError
+
+    for mod in pkgutil.iter_modules(lungsegdb_cli.__path__):
+        if mod.name not in ("__main__", "plot"):
+            importlib.import_module(f"lungsegdb_cli.{mod.name}")
+    kinds, todo = set(), [LungSegDBError]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        kinds.add(cls.code)
+    kinds.discard(LungSegDBError.code)  # the root: never raised itself
+    return sorted(kinds | {"usage", "interrupted"})  # the funnel's own kinds
+
+
+@pytest.mark.parametrize("kind", _error_kinds())
+def test_every_error_kind_is_in_the_cli_reference(kind: str) -> None:
+    table = _heading(_cli_md(), "JSON documents")
+    assert f"| `{kind}` |" in table, f"error kind {kind} missing from docs/cli.md"
+
+
+def test_the_json_schema_version_is_the_documented_one() -> None:
+    from lungsegdb_cli.cli import JSON_SCHEMA
+
+    section = _heading(_cli_md(), "JSON documents")
+    assert f"currently `{JSON_SCHEMA}`" in section
+    assert f'"schema": {JSON_SCHEMA}' in section
+
+
+def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
+    from lungsegdb_cli.validate import CODES
+
+    section = _section(_cli_md(), "validate")
+    for code in CODES:
+        assert f"`{code}`" in section, f"validate finding {code} missing from docs/cli.md"
+
+
+def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> None:
+    from lungsegdb_cli import info
+    from lungsegdb_cli.paths import DataPaths
+    from lungsegdb_cli.verify import VerifyResult
+
+    text = _cli_md()
+    verify_doc = VerifyResult(dataset_dir="d", manifest=None, archive=None).to_dict()
+    section = _section(text, "verify")
+    for key in [*verify_doc, *verify_doc["files"]]:
+        assert f'"{key}"' in section, f"verify JSON key {key} missing from docs/cli.md"
+    info_doc = info.collect(DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB"))
+    section = _section(text, "info")
+    for key in ["ok", "schema", *info_doc]:
+        assert f'"{key}"' in section, f"info JSON key {key} missing from docs/cli.md"
