@@ -13,7 +13,7 @@ from typing import Any
 
 
 class ExitCode(IntEnum):
-    """Exit codes of the command-line contract (``shared/CONTRACT.md``)."""
+    """Exit codes of the command line (docs/cli.md)."""
 
     OK = 0
     CHECK_FAILED = 1
