@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli import _workers
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.tree import FileEntry, GroupScan
 
-ENV_WORKERS = "LUNGSEGDB_WORKERS"
+ENV_WORKERS = _workers.ENV_WORKERS
 #: Files per task sent to a worker: large enough to amortise IPC, small enough to balance.
 CHUNK = 48
 #: Below this many files to decode, a pool costs more than it saves.
@@ -51,14 +52,7 @@ class PassResult:
 
 
 def default_workers() -> int:
-    env = os.environ.get(ENV_WORKERS, "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        n = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        n = os.cpu_count() or 1
-    return max(1, min(n, 8))
+    return _workers.default_workers(cap=8)
 
 
 def _init_worker() -> None:
