@@ -10,6 +10,7 @@ validate reports for its code (:data:`lungsegdb_cli.validate.CODES`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,15 +57,9 @@ class Defect:
         return severity(self.code)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "path": self.path,
-            "message": self.message,
-            "group": self.group,
-            "stem": self.stem,
-            "where": self.where,
-        }
+        """The fields in their order, with ``severity`` after ``code``."""
+        doc = dataclasses.asdict(self)
+        return {"code": doc.pop("code"), "severity": self.severity, **doc}
 
 
 # ---------------------------------------------------------------------------------------------

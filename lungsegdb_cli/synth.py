@@ -1,30 +1,30 @@
-"""``lungsegdb download``: get the archive, check it, extract it, write the manifest.
+"""``lungsegdb synth``: a synthetic, LungSegDB-shaped tree and archive for tests and offline CI.
 
-The order of decisions:
+What it writes into ``OUT`` (see ``docs/synth.md``)::
 
-1. Nothing to do: the tree is complete (manifest present, every file at its recorded size) --
-   or, with ``extract=False``, the kept archive is -- and ``force`` is off. With a pinned
-   ``sha256`` the tree must have been extracted from the archive the pin names (recorded in the
-   manifest's sidecar at the same commit as the tree). No network; about a second. Checked as a
-   reader first, so an intact read-only data dir is fine; then again under the writer lock.
-2. ``archive``: a file the user downloaded by hand. No network: hash it (one read), check the
-   pin, stage its provenance (the file stays where it is), extract.
-3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
-   archive; else :class:`OfflineError`.
-4. Otherwise fetch (:mod:`lungsegdb_cli.fetch`) into ``<root>/downloads/<key>.part``; hashes
-   come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
-   :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
-   is moved aside the same way.
+    OUT/LungSegDB/<variant>/<version>/CT_Images/<n>.TIF     (the documented tree)
+    OUT/LungSegDB/<variant>/<version>/CT_Masks/<n>.TIF
+    OUT/LungSegDB.zip | OUT/LungSegDB.tar.gz                   (unless --format none)
+    OUT/defects.json                                           (with --defects)
+    OUT/synth.json                                             (the result; marks OUT as synth's)
 
-Everything a run changes -- the archive under its final name, the provenance, the tree, the
-manifest -- is staged and committed at one step (:mod:`lungsegdb_cli.commit`), under the data
-dir's writer lock held from the first check to the commit: the record never changes before the
-tree does, and a run killed at any point leaves the old state or the new one.
+Each slice is a small phantom: a body ellipse with fat, ribs, spine, heart and table, two
+lung-shaped regions that are dark (with vessels), smooth texture and noise, so that files
+compress about as real CT does. The mask is the lung region, ``uint8`` 0/255.
 
-Drive pages instead of the archive become :class:`DrivePageError` (exit 3) saying which page it
-was and what to do next.
+V1 slices are 512x512; ``raw data`` holds int16 HU-like values (-1024 .. ~1500),
+``preprocessed data`` the same slice windowed to uint8 grey. V2 slices have a size drawn per
+pair (H 300-520, W 400-620) and are RGB uint8 in both variants. ``preprocessed data`` and
+``raw data`` of the same version and index show the same slice, as in the real dataset.
+
+Determinism: every pair draws from its own RNG, seeded from ``(seed, version, index)``; TIFFs
+carry no date; archives have a fixed timestamp, fixed owners and modes, and members in sorted
+(natural) order; the gzip header has no name and no mtime. Same seed and same versions of
+numpy, tifffile and zlib: byte-identical tree and archive, whatever the number of workers.
+
+This module checks the arguments, runs the workers and commits the result; the pixels are
+``_synth_phantom``'s, the defects ``_synth_defects``'s table, the archive ``_synth_archive``'s.
 """
-
 
 from __future__ import annotations
 
