@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli.envvars import positive_int
+from lungsegdb_cli import _workers
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.tree import FileEntry, GroupScan
 
-ENV_WORKERS = "LUNGSEGDB_WORKERS"
+ENV_WORKERS = _workers.ENV_WORKERS
 #: Files per task sent to a worker: large enough to amortise IPC, small enough to balance.
 CHUNK = 48
 #: Below this many files to decode, a pool costs more than it saves.
@@ -52,14 +52,7 @@ class PassResult:
 
 
 def default_workers() -> int:
-    """Decode processes: ``LUNGSEGDB_WORKERS`` (a positive integer, read by
-    :func:`~lungsegdb_cli.envvars.positive_int`: any other value is a ``UsageError``, exit 2),
-    else the CPUs this process may use, at most 8."""
-    try:
-        n = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        n = os.cpu_count() or 1
-    return positive_int(ENV_WORKERS, max(1, min(n, 8)))
+    return _workers.default_workers(cap=8)
 
 
 def _init_worker() -> None:

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli import _workers, commit, manifest, provenance, treemap
 from lungsegdb_cli import archive_formats as af
-from lungsegdb_cli import commit, manifest, provenance, treemap
 from lungsegdb_cli.errors import (
     ArchiveError,
     LocalError,
@@ -601,10 +601,7 @@ def _tune_malloc() -> None:
 
 
 def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return _workers.default_workers()
 
 
 def _run_parallel(

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
+from lungsegdb_cli import _workers
+
 #: Read size. 1 MiB: large enough that syscall and GIL hand-off costs vanish next to SHA-256
 #: (~1.3-1.7 GB/s per core with SHA-NI), small enough to stay in L2/L3 cache.
 DEFAULT_BUFSIZE = 1 << 20
@@ -51,12 +53,8 @@ ByteCallback = Callable[[int], None]
 
 
 def default_workers() -> int:
-    """One thread per CPU this process may run on."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    return max(1, n)
+    """One thread per CPU this process may run on (or ``LUNGSEGDB_WORKERS``)."""
+    return _workers.default_workers()
 
 
 class NotRegularFile(OSError):

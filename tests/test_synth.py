@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import dataset, synth
+from lungsegdb_cli import _synth_archive, dataset, synth
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import ExitCode, UsageError
 
@@ -197,15 +197,42 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path, fmt: str) -
     assert [d.to_dict() for d in a.defects] == [d.to_dict() for d in b.defects]
 
 
-def test_worker_processes_give_the_same_bytes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(synth, "_workers", lambda: 2)
-    pooled = synth.synthesize(tmp_path / "pool", pairs=9, seed=3, fmt="zip")  # 36 pairs: a pool
-    monkeypatch.setattr(synth, "_workers", lambda: 1)
-    inline = synth.synthesize(tmp_path / "inline", pairs=9, seed=3, fmt="zip")
+def test_worker_processes_give_the_same_bytes(tmp_path: Path) -> None:
+    pooled = synth.synthesize(tmp_path / "pool", pairs=9, seed=3, fmt="zip", workers=2)  # a pool
+    inline = synth.synthesize(tmp_path / "inline", pairs=9, seed=3, fmt="zip", workers=1)
     assert pooled.archive and inline.archive
     assert pooled.archive.sha256 == inline.archive.sha256
+
+
+@pytest.mark.parametrize("workers", [0, -2, 1.5, True, "2"])
+def test_workers_must_be_a_positive_whole_number(tmp_path: Path, workers: Any) -> None:
+    with pytest.raises(UsageError, match="workers"):
+        synth.synthesize(tmp_path, pairs=1, fmt="none", workers=workers)
+    assert not (tmp_path / "LungSegDB").exists()
+
+
+def test_workers_variable_sets_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", "0")
+    with pytest.raises(UsageError, match="LUNGSEGDB_WORKERS"):
+        synth.synthesize(tmp_path, pairs=1, fmt="none")
+    assert run(["synth", str(tmp_path), "--pairs", "1", "--quiet"]) == ExitCode.USAGE
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", "1")
+    assert synth.synthesize(tmp_path, pairs=1, fmt="none").files == 8
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["a/10.TIF", "a/9.TIF", "a/"], ["a/", "a/9.TIF", "a/10.TIF"]),
+        (["V1 copy/", "V1/", "V1/x"], ["V1/", "V1/x", "V1 copy/"]),  # part by part
+        (["__MACOSX/", "__MACOSX.d/x", "__MACOSX/x"], ["__MACOSX/", "__MACOSX/x", "__MACOSX.d/x"]),
+        (["b/2", "b/10", "b/1.TIF"], ["b/1.TIF", "b/2", "b/10"]),
+    ],
+)
+def test_archive_member_order(names: list[str], expected: list[str]) -> None:
+    assert sorted(names, key=synth.natural_key) == expected
 
 
 def test_zip_members_are_sorted_with_fixed_metadata(synth_result: Any) -> None:
@@ -282,7 +309,7 @@ def test_interrupt_leaves_nothing_half_written(
     def boom(*_a: Any, **_k: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synth, "write_zip", boom)
+    monkeypatch.setitem(_synth_archive.WRITERS, "zip", boom)
     assert run(["synth", str(tmp_path), "--pairs", "2", "--quiet"]) == ExitCode.INTERRUPTED
     assert first.archive.path.read_bytes() == before
     assert _names(tmp_path / "LungSegDB/raw data/V1/CT_Images") == ["1.TIF"]
@@ -321,6 +348,14 @@ def test_defects_cover_every_code_once(synth_defects: Any) -> None:
     doc = json.loads((Path(synth_defects.out) / synth.DEFECTS_FILE).read_text())
     assert doc["defects"] == [d.to_dict() for d in synth_defects.defects]
     assert {d.group for d in synth_defects.defects if d.code != "junk"}.isdisjoint({"raw data/V2"})
+
+
+def test_defect_severities_are_validates(synth_defects: Any) -> None:
+    from lungsegdb_cli import validate
+
+    for d in synth_defects.defects:
+        want = "none" if d.code == "junk" else validate.CODES[d.code]
+        assert d.severity == want == d.to_dict()["severity"], d
 
 
 def test_each_defect_file_shows_exactly_its_defect(synth_defects: Any) -> None:
