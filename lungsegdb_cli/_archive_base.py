@@ -210,4 +210,3 @@ def missing_extra(path: Path, fmt: str, module: str) -> ArchiveError:
         format=fmt,
         install=EXTRAS[fmt],
     )
-

@@ -34,6 +34,15 @@ from lungsegdb_cli._archive_base import (
 from lungsegdb_cli.errors import ArchiveError
 
 
+def _load_extra(path: Path, fmt: str, module: str) -> Any:
+    """The optional ``module`` that reads ``fmt``; :class:`ArchiveError` saying what to
+    install when it is missing."""
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise missing_extra(path, fmt, module) from exc
+
+
 class RarReader:
     """A RAR archive via the optional ``rarfile`` module (it runs an external unrar tool)."""
 
@@ -41,11 +50,7 @@ class RarReader:
     random_access = False
 
     def __init__(self, path: Path) -> None:
-        try:
-            import rarfile  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise missing_extra(path, RAR, "rarfile") from exc
-        self._mod = rarfile
+        self._mod = rarfile = _load_extra(path, RAR, "rarfile")
         self.path = path
         self.archive_size = path.stat().st_size
         try:
@@ -161,11 +166,7 @@ class SevenZipReader:
     random_access = True
 
     def __init__(self, path: Path) -> None:
-        try:
-            import py7zr  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise missing_extra(path, SEVEN_Z, "py7zr") from exc
-        self._mod = py7zr
+        self._mod = py7zr = _load_extra(path, SEVEN_Z, "py7zr")
         self.path = path
         self.archive_size = path.stat().st_size
         try:
