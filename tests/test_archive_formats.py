@@ -258,7 +258,9 @@ def test_zip64_and_streamed_zips(tmp_path, variant):
 def test_stdlib_zlib_fallback_reads_the_same(tmp_path, monkeypatch):
     import zlib
 
-    monkeypatch.setattr(af, "_zlib", zlib)
+    from lungsegdb_cli import _zipreader
+
+    monkeypatch.setattr(_zipreader, "_zlib", zlib)
     payload = {"x.TIF": bytes(range(256)) * 5000}
     with af.ZipReader(_zip(tmp_path, payload)) as reader:
         got = {m.name: b"".join(reader.chunks(m)) for m in reader.members() if m.is_file}

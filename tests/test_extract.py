@@ -524,15 +524,15 @@ def test_ctrl_c_through_the_cli_is_exit_130(tmp_path, monkeypatch, capsys):
 
 _SLOW_CHILD = """
 import sys, time
-from lungsegdb_cli import extract
-real = extract._write_file
+from lungsegdb_cli import _extract_write
+real = _extract_write._write_file
 count = [0]
 def slow(path, chunks, cancel):
     count[0] += 1
     if count[0] > 6:
         time.sleep(30)
     return real(path, chunks, cancel)
-extract._write_file = slow
+_extract_write._write_file = slow
 from lungsegdb_cli.cli import run
 sys.exit(run(sys.argv[1:]))
 """
