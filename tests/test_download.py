@@ -71,8 +71,8 @@ def test_default_source_follows_redirect_and_virus_scan_form(
     sha = hashlib.sha256(archive).hexdigest()
     assert res.action == "downloaded" and res.extracted and res.files == 24
     assert _tree_files(tmp_path) == 24 and (tmp_path / "LungSegDB.sha256").is_file()
-    assert Path(res.archive["path"]).read_bytes() == archive
-    assert res.archive["sha256"] == sha and res.archive["md5"] == hashlib.md5(archive).hexdigest()
+    assert Path(res.archive.path).read_bytes() == archive
+    assert res.archive.sha256 == sha and res.archive.md5 == hashlib.md5(archive).hexdigest()
     assert [s.path for s in drive.seen] == ["/uc", "/download", "/download"]
     assert drive.seen[2].query["confirm"] == "t" and drive.seen[2].query["uuid"] == drive.uuid
     rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
@@ -90,7 +90,7 @@ def test_drive_link_forms_reach_the_same_file(
     drive: FakeDrive, archive: bytes, tmp_path: Path, form: str
 ) -> None:
     res = _dl(tmp_path, url=form.format(base=drive.base, id=FID), extract=False)
-    assert Path(res.archive["path"]).read_bytes() == archive and res.source["drive_id"] == FID
+    assert Path(res.archive.path).read_bytes() == archive and res.source.drive_id == FID
 
 
 def test_cli_mirror_json_document(
@@ -124,7 +124,7 @@ def test_transient_503_then_success(drive: FakeDrive, archive: bytes, tmp_path: 
     drive.drop_after = [100_000]
     slept: list[float] = []
     res = _dl(tmp_path, extract=False, sleep=slept.append)
-    assert Path(res.archive["path"]).read_bytes() == archive
+    assert Path(res.archive.path).read_bytes() == archive
     assert slept == [3.0, 1.0] and len(res.retries) == 2
 
 
@@ -217,7 +217,7 @@ def test_rerun_on_complete_tree_is_fast_and_offline(drive: FakeDrive, tmp_path: 
     res = _dl(tmp_path, session=NoNetwork())
     assert time.perf_counter() - t0 < 1.0
     assert res.action == "up-to-date" and res.files == 24 and len(drive.seen) == n
-    assert res.archive is not None and res.archive["sha256"]
+    assert res.archive is not None and res.archive.sha256
 
 
 def _retag_tree(root: Path, sha: str) -> None:
@@ -341,7 +341,7 @@ def test_ctrl_c_leaves_nothing_in_place_and_resumes(
     res = _dl(tmp_path)
     assert res.resumed_from == kept and res.files == 24
     assert drive.seen[-1].range == f"bytes={kept}-" and drive.seen[-1].status == 206
-    assert Path(res.archive["path"]).read_bytes() == archive
+    assert Path(res.archive.path).read_bytes() == archive
 
 
 def test_two_threads_download_once(drive: FakeDrive, tmp_path: Path) -> None:
