@@ -82,13 +82,9 @@ class InfoResult:
     tree_archive_sha256: str | None
     provenance: Provenance | None
 
-    @property
-    def ok(self) -> bool:
-        return True
-
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok,
+            "ok": True,  # info reports; it has nothing to fail
             "data_dir": str(self.data_dir),
             "dataset_dir": str(self.dataset_dir),
             "source": {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID},
