@@ -773,7 +773,7 @@ def info(
     from lungsegdb_cli import info as info_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
-    doc = info_mod.collect(_paths(data_dir))
+    doc = info_mod.collect(_paths(data_dir)).to_dict()
 
     def human(con: Any) -> None:
         card = doc["dataset"]

@@ -33,32 +33,94 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli import __version__, commit, dataset, drive, fsutil, manifest, provenance
-from lungsegdb_cli.errors import (
-    ArchiveError,
-    ChecksumMismatch,
-    DrivePageError,
-    LocalError,
-    OfflineError,
-    UsageError,
-    from_os_error,
+from lungsegdb_cli import __version__, commit, drive, fsutil, manifest
+from lungsegdb_cli._download_errors import mismatch, offline_error, page_error, pin_hint
+from lungsegdb_cli._download_fetch import (
+    EXTRACT_FACTOR,
+    USER_AGENT,
+    Network,
+    Session,
+    archive_name,
+    fetch_archive,
 )
-from lungsegdb_cli.fetch import FetchResult, RetryPolicy, discard_part, fetch
+from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.fetch import RetryPolicy, discard_part
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress, ensure
+from lungsegdb_cli.provenance import FIELDS, Provenance, record_path
+
+if TYPE_CHECKING:
+    from lungsegdb_cli.extract import ExtractResult
+
+__all__ = [
+    "ACTION_DOWNLOADED",
+    "ACTION_KEPT",
+    "ACTION_LOCAL",
+    "ACTION_UP_TO_DATE",
+    "ENV_SHA256",
+    "ENV_URL",
+    "EXTRACT_FACTOR",
+    "USER_AGENT",
+    "ArchiveRecord",
+    "DownloadResult",
+    "SourceRecord",
+    "download",
+    "page_error",
+    "tree_intact",
+]
 
 ENV_URL = "LUNGSEGDB_URL"
 ENV_SHA256 = "LUNGSEGDB_SHA256"
-#: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
-EXTRACT_FACTOR = 1.2
-USER_AGENT = f"Mozilla/5.0 (compatible; lungsegdb/{__version__}; +python-requests)"
 
 ACTION_UP_TO_DATE = "up-to-date"
 ACTION_DOWNLOADED = "downloaded"
 ACTION_LOCAL = "local-archive"
 ACTION_KEPT = "kept-archive"
+
+#: the name the archive's file gets (kept here under its old name, which tests use)
+_archive_name = archive_name
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """The archive of a ``download`` run: where it is and what its provenance records."""
+
+    path: Path
+    sha256: str | None
+    md5: str | None
+    size: int | None
+
+    @classmethod
+    def of(cls, record: Provenance, path: Path) -> ArchiveRecord:
+        return cls(path, record.sha256, record.md5, record.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "md5": self.md5, "size": self.size}
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Where the archive came from: the URL fetched, its Drive id and the link to open."""
+
+    url: str | None
+    drive_id: str | None
+    link: str | None
+
+    @classmethod
+    def of(cls, record: Provenance) -> SourceRecord:
+        return cls(record.source, record.drive_id, record.link)
+
+    @classmethod
+    def recorded(cls, record: Provenance | None, fallback: drive.Source) -> SourceRecord:
+        """The record's source, else (no record, or one without a source) ``fallback``."""
+        if record is not None and (record.source or record.drive_id):
+            return cls.of(record)
+        return cls(fallback.url, fallback.drive_id, fallback.link)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "drive_id": self.drive_id, "link": self.link}
 
 
 @dataclass
@@ -66,9 +128,9 @@ class DownloadResult:
     """What ``download`` did; :meth:`to_dict` is the contract's ``download --json`` shape."""
 
     dataset_dir: Path
-    archive: dict[str, Any] | None
+    archive: ArchiveRecord | None
     files: int | None
-    source: dict[str, Any]
+    source: SourceRecord
     action: str
     extracted: bool
     pinned: bool
@@ -79,7 +141,7 @@ class DownloadResult:
     restarts: int = 0
     retries: list[str] = field(default_factory=list)
     elapsed: float = 0.0
-    extract: dict[str, Any] | None = None
+    extract: ExtractResult | None = None
     #: where the archive is read from during this run (a finished ``.part`` before the commit)
     read_from: Path | None = field(default=None, repr=False)
 
@@ -91,9 +153,9 @@ class DownloadResult:
         return {
             "ok": self.ok,
             "dataset_dir": str(self.dataset_dir),
-            "archive": self.archive,
+            "archive": self.archive.to_dict() if self.archive is not None else None,
             "files": self.files,
-            "source": self.source,
+            "source": self.source.to_dict(),
             "action": self.action,
             "extracted": self.extracted,
             "pinned": self.pinned,
@@ -104,7 +166,7 @@ class DownloadResult:
             "restarts": self.restarts,
             "retries": list(self.retries),
             "elapsed": round(self.elapsed, 3),
-            "extract": self.extract,
+            "extract": self.extract.to_dict() if self.extract is not None else None,
         }
 
 
@@ -117,134 +179,45 @@ def tree_intact(paths: DataPaths) -> int | None:
     return None if entries is None else len(entries)
 
 
-def _archive_info(paths: DataPaths, record: dict[str, Any] | None) -> dict[str, Any] | None:
-    path = provenance.kept_archive(record, paths.root)
-    if record is None or path is None:
-        return None
-    return {
-        "path": str(path),
-        "sha256": record.get("sha256"),
-        "md5": record.get("md5"),
-        "size": record.get("size"),
-    }
+@dataclass(frozen=True)
+class _Op:
+    """One ``download`` call's decisions, made once and passed down."""
+
+    paths: DataPaths
+    source: drive.Source
+    pin: str | None
+    extract: bool
+    progress: Progress | None
 
 
-def _pin_hint(sha256: str) -> str:
-    return f"Pin it in CI: lungsegdb download --sha256 {sha256}  (or LUNGSEGDB_SHA256={sha256})"
+@dataclass(frozen=True)
+class _Here:
+    """What the data dir holds, looked at once per lock held (the reader's, then the
+    writer's): the record, the archive it names if still there at its recorded size, and the
+    files of the intact tree (None: not intact, or not asked because nothing is extracted)."""
 
+    record: Provenance | None
+    kept: Path | None
+    files: int | None
 
-# ---------------------------------------------------------------------------------------------
-# Errors with the next step spelled out
-# ---------------------------------------------------------------------------------------------
-def _manual_step(source: drive.Source, paths: DataPaths, pin: str | None) -> str:
-    cmd = f"lungsegdb download --archive PATH --data-dir '{paths.root}'"
-    if pin:
-        cmd += f" --sha256 {pin}"
-    if source.is_drive:
-        return f"open {source.link} in a browser, save the file, then run: {cmd}"
-    return f"get the archive another way (the mirror was {source.link}), then run: {cmd}"
+    @classmethod
+    def look(cls, paths: DataPaths, extract: bool) -> _Here:
+        record = Provenance.read(paths.provenance)
+        kept = record.kept_archive(paths.root) if record is not None else None
+        return cls(record, kept, tree_intact(paths) if extract else None)
 
-
-_PAGE_WHAT = {
-    drive.PageKind.QUOTA: (
-        'Google Drive refused the download: quota exceeded ("Too many users have viewed or '
-        'downloaded this file recently")'
-    ),
-    drive.PageKind.NOT_FOUND: "Google Drive says the file does not exist (not found)",
-    drive.PageKind.PERMISSION: (
-        "Google Drive refused the download: permission denied (sign-in or access request page)"
-    ),
-    drive.PageKind.VIRUS_SCAN: "Google Drive's virus-scan warning page could not be followed",
-    drive.PageKind.HTML: "Got an HTML page instead of the archive",
-    drive.PageKind.HTTP: "The server refused the download",
-}
-
-
-def page_error(
-    page: drive.Page, source: drive.Source, paths: DataPaths, pin: str | None
-) -> DrivePageError:
-    """The exit-3 error for a page instead of the archive, with what to do next."""
-    what = _PAGE_WHAT[page.kind]
-    title = f" (page title {page.title!r})" if page.title else ""
-    status = f", HTTP {page.status}" if page.status != 200 else ""
-    message = f"{what}{title}{status}: {page.url}"
-    manual = _manual_step(source, paths, pin)
-    if page.kind is drive.PageKind.QUOTA:
-        hint = f"Wait a few hours and run again, pass a mirror with --url URL, or {manual}"
-    elif page.kind is drive.PageKind.NOT_FOUND:
-        hint = f"Check the link given to --url (or unset LUNGSEGDB_URL); or {manual}"
-    elif page.kind is drive.PageKind.PERMISSION:
-        hint = (
-            "The file must be shared as 'Anyone with the link'; pass a mirror with --url, "
-            f"or {manual}"
-        )
-    elif not source.is_drive:
-        hint = f"Open the URL in a browser to see the page and fix --url; or {manual}"
-    else:
-        hint = f"Pass a mirror with --url URL, or {manual}"
-    return DrivePageError(
-        message,
-        hint=hint,
-        page=page.kind.value,
-        url=page.url,
-        status=page.status,
-        title=page.title,
-        link=source.link,
-        data_dir=str(paths.root),
-        expected_sha256=pin,
-    )
-
-
-def _mismatch(
-    *, what: str, expected: str, actual: str, size: int, head: bytes, moved_to: Path | None
-) -> ChecksumMismatch:
-    where = f"; moved aside to {moved_to}" if moved_to else ""
-    return ChecksumMismatch(
-        f"SHA-256 mismatch for {what}: expected {expected}, got {actual} "
-        f"({size:,} bytes, starting {head[:64]!r}){where}",
-        hint=(
-            "Nothing was extracted. If the source changed on purpose, update the pin "
-            "(--sha256 / LUNGSEGDB_SHA256); else run again later or pass a mirror with --url."
-        ),
-        expected=expected,
-        actual=actual,
-        size=size,
-        first_bytes=repr(head[:64]),
-        rejected=str(moved_to) if moved_to else None,
-    )
+    def kept_matches(self, pin: str | None) -> bool:
+        """The kept archive is here and is the pinned one (any, without a pin)."""
+        if self.kept is None or self.record is None:
+            return False
+        return not pin or self.record.pin == pin
 
 
 # ---------------------------------------------------------------------------------------------
 # download
 # ---------------------------------------------------------------------------------------------
-_RESERVED_SUFFIXES = (".part", ".json", ".rejected")
-
-
-def _archive_name(res: FetchResult) -> str:
-    """The server's file name (sanitised by fetch), else one from the magic bytes."""
-    if res.filename and not res.filename.lower().endswith(_RESERVED_SUFFIXES):
-        return res.filename
-    if res.head.startswith(b"PK\x03\x04") or res.head.startswith(b"PK\x05\x06"):
-        return f"{dataset.NAME}.zip"
-    if res.head.startswith(b"\x1f\x8b"):
-        return f"{dataset.NAME}.tar.gz"
-    if res.head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return f"{dataset.NAME}.7z"
-    if res.head.startswith(b"Rar!"):
-        return f"{dataset.NAME}.rar"
-    return f"{dataset.NAME}.archive"
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _make_session() -> Any:
-    import requests
-
-    s = requests.Session()
-    s.headers["User-Agent"] = USER_AGENT
-    return s
 
 
 def download(
@@ -257,7 +230,7 @@ def download(
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
-    session: Any = None,
+    session: Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     drive_base: str | None = None,
@@ -265,66 +238,56 @@ def download(
 ) -> DownloadResult:
     """Make the dataset available under ``paths`` (see the module docstring for the order)."""
     t0 = clock()
-    pin = sha256.lower() if sha256 else None
-    source = drive.resolve_source(url, base=drive_base)
+    op = _Op(
+        paths,
+        drive.resolve_source(url, base=drive_base),
+        sha256.lower() if sha256 else None,
+        extract,
+        progress,
+    )
     if archive is not None and not Path(archive).is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
-
     if offline and archive is None and not paths.root.exists():
-        raise OfflineError(
-            f"--offline and the dataset is not here ({paths.dataset_dir})",
-            hint=(
-                "Run 'lungsegdb download' with network access, or download "
-                f"{source.link} in a browser and run 'lungsegdb download --archive PATH'."
-            ),
-            data_dir=str(paths.root),
-        )
-    if not force and paths.state_dir.is_dir():
-        done = _up_to_date_as_reader(paths, pin, extract, source)
-        if done is not None:
-            done.elapsed = clock() - t0
-            return done
+        raise offline_error("the dataset is not here", paths, op.source)
+    done = None if force or not paths.state_dir.is_dir() else _up_to_date_as_reader(op)
+    if done is None:
+        net = Network(session, sleep, clock, policy)
+        done = _download_as_writer(op, archive, offline=offline, force=force, net=net)
+    done.elapsed = clock() - t0
+    return done
+
+
+def _download_as_writer(
+    op: _Op, archive: Path | None, *, offline: bool, force: bool, net: Network
+) -> DownloadResult:
+    """Everything after the reader's check, under the writer lock: check again (another run
+    may have finished meanwhile), then get the archive, extract it, and commit it all."""
+    paths = op.paths
     with commit.writing(paths) as waited:
-        record = provenance.read(paths.provenance)
-        done = None if force else _up_to_date(paths, record, pin, extract, source)
+        here = _Here.look(paths, op.extract)
+        done = None if force else _up_to_date(op, here)
         if done is not None:
             done.waited_for_lock = waited
-            done.elapsed = clock() - t0
             return done
         with commit.Transaction(paths) as txn:
             if archive is not None:
-                result = _from_local(txn, paths, Path(archive), pin, extract, progress)
-            elif offline or (not force and extract and _kept_matches(paths, record, pin)):
+                result = _from_local(txn, op, Path(archive))
+            elif offline or (not force and op.extract and here.kept_matches(op.pin)):
                 # a kept archive (say, the extraction failed or the tree was deleted) is reused
-                result = _from_kept(paths, record, pin, extract, source)
+                result = _from_kept(op, here)
             else:
-                result = _from_network(
-                    txn,
-                    paths,
-                    source,
-                    pin,
-                    extract,
-                    progress,
-                    session=session,
-                    sleep=sleep,
-                    clock=clock,
-                    policy=policy,
-                    record=record,
-                )
+                result = _from_network(txn, op, here, net)
             result.waited_for_lock = waited
-            if extract:
-                _stage_extraction(txn, paths, result, progress)
+            if op.extract:
+                _stage_extraction(txn, op, result)
             commit.checkpoint("download staged")
             txn.commit()
         if result.read_from is not None and result.read_from.name.endswith(".part"):
             discard_part(result.read_from)  # committed under its final name: only the sidecar
-    result.elapsed = clock() - t0
     return result
 
 
-def _stage_extraction(
-    txn: commit.Transaction, paths: DataPaths, result: DownloadResult, progress: Progress | None
-) -> None:
+def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
     """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
     from lungsegdb_cli import extract as extract_mod
 
@@ -332,22 +295,22 @@ def _stage_extraction(
     try:
         ex = extract_mod.stage_tree(
             txn,
-            paths,
+            op.paths,
             result.read_from,
-            progress=progress,
-            archive_sha256=str(result.archive["sha256"]),
+            progress=op.progress,
+            archive_sha256=str(result.archive.sha256),
         )
     except ArchiveError as exc:
-        moved = _reject_unusable(paths, result)
+        moved = _reject_unusable(op.paths, result)
         if moved is not None:
             exc.message += f"; the archive was moved aside to {moved}"
             exc.args = (exc.message,)
             exc.context["rejected"] = str(moved)
         raise
-    result.extract = ex.to_dict()
+    result.extract = ex
     result.files = ex.files
     result.extracted = True
-    result.manifest = str(paths.manifest)
+    result.manifest = str(op.paths.manifest)
 
 
 def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
@@ -356,7 +319,7 @@ def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
     src = result.read_from
     if src is None or src.parent != paths.downloads_dir or result.action == ACTION_LOCAL:
         return None
-    name = Path(str(result.archive["path"])).name if result.archive else src.name
+    name = result.archive.path.name if result.archive else src.name
     rejected = paths.downloads_dir / f"{name}.rejected"
     try:
         os.replace(src, rejected)
@@ -367,50 +330,40 @@ def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
     return rejected
 
 
-def _up_to_date_as_reader(
-    paths: DataPaths, pin: str | None, extract: bool, source: drive.Source
-) -> DownloadResult | None:
+def _up_to_date_as_reader(op: _Op) -> DownloadResult | None:
     """The nothing-to-do check without the writer lock (works on a read-only data dir). A
     half-done commit is rolled forward first (by :func:`commit.reading`)."""
     try:
-        with commit.reading(paths):
-            record = provenance.read(paths.provenance)
-            return _up_to_date(paths, record, pin, extract, source)
+        with commit.reading(op.paths):
+            return _up_to_date(op, _Here.look(op.paths, op.extract))
     except LocalError as exc:
         if commit.is_read_only(exc):
             return None  # the writer's path below reports what cannot be written
         raise
 
 
-def _tree_matches_pin(paths: DataPaths, record: dict[str, Any] | None, pin: str) -> bool:
+def _tree_matches_pin(paths: DataPaths, record: Provenance | None, pin: str) -> bool:
     made_from = manifest.tree_archive(paths)
     if made_from == manifest.UNRECORDED:  # written before this was recorded: trust provenance
-        return bool(record) and str(record.get("sha256", "")).lower() == pin
+        return record is not None and record.pin == pin
     return made_from == pin
 
 
-def _up_to_date(
-    paths: DataPaths,
-    record: dict[str, Any] | None,
-    pin: str | None,
-    extract: bool,
-    source: drive.Source,
-) -> DownloadResult | None:
-    if extract:
-        n = tree_intact(paths)
-        if n is None or (pin and not _tree_matches_pin(paths, record, pin)):
+def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
+    """The result when there is nothing to do (the tree -- or, without extraction, the kept
+    archive -- is here and is the pinned one), else None."""
+    paths, pin = op.paths, op.pin
+    if op.extract:
+        if here.files is None or (pin and not _tree_matches_pin(paths, here.record, pin)):
             return None
-    else:
-        n = None
-        if provenance.kept_archive(record, paths.root) is None:
-            return None
-        if pin and str(record.get("sha256", "")).lower() != pin:  # type: ignore[union-attr]
-            return None
+    elif not here.kept_matches(pin):
+        return None
+    kept = here.kept
     return DownloadResult(
         dataset_dir=paths.dataset_dir,
-        archive=_archive_info(paths, record),
-        files=n,
-        source=_recorded_source(record, source),
+        archive=ArchiveRecord.of(here.record, kept) if here.record and kept else None,
+        files=here.files,
+        source=SourceRecord.recorded(here.record, op.source),
         action=ACTION_UP_TO_DATE,
         extracted=False,
         pinned=pin is not None,
@@ -418,31 +371,15 @@ def _up_to_date(
     )
 
 
-def _recorded_source(record: dict[str, Any] | None, source: drive.Source) -> dict[str, Any]:
-    if record and (record.get("source") or record.get("drive_id")):
-        return {
-            "url": record.get("source"),
-            "drive_id": record.get("drive_id"),
-            "link": record.get("link"),
-        }
-    return source.to_dict()
-
-
-def _from_local(
-    txn: commit.Transaction,
-    paths: DataPaths,
-    archive: Path,
-    pin: str | None,
-    extract: bool,
-    progress: Progress | None,
-) -> DownloadResult:
+def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResult:
     from lungsegdb_cli.streamhash import digest_file
 
+    paths, pin = op.paths, op.pin
     archive = archive.absolute()
     size = archive.stat().st_size
-    if extract:
+    if op.extract:
         fsutil.check_free_space(paths.root, int(size * EXTRACT_FACTOR), "extracting the archive")
-    prog = ensure(progress)
+    prog = ensure(op.progress)
     prog.start(f"Hashing {archive.name}", size, unit="B")
     try:
         digests = digest_file(archive, on_bytes=prog.advance)
@@ -452,7 +389,7 @@ def _from_local(
     if pin and digests.sha256 != pin:
         with open(archive, "rb") as fh:
             head = fh.read(64)
-        raise _mismatch(
+        raise mismatch(
             what=str(archive),
             expected=pin,
             actual=digests.sha256,
@@ -460,139 +397,60 @@ def _from_local(
             head=head,
             moved_to=None,
         )
-    record = {
-        "path": provenance.record_path(archive, paths.root),
-        "size": digests.size,
-        "sha256": digests.sha256,
-        "md5": digests.md5,
-        "source": archive.as_uri(),
-        "drive_id": None,
-        "link": None,
-        "tool_version": __version__,
-        "time": _now(),
-        "pinned": pin is not None,
-    }
-    txn.stage_bytes(paths.provenance, provenance.render(record))
-    return _finish(paths, record, pin, ACTION_LOCAL, read_from=archive)
-
-
-def _kept_matches(paths: DataPaths, record: dict[str, Any] | None, pin: str | None) -> bool:
-    if record is None or provenance.kept_archive(record, paths.root) is None:
-        return False
-    return not pin or str(record.get("sha256", "")).lower() == pin
-
-
-def _from_kept(
-    paths: DataPaths,
-    record: dict[str, Any] | None,
-    pin: str | None,
-    extract: bool,
-    source: drive.Source,
-) -> DownloadResult:
-    kept = provenance.kept_archive(record, paths.root)
-    pin_ok = _kept_matches(paths, record, pin)
-    if kept is not None and record is not None and pin_ok and extract:
-        return _finish(paths, record, pin, ACTION_KEPT, read_from=kept)
-    why = "the dataset is not here"
-    if kept is not None and not pin_ok:
-        why = f"the kept archive {kept} does not match the pinned SHA-256"
-    raise OfflineError(
-        f"--offline and {why} ({paths.dataset_dir})",
-        hint=(
-            "Run 'lungsegdb download' with network access, or download "
-            f"{source.link} in a browser and run 'lungsegdb download --archive PATH'."
-        ),
-        data_dir=str(paths.root),
+    record = Provenance(
+        path=record_path(archive, paths.root),
+        size=digests.size,
+        sha256=digests.sha256,
+        md5=digests.md5,
+        source=archive.as_uri(),
+        tool_version=__version__,
+        time=_now(),
+        pinned=pin is not None,
+        nulls=frozenset({"drive_id", "link"}),  # written as null; no final_url
     )
+    txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
+    at = record.archive_path(paths.root) or archive
+    return _finish(op, record, ACTION_LOCAL, at=at, read_from=archive)
+
+
+def _from_kept(op: _Op, here: _Here) -> DownloadResult:
+    if op.extract and here.kept_matches(op.pin):
+        assert here.record is not None and here.kept is not None
+        return _finish(op, here.record, ACTION_KEPT, at=here.kept, read_from=here.kept)
+    why = "the dataset is not here"
+    if here.kept is not None and not here.kept_matches(op.pin):
+        why = f"the kept archive {here.kept} does not match the pinned SHA-256"
+    raise offline_error(why, op.paths, op.source)
 
 
 def _from_network(
-    txn: commit.Transaction,
-    paths: DataPaths,
-    source: drive.Source,
-    pin: str | None,
-    extract: bool,
-    progress: Progress | None,
-    *,
-    session: Any,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-    policy: RetryPolicy | None,
-    record: dict[str, Any] | None,
+    txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
-    downloads = paths.downloads_dir
-    try:
-        downloads.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise from_os_error(exc, f"create {downloads}") from exc
-    part = downloads / f"{source.key}.part"
-
-    def before_body(total: int | None, offset: int) -> None:
-        if total is None:
-            return
-        needed = max(0, total - offset) + (int(total * EXTRACT_FACTOR) if extract else 0)
-        fsutil.check_free_space(downloads, needed, "the download and its extraction")
-
-    own_session = session is None
-    sess = _make_session() if own_session else session
-    try:
-        res = fetch(
-            source.url,
-            part,
-            session=sess,
-            source_key=source.key,
-            progress=progress,
-            sleep=sleep,
-            clock=clock,
-            policy=policy,
-            before_body=before_body,
-        )
-    except drive.Refused as exc:
-        raise page_error(exc.page, source, paths, pin) from exc
-    finally:
-        if own_session:
-            sess.close()
-    commit.checkpoint("fetched")
-
-    name = _archive_name(res)
-    final = downloads / name
-    if pin and res.sha256 != pin:
-        rejected = downloads / f"{name}.rejected"
-        try:
-            os.replace(part, rejected)
-        except OSError as exc:
-            raise from_os_error(exc, f"move {part} aside") from exc
-        discard_part(part)
-        raise _mismatch(
-            what=f"the download from {source.link}",
-            expected=pin,
-            actual=res.sha256,
-            size=res.size,
-            head=res.head,
-            moved_to=rejected,
-        )
+    paths, source = op.paths, op.source
+    got = fetch_archive(paths, source, op.pin, extract=op.extract, progress=op.progress, net=net)
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
-    txn.stage_file(final, part)
-    old = provenance.kept_archive(record, paths.root)
-    if old is not None and old != final and old.parent == downloads:
+    txn.stage_file(got.final, got.part)
+    old = here.kept
+    if old is not None and old != got.final and old.parent == paths.downloads_dir:
         txn.remove(old)
-    new_record = {
-        "path": provenance.record_path(final, paths.root),
-        "size": res.size,
-        "sha256": res.sha256,
-        "md5": res.md5,
-        "source": source.url,
-        "final_url": res.url,
-        "drive_id": source.drive_id,
-        "link": source.link,
-        "tool_version": __version__,
-        "time": _now(),
-        "pinned": pin is not None,
-    }
-    txn.stage_bytes(paths.provenance, provenance.render(new_record))
-    result = _finish(paths, new_record, pin, ACTION_DOWNLOADED, read_from=part)
-    result.archive = {**(result.archive or {}), "path": str(final)}
+    res = got.result
+    record = Provenance(
+        path=record_path(got.final, paths.root),
+        size=res.size,
+        sha256=res.sha256,
+        md5=res.md5,
+        source=source.url,
+        final_url=res.url,
+        drive_id=source.drive_id,
+        link=source.link,
+        tool_version=__version__,
+        time=_now(),
+        pinned=op.pin is not None,
+        nulls=frozenset(FIELDS),  # every field is written, null or not
+    )
+    txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
+    result = _finish(op, record, ACTION_DOWNLOADED, at=got.final, read_from=got.part)
     result.resumed_from = res.resumed_from
     result.restarts = res.restarts
     result.retries = list(res.retries)
@@ -600,32 +458,19 @@ def _from_network(
 
 
 def _finish(
-    paths: DataPaths,
-    record: dict[str, Any],
-    pin: str | None,
-    action: str,
-    *,
-    read_from: Path,
+    op: _Op, record: Provenance, action: str, *, at: Path, read_from: Path
 ) -> DownloadResult:
-    archive_path = provenance.archive_path(record, paths.root)
+    """The result of a run that extracts (or keeps) the archive at ``at``, read from
+    ``read_from`` during the run, that ``record`` describes."""
     return DownloadResult(
-        dataset_dir=paths.dataset_dir,
-        archive={
-            "path": str(archive_path),
-            "sha256": record["sha256"],
-            "md5": record.get("md5"),
-            "size": record["size"],
-        },
+        dataset_dir=op.paths.dataset_dir,
+        archive=ArchiveRecord.of(record, at),
         files=None,
-        source={
-            "url": record.get("source"),
-            "drive_id": record.get("drive_id"),
-            "link": record.get("link"),
-        },
+        source=SourceRecord.of(record),
         action=action,
         extracted=False,
-        pinned=pin is not None,
+        pinned=op.pin is not None,
         manifest=None,
-        pin_hint=None if pin else _pin_hint(str(record["sha256"])),
+        pin_hint=None if op.pin else pin_hint(str(record.sha256)),
         read_from=read_from,
     )

@@ -158,7 +158,8 @@ def archive_to_extract(paths: DataPaths) -> Path:
     """The archive ``extract`` uses when none is given: the kept one the provenance records,
     else the one archive in ``downloads/`` (read after a half-done commit is recovered)."""
     with commit.reading(paths):
-        kept = provenance.kept_archive(provenance.read(paths.provenance), paths.root)
+        record = provenance.Provenance.read(paths.provenance)
+        kept = record.kept_archive(paths.root) if record is not None else None
     if kept is not None:
         return kept
     try:
@@ -186,13 +187,13 @@ def archive_to_extract(paths: DataPaths) -> Path:
 
 def _recorded_sha256(paths: DataPaths, archive: Path) -> str | None:
     """The recorded SHA-256 of ``archive`` if it is the kept archive the provenance names."""
-    record = provenance.read(paths.provenance)
-    kept = provenance.kept_archive(record, paths.root)
+    record = provenance.Provenance.read(paths.provenance)
+    kept = record.kept_archive(paths.root) if record is not None else None
     try:
         same = kept is not None and os.path.samefile(kept, archive)
     except OSError:
         same = False
-    return str(record["sha256"]).lower() if same and record and record.get("sha256") else None
+    return record.pin if same and record is not None else None
 
 
 def already_intact(paths: DataPaths) -> list[Entry] | None:

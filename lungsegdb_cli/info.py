@@ -1,11 +1,15 @@
-"""``lungsegdb info``: the dataset card and the local state, as one dictionary."""
+"""``lungsegdb info``: the dataset card and the local state, as one :class:`InfoResult`."""
 
 from __future__ import annotations
 
+import stat
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import commit, dataset, manifest, provenance
+from lungsegdb_cli import commit, dataset, manifest
 from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.provenance import Provenance
 
 #: Local states, from nothing to a managed tree.
 STATE_EMPTY = "empty"  # no tree, no archive
@@ -28,20 +32,74 @@ def dataset_card() -> dict[str, Any]:
     }
 
 
-def local_archive(paths: DataPaths) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(archive, provenance): the kept archive as recorded, if it still exists."""
-    record = provenance.read(paths.provenance)
-    path = provenance.archive_path(record, paths.root)
-    if record is None or path is None or not path.is_file():  # any size: verify says "differs"
+@dataclass(frozen=True)
+class LocalArchive:
+    """The archive the provenance names, as it is on disk now: ``size`` is the file's size,
+    whatever the record says (``verify`` reports a difference)."""
+
+    path: Path
+    sha256: str | None
+    size: int
+    md5: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"path": str(self.path), "sha256": self.sha256, "size": self.size}
+        if self.md5:
+            doc["md5"] = self.md5
+        return doc
+
+
+def local_archive(paths: DataPaths) -> tuple[LocalArchive | None, Provenance | None]:
+    """(archive, provenance): the kept archive as recorded, if it still exists as a regular
+    file (of any size), and the record (None: none, or not a valid one)."""
+    record = Provenance.read(paths.provenance)
+    path = record.archive_path(paths.root) if record is not None else None
+    if record is None or path is None:
         return None, record
-    archive = {"path": str(path), "sha256": record.get("sha256"), "size": path.stat().st_size}
-    if record.get("md5"):
-        archive["md5"] = record["md5"]
-    return archive, record
+    try:
+        st = path.stat()
+    except OSError:
+        return None, record
+    if not stat.S_ISREG(st.st_mode):
+        return None, record
+    return LocalArchive(path, record.sha256, st.st_size, record.md5), record
 
 
-def collect(paths: DataPaths) -> dict[str, Any]:
-    """The ``info --json`` document (contract keys plus ``dataset`` and ``provenance``).
+@dataclass(frozen=True)
+class InfoResult:
+    """What ``info`` reports; :meth:`to_dict` is the ``info --json`` document (the contract's
+    keys plus ``pin``, ``tree_archive_sha256``, ``provenance`` and ``dataset``)."""
+
+    data_dir: Path
+    dataset_dir: Path
+    archive: LocalArchive | None
+    manifest: Path | None
+    state: str
+    #: The archive's SHA-256 as recorded at download: paste it as the CI pin
+    #: (LUNGSEGDB_SHA256) and use it as the cache key. Kept even if the archive is not.
+    pin: str | None
+    #: The SHA-256 of the archive the tree was extracted from (None: not known).
+    tree_archive_sha256: str | None
+    provenance: Provenance | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,  # info reports; it has nothing to fail
+            "data_dir": str(self.data_dir),
+            "dataset_dir": str(self.dataset_dir),
+            "source": {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID},
+            "archive": self.archive.to_dict() if self.archive is not None else None,
+            "manifest": str(self.manifest) if self.manifest is not None else None,
+            "state": self.state,
+            "pin": self.pin,
+            "tree_archive_sha256": self.tree_archive_sha256,
+            "provenance": self.provenance.to_dict() if self.provenance is not None else None,
+            "dataset": dataset_card(),
+        }
+
+
+def collect(paths: DataPaths) -> InfoResult:
+    """The local state of ``paths`` (``info --json`` is its :meth:`InfoResult.to_dict`).
 
     Read as one generation of the data dir (the generation lock, shared)."""
     if paths.state_dir.is_dir():
@@ -50,31 +108,23 @@ def collect(paths: DataPaths) -> dict[str, Any]:
     return _collect(paths)
 
 
-def _collect(paths: DataPaths) -> dict[str, Any]:
+def _state(tree: bool, manifest_path: Path | None, archive: LocalArchive | None) -> str:
+    if tree:
+        return STATE_EXTRACTED if manifest_path is not None else STATE_UNMANAGED
+    return STATE_DOWNLOADED if archive is not None else STATE_EMPTY
+
+
+def _collect(paths: DataPaths) -> InfoResult:
     archive, record = local_archive(paths)
     manifest_path = paths.manifest if paths.manifest.is_file() else None
-    tree = paths.dataset_dir.is_dir()
-    if tree and manifest_path is not None:
-        state = STATE_EXTRACTED
-    elif tree:
-        state = STATE_UNMANAGED
-    elif archive is not None:
-        state = STATE_DOWNLOADED
-    else:
-        state = STATE_EMPTY
     made_from = manifest.tree_archive(paths) if manifest_path is not None else None
-    return {
-        "data_dir": str(paths.root),
-        "dataset_dir": str(paths.dataset_dir),
-        "source": {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID},
-        "archive": archive,
-        "manifest": str(manifest_path) if manifest_path is not None else None,
-        "state": state,
-        # The archive's SHA-256 as recorded at download: paste it as the CI pin
-        # (LUNGSEGDB_SHA256) and use it as the cache key. Kept even if the archive is not.
-        "pin": str(record["sha256"]).lower() if record and record.get("sha256") else None,
-        # The SHA-256 of the archive the tree was extracted from (None: not known).
-        "tree_archive_sha256": None if made_from == manifest.UNRECORDED else made_from,
-        "provenance": record,
-        "dataset": dataset_card(),
-    }
+    return InfoResult(
+        data_dir=paths.root,
+        dataset_dir=paths.dataset_dir,
+        archive=archive,
+        manifest=manifest_path,
+        state=_state(paths.dataset_dir.is_dir(), manifest_path, archive),
+        pin=record.pin if record is not None else None,
+        tree_archive_sha256=None if made_from == manifest.UNRECORDED else made_from,
+        provenance=record,
+    )

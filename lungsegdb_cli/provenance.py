@@ -3,24 +3,32 @@
 Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE``) to
 ``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli.commit`) together with
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
-``size``, ``sha256``, ``md5``, ``source``, ``drive_id``, ``link``, ``tool_version``, ``time``
-(UTC, ISO 8601), ``pinned`` (bool).
+``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
+``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool).
 
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
 recorded by its absolute path. A record whose fields have the wrong types is treated as absent
 (corrupt state is ignored, never trusted).
+
+:class:`Provenance` is the typed record (:meth:`Provenance.read` the one reader,
+:meth:`Provenance.to_json` the one writer's form); the module functions taking dictionaries
+are kept for tests and tools.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.fsutil import atomic_write_text
 
+#: The record's fields and the JSON types each may have (``null`` is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
     "path": (str,),
     "size": (int,),
@@ -36,7 +44,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _valid(record: dict[str, Any]) -> bool:
+#: Every field, in the order of the schema.
+FIELDS: tuple[str, ...] = tuple(_TYPES)
+
+
+def _valid(record: Mapping[str, Any]) -> bool:
     for key, types in _TYPES.items():
         value = record.get(key)
         if value is None:
@@ -47,35 +59,100 @@ def _valid(record: dict[str, Any]) -> bool:
     return sha is None or (len(sha) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha))
 
 
-def parse(text: str | bytes) -> dict[str, Any] | None:
-    """The record in ``text``, or None if it is not a valid record."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or not _valid(data):
-        return None
-    return data
+@dataclass(frozen=True)
+class Provenance:
+    """One provenance record. A field that is None is left out of the document unless it is
+    in ``nulls`` (written as ``null``, as a local archive's ``drive_id`` and ``link`` are);
+    keys this version does not know are kept in ``extra``, so a record reads back as written."""
 
+    path: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    source: str | None = None
+    final_url: str | None = None
+    drive_id: str | None = None
+    link: str | None = None
+    tool_version: str | None = None
+    time: str | None = None
+    pinned: bool | None = None
+    nulls: frozenset[str] = field(default=frozenset(), repr=False)
+    extra: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
-def read(path: Path) -> dict[str, Any] | None:
-    """The record, or None if there is none (or it is not a valid record)."""
-    from lungsegdb_cli.hashing import read_regular
+    # -- reading ----------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: object) -> Provenance | None:
+        """The record ``data`` (a parsed JSON document) holds, or None if it is not one."""
+        if not isinstance(data, dict) or not _valid(data):
+            return None
+        known = {k: data[k] for k in _TYPES if k in data}
+        return cls(
+            **known,
+            nulls=frozenset(k for k, v in known.items() if v is None),
+            extra={k: v for k, v in data.items() if k not in _TYPES},
+        )
 
-    try:
-        raw = read_regular(path)  # never blocks on a FIFO put in its place
-    except OSError:
-        return None
-    return parse(raw)
+    @classmethod
+    def parse(cls, text: str | bytes) -> Provenance | None:
+        """The record in ``text``, or None if it is not a valid record."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        return cls.from_dict(data)
 
+    @classmethod
+    def read(cls, path: Path) -> Provenance | None:
+        """The record at ``path``, or None if there is none (or it is not a valid record).
+        Never blocks (a FIFO put in its place is not opened for reading)."""
+        from lungsegdb_cli.hashing import read_regular
 
-def render(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        try:
+            raw = read_regular(path)
+        except OSError:
+            return None
+        return cls.parse(raw)
 
+    # -- writing ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, object]:
+        """The JSON document (keys sorted, as written)."""
+        doc: dict[str, object] = dict(self.extra)
+        for key in _TYPES:
+            value = getattr(self, key)
+            if value is not None or key in self.nulls:
+                doc[key] = value
+        return dict(sorted(doc.items()))
 
-def write(path: Path, record: dict[str, Any]) -> None:
-    """Write the record directly (tests and tools; ``download`` stages it in a commit)."""
-    atomic_write_text(path, render(record).decode("utf-8"))
+    def to_json(self) -> str:
+        """The file's text."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    # -- what it says -----------------------------------------------------------------------
+    @property
+    def pin(self) -> str | None:
+        """The recorded SHA-256 in lower case (what a pin is compared with), or None."""
+        return self.sha256.lower() if self.sha256 else None
+
+    def archive_path(self, root: Path) -> Path | None:
+        """Where the record says the archive is (resolved against ``root``), or None."""
+        if not self.path:
+            return None
+        path = Path(self.path)
+        return path if path.is_absolute() else Path(root) / path
+
+    def kept_archive(self, root: Path) -> Path | None:
+        """The archive the record names, if it is still there as a regular file of the
+        recorded size (a cheap check: one ``stat``, no bytes read)."""
+        path = self.archive_path(root)
+        if path is None:
+            return None
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return path if self.size in (None, st.st_size) else None
 
 
 def record_path(archive: Path, root: Path) -> str:
@@ -87,26 +164,43 @@ def record_path(archive: Path, root: Path) -> str:
         return str(archive)
 
 
-def archive_path(record: dict[str, Any] | None, root: Path) -> Path | None:
-    """Where the record says the archive is (resolved against ``root``), or None."""
-    if not record or not isinstance(record.get("path"), str) or not record["path"]:
-        return None
-    path = Path(record["path"])
-    return path if path.is_absolute() else Path(root) / path
+# ---------------------------------------------------------------------------------------------
+# The dictionary forms (tests and tools)
+# ---------------------------------------------------------------------------------------------
+_Record = Provenance | Mapping[str, Any] | None
 
 
-def kept_archive(record: dict[str, Any] | None, root: Path) -> Path | None:
-    """The archive the record names, if it is still there as a regular file of the recorded
-    size (a cheap check: no bytes read)."""
-    path = archive_path(record, root)
-    if path is None or record is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    import stat
+def _typed(record: _Record) -> Provenance | None:
+    if record is None or isinstance(record, Provenance):
+        return record
+    return Provenance.from_dict(dict(record))
 
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return path if record.get("size") in (None, st.st_size) else None
+
+def read(path: Path) -> dict[str, Any] | None:
+    """The record as a dictionary, or None (see :meth:`Provenance.read`)."""
+    record = Provenance.read(path)
+    return None if record is None else record.to_dict()
+
+
+def render(record: Provenance | Mapping[str, Any]) -> bytes:
+    """The file's bytes for ``record``."""
+    if isinstance(record, Provenance):
+        return record.to_json().encode("utf-8")
+    return (json.dumps(dict(record), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write(path: Path, record: Provenance | Mapping[str, Any]) -> None:
+    """Write the record directly (tests and tools; ``download`` stages it in a commit)."""
+    atomic_write_text(path, render(record).decode("utf-8"))
+
+
+def archive_path(record: _Record, root: Path) -> Path | None:
+    """:meth:`Provenance.archive_path` of ``record`` (None for no record or an invalid one)."""
+    typed = _typed(record)
+    return None if typed is None else typed.archive_path(root)
+
+
+def kept_archive(record: _Record, root: Path) -> Path | None:
+    """:meth:`Provenance.kept_archive` of ``record`` (None for no record or an invalid one)."""
+    typed = _typed(record)
+    return None if typed is None else typed.kept_archive(root)

@@ -40,6 +40,7 @@ from lungsegdb_cli import commit, dataset, hashing, info, manifest
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress, ensure
+from lungsegdb_cli.provenance import Provenance
 from lungsegdb_cli.tree import Confined, LeavesTree
 
 #: Sentinel key of the archive among the hashing jobs (tree keys are relative paths).
@@ -501,24 +502,22 @@ def _tree_record(paths: DataPaths, pin: str | None, result: VerifyResult) -> Non
 
 
 def _archive_check(
-    archive: dict[str, Any] | None,
-    record: dict[str, Any] | None,
+    archive: info.LocalArchive | None,
+    record: Provenance | None,
     pin: str | None,
     quick: bool,
 ) -> ArchiveCheck | None:
     """The archive check before hashing (final for ``quick`` or a vanished archive)."""
-    recorded = (record or {}).get("sha256")
-    recorded = str(recorded).lower() if recorded else None
+    recorded = record.pin if record is not None else None
     expected = pin or recorded
     source = "pin" if pin else ("provenance" if recorded else None)
-    rec_size = (record or {}).get("size")
-    expected_size = int(rec_size) if isinstance(rec_size, int) else None
+    expected_size = record.size if record is not None else None
     if archive is None:
         # Not kept (or deleted since). Only a pin that contradicts the record is a finding:
         # the tree was extracted from another archive than the one pinned.
-        if record and record.get("path") and pin and recorded:
+        if record is not None and record.path and pin and recorded:
             return ArchiveCheck(
-                path=str(record["path"]),
+                path=record.path,
                 sha256=None,
                 expected=pin,
                 ok=recorded == pin,
@@ -531,9 +530,9 @@ def _archive_check(
                 else f"the tree was extracted from an archive with sha256 {recorded}",
             )
         return None
-    size = int(archive["size"])
+    size = archive.size
     check = ArchiveCheck(
-        path=str(archive["path"]),
+        path=str(archive.path),
         sha256=None,
         expected=expected,
         ok=True,

@@ -16,7 +16,7 @@ import pytest
 from drive_fake import FakeDrive
 from fakes import InterruptingProgress
 
-from lungsegdb_cli import dataset, download, fsutil, paths, provenance
+from lungsegdb_cli import dataset, download, fsutil, manifest, paths, provenance
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
 
@@ -71,8 +71,8 @@ def test_default_source_follows_redirect_and_virus_scan_form(
     sha = hashlib.sha256(archive).hexdigest()
     assert res.action == "downloaded" and res.extracted and res.files == 24
     assert _tree_files(tmp_path) == 24 and (tmp_path / "LungSegDB.sha256").is_file()
-    assert Path(res.archive["path"]).read_bytes() == archive
-    assert res.archive["sha256"] == sha and res.archive["md5"] == hashlib.md5(archive).hexdigest()
+    assert Path(res.archive.path).read_bytes() == archive
+    assert res.archive.sha256 == sha and res.archive.md5 == hashlib.md5(archive).hexdigest()
     assert [s.path for s in drive.seen] == ["/uc", "/download", "/download"]
     assert drive.seen[2].query["confirm"] == "t" and drive.seen[2].query["uuid"] == drive.uuid
     rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
@@ -90,7 +90,7 @@ def test_drive_link_forms_reach_the_same_file(
     drive: FakeDrive, archive: bytes, tmp_path: Path, form: str
 ) -> None:
     res = _dl(tmp_path, url=form.format(base=drive.base, id=FID), extract=False)
-    assert Path(res.archive["path"]).read_bytes() == archive and res.source["drive_id"] == FID
+    assert Path(res.archive.path).read_bytes() == archive and res.source.drive_id == FID
 
 
 def test_cli_mirror_json_document(
@@ -124,7 +124,7 @@ def test_transient_503_then_success(drive: FakeDrive, archive: bytes, tmp_path: 
     drive.drop_after = [100_000]
     slept: list[float] = []
     res = _dl(tmp_path, extract=False, sleep=slept.append)
-    assert Path(res.archive["path"]).read_bytes() == archive
+    assert Path(res.archive.path).read_bytes() == archive
     assert slept == [3.0, 1.0] and len(res.retries) == 2
 
 
@@ -217,7 +217,7 @@ def test_rerun_on_complete_tree_is_fast_and_offline(drive: FakeDrive, tmp_path: 
     res = _dl(tmp_path, session=NoNetwork())
     assert time.perf_counter() - t0 < 1.0
     assert res.action == "up-to-date" and res.files == 24 and len(drive.seen) == n
-    assert res.archive is not None and res.archive["sha256"]
+    assert res.archive is not None and res.archive.sha256
 
 
 def _retag_tree(root: Path, sha: str) -> None:
@@ -341,7 +341,7 @@ def test_ctrl_c_leaves_nothing_in_place_and_resumes(
     res = _dl(tmp_path)
     assert res.resumed_from == kept and res.files == 24
     assert drive.seen[-1].range == f"bytes={kept}-" and drive.seen[-1].status == 206
-    assert Path(res.archive["path"]).read_bytes() == archive
+    assert Path(res.archive.path).read_bytes() == archive
 
 
 def test_two_threads_download_once(drive: FakeDrive, tmp_path: Path) -> None:
@@ -406,3 +406,72 @@ def test_archive_name(filename: str | None, head: bytes, name: str) -> None:
 
     res = FetchResult(Path("p"), 1, "s", "m", "u", filename, None, head)
     assert download._archive_name(res) == name
+
+
+# ---------------------------------------------------------------------------------------------
+# The records: on disk as before, typed in the result, the data dir looked at once per lock
+# ---------------------------------------------------------------------------------------------
+def test_recorded_provenance_keys_as_written_by_each_way(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    """The file's format: every field from the network; no ``final_url`` for a local file,
+    whose ``drive_id`` and ``link`` are written as null."""
+    _dl(tmp_path / "net", extract=False)
+    net = json.loads((tmp_path / "net" / ".lungsegdb" / "provenance.json").read_text())
+    assert set(net) == set(provenance.FIELDS) and net["path"] == "downloads/LungSegDB.zip"
+    mine = tmp_path / "mine.zip"
+    mine.write_bytes(archive)
+    _dl(tmp_path / "local", archive=mine, extract=False)
+    local = json.loads((tmp_path / "local" / ".lungsegdb" / "provenance.json").read_text())
+    assert set(local) == set(provenance.FIELDS) - {"final_url"}
+    assert local["drive_id"] is None and local["link"] is None
+
+
+def test_result_records_are_typed_and_render_the_contract_shape(
+    drive: FakeDrive, tmp_path: Path
+) -> None:
+    from lungsegdb_cli.extract import ExtractResult
+
+    res = _dl(tmp_path)
+    assert isinstance(res.extract, ExtractResult) and res.extract.files == res.files == 24
+    doc = res.to_dict()
+    assert list(doc["archive"]) == ["path", "sha256", "md5", "size"]
+    assert (
+        doc["archive"]["path"]
+        == str(res.archive.path)
+        == str(tmp_path / "downloads" / "LungSegDB.zip")
+    )
+    assert doc["source"] == {"url": res.source.url, "drive_id": FID, "link": res.source.link}
+    assert doc["extract"] == res.extract.to_dict()
+    again = _dl(tmp_path, session=NoNetwork()).to_dict()
+    assert again["action"] == "up-to-date" and again["extract"] is None
+    assert again["archive"] == doc["archive"] and again["source"] == doc["source"]
+
+
+def test_the_data_dir_is_looked_at_once_per_lock(
+    drive: FakeDrive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reusing a kept archive: the record is read, the archive it names stat-ed and the tree
+    checked once as a reader and once under the writer lock -- not once per decision."""
+    _dl(tmp_path)
+    next(p for p in (tmp_path / "LungSegDB").rglob("*") if p.is_file()).unlink()
+    calls: list[str] = []
+    read, kept, intact = (
+        provenance.Provenance.read.__func__,
+        provenance.Provenance.kept_archive,
+        manifest.intact,
+    )
+    monkeypatch.setattr(
+        provenance.Provenance,
+        "read",
+        classmethod(lambda cls, p: calls.append("read") or read(cls, p)),
+    )
+    monkeypatch.setattr(
+        provenance.Provenance,
+        "kept_archive",
+        lambda self, root: calls.append("kept") or kept(self, root),
+    )
+    monkeypatch.setattr(manifest, "intact", lambda p: calls.append("intact") or intact(p))
+    res = _dl(tmp_path, session=NoNetwork())
+    assert res.action == "kept-archive" and res.files == 24
+    assert sorted(calls) == ["intact", "intact", "kept", "kept", "read", "read"]

@@ -72,3 +72,24 @@ def test_env_home_is_used(
     monkeypatch.setenv("LUNGSEGDB_HOME", str(tmp_path / "home"))
     assert run(["info", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data_dir"] == str(tmp_path / "home")
+
+
+def test_collect_is_typed_and_its_document_is_the_json_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = resolve(tmp_path, {})
+    archive = tmp_path / "downloads" / "LungSegDB.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    recorded = {"path": "downloads/LungSegDB.zip", "sha256": "AB" * 32, "md5": "0" * 32}
+    provenance.write(paths.provenance, {**recorded, "size": 99, "link": None, "newer_key": [1]})
+    result = info.collect(paths)
+    assert isinstance(result, info.InfoResult) and result.state == info.STATE_DOWNLOADED
+    assert result.archive == info.LocalArchive(archive, "AB" * 32, 22, "0" * 32)  # size: now
+    assert result.pin == "ab" * 32
+    doc = result.to_dict()
+    out = _info_json(tmp_path, capsys)
+    out.pop("schema", None)  # the CLI's envelope, not the result's
+    assert doc["ok"] is True and doc == {**out, "ok": True}
+    # the record as written, unknown keys and explicit nulls included
+    assert doc["provenance"] == json.loads(paths.provenance.read_text())

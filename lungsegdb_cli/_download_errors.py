@@ -1,0 +1,107 @@
+"""The errors ``download`` raises, each with the next step spelled out: a Drive page instead of
+the archive (:func:`page_error`, exit 3), a checksum that is not the pin (:func:`mismatch`,
+exit 1) and ``--offline`` without the dataset (:func:`offline_error`, exit 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lungsegdb_cli import drive
+from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, OfflineError
+from lungsegdb_cli.paths import DataPaths
+
+
+def pin_hint(sha256: str) -> str:
+    """How to pin the archive just recorded."""
+    return f"Pin it in CI: lungsegdb download --sha256 {sha256}  (or LUNGSEGDB_SHA256={sha256})"
+
+
+def _manual_step(source: drive.Source, paths: DataPaths, pin: str | None) -> str:
+    cmd = f"lungsegdb download --archive PATH --data-dir '{paths.root}'"
+    if pin:
+        cmd += f" --sha256 {pin}"
+    if source.is_drive:
+        return f"open {source.link} in a browser, save the file, then run: {cmd}"
+    return f"get the archive another way (the mirror was {source.link}), then run: {cmd}"
+
+
+_PAGE_WHAT = {
+    drive.PageKind.QUOTA: (
+        'Google Drive refused the download: quota exceeded ("Too many users have viewed or '
+        'downloaded this file recently")'
+    ),
+    drive.PageKind.NOT_FOUND: "Google Drive says the file does not exist (not found)",
+    drive.PageKind.PERMISSION: (
+        "Google Drive refused the download: permission denied (sign-in or access request page)"
+    ),
+    drive.PageKind.VIRUS_SCAN: "Google Drive's virus-scan warning page could not be followed",
+    drive.PageKind.HTML: "Got an HTML page instead of the archive",
+    drive.PageKind.HTTP: "The server refused the download",
+}
+
+
+def _page_hint(kind: drive.PageKind, source: drive.Source, manual: str) -> str:
+    if kind is drive.PageKind.QUOTA:
+        return f"Wait a few hours and run again, pass a mirror with --url URL, or {manual}"
+    if kind is drive.PageKind.NOT_FOUND:
+        return f"Check the link given to --url (or unset LUNGSEGDB_URL); or {manual}"
+    if kind is drive.PageKind.PERMISSION:
+        return (
+            "The file must be shared as 'Anyone with the link'; pass a mirror with --url, "
+            f"or {manual}"
+        )
+    if not source.is_drive:
+        return f"Open the URL in a browser to see the page and fix --url; or {manual}"
+    return f"Pass a mirror with --url URL, or {manual}"
+
+
+def page_error(
+    page: drive.Page, source: drive.Source, paths: DataPaths, pin: str | None
+) -> DrivePageError:
+    """The exit-3 error for a page instead of the archive, with what to do next."""
+    what = _PAGE_WHAT[page.kind]
+    title = f" (page title {page.title!r})" if page.title else ""
+    status = f", HTTP {page.status}" if page.status != 200 else ""
+    return DrivePageError(
+        f"{what}{title}{status}: {page.url}",
+        hint=_page_hint(page.kind, source, _manual_step(source, paths, pin)),
+        page=page.kind.value,
+        url=page.url,
+        status=page.status,
+        title=page.title,
+        link=source.link,
+        data_dir=str(paths.root),
+        expected_sha256=pin,
+    )
+
+
+def mismatch(
+    *, what: str, expected: str, actual: str, size: int, head: bytes, moved_to: Path | None
+) -> ChecksumMismatch:
+    """The exit-1 error for bytes whose SHA-256 is not the pin (nothing was extracted)."""
+    where = f"; moved aside to {moved_to}" if moved_to else ""
+    return ChecksumMismatch(
+        f"SHA-256 mismatch for {what}: expected {expected}, got {actual} "
+        f"({size:,} bytes, starting {head[:64]!r}){where}",
+        hint=(
+            "Nothing was extracted. If the source changed on purpose, update the pin "
+            "(--sha256 / LUNGSEGDB_SHA256); else run again later or pass a mirror with --url."
+        ),
+        expected=expected,
+        actual=actual,
+        size=size,
+        first_bytes=repr(head[:64]),
+        rejected=str(moved_to) if moved_to else None,
+    )
+
+
+def offline_error(why: str, paths: DataPaths, source: drive.Source) -> OfflineError:
+    """The exit-3 error for ``--offline`` when ``why`` (the dataset is not here, say)."""
+    return OfflineError(
+        f"--offline and {why} ({paths.dataset_dir})",
+        hint=(
+            "Run 'lungsegdb download' with network access, or download "
+            f"{source.link} in a browser and run 'lungsegdb download --archive PATH'."
+        ),
+        data_dir=str(paths.root),
+    )

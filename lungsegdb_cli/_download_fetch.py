@@ -1,0 +1,152 @@
+"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli.fetch`) into
+``<root>/downloads/<key>.part`` with the free space checked before the first byte, a Drive page
+instead of the file raised as :class:`~lungsegdb_cli.errors.DrivePageError`, and bytes that
+are not the pinned archive moved aside to ``<name>.rejected``. Nothing here commits anything."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from lungsegdb_cli import __version__, commit, dataset, drive, fsutil
+from lungsegdb_cli._download_errors import mismatch, page_error
+from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.fetch import FetchResult, RetryPolicy, discard_part, fetch
+from lungsegdb_cli.paths import DataPaths
+from lungsegdb_cli.progress import Progress
+
+#: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
+EXTRACT_FACTOR = 1.2
+USER_AGENT = f"Mozilla/5.0 (compatible; lungsegdb/{__version__}; +python-requests)"
+
+
+class Session(Protocol):
+    """What ``download`` needs of an HTTP session (a ``requests.Session``, or a test's fake)."""
+
+    def get(self, url: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Network:
+    """How one download reaches the network: the session (None: a fresh ``requests``
+    session, closed afterwards), and the sleep, clock and retry policy :func:`fetch` uses."""
+
+    session: Session | None = None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    policy: RetryPolicy | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A finished download: the bytes are in ``part``; ``final`` is the name they are
+    committed under."""
+
+    result: FetchResult
+    part: Path
+    final: Path
+
+
+_RESERVED_SUFFIXES = (".part", ".json", ".rejected")
+
+
+def archive_name(res: FetchResult) -> str:
+    """The server's file name (sanitised by fetch), else one from the magic bytes."""
+    if res.filename and not res.filename.lower().endswith(_RESERVED_SUFFIXES):
+        return res.filename
+    if res.head.startswith(b"PK\x03\x04") or res.head.startswith(b"PK\x05\x06"):
+        return f"{dataset.NAME}.zip"
+    if res.head.startswith(b"\x1f\x8b"):
+        return f"{dataset.NAME}.tar.gz"
+    if res.head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return f"{dataset.NAME}.7z"
+    if res.head.startswith(b"Rar!"):
+        return f"{dataset.NAME}.rar"
+    return f"{dataset.NAME}.archive"
+
+
+def _make_session() -> Any:
+    import requests
+
+    s = requests.Session()
+    s.headers["User-Agent"] = USER_AGENT
+    return s
+
+
+def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], None]:
+    """The check :func:`fetch` runs once before the body: room for the rest of the download
+    and, with ``extract``, for the tree extracted from it."""
+
+    def before_body(total: int | None, offset: int) -> None:
+        if total is None:
+            return
+        needed = max(0, total - offset) + (int(total * EXTRACT_FACTOR) if extract else 0)
+        fsutil.check_free_space(downloads, needed, "the download and its extraction")
+
+    return before_body
+
+
+def fetch_archive(
+    paths: DataPaths,
+    source: drive.Source,
+    pin: str | None,
+    *,
+    extract: bool,
+    progress: Progress | None,
+    net: Network,
+) -> Fetched:
+    """Fetch the archive of ``source`` into ``downloads/<key>.part`` (resumed if it holds
+    bytes of the same source). Raises :class:`DrivePageError` for a page instead of the file
+    and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive."""
+    downloads = paths.downloads_dir
+    try:
+        downloads.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, f"create {downloads}") from exc
+    part = downloads / f"{source.key}.part"
+    sess = _make_session() if net.session is None else net.session
+    try:
+        res = fetch(
+            source.url,
+            part,
+            session=sess,
+            source_key=source.key,
+            progress=progress,
+            sleep=net.sleep,
+            clock=net.clock,
+            policy=net.policy,
+            before_body=_space_check(downloads, extract),
+        )
+    except drive.Refused as exc:
+        raise page_error(exc.page, source, paths, pin) from exc
+    finally:
+        if net.session is None:
+            sess.close()
+    commit.checkpoint("fetched")
+    name = archive_name(res)
+    if pin and res.sha256 != pin:
+        _reject(part, downloads / f"{name}.rejected", res, source, pin)
+    return Fetched(res, part, downloads / name)
+
+
+def _reject(
+    part: Path, rejected: Path, res: FetchResult, source: drive.Source, pin: str
+) -> NoReturn:
+    """Move the bytes that are not the pinned archive aside and raise the mismatch."""
+    try:
+        os.replace(part, rejected)
+    except OSError as exc:
+        raise from_os_error(exc, f"move {part} aside") from exc
+    discard_part(part)
+    raise mismatch(
+        what=f"the download from {source.link}",
+        expected=pin,
+        actual=res.sha256,
+        size=res.size,
+        head=res.head,
+        moved_to=rejected,
+    )
