@@ -129,7 +129,7 @@ def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> N
     section = _section(text, "verify")
     for key in [*verify_doc, *verify_doc["files"]]:
         assert f'"{key}"' in section, f"verify JSON key {key} missing from docs/cli.md"
-    info_doc = info.collect(DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB"))
+    info_doc = info.collect(DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB")).to_dict()
     section = _section(text, "info")
     for key in ["ok", "schema", *info_doc]:
         assert f'"{key}"' in section, f"info JSON key {key} missing from docs/cli.md"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lungsegdb_cli import _workers, decodepass, extract, hashing
+from lungsegdb_cli import _workers, decodepass, hashing
 from lungsegdb_cli.errors import UsageError
 
 
@@ -44,7 +44,7 @@ def test_a_bad_workers_variable_is_a_usage_error(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("default", "cap"),
-    [(hashing.default_workers, None), (extract._default_workers, None),
+    [(hashing.default_workers, None),
      (decodepass.default_workers, 8)],
 )  # fmt: skip
 def test_every_pool_uses_the_one_default(
