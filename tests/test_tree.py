@@ -148,7 +148,7 @@ def test_no_tree_is_check_failed(tmp_path: Path, layout: str) -> None:
     elif layout == "file":
         (tmp_path / "LungSegDB").write_text("not a folder")
     with pytest.raises(CheckFailed) as exc:
-        tree.scan_required(paths.resolve(tmp_path))
+        tree.iter_required(paths.resolve(tmp_path))  # raises before the first group
     assert "No LungSegDB tree" in exc.value.message
     assert "download" in exc.value.hint
 
