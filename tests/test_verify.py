@@ -762,3 +762,20 @@ def test_intact_trusts_only_regular_files_inside_the_tree(
     if mutate is not None:
         mutate(tree)
     assert (finishes(lambda: manifest.intact(tree)) is not None) is trusted
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_entries_of_hashes_only_the_regular_files(tmp_path: Path) -> None:
+    """manifest.entries_of: what a manifest of this tree lists (junk, symlinks, FIFOs left
+    out), with each file's digest and size; nothing is opened but regular files."""
+    ds = tmp_path / "LungSegDB"
+    _write(ds / "a/1.TIF", b"one")
+    _write(ds / "a/b/2.TIF", b"two!")
+    _write(ds / "a/.DS_Store", b"junk")
+    os.symlink(ds / "a/1.TIF", ds / "a/link.TIF")
+    os.mkfifo(ds / "a/fifo.TIF")
+    got = finishes(lambda: sorted(manifest.entries_of(ds), key=lambda e: e.path))
+    assert got == [
+        manifest.Entry("a/1.TIF", hashlib.sha256(b"one").hexdigest(), 3),
+        manifest.Entry("a/b/2.TIF", hashlib.sha256(b"two!").hexdigest(), 4),
+    ]
