@@ -7,7 +7,7 @@ them and re-exports both names.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -27,17 +27,8 @@ class ArchiveCheck:
     problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "expected": self.expected,
-            "ok": self.ok,
-            "source": self.source,
-            "size": self.size,
-            "expected_size": self.expected_size,
-            "present": self.present,
-            "problem": self.problem,
-        }
+        """The JSON shape: every field, in declaration order."""
+        return asdict(self)
 
 
 @dataclass

@@ -81,7 +81,6 @@ def verify(
     cannot be trusted, before reading or ``stat``-ing any file of the tree.
     """
     t0 = clock()
-    prog = ensure(progress)
     pin = sha256.lower() if sha256 else None
     try:
         listed = _read_manifest(paths)
@@ -101,38 +100,53 @@ def verify(
         archive=None,
         quick=quick,
     )
-    jobs: list[hashing.Job[object]] = []
-
-    # -- the archive ---------------------------------------------------------------------
     arch = _archive_check(archive, record, pin, quick)
     result.archive = arch
     if listed is not None:
         _tree_record(paths, pin, result)
-    if arch is not None and arch.present and not quick:
+    if not quick:
+        against = expected if listed is not None else None
+        _hash_all(paths, against, sizes, where, result, progress=progress, workers=workers)
+    elif listed is not None:
+        _check_sizes(paths, sizes, where, result)
+    _finish(result)
+    result.seconds = clock() - t0
+    return result
+
+
+def _hash_all(
+    paths: DataPaths,
+    expected: dict[str, str] | None,
+    sizes: dict[str, int],
+    where: dict[str, str | None],
+    result: VerifyResult,
+    *,
+    progress: Progress | None,
+    workers: int | None,
+) -> None:
+    """The full check: hash the archive (if ``result.archive`` is there to hash) and every
+    listed file (``where``: :func:`_locate`) on all cores, against ``expected`` (None without
+    a manifest); walk the tree for extras meanwhile."""
+    arch = result.archive
+    jobs: list[hashing.Job[object]] = []
+    if arch is not None and arch.present:
         jobs.append(hashing.Job(_ARCHIVE, arch.path, arch.size or 0))
-
-    if quick:
-        if listed is not None:
-            _check_sizes(paths, sizes, where, result)
-        _finish(result)
-        result.seconds = clock() - t0
-        return result
-
-    # -- full: hash every manifest file on all cores; walk the tree for extras meanwhile --
     job = hashing.Job
     for rel, path in where.items():
         if path is None:
             result.missing.append(rel)
         else:
             jobs.append(job(rel, path, sizes.get(rel, -1), False))
-    result.checked = len(expected)
+    listed = expected or {}
+    result.checked = len(listed)
+    prog = ensure(progress)
     sizes_known = all(j.size >= 0 for j in jobs)
     prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, unit="B")
     # Without a progress display, no per-read callback at all (one call less per file).
     on_bytes = None if progress is None else prog.advance
     try:
         with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as run:
-            if listed is not None:
+            if expected is not None:
                 _extras(paths.dataset_dir, expected, result)
             for h in run:
                 if h.key is _ARCHIVE:
@@ -143,14 +157,11 @@ def verify(
                     _file_error(key, h.error, h.path, result)
                     continue
                 result.bytes += h.size
-                if h.digest != expected[key]:
+                if h.digest != listed[key]:
                     result.modified.append(key)
     finally:
         prog.done()
 
-    _finish(result)
-    result.seconds = clock() - t0
-    return result
 
 
 #: errno values that mean "no file there": missing, or a folder (or a link to one) in its place.
