@@ -22,12 +22,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.tree import FileEntry, GroupScan
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
+#: What a worker returns per file: :meth:`FileSummary.as_tuple` and the cache's JSON.
+_Result = tuple[tuple[Any, ...], str]
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
 #: Files per task sent to a worker: large enough to amortise IPC, small enough to balance.
@@ -143,9 +149,9 @@ class _Pass:
         self.prog = prog
         self.crew = crew
         self.out: dict[str, FileSummary] = {}
-        self.pending: deque[tuple[list[FileEntry], Any]] = deque()
+        self.pending: deque[tuple[list[FileEntry], Future[list[_Result]]]] = deque()
         self.max_inflight = crew.n * INFLIGHT_PER_WORKER
-        self.pool: Any = None
+        self.pool: Executor | None = None
         self.started = False
         self.buf: list[tuple[FileEntry, str]] = []
         self.done = self.total = self.cached = self.decoded = 0
@@ -163,8 +169,9 @@ class _Pass:
         self.decoded += 1
         if self.pool is None and self.crew.n > 1 and len(buf) >= MIN_POOL_FILES:
             self.pool = self.crew.pool()
-        if self.pool is not None and len(buf) >= CHUNK:
-            self._submit(buf[:CHUNK])
+        pool = self.pool
+        if pool is not None and len(buf) >= CHUNK:
+            self._submit(pool, buf[:CHUNK])
             del buf[:CHUNK]
 
     def finish(self, description: str) -> None:
@@ -172,21 +179,21 @@ class _Pass:
         self.prog.start(description, total=self.total, unit="files")
         self.started = True
         self.prog.advance(self.cached + self.done)
-        buf = self.buf
+        buf, pool = self.buf, self.pool
         for i in range(0, len(buf), CHUNK):
             part = buf[i : i + CHUNK]
-            if self.pool is None:
+            if pool is None:
                 self._take([e for e, _ in part], summarize_many(self._tasks(part)))
             else:
-                self._submit(part)
+                self._submit(pool, part)
         self._drain(0)
 
     def _tasks(self, part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int, int]]:
         base, limit = self.base, self.limit
         return [(base + e.rel, kind, e.size, limit) for e, kind in part]
 
-    def _submit(self, part: list[tuple[FileEntry, str]]) -> None:
-        fut = self.pool.submit(summarize_many, self._tasks(part))
+    def _submit(self, pool: Executor, part: list[tuple[FileEntry, str]]) -> None:
+        fut = pool.submit(summarize_many, self._tasks(part))
         self.pending.append(([e for e, _ in part], fut))
         self._drain(self.max_inflight - 1)
 
@@ -197,7 +204,7 @@ class _Pass:
             entries, fut = pending.popleft()
             self._take(entries, fut.result())
 
-    def _take(self, entries: list[FileEntry], results: list[tuple[tuple[Any, ...], str]]) -> None:
+    def _take(self, entries: list[FileEntry], results: list[_Result]) -> None:
         out, cache = self.out, self.cache
         for e, (fields, raw) in zip(entries, results, strict=True):
             s = out[e.rel] = FileSummary.from_tuple(fields)

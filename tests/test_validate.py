@@ -532,3 +532,43 @@ def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
     assert (gc.isenabled(), sys.getswitchinterval()) == before
     assert sorted(r.summaries) == [f"{G.masks}/{i}.TIF" for i in range(3)]
     assert all(s.ok for s in r.summaries.values()) and r.decoded == 3
+
+
+def test_interrupted_decode_pass_keeps_what_it_decoded(tmp_path: Path) -> None:
+    """Ctrl-C after the first chunk: the pass re-raises, the chunk is in the saved cache, and
+    the next pass decodes only the rest."""
+    from fakes import InterruptingProgress, RecordingProgress
+
+    from lungsegdb_cli import decodepass, scancache, tree
+
+    p = paths.resolve(tmp_path)
+    folder = p.dataset_dir / G.masks
+    folder.mkdir(parents=True)
+    n = decodepass.CHUNK + 4
+    for i in range(n):
+        tifffile.imwrite(folder / f"{i}.TIF", MASK)
+
+    def jobs() -> list[tuple[tree.FileEntry, str]]:
+        out = []
+        for i in range(n):
+            st = (folder / f"{i}.TIF").stat()
+            out.append((tree.FileEntry(f"{G.masks}/{i}.TIF", st.st_size, st.st_mtime_ns), "mask"))
+        return out
+
+    with pytest.raises(KeyboardInterrupt):
+        decodepass.decode(
+            p.dataset_dir,
+            jobs(),
+            cache=scancache.ScanCache.load(p),
+            progress=InterruptingProgress(after=0),
+            workers=1,
+        )
+    again = decodepass.decode(
+        p.dataset_dir,
+        jobs(),
+        cache=scancache.ScanCache.load(p),
+        progress=RecordingProgress(),
+        workers=1,
+    )
+    assert (again.cached, again.decoded) == (decodepass.CHUNK, 4)
+    assert len(again.summaries) == n and all(s.ok for s in again.summaries.values())
