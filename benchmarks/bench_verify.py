@@ -43,7 +43,7 @@ SINGLE_CORE = textwrap.dedent(
 
 def prepare(work: Path, scale: float) -> tuple[Path, Path, Path]:
     """(data root, real tree, manifest): the root links to the cached tree, not a copy."""
-    from lungsegdb_cli import manifest, paths, verify
+    from lungsegdb_cli import manifest, paths
 
     tree = synth_tree(scale).resolve()
     root = work / "verify-root"
@@ -52,7 +52,7 @@ def prepare(work: Path, scale: float) -> tuple[Path, Path, Path]:
     root.mkdir(parents=True)
     (root / "LungSegDB").symlink_to(tree, target_is_directory=True)
     p = paths.resolve(root)
-    manifest.write(p, verify.manifest_entries(p.dataset_dir))  # reads every byte: warm cache
+    manifest.write(p, manifest.entries_of(p.dataset_dir))  # reads every byte: warm cache
     return root, tree, p.manifest
 
 

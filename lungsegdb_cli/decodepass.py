@@ -17,20 +17,24 @@ threads took 5.3 s against 3.1 s for one thread (GIL contention); two processes 
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli import _workers
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.scancache import ScanCache
 from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.tree import FileEntry, GroupScan
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
+#: What a worker returns per file: :meth:`FileSummary.as_tuple` and the cache's JSON.
+_Result = tuple[tuple[Any, ...], str]
 
 ENV_WORKERS = _workers.ENV_WORKERS
 #: Files per task sent to a worker: large enough to amortise IPC, small enough to balance.
@@ -40,8 +44,6 @@ MIN_POOL_FILES = 48
 #: Chunks in flight per worker: queued work (~80 ms) that covers the main process's pauses
 #: (listing the next group). Memory: a few hundred small summaries at most.
 INFLIGHT_PER_WORKER = 8
-#: GIL switch interval (s) while decoding: see :func:`decode`.
-SWITCH_INTERVAL = 0.0005
 
 
 @dataclass
@@ -109,6 +111,104 @@ class Workers:
         self.close(cancel=exc_type is not None)
 
 
+class _Pass:
+    """The state of one :func:`decode` pass: the summaries so far, the files waiting for a
+    chunk, the chunks in flight. The listing calls :meth:`add` per file, then :meth:`finish`
+    once it is complete."""
+
+    __slots__ = (
+        "base",
+        "buf",
+        "cache",
+        "cached",
+        "crew",
+        "decoded",
+        "done",
+        "limit",
+        "max_inflight",
+        "out",
+        "pending",
+        "pool",
+        "prog",
+        "started",
+        "total",
+    )
+
+    def __init__(
+        self, dataset_dir: Path, limit: int, cache: ScanCache, prog: Progress, crew: Workers
+    ) -> None:
+        self.base = os.path.join(str(dataset_dir), "")
+        self.limit = limit
+        self.cache = cache
+        self.prog = prog
+        self.crew = crew
+        self.out: dict[str, FileSummary] = {}
+        self.pending: deque[tuple[list[FileEntry], Future[list[_Result]]]] = deque()
+        self.max_inflight = crew.n * INFLIGHT_PER_WORKER
+        self.pool: Executor | None = None
+        self.started = False
+        self.buf: list[tuple[FileEntry, str]] = []
+        self.done = self.total = self.cached = self.decoded = 0
+
+    def add(self, entry: FileEntry, kind: str) -> None:
+        """One listed file: from the cache, or queued (a full chunk goes to the pool)."""
+        self.total += 1
+        hit = self.cache.get(entry, kind)
+        if hit is not None:
+            self.out[entry.rel] = hit
+            self.cached += 1
+            return
+        buf = self.buf
+        buf.append((entry, kind))
+        self.decoded += 1
+        if self.pool is None and self.crew.n > 1 and len(buf) >= MIN_POOL_FILES:
+            self.pool = self.crew.pool()
+        pool = self.pool
+        if pool is not None and len(buf) >= CHUNK:
+            self._submit(pool, buf[:CHUNK])
+            del buf[:CHUNK]
+
+    def finish(self, description: str) -> None:
+        """The listing is complete: start the progress bar, decode the rest, wait for all."""
+        self.prog.start(description, total=self.total, unit="files")
+        self.started = True
+        self.prog.advance(self.cached + self.done)
+        buf, pool = self.buf, self.pool
+        for i in range(0, len(buf), CHUNK):
+            part = buf[i : i + CHUNK]
+            if pool is None:
+                self._take([e for e, _ in part], summarize_many(self._tasks(part)))
+            else:
+                self._submit(pool, part)
+        self._drain(0)
+
+    def _tasks(self, part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int, int]]:
+        base, limit = self.base, self.limit
+        return [(base + e.rel, kind, e.size, limit) for e, kind in part]
+
+    def _submit(self, pool: Executor, part: list[tuple[FileEntry, str]]) -> None:
+        fut = pool.submit(summarize_many, self._tasks(part))
+        self.pending.append(([e for e, _ in part], fut))
+        self._drain(self.max_inflight - 1)
+
+    def _drain(self, keep: int) -> None:
+        """Collect the oldest chunks until at most ``keep`` are in flight."""
+        pending = self.pending
+        while len(pending) > keep:
+            entries, fut = pending.popleft()
+            self._take(entries, fut.result())
+
+    def _take(self, entries: list[FileEntry], results: list[_Result]) -> None:
+        out, cache = self.out, self.cache
+        for e, (fields, raw) in zip(entries, results, strict=True):
+            s = out[e.rel] = FileSummary.from_tuple(fields)
+            if not s.too_large:  # checked again next run, against that run's limit
+                cache.put(e, s, raw)
+        self.done += len(entries)
+        if self.started:
+            self.prog.advance(len(entries))
+
+
 def decode(
     dataset_dir: Path,
     jobs: Iterable[tuple[FileEntry, str]],
@@ -127,88 +227,31 @@ def decode(
     processes, or a :class:`Workers` already started (left open). ``max_pixels``: the decode
     limit (default: :func:`~lungsegdb_cli.tiffinfo.max_image_pixels`, which raises
     :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``).
+    Interrupted, it saves what was decoded (the next run resumes) and re-raises.
+
+    Changes no interpreter-wide setting: a process whose main job is this pass may run it
+    under :func:`lungsegdb_cli._perf.decode_switches` (a shorter GIL switch interval, the
+    cyclic collector off), which its entry point applies.
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels
     prog = ensure(progress)
     own = not isinstance(workers, Workers)
     crew = workers if isinstance(workers, Workers) else Workers(workers, start=False)
-    base = os.path.join(str(dataset_dir), "")
-    out: dict[str, FileSummary] = {}
-    pending: deque[tuple[list[FileEntry], Any]] = deque()
-    max_inflight = crew.n * INFLIGHT_PER_WORKER
-    pool: Any = None
-    started = False
-    done = total = cached = decoded = 0
-
-    def take(entries: list[FileEntry], results: list[tuple[tuple[Any, ...], str]]) -> None:
-        nonlocal done
-        for e, (fields, raw) in zip(entries, results, strict=True):
-            s = out[e.rel] = FileSummary.from_tuple(fields)
-            if not s.too_large:  # checked again next run, against that run's limit
-                cache.put(e, s, raw)
-        done += len(entries)
-        if started:
-            prog.advance(len(entries))
-
-    def tasks(part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int, int]]:
-        return [(base + e.rel, kind, e.size, limit) for e, kind in part]
-
-    def submit(part: list[tuple[FileEntry, str]]) -> None:
-        pending.append(([e for e, _ in part], pool.submit(summarize_many, tasks(part))))
-        while len(pending) >= max_inflight:
-            entries, fut = pending.popleft()
-            take(entries, fut.result())
-
-    buf: list[tuple[FileEntry, str]] = []
-    # The executor's feeder thread needs the GIL for every chunk it hands a worker; while this
-    # thread lists the tree it would wait up to the 5 ms default switch interval each time
-    # (measured on the full tree: ~0.12 s of idle gaps per worker, now ~0.05 s). A full
-    # collection (~20 ms once 10,000 summaries are alive) would starve it too: the pass makes
-    # no reference cycles, so the collector is off until it is over.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-    collecting = gc.isenabled()
-    gc.disable()
+    run = _Pass(dataset_dir, limit, cache, prog, crew)
     try:
+        add = run.add
         for entry, kind in jobs:
-            total += 1
-            hit = cache.get(entry, kind)
-            if hit is not None:
-                out[entry.rel] = hit
-                cached += 1
-                continue
-            buf.append((entry, kind))
-            decoded += 1
-            if pool is None and crew.n > 1 and len(buf) >= MIN_POOL_FILES:
-                pool = crew.pool()
-            if pool is not None and len(buf) >= CHUNK:
-                submit(buf[:CHUNK])
-                del buf[:CHUNK]
-        prog.start(description, total=total, unit="files")
-        started = True
-        prog.advance(cached + done)
-        for i in range(0, len(buf), CHUNK):
-            part = buf[i : i + CHUNK]
-            if pool is None:
-                take([e for e, _ in part], summarize_many(tasks(part)))
-            else:
-                submit(part)
-        while pending:
-            entries, fut = pending.popleft()
-            take(entries, fut.result())
+            add(entry, kind)
+        run.finish(description)
     except BaseException:
         if own:
             crew.close(cancel=True)
         cache.save(set(), [])  # interrupted: keep what was decoded, the next run resumes
         raise
-    finally:
-        sys.setswitchinterval(interval)
-        if collecting:  # no gc.freeze() here: a library must not pin its caller's objects
-            gc.enable()
     if own:
         crew.close()
     prog.done()
-    return PassResult(out, decoded=decoded, cached=cached)
+    return PassResult(run.out, decoded=run.decoded, cached=run.cached)
 
 
 def decode_groups(

@@ -38,7 +38,6 @@ import stat
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
 from lungsegdb_cli import _workers
@@ -355,8 +354,3 @@ def hash_many(
 @dataclass(frozen=True)
 class _Crash:
     exc: BaseException
-
-
-def sha256_file(path: Path | str) -> str:
-    """Convenience: the hex SHA-256 of one file."""
-    return hash_file(path)[0]

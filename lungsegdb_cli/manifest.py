@@ -29,7 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli.errors import CheckFailed
+from lungsegdb_cli import hashing
+from lungsegdb_cli._treewalk import scan_tree
+from lungsegdb_cli.errors import CheckFailed, from_os_error
 from lungsegdb_cli.fsutil import atomic_write_text
 from lungsegdb_cli.hashing import NotRegularFile, open_regular, read_regular
 from lungsegdb_cli.paths import DataPaths
@@ -264,19 +266,42 @@ def intact(paths: DataPaths) -> list[Entry] | None:
         return None
     if not entries or read_sizes(paths) is None or any(e.size < 0 for e in entries):
         return None
-    confined = Confined(paths.dataset_dir)
+    file = Confined(paths.dataset_dir).file
     for e in entries:
-        parent, _, name = e.path.rpartition("/")
         try:
-            folder = confined.folder(parent)
-            if folder is None:
+            where = file(e.path)
+            if where is None:
                 return None
-            st = os.lstat(os.path.join(folder, name))
+            st = os.lstat(where)
         except (OSError, LeavesTree):
             return None
         if not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
             return None
     return entries
+
+
+def entries_of(
+    dataset_dir: Path,
+    *,
+    workers: int | None = None,
+    on_bytes: hashing.ByteCallback | None = None,
+) -> list[Entry]:
+    """The entries of an existing tree, by hashing every regular file in it (junk, symlinks,
+    FIFOs, devices and sockets excluded: extraction makes none of them), in no set order
+    (:func:`render` sorts). A file that cannot be read raises
+    :class:`~lungsegdb_cli.errors.LocalError` (exit 5)."""
+    jobs = [
+        hashing.Job(rel, dataset_dir / rel, size, False)
+        for rel, size in scan_tree(dataset_dir)
+        if size >= 0
+    ]
+    out: list[Entry] = []
+    with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as done:
+        for h in done:
+            if h.error is not None:
+                raise from_os_error(h.error, f"hash {h.path}")
+            out.append(Entry(str(h.key), h.digest or "", h.size))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

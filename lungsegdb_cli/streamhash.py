@@ -18,7 +18,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -127,14 +127,6 @@ def _open(path: Path) -> BinaryIO:
     """``path`` opened for binary reading if it is a regular file (never blocks on a FIFO)."""
     fd, _size = open_regular(path)
     return os.fdopen(fd, "rb")
-
-
-def digest_chunks(chunks: Iterable[bytes]) -> Digests:
-    """Convenience: digests of an iterable of chunks."""
-    with StreamHasher() as h:
-        for c in chunks:
-            h.update(c)
-        return h.finish()
 
 
 def digest_file(

@@ -68,7 +68,7 @@ from lungsegdb_cli._synth_phantom import (
 from lungsegdb_cli._workers import default_workers, ignore_sigint
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
 from lungsegdb_cli.fsutil import atomic_write_text, check_free_space
-from lungsegdb_cli.hashing import sha256_file
+from lungsegdb_cli.hashing import hash_file
 from lungsegdb_cli.progress import Progress, ensure
 
 #: Pairs per group when neither ``--pairs`` nor ``--scale`` is given.
@@ -409,7 +409,7 @@ def _synthesize_in(job: _Job, progress: Progress) -> SynthResult:
         staged = job.work / f"{ARCHIVE_BASENAME}.{job.fmt}"
         write_archive(staged, job.fmt, tree, job.prefix, planted.archive_only, progress)
         final = _archive_path(job.out, job.fmt)
-        archive = ArchiveInfo(final, sha256_file(staged), staged.stat().st_size, job.fmt)
+        archive = ArchiveInfo(final, *hash_file(staged), job.fmt)
     final_tree = _commit(job, tree, staged, archive)
     result = SynthResult(
         out=job.out,

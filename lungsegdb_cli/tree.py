@@ -167,6 +167,14 @@ class Confined:
         self._folders[rel_dir] = out
         return out
 
+    def file(self, rel: str) -> str | None:
+        """Real absolute path of file ``rel``: its folder as :meth:`folder` resolves it, the
+        last component not looked at (not followed, not ``lstat``-ed); None if the folder is
+        absent. Raises :class:`LeavesTree` if the folder leads outside the tree."""
+        parent, _, name = rel.rpartition("/")
+        folder = self.folder(parent)
+        return None if folder is None else f"{folder}/{name}"
+
     def link(self, rel: str) -> tuple[str, os.stat_result | None]:
         """Where the symlink at ``rel`` leads: ``(INSIDE, lstat of the target)``,
         ``(OUTSIDE, None)`` or ``(DANGLING, None)``; nothing outside is touched."""
@@ -476,12 +484,8 @@ def _require(paths: DataPaths) -> Path:
     return where
 
 
-def scan_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> TreeScan:
-    """:func:`scan`, or :class:`CheckFailed` (exit 1) when there is no LungSegDB tree at all."""
-    return scan(_require(paths), groups)
-
-
 def iter_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> Iterator[GroupScan]:
-    """Like :func:`scan_required`, one group at a time: the caller can start decoding the
-    first group's files while the next is listed. Raises before yielding anything."""
+    """:func:`scan`, one group at a time (the caller can start decoding the first group's
+    files while the next is listed); raises :class:`CheckFailed` (exit 1), before yielding
+    anything, when there is no LungSegDB tree at all."""
     return _group_scans(_require(paths), groups)

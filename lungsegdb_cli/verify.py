@@ -27,202 +27,25 @@ Nothing is written: verify works on a read-only data dir and takes no lock.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import stat
 import time
-from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from lungsegdb_cli import commit, dataset, hashing, info, manifest
+from lungsegdb_cli import commit, hashing, info, manifest
+from lungsegdb_cli._treewalk import LINK, SPECIAL, scan_tree
+from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
 from lungsegdb_cli.paths import DataPaths
 from lungsegdb_cli.progress import Progress, ensure
 from lungsegdb_cli.provenance import Provenance
 from lungsegdb_cli.tree import Confined, LeavesTree
 
+__all__ = ["LINK", "SPECIAL", "ArchiveCheck", "VerifyResult", "scan_tree", "verify"]
+
 #: Sentinel key of the archive among the hashing jobs (tree keys are relative paths).
 _ARCHIVE = ("archive",)
-
-#: Sizes :func:`scan_tree` reports for what is not a regular file.
-LINK = -2  # a symlink (to anything: never followed)
-SPECIAL = -3  # a FIFO, device or socket
-
-
-@dataclass
-class ArchiveCheck:
-    """The archive's check. ``sha256`` is what we computed (None with ``quick`` or when the
-    file is gone); ``expected`` the pin or the recorded checksum; ``source`` says which."""
-
-    path: str
-    sha256: str | None
-    expected: str | None
-    ok: bool
-    source: str | None  # "pin" | "provenance" | None (nothing to compare with)
-    size: int | None
-    expected_size: int | None
-    present: bool = True
-    problem: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "expected": self.expected,
-            "ok": self.ok,
-            "source": self.source,
-            "size": self.size,
-            "expected_size": self.expected_size,
-            "present": self.present,
-            "problem": self.problem,
-        }
-
-
-@dataclass
-class VerifyResult:
-    dataset_dir: str
-    manifest: str | None
-    archive: ArchiveCheck | None
-    checked: int = 0
-    missing: list[str] = field(default_factory=list)
-    modified: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    #: Why some of ``modified`` / ``extra`` are there: symlinks (not followed) and FIFOs,
-    #: devices or sockets (not read). Every path here is also in one of the lists above.
-    symlinks: list[str] = field(default_factory=list)
-    not_regular: list[str] = field(default_factory=list)
-    bytes: int = 0
-    seconds: float = 0.0
-    quick: bool = False
-    #: the SHA-256 of the archive the tree was extracted from, as its manifest records it
-    tree_archive_sha256: str | None = None
-    #: set when a pin names another archive than the one the tree was extracted from
-    tree_problem: str | None = None
-
-    @property
-    def files_ok(self) -> bool:
-        return not (self.missing or self.modified or self.extra)
-
-    @property
-    def ok(self) -> bool:
-        archive_ok = self.archive is None or self.archive.ok
-        return self.files_ok and archive_ok and self.tree_problem is None
-
-    def problems(self) -> Iterator[tuple[str, str]]:
-        """``(kind, path)`` for every problem: archive first, then missing, modified, extra.
-        A modified file that is a symlink or not a regular file has kind ``symlink`` or
-        ``not-regular`` instead of ``modified``."""
-        if self.archive is not None and not self.archive.ok:
-            yield "archive", self.archive.path
-        if self.tree_problem is not None:
-            yield "tree-record", self.tree_problem
-        links, special = set(self.symlinks), set(self.not_regular)
-        for p in self.missing:
-            yield "missing", p
-        for p in self.modified:
-            yield "symlink" if p in links else "not-regular" if p in special else "modified", p
-        for p in self.extra:
-            yield "extra", p
-
-    @property
-    def problem_count(self) -> int:
-        bad_archive = self.archive is not None and not self.archive.ok
-        bad_record = self.tree_problem is not None
-        files = len(self.missing) + len(self.modified) + len(self.extra)
-        return files + int(bad_archive) + int(bad_record)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "quick": self.quick,
-            "dataset_dir": self.dataset_dir,
-            "manifest": self.manifest,
-            "archive": self.archive.to_dict() if self.archive is not None else None,
-            "files": {
-                "checked": self.checked,
-                "ok": self.files_ok,
-                "missing": self.missing,
-                "modified": self.modified,
-                "extra": self.extra,
-                "symlinks": self.symlinks,
-                "not_regular": self.not_regular,
-            },
-            "tree": {"archive_sha256": self.tree_archive_sha256, "problem": self.tree_problem},
-            "bytes": self.bytes,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# The tree
-# ---------------------------------------------------------------------------------------------
-def scan_tree(
-    dataset_dir: Path, *, sizes: bool = True, skip: Container[str] = ()
-) -> Iterator[tuple[str, int]]:
-    """``(relative path with '/', size)`` of every file under ``dataset_dir``.
-
-    With ``sizes=False`` regular files report size 0 and cost no ``stat`` (the folder
-    listing's file types suffice): enough to find extra files. Paths in ``skip`` (the
-    manifest's, when looking for extras) are passed over unless they are folders: one set
-    lookup per listed file instead of the junk and type checks.
-
-    OS junk is skipped. Nothing is opened and no symlink is followed: a symlink (to a file,
-    a folder or anything) is yielded with size :data:`LINK`, a FIFO, device or socket with
-    :data:`SPECIAL` (no cycles, nothing outside the tree looked at; a manifest file under a
-    symlinked folder is still found by path). A missing ``dataset_dir`` yields nothing; an
-    unreadable folder raises ``OSError``.
-    """
-    if not os.path.isdir(dataset_dir):
-        return
-    # Junk folders are pruned on the way down, so a name alone decides; names repeat across
-    # the eight leaf folders, so a small cache saves most of the calls.
-    is_junk = functools.lru_cache(maxsize=8192)(dataset.is_junk)
-    stack: list[tuple[str, str]] = [(os.fspath(dataset_dir), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as it:
-            entries = list(it)
-        for entry in entries:
-            rel = prefix + entry.name
-            if rel in skip and not entry.is_dir(follow_symlinks=False):
-                continue
-            if is_junk(entry.name):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, rel + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    yield rel, entry.stat(follow_symlinks=False).st_size if sizes else 0
-                elif entry.is_symlink():
-                    yield rel, LINK
-                else:
-                    yield rel, SPECIAL
-            except FileNotFoundError:
-                continue  # vanished while we looked
-
-
-def manifest_entries(
-    dataset_dir: Path,
-    *,
-    workers: int | None = None,
-    on_bytes: hashing.ByteCallback | None = None,
-) -> list[manifest.Entry]:
-    """Hash every regular file of an existing tree into manifest entries (junk, symlinks,
-    FIFOs, devices and sockets excluded: extraction makes none of them)."""
-    jobs = [
-        hashing.Job(rel, dataset_dir / rel, size, False)
-        for rel, size in scan_tree(dataset_dir)
-        if size >= 0
-    ]
-    out: list[manifest.Entry] = []
-    with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as done:
-        for h in done:
-            if h.error is not None:
-                raise _os_error(h.error, "hash", h.path)
-            out.append(manifest.Entry(str(h.key), h.digest or "", h.size))
-    return out
 
 
 def _os_error(exc: OSError, action: str, path: object) -> LocalError:
@@ -258,7 +81,6 @@ def verify(
     cannot be trusted, before reading or ``stat``-ing any file of the tree.
     """
     t0 = clock()
-    prog = ensure(progress)
     pin = sha256.lower() if sha256 else None
     try:
         listed = _read_manifest(paths)
@@ -278,38 +100,53 @@ def verify(
         archive=None,
         quick=quick,
     )
-    jobs: list[hashing.Job[object]] = []
-
-    # -- the archive ---------------------------------------------------------------------
     arch = _archive_check(archive, record, pin, quick)
     result.archive = arch
     if listed is not None:
         _tree_record(paths, pin, result)
-    if arch is not None and arch.present and not quick:
+    if not quick:
+        against = expected if listed is not None else None
+        _hash_all(paths, against, sizes, where, result, progress=progress, workers=workers)
+    elif listed is not None:
+        _check_sizes(paths, sizes, where, result)
+    _finish(result)
+    result.seconds = clock() - t0
+    return result
+
+
+def _hash_all(
+    paths: DataPaths,
+    expected: dict[str, str] | None,
+    sizes: dict[str, int],
+    where: dict[str, str | None],
+    result: VerifyResult,
+    *,
+    progress: Progress | None,
+    workers: int | None,
+) -> None:
+    """The full check: hash the archive (if ``result.archive`` is there to hash) and every
+    listed file (``where``: :func:`_locate`) on all cores, against ``expected`` (None without
+    a manifest); walk the tree for extras meanwhile."""
+    arch = result.archive
+    jobs: list[hashing.Job[object]] = []
+    if arch is not None and arch.present:
         jobs.append(hashing.Job(_ARCHIVE, arch.path, arch.size or 0))
-
-    if quick:
-        if listed is not None:
-            _check_sizes(paths, sizes, where, result)
-        _finish(result)
-        result.seconds = clock() - t0
-        return result
-
-    # -- full: hash every manifest file on all cores; walk the tree for extras meanwhile --
     job = hashing.Job
     for rel, path in where.items():
         if path is None:
             result.missing.append(rel)
         else:
             jobs.append(job(rel, path, sizes.get(rel, -1), False))
-    result.checked = len(expected)
+    listed = expected or {}
+    result.checked = len(listed)
+    prog = ensure(progress)
     sizes_known = all(j.size >= 0 for j in jobs)
     prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, unit="B")
     # Without a progress display, no per-read callback at all (one call less per file).
     on_bytes = None if progress is None else prog.advance
     try:
         with hashing.hash_many(jobs, workers=workers, on_bytes=on_bytes) as run:
-            if listed is not None:
+            if expected is not None:
                 _extras(paths.dataset_dir, expected, result)
             for h in run:
                 if h.key is _ARCHIVE:
@@ -320,14 +157,11 @@ def verify(
                     _file_error(key, h.error, h.path, result)
                     continue
                 result.bytes += h.size
-                if h.digest != expected[key]:
+                if h.digest != listed[key]:
                     result.modified.append(key)
     finally:
         prog.done()
 
-    _finish(result)
-    result.seconds = clock() - t0
-    return result
 
 
 #: errno values that mean "no file there": missing, or a folder (or a link to one) in its place.
@@ -362,26 +196,19 @@ def _finish(result: VerifyResult) -> None:
 
 
 def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, str | None]:
-    """``{rel: real path}`` of every listed file, its folders resolved inside the tree
-    (symlinked folders followed only while they stay inside); None where a folder is absent.
-    Only folders of the tree are looked at (one ``lstat`` per distinct folder component).
-    Raises :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree` for a path whose folder
-    leads outside the tree, before any file is touched."""
-    confined = Confined(dataset_dir)
-    folders: dict[str, str | None] = {}
+    """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli.tree.Confined.file`:
+    folders resolved inside the tree, one ``lstat`` per distinct folder component); None
+    where a folder is absent. Raises :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree`
+    for a path whose folder leads outside the tree, before any file is touched."""
+    file = Confined(dataset_dir).file
     out: dict[str, str | None] = {}
     for rel in listed:
-        parent, _, name = rel.rpartition("/")
         try:
-            folder = folders[parent]
-        except KeyError:
-            try:
-                folder = folders[parent] = confined.folder(parent)
-            except LeavesTree:
-                raise manifest.leaves_tree(text, rel) from None
-            except OSError as exc:
-                raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
-        out[rel] = None if folder is None else f"{folder}/{name}"
+            out[rel] = file(rel)
+        except LeavesTree:
+            raise manifest.leaves_tree(text, rel) from None
+        except OSError as exc:
+            raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
     return out
 
 

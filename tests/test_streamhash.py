@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lungsegdb_cli.hashing import NotRegularFile
-from lungsegdb_cli.streamhash import StreamHasher, digest_chunks, digest_file
+from lungsegdb_cli.streamhash import StreamHasher, digest_file
 
 
 @pytest.mark.parametrize("sizes", [[], [1], [3000, 1, 70_000], [1 << 20] * 3])
@@ -42,8 +42,14 @@ def test_digest_file_and_resumed_prefix(tmp_path: Path) -> None:
         assert h.finish() == d
 
 
-def test_digest_chunks_of_nothing() -> None:
-    assert digest_chunks([]).sha256 == hashlib.sha256(b"").hexdigest()
+def test_digests_of_nothing() -> None:
+    with StreamHasher() as h:
+        d = h.finish()
+    assert (d.sha256, d.md5, d.size) == (
+        hashlib.sha256(b"").hexdigest(),
+        hashlib.md5(b"").hexdigest(),
+        0,
+    )
 
 
 def test_close_without_finish_joins_the_threads() -> None:

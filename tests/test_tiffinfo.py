@@ -590,3 +590,15 @@ def test_device_is_unreadable(tmp_path: Path) -> None:
 def test_missing_file_says_cannot_open(tmp_path: Path) -> None:
     s = summarize(str(tmp_path / "gone.TIF"), IMAGE, 10)
     assert not s.ok and (s.error or "").startswith("cannot open")
+
+
+def test_folder_is_unreadable_by_name(tmp_path: Path) -> None:
+    """A folder in a file's place: the one safe open (hashing.open_regular) refuses it, and
+    tiffinfo words it like the other special files."""
+    from lungsegdb_cli.tiffinfo import describe_bad_header
+
+    folder = tmp_path / "dir.TIF"
+    folder.mkdir()
+    s = summarize(str(folder), IMAGE, 4096)
+    assert not s.ok and s.error == "not a regular file (a folder)"
+    assert describe_bad_header(str(folder)) == "not a regular file (a folder)"

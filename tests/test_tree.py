@@ -148,7 +148,7 @@ def test_no_tree_is_check_failed(tmp_path: Path, layout: str) -> None:
     elif layout == "file":
         (tmp_path / "LungSegDB").write_text("not a folder")
     with pytest.raises(CheckFailed) as exc:
-        tree.scan_required(paths.resolve(tmp_path))
+        tree.iter_required(paths.resolve(tmp_path))  # raises before the first group
     assert "No LungSegDB tree" in exc.value.message
     assert "download" in exc.value.hint
 
@@ -250,6 +250,31 @@ def test_confined_resolves_inside_and_never_looks_outside(
         assert (got and got[0]) == (want and str(ds / want))
     monkeypatch.undo()
     assert not [p for p in seen if p.startswith(str(outside))]
+
+
+FILE = [
+    ("d/f", "d/f"),
+    ("top.TIF", "top.TIF"),  # in the root (whether it exists is not looked at)
+    ("d/dir-in/g", "d/sub/g"),  # a symlinked folder inside is followed
+    ("d/rel-out", "d/rel-out"),  # the last component is never followed: the link itself
+    ("d/missing/f", None),
+    ("d/f/x", None),  # a file where a folder should be
+    ("d/rel-out/x", tree.OUTSIDE),
+]
+
+
+@pytest.mark.parametrize(("rel", "want"), FILE, ids=[r[0] for r in FILE])
+def test_confined_file_resolves_only_its_folder(
+    tmp_path: Path, rel: str, want: str | None
+) -> None:
+    ds, _outside = _link_tree(tmp_path)
+    confined = tree.Confined(ds)
+    if want == tree.OUTSIDE:
+        with pytest.raises(tree.LeavesTree):
+            confined.file(rel)
+    else:
+        real = os.path.realpath(ds)
+        assert confined.file(rel) == (want and f"{real}/{want}")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")

@@ -504,3 +504,71 @@ def test_symlinks_and_fifos_are_findings_never_decoded_outside(
     doc = json.loads(capsys.readouterr().out)
     assert code == (0 if result.ok else 1)
     assert {(f["code"], f["path"]) for f in doc["findings"]} >= {(c, p) for c, p, _ in expected}
+
+
+def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
+    """The collector and the GIL switch interval are the entry point's business
+    (``_perf.decode_switches``): while a pass lists and decodes, both are as the caller set
+    them, and the pass still decodes every file."""
+    import gc
+    import sys
+
+    from lungsegdb_cli import decodepass, scancache, tree
+
+    root = tmp_path / "LungSegDB"
+    (root / G.masks).mkdir(parents=True)
+    for i in range(3):
+        tifffile.imwrite(root / G.masks / f"{i}.TIF", MASK)
+    seen: list[tuple[bool, float]] = []
+
+    def jobs() -> Any:
+        for i in range(3):
+            seen.append((gc.isenabled(), sys.getswitchinterval()))
+            yield tree.FileEntry(f"{G.masks}/{i}.TIF", 4096, 0), "mask"
+
+    before = (gc.isenabled(), sys.getswitchinterval())
+    r = decodepass.decode(root, jobs(), cache=scancache.ScanCache(None), workers=1)
+    assert seen == [before] * 3
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
+    assert sorted(r.summaries) == [f"{G.masks}/{i}.TIF" for i in range(3)]
+    assert all(s.ok for s in r.summaries.values()) and r.decoded == 3
+
+
+def test_interrupted_decode_pass_keeps_what_it_decoded(tmp_path: Path) -> None:
+    """Ctrl-C after the first chunk: the pass re-raises, the chunk is in the saved cache, and
+    the next pass decodes only the rest."""
+    from fakes import InterruptingProgress, RecordingProgress
+
+    from lungsegdb_cli import decodepass, scancache, tree
+
+    p = paths.resolve(tmp_path)
+    folder = p.dataset_dir / G.masks
+    folder.mkdir(parents=True)
+    n = decodepass.CHUNK + 4
+    for i in range(n):
+        tifffile.imwrite(folder / f"{i}.TIF", MASK)
+
+    def jobs() -> list[tuple[tree.FileEntry, str]]:
+        out = []
+        for i in range(n):
+            st = (folder / f"{i}.TIF").stat()
+            out.append((tree.FileEntry(f"{G.masks}/{i}.TIF", st.st_size, st.st_mtime_ns), "mask"))
+        return out
+
+    with pytest.raises(KeyboardInterrupt):
+        decodepass.decode(
+            p.dataset_dir,
+            jobs(),
+            cache=scancache.ScanCache.load(p),
+            progress=InterruptingProgress(after=0),
+            workers=1,
+        )
+    again = decodepass.decode(
+        p.dataset_dir,
+        jobs(),
+        cache=scancache.ScanCache.load(p),
+        progress=RecordingProgress(),
+        workers=1,
+    )
+    assert (again.cached, again.decoded) == (decodepass.CHUNK, 4)
+    assert len(again.summaries) == n and all(s.ok for s in again.summaries.values())

@@ -41,7 +41,7 @@ def make_tree(root: Path, per_leaf: int = 2) -> paths.DataPaths:
             rel = f"{leaf}/{i:04d}.TIF"
             _write(ds / rel, _bytes(rel, 1000 + 997 * n + 13 * i))
     p = paths.resolve(root)
-    manifest.write(p, verify.manifest_entries(p.dataset_dir))
+    manifest.write(p, manifest.entries_of(p.dataset_dir))
     return p
 
 
@@ -328,7 +328,7 @@ TRICKY = ["with  two spaces.TIF", "back\\slash.TIF", "ünïcødé.TIF", "-dash.T
 def test_sha256sum_agrees_with_the_manifest(tree: paths.DataPaths) -> None:
     for name in TRICKY:
         _write(tree.dataset_dir / "raw data/V1/CT_Images" / name, name.encode() * 100)
-    manifest.write(tree, verify.manifest_entries(tree.dataset_dir))
+    manifest.write(tree, manifest.entries_of(tree.dataset_dir))
     cmd = ["sha256sum", "-c", "--strict", f"../{tree.manifest.name}"]
     ok = subprocess.run(cmd, cwd=tree.dataset_dir, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -413,7 +413,7 @@ def test_end_to_end_with_synth_tree(synth_tree: Path, tmp_path: Path) -> None:
     root = tmp_path / "data"
     shutil.copytree(synth_tree, root / dataset.DATASET_DIRNAME)
     p = paths.resolve(root)
-    manifest.write(p, verify.manifest_entries(p.dataset_dir))
+    manifest.write(p, manifest.entries_of(p.dataset_dir))
     n = sum(1 for f in p.dataset_dir.rglob("*") if f.is_file() and not dataset.is_junk(f.name))
     cmd = [sys.executable, "-m", "lungsegdb_cli", "verify", "--data-dir", str(root), "--json"]
     ok = subprocess.run(cmd, capture_output=True, text=True)
@@ -624,7 +624,7 @@ def test_plain_names_with_dots_are_not_refused(tree: paths.DataPaths) -> None:
     """Only whole '.' / '..' components are refused, not names that contain dots."""
     for rel in ("raw data/V1/CT_Images/..0001.TIF", "raw data/V1/CT_Images/0001..TIF"):
         _write(tree.dataset_dir / rel, b"dots")
-    manifest.write(tree, verify.manifest_entries(tree.dataset_dir))
+    manifest.write(tree, manifest.entries_of(tree.dataset_dir))
     assert verify.verify(tree).ok and verify.verify(tree, quick=True).ok
     assert manifest.intact(tree) is not None
 
@@ -762,3 +762,20 @@ def test_intact_trusts_only_regular_files_inside_the_tree(
     if mutate is not None:
         mutate(tree)
     assert (finishes(lambda: manifest.intact(tree)) is not None) is trusted
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_entries_of_hashes_only_the_regular_files(tmp_path: Path) -> None:
+    """manifest.entries_of: what a manifest of this tree lists (junk, symlinks, FIFOs left
+    out), with each file's digest and size; nothing is opened but regular files."""
+    ds = tmp_path / "LungSegDB"
+    _write(ds / "a/1.TIF", b"one")
+    _write(ds / "a/b/2.TIF", b"two!")
+    _write(ds / "a/.DS_Store", b"junk")
+    os.symlink(ds / "a/1.TIF", ds / "a/link.TIF")
+    os.mkfifo(ds / "a/fifo.TIF")
+    got = finishes(lambda: sorted(manifest.entries_of(ds), key=lambda e: e.path))
+    assert got == [
+        manifest.Entry("a/1.TIF", hashlib.sha256(b"one").hexdigest(), 3),
+        manifest.Entry("a/b/2.TIF", hashlib.sha256(b"two!").hexdigest(), 4),
+    ]

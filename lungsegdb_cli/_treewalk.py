@@ -1,0 +1,63 @@
+"""List a tree's files without opening or following anything: :func:`scan_tree`.
+
+Used by ``verify`` (extras, ``--quick`` sizes) and :func:`lungsegdb_cli.manifest.entries_of`;
+re-exported by :mod:`lungsegdb_cli.verify`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Container, Iterator
+from pathlib import Path
+
+from lungsegdb_cli import dataset
+
+#: Sizes :func:`scan_tree` reports for what is not a regular file.
+LINK = -2  # a symlink (to anything: never followed)
+SPECIAL = -3  # a FIFO, device or socket
+
+
+def scan_tree(
+    dataset_dir: Path, *, sizes: bool = True, skip: Container[str] = ()
+) -> Iterator[tuple[str, int]]:
+    """``(relative path with '/', size)`` of every file under ``dataset_dir``.
+
+    With ``sizes=False`` regular files report size 0 and cost no ``stat`` (the folder
+    listing's file types suffice): enough to find extra files. Paths in ``skip`` (the
+    manifest's, when looking for extras) are passed over unless they are folders: one set
+    lookup per listed file instead of the junk and type checks.
+
+    OS junk is skipped. Nothing is opened and no symlink is followed: a symlink (to a file,
+    a folder or anything) is yielded with size :data:`LINK`, a FIFO, device or socket with
+    :data:`SPECIAL` (no cycles, nothing outside the tree looked at; a manifest file under a
+    symlinked folder is still found by path). A missing ``dataset_dir`` yields nothing; an
+    unreadable folder raises ``OSError``.
+    """
+    if not os.path.isdir(dataset_dir):
+        return
+    # Junk folders are pruned on the way down, so a name alone decides; names repeat across
+    # the eight leaf folders, so a small cache saves most of the calls.
+    is_junk = functools.lru_cache(maxsize=8192)(dataset.is_junk)
+    stack: list[tuple[str, str]] = [(os.fspath(dataset_dir), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as it:
+            entries = list(it)
+        for entry in entries:
+            rel = prefix + entry.name
+            if rel in skip and not entry.is_dir(follow_symlinks=False):
+                continue
+            if is_junk(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, entry.stat(follow_symlinks=False).st_size if sizes else 0
+                elif entry.is_symlink():
+                    yield rel, LINK
+                else:
+                    yield rel, SPECIAL
+            except FileNotFoundError:
+                continue  # vanished while we looked
