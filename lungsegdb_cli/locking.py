@@ -14,7 +14,8 @@ a killed run never blocks the next one. A lock that is busy is polled until ``ti
 writer's commit takes the generation lock it may already hold); a shared hold is never
 upgraded to exclusive in place (two upgraders would deadlock), callers release and re-take.
 
-On a platform without ``fcntl`` both modes fall back to an exclusive lock (``filelock``).
+On a platform without ``fcntl`` (Windows) both modes fall back to an exclusive byte-range lock
+(``msvcrt.locking``).
 """
 
 from __future__ import annotations
