@@ -67,9 +67,13 @@ __all__ = [
 
 HEAD_BYTES = 64
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff. ``retries`` consecutive failures without progress."""
+    """Bounded exponential backoff. ``retries`` consecutive failures without progress.
+
+    ``chunk_size`` is the most a socket read asks for and the size of the blocks handed to
+    the disk and the hash threads."""
 
     retries: int = 6
     backoff: float = 1.0
