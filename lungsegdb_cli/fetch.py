@@ -2,44 +2,78 @@
 
 :func:`fetch` GETs a URL (through :func:`lungsegdb_cli.drive.open_download`, so Drive's
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
-into ``part``. Every chunk is written once and fed to a :class:`StreamHasher` (SHA-256 + MD5 on
-two threads), so the digests are ready when the last byte lands: the file is never read back.
+into ``part``. The chunks that arrive are gathered into blocks of about
+``RetryPolicy.chunk_size`` bytes; every block is written once and fed to a
+:class:`StreamHasher` (SHA-256 + MD5 on two threads), so the digests are ready when the last
+byte lands: the file is never read back. Whatever arrived is written, also when the connection
+drops part-way or Ctrl-C lands.
 
 Resume: a ``.part`` left by an earlier run (or by Ctrl-C) is continued with ``Range`` if its
-sidecar (``<part>.json``) says it came from the same source. Only a ``206`` whose
-``Content-Range`` starts exactly at our offset is appended; a ``200`` (the server ignored the
-range, or ``If-Range`` saw a changed file) restarts the file cleanly from byte 0. The bytes
-already in a ``.part`` from an earlier process are hashed once when resuming (a hash state
-cannot be saved); bytes of the current run are never re-read.
+sidecar (``<part>.json``, :class:`lungsegdb_cli._resume.ResumeState`) says it came from the
+same source. Only a ``206`` whose ``Content-Range`` starts exactly at our offset is appended;
+a ``200`` (the server ignored the range, or ``If-Range`` saw a changed file) restarts the file
+cleanly from byte 0. The bytes already in a ``.part`` from an earlier process are hashed once
+when resuming (a hash state cannot be saved); bytes of the current run are never re-read.
 
 Retries: connection resets, timeouts, truncated bodies, 408/429/5xx are retried with bounded
 exponential backoff, honouring ``Retry-After``; the attempt counter resets whenever bytes
-arrived, and a hard cap bounds the total. 404, permission and quota pages fail at once.
-Every request has a (connect, read) timeout. ``session``, ``sleep`` and ``clock`` are injected.
+arrived, and a hard cap bounds the total. A host name that does not resolve gets two short
+retries only (usually there is no network at all). 404, permission and quota pages fail at
+once. Every request has a (connect, read) timeout. ``session``, ``sleep`` and ``clock`` are
+injected.
+
+The download is a :class:`_Transfer` (one object holding the offset, validator, counters and
+hasher of one download, with a method per step), the way pip's ``_FileDownload`` is.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, BinaryIO
 
 from lungsegdb_cli import drive
-from lungsegdb_cli.errors import DownloadError, UsageError, from_os_error
+from lungsegdb_cli._http import (
+    Headers,
+    content_length,
+    filename_from,
+    if_range_validator,
+    invalid_url,
+    parse_content_range,
+    transient_errors,
+    transient_reason,
+    unsatisfied_length,
+    url_errors,
+)
+from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
+from lungsegdb_cli.errors import DownloadError, from_os_error
 from lungsegdb_cli.progress import Progress, ensure, note
-from lungsegdb_cli.streamhash import StreamHasher
+from lungsegdb_cli.streamhash import Digests, StreamHasher
+
+__all__ = [
+    "HEAD_BYTES",
+    "FetchResult",
+    "RetryPolicy",
+    "discard_part",
+    "fetch",
+    "filename_from",
+    "parse_content_range",
+    "resumable_offset",
+    "state_path",
+]
 
 HEAD_BYTES = 64
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff. ``retries`` consecutive failures without progress."""
+    """Bounded exponential backoff. ``retries`` consecutive failures without progress.
+
+    ``chunk_size`` is the most a socket read asks for and the size of the blocks handed to
+    the disk and the hash threads."""
 
     retries: int = 6
     backoff: float = 1.0
@@ -75,192 +109,328 @@ class FetchResult:
     elapsed: float = 0.0
 
 
-# ---------------------------------------------------------------------------------------------
-# The sidecar that makes a .part resumable
-# ---------------------------------------------------------------------------------------------
-def state_path(part: Path) -> Path:
-    return part.with_name(part.name + ".json")
-
-
-_STATE_TYPES: dict[str, tuple[type, ...]] = {
-    "source": (str,),
-    "validator": (str,),
-    "total": (int,),
-    "filename": (str,),
-}
-
-
-def _read_state(part: Path) -> dict[str, Any]:
-    """The resume sidecar; ``{}`` (start afresh) if it is absent, not a regular file, not
-    JSON, or holds a field of the wrong type."""
-    from lungsegdb_cli.hashing import read_regular
-
-    try:
-        data = json.loads(read_regular(state_path(part), limit=1 << 20))
-    except (OSError, ValueError, RecursionError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    for key, types in _STATE_TYPES.items():
-        value = data.get(key)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            return {}
-    return data
-
-
-def _write_state(part: Path, state: dict[str, Any]) -> None:
-    from lungsegdb_cli.fsutil import atomic_write_text
-
-    atomic_write_text(state_path(part), json.dumps(state, sort_keys=True))
-
-
-def discard_part(part: Path) -> None:
-    part.unlink(missing_ok=True)
-    state_path(part).unlink(missing_ok=True)
-
-
-def resumable_offset(part: Path, source_key: str) -> int:
-    """Bytes of ``part`` that may be resumed for ``source_key`` (0 if none or another source)."""
-    try:
-        size = part.stat().st_size
-    except FileNotFoundError:
-        return 0
-    return size if _read_state(part).get("source") == source_key else 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Response headers
-# ---------------------------------------------------------------------------------------------
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.I)
-_UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.I)
-
-
-def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """``(first, last, total)`` of ``bytes first-last/total`` (total None for ``*``)."""
-    m = _CONTENT_RANGE.match(value or "")
-    if not m:
-        return None
-    total = None if m.group(3) == "*" else int(m.group(3))
-    return int(m.group(1)), int(m.group(2)), total
-
-
-def _identity(headers: Any) -> bool:
-    for name in ("Content-Encoding", "Transfer-Encoding"):
-        for enc in headers.get(name, "").split(","):
-            if enc.strip().lower() not in ("", "identity"):
-                return False
-    return True
-
-
-def _content_length(headers: Any) -> int | None:
-    if not _identity(headers):
-        return None
-    try:
-        n = int(headers.get("Content-Length", ""))
-    except ValueError:
-        return None
-    return n if n >= 0 else None
-
-
-_UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
-
-
-def filename_from(headers: Any, url: str) -> str | None:
-    """The file name the server suggests (Content-Disposition), else the URL's last segment."""
-    cd = headers.get("Content-Disposition", "")
-    name = None
-    m = re.search(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)", cd)
-    if m:
-        name = urllib.parse.unquote(m.group(1).strip().strip('"'))
-    else:
-        m = re.search(r'filename\s*=\s*"([^"]*)"', cd) or re.search(r"filename\s*=\s*([^;]+)", cd)
-        if m:
-            name = m.group(1).strip()
-    if not name:
-        last = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
-        name = last if "." in last else None
-    if not name:
-        return None
-    name = _UNSAFE.sub("_", name).strip(" .")
-    return name or None
-
-
-def _validator(headers: Any) -> str | None:
-    etag = headers.get("ETag")
-    if etag and not etag.startswith("W/"):
-        return str(etag)
-    lm = headers.get("Last-Modified")
-    return str(lm) if lm else None
-
-
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    import requests
-
-    return (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-        ConnectionError,
-        TimeoutError,
-    )
-
-
-def _url_errors() -> tuple[type[BaseException], ...]:
-    """What ``requests``/``urllib3`` raise for a URL that cannot be fetched: malformed (all
-    ``ValueError``s; a bare one comes from parsing a redirect's Location) or redirecting
-    without end."""
-    import requests
-
-    return (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.TooManyRedirects,
-        ValueError,
-    )
-
-
-def _invalid_url(url: str, exc: BaseException) -> Exception:
-    """A URL that cannot be requested: a usage error (exit 2) naming it when the URL we were
-    given is malformed, else the server sent it (a redirect or a form): the download failed
-    (exit 3)."""
-    import requests
-
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return DownloadError(
-            f"Too many redirects while downloading {url}",
-            hint="Open the URL in a browser to see where it leads, or pass a mirror with --url.",
-            url=url,
-        )
-    try:
-        drive.check_url(url)
-    except UsageError as bad:
-        return bad
-    return DownloadError(
-        f"The server sent a URL that cannot be requested ({exc}) while downloading {url}",
-        hint="Try again later, pass a mirror with --url, or download the file in a browser "
-        "and use --archive PATH.",
-        url=url,
-    )
-
-
-def _unresolvable(exc: BaseException) -> bool:
-    """True when the host name did not resolve (no network, no DNS, a typo in --url)."""
-    text = repr(exc)
-    return any(
-        needle in text
-        for needle in (
-            "NameResolutionError",
-            "Name or service not known",
-            "Temporary failure in name resolution",
-            "nodename nor servname",
-            "getaddrinfo failed",
-        )
-    )
+def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
+    """Write the resume sidecar of ``part`` (a plain mapping is read as a sidecar would be)."""
+    if not isinstance(state, ResumeState):
+        state = ResumeState.from_mapping(state)
+    state.save(part)
 
 
 class _Incomplete(Exception):
     """The body ended before the announced length."""
+
+
+# ---------------------------------------------------------------------------------------------
+# One download as an object
+# ---------------------------------------------------------------------------------------------
+class _Transfer:
+    """The state of one download of ``url`` into ``part`` and its steps.
+
+    ``offset`` is the number of bytes in ``part`` (all of them hashed by ``hasher``);
+    ``validator`` and ``total`` describe the remote file they belong to. ``failures`` counts
+    failed attempts since bytes last arrived (the backoff), ``attempts`` every request (the hard
+    cap). Use as a context manager: leaving the block stops the hash threads.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        part: Path,
+        *,
+        session: Any,  # a requests.Session, as drive.open_download uses it
+        source_key: str,
+        progress: Progress,
+        sleep: Callable[[float], None],
+        policy: RetryPolicy,
+        before_body: Callable[[int | None, int], None] | None,
+        description: str,
+    ) -> None:
+        self.url, self.part, self.session, self.source_key = url, part, session, source_key
+        self.progress, self.sleep, self.policy = progress, sleep, policy
+        self.before_body, self.description = before_body, description
+        self.final_url = url
+        self.offset = self.resumed_from = 0
+        self.validator: str | None = None
+        self.total: int | None = None
+        self.filename: str | None = None
+        self.content_type: str | None = None
+        self.head = b""
+        self.attempts = self.failures = self.restarts = 0
+        self.notes: list[str] = []
+        self.started = False  # the progress bar of the body is running
+        self.checked_space = False  # before_body ran
+        self.transient = transient_errors()
+        self.hasher = StreamHasher()
+
+    def __enter__(self) -> _Transfer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.hasher.close()
+
+    # -- the whole download ------------------------------------------------------------------
+    def run(self) -> Digests:
+        """Resume or start, then request until ``part`` holds the whole file; its digests."""
+        self.resume()
+        while not self.attempt():
+            pass
+        return self.hasher.finish()
+
+    def result(self, digests: Digests, elapsed: float) -> FetchResult:
+        return FetchResult(
+            path=self.part,
+            size=digests.size,
+            sha256=digests.sha256,
+            md5=digests.md5,
+            url=self.final_url,
+            filename=self.filename,
+            content_type=self.content_type,
+            head=self.head,
+            resumed_from=self.resumed_from,
+            restarts=self.restarts,
+            attempts=self.attempts,
+            retries=self.notes,
+            elapsed=elapsed,
+        )
+
+    # -- where the bytes start ---------------------------------------------------------------
+    def resume(self) -> None:
+        """Continue ``part`` if its sidecar names our source (hashing its bytes once), else
+        remove it and its sidecar and start from byte 0."""
+        try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise from_os_error(exc, f"creating {self.part.parent}") from exc
+        state = ResumeState.load(self.part)
+        offset = resumable_offset(self.part, self.source_key, state)
+        if offset == 0:
+            discard_part(self.part)
+            return
+        self.offset = self.resumed_from = offset
+        self.validator, self.total, self.filename = state.validator, state.total, state.filename
+        with open(self.part, "rb") as fh:
+            self.head = fh.read(HEAD_BYTES)
+        self.progress.start(f"Checking the partial download ({self.part.name})", offset, unit="B")
+        self.hasher.update_from_file(self.part, offset)
+        self.progress.done()
+
+    def restart(self, reason: str) -> None:
+        """Throw the bytes so far away: the next request asks for the whole file."""
+        self.hasher.close()
+        self.hasher = StreamHasher()
+        self.head = b""
+        self.offset = 0
+        self.validator = None
+        self.total = None
+        self.restarts += 1
+        self.notes.append(f"restarted from byte 0: {reason}")
+        discard_part(self.part)
+
+    # -- one request -------------------------------------------------------------------------
+    def attempt(self) -> bool:
+        """One request and its body; True once ``part`` holds the whole file."""
+        if self.attempts >= self.policy.max_attempts:
+            raise DownloadError(
+                f"Download did not complete in {self.attempts} attempts",
+                hint="Run the same command again, or pass a mirror with --url.",
+                url=self.final_url,
+            )
+        self.attempts += 1
+        opened = self.open()
+        if opened is None:
+            return False
+        try:
+            return self.receive(opened)
+        finally:
+            opened.close()
+
+    def open(self) -> drive.Opened | None:
+        """GET the rest of the file (``Range`` + ``If-Range`` when resuming); ``None`` after a
+        transient failure (already waited for)."""
+        headers = {"Accept-Encoding": "identity"}
+        if self.offset:
+            headers["Range"] = f"bytes={self.offset}-"
+            if self.validator:
+                headers["If-Range"] = self.validator
+        try:
+            return drive.open_download(
+                self.session,
+                self.url,
+                headers=headers,
+                timeout=self.policy.timeout,
+                chunk_size=self.policy.chunk_size,
+            )
+        except drive.RetryableHTTP as exc:
+            self._retry(str(exc), exc.retry_after)
+        except url_errors() as exc:
+            raise invalid_url(self.url, exc) from exc
+        except self.transient as exc:
+            reason, limit = transient_reason(self.url, exc)
+            self._retry(reason, limit=limit)
+        return None
+
+    def receive(self, opened: drive.Opened) -> bool:
+        """Handle one answer: True once ``part`` holds the whole file."""
+        headers: Headers = opened.response.headers
+        status = int(opened.response.status_code)
+        self.final_url = opened.url
+        if status == 416:
+            return self._unsatisfiable(headers)
+        plan = self._plan(status, headers)
+        if plan is None:
+            return False
+        mode, expected = plan
+        self._record(headers, mode)
+        return self.stream(opened.chunks, mode, expected)
+
+    def _unsatisfiable(self, headers: Headers) -> bool:
+        """A ``416``: the ``.part`` is complete if the server's length is our offset, else
+        restart."""
+        if self.offset and unsatisfied_length(headers) == self.offset:
+            return True
+        self.restart("the server could not satisfy the range")
+        return False
+
+    def _plan(self, status: int, headers: Headers) -> tuple[str, int | None] | None:
+        """``(file mode, expected body length)`` of an answer; ``None`` (after a restart) when
+        a ``206`` does not continue exactly at our offset."""
+        if status == 206:
+            cr = parse_content_range(headers.get("Content-Range"))
+            if not self.offset or cr is None or cr[0] != self.offset:
+                self.restart(f"unexpected Content-Range {headers.get('Content-Range')!r}")
+                return None
+            self.total = cr[2] if cr[2] is not None else self.total
+            return "ab", cr[1] - cr[0] + 1
+        if self.offset:  # the range was ignored (or If-Range saw a new file)
+            self.restart(f"the server answered {status} to a range request")
+        expected = content_length(headers)
+        self.total = expected
+        return "wb", expected
+
+    def _record(self, headers: Headers, mode: str) -> None:
+        """Learn from the headers, run ``before_body`` once, save the sidecar, show progress."""
+        self.validator = if_range_validator(headers) or self.validator
+        self.filename = filename_from(headers, self.final_url) or self.filename
+        self.content_type = headers.get("Content-Type")
+        if not self.checked_space:
+            self.checked_space = True
+            if self.before_body is not None:
+                self.before_body(self.total, self.offset)
+        ResumeState(
+            source=self.source_key,
+            validator=self.validator,
+            total=self.total,
+            filename=self.filename,
+            url=self.final_url,
+        ).save(self.part)
+        if not self.started or mode == "wb":
+            self.started = True
+            name = self.filename or self.part.name
+            self.progress.start(f"{self.description} {name}", self.total, unit="B")
+            if self.offset:
+                self.progress.advance(self.offset)
+
+    # -- the body ----------------------------------------------------------------------------
+    def stream(self, chunks: Iterable[bytes], mode: str, expected: int | None) -> bool:
+        """Append (``ab``) or write (``wb``) the body to ``part``; True if it was complete.
+        A dropped or short body is retried; a longer one than announced restarts."""
+        start = self.offset
+        try:
+            with open(self.part, mode) as fh:
+                self._copy(chunks, fh)
+            received = self.offset - start
+            if expected is not None and received < expected:
+                raise _Incomplete(f"body ended after {received:,} of {expected:,} bytes")
+        except (*self.transient, _Incomplete) as exc:
+            if self.offset > start:
+                self.failures = 0  # bytes arrived: the backoff starts over
+            self._retry(f"{type(exc).__name__}: {exc}")
+            return False
+        except OSError as exc:
+            raise from_os_error(exc, f"writing {self.part}") from exc
+        if expected is not None and received > expected:
+            self.restart(f"the server sent {received:,} bytes, more than announced")
+            return False
+        return True
+
+    def _copy(self, chunks: Iterable[bytes], fh: BinaryIO) -> None:
+        """Write and hash ``chunks`` in blocks of up to ``policy.chunk_size`` bytes (a single
+        larger chunk is its own block), so the hash threads and the disk see few large
+        writes even when the socket hands over one TLS record (~16 KiB) at a time. What
+        arrived is written even when reading fails part-way or Ctrl-C lands."""
+        limit = self.policy.chunk_size
+        pending: list[bytes] = []
+        size = 0
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                if size + len(chunk) > limit:
+                    self._land(fh, pending)
+                    size = 0
+                pending.append(chunk)
+                size += len(chunk)
+                self.progress.advance(len(chunk))
+        finally:
+            self._land(fh, pending)
+
+    def _land(self, fh: BinaryIO, pending: list[bytes]) -> None:
+        """Write and hash the ``pending`` chunks as one block (emptying the list first, so a
+        failed write is never repeated)."""
+        if not pending:
+            return
+        block = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        fh.write(block)
+        self.hasher.update(block)
+        if len(self.head) < HEAD_BYTES:
+            self.head = (self.head + block[: HEAD_BYTES - len(self.head)])[:HEAD_BYTES]
+        self.offset += len(block)
+
+    # -- retries -----------------------------------------------------------------------------
+    def _retry(
+        self, reason: str, retry_after: float | None = None, limit: int | None = None
+    ) -> None:
+        """Count a failure and sleep before the next attempt (the policy's backoff, or the
+        server's ``Retry-After``). Raises :class:`DownloadError` when the server asks for a
+        longer wait than the policy allows, or after more than ``limit`` (at most
+        ``policy.retries``) failures in a row."""
+        self.failures += 1
+        policy = self.policy
+        if retry_after is not None and retry_after > policy.max_retry_after:
+            raise DownloadError(
+                f"The server asks to retry after {retry_after:.0f} s ({reason})",
+                hint="Run the same command again later; the partial download is kept.",
+                url=self.final_url,
+                retry_after=retry_after,
+            )
+        if self.failures > (policy.retries if limit is None else min(limit, policy.retries)):
+            raise self._exhausted(reason)
+        delay = policy.delay(self.failures, retry_after)
+        self.notes.append(f"retry in {delay:.1f} s after: {reason}")
+        note(self.progress, f"retrying in {delay:.0f} s: {reason}")
+        self.sleep(delay)
+
+    def _exhausted(self, reason: str) -> DownloadError:
+        if self.offset:
+            hint = (
+                f"Run the same command again to resume from byte {self.offset:,} "
+                f"({self.part.name} is kept), or pass a mirror with --url."
+            )
+        else:
+            hint = (
+                "Check the network and run again, pass a mirror with --url, or "
+                "download the file in a browser and use --archive PATH."
+            )
+        return DownloadError(
+            f"Download failed after {self.attempts} attempt(s): {reason}",
+            hint=hint,
+            url=self.final_url,
+            offset=self.offset,
+            part=str(self.part),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,213 +456,19 @@ def fetch(
     Raises :class:`lungsegdb_cli.drive.Refused` for a page instead of the file and
     :class:`DownloadError` when retries are exhausted.
     """
-    policy = policy or RetryPolicy()
     progress = ensure(progress)
     t0 = clock()
-    transient = _transient_errors()
-    try:
-        part.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise from_os_error(exc, f"creating {part.parent}") from exc
-
-    state = _read_state(part)
-    offset = resumable_offset(part, source_key)
-    if offset == 0:
-        discard_part(part)
-        state = {}
-    resumed_from = offset
-    validator: str | None = state.get("validator") if offset else None
-    total: int | None = state.get("total") if offset else None
-
-    hasher = StreamHasher()
-    head = b""
-    if offset:
-        with open(part, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-        progress.start(f"Checking the partial download ({part.name})", offset, unit="B")
-        hasher.update_from_file(part, offset)
-        progress.done()
-
-    failures = 0
-    attempts = 0
-    restarts = 0
-    notes: list[str] = []
-    started = False
-    checked_space = False
-    final_url = url
-    filename: str | None = state.get("filename") if offset else None
-    content_type: str | None = None
-
-    def restart(reason: str) -> None:
-        nonlocal offset, hasher, head, validator, total, restarts
-        hasher.close()
-        hasher = StreamHasher()
-        head = b""
-        offset = 0
-        validator = None
-        total = None
-        restarts += 1
-        notes.append(f"restarted from byte 0: {reason}")
-        discard_part(part)
-
-    def wait(reason: str, retry_after: float | None = None, limit: int | None = None) -> None:
-        nonlocal failures
-        failures += 1
-        retries = policy.retries if limit is None else min(limit, policy.retries)
-        if retry_after is not None and retry_after > policy.max_retry_after:
-            raise DownloadError(
-                f"The server asks to retry after {retry_after:.0f} s ({reason})",
-                hint="Run the same command again later; the partial download is kept.",
-                url=final_url,
-                retry_after=retry_after,
-            )
-        if failures > retries:
-            raise DownloadError(
-                f"Download failed after {attempts} attempt(s): {reason}",
-                hint=(
-                    f"Run the same command again to resume from byte {offset:,} "
-                    f"({part.name} is kept), or pass a mirror with --url."
-                    if offset
-                    else "Check the network and run again, pass a mirror with --url, or "
-                    "download the file in a browser and use --archive PATH."
-                ),
-                url=final_url,
-                offset=offset,
-                part=str(part),
-            )
-        delay = policy.delay(failures, retry_after)
-        notes.append(f"retry in {delay:.1f} s after: {reason}")
-        note(progress, f"retrying in {delay:.0f} s: {reason}")
-        sleep(delay)
-
-    try:
-        while True:
-            if attempts >= policy.max_attempts:
-                raise DownloadError(
-                    f"Download did not complete in {attempts} attempts",
-                    hint="Run the same command again, or pass a mirror with --url.",
-                    url=final_url,
-                )
-            attempts += 1
-            headers = {"Accept-Encoding": "identity"}
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
-                if validator:
-                    headers["If-Range"] = validator
-            try:
-                opened = drive.open_download(
-                    session,
-                    url,
-                    headers=headers,
-                    timeout=policy.timeout,
-                    chunk_size=policy.chunk_size,
-                )
-            except drive.RetryableHTTP as exc:
-                wait(str(exc), exc.retry_after)
-                continue
-            except _url_errors() as exc:
-                raise _invalid_url(url, exc) from exc
-            except transient as exc:
-                if _unresolvable(exc):
-                    # no DNS answer: usually no network at all, so do not wait a minute
-                    host = urllib.parse.urlsplit(url).hostname or url
-                    wait(f"cannot resolve {host} (no network or DNS?)", limit=2)
-                else:
-                    wait(f"{type(exc).__name__}: {exc}")
-                continue
-
-            resp = opened.response
-            try:
-                status = int(resp.status_code)
-                final_url = opened.url
-                if status == 416:
-                    m = _UNSATISFIED.match(resp.headers.get("Content-Range", ""))
-                    if offset and m and int(m.group(1)) == offset:
-                        break  # the .part already holds the whole file
-                    restart("the server could not satisfy the range")
-                    continue
-                mode = "ab"
-                if status == 206:
-                    cr = parse_content_range(resp.headers.get("Content-Range"))
-                    if not offset or cr is None or cr[0] != offset:
-                        restart(f"unexpected Content-Range {resp.headers.get('Content-Range')!r}")
-                        continue
-                    total = cr[2] if cr[2] is not None else total
-                    expected = cr[1] - cr[0] + 1
-                else:
-                    if offset:  # the range was ignored (or If-Range saw a new file)
-                        restart(f"the server answered {status} to a range request")
-                    mode = "wb"
-                    expected = _content_length(resp.headers)
-                    total = expected
-                validator = _validator(resp.headers) or validator
-                filename = filename_from(resp.headers, final_url) or filename
-                content_type = resp.headers.get("Content-Type")
-                if not checked_space:
-                    checked_space = True
-                    if before_body is not None:
-                        before_body(total, offset)
-                _write_state(
-                    part,
-                    {
-                        "source": source_key,
-                        "validator": validator,
-                        "total": total,
-                        "filename": filename,
-                        "url": final_url,
-                    },
-                )
-                if not started or mode == "wb":
-                    started = True
-                    progress.start(f"{description} {filename or part.name}", total, unit="B")
-                    if offset:
-                        progress.advance(offset)
-                received = 0
-                try:
-                    with open(part, mode) as fh:
-                        for chunk in opened.chunks:
-                            if not chunk:
-                                continue
-                            fh.write(chunk)
-                            hasher.update(chunk)
-                            if len(head) < HEAD_BYTES:
-                                head = (head + chunk[: HEAD_BYTES - len(head)])[:HEAD_BYTES]
-                            offset += len(chunk)
-                            received += len(chunk)
-                            progress.advance(len(chunk))
-                        if expected is not None and received < expected:
-                            raise _Incomplete(
-                                f"body ended after {received:,} of {expected:,} bytes"
-                            )
-                except (*transient, _Incomplete) as exc:
-                    if received:
-                        failures = 0
-                    wait(f"{type(exc).__name__}: {exc}")
-                    continue
-                except OSError as exc:
-                    raise from_os_error(exc, f"writing {part}") from exc
-                if expected is not None and received > expected:
-                    restart(f"the server sent {received:,} bytes, more than announced")
-                    continue
-                break
-            finally:
-                opened.close()
-        digests = hasher.finish()
-    finally:
-        hasher.close()
+    with _Transfer(
+        url,
+        part,
+        session=session,
+        source_key=source_key,
+        progress=progress,
+        sleep=sleep,
+        policy=policy or RetryPolicy(),
+        before_body=before_body,
+        description=description,
+    ) as transfer:
+        digests = transfer.run()
     progress.done()
-    return FetchResult(
-        path=part,
-        size=digests.size,
-        sha256=digests.sha256,
-        md5=digests.md5,
-        url=final_url,
-        filename=filename,
-        content_type=content_type,
-        head=head,
-        resumed_from=resumed_from,
-        restarts=restarts,
-        attempts=attempts,
-        retries=notes,
-        elapsed=clock() - t0,
-    )
+    return transfer.result(digests, elapsed=clock() - t0)

@@ -1,0 +1,166 @@
+"""What an HTTP answer or a failed request means, for :mod:`lungsegdb_cli.fetch`.
+
+Response headers: ``Content-Range``, an identity ``Content-Length``, the file name the server
+suggests (sanitised) and the validator for ``If-Range``. Request failures: which exceptions
+are transient (retried), which mean a URL that cannot be requested (a usage error for ours, a
+download error for one the server sent) and which mean a host name that does not resolve.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+
+from lungsegdb_cli import drive
+from lungsegdb_cli.errors import DownloadError, UsageError
+
+#: Headers of a response, as ``requests`` (a case-insensitive mapping) or a test gives them.
+Headers = Mapping[str, str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Response headers
+# ---------------------------------------------------------------------------------------------
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.I)
+_UNSATISFIED = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.I)
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``(first, last, total)`` of ``bytes first-last/total`` (total None for ``*``)."""
+    m = _CONTENT_RANGE.match(value or "")
+    if not m:
+        return None
+    total = None if m.group(3) == "*" else int(m.group(3))
+    return int(m.group(1)), int(m.group(2)), total
+
+
+def unsatisfied_length(headers: Headers) -> int | None:
+    """The file length a ``416`` names (``Content-Range: bytes */LENGTH``), if it does."""
+    m = _UNSATISFIED.match(headers.get("Content-Range", ""))
+    return int(m.group(1)) if m else None
+
+
+def _identity(headers: Headers) -> bool:
+    for name in ("Content-Encoding", "Transfer-Encoding"):
+        for enc in headers.get(name, "").split(","):
+            if enc.strip().lower() not in ("", "identity"):
+                return False
+    return True
+
+
+def content_length(headers: Headers) -> int | None:
+    if not _identity(headers):
+        return None
+    try:
+        n = int(headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return n if n >= 0 else None
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
+
+
+def filename_from(headers: Headers, url: str) -> str | None:
+    """The file name the server suggests (Content-Disposition), else the URL's last segment."""
+    cd = headers.get("Content-Disposition", "")
+    name = None
+    m = re.search(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)", cd)
+    if m:
+        name = urllib.parse.unquote(m.group(1).strip().strip('"'))
+    else:
+        m = re.search(r'filename\s*=\s*"([^"]*)"', cd) or re.search(r"filename\s*=\s*([^;]+)", cd)
+        if m:
+            name = m.group(1).strip()
+    if not name:
+        last = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        name = last if "." in last else None
+    if not name:
+        return None
+    name = _UNSAFE.sub("_", name).strip(" .")
+    return name or None
+
+
+def if_range_validator(headers: Headers) -> str | None:
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return str(etag)
+    lm = headers.get("Last-Modified")
+    return str(lm) if lm else None
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    import requests
+
+    return (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+def url_errors() -> tuple[type[BaseException], ...]:
+    """What ``requests``/``urllib3`` raise for a URL that cannot be fetched: malformed (all
+    ``ValueError``s; a bare one comes from parsing a redirect's Location) or redirecting
+    without end."""
+    import requests
+
+    return (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.TooManyRedirects,
+        ValueError,
+    )
+
+
+def invalid_url(url: str, exc: BaseException) -> Exception:
+    """A URL that cannot be requested: a usage error (exit 2) naming it when the URL we were
+    given is malformed, else the server sent it (a redirect or a form): the download failed
+    (exit 3)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return DownloadError(
+            f"Too many redirects while downloading {url}",
+            hint="Open the URL in a browser to see where it leads, or pass a mirror with --url.",
+            url=url,
+        )
+    try:
+        drive.check_url(url)
+    except UsageError as bad:
+        return bad
+    return DownloadError(
+        f"The server sent a URL that cannot be requested ({exc}) while downloading {url}",
+        hint="Try again later, pass a mirror with --url, or download the file in a browser "
+        "and use --archive PATH.",
+        url=url,
+    )
+
+
+def unresolvable(exc: BaseException) -> bool:
+    """True when the host name did not resolve (no network, no DNS, a typo in --url)."""
+    text = repr(exc)
+    return any(
+        needle in text
+        for needle in (
+            "NameResolutionError",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname",
+            "getaddrinfo failed",
+        )
+    )
+
+
+def transient_reason(url: str, exc: BaseException) -> tuple[str, int | None]:
+    """Why a request failed and the most retries it deserves (``None``: the policy's): a host
+    name that does not resolve (usually no network at all) gets two short retries, not a
+    minute of waiting."""
+    if unresolvable(exc):
+        host = urllib.parse.urlsplit(url).hostname or url
+        return f"cannot resolve {host} (no network or DNS?)", 2
+    return f"{type(exc).__name__}: {exc}", None

@@ -1,0 +1,90 @@
+"""The sidecar that makes a ``.part`` file resumable: ``<part>.json`` as a typed object.
+
+:class:`ResumeState` is what a download remembers about the bytes already in its ``.part``:
+the source they came from (a resume is only allowed for the same source), the validator
+(ETag or Last-Modified, sent back as ``If-Range``), the announced total, the server's file
+name and the final URL. A sidecar that is absent, not a regular file, not JSON or holds a
+field of the wrong type loads as the empty state (start afresh); it is never trusted blindly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: The largest sidecar read: anything bigger was not written by lungsegdb.
+_LIMIT = 1 << 20
+
+#: Fields whose wrong type makes the whole sidecar untrustworthy (``url`` is informative).
+_CHECKED: dict[str, type] = {"source": str, "validator": str, "total": int, "filename": str}
+
+
+def state_path(part: Path) -> Path:
+    """The sidecar of ``part``: ``<part>.json`` beside it."""
+    return part.with_name(part.name + ".json")
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What the bytes in a ``.part`` are; every field ``None`` when unknown."""
+
+    source: str | None = None
+    validator: str | None = None
+    total: int | None = None
+    filename: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: object) -> ResumeState:
+        """The state a decoded sidecar describes; the empty state if it is not an object or a
+        checked field has the wrong type (``bool`` is no ``int`` here)."""
+        if not isinstance(data, Mapping):
+            return cls()
+        for key, kind in _CHECKED.items():
+            value = data.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                return cls()
+        url = data.get("url")
+        return cls(
+            source=data.get("source"),
+            validator=data.get("validator"),
+            total=data.get("total"),
+            filename=data.get("filename"),
+            url=url if isinstance(url, str) else None,
+        )
+
+    @classmethod
+    def load(cls, part: Path) -> ResumeState:
+        """The sidecar of ``part``; the empty state if it cannot be trusted (see module doc)."""
+        from lungsegdb_cli.hashing import read_regular
+
+        try:
+            data = json.loads(read_regular(state_path(part), limit=_LIMIT))
+        except (OSError, ValueError, RecursionError):
+            return cls()
+        return cls.from_mapping(data)
+
+    def save(self, part: Path) -> None:
+        """Write the sidecar of ``part`` atomically (a reader never sees half of it)."""
+        from lungsegdb_cli.fsutil import atomic_write_text
+
+        atomic_write_text(state_path(part), json.dumps(asdict(self), sort_keys=True))
+
+
+def discard_part(part: Path) -> None:
+    """Remove ``part`` and its sidecar (either may be missing)."""
+    part.unlink(missing_ok=True)
+    state_path(part).unlink(missing_ok=True)
+
+
+def resumable_offset(part: Path, source_key: str, state: ResumeState | None = None) -> int:
+    """Bytes of ``part`` that may be resumed for ``source_key`` (0 if none or another source).
+    ``state`` is the sidecar if the caller has loaded it already."""
+    try:
+        size = part.stat().st_size
+    except FileNotFoundError:
+        return 0
+    state = ResumeState.load(part) if state is None else state
+    return size if state.source == source_key else 0
