@@ -37,235 +37,65 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import secrets
 import shutil
-import signal
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 from lungsegdb_cli import locking
-from lungsegdb_cli.errors import CheckFailed, LocalError, from_os_error
+from lungsegdb_cli._crashpoints import (
+    ENV_CRASH_AT,
+    ENV_CRASH_TRACE,
+    CrashHook,
+    EnvCrashHook,
+    checkpoint,
+    no_hook,
+    set_hook,
+)
+from lungsegdb_cli._journal import (
+    APPLIED,
+    COMMITTED,
+    ENV_SYNC,
+    Journal,
+    Op,
+    fsync_dir,
+    read_journal,
+    sync_filesystem,
+    write_durably,
+)
+from lungsegdb_cli.errors import LocalError, from_os_error
 from lungsegdb_cli.paths import DataPaths
 
-ENV_CRASH_AT = "LUNGSEGDB_CRASH_AT"
-ENV_CRASH_TRACE = "LUNGSEGDB_CRASH_TRACE"
-ENV_SYNC = "LUNGSEGDB_SYNC"
-JOURNAL_VERSION = 1
-COMMITTED = "committed"
-APPLIED = "applied"
+__all__ = [
+    "APPLIED",
+    "COMMITTED",
+    "ENV_CRASH_AT",
+    "ENV_CRASH_TRACE",
+    "ENV_SYNC",
+    "CrashHook",
+    "EnvCrashHook",
+    "Journal",
+    "Op",
+    "Transaction",
+    "checkpoint",
+    "clean_debris",
+    "is_read_only",
+    "one_generation",
+    "read_journal",
+    "reading",
+    "recover",
+    "set_hook",
+    "writing",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<txid>\d+-[0-9a-f]+)$")
-
-
-# ---------------------------------------------------------------------------------------------
-# Crash points
-# ---------------------------------------------------------------------------------------------
-class CrashHook(Protocol):
-    """Called at every step of a run that changes the data dir, with the step's name."""
-
-    def __call__(self, point: str) -> None: ...
-
-
-class EnvCrashHook:
-    """The test-only hook driven by ``LUNGSEGDB_CRASH_AT`` / ``LUNGSEGDB_CRASH_TRACE``."""
-
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
-        at, _, how = env.get(ENV_CRASH_AT, "").partition(":")
-        self._at = int(at) if at.strip().isdigit() else 0
-        self._how = how or "kill"
-        self._trace = env.get(ENV_CRASH_TRACE) or None
-        self._count = 0
-
-    def __call__(self, point: str) -> None:
-        self._count += 1
-        if self._trace:
-            with open(self._trace, "a", encoding="utf-8") as fh:
-                fh.write(f"{self._count} {point}\n")
-        if self._count != self._at:
-            return
-        if self._how == "interrupt":
-            raise KeyboardInterrupt
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_hook: CrashHook | None = None
-
-
-def _no_hook(point: str) -> None:
-    return None
-
-
-def set_hook(hook: CrashHook | None) -> None:
-    """Install the process's crash hook (None: the environment-driven default)."""
-    global _hook
-    _hook = hook
-
-
-def checkpoint(point: str) -> None:
-    """A named step of a run that changes the data dir (see ``LUNGSEGDB_CRASH_AT``)."""
-    global _hook
-    if _hook is None:
-        _hook = EnvCrashHook()
-    _hook(point)
-
-
-# ---------------------------------------------------------------------------------------------
-# The journal
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Op:
-    """One step of a commit. ``put``: ``staged`` replaces ``final``; ``remove``: ``final``
-    goes. Paths are relative to the data root, with ``/``."""
-
-    kind: str
-    final: str
-    staged: str | None
-    aside: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {"op": self.kind, "final": self.final, "staged": self.staged, "aside": self.aside}
-
-
-@dataclass
-class Journal:
-    txid: str
-    state: str
-    ops: list[Op] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        doc = {
-            "version": JOURNAL_VERSION,
-            "txid": self.txid,
-            "state": self.state,
-            "ops": [op.to_dict() for op in self.ops],
-        }
-        return json.dumps(doc, indent=1) + "\n"
-
-
-def _safe_rel(value: object) -> str:
-    if not isinstance(value, str) or not value or value.startswith("/") or "\\" in value:
-        raise ValueError(value)
-    parts = value.split("/")
-    if any(p in ("", ".", "..") for p in parts) or "\0" in value:
-        raise ValueError(value)
-    return value
-
-
-def _parse_journal(text: str) -> Journal:
-    doc = json.loads(text)
-    if not isinstance(doc, dict) or doc.get("version") != JOURNAL_VERSION:
-        raise ValueError("not a version-1 journal")
-    state = doc.get("state")
-    txid = doc.get("txid")
-    if state not in (COMMITTED, APPLIED) or not isinstance(txid, str):
-        raise ValueError("bad state")
-    ops = []
-    for raw in doc.get("ops") or []:
-        if not isinstance(raw, dict) or raw.get("op") not in ("put", "remove"):
-            raise ValueError("bad op")
-        staged = raw.get("staged")
-        ops.append(
-            Op(
-                kind=raw["op"],
-                final=_safe_rel(raw.get("final")),
-                staged=None if staged is None else _safe_rel(staged),
-                aside=_safe_rel(raw.get("aside")),
-            )
-        )
-        if ops[-1].kind == "put" and staged is None:
-            raise ValueError("put without staged")
-    return Journal(txid=txid, state=state, ops=ops)
-
-
-def read_journal(paths: DataPaths) -> Journal | None:
-    """The journal, or None if there is none. A corrupt one is :class:`CheckFailed` (exit 1):
-    it is written atomically, so it was changed by hand and the data dir cannot be trusted."""
-    from lungsegdb_cli.hashing import read_regular
-
-    try:
-        text = read_regular(paths.journal).decode("utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:  # a FIFO, a folder, binary: never trusted
-        raise _corrupt_journal(paths, exc) from exc
-    try:
-        return _parse_journal(text)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise _corrupt_journal(paths, exc) from exc
-
-
-def _corrupt_journal(paths: DataPaths, exc: BaseException) -> CheckFailed:
-    return CheckFailed(
-        f"The commit journal {paths.journal} is corrupt ({exc}); the data dir may be half-updated",
-        hint=(
-            f"Delete {paths.journal}, then run 'lungsegdb download --force' "
-            "(or 'lungsegdb extract --force') to rebuild the tree."
-        ),
-        path=str(paths.journal),
-    )
-
-
-def _write_durably(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _sync_filesystem(folder: Path) -> None:
-    """Flush the staged files of ``folder``'s file system to disk (``syncfs``; else ``sync``)."""
-    if os.environ.get(ENV_SYNC, "").strip() in ("0", "false", "no", "off"):
-        return
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                if libc.syncfs(fd) == 0:
-                    return
-            finally:
-                os.close(fd)
-        except (OSError, AttributeError):
-            pass
-    if hasattr(os, "sync"):
-        os.sync()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +135,7 @@ def _apply(root: Path, ops: list[Op], hook: CrashHook) -> None:
         os.rename(staged, final)
         hook(f"put {op.final}")
     for folder in sorted({(root / op.final).parent for op in ops}):
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
 
 def _finish(paths: DataPaths, journal: Journal, hook: CrashHook) -> None:
@@ -315,7 +145,7 @@ def _finish(paths: DataPaths, journal: Journal, hook: CrashHook) -> None:
     hook("removed old")
     with contextlib.suppress(FileNotFoundError):
         paths.journal.unlink()
-    _fsync_dir(paths.state_dir)
+    fsync_dir(paths.state_dir)
 
 
 _live: set[str] = set()  # txids of this process's transactions in progress
@@ -377,7 +207,7 @@ def recover(paths: DataPaths, hook: CrashHook | None = None) -> bool:
                 with locking.generation_lock(paths, locking.EXCLUSIVE):
                     _apply(paths.root, journal.ops, hook)
                     journal.state = APPLIED
-                    _write_durably(paths.journal, journal.to_json())
+                    write_durably(paths.journal, journal.to_json())
             except OSError as exc:
                 raise from_os_error(exc, f"finish the interrupted commit in {paths.root}") from exc
             rolled = True
@@ -554,16 +384,16 @@ class Transaction:
         hook("prepared")
         journal = Journal(txid=self.txid, state=COMMITTED, ops=list(self._ops))
         try:
-            _sync_filesystem(paths.root)
+            sync_filesystem(paths.root)
             hook("synced")
             with locking.generation_lock(paths, locking.EXCLUSIVE):
-                _write_durably(paths.journal, journal.to_json())
+                write_durably(paths.journal, journal.to_json())
                 self.committed = True  # from here on, recovery rolls forward
                 try:
                     self._apply(journal, hook)
                 except KeyboardInterrupt:
-                    self._apply(journal, _no_hook)
-                    _finish(paths, journal, _no_hook)
+                    self._apply(journal, no_hook)
+                    _finish(paths, journal, no_hook)
                     raise
         except OSError as exc:
             if self.committed:
@@ -575,7 +405,7 @@ class Transaction:
             _finish(paths, journal, hook)
             hook("done")
         except KeyboardInterrupt:
-            _finish(paths, journal, _no_hook)
+            _finish(paths, journal, no_hook)
             raise
 
     def _apply(self, journal: Journal, hook: CrashHook) -> None:
@@ -583,7 +413,7 @@ class Transaction:
             hook("journal written")
             _apply(self.paths.root, journal.ops, hook)
             journal.state = APPLIED
-            _write_durably(self.paths.journal, journal.to_json())
+            write_durably(self.paths.journal, journal.to_json())
         hook("applied")
 
     def abort(self) -> None:

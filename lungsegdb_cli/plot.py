@@ -9,12 +9,12 @@ The overlay samples (three pairs per group) are the only files read a second tim
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli.errors import UsageError, from_os_error
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.fsutil import atomic_write_bytes
 from lungsegdb_cli.paths import DataPaths
 
 EXTRA_HINT = "pip install 'lungsegdb-cli[plot]' (or pip install matplotlib)"
@@ -105,17 +105,9 @@ def render(result: Any, paths: DataPaths, out: Path) -> Path:
     fig.tight_layout()
     out = Path(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=80)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise from_os_error(exc, f"writing {out}") from exc
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=80)
     finally:
         plt.close(fig)
+    atomic_write_bytes(out, png.getvalue())  # a reader sees the old plot or the new one
     return out
