@@ -5,7 +5,8 @@
 Prints ``http://127.0.0.1:PORT`` on the first line of stdout once it listens. The file is then
 at ``/mirror/<name>`` (static, Range, ETag, ``sendfile``) and, as Drive file ``ID``, behind
 ``/uc?id=ID&export=download`` -> 303 -> the virus-scan warning form -> the bytes. The server
-is the fake of the tests (``tests/drive_fake.py``), so benchmarks and tests see the same Drive.
+is the fake of the tests (``tests/support/drive_fake.py``), so benchmarks and tests see the
+same Drive.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.*
 
-from drive_fake import FakeDrive
+from support.drive_fake import FakeDrive
 
 DEFAULT_ID = "1EjzpPq0GhpmlMoSUqnJIdukg_QQDJtgq"
 

@@ -45,15 +45,12 @@ def synth_defects(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# download (issue 3): a local fake of Google Drive on 127.0.0.1 (see tests/drive_fake.py)
+# download (issue 3): a local fake of Google Drive on 127.0.0.1 (see tests/support/drive_fake.py)
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_drive() -> Any:
     """A running :class:`drive_fake.FakeDrive` on 127.0.0.1 (stopped after the test)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from drive_fake import FakeDrive
+    from support.drive_fake import FakeDrive
 
     with FakeDrive() as fake:
         yield fake

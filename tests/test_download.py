@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from drive_fake import FakeDrive
-from fakes import InterruptingProgress
+from support.drive_fake import FakeDrive
+from support.fakes import InterruptingProgress
 
 from lungsegdb_cli import dataset, download, fsutil, manifest, paths, provenance
 from lungsegdb_cli.cli import run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from drive_fake import NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
+from support.drive_fake import NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
 
 from lungsegdb_cli import dataset, drive
 from lungsegdb_cli.errors import UsageError

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fakes import InterruptingProgress
+from support.fakes import InterruptingProgress
 
 from lungsegdb_cli import dataset, manifest
 from lungsegdb_cli import extract as ex

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-from drive_fake import FakeDrive
-from fakes import InterruptingProgress, RecordingProgress
+from support.drive_fake import FakeDrive
+from support.fakes import InterruptingProgress, RecordingProgress
 
 from lungsegdb_cli import drive, fetch
 from lungsegdb_cli.errors import DownloadError

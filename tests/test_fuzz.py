@@ -548,7 +548,13 @@ def test_scan_cache_load_of_deeply_nested_json_is_empty(tmp_path: Path) -> None:
 # Drive HTML pages: drive.classify
 # ---------------------------------------------------------------------------------------------
 def _drive_pages() -> list[str]:
-    from drive_fake import LOGIN_PAGE_AS_OCTET, NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
+    from support.drive_fake import (
+        LOGIN_PAGE_AS_OCTET,
+        NOT_FOUND_PAGE,
+        QUOTA_PAGE,
+        SIGN_IN_PAGE,
+        virus_page,
+    )
 
     virus = virus_page(
         "https://drive.usercontent.google.com/download",

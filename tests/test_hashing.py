@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import finishes
+from support.fakes import finishes
 
 from lungsegdb_cli import hashing
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import RecordingProgress, finishes
+from support.fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import fetch
 from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path

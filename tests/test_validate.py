@@ -537,7 +537,7 @@ def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
 def test_interrupted_decode_pass_keeps_what_it_decoded(tmp_path: Path) -> None:
     """Ctrl-C after the first chunk: the pass re-raises, the chunk is in the saved cache, and
     the next pass decodes only the rest."""
-    from fakes import InterruptingProgress, RecordingProgress
+    from support.fakes import InterruptingProgress, RecordingProgress
 
     from lungsegdb_cli import decodepass, scancache, tree
 

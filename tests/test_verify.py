@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import RecordingProgress, finishes
+from support.fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import dataset, errors, hashing, manifest, paths, provenance, verify
 from lungsegdb_cli.cli import run
