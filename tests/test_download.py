@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +212,7 @@ def test_malformed_pin_and_missing_archive_are_usage_errors(
 def test_rerun_on_complete_tree_is_fast_and_offline(drive: FakeDrive, tmp_path: Path) -> None:
     _dl(tmp_path)
     n = len(drive.seen)
-    t0 = time.perf_counter()
-    res = _dl(tmp_path, session=NoNetwork())
-    assert time.perf_counter() - t0 < 1.0
+    res = _dl(tmp_path, session=NoNetwork())  # any request fails the test
     assert res.action == "up-to-date" and res.files == 24 and len(drive.seen) == n
     assert res.archive is not None and res.archive.sha256
 

@@ -415,9 +415,10 @@ def test_second_run_is_a_fast_no_op_and_force_replaces(tmp_path, capsys):
     capsys.readouterr()
     target = data / "LungSegDB" / "raw data" / "V1" / "CT_Images" / "000.TIF"
     inode = target.stat().st_ino
-    t0 = time.perf_counter()
+    good = archive.read_bytes()
+    archive.write_bytes(good[:4] + bytes(len(good) - 4))  # unreadable past its magic bytes:
     assert run(["extract", "--archive", str(archive), "--data-dir", str(data), "--json"]) == 0
-    assert time.perf_counter() - t0 < 1.0
+    archive.write_bytes(good)  # ... so the no-op re-run did not open the archive
     doc = json_doc(capsys)
     assert doc["already"] is True and doc["files"] == len(files)
     assert target.stat().st_ino == inode  # untouched
