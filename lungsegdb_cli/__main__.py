@@ -1,8 +1,6 @@
 """``python -m lungsegdb_cli`` works like the ``lungsegdb`` console script."""
 
-from lungsegdb_cli import _tuning
 from lungsegdb_cli.cli import main
 
 if __name__ == "__main__":
-    _tuning.apply()
     main()

@@ -1,7 +1,8 @@
 """Interpreter-wide tuning for the command-line program, never applied by library code.
 
-The CLI entry point calls :func:`apply` once at start-up; a program that imports the library
-keeps its own settings.
+The CLI entry point (``lungsegdb_cli.cli.main``) calls :func:`apply` once at start-up and
+:func:`freeze_before_exit` just before it exits; a program that imports the library (or runs
+the CLI in-process with ``cli.run``) keeps its own settings.
 """
 
 from __future__ import annotations
@@ -37,3 +38,15 @@ def apply() -> bool:
     mallopt(_M_MMAP_THRESHOLD, 4 * CHUNK)
     mallopt(_M_TRIM_THRESHOLD, 32 * CHUNK)
     return True
+
+
+def freeze_before_exit() -> None:
+    """Put every object out of the cyclic collector's reach, just before the process ends.
+
+    The interpreter's final collections then skip typer's and pydantic's tens of thousands of
+    objects (~20 ms of every command's wall time). Only for a process about to exit: nothing
+    frozen is ever collected afterwards.
+    """
+    import gc
+
+    gc.freeze()

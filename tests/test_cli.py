@@ -489,3 +489,225 @@ def test_a_good_lungsegdb_workers_is_used(
     monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
     got = decodepass.default_workers()
     assert got == workers if workers is not None else 1 <= got <= 8
+
+
+# ---------------------------------------------------------------------------------------------
+# --debug: accepted by every command, one declaration, read by the funnel only
+# ---------------------------------------------------------------------------------------------
+#: (command, argv after the command with {tmp} a fresh folder, exit code): each fails in the
+#: library (or an option check), so --debug must add a traceback to the two-line message.
+_DEBUG_CASES = [
+    ("download", ["--offline", "--data-dir", "{tmp}"], 3),
+    ("verify", ["--data-dir", "{tmp}"], 3),
+    ("extract", ["--archive", "{tmp}/missing.zip", "--data-dir", "{tmp}"], 2),
+    ("validate", ["--data-dir", "{tmp}/missing"], 2),
+    ("stats", ["--data-dir", "{tmp}/missing"], 2),
+    ("info", ["--data-dir", "{tmp}/afile"], 2),
+    ("synth", ["{tmp}/out", "--pairs", "0"], 2),
+]
+
+
+def test_the_debug_table_covers_every_command() -> None:
+    assert sorted(c[0] for c in _DEBUG_CASES) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "code"), _DEBUG_CASES, ids=[c[0] for c in _DEBUG_CASES]
+)
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_every_command_takes_debug_and_shows_a_traceback_with_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    argv: list[str],
+    code: int,
+    debug: bool,
+) -> None:
+    monkeypatch.delenv("LUNGSEGDB_DEBUG", raising=False)
+    (tmp_path / "afile").write_text("x")
+    args = [command, *(a.format(tmp=tmp_path) for a in argv)]
+    assert run([*args, "--debug"] if debug else args) == code
+    err = capsys.readouterr().err
+    assert ("Traceback" in err) is debug, err
+    assert err.strip().splitlines()[-2].startswith("error: "), err
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_lists_debug_in_its_help_and_the_app_help_says_so(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    assert run([name, "--help"]) == 0
+    assert "--debug" in capsys.readouterr().out
+    assert run(["--help"]) == 0
+    assert "--debug" in capsys.readouterr().out
+
+
+def test_debug_does_not_change_a_successful_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["info", "--json", "--data-dir", str(tmp_path)]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert run(["info", "--debug", "--json", "--data-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == plain
+
+
+def test_no_command_function_has_a_debug_parameter() -> None:
+    """--debug reaches the funnel through argv; the commands never see it."""
+    import inspect
+
+    from lungsegdb_cli import cli
+
+    for name in COMMANDS:
+        assert "debug" not in inspect.signature(getattr(cli, name)).parameters, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpreter-wide switches: main() (the console script) only, never run() (in-process)
+# ---------------------------------------------------------------------------------------------
+_SWITCHES_PROBE = """
+import gc, sys
+from lungsegdb_cli import _tuning, cli
+{call}
+print(_tuning._applied, gc.get_freeze_count() > 0, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "is_main"),
+    [
+        ("cli.run(['--version'])", False),
+        ("try:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass", True),
+    ],
+    ids=["run", "main"],
+)
+def test_only_main_sets_interpreter_wide_switches(call: str, is_main: bool) -> None:
+    """main() tunes malloc (glibc only) and freezes the collector before exit; run() does
+    neither: a program or test calling it in-process keeps its own settings."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _SWITCHES_PROBE.format(call=call)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+    )
+    expected = f"{is_main and sys.platform.startswith('linux')} {is_main}"
+    assert probe.stderr.strip().splitlines()[-1] == expected, probe.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The human rendering of every command (lungsegdb_cli._render), from its typed result
+# ---------------------------------------------------------------------------------------------
+#: (id, runs before the one checked, the run checked, lines its stdout must hold). {zip} is the
+#: synth archive, {sha} its SHA-256, {tree} a clean tree, {defects} a tree with defects, {tmp}
+#: a fresh folder. Lines are whole lines of output, compared after stripping the right end.
+_HUMAN_CASES = [
+    (
+        "download",
+        [],
+        ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"],
+        ["LungSegDB is ready: {tmp}/d/LungSegDB", "  files:    24", "  sha256:   {sha}",
+         "  source:   file://{zip}", "  manifest: {tmp}/d/LungSegDB.sha256"],
+    ),
+    (
+        "download-again",
+        [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
+        ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"],
+        ["LungSegDB dataset already complete: nothing to do.", "  files:    24"],
+    ),
+    (
+        "download-no-extract",
+        [],
+        ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d", "--no-extract"],
+        ["Archive downloaded and checked (not extracted).", "  sha256:   {sha}"],
+    ),
+    (
+        "download-no-extract-again",
+        [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d", "--no-extract"]],
+        ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d", "--no-extract"],
+        ["LungSegDB archive already complete: nothing to do."],
+    ),
+    (
+        "extract-again",
+        [["extract", "--archive", "{zip}", "--data-dir", "{tmp}/e"]],
+        ["extract", "--archive", "{zip}", "--data-dir", "{tmp}/e"],
+        ["  manifest: {tmp}/e/LungSegDB.sha256"],
+    ),
+    (
+        "verify-ok",
+        [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
+        ["verify", "--data-dir", "{tmp}/d"],
+        ["  archive {zip}: sha256 matches the recorded checksum", "  sha256 {sha}"],
+    ),
+    (
+        "verify-pin-differs",
+        [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
+        ["verify", "--data-dir", "{tmp}/d", "--sha256", "a" * 64],
+        ["  archive:  {zip}", f"  expected: {'a' * 64} (pin)", "  actual:   {sha}",
+         "  problem:  sha256 differs from the pin"],
+    ),
+    (
+        "validate-defects",
+        [],
+        ["validate", "--data-dir", "{defects}"],
+        ["missing-mask (error, 1):", "FAILED: 19 pairs, 6 errors, 7 warnings",
+         "  preprocessed data/V1/CT_Images/4.TIF: no mask with stem '4' in "
+         "preprocessed data/V1/CT_Masks"],
+    ),
+    (
+        "info",
+        [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
+        ["info", "--data-dir", "{tmp}/d"],
+        ["Local state: extracted", "  pin in CI:   LUNGSEGDB_SHA256={sha}",
+         "  manifest:    {tmp}/d/LungSegDB.sha256"],
+    ),
+    (
+        "info-empty",
+        [],
+        ["info", "--data-dir", "{tmp}"],
+        ["  archive:     (none kept)", "  manifest:    (none)"],
+    ),
+    (
+        "stats",
+        [],
+        ["stats", "--data-dir", "{tree}", "--csv", "{tmp}/s.csv"],
+        ["Normalisation constants (over every pixel of each group's images):",
+         "CSV: {tmp}/s.csv"],
+    ),
+    (
+        "synth",
+        [],
+        ["synth", "{tmp}/s", "--pairs", "1", "--defects"],
+        ["Synthetic LungSegDB tree: {tmp}/s/LungSegDB", "  raw data/V2: 1 pairs",
+         "  missing-mask: preprocessed data/V1/CT_Images/2.TIF"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("before", "argv", "lines"), [c[1:] for c in _HUMAN_CASES], ids=[c[0] for c in _HUMAN_CASES]
+)
+def test_human_output_of_every_command(
+    tmp_path: Path,
+    synth_result: object,
+    synth_defects: object,
+    capsys: pytest.CaptureFixture[str],
+    before: list[list[str]],
+    argv: list[str],
+    lines: list[str],
+) -> None:
+    archive = synth_result.archive  # type: ignore[attr-defined]
+    places = {
+        "zip": str(archive.path),
+        "sha": archive.sha256,
+        "tree": str(synth_result.tree),  # type: ignore[attr-defined]
+        "defects": str(synth_defects.tree),  # type: ignore[attr-defined]
+        "tmp": str(tmp_path),
+    }
+    for step in before:
+        assert run([*(a.format(**places) for a in step), "--quiet"]) in (0, 1)
+    capsys.readouterr()
+    run([*(a.format(**places) for a in argv), "--quiet"])
+    out = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    for line in lines:
+        assert line.format(**places) in out, (line, out)

@@ -1,0 +1,238 @@
+"""The typer declarations of the command line's options: the ones every command takes
+(:data:`DataDirOpt`, :data:`JsonOpt`, :data:`QuietOpt`, ``--debug`` through :class:`Command`)
+and each command's own, named ``<Command><Option>Opt``. Their help texts are the reference
+that ``lungsegdb COMMAND --help`` prints (and docs/cli.md repeats).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+import typer.core
+import typer.main
+
+if TYPE_CHECKING:
+    import click
+
+# ---------------------------------------------------------------------------------------------
+# Options every command takes
+# ---------------------------------------------------------------------------------------------
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help=(
+            "Data root (holds LungSegDB/), or the LungSegDB folder itself, or any folder laid "
+            "out like it. Default: $LUNGSEGDB_HOME, else the user cache dir "
+            "(~/.cache/lungsegdb on Linux)."
+        ),
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON document on stdout, nothing else.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress; only results and errors.")
+]
+Sha256Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--sha256",
+        envvar="LUNGSEGDB_SHA256",
+        help="Pin the archive's SHA-256 (64 hex digits). Env: LUNGSEGDB_SHA256.",
+        show_default=False,
+    ),
+]
+ArchiveOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        help="Use this archive file (e.g. downloaded by hand in a browser): no network.",
+        show_default=False,
+    ),
+]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help=(
+            "Decode every file again instead of reusing the decode cache (kept in the data "
+            "dir's .lungsegdb/cache, keyed on path, size and mtime; shared by validate and "
+            "stats). Env: LUNGSEGDB_NO_CACHE=1."
+        ),
+    ),
+]
+
+
+DebugOpt = Annotated[
+    bool,
+    typer.Option("--debug", help="Show a traceback on errors (or set LUNGSEGDB_DEBUG=1)."),
+]
+
+
+@cache
+def _debug_option() -> click.Parameter:
+    """``--debug`` as typer builds it from :data:`DebugOpt` (the same help line and parsing
+    as any other flag), but with no value passed to the command: the error funnel
+    (``cli.run``) reads it from argv before parsing, so option errors get a traceback too."""
+
+    def probe(debug: DebugOpt = False) -> None: ...
+
+    app = typer.Typer(add_completion=False)
+    app.command()(probe)
+    (param,) = (p for p in typer.main.get_command(app).params if p.name == "debug")
+    param.expose_value = False
+    return param
+
+
+class Command(typer.core.TyperCommand):
+    """A command that also takes ``--debug`` (declared once, see :func:`_debug_option`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(_debug_option())
+
+
+# ---------------------------------------------------------------------------------------------
+# Each command's own options
+# ---------------------------------------------------------------------------------------------
+class SynthFormat(str, Enum):
+    zip = "zip"
+    tar_gz = "tar.gz"
+    none = "none"
+
+
+RootVersionOpt = Annotated[
+    bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+]
+DownloadUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="LUNGSEGDB_URL",
+        help=(
+            "Where to get the archive: a Google Drive link in any form (/file/d/ID/view, "
+            "uc?id=ID, open?id=ID) or any http(s) mirror. Default: the dataset's Drive "
+            "file. Env: LUNGSEGDB_URL."
+        ),
+        show_default=False,
+    ),
+]
+DownloadOfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="Never touch the network; exit 3 if the data (or a kept archive) is not here.",
+    ),
+]
+DownloadForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Download and extract again even if the tree is complete."),
+]
+DownloadNoExtractOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-extract", help="Only download and check the archive (kept in <root>/downloads)."
+    ),
+]
+ExtractArchiveOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        help=(
+            "The archive to extract (zip, tar, tar.gz/.bz2/.xz; 7z and RAR with an extra). "
+            "Default: the archive 'lungsegdb download' kept."
+        ),
+        show_default=False,
+    ),
+]
+ExtractForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Extract again even if the tree is complete and intact."),
+]
+VerifyQuickOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quick",
+        help=(
+            "Check presence and sizes only, reading no file contents (sub-second at full "
+            "scale). Misses a change that keeps the size; the archive is checked by size."
+        ),
+    ),
+]
+ValidateStrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help=(
+            "Warnings fail too: every finding is reported with severity 'error' and the "
+            "exit code is 1 if there is any (count-mismatch included)."
+        ),
+    ),
+]
+StatsVariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Only this variant: preprocessed or raw ('preprocessed data'/'raw data' too).",
+        show_default=False,
+    ),
+]
+StatsVersionOpt = Annotated[
+    str | None,
+    typer.Option("--version", help="Only this version: V1 or V2.", show_default=False),
+]
+StatsCsvPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv",
+        metavar="FILE",
+        help=(
+            "Also write one row per pair: variant, version, stem, image, mask, shape, "
+            "dtype, min, max, mean, std, foreground, error."
+        ),
+        show_default=False,
+    ),
+]
+StatsPlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE.png",
+        help=(
+            "Also write a PNG: a few image/mask overlays per group, intensity and "
+            "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli\\[plot]'."
+        ),
+        show_default=False,
+    ),
+]
+SynthOutDirOpt = Annotated[
+    Path, typer.Argument(metavar="OUT", help="Folder to write the tree and archive into.")
+]
+SynthPairsOpt = Annotated[
+    int | None,
+    typer.Option("--pairs", help="Pairs per group (variant x version). Default: 4."),
+]
+SynthScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--scale",
+        help="Fraction of the published counts per group (1.0 = 1,800 V1 / 700 V2 pairs).",
+    ),
+]
+SynthFmtOpt = Annotated[
+    SynthFormat, typer.Option("--format", help="Archive format, or none for the tree only.")
+]
+SynthWrapOpt = Annotated[
+    str | None,
+    typer.Option("--wrap", help="Nest the tree inside this folder in the archive."),
+]
+SynthDefectsOpt = Annotated[
+    bool,
+    typer.Option("--defects", help="Plant one of each defect validate must find."),
+]

@@ -1,0 +1,134 @@
+"""What every command of the command line shares: where output goes (:class:`Output`), the
+``--json`` document's frame (:func:`_document`, :data:`JSON_SCHEMA`) and the checks of option
+values that the library does not make itself (:func:`_check_sha256`, :func:`_existing_file`,
+:func:`_output_file`, :func:`_paths`).
+
+Imports nothing heavy: rich is loaded only when a console is first used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.textsafe import escape as _e
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lungsegdb_cli.paths import DataPaths
+    from lungsegdb_cli.progress import Progress
+
+#: The version of the shape of every ``--json`` document (its ``"schema"`` key): bumped on an
+#: incompatible change (a key removed or its meaning changed), not when keys are added.
+JSON_SCHEMA = 1
+
+
+def _document(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as a ``--json`` document: ``"ok"`` (the result's own, else True: a command that
+    emits a result without one succeeded) and ``"schema"`` (:data:`JSON_SCHEMA`) first."""
+    rest = {k: v for k, v in doc.items() if k not in ("ok", "schema")}
+    return {"ok": doc.get("ok", True), "schema": JSON_SCHEMA, **rest}
+
+
+class Output:
+    """Where results, progress and errors go for one command run."""
+
+    def __init__(self, *, json_mode: bool, quiet: bool) -> None:
+        self.json = json_mode
+        self.quiet = quiet
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+    def progress(self) -> Progress:
+        from lungsegdb_cli.progress import make_progress, wants_bars
+
+        # rich is imported only when bars will be drawn (a terminal outside CI)
+        console = self.err if not self.quiet and wants_bars(sys.stderr) else None
+        return make_progress(quiet=self.quiet, console=console)
+
+    def emit(self, doc: dict[str, Any], human: Callable[[Console], None]) -> None:
+        """One JSON document in ``--json`` mode (with ``ok`` and ``schema``, see
+        :func:`_document`), else the human rendering on stdout."""
+        if self.json:
+            sys.stdout.write(json.dumps(_document(doc), indent=2, default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            human(self.out)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"warning: {_e(message)}", markup=False)
+
+
+def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:
+    """The data root ``--data-dir`` names (or the default one), checked (exit 2 if unusable)."""
+    from lungsegdb_cli import paths
+
+    return paths.resolve(data_dir, must_exist=must_exist)
+
+
+def _check_sha256(value: str | None) -> str | None:
+    """``--sha256``'s value in lower case (None if not given); not 64 hex digits: exit 2."""
+    if value is None or value == "":
+        return None
+    v = value.strip().lower()
+    if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+        raise UsageError(
+            f"Malformed SHA-256: {value!r} (expected 64 hex digits)",
+            hint="Copy the checksum from 'lungsegdb info --json' or your CI pin.",
+        )
+    return v
+
+
+def _existing_file(path: Path | None, what: str) -> Path | None:
+    """``path`` if it is an existing file (None stays None); else a :class:`UsageError`."""
+    if path is None:
+        return None
+    if not path.exists():
+        raise UsageError(f"{what} does not exist: {path}", hint="Check the path.", path=str(path))
+    if not path.is_file():
+        raise UsageError(f"{what} is not a file: {path}", hint="Check the path.", path=str(path))
+    return path
+
+
+def _output_file(path: Path | None, option: str) -> Path | None:
+    """``path`` if a file can be written there; a folder in its place, or a file in place of
+    one of its folders, is a :class:`UsageError` (exit 2) naming the option."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; it needs a file name",
+            hint=f"Give a file name, e.g. {option} {path / ('stats' + _suffix(option))}.",
+            path=str(path),
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{option} {path}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(path),
+                )
+            break
+    return path
+
+
+def _suffix(option: str) -> str:
+    return ".png" if option == "--plot" else ".csv"

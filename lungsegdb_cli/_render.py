@@ -1,0 +1,379 @@
+"""The human output of every command: one ``render_COMMAND(con, result)`` per command, turning
+its typed result into text on a rich console, plus the formatting helpers they share.
+
+Every name or message that comes from data goes through :func:`~lungsegdb_cli.textsafe.escape`.
+Nothing here prints on its own or decides an exit code; rich is imported inside the renderers
+only (``lungsegdb --help`` never loads it), and :func:`_verify_ok_lines` needs no rich at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lungsegdb_cli.textsafe import escape as _e
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lungsegdb_cli.download import DownloadResult
+    from lungsegdb_cli.extract import ExtractResult
+    from lungsegdb_cli.info import InfoResult
+    from lungsegdb_cli.stats import GroupStats, StatsResult
+    from lungsegdb_cli.synth import SynthResult
+    from lungsegdb_cli.validate import ValidateResult
+    from lungsegdb_cli.verify import VerifyResult
+
+#: Problem rows verify lists before "... and N more".
+_VERIFY_MAX_ROWS = 20
+#: Paths listed per finding code on a terminal (all of them when piped, all in --json).
+_FINDINGS_PER_CODE = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting helpers
+# ---------------------------------------------------------------------------------------------
+def _fmt_bytes(n: int | float | None) -> str:
+    """``n`` bytes as ``123 B``, ``4.5 MB``, ... (``-`` for None)."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def _fmt_num(v: float | int | None, digits: int = 4) -> str:
+    """A whole number with thousands separators, else ``digits`` decimals (``-`` for None)."""
+    if v is None:
+        return "-"
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:.{digits}f}"
+
+
+def _shapes_summary(shapes: dict[str, int]) -> str:
+    """One or two shapes as they are; more as ``N sizes H1-H2 x W1-W2`` (plus channels)."""
+    if not shapes:
+        return "-"
+    if len(shapes) <= 2:
+        return ", ".join(shapes)
+    dims = [tuple(int(d) for d in k.split("x")) for k in shapes]
+    hs, ws = [d[0] for d in dims], [d[1] for d in dims]
+    chans = sorted({d[2] if len(d) > 2 else 1 for d in dims})
+    c = "" if chans == [1] else "x" + "/".join(str(x) for x in chans)
+    return f"{len(shapes)} sizes {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)}{c}"
+
+
+def _print(con: Console, text: str) -> None:
+    """``text`` as it is: no rich markup (it holds escaped names from data)."""
+    con.print(text, markup=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# download, extract
+# ---------------------------------------------------------------------------------------------
+def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
+    """What ``download`` did, then the archive, its source and the manifest."""
+    from lungsegdb_cli.download import ACTION_UP_TO_DATE
+
+    if result.action == ACTION_UP_TO_DATE:
+        what = "archive" if no_extract else "dataset"
+        _print(con, f"LungSegDB {what} already complete: nothing to do.")
+    elif result.extracted:
+        _print(con, f"LungSegDB is ready: {_e(result.dataset_dir)}")
+    else:
+        _print(con, "Archive downloaded and checked (not extracted).")
+    if result.files is not None:
+        _print(con, f"  files:    {result.files:,}")
+    arch = result.archive
+    if arch:
+        _print(con, f"  archive:  {_e(arch.path)} ({_fmt_bytes(arch.size)})")
+        _print(con, f"  sha256:   {arch.sha256}")
+        if arch.md5:
+            _print(con, f"  md5:      {arch.md5}")
+    where = result.source.link or result.source.url
+    if where:
+        _print(con, f"  source:   {_e(where)}")
+    if result.manifest:
+        _print(con, f"  manifest: {_e(result.manifest)}")
+    if result.pin_hint:
+        _print(con, _e(result.pin_hint))
+
+
+def render_extract(con: Console, result: ExtractResult) -> None:
+    """What ``extract`` wrote (or that it had nothing to do), mapped folders, what it skipped."""
+    size = _fmt_bytes(result.bytes)
+    if result.already:
+        _print(
+            con,
+            f"Already extracted: {result.files:,} files ({size}) in "
+            f"{_e(result.dataset_dir)}; nothing to do (--force extracts again).",
+        )
+        _print(con, f"  manifest: {_e(result.manifest)}")
+        return
+    _print(
+        con,
+        f"Extracted {result.files:,} files ({size}) from {_e(result.archive.name)} into "
+        f"{_e(result.dataset_dir)} in {round(result.seconds, 3):.1f} s",
+    )
+    _print(con, f"  manifest: {_e(result.manifest)}")
+    for src, dst in result.mapped.items():
+        _print(con, f"  mapped:   {_e(src)} -> {_e(dst)}")
+    if result.skipped_count:
+        shown = ", ".join(f"{_e(s['path'])} ({_e(s['reason'])})" for s in result.skipped[:5])
+        more = " ..." if result.skipped_count > 5 else ""
+        _print(con, f"  skipped:  {result.skipped_count:,} files: {shown}{more}")
+    if result.junk:
+        con.print(f"  skipped:  {result.junk:,} OS junk files (__MACOSX, .DS_Store, ...)")
+    if result.missing:
+        _print(con, "  missing:  " + ", ".join(result.missing))
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------
+def _verify_ok_lines(result: VerifyResult) -> list[str]:
+    """The human report of a verify that found nothing wrong (plain lines: no rich needed)."""
+    how = " (quick: sizes only)" if result.quick else ""
+    files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
+    what = f"{files} match the manifest" if result.manifest else "no tree to check"
+    lines = [f"OK{how}: {what} in {result.seconds:.1f} s"]
+    arch = result.archive
+    if arch is not None:
+        ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
+            arch.source or "", "nothing (no pin, no record)"
+        )
+        if arch.sha256:
+            state = f"sha256 matches {ref}"
+        elif arch.present:
+            state = "size matches the download record (quick: not hashed)"
+        else:
+            state = "not kept; the checksum recorded at download matches the pin"
+        lines.append(f"  archive {_e(arch.path)}: {state}")
+        lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
+    return lines
+
+
+def _verify_failed_line(result: VerifyResult) -> str:
+    """``FAILED: 2 missing, 1 modified; checked ... in 0.3 s``."""
+    how = " (quick: sizes only)" if result.quick else ""
+    files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
+    lists = (("missing", result.missing), ("modified", result.modified), ("extra", result.extra))
+    parts = [f"{len(items)} {kind}" for kind, items in lists if items]
+    if result.archive is not None and not result.archive.ok:
+        parts.insert(0, "archive differs")
+    scope = f"checked {files} against the manifest" if result.manifest else "no tree"
+    return f"FAILED{how}: {', '.join(parts)}; {scope} in {result.seconds:.1f} s"
+
+
+def render_verify(con: Console, result: VerifyResult) -> None:
+    """A verify that found problems: the summary, the archive's check, the first problems."""
+    from rich.table import Table
+    from rich.text import Text
+
+    _print(con, _verify_failed_line(result))
+    arch = result.archive
+    if arch is not None and not arch.ok:
+        _print(con, f"  archive:  {_e(arch.path)}")
+        _print(con, f"  expected: {arch.expected} ({arch.source})")
+        _print(con, f"  actual:   {arch.sha256 or '-'}")
+        if arch.problem:
+            _print(con, f"  problem:  {_e(arch.problem)}")
+    table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
+    for i, (kind, path) in enumerate(result.problems()):
+        if i >= _VERIFY_MAX_ROWS:
+            break
+        table.add_row(kind, Text(_e(path)))
+    con.print(table)
+    more = result.problem_count - _VERIFY_MAX_ROWS
+    if more > 0:
+        con.print(f"... and {more:,} more (the full lists: lungsegdb verify --json)")
+
+
+# ---------------------------------------------------------------------------------------------
+# validate
+# ---------------------------------------------------------------------------------------------
+def render_validate(con: Console, result: ValidateResult) -> None:
+    """The per-group table, the findings by code (capped on a terminal), OK or FAILED."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"LungSegDB at {_e(result.dataset_dir)}"), title_justify="left")
+    for col in ("group", "pairs", "published", "errors", "warnings", "masks"):
+        table.add_column(col, justify="left" if col in ("group", "masks") else "right")
+    for g in result.groups:
+        table.add_row(
+            Text(_e(f"{g.variant}/{g.version}")),
+            f"{g.pairs:,}" if g.present else "absent",
+            f"{g.published:,}",
+            f"[red]{g.errors}[/red]" if g.errors else "0",
+            f"[yellow]{g.warnings}[/yellow]" if g.warnings else "0",
+            Text(_e(g.convention)),
+        )
+    con.print(table)
+    cap = _FINDINGS_PER_CODE if con.is_terminal else None
+    for code, items in result.by_code().items():
+        sev = items[0].severity
+        colour = "red" if sev == "error" else "yellow"
+        con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
+        for f in items[:cap]:
+            con.print(Text(_e(f"  {f.path}: {f.message}")))
+        if cap is not None and len(items) > cap:
+            con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
+    counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
+    if result.ok:
+        con.print(f"[green]OK[/green]: {result.pairs:,} pairs, {counts}")
+    else:
+        con.print(f"[red]FAILED[/red]: {result.pairs:,} pairs, {counts}")
+
+
+# ---------------------------------------------------------------------------------------------
+# stats
+# ---------------------------------------------------------------------------------------------
+def stats_warnings(result: StatsResult) -> list[str]:
+    """The warnings ``stats`` gives on stderr: unreadable files skipped, mixed image dtypes."""
+    warnings = []
+    for g in result.groups:
+        label = f"{g.variant}/{g.version}"
+        if g.unreadable:
+            warnings.append(
+                f"{label}: {g.unreadable} unreadable file(s) skipped; "
+                "run 'lungsegdb validate' for the list"
+            )
+        if len(g.dtypes) > 1:
+            dtypes = ", ".join(dict(g.dtypes.most_common()))
+            warnings.append(
+                f"{label}: mixed image dtypes ({dtypes}); per-dtype numbers in --json "
+                "intensity_by_dtype"
+            )
+    return warnings
+
+
+def _foreground_line(g: GroupStats) -> str:
+    fg = g.foreground_dict()
+    if fg["mean"] is None:
+        return "-"
+    return (
+        f"mean {fg['mean']:.2%}, min {fg['min']:.2%}, median {fg['p50']:.2%}, "
+        f"max {fg['max']:.2%}"
+    )
+
+
+def _stats_table(g: GroupStats) -> Table:
+    """One group's table (``pairs 0 (group not found)`` for an absent group)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from lungsegdb_cli.stats import conventions_summary
+
+    table = Table(
+        title=Text(_e(f"{g.variant}/{g.version}"), style="bold"),
+        title_justify="left",
+        show_header=False,
+        box=box.SIMPLE,
+    )
+    table.add_column("what", style="dim")
+    table.add_column("value")
+    if not g.present:
+        table.add_row("pairs", "0 (group not found)")
+        return table
+    i = g.intensity.to_dict()
+    dtypes = ", ".join(f"{k} ({v:,})" for k, v in g.dtypes.most_common()) or "-"
+    if len(g.dtypes) > 1:
+        dtypes += "  [yellow]mixed[/yellow]"
+    rows: list[tuple[str, str | Text]] = [
+        ("pairs", f"{g.pairs:,}"),
+        ("shapes", Text(_shapes_summary(dict(g.shapes.most_common())))),
+        ("dtypes", dtypes),
+        ("min / max", f"{_fmt_num(i['min'])} / {_fmt_num(i['max'])}"),
+        ("mean / std", f"[bold]{_fmt_num(i['mean'])} / {_fmt_num(i['std'])}[/bold]"),
+        ("foreground", _foreground_line(g)),
+        ("masks", Text(conventions_summary(dict(g.conventions.most_common())))),
+        ("size", _fmt_bytes(g.bytes)),
+    ]
+    if g.unreadable:
+        rows.append(("unreadable", f"[red]{g.unreadable:,} skipped[/red]"))
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def _print_constants(con: Console, groups: list[GroupStats]) -> None:
+    """Each group's mean and std over every pixel (and per dtype when they are mixed)."""
+    from rich.text import Text
+
+    con.print("Normalisation constants (over every pixel of each group's images):")
+    for g in groups:
+        i = g.intensity.to_dict()
+        if i["mean"] is None:
+            continue
+        line = f"  {g.variant}/{g.version}: mean = {i['mean']:.6g}, std = {i['std']:.6g}"
+        con.print(Text(_e(line)))
+        if len(g.by_dtype) > 1:
+            for dt, moments in sorted(g.by_dtype.items()):
+                m = moments.to_dict()
+                con.print(Text(f"    {dt} only: mean = {m['mean']:.6g}, std = {m['std']:.6g}"))
+
+
+def render_stats(con: Console, result: StatsResult, *, plot: Path | None = None) -> None:
+    """A table per group, the normalisation constants, the total, the files written."""
+    from rich.text import Text
+
+    con.print(Text(_e(f"LungSegDB at {result.dataset_dir}")))
+    for g in result.groups:
+        con.print(_stats_table(g))
+    _print_constants(con, result.groups)
+    total_bytes = sum(g.bytes for g in result.groups)
+    con.print(f"Total: {result.pairs:,} pairs, {_fmt_bytes(total_bytes)}")
+    if result.csv:
+        con.print(Text(_e(f"CSV: {result.csv}")))
+    if plot is not None:
+        con.print(Text(_e(f"Plot: {plot}")))
+
+
+# ---------------------------------------------------------------------------------------------
+# info, synth
+# ---------------------------------------------------------------------------------------------
+def render_info(con: Console, result: InfoResult) -> None:
+    """The dataset card (source, citation, licence, counts), then the local state."""
+    from lungsegdb_cli import dataset
+
+    con.print(f"[bold]{dataset.NAME}[/bold]: {dataset.DESCRIPTION}")
+    for version, n in dataset.PUBLISHED_PAIRS.items():
+        con.print(f"  {version}: {n:,} pairs per variant ({dataset.SOURCES[version]})")
+    con.print(f"  source:   {dataset.DRIVE_URL}")
+    _print(con, f"  citation: {dataset.CITATION}")
+    _print(con, f"  licence:  {dataset.LICENCE}")
+    con.print("")
+    con.print("[bold]Local state[/bold]: " + result.state)
+    _print(con, f"  data dir:    {_e(result.data_dir)}")
+    _print(con, f"  dataset dir: {_e(result.dataset_dir)}")
+    arch = result.archive
+    if arch:
+        _print(con, f"  archive:     {_e(arch.path)} ({_fmt_bytes(arch.size)})")
+        _print(con, f"  sha256:      {arch.sha256}")
+        _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+    else:
+        con.print("  archive:     (none kept)")
+    _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")
+
+
+def render_synth(con: Console, result: SynthResult) -> None:
+    """The tree written (pairs per group, files, bytes), its archive, the planted defects."""
+    _print(con, f"Synthetic LungSegDB tree: {_e(result.tree)}")
+    for label, n in result.pairs.items():
+        _print(con, f"  {label}: {n} pairs")
+    con.print(f"  {result.files:,} files, {_fmt_bytes(result.bytes)}")
+    if result.archive:
+        a = result.archive
+        _print(con, f"Archive: {_e(a.path)} ({_fmt_bytes(a.size)})")
+        _print(con, f"  sha256: {a.sha256}")
+    if result.defects:
+        con.print(f"Planted {len(result.defects)} defects:")
+        for d in result.defects:
+            _print(con, f"  {d.code}: {_e(d.path)}")
