@@ -189,15 +189,17 @@ def validate(
     single-channel and not empty. Exit 0 when there is no error (no finding at all with
     --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist.
     """
+    from lungsegdb_cli import _tuning
     from lungsegdb_cli import validate as validate_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
-    result = validate_mod.validate(
-        _paths(data_dir, must_exist=True),
-        strict=strict,
-        progress=out.progress(),
-        use_cache=not no_cache,
-    )
+    with _tuning.decode_switches():
+        result = validate_mod.validate(
+            _paths(data_dir, must_exist=True),
+            strict=strict,
+            progress=out.progress(),
+            use_cache=not no_cache,
+        )
     out.emit(result.to_dict(), lambda con: render.render_validate(con, result))
     return 0 if result.ok else int(ExitCode.CHECK_FAILED)
 
@@ -221,6 +223,7 @@ def stats(
     Per group (variant x version): pairs, shapes, dtypes, intensity min/max/mean/std over
     every pixel (the normalisation constants), mask foreground fraction, mask conventions and
     bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate')."""
+    from lungsegdb_cli import _tuning
     from lungsegdb_cli import plot as plot_mod
     from lungsegdb_cli import stats as stats_mod
 
@@ -230,14 +233,15 @@ def stats(
     paths = _paths(data_dir, must_exist=True)
     if plot is not None:
         plot_mod.require()
-    result = stats_mod.compute(
-        paths,
-        variant=variant,
-        version=version,
-        csv=csv_path,
-        progress=out.progress(),
-        use_cache=not no_cache,
-    )
+    with _tuning.decode_switches():
+        result = stats_mod.compute(
+            paths,
+            variant=variant,
+            version=version,
+            csv=csv_path,
+            progress=out.progress(),
+            use_cache=not no_cache,
+        )
     doc = result.to_dict()
     written = plot_mod.render(result, paths, plot) if plot is not None else None
     if written is not None:

@@ -58,8 +58,12 @@ def default_workers() -> int:
 
 
 def _init_worker() -> None:
+    """A decode worker: Ctrl-C is the parent's to handle, and the cyclic collector is on
+    (a parent running under ``_tuning.decode_switches`` forks it with the collector off)."""
+    import gc
     import signal
 
+    gc.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -230,7 +234,7 @@ def decode(
     Interrupted, it saves what was decoded (the next run resumes) and re-raises.
 
     Changes no interpreter-wide setting: a process whose main job is this pass may run it
-    under :func:`lungsegdb_cli._perf.decode_switches` (a shorter GIL switch interval, the
+    under :func:`lungsegdb_cli._tuning.decode_switches` (a shorter GIL switch interval, the
     cyclic collector off), which its entry point applies.
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels

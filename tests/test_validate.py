@@ -508,7 +508,7 @@ def test_symlinks_and_fifos_are_findings_never_decoded_outside(
 
 def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
     """The collector and the GIL switch interval are the entry point's business
-    (``_perf.decode_switches``): while a pass lists and decodes, both are as the caller set
+    (``_tuning.decode_switches``): while a pass lists and decodes, both are as the caller set
     them, and the pass still decodes every file."""
     import gc
     import sys

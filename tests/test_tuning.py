@@ -1,4 +1,4 @@
-"""_perf: the interpreter-wide settings an entry point applies around a decode pass."""
+"""_tuning.decode_switches: the interpreter-wide settings the CLI applies around a decode pass."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lungsegdb_cli import _perf
+from lungsegdb_cli import _tuning as _perf
 
 
 @pytest.fixture
