@@ -1,11 +1,126 @@
 """lungsegdb: get the LungSegDB lung CT segmentation dataset onto a machine, verified.
 
-The package is a library first; :mod:`lungsegdb_cli.cli` is a thin command line on top.
-Importing it is cheap and has no side effects (no directories are created).
+The package is a library first; the ``lungsegdb`` command is a thin renderer over it.
+
+Operations (each takes ``data_dir`` first, keyword-only options and ``progress=``; each
+returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` document):
+
+* :func:`download` -- fetch, check the SHA-256, extract, write the manifest
+* :func:`extract` -- extract an archive into the documented tree
+* :func:`verify` -- the archive and every file against the manifest
+* :func:`validate` -- pairs, readability, shapes, mask contents
+* :func:`stats` -- per-group counts, shapes, dtypes, exact intensity statistics
+* :func:`info` -- the dataset card and the local state
+* :func:`synth` -- a synthetic LungSegDB-shaped tree and archive
+
+Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
+(``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
+
+In five lines::
+
+    import lungsegdb_cli as L
+    L.download("data", archive="LungSegDB.zip", sha256="<pin>")
+    assert L.verify("data").ok
+    report = L.validate("data")
+    groups = L.stats("data").to_dict()["groups"]
+
+Importing the package is cheap and has no side effects: no directories are created, and
+numpy, requests and tifffile are imported only when an operation needs them. What this module
+exports (``__all__``) is the stable API; the other modules are internal.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from lungsegdb_cli.errors import LungSegDBError
+from lungsegdb_cli._api import download, extract, info, stats, synth, validate, verify
+from lungsegdb_cli.errors import (
+    ArchiveError,
+    CheckFailed,
+    ChecksumMismatch,
+    DiskFullError,
+    DownloadError,
+    DrivePageError,
+    ExitCode,
+    LocalError,
+    LockTimeout,
+    LungSegDBError,
+    NothingToVerify,
+    OfflineError,
+    UnsafeArchiveError,
+    UsageError,
+)
 
-__all__ = ["LungSegDBError", "__version__"]
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._extract import ExtractResult
+    from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._stats import GroupStats, StatsResult
+    from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli._validate import Finding, ValidateResult
+    from lungsegdb_cli._verify import VerifyResult
+
+#: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
+_LAZY = {
+    "DownloadResult": "lungsegdb_cli._download",
+    "ExtractResult": "lungsegdb_cli._extract",
+    "InfoResult": "lungsegdb_cli._info",
+    "VerifyResult": "lungsegdb_cli._verify",
+    "ValidateResult": "lungsegdb_cli._validate",
+    "Finding": "lungsegdb_cli._validate",
+    "StatsResult": "lungsegdb_cli._stats",
+    "GroupStats": "lungsegdb_cli._stats",
+    "SynthResult": "lungsegdb_cli._synth",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lungsegdb_cli' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "ArchiveError",
+    "CheckFailed",
+    "ChecksumMismatch",
+    "DiskFullError",
+    "DownloadError",
+    "DownloadResult",
+    "DrivePageError",
+    "ExitCode",
+    "ExtractResult",
+    "Finding",
+    "GroupStats",
+    "InfoResult",
+    "LocalError",
+    "LockTimeout",
+    "LungSegDBError",
+    "NothingToVerify",
+    "OfflineError",
+    "StatsResult",
+    "SynthResult",
+    "UnsafeArchiveError",
+    "UsageError",
+    "ValidateResult",
+    "VerifyResult",
+    "__version__",
+    "download",
+    "extract",
+    "info",
+    "stats",
+    "synth",
+    "validate",
+    "verify",
+]

@@ -15,14 +15,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import UsageError
-from lungsegdb_cli.textsafe import escape as _e
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from lungsegdb_cli.paths import DataPaths
-    from lungsegdb_cli.progress import Progress
+    from lungsegdb_cli._paths import DataPaths
+    from lungsegdb_cli._progress import Progress
 
 #: The version of the shape of every ``--json`` document (its ``"schema"`` key): bumped on an
 #: incompatible change (a key removed or its meaning changed), not when keys are added.
@@ -56,7 +56,7 @@ class Output:
         return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def progress(self) -> Progress:
-        from lungsegdb_cli.progress import make_progress, wants_bars
+        from lungsegdb_cli._progress import make_progress, wants_bars
 
         # rich is imported only when bars will be drawn (a terminal outside CI)
         console = self.err if not self.quiet and wants_bars(sys.stderr) else None
@@ -78,7 +78,7 @@ class Output:
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:
     """The data root ``--data-dir`` names (or the default one), checked (exit 2 if unusable)."""
-    from lungsegdb_cli import paths
+    from lungsegdb_cli import _paths as paths
 
     return paths.resolve(data_dir, must_exist=must_exist)
 

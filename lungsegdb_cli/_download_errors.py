@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lungsegdb_cli import drive
+from lungsegdb_cli import _drive as drive
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, OfflineError
-from lungsegdb_cli.paths import DataPaths
 
 
 def pin_hint(sha256: str) -> str:

@@ -1,4 +1,4 @@
-"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli.fetch`) into
+"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli._fetch`) into
 ``<root>/downloads/<key>.part`` with the free space checked before the first byte, a Drive page
 instead of the file raised as :class:`~lungsegdb_cli.errors.DrivePageError`, and bytes that
 are not the pinned archive moved aside to ``<name>.rejected``. Nothing here commits anything."""
@@ -12,12 +12,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from lungsegdb_cli import __version__, commit, dataset, drive, fsutil
+from lungsegdb_cli import (
+    __version__,
+)
+from lungsegdb_cli import (
+    _commit as commit,
+)
+from lungsegdb_cli import (
+    _dataset as dataset,
+)
+from lungsegdb_cli import (
+    _drive as drive,
+)
+from lungsegdb_cli import (
+    _fsutil as fsutil,
+)
 from lungsegdb_cli._download_errors import mismatch, page_error
+from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress
 from lungsegdb_cli.errors import from_os_error
-from lungsegdb_cli.fetch import FetchResult, RetryPolicy, discard_part, fetch
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.progress import Progress
 
 #: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
 EXTRACT_FACTOR = 1.2

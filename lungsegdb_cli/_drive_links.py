@@ -6,7 +6,7 @@
 * :func:`drive_base` is ``https://drive.google.com``, or ``LUNGSEGDB_DRIVE_ENDPOINT`` (the
   testing hook: links on that host are parsed as Drive links).
 
-Public through :mod:`lungsegdb_cli.drive`.
+Public through :mod:`lungsegdb_cli._drive`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lungsegdb_cli import dataset
+from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli.errors import UsageError
 
 DEFAULT_BASE = "https://drive.google.com"

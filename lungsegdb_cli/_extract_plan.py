@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import archive_formats as af
-from lungsegdb_cli import treemap
+from lungsegdb_cli import _archive_formats as af
+from lungsegdb_cli import _treemap as treemap
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 ENV_MAX_BYTES = "LUNGSEGDB_MAX_BYTES"
@@ -45,7 +45,7 @@ class Limits:
         ``0``, ``-1``, ``abc``) is a :class:`UsageError` naming the variable: a cap is never
         silently switched off.
         """
-        from lungsegdb_cli import envvars
+        from lungsegdb_cli import _envvars as envvars
 
         base = cls()
         return cls(

@@ -1,11 +1,11 @@
 """Writing an extraction's files into the staging folder, hashing each (SHA-256) as it is
 written. Every path writes through :class:`HashingFile` (the one write loop):
 
-* zip (:class:`~lungsegdb_cli.archive_formats.ChunkReader`): members are inflated, hashed and
+* zip (:class:`~lungsegdb_cli._archive_formats.ChunkReader`): members are inflated, hashed and
   written by one thread per core (zlib, hashlib and ``os.write`` release the GIL);
-* 7z (:class:`~lungsegdb_cli.archive_formats.PushReader`): py7zr pushes each member's data into
+* 7z (:class:`~lungsegdb_cli._archive_formats.PushReader`): py7zr pushes each member's data into
   a :class:`HashingFile` capped at the member's declared size;
-* streams (:class:`~lungsegdb_cli.archive_formats.StreamReader`): one thread reads,
+* streams (:class:`~lungsegdb_cli._archive_formats.StreamReader`): one thread reads,
   decompresses and screens (:class:`~lungsegdb_cli._extract_plan.StreamScreen`), the caller
   hashes and writes.
 
@@ -26,18 +26,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lungsegdb_cli import _archive_formats as af
 from lungsegdb_cli import _workers
-from lungsegdb_cli import archive_formats as af
 from lungsegdb_cli._extract_plan import Job, Plan, StreamScreen, require_tree
+from lungsegdb_cli._fsutil import check_free_space, free_bytes
+from lungsegdb_cli._manifest import Entry
+from lungsegdb_cli._progress import Progress
 from lungsegdb_cli.errors import (
     ArchiveError,
     LungSegDBError,
     UnsafeArchiveError,
     from_os_error,
 )
-from lungsegdb_cli.fsutil import check_free_space, free_bytes
-from lungsegdb_cli.manifest import Entry
-from lungsegdb_cli.progress import Progress
 
 #: Head-room kept free beyond the files themselves (directories, manifest, file-system slack).
 RESERVE = 64 << 20

@@ -4,7 +4,7 @@
 "ops": [{"op": "put"|"remove", "final", "staged", "aside"}]}``, paths relative to the data
 root. It is written with temp file, ``fsync``, ``rename``, ``fsync`` of the folder, and read
 without blocking; one that does not parse, or names a path outside the data root, is
-:class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See :mod:`lungsegdb_cli.commit`.
+:class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See :mod:`lungsegdb_cli._commit`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
-from lungsegdb_cli.paths import DataPaths
 
 ENV_SYNC = "LUNGSEGDB_SYNC"
 JOURNAL_VERSION = 1
@@ -93,7 +93,7 @@ def parse_journal(text: str) -> Journal:
 def read_journal(paths: DataPaths) -> Journal | None:
     """The journal, or None if there is none. A corrupt one is :class:`CheckFailed` (exit 1):
     it is written atomically, so it was changed by hand and the data dir cannot be trusted."""
-    from lungsegdb_cli.hashing import read_regular
+    from lungsegdb_cli._hashing import read_regular
 
     try:
         text = read_regular(paths.journal).decode("utf-8")

@@ -1,7 +1,7 @@
 """The human output of every command: one ``render_COMMAND(con, result)`` per command, turning
 its typed result into text on a rich console, plus the formatting helpers they share.
 
-Every name or message that comes from data goes through :func:`~lungsegdb_cli.textsafe.escape`.
+Every name or message that comes from data goes through :func:`~lungsegdb_cli._textsafe.escape`.
 Nothing here prints on its own or decides an exit code; rich is imported inside the renderers
 only (``lungsegdb --help`` never loads it), and :func:`_verify_ok_lines` needs no rich at all.
 """
@@ -11,19 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lungsegdb_cli.textsafe import escape as _e
+from lungsegdb_cli._textsafe import escape as _e
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from lungsegdb_cli.download import DownloadResult
-    from lungsegdb_cli.extract import ExtractResult
-    from lungsegdb_cli.info import InfoResult
-    from lungsegdb_cli.stats import GroupStats, StatsResult
-    from lungsegdb_cli.synth import SynthResult
-    from lungsegdb_cli.validate import ValidateResult
-    from lungsegdb_cli.verify import VerifyResult
+    from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._extract import ExtractResult
+    from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._stats import GroupStats, StatsResult
+    from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli._validate import ValidateResult
+    from lungsegdb_cli._verify import VerifyResult
 
 #: Problem rows verify lists before "... and N more".
 _VERIFY_MAX_ROWS = 20
@@ -78,7 +78,7 @@ def _print(con: Console, text: str) -> None:
 # ---------------------------------------------------------------------------------------------
 def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
     """What ``download`` did, then the archive, its source and the manifest."""
-    from lungsegdb_cli.download import ACTION_UP_TO_DATE
+    from lungsegdb_cli._download import ACTION_UP_TO_DATE
 
     if result.action == ACTION_UP_TO_DATE:
         what = "archive" if no_extract else "dataset"
@@ -269,7 +269,7 @@ def _stats_table(g: GroupStats) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from lungsegdb_cli.stats import conventions_summary
+    from lungsegdb_cli._stats import conventions_summary
 
     table = Table(
         title=Text(_e(f"{g.variant}/{g.version}"), style="bold"),
@@ -341,7 +341,7 @@ def render_stats(con: Console, result: StatsResult, *, plot: Path | None = None)
 # ---------------------------------------------------------------------------------------------
 def render_info(con: Console, result: InfoResult) -> None:
     """The dataset card (source, citation, licence, counts), then the local state."""
-    from lungsegdb_cli import dataset
+    from lungsegdb_cli import _dataset as dataset
 
     con.print(f"[bold]{dataset.NAME}[/bold]: {dataset.DESCRIPTION}")
     for version, n in dataset.PUBLISHED_PAIRS.items():

@@ -58,7 +58,7 @@ class ResumeState:
     @classmethod
     def load(cls, part: Path) -> ResumeState:
         """The sidecar of ``part``; the empty state if it cannot be trusted (see module doc)."""
-        from lungsegdb_cli.hashing import read_regular
+        from lungsegdb_cli._hashing import read_regular
 
         try:
             data = json.loads(read_regular(state_path(part), limit=_LIMIT))
@@ -68,7 +68,7 @@ class ResumeState:
 
     def save(self, part: Path) -> None:
         """Write the sidecar of ``part`` atomically (a reader never sees half of it)."""
-        from lungsegdb_cli.fsutil import atomic_write_text
+        from lungsegdb_cli._fsutil import atomic_write_text
 
         atomic_write_text(state_path(part), json.dumps(asdict(self), sort_keys=True))
 

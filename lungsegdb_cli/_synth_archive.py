@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli.progress import Progress
-from lungsegdb_cli.tree import natural_key as _name_key
+from lungsegdb_cli._progress import Progress
+from lungsegdb_cli._tree import natural_key as _name_key
 
 #: Deflate level of both archive formats: on synth slices level 6 is ~4 % smaller at 3-5x the
 #: time (measured), so level 1.
@@ -29,7 +29,7 @@ MACOSX_DIR = "__MACOSX/"
 
 
 def natural_key(path: str) -> list[list[tuple[int, int, str]]]:
-    """Sort key of a member name: part by part, each by :func:`lungsegdb_cli.tree.natural_key`
+    """Sort key of a member name: part by part, each by :func:`lungsegdb_cli._tree.natural_key`
     (numbers compared as numbers); a folder sorts before what it holds."""
     return [_name_key(part) for part in path.split("/")]
 

@@ -2,7 +2,7 @@
 
 min, max, exact integer sums (:func:`exact_sums`), float mean/M2, the plot histogram over a
 power-of-two range (:func:`hist_range`), and for masks the distinct values and the foreground.
-Pure numpy on an array already decoded; :mod:`lungsegdb_cli.tiffinfo` does the decoding.
+Pure numpy on an array already decoded; :mod:`lungsegdb_cli._tiffinfo` does the decoding.
 """
 
 from __future__ import annotations

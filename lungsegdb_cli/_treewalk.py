@@ -1,7 +1,7 @@
 """List a tree's files without opening or following anything: :func:`scan_tree`.
 
-Used by ``verify`` (extras, ``--quick`` sizes) and :func:`lungsegdb_cli.manifest.entries_of`;
-re-exported by :mod:`lungsegdb_cli.verify`.
+Used by ``verify`` (extras, ``--quick`` sizes) and :func:`lungsegdb_cli._manifest.entries_of`;
+re-exported by :mod:`lungsegdb_cli._verify`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from lungsegdb_cli import dataset
+from lungsegdb_cli import _dataset as dataset
 
 #: Sizes :func:`scan_tree` reports for what is not a regular file.
 LINK = -2  # a symlink (to anything: never followed)

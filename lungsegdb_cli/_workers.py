@@ -1,6 +1,6 @@
 """How many worker threads or processes to use by default: one place for every pool.
 
-``LUNGSEGDB_WORKERS=N`` (a positive integer, validated by :mod:`lungsegdb_cli.envvars`) sets
+``LUNGSEGDB_WORKERS=N`` (a positive integer, validated by :mod:`lungsegdb_cli._envvars`) sets
 the number; otherwise it is the number of CPUs this process may run on, at most ``cap``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from lungsegdb_cli import envvars
+from lungsegdb_cli import _envvars as envvars
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
 

@@ -34,8 +34,8 @@ from lungsegdb_cli._cli_support import (
     _output_file,
     _paths,
 )
+from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, from_os_error
-from lungsegdb_cli.textsafe import escape as _e
 
 __all__ = ["JSON_SCHEMA", "app", "main", "run"]
 
@@ -84,7 +84,7 @@ def download(
 
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
     """
-    from lungsegdb_cli import download as download_mod
+    from lungsegdb_cli import _download as download_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     pin = _check_sha256(sha256)
@@ -123,7 +123,7 @@ def extract(
 
     Safety caps: LUNGSEGDB_MAX_BYTES, LUNGSEGDB_MAX_FILES, LUNGSEGDB_MAX_RATIO.
     """
-    from lungsegdb_cli import extract as extract_mod
+    from lungsegdb_cli import _extract as extract_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     paths = _paths(data_dir)
@@ -151,7 +151,7 @@ def verify(
     The kept archive is checked against its pinned (--sha256) or recorded SHA-256, every file
     of the tree against the manifest: missing, modified, extra. Exit 0 intact, 1 if anything
     differs, 3 if there is nothing to verify (no manifest), 5 if a file cannot be read."""
-    from lungsegdb_cli import verify as verify_mod
+    from lungsegdb_cli import _verify as verify_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     pin = _check_sha256(sha256)
@@ -190,7 +190,7 @@ def validate(
     --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist.
     """
     from lungsegdb_cli import _tuning
-    from lungsegdb_cli import validate as validate_mod
+    from lungsegdb_cli import _validate as validate_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     with _tuning.decode_switches():
@@ -223,9 +223,9 @@ def stats(
     Per group (variant x version): pairs, shapes, dtypes, intensity min/max/mean/std over
     every pixel (the normalisation constants), mask foreground fraction, mask conventions and
     bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate')."""
+    from lungsegdb_cli import _plot as plot_mod
+    from lungsegdb_cli import _stats as stats_mod
     from lungsegdb_cli import _tuning
-    from lungsegdb_cli import plot as plot_mod
-    from lungsegdb_cli import stats as stats_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
@@ -262,7 +262,7 @@ def info(
     quiet: opt.QuietOpt = False,
 ) -> int:
     """What the dataset is (source, citation, licence, counts) and the local state."""
-    from lungsegdb_cli import info as info_mod
+    from lungsegdb_cli import _info as info_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     result = info_mod.collect(_paths(data_dir))
@@ -290,7 +290,7 @@ def synth(
 
     --data-dir is accepted like on every command but not used: synth writes only into OUT.
     """
-    from lungsegdb_cli import synth as synth_mod
+    from lungsegdb_cli import _synth as synth_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     result = synth_mod.synthesize(
@@ -391,7 +391,7 @@ def _interrupted(argv: Sequence[str]) -> int:
 def _safe_streams() -> None:
     """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
     an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
-    output escapes names from data already (:mod:`~lungsegdb_cli.textsafe`); this is the net
+    output escapes names from data already (:mod:`~lungsegdb_cli._textsafe`); this is the net
     under it. Streams that already handle errors (``surrogateescape``, ...) are left alone."""
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import archive_formats as af
+from lungsegdb_cli import _archive_formats as af
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import dataset, errors, info
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli import _info as info
+from lungsegdb_cli import errors
 from lungsegdb_cli.cli import run
 
 COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
@@ -189,7 +191,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_escape_shows_control_characters(raw: str, shown: str) -> None:
-    from lungsegdb_cli.textsafe import escape
+    from lungsegdb_cli._textsafe import escape
 
     assert escape(raw) == shown
     assert escape(shown) == shown  # idempotent on what it prints
@@ -413,7 +415,7 @@ def test_a_json_error_for_a_held_lock_has_the_shape_too(
 ) -> None:
     """Exit 5 (the local machine refused): the writer lock held by someone else."""
     fcntl = pytest.importorskip("fcntl")
-    from lungsegdb_cli.paths import DataPaths
+    from lungsegdb_cli._paths import DataPaths
 
     paths = DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB")
     paths.ensure_state_dir()
@@ -484,7 +486,7 @@ def test_a_bad_lungsegdb_workers_is_a_usage_error(
 def test_a_good_lungsegdb_workers_is_used(
     monkeypatch: pytest.MonkeyPatch, value: str, workers: int | None
 ) -> None:
-    from lungsegdb_cli import decodepass
+    from lungsegdb_cli import _decodepass as decodepass
 
     monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
     got = decodepass.default_workers()

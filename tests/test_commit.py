@@ -25,7 +25,21 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import commit, locking, paths, provenance, synth
+from lungsegdb_cli import (
+    _commit as commit,
+)
+from lungsegdb_cli import (
+    _locking as locking,
+)
+from lungsegdb_cli import (
+    _paths as paths,
+)
+from lungsegdb_cli import (
+    _provenance as provenance,
+)
+from lungsegdb_cli import (
+    _synth as synth,
+)
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import CheckFailed
 

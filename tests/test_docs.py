@@ -112,7 +112,7 @@ def test_the_json_schema_version_is_the_documented_one() -> None:
 
 
 def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
-    from lungsegdb_cli.validate import CODES
+    from lungsegdb_cli._validate import CODES
 
     section = _section(_cli_md(), "validate")
     for code in CODES:
@@ -120,9 +120,9 @@ def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
 
 
 def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> None:
-    from lungsegdb_cli import info
-    from lungsegdb_cli.paths import DataPaths
-    from lungsegdb_cli.verify import VerifyResult
+    from lungsegdb_cli import _info as info
+    from lungsegdb_cli._paths import DataPaths
+    from lungsegdb_cli._verify import VerifyResult
 
     text = _cli_md()
     verify_doc = VerifyResult(dataset_dir="d", manifest=None, archive=None).to_dict()

@@ -15,7 +15,24 @@ import pytest
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
-from lungsegdb_cli import dataset, download, fsutil, manifest, paths, provenance
+from lungsegdb_cli import (
+    _dataset as dataset,
+)
+from lungsegdb_cli import (
+    _download as download,
+)
+from lungsegdb_cli import (
+    _fsutil as fsutil,
+)
+from lungsegdb_cli import (
+    _manifest as manifest,
+)
+from lungsegdb_cli import (
+    _paths as paths,
+)
+from lungsegdb_cli import (
+    _provenance as provenance,
+)
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
 
@@ -399,7 +416,7 @@ def test_a_deleted_file_is_restored_from_the_kept_archive(drive: FakeDrive, tmp_
     ],
 )
 def test_archive_name(filename: str | None, head: bytes, name: str) -> None:
-    from lungsegdb_cli.fetch import FetchResult
+    from lungsegdb_cli._fetch import FetchResult
 
     res = FetchResult(Path("p"), 1, "s", "m", "u", filename, None, head)
     assert download._archive_name(res) == name
@@ -427,7 +444,7 @@ def test_recorded_provenance_keys_as_written_by_each_way(
 def test_result_records_are_typed_and_render_the_contract_shape(
     drive: FakeDrive, tmp_path: Path
 ) -> None:
-    from lungsegdb_cli.extract import ExtractResult
+    from lungsegdb_cli._extract import ExtractResult
 
     res = _dl(tmp_path)
     assert isinstance(res.extract, ExtractResult) and res.extract.files == res.files == 24

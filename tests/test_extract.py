@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptingProgress
 
-from lungsegdb_cli import dataset, manifest
-from lungsegdb_cli import extract as ex
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli import _extract as ex
+from lungsegdb_cli import _manifest as manifest
+from lungsegdb_cli._paths import resolve
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
-from lungsegdb_cli.paths import resolve
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +394,7 @@ def test_not_an_archive_names_what_it_is(tmp_path, capsys, content, says):
 
 
 def test_disk_full_is_exit_5_with_numbers(tmp_path, monkeypatch, capsys):
-    from lungsegdb_cli import fsutil
+    from lungsegdb_cli import _fsutil as fsutil
 
     monkeypatch.setattr(fsutil, "free_bytes", lambda path: 1000)
     archive = make_zip(tmp_path / "a.zip", tree(), prefix="LungSegDB/")
@@ -505,7 +506,7 @@ def test_interruption_mid_way_keeps_the_old_tree(tmp_path, fmt, exc):
 
 def test_ctrl_c_through_the_cli_is_exit_130(tmp_path, monkeypatch, capsys):
     archive = make_zip(tmp_path / "a.zip", tree(), prefix="LungSegDB/")
-    from lungsegdb_cli import archive_formats
+    from lungsegdb_cli import _archive_formats as archive_formats
 
     real = archive_formats.ZipReader.chunks
     calls = {"n": 0}
@@ -593,7 +594,7 @@ def test_errors_carry_context_for_json(tmp_path):
 # Which archive, when --archive is not given
 # ---------------------------------------------------------------------------------------------
 def test_uses_the_archive_recorded_in_the_provenance(tmp_path, capsys):
-    from lungsegdb_cli import provenance
+    from lungsegdb_cli import _provenance as provenance
 
     archive = make_zip(tmp_path / "elsewhere.zip", tree(), prefix="LungSegDB/")
     data = tmp_path / "data"

@@ -13,7 +13,8 @@ import requests
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress, RecordingProgress
 
-from lungsegdb_cli import drive, fetch
+from lungsegdb_cli import _drive as drive
+from lungsegdb_cli import _fetch as fetch
 from lungsegdb_cli.errors import DownloadError
 
 DATA = random.Random(18).randbytes(3_000_000)  # seeded: same bytes on every worker

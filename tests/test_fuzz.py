@@ -38,11 +38,28 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lungsegdb_cli import dataset, drive, manifest, provenance, tiffinfo, treemap
+from lungsegdb_cli import (
+    _dataset as dataset,
+)
+from lungsegdb_cli import (
+    _drive as drive,
+)
+from lungsegdb_cli import (
+    _manifest as manifest,
+)
+from lungsegdb_cli import (
+    _provenance as provenance,
+)
+from lungsegdb_cli import (
+    _tiffinfo as tiffinfo,
+)
+from lungsegdb_cli import (
+    _treemap as treemap,
+)
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._scancache import SCHEMA, ScanCache, cache_file
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import CheckFailed
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.scancache import SCHEMA, ScanCache, cache_file
 
 # ---------------------------------------------------------------------------------------------
 # Time: no deadlines (machine load), a hang bound where a hang is the risk
@@ -532,7 +549,7 @@ def _load_cache(root: Path, data: bytes) -> ScanCache:
 @example(gzip.compress(b"\xff\xfe not utf-8", mtime=0))
 @example(gzip.compress(b'{"schema": 3, "entries": []}', mtime=0))
 def test_scan_cache_load_and_lookup_never_raise(scratch: Path, data: bytes) -> None:
-    from lungsegdb_cli.tree import FileEntry
+    from lungsegdb_cli._tree import FileEntry
 
     cache = _load_cache(scratch / "cache-root", data)
     for rel in ("a", "b"):

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from lungsegdb_cli import progress
+from lungsegdb_cli import _progress as progress
 
 
 class FakeClock:

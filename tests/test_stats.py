@@ -12,9 +12,23 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import dataset, paths, stats, tree, validate
+from lungsegdb_cli import (
+    _dataset as dataset,
+)
+from lungsegdb_cli import (
+    _paths as paths,
+)
+from lungsegdb_cli import (
+    _stats as stats,
+)
+from lungsegdb_cli import (
+    _tree as tree,
+)
+from lungsegdb_cli import (
+    _validate as validate,
+)
+from lungsegdb_cli._dataset import Group
 from lungsegdb_cli.cli import run
-from lungsegdb_cli.dataset import Group
 
 PRE_V1 = Group("preprocessed data", "V1")
 RAW_V1 = Group("raw data", "V1")

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import _synth_archive, dataset, synth
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli import _synth as synth
+from lungsegdb_cli import _synth_archive
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import ExitCode, UsageError
 
@@ -351,7 +353,7 @@ def test_defects_cover_every_code_once(synth_defects: Any) -> None:
 
 
 def test_defect_severities_are_validates(synth_defects: Any) -> None:
-    from lungsegdb_cli import validate
+    from lungsegdb_cli import _validate as validate
 
     for d in synth_defects.defects:
         want = "none" if d.code == "junk" else validate.CODES[d.code]

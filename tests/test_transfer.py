@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.fakes import RecordingProgress, finishes
 
-from lungsegdb_cli import fetch
+from lungsegdb_cli import _fetch as fetch
 from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
 
 LIMIT = 1000  # the block size under test (RetryPolicy.chunk_size)

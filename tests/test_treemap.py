@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli import dataset, treemap
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli import _treemap as treemap
 
 
 @pytest.mark.parametrize(

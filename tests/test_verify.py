@@ -16,7 +16,27 @@ from typing import Any
 import pytest
 from support.fakes import RecordingProgress, finishes
 
-from lungsegdb_cli import dataset, errors, hashing, manifest, paths, provenance, verify
+from lungsegdb_cli import (
+    _dataset as dataset,
+)
+from lungsegdb_cli import (
+    _hashing as hashing,
+)
+from lungsegdb_cli import (
+    _manifest as manifest,
+)
+from lungsegdb_cli import (
+    _paths as paths,
+)
+from lungsegdb_cli import (
+    _provenance as provenance,
+)
+from lungsegdb_cli import (
+    _verify as verify,
+)
+from lungsegdb_cli import (
+    errors,
+)
 from lungsegdb_cli.cli import run
 
 IMG = "preprocessed data/V1/CT_Images/0001.TIF"

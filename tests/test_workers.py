@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from lungsegdb_cli import _workers, decodepass, hashing
+from lungsegdb_cli import _decodepass as decodepass
+from lungsegdb_cli import _hashing as hashing
+from lungsegdb_cli import _workers
 from lungsegdb_cli.errors import UsageError
 
 

@@ -7,9 +7,9 @@ parallel with each other and with the socket reads and file writes of the caller
 MD5 (~650 MB/s per core) is the slowest of these; a bounded queue applies back-pressure so
 memory stays flat (at most ``depth`` chunks in flight).
 
-Files are read only if they are regular files (:func:`lungsegdb_cli.hashing.open_regular`):
+Files are read only if they are regular files (:func:`lungsegdb_cli._hashing.open_regular`):
 a FIFO, device or socket in the archive's place raises
-:class:`~lungsegdb_cli.hashing.NotRegularFile` at once instead of hanging or reading forever.
+:class:`~lungsegdb_cli._hashing.NotRegularFile` at once instead of hanging or reading forever.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lungsegdb_cli.hashing import open_regular
+from lungsegdb_cli._hashing import open_regular
 
 #: Chunks queued per hash thread before the producer waits.
 DEFAULT_DEPTH = 32

@@ -39,7 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _synth_phantom, dataset
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli import _synth_phantom
+from lungsegdb_cli._fsutil import atomic_write_text, check_free_space
+from lungsegdb_cli._hashing import hash_file
+from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._synth_archive import (
     ARCHIVE_DATE_TIME,
     ARCHIVE_EPOCH,
@@ -67,9 +71,6 @@ from lungsegdb_cli._synth_phantom import (
 )
 from lungsegdb_cli._workers import default_workers, ignore_sigint
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
-from lungsegdb_cli.fsutil import atomic_write_text, check_free_space
-from lungsegdb_cli.hashing import hash_file
-from lungsegdb_cli.progress import Progress, ensure
 
 #: Pairs per group when neither ``--pairs`` nor ``--scale`` is given.
 DEFAULT_PAIRS = 4

@@ -10,7 +10,7 @@
   permission/sign-in, virus-scan page that could not be followed, other) by content type, magic
   bytes and ``<title>``, and raised as :class:`Refused` -- never written as the archive.
 * Transient answers (429, 5xx) raise :class:`RetryableHTTP` with the server's ``Retry-After``;
-  the caller (:mod:`lungsegdb_cli.fetch`) decides about retrying.
+  the caller (:mod:`lungsegdb_cli._fetch`) decides about retrying.
 
 Testing hook: ``LUNGSEGDB_DRIVE_ENDPOINT`` (e.g. ``http://127.0.0.1:8765``) replaces
 ``https://drive.google.com`` for the default source and for Drive links; links on that host are

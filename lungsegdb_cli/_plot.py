@@ -13,9 +13,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli._fsutil import atomic_write_bytes
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import UsageError
-from lungsegdb_cli.fsutil import atomic_write_bytes
-from lungsegdb_cli.paths import DataPaths
 
 EXTRA_HINT = "pip install 'lungsegdb-cli[plot]' (or pip install matplotlib)"
 
@@ -54,7 +54,7 @@ def _mask_overlay(mask: Any) -> Any:
 
 
 def render(result: Any, paths: DataPaths, out: Path) -> Path:
-    """Draw ``result`` (a :class:`~lungsegdb_cli.stats.StatsResult`) into the PNG ``out``."""
+    """Draw ``result`` (a :class:`~lungsegdb_cli._stats.StatsResult`) into the PNG ``out``."""
     require()
     import matplotlib
 
@@ -63,7 +63,7 @@ def render(result: Any, paths: DataPaths, out: Path) -> Path:
     import numpy as np
     import tifffile
 
-    from lungsegdb_cli.stats import SAMPLES
+    from lungsegdb_cli._stats import SAMPLES
 
     groups = result.groups or []
     rows = max(1, len(groups))

@@ -1,7 +1,7 @@
 """The provenance record of a downloaded archive: where it came from and its checksums.
 
 Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE``) to
-``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli.commit`) together with
+``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli._commit`) together with
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
 ``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
 ``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool).
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli.fsutil import atomic_write_text
+from lungsegdb_cli._fsutil import atomic_write_text
 
 #: The record's fields and the JSON types each may have (``null`` is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -105,7 +105,7 @@ class Provenance:
     def read(cls, path: Path) -> Provenance | None:
         """The record at ``path``, or None if there is none (or it is not a valid record).
         Never blocks (a FIFO put in its place is not opened for reading)."""
-        from lungsegdb_cli.hashing import read_regular
+        from lungsegdb_cli._hashing import read_regular
 
         try:
             raw = read_regular(path)

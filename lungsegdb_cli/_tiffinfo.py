@@ -3,7 +3,7 @@
 Whatever wrote the file (Pillow, OpenCV, ImageJ, MATLAB, tifffile; LZW, deflate, JPEG, PackBits,
 CCITT G4; tiled, big-endian; 1/8/16/32-bit, float, signed) it is decoded with tifffile +
 imagecodecs, every page. The summary holds what both ``validate`` and ``stats`` need, so one
-decode serves both (and the decode cache, :mod:`lungsegdb_cli.scancache`):
+decode serves both (and the decode cache, :mod:`lungsegdb_cli._scancache`):
 
 - shape ``(H, W[, C])`` of the first page, dtype, page count;
 - sample count, min, max; exact integer sums ``s1``/``s2`` for integer dtypes, and the mean and
@@ -27,8 +27,16 @@ import re
 import stat
 from typing import Any
 
-from lungsegdb_cli import hashing
+from lungsegdb_cli import _hashing as hashing
 from lungsegdb_cli._summary import IMAGE, MASK, FileSummary, exact_moments
+from lungsegdb_cli._tiffraw import (
+    DEFAULT_MAX_PIXELS,
+    ENV_MAX_PIXELS,
+    MAX_PAGES,
+    TooLarge,
+    check_declared,
+    read_plain,
+)
 from lungsegdb_cli._tiffstats import (
     HIST_BINS,
     HIST_STRIDE,
@@ -40,14 +48,6 @@ from lungsegdb_cli._tiffstats import (
     reduce_mask,
 )
 from lungsegdb_cli.errors import UsageError
-from lungsegdb_cli.tiffraw import (
-    DEFAULT_MAX_PIXELS,
-    ENV_MAX_PIXELS,
-    MAX_PAGES,
-    TooLarge,
-    check_declared,
-    read_plain,
-)
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG", "a PNG file"),
@@ -84,7 +84,7 @@ __all__ = [
 
 def max_image_pixels(value: str | None = None) -> int:
     """The decode limit in pixel values: ``value`` or ``$LUNGSEGDB_MAX_IMAGE_PIXELS``, else
-    :data:`~lungsegdb_cli.tiffraw.DEFAULT_MAX_PIXELS`.
+    :data:`~lungsegdb_cli._tiffraw.DEFAULT_MAX_PIXELS`.
 
     Parsed strictly: a positive whole number, digits only (surrounding blanks ignored); unset
     or empty means the default. Anything else (``inf``, ``nan``, ``-1``, ``0``, ``1e9``,
@@ -123,7 +123,7 @@ class NotRegular(OSError):
 
 def open_regular(path: str) -> tuple[int, int]:
     """``(fd, size)`` of ``path`` opened for reading, never blocking: the package's one safe
-    open, :func:`lungsegdb_cli.hashing.open_regular` (``O_NONBLOCK``, then ``fstat``;
+    open, :func:`lungsegdb_cli._hashing.open_regular` (``O_NONBLOCK``, then ``fstat``;
     symlinks are followed: the tree scan decides about them).
 
     Raises :class:`NotRegular` (nothing left open) for anything but a regular file, its
@@ -211,7 +211,7 @@ def _quiet_tifffile() -> None:
 
 def _check_pages(tif: Any, limit: int) -> int:
     """The number of pages of ``tif``, once what every page declares (from its tags, nothing
-    decoded) has passed :func:`~lungsegdb_cli.tiffraw.check_declared`; raises TooLarge."""
+    decoded) has passed :func:`~lungsegdb_cli._tiffraw.check_declared`; raises TooLarge."""
     declared: list[tuple[int, int, int, int, str, int]] = []
     chunks = 0
     more = False
@@ -246,7 +246,7 @@ def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) ->
     """Decode with tifffile + imagecodecs: every page, first page returned with its axes.
 
     Reads the open descriptor ``fd`` (``path`` names it in messages). Every page's declared
-    size is checked first (raises :class:`~lungsegdb_cli.tiffraw.TooLarge`, nothing decoded).
+    size is checked first (raises :class:`~lungsegdb_cli._tiffraw.TooLarge`, nothing decoded).
     Sets ``s.pages``/``s.compression``; sets ``s.error`` and returns ``(None, "")`` for data
     that runs past the end of the file (tifffile would pad it silently or fail vaguely).
     """

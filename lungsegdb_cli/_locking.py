@@ -4,7 +4,7 @@
   their whole run (fetch, staging, commit), so two writers never prepare at once.
 * ``<state>/tree.lock`` -- the **generation lock**: readers (``verify``, ``validate``,
   ``stats``, ``info``) hold it *shared* for their whole run; a writer holds it *exclusive* only
-  for the commit step of :mod:`lungsegdb_cli.commit` (a few renames), so a reader sees one
+  for the commit step of :mod:`lungsegdb_cli._commit` (a few renames), so a reader sees one
   generation of the tree from start to end, never a swap half-done.
 
 Both are ``flock(2)`` locks on an open file: the kernel drops them when their process dies, so
@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import LockTimeout, UsageError, from_os_error
-from lungsegdb_cli.paths import DataPaths
 
 ENV_TIMEOUT = "LUNGSEGDB_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 3 * 3600.0

@@ -15,7 +15,7 @@ Only regular files are read, and only inside the tree:
 
 * a manifest path that is absolute, has a ``..``/``.``/empty component or a NUL, or leads
   outside the tree through a symlinked folder stops the run before anything is read
-  (:class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree`, exit 1), so whether a file
+  (:class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree`, exit 1), so whether a file
   outside exists never shows in the outcome;
 * a listed file that is a symlink (extraction never makes one) is not followed, and a FIFO,
   device or socket is not read: both are ``modified``, and also named in ``symlinks`` /
@@ -33,14 +33,25 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lungsegdb_cli import commit, hashing, info, manifest
+from lungsegdb_cli import (
+    _commit as commit,
+)
+from lungsegdb_cli import (
+    _hashing as hashing,
+)
+from lungsegdb_cli import (
+    _info as info,
+)
+from lungsegdb_cli import (
+    _manifest as manifest,
+)
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._provenance import Provenance
+from lungsegdb_cli._tree import Confined, LeavesTree
 from lungsegdb_cli._treewalk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.progress import Progress, ensure
-from lungsegdb_cli.provenance import Provenance
-from lungsegdb_cli.tree import Confined, LeavesTree
 
 __all__ = ["LINK", "SPECIAL", "ArchiveCheck", "VerifyResult", "scan_tree", "verify"]
 
@@ -76,8 +87,8 @@ def verify(
     ``sha256`` pins the archive's checksum (else the provenance record is the reference).
     Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
     archive to check, :class:`LocalError` (exit 5) when a file cannot be read, and
-    :class:`~lungsegdb_cli.manifest.ManifestCorrupt` or
-    :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree` (exit 1) for a manifest that
+    :class:`~lungsegdb_cli._manifest.ManifestCorrupt` or
+    :class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree` (exit 1) for a manifest that
     cannot be trusted, before reading or ``stat``-ing any file of the tree.
     """
     t0 = clock()
@@ -196,9 +207,9 @@ def _finish(result: VerifyResult) -> None:
 
 
 def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, str | None]:
-    """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli.tree.Confined.file`:
+    """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli._tree.Confined.file`:
     folders resolved inside the tree, one ``lstat`` per distinct folder component); None
-    where a folder is absent. Raises :class:`~lungsegdb_cli.manifest.ManifestPathOutsideTree`
+    where a folder is absent. Raises :class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree`
     for a path whose folder leads outside the tree, before any file is touched."""
     file = Confined(dataset_dir).file
     out: dict[str, str | None] = {}

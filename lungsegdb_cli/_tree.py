@@ -1,11 +1,11 @@
 """Walk a LungSegDB folder: the image and mask files of each group, paired by stem.
 
-Folder names are matched through :mod:`lungsegdb_cli.dataset` (``Preprocessed_Data``,
+Folder names are matched through :mod:`lungsegdb_cli._dataset` (``Preprocessed_Data``,
 ``ct_images`` and friends are accepted), OS junk is skipped, anything else that is not a TIFF
 in an image or mask folder is reported. Images and masks are paired by stem, never by sort
 order: ``0001.TIF`` pairs with ``0001.tif`` or ``0001.tiff``.
 
-Nothing here opens a file; :mod:`lungsegdb_cli.tiffinfo` decodes them. Only regular files
+Nothing here opens a file; :mod:`lungsegdb_cli._tiffinfo` decodes them. Only regular files
 become images or masks:
 
 * a FIFO, device or socket is listed in :attr:`GroupScan.not_regular` (never decoded);
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from lungsegdb_cli import dataset
-from lungsegdb_cli.dataset import Group
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._dataset import Group
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
-from lungsegdb_cli.paths import DataPaths
 
 IMAGE = "image"
 MASK = "mask"

@@ -11,13 +11,13 @@ The order of decisions:
    pin, stage its provenance (the file stays where it is), extract.
 3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
    archive; else :class:`OfflineError`.
-4. Otherwise fetch (:mod:`lungsegdb_cli.fetch`) into ``<root>/downloads/<key>.part``; hashes
+4. Otherwise fetch (:mod:`lungsegdb_cli._fetch`) into ``<root>/downloads/<key>.part``; hashes
    come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
    :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
    is moved aside the same way.
 
 Everything a run changes -- the archive under its final name, the provenance, the tree, the
-manifest -- is staged and committed at one step (:mod:`lungsegdb_cli.commit`), under the data
+manifest -- is staged and committed at one step (:mod:`lungsegdb_cli._commit`), under the data
 dir's writer lock held from the first check to the commit: the record never changes before the
 tree does, and a run killed at any point leaves the old state or the new one.
 
@@ -35,7 +35,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli import __version__, commit, drive, fsutil, manifest
+from lungsegdb_cli import (
+    __version__,
+)
+from lungsegdb_cli import (
+    _commit as commit,
+)
+from lungsegdb_cli import (
+    _drive as drive,
+)
+from lungsegdb_cli import (
+    _fsutil as fsutil,
+)
+from lungsegdb_cli import (
+    _manifest as manifest,
+)
 from lungsegdb_cli._download_errors import mismatch, offline_error, page_error, pin_hint
 from lungsegdb_cli._download_fetch import (
     EXTRACT_FACTOR,
@@ -45,14 +59,14 @@ from lungsegdb_cli._download_fetch import (
     archive_name,
     fetch_archive,
 )
+from lungsegdb_cli._fetch import RetryPolicy, discard_part
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
-from lungsegdb_cli.fetch import RetryPolicy, discard_part
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.progress import Progress, ensure
-from lungsegdb_cli.provenance import FIELDS, Provenance, record_path
 
 if TYPE_CHECKING:
-    from lungsegdb_cli.extract import ExtractResult
+    from lungsegdb_cli._extract import ExtractResult
 
 __all__ = [
     "ACTION_DOWNLOADED",
@@ -289,7 +303,7 @@ def _download_as_writer(
 
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
     """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
-    from lungsegdb_cli import extract as extract_mod
+    from lungsegdb_cli import _extract as extract_mod
 
     assert result.archive is not None and result.read_from is not None
     try:
@@ -372,7 +386,7 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
 
 
 def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResult:
-    from lungsegdb_cli.streamhash import digest_file
+    from lungsegdb_cli._streamhash import digest_file
 
     paths, pin = op.paths, op.pin
     archive = archive.absolute()

@@ -1,6 +1,6 @@
 """Streaming HTTP download into a ``.part`` file: hashes on the fly, resume, bounded retries.
 
-:func:`fetch` GETs a URL (through :func:`lungsegdb_cli.drive.open_download`, so Drive's
+:func:`fetch` GETs a URL (through :func:`lungsegdb_cli._drive.open_download`, so Drive's
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
 into ``part``. The chunks that arrive are gathered into blocks of about
 ``RetryPolicy.chunk_size`` bytes; every block is written once and fed to a
@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from lungsegdb_cli import drive
+from lungsegdb_cli import _drive as drive
 from lungsegdb_cli._http import (
     Headers,
     content_length,
@@ -48,10 +48,10 @@ from lungsegdb_cli._http import (
     unsatisfied_length,
     url_errors,
 )
+from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
+from lungsegdb_cli._streamhash import Digests, StreamHasher
 from lungsegdb_cli.errors import DownloadError, from_os_error
-from lungsegdb_cli.progress import Progress, ensure, note
-from lungsegdb_cli.streamhash import Digests, StreamHasher
 
 __all__ = [
     "HEAD_BYTES",
@@ -453,7 +453,7 @@ def fetch(
 
     ``before_body(total, offset)`` runs once, after the first response's headers and before
     any byte is written (the caller's free-space check); raising there aborts cleanly.
-    Raises :class:`lungsegdb_cli.drive.Refused` for a page instead of the file and
+    Raises :class:`lungsegdb_cli._drive.Refused` for a page instead of the file and
     :class:`DownloadError` when retries are exhausted.
     """
     progress = ensure(progress)

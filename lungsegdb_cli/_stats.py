@@ -26,16 +26,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import commit, dataset
-from lungsegdb_cli.decodepass import decode_groups
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._decodepass import decode_groups
+from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress
+from lungsegdb_cli._scancache import ScanCache
+from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
+from lungsegdb_cli._tree import GroupScan, Pair, iter_required
+from lungsegdb_cli._validate import OTHER, mask_convention
 from lungsegdb_cli.errors import CheckFailed, UsageError
-from lungsegdb_cli.fsutil import atomic_write_text
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.progress import Progress
-from lungsegdb_cli.scancache import ScanCache
-from lungsegdb_cli.tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
-from lungsegdb_cli.tree import GroupScan, Pair, iter_required
-from lungsegdb_cli.validate import OTHER, mask_convention
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
 #: Pairs per group kept as samples for ``--plot``.

@@ -1,7 +1,7 @@
 """``lungsegdb validate``: every image has its mask, both decode, shapes agree, masks are sane.
 
-The tree is listed by :mod:`lungsegdb_cli.tree` (pairing by stem), every TIFF is decoded once
-by :mod:`lungsegdb_cli.decodepass` (cache, both cores), and the summaries are turned into
+The tree is listed by :mod:`lungsegdb_cli._tree` (pairing by stem), every TIFF is decoded once
+by :mod:`lungsegdb_cli._decodepass` (cache, both cores), and the summaries are turned into
 findings here. Codes and severities are the contract's; with ``strict`` every warning is
 reported with severity ``error`` (so ``ok`` means "no finding at all").
 """
@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from lungsegdb_cli import commit, dataset
-from lungsegdb_cli.decodepass import decode_groups
-from lungsegdb_cli.paths import DataPaths
-from lungsegdb_cli.progress import Progress
-from lungsegdb_cli.scancache import ScanCache
-from lungsegdb_cli.tiffinfo import FileSummary, max_image_pixels
-from lungsegdb_cli.tree import GroupScan, iter_required, natural_key
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._decodepass import decode_groups
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress
+from lungsegdb_cli._scancache import ScanCache
+from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels
+from lungsegdb_cli._tree import GroupScan, iter_required, natural_key
 
 ERROR = "error"
 WARNING = "warning"

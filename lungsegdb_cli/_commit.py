@@ -46,7 +46,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from lungsegdb_cli import locking
+from lungsegdb_cli import _locking as locking
 from lungsegdb_cli._crashpoints import (
     ENV_CRASH_AT,
     ENV_CRASH_TRACE,
@@ -67,8 +67,8 @@ from lungsegdb_cli._journal import (
     sync_filesystem,
     write_durably,
 )
+from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import LocalError, from_os_error
-from lungsegdb_cli.paths import DataPaths
 
 __all__ = [
     "APPLIED",

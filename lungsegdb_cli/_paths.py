@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import dataset
+from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli.errors import UsageError
 
 ENV_HOME = "LUNGSEGDB_HOME"
@@ -83,7 +83,7 @@ class DataPaths:
 
     @property
     def journal(self) -> Path:
-        """The commit journal (:mod:`lungsegdb_cli.commit`); present only mid-commit."""
+        """The commit journal (:mod:`lungsegdb_cli._commit`); present only mid-commit."""
         return self.state_dir / "journal.json"
 
     @property

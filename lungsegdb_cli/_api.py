@@ -1,0 +1,385 @@
+"""The public operations of lungsegdb, as :mod:`lungsegdb_cli` exports them.
+
+Every operation takes ``data_dir`` first (a data root holding ``LungSegDB/``, the LungSegDB
+folder itself, or None for ``$LUNGSEGDB_HOME`` and then the user cache dir -- the same order as
+the command line's ``--data-dir``), keyword-only options, and ``progress=`` (an object with
+``start``/``advance``/``done``; default: silent). Each returns a typed result with ``ok`` and
+``to_dict()`` (the command's ``--json`` document) and raises a
+:class:`~lungsegdb_cli.errors.LungSegDBError` subclass, whose ``exit_code`` is the command's.
+
+Nothing heavy is imported until an operation runs (numpy, requests, tifffile).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lungsegdb_cli._paths import DataPaths, resolve
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._extract import ExtractResult
+    from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._progress import Progress
+    from lungsegdb_cli._stats import StatsResult
+    from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli._validate import ValidateResult
+    from lungsegdb_cli._verify import VerifyResult
+
+PathLike = str | os.PathLike[str]
+
+
+def _paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
+    return resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
+
+
+def download(
+    data_dir: PathLike | None = None,
+    *,
+    url: str | None = None,
+    archive: PathLike | None = None,
+    sha256: str | None = None,
+    offline: bool = False,
+    force: bool = False,
+    extract: bool = True,
+    progress: Progress | None = None,
+) -> DownloadResult:
+    """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
+
+    A re-run on a complete, intact tree does nothing (no network). Everything changes at one
+    crash-safe commit: a run that fails or is killed leaves the previous state.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
+    url : str, optional
+        A Google Drive link in any form, or any http(s) mirror. Default: the dataset's Drive file.
+    archive : str or os.PathLike, optional
+        A file downloaded by hand: hashed, checked and extracted; no network.
+    sha256 : str, optional
+        The pin: the archive must have this SHA-256, and the tree must come from it.
+    offline : bool
+        Never touch the network.
+    force : bool
+        Download and extract again even if the tree is complete.
+    extract : bool
+        False: only fetch and check the archive.
+    progress : Progress, optional
+        Receives ``start``/``advance``/``done`` calls.
+
+    Returns
+    -------
+    DownloadResult
+        ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
+        ``archive`` (path, sha256, size), ``files``, ``source``.
+
+    Raises
+    ------
+    ChecksumMismatch
+        The archive is not the pinned one (exit 1); nothing was extracted.
+    DownloadError
+        Network, Drive quota or permission page, offline with nothing local (exit 3).
+    ArchiveError
+        The archive is unusable or unsafe (exit 4).
+    LocalError
+        Disk full, permission denied, lock held too long (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=2)
+    >>> got = L.download(tmp + "/data", archive=made.archive.path, sha256=made.archive.sha256)
+    >>> got.action, got.files
+    ('local-archive', 16)
+    >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
+    'up-to-date'
+    """
+    from lungsegdb_cli import _download
+
+    return _download.download(
+        _paths(data_dir),
+        url=url,
+        archive=None if archive is None else Path(archive),
+        sha256=sha256,
+        offline=offline,
+        force=force,
+        extract=extract,
+        progress=progress,
+    )
+
+
+def extract(
+    data_dir: PathLike | None = None,
+    *,
+    archive: PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExtractResult:
+    """Extract an archive (default: the one ``download`` kept) into the documented tree.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root.
+    archive : str or os.PathLike, optional
+        The archive (zip, tar, tar.gz/.bz2/.xz; 7z and RAR with an extra).
+    force : bool
+        Extract again even if the tree is complete and intact.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    ExtractResult
+        ``files``, ``bytes``, ``manifest``, ``mapped`` folder names, ``missing`` groups,
+        ``already`` (True when nothing needed doing).
+
+    Raises
+    ------
+    UsageError
+        No archive given and none kept (exit 2).
+    ArchiveError
+        Corrupt, unsafe, or no LungSegDB tree in it (exit 4).
+    LocalError
+        Not enough disk space, permission denied (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> L.extract(tmp + "/data", archive=made.archive.path).files
+    8
+    """
+    from lungsegdb_cli import _extract
+
+    paths = _paths(data_dir)
+    source = Path(archive) if archive is not None else _extract.archive_to_extract(paths)
+    return _extract.extract_archive(paths, source, force=force, progress=progress)
+
+
+def verify(
+    data_dir: PathLike | None = None,
+    *,
+    sha256: str | None = None,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> VerifyResult:
+    """Check the kept archive and every file of the tree against the manifest.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, or the LungSegDB folder itself.
+    sha256 : str, optional
+        A pin for the archive (else its recorded checksum is the reference).
+    quick : bool
+        Presence and sizes only; no file is read.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    VerifyResult
+        ``ok``, ``missing``, ``modified``, ``extra``, ``archive`` (the archive's check).
+
+    Raises
+    ------
+    NothingToVerify
+        No manifest and no archive (exit 3).
+    CheckFailed
+        A manifest that cannot be trusted (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> _ = L.download(tmp + "/data", archive=made.archive.path)
+    >>> result = L.verify(tmp + "/data")
+    >>> result.ok, result.checked, result.modified
+    (True, 8, [])
+    """
+    from lungsegdb_cli import _verify
+
+    return _verify.verify(
+        _paths(data_dir, must_exist=True), sha256=sha256, quick=quick, progress=progress
+    )
+
+
+def validate(
+    data_dir: PathLike | None = None,
+    *,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> ValidateResult:
+    """Every image has its mask, each is readable, shapes agree, masks are sane.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    strict : bool
+        Warnings fail too (``ok`` is False).
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    ValidateResult
+        ``ok``, ``pairs``, ``findings`` (code, severity, path, message), ``groups``.
+
+    Raises
+    ------
+    CheckFailed
+        There is no tree at all (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1, fmt="none")
+    >>> report = L.validate(made.tree)
+    >>> report.ok, report.pairs, report.errors
+    (True, 4, 0)
+    """
+    from lungsegdb_cli import _validate
+
+    return _validate.validate(_paths(data_dir, must_exist=True), strict=strict, progress=progress)
+
+
+def stats(
+    data_dir: PathLike | None = None,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    csv: PathLike | None = None,
+    progress: Progress | None = None,
+) -> StatsResult:
+    """Per group (variant x version): pairs, shapes, dtypes, exact intensity moments, mask
+    foreground fractions, bytes.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    variant : str, optional
+        ``preprocessed`` or ``raw`` (default: both).
+    version : str, optional
+        ``V1`` or ``V2`` (default: both).
+    csv : str or os.PathLike, optional
+        Also write one row per group to this CSV file.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    StatsResult
+        ``groups`` (:class:`GroupStats` each) and totals; ``to_dict()["groups"]`` is a list of
+        flat-enough dicts for ``pandas.json_normalize``.
+
+    Raises
+    ------
+    CheckFailed
+        No tree, or an image over the decode limit (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1, fmt="none")
+    >>> doc = L.stats(made.tree, version="V1").to_dict()
+    >>> [(g["variant"], g["version"], g["pairs"]) for g in doc["groups"]]
+    [('preprocessed data', 'V1', 1), ('raw data', 'V1', 1)]
+    """
+    from lungsegdb_cli import _stats
+
+    return _stats.compute(
+        _paths(data_dir, must_exist=True),
+        variant=variant,
+        version=version,
+        csv=None if csv is None else Path(csv),
+        progress=progress,
+    )
+
+
+def info(data_dir: PathLike | None = None) -> InfoResult:
+    """What the dataset is (source, citation, licence, counts) and the local state.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root.
+
+    Returns
+    -------
+    InfoResult
+        ``data_dir``, ``dataset_dir``, ``archive``, ``manifest``, ``state`` (``empty``,
+        ``downloaded``, ``extracted``, ``unmanaged``), ``pin`` (the recorded SHA-256 to pin in
+        CI), ``tree_archive_sha256``; ``to_dict()`` adds the dataset card (source, citation,
+        licence, counts).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> L.info(tempfile.mkdtemp()).state
+    'empty'
+    >>> L.info(tempfile.mkdtemp()).to_dict()["dataset"]["published_pairs"]
+    {'V1': 1800, 'V2': 700}
+    """
+    from lungsegdb_cli import _info
+
+    return _info.collect(_paths(data_dir))
+
+
+def synth(
+    out: PathLike,
+    *,
+    pairs: int | None = None,
+    scale: float | None = None,
+    seed: int = 0,
+    fmt: str = "zip",
+    defects: bool = False,
+    progress: Progress | None = None,
+) -> SynthResult:
+    """Write a synthetic LungSegDB-shaped tree (and archive) into ``out``, for tests and CI.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder to write (created; must be empty or an earlier synth output).
+    pairs : int, optional
+        Pairs per group (default: the published counts scaled by ``scale``).
+    scale : float, optional
+        Fraction of the published counts (1.0: 10,000 files).
+    seed : int
+        Same seed, byte-identical output.
+    fmt : str
+        ``zip``, ``tar.gz`` or ``none`` (no archive).
+    defects : bool
+        Plant one of each defect ``validate`` reports (listed in ``defects.json``).
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    SynthResult
+        ``tree``, ``archive`` (path, sha256, size) or None, ``files``, ``defects``.
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=1)
+    >>> made.files, made.archive.path.name
+    (8, 'LungSegDB.zip')
+    """
+    from lungsegdb_cli import _synth
+
+    return _synth.synthesize(
+        Path(out), pairs=pairs, scale=scale, seed=seed, fmt=fmt, defects=defects,
+        progress=progress,
+    )
