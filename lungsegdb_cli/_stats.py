@@ -21,6 +21,7 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -281,29 +282,27 @@ class StatsResult:
 # ---------------------------------------------------------------------------------------------
 # Filters
 # ---------------------------------------------------------------------------------------------
-def parse_variant(value: str | None) -> str | None:
-    """``preprocessed``/``raw`` (or the folder names, any case) -> the folder name."""
+def _parse(
+    value: str | None, canonical: Callable[[str], str | None], what: str, hint: str
+) -> str | None:
     if value is None or value.strip() == "":
         return None
-    v = dataset.canonical_variant(value)
+    v = canonical(value)
     if v is None:
-        raise UsageError(
-            f"Unknown variant {value!r}",
-            hint="Use --variant preprocessed or --variant raw.",
-        )
+        raise UsageError(f"Unknown {what} {value!r}", hint=hint)
     return v
+
+
+def parse_variant(value: str | None) -> str | None:
+    """``preprocessed``/``raw`` (or the folder names, any case) -> the folder name."""
+    hint = "Use --variant preprocessed or --variant raw."
+    return _parse(value, dataset.canonical_variant, "variant", hint)
 
 
 def parse_version(value: str | None) -> str | None:
-    if value is None or value.strip() == "":
-        return None
-    v = dataset.canonical_version(value)
-    if v is None:
-        raise UsageError(
-            f"Unknown version {value!r}",
-            hint=f"Use --version {' or --version '.join(dataset.VERSIONS)}.",
-        )
-    return v
+    """``V1``/``V2`` (any case) -> the folder name."""
+    hint = f"Use --version {' or --version '.join(dataset.VERSIONS)}."
+    return _parse(value, dataset.canonical_version, "version", hint)
 
 
 # ---------------------------------------------------------------------------------------------
