@@ -16,12 +16,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lungsegdb_cli._paths import DataPaths, resolve
-
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._progress import Progress
     from lungsegdb_cli._stats import StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -32,6 +31,8 @@ PathLike = str | os.PathLike[str]
 
 
 def _paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
+    from lungsegdb_cli._paths import resolve
+
     return resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
 
 
