@@ -43,14 +43,14 @@ _FIX = "Recreate it with 'lungsegdb extract --force'."
 class ManifestCorrupt(CheckFailed):
     """The manifest is not a text file (binary, not UTF-8, a FIFO or a device)."""
 
-    code = "manifest-corrupt"
+    kind = "manifest-corrupt"
     default_hint = _FIX
 
 
 class ManifestPathOutsideTree(CheckFailed):
     """A manifest line names a path outside the tree; nothing was opened for it."""
 
-    code = "manifest-path-outside-tree"
+    kind = "manifest-path-outside-tree"
     default_hint = (
         "The manifest was not written by lungsegdb or was tampered with: do not trust it. "
         + _FIX

@@ -67,7 +67,7 @@ class TooLargeImages(CheckFailed):
     """Pair files declare images over the decode limit: they were not decoded, and statistics
     that leave them out would be wrong without saying so. Exit 1."""
 
-    code = "too-large"
+    kind = "too-large"
     default_hint = (
         f"See them with 'lungsegdb validate'; if they are genuine images, raise the limit "
         f"({ENV_MAX_PIXELS}=N pixel values) and run again."

@@ -35,7 +35,7 @@ from lungsegdb_cli._cli_support import (
     _paths,
 )
 from lungsegdb_cli._textsafe import escape as _e
-from lungsegdb_cli.errors import ExitCode, LungSegDBError, from_os_error
+from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
 __all__ = ["JSON_SCHEMA", "app", "main", "run"]
 
@@ -314,19 +314,17 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
     return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
 
 
-def _report(
-    code: int, kind: str, message: str, hint: str, argv: Sequence[str], **extra: Any
-) -> int:
+def _report(error: dict[str, Any], argv: Sequence[str]) -> int:
+    """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
+    exit code: the JSON error document with ``--json``, else the two-line message."""
     if "--json" in argv:
-        error: dict[str, Any] = {"code": code, "kind": kind, "message": message, "hint": hint}
-        error.update(extra)
         doc = _document({"ok": False, "error": error})
         sys.stdout.write(json.dumps(doc, default=str) + "\n")
         sys.stdout.flush()
     else:
-        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
+        sys.stderr.write(f"error: {_e(error['message'])}\n  next: {_e(error['hint'])}\n")
         sys.stderr.flush()
-    return code
+    return int(error["code"])
 
 
 def _network_error(exc: OSError) -> LungSegDBError | None:
@@ -352,25 +350,23 @@ def run(argv: Sequence[str] | None = None) -> int:
     except LungSegDBError as exc:
         if debug:
             traceback.print_exc()
-        ctx = {"context": exc.to_dict().get("context")} if exc.context else {}
-        return _report(int(exc.exit_code), exc.code, exc.message, exc.hint, argv, **ctx)
+        return _report(exc.to_dict(), argv)
     except TyperException as exc:  # usage errors from option parsing
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         code = getattr(exc, "exit_code", 2)
-        return _report(
-            int(code) if code else int(ExitCode.USAGE),
-            "usage",
+        usage = UsageError(
             message.strip().splitlines()[0] if message.strip() else "Invalid usage",
-            "See 'lungsegdb --help' or 'lungsegdb COMMAND --help'.",
-            argv,
-        )
+            hint="See 'lungsegdb --help' or 'lungsegdb COMMAND --help'.",
+        ).to_dict()
+        usage["code"] = int(code) if code else int(ExitCode.USAGE)
+        return _report(usage, argv)
     except (KeyboardInterrupt, Abort):
         return _interrupted(argv)
     except OSError as exc:
         if debug:
             traceback.print_exc()
         err = _network_error(exc) or from_os_error(exc, "accessing a local file")
-        return _report(int(err.exit_code), err.code, err.message, err.hint, argv)
+        return _report(err.to_dict(), argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
     if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
@@ -379,13 +375,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupted(argv: Sequence[str]) -> int:
-    return _report(
-        int(ExitCode.INTERRUPTED),
-        "interrupted",
-        "Interrupted; nothing half-written was left in the tree.",
-        "Run the same command again to continue.",
-        argv,
-    )
+    error = {
+        "code": int(ExitCode.INTERRUPTED),
+        "kind": "interrupted",
+        "message": "Interrupted; nothing half-written was left in the tree.",
+        "hint": "Run the same command again to continue.",
+    }
+    return _report(error, argv)
 
 
 def _safe_streams() -> None:

@@ -28,7 +28,8 @@ class LungSegDBError(Exception):
     """Root of every error the library raises deliberately."""
 
     exit_code: ExitCode = ExitCode.CHECK_FAILED
-    code: str = "error"
+    #: the kind of error, as in the ``--json`` error document (``error.kind``)
+    kind: str = "error"
     default_hint: str = "Run the command again with --debug for details."
 
     def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
@@ -41,7 +42,7 @@ class LungSegDBError(Exception):
         """The ``error`` object of the contract's JSON error document."""
         out: dict[str, Any] = {
             "code": int(self.exit_code),
-            "kind": self.code,
+            "kind": self.kind,
             "message": self.message,
             "hint": self.hint,
         }
@@ -54,11 +55,11 @@ class CheckFailed(LungSegDBError):
     """The data failed a check: checksum mismatch, missing or modified files, findings."""
 
     exit_code = ExitCode.CHECK_FAILED
-    code = "check-failed"
+    kind = "check-failed"
 
 
 class ChecksumMismatch(CheckFailed):
-    code = "checksum-mismatch"
+    kind = "checksum-mismatch"
     default_hint = "Delete the file and download again, or check the pinned --sha256."
 
 
@@ -66,7 +67,7 @@ class UsageError(LungSegDBError):
     """Bad input from the user: malformed option value, path that does not exist."""
 
     exit_code = ExitCode.USAGE
-    code = "usage"
+    kind = "usage"
     default_hint = "See 'lungsegdb COMMAND --help'."
 
 
@@ -74,7 +75,7 @@ class DownloadError(LungSegDBError):
     """The download failed: network, Drive quota, permission, not found, offline."""
 
     exit_code = ExitCode.DOWNLOAD
-    code = "download-failed"
+    kind = "download-failed"
     default_hint = "Check the network, or download in a browser and use --archive PATH."
 
 
@@ -82,12 +83,12 @@ class ArchiveError(LungSegDBError):
     """The archive is unusable: corrupt, truncated, unsafe, unsupported, no tree in it."""
 
     exit_code = ExitCode.ARCHIVE
-    code = "bad-archive"
+    kind = "bad-archive"
     default_hint = "Download the archive again (lungsegdb download --force)."
 
 
 class UnsafeArchiveError(ArchiveError):
-    code = "unsafe-archive"
+    kind = "unsafe-archive"
     default_hint = "Do not extract this archive by hand either; get it from the official source."
 
 
@@ -95,16 +96,16 @@ class LocalError(LungSegDBError):
     """The local machine refused: disk full, permission denied, lock held too long."""
 
     exit_code = ExitCode.LOCAL
-    code = "local-failure"
+    kind = "local-failure"
     default_hint = "Free disk space or fix permissions, then run the command again."
 
 
 class DiskFullError(LocalError):
-    code = "disk-full"
+    kind = "disk-full"
 
 
 class LockTimeout(LocalError):
-    code = "lock-timeout"
+    kind = "lock-timeout"
     default_hint = "Another lungsegdb process is working on this data dir; wait for it to finish."
 
 
@@ -221,7 +222,7 @@ class NothingToVerify(DownloadError):
     """``verify`` found nothing local to check: no manifest (exit 3, like --offline with
     nothing local: the fix is to download or extract, not to repair data)."""
 
-    code = "nothing-to-verify"
+    kind = "nothing-to-verify"
     default_hint = (
         "Run 'lungsegdb download' (or 'lungsegdb extract --force' to re-extract and write one)."
     )
@@ -231,11 +232,11 @@ class DrivePageError(DownloadError):
     """Google Drive (or a mirror) answered with a page instead of the archive: quota exceeded,
     not found, permission/sign-in, a virus-scan warning that could not be followed."""
 
-    code = "drive-page"
+    kind = "drive-page"
 
 
 class OfflineError(DownloadError):
     """``--offline`` and the data is not already here."""
 
-    code = "offline"
+    kind = "offline"
     default_hint = "Run 'lungsegdb download' with network access, or pass --archive PATH."

@@ -92,8 +92,8 @@ def _error_kinds() -> list[str]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        kinds.add(cls.code)
-    kinds.discard(LungSegDBError.code)  # the root: never raised itself
+        kinds.add(cls.kind)
+    kinds.discard(LungSegDBError.kind)  # the root: never raised itself
     return sorted(kinds | {"usage", "interrupted"})  # the funnel's own kinds
 
 
