@@ -12,6 +12,9 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`stats` -- per-group counts, shapes, dtypes, exact intensity statistics
 * :func:`info` -- the dataset card and the local state
 * :func:`synth` -- a synthetic LungSegDB-shaped tree and archive
+* :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
+  :class:`PairDataset` load them as arrays)
+* :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
 (``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
@@ -35,7 +38,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from lungsegdb_cli._api import download, extract, info, stats, synth, validate, verify
+from lungsegdb_cli._api import (
+    download,
+    extract,
+    info,
+    pairs,
+    split,
+    stats,
+    synth,
+    validate,
+    verify,
+)
 from lungsegdb_cli.errors import (
     ArchiveError,
     CheckFailed,
@@ -57,6 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
+    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli._validate import Finding, ValidateResult
@@ -73,6 +88,11 @@ _LAZY = {
     "StatsResult": "lungsegdb_cli._stats",
     "GroupStats": "lungsegdb_cli._stats",
     "SynthResult": "lungsegdb_cli._synth",
+    "Pair": "lungsegdb_cli._pairs",
+    "PairDataset": "lungsegdb_cli._pairs",
+    "PairsResult": "lungsegdb_cli._pairs",
+    "load_pair": "lungsegdb_cli._pairs",
+    "SplitResult": "lungsegdb_cli._split",
 }
 
 
@@ -109,6 +129,10 @@ __all__ = [
     "LungSegDBError",
     "NothingToVerify",
     "OfflineError",
+    "Pair",
+    "PairDataset",
+    "PairsResult",
+    "SplitResult",
     "StatsResult",
     "SynthResult",
     "UnsafeArchiveError",
@@ -119,6 +143,9 @@ __all__ = [
     "download",
     "extract",
     "info",
+    "load_pair",
+    "pairs",
+    "split",
     "stats",
     "synth",
     "validate",

@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._pairs import Pair
     from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._progress import Progress
+    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import StatsResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli._validate import ValidateResult
@@ -383,4 +385,124 @@ def synth(
     return _synth.synthesize(
         Path(out), pairs=pairs, scale=scale, seed=seed, fmt=fmt, defects=defects,
         progress=progress,
+    )
+
+
+def pairs(
+    data_dir: PathLike | None = None,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    split: str | None = None,
+) -> list[Pair]:
+    """Every image/mask pair of the tree, as frozen :class:`Pair` records, in natural order.
+
+    The pairing is the one ``validate`` checks (by stem); lone images and masks are left out.
+    Load one with :func:`load_pair`, or iterate them with :class:`PairDataset`.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    variant : str, optional
+        ``preprocessed`` or ``raw`` (default: both).
+    version : str, optional
+        ``V1`` or ``V2`` (default: both).
+    split : str, optional
+        ``train``, ``val`` or ``test``: only the pairs of that split, from the splits file in
+        force (``<state>/splits.json``, written by :func:`split`).
+
+    Returns
+    -------
+    list of Pair
+        ``stem``, ``image`` and ``mask`` (paths), ``variant``, ``version``, ``group`` (the
+        group key: the stem, or the ``group_by`` capture of the splits in force) and ``split``
+        (None unless a splits file is in force).
+
+    Raises
+    ------
+    UsageError
+        An unknown variant, version or split, or ``split`` without a splits file (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=2, fmt="none")
+    >>> found = L.pairs(made.tree, variant="raw", version="V1")
+    >>> [(p.stem, p.version, p.image.name, p.split) for p in found]
+    [('1', 'V1', '1.TIF', None), ('2', 'V1', '2.TIF', None)]
+    >>> image, mask = L.load_pair(found[0])
+    >>> image.shape == mask.shape, sorted(set(mask.ravel().tolist()))
+    (True, [0, 1])
+    """
+    from lungsegdb_cli import _pairs
+
+    return _pairs.collect(
+        _paths(data_dir, must_exist=True), variant=variant, version=version, split=split
+    ).pairs
+
+
+def split(
+    data_dir: PathLike | None = None,
+    *,
+    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    group_by: str | None = None,
+    out: PathLike | None = None,
+) -> SplitResult:
+    r"""Assign every pair to train/val/test by a keyed hash of its group, write ``splits.json``.
+
+    The key is ``version/stem`` (or ``version/<first capture of group_by>``), hashed with
+    BLAKE2b keyed by ``seed``: the same inputs give a byte-identical file on every machine,
+    adding or removing pairs never moves the others, a group never straddles splits, the
+    preprocessed and raw copies of a slice land together.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    ratios : tuple of 3 floats
+        Train, val, test: positive, summing to 1 (within 1e-6).
+    seed : int
+        The hash key: another seed, another assignment.
+    group_by : str, optional
+        A regex whose first capture group (searched in the stem) is the group key, e.g.
+        ``r"^(.*\D)\d+$"`` to keep the slices of one scan together. Default: the stem.
+    out : str or os.PathLike, optional
+        Write here instead of ``<state>/splits.json`` (the file :func:`pairs` reads).
+
+    Returns
+    -------
+    SplitResult
+        ``path``, ``splits`` (split -> sorted ``variant/version/stem``), ``counts`` (pairs and
+        groups per split per version), ``achieved()`` ratios, ``suggestion`` (a ``group_by``
+        regex when many stems share a prefix before a trailing number).
+
+    Raises
+    ------
+    UsageError
+        Bad ratios, a bad regex, or a stem ``group_by`` does not match (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=4, fmt="none")
+    >>> result = L.split(made.tree, seed=0)
+    >>> result.pairs, sorted(result.splits)
+    (16, ['test', 'train', 'val'])
+    >>> {p.split for p in L.pairs(made.tree)} <= {"train", "val", "test"}
+    True
+    """
+    from lungsegdb_cli import _split
+
+    return _split.make_splits(
+        _paths(data_dir, must_exist=True),
+        ratios=ratios,
+        seed=seed,
+        group_by=group_by,
+        out=None if out is None else Path(out),
     )

@@ -236,3 +236,58 @@ SynthDefectsOpt = Annotated[
     bool,
     typer.Option("--defects", help="Plant one of each defect validate must find."),
 ]
+PairsVariantOpt = StatsVariantOpt
+PairsVersionOpt = StatsVersionOpt
+PairsSplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        metavar="S",
+        help=(
+            "Only the pairs of this split (train, val or test) of the splits in force "
+            "(written by 'lungsegdb split' to <root>/.lungsegdb/splits.json)."
+        ),
+        show_default=False,
+    ),
+]
+PairsCsvPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv",
+        metavar="FILE",
+        help="Also write one row per pair: variant, version, stem, group, split, image, mask.",
+        show_default=False,
+    ),
+]
+SplitRatiosOpt = Annotated[
+    str,
+    typer.Option(
+        "--ratios",
+        metavar="TRAIN,VAL,TEST",
+        help="Three positive numbers summing to 1.",
+    ),
+]
+SplitSeedOpt = Annotated[
+    int, typer.Option("--seed", help="The hash key: same seed and pairs, byte-identical file.")
+]
+SplitGroupByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--group-by",
+        metavar="REGEX",
+        help=(
+            "Group key: the first capture group of REGEX searched in the stem (e.g. "
+            "'^(.*\\D)\\d+$': the slices of one scan stay together). Default: the stem."
+        ),
+        show_default=False,
+    ),
+]
+SplitOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        metavar="FILE",
+        help="Write the splits here instead of <root>/.lungsegdb/splits.json (the one in force).",
+        show_default=False,
+    ),
+]

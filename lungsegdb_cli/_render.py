@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
+    from lungsegdb_cli._pairs import PairsResult
+    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli._validate import ValidateResult
@@ -377,3 +379,44 @@ def render_synth(con: Console, result: SynthResult) -> None:
         con.print(f"Planted {len(result.defects)} defects:")
         for d in result.defects:
             _print(con, f"  {d.code}: {_e(d.path)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# pairs, split
+# ---------------------------------------------------------------------------------------------
+def render_pairs(con: Console, result: PairsResult) -> None:
+    """The count per group, then the first few pairs."""
+    from lungsegdb_cli._pairs import SHOWN
+
+    _print(con, f"LungSegDB at {_e(result.dataset_dir)}: {len(result.pairs):,} pairs")
+    for label, n in result.counts().items():
+        _print(con, f"  {_e(label)}: {n:,} pairs")
+    if result.splits_file:
+        _print(con, f"Splits from {_e(result.splits_file)}")
+    for p in result.pairs[:SHOWN]:
+        where = f" [{p.split}]" if p.split else ""
+        _print(con, f"  {_e(p.key)}{where}: {_e(str(p.image))} + {_e(p.mask.name)}")
+    if len(result.pairs) > SHOWN:
+        _print(con, f"  ... and {len(result.pairs) - SHOWN:,} more (--json or --csv for all)")
+    if result.csv:
+        _print(con, f"CSV: {_e(result.csv)}")
+
+
+def render_split(con: Console, result: SplitResult) -> None:
+    """Pairs and groups per split per version, the achieved ratios, the file written."""
+    achieved = result.achieved()
+    _print(
+        con,
+        f"Split {result.pairs:,} pairs (seed {result.seed}, group by "
+        f"{_e(result.group_by) if result.group_by else 'stem'}):",
+    )
+    for name, per_version in result.counts.items():
+        parts = ", ".join(
+            f"{v} {c['pairs']:,} pairs / {c['groups']:,} groups" for v, c in per_version.items()
+        )
+        _print(con, f"  {name:<5} {achieved[name]:6.1%}  {parts}")
+    asked = "/".join(f"{r:g}" for r in result.ratios)
+    _print(con, f"  asked for {asked}")
+    _print(con, f"Written: {_e(result.path)}")
+    if result.suggestion:
+        _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}'")

@@ -253,6 +253,74 @@ def stats(
 
 
 # ---------------------------------------------------------------------------------------------
+# pairs, split
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def pairs(
+    variant: opt.PairsVariantOpt = None,
+    version: opt.PairsVersionOpt = None,
+    split: opt.PairsSplitOpt = None,
+    csv_path: opt.PairsCsvPathOpt = None,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """List the image/mask pairs of the tree (paired by stem, as validate pairs them).
+
+    Each pair: stem, image, mask, variant, version, group and split (from the splits in
+    force, see 'lungsegdb split'). Nothing is decoded."""
+    from lungsegdb_cli import _pairs as pairs_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    csv_path = _output_file(csv_path, "--csv")
+    result = pairs_mod.collect(
+        _paths(data_dir, must_exist=True),
+        variant=variant,
+        version=version,
+        split=split,
+        csv_path=csv_path,
+    )
+    out.emit(result.to_dict(), lambda con: render.render_pairs(con, result))
+    return 0
+
+
+@app.command(cls=opt.Command)
+def split(
+    ratios: opt.SplitRatiosOpt = "0.7,0.15,0.15",
+    seed: opt.SplitSeedOpt = 0,
+    group_by: opt.SplitGroupByOpt = None,
+    out_file: opt.SplitOutOpt = None,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Assign every pair to train/val/test by a keyed hash of its group; write splits.json.
+
+    The same pairs and seed give a byte-identical file on every machine; adding pairs never
+    moves the others; a group never straddles splits; both variants of a slice share a split.
+    Exit 2 for bad --ratios or a --group-by that misses a stem."""
+    from lungsegdb_cli import _split as split_mod
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    parsed = split_mod.parse_ratios(ratios)
+    out_file = _output_file(out_file, "--out")
+    result = split_mod.make_splits(
+        _paths(data_dir, must_exist=True),
+        ratios=parsed,
+        seed=seed,
+        group_by=group_by,
+        out=out_file,
+    )
+    if result.suggestion and not json_out:
+        out.warn(
+            "many stems share a prefix before a trailing number: slices of one scan may sit "
+            f"in different splits; consider --group-by '{result.suggestion}'"
+        )
+    out.emit(result.to_dict(), lambda con: render.render_split(con, result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------------------------
 @app.command(cls=opt.Command)

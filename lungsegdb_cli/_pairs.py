@@ -1,0 +1,331 @@
+"""Pairs as data: every image/mask pair of the tree as a frozen record, loadable as arrays.
+
+The pairing is :mod:`lungsegdb_cli._tree`'s (the one ``validate`` checks): nothing here pairs
+files itself. A pair's ``split`` comes from the splits file in force (``<state>/splits.json``,
+written by :mod:`lungsegdb_cli._split`); without one it is None. :func:`load_pair` decodes with
+tifffile under the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``) and returns the mask as 0/1
+``uint8`` whatever its stored convention. :class:`PairDataset` is a map-style dataset (what a
+torch ``DataLoader`` takes) that imports no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._tree import iter_required
+from lungsegdb_cli.errors import CheckFailed, UsageError
+
+#: The split names, in order.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLITS_FILENAME = "splits.json"
+CSV_COLUMNS = ("variant", "version", "stem", "group", "split", "image", "mask")
+#: Pairs listed by the human rendering of ``lungsegdb pairs``.
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One image/mask pair: its stem, the two files, where it sits, its group and split."""
+
+    stem: str
+    image: Path
+    mask: Path
+    variant: str
+    version: str
+    #: The group key (the stem, or the ``group_by`` capture of the splits file in force).
+    group: str
+    #: ``train``/``val``/``test`` from the splits file in force; None without one.
+    split: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``variant/version/stem``: how a splits file names the pair."""
+        return f"{self.variant}/{self.version}/{self.stem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": self.stem,
+            "image": str(self.image),
+            "mask": str(self.mask),
+            "variant": self.variant,
+            "version": self.version,
+            "group": self.group,
+            "split": self.split,
+        }
+
+
+@dataclass
+class PairsResult:
+    """What ``lungsegdb pairs`` shows: the pairs, and the splits file they were read with."""
+
+    dataset_dir: str
+    pairs: list[Pair]
+    splits_file: str | None = None
+    csv: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def counts(self) -> dict[str, int]:
+        """Pairs per group label (``variant/version``), in tree order."""
+        return dict(Counter(f"{p.variant}/{p.version}" for p in self.pairs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "dataset_dir": self.dataset_dir,
+            "splits_file": self.splits_file,
+            "count": len(self.pairs),
+            "groups": self.counts(),
+            "csv": self.csv,
+            "pairs": [p.to_dict() for p in self.pairs],
+        }
+
+
+def splits_path(paths: DataPaths) -> Path:
+    """Where the splits in force live: ``<state>/splits.json``."""
+    return paths.state_dir / SPLITS_FILENAME
+
+
+def read_splits(path: Path) -> dict[str, Any] | None:
+    """The splits document at ``path``, None if there is none; a broken one: CheckFailed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        from lungsegdb_cli.errors import from_os_error
+
+        raise from_os_error(exc, f"reading {path}") from exc
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
+            raise ValueError("no 'splits' object")
+        for name in SPLITS:
+            if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
+                raise ValueError(f"'{name}' is not a list of names")
+    except ValueError as exc:
+        raise CheckFailed(
+            f"The splits file {path} cannot be read: {exc}",
+            hint="Write it again with 'lungsegdb split'.",
+            path=str(path),
+        ) from exc
+    return doc
+
+
+def check_split_name(split: str | None) -> str | None:
+    if split is None or split in SPLITS:
+        return split
+    raise UsageError(
+        f"Unknown split {split!r}", hint=f"Use one of: {', '.join(SPLITS)}.", split=split
+    )
+
+
+def _parse_filters(variant: str | None, version: str | None) -> tuple[dataset.Group, ...]:
+    from lungsegdb_cli._stats import parse_variant, parse_version
+
+    return dataset.groups(parse_variant(variant), parse_version(version))
+
+
+def group_key_fn(group_by: str | None) -> Callable[[str], str | None]:
+    """stem -> group key: the stem itself, or the first capture group of ``group_by``
+    (searched in the stem; None when it does not match). A bad regex: UsageError."""
+    if group_by is None:
+        return lambda stem: stem
+    try:
+        rx = re.compile(group_by)
+    except re.error as exc:
+        raise UsageError(
+            f"--group-by {group_by!r} is not a regular expression: {exc}",
+            hint=r"Give a regex with one capture group, e.g. --group-by '^(.*\D)\d+$'.",
+        ) from exc
+    if rx.groups < 1:
+        raise UsageError(
+            f"--group-by {group_by!r} has no capture group",
+            hint=r"Put the group key in parentheses, e.g. --group-by '^(.*\D)\d+$'.",
+        )
+
+    def key(stem: str) -> str | None:
+        m = rx.search(stem)
+        return None if m is None or m.group(1) is None else m.group(1)
+
+    return key
+
+
+def scan_pairs(
+    paths: DataPaths,
+    groups: tuple[dataset.Group, ...] | None = None,
+    group_by: str | None = None,
+    assigned: dict[str, str] | None = None,
+) -> list[Pair]:
+    """Every pair of ``groups`` (default all) in tree order, as :mod:`._tree` pairs them.
+    Call with the generation lock held. ``assigned``: ``variant/version/stem`` -> split."""
+    key = group_key_fn(group_by)
+    root = paths.dataset_dir
+    out: list[Pair] = []
+    for gs in iter_required(paths, groups):
+        g = gs.group
+        for p in gs.pairs:
+            name = f"{g.variant}/{g.version}/{p.stem}"
+            out.append(
+                Pair(
+                    stem=p.stem,
+                    image=root / p.image.rel,
+                    mask=root / p.mask.rel,
+                    variant=g.variant,
+                    version=g.version,
+                    group=key(p.stem) or p.stem,
+                    split=None if assigned is None else assigned.get(name),
+                )
+            )
+    return out
+
+
+@commit.one_generation
+def collect(
+    paths: DataPaths,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    split: str | None = None,
+    csv_path: Path | None = None,
+) -> PairsResult:
+    """The pairs of the tree (filtered by variant, version and split), with their split from
+    the splits file in force. ``split`` without a splits file: UsageError (exit 2). No tree:
+    CheckFailed (exit 1)."""
+    split = check_split_name(split)
+    groups = _parse_filters(variant, version)
+    where = splits_path(paths)
+    doc = read_splits(where)
+    if doc is None and split is not None:
+        raise UsageError(
+            f"--split {split}: there are no splits (no {where})",
+            hint="Write them first with 'lungsegdb split'.",
+            path=str(where),
+        )
+    assigned = None
+    group_by = None
+    if doc is not None:
+        assigned = {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+        group_by = doc.get("group_by")
+    found = scan_pairs(paths, groups, group_by, assigned)
+    if split is not None:
+        found = [p for p in found if p.split == split]
+    if csv_path is not None:
+        write_csv(csv_path, found)
+    return PairsResult(
+        dataset_dir=str(paths.dataset_dir),
+        pairs=found,
+        splits_file=str(where) if doc is not None else None,
+        csv=None if csv_path is None else str(csv_path),
+    )
+
+
+def write_csv(path: Path, pairs: list[Pair]) -> None:
+    """One row per pair (:data:`CSV_COLUMNS`), written atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for p in pairs:
+        d = p.to_dict()
+        w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+def _decode(path: Path, limit: int) -> Any:
+    """The first page of the TIFF at ``path``, once what its tags declare passed the limit."""
+    import tifffile
+
+    from lungsegdb_cli._stats import TooLargeImages
+    from lungsegdb_cli._tiffinfo import _check_pages, _quiet_tifffile
+    from lungsegdb_cli._tiffraw import TooLarge
+
+    _quiet_tifffile()
+    try:
+        with tifffile.TiffFile(os.fspath(path)) as tif:
+            _check_pages(tif, limit)
+            return tif.pages.first.asarray()
+    except TooLarge as exc:
+        raise TooLargeImages(
+            f"Image too large to decode: {path} {exc}",
+            files=[{"path": str(path), "message": str(exc)}],
+            limit=limit,
+        ) from exc
+    except FileNotFoundError as exc:
+        raise CheckFailed(
+            f"Pair file missing: {path}",
+            hint="The tree changed since it was listed; list the pairs again.",
+            path=str(path),
+        ) from exc
+    except (ValueError, IndexError, KeyError, TypeError, EOFError) as exc:
+        raise CheckFailed(
+            f"Cannot decode {path}: {exc}",
+            hint="See it with 'lungsegdb validate'.",
+            path=str(path),
+        ) from exc
+
+
+def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
+    """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` (any nonzero -> 1).
+
+    ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
+    values); a file over it raises :class:`~lungsegdb_cli._stats.TooLargeImages` (exit 1)
+    naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1)."""
+    import numpy as np
+
+    from lungsegdb_cli._tiffinfo import max_image_pixels
+
+    limit = max_image_pixels() if max_pixels is None else max_pixels
+    image = _decode(pair.image, limit)
+    mask = _decode(pair.mask, limit)
+    return image, (mask != 0).astype(np.uint8)
+
+
+class PairDataset:
+    """A map-style dataset of the pairs (``len``, ``[i]``), for a torch ``DataLoader`` or any
+    loop; imports no torch. ``dataset[i]`` is ``{"image", "mask", "stem", "variant",
+    "version"}`` (mask 0/1 ``uint8``), passed through ``transform`` when given."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        split: str | None = None,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        from lungsegdb_cli._paths import resolve
+
+        paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=True)
+        self.pairs: list[Pair] = collect(paths, split=split).pairs
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Any:
+        pair = self.pairs[index]
+        image, mask = load_pair(pair)
+        sample = {
+            "image": image,
+            "mask": mask,
+            "stem": pair.stem,
+            "variant": pair.variant,
+            "version": pair.version,
+        }
+        return sample if self.transform is None else self.transform(sample)

@@ -1,0 +1,228 @@
+"""Train/val/test splits that do not leak and do not drift.
+
+Each group key (``version/stem``, or ``version/<first capture of --group-by>``) is hashed with
+a keyed BLAKE2b (the seed is the key), mapped to [0, 1) and compared with the cumulative
+ratios. So: the same inputs give a byte-identical ``splits.json`` on every machine; adding or
+removing pairs never moves the others; a group never straddles splits; the preprocessed and raw
+copies of a slice land together (the variant is not in the key); V1 and V2 stems are never
+taken for one patient (the version is in the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._pairs import SPLITS, Pair, group_key_fn, scan_pairs, splits_path
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.errors import UsageError
+
+SCHEMA = 1
+METHOD = "keyed-hash"
+DEFAULT_RATIOS: tuple[float, float, float] = (0.7, 0.15, 0.15)
+#: The regex suggested when many stems share a prefix before a trailing number.
+SUGGESTED_GROUP_BY = r"^(.*\D)\d+$"
+_RATIO_HINT = "Give three positive numbers summing to 1, e.g. --ratios 0.7,0.15,0.15."
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """``"0.7,0.15,0.15"`` -> a checked ratio triple (see :func:`check_ratios`)."""
+    try:
+        values = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--ratios {text!r} is not a list of numbers", hint=_RATIO_HINT) from None
+    return check_ratios(values)
+
+
+def check_ratios(ratios: Any) -> tuple[float, float, float]:
+    """Three finite positive numbers summing to 1 (within 1e-6), else UsageError (exit 2)."""
+    try:
+        values = tuple(float(r) for r in ratios)
+    except (TypeError, ValueError):
+        raise UsageError(f"Ratios {ratios!r} are not numbers", hint=_RATIO_HINT) from None
+    if len(values) != 3:
+        raise UsageError(f"Ratios need 3 numbers (train, val, test), not {len(values)}",
+                         hint=_RATIO_HINT)
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise UsageError(f"Ratios must all be positive: {values}", hint=_RATIO_HINT)
+    if abs(sum(values) - 1.0) > 1e-6:
+        raise UsageError(f"Ratios must sum to 1, not {sum(values):g}", hint=_RATIO_HINT)
+    return values  # type: ignore[return-value]
+
+
+def unit(key: str, seed: int) -> float:
+    """``key`` hashed with ``seed`` (keyed BLAKE2b) onto [0, 1): the same on every machine."""
+    h = hashlib.blake2b(key.encode("utf-8"), key=str(int(seed)).encode("ascii"), digest_size=8)
+    return int.from_bytes(h.digest(), "big") / 2**64
+
+
+def assign(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
+    """The split of group ``key``: the first whose cumulative ratio exceeds its hash."""
+    u = unit(key, seed)
+    edge = 0.0
+    for name, r in zip(SPLITS[:-1], ratios[:-1], strict=True):
+        edge += r
+        if u < edge:
+            return name
+    return SPLITS[-1]
+
+
+def suggest_group_by(stems: list[str]) -> str | None:
+    """:data:`SUGGESTED_GROUP_BY` when most stems share a prefix before a trailing number
+    (``patient7_slice12``): slices of one scan would otherwise be split apart."""
+    if not stems:
+        return None
+    rx = re.compile(SUGGESTED_GROUP_BY)
+    prefixes = [m.group(1) for m in map(rx.match, stems) if m is not None]
+    if len(prefixes) * 2 < len(stems):
+        return None
+    return SUGGESTED_GROUP_BY if len(set(prefixes)) * 2 <= len(prefixes) else None
+
+
+@dataclass
+class SplitResult:
+    """What ``lungsegdb split`` wrote: the splits file, its settings, counts and ratios."""
+
+    path: str
+    seed: int
+    ratios: tuple[float, float, float]
+    group_by: str | None
+    manifest_sha256: str | None
+    #: split -> sorted ``variant/version/stem`` names (the file's ``splits``).
+    splits: dict[str, list[str]]
+    #: split -> version -> ``{"pairs", "groups"}``.
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    suggestion: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(v) for v in self.splits.values())
+
+    def achieved(self) -> dict[str, float]:
+        """The fraction of the pairs in each split (0.0 each with no pairs)."""
+        n = self.pairs
+        return {s: (len(self.splits[s]) / n if n else 0.0) for s in SPLITS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "path": self.path,
+            "method": METHOD,
+            "seed": self.seed,
+            "ratios": list(self.ratios),
+            "group_by": self.group_by,
+            "manifest_sha256": self.manifest_sha256,
+            "pairs": self.pairs,
+            "counts": self.counts,
+            "achieved": {k: round(v, 6) for k, v in self.achieved().items()},
+            "suggestion": self.suggestion,
+        }
+
+
+def _manifest_sha256(paths: DataPaths) -> str | None:
+    try:
+        data = paths.manifest.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        from lungsegdb_cli.errors import from_os_error
+
+        raise from_os_error(exc, f"reading {paths.manifest}") from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
+    """Each pair's hashed key, ``version/group``; a stem --group-by misses: UsageError."""
+    key = group_key_fn(group_by)
+    out: list[str] = []
+    for p in pairs:
+        k = key(p.stem)
+        if k is None:
+            missed = sum(key(q.stem) is None for q in pairs)
+            raise UsageError(
+                f"--group-by {group_by!r} does not match {missed:,} stems, e.g. {p.stem!r} "
+                f"({p.variant}/{p.version})",
+                hint="Make the regex match every stem; its first capture group is the key.",
+                example=p.stem,
+                missed=missed,
+            )
+        out.append(f"{p.version}/{k}")
+    return out
+
+
+def document(result: SplitResult) -> str:
+    """The splits file's text: sorted keys, sorted names, one trailing newline."""
+    doc = {
+        "schema": SCHEMA,
+        "method": METHOD,
+        "seed": result.seed,
+        "ratios": list(result.ratios),
+        "group_by": result.group_by,
+        "manifest_sha256": result.manifest_sha256,
+        "splits": result.splits,
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+@commit.one_generation
+def make_splits(
+    paths: DataPaths,
+    *,
+    ratios: Any = DEFAULT_RATIOS,
+    seed: int = 0,
+    group_by: str | None = None,
+    out: Path | None = None,
+) -> SplitResult:
+    """Assign every pair of the tree to train/val/test and write the splits file (default
+    ``<state>/splits.json``, atomically). Bad ratios or --group-by: UsageError (exit 2); no
+    tree: CheckFailed (exit 1)."""
+    checked = check_ratios(ratios)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"The seed must be a whole number, not {seed!r}", hint="E.g. --seed 0.")
+    group_key_fn(group_by)  # a bad regex fails before the tree is listed
+    pairs = scan_pairs(paths)
+    keys = _keys(pairs, group_by)
+    splits: dict[str, list[str]] = {s: [] for s in SPLITS}
+    pair_counts: Counter[tuple[str, str]] = Counter()
+    groups: dict[tuple[str, str], set[str]] = {}
+    memo: dict[str, str] = {}
+    for p, k in zip(pairs, keys, strict=True):
+        s = memo.get(k)
+        if s is None:
+            s = memo[k] = assign(k, seed, checked)
+        splits[s].append(p.key)
+        pair_counts[s, p.version] += 1
+        groups.setdefault((s, p.version), set()).add(k)
+    for names in splits.values():
+        names.sort()
+    versions = sorted({p.version for p in pairs})
+    counts = {
+        s: {v: {"pairs": pair_counts[s, v], "groups": len(groups.get((s, v), ()))}
+            for v in versions}
+        for s in SPLITS
+    }
+    target = Path(out) if out is not None else splits_path(paths)
+    result = SplitResult(
+        path=str(target),
+        seed=seed,
+        ratios=checked,
+        group_by=group_by,
+        manifest_sha256=_manifest_sha256(paths),
+        splits=splits,
+        counts=counts,
+        suggestion=None if group_by is not None else suggest_group_by([p.stem for p in pairs]),
+    )
+    atomic_write_text(target, document(result))
+    return result

@@ -1,0 +1,220 @@
+"""Splits that do not leak and do not drift (issue 13): keyed-hash assignment, splits.json,
+``lungsegdb split`` and ``pairs --split``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_pairs import write_tree
+
+import lungsegdb_cli as L
+from lungsegdb_cli._split import (
+    SUGGESTED_GROUP_BY,
+    assign,
+    check_ratios,
+    suggest_group_by,
+    unit,
+)
+from lungsegdb_cli.cli import run
+
+SPLITS = ("train", "val", "test")
+
+
+def _split_of(doc: dict[str, Any]) -> dict[str, str]:
+    return {name: s for s in SPLITS for name in doc["splits"][s]}
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two synth trees with the same seed: 6 and 16 pairs per group (10 added)."""
+    base = tmp_path_factory.mktemp("grow")
+    small = L.synth(base / "small", pairs=6, seed=0, fmt="none")
+    big = L.synth(base / "big", pairs=16, seed=0, fmt="none")
+    return Path(small.tree), Path(big.tree)
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    """Stems ``caseN_sliceM``: 6 cases of 4 slices in every group."""
+    names = [f"case{c}_slice{m}" for c in range(1, 7) for m in range(1, 5)]
+    labels = [f"{v}/{ver}" for v in ("preprocessed data", "raw data") for ver in ("V1", "V2")]
+    return write_tree(tmp_path, dict.fromkeys(labels, names))
+
+
+def test_split_twice_is_byte_identical(synth_tree: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    L.split(synth_tree, seed=3, out=a)
+    L.split(synth_tree, seed=3, out=b)
+    assert a.read_bytes() == b.read_bytes()
+    doc = json.loads(a.read_text())
+    assert doc["schema"] == 1 and doc["method"] == "keyed-hash" and doc["seed"] == 3
+    assert doc["manifest_sha256"] is None and doc["group_by"] is None
+    assert a.read_text() == json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    assert all(doc["splits"][s] == sorted(doc["splits"][s]) for s in SPLITS)
+    assert sum(len(doc["splits"][s]) for s in SPLITS) == 12
+
+
+def test_the_assignment_is_pinned() -> None:
+    """The hash is part of the contract: a change here moves every user's splits."""
+    got = [assign(f"V1/{i}", 0, (0.7, 0.15, 0.15)) for i in range(1, 9)]
+    assert got == ["train", "train", "train", "train", "train", "test", "train", "train"]
+    assert unit("V1/1", 0) == 0.48647885328596624
+    assert unit("V1/1", 1) != unit("V1/1", 0) != unit("V2/1", 0)
+
+
+def test_adding_pairs_moves_none_of_the_others(grown: tuple[Path, Path], tmp_path: Path) -> None:
+    small, big = grown
+    before = _split_of(json.loads(_write(small, tmp_path / "s.json").read_text()))
+    after = _split_of(json.loads(_write(big, tmp_path / "b.json").read_text()))
+    assert len(before) == 24 and len(after) == 64
+    assert {n: after[n] for n in before} == before
+    assert {after[n] for n in after} == set(SPLITS)  # 64 pairs: every split is used
+
+
+def _write(tree: Path, out: Path, **kw: Any) -> Path:
+    L.split(tree, out=out, **kw)
+    return out
+
+
+def test_the_variants_of_one_slice_share_a_split(grown: tuple[Path, Path], tmp_path: Path):
+    where = _split_of(json.loads(_write(grown[1], tmp_path / "x.json", seed=5).read_text()))
+    for name, s in where.items():
+        variant, version, stem = name.split("/")
+        other = "raw data" if variant == "preprocessed data" else "preprocessed data"
+        assert where[f"{other}/{version}/{stem}"] == s
+
+
+def test_the_version_is_in_the_key(grown: tuple[Path, Path], tmp_path: Path) -> None:
+    result = L.split(grown[1], out=tmp_path / "x.json")
+    groups = sum(c["groups"] for per in result.counts.values() for c in per.values())
+    assert groups == 32  # 16 stems in V1 and 16 in V2: never one key for both
+    where = _split_of(json.loads((tmp_path / "x.json").read_text()))
+    v1 = [where[f"raw data/V1/{i}"] for i in range(1, 17)]
+    v2 = [where[f"raw data/V2/{i}"] for i in range(1, 17)]
+    assert v1 != v2
+
+
+def test_with_group_by_no_group_straddles_splits(scans: Path, tmp_path: Path) -> None:
+    out = _write(scans, tmp_path / "g.json", group_by=r"^(case\d+)_", seed=1)
+    where = _split_of(json.loads(out.read_text()))
+    seen: dict[str, set[str]] = {}
+    for name, s in where.items():
+        _, version, stem = name.split("/")
+        seen.setdefault(f"{version}/{stem.split('_')[0]}", set()).add(s)
+    assert len(seen) == 12 and all(len(s) == 1 for s in seen.values())
+    result = L.split(scans, group_by=r"^(case\d+)_", seed=1, out=tmp_path / "g2.json")
+    assert sum(c["groups"] for per in result.counts.values() for c in per.values()) == 12
+    assert result.suggestion is None
+
+
+def test_a_shared_prefix_suggests_group_by(scans: Path, tmp_path: Path, capsys) -> None:
+    result = L.split(scans, out=tmp_path / "x.json")
+    assert result.suggestion == SUGGESTED_GROUP_BY
+    assert run(["split", "--data-dir", str(scans), "--out", str(tmp_path / "y.json")]) == 0
+    captured = capsys.readouterr()
+    assert "--group-by" in captured.out and "--group-by" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("stems", "suggested"),
+    [
+        (["1", "2", "3", "10"], False),
+        ([f"p{c}_s{m}" for c in range(3) for m in range(5)], True),
+        (["a1", "b2", "c3", "d4"], False),
+        ([], False),
+    ],
+)
+def test_suggest_group_by(stems: list[str], suggested: bool) -> None:
+    assert (suggest_group_by(stems) is not None) is suggested
+
+
+def test_pairs_read_the_splits_in_force(synth_result: Any, tmp_path: Path) -> None:
+    tree = Path(shutil.copytree(synth_result.tree, tmp_path / "LungSegDB"))
+    result = L.split(tree, ratios=(0.5, 0.25, 0.25), seed=0)
+    assert Path(result.path) == tmp_path / ".lungsegdb" / "splits.json"
+    everything = L.pairs(tree)
+    assert all(p.split in SPLITS for p in everything)
+    for s in SPLITS:
+        mine = L.pairs(tree, split=s)
+        assert [p.key for p in mine] == [p.key for p in everything if p.split == s]
+        assert sorted(p.key for p in mine) == result.splits[s]
+        assert len(L.PairDataset(tree, split=s)) == len(mine)
+
+
+def test_pairs_groups_follow_the_group_by_in_force(scans: Path) -> None:
+    L.split(scans, group_by=r"^(case\d+)_")
+    assert {p.group for p in L.pairs(scans)} == {f"case{c}" for c in range(1, 7)}
+
+
+def test_manifest_sha256_is_the_manifests(synth_result: Any, tmp_path: Path) -> None:
+    L.download(tmp_path / "data", archive=synth_result.archive.path)
+    result = L.split(tmp_path / "data")
+    manifest = tmp_path / "data" / "LungSegDB.sha256"
+    assert result.manifest_sha256 == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert json.loads(Path(result.path).read_text())["manifest_sha256"] == result.manifest_sha256
+
+
+@pytest.mark.parametrize(
+    "ratios",
+    ["0.5,0.5", "0.7,0.2,0.2", "1,0,0", "-0.1,0.6,0.5", "a,b,c", "nan,0.5,0.5", "0.7,0.15,0.15,0"],
+)
+def test_bad_ratios_exit_2(synth_tree: Path, tmp_path: Path, ratios: str, capsys) -> None:
+    out = tmp_path / "x.json"
+    argv = ["split", "--data-dir", str(synth_tree), "--ratios", ratios, "--out", str(out)]
+    assert run([*argv, "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["schema"] == 1 and doc["error"]["kind"] == "usage"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("ratios", [(0.7, 0.15, 0.15), (1 / 3, 1 / 3, 1 / 3), (0.8, 0.1, 0.1)])
+def test_good_ratios(ratios: tuple[float, float, float]) -> None:
+    assert check_ratios(ratios) == ratios
+
+
+@pytest.mark.parametrize(
+    ("regex", "message"),
+    [
+        (r"^(case\d+)_", "does not match"),
+        ("(unclosed", "not a regular expression"),
+        ("^case", "no capture group"),
+    ],
+)
+def test_bad_group_by_exit_2(
+    synth_tree: Path, tmp_path: Path, regex: str, message: str, capsys
+) -> None:
+    out = tmp_path / "x.json"
+    argv = ["split", "--data-dir", str(synth_tree), "--group-by", regex, "--out", str(out)]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if message == "does not match":
+        assert "12 stems, e.g. '1'" in err
+    assert not out.exists()
+
+
+def test_split_json_has_ok_schema_counts_and_ratios(synth_tree: Path, tmp_path: Path, capsys):
+    out = tmp_path / "x.json"
+    argv = ["split", "--data-dir", str(synth_tree), "--seed", "2", "--out", str(out), "--json"]
+    assert run(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["schema"] == 1 and doc["path"] == str(out)
+    assert doc["pairs"] == 12 and set(doc["counts"]) == set(SPLITS)
+    assert set(doc["counts"]["train"]) == {"V1", "V2"}
+    assert abs(sum(doc["achieved"].values()) - 1) < 1e-5
+    assert doc["ratios"] == [0.7, 0.15, 0.15]
+
+
+def test_split_human_report(synth_tree: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "x.json"
+    assert run(["split", "--data-dir", str(synth_tree), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Split 12 pairs" in text and f"Written: {out}" in text
+    for s in SPLITS:
+        assert f"  {s}" in text
+    assert "V1" in text and "groups" in text and "asked for 0.7/0.15/0.15" in text
