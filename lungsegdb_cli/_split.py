@@ -189,8 +189,11 @@ def make_splits(
     ``<state>/splits.json``, atomically). Bad ratios or --group-by: UsageError (exit 2); no
     tree: CheckFailed (exit 1)."""
     checked = check_ratios(ratios)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UsageError(f"The seed must be a whole number, not {seed!r}", hint="E.g. --seed 0.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or len(str(seed)) > 64:
+        raise UsageError(
+            f"The seed must be a whole number of at most 64 digits, not {seed!r}",
+            hint="E.g. --seed 0.",
+        )
     group_key_fn(group_by)  # a bad regex fails before the tree is listed
     pairs = scan_pairs(paths)
     keys = _keys(pairs, group_by)

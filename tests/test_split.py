@@ -218,3 +218,10 @@ def test_split_human_report(synth_tree: Path, tmp_path: Path, capsys) -> None:
     for s in SPLITS:
         assert f"  {s}" in text
     assert "V1" in text and "groups" in text and "asked for 0.7/0.15/0.15" in text
+
+
+@pytest.mark.parametrize("seed", ["1" * 65, "x", "1.5"])
+def test_bad_seed_exit_2(synth_tree: Path, tmp_path: Path, seed: str) -> None:
+    out = tmp_path / "x.json"
+    assert run(["split", "--data-dir", str(synth_tree), "--seed", seed, "--out", str(out)]) == 2
+    assert not out.exists()
