@@ -220,6 +220,7 @@ def validate(
     data_dir: PathLike | None = None,
     *,
     strict: bool = False,
+    use_cache: bool = True,
     progress: Progress | None = None,
 ) -> ValidateResult:
     """Every image has its mask, each is readable, shapes agree, masks are sane.
@@ -230,6 +231,9 @@ def validate(
         The data root, the LungSegDB folder, or any folder laid out like it.
     strict : bool
         Warnings fail too (``ok`` is False).
+    use_cache : bool
+        Reuse the decode cache (summaries of files decoded before, keyed on path, size and
+        mtime); False decodes every file (``--no-cache``).
     progress : Progress, optional
         Receives progress calls.
 
@@ -254,7 +258,9 @@ def validate(
     """
     from lungsegdb_cli import _validate
 
-    return _validate.validate(_paths(data_dir, must_exist=True), strict=strict, progress=progress)
+    return _validate.validate(
+        _paths(data_dir, must_exist=True), strict=strict, use_cache=use_cache, progress=progress
+    )
 
 
 def stats(
@@ -263,6 +269,7 @@ def stats(
     variant: str | None = None,
     version: str | None = None,
     csv: PathLike | None = None,
+    use_cache: bool = True,
     progress: Progress | None = None,
 ) -> StatsResult:
     """Per group (variant x version): pairs, shapes, dtypes, exact intensity moments, mask
@@ -278,6 +285,8 @@ def stats(
         ``V1`` or ``V2`` (default: both).
     csv : str or os.PathLike, optional
         Also write one row per group to this CSV file.
+    use_cache : bool
+        Reuse the decode cache shared with :func:`validate` (False: ``--no-cache``).
     progress : Progress, optional
         Receives progress calls.
 
@@ -308,6 +317,7 @@ def stats(
         variant=variant,
         version=version,
         csv=None if csv is None else Path(csv),
+        use_cache=use_cache,
         progress=progress,
     )
 
@@ -348,6 +358,7 @@ def synth(
     scale: float | None = None,
     seed: int = 0,
     fmt: str = "zip",
+    wrap: str | None = None,
     defects: bool = False,
     progress: Progress | None = None,
 ) -> SynthResult:
@@ -365,6 +376,9 @@ def synth(
         Same seed, byte-identical output.
     fmt : str
         ``zip``, ``tar.gz`` or ``none`` (no archive).
+    wrap : str, optional
+        Put the tree under these folders inside the archive (e.g. ``A/B``), as hand-made
+        archives often do.
     defects : bool
         Plant one of each defect ``validate`` reports (listed in ``defects.json``).
     progress : Progress, optional
@@ -385,7 +399,13 @@ def synth(
     from lungsegdb_cli import _synth
 
     return _synth.synthesize(
-        Path(out), pairs=pairs, scale=scale, seed=seed, fmt=fmt, defects=defects,
+        Path(out),
+        pairs=pairs,
+        scale=scale,
+        seed=seed,
+        fmt=fmt,
+        wrap=wrap,
+        defects=defects,
         progress=progress,
     )
 

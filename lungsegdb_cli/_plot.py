@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._fsutil import atomic_write_bytes
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 
 EXTRA_HINT = "pip install 'lungsegdb-cli[plot]' (or pip install matplotlib)"
@@ -53,9 +52,11 @@ def _mask_overlay(mask: Any) -> Any:
     return np.ma.masked_where(~(m > 0), np.ones(m.shape, dtype=np.float32))
 
 
-def render(result: Any, paths: DataPaths, out: Path) -> Path:
-    """Draw ``result`` (a :class:`~lungsegdb_cli._stats.StatsResult`) into the PNG ``out``."""
+def render(result: Any, out: Path) -> Path:
+    """Draw ``result`` (a :class:`~lungsegdb_cli._stats.StatsResult`) into the PNG ``out``;
+    sample slices are read from the tree the result describes."""
     require()
+    tree = Path(result.dataset_dir)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -77,8 +78,8 @@ def render(result: Any, paths: DataPaths, out: Path) -> Path:
                 continue
             pair = g.samples[c]
             try:
-                img = tifffile.imread(paths.dataset_dir / pair.image.rel)
-                msk = tifffile.imread(paths.dataset_dir / pair.mask.rel)
+                img = tifffile.imread(tree / pair.image.rel)
+                msk = tifffile.imread(tree / pair.mask.rel)
             except Exception:  # a file changed since the pass; leave the panel empty
                 continue
             shown, kw = _display(img)

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from lungsegdb_cli import __version__
+from lungsegdb_cli import _api as api
 from lungsegdb_cli import _cli_options as opt
 from lungsegdb_cli import _render as render
 from lungsegdb_cli._cli_support import (
@@ -84,13 +85,11 @@ def download(
 
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
     """
-    from lungsegdb_cli import _download as download_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
-    result = download_mod.download(
-        _paths(data_dir),
+    result = api.download(
+        data_dir,
         url=url,
         archive=archive_path,
         sha256=pin,
@@ -123,12 +122,9 @@ def extract(
 
     Safety caps: LUNGSEGDB_MAX_BYTES, LUNGSEGDB_MAX_FILES, LUNGSEGDB_MAX_RATIO.
     """
-    from lungsegdb_cli import _extract as extract_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
-    paths = _paths(data_dir)
-    source = _existing_file(archive, "Archive") or extract_mod.archive_to_extract(paths)
-    result = extract_mod.extract_archive(paths, source, force=force, progress=out.progress())
+    source = _existing_file(archive, "Archive")
+    result = api.extract(data_dir, archive=source, force=force, progress=out.progress())
     if result.missing and not json_out:
         out.warn("not in the archive: " + ", ".join(result.missing))
     out.emit(result.to_dict(), lambda con: render.render_extract(con, result))
@@ -151,12 +147,10 @@ def verify(
     The kept archive is checked against its pinned (--sha256) or recorded SHA-256, every file
     of the tree against the manifest: missing, modified, extra. Exit 0 intact, 1 if anything
     differs, 3 if there is nothing to verify (no manifest), 5 if a file cannot be read."""
-    from lungsegdb_cli import _verify as verify_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
     pin = _check_sha256(sha256)
-    result = verify_mod.verify(
-        _paths(data_dir, must_exist=True),
+    result = api.verify(
+        data_dir,
         sha256=pin,
         quick=quick,
         # No progress object at all when quiet: rich is then never imported (~30 ms).
@@ -190,12 +184,11 @@ def validate(
     --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist.
     """
     from lungsegdb_cli import _tuning
-    from lungsegdb_cli import _validate as validate_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     with _tuning.decode_switches():
-        result = validate_mod.validate(
-            _paths(data_dir, must_exist=True),
+        result = api.validate(
+            data_dir,
             strict=strict,
             progress=out.progress(),
             use_cache=not no_cache,
@@ -222,28 +215,27 @@ def stats(
 
     Per group (variant x version): pairs, shapes, dtypes, intensity min/max/mean/std over
     every pixel (the normalisation constants), mask foreground fraction, mask conventions and
-    bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate')."""
+    bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate'); an
+    image whose tags declare more than the decode limit fails the run (exit 1, too-large)."""
     from lungsegdb_cli import _plot as plot_mod
-    from lungsegdb_cli import _stats as stats_mod
     from lungsegdb_cli import _tuning
 
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
     plot = _output_file(plot, "--plot")
-    paths = _paths(data_dir, must_exist=True)
     if plot is not None:
         plot_mod.require()
     with _tuning.decode_switches():
-        result = stats_mod.compute(
-            paths,
+        result = api.stats(
+            data_dir,
             variant=variant,
             version=version,
             csv=csv_path,
-            progress=out.progress(),
             use_cache=not no_cache,
+            progress=out.progress(),
         )
     doc = result.to_dict()
-    written = plot_mod.render(result, paths, plot) if plot is not None else None
+    written = plot_mod.render(result, plot) if plot is not None else None
     if written is not None:
         doc["plot"] = str(written)
     for warning in render.stats_warnings(result):
@@ -304,8 +296,8 @@ def split(
     out = Output(json_mode=json_out, quiet=quiet)
     parsed = split_mod.parse_ratios(ratios)
     out_file = _output_file(out_file, "--out")
-    result = split_mod.make_splits(
-        _paths(data_dir, must_exist=True),
+    result = api.split(
+        data_dir,
         ratios=parsed,
         seed=seed,
         group_by=group_by,
@@ -330,10 +322,8 @@ def info(
     quiet: opt.QuietOpt = False,
 ) -> int:
     """What the dataset is (source, citation, licence, counts) and the local state."""
-    from lungsegdb_cli import _info as info_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
-    result = info_mod.collect(_paths(data_dir))
+    result = api.info(data_dir)
     out.emit(result.to_dict(), lambda con: render.render_info(con, result))
     return 0
 
@@ -358,10 +348,8 @@ def synth(
 
     --data-dir is accepted like on every command but not used: synth writes only into OUT.
     """
-    from lungsegdb_cli import _synth as synth_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
-    result = synth_mod.synthesize(
+    result = api.synth(
         out_dir,
         pairs=pairs,
         scale=scale,
