@@ -134,7 +134,7 @@ def extract_archive(
     t0 = clock()
     archive = _check_archive_arg(paths, archive)
     fmt = af.detect(archive)
-    if not force and manifest.intact(paths) is not None:  # the common re-run: no archive I/O
+    if not force and paths.manifest.is_file():  # the common re-run: no archive I/O
         existing = already_intact(paths)
         if existing is not None:
             return _already(paths, archive, fmt, existing, clock() - t0)
