@@ -473,6 +473,7 @@ def split(
     seed: int = 0,
     group_by: str | None = None,
     out: PathLike | None = None,
+    stratify: str | None = None,
 ) -> SplitResult:
     r"""Assign every pair to train/val/test by a keyed hash of its group, write ``splits.json``.
 
@@ -494,6 +495,10 @@ def split(
         ``r"^(.*\D)\d+$"`` to keep the slices of one scan together. Default: the stem.
     out : str or os.PathLike, optional
         Write here instead of ``<state>/splits.json`` (the file :func:`pairs` reads).
+    stratify : {"version"}, optional
+        Meet the ratios within each version: the keyed hash orders each version's groups and
+        the ratios cut that order by pair count. Adding pairs may then move the few groups
+        next to a cut; without it, none move.
 
     Returns
     -------
@@ -505,7 +510,8 @@ def split(
     Raises
     ------
     UsageError
-        Bad ratios, a bad regex, or a stem ``group_by`` does not match (exit 2).
+        Bad ratios, a bad regex, a stem ``group_by`` does not match, or an unknown
+        ``stratify`` (exit 2).
     CheckFailed
         There is no tree at all (exit 1).
 
@@ -527,4 +533,5 @@ def split(
         seed=seed,
         group_by=group_by,
         out=None if out is None else Path(out),
+        stratify=stratify,
     )

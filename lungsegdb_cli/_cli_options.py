@@ -282,6 +282,18 @@ SplitGroupByOpt = Annotated[
         show_default=False,
     ),
 ]
+SplitStratifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stratify",
+        metavar="version",
+        help=(
+            "Meet the ratios within each version (groups in hash order, cut by pair count); "
+            "adding pairs may then move groups next to a cut."
+        ),
+        show_default=False,
+    ),
+]
 SplitOutOpt = Annotated[
     Path | None,
     typer.Option(

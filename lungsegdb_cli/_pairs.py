@@ -105,7 +105,7 @@ def read_splits(path: Path) -> dict[str, Any] | None:
     """The splits document at ``path``, None if there is none; a broken one: CheckFailed."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no state folder: no splits either
         return None
     except OSError as exc:
         from lungsegdb_cli.errors import from_os_error

@@ -408,7 +408,8 @@ def render_split(con: Console, result: SplitResult) -> None:
     _print(
         con,
         f"Split {result.pairs:,} pairs (seed {result.seed}, group by "
-        f"{_e(result.group_by) if result.group_by else 'stem'}):",
+        f"{_e(result.group_by) if result.group_by else 'stem'}"
+        f"{', stratified by ' + result.stratify if result.stratify else ''}):",
     )
     for name, per_version in result.counts.items():
         parts = ", ".join(

@@ -6,6 +6,10 @@ ratios. So: the same inputs give a byte-identical ``splits.json`` on every machi
 removing pairs never moves the others; a group never straddles splits; the preprocessed and raw
 copies of a slice land together (the variant is not in the key); V1 and V2 stems are never
 taken for one patient (the version is in the key).
+
+With ``stratify="version"`` the hash orders the groups of each version and the ratios cut that
+order by pair count, so each version gets its ratios as closely as its group sizes allow. The
+price: adding pairs can move the few groups next to a cut (the plain hash moves none).
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._fsutil import atomic_write_text
-from lungsegdb_cli._pairs import SPLITS, Pair, group_key_fn, scan_pairs, splits_path
+from lungsegdb_cli._pairs import (
+    SPLITS,
+    Pair,
+    group_key_fn,
+    read_splits,
+    scan_pairs,
+    splits_path,
+)
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 
@@ -30,6 +41,8 @@ METHOD = "keyed-hash"
 DEFAULT_RATIOS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 #: The regex suggested when many stems share a prefix before a trailing number.
 SUGGESTED_GROUP_BY = r"^(.*\D)\d+$"
+#: What ``--stratify`` accepts.
+STRATA: tuple[str, ...] = ("version",)
 _RATIO_HINT = "Give three positive numbers summing to 1, e.g. --ratios 0.7,0.15,0.15."
 
 
@@ -75,6 +88,38 @@ def assign(key: str, seed: int, ratios: tuple[float, float, float]) -> str:
     return SPLITS[-1]
 
 
+def check_stratify(stratify: str | None) -> str | None:
+    """None or one of :data:`STRATA`, else UsageError (exit 2)."""
+    if stratify is None or stratify in STRATA:
+        return stratify
+    raise UsageError(
+        f"Cannot stratify by {stratify!r}",
+        hint=f"Use --stratify {' or '.join(STRATA)} (variants always share a split).",
+        stratify=stratify,
+    )
+
+
+def stratified(
+    sizes: dict[str, int], seed: int, ratios: tuple[float, float, float]
+) -> dict[str, str]:
+    """Group key -> split for one stratum: groups in keyed-hash order, each placed by the
+    midpoint of its pairs on the cumulative ratios, so the achieved ratios track the asked."""
+    total = sum(sizes.values())
+    out: dict[str, str] = {}
+    done = 0
+    for k in sorted(sizes, key=lambda k: (unit(k, seed), k)):
+        mid = (done + sizes[k] / 2) / total
+        done += sizes[k]
+        edge = 0.0
+        out[k] = SPLITS[-1]
+        for name, r in zip(SPLITS[:-1], ratios[:-1], strict=True):
+            edge += r
+            if mid < edge:
+                out[k] = name
+                break
+    return out
+
+
 def suggest_group_by(stems: list[str]) -> str | None:
     """:data:`SUGGESTED_GROUP_BY` when most stems share a prefix before a trailing number
     (``patient7_slice12``): slices of one scan would otherwise be split apart."""
@@ -101,6 +146,8 @@ class SplitResult:
     #: split -> version -> ``{"pairs", "groups"}``.
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None
+    #: ``"version"`` when the ratios were met per version (:func:`stratified`), else None.
+    stratify: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -123,6 +170,7 @@ class SplitResult:
             "seed": self.seed,
             "ratios": list(self.ratios),
             "group_by": self.group_by,
+            "stratify": self.stratify,
             "manifest_sha256": self.manifest_sha256,
             "pairs": self.pairs,
             "counts": self.counts,
@@ -141,6 +189,32 @@ def _manifest_sha256(paths: DataPaths) -> str | None:
 
         raise from_os_error(exc, f"reading {paths.manifest}") from exc
     return hashlib.sha256(data).hexdigest()
+
+
+def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
+    """Why the splits in force no longer match the tree (``names``: its pairs as
+    ``variant/version/stem``), or None when they match or there are none."""
+    from lungsegdb_cli.errors import CheckFailed
+
+    try:
+        doc = read_splits(splits_path(paths))
+    except CheckFailed as exc:
+        return exc.message
+    if doc is None:
+        return None
+    listed = {n for s in SPLITS for n in doc["splits"].get(s, [])}
+    reasons = []
+    if missing := len(names - listed):
+        reasons.append(f"{missing:,} pairs of the tree are in no split")
+    if gone := len(listed - names):
+        reasons.append(f"{gone:,} split entries name pairs the tree no longer has")
+    made_from = doc.get("manifest_sha256")
+    now = _manifest_sha256(paths)
+    if not reasons and made_from and now and made_from != now:
+        reasons.append("the splits were made from another manifest")
+    if not reasons:
+        return None
+    return "; ".join(reasons) + " (run 'lungsegdb split' again)"
 
 
 def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
@@ -173,6 +247,8 @@ def document(result: SplitResult) -> str:
         "manifest_sha256": result.manifest_sha256,
         "splits": result.splits,
     }
+    if result.stratify is not None:  # files without it stay byte-identical to earlier ones
+        doc["stratify"] = result.stratify
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
@@ -184,11 +260,13 @@ def make_splits(
     seed: int = 0,
     group_by: str | None = None,
     out: Path | None = None,
+    stratify: str | None = None,
 ) -> SplitResult:
     """Assign every pair of the tree to train/val/test and write the splits file (default
     ``<state>/splits.json``, atomically). Bad ratios or --group-by: UsageError (exit 2); no
-    tree: CheckFailed (exit 1)."""
+    tree: CheckFailed (exit 1). ``stratify="version"``: see :func:`stratified`."""
     checked = check_ratios(ratios)
+    stratify = check_stratify(stratify)
     if isinstance(seed, bool) or not isinstance(seed, int) or len(str(seed)) > 64:
         raise UsageError(
             f"The seed must be a whole number of at most 64 digits, not {seed!r}",
@@ -201,6 +279,10 @@ def make_splits(
     pair_counts: Counter[tuple[str, str]] = Counter()
     groups: dict[tuple[str, str], set[str]] = {}
     memo: dict[str, str] = {}
+    if stratify is not None:
+        for v in {p.version for p in pairs}:
+            sizes = Counter(k for p, k in zip(pairs, keys, strict=True) if p.version == v)
+            memo.update(stratified(sizes, seed, checked))
     for p, k in zip(pairs, keys, strict=True):
         s = memo.get(k)
         if s is None:
@@ -226,6 +308,7 @@ def make_splits(
         splits=splits,
         counts=counts,
         suggestion=None if group_by is not None else suggest_group_by([p.stem for p in pairs]),
+        stratify=stratify,
     )
     atomic_write_text(target, document(result))
     return result

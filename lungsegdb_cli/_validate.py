@@ -8,6 +8,7 @@ reported with severity ``error`` (so ``ok`` means "no finding at all").
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -42,6 +43,8 @@ CODES: dict[str, str] = {
     # hostile trees: never read (a symlink leaving the tree or dangling is an error)
     "not-a-regular-file": ERROR,
     "symlink": WARNING,
+    # the splits in force (<state>/splits.json) no longer match the tree
+    "stale-splits": WARNING,
 }
 _ORDER = {c: i for i, c in enumerate(CODES)}
 
@@ -273,6 +276,19 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
     )
 
 
+def _splits_findings(paths: DataPaths, groups: list[GroupScan], strict: bool) -> list[Finding]:
+    """A ``stale-splits`` finding when the splits in force no longer match the tree."""
+    from lungsegdb_cli._split import splits_path, stale_splits
+
+    names = {f"{gs.group.variant}/{gs.group.version}/{p.stem}" for gs in groups for p in gs.pairs}
+    why = stale_splits(paths, names)
+    if why is None:
+        return []
+    rel = os.path.relpath(splits_path(paths), paths.dataset_dir).replace(os.sep, "/")
+    sev = ERROR if strict else CODES["stale-splits"]
+    return [Finding("stale-splits", sev, rel, f"The splits file no longer matches: {why}")]
+
+
 @commit.one_generation
 def validate(
     paths: DataPaths,
@@ -324,6 +340,7 @@ def validate(
         report.warnings = sum(f.severity == WARNING for f in mine)
         reports.append(report)
         findings += mine
+    findings += _splits_findings(paths, groups, strict)
     findings.sort(key=lambda f: (_ORDER[f.code], natural_key(f.path)))
     cache_saved()
     return ValidateResult(

@@ -281,6 +281,7 @@ def split(
     ratios: opt.SplitRatiosOpt = "0.7,0.15,0.15",
     seed: opt.SplitSeedOpt = 0,
     group_by: opt.SplitGroupByOpt = None,
+    stratify: opt.SplitStratifyOpt = None,
     out_file: opt.SplitOutOpt = None,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
@@ -302,6 +303,7 @@ def split(
         seed=seed,
         group_by=group_by,
         out=out_file,
+        stratify=stratify,
     )
     if result.suggestion and not json_out:
         out.warn(

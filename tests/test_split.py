@@ -225,3 +225,92 @@ def test_bad_seed_exit_2(synth_tree: Path, tmp_path: Path, seed: str) -> None:
     out = tmp_path / "x.json"
     assert run(["split", "--data-dir", str(synth_tree), "--seed", seed, "--out", str(out)]) == 2
     assert not out.exists()
+
+
+# --- --stratify version ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lopsided(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """V1 with 40 stems and V2 with 10, in both variants: few groups, where the plain hash
+    strays from the ratios."""
+    root = tmp_path_factory.mktemp("lopsided")
+    stems = {"V1": [f"a{i}" for i in range(40)], "V2": [f"b{i}" for i in range(10)]}
+    labels = {f"{v}/{ver}": stems[ver] for v in ("preprocessed data", "raw data")
+              for ver in ("V1", "V2")}
+    return write_tree(root, labels)
+
+
+def _per_version(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for s in SPLITS:
+        for name in doc["splits"][s]:
+            version = name.split("/")[1]
+            out.setdefault(version, dict.fromkeys(SPLITS, 0))[s] += 1
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_stratify_meets_the_ratios_in_every_version(lopsided: Path, tmp_path: Path, seed: int):
+    doc = json.loads(_write(lopsided, tmp_path / "s.json", seed=seed, stratify="version")
+                     .read_text())
+    assert doc["stratify"] == "version"
+    counts = _per_version(doc)
+    # 80 V1 pairs (40 slices x 2 variants), 20 V2 pairs: one slice (2 pairs) of slack a cut.
+    assert counts["V1"] == pytest.approx({"train": 56, "val": 12, "test": 12}, abs=2)
+    assert counts["V2"] == pytest.approx({"train": 14, "val": 3, "test": 3}, abs=2)
+    split_of = _split_of(doc)
+    for name, s in split_of.items():  # the variants of one slice still share a split
+        variant, rest = name.split("/", 1)
+        other = "raw data" if variant == "preprocessed data" else "preprocessed data"
+        assert split_of[f"{other}/{rest}"] == s
+
+
+def test_stratify_keeps_groups_whole_and_is_byte_identical(scans: Path, tmp_path: Path) -> None:
+    a = _write(scans, tmp_path / "a.json", group_by=r"^(case\d+)_", stratify="version")
+    b = _write(scans, tmp_path / "b.json", group_by=r"^(case\d+)_", stratify="version")
+    assert a.read_bytes() == b.read_bytes()
+    seen: dict[str, str] = {}
+    for name, s in _split_of(json.loads(a.read_text())).items():
+        _, version, stem = name.split("/")
+        assert seen.setdefault(f"{version}/{stem.split('_')[0]}", s) == s
+
+
+def test_without_stratify_the_file_has_no_stratify_key(synth_tree: Path, tmp_path: Path) -> None:
+    doc = json.loads(_write(synth_tree, tmp_path / "s.json").read_text())
+    assert "stratify" not in doc
+
+
+def test_bad_stratify_exit_2(synth_tree: Path, tmp_path: Path, capsys) -> None:
+    code = run(["split", "--data-dir", str(synth_tree), "--stratify", "variant",
+                "--out", str(tmp_path / "s.json")])
+    assert code == 2
+    assert "Cannot stratify by 'variant'" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
+
+
+# --- validate warns when the splits in force no longer match the tree ---------------------------
+def _stale(tree: Path) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in L.validate(tree, use_cache=False).findings
+            if f.code == "stale-splits"]
+
+
+def test_validate_warns_when_the_splits_no_longer_match(tmp_path: Path) -> None:
+    labels = {f"{v}/{ver}": ["1", "2", "3"] for v in ("preprocessed data", "raw data")
+              for ver in ("V1", "V2")}
+    tree = write_tree(tmp_path / "d", labels)
+    L.split(tmp_path / "d")
+    assert _stale(tree) == []  # fresh splits: no finding
+    write_tree(tmp_path / "d", {"raw data/V1": ["1", "2", "3", "4"],
+                                "preprocessed data/V1": ["1", "2", "3", "4"]})
+    (found,) = _stale(tree)
+    assert found["severity"] == "warning"
+    assert found["path"] == "../.lungsegdb/splits.json"
+    assert "2 pairs of the tree are in no split" in found["message"]
+    for kind in ("CT_Images", "CT_Masks"):
+        for ver in ("V1", "V2"):
+            for v in ("preprocessed data", "raw data"):
+                (tree / v / ver / kind / "4.TIF").unlink(missing_ok=True)
+                (tree / v / ver / kind / "1.TIF").unlink()
+    (found,) = _stale(tree)
+    assert "4 split entries name pairs the tree no longer has" in found["message"]
+    strict = L.validate(tree, strict=True, use_cache=False)
+    assert [f.severity for f in strict.findings if f.code == "stale-splits"] == ["error"]
