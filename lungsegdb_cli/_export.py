@@ -109,7 +109,8 @@ def check_link(link: str) -> str:
 
 def check_dataset_id(dataset_id: Any, two: bool) -> int:
     top = 998 if two else 999
-    if isinstance(dataset_id, bool) or not isinstance(dataset_id, int) or not 1 <= dataset_id <= top:
+    whole = isinstance(dataset_id, int) and not isinstance(dataset_id, bool)
+    if not whole or not 1 <= dataset_id <= top:
         raise UsageError(
             f"--dataset-id must be a whole number from 1 to {top}, not {dataset_id!r}",
             hint="nnU-Net dataset ids have three digits (the raw variant takes id + 1); "

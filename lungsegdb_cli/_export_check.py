@@ -82,7 +82,8 @@ def read_record(out: Path) -> dict[str, Any]:
         text = where.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{out} is not a lungsegdb export (no {RECORD})",
-                         hint="Make one with 'lungsegdb export FORMAT OUT'.", path=str(out))
+                         hint="Make one with 'lungsegdb export FORMAT OUT'.",
+                         path=str(out)) from None
     except OSError as exc:
         from lungsegdb_cli.errors import from_os_error
 

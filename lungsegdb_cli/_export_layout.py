@@ -60,7 +60,9 @@ class Plan:
 def check_format(fmt: str) -> str:
     name = str(fmt).strip().lower()
     if name not in FORMATS:
-        raise UsageError(f"Unknown export format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}.")
+        raise UsageError(
+            f"Unknown export format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}."
+        )
     return name
 
 

@@ -154,7 +154,8 @@ def _run(job: Job, root: str, link: str, limit: int) -> tuple[str, str, str]:
         return link_file(job.source, dest, link), "", ""
     if job.mode == "probe":
         shape = "x".join(map(str, _shape_of(job.source)))
-        return "probed", shape, convention(_read(job.source, limit)[1]) if job.kind == "mask" else ""
+        conv = convention(_read(job.source, limit)[1]) if job.kind == "mask" else ""
+        return "probed", shape, conv
     if job.mode == "gray" and len(_shape_of(job.source)) == 2:
         return link_file(job.source, dest, link), "", ""
     _, arr = _read(job.source, limit)
