@@ -101,7 +101,7 @@ def test_nnunet_layout(exports: dict[str, Any], tree: Path) -> None:
                           for k, v in splits.items() if v == s and k.startswith(variant + "/"))
                 for s in SPLITS}
         assert fold == [{"train": want["train"], "val": want["val"]}]
-        assert sorted(p.name[:-10] for p in (ds / "imagesTs").iterdir()) == want["test"]
+        assert sorted(p.name[:-9] for p in (ds / "imagesTs").iterdir()) == want["test"]
         assert sorted(p.stem for p in (ds / "labelsTs").iterdir()) == want["test"]
         for image in (ds / "imagesTr").iterdir():  # V2 RGB made single-channel, same shape
             label = ds / "labelsTr" / image.name.replace("_0000.tif", ".tif")
@@ -118,7 +118,7 @@ def test_nnunet_images_linked_masks_rewritten(exports: dict[str, Any], tree: Pat
     for f in source.iterdir():
         hits = list(img.glob(f"images*/v1_{Path(f).stem}_0000.tif"))
         assert len(hits) == 1 and hits[0].stat().st_ino == f.stat().st_ino
-    assert exports["nnunet"].placed == {"hardlink": 24, "written": 72}
+    assert exports["nnunet"].placed == {"hardlink": 12, "written": 36}
 
 
 def test_nnunet_links_masks_already_0_1(tmp_path: Path) -> None:
