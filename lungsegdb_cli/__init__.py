@@ -15,6 +15,7 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
   :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
+* :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV layout (:func:`check_export`)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
 (``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
@@ -39,7 +40,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 from lungsegdb_cli._api import (
+    check_export,
     download,
+    export,
     extract,
     info,
     pairs,
@@ -68,6 +71,8 @@ from lungsegdb_cli.errors import (
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._export import ExportResult
+    from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
@@ -93,6 +98,8 @@ _LAZY = {
     "PairsResult": "lungsegdb_cli._pairs",
     "load_pair": "lungsegdb_cli._pairs",
     "SplitResult": "lungsegdb_cli._split",
+    "ExportResult": "lungsegdb_cli._export",
+    "ExportCheckResult": "lungsegdb_cli._export_check",
 }
 
 
@@ -120,6 +127,8 @@ __all__ = [
     "DownloadResult",
     "DrivePageError",
     "ExitCode",
+    "ExportCheckResult",
+    "ExportResult",
     "ExtractResult",
     "Finding",
     "GroupStats",
@@ -140,7 +149,9 @@ __all__ = [
     "ValidateResult",
     "VerifyResult",
     "__version__",
+    "check_export",
     "download",
+    "export",
     "extract",
     "info",
     "load_pair",

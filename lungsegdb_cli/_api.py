@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._export import ExportResult
+    from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair
@@ -535,3 +537,115 @@ def split(
         out=None if out is None else Path(out),
         stratify=stratify,
     )
+
+
+def export(
+    format: str,
+    out: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    split_file: PathLike | None = None,
+    link: str = "hardlink",
+    variant: str | None = None,
+    dataset_id: int = 501,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export the pairs, with their splits, in a training framework's layout, atomically.
+
+    Images are hard-linked (no second copy; copied where a link is refused, e.g. OUT on
+    another file system, and counted in ``placed["copy-fallback"]``); masks are rewritten as
+    0/1 ``uint8`` where the format needs it. The export is built beside ``out`` and renamed
+    into place; ``out/lungsegdb-export.json`` records what it was made from, for
+    :func:`check_export`. See docs/export.md for each layout.
+
+    Parameters
+    ----------
+    format : str
+        ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
+        datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
+        variant) or ``csv`` (``pairs.csv``, one row per pair).
+    out : str or os.PathLike
+        The export folder: absent, empty, or (with ``force``) a previous export.
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    split_file : str or os.PathLike, optional
+        A splits file (``lungsegdb split --out``). Default: the splits in force, else the
+        default split made now (``made_default_split`` says so).
+    link : str
+        ``hardlink`` (default), ``symlink`` or ``copy``.
+    variant : str, optional
+        ``preprocessed`` or ``raw`` (default: both, each in its own folder).
+    dataset_id : int
+        nnU-Net only: the dataset id of the preprocessed variant (raw: id + 1); with
+        ``variant``, the id of that one dataset.
+    force : bool
+        Replace a previous export at ``out`` (atomically).
+    progress : object, optional
+        ``start``/``advance``/``done``; default silent.
+
+    Returns
+    -------
+    ExportResult
+        ``out``, ``counts`` (pairs per split), ``datasets``, ``placed`` (files per way of
+        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``.
+
+    Raises
+    ------
+    UsageError
+        Unknown format, link or variant; a non-empty ``out`` without ``force``; ``out``
+        overlapping the tree; a missing ``split_file`` (exit 2).
+    CheckFailed
+        No tree; a splits file from another manifest or not covering the pairs; a file that
+        cannot be decoded (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
+    >>> result = L.export("folders", tmp + "/out", made.tree)
+    >>> result.made_default_split, sorted(result.datasets)
+    (True, ['preprocessed', 'raw'])
+    >>> L.check_export(tmp + "/out").ok
+    True
+    """
+    from lungsegdb_cli import _export
+
+    return _export.export(
+        _paths(data_dir, must_exist=True),
+        format,
+        Path(out),
+        split_file=None if split_file is None else Path(split_file),
+        link=link,
+        variant=variant,
+        dataset_id=dataset_id,
+        force=force,
+        progress=progress,
+    )
+
+
+def check_export(out: PathLike) -> ExportCheckResult:
+    """Does the export at ``out`` still match what it was made from?
+
+    Checks, from ``out/lungsegdb-export.json``: the tree's manifest SHA-256, the splits
+    file's SHA-256, every exported file (present, recorded size; a hard link still shares
+    its tree file's inode), every tree file it came from (size, mtime), and that nothing was
+    added. What ``lungsegdb verify-export OUT`` and ``lungsegdb export --check OUT`` run.
+
+    Returns
+    -------
+    ExportCheckResult
+        ``ok``, ``manifest`` and ``splits`` (recorded, current, ok), ``missing``,
+        ``changed``, ``source_changed``, ``extra``.
+
+    Raises
+    ------
+    UsageError
+        ``out`` is not an export (exit 2).
+    CheckFailed
+        Its record cannot be read (exit 1).
+    """
+    from lungsegdb_cli import _export_check
+
+    return _export_check.check(Path(out))

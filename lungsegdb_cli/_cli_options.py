@@ -303,3 +303,68 @@ SplitOutOpt = Annotated[
         show_default=False,
     ),
 ]
+ExportFormatArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="FORMAT",
+        help="nnunet, monai, folders or csv (with --check: the export folder to check).",
+        show_default=False,
+    ),
+]
+ExportOutArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="OUT", help="The export folder (absent, empty, or with --force a "
+                   "previous export).", show_default=False),
+]
+ExportSplitFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--split-file",
+        metavar="FILE",
+        help=(
+            "Splits to export with (from 'lungsegdb split --out FILE'). Default: the splits in "
+            "force, else the default split made now (and said so)."
+        ),
+        show_default=False,
+    ),
+]
+ExportLinkOpt = Annotated[
+    str,
+    typer.Option(
+        "--link",
+        metavar="hardlink|symlink|copy",
+        help="How images get into OUT: hard links (no second copy; copied across file "
+        "systems, and said so), symbolic links, or copies.",
+    ),
+]
+ExportVariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Only this variant: preprocessed or raw. Default: both, each in its own folder.",
+        show_default=False,
+    ),
+]
+ExportDatasetIdOpt = Annotated[
+    int,
+    typer.Option(
+        "--dataset-id",
+        metavar="N",
+        help="nnunet: the dataset id of the preprocessed variant (raw: N+1); with --variant, "
+        "the id of that one dataset.",
+    ),
+]
+ExportForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Replace a previous export at OUT (atomically)."),
+]
+ExportCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Check an existing export instead (same as 'lungsegdb verify-export OUT').",
+    ),
+]
+VerifyExportOutArg = Annotated[
+    Path, typer.Argument(metavar="OUT", help="The export folder to check.", show_default=False)
+]

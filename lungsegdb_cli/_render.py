@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from lungsegdb_cli._download import DownloadResult
+    from lungsegdb_cli._export import ExportResult
+    from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import PairsResult
@@ -421,3 +423,44 @@ def render_split(con: Console, result: SplitResult) -> None:
     _print(con, f"Written: {_e(result.path)}")
     if result.suggestion:
         _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}'")
+
+
+# ---------------------------------------------------------------------------------------------
+# export, verify-export
+# ---------------------------------------------------------------------------------------------
+def render_export(con: Console, result: ExportResult) -> None:
+    """Where the export went, the splits it used, pairs per split, how files were placed."""
+    _print(con, f"Exported {result.format} to {_e(result.out)}")
+    for top, info in result.datasets.items():
+        counts = ", ".join(f"{s} {n:,}" for s, n in info["pairs"].items())
+        _print(con, f"  {_e(top)}: {counts}")
+    if result.made_default_split:
+        _print(con, "Splits: none in force, so the default split was made (seed 0, "
+                    "0.7/0.15/0.15); a copy is in lungsegdb-splits.json")
+    else:
+        _print(con, f"Splits: {_e(str(result.splits_file))} ({result.splits_source})")
+    placed = ", ".join(f"{how} {n:,}" for how, n in sorted(result.placed.items()))
+    if placed:
+        _print(con, f"Files: {placed}")
+    if result.fell_back:
+        _print(con, f"Note: {result.fell_back:,} files were copied, not linked (OUT is on "
+                    "another file system than the tree)")
+    _print(con, f"Record: {_e(result.record)}")
+
+
+def render_check_export(con: Console, result: ExportCheckResult) -> None:
+    """Matches or not, and each difference."""
+    verdict = "matches" if result.ok else "does NOT match"
+    _print(con, f"Export {_e(result.out)} ({result.format}) {verdict} what it was made from")
+    if not result.manifest["ok"]:
+        _print(con, f"  manifest changed: {result.manifest['recorded']} -> "
+                    f"{result.manifest['current']}")
+    if not result.splits["ok"]:
+        _print(con, f"  splits file changed: {_e(str(result.splits['path']))}")
+    for what in ("missing", "changed", "source_changed", "extra"):
+        items = getattr(result, what)
+        if items:
+            shown = ", ".join(_e(p) for p in items[:5])
+            more = f" ... and {len(items) - 5:,} more" if len(items) > 5 else ""
+            _print(con, f"  {what.replace('_', ' ')}: {len(items):,}: {shown}{more}")
+    _print(con, f"  {result.checked:,} entries checked")

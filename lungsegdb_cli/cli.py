@@ -315,6 +315,74 @@ def split(
 
 
 # ---------------------------------------------------------------------------------------------
+# export, verify-export
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def export(
+    fmt: opt.ExportFormatArg,
+    out_dir: opt.ExportOutArg = None,
+    split_file: opt.ExportSplitFileOpt = None,
+    link: opt.ExportLinkOpt = "hardlink",
+    variant: opt.ExportVariantOpt = None,
+    dataset_id: opt.ExportDatasetIdOpt = 501,
+    force: opt.ExportForceOpt = False,
+    check: opt.ExportCheckOpt = False,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Export the pairs, with their splits, as nnunet, monai, folders or csv, atomically.
+
+    Images are hard-linked (no second copy), masks rewritten as 0/1 where the format needs
+    it; OUT/lungsegdb-export.json records what the export was made from. Exit 2: OUT is not
+    empty (give --force to replace a previous export) or a bad option; exit 1: the splits
+    file no longer matches the tree, or (--check) the export no longer matches."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    if check:
+        target = out_dir if out_dir is not None else fmt
+        return _emit_check(out, api.check_export(target))
+    if out_dir is None:
+        raise UsageError("Missing argument 'OUT'", hint="lungsegdb export FORMAT OUT")
+    result = api.export(
+        fmt,
+        out_dir,
+        data_dir,
+        split_file=split_file,
+        link=link,
+        variant=variant,
+        dataset_id=dataset_id,
+        force=force,
+        progress=out.progress(),
+    )
+    if result.made_default_split and not json_out:
+        out.warn("no splits in force: exported with the default split (lungsegdb split "
+                 "defaults); run 'lungsegdb split' to choose your own")
+    out.emit(result.to_dict(), lambda con: render.render_export(con, result))
+    return 0
+
+
+@app.command(name="verify-export", cls=opt.Command)
+def verify_export(
+    out_dir: opt.VerifyExportOutArg,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Check that an export still matches what it was made from (exit 1 if not).
+
+    The tree's manifest SHA-256, the splits file, every exported file (present, same size,
+    a hard link still the tree's file) and every tree file it came from. --data-dir is
+    accepted but not used: the record names the tree."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    return _emit_check(out, api.check_export(out_dir))
+
+
+def _emit_check(out: Output, result: Any) -> int:
+    out.emit(result.to_dict(), lambda con: render.render_check_export(con, result))
+    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------------------------
 @app.command(cls=opt.Command)

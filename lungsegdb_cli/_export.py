@@ -1,0 +1,338 @@
+"""``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
+
+The run, under the data dir's generation lock held shared (the tree stays one generation):
+
+1. the splits: ``split_file``, else the splits in force (``<state>/splits.json``), else the
+   default split (what ``lungsegdb split`` with its defaults would write) made now, in
+   memory, and said so; a file made from another manifest, or one that misses pairs of the
+   tree, is refused (exit 1: the data no longer matches it);
+2. the plan of the format (:mod:`lungsegdb_cli._export_layout`);
+3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli._export_place`:
+   images hard-linked, masks rewritten where the format needs 0/1);
+4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
+5. the staging folder renamed into place (:mod:`lungsegdb_cli._export_commit`).
+
+:func:`check_export` (in :mod:`lungsegdb_cli._export_check`) reads the record back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import __version__
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _export_layout as layout
+from lungsegdb_cli._crashpoints import checkpoint
+from lungsegdb_cli._export_commit import RECORD, check_target, staging, tidy
+from lungsegdb_cli._export_commit import commit as put_in_place
+from lungsegdb_cli._export_place import LINKS, Placed, place_all
+from lungsegdb_cli._pairs import SPLITS, Pair, read_splits, scan_pairs, splits_path
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
+
+SCHEMA = 1
+SPLITS_COPY = "lungsegdb-splits.json"
+DEFAULT_DATASET_ID = 501
+
+
+@dataclass
+class ExportResult:
+    """What ``lungsegdb export`` made: where, from what, how many files and how placed."""
+
+    format: str
+    out: str
+    dataset_dir: str
+    link: str
+    variants: list[str]
+    #: ``file`` (--split-file), ``in-force`` (<state>/splits.json) or ``default`` (made now)
+    splits_source: str
+    splits_file: str | None
+    splits_sha256: str
+    manifest_sha256: str | None
+    counts: dict[str, int]
+    datasets: dict[str, dict[str, Any]]
+    #: how -> files (hardlink, symlink, copy, copy-fallback, written)
+    placed: dict[str, int] = field(default_factory=dict)
+    record: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def made_default_split(self) -> bool:
+        return self.splits_source == "default"
+
+    @property
+    def fell_back(self) -> int:
+        """Files copied because a hard link was refused (another file system: EXDEV)."""
+        return self.placed.get("copy-fallback", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "format": self.format,
+            "out": self.out,
+            "dataset_dir": self.dataset_dir,
+            "link": self.link,
+            "variants": self.variants,
+            "splits": {
+                "source": self.splits_source,
+                "path": self.splits_file,
+                "sha256": self.splits_sha256,
+            },
+            "made_default_split": self.made_default_split,
+            "manifest_sha256": self.manifest_sha256,
+            "counts": self.counts,
+            "datasets": self.datasets,
+            "placed": self.placed,
+            "copied_instead_of_linked": self.fell_back,
+            "record": self.record,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------
+def check_link(link: str) -> str:
+    if link not in LINKS:
+        raise UsageError(f"Unknown --link {link!r}", hint=f"Use one of: {', '.join(LINKS)}.")
+    return link
+
+
+def check_dataset_id(dataset_id: Any, two: bool) -> int:
+    top = 998 if two else 999
+    whole = isinstance(dataset_id, int) and not isinstance(dataset_id, bool)
+    if not whole or not 1 <= dataset_id <= top:
+        raise UsageError(
+            f"--dataset-id must be a whole number from 1 to {top}, not {dataset_id!r}",
+            hint="nnU-Net dataset ids have three digits (the raw variant takes id + 1); "
+            "e.g. --dataset-id 501.",
+        )
+    return dataset_id
+
+
+def manifest_sha256(paths: DataPaths) -> str | None:
+    from lungsegdb_cli._split import _manifest_sha256
+
+    return _manifest_sha256(paths)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Splits:
+    source: str
+    path: str | None
+    text: bytes
+    doc: dict[str, Any]
+
+
+def _read_text(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise from_os_error(exc, f"reading {path}") from exc
+
+
+def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Splits:
+    """The splits to export with (see the module docstring); the default ones are written to
+    ``scratch`` (inside the staging folder)."""
+    if split_file is not None:
+        split_file = Path(split_file)
+        if not split_file.is_file():
+            raise UsageError(f"Splits file not found: {split_file}",
+                             hint="Write one with 'lungsegdb split --out FILE'.",
+                             path=str(split_file))
+        doc = read_splits(split_file)
+        assert doc is not None
+        return _Splits("file", str(split_file.absolute()), _read_text(split_file), doc)
+    where = splits_path(paths)
+    doc = read_splits(where)
+    if doc is not None:
+        return _Splits("in-force", str(where), _read_text(where), doc)
+    from lungsegdb_cli._split import make_splits
+
+    make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
+    text = _read_text(scratch)
+    return _Splits("default", None, text, json.loads(text))
+
+
+def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...]) -> list[Pair]:
+    """The pairs of ``variants`` with their split from ``splits``; a file made from another
+    manifest, naming a pair twice, missing pairs of the tree or naming pairs it no longer
+    has: CheckFailed (exit 1)."""
+    from lungsegdb_cli import _dataset as dataset
+
+    doc = splits.doc
+    where = splits.path or "the default split"
+    recorded = doc.get("manifest_sha256")
+    current = manifest_sha256(paths)
+    if recorded is not None and recorded != current:
+        raise CheckFailed(
+            f"The splits file {where} was made from another manifest "
+            f"({str(recorded)[:12]}..., the tree's is {str(current)[:12] if current else 'none'})",
+            hint="Write the splits again with 'lungsegdb split' (or pass --split-file).",
+            path=where,
+        )
+    names = [n for s in SPLITS for n in doc["splits"].get(s, [])]
+    twice = [n for n, c in Counter(names).items() if c > 1]
+    if twice:
+        raise CheckFailed(f"The splits file {where} puts {twice[0]!r} in two splits",
+                          hint="Write the splits again with 'lungsegdb split'.", path=where)
+    assigned = {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+    groups = tuple(g for g in dataset.GROUPS if g.variant in variants)
+    pairs = scan_pairs(paths, groups, doc.get("group_by"), assigned)
+    missing = [p for p in pairs if p.split is None]
+    if missing:
+        raise CheckFailed(
+            f"The splits file {where} does not cover {len(missing):,} pairs of the tree, "
+            f"e.g. {missing[0].key!r}",
+            hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
+            path=where, missing=len(missing),
+        )
+    have = {p.key for p in pairs}
+    gone = [n for n in assigned if n.split("/", 1)[0] in variants and n not in have]
+    if gone:
+        raise CheckFailed(
+            f"The splits file {where} names {len(gone):,} pairs the tree no longer has, "
+            f"e.g. {gone[0]!r}",
+            hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
+            path=where, gone=len(gone),
+        )
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# The record
+# ---------------------------------------------------------------------------------------------
+def _file_entry(p: Placed, root: Path) -> dict[str, Any]:
+    return {
+        "path": p.rel,
+        "size": p.size,
+        "how": p.how,
+        "ino": p.ino,
+        "mtime_ns": p.mtime_ns,
+        "source": Path(p.source).relative_to(root).as_posix(),
+        "source_size": p.source_size,
+        "source_mtime_ns": p.source_mtime_ns,
+    }
+
+
+def _text_entry(rel: str, data: bytes) -> dict[str, Any]:
+    return {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
+               texts: dict[str, bytes], cases: dict[str, str], root: Path) -> dict[str, Any]:
+    probed = [p for p in placed if p.how == "probed"]
+    return {
+        "schema": SCHEMA,
+        "kind": "lungsegdb-export",
+        "format": result.format,
+        "lungsegdb_version": __version__,
+        "dataset_dir": result.dataset_dir,
+        "manifest_sha256": result.manifest_sha256,
+        "splits": {
+            "source": splits.source,
+            "path": splits.path,
+            "sha256": hashlib.sha256(splits.text).hexdigest(),
+            "copy": SPLITS_COPY,
+            **{k: splits.doc.get(k) for k in ("method", "seed", "ratios", "group_by")},
+        },
+        "link": result.link,
+        "variants": result.variants,
+        "counts": result.counts,
+        "datasets": result.datasets,
+        "cases": cases,
+        "files": [_file_entry(p, root) for p in placed if p.how != "probed"],
+        "sources": [_file_entry(p, root) for p in probed],
+        "texts": [_text_entry(rel, data) for rel, data in sorted(texts.items())],
+    }
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise from_os_error(exc, f"write {path}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+def export(
+    paths: DataPaths,
+    fmt: str,
+    out: Path,
+    *,
+    split_file: Path | None = None,
+    link: str = "hardlink",
+    variant: str | None = None,
+    dataset_id: int = DEFAULT_DATASET_ID,
+    force: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> ExportResult:
+    """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
+    from lungsegdb_cli import _dataset as dataset
+    from lungsegdb_cli._stats import parse_variant
+    from lungsegdb_cli._tiffinfo import max_image_pixels
+
+    fmt = layout.check_format(fmt)
+    link = check_link(link)
+    chosen = parse_variant(variant)
+    variants = (chosen,) if chosen else dataset.VARIANTS
+    if fmt == "nnunet":
+        dataset_id = check_dataset_id(dataset_id, two=chosen is None)
+    if not paths.dataset_dir.is_dir():
+        raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
+                          hint="Run 'lungsegdb download' first, or pass --data-dir.",
+                          path=str(paths.dataset_dir))
+    out = Path(os.path.abspath(out))
+    tidy(out)
+    check_target(out, force, [paths.dataset_dir, paths.state_dir])
+    limit = max_image_pixels()
+    with commit.reading(paths), staging(out) as (staged, aside):
+        splits = load_splits(paths, split_file, staged / SPLITS_COPY)
+        pairs = assigned_pairs(paths, splits, variants)
+        plan = layout.plan(fmt, pairs, dataset_id=dataset_id, one_variant=chosen is not None)
+        placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
+        texts = {rel: text.encode() for rel, text in plan.texts.items()}
+        if fmt == "csv":
+            texts[layout.CSV_NAME] = layout.csv_text(
+                pairs, plan.cases, {p.rel: p for p in placed}
+            ).encode()
+        texts[SPLITS_COPY] = splits.text
+        for rel, data in texts.items():
+            _write(staged / rel, data)
+        result = ExportResult(
+            format=fmt,
+            out=str(out),
+            dataset_dir=str(paths.dataset_dir),
+            link=link,
+            variants=[v for v in variants if any(p.variant == v for p in pairs)],
+            splits_source=splits.source,
+            splits_file=splits.path,
+            splits_sha256=hashlib.sha256(splits.text).hexdigest(),
+            manifest_sha256=manifest_sha256(paths),
+            counts={s: sum(p.split == s for p in pairs) for s in SPLITS},
+            datasets=plan.datasets,
+            placed=dict(Counter(p.how for p in placed if p.how != "probed")),
+            record=str(out / RECORD),
+        )
+        doc = record_doc(result, splits, placed, texts, plan.cases, paths.dataset_dir)
+        _write(staged / RECORD, (json.dumps(doc, indent=1, ensure_ascii=True) + "\n").encode())
+        checkpoint("export staged")
+        put_in_place(staged, out, aside)
+        checkpoint("export done")
+    return result

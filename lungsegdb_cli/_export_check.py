@@ -1,0 +1,204 @@
+"""``lungsegdb verify-export OUT``: does an export still match what it was made from?
+
+It reads ``OUT/lungsegdb-export.json`` and checks, holding the data dir's generation lock
+shared: the tree's manifest SHA-256 is the recorded one; the splits file it was made with
+(``--split-file`` or the splits in force) still has the recorded SHA-256, and so does the copy
+in OUT; every exported file exists with its recorded size (a hard link: still the same inode
+as its tree file), every tree file it came from still has its recorded size and mtime, the
+text files (``dataset.json``, ...) their SHA-256; nothing else was added under OUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli._export_commit import RECORD
+from lungsegdb_cli.errors import CheckFailed, UsageError
+
+#: Problem paths listed per kind in the result (all are counted).
+SHOWN = 50
+
+
+@dataclass
+class ExportCheckResult:
+    """What ``verify-export`` found: the record's format, and every difference."""
+
+    out: str
+    format: str
+    dataset_dir: str
+    manifest: dict[str, Any]
+    splits: dict[str, Any]
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    source_changed: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.manifest["ok"]
+            and self.splits["ok"]
+            and not (self.missing or self.changed or self.source_changed or self.extra)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "out": self.out,
+            "format": self.format,
+            "dataset_dir": self.dataset_dir,
+            "manifest": self.manifest,
+            "splits": self.splits,
+            "files": {
+                "checked": self.checked,
+                "missing": self.missing[:SHOWN],
+                "changed": self.changed[:SHOWN],
+                "source_changed": self.source_changed[:SHOWN],
+                "extra": self.extra[:SHOWN],
+                "counts": {
+                    "missing": len(self.missing),
+                    "changed": len(self.changed),
+                    "source_changed": len(self.source_changed),
+                    "extra": len(self.extra),
+                },
+            },
+        }
+
+
+def read_record(out: Path) -> dict[str, Any]:
+    """The record of the export at ``out``; none there: UsageError (exit 2); broken: exit 1."""
+    where = out / RECORD
+    if not out.is_dir():
+        raise UsageError(f"No export at {out} (not a folder)", hint="Give an export's folder.",
+                         path=str(out))
+    try:
+        text = where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{out} is not a lungsegdb export (no {RECORD})",
+                         hint="Make one with 'lungsegdb export FORMAT OUT'.",
+                         path=str(out)) from None
+    except OSError as exc:
+        from lungsegdb_cli.errors import from_os_error
+
+        raise from_os_error(exc, f"reading {where}") from exc
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("kind") != "lungsegdb-export":
+            raise ValueError("not an export record")
+        if not isinstance(doc.get("files"), list) or not isinstance(doc.get("splits"), dict):
+            raise ValueError("no 'files' or 'splits'")
+    except ValueError as exc:
+        raise CheckFailed(f"The export record {where} cannot be read: {exc}",
+                          hint="Export again with --force.", path=str(where)) from exc
+    return doc
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _stat(path: Path, *, follow: bool = True) -> os.stat_result | None:
+    try:
+        return os.stat(path) if follow else os.lstat(path)
+    except OSError:
+        return None
+
+
+def _check_file(res: ExportCheckResult, out: Path, tree: Path, entry: dict[str, Any]) -> None:
+    rel = str(entry["path"])
+    src = _stat(tree / str(entry["source"]))
+    if src is None or (src.st_size, src.st_mtime_ns) != (
+        entry["source_size"], entry["source_mtime_ns"]
+    ):
+        res.source_changed.append(str(entry["source"]))
+    if entry.get("how") == "probed":
+        return
+    st = _stat(out / rel, follow=entry.get("how") != "symlink")
+    if st is None:
+        res.missing.append(rel)
+        return
+    same = st.st_size == entry["size"]
+    if entry.get("how") == "hardlink":
+        same = same and st.st_ino == entry["ino"] and src is not None and src.st_ino == st.st_ino
+    elif entry.get("how") == "symlink":
+        target = os.readlink(out / rel)
+        same = same and os.path.exists(target) and src is not None
+    else:
+        same = same and st.st_mtime_ns == entry["mtime_ns"]
+    if not same:
+        res.changed.append(rel)
+
+
+def _check_texts(res: ExportCheckResult, out: Path, doc: dict[str, Any]) -> set[str]:
+    known = {RECORD}
+    for entry in doc.get("texts", []):
+        rel = str(entry["path"])
+        known.add(rel)
+        res.checked += 1
+        digest = _sha256(out / rel)
+        if digest is None:
+            res.missing.append(rel)
+        elif digest != entry["sha256"]:
+            res.changed.append(rel)
+    return known
+
+
+def _extra(out: Path, known: set[str]) -> list[str]:
+    found: list[str] = []
+    for dirpath, _dirs, files in os.walk(out):
+        base = Path(dirpath).relative_to(out)
+        for name in files:
+            rel = (base / name).as_posix()
+            if rel not in known:
+                found.append(rel)
+    return sorted(found)
+
+
+def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
+    rec = doc["splits"]
+    current = _sha256(Path(rec["path"])) if rec.get("path") else rec.get("sha256")
+    return {
+        "source": rec.get("source"),
+        "path": rec.get("path"),
+        "recorded": rec.get("sha256"),
+        "current": current,
+        "ok": current == rec.get("sha256"),
+    }
+
+
+def check(out: Path) -> ExportCheckResult:
+    """Check the export at ``out`` against its record (see the module docstring)."""
+    from lungsegdb_cli._export import manifest_sha256
+    from lungsegdb_cli._paths import resolve
+
+    out = Path(os.path.abspath(out))
+    doc = read_record(out)
+    tree = Path(str(doc.get("dataset_dir", "")))
+    paths = resolve(tree)
+    res = ExportCheckResult(
+        out=str(out),
+        format=str(doc.get("format")),
+        dataset_dir=str(tree),
+        manifest={"recorded": doc.get("manifest_sha256"), "current": None, "ok": False},
+        splits=_splits_now(doc),
+    )
+    with commit.reading(paths):
+        current = manifest_sha256(paths) if tree.is_dir() else "no tree"
+        res.manifest["current"] = current
+        res.manifest["ok"] = tree.is_dir() and current == doc.get("manifest_sha256")
+        for entry in [*doc["files"], *doc.get("sources", [])]:
+            res.checked += 1
+            _check_file(res, out, tree, entry)
+    known = _check_texts(res, out, doc) | {str(e["path"]) for e in doc["files"]}
+    res.extra = _extra(out, known)
+    return res

@@ -1,0 +1,280 @@
+"""Putting an export's files in place: link, copy or rewrite each one, on both cores.
+
+A :class:`Job` names one file of the export (``rel``), the tree file it comes from and what
+to do with it: ``link`` (hard link by default; copied across file systems), ``binary`` (a
+mask, rewritten as 0/1 ``uint8`` unless it already is one, then linked), ``gray`` (an image,
+made single-channel when it is stored as RGB with equal channels, else linked) or ``probe``
+(nothing placed: its shape and mask convention are read for the CSV). Jobs that decode run
+in a process pool (:mod:`lungsegdb_cli._decodepass`'s fork pool, one process per CPU); the
+others are plain system calls in this process. Workers return errors as text (exceptions
+with context do not cross process boundaries well); :func:`place_all` raises them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lungsegdb_cli._progress import Progress
+from lungsegdb_cli.errors import CheckFailed, from_os_error
+
+LINKS: tuple[str, ...] = ("hardlink", "symlink", "copy")
+#: errno values of ``link(2)`` that mean "not here": copy instead (and say so).
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+#: Decoding jobs per pool task.
+_CHUNK = 16
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file of the export: where it goes, where it comes from, what to do."""
+
+    rel: str
+    source: str
+    kind: str  # "image" | "mask"
+    mode: str  # "link" | "binary" | "gray" | "probe"
+    key: str  # the pair's variant/version/stem
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What became of a :class:`Job`: how it was placed and the identity to check later."""
+
+    rel: str
+    source: str
+    key: str
+    kind: str
+    how: str  # hardlink | symlink | copy | copy-fallback | written | probed
+    size: int
+    ino: int
+    mtime_ns: int
+    source_size: int
+    source_mtime_ns: int
+    shape: str = ""
+    convention: str = ""
+
+
+def link_file(source: str, dest: str, link: str) -> str:
+    """Place ``source`` at ``dest`` by ``link``; returns how (``copy-fallback`` when a hard
+    link was refused, e.g. across file systems: EXDEV)."""
+    if link == "hardlink":
+        try:
+            os.link(source, dest)
+            return "hardlink"
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+        shutil.copyfile(source, dest)
+        return "copy-fallback"
+    if link == "symlink":
+        os.symlink(os.path.abspath(source), dest)
+        return "symlink"
+    shutil.copyfile(source, dest)
+    return "copy"
+
+
+def _read(path: str, limit: int) -> tuple[Any, Any]:
+    """``(first page's tags, decoded array)`` of the TIFF at ``path``, under the limit."""
+    import tifffile
+
+    from lungsegdb_cli._tiffinfo import _check_pages, _quiet_tifffile
+
+    _quiet_tifffile()
+    with tifffile.TiffFile(path) as tif:
+        _check_pages(tif, limit)
+        page = tif.pages.first
+        return page, page.asarray()
+
+
+def _shape_of(path: str) -> tuple[int, ...]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return tuple(int(n) for n in tif.pages.first.shape)
+
+
+def convention(mask: Any) -> str:
+    """A mask's stored values as text: ``0/255``, ``0/1``, ``0`` (empty), ``non-binary``."""
+    import numpy as np
+
+    if mask.dtype == np.uint8:
+        counts = np.bincount(mask.ravel(), minlength=256)
+        values = np.flatnonzero(counts).tolist()
+    else:
+        values = np.unique(mask).tolist()
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+        return "non-binary"
+    return "/".join(f"{v:g}" for v in values)
+
+
+def to_binary(mask: Any) -> Any | None:
+    """``mask`` as 0/1 ``uint8`` (any nonzero -> 1; a multi-channel mask: any channel), or
+    None when it already is exactly that (link it)."""
+    import numpy as np
+
+    if mask.dtype == np.uint8 and mask.ndim == 2 and int(mask.max(initial=0)) <= 1:
+        return None
+    fg = mask != 0
+    if fg.ndim == 3:
+        fg = fg.any(axis=-1)
+    return fg.astype(np.uint8)
+
+
+def to_gray(image: Any) -> Any | None:
+    """A single-channel version of an RGB(A) ``image``: its first channel when R, G and B are
+    equal (lossless), else the ITU-R 601 luma in the same dtype. None for a 2D image."""
+    import numpy as np
+
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        return None
+    rgb = image[..., :3]
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        return np.ascontiguousarray(rgb[..., 0])
+    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        luma = np.clip(np.rint(luma), info.min, info.max)
+    return luma.astype(image.dtype)
+
+
+def _write_tiff(dest: str, data: Any) -> None:
+    import tifffile
+
+    tifffile.imwrite(dest, data, photometric="minisblack")
+
+
+def _run(job: Job, root: str, link: str, limit: int) -> tuple[str, str, str]:
+    """Do ``job``; returns ``(how, shape, convention)``."""
+    dest = os.path.join(root, job.rel)
+    if job.mode == "link":
+        return link_file(job.source, dest, link), "", ""
+    if job.mode == "probe":
+        shape = "x".join(map(str, _shape_of(job.source)))
+        conv = convention(_read(job.source, limit)[1]) if job.kind == "mask" else ""
+        return "probed", shape, conv
+    if job.mode == "gray" and len(_shape_of(job.source)) == 2:
+        return link_file(job.source, dest, link), "", ""
+    _, arr = _read(job.source, limit)
+    new = to_binary(arr) if job.mode == "binary" else to_gray(arr)
+    if new is None:
+        return link_file(job.source, dest, link), "", ""
+    _write_tiff(dest, new)
+    return "written", "", ""
+
+
+def place_one(job: Job, root: str, link: str, limit: int) -> Placed | str:
+    """Do ``job`` and stat the result; an error as text (``path: reason``)."""
+    try:
+        src = os.stat(job.source)
+        how, shape, conv = _run(job, root, link, limit)
+        if how == "probed":
+            st = src
+        else:
+            st = os.lstat(os.path.join(root, job.rel)) if how == "symlink" else os.stat(
+                os.path.join(root, job.rel)
+            )
+    except OSError as exc:
+        return f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]"
+    except Exception as exc:  # decode errors of a broken file: reported, never a traceback
+        return f"{job.source}: cannot decode: {type(exc).__name__}: {exc}"
+    return Placed(
+        rel=job.rel,
+        source=job.source,
+        key=job.key,
+        kind=job.kind,
+        how=how,
+        size=st.st_size,
+        ino=st.st_ino,
+        mtime_ns=st.st_mtime_ns,
+        source_size=src.st_size,
+        source_mtime_ns=src.st_mtime_ns,
+        shape=shape,
+        convention=conv,
+    )
+
+
+def _place_chunk(jobs: list[Job], root: str, link: str, limit: int) -> list[Placed | str]:
+    return [place_one(j, root, link, limit) for j in jobs]
+
+
+def _decoded(pool: Any, jobs: list[Job], root: str, link: str, limit: int) -> Iterator[Any]:
+    chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+    if pool is None:
+        for chunk in chunks:
+            yield _place_chunk(chunk, root, link, limit)
+        return
+    # at most a few chunks in flight per worker: memory stays flat whatever the tree's size
+    inflight: list[Any] = []
+    it = iter(chunks)
+    for chunk in it:
+        inflight.append(pool.submit(_place_chunk, chunk, root, link, limit))
+        if len(inflight) >= 4 * pool._max_workers:
+            yield inflight.pop(0).result()
+    for fut in inflight:
+        yield fut.result()
+
+
+def _raise_errors(errors: list[str]) -> None:
+    if errors:
+        more = f" (and {len(errors) - 1:,} more)" if len(errors) > 1 else ""
+        raise CheckFailed(
+            f"Cannot export {errors[0]}{more}",
+            hint="See the tree's problems with 'lungsegdb validate'; nothing was exported.",
+            errors=errors[:20],
+        )
+
+
+def place_all(
+    jobs: list[Job],
+    root: str,
+    link: str,
+    limit: int,
+    progress: Progress,
+    workers: int | None = None,
+) -> list[Placed]:
+    """Do every job (folders made first); results in job order. Any failure: CheckFailed
+    (exit 1) naming the file, after all jobs ran (so every bad file is listed)."""
+    from lungsegdb_cli import _decodepass
+
+    for folder in sorted({os.path.dirname(j.rel) for j in jobs if j.mode != "probe"}):
+        try:
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+        except OSError as exc:
+            raise from_os_error(exc, f"create {folder} in {root}") from exc
+    n = _decodepass.default_workers() if workers is None else max(1, workers)
+    heavy = [j for j in jobs if j.mode != "link"]
+    done: dict[str, Placed] = {}
+    errors: list[str] = []
+    progress.start("Exporting", len(jobs))
+    for job in (j for j in jobs if j.mode == "link"):
+        _collect([place_one(job, root, link, limit)], done, errors, progress)
+    pool = _decodepass._pool(n) if n > 1 and len(heavy) > _CHUNK else None
+    try:
+        for results in _decoded(pool, heavy, root, link, limit):
+            _collect(results, done, errors, progress)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = None
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    progress.done()
+    _raise_errors(errors)
+    return [done[j.rel] for j in jobs]
+
+
+def _collect(
+    results: list[Placed | str], done: dict[str, Placed], errors: list[str], progress: Progress
+) -> None:
+    for r in results:
+        if isinstance(r, str):
+            errors.append(r)
+        else:
+            done[r.rel] = r
+    progress.advance(len(results))
