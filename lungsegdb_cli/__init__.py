@@ -15,6 +15,7 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
   :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
+* :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
 (``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
@@ -43,6 +44,7 @@ from lungsegdb_cli._api import (
     extract,
     info,
     pairs,
+    preview,
     split,
     stats,
     synth,
@@ -71,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
+    from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -93,6 +96,7 @@ _LAZY = {
     "PairsResult": "lungsegdb_cli._pairs",
     "load_pair": "lungsegdb_cli._pairs",
     "SplitResult": "lungsegdb_cli._split",
+    "PreviewResult": "lungsegdb_cli._preview",
 }
 
 
@@ -132,6 +136,7 @@ __all__ = [
     "Pair",
     "PairDataset",
     "PairsResult",
+    "PreviewResult",
     "SplitResult",
     "StatsResult",
     "SynthResult",
@@ -145,6 +150,7 @@ __all__ = [
     "info",
     "load_pair",
     "pairs",
+    "preview",
     "split",
     "stats",
     "synth",
