@@ -187,7 +187,7 @@ def compose(
                     text = _fit_text(draw, font, line, TILE - 2 * PAD)
                     draw.text((x0 + PAD, y0 + PAD + 14 * i), text, fill=TEXT, font=font)
     buf = io.BytesIO()
-    picture.save(buf, format="PNG", compress_level=4)
+    picture.save(buf, format="PNG", compress_level=1)  # fast; the size differs little
     return buf.getvalue(), boxes, (width, height)
 
 
