@@ -16,6 +16,7 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
   :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
 * :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV layout (:func:`check_export`)
+* :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
 (``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
@@ -46,6 +47,7 @@ from lungsegdb_cli._api import (
     extract,
     info,
     pairs,
+    preview,
     split,
     stats,
     synth,
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
+    from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -100,6 +103,7 @@ _LAZY = {
     "SplitResult": "lungsegdb_cli._split",
     "ExportResult": "lungsegdb_cli._export",
     "ExportCheckResult": "lungsegdb_cli._export_check",
+    "PreviewResult": "lungsegdb_cli._preview",
 }
 
 
@@ -141,6 +145,7 @@ __all__ = [
     "Pair",
     "PairDataset",
     "PairsResult",
+    "PreviewResult",
     "SplitResult",
     "StatsResult",
     "SynthResult",
@@ -156,6 +161,7 @@ __all__ = [
     "info",
     "load_pair",
     "pairs",
+    "preview",
     "split",
     "stats",
     "synth",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair
     from lungsegdb_cli._paths import DataPaths
+    from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._progress import Progress
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import StatsResult
@@ -649,3 +650,79 @@ def check_export(out: PathLike) -> ExportCheckResult:
     from lungsegdb_cli import _export_check
 
     return _export_check.check(Path(out))
+
+
+def preview(
+    out: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    n: int = 8,
+    split: str | None = None,
+    findings: bool = False,
+    progress: Progress | None = None,
+) -> PreviewResult:
+    """Write a PNG montage of slices with their mask outline drawn on them, to eyeball.
+
+    A row per variant x version with pairs, up to ``n`` pairs each, evenly spaced over the
+    group in natural order (the same pairs every run). Every slice is scaled to fit a 256-px
+    tile and the border of its mask (mask pixels with a 4-neighbour outside the mask) is drawn
+    one pixel wide in magenta. Only the shown pairs are decoded. Needs Pillow (the ``[plot]``
+    extra).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The PNG to write (atomically: a temp file beside it, then a rename); not a folder, not
+        inside the tree.
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    n : int
+        Tiles per row, 1 to 64.
+    split : str, optional
+        ``train``, ``val`` or ``test``: only pairs of that split of the splits in force.
+    findings : bool
+        Show what :func:`validate` flagged instead, each tile captioned with its finding
+        codes (findings about no single file are in ``not_shown``). With nothing flagged the
+        PNG says so and ``note`` is set.
+    progress : Progress, optional
+        Receives progress calls (validate's too, with ``findings``).
+
+    Returns
+    -------
+    PreviewResult
+        ``out``, ``width``/``height``, ``rows`` (variant, version, ``candidates``, ``tiles``:
+        stem, image, mask, codes, note, ``box`` -- the slice's x, y, w, h in the PNG),
+        ``note``, ``not_shown``.
+
+    Raises
+    ------
+    UsageError
+        Pillow missing (naming the ``[plot]`` extra), a bad ``n`` or split, ``split`` without
+        a splits file, ``out`` a folder or inside the tree (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+    LocalError
+        ``out`` cannot be written (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=3, fmt="none")
+    >>> result = L.preview(tmp + "/preview.png", made.tree, n=2)
+    >>> [(r.label, r.candidates, [t.stem for t in r.tiles]) for r in result.rows][:2]
+    [('preprocessed data/V1', 3, ['1', '3']), ('preprocessed data/V2', 3, ['1', '3'])]
+    >>> from PIL import Image
+    >>> Image.open(result.out).size == (result.width, result.height)
+    True
+    """
+    from lungsegdb_cli import _preview
+
+    return _preview.preview(
+        _paths(data_dir, must_exist=True),
+        Path(out),
+        n=n,
+        split=split,
+        findings=findings,
+        progress=progress,
+    )

@@ -368,3 +368,30 @@ ExportCheckOpt = Annotated[
 VerifyExportOutArg = Annotated[
     Path, typer.Argument(metavar="OUT", help="The export folder to check.", show_default=False)
 ]
+PreviewOutOpt = Annotated[
+    Path,
+    typer.Argument(
+        metavar="OUT.png",
+        help="The PNG to write (atomically); not a folder, not inside the tree.",
+    ),
+]
+PreviewNOpt = Annotated[
+    int,
+    typer.Option("--n", metavar="N", help="Pairs per row (variant x version), 1 to 64."),
+]
+PreviewSplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        metavar="S",
+        help="Only pairs of this split (train, val or test) of the splits in force.",
+        show_default=False,
+    ),
+]
+PreviewFindingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--findings",
+        help="Show the pairs and files validate flagged, captioned with their finding codes.",
+    ),
+]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import PairsResult
+    from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -464,3 +465,26 @@ def render_check_export(con: Console, result: ExportCheckResult) -> None:
             more = f" ... and {len(items) - 5:,} more" if len(items) > 5 else ""
             _print(con, f"  {what.replace('_', ' ')}: {len(items):,}: {shown}{more}")
     _print(con, f"  {result.checked:,} entries checked")
+def render_preview(con: Console, result: PreviewResult) -> None:
+    """The PNG written, then per row how many of its candidates it shows."""
+    what = "flagged items" if result.mode == "findings" else "pairs"
+    _print(
+        con,
+        f"Preview: {_e(result.out)} ({result.width}x{result.height} px, "
+        f"{len(result.rows)} rows, {result.tiles:,} {what})",
+    )
+    if result.note:
+        _print(con, f"  {_e(result.note)}")
+    for row in result.rows:
+        stems = ", ".join(_e(t.stem) for t in row.tiles)
+        _print(con, f"  {_e(row.label)}: {len(row.tiles):,} of {row.candidates:,} ({stems})")
+        for t in row.tiles:
+            if t.note:
+                _print(con, f"    {_e(t.stem)}: not shown: {_e(t.note)}")
+    if result.not_shown:
+        codes = sorted({f["code"] for f in result.not_shown})
+        _print(
+            con,
+            f"  {len(result.not_shown):,} findings are about no single file "
+            f"({', '.join(codes)}): see 'lungsegdb validate'",
+        )

@@ -434,6 +434,38 @@ def synth(
 
 
 # ---------------------------------------------------------------------------------------------
+# preview
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def preview(
+    out_png: opt.PreviewOutOpt,
+    n: opt.PreviewNOpt = 8,
+    split: opt.PreviewSplitOpt = None,
+    findings: opt.PreviewFindingsOpt = False,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Write a PNG montage of slices with their mask outline, a row per variant x version.
+
+    Up to --n pairs per row, evenly spaced in natural order (the same ones every run); only
+    those are decoded. --findings: what validate flagged, captioned with the finding codes
+    (nothing flagged: the PNG says so, exit 0). Needs Pillow, the [plot] extra (exit 2
+    without it)."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    result = api.preview(
+        out_png,
+        data_dir,
+        n=n,
+        split=split,
+        findings=findings,
+        progress=out.progress(),
+    )
+    out.emit(result.to_dict(), lambda con: render.render_preview(con, result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The error funnel
 # ---------------------------------------------------------------------------------------------
 def _debug_wanted(argv: Sequence[str]) -> bool:

@@ -1,0 +1,410 @@
+"""``lungsegdb preview OUT.png``: a montage of slices with their mask outline, to eyeball.
+
+Two modes, one layout (drawn by :mod:`lungsegdb_cli._montage`):
+
+* **pairs** (default): a row per variant x version with pairs, up to ``n`` pairs each, chosen
+  deterministically: evenly spaced over the group's pairs in natural order (the pairs of
+  :func:`lungsegdb_cli._pairs.collect`, so ``split`` is the splits in force).
+* **findings**: what :func:`lungsegdb_cli._validate.validate` flagged (its result, not a second
+  copy of its checks), a row per group, each tile captioned with its finding codes. A finding
+  on a pair's image or mask shows the pair; one on a lone image or mask (``missing-mask``,
+  ``missing-image``, ``duplicate-stem``) shows that file alone. Findings about no single
+  readable file (``count-mismatch``, ``unexpected-file``, ``symlink``, ``not-a-regular-file``)
+  are listed in ``not_shown``, never opened. With nothing flagged, the PNG holds that note
+  (a CI step that uploads OUT.png still finds it) and the exit code is still 0.
+
+Only the shown pairs are decoded (:func:`lungsegdb_cli._pairs.load_pair`, under the decode
+limit), each scaled to a fixed tile, so it takes about as long on 10,000 files as on 10. A
+file that does not decode gets a grey tile saying why. The tree is read under the shared
+generation lock; OUT.png is written atomically (temp file beside it, then a rename).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._fsutil import atomic_write_bytes
+from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli.errors import CheckFailed, UsageError
+
+#: How to install what preview needs (from a checkout of the project, or its wheel).
+EXTRA_HINT = (
+    "Install the [plot] extra: pip install '.[plot]' in a checkout of lungsegdb "
+    "(or pip install 'lungsegdb_cli-<version>-py3-none-any.whl[plot]'), or pip install pillow."
+)
+#: ``--n`` bounds: tiles per row.
+MAX_N = 64
+#: Finding codes on a lone file (no pair to show): the file is shown alone.
+LONE_CODES = ("missing-mask", "missing-image", "duplicate-stem")
+NOTHING_FLAGGED = "validate flagged no pairs: nothing to preview"
+
+
+def require() -> None:
+    """Raise :class:`UsageError` (exit 2) before any work if Pillow is missing."""
+    try:
+        import PIL  # noqa: F401
+        from PIL import Image, ImageDraw, ImageFont  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            "preview needs Pillow (the [plot] extra), which is not installed", hint=EXTRA_HINT
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: the pair (or lone file) it shows, its finding codes, where it is in the PNG."""
+
+    stem: str
+    variant: str
+    version: str
+    #: Paths relative to the LungSegDB folder, with ``/``; None when the tile has no such file.
+    image: str | None
+    mask: str | None
+    split: str | None = None
+    codes: tuple[str, ...] = ()
+    #: Why the slice is not shown (a file that does not decode); None when it is.
+    note: str | None = None
+    #: ``(x, y, w, h)`` of the slice inside the PNG.
+    box: tuple[int, int, int, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stem": self.stem,
+            "variant": self.variant,
+            "version": self.version,
+            "image": self.image,
+            "mask": self.mask,
+            "split": self.split,
+            "codes": list(self.codes),
+            "note": self.note,
+            "box": None if self.box is None else list(self.box),
+        }
+
+
+@dataclass
+class PreviewRow:
+    """One row: a variant x version group, how many candidates it had, the tiles shown."""
+
+    variant: str
+    version: str
+    #: Pairs (or, with findings, flagged items) in the group; ``len(tiles)`` of them shown.
+    candidates: int
+    tiles: list[Tile] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "version": self.version,
+            "candidates": self.candidates,
+            "shown": len(self.tiles),
+            "tiles": [t.to_dict() for t in self.tiles],
+        }
+
+
+@dataclass
+class PreviewResult:
+    """The montage written: where, its size, its rows and tiles, and what was left out."""
+
+    out: str
+    dataset_dir: str
+    mode: str
+    n: int
+    split: str | None
+    rows: list[PreviewRow]
+    width: int
+    height: int
+    note: str | None = None
+    #: With ``findings``: validate's findings that no tile shows (as ``Finding.to_dict()``).
+    not_shown: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def tiles(self) -> int:
+        return sum(len(r.tiles) for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "out": self.out,
+            "dataset_dir": self.dataset_dir,
+            "mode": self.mode,
+            "n": self.n,
+            "split": self.split,
+            "size": [self.width, self.height],
+            "tiles": self.tiles,
+            "note": self.note,
+            "rows": [r.to_dict() for r in self.rows],
+            "not_shown": list(self.not_shown),
+        }
+
+
+def pick(count: int, n: int) -> list[int]:
+    """``min(n, count)`` indices evenly spaced over ``range(count)``: ``floor((i + 0.5) *
+    count / n)``; all of them when ``count <= n``."""
+    if count <= n:
+        return list(range(count))
+    return [int((i + 0.5) * count / n) for i in range(n)]
+
+
+def check_out(out: Path, paths: DataPaths) -> Path:
+    """OUT must be a file name outside the tree (exit 2 otherwise)."""
+    if out.is_dir():
+        raise UsageError(
+            f"OUT {out} is a folder; preview needs a file name",
+            hint=f"Give a file name, e.g. {out / 'preview.png'}.",
+            path=str(out),
+        )
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"OUT {out}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(out),
+                )
+            break
+    where = Path(os.path.realpath(out.absolute()))
+    tree = Path(os.path.realpath(paths.dataset_dir))
+    if where == tree or tree in where.parents:
+        raise UsageError(
+            f"OUT {out} is inside the dataset tree {paths.dataset_dir}",
+            hint="Write the preview outside the tree (it would be an unexpected file there).",
+            path=str(out),
+        )
+    return out
+
+
+def check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise UsageError(
+            f"--n must be a whole number from 1 to {MAX_N}, not {n!r}",
+            hint="Give the number of pairs per row, e.g. --n 8.",
+        )
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# What to show
+# ---------------------------------------------------------------------------------------------
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _group_order() -> dict[str, int]:
+    return {g.label: i for i, g in enumerate(dataset.GROUPS)}
+
+
+def sampled_rows(paths: DataPaths, n: int, split: str | None) -> list[PreviewRow]:
+    """Up to ``n`` pairs per variant x version, evenly spaced in natural order."""
+    from lungsegdb_cli._pairs import collect
+
+    root = paths.dataset_dir
+    by_group: dict[str, list[Any]] = {}
+    for p in collect(paths, split=split).pairs:
+        by_group.setdefault(f"{p.variant}/{p.version}", []).append(p)
+    rows = []
+    for found in by_group.values():
+        first = found[0]
+        row = PreviewRow(first.variant, first.version, candidates=len(found))
+        for i in pick(len(found), n):
+            p = found[i]
+            row.tiles.append(
+                Tile(p.stem, p.variant, p.version, _rel(p.image, root), _rel(p.mask, root), p.split)
+            )
+        rows.append(row)
+    order = _group_order()
+    rows.sort(key=lambda r: order.get(r.label, len(order)))
+    return rows
+
+
+def flagged_rows(
+    paths: DataPaths, n: int, split: str | None, progress: Progress | None
+) -> tuple[list[PreviewRow], list[dict[str, Any]]]:
+    """What validate flagged, as rows of tiles (codes merged per pair), and the findings no
+    tile shows. With ``split``, only pairs of that split (lone files have no split)."""
+    from lungsegdb_cli._pairs import collect
+    from lungsegdb_cli._tree import IMAGE, kind_of, natural_key
+    from lungsegdb_cli._validate import validate
+
+    if split is not None:
+        collect(paths, split=split)  # no splits in force: the same UsageError as pairs
+    report = validate(paths, progress=progress)
+    root = paths.dataset_dir
+    owner: dict[str, Any] = {}
+    for p in collect(paths).pairs:
+        owner[_rel(p.image, root)] = p
+        owner[_rel(p.mask, root)] = p
+    items: dict[str, dict[str, Any]] = {}  # pair key or lone path -> tile fields + codes
+    not_shown: list[dict[str, Any]] = []
+    for f in report.findings:
+        p = owner.get(f.path)
+        if p is not None and (split is None or p.split == split):
+            key = p.key
+            fields = {
+                "stem": p.stem,
+                "variant": p.variant,
+                "version": p.version,
+                "image": _rel(p.image, root),
+                "mask": _rel(p.mask, root),
+                "split": p.split,
+            }
+        elif p is None and f.code in LONE_CODES and split is None and f.group:
+            key = f.path
+            variant, _, version = f.group.rpartition("/")
+            is_image = kind_of(f.path) == IMAGE
+            fields = {
+                "stem": dataset.stem(f.path.rsplit("/", 1)[-1]),
+                "variant": variant,
+                "version": version,
+                "image": f.path if is_image else None,
+                "mask": None if is_image else f.path,
+                "split": None,
+            }
+        else:
+            if p is None:
+                not_shown.append(f.to_dict())
+            continue
+        entry = items.setdefault(key, {**fields, "codes": []})
+        if f.code not in entry["codes"]:
+            entry["codes"].append(f.code)
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for entry in items.values():
+        by_group.setdefault(f"{entry['variant']}/{entry['version']}", []).append(entry)
+    rows = []
+    for label, entries in by_group.items():
+        entries.sort(key=lambda e: (natural_key(e["stem"]), e["image"] or e["mask"]))
+        first = entries[0]
+        row = PreviewRow(first["variant"], first["version"], candidates=len(entries))
+        for i in pick(len(entries), n):
+            e = dict(entries[i])
+            e["codes"] = tuple(e["codes"])
+            row.tiles.append(Tile(**e))
+        rows.append((label, row))
+    order = _group_order()
+    rows.sort(key=lambda lr: order.get(lr[0], len(order)))
+    return [r for _, r in rows], not_shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+# ---------------------------------------------------------------------------------------------
+def _art(tile: Tile, root: Path, limit: int) -> tuple[Any, str | None]:
+    """``(rgb, note)`` for one tile: the slice with its outline, or None and why not."""
+    from lungsegdb_cli import _montage as montage
+    from lungsegdb_cli._pairs import Pair, _decode, load_pair
+
+    try:
+        if tile.image and tile.mask:
+            pair = Pair(
+                tile.stem,
+                root / tile.image,
+                root / tile.mask,
+                tile.variant,
+                tile.version,
+                tile.stem,
+                tile.split,
+            )
+            image, mask = load_pair(pair, max_pixels=limit)
+            return montage.slice_rgb(image, mask), None
+        # a lone image or mask (a finding): the file alone, no outline
+        lone = _decode(root / (tile.image or tile.mask or ""), limit)
+        return montage.slice_rgb(lone), None
+    except CheckFailed as exc:
+        return None, exc.message.replace(f"{root}{os.sep}", "")
+    except (OSError, ValueError) as exc:
+        return None, f"cannot show: {exc}".replace(f"{root}{os.sep}", "")
+
+
+def _caption(tile: Tile) -> str:
+    head = tile.stem if tile.split is None else f"{tile.stem} [{tile.split}]"
+    return f"{head}: {', '.join(tile.codes)}" if tile.codes else head
+
+
+def draw(
+    rows: list[PreviewRow], root: Path, title: str, note: str | None, progress: Progress
+) -> tuple[bytes, list[PreviewRow], tuple[int, int]]:
+    """Decode the tiles, compose the PNG; the rows with each tile's box and note filled in."""
+    import dataclasses
+
+    from lungsegdb_cli import _montage as montage
+    from lungsegdb_cli._tiffinfo import max_image_pixels
+
+    limit = max_image_pixels()
+    progress.start("Previewing", sum(len(r.tiles) for r in rows), unit="tiles")
+    art_rows: list[montage.Row] = []
+    notes: list[list[str | None]] = []
+    for row in rows:
+        arts, mine = [], []
+        for tile in row.tiles:
+            rgb, why = _art(tile, root, limit)
+            arts.append(montage.TileArt(rgb, _caption(tile), why))
+            mine.append(why)
+            progress.advance()
+        label = [row.label, f"{len(row.tiles):,} of {row.candidates:,}"]
+        art_rows.append(montage.Row(label, arts))
+        notes.append(mine)
+    progress.done()
+    png, boxes, size = montage.compose(title, art_rows, note=note)
+    done = []
+    for row, row_boxes, row_notes in zip(rows, boxes, notes, strict=True):
+        tiles = [
+            dataclasses.replace(t, box=b, note=w)
+            for t, b, w in zip(row.tiles, row_boxes, row_notes, strict=True)
+        ]
+        done.append(dataclasses.replace(row, tiles=tiles))
+    return png, done, size
+
+
+def preview(
+    paths: DataPaths,
+    out: Path,
+    *,
+    n: int = 8,
+    split: str | None = None,
+    findings: bool = False,
+    progress: Progress | None = None,
+) -> PreviewResult:
+    """Write the montage to ``out`` (see the module docstring)."""
+    from lungsegdb_cli._pairs import check_split_name
+
+    require()
+    n = check_n(n)
+    split = check_split_name(split)
+    out = check_out(Path(out), paths)
+    prog = ensure(progress)
+    with commit.reading(paths):
+        if findings:
+            rows, not_shown = flagged_rows(paths, n, split, prog)
+        else:
+            rows, not_shown = sampled_rows(paths, n, split), []
+        what = "validate findings" if findings else "pairs"
+        where = f", split {split}" if split else ""
+        title = f"LungSegDB preview: {what}{where} ({paths.dataset_dir.name})"
+        note = NOTHING_FLAGGED if findings and not rows else None
+        png, rows, (width, height) = draw(rows, paths.dataset_dir, title, note, prog)
+    atomic_write_bytes(out, png)
+    return PreviewResult(
+        out=str(out),
+        dataset_dir=str(paths.dataset_dir),
+        mode="findings" if findings else "pairs",
+        n=n,
+        split=split,
+        rows=rows,
+        width=width,
+        height=height,
+        note=note,
+        not_shown=not_shown,
+    )
