@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lungsegdb_cli._fsutil import check_output_file
 from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import UsageError
 
@@ -108,26 +109,11 @@ def _existing_file(path: Path | None, what: str) -> Path | None:
 
 
 def _output_file(path: Path | None, option: str) -> Path | None:
-    """``path`` if a file can be written there; a folder in its place, or a file in place of
-    one of its folders, is a :class:`UsageError` (exit 2) naming the option."""
+    """``path`` if a file can be written there (see :func:`._fsutil.check_output_file`);
+    else a :class:`UsageError` (exit 2) naming the option."""
     if path is None:
         return None
-    if path.is_dir():
-        raise UsageError(
-            f"{option} {path} is a folder; it needs a file name",
-            hint=f"Give a file name, e.g. {option} {path / ('stats' + _suffix(option))}.",
-            path=str(path),
-        )
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(
-                    f"{option} {path}: {parent} is a file, not a folder",
-                    hint="Check the path.",
-                    path=str(path),
-                )
-            break
-    return path
+    return check_output_file(path, option, "stats" + _suffix(option))
 
 
 def _suffix(option: str) -> str:

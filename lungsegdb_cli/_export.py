@@ -32,7 +32,15 @@ from lungsegdb_cli._crashpoints import checkpoint
 from lungsegdb_cli._export_commit import RECORD, check_target, staging, tidy
 from lungsegdb_cli._export_commit import commit as put_in_place
 from lungsegdb_cli._export_place import LINKS, Placed, place_all
-from lungsegdb_cli._pairs import SPLITS, Pair, read_splits, scan_pairs, splits_path
+from lungsegdb_cli._pairs import (
+    SPLITS,
+    Pair,
+    assigned_splits,
+    scan_pairs,
+    split_gaps,
+    splits_path,
+)
+from lungsegdb_cli._pairs import load_splits as load_splits_file
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
@@ -136,13 +144,6 @@ class _Splits:
     doc: dict[str, Any]
 
 
-def _read_text(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise from_os_error(exc, f"reading {path}") from exc
-
-
 def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Splits:
     """The splits to export with (see the module docstring); the default ones are written to
     ``scratch`` (inside the staging folder)."""
@@ -152,17 +153,20 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
             raise UsageError(f"Splits file not found: {split_file}",
                              hint="Write one with 'lungsegdb split --out FILE'.",
                              path=str(split_file))
-        doc = read_splits(split_file)
-        assert doc is not None
-        return _Splits("file", str(split_file.absolute()), _read_text(split_file), doc)
+        loaded = load_splits_file(split_file)
+        if loaded is None:  # gone since the check above
+            raise UsageError(f"Splits file not found: {split_file}",
+                             hint="Write one with 'lungsegdb split --out FILE'.",
+                             path=str(split_file))
+        return _Splits("file", str(split_file.absolute()), *loaded)
     where = splits_path(paths)
-    doc = read_splits(where)
-    if doc is not None:
-        return _Splits("in-force", str(where), _read_text(where), doc)
-    from lungsegdb_cli._split import make_splits
+    loaded = load_splits_file(where)
+    if loaded is not None:
+        return _Splits("in-force", str(where), *loaded)
+    from lungsegdb_cli._split import document, make_splits
 
-    make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
-    text = _read_text(scratch)
+    made = make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
+    text = document(made).encode("utf-8")  # the bytes just written to scratch
     return _Splits("default", None, text, json.loads(text))
 
 
@@ -188,19 +192,19 @@ def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...])
     if twice:
         raise CheckFailed(f"The splits file {where} puts {twice[0]!r} in two splits",
                           hint="Write the splits again with 'lungsegdb split'.", path=where)
-    assigned = {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+    assigned = assigned_splits(doc)
     groups = tuple(g for g in dataset.GROUPS if g.variant in variants)
     pairs = scan_pairs(paths, groups, doc.get("group_by"), assigned)
-    missing = [p for p in pairs if p.split is None]
+    missing, gone = split_gaps(
+        (n for n in assigned if n.split("/", 1)[0] in variants), (p.key for p in pairs)
+    )
     if missing:
         raise CheckFailed(
             f"The splits file {where} does not cover {len(missing):,} pairs of the tree, "
-            f"e.g. {missing[0].key!r}",
+            f"e.g. {missing[0]!r}",
             hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
             path=where, missing=len(missing),
         )
-    have = {p.key for p in pairs}
-    gone = [n for n in assigned if n.split("/", 1)[0] in variants and n not in have]
     if gone:
         raise CheckFailed(
             f"The splits file {where} names {len(gone):,} pairs the tree no longer has, "

@@ -19,6 +19,7 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._export_commit import RECORD
+from lungsegdb_cli._hashing import read_regular
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
 #: Problem paths listed per kind in the result (all are counted).
@@ -79,7 +80,7 @@ def read_record(out: Path) -> dict[str, Any]:
         raise UsageError(f"No export at {out} (not a folder)", hint="Give an export's folder.",
                          path=str(out))
     try:
-        text = where.read_text(encoding="utf-8")
+        text = read_regular(where).decode("utf-8", "replace")
     except FileNotFoundError:
         raise UsageError(f"{out} is not a lungsegdb export (no {RECORD})",
                          hint="Make one with 'lungsegdb export FORMAT OUT'.",
@@ -102,7 +103,7 @@ def read_record(out: Path) -> dict[str, Any]:
 
 def _sha256(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(read_regular(path)).hexdigest()
     except OSError:
         return None
 

@@ -1,4 +1,4 @@
-"""Small file-system helpers: atomic writes and free-space checks."""
+"""Small file-system helpers: atomic writes, output-file checks and free-space checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from lungsegdb_cli.errors import DiskFullError, from_os_error
+from lungsegdb_cli.errors import DiskFullError, UsageError, from_os_error
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -55,3 +55,25 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
             free=free,
             path=str(path),
         )
+
+
+def check_output_file(path: Path, label: str, example: str) -> Path:
+    """``path`` if a file can be written there; a folder in its place, or a file in place of
+    one of its folders, is a :class:`UsageError` (exit 2) naming ``label`` (e.g. ``--csv
+    FILE`` or ``OUT``). ``example``: the file name the hint suggests inside such a folder."""
+    if path.is_dir():
+        raise UsageError(
+            f"{label} {path} is a folder; it needs a file name",
+            hint=f"Give a file name, e.g. {path / example}.",
+            path=str(path),
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{label} {path}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(path),
+                )
+            break
+    return path

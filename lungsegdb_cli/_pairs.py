@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,13 @@ def splits_path(paths: DataPaths) -> Path:
     return paths.state_dir / SPLITS_FILENAME
 
 
-def read_splits(path: Path) -> dict[str, Any] | None:
-    """The splits document at ``path``, None if there is none; a broken one: CheckFailed."""
+def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
+    """The bytes of the splits file at ``path`` and its document (one read, regular files
+    only: a FIFO there never blocks); None if there is none; a broken one: CheckFailed."""
+    from lungsegdb_cli._hashing import read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_regular(path)
     except (FileNotFoundError, NotADirectoryError):  # no state folder: no splits either
         return None
     except OSError as exc:
@@ -112,19 +115,37 @@ def read_splits(path: Path) -> dict[str, Any] | None:
 
         raise from_os_error(exc, f"reading {path}") from exc
     try:
-        doc = json.loads(text)
+        doc = json.loads(data.decode("utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
             raise ValueError("no 'splits' object")
         for name in SPLITS:
             if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
                 raise ValueError(f"'{name}' is not a list of names")
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise CheckFailed(
             f"The splits file {path} cannot be read: {exc}",
             hint="Write it again with 'lungsegdb split'.",
             path=str(path),
         ) from exc
-    return doc
+    return data, doc
+
+
+def read_splits(path: Path) -> dict[str, Any] | None:
+    """The splits document at ``path`` (see :func:`load_splits`), None if there is none."""
+    loaded = load_splits(path)
+    return None if loaded is None else loaded[1]
+
+
+def assigned_splits(doc: dict[str, Any]) -> dict[str, str]:
+    """``variant/version/stem`` -> split, from a splits document."""
+    return {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+
+
+def split_gaps(listed: Iterable[str], names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(names in no split, listed names not among names)``, each sorted: how a splits file
+    and a tree's pairs (both as ``variant/version/stem``) disagree."""
+    listed, names = set(listed), set(names)
+    return sorted(names - listed), sorted(listed - names)
 
 
 def check_split_name(split: str | None) -> str | None:
@@ -220,7 +241,7 @@ def collect(
     assigned = None
     group_by = None
     if doc is not None:
-        assigned = {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+        assigned = assigned_splits(doc)
         group_by = doc.get("group_by")
     found = scan_pairs(paths, groups, group_by, assigned)
     if split is not None:

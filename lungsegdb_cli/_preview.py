@@ -28,7 +28,7 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._fsutil import atomic_write_bytes
+from lungsegdb_cli._fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli.errors import CheckFailed, UsageError
@@ -161,21 +161,7 @@ def pick(count: int, n: int) -> list[int]:
 
 def check_out(out: Path, paths: DataPaths) -> Path:
     """OUT must be a file name outside the tree (exit 2 otherwise)."""
-    if out.is_dir():
-        raise UsageError(
-            f"OUT {out} is a folder; preview needs a file name",
-            hint=f"Give a file name, e.g. {out / 'preview.png'}.",
-            path=str(out),
-        )
-    for parent in out.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(
-                    f"OUT {out}: {parent} is a file, not a folder",
-                    hint="Check the path.",
-                    path=str(out),
-                )
-            break
+    check_output_file(out, "OUT", "preview.png")
     where = Path(os.path.realpath(out.absolute()))
     tree = Path(os.path.realpath(paths.dataset_dir))
     if where == tree or tree in where.parents:

@@ -28,9 +28,11 @@ from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._pairs import (
     SPLITS,
     Pair,
+    assigned_splits,
     group_key_fn,
     read_splits,
     scan_pairs,
+    split_gaps,
     splits_path,
 )
 from lungsegdb_cli._paths import DataPaths
@@ -180,8 +182,10 @@ class SplitResult:
 
 
 def _manifest_sha256(paths: DataPaths) -> str | None:
+    from lungsegdb_cli._hashing import read_regular
+
     try:
-        data = paths.manifest.read_bytes()
+        data = read_regular(paths.manifest)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -194,20 +198,20 @@ def _manifest_sha256(paths: DataPaths) -> str | None:
 def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     """Why the splits in force no longer match the tree (``names``: its pairs as
     ``variant/version/stem``), or None when they match or there are none."""
-    from lungsegdb_cli.errors import CheckFailed
+    from lungsegdb_cli.errors import LungSegDBError
 
     try:
         doc = read_splits(splits_path(paths))
-    except CheckFailed as exc:
+    except LungSegDBError as exc:  # broken, unreadable, a FIFO: say so, validate goes on
         return exc.message
     if doc is None:
         return None
-    listed = {n for s in SPLITS for n in doc["splits"].get(s, [])}
+    missing, gone = split_gaps(assigned_splits(doc), names)
     reasons = []
-    if missing := len(names - listed):
-        reasons.append(f"{missing:,} pairs of the tree are in no split")
-    if gone := len(listed - names):
-        reasons.append(f"{gone:,} split entries name pairs the tree no longer has")
+    if missing:
+        reasons.append(f"{len(missing):,} pairs of the tree are in no split")
+    if gone:
+        reasons.append(f"{len(gone):,} split entries name pairs the tree no longer has")
     made_from = doc.get("manifest_sha256")
     now = _manifest_sha256(paths)
     if not reasons and made_from and now and made_from != now:

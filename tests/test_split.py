@@ -314,3 +314,20 @@ def test_validate_warns_when_the_splits_no_longer_match(tmp_path: Path) -> None:
     assert "4 split entries name pairs the tree no longer has" in found["message"]
     strict = L.validate(tree, strict=True, use_cache=False)
     assert [f.severity for f in strict.findings if f.code == "stale-splits"] == ["error"]
+
+
+def test_a_fifo_in_place_of_the_splits_file_never_blocks(tmp_path: Path, capsys) -> None:
+    import os
+
+    labels = {f"{v}/V1": ["1", "2"] for v in ("preprocessed data", "raw data")}
+    tree = write_tree(tmp_path / "d", labels)
+    L.split(tmp_path / "d")
+    where = tmp_path / "d" / ".lungsegdb" / "splits.json"
+    where.unlink()
+    os.mkfifo(where)
+    (found,) = _stale(tree)  # validate reports it and goes on
+    assert "not a regular file (FIFO)" in found["message"]
+    code = run(["pairs", "--data-dir", str(tmp_path / "d"), "--json"])
+    assert code == 5  # the local machine refused: named, never a hang
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and "not a regular file (FIFO)" in doc["error"]["message"]
