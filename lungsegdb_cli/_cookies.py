@@ -49,8 +49,8 @@ MAX_BYTES = 16 << 20
 _HTTPONLY = "#HttpOnly_"
 _FLAGS = {"TRUE": True, "FALSE": False}
 _HINT = (
-    "Export the browser's cookies for drive.google.com in Netscape cookies.txt format "
-    "(see docs/troubleshooting.md, 'Quota exceeded'), or leave out --cookies."
+    "Export the cookies of a browser signed in to Google (drive.google.com) in Netscape "
+    "cookies.txt format, or leave out --cookies."
 )
 
 
@@ -80,13 +80,14 @@ class CookieFile:
 
     def jar(self, endpoint: str | None = None) -> CookieJar:
         """A new jar with the cookies (``requests`` accepts it as ``session.cookies``). With
-        ``endpoint`` (the testing hook's URL) each cookie is also scoped to its host."""
+        ``endpoint`` (the testing hook's URL) each cookie is also scoped to its host, without
+        the ``secure`` flag (the hook's server, standing in for Drive, speaks plain http)."""
         jar = CookieJar()
         host = urllib.parse.urlsplit(endpoint).hostname if endpoint else None
         for c in self._cookies:
             jar.set_cookie(c)
             if host:
-                jar.set_cookie(_copy(c, domain=host, domain_specified=False))
+                jar.set_cookie(_copy(c, domain=host, domain_specified=False, secure=False))
         return jar
 
     def cookies(self) -> list[Cookie]:
