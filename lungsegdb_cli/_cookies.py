@@ -9,8 +9,8 @@ google.com as ``cookies.txt`` and pass it with ``--cookies FILE`` (env ``LUNGSEG
   answer: gdown gets a private copy, see :mod:`lungsegdb_cli._gdown_client`).
 * Only cookies of Google hosts are kept (``google.com`` and its subdomains), so nothing in
   the file is ever sent to a mirror or to a host a redirect leads to. With the testing hook
-  ``LUNGSEGDB_DRIVE_ENDPOINT`` they are also sent to that endpoint's host (it stands in for
-  Drive).
+  ``LUNGSEGDB_DRIVE_ENDPOINT`` they are also sent to that endpoint's host for a Drive source
+  (it stands in for Drive).
 * A cookie value is never printed, logged or recorded: an error names the file and the line
   number, never the line.
 

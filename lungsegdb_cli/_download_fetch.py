@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _gdown_client as gdown_client,
 )
-from lungsegdb_cli._cookies import CookieFile
+from lungsegdb_cli._cookies import CookieFile, is_google_host
 from lungsegdb_cli._download_errors import mismatch, page_error
 from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli._paths import DataPaths
@@ -102,20 +103,24 @@ def archive_name(res: FetchResult) -> str:
     return f"{dataset.NAME}.archive"
 
 
-def _make_session(cookies: CookieFile | None = None) -> Any:
+def _make_session(cookies: CookieFile | None = None, source: drive.Source | None = None) -> Any:
     import requests
 
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
     if cookies is not None:
-        s.cookies.update(cookies.jar(endpoint=_endpoint()))
+        s.cookies.update(cookies.jar(endpoint=_stand_in(source)))
     return s
 
 
-def _endpoint() -> str | None:
-    """The testing hook's endpoint (it stands in for Drive's hosts), else None."""
-    base = drive.drive_base()
-    return None if base == drive.DEFAULT_BASE else base
+def _stand_in(source: drive.Source | None) -> str | None:
+    """The URL of a Drive source served by a stand-in for Drive's hosts (the testing hook
+    ``LUNGSEGDB_DRIVE_ENDPOINT``): its host gets the Google cookies too. None otherwise (a
+    mirror never gets them)."""
+    if source is None or not source.is_drive:
+        return None
+    host = urllib.parse.urlsplit(source.url).hostname or ""
+    return None if is_google_host(host) else source.url
 
 
 def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], None]:
@@ -149,7 +154,7 @@ def fetch_archive(
     except OSError as exc:
         raise from_os_error(exc, f"create {downloads}") from exc
     part = downloads / f"{source.key}.part"
-    sess = _make_session(net.cookies) if net.session is None else net.session
+    sess = _make_session(net.cookies, source) if net.session is None else net.session
     client = CLIENT
     try:
         res = fetch(

@@ -31,7 +31,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,10 +130,14 @@ def _cookie_copy(cookies: CookieFile | None) -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _proxy(env: Mapping[str, str] | None) -> str | None:
-    """The testing hook's endpoint (gdown's proxy), or None: talk to Google Drive."""
-    base = drive.drive_base(env)
-    return None if base == drive.DEFAULT_BASE else base
+def _proxy(source: drive.Source) -> str | None:
+    """gdown's proxy: None when ``source`` is on Google Drive's hosts, else the origin of the
+    server that stands in for Drive (the testing hook ``LUNGSEGDB_DRIVE_ENDPOINT``, or a
+    ``drive_base`` given to ``download()``) -- never the real Drive in its place."""
+    parts = urllib.parse.urlsplit(source.url)
+    if (parts.hostname or "").lower() in drive.DRIVE_HOSTS:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -141,15 +146,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run_gdown(
-    drive_id: str,
+    source: drive.Source,
     part: Path,
     feed: _Feed,
     *,
     cookies: CookieFile | None,
     timeout: float | tuple[float, float],
-    env: Mapping[str, str] | None,
 ) -> None:
-    """gdown's download of ``drive_id`` into ``part`` (written from byte 0)."""
+    """gdown's download of ``source``'s Drive file into ``part`` (written from byte 0)."""
     import gdown
     import requests
 
@@ -157,10 +161,10 @@ def _run_gdown(
         try:
             with open(part, "wb") as fh:
                 gdown.download(
-                    id=drive_id,
+                    id=source.drive_id,
                     output=fh,
                     quiet=True,
-                    proxy=_proxy(env),
+                    proxy=_proxy(source),
                     use_cookies=cookie_path is not None,
                     cookies_file=cookie_path,
                     hasher=feed,
@@ -186,7 +190,6 @@ def fetch_with_gdown(
     before_body: BeforeBody | None = None,
     timeout: float | tuple[float, float] = (15.0, 60.0),
     clock: Callable[[], float] = time.monotonic,
-    env: Mapping[str, str] | None = None,
 ) -> FetchResult:
     """Download ``source``'s Drive file with gdown into ``part`` (from byte 0).
 
@@ -204,9 +207,7 @@ def fetch_with_gdown(
     with StreamHasher() as hasher:
         feed = _Feed(hasher, progress, before_body)
         try:
-            _run_gdown(
-                source.drive_id, part, feed, cookies=cookies, timeout=timeout, env=env
-            )
+            _run_gdown(source, part, feed, cookies=cookies, timeout=timeout)
             if drive.looks_like_html(feed.head):
                 raise GdownFailed("gdown saved an HTML page, not the archive")
             digests = hasher.finish()

@@ -208,3 +208,17 @@ def test_cookie_sent_bypasses_the_quota_page_and_the_file_is_unchanged(
     assert not any(OTHER in c or "expired-value" in c for c in sent)  # other hosts, expired
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     _no_secret_in(root, out, err)
+
+
+def test_a_mirror_never_gets_the_cookies(
+    drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not even one on the host that stands in for Drive (the testing hook's)."""
+    drive.mirror["x.zip"] = b"PK\x05\x06" + b"\0" * 18
+    path = _write(tmp_path, GOOD)
+    root = tmp_path / "data"
+    args = ["--url", drive.mirror_url("x.zip"), "--cookies", str(path), "--no-extract"]
+    code = run(["download", *args, "--data-dir", str(root)])
+    capsys.readouterr()
+    assert code == 0 and [s.path for s in drive.seen] == ["/mirror/x.zip"]
+    assert drive.seen[0].cookie is None
