@@ -9,13 +9,17 @@ know to be final (quota, not found, permission) are not retried with gdown.
 
 What gdown is given and what it is not:
 
-* its output is our own ``.part`` file (opened by us, started from byte 0: gdown cannot
-  resume into a file it did not name, so this is a clean restart), every byte goes through
-  our hasher (SHA-256 + MD5 as the bytes arrive; the pin is checked by the caller exactly as
-  for our own client) and our progress reporter; gdown itself is quiet;
+* its output is a stream of ours over our own ``.part`` file (opened by us, started from
+  byte 0: gdown cannot resume into a file it did not name, so this is a clean restart); every
+  byte written goes through our hasher (SHA-256 + MD5 as the bytes arrive; the pin is checked
+  by the caller exactly as for our own client) and our progress reporter (with the length and
+  the free-space check where gdown has a ``progress`` callback); gdown itself is quiet. Only
+  the arguments the installed gdown takes are passed (``timeout``, ``progress`` and
+  ``cookies_file`` are recent), so an older or newer gdown works as well;
 * ``--cookies``: a private copy of the Google cookies (gdown rewrites its cookie file after
   every Drive answer; the user's file is never given to it), removed afterwards; without
-  cookies gdown uses none and writes no cookie file of its own;
+  cookies (or with a gdown that only knows its one cookie file in the user's home) gdown uses
+  none and writes no cookie file of its own;
 * the testing hook ``LUNGSEGDB_DRIVE_ENDPOINT``: the endpoint is gdown's HTTP proxy (gdown
   always asks for ``https://drive.google.com``; the test server answers ``CONNECT`` and
   terminates TLS with a test CA given by ``REQUESTS_CA_BUNDLE``). Without the hook gdown talks
@@ -32,9 +36,10 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from lungsegdb_cli import _drive as drive
 from lungsegdb_cli._cookies import CookieFile
@@ -81,22 +86,45 @@ def wanted(page: drive.Page, source: drive.Source) -> bool:
 
 
 class _Feed:
-    """gdown's ``hasher`` and ``progress`` hooks: every byte to our hasher, the first bytes
-    kept (the archive's name comes from its magic bytes), our progress advanced, and the
-    caller's free-space check run once when gdown first reports the length."""
+    """The stream gdown writes to: every byte goes to our ``.part`` and our hasher, the first
+    bytes are kept (the archive's name comes from its magic bytes). Progress: from gdown's
+    ``progress(bytes_so_far, total)`` callback where gdown has one (``reports``), which also
+    gives the length for the caller's free-space check (run once, at the first report); else
+    from the bytes written (length unknown)."""
 
     def __init__(
-        self, hasher: StreamHasher, progress: Progress, before_body: BeforeBody | None
+        self,
+        hasher: StreamHasher,
+        progress: Progress,
+        before_body: BeforeBody | None,
+        *,
+        reports: bool,
     ) -> None:
         self.hasher, self.progress, self.before_body = hasher, progress, before_body
+        self.fh: BinaryIO | None = None  # the open .part, set by _run_gdown
+        self.reports = reports
         self.head = b""
+        self.written = 0
         self.seen = 0
         self.started = False
 
-    def update(self, chunk: bytes) -> None:
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: bytes) -> int:
+        assert self.fh is not None
+        n = self.fh.write(chunk)
         self.hasher.update(chunk)
         if len(self.head) < HEAD_BYTES:
             self.head = (self.head + chunk[: HEAD_BYTES - len(self.head)])[:HEAD_BYTES]
+        self.written += len(chunk)
+        if not self.reports:
+            self(self.written, None)
+        return n
+
+    def flush(self) -> None:
+        if self.fh is not None:
+            self.fh.flush()
 
     def __call__(self, so_far: int, total: int | None) -> None:
         if not self.started:
@@ -145,31 +173,52 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _options(
+    params: Collection[str], *, cookie_path: str | None, timeout: object
+) -> dict[str, object]:
+    """The optional arguments of ``gdown.download`` the installed gdown has (``params``):
+    a timeout, and the cookies only where it takes a cookie file of ours (older gdowns
+    have one fixed file in the user's home: no cookies for those)."""
+    kw: dict[str, object] = {"use_cookies": False}
+    if "timeout" in params:
+        kw["timeout"] = timeout
+    if cookie_path is not None and "cookies_file" in params:
+        kw.update(use_cookies=True, cookies_file=cookie_path)
+    return kw
+
+
+def _parameters() -> Collection[str]:
+    """The parameters of the installed ``gdown.download``."""
+    import inspect
+
+    import gdown
+
+    return inspect.signature(gdown.download).parameters
+
+
 def _run_gdown(
     source: drive.Source,
     part: Path,
     feed: _Feed,
+    params: Collection[str],
     *,
     cookies: CookieFile | None,
     timeout: float | tuple[float, float],
 ) -> None:
-    """gdown's download of ``source``'s Drive file into ``part`` (written from byte 0)."""
+    """gdown's download of ``source``'s Drive file through ``feed`` into ``part`` (written
+    from byte 0)."""
     import gdown
     import requests
 
     with _cookie_copy(cookies) as cookie_path:
+        kw = _options(params, cookie_path=cookie_path, timeout=timeout)
+        if feed.reports:
+            kw["progress"] = feed
         try:
             with open(part, "wb") as fh:
+                feed.fh = fh
                 gdown.download(
-                    id=source.drive_id,
-                    output=fh,
-                    quiet=True,
-                    proxy=_proxy(source),
-                    use_cookies=cookie_path is not None,
-                    cookies_file=cookie_path,
-                    hasher=feed,
-                    progress=feed,
-                    timeout=timeout,
+                    id=source.drive_id, output=feed, quiet=True, proxy=_proxy(source), **kw
                 )
         except gdown.exceptions.DownloadError as exc:
             raise GdownFailed(_one_line(exc)) from exc
@@ -204,10 +253,11 @@ def fetch_with_gdown(
     progress = ensure(progress)
     t0 = clock()
     discard_part(part)  # a clean restart: gdown cannot continue our partial bytes
+    params = _parameters()
     with StreamHasher() as hasher:
-        feed = _Feed(hasher, progress, before_body)
+        feed = _Feed(hasher, progress, before_body, reports="progress" in params)
         try:
-            _run_gdown(source, part, feed, cookies=cookies, timeout=timeout)
+            _run_gdown(source, part, feed, params, cookies=cookies, timeout=timeout)
             if drive.looks_like_html(feed.head):
                 raise GdownFailed("gdown saved an HTML page, not the archive")
             digests = hasher.finish()

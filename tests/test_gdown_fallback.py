@@ -160,3 +160,48 @@ def test_gdown_gets_a_copy_of_the_cookies_and_the_file_is_unchanged(
     assert SECRET not in out and SECRET not in err
     for p in root.rglob("*"):
         assert not p.is_file() or SECRET.encode() not in p.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces: what the installed gdown is asked for, and the stream it writes to
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("params", "cookie_path", "expected"),
+    [
+        ({"id", "output"}, "/c.txt", {"use_cookies": False}),  # an old gdown: no cookies
+        ({"timeout"}, None, {"use_cookies": False, "timeout": 9}),
+        ({"cookies_file"}, None, {"use_cookies": False}),
+        ({"cookies_file"}, "/c.txt", {"use_cookies": True, "cookies_file": "/c.txt"}),
+    ],
+)
+def test_only_arguments_the_installed_gdown_takes(
+    params: set[str], cookie_path: str | None, expected: dict[str, object]
+) -> None:
+    from lungsegdb_cli import _gdown_client as g
+
+    assert g._options(params, cookie_path=cookie_path, timeout=9) == expected
+
+
+@pytest.mark.parametrize("reports", [True, False])
+def test_the_stream_hashes_and_reports_every_byte(tmp_path: Path, reports: bool) -> None:
+    import io
+
+    from support.fakes import RecordingProgress
+
+    from lungsegdb_cli import _gdown_client as g
+    from lungsegdb_cli._streamhash import StreamHasher
+
+    checked: list[tuple[int | None, int]] = []
+    prog = RecordingProgress()
+    with StreamHasher() as hasher:
+        feed = g._Feed(hasher, prog, lambda t, o: checked.append((t, o)), reports=reports)
+        feed.fh = io.BytesIO()
+        for chunk in [b"PK\x03\x04" + b"a" * 60, b"b" * 100]:
+            feed.write(chunk)
+            if reports:  # gdown calls progress(bytes_so_far, total) after each write
+                feed(feed.written, 164)
+        digests = hasher.finish()
+    data = b"PK\x03\x04" + b"a" * 60 + b"b" * 100
+    assert feed.fh.getvalue() == data and digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert feed.head == data[:64] and prog.advanced == 164
+    assert checked == [(164 if reports else None, 0)]  # the free-space check, once
