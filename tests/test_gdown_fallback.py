@@ -95,10 +95,11 @@ def test_the_pin_is_checked_on_gdowns_bytes(
     pin = hashlib.sha256(archive).hexdigest() if pin_ok else "0" * 64
     root = tmp_path / "data"
     args = ("--url", drive_tls.view_url(NOVEL), "--data-dir", str(root), "--sha256", pin)
-    got, _, err = _cli(capsys, *args, "--no-extract")
+    got, out, err = _cli(capsys, *args, "--no-extract")
     assert got == code
     if pin_ok:
         assert (root / "downloads" / "LungSegDB.zip").read_bytes() == archive
+        assert "client:   gdown" in out and "gdown fetched it" in err
     else:
         assert "SHA-256 mismatch" in err and not (root / "LungSegDB").exists()
         assert (root / "downloads" / "LungSegDB.zip.rejected").read_bytes() == archive
