@@ -53,6 +53,7 @@ def download(
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
+    cookies: PathLike | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -77,6 +78,10 @@ def download(
         False: only fetch and check the archive.
     progress : Progress, optional
         Receives ``start``/``advance``/``done`` calls.
+    cookies : str or os.PathLike, optional
+        A Netscape cookies.txt exported from a browser signed in to Google: its Google
+        cookies are sent to Drive (the workaround for the quota page). Read only, never
+        written; never printed or recorded.
 
     Returns
     -------
@@ -117,6 +122,7 @@ def download(
         force=force,
         extract=extract,
         progress=progress,
+        cookies=None if cookies is None else Path(cookies),
     )
 
 

@@ -395,3 +395,17 @@ PreviewFindingsOpt = Annotated[
         help="Show the pairs and files validate flagged, captioned with their finding codes.",
     ),
 ]
+DownloadCookiesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cookies",
+        envvar="LUNGSEGDB_COOKIES",
+        metavar="FILE",
+        help=(
+            "A Netscape cookies.txt exported from a browser signed in to Google: its Google "
+            "cookies are sent to Drive (the workaround for the quota page). Read only, never "
+            "written. Env: LUNGSEGDB_COOKIES."
+        ),
+        show_default=False,
+    ),
+]

@@ -4,7 +4,8 @@ Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE
 ``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli._commit`) together with
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
 ``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
-``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool).
+``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool), ``client`` (which Drive client
+fetched it: ``lungsegdb``, or ``gdown`` when our parser could not follow Drive's page).
 
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
@@ -41,6 +42,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tool_version": (str,),
     "time": (str,),
     "pinned": (bool,),
+    "client": (str,),
 }
 
 
@@ -76,6 +78,7 @@ class Provenance:
     tool_version: str | None = None
     time: str | None = None
     pinned: bool | None = None
+    client: str | None = None
     nulls: frozenset[str] = field(default=frozenset(), repr=False)
     extra: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 

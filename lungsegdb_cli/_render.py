@@ -103,6 +103,8 @@ def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -
     where = result.source.link or result.source.url
     if where:
         _print(con, f"  source:   {_e(where)}")
+    if result.client == "gdown":
+        _print(con, "  client:   gdown (Drive sent a page lungsegdb's own parser does not follow)")
     if result.manifest:
         _print(con, f"  manifest: {_e(result.manifest)}")
     if result.pin_hint:

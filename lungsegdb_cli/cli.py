@@ -80,6 +80,7 @@ def download(
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
+    cookies: opt.DownloadCookiesOpt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
@@ -97,7 +98,10 @@ def download(
         force=force,
         extract=not no_extract,
         progress=out.progress(),
+        cookies=cookies,
     )
+    if result.client == "gdown":
+        out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
     doc = result.to_dict()
     out.emit(doc, lambda con: render.render_download(con, result, no_extract=no_extract))
     return 0
