@@ -53,6 +53,8 @@ def download(
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
+    require_pin: bool = False,
+    keep_archive: bool = True,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -77,15 +79,26 @@ def download(
         False: only fetch and check the archive.
     progress : Progress, optional
         Receives ``start``/``advance``/``done`` calls.
+    require_pin : bool
+        Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
+        read or fetched): CI never downloads unpinned data by accident.
+    keep_archive : bool
+        False: once the tree is extracted and intact, delete the archive from
+        ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
+        checks the tree only). A file given as ``archive`` is never deleted.
 
     Returns
     -------
     DownloadResult
         ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
-        ``archive`` (path, sha256, size), ``files``, ``source``.
+        ``archive`` (path, sha256, size), ``files``, ``source``, ``archive_kept`` (whether
+        the archive is still there after the run).
 
     Raises
     ------
+    UsageError
+        ``require_pin`` without ``sha256``, or ``keep_archive=False`` with ``extract=False``
+        (exit 2).
     ChecksumMismatch
         The archive is not the pinned one (exit 1); nothing was extracted.
     DownloadError
@@ -106,10 +119,15 @@ def download(
     >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
     'up-to-date'
     """
-    from lungsegdb_cli import _download
+    from lungsegdb_cli import _discard, _download, _pinning
 
-    return _download.download(
-        _paths(data_dir),
+    if require_pin:
+        _pinning.require(sha256)
+    if not keep_archive:
+        _discard.check_extracting(extract)
+    paths = _paths(data_dir)
+    result = _download.download(
+        paths,
         url=url,
         archive=None if archive is None else Path(archive),
         sha256=sha256,
@@ -118,6 +136,10 @@ def download(
         extract=extract,
         progress=progress,
     )
+    if not keep_archive:
+        _discard.discard_archive(paths)
+    result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
+    return result
 
 
 def extract(
