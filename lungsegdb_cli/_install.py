@@ -1,7 +1,7 @@
 """How to install lungsegdb and its extras, said the same way everywhere.
 
-``lungsegdb-cli`` is not published on any package index, so no hint may say
-``pip install lungsegdb-cli``: that fails at its first line. The forms that work are a checkout
+``lungsegdb-cli`` is not published on any package index, so no hint may tell to install it
+by that name alone: that fails at its first line. The forms that work are a checkout
 (``pip install '.[plot]'``), a built wheel (``python -m build`` makes
 ``dist/lungsegdb_cli-<version>-py3-none-any.whl``) and a git tag
 (``pip install "lungsegdb-cli[plot] @ git+<repository>@v<version>"``, see README.md).

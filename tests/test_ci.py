@@ -482,3 +482,24 @@ def test_no_doc_or_hint_installs_from_a_package_index() -> None:
     found = {str(p.relative_to(ROOT)): bare_index_installs(p.read_text(encoding="utf-8"))
              for p in _texts()}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_every_yaml_block_of_the_docs_is_a_checked_snippet_using_real_inputs() -> None:
+    """Each yaml block names its file (so .ci/run schema-checks it), and the workflow's use of
+    the action passes only inputs action.yml declares."""
+    from support.doc_snippets import GITHUB, GITLAB, snippets
+
+    found = snippets()
+    kinds = {kind for kind, _, _ in found}
+    assert kinds == {GITHUB, GITLAB}
+    inputs = set(_action()["inputs"])
+    uses = []
+    for kind, _, text in found:
+        if kind != GITHUB:
+            continue
+        for job in yaml.safe_load(text)["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("<owner>/lungsegdb@"):
+                    uses.append(step)
+                    assert set(step.get("with", {})) <= inputs
+    assert uses and all("sha256" in step["with"] for step in uses)
