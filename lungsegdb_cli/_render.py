@@ -374,6 +374,8 @@ def render_info(con: Console, result: InfoResult) -> None:
         _print(con, f"  archive:     {_e(arch.path)} ({_fmt_bytes(arch.size)})")
         _print(con, f"  sha256:      {arch.sha256}")
         _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+    elif result.provenance is not None and result.provenance.discarded:
+        con.print("  archive:     (discarded after a verified extract: --no-keep-archive)")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")

@@ -503,3 +503,63 @@ def test_every_yaml_block_of_the_docs_is_a_checked_snippet_using_real_inputs() -
                     uses.append(step)
                     assert set(step.get("with", {})) <= inputs
     assert uses and all("sha256" in step["with"] for step in uses)
+
+
+# ---------------------------------------------------------------------------------------------
+# --no-keep-archive is one commit: interrupted at any step, the old state or the new one
+# ---------------------------------------------------------------------------------------------
+def _state(root: Path) -> tuple[bool, bool]:
+    """(archive file present, record says discarded)."""
+    rec = provenance.Provenance.read(root / ".lungsegdb" / "provenance.json")
+    assert rec is not None
+    return (root / "downloads" / "LungSegDB.zip").is_file(), rec.discarded
+
+
+def test_discarding_interrupted_at_every_step_leaves_the_old_or_the_new_state(
+    tmp_path: Path, mirror: tuple[FakeDrive, str, str]
+) -> None:
+    import shutil
+
+    from lungsegdb_cli import _commit as commit
+
+    drive, url, sha = mirror
+    base = tmp_path / "base"
+    assert run(["download", "--data-dir", str(base), "--url", url, "--sha256", sha, "-q"]) == 0
+    assert _state(base) == (True, False)
+    argv = ["download", "--url", url, "--sha256", sha, "--no-keep-archive", "-q"]
+    points: list[str] = []
+    probe = tmp_path / "probe"
+    shutil.copytree(base, probe)
+    commit.set_hook(points.append)
+    try:
+        assert run([*argv, "--data-dir", str(probe)]) == 0
+    finally:
+        commit.set_hook(None)
+    assert "discard staged" in points and "journal written" in points
+
+    class InterruptAt:
+        def __init__(self, n: int) -> None:
+            self.n, self.seen = n, 0
+
+        def __call__(self, point: str) -> None:
+            self.seen += 1
+            if self.seen == self.n:
+                raise KeyboardInterrupt
+
+    try:
+        for n, point in enumerate(points, start=1):
+            root = tmp_path / f"int-{n}"
+            shutil.copytree(base, root)
+            commit.set_hook(InterruptAt(n))
+            code = run([*argv, "--data-dir", str(root)])
+            commit.set_hook(None)
+            after = points.index("journal written") < n
+            assert code in ((0, 130) if after else (130,)), f"step {n} ({point}): {code}"
+            assert _state(root) == ((False, True) if after else (True, False)), point
+            # The next run finishes the job, without network, and the tree verifies.
+            assert run([*argv, "--data-dir", str(root)]) == 0
+            assert _state(root) == (False, True)
+            assert verify_mod.verify(paths_mod.resolve(root)).ok
+    finally:
+        commit.set_hook(None)
+    assert drive.full_downloads == 1  # only the first download of the base used the network
