@@ -54,6 +54,8 @@ def download(
     extract: bool = True,
     progress: Progress | None = None,
     cookies: PathLike | None = None,
+    require_pin: bool = False,
+    keep_archive: bool = True,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -82,15 +84,26 @@ def download(
         A Netscape cookies.txt exported from a browser signed in to Google: its Google
         cookies are sent to Drive (the workaround for the quota page). Read only, never
         written; never printed or recorded.
+    require_pin : bool
+        Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
+        read or fetched): CI never downloads unpinned data by accident.
+    keep_archive : bool
+        False: once the tree is extracted and intact, delete the archive from
+        ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
+        checks the tree only). A file given as ``archive`` is never deleted.
 
     Returns
     -------
     DownloadResult
         ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
-        ``archive`` (path, sha256, size), ``files``, ``source``.
+        ``archive`` (path, sha256, size), ``files``, ``source``, ``archive_kept`` (whether
+        the archive is still there after the run).
 
     Raises
     ------
+    UsageError
+        ``require_pin`` without ``sha256``, or ``keep_archive=False`` with ``extract=False``
+        (exit 2).
     ChecksumMismatch
         The archive is not the pinned one (exit 1); nothing was extracted.
     DownloadError
@@ -111,10 +124,15 @@ def download(
     >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
     'up-to-date'
     """
-    from lungsegdb_cli import _download
+    from lungsegdb_cli import _discard, _download, _pinning
 
-    return _download.download(
-        _paths(data_dir),
+    if require_pin:
+        _pinning.require(sha256)
+    if not keep_archive:
+        _discard.check_extracting(extract)
+    paths = _paths(data_dir)
+    result = _download.download(
+        paths,
         url=url,
         archive=None if archive is None else Path(archive),
         sha256=sha256,
@@ -124,6 +142,10 @@ def download(
         progress=progress,
         cookies=None if cookies is None else Path(cookies),
     )
+    if not keep_archive:
+        _discard.discard_archive(paths)
+    result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
+    return result
 
 
 def extract(

@@ -163,6 +163,9 @@ class DownloadResult:
     client: str | None = None
     #: where the archive is read from during this run (a finished ``.part`` before the commit)
     read_from: Path | None = field(default=None, repr=False)
+    #: whether the archive is still there after the run (None: not looked at; set by the
+    #: public :func:`lungsegdb_cli.download`, False after ``--no-keep-archive``)
+    archive_kept: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -187,6 +190,7 @@ class DownloadResult:
             "elapsed": round(self.elapsed, 3),
             "extract": self.extract.to_dict() if self.extract is not None else None,
             "client": self.client,
+            "archive_kept": self.archive_kept,
         }
 
 

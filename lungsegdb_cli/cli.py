@@ -49,7 +49,7 @@ app = typer.Typer(
         "Every command takes --debug: a traceback with an error (or set LUNGSEGDB_DEBUG=1)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -77,6 +77,8 @@ def download(
     offline: opt.DownloadOfflineOpt = False,
     force: opt.DownloadForceOpt = False,
     no_extract: opt.DownloadNoExtractOpt = False,
+    require_pin: opt.DownloadRequirePinOpt = False,
+    no_keep_archive: opt.DownloadNoKeepArchiveOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
@@ -85,8 +87,13 @@ def download(
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
+    Env: LUNGSEGDB_OFFLINE=1 (--offline), LUNGSEGDB_REQUIRE_PIN=1 (--require-pin).
     """
+    from lungsegdb_cli import _envvars as envvars
+
     out = Output(json_mode=json_out, quiet=quiet)
+    offline = offline or envvars.flag("LUNGSEGDB_OFFLINE")
+    require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
     result = api.download(
@@ -99,6 +106,8 @@ def download(
         extract=not no_extract,
         progress=out.progress(),
         cookies=cookies,
+        require_pin=require_pin,
+        keep_archive=not no_keep_archive,
     )
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
