@@ -15,8 +15,9 @@ is a few lines per operation.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
@@ -56,6 +57,9 @@ def download(
     cookies: PathLike | None = None,
     require_pin: bool = False,
     keep_archive: bool = True,
+    urls: Sequence[str] | None = None,
+    drive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -91,6 +95,16 @@ def download(
         False: once the tree is extracted and intact, delete the archive from
         ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
         checks the tree only). A file given as ``archive`` is never deleted.
+    urls : sequence of str, optional
+        Ordered sources, tried in turn under the one pin: Google Drive links, http(s)
+        mirrors, or fsspec URLs (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``;
+        the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
+        Each failure is recorded in ``result.sources`` and the next source is tried.
+    drive : bool
+        With ``urls``: False leaves the dataset's Drive file out (``--no-drive``).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
+        printed or recorded.
 
     Returns
     -------
@@ -141,6 +155,9 @@ def download(
         extract=extract,
         progress=progress,
         cookies=None if cookies is None else Path(cookies),
+        urls=None if urls is None else list(urls),
+        use_drive=drive,
+        storage_options=storage_options,
     )
     if not keep_archive:
         _discard.discard_archive(paths)

@@ -83,6 +83,8 @@ def download(
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
     cookies: opt.DownloadCookiesOpt = None,
+    no_drive: opt.DownloadNoDriveOpt = False,
+    storage_option: opt.DownloadStorageOptionOpt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
@@ -96,9 +98,14 @@ def download(
     require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
+    from lungsegdb_cli._fsspec_source import parse_storage_options
+
+    storage = parse_storage_options(storage_option)
     result = api.download(
         data_dir,
-        url=url,
+        urls=list(url or ()),
+        drive=not no_drive,
+        storage_options=storage,
         archive=archive_path,
         sha256=pin,
         offline=offline,
@@ -111,6 +118,9 @@ def download(
     )
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
+    for i, failed in enumerate(result.sources, 1):
+        if not failed.ok:
+            out.warn(failed.line(i, len(result.sources)))
     doc = result.to_dict()
     out.emit(doc, lambda con: render.render_download(con, result, no_extract=no_extract))
     return 0
