@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._progress import Progress
+    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -769,5 +770,67 @@ def preview(
         n=n,
         split=split,
         findings=findings,
+        progress=progress,
+    )
+
+
+def publish(
+    dest: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    sha256: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Upload the verified archive, its manifest and ``lungsegdb.json`` to a mirror.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike
+        Any fsspec URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``hf://``,
+        ``file://``) or a local folder. Each object is uploaded to a temporary key under
+        ``dest`` and then moved to its final key; ``lungsegdb.json`` goes last.
+    data_dir : str or os.PathLike, optional
+        The data root holding the downloaded archive and tree.
+    sha256 : str, optional
+        The pin the archive must match (else its recorded SHA-256).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend. Never printed or recorded.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    PublishResult
+        The uploaded URLs, ``sha256``, ``size``, ``files``, ``counts`` and ``command`` (the
+        ``lungsegdb download --url ... --sha256 ...`` line the fleet should run).
+
+    Raises
+    ------
+    UsageError
+        Nothing downloaded, the archive was not kept, or a ``dest`` that is not a folder or
+        a supported URL (exit 2).
+    CheckFailed
+        The archive or the tree does not verify (exit 1); nothing was uploaded.
+    DownloadError
+        An upload failed (exit 3).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> _ = L.download(tmp + "/data", archive=made.archive.path)
+    >>> L.publish(tmp + "/mirror", tmp + "/data").files
+    8
+    """
+    from lungsegdb_cli import _publish
+
+    dest = os.fspath(dest)
+    return _publish.publish(
+        _paths(data_dir, must_exist=True),
+        dest,
+        sha256=sha256,
+        storage_options=storage_options,
         progress=progress,
     )

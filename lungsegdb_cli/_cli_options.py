@@ -458,3 +458,11 @@ DownloadStorageOptionOpt = Annotated[
         show_default=False,
     ),
 ]
+PublishDestArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="DEST",
+        help="Where to publish: s3://bucket/prefix (or gs://, az://, hf://, file://) or a folder.",
+        show_default=False,
+    ),
+]

@@ -26,10 +26,10 @@ from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
-    _fsutil as fsutil,
+    _fsspec_source as fsspec_source,
 )
 from lungsegdb_cli import (
-    _fsspec_source as fsspec_source,
+    _fsutil as fsutil,
 )
 from lungsegdb_cli import (
     _gdown_client as gdown_client,

@@ -126,7 +126,8 @@ def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
     try:
         from fsspec.core import url_to_fs
 
-        return url_to_fs(url, **dict(options or {}))
+        # a fresh instance: the endpoint and credentials of this run, not a cached one's
+        return url_to_fs(url, skip_instance_cache=True, **dict(options or {}))
     except ImportError as exc:
         raise missing_backend(url) from exc
     except (TypeError, ValueError) as exc:

@@ -10,9 +10,9 @@
 * :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
   quota, permission or not-found page, an unreachable host, retries exhausted, bytes that
   contradict the pin) is one :class:`Attempt` and one note line, and the next source is
-  tried; a local failure (disk full) or Ctrl-C stops at once. When every source failed:
-  the single source's own error (a plan of one), else :class:`AllSourcesFailed` (exit 3, or
-  exit 1 when every source served bytes that are not the pinned archive).
+  tried; a local failure (disk full) or Ctrl-C stops at once. When every source failed, the
+  error is the first source's (its kind, exit code and next step: the source you chose
+  first), its message listing every later failure and ``context["sources"]`` each attempt.
 * :func:`redact` is how a URL is shown and recorded: no user info, and no query value other
   than the few Drive needs (``id``, ``export``, ...), so signed URLs and tokens never reach
   the output, the JSON or the provenance.
@@ -30,13 +30,11 @@ from typing import Any, TypeVar
 from lungsegdb_cli import _fsspec_source as fsspec_source
 from lungsegdb_cli._drive_links import Source, resolve_source
 from lungsegdb_cli._progress import Progress, note
-from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, UsageError
+from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
 
 __all__ = [
     "ENV_URL",
     "ENV_URLS",
-    "AllSourcesFailed",
-    "AllSourcesMismatch",
     "Attempt",
     "env_urls",
     "fetch_first",
@@ -135,25 +133,14 @@ class Attempt:
         return f"source {index}/{total} failed: {self.url}: {self.error}"
 
 
-class AllSourcesFailed(DownloadError):
-    """Every source of the plan failed (exit 3); ``context["sources"]`` lists each."""
-
-    kind = "all-sources-failed"
-
-
-class AllSourcesMismatch(ChecksumMismatch):
-    """Every source served bytes whose SHA-256 is not the pin (exit 1)."""
-
-    kind = "all-sources-mismatch"
-
-
-def _failed(attempts: list[Attempt], last: DownloadError | ChecksumMismatch) -> Exception:
-    listing = "; ".join(f"{i}) {a.url}: {a.error}" for i, a in enumerate(attempts, 1))
-    message = f"All {len(attempts)} sources failed: {listing}"
-    context = {"sources": [a.to_dict() for a in attempts]}
-    if all(a.kind is not None and "mismatch" in a.kind for a in attempts):
-        return AllSourcesMismatch(message, hint=last.hint, **context)
-    return AllSourcesFailed(message, hint=last.hint, **context)
+def _failed(attempts: list[Attempt], first: LungSegDBError) -> LungSegDBError:
+    """The first source's error (its kind, exit code and hint: the source chosen first),
+    its message extended with every later failure, ``context["sources"]`` listing each."""
+    later = "; ".join(f"{i}) {a.url}: {a.error}" for i, a in enumerate(attempts, 1) if i > 1)
+    first.message = f"{attempts[0].error}; then tried {later}"
+    first.args = (first.message,)
+    first.context["sources"] = [a.to_dict() for a in attempts]
+    return first
 
 
 def fetch_first(
@@ -165,7 +152,7 @@ def fetch_first(
     """``fetch_one`` of the first source that serves the archive, that source, and every
     attempt (see the module docstring for what moves on and what stops)."""
     attempts: list[Attempt] = []
-    last: DownloadError | ChecksumMismatch | None = None
+    first: DownloadError | ChecksumMismatch | None = None
     total = len(sources)
     for index, source in enumerate(sources, 1):
         try:
@@ -173,7 +160,7 @@ def fetch_first(
         except (DownloadError, ChecksumMismatch) as exc:
             if total == 1:
                 raise
-            last = exc
+            first = exc if first is None else first
             message = exc.message.replace(source.url, redact(source.url))
             message = message.replace(source.link, redact(source.link))
             attempt = Attempt(redact(source.link), False, message, int(exc.exit_code), exc.kind)
@@ -184,5 +171,5 @@ def fetch_first(
             continue
         attempts.append(Attempt(redact(source.link), True))
         return got, source, attempts
-    assert last is not None
-    raise _failed(attempts, last) from last
+    assert first is not None
+    raise _failed(attempts, first)
