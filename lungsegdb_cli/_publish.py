@@ -88,7 +88,7 @@ def _verified(paths: DataPaths, sha256: str | None) -> tuple[Provenance, Path, A
             f"Nothing downloaded in {paths.root}: no archive to publish",
             hint="Run 'lungsegdb download' (or --archive FILE) first, then publish.",
         )
-    kept = record.kept_archive(paths.root)
+    kept = None if record.discarded else record.kept_archive(paths.root)
     if kept is None:
         gone = "was deleted (--no-keep-archive)" if record.discarded else "is not there"
         raise UsageError(
