@@ -477,12 +477,17 @@ def _from_network(
     txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
     paths = op.paths
+    tried: list[drive.Source] = []
+
+    def fetch_one(src: drive.Source) -> Any:
+        if op.pin and tried:  # under one pin, a part the last source left is resumed
+            sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
+        tried.append(src)
+        return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
+                             net=net)
+
     got, source, attempts = sources_mod.fetch_first(
-        op.plan or (op.source,),
-        lambda src: fetch_archive(
-            paths, src, op.pin, extract=op.extract, progress=op.progress, net=net
-        ),
-        progress=op.progress,
+        op.plan or (op.source,), fetch_one, progress=op.progress
     )
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.

@@ -25,6 +25,7 @@ import os
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from lungsegdb_cli import _fsspec_source as fsspec_source
@@ -36,6 +37,7 @@ __all__ = [
     "ENV_URL",
     "ENV_URLS",
     "Attempt",
+    "adopt_part",
     "env_urls",
     "fetch_first",
     "plan",
@@ -141,6 +143,29 @@ def _failed(attempts: list[Attempt], first: LungSegDBError) -> LungSegDBError:
     first.args = (first.message,)
     first.context["sources"] = [a.to_dict() for a in attempts]
     return first
+
+
+def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
+    """Let ``nxt`` resume the partial download ``failed`` left in this run (same pin: the
+    caller only asks with one). The ``.part`` is renamed to ``nxt``'s, its sidecar keeps the
+    size and drops the validator (another server's ETag means nothing): the HTTP transfer
+    then continues only with a ``206`` at the offset and the same total, fsspec only when the
+    object has the same size; anything else starts from byte 0. The pin is checked at the
+    end. True if a part was adopted."""
+    from lungsegdb_cli._resume import ResumeState, state_path
+
+    old, new = downloads / f"{failed.key}.part", downloads / f"{nxt.key}.part"
+    state = ResumeState.load(old)
+    if new.exists() or state.source != failed.key or state.total is None or not old.is_file():
+        return False
+    try:
+        os.replace(old, new)
+        ResumeState(source=nxt.key, validator=None, total=state.total,
+                    filename=state.filename).save(new)
+        state_path(old).unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def fetch_first(

@@ -320,3 +320,31 @@ def test_no_secret_in_output_json_or_files(
             texts.append(path.read_bytes().decode("latin-1"))
     assert not any(SECRET_KEY in t or token in t for t in texts)
     assert _tree(tmp_path)
+
+
+def test_a_part_left_by_one_source_is_resumed_from_the_next_under_the_pin(
+    drive: FakeDrive, bucket: str, archive: bytes, pin: str, tmp_path: Path
+) -> None:
+    """The mirror cuts the body after 50,000 bytes, then answers 503 until its retries are
+    exhausted: the bucket (same pin, same size) continues from byte 50,000."""
+    drive.drop_after = [50_000]
+    drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]  # served, then 503s
+    res = download.download(
+        paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
+        use_drive=False, sha256=pin, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+    )
+    assert [a.ok for a in res.sources] == [False, True] and res.source.url == bucket
+    assert res.resumed_from == 50_000 and res.archive.sha256 == pin
+    assert Path(res.archive.path).read_bytes() == archive
+
+
+def test_without_a_pin_a_part_is_not_carried_to_the_next_source(
+    drive: FakeDrive, bucket: str, archive: bytes, tmp_path: Path
+) -> None:
+    drive.drop_after = [50_000]
+    drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]
+    res = download.download(
+        paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
+        use_drive=False, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+    )
+    assert res.resumed_from == 0 and Path(res.archive.path).read_bytes() == archive
