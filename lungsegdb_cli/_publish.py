@@ -78,7 +78,9 @@ def _join(dest: str, name: str) -> str:
     return dest.rstrip("/") + "/" + name
 
 
-def _verified(paths: DataPaths, sha256: str | None) -> tuple[Provenance, Path, Any]:
+def _verified(
+    paths: DataPaths, sha256: str | None, progress: Progress | None = None
+) -> tuple[Provenance, Path, Any]:
     """The record, the kept archive and the verify result, if all of it verifies."""
     from lungsegdb_cli import _verify
 
@@ -95,7 +97,7 @@ def _verified(paths: DataPaths, sha256: str | None) -> tuple[Provenance, Path, A
             f"The archive {gone}: only a kept archive can be published",
             hint="Run 'lungsegdb download --force' without --no-keep-archive, then publish.",
         )
-    result = _verify.verify(paths, sha256=sha256)
+    result = _verify.verify(paths, sha256=sha256, progress=progress)
     if not result.ok:
         bad = len(result.missing) + len(result.modified) + len(result.extra)
         arch = result.archive
@@ -186,7 +188,7 @@ def publish(
 ) -> PublishResult:
     """Upload the verified archive, the manifest and ``lungsegdb.json`` to ``dest`` (see the
     module docstring)."""
-    record, archive, verified = _verified(paths, sha256.lower() if sha256 else None)
+    record, archive, verified = _verified(paths, sha256.lower() if sha256 else None, progress)
     target = _Target(dest, storage_options)
     sha = str(record.sha256).lower()
     counts = _counts(paths)
