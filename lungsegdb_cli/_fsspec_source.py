@@ -73,10 +73,13 @@ def missing_backend(url: str, module: str | None = None) -> UsageError:
     """Exit 2 for an fsspec URL whose backend is not installed, naming the extra."""
     scheme = scheme_of(url)
     mod, extra = BACKENDS.get(scheme, (module, None))
-    need = " ".join(m for m in ("fsspec", module or mod) if m)
-    hint = extra_hint(extra or "cloud", f"pip install {need}")
+    wanted = [m for m in ("fsspec", module or mod) if m]
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None] or wanted[-1:]
+    hint = extra_hint(extra or "cloud", f"pip install {' '.join(wanted)}")
     return UsageError(
-        f"{scheme}:// URLs need {need}, which is not installed ({url})", hint=hint, url=url
+        f"{scheme}:// URLs need {' and '.join(missing)}, which is not installed ({url})",
+        hint=hint,
+        url=url,
     )
 
 
