@@ -48,6 +48,7 @@ from lungsegdb_cli._api import (
     info,
     pairs,
     preview,
+    publish,
     split,
     stats,
     synth,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli._preview import PreviewResult
+    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -104,6 +106,7 @@ _LAZY = {
     "ExportResult": "lungsegdb_cli._export",
     "ExportCheckResult": "lungsegdb_cli._export_check",
     "PreviewResult": "lungsegdb_cli._preview",
+    "PublishResult": "lungsegdb_cli._publish",
 }
 
 
@@ -146,6 +149,7 @@ __all__ = [
     "PairDataset",
     "PairsResult",
     "PreviewResult",
+    "PublishResult",
     "SplitResult",
     "StatsResult",
     "SynthResult",
@@ -162,6 +166,7 @@ __all__ = [
     "load_pair",
     "pairs",
     "preview",
+    "publish",
     "split",
     "stats",
     "synth",

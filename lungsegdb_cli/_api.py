@@ -15,8 +15,9 @@ is a few lines per operation.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._progress import Progress
+    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -56,6 +58,9 @@ def download(
     cookies: PathLike | None = None,
     require_pin: bool = False,
     keep_archive: bool = True,
+    urls: Sequence[str] | None = None,
+    drive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -91,6 +96,16 @@ def download(
         False: once the tree is extracted and intact, delete the archive from
         ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
         checks the tree only). A file given as ``archive`` is never deleted.
+    urls : sequence of str, optional
+        Ordered sources, tried in turn under the one pin: Google Drive links, http(s)
+        mirrors, or fsspec URLs (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``;
+        the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
+        Each failure is recorded in ``result.sources`` and the next source is tried.
+    drive : bool
+        With ``urls``: False leaves the dataset's Drive file out (``--no-drive``).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
+        printed or recorded.
 
     Returns
     -------
@@ -141,6 +156,9 @@ def download(
         extract=extract,
         progress=progress,
         cookies=None if cookies is None else Path(cookies),
+        urls=None if urls is None else list(urls),
+        use_drive=drive,
+        storage_options=storage_options,
     )
     if not keep_archive:
         _discard.discard_archive(paths)
@@ -752,5 +770,67 @@ def preview(
         n=n,
         split=split,
         findings=findings,
+        progress=progress,
+    )
+
+
+def publish(
+    dest: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    sha256: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Upload the verified archive, its manifest and ``lungsegdb.json`` to a mirror.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike
+        Any fsspec URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``hf://``,
+        ``file://``) or a local folder. Each object is uploaded to a temporary key under
+        ``dest`` and then moved to its final key; ``lungsegdb.json`` goes last.
+    data_dir : str or os.PathLike, optional
+        The data root holding the downloaded archive and tree.
+    sha256 : str, optional
+        The pin the archive must match (else its recorded SHA-256).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend. Never printed or recorded.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    PublishResult
+        The uploaded URLs, ``sha256``, ``size``, ``files``, ``counts`` and ``command`` (the
+        ``lungsegdb download --url ... --sha256 ...`` line the fleet should run).
+
+    Raises
+    ------
+    UsageError
+        Nothing downloaded, the archive was not kept, or a ``dest`` that is not a folder or
+        a supported URL (exit 2).
+    CheckFailed
+        The archive or the tree does not verify (exit 1); nothing was uploaded.
+    DownloadError
+        An upload failed (exit 3).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> _ = L.download(tmp + "/data", archive=made.archive.path)
+    >>> L.publish(tmp + "/mirror", tmp + "/data").files
+    8
+    """
+    from lungsegdb_cli import _publish
+
+    dest = os.fspath(dest)
+    return _publish.publish(
+        _paths(data_dir, must_exist=True),
+        dest,
+        sha256=sha256,
+        storage_options=storage_options,
         progress=progress,
     )

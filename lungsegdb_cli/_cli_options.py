@@ -111,14 +111,18 @@ RootVersionOpt = Annotated[
     bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
 ]
 DownloadUrlOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--url",
-        envvar="LUNGSEGDB_URL",
+        envvar=["LUNGSEGDB_URLS", "LUNGSEGDB_URL"],
+        metavar="URL",
         help=(
             "Where to get the archive: a Google Drive link in any form (/file/d/ID/view, "
-            "uc?id=ID, open?id=ID) or any http(s) mirror. Default: the dataset's Drive "
-            "file. Env: LUNGSEGDB_URL."
+            "uc?id=ID, open?id=ID), any http(s) mirror, or an fsspec URL (s3://, gs://, "
+            "az://, hf://, file://; backends are the \\[s3], \\[gcs], \\[azure], \\[hf] "
+            "or \\[cloud] extras). Repeat it for ordered sources under the one pin; the "
+            "dataset's Drive file is tried last unless --no-drive. Env: LUNGSEGDB_URLS "
+            "(whitespace-separated) or LUNGSEGDB_URL."
         ),
         show_default=False,
     ),
@@ -432,5 +436,33 @@ DownloadNoKeepArchiveOpt = Annotated[
             "extracted and intact (keeps CI caches small); verify then checks the tree and "
             "reports the archive as discarded. A file given with --archive is never deleted."
         ),
+    ),
+]
+DownloadNoDriveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-drive",
+        help="Do not fall back to the dataset's Google Drive file after the --url sources.",
+    ),
+]
+DownloadStorageOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        metavar="KEY=VALUE",
+        help=(
+            "A keyword argument of the fsspec backend of s3:// (...) sources, e.g. "
+            "endpoint_url=http://127.0.0.1:9000 or anon=true; repeatable. Credentials come "
+            "from the backend's usual places; values are never printed or recorded."
+        ),
+        show_default=False,
+    ),
+]
+PublishDestArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="DEST",
+        help="Where to publish: s3://bucket/prefix (or gs://, az://, hf://, file://) or a folder.",
+        show_default=False,
     ),
 ]

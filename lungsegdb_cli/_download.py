@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +52,9 @@ from lungsegdb_cli import (
 )
 from lungsegdb_cli import (
     _manifest as manifest,
+)
+from lungsegdb_cli import (
+    _sources as sources_mod,
 )
 from lungsegdb_cli._download_errors import mismatch, offline_error, page_error, pin_hint
 from lungsegdb_cli._download_fetch import (
@@ -166,6 +169,8 @@ class DownloadResult:
     #: whether the archive is still there after the run (None: not looked at; set by the
     #: public :func:`lungsegdb_cli.download`, False after ``--no-keep-archive``)
     archive_kept: bool | None = None
+    #: every source tried this run, in order (:class:`lungsegdb_cli._sources.Attempt`)
+    sources: list[sources_mod.Attempt] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -191,6 +196,7 @@ class DownloadResult:
             "extract": self.extract.to_dict() if self.extract is not None else None,
             "client": self.client,
             "archive_kept": self.archive_kept,
+            "sources": [a.to_dict() for a in self.sources],
         }
 
 
@@ -212,6 +218,8 @@ class _Op:
     pin: str | None
     extract: bool
     progress: Progress | None
+    #: the sources to try in order (:func:`lungsegdb_cli._sources.plan`); () -> ``source``
+    plan: tuple[drive.Source, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,19 +268,31 @@ def download(
     drive_base: str | None = None,
     policy: RetryPolicy | None = None,
     cookies: str | os.PathLike[str] | None = None,
+    urls: Sequence[str] | None = None,
+    use_drive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> DownloadResult:
     """Make the dataset available under ``paths`` (see the module docstring for the order).
 
     ``cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read once,
-    never written; a bad file is a :class:`UsageError` before anything else happens)."""
+    never written; a bad file is a :class:`UsageError` before anything else happens).
+
+    ``urls``: ordered sources (:mod:`lungsegdb_cli._sources`), then the dataset's Drive file
+    unless ``use_drive`` is False; None: ``url`` alone (or the Drive file). ``storage_options``
+    go to the fsspec backend of ``s3://`` (...) sources."""
     t0 = clock()
     jar = None if cookies is None else cookies_mod.load(cookies)
+    if urls is None:
+        plan = sources_mod.plan([url] if url else [], drive=not url, base=drive_base)
+    else:
+        plan = sources_mod.plan(urls, drive=use_drive, base=drive_base)
     op = _Op(
         paths,
-        drive.resolve_source(url, base=drive_base),
+        plan[0],
         sha256.lower() if sha256 else None,
         extract,
         progress,
+        plan,
     )
     if archive is not None and not Path(archive).is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
@@ -280,7 +300,8 @@ def download(
         raise offline_error("the dataset is not here", paths, op.source)
     done = None if force or not paths.state_dir.is_dir() else _up_to_date_as_reader(op)
     if done is None:
-        net = Network(session, sleep, clock, policy, cookies=jar)
+        net = Network(session, sleep, clock, policy, cookies=jar,
+                      storage_options=dict(storage_options or {}))
         done = _download_as_writer(op, archive, offline=offline, force=force, net=net)
     done.elapsed = clock() - t0
     return done
@@ -455,8 +476,19 @@ def _from_kept(op: _Op, here: _Here) -> DownloadResult:
 def _from_network(
     txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
-    paths, source = op.paths, op.source
-    got = fetch_archive(paths, source, op.pin, extract=op.extract, progress=op.progress, net=net)
+    paths = op.paths
+    tried: list[drive.Source] = []
+
+    def fetch_one(src: drive.Source) -> Any:
+        if op.pin and tried:  # under one pin, a part the last source left is resumed
+            sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
+        tried.append(src)
+        return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
+                             net=net)
+
+    got, source, attempts = sources_mod.fetch_first(
+        op.plan or (op.source,), fetch_one, progress=op.progress
+    )
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
     txn.stage_file(got.final, got.part)
@@ -469,8 +501,8 @@ def _from_network(
         size=res.size,
         sha256=res.sha256,
         md5=res.md5,
-        source=source.url,
-        final_url=res.url,
+        source=sources_mod.redact(source.url),
+        final_url=sources_mod.redact(res.url),
         drive_id=source.drive_id,
         link=source.link,
         tool_version=__version__,
@@ -485,6 +517,7 @@ def _from_network(
     result.client = got.client
     result.restarts = res.restarts
     result.retries = list(res.retries)
+    result.sources = attempts
     return result
 
 

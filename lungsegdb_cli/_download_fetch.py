@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -24,6 +24,9 @@ from lungsegdb_cli import (
 )
 from lungsegdb_cli import (
     _drive as drive,
+)
+from lungsegdb_cli import (
+    _fsspec_source as fsspec_source,
 )
 from lungsegdb_cli import (
     _fsutil as fsutil,
@@ -67,6 +70,8 @@ class Network:
     cookies: CookieFile | None = None
     #: the second Drive client; None: gdown, unless a session was injected (a test's fake)
     fallback: Fallback | None = None
+    #: ``--storage-option KEY=VALUE``: keyword arguments of an fsspec source's backend
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
 
     def second_client(self) -> Fallback | None:
         if self.fallback is not None:
@@ -154,6 +159,19 @@ def fetch_archive(
     except OSError as exc:
         raise from_os_error(exc, f"create {downloads}") from exc
     part = downloads / f"{source.key}.part"
+    if fsspec_source.handles(source.url):
+        res = fsspec_source.fetch(
+            source.url,
+            part,
+            source_key=source.key,
+            storage_options=net.storage_options,
+            progress=progress,
+            sleep=net.sleep,
+            clock=net.clock,
+            policy=net.policy,
+            before_body=_space_check(downloads, extract),
+        )
+        return _checked(res, part, downloads, source, pin, CLIENT)
     sess = _make_session(net.cookies, source) if net.session is None else net.session
     client = CLIENT
     try:
@@ -174,6 +192,14 @@ def fetch_archive(
     finally:
         if net.session is None:
             sess.close()
+    return _checked(res, part, downloads, source, pin, client)
+
+
+def _checked(
+    res: FetchResult, part: Path, downloads: Path, source: drive.Source, pin: str | None,
+    client: str,
+) -> Fetched:
+    """The fetched bytes if they are the pinned archive (else moved aside, and raised)."""
     commit.checkpoint("fetched")
     name = archive_name(res)
     if pin and res.sha256 != pin:

@@ -301,6 +301,9 @@ class _Transfer:
             if not self.offset or cr is None or cr[0] != self.offset:
                 self.restart(f"unexpected Content-Range {headers.get('Content-Range')!r}")
                 return None
+            if self.total is not None and cr[2] is not None and cr[2] != self.total:
+                self.restart(f"the file is {cr[2]:,} bytes now, not {self.total:,}")
+                return None
             self.total = cr[2] if cr[2] is not None else self.total
             return "ab", cr[1] - cr[0] + 1
         if self.offset:  # the range was ignored (or If-Range saw a new file)

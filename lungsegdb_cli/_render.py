@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import PairsResult
     from lungsegdb_cli._preview import PreviewResult
+    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
@@ -503,3 +504,14 @@ def render_preview(con: Console, result: PreviewResult) -> None:
             f"  {len(result.not_shown):,} findings are about no single file "
             f"({', '.join(codes)}): see 'lungsegdb validate'",
         )
+
+
+def render_publish(con: Console, result: PublishResult) -> None:
+    """What ``publish`` uploaded, then the one command the fleet should run."""
+    con.print(
+        f"Published {_e(result.archive_url)} ({result.size:,} bytes, {result.files} files "
+        f"in the manifest), {_e(result.manifest_url)} and {_e(result.meta_url)}",
+        markup=False, highlight=False,
+    )
+    con.print("Download it with:", markup=False, highlight=False)
+    con.print(f"  {_e(result.command)}", markup=False, highlight=False, soft_wrap=True)

@@ -83,6 +83,8 @@ def download(
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
     cookies: opt.DownloadCookiesOpt = None,
+    no_drive: opt.DownloadNoDriveOpt = False,
+    storage_option: opt.DownloadStorageOptionOpt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
@@ -96,9 +98,14 @@ def download(
     require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
+    from lungsegdb_cli._fsspec_source import parse_storage_options
+
+    storage = parse_storage_options(storage_option)
     result = api.download(
         data_dir,
-        url=url,
+        urls=list(url or ()),
+        drive=not no_drive,
+        storage_options=storage,
         archive=archive_path,
         sha256=pin,
         offline=offline,
@@ -475,6 +482,39 @@ def preview(
         progress=out.progress(),
     )
     out.emit(result.to_dict(), lambda con: render.render_preview(con, result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# publish
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def publish(
+    dest: opt.PublishDestArg,
+    sha256: opt.Sha256Opt = None,
+    storage_option: opt.DownloadStorageOptionOpt = None,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Upload the verified archive, its manifest and lungsegdb.json to a mirror.
+
+    DEST is any fsspec URL (s3://bucket/prefix, gs://, az://, hf://, file://) or a local
+    folder; each object goes to a temporary key first, then is moved into place. Prints the
+    'lungsegdb download --url ... --sha256 ...' line the fleet should use. Exit 1: the archive
+    or tree does not verify; exit 2: nothing downloaded, or the archive was not kept."""
+    from lungsegdb_cli._fsspec_source import parse_storage_options
+
+    out = Output(json_mode=json_out, quiet=quiet)
+    pin = _check_sha256(sha256)
+    result = api.publish(
+        dest,
+        data_dir,
+        sha256=pin,
+        storage_options=parse_storage_options(storage_option),
+        progress=out.progress(),
+    )
+    out.emit(result.to_dict(), lambda con: render.render_publish(con, result))
     return 0
 
 

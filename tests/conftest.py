@@ -84,3 +84,27 @@ else:
         suppress_health_check=[HealthCheck.too_slow],
     )
     settings.load_profile("lungsegdb")
+
+
+# ---------------------------------------------------------------------------------------------
+# sources and publish (issue 14): a real S3-compatible server (moto's) on 127.0.0.1, one per
+# session; ``s3_env`` points the AWS chain at it with fake credentials for one test.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server() -> Any:
+    pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
+    from support import s3_server as s3
+
+    server = s3.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key, value in s3_server.environ().items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/lungsegdb-test")
+    return s3_server

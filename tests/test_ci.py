@@ -374,7 +374,7 @@ def test_offline_from_the_environment(
     is not (the fake answers 404: exit 3 after a request); anything else is exit 2."""
     monkeypatch.setenv("LUNGSEGDB_OFFLINE", value)
     got, out, _ = _cli(capsys, "download", "--data-dir", str(tmp_path),
-                       "--url", fake_drive.mirror_url("nothing.zip"), "--json")
+                       "--url", fake_drive.mirror_url("nothing.zip"), "--no-drive", "--json")
     doc = json.loads(out)
     if code is None:  # online: the fake was asked
         assert got == 3 and fake_drive.seen

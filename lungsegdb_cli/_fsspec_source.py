@@ -1,0 +1,314 @@
+"""Archives on any fsspec URL (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``).
+
+:func:`fetch` streams the object into ``<root>/downloads/<key>.part`` the way the HTTP
+transfer does: every block is written once and fed to a
+:class:`~lungsegdb_cli._streamhash.StreamHasher`, so the digests are ready when the last byte
+lands. A ``.part`` of the same source, whose sidecar records the same size and validator (ETag
+or mtime), is resumed with ``seek(offset)`` on the remote file (a ranged read on every backend
+that supports one); otherwise the download starts from byte 0. Transient failures are retried
+with the policy's backoff; a missing object or a refused permission fails at once.
+
+fsspec and its backends are imported here only, when such a URL is fetched: a missing backend
+is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the extra that installs it.
+Credentials and endpoints come from the backend's usual places (``AWS_ENDPOINT_URL``, the AWS
+credential chain, ...) plus ``storage_options`` (``--storage-option KEY=VALUE``); their values
+are scrubbed from every message this module raises.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import posixpath
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lungsegdb_cli._install import extra_hint
+from lungsegdb_cli._progress import Progress, ensure, note
+from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
+from lungsegdb_cli._streamhash import StreamHasher
+from lungsegdb_cli.errors import DownloadError, LungSegDBError, UsageError, from_os_error
+
+__all__ = [
+    "BACKENDS",
+    "check_backend",
+    "handles",
+    "missing_backend",
+    "open_fs",
+    "parse_storage_options",
+    "scrub",
+]
+
+#: scheme -> (the module that implements it, the extra that installs it); None: built in
+BACKENDS: dict[str, tuple[str | None, str | None]] = {
+    "s3": ("s3fs", "s3"),
+    "s3a": ("s3fs", "s3"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+    "abfss": ("adlfs", "azure"),
+    "hf": ("huggingface_hub", "hf"),
+    "file": (None, None),
+}
+
+_HEAD_BYTES = 64
+
+
+def scheme_of(url: str) -> str:
+    return urllib.parse.urlsplit(url.strip()).scheme.lower()
+
+
+def handles(url: str) -> bool:
+    """The URL is one fsspec serves (not http(s), which the HTTP transfer serves)."""
+    try:
+        return scheme_of(url) in BACKENDS
+    except ValueError:
+        return False
+
+
+def missing_backend(url: str, module: str | None = None) -> UsageError:
+    """Exit 2 for an fsspec URL whose backend is not installed, naming the extra."""
+    scheme = scheme_of(url)
+    mod, extra = BACKENDS.get(scheme, (module, None))
+    wanted = [m for m in ("fsspec", module or mod) if m]
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None] or wanted[-1:]
+    hint = extra_hint(extra or "cloud", f"pip install {' '.join(wanted)}")
+    return UsageError(
+        f"{scheme}:// URLs need {' and '.join(missing)}, which is not installed ({url})",
+        hint=hint,
+        url=url,
+    )
+
+
+def check_backend(url: str) -> None:
+    """Raise :func:`missing_backend` when fsspec or the URL's backend is not importable
+    (looked up, not imported: fast)."""
+    mod, _extra = BACKENDS[scheme_of(url)]
+    for name in ("fsspec", mod):
+        if name is not None and importlib.util.find_spec(name) is None:
+            raise missing_backend(url, mod)
+
+
+def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as the backend's keyword arguments (``true``/``false`` become
+    booleans). A malformed item is exit 2 (its value never shown)."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(
+                f"--storage-option wants KEY=VALUE, got a value starting {key[:20]!r}",
+                hint="For example: --storage-option endpoint_url=http://127.0.0.1:9000",
+            )
+        low = value.lower()
+        out[key] = True if low == "true" else False if low == "false" else value
+    return out
+
+
+def scrub(text: str, options: Mapping[str, Any] | None) -> str:
+    """``text`` with every string option value (a secret key, a token) replaced by ``***``."""
+    import os
+
+    secrets = [str(v) for v in (options or {}).values() if isinstance(v, str) and len(v) >= 4]
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "HF_TOKEN"):
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            secrets.append(value)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """``(filesystem, path)`` of ``url``; exit 2 for a missing backend or bad options."""
+    check_backend(url)
+    try:
+        from fsspec.core import url_to_fs
+
+        # a fresh instance: the endpoint and credentials of this run, not a cached one's
+        return url_to_fs(url, skip_instance_cache=True, **dict(options or {}))
+    except ImportError as exc:
+        raise missing_backend(url) from exc
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"Cannot open {url}: {scrub(str(exc), options)}",
+            hint="Check the URL and the --storage-option values.",
+            url=url,
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching
+# ---------------------------------------------------------------------------------------------
+def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> DownloadError:
+    if isinstance(exc, FileNotFoundError):
+        what, hint = "not found", "Check the URL (bucket and key)."
+    elif isinstance(exc, PermissionError):
+        what, hint = "permission denied", (
+            "Check the credentials (the backend's usual places, or --storage-option)."
+        )
+    else:
+        what, hint = f"{type(exc).__name__}: {exc}", "Check the URL, the endpoint and the network."
+    return DownloadError(
+        f"Could not read {url}: {scrub(what, options)}", hint=hint, url=url
+    )
+
+
+def _validator(info: Mapping[str, Any]) -> str | None:
+    for key in ("ETag", "etag", "md5", "mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if value is not None:
+            return str(value)
+    return None
+
+
+class _Stream:
+    """One fsspec download into ``part``: resume, then read with retries."""
+
+    def __init__(self, url: str, part: Path, fs: Any, path: str, **kw: Any) -> None:
+        self.url, self.part, self.fs, self.path = url, part, fs, path
+        self.key: str = kw["source_key"]
+        self.options: Mapping[str, Any] | None = kw["storage_options"]
+        self.progress: Progress = kw["progress"]
+        self.sleep: Callable[[float], None] = kw["sleep"]
+        self.policy = kw["policy"]
+        self.hasher = StreamHasher()
+        self.offset = self.resumed_from = self.restarts = self.attempts = 0
+        self.head = b""
+        self.notes: list[str] = []
+
+    def info(self) -> Mapping[str, Any]:
+        failures = 0
+        while True:
+            try:
+                return self.fs.info(self.path)
+            except (FileNotFoundError, PermissionError) as exc:
+                raise _fail(self.url, exc, self.options) from None
+            except Exception as exc:
+                failures = self._retry(failures, exc)
+
+    def resume(self, total: int | None, validator: str | None) -> None:
+        state = ResumeState.load(self.part)
+        offset = resumable_offset(self.part, self.key, state)
+        # a part adopted from another source of this run has no validator: the size decides
+        same = state.total == total and state.validator in (None, validator)
+        if offset and same and (total is None or offset <= total):
+            self.offset = self.resumed_from = offset
+            with open(self.part, "rb") as fh:
+                self.head = fh.read(_HEAD_BYTES)
+            self.hasher.update_from_file(self.part, offset)
+        else:
+            discard_part(self.part)
+
+    def _retry(self, failures: int, exc: BaseException) -> int:
+        if isinstance(exc, LungSegDBError):
+            raise exc
+        failures += 1
+        if failures > self.policy.retries:
+            err = _fail(self.url, exc, self.options)
+            err.message = f"{err.message} (after {failures} attempts)"
+            err.args = (err.message,)
+            raise err from None
+        delay = self.policy.delay(failures, None)
+        reason = scrub(f"{type(exc).__name__}: {exc}", self.options)
+        self.notes.append(f"retry in {delay:.1f} s after: {reason}")
+        note(self.progress, f"retrying in {delay:.0f} s: {reason}")
+        self.sleep(delay)
+        return failures
+
+    def copy(self, total: int | None) -> None:
+        failures = 0
+        while total is None or self.offset < total:
+            self.attempts += 1
+            before = self.offset
+            try:
+                with self.fs.open(self.path, "rb") as src:
+                    if self.offset:
+                        src.seek(self.offset)
+                    self._pump(src)
+                if total is None or self.offset >= total:
+                    return
+                raise EOFError(f"the object ended after {self.offset:,} of {total:,} bytes")
+            except (FileNotFoundError, PermissionError) as exc:
+                raise _fail(self.url, exc, self.options) from None
+            except Exception as exc:
+                failures = 0 if self.offset > before else failures
+                failures = self._retry(failures, exc)
+
+    def _pump(self, src: BinaryIO) -> None:
+        """Copy ``src`` (from where it is) to the end of ``part``, until it ends."""
+        mode = "ab" if self.offset else "wb"
+        try:
+            out = open(self.part, mode)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise from_os_error(exc, f"writing {self.part}") from exc
+        with out:
+            while True:
+                block = src.read(self.policy.chunk_size)
+                if not block:
+                    return
+                try:
+                    out.write(block)
+                except OSError as exc:
+                    raise from_os_error(exc, f"writing {self.part}") from exc
+                self.hasher.update(block)
+                if len(self.head) < _HEAD_BYTES:
+                    self.head = (self.head + block)[:_HEAD_BYTES]
+                self.offset += len(block)
+                self.progress.advance(len(block))
+
+
+def fetch(
+    url: str,
+    part: Path,
+    *,
+    source_key: str,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    policy: Any = None,
+    before_body: Callable[[int | None, int], None] | None = None,
+) -> Any:
+    """Download the object at ``url`` into ``part``; a
+    :class:`~lungsegdb_cli._fetch.FetchResult`. Raises :class:`DownloadError` (exit 3) for
+    a missing object, refused permission or retries exhausted."""
+    from lungsegdb_cli._fetch import FetchResult, RetryPolicy
+
+    t0 = clock()
+    progress = ensure(progress)
+    fs, path = open_fs(url, storage_options)
+    stream = _Stream(
+        url, part, fs, path, source_key=source_key, storage_options=storage_options,
+        progress=progress, sleep=sleep, policy=policy or RetryPolicy(),
+    )
+    try:
+        info = stream.info()
+        size = info.get("size")
+        total = int(size) if isinstance(size, int) else None
+        validator = _validator(info)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        stream.resume(total, validator)
+        if before_body is not None:
+            before_body(total, stream.offset)
+        name = posixpath.basename(path.rstrip("/")) or None
+        ResumeState(source=source_key, validator=validator, total=total, filename=name,
+                    url=url).save(part)
+        progress.start(f"Downloading {name or part.name}", total, unit="B")
+        if stream.offset:
+            progress.advance(stream.offset)
+        stream.copy(total)
+        digests = stream.hasher.finish()
+    finally:
+        stream.hasher.close()
+    progress.done()
+    return FetchResult(
+        path=part, size=digests.size, sha256=digests.sha256, md5=digests.md5, url=url,
+        filename=name, content_type=None, head=stream.head, resumed_from=stream.resumed_from,
+        restarts=stream.restarts, attempts=max(1, stream.attempts), retries=stream.notes,
+        elapsed=clock() - t0,
+    )

@@ -1,0 +1,200 @@
+"""Ordered sources under one pin: which URLs ``download`` tries, in which order, and how.
+
+* :func:`plan` turns the ``--url`` values (or ``LUNGSEGDB_URLS``, whitespace-separated, or
+  ``LUNGSEGDB_URL``) into :class:`~lungsegdb_cli._drive_links.Source` s, in the order given,
+  then the dataset's own Drive file last unless ``drive=False`` (``--no-drive``): mirrors you
+  control first, Drive as the fallback. A URL given twice is tried once. http(s) and Drive
+  links go through the HTTP transfer; ``s3://``, ``gs://``, ``az://``, ``hf://`` and
+  ``file://`` through fsspec (:mod:`lungsegdb_cli._fsspec_source`), whose backend is checked
+  here (exit 2 naming the extra) before anything is fetched.
+* :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
+  quota, permission or not-found page, an unreachable host, retries exhausted, bytes that
+  contradict the pin) is one :class:`Attempt` and one note line, and the next source is
+  tried; a local failure (disk full) or Ctrl-C stops at once. When every source failed, the
+  error is the first source's (its kind, exit code and next step: the source you chose
+  first), its message listing every later failure and ``context["sources"]`` each attempt.
+* :func:`redact` is how a URL is shown and recorded: no user info, and no query value other
+  than the few Drive needs (``id``, ``export``, ...), so signed URLs and tokens never reach
+  the output, the JSON or the provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lungsegdb_cli import _fsspec_source as fsspec_source
+from lungsegdb_cli._drive_links import Source, resolve_source
+from lungsegdb_cli._progress import Progress, note
+from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
+
+__all__ = [
+    "ENV_URL",
+    "ENV_URLS",
+    "Attempt",
+    "adopt_part",
+    "env_urls",
+    "fetch_first",
+    "plan",
+    "redact",
+]
+
+ENV_URLS = "LUNGSEGDB_URLS"
+ENV_URL = "LUNGSEGDB_URL"
+
+#: query parameters shown as they are (Drive's); every other value is redacted
+_SAFE_QUERY = frozenset({"id", "export", "usp", "confirm", "uuid", "resourcekey", "authuser"})
+
+T = TypeVar("T")
+
+
+def redact(url: str) -> str:
+    """``url`` without user info or query secrets (see the module docstring)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(
+            f"{urllib.parse.quote(k, safe='')}="
+            + (urllib.parse.quote(v, safe="") if k.lower() in _SAFE_QUERY else "REDACTED")
+            for k, v in pairs
+        )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
+    """The sources the environment names: ``LUNGSEGDB_URLS`` (whitespace-separated), else
+    ``LUNGSEGDB_URL``."""
+    env = os.environ if env is None else env
+    many = (env.get(ENV_URLS) or "").split()
+    if many:
+        return many
+    one = (env.get(ENV_URL) or "").strip()
+    return [one] if one else []
+
+
+def _resolve(url: str, base: str | None) -> Source:
+    url = url.strip()
+    if fsspec_source.handles(url):
+        fsspec_source.check_backend(url)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        return Source(url=url, link=redact(url), drive_id=None, key=f"url-{digest}")
+    return resolve_source(url, base=base)
+
+
+def plan(
+    urls: Sequence[str] | str | None, *, drive: bool = True, base: str | None = None
+) -> tuple[Source, ...]:
+    """The sources to try, in order (see the module docstring). Exit 2 for a URL that
+    cannot be fetched (not a supported scheme, a missing backend) or for no source at all."""
+    given = [urls] if isinstance(urls, str) else list(urls or ())
+    out: list[Source] = []
+    for url in given:
+        if not url or not url.strip():
+            continue
+        src = _resolve(url, base)
+        if all(s.key != src.key for s in out):
+            out.append(src)
+    if drive:
+        default = resolve_source(None, base=base)
+        if all(s.key != default.key for s in out):
+            out.append(default)
+    if not out:
+        raise UsageError(
+            "--no-drive and no --url: there is no source to download from",
+            hint="Give a mirror with --url URL (or LUNGSEGDB_URLS), or drop --no-drive.",
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One source tried: its URL (redacted), whether it served the archive, and why not."""
+
+    url: str
+    ok: bool
+    error: str | None = None
+    code: int | None = None
+    kind: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "ok": self.ok, "error": self.error, "code": self.code,
+                "kind": self.kind}
+
+    def line(self, index: int, total: int) -> str:
+        """The one line a failed source gets."""
+        return f"source {index}/{total} failed: {self.url}: {self.error}"
+
+
+def _failed(attempts: list[Attempt], first: LungSegDBError) -> LungSegDBError:
+    """The first source's error (its kind, exit code and hint: the source chosen first),
+    its message extended with every later failure, ``context["sources"]`` listing each."""
+    later = "; ".join(f"{i}) {a.url}: {a.error}" for i, a in enumerate(attempts, 1) if i > 1)
+    first.message = f"{attempts[0].error}; then tried {later}"
+    first.args = (first.message,)
+    first.context["sources"] = [a.to_dict() for a in attempts]
+    return first
+
+
+def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
+    """Let ``nxt`` resume the partial download ``failed`` left in this run (same pin: the
+    caller only asks with one). The ``.part`` is renamed to ``nxt``'s, its sidecar keeps the
+    size and drops the validator (another server's ETag means nothing): the HTTP transfer
+    then continues only with a ``206`` at the offset and the same total, fsspec only when the
+    object has the same size; anything else starts from byte 0. The pin is checked at the
+    end. True if a part was adopted."""
+    from lungsegdb_cli._resume import ResumeState, state_path
+
+    old, new = downloads / f"{failed.key}.part", downloads / f"{nxt.key}.part"
+    state = ResumeState.load(old)
+    if new.exists() or state.source != failed.key or state.total is None or not old.is_file():
+        return False
+    try:
+        os.replace(old, new)
+        ResumeState(source=nxt.key, validator=None, total=state.total,
+                    filename=state.filename).save(new)
+        state_path(old).unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+def fetch_first(
+    sources: Sequence[Source],
+    fetch_one: Callable[[Source], T],
+    *,
+    progress: Progress | None = None,
+) -> tuple[T, Source, list[Attempt]]:
+    """``fetch_one`` of the first source that serves the archive, that source, and every
+    attempt (see the module docstring for what moves on and what stops)."""
+    attempts: list[Attempt] = []
+    first: DownloadError | ChecksumMismatch | None = None
+    total = len(sources)
+    for index, source in enumerate(sources, 1):
+        try:
+            got = fetch_one(source)
+        except (DownloadError, ChecksumMismatch) as exc:
+            if total == 1:
+                raise
+            first = exc if first is None else first
+            message = exc.message.replace(source.url, redact(source.url))
+            message = message.replace(source.link, redact(source.link))
+            attempt = Attempt(redact(source.link), False, message, int(exc.exit_code), exc.kind)
+            attempts.append(attempt)
+            if progress is not None:
+                more = "; trying the next" if index < total else ""
+                note(progress, attempt.line(index, total) + more)
+            continue
+        attempts.append(Attempt(redact(source.link), True))
+        return got, source, attempts
+    assert first is not None
+    raise _failed(attempts, first)

@@ -1,0 +1,137 @@
+"""``lungsegdb publish DEST`` (issue 14): the verified archive, the manifest and lungsegdb.json
+to a local folder or a bucket on a real S3-compatible server (moto's, on 127.0.0.1), then the
+printed ``download --url ... --sha256 ...`` into a fresh data dir gives the same tree."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.s3_server import ACCESS_KEY, SECRET_KEY
+
+import lungsegdb_cli as L
+from lungsegdb_cli.cli import run
+
+
+@pytest.fixture
+def downloaded(synth_result: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root with the synthetic archive downloaded (kept) and extracted."""
+    for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "data"
+    L.download(root, archive=synth_result.archive.path)
+    return root
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    base = root / "LungSegDB"
+    return {p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _download_line(out: str) -> list[str]:
+    (line,) = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("lungsegdb download")]
+    return shlex.split(line)[1:]
+
+
+def test_publish_to_a_folder_then_download_from_it(
+    downloaded: Path, synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror = tmp_path / "mirror"
+    code, out, _ = _cli(capsys, "publish", str(mirror), "--data-dir", str(downloaded))
+    assert code == 0
+    archive = Path(synth_result.archive.path)
+    pin = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert sorted(p.name for p in mirror.iterdir()) == sorted(
+        [archive.name, "LungSegDB.sha256", "lungsegdb.json"]
+    )  # no temporary folder left
+    assert (mirror / archive.name).read_bytes() == archive.read_bytes()
+    meta = json.loads((mirror / "lungsegdb.json").read_text())
+    assert meta["sha256"] == pin and meta["size"] == archive.stat().st_size
+    assert meta["files"] == 24 and sum(meta["counts"].values()) == 24
+    assert meta["lungsegdb_version"] == L.__version__ and meta["archive"] == archive.name
+    argv = _download_line(out)
+    assert argv[:2] == ["download", "--url"] and argv[2] == (mirror / archive.name).as_uri()
+    assert argv[3:] == ["--sha256", pin]
+    fresh = tmp_path / "fresh"
+    code, _, _ = _cli(capsys, *argv, "--no-drive", "--data-dir", str(fresh), "-q")
+    assert code == 0 and _tree(fresh) == _tree(downloaded)
+
+
+def test_publish_to_s3_then_download_gives_the_same_tree_and_no_credentials(
+    downloaded: Path, s3_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    if not fs.exists("lungsegdb-mirror"):
+        fs.mkdir("lungsegdb-mirror")
+    dest = "s3://lungsegdb-mirror/releases/v1"
+    opts = ("--storage-option", f"key={ACCESS_KEY}", "--storage-option", f"secret={SECRET_KEY}")
+    texts: list[str] = []
+    code, out, err = _cli(capsys, "publish", dest, *opts, "--data-dir", str(downloaded))
+    texts += [out, err]
+    assert code == 0
+    code, jout, err = _cli(capsys, "publish", dest, "--data-dir", str(downloaded), "--json")
+    texts += [jout, err]
+    doc = json.loads(jout)
+    assert code == 0 and doc["command"] == " ".join(["lungsegdb", *_download_line(out)])
+    fs.invalidate_cache()
+    names = sorted(p.rsplit("/", 1)[1] for p in fs.find("lungsegdb-mirror/releases"))
+    assert names == sorted([Path(doc["archive"]["url"]).name, "LungSegDB.sha256",
+                            "lungsegdb.json"])  # the temporary keys are gone
+    fresh = tmp_path / "fresh"
+    code, out, err = _cli(capsys, *_download_line(out), "--no-drive", "--data-dir", str(fresh))
+    texts += [out, err]
+    assert code == 0 and _tree(fresh) == _tree(downloaded)
+    rec = json.loads((fresh / ".lungsegdb" / "provenance.json").read_text())
+    assert rec["source"] == doc["archive"]["url"] and rec["sha256"] == doc["archive"]["sha256"]
+    for root in (fresh, downloaded):
+        texts += [p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file()]
+    texts.append(fs.cat("lungsegdb-mirror/releases/v1/lungsegdb.json").decode())
+    assert not any(SECRET_KEY in t for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("setup", "code", "words"),
+    [
+        ("nothing", 2, "Nothing downloaded"),
+        ("discarded", 2, "--no-keep-archive"),
+        ("modified", 1, "differ from the manifest"),
+        ("wrong-pin", 1, "does not match"),
+    ],
+)
+def test_publish_refuses_what_is_not_verified(
+    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, setup: str, code: int, words: str,
+) -> None:
+    for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "data"
+    root.mkdir()
+    args = ["publish", str(tmp_path / "mirror"), "--data-dir", str(root)]
+    if setup != "nothing":
+        L.download(root, archive=synth_result.archive.path)
+    if setup == "modified":
+        victim = next(p for p in (root / "LungSegDB").rglob("*.TIF"))
+        data = victim.read_bytes()
+        victim.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    if setup == "wrong-pin":
+        args += ["--sha256", "ab" * 32]
+    if setup == "discarded":  # as --no-keep-archive records it (a local --archive stays)
+        rec = root / ".lungsegdb" / "provenance.json"
+        data = json.loads(rec.read_text())
+        data["kept"] = False
+        rec.write_text(json.dumps(data))
+    got, out, err = _cli(capsys, *args)
+    assert got == code and out == "" and words in err, err
+    assert not (tmp_path / "mirror").exists()  # nothing was uploaded
