@@ -53,6 +53,7 @@ def download(
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
+    md5: str | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -77,6 +78,9 @@ def download(
         False: only fetch and check the archive.
     progress : Progress, optional
         Receives ``start``/``advance``/``done`` calls.
+    md5 : str, optional
+        A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
+        it no MD5 is computed (``archive.md5`` is None).
 
     Returns
     -------
@@ -117,6 +121,7 @@ def download(
         force=force,
         extract=extract,
         progress=progress,
+        md5=md5,
     )
 
 

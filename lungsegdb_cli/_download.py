@@ -202,6 +202,7 @@ class _Op:
     pin: str | None
     extract: bool
     progress: Progress | None
+    md5: str | None = None  # the --md5 pin (MD5 is computed only when it is given)
 
 
 @dataclass(frozen=True)
@@ -220,9 +221,12 @@ class _Here:
         kept = record.kept_archive(paths.root) if record is not None else None
         return cls(record, kept, tree_intact(paths) if extract else None)
 
-    def kept_matches(self, pin: str | None) -> bool:
-        """The kept archive is here and is the pinned one (any, without a pin)."""
+    def kept_matches(self, pin: str | None, md5: str | None = None) -> bool:
+        """The kept archive is here and is the pinned one (any, without a pin); with an MD5
+        pin its record must name that MD5 (a record without one does not match)."""
         if self.kept is None or self.record is None:
+            return False
+        if md5 and (self.record.md5 or "").lower() != md5:
             return False
         return not pin or self.record.pin == pin
 
@@ -249,8 +253,10 @@ def download(
     clock: Callable[[], float] = time.monotonic,
     drive_base: str | None = None,
     policy: RetryPolicy | None = None,
+    md5: str | None = None,
 ) -> DownloadResult:
-    """Make the dataset available under ``paths`` (see the module docstring for the order)."""
+    """Make the dataset available under ``paths`` (see the module docstring for the order).
+    ``md5`` pins the MD5 as well (only then is it computed)."""
     t0 = clock()
     op = _Op(
         paths,
@@ -258,6 +264,7 @@ def download(
         sha256.lower() if sha256 else None,
         extract,
         progress,
+        md5.lower() if md5 else None,
     )
     if archive is not None and not Path(archive).is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
@@ -286,7 +293,7 @@ def _download_as_writer(
         with commit.Transaction(paths) as txn:
             if archive is not None:
                 result = _from_local(txn, op, Path(archive))
-            elif offline or (not force and op.extract and here.kept_matches(op.pin)):
+            elif offline or (not force and op.extract and here.kept_matches(op.pin, op.md5)):
                 # a kept archive (say, the extraction failed or the tree was deleted) is reused
                 result = _from_kept(op, here)
             else:
@@ -370,7 +377,9 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
     if op.extract:
         if here.files is None or (pin and not _tree_matches_pin(paths, here.record, pin)):
             return None
-    elif not here.kept_matches(pin):
+        if op.md5 and (here.record is None or (here.record.md5 or "").lower() != op.md5):
+            return None
+    elif not here.kept_matches(pin, op.md5):
         return None
     kept = here.kept
     return DownloadResult(
@@ -396,7 +405,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
     prog = ensure(op.progress)
     prog.start(f"Hashing {archive.name}", size, unit="B")
     try:
-        digests = digest_file(archive, on_bytes=prog.advance)
+        digests = digest_file(archive, on_bytes=prog.advance, md5=op.md5 is not None)
     except OSError as exc:
         raise from_os_error(exc, f"read {archive}") from exc
     prog.done()
@@ -410,6 +419,18 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
             size=digests.size,
             head=head,
             moved_to=None,
+        )
+    if op.md5 and digests.md5 != op.md5:
+        with open(archive, "rb") as fh:
+            head = fh.read(64)
+        raise mismatch(
+            what=str(archive),
+            expected=op.md5,
+            actual=digests.md5,
+            size=digests.size,
+            head=head,
+            moved_to=None,
+            algorithm="md5",
         )
     record = Provenance(
         path=record_path(archive, paths.root),
@@ -428,12 +449,12 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
 
 
 def _from_kept(op: _Op, here: _Here) -> DownloadResult:
-    if op.extract and here.kept_matches(op.pin):
+    if op.extract and here.kept_matches(op.pin, op.md5):
         assert here.record is not None and here.kept is not None
         return _finish(op, here.record, ACTION_KEPT, at=here.kept, read_from=here.kept)
     why = "the dataset is not here"
-    if here.kept is not None and not here.kept_matches(op.pin):
-        why = f"the kept archive {here.kept} does not match the pinned SHA-256"
+    if here.kept is not None and not here.kept_matches(op.pin, op.md5):
+        why = f"the kept archive {here.kept} does not match the pinned checksum"
     raise offline_error(why, op.paths, op.source)
 
 
@@ -441,7 +462,9 @@ def _from_network(
     txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
     paths, source = op.paths, op.source
-    got = fetch_archive(paths, source, op.pin, extract=op.extract, progress=op.progress, net=net)
+    got = fetch_archive(
+        paths, source, op.pin, extract=op.extract, progress=op.progress, net=net, md5=op.md5
+    )
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
     txn.stage_file(got.final, got.part)

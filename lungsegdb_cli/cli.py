@@ -29,6 +29,7 @@ from lungsegdb_cli import _render as render
 from lungsegdb_cli._cli_support import (
     JSON_SCHEMA,
     Output,
+    _check_md5,
     _check_sha256,
     _document,
     _existing_file,
@@ -80,6 +81,7 @@ def download(
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
+    md5: opt.DownloadMd5Opt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
@@ -97,6 +99,7 @@ def download(
         force=force,
         extract=not no_extract,
         progress=out.progress(),
+        md5=_check_md5(md5),
     )
     doc = result.to_dict()
     out.emit(doc, lambda con: render.render_download(con, result, no_extract=no_extract))
