@@ -441,7 +441,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         tool_version=__version__,
         time=_now(),
         pinned=pin is not None,
-        nulls=frozenset({"drive_id", "link"}),  # written as null; no final_url
+        nulls=frozenset({"drive_id", "link", "md5"}),  # written as null; no final_url
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     at = record.archive_path(paths.root) or archive
