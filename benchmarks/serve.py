@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     path = args.file.resolve()
     tls = LoopbackTLS.create(args.tls) if args.tls is not None else None
-    fake = FakeDrive(port=args.port, throttle=args.throttle, tls=tls)
+    fake = FakeDrive(port=args.port, throttle=args.throttle, https=tls)
     fake.add(args.drive_id, path, name=path.name, large=True)
     fake.mirror[path.name] = path
     stop = threading.Event()

@@ -53,6 +53,9 @@ def download(
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
+    cookies: PathLike | None = None,
+    require_pin: bool = False,
+    keep_archive: bool = True,
     md5: str | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
@@ -78,6 +81,17 @@ def download(
         False: only fetch and check the archive.
     progress : Progress, optional
         Receives ``start``/``advance``/``done`` calls.
+    cookies : str or os.PathLike, optional
+        A Netscape cookies.txt exported from a browser signed in to Google: its Google
+        cookies are sent to Drive (the workaround for the quota page). Read only, never
+        written; never printed or recorded.
+    require_pin : bool
+        Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
+        read or fetched): CI never downloads unpinned data by accident.
+    keep_archive : bool
+        False: once the tree is extracted and intact, delete the archive from
+        ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
+        checks the tree only). A file given as ``archive`` is never deleted.
     md5 : str, optional
         A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
         it no MD5 is computed (``archive.md5`` is None).
@@ -86,10 +100,14 @@ def download(
     -------
     DownloadResult
         ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
-        ``archive`` (path, sha256, size), ``files``, ``source``.
+        ``archive`` (path, sha256, size), ``files``, ``source``, ``archive_kept`` (whether
+        the archive is still there after the run).
 
     Raises
     ------
+    UsageError
+        ``require_pin`` without ``sha256``, or ``keep_archive=False`` with ``extract=False``
+        (exit 2).
     ChecksumMismatch
         The archive is not the pinned one (exit 1); nothing was extracted.
     DownloadError
@@ -110,10 +128,15 @@ def download(
     >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
     'up-to-date'
     """
-    from lungsegdb_cli import _download
+    from lungsegdb_cli import _discard, _download, _pinning
 
-    return _download.download(
-        _paths(data_dir),
+    if require_pin:
+        _pinning.require(sha256)
+    if not keep_archive:
+        _discard.check_extracting(extract)
+    paths = _paths(data_dir)
+    result = _download.download(
+        paths,
         url=url,
         archive=None if archive is None else Path(archive),
         sha256=sha256,
@@ -121,8 +144,13 @@ def download(
         force=force,
         extract=extract,
         progress=progress,
+        cookies=None if cookies is None else Path(cookies),
         md5=md5,
     )
+    if not keep_archive:
+        _discard.discard_archive(paths)
+    result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
+    return result
 
 
 def extract(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 
+from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 try:  # zlib-ng: the same API as zlib, inflate about twice as fast; the stdlib is the fallback
@@ -48,9 +49,9 @@ FILE, DIR, SYMLINK, HARDLINK, DEVICE = "file", "dir", "symlink", "hardlink", "de
 
 #: What to install for the formats the standard library cannot read.
 EXTRAS: dict[str, str] = {
-    SEVEN_Z: "pip install 'lungsegdb-cli[7z]'  (installs py7zr)",
-    RAR: "pip install 'lungsegdb-cli[rar]'  (installs rarfile; it also needs the 'unrar', "
-    "'unar' or 'bsdtar' program: e.g. apt-get install unar)",
+    SEVEN_Z: extra_hint("7z", "pip install py7zr"),
+    RAR: extra_hint("rar", "pip install rarfile")
+    + " RAR also needs the 'unrar', 'unar' or 'bsdtar' program: e.g. apt-get install unar.",
 }
 
 
@@ -205,7 +206,7 @@ def missing_extra(path: Path, fmt: str, module: str) -> ArchiveError:
     return ArchiveError(
         f"{path.name} is a {fmt.upper() if fmt == RAR else fmt} archive, and reading it needs "
         f"the optional module '{module}', which is not installed",
-        hint=f"Install it: {EXTRAS[fmt]}; or re-pack the archive as zip/tar.gz.",
+        hint=f"{EXTRAS[fmt]} Or re-pack the archive as zip/tar.gz.",
         path=str(path),
         format=fmt,
         install=EXTRAS[fmt],

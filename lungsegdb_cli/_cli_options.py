@@ -127,7 +127,10 @@ DownloadOfflineOpt = Annotated[
     bool,
     typer.Option(
         "--offline",
-        help="Never touch the network; exit 3 if the data (or a kept archive) is not here.",
+        help=(
+            "Never touch the network; exit 3 if the data (or a kept archive) is not here. "
+            "Env: LUNGSEGDB_OFFLINE=1."
+        ),
     ),
 ]
 DownloadForceOpt = Annotated[
@@ -217,7 +220,8 @@ StatsPlotOpt = Annotated[
         metavar="FILE.png",
         help=(
             "Also write a PNG: a few image/mask overlays per group, intensity and "
-            "foreground histograms. Needs matplotlib: pip install 'lungsegdb-cli\\[plot]'."
+            "foreground histograms. Needs matplotlib: the \\[plot] extra "
+            "(pip install '.\\[plot]' in a checkout)."
         ),
         show_default=False,
     ),
@@ -404,5 +408,40 @@ PreviewFindingsOpt = Annotated[
     typer.Option(
         "--findings",
         help="Show the pairs and files validate flagged, captioned with their finding codes.",
+    ),
+]
+DownloadCookiesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cookies",
+        envvar="LUNGSEGDB_COOKIES",
+        metavar="FILE",
+        help=(
+            "A Netscape cookies.txt exported from a browser signed in to Google: its Google "
+            "cookies are sent to Drive (the workaround for the quota page). Read only, never "
+            "written. Env: LUNGSEGDB_COOKIES."
+        ),
+        show_default=False,
+    ),
+]
+DownloadRequirePinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-pin",
+        help=(
+            "Refuse to download without a pin (--sha256 or LUNGSEGDB_SHA256; empty counts as "
+            "none): exit 2 before anything is fetched. For CI. Env: LUNGSEGDB_REQUIRE_PIN=1."
+        ),
+    ),
+]
+DownloadNoKeepArchiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-keep-archive",
+        help=(
+            "Delete the archive from the data dir's downloads folder once the tree is "
+            "extracted and intact (keeps CI caches small); verify then checks the tree and "
+            "reports the archive as discarded. A file given with --archive is never deleted."
+        ),
     ),
 ]

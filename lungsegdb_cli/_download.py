@@ -42,6 +42,9 @@ from lungsegdb_cli import (
     _commit as commit,
 )
 from lungsegdb_cli import (
+    _cookies as cookies_mod,
+)
+from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
@@ -156,8 +159,13 @@ class DownloadResult:
     retries: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     extract: ExtractResult | None = None
+    #: which Drive client fetched the archive ("lungsegdb" or "gdown"; None: not fetched)
+    client: str | None = None
     #: where the archive is read from during this run (a finished ``.part`` before the commit)
     read_from: Path | None = field(default=None, repr=False)
+    #: whether the archive is still there after the run (None: not looked at; set by the
+    #: public :func:`lungsegdb_cli.download`, False after ``--no-keep-archive``)
+    archive_kept: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -181,6 +189,8 @@ class DownloadResult:
             "retries": list(self.retries),
             "elapsed": round(self.elapsed, 3),
             "extract": self.extract.to_dict() if self.extract is not None else None,
+            "client": self.client,
+            "archive_kept": self.archive_kept,
         }
 
 
@@ -253,11 +263,16 @@ def download(
     clock: Callable[[], float] = time.monotonic,
     drive_base: str | None = None,
     policy: RetryPolicy | None = None,
+    cookies: str | os.PathLike[str] | None = None,
     md5: str | None = None,
 ) -> DownloadResult:
     """Make the dataset available under ``paths`` (see the module docstring for the order).
+
+    ``cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read once,
+    never written; a bad file is a :class:`UsageError` before anything else happens).
     ``md5`` pins the MD5 as well (only then is it computed)."""
     t0 = clock()
+    jar = None if cookies is None else cookies_mod.load(cookies)
     op = _Op(
         paths,
         drive.resolve_source(url, base=drive_base),
@@ -272,7 +287,7 @@ def download(
         raise offline_error("the dataset is not here", paths, op.source)
     done = None if force or not paths.state_dir.is_dir() else _up_to_date_as_reader(op)
     if done is None:
-        net = Network(session, sleep, clock, policy)
+        net = Network(session, sleep, clock, policy, cookies=jar)
         done = _download_as_writer(op, archive, offline=offline, force=force, net=net)
     done.elapsed = clock() - t0
     return done
@@ -441,7 +456,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         tool_version=__version__,
         time=_now(),
         pinned=pin is not None,
-        nulls=frozenset({"drive_id", "link", "md5"}),  # written as null; no final_url
+        nulls=frozenset({"drive_id", "link", "client", "md5"}),  # written as null; no final_url
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     at = record.archive_path(paths.root) or archive
@@ -484,11 +499,13 @@ def _from_network(
         tool_version=__version__,
         time=_now(),
         pinned=op.pin is not None,
+        client=got.client,
         nulls=frozenset(FIELDS),  # every field is written, null or not
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     result = _finish(op, record, ACTION_DOWNLOADED, at=got.final, read_from=got.part)
     result.resumed_from = res.resumed_from
+    result.client = got.client
     result.restarts = res.restarts
     result.retries = list(res.retries)
     return result

@@ -42,7 +42,11 @@ _PAGE_WHAT = {
 
 def _page_hint(kind: drive.PageKind, source: drive.Source, manual: str) -> str:
     if kind is drive.PageKind.QUOTA:
-        return f"Wait a few hours and run again, pass a mirror with --url URL, or {manual}"
+        return (
+            "Wait a few hours and run again, or download as a signed-in user with "
+            "--cookies FILE (a cookies.txt exported from a browser signed in to Google), "
+            f"or pass a mirror with --url URL, or {manual}"
+        )
     if kind is drive.PageKind.NOT_FOUND:
         return f"Check the link given to --url (or unset LUNGSEGDB_URL); or {manual}"
     if kind is drive.PageKind.PERMISSION:

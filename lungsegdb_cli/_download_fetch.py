@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +28,24 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _fsutil as fsutil,
 )
+from lungsegdb_cli import (
+    _gdown_client as gdown_client,
+)
+from lungsegdb_cli._cookies import CookieFile, is_google_host
 from lungsegdb_cli._download_errors import mismatch, page_error
 from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress
+from lungsegdb_cli._progress import Progress, note
 from lungsegdb_cli.errors import from_os_error
 
 #: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
 EXTRACT_FACTOR = 1.2
 USER_AGENT = f"Mozilla/5.0 (compatible; lungsegdb/{__version__}; +python-requests)"
+#: the ``client`` recorded when our own Drive client fetched the archive
+CLIENT = "lungsegdb"
+#: the second Drive client (gdown): ``fallback(source, part, cookies=, progress=,
+#: before_body=, timeout=)`` -> FetchResult, raising ``gdown_client.GdownFailed``
+Fallback = Callable[..., FetchResult]
 
 
 class Session(Protocol):
@@ -53,6 +63,15 @@ class Network:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     policy: RetryPolicy | None = field(default=None)
+    #: ``--cookies``: the Google cookies our session (and gdown) sends
+    cookies: CookieFile | None = None
+    #: the second Drive client; None: gdown, unless a session was injected (a test's fake)
+    fallback: Fallback | None = None
+
+    def second_client(self) -> Fallback | None:
+        if self.fallback is not None:
+            return self.fallback
+        return gdown_client.fetch_with_gdown if self.session is None else None
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,7 @@ class Fetched:
     result: FetchResult
     part: Path
     final: Path
+    client: str = CLIENT  # which Drive client got the bytes: "lungsegdb" or "gdown"
 
 
 _RESERVED_SUFFIXES = (".part", ".json", ".rejected")
@@ -83,12 +103,24 @@ def archive_name(res: FetchResult) -> str:
     return f"{dataset.NAME}.archive"
 
 
-def _make_session() -> Any:
+def _make_session(cookies: CookieFile | None = None, source: drive.Source | None = None) -> Any:
     import requests
 
     s = requests.Session()
     s.headers["User-Agent"] = USER_AGENT
+    if cookies is not None:
+        s.cookies.update(cookies.jar(endpoint=_stand_in(source)))
     return s
+
+
+def _stand_in(source: drive.Source | None) -> str | None:
+    """The URL of a Drive source served by a stand-in for Drive's hosts (the testing hook
+    ``LUNGSEGDB_DRIVE_ENDPOINT``): its host gets the Google cookies too. None otherwise (a
+    mirror never gets them)."""
+    if source is None or not source.is_drive:
+        return None
+    host = urllib.parse.urlsplit(source.url).hostname or ""
+    return None if is_google_host(host) else source.url
 
 
 def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], None]:
@@ -124,7 +156,8 @@ def fetch_archive(
     except OSError as exc:
         raise from_os_error(exc, f"create {downloads}") from exc
     part = downloads / f"{source.key}.part"
-    sess = _make_session() if net.session is None else net.session
+    sess = _make_session(net.cookies, source) if net.session is None else net.session
+    client = CLIENT
     try:
         res = fetch(
             source.url,
@@ -139,7 +172,8 @@ def fetch_archive(
             md5=md5 is not None,
         )
     except drive.Refused as exc:
-        raise page_error(exc.page, source, paths, pin) from exc
+        res = _second_client(exc.page, paths, source, pin, part, extract, progress, net)
+        client = gdown_client.CLIENT
     finally:
         if net.session is None:
             sess.close()
@@ -149,7 +183,47 @@ def fetch_archive(
         _reject(part, downloads / f"{name}.rejected", res, source, pin)
     if md5 and res.md5 != md5:
         _reject(part, downloads / f"{name}.rejected", res, source, md5, algorithm="md5")
-    return Fetched(res, part, downloads / name)
+    return Fetched(res, part, downloads / name, client)
+
+
+def _second_client(
+    page: drive.Page,
+    paths: DataPaths,
+    source: drive.Source,
+    pin: str | None,
+    part: Path,
+    extract: bool,
+    progress: Progress | None,
+    net: Network,
+) -> FetchResult:
+    """gdown's go at a Drive page our parser gave up on (see :mod:`._gdown_client`); the
+    page's exit-3 error, with gdown's reason when it failed too, if it cannot get the file."""
+    fallback = net.second_client()
+    if fallback is None or not gdown_client.wanted(page, source):
+        raise page_error(page, source, paths, pin)
+    ver = gdown_client.version() or "(not installed)"
+    why = page.detail or page.title or page.kind.value
+    if progress is not None:
+        note(
+            progress,
+            f"Google Drive sent a page lungsegdb cannot follow ({why}); trying gdown {ver}",
+        )
+    policy = net.policy or RetryPolicy()
+    try:
+        return fallback(
+            source,
+            part,
+            cookies=net.cookies,
+            progress=progress,
+            before_body=_space_check(paths.downloads_dir, extract),
+            timeout=policy.timeout,
+        )
+    except gdown_client.GdownFailed as failed:
+        err = page_error(page, source, paths, pin)
+        err.message += f"; gdown {ver} could not download it either: {failed.reason}"
+        err.args = (err.message,)
+        err.context["gdown"] = failed.reason
+        raise err from failed
 
 
 def _reject(

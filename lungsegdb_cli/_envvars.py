@@ -1,9 +1,11 @@
-"""Numbers from environment variables, validated in one place.
+"""Numbers and switches from environment variables, validated in one place.
 
 A numeric setting such as ``LUNGSEGDB_MAX_RATIO`` must be a finite, positive number of the
 right type; anything else (``nan``, ``inf``, ``-1``, ``0``, ``1e999``, ``12abc``, ``2.5`` for
 an integer) is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the variable and
-the bad value. An unset or empty (blank) variable gives the default. Never a silent fallback:
+the bad value. An unset or empty (blank) variable gives the default. A switch such as
+``LUNGSEGDB_OFFLINE`` (:func:`flag`) is one of ``1/true/yes/on`` or ``0/false/no/off`` (empty
+or unset: off), anything else the same usage error. Never a silent fallback:
 a cap that is quietly switched off (``nan`` compares false with everything) is a safety hole.
 """
 
@@ -77,3 +79,30 @@ def _checked_int(value: int, name: str, raw: str) -> int:
     if value <= 0:
         raise _bad(name, raw, "integer")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def flag(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """``env[name]`` as a switch: ``1``/``true``/``yes``/``on`` (any case) are True;
+    ``0``/``false``/``no``/``off``, empty (blank) or unset are False.
+
+    Raises :class:`UsageError` (exit 2) naming the variable for anything else (``2``,
+    ``maybe``): a switch that is quietly read as off is how a CI safety net disappears.
+    """
+    raw = _raw(name, env)
+    if raw is None:
+        return False
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise UsageError(
+        f"{name} must be 1/true/yes/on or 0/false/no/off, not {raw!r}",
+        hint=f"Set {name}=1 to switch it on, or unset it (or {name}=0) to switch it off.",
+        variable=name,
+        value=raw,
+    )

@@ -19,7 +19,6 @@ from typing import Any
 from lungsegdb_cli._archive_base import (
     DEVICE,
     DIR,
-    EXTRAS,
     FILE,
     RAR,
     SEVEN_Z,
@@ -99,7 +98,7 @@ class RarReader:
             if isinstance(exc, self._mod.RarCannotExec):
                 raise ArchiveError(
                     f"Reading {self.path.name} needs an unrar program: {exc}",
-                    hint=f"Install one: {EXTRAS[RAR]}",
+                    hint="Install 'unrar', 'unar' or 'bsdtar' (e.g. apt-get install unar).",
                     path=str(self.path),
                 ) from exc
             raise corrupt(self.path, RAR, exc) from exc

@@ -3,7 +3,8 @@
 Each row: a few image/mask overlays (the mask in translucent red over the slice), the intensity
 histogram of the group (accumulated in the stats pass, so no file is read again for it) and the
 histogram of the per-mask foreground fractions. matplotlib is an optional extra
-(``pip install 'lungsegdb-cli[plot]'``); without it ``--plot`` is a usage error (exit 2).
+(``pip install '.[plot]'`` in a checkout, or the wheel with ``[plot]``); without it ``--plot``
+is a usage error (exit 2).
 The overlay samples (three pairs per group) are the only files read a second time.
 """
 
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._fsutil import atomic_write_bytes
+from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli.errors import UsageError
 
-EXTRA_HINT = "pip install 'lungsegdb-cli[plot]' (or pip install matplotlib)"
+EXTRA_HINT = extra_hint("plot", "pip install matplotlib")
 
 
 def require() -> None:

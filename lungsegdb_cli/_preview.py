@@ -29,15 +29,13 @@ from typing import Any
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
 #: How to install what preview needs (from a checkout of the project, or its wheel).
-EXTRA_HINT = (
-    "Install the [plot] extra: pip install '.[plot]' in a checkout of lungsegdb "
-    "(or pip install 'lungsegdb_cli-<version>-py3-none-any.whl[plot]'), or pip install pillow."
-)
+EXTRA_HINT = extra_hint("plot", "pip install pillow")
 #: ``--n`` bounds: tiles per row.
 MAX_N = 64
 #: Finding codes on a lone file (no pair to show): the file is shown alone.

@@ -4,7 +4,10 @@ Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE
 ``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli._commit`) together with
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
 ``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
-``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool).
+``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool), ``client`` (which Drive client
+fetched it: ``lungsegdb``, or ``gdown`` when our parser could not follow Drive's page); and,
+only once ``download --no-keep-archive`` deleted the archive after a verified extract, ``kept``
+(``false``: the archive is gone by choice, ``path`` still says where it was).
 
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
@@ -41,11 +44,16 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tool_version": (str,),
     "time": (str,),
     "pinned": (bool,),
+    "client": (str,),
+    "kept": (bool,),
 }
 
+#: Fields written only when set (never as ``null``): ``kept`` exists once an archive was
+#: discarded by choice (:mod:`lungsegdb_cli._discard`).
+OPTIONAL_FIELDS: tuple[str, ...] = ("kept",)
 
-#: Every field, in the order of the schema.
-FIELDS: tuple[str, ...] = tuple(_TYPES)
+#: Every field every record has, in the order of the schema.
+FIELDS: tuple[str, ...] = tuple(k for k in _TYPES if k not in OPTIONAL_FIELDS)
 
 
 def _valid(record: Mapping[str, Any]) -> bool:
@@ -76,6 +84,9 @@ class Provenance:
     tool_version: str | None = None
     time: str | None = None
     pinned: bool | None = None
+    client: str | None = None
+    #: False once the archive was deleted by choice after a verified extract (None: kept)
+    kept: bool | None = None
     nulls: frozenset[str] = field(default=frozenset(), repr=False)
     extra: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
@@ -128,6 +139,11 @@ class Provenance:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     # -- what it says -----------------------------------------------------------------------
+    @property
+    def discarded(self) -> bool:
+        """The archive was deleted by choice (``download --no-keep-archive``)."""
+        return self.kept is False
+
     @property
     def pin(self) -> str | None:
         """The recorded SHA-256 in lower case (what a pin is compared with), or None."""

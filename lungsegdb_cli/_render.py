@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli._validate import ValidateResult
     from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli._verify_result import ArchiveCheck
 
 #: Problem rows verify lists before "... and N more".
 _VERIFY_MAX_ROWS = 20
@@ -95,7 +96,9 @@ def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -
     if result.files is not None:
         _print(con, f"  files:    {result.files:,}")
     arch = result.archive
-    if arch:
+    if arch and result.archive_kept is False:
+        _print(con, f"  archive:  discarded ({_fmt_bytes(arch.size)} freed; the tree is kept)")
+    elif arch:
         _print(con, f"  archive:  {_e(arch.path)} ({_fmt_bytes(arch.size)})")
         _print(con, f"  sha256:   {arch.sha256}")
         if arch.md5:
@@ -103,6 +106,8 @@ def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -
     where = result.source.link or result.source.url
     if where:
         _print(con, f"  source:   {_e(where)}")
+    if result.client == "gdown":
+        _print(con, "  client:   gdown (Drive sent a page lungsegdb's own parser does not follow)")
     if result.manifest:
         _print(con, f"  manifest: {_e(result.manifest)}")
     if result.pin_hint:
@@ -149,18 +154,26 @@ def _verify_ok_lines(result: VerifyResult) -> list[str]:
     lines = [f"OK{how}: {what} in {result.seconds:.1f} s"]
     arch = result.archive
     if arch is not None:
-        ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
-            arch.source or "", "nothing (no pin, no record)"
-        )
-        if arch.sha256:
-            state = f"sha256 matches {ref}"
-        elif arch.present:
-            state = "size matches the download record (quick: not hashed)"
+        if arch.discarded:
+            lines.append(
+                "  archive: discarded (deleted by choice after a verified extract: "
+                "--no-keep-archive); the tree was checked"
+            )
         else:
-            state = "not kept; the checksum recorded at download matches the pin"
-        lines.append(f"  archive {_e(arch.path)}: {state}")
+            lines.append(f"  archive {_e(arch.path)}: {_archive_state(arch)}")
         lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
     return lines
+
+
+def _archive_state(arch: ArchiveCheck) -> str:
+    ref = {"pin": "the pin", "provenance": "the recorded checksum"}.get(
+        arch.source or "", "nothing (no pin, no record)"
+    )
+    if arch.sha256:
+        return f"sha256 matches {ref}"
+    if arch.present:
+        return "size matches the download record (quick: not hashed)"
+    return "not kept; the checksum recorded at download matches the pin"
 
 
 def _verify_failed_line(result: VerifyResult) -> str:
@@ -363,6 +376,8 @@ def render_info(con: Console, result: InfoResult) -> None:
         _print(con, f"  archive:     {_e(arch.path)} ({_fmt_bytes(arch.size)})")
         _print(con, f"  sha256:      {arch.sha256}")
         _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+    elif result.provenance is not None and result.provenance.discarded:
+        con.print("  archive:     (discarded after a verified extract: --no-keep-archive)")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")

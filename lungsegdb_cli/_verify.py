@@ -3,7 +3,8 @@
 Two checks, run together on one pool of hashing threads:
 
 * **Archive** (where kept): its SHA-256 against the pin (``--sha256`` / ``LUNGSEGDB_SHA256``) or
-  else the checksum recorded in the provenance at download time.
+  else the checksum recorded in the provenance at download time. One deleted by
+  ``download --no-keep-archive`` is reported as ``discarded`` (gone by choice), not a problem.
 * **Tree**: every file of the manifest (``<root>/LungSegDB.sha256``) against its digest, plus
   the files of the tree the manifest does not list. Outcome lists: ``missing``, ``modified``,
   ``extra`` (OS junk such as ``.DS_Store`` or ``__MACOSX/`` is never extra).
@@ -350,6 +351,8 @@ def _archive_check(
     expected = pin or recorded
     source = "pin" if pin else ("provenance" if recorded else None)
     expected_size = record.size if record is not None else None
+    if archive is None and record is not None and record.discarded:
+        return _discarded_check(record, pin)
     if archive is None:
         # Not kept (or deleted since). Only a pin that contradicts the record is a finding:
         # the tree was extracted from another archive than the one pinned.
@@ -387,6 +390,25 @@ def _archive_check(
         check.ok = not problems
         check.problem = "; ".join(problems) or None
     return check
+
+
+def _discarded_check(record: Provenance, pin: str | None) -> ArchiveCheck:
+    """The archive was deleted by choice (``download --no-keep-archive``): nothing to hash;
+    only a pin that contradicts the recorded checksum is a problem."""
+    recorded = record.pin
+    ok = not pin or recorded == pin
+    return ArchiveCheck(
+        path=str(record.path),
+        sha256=None,
+        expected=pin or recorded,
+        ok=ok,
+        source="pin" if pin else ("provenance" if recorded else None),
+        size=None,
+        expected_size=record.size,
+        present=False,
+        problem=None if ok else f"the tree was extracted from an archive with sha256 {recorded}",
+        discarded=True,
+    )
 
 
 def _archive_hashed(check: ArchiveCheck | None, h: hashing.Hashed[object]) -> None:

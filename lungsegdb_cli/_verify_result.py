@@ -25,6 +25,9 @@ class ArchiveCheck:
     expected_size: int | None
     present: bool = True
     problem: str | None = None
+    #: the archive was deleted by choice after a verified extract (download
+    #: --no-keep-archive): not present, and that is not a problem
+    discarded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: every field, in declaration order."""

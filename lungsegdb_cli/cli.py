@@ -50,7 +50,7 @@ app = typer.Typer(
         "Every command takes --debug: a traceback with an error (or set LUNGSEGDB_DEBUG=1)."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -78,16 +78,24 @@ def download(
     offline: opt.DownloadOfflineOpt = False,
     force: opt.DownloadForceOpt = False,
     no_extract: opt.DownloadNoExtractOpt = False,
+    require_pin: opt.DownloadRequirePinOpt = False,
+    no_keep_archive: opt.DownloadNoKeepArchiveOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
+    cookies: opt.DownloadCookiesOpt = None,
     md5: opt.DownloadMd5Opt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
+    Env: LUNGSEGDB_OFFLINE=1 (--offline), LUNGSEGDB_REQUIRE_PIN=1 (--require-pin).
     """
+    from lungsegdb_cli import _envvars as envvars
+
     out = Output(json_mode=json_out, quiet=quiet)
+    offline = offline or envvars.flag("LUNGSEGDB_OFFLINE")
+    require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
     result = api.download(
@@ -99,8 +107,13 @@ def download(
         force=force,
         extract=not no_extract,
         progress=out.progress(),
+        cookies=cookies,
+        require_pin=require_pin,
+        keep_archive=not no_keep_archive,
         md5=_check_md5(md5),
     )
+    if result.client == "gdown":
+        out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
     doc = result.to_dict()
     out.emit(doc, lambda con: render.render_download(con, result, no_extract=no_extract))
     return 0

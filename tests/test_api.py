@@ -72,3 +72,18 @@ def test_results_are_typed_and_serialise(tmp_path):
     assert all(isinstance(f, L.Finding) for f in report.findings)
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
     assert Path(made.tree).name == "LungSegDB"
+
+
+def test_download_require_pin_and_keep_archive(tmp_path, synth_result) -> None:
+    """The library takes the CI switches too: no pin with require_pin is a UsageError (exit
+    2); keep_archive=False on a network-free local archive never deletes the user's file."""
+    from lungsegdb_cli.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        L.download(tmp_path / "d", archive=synth_result.archive.path, require_pin=True)
+    assert int(info.value.exit_code) == 2 and "LUNGSEGDB_SHA256" in info.value.hint
+    got = L.download(tmp_path / "d", archive=synth_result.archive.path, keep_archive=False,
+                     sha256=synth_result.archive.sha256, require_pin=True)
+    assert got.archive_kept is True and Path(synth_result.archive.path).is_file()
+    with pytest.raises(UsageError):
+        L.download(tmp_path / "d", extract=False, keep_archive=False)

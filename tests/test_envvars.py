@@ -67,3 +67,21 @@ def test_extract_limits_from_env_values_and_defaults() -> None:
     got = Limits.from_env(env)
     assert (got.max_bytes, got.max_members, got.max_ratio) == (10**9, 10, 50.0)
     assert Limits.from_env({}) == Limits()
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [(None, False), ("", False), ("  ", False), ("0", False), ("false", False), ("No", False),
+     ("OFF", False), ("1", True), ("true", True), (" YES ", True), ("on", True)],
+)
+def test_flag_accepts(raw: str | None, want: bool) -> None:
+    env = {} if raw is None else {"LUNGSEGDB_X": raw}
+    assert envvars.flag("LUNGSEGDB_X", env) is want
+
+
+@pytest.mark.parametrize("raw", ["2", "-1", "maybe", "y", "t", "enabled", "1.0"])
+def test_flag_refuses_anything_else_naming_the_variable(raw: str) -> None:
+    with pytest.raises(UsageError) as info:
+        envvars.flag("LUNGSEGDB_X", {"LUNGSEGDB_X": raw})
+    assert "LUNGSEGDB_X" in info.value.message and repr(raw) in info.value.message
+    assert int(info.value.exit_code) == 2

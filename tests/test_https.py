@@ -39,7 +39,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> LoopbackTLS:
 def https_drive(tls: LoopbackTLS, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Drive fake over HTTPS, trusted through ``REQUESTS_CA_BUNDLE``; serving ``DATA`` as
     the mirror file ``a.zip`` and as the dataset's (large) Drive file."""
-    with FakeDrive(tls=tls) as fake:
+    with FakeDrive(https=tls) as fake:
         fake.mirror["a.zip"] = DATA
         fake.add(FID, DATA, large=True)
         for name, value in tls.client_env().items():

@@ -21,7 +21,16 @@ records what it saw (``seen``: path, query, Range header, status, bytes sent) an
 complete ``200`` bodies in ``full_downloads``. Files are ``bytes`` or a ``Path`` (sent with
 ``sendfile``, so a multi-GB file costs no memory).
 
-``tls`` (a :class:`support.tls.LoopbackTLS`) serves HTTPS instead (``base`` is then
+For the second Drive client (gdown, which always asks for ``https://drive.google.com``):
+:meth:`FakeDrive.enable_tls` makes the server an HTTP proxy too: ``CONNECT`` is answered and
+TLS terminated with a certificate for Drive's hosts from a test CA (its PEM path is returned:
+give it to clients as ``REQUESTS_CA_BUNDLE``); inside the tunnel the same Drive answers come
+back, redirecting to ``https://drive.usercontent.google.com``. More modes per file:
+``novel_page`` (an interstitial our parser does not know but gdown's does: the confirmation
+form is a ``<div id="download-form" action=...>``), ``cookie="NAME=VALUE"`` (the quota page
+unless that cookie is sent).
+
+``https`` (a :class:`support.tls.LoopbackTLS`) serves HTTPS itself (``base`` is then
 ``https://...``): the handshake runs on the handler's thread, and a file body is sent in
 1 MiB writes (TLS cannot ``sendfile``), which the TLS layer cuts into ~16 KiB records the way
 a real server's are.
@@ -95,6 +104,22 @@ def virus_page(action: str, file_id: str, name: str, size: int, uuid: str, form_
     )
 
 
+def novel_page(action: str, file_id: str, uuid: str) -> str:
+    """An interstitial lungsegdb's parser does not know but gdown's does: Drive's confirmation
+    "form" as a ``<div id="download-form" action=...>`` with hidden inputs (a form a script
+    submits), no ``<form>`` element and no ``export=download`` link (one line, as Drive sends)."""
+    return (
+        "<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>"
+        '<body><div class="uc-main"><p class="uc-warning-caption">Google Drive can\'t scan this '
+        f'file for viruses.</p><div id="download-form" action="{html.escape(action)}" '
+        'data-method="get"><input type="hidden" name="id" '
+        f'value="{file_id}"><input type="hidden" name="export" value="download"><input '
+        'type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" '
+        f'value="{uuid}"><div role="button" class="uc-download-button">Download anyway</div>'
+        "</div></div><script>/* submits #download-form */</script></body></html>"
+    )
+
+
 @dataclass
 class Seen:
     path: str
@@ -103,6 +128,8 @@ class Seen:
     if_range: str | None
     status: int = 0
     sent: int = 0
+    host: str | None = None  # the Host header (a Drive host inside a TLS tunnel)
+    cookie: str | None = None  # the Cookie header
 
 
 @dataclass
@@ -113,6 +140,8 @@ class DriveFile:
     quota: bool = False
     private: bool = False
     broken_form: bool = False  # a warning page whose form we cannot follow
+    novel_page: bool = False  # a warning page only gdown's parser follows
+    cookie: str | None = None  # "NAME=VALUE": the quota page unless this cookie is sent
 
     @property
     def size(self) -> int:
@@ -139,15 +168,17 @@ class FakeDrive:
     full_downloads: int = 0
     host: str = "127.0.0.1"
     port: int = 0
-    tls: LoopbackTLS | None = None
+    https: LoopbackTLS | None = None  # serve HTTPS on the port itself (not a tunnel)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: ssl.SSLContext | None = None  # set by enable_tls: CONNECT is answered
+    tunnels: list[str] = field(default_factory=list)  # CONNECT targets seen
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def base(self) -> str:
-        scheme = "https" if self.tls is not None else "http"
+        scheme = "https" if self.https is not None else "http"
         return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> FakeDrive:
@@ -156,9 +187,13 @@ class FakeDrive:
         class Handler(_Handler):
             drive = fake
 
+        class TunnelHandler(Handler):
+            tunneled = True
+
+        self._tunnel_handler = TunnelHandler
         self._server = _Server((self.host, self.port), Handler)
-        if self.tls is not None:
-            self._server.tls_context = self.tls.server_context()
+        if self.https is not None:
+            self._server.tls_context = self.https.server_context()
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -180,7 +215,23 @@ class FakeDrive:
         self.stop()
 
     # -- helpers for tests -------------------------------------------------------------------
-    def add(self, file_id: str, data: bytes | Path, name: str = "LungSegDB.zip", **kw: bool) -> str:
+    def enable_tls(self, folder: Path) -> Path:
+        """Answer ``CONNECT`` for Drive's hosts with TLS from a fresh test CA; the CA's PEM
+        file (written into ``folder``) for ``REQUESTS_CA_BUNDLE``."""
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert(*DRIVE_TLS_HOSTS)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        self.tls = ctx
+        pem = Path(folder) / "fake-drive-ca.pem"
+        ca.cert_pem.write_to_path(str(pem))
+        return pem
+
+    def add(
+        self, file_id: str, data: bytes | Path, name: str = "LungSegDB.zip", **kw: bool | str
+    ) -> str:
         self.files[file_id] = DriveFile(data, name, **kw)
         return file_id
 
@@ -196,6 +247,11 @@ class FakeDrive:
     def _pop(self, queue: list) -> object | None:  # type: ignore[type-arg]
         with self._lock:
             return queue.pop(0) if queue else None
+
+
+#: the hosts the TLS certificate of :meth:`FakeDrive.enable_tls` names
+DRIVE_TLS_HOSTS = ("drive.google.com", "drive.usercontent.google.com", "docs.google.com")
+TUNNEL_BASE = "https://drive.usercontent.google.com"
 
 
 class _Server(ThreadingHTTPServer):
@@ -219,6 +275,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     drive: FakeDrive
+    tunneled = False  # requests arriving inside a CONNECT tunnel (TLS)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -243,16 +300,48 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, status: int, location: str) -> None:
         self._send_body(status, b"", "text/html; charset=UTF-8", {"Location": location})
 
+    def _base(self) -> str:
+        return TUNNEL_BASE if self.tunneled else self.drive.base
+
+    def do_CONNECT(self) -> None:
+        """A proxy's tunnel: TLS terminated here, then the same answers inside it."""
+        with self.drive._lock:
+            self.drive.tunnels.append(self.path)
+        self._record = Seen("CONNECT", {}, None, None)
+        ctx = self.drive.tls
+        if ctx is None or self.tunneled:
+            self._send_body(502, b"no tunnels here\n", "text/plain")
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            tls = ctx.wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.drive._tunnel_handler(tls, self.client_address, self.server)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                tls.close()
+
     def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parts.query))
         self._record = Seen(
-            parts.path, query, self.headers.get("Range"), self.headers.get("If-Range")
+            parts.path,
+            query,
+            self.headers.get("Range"),
+            self.headers.get("If-Range"),
+            host=self.headers.get("Host"),
+            cookie=self.headers.get("Cookie"),
         )
         with self.drive._lock:
             self.drive.seen.append(self._record)
         path = parts.path
-        base = self.drive.base
+        base = self._base()
         if path in ("/uc", "/open"):
             fid = query.get("id", "")
             self._redirect(303, f"{base}/download?id={fid}&export=download")
@@ -278,20 +367,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._html(404, NOT_FOUND_PAGE)
             return
         if f.private:
-            self._redirect(302, f"{self.drive.base}/ServiceLogin?continue=download")
+            self._redirect(302, f"{self._base()}/ServiceLogin?continue=download")
             return
-        if f.quota:
+        if f.quota or (f.cookie and f.cookie not in self._cookies()):
             self._html(200, QUOTA_PAGE)
             return
         confirmed = query.get("confirm") == "t" and query.get("uuid") == self.drive.uuid
+        if f.novel_page and not confirmed:
+            self._html(200, novel_page(f"{self._base()}/download", query["id"], self.drive.uuid))
+            return
         if (f.large or f.broken_form) and not confirmed:
             form_id = "other-form" if f.broken_form else "download-form"
             page = virus_page(
-                f"{self.drive.base}/download", query["id"], f.name, f.size, self.drive.uuid, form_id
+                f"{self._base()}/download", query["id"], f.name, f.size, self.drive.uuid, form_id
             )
             self._html(200, page)
             return
         self._serve(f, "application/x-zip-compressed", attachment=True)
+
+    def _cookies(self) -> set[str]:
+        """The ``NAME=VALUE`` pairs of the request's Cookie header(s)."""
+        pairs: set[str] = set()
+        for header in self.headers.get_all("Cookie") or []:
+            pairs.update(p.strip() for p in header.split(";") if p.strip())
+        return pairs
 
     def _serve(self, f: DriveFile, ctype: str, *, attachment: bool) -> None:
         fail = self.drive._pop(self.drive.fail_next)
@@ -348,7 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
         step = 64 * 1024
         sent = 0
         try:
-            if isinstance(data, Path) and not self.drive.throttle and self.drive.tls is not None:
+            tls = isinstance(self.connection, ssl.SSLSocket)
+            if isinstance(data, Path) and not self.drive.throttle and tls:
                 return self._write_tls(data, start, count)
             if isinstance(data, Path) and not self.drive.throttle:
                 with open(data, "rb") as fh:

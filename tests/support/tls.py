@@ -8,7 +8,7 @@ setting ``REQUESTS_CA_BUNDLE`` to it keeps every other host working too. ``reque
 ``lungsegdb download`` and ``gdown``) honours ``REQUESTS_CA_BUNDLE``::
 
     tls = LoopbackTLS.create(tmp_path)
-    with FakeDrive(tls=tls) as fake:       # https://127.0.0.1:PORT
+    with FakeDrive(https=tls) as fake:       # https://127.0.0.1:PORT
         env = {**os.environ, **tls.client_env()}
 """
 
