@@ -1,7 +1,8 @@
-"""Timing harness for the benchmarks: alternating A/B rounds, median wall time, peak RSS.
+"""Timing harness for the benchmarks: alternating A/B rounds, median wall time, peak RSS, CPU.
 
 Each side of a comparison is a shell-free command (a list of argv) run as a child process;
-its peak RSS comes from ``os.wait4`` (the child and the descendants it waited for).
+its peak RSS and its CPU time (user + system) come from ``os.wait4`` (the child and the
+descendants it waited for). On a shared host the CPU time is the steadier of the two.
 A ``setup`` callable runs before every round of a side, untimed (e.g. empty the target dir).
 """
 
@@ -22,6 +23,12 @@ class Run:
     wall: float
     peak_rss_mb: float
     returncode: int
+    user: float = 0.0
+    sys: float = 0.0
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
 
 
 def run_once(
@@ -44,7 +51,13 @@ def run_once(
     rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {rc}:\n{stderr[-2000:]}")
-    return Run(wall=wall, peak_rss_mb=usage.ru_maxrss / 1024, returncode=rc)
+    return Run(
+        wall=wall,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        returncode=rc,
+        user=usage.ru_utime,
+        sys=usage.ru_stime,
+    )
 
 
 @dataclass
@@ -70,6 +83,19 @@ class Side:
     @property
     def peak_rss_mb(self) -> float:
         return max(r.peak_rss_mb for r in self.runs)
+
+    @property
+    def cpu_median(self) -> float:
+        """Median CPU seconds (user + system) of the child."""
+        return statistics.median(r.cpu for r in self.runs)
+
+    @property
+    def user_median(self) -> float:
+        return statistics.median(r.user for r in self.runs)
+
+    @property
+    def sys_median(self) -> float:
+        return statistics.median(r.sys for r in self.runs)
 
 
 @dataclass
@@ -134,6 +160,14 @@ class Comparison:
             "theirs_s": round(self.theirs.median, 3),
             "theirs_rss_mb": round(self.theirs.peak_rss_mb, 1),
             "ratio": round(self.ratio, 3),
+            "ours_cpu_s": round(self.ours.cpu_median, 3),
+            "ours_user_s": round(self.ours.user_median, 3),
+            "ours_sys_s": round(self.ours.sys_median, 3),
+            "theirs_cpu_s": round(self.theirs.cpu_median, 3),
+            "theirs_user_s": round(self.theirs.user_median, 3),
+            "theirs_sys_s": round(self.theirs.sys_median, 3),
+            "ours_walls": [round(r.wall, 3) for r in self.ours.runs],
+            "theirs_walls": [round(r.wall, 3) for r in self.theirs.runs],
             "target": self.target,
             "met": self.met,
         }

@@ -61,6 +61,7 @@ def download(
     urls: Sequence[str] | None = None,
     drive: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    md5: str | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -106,6 +107,9 @@ def download(
     storage_options : mapping, optional
         Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
         printed or recorded.
+    md5 : str, optional
+        A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
+        it no MD5 is computed (``archive.md5`` is None).
 
     Returns
     -------
@@ -159,6 +163,7 @@ def download(
         urls=None if urls is None else list(urls),
         use_drive=drive,
         storage_options=storage_options,
+        md5=md5,
     )
     if not keep_archive:
         _discard.discard_archive(paths)

@@ -147,6 +147,17 @@ DownloadNoExtractOpt = Annotated[
         "--no-extract", help="Only download and check the archive (kept in <root>/downloads)."
     ),
 ]
+DownloadMd5Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--md5",
+        help=(
+            "Pin the archive's MD5 too (32 hex digits; Drive's own checksum). Without it no "
+            "MD5 is computed."
+        ),
+        show_default=False,
+    ),
+]
 ExtractArchiveOpt = Annotated[
     Path | None,
     typer.Option(

@@ -97,6 +97,19 @@ def _check_sha256(value: str | None) -> str | None:
     return v
 
 
+def _check_md5(value: str | None) -> str | None:
+    """``--md5``'s value in lower case (None if not given); not 32 hex digits: exit 2."""
+    if value is None or value == "":
+        return None
+    v = value.strip().lower()
+    if len(v) != 32 or any(c not in "0123456789abcdef" for c in v):
+        raise UsageError(
+            f"Malformed MD5: {value!r} (expected 32 hex digits)",
+            hint="Copy the md5Checksum Google Drive reports for the file.",
+        )
+    return v
+
+
 def _existing_file(path: Path | None, what: str) -> Path | None:
     """``path`` if it is an existing file (None stays None); else a :class:`UsageError`."""
     if path is None:

@@ -220,6 +220,7 @@ class _Op:
     progress: Progress | None
     #: the sources to try in order (:func:`lungsegdb_cli._sources.plan`); () -> ``source``
     plan: tuple[drive.Source, ...] = ()
+    md5: str | None = None  # the --md5 pin (MD5 is computed only when it is given)
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,12 @@ class _Here:
         kept = record.kept_archive(paths.root) if record is not None else None
         return cls(record, kept, tree_intact(paths) if extract else None)
 
-    def kept_matches(self, pin: str | None) -> bool:
-        """The kept archive is here and is the pinned one (any, without a pin)."""
+    def kept_matches(self, pin: str | None, md5: str | None = None) -> bool:
+        """The kept archive is here and is the pinned one (any, without a pin); with an MD5
+        pin its record must name that MD5 (a record without one does not match)."""
         if self.kept is None or self.record is None:
+            return False
+        if md5 and (self.record.md5 or "").lower() != md5:
             return False
         return not pin or self.record.pin == pin
 
@@ -271,6 +275,7 @@ def download(
     urls: Sequence[str] | None = None,
     use_drive: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    md5: str | None = None,
 ) -> DownloadResult:
     """Make the dataset available under ``paths`` (see the module docstring for the order).
 
@@ -279,7 +284,8 @@ def download(
 
     ``urls``: ordered sources (:mod:`lungsegdb_cli._sources`), then the dataset's Drive file
     unless ``use_drive`` is False; None: ``url`` alone (or the Drive file). ``storage_options``
-    go to the fsspec backend of ``s3://`` (...) sources."""
+    go to the fsspec backend of ``s3://`` (...) sources.
+    ``md5`` pins the MD5 as well (only then is it computed)."""
     t0 = clock()
     jar = None if cookies is None else cookies_mod.load(cookies)
     if urls is None:
@@ -293,6 +299,7 @@ def download(
         extract,
         progress,
         plan,
+        md5.lower() if md5 else None,
     )
     if archive is not None and not Path(archive).is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
@@ -322,7 +329,7 @@ def _download_as_writer(
         with commit.Transaction(paths) as txn:
             if archive is not None:
                 result = _from_local(txn, op, Path(archive))
-            elif offline or (not force and op.extract and here.kept_matches(op.pin)):
+            elif offline or (not force and op.extract and here.kept_matches(op.pin, op.md5)):
                 # a kept archive (say, the extraction failed or the tree was deleted) is reused
                 result = _from_kept(op, here)
             else:
@@ -406,7 +413,9 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
     if op.extract:
         if here.files is None or (pin and not _tree_matches_pin(paths, here.record, pin)):
             return None
-    elif not here.kept_matches(pin):
+        if op.md5 and (here.record is None or (here.record.md5 or "").lower() != op.md5):
+            return None
+    elif not here.kept_matches(pin, op.md5):
         return None
     kept = here.kept
     return DownloadResult(
@@ -432,7 +441,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
     prog = ensure(op.progress)
     prog.start(f"Hashing {archive.name}", size, unit="B")
     try:
-        digests = digest_file(archive, on_bytes=prog.advance)
+        digests = digest_file(archive, on_bytes=prog.advance, md5=op.md5 is not None)
     except OSError as exc:
         raise from_os_error(exc, f"read {archive}") from exc
     prog.done()
@@ -447,6 +456,18 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
             head=head,
             moved_to=None,
         )
+    if op.md5 and digests.md5 != op.md5:
+        with open(archive, "rb") as fh:
+            head = fh.read(64)
+        raise mismatch(
+            what=str(archive),
+            expected=op.md5,
+            actual=digests.md5,
+            size=digests.size,
+            head=head,
+            moved_to=None,
+            algorithm="md5",
+        )
     record = Provenance(
         path=record_path(archive, paths.root),
         size=digests.size,
@@ -456,7 +477,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         tool_version=__version__,
         time=_now(),
         pinned=pin is not None,
-        nulls=frozenset({"drive_id", "link", "client"}),  # written as null; no final_url
+        nulls=frozenset({"drive_id", "link", "client", "md5"}),  # written as null; no final_url
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     at = record.archive_path(paths.root) or archive
@@ -464,12 +485,12 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
 
 
 def _from_kept(op: _Op, here: _Here) -> DownloadResult:
-    if op.extract and here.kept_matches(op.pin):
+    if op.extract and here.kept_matches(op.pin, op.md5):
         assert here.record is not None and here.kept is not None
         return _finish(op, here.record, ACTION_KEPT, at=here.kept, read_from=here.kept)
     why = "the dataset is not here"
-    if here.kept is not None and not here.kept_matches(op.pin):
-        why = f"the kept archive {here.kept} does not match the pinned SHA-256"
+    if here.kept is not None and not here.kept_matches(op.pin, op.md5):
+        why = f"the kept archive {here.kept} does not match the pinned checksum"
     raise offline_error(why, op.paths, op.source)
 
 
@@ -484,7 +505,7 @@ def _from_network(
             sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
         tried.append(src)
         return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
-                             net=net)
+                             net=net, md5=op.md5)
 
     got, source, attempts = sources_mod.fetch_first(
         op.plan or (op.source,), fetch_one, progress=op.progress

@@ -80,17 +80,30 @@ def page_error(
 
 
 def mismatch(
-    *, what: str, expected: str, actual: str, size: int, head: bytes, moved_to: Path | None
+    *,
+    what: str,
+    expected: str,
+    actual: str | None,
+    size: int,
+    head: bytes,
+    moved_to: Path | None,
+    algorithm: str = "sha256",
 ) -> ChecksumMismatch:
-    """The exit-1 error for bytes whose SHA-256 is not the pin (nothing was extracted)."""
+    """The exit-1 error for bytes whose SHA-256 (or, with ``algorithm="md5"``, MD5) is not
+    the pin (nothing was extracted)."""
     where = f"; moved aside to {moved_to}" if moved_to else ""
+    name, option = ("MD5", "--md5") if algorithm == "md5" else (
+        "SHA-256",
+        "--sha256 / LUNGSEGDB_SHA256",
+    )
     return ChecksumMismatch(
-        f"SHA-256 mismatch for {what}: expected {expected}, got {actual} "
+        f"{name} mismatch for {what}: expected {expected}, got {actual} "
         f"({size:,} bytes, starting {head[:64]!r}){where}",
         hint=(
             "Nothing was extracted. If the source changed on purpose, update the pin "
-            "(--sha256 / LUNGSEGDB_SHA256); else run again later or pass a mirror with --url."
+            f"({option}); else run again later or pass a mirror with --url."
         ),
+        algorithm=algorithm,
         expected=expected,
         actual=actual,
         size=size,

@@ -149,10 +149,12 @@ def fetch_archive(
     extract: bool,
     progress: Progress | None,
     net: Network,
+    md5: str | None = None,
 ) -> Fetched:
     """Fetch the archive of ``source`` into ``downloads/<key>.part`` (resumed if it holds
     bytes of the same source). Raises :class:`DrivePageError` for a page instead of the file
-    and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive."""
+    and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive
+    (``pin``: SHA-256; ``md5``: MD5, computed only when given)."""
     downloads = paths.downloads_dir
     try:
         downloads.mkdir(parents=True, exist_ok=True)
@@ -170,8 +172,9 @@ def fetch_archive(
             clock=net.clock,
             policy=net.policy,
             before_body=_space_check(downloads, extract),
+            md5=md5 is not None,
         )
-        return _checked(res, part, downloads, source, pin, CLIENT)
+        return _checked(res, part, downloads, source, pin, CLIENT, md5)
     sess = _make_session(net.cookies, source) if net.session is None else net.session
     client = CLIENT
     try:
@@ -185,6 +188,7 @@ def fetch_archive(
             clock=net.clock,
             policy=net.policy,
             before_body=_space_check(downloads, extract),
+            md5=md5 is not None,
         )
     except drive.Refused as exc:
         res = _second_client(exc.page, paths, source, pin, part, extract, progress, net)
@@ -192,18 +196,20 @@ def fetch_archive(
     finally:
         if net.session is None:
             sess.close()
-    return _checked(res, part, downloads, source, pin, client)
+    return _checked(res, part, downloads, source, pin, client, md5)
 
 
 def _checked(
     res: FetchResult, part: Path, downloads: Path, source: drive.Source, pin: str | None,
-    client: str,
+    client: str, md5: str | None = None,
 ) -> Fetched:
     """The fetched bytes if they are the pinned archive (else moved aside, and raised)."""
     commit.checkpoint("fetched")
     name = archive_name(res)
     if pin and res.sha256 != pin:
         _reject(part, downloads / f"{name}.rejected", res, source, pin)
+    if md5 and res.md5 != md5:
+        _reject(part, downloads / f"{name}.rejected", res, source, md5, algorithm="md5")
     return Fetched(res, part, downloads / name, client)
 
 
@@ -248,7 +254,12 @@ def _second_client(
 
 
 def _reject(
-    part: Path, rejected: Path, res: FetchResult, source: drive.Source, pin: str
+    part: Path,
+    rejected: Path,
+    res: FetchResult,
+    source: drive.Source,
+    pin: str,
+    algorithm: str = "sha256",
 ) -> NoReturn:
     """Move the bytes that are not the pinned archive aside and raise the mismatch."""
     try:
@@ -259,8 +270,9 @@ def _reject(
     raise mismatch(
         what=f"the download from {source.link}",
         expected=pin,
-        actual=res.sha256,
+        actual=res.md5 if algorithm == "md5" else res.sha256,
         size=res.size,
         head=res.head,
         moved_to=rejected,
+        algorithm=algorithm,
     )

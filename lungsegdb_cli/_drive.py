@@ -31,6 +31,7 @@ from enum import Enum
 from html.parser import HTMLParser
 from typing import Any
 
+from lungsegdb_cli._body import BodyReader
 from lungsegdb_cli._drive_links import (
     DEFAULT_BASE,
     DRIVE_HOSTS,
@@ -278,10 +279,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 @dataclass
 class Opened:
-    """A response carrying the file's bytes; ``chunks`` includes any bytes peeked at."""
+    """A response carrying the file's bytes; ``body`` reads them in large blocks (any bytes
+    peeked at to tell a page from the file come first)."""
 
     response: Any  # requests.Response
-    chunks: Iterator[bytes]
+    body: BodyReader
     url: str
 
     def close(self) -> None:
@@ -289,51 +291,16 @@ class Opened:
 
 
 def iter_body(resp: Any, chunk_size: int) -> Iterator[bytes]:
-    """The body in chunks of up to ``chunk_size`` bytes, each as soon as it arrived.
-
-    urllib3's ``read1`` hands over what the socket delivered, so when a connection drops,
-    every byte received so far has been seen (``iter_content`` would lose a partly filled
-    chunk). Errors are mapped onto the ``requests`` exceptions ``iter_content`` raises.
-    """
-    raw = getattr(resp, "raw", None)
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:
-        yield from resp.iter_content(chunk_size=chunk_size)
-        return
-    import requests
-    from urllib3 import exceptions as u3
-
+    """The body in blocks of ``chunk_size`` bytes (the last one shorter), as ``bytes``.
+    See :class:`lungsegdb_cli._body.BodyReader` (which avoids the copies made here)."""
+    body = BodyReader(resp)
+    buf = bytearray(chunk_size)
+    view = memoryview(buf)
     while True:
-        try:
-            chunk = read1(chunk_size)
-        except u3.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except u3.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except u3.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except u3.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        if not chunk:
+        n = body.readinto(view)
+        if not n:
             return
-        yield chunk
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
-def _read_limited(first: bytes, rest: Iterator[bytes], limit: int = HTML_LIMIT) -> bytes:
-    parts = [first]
-    n = len(first)
-    for chunk in rest:
-        parts.append(chunk)
-        n += len(chunk)
-        if n >= limit:
-            break
-    return b"".join(parts)
+        yield bytes(view[:n])
 
 
 def open_download(
@@ -342,7 +309,6 @@ def open_download(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float | tuple[float, float] = (15.0, 60.0),
-    chunk_size: int = 1 << 20,
     max_hops: int = MAX_HOPS,
 ) -> Opened:
     """GET ``url`` (following redirects and Drive's virus-scan form); return the open file body.
@@ -360,20 +326,18 @@ def open_download(
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             resp.close()
             raise RetryableHTTP(status, final_url, retry_after)
+        body = BodyReader(resp)
         if status == 416:  # Range not satisfiable: the caller compares Content-Range
-            return Opened(response=resp, chunks=iter(()), url=final_url)
-        rest = iter_body(resp, chunk_size)
+            return Opened(response=resp, body=body, url=final_url)
         ctype = resp.headers.get("Content-Type", "")
         html_answer = is_html_type(ctype)
-        first = b""
         if not html_answer:
-            first = next(rest, b"")
             # A resumed (206) body starts mid-file: only sniff whole answers
-            html_answer = status != 206 and looks_like_html(first)
+            html_answer = status != 206 and looks_like_html(body.peek())
         if html_answer:
-            body = _read_limited(first, rest)
+            page_bytes = body.read_limited(HTML_LIMIT)
             resp.close()
-            page = classify(body, url=final_url, status=status)
+            page = classify(page_bytes, url=final_url, status=status)
             if page.kind is PageKind.VIRUS_SCAN and page.next_url and page.next_url != current:
                 current = page.next_url
                 continue
@@ -390,7 +354,7 @@ def open_download(
             raise Refused(
                 Page(kind, final_url, f"HTTP {status} {resp.reason or ''}".strip(), status)
             )
-        return Opened(response=resp, chunks=_chain(first, rest), url=final_url)
+        return Opened(response=resp, body=body, url=final_url)
     raise Refused(
         Page(
             PageKind.VIRUS_SCAN,

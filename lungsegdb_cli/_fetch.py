@@ -2,11 +2,13 @@
 
 :func:`fetch` GETs a URL (through :func:`lungsegdb_cli._drive.open_download`, so Drive's
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
-into ``part``. The chunks that arrive are gathered into blocks of about
-``RetryPolicy.chunk_size`` bytes; every block is written once and fed to a
-:class:`StreamHasher` (SHA-256 + MD5 on two threads), so the digests are ready when the last
-byte lands: the file is never read back. Whatever arrived is written, also when the connection
-drops part-way or Ctrl-C lands.
+into ``part``. The body is read in blocks of ``RetryPolicy.chunk_size`` bytes (1 MiB) into
+buffers the :class:`StreamHasher` lends and reuses (:class:`lungsegdb_cli._body.BodyReader`:
+one call per block, not one per ~16 KiB TLS record); every block is written once and handed
+to the hash thread (SHA-256; MD5 too, on a second thread, only with ``md5=True``), so the
+digests are ready when the last byte lands: the file is never read back. Whatever arrived is
+written, also when the connection drops part-way or Ctrl-C lands (a block cut short by a
+connection reset may be fetched again).
 
 Resume: a ``.part`` left by an earlier run (or by Ctrl-C) is continued with ``Range`` if its
 sidecar (``<part>.json``, :class:`lungsegdb_cli._resume.ResumeState`) says it came from the
@@ -29,11 +31,11 @@ hasher of one download, with a method per step), the way pip's ``_FileDownload``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from lungsegdb_cli import _drive as drive
 from lungsegdb_cli._http import (
@@ -72,8 +74,8 @@ HEAD_BYTES = 64
 class RetryPolicy:
     """Bounded exponential backoff. ``retries`` consecutive failures without progress.
 
-    ``chunk_size`` is the most a socket read asks for and the size of the blocks handed to
-    the disk and the hash threads."""
+    ``chunk_size`` is the size of the blocks read from the body and handed to the disk and
+    the hash threads."""
 
     retries: int = 6
     backoff: float = 1.0
@@ -97,7 +99,7 @@ class FetchResult:
     path: Path
     size: int
     sha256: str
-    md5: str
+    md5: str | None  # None unless fetch(md5=True)
     url: str
     filename: str | None
     content_type: str | None
@@ -114,6 +116,13 @@ def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
     if not isinstance(state, ResumeState):
         state = ResumeState.from_mapping(state)
     state.save(part)
+
+
+class _Body(Protocol):
+    """What :meth:`_Transfer._copy` reads from (a :class:`lungsegdb_cli._body.BodyReader`;
+    ``io.BytesIO`` in a test)."""
+
+    def readinto(self, view: Any) -> int: ...
 
 
 class _Incomplete(Exception):
@@ -144,7 +153,9 @@ class _Transfer:
         policy: RetryPolicy,
         before_body: Callable[[int | None, int], None] | None,
         description: str,
+        md5: bool = False,
     ) -> None:
+        self.md5 = md5
         self.url, self.part, self.session, self.source_key = url, part, session, source_key
         self.progress, self.sleep, self.policy = progress, sleep, policy
         self.before_body, self.description = before_body, description
@@ -160,7 +171,10 @@ class _Transfer:
         self.started = False  # the progress bar of the body is running
         self.checked_space = False  # before_body ran
         self.transient = transient_errors()
-        self.hasher = StreamHasher()
+        self.hasher = self._new_hasher()
+
+    def _new_hasher(self) -> StreamHasher:
+        return StreamHasher(md5=self.md5, block_size=self.policy.chunk_size)
 
     def __enter__(self) -> _Transfer:
         return self
@@ -219,7 +233,7 @@ class _Transfer:
     def restart(self, reason: str) -> None:
         """Throw the bytes so far away: the next request asks for the whole file."""
         self.hasher.close()
-        self.hasher = StreamHasher()
+        self.hasher = self._new_hasher()
         self.head = b""
         self.offset = 0
         self.validator = None
@@ -260,7 +274,6 @@ class _Transfer:
                 self.url,
                 headers=headers,
                 timeout=self.policy.timeout,
-                chunk_size=self.policy.chunk_size,
             )
         except drive.RetryableHTTP as exc:
             self._retry(str(exc), exc.retry_after)
@@ -283,7 +296,7 @@ class _Transfer:
             return False
         mode, expected = plan
         self._record(headers, mode)
-        return self.stream(opened.chunks, mode, expected)
+        return self.stream(opened.body, mode, expected)
 
     def _unsatisfiable(self, headers: Headers) -> bool:
         """A ``416``: the ``.part`` is complete if the server's length is our offset, else
@@ -336,13 +349,13 @@ class _Transfer:
                 self.progress.advance(self.offset)
 
     # -- the body ----------------------------------------------------------------------------
-    def stream(self, chunks: Iterable[bytes], mode: str, expected: int | None) -> bool:
+    def stream(self, body: _Body, mode: str, expected: int | None) -> bool:
         """Append (``ab``) or write (``wb``) the body to ``part``; True if it was complete.
         A dropped or short body is retried; a longer one than announced restarts."""
         start = self.offset
         try:
             with open(self.part, mode) as fh:
-                self._copy(chunks, fh)
+                self._copy(body, fh)
             received = self.offset - start
             if expected is not None and received < expected:
                 raise _Incomplete(f"body ended after {received:,} of {expected:,} bytes")
@@ -358,39 +371,30 @@ class _Transfer:
             return False
         return True
 
-    def _copy(self, chunks: Iterable[bytes], fh: BinaryIO) -> None:
-        """Write and hash ``chunks`` in blocks of up to ``policy.chunk_size`` bytes (a single
-        larger chunk is its own block), so the hash threads and the disk see few large
-        writes even when the socket hands over one TLS record (~16 KiB) at a time. What
-        arrived is written even when reading fails part-way or Ctrl-C lands."""
-        limit = self.policy.chunk_size
-        pending: list[bytes] = []
-        size = 0
-        try:
-            for chunk in chunks:
-                if not chunk:
-                    continue
-                if size + len(chunk) > limit:
-                    self._land(fh, pending)
-                    size = 0
-                pending.append(chunk)
-                size += len(chunk)
-                self.progress.advance(len(chunk))
-        finally:
-            self._land(fh, pending)
-
-    def _land(self, fh: BinaryIO, pending: list[bytes]) -> None:
-        """Write and hash the ``pending`` chunks as one block (emptying the list first, so a
-        failed write is never repeated)."""
-        if not pending:
-            return
-        block = pending[0] if len(pending) == 1 else b"".join(pending)
-        pending.clear()
-        fh.write(block)
-        self.hasher.update(block)
-        if len(self.head) < HEAD_BYTES:
-            self.head = (self.head + block[: HEAD_BYTES - len(self.head)])[:HEAD_BYTES]
-        self.offset += len(block)
+    def _copy(self, body: _Body, fh: BinaryIO) -> None:
+        """Read ``body`` in blocks of ``policy.chunk_size`` bytes into the hasher's pooled
+        buffers; write each block once, then hand it to the hash thread(s). One read, one
+        write and one hand-off per block, whatever size the network's records are. A block
+        is written before anything else can fail, so what was read is on disk when reading
+        fails part-way or Ctrl-C lands."""
+        hasher = self.hasher
+        while True:
+            buf = hasher.buffer()
+            try:
+                n = body.readinto(memoryview(buf))
+                if n:
+                    fh.write(memoryview(buf)[:n])
+            except BaseException:
+                hasher.give_back(buf)
+                raise
+            if not n:
+                hasher.give_back(buf)
+                return
+            if len(self.head) < HEAD_BYTES:
+                self.head = (self.head + bytes(buf[: HEAD_BYTES - len(self.head)]))[:HEAD_BYTES]
+            self.offset += n
+            hasher.submit(buf, n)
+            self.progress.advance(n)
 
     # -- retries -----------------------------------------------------------------------------
     def _retry(
@@ -451,11 +455,13 @@ def fetch(
     policy: RetryPolicy | None = None,
     before_body: Callable[[int | None, int], None] | None = None,
     description: str = "Downloading",
+    md5: bool = False,
 ) -> FetchResult:
     """Download ``url`` into ``part`` (resuming it if it holds bytes of ``source_key``).
 
     ``before_body(total, offset)`` runs once, after the first response's headers and before
     any byte is written (the caller's free-space check); raising there aborts cleanly.
+    ``md5=True`` also computes the MD5 (``FetchResult.md5``; None otherwise).
     Raises :class:`lungsegdb_cli._drive.Refused` for a page instead of the file and
     :class:`DownloadError` when retries are exhausted.
     """
@@ -471,6 +477,7 @@ def fetch(
         policy=policy or RetryPolicy(),
         before_body=before_body,
         description=description,
+        md5=md5,
     ) as transfer:
         digests = transfer.run()
     progress.done()

@@ -176,7 +176,7 @@ class _Stream:
         self.progress: Progress = kw["progress"]
         self.sleep: Callable[[float], None] = kw["sleep"]
         self.policy = kw["policy"]
-        self.hasher = StreamHasher()
+        self.hasher = StreamHasher(md5=bool(kw.get("md5")))
         self.offset = self.resumed_from = self.restarts = self.attempts = 0
         self.head = b""
         self.notes: list[str] = []
@@ -273,8 +273,9 @@ def fetch(
     clock: Callable[[], float] = time.monotonic,
     policy: Any = None,
     before_body: Callable[[int | None, int], None] | None = None,
+    md5: bool = False,
 ) -> Any:
-    """Download the object at ``url`` into ``part``; a
+    """Download the object at ``url`` into ``part`` (MD5 computed too with ``md5``); a
     :class:`~lungsegdb_cli._fetch.FetchResult`. Raises :class:`DownloadError` (exit 3) for
     a missing object, refused permission or retries exhausted."""
     from lungsegdb_cli._fetch import FetchResult, RetryPolicy
@@ -284,7 +285,7 @@ def fetch(
     fs, path = open_fs(url, storage_options)
     stream = _Stream(
         url, part, fs, path, source_key=source_key, storage_options=storage_options,
-        progress=progress, sleep=sleep, policy=policy or RetryPolicy(),
+        progress=progress, sleep=sleep, policy=policy or RetryPolicy(), md5=md5,
     )
     try:
         info = stream.info()

@@ -254,7 +254,7 @@ def fetch_with_gdown(
     t0 = clock()
     discard_part(part)  # a clean restart: gdown cannot continue our partial bytes
     params = _parameters()
-    with StreamHasher() as hasher:
+    with StreamHasher(md5=True) as hasher:  # the --md5 pin may be checked on it
         feed = _Feed(hasher, progress, before_body, reports="progress" in params)
         try:
             _run_gdown(source, part, feed, params, cookies=cookies, timeout=timeout)

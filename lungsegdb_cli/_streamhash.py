@@ -1,11 +1,16 @@
-"""SHA-256 and MD5 of a byte stream, computed while it streams, on two threads.
+"""SHA-256 (and, when asked, MD5) of a byte stream, computed while it streams.
 
-The download writes each chunk to disk once and hands it to a :class:`StreamHasher`; the two
-digests are ready the moment the last chunk arrives, so the archive is never read back.
-``hashlib`` releases the GIL for buffers over 2 KiB, so the SHA-256 and MD5 threads run in
-parallel with each other and with the socket reads and file writes of the caller's thread.
-MD5 (~650 MB/s per core) is the slowest of these; a bounded queue applies back-pressure so
-memory stays flat (at most ``depth`` chunks in flight).
+The download reads each block of the body into a buffer lent by the :class:`StreamHasher`
+(:meth:`StreamHasher.buffer`), writes it to disk once and hands it back
+(:meth:`StreamHasher.submit`); the digests are ready the moment the last block arrives, so the
+archive is never read back. The buffers (a few of 1 MiB) are reused: no allocation, no copy,
+one hand-off per block and hash.
+
+One digest (SHA-256 only, the default) is computed on one hash thread, in parallel with the
+socket reads and file writes of the caller's thread (``hashlib`` releases the GIL for buffers
+over 2 KiB); MD5 (``md5=True``, ~650 MB/s per core, the slowest of these) gets a thread of its
+own. ``threaded=False`` hashes on the caller's thread. A buffer goes back to the pool once
+every hash has seen it, so memory stays flat (at most ``buffers`` blocks in flight).
 
 Files are read only if they are regular files (:func:`lungsegdb_cli._hashing.open_regular`):
 a FIFO, device or socket in the archive's place raises
@@ -25,37 +30,61 @@ from typing import BinaryIO
 
 from lungsegdb_cli._hashing import open_regular
 
-#: Chunks queued per hash thread before the producer waits.
+#: Items queued per hash thread before the producer waits.
 DEFAULT_DEPTH = 32
+#: Size of the pooled buffers :meth:`StreamHasher.buffer` lends.
+BLOCK_SIZE = 1 << 20
+#: Buffers in the pool: enough for the hash threads to lag a few blocks behind the reads.
+DEFAULT_BUFFERS = 4
 
 _STOP = None
+#: What a hash thread is handed: bytes to hash, or a pooled buffer and how much of it.
+_Item = bytes | memoryview | tuple[bytearray, int] | None
 
 
 @dataclass(frozen=True)
 class Digests:
+    """The digests of a stream; ``md5`` is None when it was not asked for."""
+
     sha256: str
-    md5: str
+    md5: str | None
     size: int
 
 
 class StreamHasher:
-    """Feed chunks with :meth:`update`; :meth:`finish` returns the :class:`Digests`.
+    """Feed blocks with :meth:`buffer`/:meth:`submit` (or bytes with :meth:`update`);
+    :meth:`finish` returns the :class:`Digests`.
 
     Use as a context manager: leaving the block (normally or by an exception, Ctrl-C
-    included) stops and joins the threads. ``threaded=False`` hashes inline (tiny inputs).
+    included) stops and joins the threads. ``md5=True`` also computes MD5 (on its own
+    thread). ``threaded=False`` hashes inline.
     """
 
-    def __init__(self, *, depth: int = DEFAULT_DEPTH, threaded: bool = True) -> None:
-        self._hashes = (hashlib.sha256(), hashlib.md5())
+    def __init__(
+        self,
+        *,
+        md5: bool = False,
+        depth: int = DEFAULT_DEPTH,
+        threaded: bool = True,
+        block_size: int = BLOCK_SIZE,
+        buffers: int = DEFAULT_BUFFERS,
+    ) -> None:
+        self._hashes = (hashlib.sha256(), hashlib.md5()) if md5 else (hashlib.sha256(),)
         self._size = 0
         self._threaded = threaded
-        self._queues: list[queue.Queue[bytes | memoryview | None]] = []
+        self._queues: list[queue.Queue[_Item]] = []
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._closed = False
+        self.block_size = block_size
+        self._max_buffers = max(1, buffers)
+        self._made = 0
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._refs: dict[int, int] = {}
+        self._lock = threading.Lock()
         if threaded:
             for i, h in enumerate(self._hashes):
-                q: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=depth)
+                q: queue.Queue[_Item] = queue.Queue(maxsize=depth)
                 t = threading.Thread(
                     target=self._work, args=(h, q), name=f"lungsegdb-streamhash-{i}", daemon=True
                 )
@@ -63,18 +92,70 @@ class StreamHasher:
                 self._threads.append(t)
                 t.start()
 
-    def _work(self, h: hashlib._Hash, q: queue.Queue[bytes | memoryview | None]) -> None:
+    # -- the hash threads --------------------------------------------------------------------
+    def _work(self, h: hashlib._Hash, q: queue.Queue[_Item]) -> None:
         try:
             while True:
-                chunk = q.get()
-                if chunk is _STOP:
+                item = q.get()
+                if item is _STOP:
                     return
-                h.update(chunk)
+                if isinstance(item, tuple):
+                    buf, n = item
+                    h.update(memoryview(buf)[:n])
+                    self._release(buf)
+                else:
+                    h.update(item)
         except BaseException as exc:
             self._errors.append(exc)
-            # keep draining so the producer never blocks on a full queue
-            while q.get() is not _STOP:
-                pass
+            # keep draining (and lending buffers back) so the producer never blocks
+            while (item := q.get()) is not _STOP:
+                if isinstance(item, tuple):
+                    self._release(item[0])
+
+    def _release(self, buf: bytearray) -> None:
+        with self._lock:
+            left = self._refs[id(buf)] - 1
+            if left:
+                self._refs[id(buf)] = left
+                return
+            del self._refs[id(buf)]
+        self._free.put(buf)
+
+    # -- feeding -----------------------------------------------------------------------------
+    def buffer(self) -> bytearray:
+        """A pooled buffer of ``block_size`` bytes to read the next block into; hand it back
+        with :meth:`submit` (hash it) or :meth:`give_back` (unused). Waits while every buffer
+        is still being hashed."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        if self._made < self._max_buffers:
+            self._made += 1
+            return bytearray(self.block_size)
+        return self._free.get()
+
+    def give_back(self, buf: bytearray) -> None:
+        """Return a buffer from :meth:`buffer` without hashing it."""
+        self._free.put(buf)
+
+    def submit(self, buf: bytearray, n: int) -> None:
+        """Hash ``buf[:n]`` (a buffer from :meth:`buffer`, not touched again until the pool
+        lends it out anew)."""
+        if n <= 0:
+            self.give_back(buf)
+            return
+        self._size += n
+        if not self._threaded:
+            view = memoryview(buf)[:n]
+            for h in self._hashes:
+                h.update(view)
+            self._free.put(buf)
+            return
+        with self._lock:
+            self._refs[id(buf)] = len(self._queues)
+        for q in self._queues:
+            q.put((buf, n))
 
     def update(self, chunk: bytes | memoryview) -> None:
         """Hash ``chunk`` (which must not be mutated afterwards: pass ``bytes``)."""
@@ -88,18 +169,22 @@ class StreamHasher:
             for h in self._hashes:
                 h.update(chunk)
 
-    def update_from_file(self, path: Path, limit: int, bufsize: int = 1 << 20) -> int:
+    def update_from_file(self, path: Path, limit: int) -> int:
         """Hash the first ``limit`` bytes of ``path`` (a partial download being resumed)."""
         done = 0
         with _open(path) as fh:
             while done < limit:
-                chunk = fh.read(min(bufsize, limit - done))
-                if not chunk:
+                buf = self.buffer()
+                view = memoryview(buf)[: min(len(buf), limit - done)]
+                n = fh.readinto(view)
+                if not n:
+                    self.give_back(buf)
                     break
-                self.update(chunk)
-                done += len(chunk)
+                self.submit(buf, n)
+                done += n
         return done
 
+    # -- the end -----------------------------------------------------------------------------
     def close(self) -> None:
         if self._closed:
             return
@@ -113,8 +198,9 @@ class StreamHasher:
         self.close()
         if self._errors:
             raise self._errors[0]
-        sha, md5 = self._hashes
-        return Digests(sha256=sha.hexdigest(), md5=md5.hexdigest(), size=self._size)
+        sha = self._hashes[0].hexdigest()
+        md5 = self._hashes[1].hexdigest() if len(self._hashes) > 1 else None
+        return Digests(sha256=sha, md5=md5, size=self._size)
 
     def __enter__(self) -> StreamHasher:
         return self
@@ -130,15 +216,22 @@ def _open(path: Path) -> BinaryIO:
 
 
 def digest_file(
-    path: Path, *, on_bytes: Callable[[int], None] | None = None, bufsize: int = 1 << 20
+    path: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    bufsize: int = BLOCK_SIZE,
+    md5: bool = False,
 ) -> Digests:
-    """SHA-256 + MD5 of a file in one read. ``on_bytes(n)`` is called per chunk."""
-    with StreamHasher() as h, _open(path) as fh:
+    """SHA-256 (and with ``md5``, MD5) of a file in one read. ``on_bytes(n)`` is called per
+    block."""
+    with StreamHasher(md5=md5, block_size=bufsize) as h, _open(path) as fh:
         while True:
-            chunk = fh.read(bufsize)
-            if not chunk:
+            buf = h.buffer()
+            n = fh.readinto(buf)
+            if not n:
+                h.give_back(buf)
                 break
-            h.update(chunk)
+            h.submit(buf, n)
             if on_bytes is not None:
-                on_bytes(len(chunk))
+                on_bytes(n)
         return h.finish()

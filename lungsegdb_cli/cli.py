@@ -29,6 +29,7 @@ from lungsegdb_cli import _render as render
 from lungsegdb_cli._cli_support import (
     JSON_SCHEMA,
     Output,
+    _check_md5,
     _check_sha256,
     _document,
     _existing_file,
@@ -85,6 +86,7 @@ def download(
     cookies: opt.DownloadCookiesOpt = None,
     no_drive: opt.DownloadNoDriveOpt = False,
     storage_option: opt.DownloadStorageOptionOpt = None,
+    md5: opt.DownloadMd5Opt = None,
 ) -> int:
     """Fetch the archive, check its SHA-256, extract it into the tree, write the manifest.
 
@@ -115,6 +117,7 @@ def download(
         cookies=cookies,
         require_pin=require_pin,
         keep_archive=not no_keep_archive,
+        md5=_check_md5(md5),
     )
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")

@@ -88,7 +88,7 @@ def test_default_source_follows_redirect_and_virus_scan_form(
     assert res.action == "downloaded" and res.extracted and res.files == 24
     assert _tree_files(tmp_path) == 24 and (tmp_path / "LungSegDB.sha256").is_file()
     assert Path(res.archive.path).read_bytes() == archive
-    assert res.archive.sha256 == sha and res.archive.md5 == hashlib.md5(archive).hexdigest()
+    assert res.archive.sha256 == sha and res.archive.md5 is None  # MD5 only with --md5
     assert [s.path for s in drive.seen] == ["/uc", "/download", "/download"]
     assert drive.seen[2].query["confirm"] == "t" and drive.seen[2].query["uuid"] == drive.uuid
     rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
@@ -306,11 +306,12 @@ def test_local_archive_uses_no_network_and_keeps_the_file(
     mine.write_bytes(archive)
     root = tmp_path / "root"
     pin = hashlib.sha256(archive).hexdigest()
-    res = _dl(root, archive=mine, sha256=pin, session=NoNetwork())
+    md5 = hashlib.md5(archive).hexdigest()
+    res = _dl(root, archive=mine, sha256=pin, md5=md5, session=NoNetwork())
     assert res.action == "local-archive" and res.files == 24 and mine.read_bytes() == archive
     rec = provenance.read(root / ".lungsegdb" / "provenance.json")
     assert rec is not None and rec["path"] == str(mine) and rec["sha256"] == pin
-    assert rec["md5"] == hashlib.md5(archive).hexdigest()
+    assert rec["md5"] == md5
 
 
 def test_local_archive_pin_mismatch_leaves_it_alone(

@@ -256,6 +256,24 @@ def test_file_url_source(archive: bytes, pin: str, tmp_path: Path,
     assert code == 0 and doc["files"] == 24 and doc["source"]["url"] == src.as_uri()
 
 
+@pytest.mark.parametrize("right", [True, False], ids=["right-md5", "wrong-md5"])
+def test_md5_pin_guards_an_fsspec_source(archive: bytes, pin: str, tmp_path: Path, right: bool,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    src = tmp_path / "mirror" / "LungSegDB.zip"
+    src.parent.mkdir()
+    src.write_bytes(archive)
+    md5 = hashlib.md5(archive).hexdigest() if right else "0" * 32
+    code, out, _ = _cli(capsys, "--url", src.as_uri(), "--no-drive", "--sha256", pin,
+                        "--md5", md5, "--data-dir", str(tmp_path / "d"), "--json")
+    doc = json.loads(out)
+    if right:
+        assert code == 0 and doc["archive"]["md5"] == md5
+    else:
+        assert code == 1 and doc["error"]["kind"] == "checksum-mismatch"
+
+
 def test_missing_s3_object_is_exit_3(bucket: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "--url", bucket.replace("v1/", "v9/"), "--no-drive",

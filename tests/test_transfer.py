@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,46 +48,58 @@ def _transfer(tmp_path: Path) -> fetch._Transfer:
     )
 
 
-def _chunks(sizes: list[int]) -> list[bytes]:
-    return [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+class Body(io.BytesIO):
+    """A body read in blocks: ``readinto`` fills the caller's buffer (like
+    :class:`lungsegdb_cli._body.BodyReader`) and counts the calls; with ``fail_after`` it
+    raises a connection reset once that many bytes were handed over."""
+
+    def __init__(self, data: bytes, fail_after: int | None = None) -> None:
+        super().__init__(data)
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def readinto(self, view: object) -> int:  # type: ignore[override]
+        self.calls += 1
+        if self.fail_after is not None and self.tell() >= self.fail_after:
+            raise ConnectionResetError("connection reset by peer")
+        return super().readinto(view)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("sizes", "writes"),
+    ("size", "writes"),
     [
-        ([100] * 25, [1000, 1000, 500]),  # small records are gathered into full blocks
-        ([300, 0, 300, 300, 300], [900, 300]),  # empty chunks are skipped
-        ([100, 1000, 100], [100, 1000, 100]),  # a full-size chunk is its own block
-        ([2500], [2500]),  # so is a larger one (never split, never copied)
-        ([], []),
+        (2500, [1000, 1000, 500]),  # one write (and one hash hand-off) per full block
+        (3000, [1000, 1000, 1000]),
+        (999, [999]),
+        (0, []),
     ],
 )
-def test_chunks_reach_disk_and_hashers_in_blocks(
-    tmp_path: Path, sizes: list[int], writes: list[int]
+def test_the_body_reaches_disk_and_hashers_in_blocks(
+    tmp_path: Path, size: int, writes: list[int]
 ) -> None:
-    chunks = _chunks(sizes)
-    data = b"".join(chunks)
+    data = bytes(i % 251 for i in range(size))
     fh = RecordingFile()
+    body = Body(data)
     with _transfer(tmp_path) as t:
-        t._copy(iter(chunks), fh)
+        t._copy(body, fh)
         digests = t.hasher.finish()
     assert fh.writes == writes and fh.getvalue() == data
-    assert (digests.sha256, digests.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert body.calls == len(writes) + 1  # one read per block, and one that sees the end
+    assert (digests.sha256, digests.size, digests.md5) == (
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+        None,  # MD5 only when asked for
+    )
     assert t.offset == len(data) and t.head == data[: fetch.HEAD_BYTES]
     assert isinstance(t.progress, RecordingProgress) and t.progress.advanced == len(data)
 
 
-def test_a_body_that_fails_mid_block_keeps_every_byte_received(tmp_path: Path) -> None:
-    chunks = _chunks([300, 300, 300])
-
-    def dropping() -> Iterator[bytes]:
-        yield from chunks
-        raise ConnectionResetError("connection reset by peer")
-
+def test_a_body_that_fails_between_blocks_keeps_every_block_received(tmp_path: Path) -> None:
+    data = bytes(i % 251 for i in range(2500))
     fh = RecordingFile()
     with _transfer(tmp_path) as t, pytest.raises(ConnectionResetError):
-        t._copy(dropping(), fh)
-    assert fh.getvalue() == b"".join(chunks) and t.offset == 900
+        t._copy(Body(data, fail_after=2000), fh)
+    assert fh.getvalue() == data[:2000] and t.offset == 2000
 
 
 # ---------------------------------------------------------------------------------------------

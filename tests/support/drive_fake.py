@@ -29,6 +29,11 @@ back, redirecting to ``https://drive.usercontent.google.com``. More modes per fi
 ``novel_page`` (an interstitial our parser does not know but gdown's does: the confirmation
 form is a ``<div id="download-form" action=...>``), ``cookie="NAME=VALUE"`` (the quota page
 unless that cookie is sent).
+
+``https`` (a :class:`support.tls.LoopbackTLS`) serves HTTPS itself (``base`` is then
+``https://...``): the handshake runs on the handler's thread, and a file body is sent in
+1 MiB writes (TLS cannot ``sendfile``), which the TLS layer cuts into ~16 KiB records the way
+a real server's are.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.tls import LoopbackTLS
 
 QUOTA_PAGE = (
     '<!DOCTYPE html><html><head><meta http-equiv="content-type" content="text/html; '
@@ -159,6 +168,7 @@ class FakeDrive:
     full_downloads: int = 0
     host: str = "127.0.0.1"
     port: int = 0
+    https: LoopbackTLS | None = None  # serve HTTPS on the port itself (not a tunnel)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -168,7 +178,8 @@ class FakeDrive:
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.https is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> FakeDrive:
         fake = self
@@ -181,6 +192,8 @@ class FakeDrive:
 
         self._tunnel_handler = TunnelHandler
         self._server = _Server((self.host, self.port), Handler)
+        if self.https is not None:
+            self._server.tls_context = self.https.server_context()
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -242,9 +255,20 @@ TUNNEL_BASE = "https://drive.usercontent.google.com"
 
 
 class _Server(ThreadingHTTPServer):
+    tls_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            # the handshake happens on the handler's thread, at its first read
+            sock = self.tls_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, addr
+
     def handle_error(self, request: object, client_address: object) -> None:
         # a client that hangs up (a closed keep-alive connection, a test's abort) is normal
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
@@ -423,6 +447,9 @@ class _Handler(BaseHTTPRequestHandler):
         step = 64 * 1024
         sent = 0
         try:
+            tls = isinstance(self.connection, ssl.SSLSocket)
+            if isinstance(data, Path) and not self.drive.throttle and tls:
+                return self._write_tls(data, start, count)
             if isinstance(data, Path) and not self.drive.throttle:
                 with open(data, "rb") as fh:
                     while sent < count:
@@ -440,4 +467,18 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += n
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        return sent
+
+    def _write_tls(self, data: Path, start: int, count: int) -> int:
+        """Send ``count`` bytes of ``data`` from ``start`` over TLS in 1 MiB writes."""
+        buf = memoryview(bytearray(1 << 20))
+        sent = 0
+        with open(data, "rb", buffering=0) as fh:
+            fh.seek(start)
+            while sent < count:
+                n = fh.readinto(buf[: min(len(buf), count - sent)])
+                if not n:
+                    break
+                self.connection.sendall(buf[:n])
+                sent += n
         return sent
