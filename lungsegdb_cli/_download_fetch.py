@@ -161,35 +161,24 @@ def fetch_archive(
     except OSError as exc:
         raise from_os_error(exc, f"create {downloads}") from exc
     part = downloads / f"{source.key}.part"
+    common: dict[str, Any] = {  # what either transfer takes, whatever the URL's scheme
+        "source_key": source.key,
+        "progress": progress,
+        "sleep": net.sleep,
+        "clock": net.clock,
+        "policy": net.policy,
+        "before_body": _space_check(downloads, extract),
+        "md5": md5 is not None,
+    }
     if fsspec_source.handles(source.url):
         res = fsspec_source.fetch(
-            source.url,
-            part,
-            source_key=source.key,
-            storage_options=net.storage_options,
-            progress=progress,
-            sleep=net.sleep,
-            clock=net.clock,
-            policy=net.policy,
-            before_body=_space_check(downloads, extract),
-            md5=md5 is not None,
+            source.url, part, storage_options=net.storage_options, **common
         )
         return _checked(res, part, downloads, source, pin, CLIENT, md5)
     sess = _make_session(net.cookies, source) if net.session is None else net.session
     client = CLIENT
     try:
-        res = fetch(
-            source.url,
-            part,
-            session=sess,
-            source_key=source.key,
-            progress=progress,
-            sleep=net.sleep,
-            clock=net.clock,
-            policy=net.policy,
-            before_body=_space_check(downloads, extract),
-            md5=md5 is not None,
-        )
+        res = fetch(source.url, part, session=sess, **common)
     except drive.Refused as exc:
         res = _second_client(exc.page, paths, source, pin, part, extract, progress, net)
         client = gdown_client.CLIENT

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from support.drive_fake import FakeDrive
+from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli import _paths as paths_mod
@@ -536,15 +537,6 @@ def test_discarding_interrupted_at_every_step_leaves_the_old_or_the_new_state(
     finally:
         commit.set_hook(None)
     assert "discard staged" in points and "journal written" in points
-
-    class InterruptAt:
-        def __init__(self, n: int) -> None:
-            self.n, self.seen = n, 0
-
-        def __call__(self, point: str) -> None:
-            self.seen += 1
-            if self.seen == self.n:
-                raise KeyboardInterrupt
 
     try:
         for n, point in enumerate(points, start=1):

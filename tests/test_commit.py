@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.fakes import InterruptAt
 
 from lungsegdb_cli import (
     _commit as commit,
@@ -269,15 +270,6 @@ def test_ctrl_c_at_every_step_leaves_one_whole_generation(tmp_path, archives, mo
     _install(base, old)
     argv = ["download", "--force", "--archive", str(new.path), "--quiet"]
     points = _points(argv, base, tmp_path)
-
-    class InterruptAt:
-        def __init__(self, n: int) -> None:
-            self.n, self.seen = n, 0
-
-        def __call__(self, point: str) -> None:
-            self.seen += 1
-            if self.seen == self.n:
-                raise KeyboardInterrupt
 
     try:
         for n, point in enumerate(points, start=1):

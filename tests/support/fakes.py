@@ -72,3 +72,16 @@ class InterruptingProgress(RecordingProgress):
         self.advance_calls += 1
         if (self.advance_calls == self.after) if self.per_call else (self.advanced > self.after):
             raise self.exc
+
+
+class InterruptAt:
+    """A commit hook (``commit.set_hook``) raising ``KeyboardInterrupt`` at its ``n``-th
+    checkpoint: Ctrl-C at exactly that point of a commit."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    def __call__(self, point: str) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
