@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -500,16 +500,20 @@ def _from_network(
     paths = op.paths
     tried: list[drive.Source] = []
 
+    plan = op.plan or (op.source,)
+
     def fetch_one(src: drive.Source) -> Any:
         if op.pin and tried:  # under one pin, a part the last source left is resumed
             sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
         tried.append(src)
+        # a source with others after it gets a short retry budget: a dead mirror costs
+        # seconds, not the minute of back-off the last source may spend
+        last = src is plan[-1]
+        via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
         return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
-                             net=net, md5=op.md5)
+                             net=via, md5=op.md5)
 
-    got, source, attempts = sources_mod.fetch_first(
-        op.plan or (op.source,), fetch_one, progress=op.progress
-    )
+    got, source, attempts = sources_mod.fetch_first(plan, fetch_one, progress=op.progress)
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
     txn.stage_file(got.final, got.part)

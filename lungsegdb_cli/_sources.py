@@ -39,6 +39,7 @@ __all__ = [
     "Attempt",
     "adopt_part",
     "env_urls",
+    "failover_policy",
     "fetch_first",
     "plan",
     "redact",
@@ -166,6 +167,21 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
     except OSError:
         return False
     return True
+
+
+#: Retries (consecutive failures without progress) for a source that is not the last one.
+FAILOVER_RETRIES = 2
+
+
+def failover_policy(policy: Any) -> Any:
+    """``policy`` (None: the default) with at most :data:`FAILOVER_RETRIES` retries: 1 s + 2 s
+    of back-off before the next source, where the last source gets the full budget."""
+    from dataclasses import replace
+
+    from lungsegdb_cli._fetch import RetryPolicy
+
+    base = policy if policy is not None else RetryPolicy()
+    return replace(base, retries=min(base.retries, FAILOVER_RETRIES))
 
 
 def fetch_first(

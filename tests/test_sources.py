@@ -23,6 +23,7 @@ from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli import _sources as sources
 from lungsegdb_cli._fetch import RetryPolicy
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.errors import DownloadError
 
 FID = dataset.DRIVE_ID
 QUOTA = "QUOTA_MIRROR_TEST_01"
@@ -226,6 +227,26 @@ def test_drive_is_the_fallback_and_no_drive_leaves_it_out(
     code, out, _ = _cli(capsys, "--url", bad, "--no-drive", "--sha256", pin,
                         "--data-dir", str(tmp_path / "b"), "--json")
     assert code == 3 and "sources" not in json.loads(out)["error"].get("context", {})
+
+
+@pytest.mark.parametrize(
+    ("behind", "slept"),
+    [(True, [1.0, 2.0]), (False, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0])],
+    ids=["another-source-behind", "last-source"],
+)
+def test_a_dead_mirror_with_another_behind_it_gets_a_short_retry_budget(
+    drive: FakeDrive, pin: str, tmp_path: Path, behind: bool, slept: list[float]
+) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}/LungSegDB.zip"
+    waits: list[float] = []
+    urls = [dead, drive.mirror_url("LungSegDB.zip")] if behind else [dead]
+    try:
+        res = download.download(paths.resolve(tmp_path), urls=urls, use_drive=False,
+                                sha256=pin, sleep=waits.append)
+        assert behind and res.source.url == urls[1]
+    except DownloadError:
+        assert not behind
+    assert waits == slept  # the default policy's back-off, cut to 2 retries when not last
 
 
 # ---------------------------------------------------------------------------------------------
