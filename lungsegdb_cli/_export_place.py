@@ -96,9 +96,15 @@ def _read(path: str, limit: int) -> Any:
     return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
-def _shape_of(path: str) -> tuple[int, ...]:
+def _shape_of(path: str, limit: int) -> tuple[int, ...]:
+    """The first page's shape from the header (the plain-TIFF fast path, else tifffile)."""
     import tifffile
 
+    from lungsegdb_cli._tiffraw import plain_shape
+
+    shape = plain_shape(path, os.stat(path).st_size, limit)
+    if shape is not None:
+        return shape
     with tifffile.TiffFile(path) as tif:
         return tuple(int(n) for n in tif.pages.first.shape)
 
@@ -159,9 +165,11 @@ def _run(job: Job, root: str, link: str, limit: int) -> tuple[str, str, str]:
     if job.mode == "link":
         return link_file(job.source, dest, link), "", ""
     if job.mode == "probe":
-        shape = "x".join(map(str, _shape_of(job.source)))
+        shape = "x".join(map(str, _shape_of(job.source, limit)))
         conv = convention(_read(job.source, limit)) if job.kind == "mask" else ""
         return "probed", shape, conv
+    if job.mode == "gray" and len(_shape_of(job.source, limit)) == 2:
+        return link_file(job.source, dest, link), "", ""  # gray already: no pixel read
     arr = _read(job.source, limit)
     new = to_binary(arr) if job.mode == "binary" else to_gray(arr)
     if new is None:

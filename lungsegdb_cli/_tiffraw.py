@@ -226,6 +226,58 @@ def _check_plain(shape: tuple[int, ...], dtype: Any, strips: int, limit: int) ->
     check_declared([(1, h, w, spp, dtype.name, dtype.itemsize)], strips, limit)
 
 
+def _plain(f: _File, size: int, max_pixels: int) -> tuple[Any, ...] | None:
+    """``(shape, dtype, start, end)`` of the pixels of a plain single-page uncompressed TIFF
+    (see :func:`read_plain`), from its header and first IFD only; None for anything else."""
+    head = f.pread(10, 0)
+    if len(head) < 10:
+        return None
+    if head[:4] == b"II*\x00":
+        bo = "<"
+    elif head[:4] == b"MM\x00*":
+        bo = ">"
+    else:
+        return None
+    (ifd,) = struct.unpack(bo + "I", head[4:8])
+    if ifd < 8 or ifd + 2 > size:
+        return None
+    (n,) = struct.unpack(bo + "H", head[8:10] if ifd == 8 else f.pread(2, ifd))
+    block = f.pread(12 * n + 4, ifd + 2)
+    if len(block) != 12 * n + 4:
+        return None
+    (next_ifd,) = struct.unpack_from(bo + "I", block, 12 * n)
+    if next_ifd != 0:
+        return None  # multi-page: tifffile counts and decodes every page
+    key = head[:8] + block
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout, inline = _layout(f, bo, n, block, size, max_pixels)
+        if layout is None:
+            return None
+        if inline:
+            if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = layout
+    else:  # parsed under another limit maybe: check again (one strip: inline values)
+        _check_plain(layout[0], layout[1], 1, max_pixels)
+    if layout[3] > size:
+        return None  # truncated: tifffile's path reports it
+    return layout
+
+
+def plain_shape(
+    path: str | int, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[int, ...] | None:
+    """The decoded shape of a plain TIFF (as :func:`read_plain` would return it) from its
+    header alone, no pixel read; None for anything else. Raises :class:`TooLarge` likewise."""
+    f = _File(path)
+    try:
+        layout = _plain(f, size, max_pixels)
+    finally:
+        f.close()
+    return None if layout is None else tuple(layout[0])
+
+
 def read_plain(
     path: str | int, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[Any, str] | None:
@@ -240,40 +292,10 @@ def read_plain(
 
     f = _File(path)
     try:
-        head = f.pread(10, 0)
-        if len(head) < 10:
-            return None
-        if head[:4] == b"II*\x00":
-            bo = "<"
-        elif head[:4] == b"MM\x00*":
-            bo = ">"
-        else:
-            return None
-        (ifd,) = struct.unpack(bo + "I", head[4:8])
-        if ifd < 8 or ifd + 2 > size:
-            return None
-        (n,) = struct.unpack(bo + "H", head[8:10] if ifd == 8 else f.pread(2, ifd))
-        block = f.pread(12 * n + 4, ifd + 2)
-        if len(block) != 12 * n + 4:
-            return None
-        (next_ifd,) = struct.unpack_from(bo + "I", block, 12 * n)
-        if next_ifd != 0:
-            return None  # multi-page: tifffile counts and decodes every page
-        key = head[:8] + block
-        layout = _LAYOUTS.get(key)
+        layout = _plain(f, size, max_pixels)
         if layout is None:
-            layout, inline = _layout(f, bo, n, block, size, max_pixels)
-            if layout is None:
-                return None
-            if inline:
-                if len(_LAYOUTS) >= _MAX_LAYOUTS:
-                    _LAYOUTS.clear()
-                _LAYOUTS[key] = layout
-        else:  # parsed under another limit maybe: check again (one strip: inline values)
-            _check_plain(layout[0], layout[1], 1, max_pixels)
+            return None
         shape, dtype, start, end = layout
-        if end > size:
-            return None  # truncated: tifffile's path reports it
         arr = np.empty(shape, dtype=dtype)
         if f.readinto(memoryview(arr).cast("B"), start) != end - start:
             return None

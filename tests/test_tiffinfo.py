@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from lungsegdb_cli._tiffinfo import IMAGE, MASK, FileSummary, summarize
-from lungsegdb_cli._tiffraw import read_plain
+from lungsegdb_cli._tiffraw import plain_shape, read_plain
 
 RNG = np.random.default_rng(1234)
 GREY = RNG.integers(0, 256, (37, 53), dtype=np.uint8)
@@ -222,6 +222,8 @@ def test_fast_path_matches_tifffile(tmp_path: Path, arr: np.ndarray, kw: dict[st
     assert got is not None
     assert got[0].shape == tifffile.imread(path).shape
     assert np.array_equal(got[0], tifffile.imread(path))
+    # the header alone gives the same shape (export's "is it gray already" check)
+    assert plain_shape(str(path), os.path.getsize(path)) == got[0].shape
 
 
 @pytest.mark.parametrize(
@@ -237,6 +239,7 @@ def test_fast_path_declines_what_it_does_not_handle(tmp_path: Path, kw: dict[str
     arr = RGB if "photometric" in kw else GREY
     tifffile.imwrite(path, arr, **kw)
     assert read_plain(str(path), os.path.getsize(path)) is None
+    assert plain_shape(str(path), os.path.getsize(path)) is None
     with tifffile.TiffWriter(tmp_path / "two.tif") as w:
         w.write(GREY)
         w.write(GREY)
