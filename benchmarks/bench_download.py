@@ -72,6 +72,12 @@ def start_server(archive: Path, tls: Path | None = None) -> str:
     return line
 
 
+def _gdown_side(gdown: str, url: str, folder: Path, env: dict[str, str]) -> Side:
+    """The by-hand side every comparison here shares: ``gdown -q URL -O folder/x.zip``."""
+    return Side("gdown -q", [gdown, "-q", url, "-O", str(folder / "x.zip")],
+                setup=fresh(folder), env=env)
+
+
 def comparisons(work: Path, scale: float) -> list[Comparison]:
     unzip = need_unzip("bench_download")
     gdown = shutil.which("gdown") or str(Path(sys.executable).with_name("gdown"))
@@ -92,12 +98,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             setup=fresh(a_ours),
             env=env,
         ),
-        Side(
-            "gdown -q",
-            [gdown, "-q", url, "-O", str(a_theirs / "x.zip")],
-            setup=fresh(a_theirs),
-            env=env,
-        ),
+        _gdown_side(gdown, url, a_theirs, env),
         max_ratio=1.1,
     )
 
@@ -142,12 +143,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             setup=fresh(c_ours),
             env=drive_env,
         ),
-        Side(
-            "gdown -q",
-            [gdown, "-q", url, "-O", str(c_theirs / "x.zip")],
-            setup=fresh(c_theirs),
-            env=env,
-        ),
+        _gdown_side(gdown, url, c_theirs, env),
     )
     d_ours, d_theirs = work / "d-ours", work / "d-gdown"
     nosync_cmp = Comparison(
@@ -158,12 +154,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             setup=fresh(d_ours),
             env={**env, "LUNGSEGDB_SYNC": "0"},
         ),
-        Side(
-            "gdown -q",
-            [gdown, "-q", url, "-O", str(d_theirs / "x.zip")],
-            setup=fresh(d_theirs),
-            env=env,
-        ),
+        _gdown_side(gdown, url, d_theirs, env),
     )
     e_ours, e_theirs = work / "e-ours", work / "e-gdown"
     md5_cmp = Comparison(
@@ -174,12 +165,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             setup=fresh(e_ours),
             env=env,
         ),
-        Side(
-            "gdown -q",
-            [gdown, "-q", url, "-O", str(e_theirs / "x.zip")],
-            setup=fresh(e_theirs),
-            env=env,
-        ),
+        _gdown_side(gdown, url, e_theirs, env),
     )
     return [fetch_cmp, nosync_cmp, md5_cmp, whole_cmp, drive_cmp]
 
