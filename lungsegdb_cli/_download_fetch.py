@@ -180,7 +180,8 @@ def fetch_archive(
     try:
         res = fetch(source.url, part, session=sess, **common)
     except drive.Refused as exc:
-        res = _second_client(exc.page, paths, source, pin, part, extract, progress, net)
+        res = _second_client(exc.page, paths, source, pin, part, extract, progress, net,
+                             md5=md5 is not None)
         client = gdown_client.CLIENT
     finally:
         if net.session is None:
@@ -211,6 +212,8 @@ def _second_client(
     extract: bool,
     progress: Progress | None,
     net: Network,
+    *,
+    md5: bool = False,
 ) -> FetchResult:
     """gdown's go at a Drive page our parser gave up on (see :mod:`._gdown_client`); the
     page's exit-3 error, with gdown's reason when it failed too, if it cannot get the file."""
@@ -233,6 +236,7 @@ def _second_client(
             progress=progress,
             before_body=_space_check(paths.downloads_dir, extract),
             timeout=policy.timeout,
+            md5=md5,
         )
     except gdown_client.GdownFailed as failed:
         err = page_error(page, source, paths, pin)

@@ -239,10 +239,12 @@ def fetch_with_gdown(
     before_body: BeforeBody | None = None,
     timeout: float | tuple[float, float] = (15.0, 60.0),
     clock: Callable[[], float] = time.monotonic,
+    md5: bool = False,
 ) -> FetchResult:
     """Download ``source``'s Drive file with gdown into ``part`` (from byte 0).
 
-    Returns the :class:`FetchResult` (digests computed as the bytes arrived). Raises
+    Returns the :class:`FetchResult` (digests computed as the bytes arrived; MD5 only with
+    ``md5``, for the ``--md5`` pin). Raises
     :class:`GdownFailed` when gdown is missing or cannot download the file; ``part`` (and its
     resume sidecar) are gone then.
     """
@@ -254,7 +256,7 @@ def fetch_with_gdown(
     t0 = clock()
     discard_part(part)  # a clean restart: gdown cannot continue our partial bytes
     params = _parameters()
-    with StreamHasher(md5=True) as hasher:  # the --md5 pin may be checked on it
+    with StreamHasher(md5=md5) as hasher:
         feed = _Feed(hasher, progress, before_body, reports="progress" in params)
         try:
             _run_gdown(source, part, feed, params, cookies=cookies, timeout=timeout)

@@ -60,17 +60,22 @@ def test_our_parser_truly_fails_on_the_novel_page(drive_tls: FakeDrive) -> None:
     assert info.value.page.detail == "form not understood"
 
 
+@pytest.mark.parametrize("with_md5", [False, True], ids=["no-md5", "md5-pin"])
 def test_novel_page_is_downloaded_by_gdown(
-    drive_tls: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    drive_tls: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    with_md5: bool,
 ) -> None:
     root = tmp_path / "data"
     url = drive_tls.uc_url(NOVEL)
-    code, out, err = _cli(capsys, "--url", url, "--data-dir", str(root), "--json")
+    md5 = hashlib.md5(archive).hexdigest()
+    extra = ["--md5", md5] if with_md5 else []
+    code, out, err = _cli(capsys, "--url", url, *extra, "--data-dir", str(root), "--json")
     doc = json.loads(out)
     sha = hashlib.sha256(archive).hexdigest()
     assert code == 0 and doc["client"] == "gdown" and doc["files"] == 24
     assert doc["archive"]["sha256"] == sha
-    assert doc["archive"]["md5"] == hashlib.md5(archive).hexdigest()
+    # MD5 only for the --md5 pin, on gdown's path as on ours
+    assert doc["archive"]["md5"] == (md5 if with_md5 else None)
     assert Path(doc["archive"]["path"]).read_bytes() == archive
     assert "trying gdown" in err and "gdown fetched it" in err
     rec = provenance.read(root / ".lungsegdb" / "provenance.json")
