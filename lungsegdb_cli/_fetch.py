@@ -4,9 +4,11 @@
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
 into ``part``. The body is read in blocks of ``RetryPolicy.chunk_size`` bytes (1 MiB) into
 buffers the :class:`StreamHasher` lends and reuses (:class:`lungsegdb_cli._body.BodyReader`:
-one call per block, not one per ~16 KiB TLS record); every block is written once and handed
-to the hash thread (SHA-256; MD5 too, on a second thread, only with ``md5=True``), so the
-digests are ready when the last byte lands: the file is never read back. Whatever arrived is
+one call per block, not one per ~16 KiB TLS record); every block is written once and hashed
+(SHA-256 on this thread; MD5, on a thread of its own, only with ``md5=True``), so the
+digests are ready when the last byte lands: the file is never read back. The write-back of
+the written blocks starts behind the download (:class:`lungsegdb_cli._writeback.WriteBehind`),
+so the commit's flush to disk finds little left to do. Whatever arrived is
 written, also when the connection drops part-way or Ctrl-C lands (a block cut short by a
 connection reset may be fetched again).
 
@@ -53,6 +55,7 @@ from lungsegdb_cli._http import (
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
 from lungsegdb_cli._streamhash import Digests, StreamHasher
+from lungsegdb_cli._writeback import WriteBehind
 from lungsegdb_cli.errors import DownloadError, from_os_error
 
 __all__ = [
@@ -74,8 +77,7 @@ HEAD_BYTES = 64
 class RetryPolicy:
     """Bounded exponential backoff. ``retries`` consecutive failures without progress.
 
-    ``chunk_size`` is the size of the blocks read from the body and handed to the disk and
-    the hash threads."""
+    ``chunk_size`` is the size of the blocks read from the body, written and hashed."""
 
     retries: int = 6
     backoff: float = 1.0
@@ -138,7 +140,7 @@ class _Transfer:
     ``offset`` is the number of bytes in ``part`` (all of them hashed by ``hasher``);
     ``validator`` and ``total`` describe the remote file they belong to. ``failures`` counts
     failed attempts since bytes last arrived (the backoff), ``attempts`` every request (the hard
-    cap). Use as a context manager: leaving the block stops the hash threads.
+    cap). Use as a context manager: leaving the block stops the MD5 thread (if any).
     """
 
     def __init__(
@@ -355,7 +357,7 @@ class _Transfer:
         start = self.offset
         try:
             with open(self.part, mode) as fh:
-                self._copy(body, fh)
+                self._copy(body, fh, WriteBehind(fh.fileno(), self.offset))
             received = self.offset - start
             if expected is not None and received < expected:
                 raise _Incomplete(f"body ended after {received:,} of {expected:,} bytes")
@@ -371,12 +373,13 @@ class _Transfer:
             return False
         return True
 
-    def _copy(self, body: _Body, fh: BinaryIO) -> None:
+    def _copy(self, body: _Body, fh: BinaryIO, behind: WriteBehind) -> None:
         """Read ``body`` in blocks of ``policy.chunk_size`` bytes into the hasher's pooled
-        buffers; write each block once, then hand it to the hash thread(s). One read, one
-        write and one hand-off per block, whatever size the network's records are. A block
-        is written before anything else can fail, so what was read is on disk when reading
-        fails part-way or Ctrl-C lands."""
+        buffers; write each block once, then hash it. One read, one write and one hash
+        update per block, whatever size the network's records are; the write-back of what
+        is written starts behind it (``behind``), so the commit's flush has little left.
+        A block is written before anything else can fail, so what was read is on disk when
+        reading fails part-way or Ctrl-C lands."""
         hasher = self.hasher
         while True:
             buf = hasher.buffer()
@@ -384,6 +387,7 @@ class _Transfer:
                 n = body.readinto(memoryview(buf))
                 if n:
                     fh.write(memoryview(buf)[:n])
+                    behind.wrote(n)
             except BaseException:
                 hasher.give_back(buf)
                 raise

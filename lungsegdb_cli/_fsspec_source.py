@@ -29,6 +29,7 @@ from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
 from lungsegdb_cli._streamhash import StreamHasher
+from lungsegdb_cli._writeback import WriteBehind
 from lungsegdb_cli.errors import DownloadError, LungSegDBError, UsageError, from_os_error
 
 __all__ = [
@@ -247,6 +248,7 @@ class _Stream:
         except OSError as exc:
             raise from_os_error(exc, f"writing {self.part}") from exc
         with out:
+            behind = WriteBehind(out.fileno(), self.offset)
             while True:
                 block = src.read(self.policy.chunk_size)
                 if not block:
@@ -255,6 +257,7 @@ class _Stream:
                     out.write(block)
                 except OSError as exc:
                     raise from_os_error(exc, f"writing {self.part}") from exc
+                behind.wrote(len(block))
                 self.hasher.update(block)
                 if len(self.head) < _HEAD_BYTES:
                     self.head = (self.head + block)[:_HEAD_BYTES]

@@ -147,9 +147,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def sync_enabled() -> bool:
+    """False when ``LUNGSEGDB_SYNC`` turns durability off (``0``, ``false``, ``no``, ``off``)."""
+    return os.environ.get(ENV_SYNC, "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def sync_filesystem(folder: Path) -> None:
     """Flush the staged files of ``folder``'s file system to disk (``syncfs``; else ``sync``)."""
-    if os.environ.get(ENV_SYNC, "").strip() in ("0", "false", "no", "off"):
+    if not sync_enabled():
         return
     if sys.platform.startswith("linux"):
         try:

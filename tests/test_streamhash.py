@@ -1,4 +1,4 @@
-"""SHA-256 + MD5 computed while bytes stream in, on two threads."""
+"""SHA-256 (on the caller's thread) and MD5 (on a thread of its own), computed as bytes stream."""
 
 from __future__ import annotations
 
@@ -52,12 +52,48 @@ def test_digests_of_nothing() -> None:
     )
 
 
-def test_close_without_finish_joins_the_threads() -> None:
-    h = StreamHasher()
+def test_close_without_finish_joins_the_md5_thread() -> None:
+    h = StreamHasher(md5=True)
+    assert h._thread is not None and h._thread.is_alive()
     h.update(b"x" * 10_000)
     h.close()
     h.close()  # idempotent
-    assert all(not t.is_alive() for t in h._threads)
+    assert not h._thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("md5", "threaded", "threads"), [(False, True, 0), (True, True, 1), (True, False, 0)]
+)
+def test_only_md5_gets_a_thread(md5: bool, threaded: bool, threads: int) -> None:
+    """SHA-256 runs on the caller's thread (a hash thread cost more than it saved on 2 cores:
+    docs/performance.md); MD5, when asked for, on one of its own unless ``threaded=False``."""
+    before = set(threading.enumerate())
+    with StreamHasher(md5=md5, threaded=threaded) as h:
+        mine = [t for t in threading.enumerate() if t not in before]
+        assert len(mine) == threads
+        buf = h.buffer()
+        buf[:3] = b"abc"
+        h.submit(buf, 3)
+        d = h.finish()
+    assert d.sha256 == hashlib.sha256(b"abc").hexdigest()
+    assert d.md5 == (hashlib.md5(b"abc").hexdigest() if md5 else None)
+
+
+def test_pooled_buffers_are_reused_and_bounded() -> None:
+    """Memory stays flat: at most ``buffers`` blocks exist, however many are hashed."""
+    data = random.Random(3).randbytes(50_000)
+    with StreamHasher(md5=True, block_size=1000, buffers=2) as h:
+        seen: set[int] = set()
+        for i in range(0, len(data), 1000):
+            buf = h.buffer()
+            seen.add(id(buf))
+            n = len(data[i : i + 1000])
+            buf[:n] = data[i : i + 1000]
+            h.submit(buf, n)
+        d = h.finish()
+    assert len(seen) <= 2
+    want = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+    assert (d.sha256, d.md5, d.size) == want
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")

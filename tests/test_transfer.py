@@ -1,4 +1,5 @@
-"""The pieces of a download: blocks handed to the disk and the hash threads, the resume sidecar.
+"""The pieces of a download: blocks handed to the disk, the hashes and the write-back; the
+resume sidecar.
 
 The whole download (resume, restart, retries, Ctrl-C) is tested through the local HTTP fake in
 ``test_fetch.py``; these tests pin the two contracts that the fake cannot show from outside.
@@ -17,6 +18,7 @@ from support.fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import _fetch as fetch
 from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
+from lungsegdb_cli._writeback import WriteBehind
 
 LIMIT = 1000  # the block size under test (RetryPolicy.chunk_size)
 
@@ -32,6 +34,18 @@ class RecordingFile(io.BytesIO):
         n = super().write(data)  # type: ignore[arg-type]
         self.writes.append(n)
         return n
+
+
+class Behind(WriteBehind):
+    """A :class:`WriteBehind` whose kernel call is recorded instead of made."""
+
+    def __init__(self, window: int) -> None:
+        self.ranges: list[tuple[int, int]] = []
+        super().__init__(-1, window=window, starter=self._start)
+
+    def _start(self, fd: int, offset: int, length: int) -> bool:
+        self.ranges.append((offset, length))
+        return True
 
 
 def _transfer(tmp_path: Path) -> fetch._Transfer:
@@ -68,7 +82,7 @@ class Body(io.BytesIO):
 @pytest.mark.parametrize(
     ("size", "writes"),
     [
-        (2500, [1000, 1000, 500]),  # one write (and one hash hand-off) per full block
+        (2500, [1000, 1000, 500]),  # one write (and one hash update) per full block
         (3000, [1000, 1000, 1000]),
         (999, [999]),
         (0, []),
@@ -80,10 +94,13 @@ def test_the_body_reaches_disk_and_hashers_in_blocks(
     data = bytes(i % 251 for i in range(size))
     fh = RecordingFile()
     body = Body(data)
+    behind = Behind(window=2 * LIMIT)
     with _transfer(tmp_path) as t:
-        t._copy(body, fh)
+        t._copy(body, fh, behind)
         digests = t.hasher.finish()
     assert fh.writes == writes and fh.getvalue() == data
+    # the write-back of every full window of written bytes was started, in order
+    assert behind.ranges == ([(0, 2000)] if size >= 2000 else [])
     assert body.calls == len(writes) + 1  # one read per block, and one that sees the end
     assert (digests.sha256, digests.size, digests.md5) == (
         hashlib.sha256(data).hexdigest(),
@@ -98,7 +115,7 @@ def test_a_body_that_fails_between_blocks_keeps_every_block_received(tmp_path: P
     data = bytes(i % 251 for i in range(2500))
     fh = RecordingFile()
     with _transfer(tmp_path) as t, pytest.raises(ConnectionResetError):
-        t._copy(Body(data, fail_after=2000), fh)
+        t._copy(Body(data, fail_after=2000), fh, Behind(window=LIMIT))
     assert fh.getvalue() == data[:2000] and t.offset == 2000
 
 
