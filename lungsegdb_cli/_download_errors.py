@@ -38,6 +38,12 @@ _PAGE_WHAT = {
     drive.PageKind.HTML: "Got an HTML page instead of the archive",
     drive.PageKind.HTTP: "The server refused the download",
 }
+#: The same pages served by a mirror (``--url`` that is not a Drive link): not Drive's words.
+_MIRROR_WHAT = {
+    drive.PageKind.NOT_FOUND: "The server says the file does not exist (not found)",
+    drive.PageKind.PERMISSION: "The server refused the download: permission denied",
+    drive.PageKind.VIRUS_SCAN: "The server sent a download form that could not be followed",
+}
 
 
 def _page_hint(kind: drive.PageKind, source: drive.Source, manual: str) -> str:
@@ -64,6 +70,8 @@ def page_error(
 ) -> DrivePageError:
     """The exit-3 error for a page instead of the archive, with what to do next."""
     what = _PAGE_WHAT[page.kind]
+    if not source.is_drive:
+        what = _MIRROR_WHAT.get(page.kind, what)
     title = f" (page title {page.title!r})" if page.title else ""
     status = f", HTTP {page.status}" if page.status != 200 else ""
     return DrivePageError(

@@ -196,6 +196,27 @@ def test_cli_reports_each_failed_source_in_one_line(
 
 
 @pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("drive", "Google Drive says the file does not exist"),
+        ("mirror", "The server says the file does not exist"),
+    ],
+)
+def test_a_missing_file_is_described_in_the_words_of_who_said_it(
+    drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, said: str
+) -> None:
+    """A mirror's 404 is the mirror's word, not Google Drive's (a user would go looking for
+    a Drive problem that is not there)."""
+    url = drive.view_url("NO_SUCH_FILE_ID_0001") if where == "drive" else drive.mirror_url(
+        "gone.zip"
+    )
+    code, out, _ = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path), "--json")
+    message = json.loads(out)["error"]["message"]
+    assert code == 3 and message.startswith(said)
+    assert ("Google Drive" in message) == (where == "drive")
+
+
+@pytest.mark.parametrize(
     ("second", "code", "kind"), [("other2.zip", 1, "checksum-mismatch"), ("gone.zip", 3, None)]
 )
 def test_every_source_failing_lists_each_with_the_first_ones_exit_code(
