@@ -5,6 +5,8 @@
 
 Each ``bench_<name>.py`` module beside this file exposes ``comparisons(work, scale)``. Sides
 alternate A/B over the rounds; the table shows the median wall time of each side, the ratio,
+the ratio of the best rounds (``best``: steadier on a host that slows rounds at random, see
+harness.py),
 peak RSS (children included), the median CPU time (user + system) of each side's child and
 the target from the issues. ``--sweep`` repeats the runs at
 ``--scale 0.1`` and reports the per-file cost at both scales. Exits 1 if a target is missed.
@@ -62,14 +64,14 @@ def run_scale(names: list[str], scale: float, rounds: int) -> list[dict[str, obj
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'comparison':<42}{'scale':>6}{'ours s':>9}{'theirs s':>10}{'ratio':>8}"
-        f"{'RSS MB':>8}{'CPU ours/theirs s':>19}  {'target':<34}{'met':>4}"
+        f"{'best':>7}{'RSS MB':>8}{'CPU ours/theirs s':>19}  {'target':<34}{'met':>4}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
             f"{r['comparison']!s:<42}{r['scale']!s:>6}{r['ours_s']!s:>9}{r['theirs_s']!s:>10}"
-            f"{r['ratio']!s:>8}{r['ours_rss_mb']!s:>8}"
+            f"{r['ratio']!s:>8}{r.get('best_ratio', '')!s:>7}{r['ours_rss_mb']!s:>8}"
             f"{str(r.get('ours_cpu_s', '')) + '/' + str(r.get('theirs_cpu_s', '')):>19}"
             f"  {r['target']!s:<34}"
             f"{'yes' if r['met'] else 'NO':>4}"
