@@ -67,7 +67,7 @@ from lungsegdb_cli._download_fetch import (
 )
 from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 
@@ -520,6 +520,7 @@ def _from_network(
     old = here.kept
     if old is not None and old != got.final and old.parent == paths.downloads_dir:
         txn.remove(old)
+    _drop_rejected(txn, op, attempts, keep=got.final)
     res = got.result
     record = Provenance(
         path=record_path(got.final, paths.root),
@@ -544,6 +545,25 @@ def _from_network(
     result.retries = list(res.retries)
     result.sources = attempts
     return result
+
+
+def _drop_rejected(
+    txn: commit.Transaction, op: _Op, attempts: Sequence[sources_mod.Attempt], *, keep: Path
+) -> None:
+    """Bytes an earlier source of this run sent that contradicted the pin were moved aside
+    (``<name>.rejected``, for a look when every source fails). A later source served the
+    pinned archive, so they go with this commit: a cached data dir must not carry a GB of
+    known-wrong bytes. A ``.rejected`` of an earlier run is left alone."""
+    seen: set[Path] = set()
+    for attempt in attempts:
+        if attempt.rejected is None:
+            continue
+        path = Path(attempt.rejected)
+        if path in seen or path == keep or path.parent != op.paths.downloads_dir:
+            continue
+        seen.add(path)
+        txn.remove(path)
+        note(op.progress, f"{path.name} (not the pinned archive) is removed with this commit")
 
 
 def _finish(

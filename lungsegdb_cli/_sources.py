@@ -119,13 +119,15 @@ def plan(
 
 @dataclass(frozen=True)
 class Attempt:
-    """One source tried: its URL (redacted), whether it served the archive, and why not."""
+    """One source tried: its URL (redacted), whether it served the archive, and why not;
+    ``rejected``: where bytes that contradicted the pin were moved aside (else None)."""
 
     url: str
     ok: bool
     error: str | None = None
     code: int | None = None
     kind: str | None = None
+    rejected: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.url, "ok": self.ok, "error": self.error, "code": self.code,
@@ -204,7 +206,15 @@ def fetch_first(
             first = exc if first is None else first
             message = exc.message.replace(source.url, redact(source.url))
             message = message.replace(source.link, redact(source.link))
-            attempt = Attempt(redact(source.link), False, message, int(exc.exit_code), exc.kind)
+            rejected = exc.context.get("rejected")
+            attempt = Attempt(
+                redact(source.link),
+                False,
+                message,
+                int(exc.exit_code),
+                exc.kind,
+                rejected if isinstance(rejected, str) else None,
+            )
             attempts.append(attempt)
             if progress is not None:
                 more = "; trying the next" if index < total else ""

@@ -170,8 +170,25 @@ def test_a_failing_first_source_moves_on_to_the_second(
     rec = provenance.read(tmp_path / ".lungsegdb" / "provenance.json")
     assert rec is not None and rec["source"] == good and rec["sha256"] == pin
     assert Path(res.archive.path).read_bytes() == archive
-    if first == "wrong-pin":  # the pin guards every source: the wrong bytes were put aside
-        assert list((tmp_path / "downloads").glob("*.rejected"))
+    if first == "wrong-pin":  # the pin guards every source: the wrong bytes were put aside,
+        assert res.sources[0].rejected is not None  # then went with the commit of the right ones
+    assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == ["LungSegDB.zip"]
+
+
+def test_rejected_bytes_of_an_earlier_run_are_left_alone(
+    drive: FakeDrive, pin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only what this run rejected goes with its commit; the note says so on stderr."""
+    earlier = tmp_path / "downloads" / "earlier.zip.rejected"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"kept for a look")
+    code, _, err = _cli(capsys, "--url", drive.mirror_url("other.zip"), "--url",
+                        drive.mirror_url("LungSegDB.zip"), "--sha256", pin, "--no-drive",
+                        "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "other.zip.rejected (not the pinned archive) is removed with this commit" in err
+    names = sorted(p.name for p in (tmp_path / "downloads").iterdir())
+    assert names == ["LungSegDB.zip", "earlier.zip.rejected"]
 
 
 def test_cli_reports_each_failed_source_in_one_line(
@@ -234,6 +251,9 @@ def test_every_source_failing_lists_each_with_the_first_ones_exit_code(
     assert listed[1]["code"] == code and (kind is None or listed[1]["kind"] == kind)
     assert "then tried 2)" in doc["error"]["message"] and "3) " in doc["error"]["message"]
     assert not (tmp_path / "LungSegDB").exists()
+    # nothing served the pin: the rejected bytes stay for a look
+    rejected = sorted(p.name for p in (tmp_path / "downloads").glob("*.rejected"))
+    assert rejected == sorted({"other.zip.rejected", f"{second}.rejected"} - {"gone.zip.rejected"})
 
 
 def test_drive_is_the_fallback_and_no_drive_leaves_it_out(
