@@ -5,13 +5,13 @@ The download reads each block of the body into a buffer lent by the :class:`Stre
 (:meth:`StreamHasher.submit`); the digests are ready the moment the last block arrives, so the
 archive is never read back. The buffers (a few of 1 MiB) are reused: no allocation, no copy.
 
-SHA-256 is computed on the caller's thread, right after the block is written: with SHA-NI it
-runs at ~1.7 GB/s, faster than any network and than the TLS decryption feeding it, and on a
-2-core machine a hash thread cost more than it saved (measured over loopback HTTPS, a 948 MB
-archive: 1.3-1.4 s inline against 1.9 s threaded, the thread hand-offs and wake-ups adding
-~0.6 s of system time; hashing a cached file: 0.62 s inline, 0.80 s threaded; see
-docs/performance.md). MD5 (``md5=True``, ~650 MB/s, the slowest of these) does get a thread of
-its own, so the two digests run side by side; ``threaded=False`` computes it inline too.
+SHA-256 is computed on the caller's thread, right after the block is written, while the
+block is still in this core's cache: with SHA-NI it runs at ~1.7 GB/s, faster than any
+network. A hash thread saved nothing on 2 cores (a 948 MB download over loopback HTTPS, best
+of 18 rounds: 1.78 s inline, 1.76 s threaded) and cost time on a cached file (0.62 s inline,
+0.80 s threaded: each block had to travel to the other core); see docs/performance.md.
+MD5 (``md5=True``, ~650 MB/s, the slowest of these) does get a thread of its own, so the two
+digests run side by side; ``threaded=False`` computes it inline too.
 A buffer goes back to the pool once MD5 has seen it, so memory stays flat (at most
 ``buffers`` blocks in flight).
 
