@@ -65,7 +65,7 @@ def test_close_without_finish_joins_the_md5_thread() -> None:
     ("md5", "threaded", "threads"), [(False, True, 0), (True, True, 1), (True, False, 0)]
 )
 def test_only_md5_gets_a_thread(md5: bool, threaded: bool, threads: int) -> None:
-    """SHA-256 runs on the caller's thread (a hash thread cost more than it saved on 2 cores:
+    """SHA-256 runs on the caller's thread (a hash thread saved nothing on 2 cores:
     docs/performance.md); MD5, when asked for, on one of its own unless ``threaded=False``."""
     before = set(threading.enumerate())
     with StreamHasher(md5=md5, threaded=threaded) as h:
