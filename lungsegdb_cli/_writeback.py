@@ -12,7 +12,6 @@ systems) or is refused, and under ``LUNGSEGDB_SYNC=0``, it does nothing.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import sys
 from collections.abc import Callable
@@ -33,6 +32,8 @@ def _sync_file_range() -> _Starter | None:
     """The libc ``sync_file_range`` as ``start(fd, offset, length) -> ok``, or None."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here, not at import time: only a download needs it
+
     try:
         func = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (OSError, AttributeError):
