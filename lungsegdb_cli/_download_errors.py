@@ -55,6 +55,11 @@ def _page_hint(kind: drive.PageKind, source: drive.Source, manual: str) -> str:
         )
     if kind is drive.PageKind.NOT_FOUND:
         return f"Check the link given to --url (or unset LUNGSEGDB_URL); or {manual}"
+    if kind is drive.PageKind.PERMISSION and not source.is_drive:
+        return (
+            "Check that the mirror lets this machine read the file (a signed URL may have "
+            f"expired; a token or cookie may be missing); or {manual}"
+        )
     if kind is drive.PageKind.PERMISSION:
         return (
             "The file must be shared as 'Anyone with the link'; pass a mirror with --url, "

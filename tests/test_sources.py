@@ -217,20 +217,26 @@ def test_cli_reports_each_failed_source_in_one_line(
     [
         ("drive", "Google Drive says the file does not exist"),
         ("mirror", "The server says the file does not exist"),
+        ("mirror-403", "The server refused the download: permission denied"),
     ],
 )
-def test_a_missing_file_is_described_in_the_words_of_who_said_it(
+def test_a_refusal_is_described_in_the_words_of_who_said_it(
     drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, said: str
 ) -> None:
-    """A mirror's 404 is the mirror's word, not Google Drive's (a user would go looking for
-    a Drive problem that is not there)."""
-    url = drive.view_url("NO_SUCH_FILE_ID_0001") if where == "drive" else drive.mirror_url(
-        "gone.zip"
-    )
+    """A mirror's 404 or 403 is the mirror's word, not Google Drive's, and so is the next
+    step (a user would go looking for a Drive problem that is not there)."""
+    if where == "mirror-403":
+        drive.fail_next.append((403, None))  # the next file answer: 403 Forbidden
+    url = {
+        "drive": drive.view_url("NO_SUCH_FILE_ID_0001"),
+        "mirror": drive.mirror_url("gone.zip"),
+        "mirror-403": drive.mirror_url("LungSegDB.zip"),
+    }[where]
     code, out, _ = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path), "--json")
-    message = json.loads(out)["error"]["message"]
-    assert code == 3 and message.startswith(said)
-    assert ("Google Drive" in message) == (where == "drive")
+    error = json.loads(out)["error"]
+    assert code == 3 and error["message"].startswith(said)
+    assert ("Google Drive" in error["message"]) == (where == "drive")
+    assert ("Anyone with the link" in error["hint"]) is False
 
 
 @pytest.mark.parametrize(
