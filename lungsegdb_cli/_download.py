@@ -520,7 +520,7 @@ def _from_network(
     old = here.kept
     if old is not None and old != got.final and old.parent == paths.downloads_dir:
         txn.remove(old)
-    _drop_rejected(txn, op, attempts, keep=got.final)
+    _drop_rejected(txn, op, attempts)
     res = got.result
     record = Provenance(
         path=record_path(got.final, paths.root),
@@ -548,7 +548,7 @@ def _from_network(
 
 
 def _drop_rejected(
-    txn: commit.Transaction, op: _Op, attempts: Sequence[sources_mod.Attempt], *, keep: Path
+    txn: commit.Transaction, op: _Op, attempts: Sequence[sources_mod.Attempt]
 ) -> None:
     """Bytes an earlier source of this run sent that contradicted the pin were moved aside
     (``<name>.rejected``, for a look when every source fails). A later source served the
@@ -559,7 +559,7 @@ def _drop_rejected(
         if attempt.rejected is None:
             continue
         path = Path(attempt.rejected)
-        if path in seen or path == keep or path.parent != op.paths.downloads_dir:
+        if path in seen or path.parent != op.paths.downloads_dir:
             continue
         seen.add(path)
         txn.remove(path)
