@@ -103,6 +103,8 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) 
     except OSError as exc:
         if not follow_symlinks and exc.errno in _LINK_ERRNOS:
             raise SymlinkFound(path) from None
+        if exc.errno in _SPECIAL_OPEN_ERRNOS:
+            _raise_if_special(path, follow_symlinks)
         raise
     try:
         st = os.fstat(fd)
@@ -114,6 +116,25 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) 
         os.close(fd)
         raise
     return fd, st.st_size
+
+
+#: What ``open`` says for a file that cannot be opened at all because of what it is: a
+#: socket (ENXIO on Linux, EOPNOTSUPP on BSD/macOS), a device without its driver (ENXIO,
+#: ENODEV).
+_SPECIAL_OPEN_ERRNOS = frozenset(
+    e for e in (errno.ENXIO, errno.ENODEV, getattr(errno, "EOPNOTSUPP", None)) if e is not None
+)
+
+
+def _raise_if_special(path: str | os.PathLike[str], follow_symlinks: bool) -> None:
+    """:class:`NotRegularFile` if ``path`` is a socket or device (its ``open`` failed);
+    otherwise return, and the caller re-raises the original error."""
+    try:
+        st = os.stat(path, follow_symlinks=follow_symlinks)
+    except OSError:
+        return
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise NotRegularFile(path, st.st_mode) from None
 
 
 def read_regular(path: str | os.PathLike[str], limit: int = 64 << 20) -> bytes:

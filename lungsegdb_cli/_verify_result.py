@@ -67,7 +67,7 @@ class VerifyResult:
     def problems(self) -> Iterator[tuple[str, str]]:
         """``(kind, path)`` for every problem: archive first, then missing, modified, extra.
         A modified file that is a symlink or not a regular file has kind ``symlink`` or
-        ``not-regular`` instead of ``modified``."""
+        ``not-a-regular-file`` instead of ``modified``."""
         if self.archive is not None and not self.archive.ok:
             yield "archive", self.archive.path
         if self.tree_problem is not None:
@@ -76,7 +76,8 @@ class VerifyResult:
         for p in self.missing:
             yield "missing", p
         for p in self.modified:
-            yield "symlink" if p in links else "not-regular" if p in special else "modified", p
+            kind = "symlink" if p in links else "not-a-regular-file" if p in special else "modified"
+            yield kind, p
         for p in self.extra:
             yield "extra", p
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -477,8 +479,32 @@ def _to_zero_link(p: Path) -> None:
     p.symlink_to("/dev/zero")
 
 
+def _to_socket(p: Path) -> None:
+    """A listening-socket file in place of ``p`` (bound by its bare name from its folder:
+    a socket path is limited to ~108 bytes, which pytest's tmp paths exceed)."""
+    p.unlink()
+    here = os.getcwd()
+    os.chdir(p.parent)
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(p.name)
+    finally:
+        os.chdir(here)
+
+
+def _to_device(p: Path) -> None:
+    """A character device (``/dev/null``'s numbers) in place of ``p``; needs CAP_MKNOD."""
+    p.unlink()
+    try:
+        os.mknod(p, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod of a device needs privileges")
+
+
 HOSTILE = [
-    ("fifo", _to_fifo, "not_regular", "not-regular"),
+    ("fifo", _to_fifo, "not_regular", "not-a-regular-file"),
+    ("socket", _to_socket, "not_regular", "not-a-regular-file"),
+    ("device", _to_device, "not_regular", "not-a-regular-file"),
     ("link-to-dev-zero", _to_zero_link, "symlinks", "symlink"),
 ]
 
