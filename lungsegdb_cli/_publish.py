@@ -101,9 +101,12 @@ def _verified(
     if not result.ok:
         bad = len(result.missing) + len(result.modified) + len(result.extra)
         arch = result.archive
-        why = "the archive does not match its SHA-256" if arch and not arch.ok else (
-            f"{bad} file(s) of the tree differ from the manifest"
-        )
+        if arch and not arch.ok:
+            why = "the archive does not match its SHA-256"
+        elif result.tree_problem is not None:
+            why = result.tree_problem
+        else:
+            why = f"{bad} file(s) of the tree differ from the manifest"
         raise CheckFailed(
             f"Not publishing: {why}",
             hint="Run 'lungsegdb verify' to see what differs, then 'lungsegdb download --force'.",
@@ -148,18 +151,27 @@ class _Target:
             return Path(_join(self.root, name)).absolute().as_uri()
         return _join(self.dest, name)
 
-    def put(self, local: Path, name: str) -> None:
+    def put(self, local: Path | bytes, name: str) -> None:
+        """Upload ``local`` (a file, or the bytes themselves) as ``name``: staged under the
+        destination's own temporary prefix, then moved into place. Nothing is written
+        anywhere else (the data dir is only read: it may be read-only)."""
         staged, final = _join(self.tmp, name), _join(self.root, name)
         if self.fs is None:
             try:
                 os.makedirs(self.tmp, exist_ok=True)
-                shutil.copyfile(local, staged)
+                if isinstance(local, bytes):
+                    Path(staged).write_bytes(local)
+                else:
+                    shutil.copyfile(local, staged)
                 os.replace(staged, final)
             except OSError as exc:
                 raise from_os_error(exc, f"write {final}") from exc
             return
         try:
-            self.fs.put_file(str(local), staged)
+            if isinstance(local, bytes):
+                self.fs.pipe_file(staged, local)
+            else:
+                self.fs.put_file(str(local), staged)
             self.fs.mv(staged, final)
         except Exception as exc:
             raise DownloadError(
@@ -204,18 +216,13 @@ def publish(
         "source": redact(record.source) if record.source else None,
         "lungsegdb_version": __version__,
     }
-    staged_meta = paths.state_dir / f"{META_NAME}.publish"
-    try:
-        staged_meta.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise from_os_error(exc, f"write {staged_meta}") from exc
+    meta_bytes = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
     try:
         target.put(archive, archive.name)
         target.put(paths.manifest, paths.manifest.name)
-        target.put(staged_meta, META_NAME)
+        target.put(meta_bytes, META_NAME)
     finally:
         target.cleanup()
-        staged_meta.unlink(missing_ok=True)
     archive_url = target.url(archive.name)
     return PublishResult(
         dest=redact(dest),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,34 @@ def test_publish_refuses_what_is_not_verified(
     got, out, err = _cli(capsys, *args)
     assert got == code and out == "" and words in err, err
     assert not (tmp_path / "mirror").exists()  # nothing was uploaded
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
+    """Every entry under ``root`` (and ``root`` itself): mode, inode, size, mtime. A file
+    created and removed again still changes its folder's mtime."""
+    out = {}
+    for where in [root, *sorted(root.rglob("*"))]:
+        st = where.lstat()
+        out[where.relative_to(root).as_posix()] = (
+            st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns
+        )
+    return out
+
+
+def test_publish_only_reads_the_data_dir(
+    downloaded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """publish works on a read-only data dir (a cache mounted read-only): nothing is written,
+    not even a temporary file. Tests run as root, where chmod does not stop writes, so the
+    proof is that the data dir is exactly as before, folder mtimes included (set far in the
+    past first, so a change cannot fall in the same clock tick)."""
+    for folder in [downloaded, *downloaded.rglob("*")]:
+        if folder.is_dir() and not folder.is_symlink():
+            os.utime(folder, ns=(10**18, 10**18))
+    before = _snapshot(downloaded)
+    mirror = tmp_path / "mirror"
+    code, _, err = _cli(capsys, "publish", str(mirror), "--data-dir", str(downloaded), "-q")
+    assert code == 0, err
+    assert _snapshot(downloaded) == before
+    assert (mirror / "lungsegdb.json").is_file()
+    assert sorted(p.name for p in mirror.iterdir())[-1] == "lungsegdb.json"  # no temp left
