@@ -69,6 +69,7 @@ from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
+from lungsegdb_cli._treeorigin import tree_origin
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 
 if TYPE_CHECKING:
@@ -400,10 +401,7 @@ def _up_to_date_as_reader(op: _Op) -> DownloadResult | None:
 
 
 def _tree_matches_pin(paths: DataPaths, record: Provenance | None, pin: str) -> bool:
-    made_from = manifest.tree_archive(paths)
-    if made_from == manifest.UNRECORDED:  # written before this was recorded: trust provenance
-        return record is not None and record.pin == pin
-    return made_from == pin
+    return tree_origin(paths, record).matches(pin)
 
 
 def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
