@@ -235,7 +235,9 @@ def verify(
     data_dir : str or os.PathLike, optional
         The data root, or the LungSegDB folder itself.
     sha256 : str, optional
-        A pin for the archive (else its recorded checksum is the reference).
+        A pin (else the archive's recorded checksum is the reference): the kept archive must
+        match it and the tree be recorded as extracted from it, else ``ok`` is False with
+        ``tree_problem`` set.
     quick : bool
         Presence and sizes only; no file is read.
     progress : Progress, optional

@@ -162,7 +162,12 @@ def _verify_ok_lines(result: VerifyResult) -> list[str]:
             )
         else:
             lines.append(f"  archive {_e(arch.path)}: {_archive_state(arch)}")
-        lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
+        if arch.present:
+            lines.append(f"  sha256 {arch.sha256 or arch.expected or '-'}")
+        elif arch.source == "pin":
+            lines.append(f"  pin {arch.expected}: the tree's record names it (no archive hashed)")
+        else:
+            lines.append(f"  sha256 {arch.expected or '-'} (recorded at download, not checked)")
     return lines
 
 
@@ -174,7 +179,7 @@ def _archive_state(arch: ArchiveCheck) -> str:
         return f"sha256 matches {ref}"
     if arch.present:
         return "size matches the download record (quick: not hashed)"
-    return "not kept; the checksum recorded at download matches the pin"
+    return arch.note or "not kept: not checked"
 
 
 def _verify_failed_line(result: VerifyResult) -> str:
@@ -183,6 +188,8 @@ def _verify_failed_line(result: VerifyResult) -> str:
     files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
     lists = (("missing", result.missing), ("modified", result.modified), ("extra", result.extra))
     parts = [f"{len(items)} {kind}" for kind, items in lists if items]
+    if result.tree_problem is not None:
+        parts.insert(0, "tree not from the pinned archive")
     if result.archive is not None and not result.archive.ok:
         parts.insert(0, "archive differs")
     scope = f"checked {files} against the manifest" if result.manifest else "no tree"
@@ -202,6 +209,12 @@ def render_verify(con: Console, result: VerifyResult) -> None:
         _print(con, f"  actual:   {arch.sha256 or '-'}")
         if arch.problem:
             _print(con, f"  problem:  {_e(arch.problem)}")
+    elif arch is not None and arch.note:
+        _print(con, f"  archive:  {_e(arch.path)}: {_e(arch.note)}")
+    if result.tree_problem is not None:
+        _print(con, f"  tree:     {_e(result.tree_problem)}")
+        if result.tree_hint:
+            _print(con, f"  next:     {_e(result.tree_hint)}")
     table = Table("problem", "path", box=None, pad_edge=False, show_edge=False)
     for i, (kind, path) in enumerate(result.problems()):
         if i >= _VERIFY_MAX_ROWS:

@@ -4,7 +4,12 @@ Two checks, run together on one pool of hashing threads:
 
 * **Archive** (where kept): its SHA-256 against the pin (``--sha256`` / ``LUNGSEGDB_SHA256``) or
   else the checksum recorded in the provenance at download time. One deleted by
-  ``download --no-keep-archive`` is reported as ``discarded`` (gone by choice), not a problem.
+  ``download --no-keep-archive`` is reported as ``discarded`` (gone by choice), one deleted by
+  hand with a ``note`` (neither is a problem by itself); anything else in its place (a folder,
+  a FIFO) is a problem, never read.
+* **A pin means the tree** (:mod:`lungsegdb_cli._treeorigin`, the rule ``download`` uses too):
+  the tree's own record must say it was extracted from the pinned archive, else
+  ``tree_problem`` with ``tree_hint`` (the command that re-extracts it).
 * **Tree**: every file of the manifest (``<root>/LungSegDB.sha256``) against its digest, plus
   the files of the tree the manifest does not list. Outcome lists: ``missing``, ``modified``,
   ``extra`` (OS junk such as ``.DS_Store`` or ``__MACOSX/`` is never extra).
@@ -50,6 +55,7 @@ from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._tree import Confined, LeavesTree
+from lungsegdb_cli._treeorigin import fix_hint, tree_origin
 from lungsegdb_cli._treewalk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
@@ -85,7 +91,8 @@ def verify(
 ) -> VerifyResult:
     """Check the kept archive and every file of the tree; never raises for bad data.
 
-    ``sha256`` pins the archive's checksum (else the provenance record is the reference).
+    ``sha256`` pins the archive's checksum (else the provenance record is the reference) and
+    the tree: it must be recorded as extracted from the pinned archive.
     Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
     archive to check, :class:`LocalError` (exit 5) when a file cannot be read, and
     :class:`~lungsegdb_cli._manifest.ManifestCorrupt` or
@@ -112,10 +119,9 @@ def verify(
         archive=None,
         quick=quick,
     )
-    arch = _archive_check(archive, record, pin, quick)
-    result.archive = arch
+    result.archive = _archive_check(paths, archive, record, pin, quick)
     if listed is not None:
-        _tree_record(paths, pin, result)
+        _tree_record(paths, record, pin, result)
     if not quick:
         against = expected if listed is not None else None
         _hash_all(paths, against, sizes, where, result, progress=progress, workers=workers)
@@ -327,50 +333,41 @@ def _nothing_to_verify(paths: DataPaths, tree_exists: bool) -> NothingToVerify:
     )
 
 
-def _tree_record(paths: DataPaths, pin: str | None, result: VerifyResult) -> None:
-    """What the manifest says the tree was extracted from; a pin that names another archive
-    is a problem even when the kept archive matches it (the tree was not made from it)."""
+def _tree_record(
+    paths: DataPaths, record: Provenance | None, pin: str | None, result: VerifyResult
+) -> None:
+    """What the tree's own record says it was extracted from. A pin vouches for the tree
+    only if that record names the pinned archive (:mod:`lungsegdb_cli._treeorigin`): a kept
+    archive that matches the pin beside a tree from another archive is a problem."""
     made_from = manifest.tree_archive(paths)
-    if made_from is None or made_from == manifest.UNRECORDED:
+    if made_from != manifest.UNRECORDED:
+        result.tree_archive_sha256 = made_from
+    if not pin:
         return
-    result.tree_archive_sha256 = made_from
-    if pin and made_from != pin:
-        result.tree_problem = (
-            f"the tree was extracted from the archive with sha256 {made_from}, not the pinned one"
-        )
+    origin = tree_origin(paths, record)
+    if not origin.matches(pin):
+        result.tree_problem = origin.mismatch(pin)
+        result.tree_hint = fix_hint(pin)
 
 
 def _archive_check(
+    paths: DataPaths,
     archive: info.LocalArchive | None,
     record: Provenance | None,
     pin: str | None,
     quick: bool,
 ) -> ArchiveCheck | None:
-    """The archive check before hashing (final for ``quick`` or a vanished archive)."""
+    """The archive check before hashing (final for ``quick`` or an archive not there)."""
     recorded = record.pin if record is not None else None
     expected = pin or recorded
     source = "pin" if pin else ("provenance" if recorded else None)
     expected_size = record.size if record is not None else None
-    if archive is None and record is not None and record.discarded:
-        return _discarded_check(record, pin)
     if archive is None:
-        # Not kept (or deleted since). Only a pin that contradicts the record is a finding:
-        # the tree was extracted from another archive than the one pinned.
-        if record is not None and record.path and pin and recorded:
-            return ArchiveCheck(
-                path=record.path,
-                sha256=None,
-                expected=pin,
-                ok=recorded == pin,
-                source="pin",
-                size=None,
-                expected_size=expected_size,
-                present=False,
-                problem=None
-                if recorded == pin
-                else f"the tree was extracted from an archive with sha256 {recorded}",
-            )
-        return None
+        if record is None or not record.path:
+            return None
+        if record.discarded:
+            return _discarded_check(record, pin)
+        return _gone_check(paths, record, pin)
     size = archive.size
     check = ArchiveCheck(
         path=str(archive.path),
@@ -392,6 +389,54 @@ def _archive_check(
     return check
 
 
+def _gone_check(paths: DataPaths, record: Provenance, pin: str | None) -> ArchiveCheck:
+    """The recorded archive is not there as a regular file. Deleted (or moved) by hand: a
+    note, not a failure by itself (the tree is still checked, and a pin is then decided by
+    the tree's record alone); something else in its place (a folder, a FIFO): a problem,
+    never read. A pin that contradicts the recorded checksum is a problem either way."""
+    where = record.archive_path(paths.root) or Path(str(record.path))
+    recorded = record.pin
+    check = ArchiveCheck(
+        path=str(where),
+        sha256=None,
+        expected=pin or recorded,
+        ok=True,
+        source="pin" if pin else ("provenance" if recorded else None),
+        size=None,
+        expected_size=record.size,
+        present=False,
+    )
+    problems = []
+    kind = _kind_in_place(where)
+    if kind is None:
+        check.note = "gone (deleted or moved since it was recorded): not checked"
+    else:
+        problems.append(f"a {kind} is in its place: not read")
+    if pin and recorded and recorded != pin:
+        problems.append(_not_the_pin(recorded))
+    check.ok = not problems
+    check.problem = "; ".join(problems) or None
+    return check
+
+
+def _not_the_pin(recorded: str | None) -> str:
+    return f"the archive recorded at download has sha256 {recorded}, not the pin"
+
+
+def _kind_in_place(path: Path) -> str | None:
+    """What is at ``path`` instead of a regular file (``folder``, ``FIFO``, ...), or None
+    when nothing is (a dangling symlink counts as nothing)."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        raise _os_error(exc, "stat", path) from exc
+    return None if stat.S_ISREG(st.st_mode) else hashing.kind_of_mode(st.st_mode)
+
+
 def _discarded_check(record: Provenance, pin: str | None) -> ArchiveCheck:
     """The archive was deleted by choice (``download --no-keep-archive``): nothing to hash;
     only a pin that contradicts the recorded checksum is a problem."""
@@ -406,7 +451,7 @@ def _discarded_check(record: Provenance, pin: str | None) -> ArchiveCheck:
         size=None,
         expected_size=record.size,
         present=False,
-        problem=None if ok else f"the tree was extracted from an archive with sha256 {recorded}",
+        problem=None if ok else _not_the_pin(recorded),
         discarded=True,
     )
 

@@ -28,6 +28,9 @@ class ArchiveCheck:
     #: the archive was deleted by choice after a verified extract (download
     #: --no-keep-archive): not present, and that is not a problem
     discarded: bool = False
+    #: why an archive that is not ``present`` was not checked, when that is not a problem
+    #: by itself (deleted or moved by hand since it was recorded)
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: every field, in declaration order."""
@@ -54,6 +57,8 @@ class VerifyResult:
     tree_archive_sha256: str | None = None
     #: set when a pin names another archive than the one the tree was extracted from
     tree_problem: str | None = None
+    #: what to run then (the command that re-extracts the tree from the pinned archive)
+    tree_hint: str | None = None
 
     @property
     def files_ok(self) -> bool:
@@ -104,7 +109,11 @@ class VerifyResult:
                 "symlinks": self.symlinks,
                 "not_regular": self.not_regular,
             },
-            "tree": {"archive_sha256": self.tree_archive_sha256, "problem": self.tree_problem},
+            "tree": {
+                "archive_sha256": self.tree_archive_sha256,
+                "problem": self.tree_problem,
+                "hint": self.tree_hint,
+            },
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }

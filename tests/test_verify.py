@@ -307,14 +307,14 @@ def test_pin_overrides_provenance(
     assert run(["verify", "--data-dir", str(tree.root), "--sha256", "xyz"]) == 2
 
 
-def test_archive_not_kept_only_a_contradicting_pin_fails(
+def test_archive_deleted_is_noted_and_only_a_contradicting_pin_fails(
     tree: paths.DataPaths, capsys: pytest.CaptureFixture[str]
 ) -> None:
     arch = keep_archive(tree)
     recorded = hashlib.sha256(arch.read_bytes()).hexdigest()
     arch.unlink()
     code, doc = _verify_json(capsys, tree.root)
-    assert code == 0 and doc["archive"] is None
+    assert code == 0 and doc["archive"]["present"] is False and doc["archive"]["note"]
     code, doc = _verify_json(capsys, tree.root, "--sha256", recorded)
     assert code == 0 and doc["archive"]["present"] is False
     code, doc = _verify_json(capsys, tree.root, "--sha256", "cd" * 32)
