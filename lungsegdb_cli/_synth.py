@@ -255,9 +255,9 @@ def estimate_bytes(counts: dict[dataset.Group, int], fmt: str) -> int:
     return tree + (tree // 2 if fmt != "none" else 0) + (1 << 20)
 
 
-def _check_workers(workers: int | None) -> int:
+def _check_workers(workers: int | None, progress: Progress | None = None) -> int:
     if workers is None:
-        return default_workers(MAX_WORKERS)
+        return default_workers(MAX_WORKERS, progress=progress)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(
             f"workers must be a whole number >= 1, got {workers!r}",
@@ -359,7 +359,7 @@ def synthesize(
             hint="Use --format zip, --format tar.gz or --format none.",
         )
     wrap = _check_wrap(wrap)
-    n_workers = _check_workers(workers)
+    n_workers = _check_workers(workers, prog)
     out = _prepare_out(out_dir)
     check_free_space(out, estimate_bytes(counts, fmt), "the synthetic dataset")
 
