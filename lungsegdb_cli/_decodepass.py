@@ -60,24 +60,24 @@ def default_workers(progress: Progress | None = None) -> int:
 
 
 def _init_worker() -> None:
-    """A decode worker: Ctrl-C is the parent's to handle, and the cyclic collector is on
-    (a parent running under ``_tuning.decode_switches`` forks it with the collector off)."""
+    """A decode worker has the cyclic collector on (a parent running under
+    ``_tuning.decode_switches`` forks it with the collector off)."""
     import gc
-    import signal
 
     gc.enable()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    """The decode processes: they ignore Ctrl-C and die with this process
+    (:func:`lungsegdb_cli._procpool.process_pool`)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+
+    from lungsegdb_cli._procpool import process_pool
 
     methods = multiprocessing.get_all_start_methods()
     # fork: workers start in milliseconds and inherit whatever is already imported
     method = "fork" if "fork" in methods and os.name == "posix" else None
-    ctx = multiprocessing.get_context(method)
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    return process_pool(workers, multiprocessing.get_context(method), _init_worker)
 
 
 def _warm() -> None:
