@@ -31,7 +31,7 @@ from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels, summarize_man
 from lungsegdb_cli._tree import FileEntry, GroupScan
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 #: What a worker returns per file: :meth:`FileSummary.as_tuple` and the cache's JSON.
 _Result = tuple[tuple[Any, ...], str]
@@ -53,29 +53,31 @@ class PassResult:
     cached: int
 
 
-def default_workers() -> int:
-    return _workers.default_workers(cap=8)
+def default_workers(progress: Progress | None = None) -> int:
+    """``$LUNGSEGDB_WORKERS`` (at most :func:`lungsegdb_cli._workers.max_workers`, with a
+    warning through ``progress``), else the CPUs, at most 8."""
+    return _workers.default_workers(cap=8, progress=progress)
 
 
 def _init_worker() -> None:
-    """A decode worker: Ctrl-C is the parent's to handle, and the cyclic collector is on
-    (a parent running under ``_tuning.decode_switches`` forks it with the collector off)."""
+    """A decode worker has the cyclic collector on (a parent running under
+    ``_tuning.decode_switches`` forks it with the collector off)."""
     import gc
-    import signal
 
     gc.enable()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _pool(workers: int):  # type: ignore[no-untyped-def]
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """The decode processes: they ignore Ctrl-C and die with this process
+    (:func:`lungsegdb_cli._procpool.process_pool`)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+
+    from lungsegdb_cli._procpool import process_pool
 
     methods = multiprocessing.get_all_start_methods()
     # fork: workers start in milliseconds and inherit whatever is already imported
     method = "fork" if "fork" in methods and os.name == "posix" else None
-    ctx = multiprocessing.get_context(method)
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    return process_pool(workers, multiprocessing.get_context(method), _init_worker)
 
 
 def _warm() -> None:
@@ -88,13 +90,15 @@ class Workers:
     """The decode processes. Started early (``start=True``) their start-up (fork, numpy and
     tifffile imports) overlaps the tree scan; otherwise on first use. A context manager."""
 
-    def __init__(self, workers: int | None = None, *, start: bool = True) -> None:
-        self.n = default_workers() if workers is None else max(1, workers)
-        self._pool: Any = None
+    def __init__(
+        self, workers: int | None = None, *, start: bool = True, progress: Progress | None = None
+    ) -> None:
+        self.n = default_workers(progress) if workers is None else max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
         if start and self.n > 1:
             self.pool()
 
-    def pool(self) -> Any:
+    def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = _pool(self.n)
             for _ in range(self.n):
@@ -240,7 +244,7 @@ def decode(
     limit = max_image_pixels() if max_pixels is None else max_pixels
     prog = ensure(progress)
     own = not isinstance(workers, Workers)
-    crew = workers if isinstance(workers, Workers) else Workers(workers, start=False)
+    crew = workers if isinstance(workers, Workers) else Workers(workers, start=False, progress=prog)
     run = _Pass(dataset_dir, limit, cache, prog, crew)
     try:
         add = run.add
@@ -286,7 +290,7 @@ def decode_groups(
             groups.append(gs)
             yield from jobs_of(gs)
 
-    with Workers(workers, start=cache.empty) as crew:
+    with Workers(workers, start=cache.empty, progress=progress) as crew:
         passed = decode(
             dataset_dir,
             jobs(),

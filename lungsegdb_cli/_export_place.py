@@ -258,7 +258,7 @@ def place_all(
             os.makedirs(os.path.join(root, folder), exist_ok=True)
         except OSError as exc:
             raise from_os_error(exc, f"create {folder} in {root}") from exc
-    n = _decodepass.default_workers() if workers is None else max(1, workers)
+    n = _decodepass.default_workers(progress) if workers is None else max(1, workers)
     heavy = [j for j in jobs if j.mode != "link"]
     done: dict[str, Placed] = {}
     errors: list[str] = []

@@ -218,7 +218,7 @@ class _Parallel:
 
     def run(self, workers: int | None) -> list[Entry]:
         """Run on ``workers`` threads (the calling thread is one): the entries in job order."""
-        n = max(1, min(workers or _workers.default_workers(), len(self._jobs)))
+        n = max(1, min(workers or _workers.default_workers(progress=self._prog), len(self._jobs)))
         threads = [
             threading.Thread(target=self._work, name=f"lungsegdb-extract-{i}", daemon=True)
             for i in range(n - 1)

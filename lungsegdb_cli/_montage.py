@@ -5,7 +5,8 @@ to fit a :data:`TILE`-pixel square, grey images are windowed on their 1st-99th p
 the mask's outline is drawn on top in :data:`OUTLINE`: the **border** of the scaled mask, i.e.
 the mask pixels with at least one 4-neighbour outside the mask (the tile's edge counts as
 outside), one pixel wide. Text (row labels, captions, a header) goes in strips beside and
-under the tiles, never over a slice. Pillow (the ``[plot]`` extra) is imported here only.
+under the tiles, never over a slice, one line each: control characters in it (a stem may hold
+a newline) are shown escaped (``\\x0a``). Pillow (the ``[plot]`` extra) is imported here only.
 
 The layout is fixed: a header strip, then per row a label column and the tiles, each with a
 caption strip under it. :func:`compose` returns the PNG bytes and each tile's box (x, y, w, h
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from lungsegdb_cli._textsafe import escape
 
 #: Side of the square every slice is scaled to fit (pixels).
 TILE = 256
@@ -128,8 +131,10 @@ def _font() -> Any:
 
 
 def _fit_text(draw: Any, font: Any, text: str, width: int) -> str:
-    """``text`` as ASCII (other characters escaped) cut with '...' to fit ``width`` px."""
-    s = text.encode("ascii", "backslashreplace").decode("ascii")
+    """``text`` as one line of ASCII cut with '...' to fit ``width`` px: control characters
+    (a newline in a file name: Pillow cannot measure multi-line text) are escaped as a
+    terminal shows them (:func:`lungsegdb_cli._textsafe.escape`), other non-ASCII ones too."""
+    s = escape(text).encode("ascii", "backslashreplace").decode("ascii")
     if draw.textlength(s, font=font) <= width:
         return s
     while s and draw.textlength(s + "...", font=font) > width:
@@ -192,6 +197,8 @@ def compose(
 
 
 def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken at spaces only (a newline in
+    it is escaped first, as :func:`_fit_text` does, not taken as a line break)."""
     import textwrap
 
-    return textwrap.wrap(text, width) or [""]
+    return textwrap.wrap(escape(text), width) or [""]

@@ -272,6 +272,8 @@ def write_csv(path: Path, pairs: list[Pair]) -> None:
 # ---------------------------------------------------------------------------------------------
 def _decode(path: Path, limit: int) -> Any:
     """The first page of the TIFF at ``path``, once what its tags declare passed the limit."""
+    import struct
+
     import tifffile
 
     from lungsegdb_cli._stats import TooLargeImages
@@ -295,7 +297,8 @@ def _decode(path: Path, limit: int) -> Any:
             hint="The tree changed since it was listed; list the pairs again.",
             path=str(path),
         ) from exc
-    except (ValueError, IndexError, KeyError, TypeError, EOFError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError, EOFError, struct.error) as exc:
+        # struct.error: a header cut short (tifffile unpacks what is not there)
         raise CheckFailed(
             f"Cannot decode {path}: {exc}",
             hint="See it with 'lungsegdb validate'.",

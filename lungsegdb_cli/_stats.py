@@ -9,10 +9,13 @@ population one (ddof 0, as ``numpy.std``).
 
 Only pairs count (an image without a mask is ``validate``'s business). A pair file that cannot
 be decoded is skipped and counted in ``unreadable``; a readable image of a pair whose mask is
-unreadable still counts towards the intensity. A pair file whose tags declare an image over the
-decode limit is not decoded either, but it is not skipped: the numbers would silently leave out
-what may be a genuine image, so :func:`compute` raises :class:`TooLargeImages` (exit 1) naming
-it; raising ``LUNGSEGDB_MAX_IMAGE_PIXELS`` lets it through.
+unreadable still counts towards the intensity. A FIFO, device or socket with the name of a pair
+file (``not-a-regular-file`` for validate) is never opened, but its pair still counts, with that
+file in ``unreadable``: the pair is not silently dropped. A pair file whose tags declare an
+image over the decode limit is not decoded either, but it is not skipped: the numbers would
+silently leave out what may be a genuine image, so :func:`compute` raises
+:class:`TooLargeImages` (exit 1) naming it; raising ``LUNGSEGDB_MAX_IMAGE_PIXELS`` lets it
+through.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import csv
 import io
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +38,16 @@ from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
-from lungsegdb_cli._tree import GroupScan, Pair, iter_required
+from lungsegdb_cli._tree import (
+    IMAGE,
+    MASK,
+    FileEntry,
+    GroupScan,
+    Pair,
+    irregular_pairs,
+    iter_required,
+    kind_of,
+)
 from lungsegdb_cli._validate import OTHER, mask_convention
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
@@ -333,11 +345,43 @@ def _row(gs: GroupScan, p: Pair, si: FileSummary, sm: FileSummary) -> list[Any]:
     ]
 
 
+#: Why a pair file that is not a regular file has no numbers.
+NOT_READ = "not a regular file (a FIFO, device or socket): never read"
+
+
+def pairs_of(gs: GroupScan) -> list[Pair]:
+    """The pairs stats counts: the group's pairs, then those with a side that is not a
+    regular file (:func:`~lungsegdb_cli._tree.irregular_pairs`; that side is never opened)."""
+    return gs.pairs + irregular_pairs(gs) if gs.not_regular else gs.pairs
+
+
+def _jobs(gs: GroupScan) -> Iterator[tuple[FileEntry, str]]:
+    """The files to decode: both sides of every pair but the ones that are not regular."""
+    special = {f.rel for f in gs.not_regular}
+    for p in pairs_of(gs):
+        for f, kind in ((p.image, IMAGE), (p.mask, MASK)):
+            if f.rel not in special:
+                yield f, kind
+
+
+def _files(scans: list[GroupScan]) -> set[str]:
+    """Every pair file of ``scans`` (the decode cache keeps the entries of the others)."""
+    return {f.rel for gs in scans for p in pairs_of(gs) for f in (p.image, p.mask)}
+
+
+def _not_read(scans: list[GroupScan], summaries: dict[str, FileSummary]) -> None:
+    """An unreadable summary for each entry that is not a regular file (none was opened)."""
+    for gs in scans:
+        for f in gs.not_regular:
+            summaries.setdefault(f.rel, FileSummary(kind=kind_of(f.rel), error=NOT_READ))
+
+
 def _accumulate(gs: GroupScan, summaries: dict[str, FileSummary], rows: list | None) -> GroupStats:
     g = gs.group
-    st = GroupStats(g.variant, g.version, present=gs.present, pairs=len(gs.pairs))
-    step = max(1, len(gs.pairs) // SAMPLES)
-    for i, p in enumerate(gs.pairs):
+    pairs = pairs_of(gs)
+    st = GroupStats(g.variant, g.version, present=gs.present, pairs=len(pairs))
+    step = max(1, len(pairs) // SAMPLES)
+    for i, p in enumerate(pairs):
         si, sm = summaries[p.image.rel], summaries[p.mask.rel]
         st.bytes += p.image.size + p.mask.size
         st.unreadable += (not si.ok) + (not sm.ok)
@@ -373,7 +417,7 @@ def too_large(scans: list[GroupScan], summaries: dict[str, FileSummary]) -> list
     return [
         (f.rel, summaries[f.rel].error or "")
         for gs in scans
-        for p in gs.pairs
+        for p in pairs_of(gs)
         for f in (p.image, p.mask)
         if summaries[f.rel].too_large
     ]
@@ -426,15 +470,16 @@ def compute(
     scans, passed, cache_saved = decode_groups(
         paths.dataset_dir,
         listing,
-        lambda gs: ((f, k) for p in gs.pairs for f, k in ((p.image, "image"), (p.mask, "mask"))),
+        _jobs,
         # keep entries of files this run did not look at (lone images, other groups)
-        lambda scans: ({f.rel for gs in scans for p in gs.pairs for f in (p.image, p.mask)}, []),
+        lambda scans: (_files(scans), []),
         cache=cache,
         progress=progress,
         workers=workers,
         description="Computing statistics",
         max_pixels=limit,
     )
+    _not_read(scans, passed.summaries)
     big = too_large(scans, passed.summaries)
     if big:
         cache_saved()

@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _synth_phantom
 from lungsegdb_cli._fsutil import atomic_write_text, check_free_space
 from lungsegdb_cli._hashing import hash_file
+from lungsegdb_cli._procpool import process_pool
 from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._synth_archive import (
     ARCHIVE_DATE_TIME,
@@ -69,7 +69,7 @@ from lungsegdb_cli._synth_phantom import (
     tiff_bytes,
     window,
 )
-from lungsegdb_cli._workers import default_workers, ignore_sigint
+from lungsegdb_cli._workers import default_workers
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
 
 #: Pairs per group when neither ``--pairs`` nor ``--scale`` is given.
@@ -255,9 +255,9 @@ def estimate_bytes(counts: dict[dataset.Group, int], fmt: str) -> int:
     return tree + (tree // 2 if fmt != "none" else 0) + (1 << 20)
 
 
-def _check_workers(workers: int | None) -> int:
+def _check_workers(workers: int | None, progress: Progress | None = None) -> int:
     if workers is None:
-        return default_workers(MAX_WORKERS)
+        return default_workers(MAX_WORKERS, progress=progress)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(
             f"workers must be a whole number >= 1, got {workers!r}",
@@ -292,7 +292,7 @@ def _render_pooled(
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":  # import numpy/tifffile once in the server, not per worker
         ctx.set_forkserver_preload([_synth_phantom.__name__])
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_sigint) as pool:
+    with process_pool(workers, ctx) as pool:
         futures = [pool.submit(make_chunk, str(tree), seed, v, idx) for v, idx in chunks]
         try:
             for fut in futures:
@@ -359,7 +359,7 @@ def synthesize(
             hint="Use --format zip, --format tar.gz or --format none.",
         )
     wrap = _check_wrap(wrap)
-    n_workers = _check_workers(workers)
+    n_workers = _check_workers(workers, prog)
     out = _prepare_out(out_dir)
     check_free_space(out, estimate_bytes(counts, fmt), "the synthetic dataset")
 

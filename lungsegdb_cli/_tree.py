@@ -445,6 +445,26 @@ def scan_group(
     return gs
 
 
+def irregular_pairs(gs: GroupScan) -> list[Pair]:
+    """The pairs the scan could not make because a side is in ``gs.not_regular``: a FIFO,
+    device or socket with a TIFF name, matched by stem with a lone image or mask (or another
+    such entry) of the other kind. Each is a pair that would be there if that entry were a
+    file; its not-regular side must never be opened. In natural order of the stems."""
+    images = {_stem(f.name): f for f in gs.lone_images}
+    masks = {_stem(f.name): f for f in gs.lone_masks}
+    odd = [f for f in gs.not_regular if _is_tiff_name(f.name)]
+    for f in odd:
+        side = masks if kind_of(f.rel) == MASK else images
+        side.setdefault(_stem(f.name), f)  # a regular file with that stem is kept
+    special = {f.rel for f in odd}
+    pairs = [
+        Pair(s, f, masks[s])
+        for s, f in images.items()
+        if s in masks and (f.rel in special or masks[s].rel in special)
+    ]
+    return sorted(pairs, key=lambda p: natural_key(p.stem))
+
+
 def _group_scans(dataset_dir: Path, groups: tuple[Group, ...] | None) -> Iterator[GroupScan]:
     confined = Confined(dataset_dir)
     found = _leaf_folders(dataset_dir, confined)

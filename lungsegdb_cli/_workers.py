@@ -1,7 +1,9 @@
 """How many worker threads or processes to use by default: one place for every pool.
 
 ``LUNGSEGDB_WORKERS=N`` (a positive integer, validated by :mod:`lungsegdb_cli._envvars`) sets
-the number; otherwise it is the number of CPUs this process may run on, at most ``cap``.
+the number, at most :func:`max_workers` (4 per CPU: more only costs memory, each decode process
+holds its own interpreter and numpy); otherwise it is the number of CPUs this process may run
+on, at most ``cap``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import os
 from collections.abc import Mapping
 
 from lungsegdb_cli import _envvars as envvars
+from lungsegdb_cli._progress import Progress, note
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
+#: ``LUNGSEGDB_WORKERS`` is capped at this many workers per CPU.
+PER_CPU = 4
 
 
 def cpus() -> int:
@@ -23,14 +28,38 @@ def cpus() -> int:
     return max(1, n)
 
 
-def default_workers(cap: int | None = None, env: Mapping[str, str] | None = None) -> int:
-    """``$LUNGSEGDB_WORKERS`` if set (not capped), else :func:`cpus` capped at ``cap``.
+def max_workers() -> int:
+    """The most workers ``LUNGSEGDB_WORKERS`` may ask for: :data:`PER_CPU` per CPU."""
+    return PER_CPU * cpus()
+
+
+def default_workers(
+    cap: int | None = None,
+    env: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """``$LUNGSEGDB_WORKERS`` if set (not capped by ``cap``, but at most :func:`max_workers`,
+    with a warning noted on ``progress``), else :func:`cpus` capped at ``cap``.
 
     Raises :class:`~lungsegdb_cli.errors.UsageError` when the variable is set to anything but
     a positive integer (``0``, ``-1``, ``2.5``, ``abc``).
     """
     n = cpus() if cap is None else min(cpus(), max(1, cap))
-    return envvars.positive_int(ENV_WORKERS, n, env)
+    asked = envvars.positive_int(ENV_WORKERS, n, env)
+    most = max_workers()
+    if asked <= most:
+        return asked
+    if progress is not None:
+        note(progress, too_many(asked, most))
+    return most
+
+
+def too_many(asked: int, most: int) -> str:
+    """The warning for a ``LUNGSEGDB_WORKERS`` over the cap."""
+    return (
+        f"warning: {ENV_WORKERS}={asked:,} is more than {PER_CPU} per CPU "
+        f"({cpus()} CPUs here): using {most}"
+    )
 
 
 def ignore_sigint() -> None:

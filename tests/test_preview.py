@@ -321,3 +321,44 @@ def test_border_of_a_full_and_an_empty_mask() -> None:
     full = np.ones((4, 5), dtype=bool)
     assert np.array_equal(_montage.border(full), reference_border(full))
     assert not _montage.border(np.zeros((3, 3))).any()
+
+
+ODD_STEMS = ["a\nb", "c\rd\x1b[31m", "e\tf", "g\u2028h", "i\x7fj"]
+
+
+def test_stems_with_control_characters_are_drawn_escaped(tmp_path: Path, capsys) -> None:
+    """A newline (or another control character) in a stem: the montage is written with the
+    caption escaped on one line (Pillow cannot measure multi-line text), never a traceback."""
+    tree = write_tree(tmp_path, {"raw data/V1": ODD_STEMS}, 32, {})
+    out = tmp_path / "p.png"
+    assert run(["preview", str(out), "--data-dir", str(tree), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted(t["stem"] for t in doc["rows"][0]["tiles"]) == sorted(ODD_STEMS)
+    assert all(t["note"] is None for t in doc["rows"][0]["tiles"])
+    with Image.open(out) as im:
+        assert im.size == (doc["size"][0], doc["size"][1])
+    assert run(["preview", str(out), "--data-dir", str(tree)]) == 0
+    text = capsys.readouterr().out
+    assert "a\\x0ab" in text and "\x1b" not in text
+
+
+def test_findings_on_odd_files_are_tiles_with_a_note(tmp_path: Path) -> None:
+    """Lone files that do not decode -- one with a newline in its name, one cut short inside
+    its header (tifffile's struct.error) -- get a grey tile saying why; exit 0."""
+    tree = write_tree(tmp_path, {"raw data/V1": ["1"]}, 32, {})
+    (tree / "raw data/V1/CT_Images" / "x\ny.TIF").write_bytes(b"junk")
+    (tree / "raw data/V1/CT_Masks" / "z.TIF").write_bytes(b"II*\x00")
+    out = tmp_path / "f.png"
+    assert run(["preview", str(out), "--findings", "--data-dir", str(tree), "--quiet"]) == 0
+    result = L.preview(out, tree, findings=True)
+    notes = {t.stem: t.note for r in result.rows for t in r.tiles}
+    assert set(notes) == {"x\ny", "z"} and all(notes.values())
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+
+
+def test_text_in_the_picture_is_one_line_of_ascii() -> None:
+    art = _montage.TileArt(None, "cap\ntion\x1b[2J", "why:\nthe\rfile\u2028broke")
+    png, boxes, _ = _montage.compose("title\n2", [_montage.Row(["row\n1"], [art])], note="n\n")
+    assert png.startswith(b"\x89PNG") and len(boxes[0]) == 1
+    assert _montage._wrap("a\nb c", 40) == ["a\\x0ab c"]

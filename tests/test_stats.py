@@ -303,3 +303,45 @@ def test_too_large_writes_no_csv_and_a_higher_limit_lets_it_through(
     doc = json.loads(capsys.readouterr().out)
     assert doc["groups"][0]["pairs"] == 5 and out.exists()
     check_group(doc["groups"][0], numpy_stats(root, PRE_V1))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize(
+    ("sides", "unreadable"),
+    [(("mask",), 1), (("image",), 1), (("image", "mask"), 2)],
+)
+def test_a_fifo_in_place_of_a_pair_file_is_counted_not_dropped(
+    tmp_path: Path, synth_tree: Path, sides: tuple[str, ...], unreadable: int
+) -> None:
+    """A FIFO named like a pair file: never opened (no hang), but its pair still counts, the
+    FIFO in ``unreadable`` with the reason in the CSV, and a warning. Run in a subprocess so
+    that a hang fails instead of blocking the suite."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    tree_dir = Path(shutil.copytree(synth_tree, root / "LungSegDB"))
+    for side in sides:
+        where = tree_dir / (RAW_V1.images if side == "image" else RAW_V1.masks) / "1.TIF"
+        where.unlink()
+        os.mkfifo(where)
+    out = tmp_path / "pairs.csv"
+    args = ["stats", "--data-dir", str(root), "--json", "--csv", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    raw = next(g for g in doc["groups"] if (g["variant"], g["version"]) == ("raw data", "V1"))
+    assert (raw["pairs"], raw["unreadable"]) == (3, unreadable)
+    assert (doc["total"]["pairs"], doc["total"]["unreadable"]) == (12, unreadable)
+    assert "raw data/V1: " in done.stderr and "unreadable" in done.stderr
+    rows = [r for r in csv.DictReader(out.open(encoding="utf-8")) if r["variant"] == "raw data"]
+    row = next(r for r in rows if r["version"] == "V1" and r["stem"] == "1")
+    assert row["error"].count("not a regular file") == len(sides)
+    if sides == ("mask",):  # the readable image still counts towards the intensity
+        assert row["mean"] != "" and raw["intensity"]["pixels"] == 3 * 512 * 512

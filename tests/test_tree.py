@@ -310,3 +310,27 @@ def test_scan_sets_aside_fifos_and_reports_symlinks(tmp_path: Path) -> None:
     assert [(lk.rel, lk.where) for lk in raw.symlinks] == [
         ("raw data/V1/CT_Images/", tree.OUTSIDE)
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_irregular_pairs_are_the_pairs_a_special_file_would_make(tmp_path: Path) -> None:
+    files = {f"{G.images}/{s}.TIF": b"i" for s in ("1", "2", "10")}
+    files.update({f"{G.masks}/{s}.TIF": b"m" for s in ("1", "4")})
+    ds = make(tmp_path / "LungSegDB", files)
+    for rel in (
+        f"{G.masks}/10.tif",  # pairs with the lone image 10
+        f"{G.masks}/2.TIF",  # pairs with the lone image 2
+        f"{G.images}/1.tiff",  # stem 1 is paired already: no second pair
+        f"{G.images}/4.TIF",  # pairs with the lone mask 4
+        f"{G.images}/5.TIF",  # no partner
+        f"{G.masks}/6.png",  # not a TIFF name
+    ):
+        os.mkfifo(ds / rel)
+    gs = next(g for g in tree.scan(ds).groups if g.group == G)
+    assert [p.stem for p in gs.pairs] == ["1"]
+    got = [(p.stem, p.image.rel, p.mask.rel) for p in tree.irregular_pairs(gs)]
+    assert got == [
+        ("2", f"{G.images}/2.TIF", f"{G.masks}/2.TIF"),
+        ("4", f"{G.images}/4.TIF", f"{G.masks}/4.TIF"),
+        ("10", f"{G.images}/10.TIF", f"{G.masks}/10.tif"),
+    ]
