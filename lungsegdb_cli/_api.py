@@ -40,9 +40,11 @@ PathLike = str | os.PathLike[str]
 
 
 def _paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
-    from lungsegdb_cli._paths import resolve
+    """Every operation's data dir, recovered first (a commit a killed writer left half-done
+    is finished before anything is read or written): :mod:`lungsegdb_cli._datadir`."""
+    from lungsegdb_cli._datadir import open_data_dir
 
-    return resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
+    return open_data_dir(data_dir, must_exist=must_exist)
 
 
 def download(
