@@ -651,7 +651,9 @@ def export(
         overlapping the tree; a missing ``split_file`` (exit 2).
     CheckFailed
         No tree; a splits file from another manifest or not covering the pairs; a file that
-        cannot be decoded (exit 1).
+        cannot be decoded; a manifest that is not a regular file (exit 1).
+    LocalError
+        Disk full, or another write the machine refused (exit 5).
 
     Examples
     --------
