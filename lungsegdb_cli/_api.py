@@ -40,9 +40,11 @@ PathLike = str | os.PathLike[str]
 
 
 def _paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
-    from lungsegdb_cli._paths import resolve
+    """Every operation's data dir, recovered first (a commit a killed writer left half-done
+    is finished before anything is read or written): :mod:`lungsegdb_cli._datadir`."""
+    from lungsegdb_cli._datadir import open_data_dir
 
-    return resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
+    return open_data_dir(data_dir, must_exist=must_exist)
 
 
 def download(
@@ -634,7 +636,7 @@ def export(
         nnU-Net only: the dataset id of the preprocessed variant (raw: id + 1); with
         ``variant``, the id of that one dataset.
     force : bool
-        Replace a previous export at ``out`` (atomically).
+        Replace a previous export at ``out`` (atomically), and nothing else.
     progress : object, optional
         ``start``/``advance``/``done``; default silent.
 
@@ -647,11 +649,16 @@ def export(
     Raises
     ------
     UsageError
-        Unknown format, link or variant; a non-empty ``out`` without ``force``; ``out``
-        overlapping the tree; a missing ``split_file`` (exit 2).
+        Unknown format, link or variant; a non-empty ``out`` without ``force``; with
+        ``force``, an ``out`` that is not an intact previous export holding only what it made;
+        ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
     CheckFailed
         No tree; a splits file from another manifest or not covering the pairs; a file that
-        cannot be decoded (exit 1).
+        cannot be decoded; a manifest that is not a regular file (exit 1).
+    LocalError
+        Another export is writing ``out`` (kind ``out-busy``); ``out`` changed during the
+        export (``out-changed``: left as it is, nothing deleted); disk full or another write
+        the machine refused (exit 5).
 
     Examples
     --------

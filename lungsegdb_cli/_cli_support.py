@@ -78,10 +78,11 @@ class Output:
 
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:
-    """The data root ``--data-dir`` names (or the default one), checked (exit 2 if unusable)."""
-    from lungsegdb_cli import _paths as paths
+    """The data root ``--data-dir`` names (or the default one), checked (exit 2 if unusable),
+    with any interrupted commit finished first (:mod:`lungsegdb_cli._datadir`)."""
+    from lungsegdb_cli._datadir import open_data_dir
 
-    return paths.resolve(data_dir, must_exist=must_exist)
+    return open_data_dir(data_dir, must_exist=must_exist)
 
 
 def _check_sha256(value: str | None) -> str | None:

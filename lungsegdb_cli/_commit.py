@@ -89,6 +89,7 @@ __all__ = [
     "reading",
     "recover",
     "set_hook",
+    "settle",
     "writing",
 ]
 
@@ -256,6 +257,14 @@ def reading(paths: DataPaths, timeout: float | None = None) -> Iterator[None]:
             raise LocalError(f"The data dir {paths.root} keeps changing under this run")
         _tidy(paths)
         yield
+
+
+def settle(paths: DataPaths, timeout: float | None = None) -> None:
+    """Recovery first: what a killed writer left is finished (a ``committed`` journal rolled
+    forward, as :func:`reading` does) or tidied before a command looks at the data dir. A few
+    ``stat`` calls when there is nothing to do; creates nothing then."""
+    with reading(paths, timeout):
+        pass
 
 
 def _tidy(paths: DataPaths) -> None:

@@ -1,6 +1,9 @@
 """``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
 
-The run, under the data dir's generation lock held shared (the tree stays one generation):
+OUT is claimed first (:mod:`lungsegdb_cli._export_claim`: a second export to it fails at
+once, exit 5) and what it holds is recorded (:func:`~lungsegdb_cli._export_commit.check_target`:
+absent, empty, or with ``force`` a previous export). Then, under the data dir's generation lock
+held shared (the tree stays one generation):
 
 1. the splits: ``split_file``, else the splits in force (``<state>/splits.json``), else the
    default split (what ``lungsegdb split`` with its defaults would write) made now, in
@@ -10,7 +13,8 @@ The run, under the data dir's generation lock held shared (the tree stays one ge
 3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli._export_place`:
    images hard-linked, masks rewritten where the format needs 0/1);
 4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
-5. the staging folder renamed into place (:mod:`lungsegdb_cli._export_commit`).
+5. the staging folder renamed into place (:mod:`lungsegdb_cli._export_commit`), only if OUT is
+   still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
 
 :func:`check_export` (in :mod:`lungsegdb_cli._export_check`) reads the record back.
 """
@@ -29,7 +33,8 @@ from lungsegdb_cli import __version__
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _export_layout as layout
 from lungsegdb_cli._crashpoints import checkpoint
-from lungsegdb_cli._export_commit import RECORD, check_target, staging, tidy
+from lungsegdb_cli._export_claim import claim
+from lungsegdb_cli._export_commit import RECORD, Seen, check_target, staging, tidy
 from lungsegdb_cli._export_commit import commit as put_in_place
 from lungsegdb_cli._export_place import LINKS, Placed, place_all
 from lungsegdb_cli._pairs import (
@@ -290,7 +295,6 @@ def export(
     """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
     from lungsegdb_cli import _dataset as dataset
     from lungsegdb_cli._stats import parse_variant
-    from lungsegdb_cli._tiffinfo import max_image_pixels
 
     fmt = layout.check_format(fmt)
     link = check_link(link)
@@ -302,14 +306,39 @@ def export(
         raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
                           hint="Run 'lungsegdb download' first, or pass --data-dir.",
                           path=str(paths.dataset_dir))
-    out = Path(os.path.abspath(out))
-    tidy(out)
-    check_target(out, force, [paths.dataset_dir, paths.state_dir])
+    req = _Request(fmt, Path(os.path.abspath(out)), split_file, link, chosen, variants,
+                   dataset_id)
+    with claim(req.out, f"export {fmt}"):
+        tidy(req.out)
+        seen = check_target(req.out, force, [paths.dataset_dir, paths.state_dir])
+        return _run(paths, req, seen, progress, workers)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """An export's checked options."""
+
+    fmt: str
+    out: Path
+    split_file: Path | None
+    link: str
+    chosen: str | None  # one variant, or None: both
+    variants: tuple[str, ...]
+    dataset_id: int
+
+
+def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
+         workers: int | None) -> ExportResult:
+    """The export proper, OUT claimed: stage every file, then put it in place if OUT is still
+    what was ``seen``."""
+    from lungsegdb_cli._tiffinfo import max_image_pixels
+
+    fmt, out, link, chosen, variants = req.fmt, req.out, req.link, req.chosen, req.variants
     limit = max_image_pixels()
     with commit.reading(paths), staging(out) as (staged, aside):
-        splits = load_splits(paths, split_file, staged / SPLITS_COPY)
+        splits = load_splits(paths, req.split_file, staged / SPLITS_COPY)
         pairs = assigned_pairs(paths, splits, variants)
-        plan = layout.plan(fmt, pairs, dataset_id=dataset_id, one_variant=chosen is not None)
+        plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None)
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
         texts = {rel: text.encode() for rel, text in plan.texts.items()}
         if fmt == "csv":
@@ -337,6 +366,6 @@ def export(
         doc = record_doc(result, splits, placed, texts, plan.cases, paths.dataset_dir)
         _write(staged / RECORD, (json.dumps(doc, indent=1, ensure_ascii=True) + "\n").encode())
         checkpoint("export staged")
-        put_in_place(staged, out, aside)
+        put_in_place(staged, out, aside, seen)
         checkpoint("export done")
     return result

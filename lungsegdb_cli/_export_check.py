@@ -179,13 +179,13 @@ def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
 
 def check(out: Path) -> ExportCheckResult:
     """Check the export at ``out`` against its record (see the module docstring)."""
+    from lungsegdb_cli._datadir import open_data_dir
     from lungsegdb_cli._export import manifest_sha256
-    from lungsegdb_cli._paths import resolve
 
     out = Path(os.path.abspath(out))
     doc = read_record(out)
     tree = Path(str(doc.get("dataset_dir", "")))
-    paths = resolve(tree)
+    paths = open_data_dir(tree)
     res = ExportCheckResult(
         out=str(out),
         format=str(doc.get("format")),

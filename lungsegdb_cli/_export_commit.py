@@ -1,14 +1,21 @@
 """Making an export appear at one step: staged beside OUT, then renamed into place.
 
-The export is built in ``.<OUT>.staging-<pid>-<hex>`` beside OUT (same folder, so the final
-rename never crosses a file system). Then:
+An export owns only what it made. :func:`check_target` records what OUT is when the export
+starts (:class:`Seen`): absent or an empty folder, or -- only with ``force`` -- a previous
+lungsegdb export whose record is intact and which holds nothing the record does not list
+(anything else: exit 2, nothing touched). The export is built in ``.<OUT>.staging-<pid>-<hex>``
+beside OUT (same folder, so the final rename never crosses a file system). Then, only if OUT
+is still what was seen:
 
-* OUT absent or an empty folder: one ``rename`` (atomic).
-* OUT a previous export and ``force``: on Linux one ``renameat2(RENAME_EXCHANGE)`` swaps the
-  two folders atomically, then the old one is removed; elsewhere OUT is first renamed to
-  ``.<OUT>.old-<txid>`` and the staging folder renamed to OUT (a Ctrl-C between the two is held
-  back until both are done). A crash in that short window leaves the old export in the
-  ``.old-`` folder, which the next export to OUT puts back before it starts.
+* OUT absent or an empty folder: one ``rename(2)``, which the kernel refuses (atomically) if
+  OUT is not empty by then: exit 5 naming what appeared there, nothing deleted.
+* OUT a previous export and ``force``: checked again (same record, nothing added), then on
+  Linux one ``renameat2(RENAME_EXCHANGE)`` swaps the two folders atomically; the folder swapped
+  out is checked once more (swapped back if a file appeared in it meanwhile) and removed.
+  Elsewhere OUT is first renamed to ``.<OUT>.old-<txid>``, checked there, and the staging
+  folder renamed to OUT (a Ctrl-C between the two is held back until both are done). A crash
+  in that short window leaves the old export in the ``.old-`` folder, which the next export to
+  OUT puts back before it starts.
 
 Leftover staging folders of dead processes beside OUT are removed by :func:`tidy`.
 """
@@ -17,15 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import hashlib
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from lungsegdb_cli.errors import UsageError, from_os_error
+from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
 
 RECORD = "lungsegdb-export.json"
 _RENAME_EXCHANGE = 2
@@ -68,9 +79,103 @@ def tidy(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def check_target(out: Path, force: bool, protect: list[Path]) -> None:
-    """Refuse an OUT that is a file, holds or sits inside the data (``protect``), or is a
-    non-empty folder without ``force``, or with ``force`` is not an export (exit 2)."""
+def _digest(path: Path) -> str | None:
+    from lungsegdb_cli._hashing import read_regular
+
+    try:
+        return hashlib.sha256(read_regular(path)).hexdigest()
+    except OSError:
+        return None
+
+
+def foreign(folder: Path, made: Iterable[str]) -> list[str]:
+    """What is under ``folder`` (relative, with ``/``, sorted) that is neither one of the paths
+    ``made`` nor a folder holding one: what someone else put there. Links are not followed."""
+    made = set(made)
+    holders = {"/".join(parts[:i]) for p in made for parts in [p.split("/")]
+               for i in range(1, len(parts))}
+    found: list[str] = []
+    todo = [""]
+    while todo:
+        base = todo.pop()
+        try:
+            entries = list(os.scandir(folder / base))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{base}/{entry.name}" if base else entry.name
+            if rel in holders and entry.is_dir(follow_symlinks=False):
+                todo.append(rel)
+            elif rel not in made:
+                found.append(rel)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What OUT was when the export started: nothing to keep (absent or an empty folder:
+    ``record_sha256`` None), or a previous export: its record's SHA-256 and what it made."""
+
+    record_sha256: str | None = None
+    made: frozenset[str] = frozenset()
+
+    def differs(self, where: Path) -> str | None:
+        """The first path under ``where`` (relative) showing it is not the export seen, or
+        None when it is exactly that export."""
+        if _digest(where / RECORD) != self.record_sha256:
+            return RECORD
+        extra = foreign(where, self.made)
+        return extra[0] if extra else None
+
+
+def _made_by(doc: dict[str, Any]) -> frozenset[str] | None:
+    """The paths an export record lists (its files and texts, and itself); None if malformed."""
+    files, texts = doc.get("files"), doc.get("texts", [])
+    if not isinstance(files, list) or not isinstance(texts, list):
+        return None
+    entries = [*files, *texts]
+    if not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):
+        return None
+    return frozenset([RECORD, *(e["path"] for e in entries)])
+
+
+def _not_an_export(out: Path, why: str) -> UsageError:
+    return UsageError(
+        f"OUT {out} is not empty and is not a lungsegdb export ({why}): "
+        "--force replaces only a previous export",
+        hint="Remove it yourself if it should go, or choose another OUT.",
+        path=str(out),
+    )
+
+
+def _previous_export(out: Path) -> Seen:
+    """OUT as a previous export that ``--force`` may replace; anything else: exit 2."""
+    from lungsegdb_cli._export_check import read_record
+
+    if not os.path.lexists(out / RECORD):
+        raise _not_an_export(out, f"no {RECORD}")
+    try:
+        doc = read_record(out)
+    except LungSegDBError as exc:
+        raise _not_an_export(out, f"its {RECORD} is not an intact record: {exc.message}") from None
+    made = _made_by(doc)
+    if made is None:
+        raise _not_an_export(out, f"its {RECORD} is not an intact record")
+    extra = foreign(out, made)
+    if extra:
+        raise UsageError(
+            f"OUT {out} holds {len(extra):,} path(s) its export did not make, e.g. {extra[0]}: "
+            "--force replaces only what a previous export made",
+            hint="Move them out of OUT (or choose another OUT), then run the export again.",
+            path=str(out / extra[0]),
+        )
+    return Seen(_digest(out / RECORD), made)
+
+
+def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
+    """What OUT is (see :class:`Seen`). Refused (exit 2): an OUT that is a file or a link,
+    holds or sits inside the data (``protect``), a non-empty folder without ``force``, or with
+    ``force`` anything but an intact previous export holding only what it made."""
     real = Path(os.path.realpath(out))
     for p in protect:
         rp = Path(os.path.realpath(p))
@@ -80,24 +185,22 @@ def check_target(out: Path, force: bool, protect: list[Path]) -> None:
                 hint="Export to a folder outside the data dir, e.g. ./export.",
                 path=str(out),
             )
+    if out.is_symlink():
+        raise UsageError(f"OUT {out} is a symbolic link (to {real})",
+                         hint="Give the folder it points to, or choose another OUT.",
+                         path=str(out))
     if os.path.lexists(out) and not out.is_dir():
         raise UsageError(f"OUT {out} exists and is not a folder", hint="Choose another OUT.",
                          path=str(out))
     if not out.is_dir() or not any(os.scandir(out)):
-        return
+        return Seen()
     if not force:
         raise UsageError(
             f"OUT {out} is not empty",
             hint="Give --force to replace a previous export there, or choose another OUT.",
             path=str(out),
         )
-    if not (out / RECORD).is_file():
-        raise UsageError(
-            f"OUT {out} is not empty and is not a lungsegdb export (no {RECORD}): "
-            "--force replaces only a previous export",
-            hint="Remove it yourself if it should go, or choose another OUT.",
-            path=str(out),
-        )
+    return _previous_export(out)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -117,16 +220,76 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _put(staged: Path, out: Path, aside: Path) -> None:
-    if os.path.lexists(out) and not any(os.scandir(out)):
-        os.rmdir(out)
-    if not os.path.lexists(out):
+def _changed(out: Path, rel: str, where: Path | None = None) -> OutChanged:
+    path = out / rel if rel else out
+    if rel == RECORD:
+        what = f"{path} is no longer the record of the export that was there"
+    else:
+        what = f"{path} appeared"
+    kept = f"; what was in OUT is now at {where}" if where is not None else ""
+    return OutChanged(
+        f"OUT {out} changed while the export was made ({what}): the export was not put in "
+        f"place and nothing in OUT was deleted{kept}",
+        hint=f"Move {path} out of OUT (or choose another OUT), then export again."
+        if rel != RECORD else "Check what replaced the export in OUT, then export again.",
+        path=str(path),
+    )
+
+
+def _first_entry(out: Path) -> str:
+    try:
+        names = sorted(os.listdir(out)) if out.is_dir() and not out.is_symlink() else []
+    except OSError:
+        names = []
+    return names[0] if names else ""
+
+
+def _into_place(staged: Path, out: Path) -> None:
+    """``rename(2)`` onto OUT, absent or an empty folder: the kernel itself refuses a folder
+    that is not empty (or a file) by then, so nothing that appeared there is replaced."""
+    try:
         os.rename(staged, out)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise _changed(out, _first_entry(out)) from None
+        raise
+
+
+def _still(seen: Seen, where: Path, out: Path) -> None:
+    rel = seen.differs(where)
+    if rel is not None:
+        raise _changed(out, rel)
+
+
+def _empty_or_absent(out: Path) -> bool:
+    if not os.path.lexists(out):
+        return True
+    return out.is_dir() and not out.is_symlink() and not any(os.scandir(out))
+
+
+def _put(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
+    if seen.record_sha256 is None or _empty_or_absent(out):
+        _into_place(staged, out)
         return
-    if _exchange(staged, out):  # staged now holds the old export
+    _still(seen, out, out)
+    if _exchange(staged, out):  # staged now holds what was OUT: is it still the old export?
+        try:
+            _still(seen, staged, out)
+        except OutChanged:
+            _exchange(staged, out)
+            raise
         os.rename(staged, aside)
         return
     os.rename(out, aside)
+    rel = seen.differs(aside)
+    if rel is not None:
+        try:
+            os.rename(aside, out)
+        except OSError:  # OUT was made again meanwhile: keep both, under a name tidy leaves
+            kept = aside.with_name(aside.name.replace(".old-", ".kept-", 1))
+            os.rename(aside, kept)
+            raise _changed(out, rel, kept) from None
+        raise _changed(out, rel)
     try:
         os.rename(staged, out)
     except KeyboardInterrupt:  # pragma: no cover - a Ctrl-C between two renames
@@ -157,10 +320,11 @@ def staging(out: Path) -> Iterator[tuple[Path, Path]]:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def commit(staged: Path, out: Path, aside: Path) -> None:
-    """Make ``staged`` the folder ``out`` (see the module docstring); the old export goes."""
+def commit(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
+    """Make ``staged`` the folder ``out`` if OUT is still what was ``seen`` (else
+    :class:`OutChanged`, exit 5, OUT untouched); the old export goes."""
     try:
-        _put(staged, out, aside)
+        _put(staged, out, aside, seen)
     except OSError as exc:
         raise from_os_error(exc, f"move the export into place at {out}") from exc
     if os.path.lexists(aside):

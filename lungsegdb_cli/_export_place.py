@@ -6,8 +6,10 @@ mask, rewritten as 0/1 ``uint8`` unless it already is one, then linked), ``gray`
 made single-channel when it is stored as RGB with equal channels, else linked) or ``probe``
 (nothing placed: its shape and mask convention are read for the CSV). Jobs that decode run
 in a process pool (:mod:`lungsegdb_cli._decodepass`'s fork pool, one process per CPU); the
-others are plain system calls in this process. Workers return errors as text (exceptions
-with context do not cross process boundaries well); :func:`place_all` raises them.
+others are plain system calls in this process. Workers return errors as :class:`Failed`
+records (exceptions with context do not cross process boundaries well); :func:`place_all`
+raises them: the local machine refusing (disk full, file too large, permission denied) as
+exit 5, a file that cannot be decoded as exit 1.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ LINKS: tuple[str, ...] = ("hardlink", "symlink", "copy")
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 #: Decoding jobs per pool task.
 _CHUNK = 16
+#: errno values that mean the local machine refused (exit 5), not that the data is bad.
+LOCAL_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+     errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,16 @@ class Placed:
     source_mtime_ns: int
     shape: str = ""
     convention: str = ""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A job that failed: the message (``source: reason``), and for a system call that
+    failed, its ``errno`` and the path it named."""
+
+    text: str
+    errno: int | None = None
+    path: str | None = None
 
 
 def link_file(source: str, dest: str, link: str) -> str:
@@ -179,8 +196,8 @@ def _run(job: Job, root: str, link: str, limit: int) -> tuple[str, str, str]:
     return "written", "", ""
 
 
-def place_one(job: Job, root: str, link: str, limit: int) -> Placed | str:
-    """Do ``job`` and stat the result; an error as text (``path: reason``)."""
+def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
+    """Do ``job`` and stat the result; an error as a :class:`Failed` record."""
     try:
         src = os.stat(job.source)
         how, shape, conv = _run(job, root, link, limit)
@@ -191,9 +208,12 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | str:
                 os.path.join(root, job.rel)
             )
     except OSError as exc:
-        return f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]"
+        # a copy or link names its target second: that is where the machine refused
+        where = exc.filename2 or exc.filename or os.path.join(root, job.rel)
+        return Failed(f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno,
+                      os.fspath(where))
     except Exception as exc:  # decode errors of a broken file: reported, never a traceback
-        return f"{job.source}: cannot decode: {type(exc).__name__}: {exc}"
+        return Failed(f"{job.source}: cannot decode: {type(exc).__name__}: {exc}")
     return Placed(
         rel=job.rel,
         source=job.source,
@@ -210,7 +230,7 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | str:
     )
 
 
-def _place_chunk(jobs: list[Job], root: str, link: str, limit: int) -> list[Placed | str]:
+def _place_chunk(jobs: list[Job], root: str, link: str, limit: int) -> list[Placed | Failed]:
     return [place_one(j, root, link, limit) for j in jobs]
 
 
@@ -231,13 +251,18 @@ def _decoded(pool: Any, jobs: list[Job], root: str, link: str, limit: int) -> It
         yield fut.result()
 
 
-def _raise_errors(errors: list[str]) -> None:
+def _raise_errors(errors: list[Failed]) -> None:
+    """The local machine refusing first (exit 5: it is not the data's fault), else every file
+    that could not be exported (exit 1)."""
+    for f in errors:
+        if f.errno is not None and f.errno in LOCAL_ERRNOS:
+            raise from_os_error(OSError(f.errno, os.strerror(f.errno), f.path), "make the export")
     if errors:
         more = f" (and {len(errors) - 1:,} more)" if len(errors) > 1 else ""
         raise CheckFailed(
-            f"Cannot export {errors[0]}{more}",
+            f"Cannot export {errors[0].text}{more}",
             hint="See the tree's problems with 'lungsegdb validate'; nothing was exported.",
-            errors=errors[:20],
+            errors=[f.text for f in errors[:20]],
         )
 
 
@@ -249,8 +274,9 @@ def place_all(
     progress: Progress,
     workers: int | None = None,
 ) -> list[Placed]:
-    """Do every job (folders made first); results in job order. Any failure: CheckFailed
-    (exit 1) naming the file, after all jobs ran (so every bad file is listed)."""
+    """Do every job (folders made first); results in job order. After all jobs ran: the
+    local machine refusing a write or read (disk full...) is a LocalError (exit 5); any other
+    failure a CheckFailed (exit 1) naming every bad file."""
     from lungsegdb_cli import _decodepass
 
     for folder in sorted({os.path.dirname(j.rel) for j in jobs if j.mode != "probe"}):
@@ -261,7 +287,7 @@ def place_all(
     n = _decodepass.default_workers(progress) if workers is None else max(1, workers)
     heavy = [j for j in jobs if j.mode != "link"]
     done: dict[str, Placed] = {}
-    errors: list[str] = []
+    errors: list[Failed] = []
     progress.start("Exporting", len(jobs))
     for job in (j for j in jobs if j.mode == "link"):
         _collect([place_one(job, root, link, limit)], done, errors, progress)
@@ -283,10 +309,11 @@ def place_all(
 
 
 def _collect(
-    results: list[Placed | str], done: dict[str, Placed], errors: list[str], progress: Progress
+    results: list[Placed | Failed], done: dict[str, Placed], errors: list[Failed],
+    progress: Progress,
 ) -> None:
     for r in results:
-        if isinstance(r, str):
+        if isinstance(r, Failed):
             errors.append(r)
         else:
             done[r.rel] = r

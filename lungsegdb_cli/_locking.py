@@ -201,6 +201,15 @@ def held_mode(path: Path) -> str | None:
         return h.mode if h is not None else None
 
 
+def held_stat(path: Path) -> os.stat_result | None:
+    """``fstat`` of the lock file this process holds at ``path``, or None. Compared with
+    ``os.stat(path)`` it says whether ``path`` still names the file that is locked (a lock file
+    its last holder removed on the way out is not a lock on the file there now)."""
+    with _cond:
+        h = _held.get(os.fspath(path))
+        return os.fstat(h.fd) if h is not None and h.fd >= 0 else None
+
+
 def _ensure_state(paths: DataPaths) -> bool:
     """Create the state folder if we can; False on a read-only data dir."""
     try:

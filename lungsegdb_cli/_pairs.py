@@ -333,9 +333,9 @@ class PairDataset:
         split: str | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
-        from lungsegdb_cli._paths import resolve
+        from lungsegdb_cli._datadir import open_data_dir
 
-        paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=True)
+        paths = open_data_dir(data_dir, must_exist=True)
         self.pairs: list[Pair] = collect(paths, split=split).pairs
         self.transform = transform
 

@@ -182,12 +182,20 @@ class SplitResult:
 
 
 def _manifest_sha256(paths: DataPaths) -> str | None:
-    from lungsegdb_cli._hashing import read_regular
+    """The SHA-256 of the manifest's bytes, None without one; a FIFO, device or folder in its
+    place is :class:`~lungsegdb_cli._manifest.ManifestCorrupt` (exit 1), as ``verify`` says."""
+    from lungsegdb_cli._hashing import NotRegularFile, read_regular
+    from lungsegdb_cli._manifest import ManifestCorrupt
 
     try:
         data = read_regular(paths.manifest)
     except FileNotFoundError:
         return None
+    except (NotRegularFile, IsADirectoryError) as exc:
+        raise ManifestCorrupt(
+            f"The manifest {paths.manifest} is corrupt: it is {exc.strerror}",
+            path=str(paths.manifest),
+        ) from None
     except OSError as exc:
         from lungsegdb_cli.errors import from_os_error
 

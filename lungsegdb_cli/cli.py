@@ -358,8 +358,10 @@ def export(
 
     Images are hard-linked (no second copy), masks rewritten as 0/1 where the format needs
     it; OUT/lungsegdb-export.json records what the export was made from. Exit 2: OUT is not
-    empty (give --force to replace a previous export) or a bad option; exit 1: the splits
-    file no longer matches the tree, or (--check) the export no longer matches."""
+    empty (give --force to replace a previous export; it replaces nothing else) or a bad
+    option; exit 1: the splits file no longer matches the tree, or (--check) the export no
+    longer matches; exit 5: another export is writing OUT, OUT changed meanwhile (nothing in it
+    is deleted), or the disk is full."""
     out = Output(json_mode=json_out, quiet=quiet)
     if check:
         target = out_dir if out_dir is not None else fmt

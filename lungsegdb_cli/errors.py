@@ -109,6 +109,20 @@ class LockTimeout(LocalError):
     default_hint = "Another lungsegdb process is working on this data dir; wait for it to finish."
 
 
+class OutBusy(LockTimeout):
+    """Another lungsegdb export holds the export folder OUT (its lock beside OUT)."""
+
+    kind = "out-busy"
+    default_hint = "Wait for the other export to finish, or export to another folder."
+
+
+class OutChanged(LocalError):
+    """The export folder OUT changed while an export was made: it was left as it was."""
+
+    kind = "out-changed"
+    default_hint = "Move what was put in OUT elsewhere (or choose another OUT), then export again."
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value

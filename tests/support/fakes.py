@@ -85,3 +85,18 @@ class InterruptAt:
         self.seen += 1
         if self.seen == self.n:
             raise KeyboardInterrupt
+
+
+class AtPoint:
+    """A commit hook (``set_hook``) running ``action`` once, at the first checkpoint named
+    ``point``: what another process or a user does at exactly that step of a run, with no
+    sleep to time it."""
+
+    def __init__(self, point: str, action: Callable[[], Any]) -> None:
+        self.point, self.action = point, action
+        self.fired = False
+
+    def __call__(self, point: str) -> None:
+        if point == self.point and not self.fired:
+            self.fired = True
+            self.action()

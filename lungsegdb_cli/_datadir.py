@@ -1,0 +1,26 @@
+"""The one door from a command to its data dir: resolved, then recovered.
+
+Every public operation that touches a data dir (:mod:`lungsegdb_cli._api`, the command line's
+own look-ups, :class:`~lungsegdb_cli._pairs.PairDataset`, ``verify-export`` for the tree its
+record names) gets its :class:`~lungsegdb_cli._paths.DataPaths` from :func:`open_data_dir`,
+never from :func:`~lungsegdb_cli._paths.resolve` directly: a commit a killed writer left
+half-done is rolled forward before the command reads or writes anything, whichever command
+comes first (``tests/test_recovery_first.py`` keeps it so).
+"""
+
+from __future__ import annotations
+
+import os
+
+from lungsegdb_cli import _commit as commit
+from lungsegdb_cli._paths import DataPaths, resolve
+
+
+def open_data_dir(
+    data_dir: str | os.PathLike[str] | None, *, must_exist: bool = False
+) -> DataPaths:
+    """The data dir ``data_dir`` names (as ``--data-dir``: see :func:`resolve`), with any
+    interrupted commit finished first (:func:`lungsegdb_cli._commit.settle`)."""
+    paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
+    commit.settle(paths)
+    return paths

@@ -1,0 +1,104 @@
+"""Claiming the export folder OUT for one run: a lock beside OUT and a marker naming the run.
+
+``.<OUT>.lock`` beside OUT (in OUT's parent, where the staging folder goes too) is held
+exclusive with the data dir's lock design (:mod:`lungsegdb_cli._locking`: ``flock``, dropped by
+the kernel when its process dies) for the whole export, and never waited for: a second export
+to the same OUT fails at once with :class:`~lungsegdb_cli.errors.OutBusy` (exit 5), naming OUT
+and the run that holds it. The lock file holds the marker (the holder's pid, format and start
+time) and is removed by its holder at the end, so nothing is left beside OUT; a run that finds
+the file it locked removed under it takes the lock again on the file there now.
+
+The claim keeps other exports out; what a commit may replace is checked at the commit itself
+(:mod:`lungsegdb_cli._export_commit`), so a file a user puts in OUT meanwhile is never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from lungsegdb_cli import _locking as locking
+from lungsegdb_cli.errors import LockTimeout, OutBusy, from_os_error
+
+_MARKER_MAX = 4096
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file (and marker) of the export folder ``out``."""
+    return out.parent / f".{out.name}.lock"
+
+
+def _same_file(lock: Path) -> bool:
+    held = locking.held_stat(lock)
+    try:
+        now = os.stat(lock, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return held is not None and (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _holder(lock: Path) -> str:
+    """The marker of the run holding ``lock``, as text (best effort)."""
+    from lungsegdb_cli._hashing import read_regular
+
+    try:
+        text = read_regular(lock, _MARKER_MAX).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text.splitlines()[0] if text else "another lungsegdb export"
+
+
+def _busy(out: Path, lock: Path) -> OutBusy:
+    return OutBusy(
+        f"OUT {out} is being written by another export: {_holder(lock)}",
+        path=str(out),
+        lock=str(lock),
+    )
+
+
+def _take(out: Path, lock: Path) -> ExitStack:
+    """Hold ``lock`` (not waiting); the ExitStack releases it."""
+    for _ in range(5):
+        stack = ExitStack()
+        try:
+            stack.enter_context(locking.hold(lock, locking.EXCLUSIVE, timeout=0, what=str(out)))
+        except LockTimeout:
+            raise _busy(out, lock) from None
+        if _same_file(lock):
+            return stack
+        stack.close()  # its holder removed it as we opened it: lock the one there now
+    raise _busy(out, lock)
+
+
+def _write_marker(lock: Path, what: str) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    text = f"lungsegdb {what} (pid {os.getpid()}), started {started}\n"
+    flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(lock, flags)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise from_os_error(exc, f"write {lock}") from exc
+
+
+@contextmanager
+def claim(out: Path, what: str) -> Iterator[Path]:
+    """Hold the export folder ``out`` for this run (``what``: e.g. ``export nnunet``); yields
+    the lock file. Another export holding it: :class:`OutBusy` (exit 5)."""
+    lock = lock_path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, f"create {out.parent}") from exc
+    with _take(out, lock):
+        try:
+            _write_marker(lock, what)
+            yield lock
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)  # still held: the next run locks a new file
