@@ -122,11 +122,18 @@ class ArchiveRecord:
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """Where the archive came from: the URL fetched, its Drive id and the link to open."""
+    """Where the archive came from: the URL fetched, its Drive id and the link to open (both
+    redacted, whatever they are made from)."""
 
     url: str | None
     drive_id: str | None
     link: str | None
+
+    def __post_init__(self) -> None:
+        for key in ("url", "link"):
+            value = getattr(self, key)
+            if value:
+                object.__setattr__(self, key, sources_mod.redact(value))
 
     @classmethod
     def of(cls, record: Provenance) -> SourceRecord:
@@ -477,7 +484,8 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         tool_version=__version__,
         time=_now(),
         pinned=pin is not None,
-        nulls=frozenset({"drive_id", "link", "client", "md5"}),  # written as null; no final_url
+        # written as null; no final_url
+        nulls=frozenset({"drive_id", "link", "client", "md5", "source_sha256"}),
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     at = record.archive_path(paths.root) or archive
@@ -527,7 +535,8 @@ def _from_network(
         size=res.size,
         sha256=res.sha256,
         md5=res.md5,
-        source=sources_mod.redact(source.url),
+        source=source.shown,
+        source_sha256=source.url_sha256,  # the full URL is recognised by it, never stored
         final_url=sources_mod.redact(res.url),
         drive_id=source.drive_id,
         link=source.link,
