@@ -69,6 +69,7 @@ from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
+from lungsegdb_cli._resume import discard_other_parts
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 
 if TYPE_CHECKING:
@@ -348,7 +349,15 @@ def _download_as_writer(
             txn.commit()
         if result.read_from is not None and result.read_from.name.endswith(".part"):
             discard_part(result.read_from)  # committed under its final name: only the sidecar
+        _drop_stale_parts(op)
     return result
+
+
+def _drop_stale_parts(op: _Op) -> None:
+    """After a commit, the partial downloads of other sources (another URL, an earlier run)
+    go: nothing would ever resume them, and a cached data dir must not carry them."""
+    for name in discard_other_parts(op.paths.downloads_dir):
+        note(op.progress, f"removed the stale partial download {name}")
 
 
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:

@@ -7,6 +7,9 @@ recorded, the SHA-256 of its full URL), the validator (ETag or Last-Modified, se
 signed URL's signature, user info: :mod:`lungsegdb_cli._redact`). A sidecar that is absent,
 not a regular file, not JSON or holds a field of the wrong type loads as the empty state
 (start afresh); it is never trusted blindly.
+
+:func:`discard_other_parts` removes the partial downloads of other sources once a download
+has committed (they would otherwise stay in ``downloads/`` forever).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ _LIMIT = 1 << 20
 _CHECKED: dict[str, type] = {
     "source": str, "validator": str, "total": int, "filename": str, "source_sha256": str,
 }
+#: What a partial download and its sidecar are called.
+PART_SUFFIX, STATE_SUFFIX = ".part", ".part.json"
 
 
 def state_path(part: Path) -> Path:
@@ -113,3 +118,24 @@ def resumable_offset(
     digest = None if url is None else url_sha256(url)
     return size if state.matches(source_key, digest) else 0
 
+
+def discard_other_parts(downloads: Path) -> list[str]:
+    """Remove every partial download in ``downloads`` (``*.part`` and their sidecars, also a
+    sidecar left alone); the names of the parts removed. Run once a download committed (its
+    own part is the kept archive by then), under the writer lock: no other download of this
+    data dir is running."""
+    removed: list[str] = []
+    try:
+        names = sorted(p.name for p in downloads.iterdir())
+    except OSError:
+        return removed
+    for name in names:
+        if not name.endswith((PART_SUFFIX, STATE_SUFFIX)):
+            continue
+        try:
+            (downloads / name).unlink()
+        except OSError:  # gone meanwhile, a folder, not permitted: left as it is
+            continue
+        if name.endswith(PART_SUFFIX):
+            removed.append(name)
+    return removed

@@ -2,7 +2,9 @@
 token and the like, given to ``download``, never appears in stdout, stderr, a ``--json``
 document or any file (data dir, HOME, a publish folder) -- after a success, an interrupted
 download and its resume, a 404, a 500, retries, a failover, ``info``, ``verify`` and
-``publish``; the URL is recognised by the SHA-256 of the full URL instead.
+``publish``; the URL is recognised by the SHA-256 of the full URL instead. And (finding 8)
+a partial download of another URL is removed by the next successful commit, while one of the
+same URL is still resumed.
 
 The server is the local fake (``tests/support/drive_fake.py``) on 127.0.0.1; its mirror
 ignores the query string and the user info, as a plain static server would."""
@@ -19,6 +21,9 @@ from typing import Any
 import pytest
 from support.drive_fake import FakeDrive
 
+from lungsegdb_cli import _download as download
+from lungsegdb_cli import _paths as paths
+from lungsegdb_cli._fetch import RetryPolicy
 from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
@@ -263,3 +268,42 @@ def test_the_resume_state_matches_the_full_url_by_its_hash(tmp_path: Path) -> No
     assert resumable_offset(part, "url-k", url=url) == 10
     assert resumable_offset(part, "url-k", url=url.replace("tok-1", "tok-2")) == 0
     assert resumable_offset(part, "url-k") == 10  # the key alone, as before
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding 8: a partial download of another URL does not stay forever
+# ---------------------------------------------------------------------------------------------
+def _interrupt(drive: FakeDrive, data: Path, url: str) -> Path:
+    """A download of ``url`` cut after DROP bytes, its retries exhausted: the part stays."""
+    drive.drop_after = [DROP]
+    drive.fail_next = [None, (500, "0")]  # type: ignore[list-item]
+    with pytest.raises(DownloadError):
+        download.download(paths.resolve(data), urls=[url], use_drive=False,
+                          sleep=lambda s: None, policy=RetryPolicy(retries=1))
+    part = data / "downloads" / f"url-{url_sha256(url)[:12]}.part"
+    assert part.stat().st_size == DROP and state_path(part).is_file()
+    return part
+
+
+def test_a_part_of_another_url_is_removed_by_the_next_commit(
+    drive: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    stale = _interrupt(drive, data, secret_url(drive))
+    (data / "downloads" / "url-0123456789ab.part.json").write_text("{}")  # a lone sidecar
+    code = run(["download", "--url", drive.mirror_url("copy.zip"), "--no-drive",
+                "--data-dir", str(data)])
+    err = capsys.readouterr().err
+    assert code == 0 and f"removed the stale partial download {stale.name}" in err
+    assert sorted(p.name for p in (data / "downloads").iterdir()) == ["copy.zip"]
+
+
+def test_a_part_of_the_same_url_is_still_resumed(
+    drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    url = secret_url(drive)
+    _interrupt(drive, data, url)
+    res = download.download(paths.resolve(data), urls=[url], use_drive=False)
+    assert res.resumed_from == DROP and Path(res.archive.path).read_bytes() == archive
+    assert sorted(p.name for p in (data / "downloads").iterdir()) == ["LungSegDB.zip"]
