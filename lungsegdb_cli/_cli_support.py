@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._fsutil import check_output_file
+from lungsegdb_cli._redact import redact
 from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import UsageError
 
@@ -35,6 +36,12 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
     emits a result without one succeeded) and ``"schema"`` (:data:`JSON_SCHEMA`) first."""
     rest = {k: v for k, v in doc.items() if k not in ("ok", "schema")}
     return {"ok": doc.get("ok", True), "schema": JSON_SCHEMA, **rest}
+
+
+def dumps(doc: dict[str, Any], indent: int | None = None) -> str:
+    """A ``--json`` document's text: no URL in it carries a secret (the library's results
+    are redacted already; this is the net at the one place JSON is written)."""
+    return redact(json.dumps(doc, indent=indent, default=str))
 
 
 class Output:
@@ -67,14 +74,14 @@ class Output:
         """One JSON document in ``--json`` mode (with ``ok`` and ``schema``, see
         :func:`_document`), else the human rendering on stdout."""
         if self.json:
-            sys.stdout.write(json.dumps(_document(doc), indent=2, default=str) + "\n")
+            sys.stdout.write(dumps(_document(doc), indent=2) + "\n")
             sys.stdout.flush()
         else:
             human(self.out)
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {_e(message)}", markup=False)
+            self.err.print(f"warning: {_e(redact(message))}", markup=False)
 
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:

@@ -69,6 +69,7 @@ from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
+from lungsegdb_cli._resume import discard_other_parts
 from lungsegdb_cli._treeorigin import tree_origin
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 
@@ -123,11 +124,18 @@ class ArchiveRecord:
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """Where the archive came from: the URL fetched, its Drive id and the link to open."""
+    """Where the archive came from: the URL fetched, its Drive id and the link to open (both
+    redacted, whatever they are made from)."""
 
     url: str | None
     drive_id: str | None
     link: str | None
+
+    def __post_init__(self) -> None:
+        for key in ("url", "link"):
+            value = getattr(self, key)
+            if value:
+                object.__setattr__(self, key, sources_mod.redact(value))
 
     @classmethod
     def of(cls, record: Provenance) -> SourceRecord:
@@ -342,7 +350,15 @@ def _download_as_writer(
             txn.commit()
         if result.read_from is not None and result.read_from.name.endswith(".part"):
             discard_part(result.read_from)  # committed under its final name: only the sidecar
+        _drop_stale_parts(op)
     return result
+
+
+def _drop_stale_parts(op: _Op) -> None:
+    """After a commit, the partial downloads of other sources (another URL, an earlier run)
+    go: nothing would ever resume them, and a cached data dir must not carry them."""
+    for name in discard_other_parts(op.paths.downloads_dir):
+        note(op.progress, f"removed the stale partial download {name}")
 
 
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
@@ -475,7 +491,8 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         tool_version=__version__,
         time=_now(),
         pinned=pin is not None,
-        nulls=frozenset({"drive_id", "link", "client", "md5"}),  # written as null; no final_url
+        # written as null; no final_url
+        nulls=frozenset({"drive_id", "link", "client", "md5", "source_sha256"}),
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))
     at = record.archive_path(paths.root) or archive
@@ -525,7 +542,8 @@ def _from_network(
         size=res.size,
         sha256=res.sha256,
         md5=res.md5,
-        source=sources_mod.redact(source.url),
+        source=source.shown,
+        source_sha256=source.url_sha256,  # the full URL is recognised by it, never stored
         final_url=sources_mod.redact(res.url),
         drive_id=source.drive_id,
         link=source.link,

@@ -15,10 +15,11 @@ import os
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import UsageError
 
 DEFAULT_BASE = "https://drive.google.com"
@@ -101,19 +102,34 @@ def parse_drive_id(url: str, base: str = DEFAULT_BASE) -> str | None:
 
 @dataclass(frozen=True)
 class Source:
-    """Where the archive comes from."""
+    """Where the archive comes from. ``url`` is the one field that may hold secrets (user
+    info, a signature): it is what is requested, never shown (not in ``repr``; ``shown`` and
+    :meth:`to_dict` are redacted, :mod:`lungsegdb_cli._redact`)."""
 
-    url: str  # the first URL requested
-    link: str  # the link to show a person (open it in a browser)
+    url: str = field(repr=False)  # the first URL requested
+    link: str  # the link to show a person (open it in a browser); always redacted
     drive_id: str | None
     key: str  # names the partial download, so only bytes of the same source are resumed
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "link", redact(self.link))
 
     @property
     def is_drive(self) -> bool:
         return self.drive_id is not None
 
+    @property
+    def shown(self) -> str:
+        """``url`` as it may be shown or recorded."""
+        return redact(self.url)
+
+    @property
+    def url_sha256(self) -> str:
+        """The SHA-256 of the full ``url``: how the source is recognised, never shown."""
+        return url_sha256(self.url)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "link": self.link, "drive_id": self.drive_id}
+        return {"url": self.shown, "link": self.link, "drive_id": self.drive_id}
 
 
 _URL_HINT = (
@@ -172,10 +188,7 @@ def resolve_source(url: str | None, *, base: str | None = None) -> Source:
         check_url(url)
         drive_id = parse_drive_id(url, base)
         if drive_id is None:
-            import hashlib
-
-            digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-            return Source(url=url, link=url, drive_id=None, key=f"url-{digest}")
+            return Source(url=url, link=url, drive_id=None, key=f"url-{url_sha256(url)[:12]}")
     link_base = base if base != DEFAULT_BASE else DEFAULT_BASE
     return Source(
         url=download_url(drive_id, base),

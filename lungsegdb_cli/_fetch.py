@@ -53,6 +53,7 @@ from lungsegdb_cli._http import (
     url_errors,
 )
 from lungsegdb_cli._progress import Progress, ensure, note
+from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
 from lungsegdb_cli._streamhash import Digests, StreamHasher
 from lungsegdb_cli._writeback import WriteBehind
@@ -220,7 +221,7 @@ class _Transfer:
         except OSError as exc:
             raise from_os_error(exc, f"creating {self.part.parent}") from exc
         state = ResumeState.load(self.part)
-        offset = resumable_offset(self.part, self.source_key, state)
+        offset = resumable_offset(self.part, self.source_key, state, url=self.url)
         if offset == 0:
             discard_part(self.part)
             return
@@ -341,7 +342,8 @@ class _Transfer:
             validator=self.validator,
             total=self.total,
             filename=self.filename,
-            url=self.final_url,
+            url=self.final_url,  # redacted by ResumeState
+            source_sha256=url_sha256(self.url),
         ).save(self.part)
         if not self.started or mode == "wb":
             self.started = True
@@ -408,6 +410,7 @@ class _Transfer:
         server's ``Retry-After``). Raises :class:`DownloadError` when the server asks for a
         longer wait than the policy allows, or after more than ``limit`` (at most
         ``policy.retries``) failures in a row."""
+        reason = redact(reason)
         self.failures += 1
         policy = self.policy
         if retry_after is not None and retry_after > policy.max_retry_after:

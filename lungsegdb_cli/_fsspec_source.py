@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._progress import Progress, ensure, note
+from lungsegdb_cli._redact import url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
 from lungsegdb_cli._streamhash import StreamHasher
 from lungsegdb_cli._writeback import WriteBehind
@@ -194,7 +195,7 @@ class _Stream:
 
     def resume(self, total: int | None, validator: str | None) -> None:
         state = ResumeState.load(self.part)
-        offset = resumable_offset(self.part, self.key, state)
+        offset = resumable_offset(self.part, self.key, state, url=self.url)
         # a part adopted from another source of this run has no validator: the size decides
         same = state.total == total and state.validator in (None, validator)
         if offset and same and (total is None or offset <= total):
@@ -301,7 +302,7 @@ def fetch(
             before_body(total, stream.offset)
         name = posixpath.basename(path.rstrip("/")) or None
         ResumeState(source=source_key, validator=validator, total=total, filename=name,
-                    url=url).save(part)
+                    url=url, source_sha256=url_sha256(url)).save(part)
         progress.start(f"Downloading {name or part.name}", total, unit="B")
         if stream.offset:
             progress.advance(stream.offset)

@@ -25,10 +25,13 @@ class Progress(Protocol):
 
 
 def note(progress: Progress, message: str) -> None:
-    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes."""
+    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes; any URL
+    in it redacted (:func:`lungsegdb_cli._redact.redact`)."""
     show = getattr(progress, "note", None)
     if callable(show):
-        show(message)
+        from lungsegdb_cli._redact import redact
+
+        show(redact(message))
 
 
 class NullProgress:

@@ -5,7 +5,10 @@ Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
 ``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
 ``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool), ``client`` (which Drive client
-fetched it: ``lungsegdb``, or ``gdown`` when our parser could not follow Drive's page); and,
+fetched it: ``lungsegdb``, or ``gdown`` when our parser could not follow Drive's page),
+``source_sha256`` (the SHA-256 of the full source URL, secrets included: the URL is recognised
+by it, never stored; ``source``, ``final_url`` and ``link`` are always redacted, also when read
+from a record an older version wrote, :mod:`lungsegdb_cli._redact`); and,
 only once ``download --no-keep-archive`` deleted the archive after a verified extract, ``kept``
 (``false``: the archive is gone by choice, ``path`` still says where it was).
 
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._redact import redact
 
 #: The record's fields and the JSON types each may have (``null`` is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -38,6 +42,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "sha256": (str,),
     "md5": (str,),
     "source": (str,),
+    "source_sha256": (str,),
     "final_url": (str,),
     "drive_id": (str,),
     "link": (str,),
@@ -54,6 +59,9 @@ OPTIONAL_FIELDS: tuple[str, ...] = ("kept",)
 
 #: Every field every record has, in the order of the schema.
 FIELDS: tuple[str, ...] = tuple(k for k in _TYPES if k not in OPTIONAL_FIELDS)
+
+#: The fields holding a URL: redacted whatever a record is made from.
+_URL_FIELDS: tuple[str, ...] = ("source", "final_url", "link")
 
 
 def _valid(record: Mapping[str, Any]) -> bool:
@@ -78,6 +86,7 @@ class Provenance:
     sha256: str | None = None
     md5: str | None = None
     source: str | None = None
+    source_sha256: str | None = None
     final_url: str | None = None
     drive_id: str | None = None
     link: str | None = None
@@ -89,6 +98,12 @@ class Provenance:
     kept: bool | None = None
     nulls: frozenset[str] = field(default=frozenset(), repr=False)
     extra: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for key in _URL_FIELDS:
+            value = getattr(self, key)
+            if value:
+                object.__setattr__(self, key, redact(value))
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod
@@ -202,7 +217,9 @@ def render(record: Provenance | Mapping[str, Any]) -> bytes:
     """The file's bytes for ``record``."""
     if isinstance(record, Provenance):
         return record.to_json().encode("utf-8")
-    return (json.dumps(dict(record), indent=2, sort_keys=True) + "\n").encode("utf-8")
+    doc = {k: redact(v) if k in _URL_FIELDS and isinstance(v, str) else v
+           for k, v in record.items()}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def write(path: Path, record: Provenance | Mapping[str, Any]) -> None:

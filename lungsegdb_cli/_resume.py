@@ -1,10 +1,15 @@
 """The sidecar that makes a ``.part`` file resumable: ``<part>.json`` as a typed object.
 
 :class:`ResumeState` is what a download remembers about the bytes already in its ``.part``:
-the source they came from (a resume is only allowed for the same source), the validator
-(ETag or Last-Modified, sent back as ``If-Range``), the announced total, the server's file
-name and the final URL. A sidecar that is absent, not a regular file, not JSON or holds a
-field of the wrong type loads as the empty state (start afresh); it is never trusted blindly.
+the source they came from (a resume is only allowed for the same source: its key and, when
+recorded, the SHA-256 of its full URL), the validator (ETag or Last-Modified, sent back as
+``If-Range``), the announced total, the server's file name and the final URL, redacted (a
+signed URL's signature, user info: :mod:`lungsegdb_cli._redact`). A sidecar that is absent,
+not a regular file, not JSON or holds a field of the wrong type loads as the empty state
+(start afresh); it is never trusted blindly.
+
+:func:`discard_other_parts` removes the partial downloads of other sources once a download
+has committed (they would otherwise stay in ``downloads/`` forever).
 """
 
 from __future__ import annotations
@@ -14,11 +19,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lungsegdb_cli._redact import redact, url_sha256
+
 #: The largest sidecar read: anything bigger was not written by lungsegdb.
 _LIMIT = 1 << 20
 
 #: Fields whose wrong type makes the whole sidecar untrustworthy (``url`` is informative).
-_CHECKED: dict[str, type] = {"source": str, "validator": str, "total": int, "filename": str}
+_CHECKED: dict[str, type] = {
+    "source": str, "validator": str, "total": int, "filename": str, "source_sha256": str,
+}
+#: What a partial download and its sidecar are called.
+PART_SUFFIX, STATE_SUFFIX = ".part", ".part.json"
 
 
 def state_path(part: Path) -> Path:
@@ -34,7 +45,20 @@ class ResumeState:
     validator: str | None = None
     total: int | None = None
     filename: str | None = None
-    url: str | None = None
+    url: str | None = None  # redacted
+    #: the SHA-256 of the source's full URL (secrets included), never the URL itself
+    source_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.url:
+            object.__setattr__(self, "url", redact(self.url))
+
+    def matches(self, source_key: str, source_sha256: str | None = None) -> bool:
+        """The bytes are the source's: same key and, when both are known, the same hash of
+        the full URL."""
+        if self.source != source_key:
+            return False
+        return None in (self.source_sha256, source_sha256) or self.source_sha256 == source_sha256
 
     @classmethod
     def from_mapping(cls, data: object) -> ResumeState:
@@ -53,6 +77,7 @@ class ResumeState:
             total=data.get("total"),
             filename=data.get("filename"),
             url=url if isinstance(url, str) else None,
+            source_sha256=data.get("source_sha256"),
         )
 
     @classmethod
@@ -79,12 +104,38 @@ def discard_part(part: Path) -> None:
     state_path(part).unlink(missing_ok=True)
 
 
-def resumable_offset(part: Path, source_key: str, state: ResumeState | None = None) -> int:
-    """Bytes of ``part`` that may be resumed for ``source_key`` (0 if none or another source).
+def resumable_offset(
+    part: Path, source_key: str, state: ResumeState | None = None, url: str | None = None
+) -> int:
+    """Bytes of ``part`` that may be resumed for ``source_key`` (0 if none or another source;
+    with ``url``, the full URL, its hash must match too when the sidecar records one).
     ``state`` is the sidecar if the caller has loaded it already."""
     try:
         size = part.stat().st_size
     except FileNotFoundError:
         return 0
     state = ResumeState.load(part) if state is None else state
-    return size if state.source == source_key else 0
+    digest = None if url is None else url_sha256(url)
+    return size if state.matches(source_key, digest) else 0
+
+
+def discard_other_parts(downloads: Path) -> list[str]:
+    """Remove every partial download in ``downloads`` (``*.part`` and their sidecars, also a
+    sidecar left alone); the names of the parts removed. Run once a download committed (its
+    own part is the kept archive by then), under the writer lock: no other download of this
+    data dir is running."""
+    removed: list[str] = []
+    try:
+        names = sorted(p.name for p in downloads.iterdir())
+    except OSError:
+        return removed
+    for name in names:
+        if not name.endswith((PART_SUFFIX, STATE_SUFFIX)):
+            continue
+        try:
+            (downloads / name).unlink()
+        except OSError:  # gone meanwhile, a folder, not permitted: left as it is
+            continue
+        if name.endswith(PART_SUFFIX):
+            removed.append(name)
+    return removed

@@ -13,16 +13,15 @@
   tried; a local failure (disk full) or Ctrl-C stops at once. When every source failed, the
   error is the first source's (its kind, exit code and next step: the source you chose
   first), its message listing every later failure and ``context["sources"]`` each attempt.
-* :func:`redact` is how a URL is shown and recorded: no user info, and no query value other
-  than the few Drive needs (``id``, ``export``, ...), so signed URLs and tokens never reach
-  the output, the JSON or the provenance.
+* :func:`redact` (:mod:`lungsegdb_cli._redact`, the one rule) is how a URL is shown and
+  recorded: user info and credential parameters (signatures, tokens, keys, an Azure SAS)
+  become ``***``, so signed URLs and tokens never reach the output, the JSON, an error or a
+  file; a source is recognised by the SHA-256 of its full URL instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, TypeVar
 from lungsegdb_cli import _fsspec_source as fsspec_source
 from lungsegdb_cli._drive_links import Source, resolve_source
 from lungsegdb_cli._progress import Progress, note
+from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
 
 __all__ = [
@@ -48,28 +48,7 @@ __all__ = [
 ENV_URLS = "LUNGSEGDB_URLS"
 ENV_URL = "LUNGSEGDB_URL"
 
-#: query parameters shown as they are (Drive's); every other value is redacted
-_SAFE_QUERY = frozenset({"id", "export", "usp", "confirm", "uuid", "resourcekey", "authuser"})
-
 T = TypeVar("T")
-
-
-def redact(url: str) -> str:
-    """``url`` without user info or query secrets (see the module docstring)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(
-            f"{urllib.parse.quote(k, safe='')}="
-            + (urllib.parse.quote(v, safe="") if k.lower() in _SAFE_QUERY else "REDACTED")
-            for k, v in pairs
-        )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
@@ -87,8 +66,7 @@ def _resolve(url: str, base: str | None) -> Source:
     url = url.strip()
     if fsspec_source.handles(url):
         fsspec_source.check_backend(url)
-        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-        return Source(url=url, link=redact(url), drive_id=None, key=f"url-{digest}")
+        return Source(url=url, link=url, drive_id=None, key=f"url-{url_sha256(url)[:12]}")
     return resolve_source(url, base=base)
 
 
@@ -164,7 +142,7 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
     try:
         os.replace(old, new)
         ResumeState(source=nxt.key, validator=None, total=state.total,
-                    filename=state.filename).save(new)
+                    filename=state.filename, source_sha256=nxt.url_sha256).save(new)
         state_path(old).unlink(missing_ok=True)
     except OSError:
         return False
@@ -204,13 +182,11 @@ def fetch_first(
             if total == 1:
                 raise
             first = exc if first is None else first
-            message = exc.message.replace(source.url, redact(source.url))
-            message = message.replace(source.link, redact(source.link))
             rejected = exc.context.get("rejected")
             attempt = Attempt(
                 redact(source.link),
                 False,
-                message,
+                exc.message,  # redacted when the error was made
                 int(exc.exit_code),
                 exc.kind,
                 rejected if isinstance(rejected, str) else None,

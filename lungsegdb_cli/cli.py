@@ -13,7 +13,6 @@ need them, so ``lungsegdb --help`` starts fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -35,7 +34,9 @@ from lungsegdb_cli._cli_support import (
     _existing_file,
     _output_file,
     _paths,
+    dumps,
 )
+from lungsegdb_cli._redact import redact
 from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
@@ -530,15 +531,22 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
     return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
 
 
+def _traceback() -> None:
+    """``--debug``'s traceback of the error being handled (URLs in it redacted)."""
+    sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.flush()
+
+
 def _report(error: dict[str, Any], argv: Sequence[str]) -> int:
     """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
     exit code: the JSON error document with ``--json``, else the two-line message."""
     if "--json" in argv:
         doc = _document({"ok": False, "error": error})
-        sys.stdout.write(json.dumps(doc, default=str) + "\n")
+        sys.stdout.write(dumps(doc) + "\n")
         sys.stdout.flush()
     else:
-        sys.stderr.write(f"error: {_e(error['message'])}\n  next: {_e(error['hint'])}\n")
+        message, hint = redact(error["message"]), redact(error["hint"])
+        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
         sys.stderr.flush()
     return int(error["code"])
 
@@ -565,7 +573,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         rv = command.main(args=argv, prog_name="lungsegdb", standalone_mode=False)
     except LungSegDBError as exc:
         if debug:
-            traceback.print_exc()
+            _traceback()
         return _report(exc.to_dict(), argv)
     except TyperException as exc:  # usage errors from option parsing
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
@@ -580,7 +588,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _interrupted(argv)
     except OSError as exc:
         if debug:
-            traceback.print_exc()
+            _traceback()
         err = _network_error(exc) or from_os_error(exc, "accessing a local file")
         return _report(err.to_dict(), argv)
     if isinstance(rv, bool) or not isinstance(rv, int):

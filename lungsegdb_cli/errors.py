@@ -4,12 +4,18 @@ Every error the library raises on purpose is a :class:`LungSegDBError`. Each sub
 the contract's exit code, a one-line ``message`` (what failed) and a one-line ``hint`` (what to
 do next), plus free-form ``context`` for ``--json`` output. The CLI has one funnel that turns
 any of these into the two-line message and the exit code; nothing else catches them.
+
+An error never carries a secret: its message and hint (also when reassigned) and the text of
+its context are redacted (:func:`lungsegdb_cli._redact.redact`: user info and credential
+parameters of any URL they name become ``***``).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 from typing import Any
+
+from lungsegdb_cli._redact import redact
 
 
 class ExitCode(IntEnum):
@@ -33,10 +39,31 @@ class LungSegDBError(Exception):
     default_hint: str = "Run the command again with --debug for details."
 
     def __init__(self, message: str, *, hint: str | None = None, **context: Any) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
-        self.context: dict[str, Any] = context
+        self.context: dict[str, Any] = {
+            k: redact(v) if isinstance(v, str) else v for k, v in context.items()
+        }
+
+    @property
+    def message(self) -> str:
+        """What failed (redacted, also when set later)."""
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = redact(value)
+
+    @property
+    def hint(self) -> str:
+        """What to do next (redacted, also when set later)."""
+        return self._hint
+
+    @hint.setter
+    def hint(self, value: str) -> None:
+        self._hint = redact(value)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``error`` object of the contract's JSON error document."""
@@ -124,13 +151,17 @@ class OutChanged(LocalError):
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    """``value`` as JSON, every string in it redacted (context may be added to after the
+    error was made)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+    return redact(str(value))
 
 
 #: Verbs call sites use in ``action``, in both forms: gerund -> base ("writing" -> "write").

@@ -1,0 +1,97 @@
+"""Secrets never leave memory: the one rule for how a URL is shown, recorded and put into an
+error.
+
+:func:`redact` takes a URL, or any text that contains URLs (an error message, a retry line, a
+``requests`` exception naming ``/path?query``), and replaces with ``***``:
+
+* the user info of every ``scheme://user:password@host`` (``scheme://***@host``);
+* the value of every query (or fragment) parameter that carries a credential, names compared
+  case-insensitively: ``X-Amz-*``, ``X-Goog-*`` (signed S3/GCS URLs), ``sig``, ``signature``,
+  ``token``, ``access_token``, ``key``, ``apikey``, ``api_key``, ``auth``,
+  ``AWSAccessKeyId``, ``GoogleAccessId``, the ``sv``, ``se``, ``sp``, ``sr`` fields of an
+  Azure SAS, any name containing ``token``, ``secret``, ``password``, ``passwd``,
+  ``signature`` or ``credential``, and every name listed in ``LUNGSEGDB_REDACT``
+  (comma-separated).
+
+Other parameters stay as they are (``?id=...&export=download`` of a Drive link, a mirror's
+``?version=3``). It is applied where a URL leaves memory: error construction
+(:class:`lungsegdb_cli.errors.LungSegDBError`), the provenance and resume-state records, a
+:class:`~lungsegdb_cli._drive_links.Source`'s shown forms, progress and retry lines, and the
+``--json`` document.
+
+:func:`url_sha256` is what is recorded instead of the full URL: the SHA-256 of the URL with
+its secrets, so a later run given the same URL recognises its partial download and its
+record without the URL ever being written down. Only this module's imports are stdlib.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+
+__all__ = ["ENV_REDACT", "MASK", "redact", "secret_name", "url_sha256"]
+
+ENV_REDACT = "LUNGSEGDB_REDACT"
+MASK = "***"
+
+_NAMES = frozenset(
+    {
+        "sig", "signature", "token", "access_token", "key", "apikey", "api_key", "auth",
+        "awsaccesskeyid", "googleaccessid",
+        "sv", "se", "sp", "sr",  # an Azure SAS: version, expiry, permissions, resource
+    }
+)
+_PREFIXES = ("x-amz-", "x-goog-")
+_SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential")
+
+#: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"<>\\]*@")
+#: ``name=value`` after ``?``, ``&``, ``;``, ``#``, white space or at the start
+_PARAM = re.compile(r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*)")
+
+
+def _extra_names(env: Mapping[str, str] | None) -> frozenset[str]:
+    env = os.environ if env is None else env
+    return frozenset(
+        n.strip().lower() for n in (env.get(ENV_REDACT) or "").split(",") if n.strip()
+    )
+
+
+def _hidden(name: str, extra: frozenset[str]) -> bool:
+    low = urllib.parse.unquote_plus(name).strip().lower()
+    return (
+        low in _NAMES
+        or low.startswith(_PREFIXES)
+        or any(s in low for s in _SUBSTRINGS)
+        or low in extra
+    )
+
+
+def secret_name(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """True if a query parameter called ``name`` carries a credential (see the module doc)."""
+    return _hidden(name, _extra_names(env))
+
+
+def redact(text: str, env: Mapping[str, str] | None = None) -> str:
+    """``text`` (a URL, or any text naming URLs) with user info and credential parameters
+    replaced by ``***`` (see the module docstring). ``env``: where ``LUNGSEGDB_REDACT`` is
+    read (None: the process environment)."""
+    if not text:
+        return text
+    extra = _extra_names(env)
+
+    def param(m: re.Match[str]) -> str:
+        hidden = m["value"] and _hidden(m["name"], extra)
+        return f"{m['name']}={MASK}" if hidden else m.group(0)
+
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    return _PARAM.sub(param, text) if "=" in text else text
+
+
+def url_sha256(url: str) -> str:
+    """The SHA-256 (hex) of the full URL, secrets included: how a source is recognised
+    without being recorded. A URL's partial download is ``url-<first 12 hex digits>.part``."""
+    return hashlib.sha256(url.strip().encode("utf-8", "surrogatepass")).hexdigest()
