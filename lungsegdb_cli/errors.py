@@ -235,6 +235,13 @@ class DrivePageError(DownloadError):
     kind = "drive-page"
 
 
+class MirrorRefused(DownloadError):
+    """A source that is not Google Drive (a mirror, a bucket) answered with a page or an error
+    instead of the archive: not found, permission denied, an HTML page, another HTTP error."""
+
+    kind = "mirror-refused"
+
+
 class OfflineError(DownloadError):
     """``--offline`` and the data is not already here."""
 
