@@ -26,14 +26,14 @@ import html
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from html.parser import HTMLParser
 from typing import Any
 
 from lungsegdb_cli import _drive_quota as quota
-from lungsegdb_cli._body import BodyReader
+from lungsegdb_cli._body import BodyReader, ReadGuard
 from lungsegdb_cli._drive_links import (
     DEFAULT_BASE,
     DRIVE_HOSTS,
@@ -318,11 +318,13 @@ def open_download(
     headers: Mapping[str, str] | None = None,
     timeout: float | tuple[float, float] = (15.0, 60.0),
     max_hops: int = MAX_HOPS,
+    guard: Callable[[Any], ReadGuard] | None = None,
 ) -> Opened:
     """GET ``url`` (following redirects and Drive's virus-scan form); return the open file body.
 
     Raises :class:`Refused` for a permanent non-file answer, :class:`RetryableHTTP` for
     429/5xx, and lets ``requests`` exceptions (connection reset, timeout) through.
+    ``guard(response)`` is the :class:`ReadGuard` of each body's reads (pages included).
     """
     hdrs = dict(headers or {})
     current = url
@@ -334,7 +336,7 @@ def open_download(
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             resp.close()
             raise RetryableHTTP(status, final_url, retry_after)
-        body = BodyReader(resp)
+        body = BodyReader(resp, None if guard is None else guard(resp))
         if status == 416:  # Range not satisfiable: the caller compares Content-Range
             return Opened(response=resp, body=body, url=final_url)
         ctype = resp.headers.get("Content-Type", "")

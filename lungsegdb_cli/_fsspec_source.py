@@ -7,7 +7,9 @@ lands. A ``.part`` of the same source, whose sidecar records the same size and v
 or mtime), is resumed with ``seek(offset)`` on the remote file (a ranged read on every backend
 that supports one); otherwise the download starts from byte 0. Transient failures are retried
 with the policy's backoff; a missing object or a refused permission fails at once
-(:class:`~lungsegdb_cli.errors.MirrorRefused`).
+(:class:`~lungsegdb_cli.errors.MirrorRefused`). The ``.part`` never grows past the cap of
+:mod:`lungsegdb_cli._bounds` (the pinned archive's size, else the object's size, else
+``LUNGSEGDB_MAX_DOWNLOAD``); past it the transfer stops and the ``.part`` is removed.
 
 :func:`check_url` refuses, before anything is fetched, a URL that cannot name a file:
 no bucket (``s3://``), no object key (``s3://bucket``, ``s3://bucket/dir/``), no path
@@ -30,6 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lungsegdb_cli._bounds import Bounds, Cap
 from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
@@ -37,6 +40,7 @@ from lungsegdb_cli._streamhash import StreamHasher
 from lungsegdb_cli._writeback import WriteBehind
 from lungsegdb_cli.errors import (
     DownloadError,
+    DownloadTooLarge,
     LungSegDBError,
     MirrorRefused,
     UsageError,
@@ -236,6 +240,7 @@ class _Stream:
         self.sleep: Callable[[float], None] = kw["sleep"]
         self.policy = kw["policy"]
         self.hasher = StreamHasher(md5=bool(kw.get("md5")))
+        self.cap: Cap = Bounds().cap(None)  # set once the object's size is known
         self.offset = self.resumed_from = self.restarts = self.attempts = 0
         self.head = b""
         self.notes: list[str] = []
@@ -311,6 +316,8 @@ class _Stream:
                 block = src.read(self.policy.chunk_size)
                 if not block:
                     return
+                if self.offset + len(block) > self.cap.limit:
+                    raise self.cap.exceeded()
                 try:
                     out.write(block)
                 except OSError as exc:
@@ -335,10 +342,12 @@ def fetch(
     policy: Any = None,
     before_body: Callable[[int | None, int], None] | None = None,
     md5: bool = False,
+    bounds: Bounds | None = None,
 ) -> Any:
     """Download the object at ``url`` into ``part`` (MD5 computed too with ``md5``); a
     :class:`~lungsegdb_cli._fetch.FetchResult`. Raises :class:`DownloadError` (exit 3) for
-    a missing object, refused permission or retries exhausted, :class:`UsageError` for a
+    a missing object, refused permission, retries exhausted or more bytes than the cap of
+    ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
     folder."""
     from lungsegdb_cli._fetch import FetchResult, RetryPolicy
 
@@ -349,12 +358,14 @@ def fetch(
         url, part, fs, path, source_key=source_key, storage_options=storage_options,
         progress=progress, sleep=sleep, policy=policy or RetryPolicy(), md5=md5,
     )
+    bounds = bounds if bounds is not None else Bounds.from_env()
     try:
         info = stream.info()
         if info.get("type") == "directory":
             raise _not_a_file(url)
         size = info.get("size")
         total = int(size) if isinstance(size, int) else None
+        stream.cap = bounds.cap(total)
         validator = _validator(info)
         part.parent.mkdir(parents=True, exist_ok=True)
         stream.resume(total, validator)
@@ -368,6 +379,9 @@ def fetch(
             progress.advance(stream.offset)
         stream.copy(total)
         digests = stream.hasher.finish()
+    except DownloadTooLarge:
+        discard_part(part)
+        raise
     finally:
         stream.hasher.close()
     progress.done()
