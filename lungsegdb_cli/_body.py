@@ -13,15 +13,19 @@ resume). A clean end before the announced ``Content-Length`` returns the bytes t
 then raises ``ChunkedEncodingError`` (``IncompleteRead``). Errors are mapped onto the
 ``requests`` exceptions ``iter_content`` raises, so the caller's retry logic sees the same
 exceptions on every path.
+
+With a ``guard`` (:class:`ReadGuard`; the download's is
+:class:`lungsegdb_cli._bounds.RateGuard`), every read that reaches the network goes through
+it: it may ask for fewer bytes, and stops a read that is too slow.
 """
 
 from __future__ import annotations
 
 import http.client
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["PEEK_BYTES", "BodyReader"]
+__all__ = ["PEEK_BYTES", "BodyReader", "ReadGuard"]
 
 #: Bytes read up front to tell an HTML page from the file (magic bytes).
 PEEK_BYTES = 64 << 10
@@ -32,11 +36,19 @@ def _identity(headers: Any) -> bool:
     return enc in ("", "identity")
 
 
+class ReadGuard(Protocol):
+    """Runs one read, ``fn(view)`` or ``fn`` of the start of ``view``, and returns its count
+    (raising when the read breaks the guard's rule)."""
+
+    def read(self, fn: Callable[[memoryview], int], view: memoryview) -> int: ...
+
+
 class BodyReader:
     """The body of a ``requests`` response (opened with ``stream=True``), read in blocks."""
 
-    def __init__(self, resp: Any) -> None:
+    def __init__(self, resp: Any, guard: ReadGuard | None = None) -> None:
         self._resp = resp
+        self._guard = guard
         self._pending = memoryview(b"")
         self._chunks: Iterator[bytes] | None = None
         raw = getattr(resp, "raw", None)
@@ -89,6 +101,11 @@ class BodyReader:
     # -- the three ways in -------------------------------------------------------------------
     def _read_some(self, view: memoryview) -> int:
         self.reads += 1
+        if self._guard is not None:
+            return self._guard.read(self._read_raw, view)
+        return self._read_raw(view)
+
+    def _read_raw(self, view: memoryview) -> int:
         if self._raw_readinto is None:
             return self._from_chunks(view)
         if self._direct:

@@ -23,6 +23,11 @@ IMAGES_DIR = "CT_Images"
 MASKS_DIR = "CT_Masks"
 KINDS: tuple[str, ...] = (IMAGES_DIR, MASKS_DIR)
 
+#: The archive's size, roughly (no size is published with it): about 1 GB. A synthetic
+#: archive of the published counts is 955,680,334 bytes. The default download cap
+#: (``LUNGSEGDB_MAX_DOWNLOAD``, :mod:`lungsegdb_cli._bounds`) is a few times this.
+ARCHIVE_BYTES_ABOUT = 1_000_000_000
+
 #: Published pair counts per version (each variant holds this many pairs).
 PUBLISHED_PAIRS: dict[str, int] = {"V1": 1800, "V2": 700}
 

@@ -22,7 +22,7 @@ dir's writer lock held from the first check to the commit: the record never chan
 tree does, and a run killed at any point leaves the old state or the new one.
 
 Drive pages instead of the archive become :class:`DrivePageError` (exit 3) saying which page it
-was and what to do next.
+was and what to do next; a mirror's pages and refusals :class:`MirrorRefused` (exit 3).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The errors ``download`` raises, each with the next step spelled out: a Drive page instead of
-the archive (:func:`page_error`, exit 3), a checksum that is not the pin (:func:`mismatch`,
+"""The errors ``download`` raises, each with the next step spelled out: a page instead of the
+archive (:func:`page_error`, exit 3: Drive's, or a mirror's refusal, never labelled as Drive's),
+a checksum that is not the pin (:func:`mismatch`,
 exit 1) and ``--offline`` without the dataset (:func:`offline_error`, exit 3)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from lungsegdb_cli import _drive as drive
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, OfflineError
+from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused, OfflineError
 
 
 def pin_hint(sha256: str) -> str:
@@ -72,14 +73,18 @@ def _page_hint(kind: drive.PageKind, source: drive.Source, manual: str) -> str:
 
 def page_error(
     page: drive.Page, source: drive.Source, paths: DataPaths, pin: str | None
-) -> DrivePageError:
-    """The exit-3 error for a page instead of the archive, with what to do next."""
+) -> DrivePageError | MirrorRefused:
+    """The exit-3 error for a page instead of the archive, with what to do next: a
+    :class:`DrivePageError` (kind ``drive-page``) from Drive, a :class:`MirrorRefused` (kind
+    ``mirror-refused``) from any other source."""
     what = _PAGE_WHAT[page.kind]
+    cls: type[DrivePageError | MirrorRefused] = DrivePageError
     if not source.is_drive:
         what = _MIRROR_WHAT.get(page.kind, what)
+        cls = MirrorRefused
     title = f" (page title {page.title!r})" if page.title else ""
     status = f", HTTP {page.status}" if page.status != 200 else ""
-    return DrivePageError(
+    return cls(
         f"{what}{title}{status}: {page.url}",
         hint=_page_hint(page.kind, source, _manual_step(source, paths, pin)),
         page=page.kind.value,

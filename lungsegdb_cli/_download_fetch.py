@@ -1,7 +1,10 @@
 """Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli._fetch`) into
-``<root>/downloads/<key>.part`` with the free space checked before the first byte, a Drive page
-instead of the file raised as :class:`~lungsegdb_cli.errors.DrivePageError`, and bytes that
-are not the pinned archive moved aside to ``<name>.rejected``. Nothing here commits anything."""
+``<root>/downloads/<key>.part`` with the free space checked before the first byte and the
+transfer bounded (:mod:`lungsegdb_cli._bounds`: the pinned archive's size, when the provenance
+here knows it, caps it), a Drive page instead of the file raised as
+:class:`~lungsegdb_cli.errors.DrivePageError` (a mirror's as
+:class:`~lungsegdb_cli.errors.MirrorRefused`), and bytes that are not the pinned archive moved
+aside to ``<name>.rejected``. Nothing here commits anything."""
 
 from __future__ import annotations
 
@@ -34,11 +37,13 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _gdown_client as gdown_client,
 )
+from lungsegdb_cli._bounds import Bounds
 from lungsegdb_cli._cookies import CookieFile, is_google_host
 from lungsegdb_cli._download_errors import mismatch, page_error
 from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, note
+from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.errors import from_os_error
 
 #: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
@@ -72,6 +77,8 @@ class Network:
     fallback: Fallback | None = None
     #: ``--storage-option KEY=VALUE``: keyword arguments of an fsspec source's backend
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    #: the size cap and minimum rate of each transfer; None: from the environment
+    bounds: Bounds | None = None
 
     def second_client(self) -> Fallback | None:
         if self.fallback is not None:
@@ -141,6 +148,16 @@ def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], 
     return before_body
 
 
+def _bounds(paths: DataPaths, pin: str | None, net: Network) -> Bounds:
+    """The bounds of a transfer for ``pin``: the pinned archive's size is known when the
+    provenance here records an archive with that SHA-256 (the same bytes, so the same size)."""
+    bounds = net.bounds if net.bounds is not None else Bounds.from_env()
+    record = Provenance.read(paths.provenance) if pin else None
+    if record is None or (record.sha256 or "").lower() != pin:
+        return bounds
+    return bounds.pinned(record.size)
+
+
 def fetch_archive(
     paths: DataPaths,
     source: drive.Source,
@@ -152,7 +169,8 @@ def fetch_archive(
     md5: str | None = None,
 ) -> Fetched:
     """Fetch the archive of ``source`` into ``downloads/<key>.part`` (resumed if it holds
-    bytes of the same source). Raises :class:`DrivePageError` for a page instead of the file
+    bytes of the same source). Raises :class:`DrivePageError` (:class:`MirrorRefused` from a
+    mirror) for a page instead of the file
     and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive
     (``pin``: SHA-256; ``md5``: MD5, computed only when given)."""
     downloads = paths.downloads_dir
@@ -169,6 +187,7 @@ def fetch_archive(
         "policy": net.policy,
         "before_body": _space_check(downloads, extract),
         "md5": md5 is not None,
+        "bounds": _bounds(paths, pin, net),
     }
     if fsspec_source.handles(source.url):
         res = fsspec_source.fetch(

@@ -8,7 +8,8 @@
   redirects) and its virus-scan warning form (``#download-form`` with hidden ``confirm``/``uuid``
   inputs). Any HTML it gets instead of a file is classified (quota exceeded, not found,
   permission/sign-in, virus-scan page that could not be followed, other) by content type, magic
-  bytes and ``<title>``, and raised as :class:`Refused` -- never written as the archive.
+  bytes, its structure and ``<title>``, and raised as :class:`Refused` -- never written as the
+  archive. The quota page is recognised in any language (:mod:`lungsegdb_cli._drive_quota`).
 * Transient answers (429, 5xx) raise :class:`RetryableHTTP` with the server's ``Retry-After``;
   the caller (:mod:`lungsegdb_cli._fetch`) decides about retrying.
 
@@ -25,13 +26,14 @@ import html
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from html.parser import HTMLParser
 from typing import Any
 
-from lungsegdb_cli._body import BodyReader
+from lungsegdb_cli import _drive_quota as quota
+from lungsegdb_cli._body import BodyReader, ReadGuard
 from lungsegdb_cli._drive_links import (
     DEFAULT_BASE,
     DRIVE_HOSTS,
@@ -79,7 +81,7 @@ HTML_LIMIT = 2 << 20
 #: Interstitial pages (virus-scan forms) followed before giving up.
 MAX_HOPS = 4
 
-QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"
+QUOTA_TEXT = quota.QUOTA_TEXT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,9 +154,12 @@ class _FormParser(HTMLParser):
         self.hrefs: list[str] = []
         self.error_texts: list[str] = []
         self._in_error = False
+        self.uc_error = False  # Drive's download error page (uc-error-caption/-subcaption)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
+        if not quota.UC_ERROR_CLASSES.isdisjoint(a.get("class", "").split()):
+            self.uc_error = True
         if tag == "title":
             self._in_title = True
         elif tag == "form" and a.get("id") == "download-form":
@@ -206,7 +211,8 @@ def _followable(url: str) -> bool:
 
 
 def classify(body: bytes, *, url: str, status: int = 200) -> Page:
-    """What an HTML answer is: quota page, not found, permission/sign-in, virus-scan form..."""
+    """What an HTML answer is: quota page (in any language), not found, permission/sign-in,
+    virus-scan form..."""
     text = body.decode("utf-8", errors="replace")
     parser = _FormParser()
     try:
@@ -217,7 +223,7 @@ def classify(body: bytes, *, url: str, status: int = 200) -> Page:
     title = " ".join(parser.title.split())
     low = text.lower()
     detail = " ".join(parser.error_texts)[:300]
-    if QUOTA_TEXT.lower() in low or "quota exceeded" in title.lower():
+    if quota.by_words(title, text):
         return Page(PageKind.QUOTA, url, title, status, detail=detail)
     try:
         next_url = _form_url(parser, url)
@@ -233,6 +239,8 @@ def classify(body: bytes, *, url: str, status: int = 200) -> Page:
         )
     if next_url is not None:
         return Page(PageKind.VIRUS_SCAN, url, title, status, next_url=next_url, detail=detail)
+    if quota.by_structure(uc_error=parser.uc_error, followable=False, status=status):
+        return Page(PageKind.QUOTA, url, title, status, detail=detail)
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     if (
         status in (401, 403)
@@ -310,11 +318,13 @@ def open_download(
     headers: Mapping[str, str] | None = None,
     timeout: float | tuple[float, float] = (15.0, 60.0),
     max_hops: int = MAX_HOPS,
+    guard: Callable[[Any], ReadGuard] | None = None,
 ) -> Opened:
     """GET ``url`` (following redirects and Drive's virus-scan form); return the open file body.
 
     Raises :class:`Refused` for a permanent non-file answer, :class:`RetryableHTTP` for
     429/5xx, and lets ``requests`` exceptions (connection reset, timeout) through.
+    ``guard(response)`` is the :class:`ReadGuard` of each body's reads (pages included).
     """
     hdrs = dict(headers or {})
     current = url
@@ -326,7 +336,7 @@ def open_download(
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             resp.close()
             raise RetryableHTTP(status, final_url, retry_after)
-        body = BodyReader(resp)
+        body = BodyReader(resp, None if guard is None else guard(resp))
         if status == 416:  # Range not satisfiable: the caller compares Content-Range
             return Opened(response=resp, body=body, url=final_url)
         ctype = resp.headers.get("Content-Type", "")

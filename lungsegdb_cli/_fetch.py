@@ -26,6 +26,11 @@ retries only (usually there is no network at all). 404, permission and quota pag
 once. Every request has a (connect, read) timeout. ``session``, ``sleep`` and ``clock`` are
 injected.
 
+Bounds (:mod:`lungsegdb_cli._bounds`): the ``.part`` never grows past the pinned archive's
+size, the announced length or ``LUNGSEGDB_MAX_DOWNLOAD``, and a body that arrives slower than
+``LUNGSEGDB_MIN_RATE`` over ``LUNGSEGDB_RATE_WINDOW`` is cut; either stops the transfer (not
+retried) and removes the ``.part``.
+
 The download is a :class:`_Transfer` (one object holding the offset, validator, counters and
 hasher of one download, with a method per step), the way pip's ``_FileDownload`` is.
 """
@@ -40,6 +45,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
 from lungsegdb_cli import _drive as drive
+from lungsegdb_cli._bounds import Bounds, Cap, RateGuard
 from lungsegdb_cli._http import (
     Headers,
     content_length,
@@ -57,7 +63,12 @@ from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
 from lungsegdb_cli._streamhash import Digests, StreamHasher
 from lungsegdb_cli._writeback import WriteBehind
-from lungsegdb_cli.errors import DownloadError, from_os_error
+from lungsegdb_cli.errors import (
+    DownloadError,
+    DownloadTooLarge,
+    DownloadTooSlow,
+    from_os_error,
+)
 
 __all__ = [
     "HEAD_BYTES",
@@ -157,8 +168,13 @@ class _Transfer:
         before_body: Callable[[int | None, int], None] | None,
         description: str,
         md5: bool = False,
+        bounds: Bounds | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.md5 = md5
+        self.bounds = bounds if bounds is not None else Bounds()
+        self.guard = RateGuard(self.bounds, clock)
+        self.cap = self.bounds.cap(None)  # of the body being read (set per answer)
         self.url, self.part, self.session, self.source_key = url, part, session, source_key
         self.progress, self.sleep, self.policy = progress, sleep, policy
         self.before_body, self.description = before_body, description
@@ -186,13 +202,20 @@ class _Transfer:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.hasher.close()
+        self.guard.close()
 
     # -- the whole download ------------------------------------------------------------------
     def run(self) -> Digests:
-        """Resume or start, then request until ``part`` holds the whole file; its digests."""
-        self.resume()
-        while not self.attempt():
-            pass
+        """Resume or start, then request until ``part`` holds the whole file; its digests.
+        A broken bound removes ``part`` (its bytes are not worth resuming)."""
+        try:
+            self.resume()
+            while not self.attempt():
+                pass
+        except (DownloadTooLarge, DownloadTooSlow):
+            self.hasher.close()
+            discard_part(self.part)
+            raise
         return self.hasher.finish()
 
     def result(self, digests: Digests, elapsed: float) -> FetchResult:
@@ -277,6 +300,7 @@ class _Transfer:
                 self.url,
                 headers=headers,
                 timeout=self.policy.timeout,
+                guard=self.guard.bind,
             )
         except drive.RetryableHTTP as exc:
             self._retry(str(exc), exc.retry_after)
@@ -298,8 +322,19 @@ class _Transfer:
         if plan is None:
             return False
         mode, expected = plan
+        self._bound(expected)  # a length over the pinned size: refused before the space check
         self._record(headers, mode)
         return self.stream(opened.body, mode, expected)
+
+    def _bound(self, expected: int | None) -> Cap:
+        """The cap of the body about to be read (``expected`` bytes from ``offset``, if
+        announced), set as ``self.cap``; raises :class:`DownloadTooLarge` when the server
+        announces more than the pinned archive's size."""
+        announced = self.total
+        if announced is None and expected is not None:
+            announced = self.offset + expected
+        self.cap = self.bounds.cap(announced)
+        return self.cap
 
     def _unsatisfiable(self, headers: Headers) -> bool:
         """A ``416``: the ``.part`` is complete if the server's length is our offset, else
@@ -355,8 +390,10 @@ class _Transfer:
     # -- the body ----------------------------------------------------------------------------
     def stream(self, body: _Body, mode: str, expected: int | None) -> bool:
         """Append (``ab``) or write (``wb``) the body to ``part``; True if it was complete.
-        A dropped or short body is retried; a longer one than announced restarts."""
+        A dropped or short body is retried; one longer than announced (or than the cap of
+        :mod:`lungsegdb_cli._bounds`) raises :class:`DownloadTooLarge`."""
         start = self.offset
+        self._bound(expected)
         try:
             with open(self.part, mode) as fh:
                 self._copy(body, fh, WriteBehind(fh.fileno(), self.offset))
@@ -370,9 +407,6 @@ class _Transfer:
             return False
         except OSError as exc:
             raise from_os_error(exc, f"writing {self.part}") from exc
-        if expected is not None and received > expected:
-            self.restart(f"the server sent {received:,} bytes, more than announced")
-            return False
         return True
 
     def _copy(self, body: _Body, fh: BinaryIO, behind: WriteBehind) -> None:
@@ -381,12 +415,16 @@ class _Transfer:
         update per block, whatever size the network's records are; the write-back of what
         is written starts behind it (``behind``), so the commit's flush has little left.
         A block is written before anything else can fail, so what was read is on disk when
-        reading fails part-way or Ctrl-C lands."""
+        reading fails part-way or Ctrl-C lands; a block that would take ``part`` past
+        ``self.cap`` is not written."""
         hasher = self.hasher
+        cap: Cap = self.cap
         while True:
             buf = hasher.buffer()
             try:
                 n = body.readinto(memoryview(buf))
+                if self.offset + n > cap.limit:
+                    raise cap.exceeded()
                 if n:
                     fh.write(memoryview(buf)[:n])
                     behind.wrote(n)
@@ -463,14 +501,17 @@ def fetch(
     before_body: Callable[[int | None, int], None] | None = None,
     description: str = "Downloading",
     md5: bool = False,
+    bounds: Bounds | None = None,
 ) -> FetchResult:
     """Download ``url`` into ``part`` (resuming it if it holds bytes of ``source_key``).
 
     ``before_body(total, offset)`` runs once, after the first response's headers and before
     any byte is written (the caller's free-space check); raising there aborts cleanly.
     ``md5=True`` also computes the MD5 (``FetchResult.md5``; None otherwise).
-    Raises :class:`lungsegdb_cli._drive.Refused` for a page instead of the file and
-    :class:`DownloadError` when retries are exhausted.
+    ``bounds``: the size cap and minimum rate (None: from the environment).
+    Raises :class:`lungsegdb_cli._drive.Refused` for a page instead of the file,
+    :class:`DownloadTooLarge` / :class:`DownloadTooSlow` for a broken bound (``part``
+    removed) and :class:`DownloadError` when retries are exhausted.
     """
     progress = ensure(progress)
     t0 = clock()
@@ -485,6 +526,8 @@ def fetch(
         before_body=before_body,
         description=description,
         md5=md5,
+        bounds=bounds if bounds is not None else Bounds.from_env(),
+        clock=clock,
     ) as transfer:
         digests = transfer.run()
     progress.done()

@@ -6,7 +6,14 @@ transfer does: every block is written once and fed to a
 lands. A ``.part`` of the same source, whose sidecar records the same size and validator (ETag
 or mtime), is resumed with ``seek(offset)`` on the remote file (a ranged read on every backend
 that supports one); otherwise the download starts from byte 0. Transient failures are retried
-with the policy's backoff; a missing object or a refused permission fails at once.
+with the policy's backoff; a missing object or a refused permission fails at once
+(:class:`~lungsegdb_cli.errors.MirrorRefused`). The ``.part`` never grows past the cap of
+:mod:`lungsegdb_cli._bounds` (the pinned archive's size, else the object's size, else
+``LUNGSEGDB_MAX_DOWNLOAD``); past it the transfer stops and the ``.part`` is removed.
+
+:func:`check_url` refuses, before anything is fetched, a URL that cannot name a file:
+no bucket (``s3://``), no object key (``s3://bucket``, ``s3://bucket/dir/``), no path
+(``file://``) -- exit 2; a URL that turns out to name a folder is exit 2 as well.
 
 fsspec and its backends are imported here only, when such a URL is fetched: a missing backend
 is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the extra that installs it.
@@ -25,17 +32,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lungsegdb_cli._bounds import Bounds, Cap
 from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._redact import url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
 from lungsegdb_cli._streamhash import StreamHasher
 from lungsegdb_cli._writeback import WriteBehind
-from lungsegdb_cli.errors import DownloadError, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.errors import (
+    DownloadError,
+    DownloadTooLarge,
+    LungSegDBError,
+    MirrorRefused,
+    UsageError,
+    from_os_error,
+)
 
 __all__ = [
     "BACKENDS",
     "check_backend",
+    "check_url",
     "handles",
     "missing_backend",
     "open_fs",
@@ -69,6 +85,39 @@ def handles(url: str) -> bool:
         return scheme_of(url) in BACKENDS
     except ValueError:
         return False
+
+
+def _bad_url(url: str, why: str) -> UsageError:
+    return UsageError(
+        f"Invalid URL {url!r}: {why}",
+        hint=(
+            "Give the URL of the archive file itself, e.g. "
+            "s3://my-bucket/lungsegdb/LungSegDB.zip or file:///data/LungSegDB.zip "
+            "(or a Google Drive link or an http(s) mirror)."
+        ),
+        url=url,
+    )
+
+
+def check_url(url: str) -> None:
+    """Exit 2 (:class:`UsageError`, naming the URL) for an fsspec URL that cannot name a
+    file: unparsable, no bucket or container (``s3://``, ``s3:key``, ``s3:///key``), no object
+    key or one ending in ``/`` (``s3://bucket``, ``gs://bucket/dir/``), no path at all
+    (``file://``, ``file:///``)."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError as exc:
+        raise _bad_url(url, str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        where = parts.netloc + parts.path
+        if not where.strip("/") or where.endswith("/"):
+            raise _bad_url(url, "no file path (write file:///PATH/TO/FILE)")
+        return
+    if not parts.netloc:
+        raise _bad_url(url, f"no bucket (write {scheme}://BUCKET/PATH/FILE)")
+    if not parts.path.strip("/") or parts.path.endswith("/"):
+        raise _bad_url(url, f"no file in the bucket (write {scheme}://BUCKET/PATH/FILE)")
 
 
 def missing_backend(url: str, module: str | None = None) -> UsageError:
@@ -148,15 +197,28 @@ def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
 # ---------------------------------------------------------------------------------------------
 def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> DownloadError:
     if isinstance(exc, FileNotFoundError):
-        what, hint = "not found", "Check the URL (bucket and key)."
-    elif isinstance(exc, PermissionError):
-        what, hint = "permission denied", (
-            "Check the credentials (the backend's usual places, or --storage-option)."
+        return MirrorRefused(
+            f"Could not read {url}: not found", hint="Check the URL (bucket and key).",
+            url=url, page="not-found",
         )
-    else:
-        what, hint = f"{type(exc).__name__}: {exc}", "Check the URL, the endpoint and the network."
+    if isinstance(exc, PermissionError):
+        return MirrorRefused(
+            f"Could not read {url}: permission denied",
+            hint="Check the credentials (the backend's usual places, or --storage-option).",
+            url=url, page="permission-denied",
+        )
+    what = f"{type(exc).__name__}: {exc}"
     return DownloadError(
-        f"Could not read {url}: {scrub(what, options)}", hint=hint, url=url
+        f"Could not read {url}: {scrub(what, options)}",
+        hint="Check the URL, the endpoint and the network.", url=url,
+    )
+
+
+def _not_a_file(url: str) -> UsageError:
+    return UsageError(
+        f"{url} names a folder, not a file",
+        hint="Give the URL of the archive file itself (bucket, path and file name).",
+        url=url,
     )
 
 
@@ -179,6 +241,7 @@ class _Stream:
         self.sleep: Callable[[float], None] = kw["sleep"]
         self.policy = kw["policy"]
         self.hasher = StreamHasher(md5=bool(kw.get("md5")))
+        self.cap: Cap = Bounds().cap(None)  # set once the object's size is known
         self.offset = self.resumed_from = self.restarts = self.attempts = 0
         self.head = b""
         self.notes: list[str] = []
@@ -254,6 +317,8 @@ class _Stream:
                 block = src.read(self.policy.chunk_size)
                 if not block:
                     return
+                if self.offset + len(block) > self.cap.limit:
+                    raise self.cap.exceeded()
                 try:
                     out.write(block)
                 except OSError as exc:
@@ -278,10 +343,13 @@ def fetch(
     policy: Any = None,
     before_body: Callable[[int | None, int], None] | None = None,
     md5: bool = False,
+    bounds: Bounds | None = None,
 ) -> Any:
     """Download the object at ``url`` into ``part`` (MD5 computed too with ``md5``); a
     :class:`~lungsegdb_cli._fetch.FetchResult`. Raises :class:`DownloadError` (exit 3) for
-    a missing object, refused permission or retries exhausted."""
+    a missing object, refused permission, retries exhausted or more bytes than the cap of
+    ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
+    folder."""
     from lungsegdb_cli._fetch import FetchResult, RetryPolicy
 
     t0 = clock()
@@ -291,10 +359,14 @@ def fetch(
         url, part, fs, path, source_key=source_key, storage_options=storage_options,
         progress=progress, sleep=sleep, policy=policy or RetryPolicy(), md5=md5,
     )
+    bounds = bounds if bounds is not None else Bounds.from_env()
     try:
         info = stream.info()
+        if info.get("type") == "directory":
+            raise _not_a_file(url)
         size = info.get("size")
         total = int(size) if isinstance(size, int) else None
+        stream.cap = bounds.cap(total)
         validator = _validator(info)
         part.parent.mkdir(parents=True, exist_ok=True)
         stream.resume(total, validator)
@@ -308,6 +380,9 @@ def fetch(
             progress.advance(stream.offset)
         stream.copy(total)
         digests = stream.hasher.finish()
+    except DownloadTooLarge:
+        discard_part(part)
+        raise
     finally:
         stream.hasher.close()
     progress.done()

@@ -5,8 +5,9 @@
   then the dataset's own Drive file last unless ``drive=False`` (``--no-drive``): mirrors you
   control first, Drive as the fallback. A URL given twice is tried once. http(s) and Drive
   links go through the HTTP transfer; ``s3://``, ``gs://``, ``az://``, ``hf://`` and
-  ``file://`` through fsspec (:mod:`lungsegdb_cli._fsspec_source`), whose backend is checked
-  here (exit 2 naming the extra) before anything is fetched.
+  ``file://`` through fsspec (:mod:`lungsegdb_cli._fsspec_source`), whose URL (a bucket and a
+  file in it) and backend are checked here (exit 2 naming the URL or the extra) before
+  anything is fetched.
 * :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
   quota, permission or not-found page, an unreachable host, retries exhausted, bytes that
   contradict the pin) is one :class:`Attempt` and one note line, and the next source is
@@ -65,6 +66,7 @@ def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
 def _resolve(url: str, base: str | None) -> Source:
     url = url.strip()
     if fsspec_source.handles(url):
+        fsspec_source.check_url(url)
         fsspec_source.check_backend(url)
         return Source(url=url, link=url, drive_id=None, key=f"url-{url_sha256(url)[:12]}")
     return resolve_source(url, base=base)

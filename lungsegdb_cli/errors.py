@@ -280,6 +280,29 @@ class DrivePageError(DownloadError):
     kind = "drive-page"
 
 
+class MirrorRefused(DownloadError):
+    """A source that is not Google Drive (a mirror, a bucket) answered with a page or an error
+    instead of the archive: not found, permission denied, an HTML page, another HTTP error."""
+
+    kind = "mirror-refused"
+
+
+class DownloadTooLarge(DownloadError):
+    """A transfer brought more bytes than it may: the pinned archive's size, the announced
+    ``Content-Length`` or ``LUNGSEGDB_MAX_DOWNLOAD``; the partial file was removed."""
+
+    kind = "download-too-large"
+    default_hint = "Pass another mirror with --url; the partial file was removed."
+
+
+class DownloadTooSlow(DownloadError):
+    """A transfer ran below ``LUNGSEGDB_MIN_RATE`` for ``LUNGSEGDB_RATE_WINDOW`` seconds (a
+    trickling server); the partial file was removed."""
+
+    kind = "download-too-slow"
+    default_hint = "Pass another mirror with --url; the partial file was removed."
+
+
 class OfflineError(DownloadError):
     """``--offline`` and the data is not already here."""
 

@@ -213,3 +213,24 @@ def test_a_recorded_md5_pin_is_up_to_date_and_another_is_not(
     with pytest.raises(Exception, match="MD5 mismatch"):
         download.download(root, extract=False, md5="1" * 32, sleep=lambda s: None)
     assert len(https_drive.seen) > n  # not matched by the record: fetched and checked
+
+
+def test_a_slow_https_body_is_cut_by_the_watchdog(
+    https_drive: FakeDrive, tmp_path: Path
+) -> None:
+    """Over TLS too, a read that overruns the rate window is ended by shutting the socket
+    down (the TLS layer would otherwise wait for the rest of the record): the transfer stops
+    about one window later, the ``.part`` removed."""
+    import time
+
+    from lungsegdb_cli._bounds import Bounds
+    from lungsegdb_cli.errors import DownloadTooSlow
+
+    https_drive.throttle = 10.0  # 64 KiB every 10 s: ~7 KB/s, under the 200 KB/s asked for
+    part = tmp_path / "a.part"
+    t0 = time.monotonic()
+    with pytest.raises(DownloadTooSlow):
+        fetch.fetch(https_drive.mirror_url("a.zip"), part, session=requests.Session(),
+                    source_key="k", bounds=Bounds(min_rate=200_000.0, window=1.0))
+    assert time.monotonic() - t0 < 8  # cut before the server's first 10 s pause ended
+    assert not part.exists()

@@ -223,8 +223,9 @@ def test_cli_reports_each_failed_source_in_one_line(
 def test_a_refusal_is_described_in_the_words_of_who_said_it(
     drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, said: str
 ) -> None:
-    """A mirror's 404 or 403 is the mirror's word, not Google Drive's, and so is the next
-    step (a user would go looking for a Drive problem that is not there)."""
+    """A mirror's 404 or 403 is the mirror's word, not Google Drive's, and so are the next
+    step (a user would go looking for a Drive problem that is not there) and the error kind
+    a script matches on."""
     if where == "mirror-403":
         drive.fail_next.append((403, None))  # the next file answer: 403 Forbidden
     url = {
@@ -237,6 +238,9 @@ def test_a_refusal_is_described_in_the_words_of_who_said_it(
     assert code == 3 and error["message"].startswith(said)
     assert ("Google Drive" in error["message"]) == (where == "drive")
     assert ("Anyone with the link" in error["hint"]) is False
+    assert error["kind"] == ("drive-page" if where == "drive" else "mirror-refused")
+    assert error["context"]["page"] == ("permission-denied" if where == "mirror-403"
+                                        else "not-found")
 
 
 @pytest.mark.parametrize(
@@ -348,6 +352,35 @@ def test_missing_s3_object_is_exit_3(bucket: str, tmp_path: Path,
                         "--data-dir", str(tmp_path), "--json")
     err = json.loads(out)["error"]
     assert code == 3 and "not found" in err["message"]
+    assert err["kind"] == "mirror-refused" and err["context"]["page"] == "not-found"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["s3://", "s3://lungsegdb-src", "s3://lungsegdb-src/", "s3://lungsegdb-src/v1/",
+     "s3:///LungSegDB.zip", "s3:lungsegdb-src/LungSegDB.zip", "gs://", "az://container",
+     "hf://", "file://", "file:///"],
+)
+def test_an_fsspec_url_that_names_no_file_is_exit_2_before_any_transfer(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path),
+                        "--json")
+    err = json.loads(out)["error"]
+    assert code == 2 and err["kind"] == "usage" and err["message"].startswith("Invalid URL")
+    assert repr(url) in err["message"] and "LungSegDB.zip" in err["hint"]  # an example
+    assert not (tmp_path / "downloads").exists()  # refused before anything was fetched
+
+
+def test_a_file_url_naming_a_folder_is_exit_2(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    code, out, _ = _cli(capsys, "--url", folder.as_uri(), "--no-drive",
+                        "--data-dir", str(tmp_path / "d"), "--json")
+    err = json.loads(out)["error"]
+    assert code == 2 and err["kind"] == "usage" and "names a folder" in err["message"]
+    assert not list((tmp_path / "d" / "downloads").glob("*.part"))
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ give it to clients as ``REQUESTS_CA_BUNDLE``); inside the tunnel the same Drive 
 back, redirecting to ``https://drive.usercontent.google.com``. More modes per file:
 ``novel_page`` (an interstitial our parser does not know but gdown's does: the confirmation
 form is a ``<div id="download-form" action=...>``), ``cookie="NAME=VALUE"`` (the quota page
-unless that cookie is sent).
+unless that cookie is sent), ``quota_page`` (the quota page in another language:
+:func:`quota_page` builds one the way Drive does).
 
 ``https`` (a :class:`support.tls.LoopbackTLS`) serves HTTPS itself (``base`` is then
 ``https://...``): the handshake runs on the handler's thread, and a file body is sent in
@@ -84,6 +85,18 @@ LOGIN_PAGE_AS_OCTET = (
     "<!DOCTYPE html>\n<html><head><title>Please log in</title></head>"
     "<body>Session expired</body></html>"
 )
+
+
+def quota_page(lang: str, title: str, caption: str, subcaption: str) -> str:
+    """Drive's quota page in language ``lang``: the structure of :data:`QUOTA_PAGE` (the
+    ``uc-main`` download error page), the words given."""
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta http-equiv="content-type" '
+        f'content="text/html; charset=utf-8"/><title>{html.escape(title)}</title></head><body>'
+        '<div class="uc-main"><div id="uc-text"><p class="uc-error-caption">'
+        f'{html.escape(caption)}</p><p class="uc-error-subcaption">{html.escape(subcaption)}'
+        "</p></div></div></body></html>"
+    )
 
 
 def virus_page(action: str, file_id: str, name: str, size: int, uuid: str, form_id: str) -> str:
@@ -142,6 +155,7 @@ class DriveFile:
     broken_form: bool = False  # a warning page whose form we cannot follow
     novel_page: bool = False  # a warning page only gdown's parser follows
     cookie: str | None = None  # "NAME=VALUE": the quota page unless this cookie is sent
+    quota_page: str = ""  # a quota page of another language (served as for quota=True)
 
     @property
     def size(self) -> int:
@@ -369,8 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
         if f.private:
             self._redirect(302, f"{self._base()}/ServiceLogin?continue=download")
             return
-        if f.quota or (f.cookie and f.cookie not in self._cookies()):
-            self._html(200, QUOTA_PAGE)
+        if f.quota or f.quota_page or (f.cookie and f.cookie not in self._cookies()):
+            self._html(200, f.quota_page or QUOTA_PAGE)
             return
         confirmed = query.get("confirm") == "t" and query.get("uuid") == self.drive.uuid
         if f.novel_page and not confirmed:
