@@ -43,6 +43,7 @@ from lungsegdb_cli._pairs import (
 from lungsegdb_cli._pairs import load_splits as load_splits_file
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 
 SCHEMA = 1
@@ -167,7 +168,7 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
 
     made = make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
     text = document(made).encode("utf-8")  # the bytes just written to scratch
-    return _Splits("default", None, text, json.loads(text))
+    return _Splits("default", None, text, loads(text))
 
 
 def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...]) -> list[Pair]:

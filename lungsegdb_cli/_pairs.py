@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from collections import Counter
@@ -25,6 +24,7 @@ from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
@@ -115,13 +115,13 @@ def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
 
         raise from_os_error(exc, f"reading {path}") from exc
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = loads(data)
         if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
             raise ValueError("no 'splits' object")
         for name in SPLITS:
             if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
                 raise ValueError(f"'{name}' is not a list of names")
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, StateJSONError included
         raise CheckFailed(
             f"The splits file {path} cannot be read: {exc}",
             hint="Write it again with 'lungsegdb split'.",
