@@ -27,6 +27,7 @@ from typing import Any
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _export_layout as layout
 from lungsegdb_cli._crashpoints import checkpoint
 from lungsegdb_cli._export_commit import RECORD, check_target, staging, tidy
@@ -314,9 +315,9 @@ def export(
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
         texts = {rel: text.encode() for rel, text in plan.texts.items()}
         if fmt == "csv":
-            texts[layout.CSV_NAME] = layout.csv_text(
-                pairs, plan.cases, {p.rel: p for p in placed}
-            ).encode()
+            texts[layout.CSV_NAME] = csvsafe.encode(
+                layout.csv_text(pairs, plan.cases, {p.rel: p for p in placed})
+            )
         texts[SPLITS_COPY] = splits.text
         for rel, data in texts.items():
             _write(staged / rel, data)

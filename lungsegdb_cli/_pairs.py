@@ -10,8 +10,6 @@ torch ``DataLoader`` takes) that imports no torch.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections import Counter
@@ -21,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._fsutil import atomic_write_bytes
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import iter_required
@@ -257,14 +256,10 @@ def collect(
 
 
 def write_csv(path: Path, pairs: list[Pair]) -> None:
-    """One row per pair (:data:`CSV_COLUMNS`), written atomically."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for p in pairs:
-        d = p.to_dict()
-        w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
-    atomic_write_text(Path(path), buf.getvalue())
+    """One row per pair (:data:`CSV_COLUMNS`), written atomically; cells that a spreadsheet
+    would run as a formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    rows = ([p.to_dict()[c] for c in CSV_COLUMNS] for p in pairs)
+    atomic_write_bytes(Path(path), csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 
 # ---------------------------------------------------------------------------------------------
