@@ -24,6 +24,12 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal leaves it, even if this test run
+    inherited it ignored (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")}
     return {**env, **extra}
@@ -76,6 +82,7 @@ def test_sigint_at_each_point_of_the_process(
         capture_output=True,
         text=True,
         env=_env(LUNGSEGDB_SIGINT_AT=point),
+        preexec_fn=_default_sigint,
         timeout=60,
         check=False,
     )
@@ -113,6 +120,7 @@ def test_sigint_from_outside_at_any_delay(tmp_path: Path, delay_ms: int) -> None
             text=True,
             env=_env(LUNGSEGDB_READY_FD=str(write_fd)),
             pass_fds=(write_fd,),
+            preexec_fn=_default_sigint,
         )
         os.close(write_fd)
         _wait_ready(read_fd, child)
