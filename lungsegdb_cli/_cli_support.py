@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lungsegdb_cli._fsutil import check_output_file
 from lungsegdb_cli._redact import redact
 from lungsegdb_cli._textsafe import escape as _e
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -82,6 +82,31 @@ class Output:
     def warn(self, message: str) -> None:
         if not self.quiet:
             self.err.print(f"warning: {_e(redact(message))}", markup=False)
+
+
+def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
+    """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
+    exit code: the JSON error document with ``--json``, else the two-line message."""
+    if "--json" in argv:
+        doc = _document({"ok": False, "error": error})
+        sys.stdout.write(dumps(doc) + "\n")
+        sys.stdout.flush()
+    else:
+        message, hint = redact(error["message"]), redact(error["hint"])
+        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
+        sys.stderr.flush()
+    return int(error["code"])
+
+
+def report_interrupted(argv: Sequence[str]) -> int:
+    """Ctrl-C: the message (or JSON error document) of kind ``interrupted``; returns 130."""
+    error = {
+        "code": int(ExitCode.INTERRUPTED),
+        "kind": "interrupted",
+        "message": "Interrupted; nothing half-written was left in the tree.",
+        "hint": "Run the same command again to continue.",
+    }
+    return report_error(error, argv)
 
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:

@@ -31,6 +31,7 @@ from typing import Any
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _export_layout as layout
 from lungsegdb_cli._crashpoints import checkpoint
 from lungsegdb_cli._export_claim import claim
@@ -48,6 +49,7 @@ from lungsegdb_cli._pairs import (
 from lungsegdb_cli._pairs import load_splits as load_splits_file
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 
 SCHEMA = 1
@@ -172,7 +174,7 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
 
     made = make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
     text = document(made).encode("utf-8")  # the bytes just written to scratch
-    return _Splits("default", None, text, json.loads(text))
+    return _Splits("default", None, text, loads(text))
 
 
 def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...]) -> list[Pair]:
@@ -342,9 +344,9 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
         texts = {rel: text.encode() for rel, text in plan.texts.items()}
         if fmt == "csv":
-            texts[layout.CSV_NAME] = layout.csv_text(
-                pairs, plan.cases, {p.rel: p for p in placed}
-            ).encode()
+            texts[layout.CSV_NAME] = csvsafe.encode(
+                layout.csv_text(pairs, plan.cases, {p.rel: p for p in placed})
+            )
         texts[SPLITS_COPY] = splits.text
         for rel, data in texts.items():
             _write(staged / rel, data)

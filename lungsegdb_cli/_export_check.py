@@ -11,7 +11,6 @@ text files (``dataset.json``, ...) their SHA-256; nothing else was added under O
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._export_commit import RECORD
 from lungsegdb_cli._hashing import read_regular
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
 #: Problem paths listed per kind in the result (all are counted).
@@ -80,7 +80,7 @@ def read_record(out: Path) -> dict[str, Any]:
         raise UsageError(f"No export at {out} (not a folder)", hint="Give an export's folder.",
                          path=str(out))
     try:
-        text = read_regular(where).decode("utf-8", "replace")
+        raw = read_regular(where)
     except FileNotFoundError:
         raise UsageError(f"{out} is not a lungsegdb export (no {RECORD})",
                          hint="Make one with 'lungsegdb export FORMAT OUT'.",
@@ -90,15 +90,41 @@ def read_record(out: Path) -> dict[str, Any]:
 
         raise from_os_error(exc, f"reading {where}") from exc
     try:
-        doc = json.loads(text)
+        doc = loads(raw)
         if not isinstance(doc, dict) or doc.get("kind") != "lungsegdb-export":
             raise ValueError("not an export record")
         if not isinstance(doc.get("files"), list) or not isinstance(doc.get("splits"), dict):
             raise ValueError("no 'files' or 'splits'")
+        _check_entries(doc)
     except ValueError as exc:
         raise CheckFailed(f"The export record {where} cannot be read: {exc}",
                           hint="Export again with --force.", path=str(where)) from exc
     return doc
+
+
+#: The fields of an entry of the record's lists, with their JSON types (as ``record_doc``
+#: writes them): a record that differs was not written by lungsegdb.
+_FILE_ENTRY: dict[str, type] = {"path": str, "size": int, "how": str, "ino": int, "mtime_ns": int,
+                               "source": str, "source_size": int, "source_mtime_ns": int}
+_ENTRY_FIELDS: dict[str, dict[str, type]] = {
+    "files": _FILE_ENTRY, "sources": _FILE_ENTRY, "texts": {"path": str, "sha256": str},
+}
+
+
+def _check_entries(doc: dict[str, Any]) -> None:
+    """ValueError naming the first list or entry of ``doc`` not of the written shape."""
+    for key, fields in _ENTRY_FIELDS.items():
+        entries = doc.get(key, [])
+        if not isinstance(entries, list):
+            raise ValueError(f"'{key}' is not a list")
+        for entry in entries:
+            if not isinstance(entry, dict) or any(
+                type(entry.get(name)) is not kind for name, kind in fields.items()
+            ):
+                raise ValueError(f"an entry of '{key}' is not of the written shape")
+    path = doc["splits"].get("path")
+    if path is not None and not isinstance(path, str):
+        raise ValueError("'splits.path' is not a string")
 
 
 def _sha256(path: Path) -> str | None:

@@ -213,19 +213,16 @@ def plan_csv(pairs: list[Pair]) -> Plan:
 
 def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -> str:
     """The CSV's text from the probed shapes and mask conventions (``probed``: job rel ->
-    :class:`~lungsegdb_cli._export_place.Placed`)."""
-    import csv
-    import io
+    :class:`~lungsegdb_cli._export_place.Placed`); cells that a spreadsheet would run as a
+    formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    from lungsegdb_cli._csvsafe import rows_text
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for p in pairs:
-        w.writerow([
-            p.split, p.variant, p.version, p.group, p.stem, cases[p.key], str(p.image),
-            str(p.mask), probed[f"{p.key}#image"].shape, probed[f"{p.key}#mask"].convention,
-        ])
-    return buf.getvalue()
+    rows = (
+        [p.split, p.variant, p.version, p.group, p.stem, cases[p.key], str(p.image),
+         str(p.mask), probed[f"{p.key}#image"].shape, probed[f"{p.key}#mask"].convention]
+        for p in pairs
+    )
+    return rows_text(CSV_COLUMNS, rows)
 
 
 def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool) -> Plan:

@@ -3,7 +3,8 @@
 ``<state>/journal.json`` (version 1): ``{"version", "txid", "state": "committed"|"applied",
 "ops": [{"op": "put"|"remove", "final", "staged", "aside"}]}``, paths relative to the data
 root. It is written with temp file, ``fsync``, ``rename``, ``fsync`` of the folder, and read
-without blocking; one that does not parse, or names a path outside the data root, is
+without blocking; one that does not parse (nested too deep or holding a lone surrogate included,
+see :mod:`lungsegdb_cli._statejson`), or names a path outside the data root, is
 :class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See :mod:`lungsegdb_cli._commit`.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed
 
 ENV_SYNC = "LUNGSEGDB_SYNC"
@@ -65,7 +67,7 @@ def _safe_rel(value: object) -> str:
 
 
 def parse_journal(text: str) -> Journal:
-    doc = json.loads(text)
+    doc = loads(text)
     if not isinstance(doc, dict) or doc.get("version") != JOURNAL_VERSION:
         raise ValueError("not a version-1 journal")
     state = doc.get("state")

@@ -33,6 +33,7 @@ from lungsegdb_cli import _hashing as hashing
 from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._hashing import NotRegularFile, open_regular, read_regular
 from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import Confined, LeavesTree
 from lungsegdb_cli._treewalk import scan_tree
 from lungsegdb_cli.errors import CheckFailed, from_os_error
@@ -242,8 +243,8 @@ def read_sizes(paths: DataPaths) -> dict[str, int] | None:
     try:
         fd, _size = open_regular(paths.manifest_sizes)
         with os.fdopen(fd, "rb") as fh:
-            data = json.loads(fh.read().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
+            data = loads(fh.read())
+    except (OSError, ValueError):
         return None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
@@ -334,8 +335,8 @@ def tree_archive(paths: DataPaths) -> str | None:
     """The SHA-256 of the archive the tree was extracted from: a hex digest, None (not
     known), or :data:`UNRECORDED` (a sidecar written before this was recorded, or none)."""
     try:
-        data = json.loads(read_regular(paths.manifest_sizes))
-    except (OSError, ValueError, RecursionError):
+        data = loads(read_regular(paths.manifest_sizes))
+    except (OSError, ValueError):
         return UNRECORDED
     if not isinstance(data, dict) or "archive_sha256" not in data:
         return UNRECORDED

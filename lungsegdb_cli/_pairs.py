@@ -10,9 +10,6 @@ torch ``DataLoader`` takes) that imports no torch.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 from collections import Counter
@@ -22,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._fsutil import atomic_write_bytes
 from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
@@ -115,13 +114,13 @@ def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
 
         raise from_os_error(exc, f"reading {path}") from exc
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = loads(data)
         if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
             raise ValueError("no 'splits' object")
         for name in SPLITS:
             if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
                 raise ValueError(f"'{name}' is not a list of names")
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, StateJSONError included
         raise CheckFailed(
             f"The splits file {path} cannot be read: {exc}",
             hint="Write it again with 'lungsegdb split'.",
@@ -257,14 +256,10 @@ def collect(
 
 
 def write_csv(path: Path, pairs: list[Pair]) -> None:
-    """One row per pair (:data:`CSV_COLUMNS`), written atomically."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for p in pairs:
-        d = p.to_dict()
-        w.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
-    atomic_write_text(Path(path), buf.getvalue())
+    """One row per pair (:data:`CSV_COLUMNS`), written atomically; cells that a spreadsheet
+    would run as a formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    rows = ([p.to_dict()[c] for c in CSV_COLUMNS] for p in pairs)
+    atomic_write_bytes(Path(path), csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ only once ``download --no-keep-archive`` deleted the archive after a verified ex
 
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
-recorded by its absolute path. A record whose fields have the wrong types is treated as absent
-(corrupt state is ignored, never trusted).
+recorded by its absolute path. A record whose fields have the wrong types, or that is nested too
+deep or holds a lone surrogate (:mod:`lungsegdb_cli._statejson`), is treated as absent (corrupt
+state is ignored, never trusted).
 
 :class:`Provenance` is the typed record (:meth:`Provenance.read` the one reader,
 :meth:`Provenance.to_json` the one writer's form); the module functions taking dictionaries
@@ -34,6 +35,7 @@ from typing import Any
 
 from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._redact import redact
+from lungsegdb_cli._statejson import loads
 
 #: The record's fields and the JSON types each may have (``null`` is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -122,8 +124,8 @@ class Provenance:
     def parse(cls, text: str | bytes) -> Provenance | None:
         """The record in ``text``, or None if it is not a valid record."""
         try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
+            data = loads(text)
+        except ValueError:
             return None
         return cls.from_dict(data)
 

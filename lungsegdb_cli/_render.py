@@ -76,8 +76,10 @@ def _shapes_summary(shapes: dict[str, int]) -> str:
 
 
 def _print(con: Console, text: str) -> None:
-    """``text`` as it is: no rich markup (it holds escaped names from data)."""
-    con.print(text, markup=False)
+    """``text`` without rich markup, escaped (:func:`~lungsegdb_cli._textsafe.escape` is
+    idempotent, so text escaped already is unchanged): a field read from a state file, such
+    as a recorded MD5, never reaches the terminal raw or raises ``UnicodeEncodeError``."""
+    con.print(_e(text), markup=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lungsegdb_cli._redact import redact, url_sha256
+from lungsegdb_cli._statejson import loads
 
 #: The largest sidecar read: anything bigger was not written by lungsegdb.
 _LIMIT = 1 << 20
@@ -86,8 +87,8 @@ class ResumeState:
         from lungsegdb_cli._hashing import read_regular
 
         try:
-            data = json.loads(read_regular(state_path(part), limit=_LIMIT))
-        except (OSError, ValueError, RecursionError):
+            data = loads(read_regular(state_path(part), limit=_LIMIT))
+        except (OSError, ValueError):
             return cls()
         return cls.from_mapping(data)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tiffinfo import HIST_BINS, FileSummary
 from lungsegdb_cli._tree import FileEntry
 
@@ -100,14 +101,14 @@ class ScanCache:
     @classmethod
     def load(cls, paths: DataPaths, *, enabled: bool = True) -> ScanCache:
         """The cache of ``paths``' tree; empty if disabled, missing or unreadable (not gzip,
-        not JSON, or JSON nested past the recursion limit)."""
+        not JSON, nested too deep or holding a lone surrogate: :mod:`._statejson`)."""
         if not enabled or os.environ.get(ENV_DISABLE, "") not in ("", "0"):
             return cls(None)
         cache = cls(cache_file(paths))
         try:
             with open(cache.path, "rb") as fh:
-                doc = json.loads(_gzip.decompress(fh.read()))
-        except (OSError, EOFError, ValueError, RecursionError, *_ZLIB_ERRORS):
+                doc = loads(_gzip.decompress(fh.read()))
+        except (OSError, EOFError, ValueError, *_ZLIB_ERRORS):
             return cache
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             entries = doc.get("entries")

@@ -20,8 +20,6 @@ through.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
+from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._fsutil import atomic_write_text
+from lungsegdb_cli._fsutil import atomic_write_bytes
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._progress import Progress
 from lungsegdb_cli._scancache import ScanCache
@@ -434,12 +433,9 @@ def _too_large_error(big: list[tuple[str, str]], limit: int) -> TooLargeImages:
 
 
 def write_csv(path: Path, rows: list[list[Any]]) -> None:
-    """Write the per-pair CSV atomically (temp file in the same folder, then replace)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    """Write the per-pair CSV atomically (temp file in the same folder, then replace); cells
+    that a spreadsheet would run as a formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    atomic_write_bytes(path, csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 
 @commit.one_generation

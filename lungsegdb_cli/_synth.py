@@ -44,6 +44,7 @@ from lungsegdb_cli._fsutil import atomic_write_text, check_free_space
 from lungsegdb_cli._hashing import hash_file
 from lungsegdb_cli._procpool import process_pool
 from lungsegdb_cli._progress import Progress, ensure
+from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._synth_archive import (
     ARCHIVE_DATE_TIME,
     ARCHIVE_EPOCH,
@@ -233,7 +234,7 @@ def _prepare_out(out_dir: Path) -> Path:
 
 def _previous_result(out: Path) -> dict[str, Any] | None:
     try:
-        doc = json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
+        doc = loads((out / RESULT_FILE).read_bytes())
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) and doc.get("generator") == GENERATOR else None

@@ -52,6 +52,15 @@ def _zip_kind(info: zipfile.ZipInfo) -> str:
     return FILE
 
 
+def _local_name(raw: bytes, flag_bits: int) -> str | None:
+    """A local header's name, decoded as ``zipfile`` does (UTF-8 if the central directory's
+    flag bit 11 says so, else cp437); None if it does not decode."""
+    try:
+        return raw.decode("utf-8" if flag_bits & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        return None
+
+
 def _inflate(inflate: Any, raw: bytes) -> Iterator[bytes]:
     """Feed ``raw`` to the decompressor, yielding at most :data:`CHUNK` bytes at a time."""
     data = inflate.decompress(raw, CHUNK)
@@ -165,11 +174,22 @@ class ZipReader:
 
     def _data_offset(self, info: zipfile.ZipInfo) -> int:
         """Where ``info``'s compressed data starts (after its local header), checked to lie
-        within the file."""
-        hdr = self._pread(_LOCAL_HEADER, info.header_offset)
+        within the file, with the local header naming the member as the central directory
+        does (as ``zipfile`` checks: else one tool would extract under another name)."""
+        hdr = self._pread(_LOCAL_HEADER + 4 * len(info.orig_filename), info.header_offset)
         if len(hdr) < _LOCAL_HEADER or hdr[:4] != b"PK\x03\x04":
             raise corrupt(self.path, ZIP, f"bad local header for {info.filename!r}")
         name_len, extra_len = struct.unpack("<HH", hdr[26:30])
+        name = hdr[_LOCAL_HEADER : _LOCAL_HEADER + name_len]
+        if len(name) < name_len:  # longer than any encoding of the central name
+            name += self._pread(name_len - len(name), info.header_offset + len(hdr))
+        if _local_name(name, info.flag_bits) != info.orig_filename:
+            raise corrupt(
+                self.path,
+                ZIP,
+                f"the local header names member {info.orig_filename!r} {name!r} "
+                "(the central directory and the local header disagree)",
+            )
         pos = info.header_offset + _LOCAL_HEADER + name_len + extra_len
         if pos + info.compress_size > self.archive_size:
             raise corrupt(self.path, ZIP, f"{info.filename!r} runs past the end of the file")

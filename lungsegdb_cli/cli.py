@@ -5,7 +5,8 @@ library and hands the typed result to its renderer in :mod:`~lungsegdb_cli._rend
 the result's JSON document, see :mod:`~lungsegdb_cli._cli_support`). Errors from the library
 (:class:`~lungsegdb_cli.errors.LungSegDBError`) go through one funnel, :func:`run`, which maps
 them to the contract's exit codes and a two-line message (or a JSON error document).
-:func:`main`, the console script, is the only place that changes interpreter-wide settings.
+:func:`serve`, what the console script (:mod:`~lungsegdb_cli._entry`) runs, is the only place
+that changes interpreter-wide settings.
 
 Heavy libraries (numpy, tifffile, requests, gdown, rich) are imported inside the commands that
 need them, so ``lungsegdb --help`` starts fast.
@@ -30,14 +31,13 @@ from lungsegdb_cli._cli_support import (
     Output,
     _check_md5,
     _check_sha256,
-    _document,
     _existing_file,
     _output_file,
     _paths,
-    dumps,
 )
+from lungsegdb_cli._cli_support import report_error as _report
+from lungsegdb_cli._cli_support import report_interrupted as _interrupted
 from lungsegdb_cli._redact import redact
-from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
 __all__ = ["JSON_SCHEMA", "app", "main", "run"]
@@ -537,20 +537,6 @@ def _traceback() -> None:
     sys.stderr.flush()
 
 
-def _report(error: dict[str, Any], argv: Sequence[str]) -> int:
-    """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
-    exit code: the JSON error document with ``--json``, else the two-line message."""
-    if "--json" in argv:
-        doc = _document({"ok": False, "error": error})
-        sys.stdout.write(dumps(doc) + "\n")
-        sys.stdout.flush()
-    else:
-        message, hint = redact(error["message"]), redact(error["hint"])
-        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
-        sys.stderr.flush()
-    return int(error["code"])
-
-
 def _network_error(exc: OSError) -> LungSegDBError | None:
     """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
     download code did not map: the download failed (exit 3), not the local machine."""
@@ -598,16 +584,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     return rv
 
 
-def _interrupted(argv: Sequence[str]) -> int:
-    error = {
-        "code": int(ExitCode.INTERRUPTED),
-        "kind": "interrupted",
-        "message": "Interrupted; nothing half-written was left in the tree.",
-        "hint": "Run the same command again to continue.",
-    }
-    return _report(error, argv)
-
-
 def _safe_streams() -> None:
     """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
     an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
@@ -618,13 +594,22 @@ def _safe_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: the only place that sets interpreter-wide switches
-    (:mod:`~lungsegdb_cli._tuning`); :func:`run`, used in-process, leaves them alone."""
+def serve(argv: Sequence[str]) -> int:
+    """The console script's run: the only place that sets interpreter-wide switches
+    (:mod:`~lungsegdb_cli._tuning`); :func:`run`, used in-process, leaves them alone. Returns
+    the exit code."""
     from lungsegdb_cli import _tuning
 
     _tuning.apply()
     _safe_streams()
     code = run(argv)
     _tuning.freeze_before_exit()
-    sys.exit(code)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (kept for scripts generated before ``_entry``): the same
+    as :func:`lungsegdb_cli._entry.main`, Ctrl-C at any instant included."""
+    from lungsegdb_cli._entry import main as entry
+
+    entry(argv)

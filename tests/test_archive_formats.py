@@ -182,6 +182,57 @@ def test_encrypted_zip_is_refused(tmp_path):
         reader.members()
 
 
+def _rename_in_local_header(path: Path, member: str, new_name: str) -> None:
+    """Rewrite ``member``'s name in its local header only (same length): the central
+    directory still says ``member``."""
+    assert len(new_name.encode()) == len(member.encode())
+    with zipfile.ZipFile(path) as zf:
+        offset = zf.getinfo(member).header_offset
+    raw = bytearray(path.read_bytes())
+    assert raw[offset + 30 : offset + 30 + len(member)] == member.encode()
+    raw[offset + 30 : offset + 30 + len(member)] = new_name.encode()
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"]
+)
+def test_zip_local_header_naming_another_file_is_corrupt(tmp_path, method):
+    """Python's zipfile refuses a member whose local header names another file; so do we
+    (one tool would otherwise extract it under one name, another under the other)."""
+    path = _zip(tmp_path, {"a.TIF": b"abc", "b.TIF": b"def"}, method)
+    _rename_in_local_header(path, "b.TIF", "c.TIF")
+    with zipfile.ZipFile(path) as zf, pytest.raises(zipfile.BadZipFile, match="differ"):
+        zf.read("b.TIF")
+    with af.ZipReader(path) as reader:
+        files = {m.name: m for m in reader.members() if m.is_file}
+        assert b"".join(reader.chunks(files["a.TIF"])) == b"abc"
+        with pytest.raises(ArchiveError, match="local header") as info:
+            b"".join(reader.chunks(files["b.TIF"]))
+    assert info.value.kind == "bad-archive" and info.value.exit_code == 4
+
+
+def test_zip_with_a_local_header_name_mismatch_exits_4(
+    tmp_path: Path, synth_result, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import shutil
+
+    from lungsegdb_cli.cli import run
+
+    archive = tmp_path / "LungSegDB.zip"
+    shutil.copyfile(synth_result.archive.path, archive)
+    with zipfile.ZipFile(archive) as zf:
+        member = next(n for n in zf.namelist() if n.endswith("/CT_Masks/1.TIF"))
+    _rename_in_local_header(archive, member, member.replace("/1.TIF", "/9.TIF"))
+    data = tmp_path / "data"
+    assert run(["extract", "--archive", str(archive), "--data-dir", str(data), "--json"]) == 4
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"]["kind"] == "bad-archive"
+    assert "local header" in doc["error"]["message"]
+    assert not (data / "LungSegDB").exists()
+
+
 def test_tar_reader_streams_members_and_counts_compressed_bytes(tmp_path):
     path = tmp_path / "t.tgz"
     with tarfile.open(path, "w:gz") as tf:

@@ -1,0 +1,101 @@
+"""The ``lungsegdb`` process: Ctrl-C at any instant of it exits 130, never with a traceback.
+
+Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread is. Inside the CLI's
+error funnel (:func:`lungsegdb_cli.cli.run`) that is handled: the command cleans up, the funnel
+prints "Interrupted; ..." and returns 130. Outside it -- while typer, click and the commands'
+modules are imported (about 0.1 s), before the funnel is entered, after it returned -- nothing
+caught it, and Python printed a traceback. :func:`main` is the console script and what
+``python -m lungsegdb_cli`` runs; it imports nothing heavy itself, wraps everything in one
+``try`` and installs its own SIGINT handler first:
+
+* the first Ctrl-C raises ``KeyboardInterrupt``, as Python's own handler does, so the command
+  in progress cleans up as it always did; whatever did not report it (the funnel does), this
+  module does: the two-line message (or the ``--json`` error document), exit 130;
+* a Ctrl-C while that first one is being handled is ignored: the process is already on its
+  way out, removing what it staged or finishing the renames after a commit point, and a
+  second ``KeyboardInterrupt`` would only cut that clean-up short (SIGTERM and SIGKILL still
+  end it);
+* once the command has returned (its result printed), Ctrl-C is ignored: the run is over and
+  its exit code stands.
+
+What is left is Python's own start-up before any lungsegdb code runs (the interpreter,
+``site``, ``.pth`` files of the environment) and the import of the ``lungsegdb_cli`` package
+itself (a few milliseconds): a Ctrl-C there is Python's to handle.
+
+Two test-only variables: ``LUNGSEGDB_SIGINT_AT`` makes the process send itself SIGINT at one
+of the points ``start`` (handler installed, nothing imported yet), ``run`` (the CLI imported,
+the funnel not entered) or ``exit`` (the command returned); ``LUNGSEGDB_READY_FD=N`` makes it
+write one byte to the inherited file descriptor N once the handler is installed, so a test can
+send SIGINT from outside at chosen delays from there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+ENV_SIGINT_AT = "LUNGSEGDB_SIGINT_AT"
+ENV_READY_FD = "LUNGSEGDB_READY_FD"
+
+_RUNNING, _STOPPING, _DONE = "running", "stopping", "done"
+_state = _RUNNING
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C of a running command raises ``KeyboardInterrupt``; others do nothing."""
+    global _state
+    if _state != _RUNNING:
+        return
+    _state = _STOPPING
+    raise KeyboardInterrupt
+
+
+def _install() -> None:
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not SIG_IGN (nohup &)
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _sigint_at(point: str) -> None:
+    """Test-only: SIGINT to this process at ``point`` (see ``LUNGSEGDB_SIGINT_AT``)."""
+    if os.environ.get(ENV_SIGINT_AT) == point:
+        signal.raise_signal(signal.SIGINT)
+
+
+def _ready() -> None:
+    """Test-only: one byte to the descriptor ``LUNGSEGDB_READY_FD`` names (then closed)."""
+    fd = os.environ.get(ENV_READY_FD, "")
+    if fd.isdigit():
+        try:
+            os.write(int(fd), b"r")
+            os.close(int(fd))
+        except OSError:
+            pass
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``lungsegdb`` command with ``argv`` (default ``sys.argv[1:]``) and exit with its
+    code; 130 on Ctrl-C, whenever it comes (see the module doc)."""
+    global _state
+    args = list(sys.argv[1:] if argv is None else argv)
+    code: int | None = None
+    try:
+        _state = _RUNNING
+        _install()
+        _ready()
+        _sigint_at("start")
+        from lungsegdb_cli.cli import serve
+
+        _sigint_at("run")
+        code = serve(args)
+        _state = _DONE
+        _sigint_at("exit")
+    except KeyboardInterrupt:
+        _state = _STOPPING  # raised by code rather than by the handler: same from here on
+    if code is None:
+        from lungsegdb_cli._cli_support import report_interrupted
+
+        code = report_interrupted(args)
+    sys.exit(code)

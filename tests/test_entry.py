@@ -1,0 +1,137 @@
+"""Ctrl-C at any instant of the ``lungsegdb`` process: exit 130 and the two-line message (or
+the ``--json`` error document), never a traceback; or 0 if the command finished first.
+
+Real processes and real SIGINTs: at named start-up points (``LUNGSEGDB_SIGINT_AT``), and from
+outside at a fixed series of delays after the entry point starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal leaves it, even if this test run
+    inherited it ignored (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")}
+    return {**env, **extra}
+
+
+def _script_target() -> tuple[str, str]:
+    """``(module, function)`` of the ``lungsegdb`` console script in pyproject.toml."""
+    scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]", 1)[1]
+    found = re.search(r'^lungsegdb\s*=\s*"([\w.]+):(\w+)"', scripts, re.MULTILINE)
+    assert found, "no lungsegdb console script in pyproject.toml"
+    return found.group(1), found.group(2)
+
+
+def _console_script() -> list[str]:
+    """The console script run the way the generated script runs it (import, call)."""
+    module, func = _script_target()
+    code = f"import sys\nfrom {module} import {func}\nsys.exit({func}())"
+    return [sys.executable, "-c", code]
+
+
+ENTRIES = {
+    "console-script": _console_script,
+    "python-m": lambda: [sys.executable, "-m", "lungsegdb_cli"],
+}
+
+
+def _assert_interrupted(proc: subprocess.CompletedProcess[str], json_out: bool) -> None:
+    assert proc.returncode == 130, proc
+    assert "Traceback" not in proc.stderr
+    if json_out:
+        doc = json.loads(proc.stdout)
+        assert doc["ok"] is False
+        assert doc["error"]["code"] == 130 and doc["error"]["kind"] == "interrupted"
+    else:
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-2].startswith("error: Interrupted"), proc.stderr
+        assert lines[-1].strip().startswith("next: ")
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+@pytest.mark.parametrize("point", ["start", "run", "exit"])
+@pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
+def test_sigint_at_each_point_of_the_process(
+    tmp_path: Path, entry: str, point: str, json_out: bool
+) -> None:
+    argv = [*ENTRIES[entry](), "info", "--data-dir", str(tmp_path)]
+    proc = subprocess.run(
+        argv + (["--json"] if json_out else []),
+        capture_output=True,
+        text=True,
+        env=_env(LUNGSEGDB_SIGINT_AT=point),
+        preexec_fn=_default_sigint,
+        timeout=60,
+        check=False,
+    )
+    if point == "exit":  # the command had returned: its result and exit code stand
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
+        if json_out:
+            assert json.loads(proc.stdout)["ok"] is True
+        return
+    _assert_interrupted(proc, json_out)
+
+
+def _wait_ready(read_fd: int, child: subprocess.Popen[str]) -> None:
+    """Until the child's entry point says its handler is installed (or the child ended)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if select.select([read_fd], [], [], 0.05)[0]:
+            assert os.read(read_fd, 1) == b"r"
+            return
+        assert child.poll() is None, "the entry point never said it was ready"
+    raise AssertionError("no ready byte within 60 s")
+
+
+@pytest.mark.parametrize("delay_ms", [0, 1, 3, 10, 30, 60, 100, 200, 400, 800])
+def test_sigint_from_outside_at_any_delay(tmp_path: Path, delay_ms: int) -> None:
+    """Whatever the process is doing when SIGINT arrives (importing the CLI, parsing options,
+    running the command, printing, exiting), it exits 130 with the message, or 0 having
+    finished first; never a traceback. The delays count from the moment the console script's
+    entry point has its handler installed (before that, Python's own start-up: not ours)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [*_console_script(), "info", "--data-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(LUNGSEGDB_READY_FD=str(write_fd)),
+            pass_fds=(write_fd,),
+            preexec_fn=_default_sigint,
+        )
+        os.close(write_fd)
+        _wait_ready(read_fd, child)
+    finally:
+        os.close(read_fd)
+    time.sleep(delay_ms / 1000)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert child.returncode in (0, 130), (child.returncode, err)
+    if child.returncode == 130:
+        assert "error: Interrupted" in err
+    else:
+        assert "LungSegDB" in out
