@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 
-from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
+from lungsegdb_cli.utils.install import extra_hint
 
 try:  # zlib-ng: the same API as zlib, inflate about twice as fast; the stdlib is the fallback
     from zlib_ng import zlib_ng as FAST_ZLIB

@@ -18,7 +18,7 @@
   clock is injected.
 
 Either way the caller removes the ``.part`` and the run exits 3 saying why. The variables are
-parsed strictly (:mod:`lungsegdb_cli._envvars`): a bad value is exit 2 naming it.
+parsed strictly (:mod:`lungsegdb_cli.utils.envvars`): a bad value is exit 2 naming it.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Bounds:
         """The defaults, overridden by ``LUNGSEGDB_MAX_DOWNLOAD`` (bytes),
         ``LUNGSEGDB_MIN_RATE`` (KB/s) and ``LUNGSEGDB_RATE_WINDOW`` (seconds); a value that is
         not a finite positive number is a :class:`~lungsegdb_cli.errors.UsageError`."""
-        from lungsegdb_cli import _envvars as envvars
+        from lungsegdb_cli.utils import envvars
 
         return cls(
             max_download=envvars.positive_int(ENV_MAX_DOWNLOAD, DEFAULT_MAX_DOWNLOAD, env),

@@ -15,16 +15,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli._fsutil import check_output_file
 from lungsegdb_cli._redact import redact
-from lungsegdb_cli._textsafe import escape as _e
 from lungsegdb_cli.errors import ExitCode, UsageError
+from lungsegdb_cli.utils.fsutil import check_output_file
+from lungsegdb_cli.utils.textsafe import escape as _e
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from lungsegdb_cli._paths import DataPaths
-    from lungsegdb_cli._progress import Progress
+    from lungsegdb_cli.utils.progress import Progress
 
 #: The version of the shape of every ``--json`` document (its ``"schema"`` key): bumped on an
 #: incompatible change (a key removed or its meaning changed), not when keys are added.
@@ -64,7 +64,7 @@ class Output:
         return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def progress(self) -> Progress:
-        from lungsegdb_cli._progress import make_progress, wants_bars
+        from lungsegdb_cli.utils.progress import make_progress, wants_bars
 
         # rich is imported only when bars will be drawn (a terminal outside CI)
         console = self.err if not self.quiet and wants_bars(sys.stderr) else None

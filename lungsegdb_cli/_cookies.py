@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from http.cookiejar import Cookie, CookieJar
 from pathlib import Path
 
-from lungsegdb_cli._hashing import NotRegularFile, read_regular
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.hashing import NotRegularFile, read_regular
 
 __all__ = [
     "ENV_COOKIES",

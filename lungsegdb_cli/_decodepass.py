@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli import _workers
-from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli._tree import FileEntry, GroupScan
+from lungsegdb_cli.utils import workers as _workers
+from lungsegdb_cli.utils.progress import Progress, ensure
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -54,7 +54,7 @@ class PassResult:
 
 
 def default_workers(progress: Progress | None = None) -> int:
-    """``$LUNGSEGDB_WORKERS`` (at most :func:`lungsegdb_cli._workers.max_workers`, with a
+    """``$LUNGSEGDB_WORKERS`` (at most :func:`lungsegdb_cli.utils.workers.max_workers`, with a
     warning through ``progress``), else the CPUs, at most 8."""
     return _workers.default_workers(cap=8, progress=progress)
 
@@ -69,10 +69,10 @@ def _init_worker() -> None:
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     """The decode processes: they ignore Ctrl-C and die with this process
-    (:func:`lungsegdb_cli._procpool.process_pool`)."""
+    (:func:`lungsegdb_cli.utils.procpool.process_pool`)."""
     import multiprocessing
 
-    from lungsegdb_cli._procpool import process_pool
+    from lungsegdb_cli.utils.procpool import process_pool
 
     methods = multiprocessing.get_all_start_methods()
     # fork: workers start in milliseconds and inherit whatever is already imported

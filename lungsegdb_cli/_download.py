@@ -48,9 +48,6 @@ from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
-    _fsutil as fsutil,
-)
-from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
@@ -67,11 +64,12 @@ from lungsegdb_cli._download_fetch import (
 )
 from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli._resume import discard_other_parts
 from lungsegdb_cli._treeorigin import tree_origin
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.utils import fsutil
+from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 if TYPE_CHECKING:
     from lungsegdb_cli._extract import ExtractResult

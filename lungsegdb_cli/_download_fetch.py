@@ -32,9 +32,6 @@ from lungsegdb_cli import (
     _fsspec_source as fsspec_source,
 )
 from lungsegdb_cli import (
-    _fsutil as fsutil,
-)
-from lungsegdb_cli import (
     _gdown_client as gdown_client,
 )
 from lungsegdb_cli._bounds import Bounds
@@ -42,9 +39,10 @@ from lungsegdb_cli._cookies import CookieFile, is_google_host
 from lungsegdb_cli._download_errors import mismatch, page_error
 from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, note
 from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.utils import fsutil
+from lungsegdb_cli.utils.progress import Progress, note
 
 #: Free space needed for extraction, as a multiple of the archive size (TIFFs compress little).
 EXTRACT_FACTOR = 1.2

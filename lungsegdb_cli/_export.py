@@ -31,7 +31,6 @@ from typing import Any
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _export_layout as layout
 from lungsegdb_cli._crashpoints import checkpoint
 from lungsegdb_cli._export_claim import claim
@@ -48,9 +47,10 @@ from lungsegdb_cli._pairs import (
 )
 from lungsegdb_cli._pairs import load_splits as load_splits_file
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
+from lungsegdb_cli.utils import csvsafe
+from lungsegdb_cli.utils.progress import Progress, ensure
+from lungsegdb_cli.utils.statejson import loads
 
 SCHEMA = 1
 SPLITS_COPY = "lungsegdb-splits.json"

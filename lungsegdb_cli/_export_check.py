@@ -18,9 +18,9 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._export_commit import RECORD
-from lungsegdb_cli._hashing import read_regular
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.utils.hashing import read_regular
+from lungsegdb_cli.utils.statejson import loads
 
 #: Problem paths listed per kind in the result (all are counted).
 SHOWN = 50

@@ -43,7 +43,7 @@ def _same_file(lock: Path) -> bool:
 
 def _holder(lock: Path) -> str:
     """The marker of the run holding ``lock``, as text (best effort)."""
-    from lungsegdb_cli._hashing import read_regular
+    from lungsegdb_cli.utils.hashing import read_regular
 
     try:
         text = read_regular(lock, _MARKER_MAX).decode("utf-8", "replace").strip()

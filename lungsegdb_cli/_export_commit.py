@@ -80,7 +80,7 @@ def tidy(out: Path) -> None:
 
 
 def _digest(path: Path) -> str | None:
-    from lungsegdb_cli._hashing import read_regular
+    from lungsegdb_cli.utils.hashing import read_regular
 
     try:
         return hashlib.sha256(read_regular(path)).hexdigest()

@@ -214,8 +214,8 @@ def plan_csv(pairs: list[Pair]) -> Plan:
 def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -> str:
     """The CSV's text from the probed shapes and mask conventions (``probed``: job rel ->
     :class:`~lungsegdb_cli._export_place.Placed`); cells that a spreadsheet would run as a
-    formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
-    from lungsegdb_cli._csvsafe import rows_text
+    formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
+    from lungsegdb_cli.utils.csvsafe import rows_text
 
     rows = (
         [p.split, p.variant, p.version, p.group, p.stem, cases[p.key], str(p.image),

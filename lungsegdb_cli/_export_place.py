@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from lungsegdb_cli._progress import Progress
 from lungsegdb_cli.errors import CheckFailed, from_os_error
+from lungsegdb_cli.utils.progress import Progress
 
 LINKS: tuple[str, ...] = ("hardlink", "symlink", "copy")
 #: errno values of ``link(2)`` that mean "not here": copy instead (and say so).

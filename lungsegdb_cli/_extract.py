@@ -49,11 +49,11 @@ from lungsegdb_cli._extract_plan import (
     open_plan,
 )
 from lungsegdb_cli._extract_write import RESERVE, write_tree
-from lungsegdb_cli._fsutil import check_free_space
 from lungsegdb_cli._manifest import Entry
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli.errors import LocalError, UsageError
+from lungsegdb_cli.utils.fsutil import check_free_space
+from lungsegdb_cli.utils.progress import Progress, ensure
 
 __all__ = [
     "ENV_MAX_BYTES",

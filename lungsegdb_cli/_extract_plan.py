@@ -45,7 +45,7 @@ class Limits:
         ``0``, ``-1``, ``abc``) is a :class:`UsageError` naming the variable: a cap is never
         silently switched off.
         """
-        from lungsegdb_cli import _envvars as envvars
+        from lungsegdb_cli.utils import envvars
 
         base = cls()
         return cls(

@@ -27,17 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli import _workers
 from lungsegdb_cli._extract_plan import Job, Plan, StreamScreen, require_tree
-from lungsegdb_cli._fsutil import check_free_space, free_bytes
 from lungsegdb_cli._manifest import Entry
-from lungsegdb_cli._progress import Progress
 from lungsegdb_cli.errors import (
     ArchiveError,
     LungSegDBError,
     UnsafeArchiveError,
     from_os_error,
 )
+from lungsegdb_cli.utils import workers as _workers
+from lungsegdb_cli.utils.fsutil import check_free_space, free_bytes
+from lungsegdb_cli.utils.progress import Progress
 
 #: Head-room kept free beyond the files themselves (directories, manifest, file-system slack).
 RESERVE = 64 << 20

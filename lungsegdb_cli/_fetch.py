@@ -58,7 +58,6 @@ from lungsegdb_cli._http import (
     unsatisfied_length,
     url_errors,
 )
-from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
 from lungsegdb_cli._streamhash import Digests, StreamHasher
@@ -69,6 +68,7 @@ from lungsegdb_cli.errors import (
     DownloadTooSlow,
     from_os_error,
 )
+from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 __all__ = [
     "HEAD_BYTES",

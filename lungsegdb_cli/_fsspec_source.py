@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lungsegdb_cli._bounds import Bounds, Cap
-from lungsegdb_cli._install import extra_hint
-from lungsegdb_cli._progress import Progress, ensure, note
 from lungsegdb_cli._redact import url_sha256
 from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
 from lungsegdb_cli._streamhash import StreamHasher
@@ -47,6 +45,8 @@ from lungsegdb_cli.errors import (
     UsageError,
     from_os_error,
 )
+from lungsegdb_cli.utils.install import extra_hint
+from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 __all__ = [
     "BACKENDS",

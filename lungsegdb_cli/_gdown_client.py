@@ -44,9 +44,9 @@ from typing import BinaryIO
 from lungsegdb_cli import _drive as drive
 from lungsegdb_cli._cookies import CookieFile
 from lungsegdb_cli._fetch import HEAD_BYTES, FetchResult, discard_part
-from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._streamhash import StreamHasher
 from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.utils.progress import Progress, ensure
 
 __all__ = ["CLIENT", "FALLBACK_KINDS", "GdownFailed", "fetch_with_gdown", "version", "wanted"]
 

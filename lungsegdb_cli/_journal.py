@@ -4,7 +4,7 @@
 "ops": [{"op": "put"|"remove", "final", "staged", "aside"}]}``, paths relative to the data
 root. It is written with temp file, ``fsync``, ``rename``, ``fsync`` of the folder, and read
 without blocking; one that does not parse (nested too deep or holding a lone surrogate included,
-see :mod:`lungsegdb_cli._statejson`), or names a path outside the data root, is
+see :mod:`lungsegdb_cli.utils.statejson`), or names a path outside the data root, is
 :class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See :mod:`lungsegdb_cli._commit`.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli.errors import CheckFailed
+from lungsegdb_cli.utils.statejson import loads
 
 ENV_SYNC = "LUNGSEGDB_SYNC"
 JOURNAL_VERSION = 1
@@ -95,7 +95,7 @@ def parse_journal(text: str) -> Journal:
 def read_journal(paths: DataPaths) -> Journal | None:
     """The journal, or None if there is none. A corrupt one is :class:`CheckFailed` (exit 1):
     it is written atomically, so it was changed by hand and the data dir cannot be trusted."""
-    from lungsegdb_cli._hashing import read_regular
+    from lungsegdb_cli.utils.hashing import read_regular
 
     try:
         text = read_regular(paths.journal).decode("utf-8")

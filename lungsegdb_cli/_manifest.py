@@ -29,14 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import _hashing as hashing
-from lungsegdb_cli._fsutil import atomic_write_text
-from lungsegdb_cli._hashing import NotRegularFile, open_regular, read_regular
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import Confined, LeavesTree
 from lungsegdb_cli._treewalk import scan_tree
 from lungsegdb_cli.errors import CheckFailed, from_os_error
+from lungsegdb_cli.utils import hashing
+from lungsegdb_cli.utils.fsutil import atomic_write_text
+from lungsegdb_cli.utils.hashing import NotRegularFile, open_regular, read_regular
+from lungsegdb_cli.utils.statejson import loads
 
 _FIX = "Recreate it with 'lungsegdb extract --force'."
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lungsegdb_cli._textsafe import escape
+from lungsegdb_cli.utils.textsafe import escape
 
 #: Side of the square every slice is scaled to fit (pixels).
 TILE = 256
@@ -133,7 +133,7 @@ def _font() -> Any:
 def _fit_text(draw: Any, font: Any, text: str, width: int) -> str:
     """``text`` as one line of ASCII cut with '...' to fit ``width`` px: control characters
     (a newline in a file name: Pillow cannot measure multi-line text) are escaped as a
-    terminal shows them (:func:`lungsegdb_cli._textsafe.escape`), other non-ASCII ones too."""
+    terminal shows them (:func:`lungsegdb_cli.utils.textsafe.escape`), other non-ASCII ones too."""
     s = escape(text).encode("ascii", "backslashreplace").decode("ascii")
     if draw.textlength(s, font=font) <= width:
         return s

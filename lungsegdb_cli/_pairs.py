@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._fsutil import atomic_write_bytes
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.utils import csvsafe
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.statejson import loads
 
 #: The split names, in order.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -103,7 +103,7 @@ def splits_path(paths: DataPaths) -> Path:
 def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
     """The bytes of the splits file at ``path`` and its document (one read, regular files
     only: a FIFO there never blocks); None if there is none; a broken one: CheckFailed."""
-    from lungsegdb_cli._hashing import read_regular
+    from lungsegdb_cli.utils.hashing import read_regular
 
     try:
         data = read_regular(path)
@@ -257,7 +257,7 @@ def collect(
 
 def write_csv(path: Path, pairs: list[Pair]) -> None:
     """One row per pair (:data:`CSV_COLUMNS`), written atomically; cells that a spreadsheet
-    would run as a formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    would run as a formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
     rows = ([p.to_dict()[c] for c in CSV_COLUMNS] for p in pairs)
     atomic_write_bytes(Path(path), csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 

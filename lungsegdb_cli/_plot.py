@@ -14,9 +14,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._fsutil import atomic_write_bytes
-from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.install import extra_hint
 
 EXTRA_HINT = extra_hint("plot", "pip install matplotlib")
 

@@ -28,11 +28,11 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._fsutil import atomic_write_bytes, check_output_file
-from lungsegdb_cli._install import extra_hint
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli.utils.install import extra_hint
+from lungsegdb_cli.utils.progress import Progress, ensure
 
 #: How to install what preview needs (from a checkout of the project, or its wheel).
 EXTRA_HINT = extra_hint("plot", "pip install pillow")

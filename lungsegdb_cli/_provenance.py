@@ -15,7 +15,7 @@ only once ``download --no-keep-archive`` deleted the archive after a verified ex
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
 recorded by its absolute path. A record whose fields have the wrong types, or that is nested too
-deep or holds a lone surrogate (:mod:`lungsegdb_cli._statejson`), is treated as absent (corrupt
+deep or holds a lone surrogate (:mod:`lungsegdb_cli.utils.statejson`), is treated as absent (corrupt
 state is ignored, never trusted).
 
 :class:`Provenance` is the typed record (:meth:`Provenance.read` the one reader,
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._redact import redact
-from lungsegdb_cli._statejson import loads
+from lungsegdb_cli.utils.fsutil import atomic_write_text
+from lungsegdb_cli.utils.statejson import loads
 
 #: The record's fields and the JSON types each may have (``null`` is always allowed).
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -133,7 +133,7 @@ class Provenance:
     def read(cls, path: Path) -> Provenance | None:
         """The record at ``path``, or None if there is none (or it is not a valid record).
         Never blocks (a FIFO put in its place is not opened for reading)."""
-        from lungsegdb_cli._hashing import read_regular
+        from lungsegdb_cli.utils.hashing import read_regular
 
         try:
             raw = read_regular(path)

@@ -1,7 +1,7 @@
 """The human output of every command: one ``render_COMMAND(con, result)`` per command, turning
 its typed result into text on a rich console, plus the formatting helpers they share.
 
-Every name or message that comes from data goes through :func:`~lungsegdb_cli._textsafe.escape`.
+Every name or message that comes from data goes through :func:`~lungsegdb_cli.utils.textsafe.escape`.
 Nothing here prints on its own or decides an exit code; rich is imported inside the renderers
 only (``lungsegdb --help`` never loads it), and :func:`_verify_ok_lines` needs no rich at all.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lungsegdb_cli._textsafe import escape as _e
+from lungsegdb_cli.utils.textsafe import escape as _e
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,7 +76,7 @@ def _shapes_summary(shapes: dict[str, int]) -> str:
 
 
 def _print(con: Console, text: str) -> None:
-    """``text`` without rich markup, escaped (:func:`~lungsegdb_cli._textsafe.escape` is
+    """``text`` without rich markup, escaped (:func:`~lungsegdb_cli.utils.textsafe.escape` is
     idempotent, so text escaped already is unchanged): a field read from a state file, such
     as a recorded MD5, never reaches the terminal raw or raises ``UnicodeEncodeError``."""
     con.print(_e(text), markup=False)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lungsegdb_cli._redact import redact, url_sha256
-from lungsegdb_cli._statejson import loads
+from lungsegdb_cli.utils.statejson import loads
 
 #: The largest sidecar read: anything bigger was not written by lungsegdb.
 _LIMIT = 1 << 20
@@ -84,7 +84,7 @@ class ResumeState:
     @classmethod
     def load(cls, part: Path) -> ResumeState:
         """The sidecar of ``part``; the empty state if it cannot be trusted (see module doc)."""
-        from lungsegdb_cli._hashing import read_regular
+        from lungsegdb_cli.utils.hashing import read_regular
 
         try:
             data = loads(read_regular(state_path(part), limit=_LIMIT))
@@ -94,7 +94,7 @@ class ResumeState:
 
     def save(self, part: Path) -> None:
         """Write the sidecar of ``part`` atomically (a reader never sees half of it)."""
-        from lungsegdb_cli._fsutil import atomic_write_text
+        from lungsegdb_cli.utils.fsutil import atomic_write_text
 
         atomic_write_text(state_path(part), json.dumps(asdict(self), sort_keys=True))
 

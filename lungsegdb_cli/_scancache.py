@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._tiffinfo import HIST_BINS, FileSummary
 from lungsegdb_cli._tree import FileEntry
+from lungsegdb_cli.utils.statejson import loads
 
 try:  # zlib-ng: gzip-compatible; deflate ~2.5x and inflate ~1.5x as fast as the stdlib here
     from zlib_ng import gzip_ng as _gzip

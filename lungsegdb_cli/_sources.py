@@ -30,9 +30,9 @@ from typing import Any, TypeVar
 
 from lungsegdb_cli import _fsspec_source as fsspec_source
 from lungsegdb_cli._drive_links import Source, resolve_source
-from lungsegdb_cli._progress import Progress, note
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
+from lungsegdb_cli.utils.progress import Progress, note
 
 __all__ = [
     "ENV_URL",

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli._fsutil import atomic_write_text
 from lungsegdb_cli._pairs import (
     SPLITS,
     Pair,
@@ -37,6 +36,7 @@ from lungsegdb_cli._pairs import (
 )
 from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.fsutil import atomic_write_text
 
 SCHEMA = 1
 METHOD = "keyed-hash"
@@ -184,8 +184,8 @@ class SplitResult:
 def _manifest_sha256(paths: DataPaths) -> str | None:
     """The SHA-256 of the manifest's bytes, None without one; a FIFO, device or folder in its
     place is :class:`~lungsegdb_cli._manifest.ManifestCorrupt` (exit 1), as ``verify`` says."""
-    from lungsegdb_cli._hashing import NotRegularFile, read_regular
     from lungsegdb_cli._manifest import ManifestCorrupt
+    from lungsegdb_cli.utils.hashing import NotRegularFile, read_regular
 
     try:
         data = read_regular(paths.manifest)

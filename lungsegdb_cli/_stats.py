@@ -29,12 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._fsutil import atomic_write_bytes
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
 from lungsegdb_cli._tree import (
@@ -49,6 +46,9 @@ from lungsegdb_cli._tree import (
 )
 from lungsegdb_cli._validate import OTHER, mask_convention
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.utils import csvsafe
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.progress import Progress
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
 #: Pairs per group kept as samples for ``--plot``.
@@ -434,7 +434,7 @@ def _too_large_error(big: list[tuple[str, str]], limit: int) -> TooLargeImages:
 
 def write_csv(path: Path, rows: list[list[Any]]) -> None:
     """Write the per-pair CSV atomically (temp file in the same folder, then replace); cells
-    that a spreadsheet would run as a formula are escaped (:mod:`lungsegdb_cli._csvsafe`)."""
+    that a spreadsheet would run as a formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
     atomic_write_bytes(path, csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 

@@ -15,9 +15,9 @@ digests run side by side; ``threaded=False`` computes it inline too.
 A buffer goes back to the pool once MD5 has seen it, so memory stays flat (at most
 ``buffers`` blocks in flight).
 
-Files are read only if they are regular files (:func:`lungsegdb_cli._hashing.open_regular`):
+Files are read only if they are regular files (:func:`lungsegdb_cli.utils.hashing.open_regular`):
 a FIFO, device or socket in the archive's place raises
-:class:`~lungsegdb_cli._hashing.NotRegularFile` at once instead of hanging or reading forever.
+:class:`~lungsegdb_cli.utils.hashing.NotRegularFile` at once instead of hanging or reading forever.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lungsegdb_cli._hashing import open_regular
+from lungsegdb_cli.utils.hashing import open_regular
 
 #: Items queued for the MD5 thread before the producer waits.
 DEFAULT_DEPTH = 32

@@ -40,11 +40,6 @@ from typing import Any
 
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _synth_phantom
-from lungsegdb_cli._fsutil import atomic_write_text, check_free_space
-from lungsegdb_cli._hashing import hash_file
-from lungsegdb_cli._procpool import process_pool
-from lungsegdb_cli._progress import Progress, ensure
-from lungsegdb_cli._statejson import loads
 from lungsegdb_cli._synth_archive import (
     ARCHIVE_DATE_TIME,
     ARCHIVE_EPOCH,
@@ -70,8 +65,13 @@ from lungsegdb_cli._synth_phantom import (
     tiff_bytes,
     window,
 )
-from lungsegdb_cli._workers import default_workers
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.utils.fsutil import atomic_write_text, check_free_space
+from lungsegdb_cli.utils.hashing import hash_file
+from lungsegdb_cli.utils.procpool import process_pool
+from lungsegdb_cli.utils.progress import Progress, ensure
+from lungsegdb_cli.utils.statejson import loads
+from lungsegdb_cli.utils.workers import default_workers
 
 #: Pairs per group when neither ``--pairs`` nor ``--scale`` is given.
 DEFAULT_PAIRS = 4

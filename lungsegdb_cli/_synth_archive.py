@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli._progress import Progress
 from lungsegdb_cli._tree import natural_key as _name_key
+from lungsegdb_cli.utils.progress import Progress
 
 #: Deflate level of both archive formats: on synth slices level 6 is ~4 % smaller at 3-5x the
 #: time (measured), so level 1.

@@ -27,7 +27,6 @@ import re
 import stat
 from typing import Any
 
-from lungsegdb_cli import _hashing as hashing
 from lungsegdb_cli._summary import IMAGE, MASK, FileSummary, exact_moments
 from lungsegdb_cli._tiffraw import (
     DEFAULT_MAX_PIXELS,
@@ -48,6 +47,7 @@ from lungsegdb_cli._tiffstats import (
     reduce_mask,
 )
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils import hashing
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG", "a PNG file"),
@@ -123,7 +123,7 @@ class NotRegular(OSError):
 
 def open_regular(path: str) -> tuple[int, int]:
     """``(fd, size)`` of ``path`` opened for reading, never blocking: the package's one safe
-    open, :func:`lungsegdb_cli._hashing.open_regular` (``O_NONBLOCK``, then ``fstat``;
+    open, :func:`lungsegdb_cli.utils.hashing.open_regular` (``O_NONBLOCK``, then ``fstat``;
     symlinks are followed: the tree scan decides about them).
 
     Raises :class:`NotRegular` (nothing left open) for anything but a regular file, its

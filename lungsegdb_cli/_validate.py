@@ -18,10 +18,10 @@ from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._decodepass import decode_groups
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels
 from lungsegdb_cli._tree import GroupScan, iter_required, natural_key
+from lungsegdb_cli.utils.progress import Progress
 
 ERROR = "error"
 WARNING = "warning"

@@ -43,22 +43,20 @@ from lungsegdb_cli import (
     _commit as commit,
 )
 from lungsegdb_cli import (
-    _hashing as hashing,
-)
-from lungsegdb_cli import (
     _info as info,
 )
 from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._progress import Progress, ensure
 from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._tree import Confined, LeavesTree
 from lungsegdb_cli._treeorigin import fix_hint, tree_origin
 from lungsegdb_cli._treewalk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
+from lungsegdb_cli.utils import hashing
+from lungsegdb_cli.utils.progress import Progress, ensure
 
 __all__ = ["LINK", "SPECIAL", "ArchiveCheck", "VerifyResult", "scan_tree", "verify"]
 

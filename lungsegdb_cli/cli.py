@@ -94,7 +94,7 @@ def download(
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
     Env: LUNGSEGDB_OFFLINE=1 (--offline), LUNGSEGDB_REQUIRE_PIN=1 (--require-pin).
     """
-    from lungsegdb_cli import _envvars as envvars
+    from lungsegdb_cli.utils import envvars
 
     out = Output(json_mode=json_out, quiet=quiet)
     offline = offline or envvars.flag("LUNGSEGDB_OFFLINE")
@@ -587,7 +587,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _safe_streams() -> None:
     """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
     an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
-    output escapes names from data already (:mod:`~lungsegdb_cli._textsafe`); this is the net
+    output escapes names from data already (:mod:`~lungsegdb_cli.utils.textsafe`); this is the net
     under it. Streams that already handle errors (``surrogateescape``, ...) are left alone."""
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):

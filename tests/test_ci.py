@@ -446,7 +446,7 @@ _DIST = re.compile(r"lungsegdb-cli(\[[\w,]*\])?")
 
 def _texts() -> list[Path]:
     files = [ROOT / "README.md", ACTION, GITLAB, *sorted((ROOT / "docs").glob("*.md"))]
-    return files + sorted((ROOT / "lungsegdb_cli").glob("*.py"))
+    return files + sorted((ROOT / "lungsegdb_cli").rglob("*.py"))
 
 
 def bare_index_installs(text: str) -> list[str]:

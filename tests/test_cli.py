@@ -191,7 +191,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_escape_shows_control_characters(raw: str, shown: str) -> None:
-    from lungsegdb_cli._textsafe import escape
+    from lungsegdb_cli.utils.textsafe import escape
 
     assert escape(raw) == shown
     assert escape(shown) == shown  # idempotent on what it prints

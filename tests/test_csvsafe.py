@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _csvsafe as csvsafe
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.utils import csvsafe
 
 HOSTILE = ["=cmd", "+SUM(1,2)", "@cmd", "-2+3"]
 

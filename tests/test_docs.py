@@ -68,7 +68,7 @@ def _heading(text: str, title: str) -> str:
 
 def _env_vars_in_the_code() -> list[str]:
     found: set[str] = set()
-    for path in (ROOT / "lungsegdb_cli").glob("*.py"):
+    for path in (ROOT / "lungsegdb_cli").rglob("*.py"):
         found.update(re.findall(r"\bLUNGSEGDB_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
     return sorted(found)
 
@@ -85,9 +85,9 @@ def _error_kinds() -> list[str]:
     import lungsegdb_cli
     from lungsegdb_cli.errors import LungSegDBError
 
-    for mod in pkgutil.iter_modules(lungsegdb_cli.__path__):
-        if mod.name not in ("__main__", "plot"):
-            importlib.import_module(f"lungsegdb_cli.{mod.name}")
+    for mod in pkgutil.walk_packages(lungsegdb_cli.__path__, "lungsegdb_cli."):
+        if mod.name not in ("lungsegdb_cli.__main__", "lungsegdb_cli.cli.plot"):
+            importlib.import_module(mod.name)
     kinds, todo = set(), [LungSegDBError]
     while todo:
         cls = todo.pop()

@@ -22,9 +22,6 @@ from lungsegdb_cli import (
     _download as download,
 )
 from lungsegdb_cli import (
-    _fsutil as fsutil,
-)
-from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
@@ -35,6 +32,7 @@ from lungsegdb_cli import (
 )
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
+from lungsegdb_cli.utils import fsutil
 
 FID = dataset.DRIVE_ID
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli import _envvars as envvars
 from lungsegdb_cli._extract import Limits
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils import envvars
 
 BAD_FOR_BOTH = ["nan", "NaN", "inf", "-inf", "infinity", "0", "-1", "1e999", "abc", "12abc", "0x10"]
 

@@ -394,7 +394,7 @@ def test_not_an_archive_names_what_it_is(tmp_path, capsys, content, says):
 
 
 def test_disk_full_is_exit_5_with_numbers(tmp_path, monkeypatch, capsys):
-    from lungsegdb_cli import _fsutil as fsutil
+    from lungsegdb_cli.utils import fsutil
 
     monkeypatch.setattr(fsutil, "free_bytes", lambda path: 1000)
     archive = make_zip(tmp_path / "a.zip", tree(), prefix="LungSegDB/")

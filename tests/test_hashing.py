@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.fakes import finishes
 
-from lungsegdb_cli import _hashing as hashing
+from lungsegdb_cli.utils import hashing
 
 MIB = 1 << 20
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from lungsegdb_cli import _progress as progress
+from lungsegdb_cli.utils import progress
 
 
 class FakeClock:

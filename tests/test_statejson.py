@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lungsegdb_cli import _statejson as statejson
 from lungsegdb_cli._paths import resolve
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.utils import statejson
 
 DEEP = {
     "array": "[" * 100_000 + "]" * 100_000,

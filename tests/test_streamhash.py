@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from lungsegdb_cli._hashing import NotRegularFile
 from lungsegdb_cli._streamhash import StreamHasher, digest_file
+from lungsegdb_cli.utils.hashing import NotRegularFile
 
 
 @pytest.mark.parametrize("sizes", [[], [1], [3000, 1, 70_000], [1 << 20] * 3])

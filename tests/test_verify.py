@@ -22,9 +22,6 @@ from lungsegdb_cli import (
     _dataset as dataset,
 )
 from lungsegdb_cli import (
-    _hashing as hashing,
-)
-from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
@@ -40,6 +37,7 @@ from lungsegdb_cli import (
     errors,
 )
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.utils import hashing
 
 IMG = "preprocessed data/V1/CT_Images/0001.TIF"
 MASK = "raw data/V2/CT_Masks/0002.TIF"

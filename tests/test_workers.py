@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from lungsegdb_cli import _decodepass as decodepass
-from lungsegdb_cli import _hashing as hashing
-from lungsegdb_cli import _workers
-from lungsegdb_cli._progress import NullProgress
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils import hashing
+from lungsegdb_cli.utils import workers as _workers
+from lungsegdb_cli.utils.progress import NullProgress
 
 
 def _cpus() -> int:
@@ -161,7 +161,7 @@ def busy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: the fallback forced in the parent (forked workers inherit it): ``pidfd`` without the
 #: kernel's parent-death signal, ``polling`` without pidfds either.
 _MAIN = "from lungsegdb_cli.cli import main; main(sys.argv[1:])"
-_OFF = "from lungsegdb_cli import _procpool; _procpool.USE_PDEATHSIG = False; "
+_OFF = "from lungsegdb_cli.utils import procpool as _procpool; _procpool.USE_PDEATHSIG = False; "
 STARTS = {
     "pdeathsig": ["-m", "lungsegdb_cli"],
     "pidfd": ["-c", "import sys; " + _OFF + _MAIN],

@@ -40,7 +40,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
-from lungsegdb_cli import _workers
+from lungsegdb_cli.utils import workers as _workers
 
 #: Read size. 1 MiB: large enough that syscall and GIL hand-off costs vanish next to SHA-256
 #: (~1.3-1.7 GB/s per core with SHA-NI), small enough to stay in L2/L3 cache.

@@ -1,6 +1,6 @@
 """How many worker threads or processes to use by default: one place for every pool.
 
-``LUNGSEGDB_WORKERS=N`` (a positive integer, validated by :mod:`lungsegdb_cli._envvars`) sets
+``LUNGSEGDB_WORKERS=N`` (a positive integer, validated by :mod:`lungsegdb_cli.utils.envvars`) sets
 the number, at most :func:`max_workers` (4 per CPU: more only costs memory, each decode process
 holds its own interpreter and numpy); otherwise it is the number of CPUs this process may run
 on, at most ``cap``.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from lungsegdb_cli import _envvars as envvars
-from lungsegdb_cli._progress import Progress, note
+from lungsegdb_cli.utils import envvars
+from lungsegdb_cli.utils.progress import Progress, note
 
 ENV_WORKERS = "LUNGSEGDB_WORKERS"
 #: ``LUNGSEGDB_WORKERS`` is capped at this many workers per CPU.

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lungsegdb_cli._workers import ignore_sigint
+from lungsegdb_cli.utils.workers import ignore_sigint
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
