@@ -44,7 +44,7 @@ SINGLE_CORE = textwrap.dedent(
 def prepare(work: Path, scale: float) -> tuple[Path, Path, Path]:
     """(data root, real tree, manifest): the root links to the cached tree, not a copy."""
     from lungsegdb_cli import _manifest as manifest
-    from lungsegdb_cli import _paths as paths
+    from lungsegdb_cli.dataset import paths
 
     tree = synth_tree(scale).resolve()
     root = work / "verify-root"

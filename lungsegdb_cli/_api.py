@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair
-    from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
@@ -34,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli._validate import ValidateResult
     from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.utils.progress import Progress
 
 PathLike = str | os.PathLike[str]

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._watchdog import Interrupt, Watchdog, interrupter
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import DownloadTooLarge, DownloadTooSlow
 
 __all__ = [

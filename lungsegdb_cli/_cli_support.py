@@ -23,7 +23,7 @@ from lungsegdb_cli.utils.textsafe import escape as _e
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from lungsegdb_cli._paths import DataPaths
+    from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.utils.progress import Progress
 
 #: The version of the shape of every ``--json`` document (its ``"schema"`` key): bumped on an

@@ -67,7 +67,7 @@ from lungsegdb_cli._journal import (
     sync_filesystem,
     write_durably,
 )
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LocalError, from_os_error
 
 __all__ = [

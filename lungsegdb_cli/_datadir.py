@@ -2,8 +2,8 @@
 
 Every public operation that touches a data dir (:mod:`lungsegdb_cli._api`, the command line's
 own look-ups, :class:`~lungsegdb_cli._pairs.PairDataset`, ``verify-export`` for the tree its
-record names) gets its :class:`~lungsegdb_cli._paths.DataPaths` from :func:`open_data_dir`,
-never from :func:`~lungsegdb_cli._paths.resolve` directly: a commit a killed writer left
+record names) gets its :class:`~lungsegdb_cli.dataset.paths.DataPaths` from :func:`open_data_dir`,
+never from :func:`~lungsegdb_cli.dataset.paths.resolve` directly: a commit a killed writer left
 half-done is rolled forward before the command reads or writes anything, whichever command
 comes first (``tests/test_recovery_first.py`` keeps it so).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli._paths import DataPaths, resolve
+from lungsegdb_cli.dataset.paths import DataPaths, resolve
 
 
 def open_data_dir(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels, summarize_many
-from lungsegdb_cli._tree import FileEntry, GroupScan
+from lungsegdb_cli.dataset.tree import FileEntry, GroupScan
 from lungsegdb_cli.utils import workers as _workers
 from lungsegdb_cli.utils.progress import Progress, ensure
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._provenance import Provenance
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 
 __all__ = [

@@ -63,10 +63,10 @@ from lungsegdb_cli._download_fetch import (
     fetch_archive,
 )
 from lungsegdb_cli._fetch import RetryPolicy, discard_part
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli._resume import discard_other_parts
 from lungsegdb_cli._treeorigin import tree_origin
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, ensure, note

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lungsegdb_cli import _drive as drive
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused, OfflineError
 
 

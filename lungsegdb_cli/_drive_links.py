@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._redact import redact, url_sha256
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import UsageError
 
 DEFAULT_BASE = "https://drive.google.com"

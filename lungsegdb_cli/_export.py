@@ -46,7 +46,7 @@ from lungsegdb_cli._pairs import (
     splits_path,
 )
 from lungsegdb_cli._pairs import load_splits as load_splits_file
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.progress import Progress, ensure
@@ -181,7 +181,7 @@ def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...])
     """The pairs of ``variants`` with their split from ``splits``; a file made from another
     manifest, naming a pair twice, missing pairs of the tree or naming pairs it no longer
     has: CheckFailed (exit 1)."""
-    from lungsegdb_cli import _dataset as dataset
+    from lungsegdb_cli.dataset import card as dataset
 
     doc = splits.doc
     where = splits.path or "the default split"
@@ -295,8 +295,8 @@ def export(
     workers: int | None = None,
 ) -> ExportResult:
     """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
-    from lungsegdb_cli import _dataset as dataset
     from lungsegdb_cli._stats import parse_variant
+    from lungsegdb_cli.dataset import card as dataset
 
     fmt = layout.check_format(fmt)
     link = check_link(link)

@@ -30,9 +30,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._export_place import Job
 from lungsegdb_cli._pairs import SPLITS, Pair
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import CheckFailed, UsageError
 
 FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv")

@@ -50,7 +50,7 @@ from lungsegdb_cli._extract_plan import (
 )
 from lungsegdb_cli._extract_write import RESERVE, write_tree
 from lungsegdb_cli._manifest import Entry
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LocalError, UsageError
 from lungsegdb_cli.utils.fsutil import check_free_space
 from lungsegdb_cli.utils.progress import Progress, ensure

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._provenance import Provenance
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
 
 #: Local states, from nothing to a managed tree.
 STATE_EMPTY = "empty"  # no tree, no archive

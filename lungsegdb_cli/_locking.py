@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LockTimeout, UsageError, from_os_error
 
 ENV_TIMEOUT = "LUNGSEGDB_LOCK_TIMEOUT"

@@ -29,9 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._tree import Confined, LeavesTree
-from lungsegdb_cli._treewalk import scan_tree
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.tree import Confined, LeavesTree
+from lungsegdb_cli.dataset.walk import scan_tree
 from lungsegdb_cli.errors import CheckFailed, from_os_error
 from lungsegdb_cli.utils import hashing
 from lungsegdb_cli.utils.fsutil import atomic_write_text

@@ -1,6 +1,6 @@
 """Pairs as data: every image/mask pair of the tree as a frozen record, loadable as arrays.
 
-The pairing is :mod:`lungsegdb_cli._tree`'s (the one ``validate`` checks): nothing here pairs
+The pairing is :mod:`lungsegdb_cli.dataset.tree`'s (the one ``validate`` checks): nothing here pairs
 files itself. A pair's ``split`` comes from the splits file in force (``<state>/splits.json``,
 written by :mod:`lungsegdb_cli._split`); without one it is None. :func:`load_pair` decodes with
 tifffile under the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``) and returns the mask as 0/1
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._paths import DataPaths
-from lungsegdb_cli._tree import iter_required
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.install import extra_hint
@@ -220,8 +220,8 @@ def flagged_rows(
     """What validate flagged, as rows of tiles (codes merged per pair), and the findings no
     tile shows. With ``split``, only pairs of that split (lone files have no split)."""
     from lungsegdb_cli._pairs import collect
-    from lungsegdb_cli._tree import IMAGE, kind_of, natural_key
     from lungsegdb_cli._validate import validate
+    from lungsegdb_cli.dataset.tree import IMAGE, kind_of, natural_key
 
     if split is not None:
         collect(paths, split=split)  # no splits in force: the same UsageError as pairs

@@ -375,7 +375,7 @@ def render_stats(con: Console, result: StatsResult, *, plot: Path | None = None)
 # ---------------------------------------------------------------------------------------------
 def render_info(con: Console, result: InfoResult) -> None:
     """The dataset card (source, citation, licence, counts), then the local state."""
-    from lungsegdb_cli import _dataset as dataset
+    from lungsegdb_cli.dataset import card as dataset
 
     con.print(f"[bold]{dataset.NAME}[/bold]: {dataset.DESCRIPTION}")
     for version, n in dataset.PUBLISHED_PAIRS.items():

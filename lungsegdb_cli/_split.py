@@ -34,7 +34,7 @@ from lungsegdb_cli._pairs import (
     split_gaps,
     splits_path,
 )
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils.fsutil import atomic_write_text
 

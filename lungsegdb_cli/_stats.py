@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
-from lungsegdb_cli._tree import (
+from lungsegdb_cli._validate import OTHER, mask_convention
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.tree import (
     IMAGE,
     MASK,
     FileEntry,
@@ -44,7 +45,6 @@ from lungsegdb_cli._tree import (
     iter_required,
     kind_of,
 )
-from lungsegdb_cli._validate import OTHER, mask_convention
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
@@ -350,7 +350,7 @@ NOT_READ = "not a regular file (a FIFO, device or socket): never read"
 
 def pairs_of(gs: GroupScan) -> list[Pair]:
     """The pairs stats counts: the group's pairs, then those with a side that is not a
-    regular file (:func:`~lungsegdb_cli._tree.irregular_pairs`; that side is never opened)."""
+    regular file (:func:`~lungsegdb_cli.dataset.tree.irregular_pairs`; that side is never opened)."""
     return gs.pairs + irregular_pairs(gs) if gs.not_regular else gs.pairs
 
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _synth_phantom
 from lungsegdb_cli._synth_archive import (
     ARCHIVE_DATE_TIME,
@@ -65,6 +64,7 @@ from lungsegdb_cli._synth_phantom import (
     tiff_bytes,
     window,
 )
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
 from lungsegdb_cli.utils.fsutil import atomic_write_text, check_free_space
 from lungsegdb_cli.utils.hashing import hash_file

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli._tree import natural_key as _name_key
+from lungsegdb_cli.dataset.tree import natural_key as _name_key
 from lungsegdb_cli.utils.progress import Progress
 
 #: Deflate level of both archive formats: on synth slices level 6 is ~4 % smaller at 3-5x the
@@ -29,7 +29,7 @@ MACOSX_DIR = "__MACOSX/"
 
 
 def natural_key(path: str) -> list[list[tuple[int, int, str]]]:
-    """Sort key of a member name: part by part, each by :func:`lungsegdb_cli._tree.natural_key`
+    """Sort key of a member name: part by part, each by :func:`lungsegdb_cli.dataset.tree.natural_key`
     (numbers compared as numbers); a folder sorts before what it holds."""
     return [_name_key(part) for part in path.split("/")]
 

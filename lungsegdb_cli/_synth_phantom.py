@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli.dataset import card as dataset
 
 TIFF_SOFTWARE = "lungsegdb synth"
 #: File extension of every slice synth writes (the real dataset's).

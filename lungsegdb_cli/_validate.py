@@ -1,6 +1,6 @@
 """``lungsegdb validate``: every image has its mask, both decode, shapes agree, masks are sane.
 
-The tree is listed by :mod:`lungsegdb_cli._tree` (pairing by stem), every TIFF is decoded once
+The tree is listed by :mod:`lungsegdb_cli.dataset.tree` (pairing by stem), every TIFF is decoded once
 by :mod:`lungsegdb_cli._decodepass` (cache, both cores), and the summaries are turned into
 findings here. Codes and severities are the contract's; with ``strict`` every warning is
 reported with severity ``error`` (so ``ok`` means "no finding at all").
@@ -15,12 +15,12 @@ from functools import lru_cache
 from typing import Any
 
 from lungsegdb_cli import _commit as commit
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels
-from lungsegdb_cli._tree import GroupScan, iter_required, natural_key
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.tree import GroupScan, iter_required, natural_key
 from lungsegdb_cli.utils.progress import Progress
 
 ERROR = "error"

@@ -48,12 +48,12 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _manifest as manifest,
 )
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._provenance import Provenance
-from lungsegdb_cli._tree import Confined, LeavesTree
 from lungsegdb_cli._treeorigin import fix_hint, tree_origin
-from lungsegdb_cli._treewalk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.tree import Confined, LeavesTree
+from lungsegdb_cli.dataset.walk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
 from lungsegdb_cli.utils import hashing
 from lungsegdb_cli.utils.progress import Progress, ensure
@@ -212,7 +212,7 @@ def _finish(result: VerifyResult) -> None:
 
 
 def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, str | None]:
-    """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli._tree.Confined.file`:
+    """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli.dataset.tree.Confined.file`:
     folders resolved inside the tree, one ``lstat`` per distinct folder component); None
     where a folder is absent. Raises :class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree`
     for a path whose folder leads outside the tree, before any file is touched."""

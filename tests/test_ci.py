@@ -27,10 +27,10 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _paths as paths_mod
 from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli import _verify as verify_mod
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import paths as paths_mod
 
 yaml = pytest.importorskip("yaml")
 

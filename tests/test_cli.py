@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _info as info
 from lungsegdb_cli import errors
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
 
 COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
 
@@ -415,7 +415,7 @@ def test_a_json_error_for_a_held_lock_has_the_shape_too(
 ) -> None:
     """Exit 5 (the local machine refused): the writer lock held by someone else."""
     fcntl = pytest.importorskip("fcntl")
-    from lungsegdb_cli._paths import DataPaths
+    from lungsegdb_cli.dataset.paths import DataPaths
 
     paths = DataPaths(root=tmp_path, dataset_dir=tmp_path / "LungSegDB")
     paths.ensure_state_dir()

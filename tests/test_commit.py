@@ -33,15 +33,13 @@ from lungsegdb_cli import (
     _locking as locking,
 )
 from lungsegdb_cli import (
-    _paths as paths,
-)
-from lungsegdb_cli import (
     _provenance as provenance,
 )
 from lungsegdb_cli import (
     _synth as synth,
 )
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import CheckFailed
 
 COMMIT_POINT = "journal written"

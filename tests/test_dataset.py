@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli.dataset import card as dataset
 
 
 def test_documented_tree_is_exactly_eight_leaf_folders() -> None:

@@ -121,8 +121,8 @@ def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
 
 def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> None:
     from lungsegdb_cli import _info as info
-    from lungsegdb_cli._paths import DataPaths
     from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli.dataset.paths import DataPaths
 
     text = _cli_md()
     verify_doc = VerifyResult(dataset_dir="d", manifest=None, archive=None).to_dict()

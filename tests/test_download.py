@@ -16,21 +16,17 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
 from lungsegdb_cli import (
-    _dataset as dataset,
-)
-from lungsegdb_cli import (
     _download as download,
 )
 from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
-    _paths as paths,
-)
-from lungsegdb_cli import (
     _provenance as provenance,
 )
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
 from lungsegdb_cli.utils import fsutil
 

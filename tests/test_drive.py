@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from support.drive_fake import NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _drive as drive
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import UsageError
 
 FID = "1EjzpPq0GhpmlMoSUqnJIdukg_QQDJtgq"

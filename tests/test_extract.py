@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptingProgress
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _extract as ex
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._paths import resolve
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import resolve
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 

@@ -39,9 +39,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lungsegdb_cli import (
-    _dataset as dataset,
-)
-from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
@@ -56,9 +53,10 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _treemap as treemap,
 )
-from lungsegdb_cli._paths import DataPaths
 from lungsegdb_cli._scancache import SCHEMA, ScanCache, cache_file
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
 
 # ---------------------------------------------------------------------------------------------
@@ -557,7 +555,7 @@ def _load_cache(root: Path, data: bytes) -> ScanCache:
 @example(gzip.compress(b"\xff\xfe not utf-8", mtime=0))
 @example(gzip.compress(b'{"schema": 3, "entries": []}', mtime=0))
 def test_scan_cache_load_and_lookup_never_raise(scratch: Path, data: bytes) -> None:
-    from lungsegdb_cli._tree import FileEntry
+    from lungsegdb_cli.dataset.tree import FileEntry
 
     cache = _load_cache(scratch / "cache-root", data)
     for rel in ("a", "b"):

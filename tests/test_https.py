@@ -15,12 +15,12 @@ from support.drive_fake import FakeDrive
 from support.fakes import RecordingProgress
 from support.tls import LoopbackTLS
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _download as download
 from lungsegdb_cli import _fetch as fetch
-from lungsegdb_cli import _paths as paths
 from lungsegdb_cli._body import BodyReader
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset import paths
 
 FID = dataset.DRIVE_ID
 MiB = 1 << 20

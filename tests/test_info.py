@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _info as info
 from lungsegdb_cli import _provenance as provenance
-from lungsegdb_cli._paths import resolve
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.paths import resolve
 
 CONTRACT_KEYS = {"data_dir", "dataset_dir", "source", "archive", "manifest", "state"}
 

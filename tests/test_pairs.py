@@ -14,8 +14,8 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
-from lungsegdb_cli import _tree
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import tree as _tree
 
 
 def write_tree(root: Path, stems: dict[str, list[str]], mask_values: tuple[int, int] = (0, 255)):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _paths as paths
+from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import UsageError
 
 

@@ -272,7 +272,7 @@ def test_it_waits_for_the_generation_lock(synth_tree: Path, tmp_path: Path, monk
     """A writer's commit holds the generation lock exclusive: preview (a reader) waits for it;
     with a zero timeout that is exit 5 and no PNG."""
     fcntl = pytest.importorskip("fcntl")
-    from lungsegdb_cli._paths import resolve
+    from lungsegdb_cli.dataset.paths import resolve
 
     tree = Path(shutil.copytree(synth_tree, tmp_path / "data" / "LungSegDB"))
     paths = resolve(tree.parent)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli import _paths as paths_mod
 from lungsegdb_cli._crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import paths as paths_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lungsegdb_cli"

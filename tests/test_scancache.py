@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from lungsegdb_cli import _paths as paths
 from lungsegdb_cli import _scancache as scancache
 from lungsegdb_cli._tiffinfo import FileSummary
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import paths
 
 FIELDS = [f for f in FileSummary.__dataclass_fields__]
 
@@ -75,7 +75,7 @@ def test_a_cache_with_wrong_types_is_ignored(
 def test_get_rejects_a_mistyped_record_and_accepts_a_good_one(
     tmp_path: Path, synth_tree: Path
 ) -> None:
-    from lungsegdb_cli._tree import scan
+    from lungsegdb_cli.dataset.tree import scan
 
     root = _tree_copy(tmp_path, synth_tree)
     p = paths.resolve(root)

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lungsegdb_cli._paths import resolve
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset.paths import resolve
 from lungsegdb_cli.utils import statejson
 
 DEEP = {

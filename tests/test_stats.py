@@ -13,22 +13,15 @@ import pytest
 import tifffile
 
 from lungsegdb_cli import (
-    _dataset as dataset,
-)
-from lungsegdb_cli import (
-    _paths as paths,
-)
-from lungsegdb_cli import (
     _stats as stats,
-)
-from lungsegdb_cli import (
-    _tree as tree,
 )
 from lungsegdb_cli import (
     _validate as validate,
 )
-from lungsegdb_cli._dataset import Group
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset import paths, tree
+from lungsegdb_cli.dataset.card import Group
 
 PRE_V1 = Group("preprocessed data", "V1")
 RAW_V1 = Group("raw data", "V1")

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _synth as synth
 from lungsegdb_cli import _synth_archive
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import ExitCode, UsageError
 
 V1_SHAPE = (512, 512)

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from lungsegdb_cli import _paths as paths
-from lungsegdb_cli import _tree as tree
-from lungsegdb_cli._dataset import GROUPS, Group
+from lungsegdb_cli.dataset import paths, tree
+from lungsegdb_cli.dataset.card import GROUPS, Group
 from lungsegdb_cli.errors import CheckFailed
 
 G = Group("preprocessed data", "V1")

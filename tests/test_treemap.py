@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli import _dataset as dataset
 from lungsegdb_cli import _treemap as treemap
+from lungsegdb_cli.dataset import card as dataset
 
 
 @pytest.mark.parametrize(

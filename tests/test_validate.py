@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import _paths as paths
 from lungsegdb_cli import _validate as validate
-from lungsegdb_cli._dataset import Group
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import paths
+from lungsegdb_cli.dataset.card import Group
 
 G = Group("preprocessed data", "V1")
 MASK = np.where(np.add.outer(np.arange(32), np.arange(40)) > 30, 255, 0).astype(np.uint8)
@@ -189,7 +189,7 @@ def test_cache_second_run_decodes_nothing(tmp_path: Path) -> None:
 def test_cache_saved_in_background_is_complete_when_waited_for(tmp_path: Path) -> None:
     from lungsegdb_cli._scancache import ScanCache, cache_file
     from lungsegdb_cli._tiffinfo import IMAGE, summarize
-    from lungsegdb_cli._tree import FileEntry
+    from lungsegdb_cli.dataset.tree import FileEntry
 
     root = tmp_path / "LungSegDB"
     write_pair(root, "1")
@@ -407,7 +407,7 @@ def test_decode_pass_never_blocks_on_a_file_turned_fifo(tmp_path: Path) -> None:
     code = f"""
 import json
 from pathlib import Path
-from lungsegdb_cli import _decodepass as decodepass, _scancache as scancache, _tree as tree
+from lungsegdb_cli import _decodepass as decodepass, _scancache as scancache; from lungsegdb_cli.dataset import tree
 jobs = [(tree.FileEntry(f"{G.masks}/{{i}}.TIF", 4096, 0), "mask") for i in range(50)]
 r = decodepass.decode(Path({str(root)!r}), jobs, cache=scancache.ScanCache(None), workers={workers})
 print(json.dumps({{k: s.error for k, s in r.summaries.items() if not s.ok}}))
@@ -516,7 +516,7 @@ def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
 
     from lungsegdb_cli import _decodepass as decodepass
     from lungsegdb_cli import _scancache as scancache
-    from lungsegdb_cli import _tree as tree
+    from lungsegdb_cli.dataset import tree
 
     root = tmp_path / "LungSegDB"
     (root / G.masks).mkdir(parents=True)
@@ -544,7 +544,7 @@ def test_interrupted_decode_pass_keeps_what_it_decoded(tmp_path: Path) -> None:
 
     from lungsegdb_cli import _decodepass as decodepass
     from lungsegdb_cli import _scancache as scancache
-    from lungsegdb_cli import _tree as tree
+    from lungsegdb_cli.dataset import tree
 
     p = paths.resolve(tmp_path)
     folder = p.dataset_dir / G.masks

@@ -19,13 +19,7 @@ import pytest
 from support.fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import (
-    _dataset as dataset,
-)
-from lungsegdb_cli import (
     _manifest as manifest,
-)
-from lungsegdb_cli import (
-    _paths as paths,
 )
 from lungsegdb_cli import (
     _provenance as provenance,
@@ -37,6 +31,8 @@ from lungsegdb_cli import (
     errors,
 )
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.utils import hashing
 
 IMG = "preprocessed data/V1/CT_Images/0001.TIF"

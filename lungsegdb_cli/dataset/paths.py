@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import UsageError
 
 ENV_HOME = "LUNGSEGDB_HOME"

@@ -11,7 +11,7 @@ import os
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from lungsegdb_cli import _dataset as dataset
+from lungsegdb_cli.dataset import card as dataset
 
 #: Sizes :func:`scan_tree` reports for what is not a regular file.
 LINK = -2  # a symlink (to anything: never followed)

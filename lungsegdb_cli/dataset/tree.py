@@ -1,6 +1,6 @@
 """Walk a LungSegDB folder: the image and mask files of each group, paired by stem.
 
-Folder names are matched through :mod:`lungsegdb_cli._dataset` (``Preprocessed_Data``,
+Folder names are matched through :mod:`lungsegdb_cli.dataset.card` (``Preprocessed_Data``,
 ``ct_images`` and friends are accepted), OS junk is skipped, anything else that is not a TIFF
 in an image or mask folder is reported. Images and masks are paired by stem, never by sort
 order: ``0001.TIF`` pairs with ``0001.tif`` or ``0001.tiff``.
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from lungsegdb_cli import _dataset as dataset
-from lungsegdb_cli._dataset import Group
-from lungsegdb_cli._paths import DataPaths
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.card import Group
+from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
 
 IMAGE = "image"
