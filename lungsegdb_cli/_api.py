@@ -41,8 +41,8 @@ PathLike = str | os.PathLike[str]
 
 def _paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
     """Every operation's data dir, recovered first (a commit a killed writer left half-done
-    is finished before anything is read or written): :mod:`lungsegdb_cli._datadir`."""
-    from lungsegdb_cli._datadir import open_data_dir
+    is finished before anything is read or written): :mod:`lungsegdb_cli.state.datadir`."""
+    from lungsegdb_cli.state.datadir import open_data_dir
 
     return open_data_dir(data_dir, must_exist=must_exist)
 

@@ -111,8 +111,8 @@ def report_interrupted(argv: Sequence[str]) -> int:
 
 def _paths(data_dir: Path | None, *, must_exist: bool = False) -> DataPaths:
     """The data root ``--data-dir`` names (or the default one), checked (exit 2 if unusable),
-    with any interrupted commit finished first (:mod:`lungsegdb_cli._datadir`)."""
-    from lungsegdb_cli._datadir import open_data_dir
+    with any interrupted commit finished first (:mod:`lungsegdb_cli.state.datadir`)."""
+    from lungsegdb_cli.state.datadir import open_data_dir
 
     return open_data_dir(data_dir, must_exist=must_exist)
 

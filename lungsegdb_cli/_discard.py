@@ -5,7 +5,7 @@ they were extracted from. :func:`discard_archive` deletes the archive ``download
 ``<root>/downloads`` -- only when the tree is complete and intact (every manifest file at its
 recorded size) and its manifest records that it was extracted from exactly this archive (the
 recorded SHA-256) -- and records ``"kept": false`` in the provenance. Both happen at one commit
-(:mod:`lungsegdb_cli._commit`), under the writer lock: a run killed half-way leaves either the
+(:mod:`lungsegdb_cli.state.commit`), under the writer lock: a run killed half-way leaves either the
 archive and the old record, or neither archive nor the old record.
 
 Afterwards ``verify`` checks the tree against the manifest and reports the archive as
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import Provenance
 
 __all__ = [
     "DELETED",

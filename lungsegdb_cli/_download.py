@@ -17,7 +17,7 @@ The order of decisions:
    is moved aside the same way.
 
 Everything a run changes -- the archive under its final name, the provenance, the tree, the
-manifest -- is staged and committed at one step (:mod:`lungsegdb_cli._commit`), under the data
+manifest -- is staged and committed at one step (:mod:`lungsegdb_cli.state.commit`), under the data
 dir's writer lock held from the first check to the commit: the record never changes before the
 tree does, and a run killed at any point leaves the old state or the new one.
 
@@ -37,9 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli import (
     __version__,
-)
-from lungsegdb_cli import (
-    _commit as commit,
 )
 from lungsegdb_cli import (
     _cookies as cookies_mod,
@@ -63,11 +60,12 @@ from lungsegdb_cli._download_fetch import (
     fetch_archive,
 )
 from lungsegdb_cli._fetch import RetryPolicy, discard_part
-from lungsegdb_cli._provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli._resume import discard_other_parts
 from lungsegdb_cli._treeorigin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 

@@ -20,9 +20,6 @@ from lungsegdb_cli import (
     __version__,
 )
 from lungsegdb_cli import (
-    _commit as commit,
-)
-from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
@@ -35,10 +32,11 @@ from lungsegdb_cli._bounds import Bounds
 from lungsegdb_cli._cookies import CookieFile, is_google_host
 from lungsegdb_cli._download_errors import mismatch, page_error
 from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, note
 

@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _export_layout as layout
-from lungsegdb_cli._crashpoints import checkpoint
 from lungsegdb_cli._export_claim import claim
 from lungsegdb_cli._export_commit import RECORD, Seen, check_target, staging, tidy
 from lungsegdb_cli._export_commit import commit as put_in_place
@@ -48,6 +46,8 @@ from lungsegdb_cli._pairs import (
 from lungsegdb_cli._pairs import load_splits as load_splits_file
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.crashpoints import checkpoint
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads

@@ -1,7 +1,7 @@
 """Claiming the export folder OUT for one run: a lock beside OUT and a marker naming the run.
 
 ``.<OUT>.lock`` beside OUT (in OUT's parent, where the staging folder goes too) is held
-exclusive with the data dir's lock design (:mod:`lungsegdb_cli._locking`: ``flock``, dropped by
+exclusive with the data dir's lock design (:mod:`lungsegdb_cli.state.locking`: ``flock``, dropped by
 the kernel when its process dies) for the whole export, and never waited for: a second export
 to the same OUT fails at once with :class:`~lungsegdb_cli.errors.OutBusy` (exit 5), naming OUT
 and the run that holds it. The lock file holds the marker (the holder's pid, format and start
@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from lungsegdb_cli import _locking as locking
 from lungsegdb_cli.errors import LockTimeout, OutBusy, from_os_error
+from lungsegdb_cli.state import locking
 
 _MARKER_MAX = 4096
 

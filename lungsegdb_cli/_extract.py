@@ -4,7 +4,7 @@ The steps of :func:`extract_archive`:
 
 1. Detect the format by magic bytes (:mod:`lungsegdb_cli._archive_formats`).
 2. Under the data dir's writer lock, finish or undo what a killed run left
-   (:func:`lungsegdb_cli._commit.recover`). If the tree is complete and intact (every file of the
+   (:func:`lungsegdb_cli.state.commit.recover`). If the tree is complete and intact (every file of the
    manifest present with its recorded size) and not ``force``: stop, ``already=True``.
 3. Screen every member (absolute paths, ``..``, links, devices refused) and map it onto the
    documented tree (:mod:`lungsegdb_cli._treemap`). For zip this happens for all members from
@@ -17,7 +17,7 @@ The steps of :func:`extract_archive`:
    thread per core (zlib, hashlib and ``os.write`` release the GIL); a tar stream is
    decompressed in one thread while another hashes and writes.
 5. Stage the manifest and its sidecar (which records the archive's SHA-256 when known) beside
-   theirs, and commit tree + manifest + sidecar at one step (:mod:`lungsegdb_cli._commit`).
+   theirs, and commit tree + manifest + sidecar at one step (:mod:`lungsegdb_cli.state.commit`).
    Any failure or Ctrl-C before the commit point leaves the old state exactly as it was and
    removes what was staged (after a SIGKILL, the next run does); after it, the new state.
 
@@ -37,9 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli._extract_plan import (
     ENV_MAX_BYTES,
     ENV_MAX_FILES,
@@ -52,6 +50,7 @@ from lungsegdb_cli._extract_write import RESERVE, write_tree
 from lungsegdb_cli._manifest import Entry
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LocalError, UsageError
+from lungsegdb_cli.state import commit, provenance
 from lungsegdb_cli.utils.fsutil import check_free_space
 from lungsegdb_cli.utils.progress import Progress, ensure
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import Provenance
 
 #: Local states, from nothing to a managed tree.
 STATE_EMPTY = "empty"  # no tree, no archive

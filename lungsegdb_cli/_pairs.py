@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
 from lungsegdb_cli.utils.statejson import loads
@@ -328,7 +328,7 @@ class PairDataset:
         split: str | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
-        from lungsegdb_cli._datadir import open_data_dir
+        from lungsegdb_cli.state.datadir import open_data_dir
 
         paths = open_data_dir(data_dir, must_exist=True)
         self.pairs: list[Pair] = collect(paths, split=split).pairs

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure

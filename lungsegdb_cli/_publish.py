@@ -27,10 +27,10 @@ from typing import Any
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli import _fsspec_source as fsspec_source
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._sources import redact
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, DownloadError, UsageError, from_os_error
+from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
 
 __all__ = ["META_NAME", "PublishResult", "publish"]

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._pairs import (
     SPLITS,
     Pair,
@@ -36,6 +35,7 @@ from lungsegdb_cli._pairs import (
 )
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils.fsutil import atomic_write_text
 
 SCHEMA = 1

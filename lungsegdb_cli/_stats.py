@@ -28,7 +28,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli._decodepass import decode_groups
 from lungsegdb_cli._scancache import ScanCache
 from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
@@ -46,6 +45,7 @@ from lungsegdb_cli.dataset.tree import (
     kind_of,
 )
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
 from lungsegdb_cli.utils.progress import Progress

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lungsegdb_cli import _manifest as manifest
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.state.provenance import Provenance
 
 __all__ = ["TreeOrigin", "fix_hint", "tree_origin"]
 

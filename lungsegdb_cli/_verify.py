@@ -40,21 +40,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lungsegdb_cli import (
-    _commit as commit,
-)
-from lungsegdb_cli import (
     _info as info,
 )
 from lungsegdb_cli import (
     _manifest as manifest,
 )
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._treeorigin import fix_hint, tree_origin
 from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import Confined, LeavesTree
 from lungsegdb_cli.dataset.walk import LINK, SPECIAL, scan_tree
 from lungsegdb_cli.errors import LocalError, NothingToVerify, from_os_error
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils import hashing
 from lungsegdb_cli.utils.progress import Progress, ensure
 

@@ -1,6 +1,6 @@
 """Write-back started behind a long write, so the commit's flush finds little left to do.
 
-A commit makes its staged bytes durable with one ``syncfs`` (:mod:`lungsegdb_cli._commit`).
+A commit makes its staged bytes durable with one ``syncfs`` (:mod:`lungsegdb_cli.state.commit`).
 For a freshly downloaded archive that flush used to start only at the commit: ~0.4 s of
 waiting for 0.95 GB to reach the disk after the last byte had arrived. :class:`WriteBehind`
 asks the kernel (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``) to start writing each
@@ -16,7 +16,7 @@ import functools
 import sys
 from collections.abc import Callable
 
-from lungsegdb_cli._journal import sync_enabled
+from lungsegdb_cli.state.journal import sync_enabled
 
 __all__ = ["WINDOW", "WriteBehind"]
 

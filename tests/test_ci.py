@@ -27,10 +27,10 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli import _verify as verify_mod
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths as paths_mod
+from lungsegdb_cli.state import provenance
 
 yaml = pytest.importorskip("yaml")
 
@@ -521,7 +521,7 @@ def test_discarding_interrupted_at_every_step_leaves_the_old_or_the_new_state(
 ) -> None:
     import shutil
 
-    from lungsegdb_cli import _commit as commit
+    from lungsegdb_cli.state import commit
 
     drive, url, sha = mirror
     base = tmp_path / "base"

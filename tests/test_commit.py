@@ -27,20 +27,12 @@ import pytest
 from support.fakes import InterruptAt
 
 from lungsegdb_cli import (
-    _commit as commit,
-)
-from lungsegdb_cli import (
-    _locking as locking,
-)
-from lungsegdb_cli import (
-    _provenance as provenance,
-)
-from lungsegdb_cli import (
     _synth as synth,
 )
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import CheckFailed
+from lungsegdb_cli.state import commit, locking, provenance
 
 COMMIT_POINT = "journal written"
 

@@ -21,13 +21,11 @@ from lungsegdb_cli import (
 from lungsegdb_cli import (
     _manifest as manifest,
 )
-from lungsegdb_cli import (
-    _provenance as provenance,
-)
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
+from lungsegdb_cli.state import provenance
 from lungsegdb_cli.utils import fsutil
 
 FID = dataset.DRIVE_ID

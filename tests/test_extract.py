@@ -594,7 +594,7 @@ def test_errors_carry_context_for_json(tmp_path):
 # Which archive, when --archive is not given
 # ---------------------------------------------------------------------------------------------
 def test_uses_the_archive_recorded_in_the_provenance(tmp_path, capsys):
-    from lungsegdb_cli import _provenance as provenance
+    from lungsegdb_cli.state import provenance
 
     archive = make_zip(tmp_path / "elsewhere.zip", tree(), prefix="LungSegDB/")
     data = tmp_path / "data"

@@ -45,9 +45,6 @@ from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
-    _provenance as provenance,
-)
-from lungsegdb_cli import (
     _tiffinfo as tiffinfo,
 )
 from lungsegdb_cli import (
@@ -58,6 +55,7 @@ from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
+from lungsegdb_cli.state import provenance
 
 # ---------------------------------------------------------------------------------------------
 # Time: no deadlines (machine load), a hang bound where a hang is the risk

@@ -17,8 +17,8 @@ import requests
 from support.drive_fake import FakeDrive, novel_page
 
 from lungsegdb_cli import _drive as drive
-from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.state import provenance
 
 NOVEL = "NOVEL_PAGE_FILE_01"
 BROKEN = "BROKEN_FORM_FILE_1"

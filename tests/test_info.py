@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from lungsegdb_cli import _info as info
-from lungsegdb_cli import _provenance as provenance
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve
+from lungsegdb_cli.state import provenance
 
 CONTRACT_KEYS = {"data_dir", "dataset_dir", "source", "archive", "manifest", "state"}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _provenance as provenance
-from lungsegdb_cli._provenance import FIELDS, Provenance
+from lungsegdb_cli.state import provenance
+from lungsegdb_cli.state.provenance import FIELDS, Provenance
 
 SHA = "ab" * 32
 

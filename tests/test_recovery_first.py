@@ -1,7 +1,7 @@
 """Recovery first, in every command: a commit a killed writer left half-done is finished before
 any command reads or writes the data dir, whichever command comes first.
 
-Every operation gets its data dir through one door (``lungsegdb_cli._datadir.open_data_dir``);
+Every operation gets its data dir through one door (``lungsegdb_cli.state.datadir.open_data_dir``);
 the structural test below keeps it so for commands still to come."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli._crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths as paths_mod
+from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lungsegdb_cli"

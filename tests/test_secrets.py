@@ -23,12 +23,12 @@ from support.drive_fake import FakeDrive
 
 from lungsegdb_cli import _download as download
 from lungsegdb_cli._fetch import RetryPolicy
-from lungsegdb_cli._provenance import Provenance
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
+from lungsegdb_cli.state.provenance import Provenance
 
 PASSWORD = "pw-5e1c9a0b"
 SIGNATURE = "amzsig-7b2d4f1e"

@@ -22,9 +22,6 @@ from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
-    _provenance as provenance,
-)
-from lungsegdb_cli import (
     _verify as verify,
 )
 from lungsegdb_cli import (
@@ -33,6 +30,7 @@ from lungsegdb_cli import (
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
+from lungsegdb_cli.state import provenance
 from lungsegdb_cli.utils import hashing
 
 IMG = "preprocessed data/V1/CT_Images/0001.TIF"

@@ -83,7 +83,7 @@ class DataPaths:
 
     @property
     def journal(self) -> Path:
-        """The commit journal (:mod:`lungsegdb_cli._commit`); present only mid-commit."""
+        """The commit journal (:mod:`lungsegdb_cli.state.commit`); present only mid-commit."""
         return self.state_dir / "journal.json"
 
     @property

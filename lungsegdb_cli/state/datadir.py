@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 
-from lungsegdb_cli import _commit as commit
 from lungsegdb_cli.dataset.paths import DataPaths, resolve
+from lungsegdb_cli.state import commit
 
 
 def open_data_dir(
     data_dir: str | os.PathLike[str] | None, *, must_exist: bool = False
 ) -> DataPaths:
     """The data dir ``data_dir`` names (as ``--data-dir``: see :func:`resolve`), with any
-    interrupted commit finished first (:func:`lungsegdb_cli._commit.settle`)."""
+    interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`)."""
     paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
     commit.settle(paths)
     return paths

@@ -4,7 +4,7 @@
   their whole run (fetch, staging, commit), so two writers never prepare at once.
 * ``<state>/tree.lock`` -- the **generation lock**: readers (``verify``, ``validate``,
   ``stats``, ``info``) hold it *shared* for their whole run; a writer holds it *exclusive* only
-  for the commit step of :mod:`lungsegdb_cli._commit` (a few renames), so a reader sees one
+  for the commit step of :mod:`lungsegdb_cli.state.commit` (a few renames), so a reader sees one
   generation of the tree from start to end, never a swap half-done.
 
 Both are ``flock(2)`` locks on an open file: the kernel drops them when their process dies, so

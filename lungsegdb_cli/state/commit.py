@@ -46,8 +46,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from lungsegdb_cli import _locking as locking
-from lungsegdb_cli._crashpoints import (
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.errors import LocalError, from_os_error
+from lungsegdb_cli.state import locking
+from lungsegdb_cli.state.crashpoints import (
     ENV_CRASH_AT,
     ENV_CRASH_TRACE,
     CrashHook,
@@ -56,7 +58,7 @@ from lungsegdb_cli._crashpoints import (
     no_hook,
     set_hook,
 )
-from lungsegdb_cli._journal import (
+from lungsegdb_cli.state.journal import (
     APPLIED,
     COMMITTED,
     ENV_SYNC,
@@ -67,8 +69,6 @@ from lungsegdb_cli._journal import (
     sync_filesystem,
     write_durably,
 )
-from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import LocalError, from_os_error
 
 __all__ = [
     "APPLIED",
