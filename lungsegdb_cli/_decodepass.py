@@ -1,11 +1,11 @@
 """One decode pass over many files: cache first, then both cores, streaming.
 
 Files whose ``(path, size, mtime)`` the :class:`~lungsegdb_cli._scancache.ScanCache` knows are
-not opened. The rest are decoded by :func:`lungsegdb_cli._tiffinfo.summarize_many` in a process
+not opened. The rest are decoded by :func:`lungsegdb_cli.tiff.decode.summarize_many` in a process
 pool, in chunks, with a bounded number of chunks in flight so memory stays flat whatever the
 number of files. Small jobs run in-process.
 
-Every file is decoded under one decode limit (:func:`lungsegdb_cli._tiffinfo.max_image_pixels`,
+Every file is decoded under one decode limit (:func:`lungsegdb_cli.tiff.decode.max_image_pixels`,
 read once here, before any work, and sent to the workers with each file): a file whose tags
 declare more is never decoded. Its ``too_large`` summary is not cached, so a file is checked
 against the limit of the current run (raising it takes effect at once).
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._scancache import ScanCache
-from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.dataset.tree import FileEntry, GroupScan
+from lungsegdb_cli.tiff.decode import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.utils import workers as _workers
 from lungsegdb_cli.utils.progress import Progress, ensure
 
@@ -233,7 +233,7 @@ def decode(
     as soon as a chunk is complete, so decoding overlaps the listing. The progress bar starts
     when the listing is complete (its total is known then). ``workers``: a number of
     processes, or a :class:`Workers` already started (left open). ``max_pixels``: the decode
-    limit (default: :func:`~lungsegdb_cli._tiffinfo.max_image_pixels`, which raises
+    limit (default: :func:`~lungsegdb_cli.tiff.decode.max_image_pixels`, which raises
     :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``).
     Interrupted, it saves what was decoded (the next run resumes) and re-raises.
 

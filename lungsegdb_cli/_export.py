@@ -333,7 +333,7 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
          workers: int | None) -> ExportResult:
     """The export proper, OUT claimed: stage every file, then put it in place if OUT is still
     what was ``seen``."""
-    from lungsegdb_cli._tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiff.decode import max_image_pixels
 
     fmt, out, link, chosen, variants = req.fmt, req.out, req.link, req.chosen, req.variants
     limit = max_image_pixels()

@@ -99,8 +99,8 @@ def _read(path: str, limit: int) -> Any:
     plain-TIFF fast path (one ``readinto``), else tifffile."""
     import tifffile
 
-    from lungsegdb_cli._tiffinfo import _check_pages, _quiet_tifffile
-    from lungsegdb_cli._tiffraw import read_plain
+    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.raw import read_plain
 
     plain = read_plain(path, os.stat(path).st_size, limit)
     if plain is not None:
@@ -117,7 +117,7 @@ def _shape_of(path: str, limit: int) -> tuple[int, ...]:
     """The first page's shape from the header (the plain-TIFF fast path, else tifffile)."""
     import tifffile
 
-    from lungsegdb_cli._tiffraw import plain_shape
+    from lungsegdb_cli.tiff.raw import plain_shape
 
     shape = plain_shape(path, os.stat(path).st_size, limit)
     if shape is not None:
@@ -171,7 +171,7 @@ def to_gray(image: Any) -> Any | None:
 
 
 def _write_tiff(dest: str, data: Any, *, compress: bool) -> None:
-    from lungsegdb_cli._tiffwrite import write_gray
+    from lungsegdb_cli.tiff.write import write_gray
 
     write_gray(dest, data, compress=compress)
 

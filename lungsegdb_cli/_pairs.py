@@ -272,8 +272,8 @@ def _decode(path: Path, limit: int) -> Any:
     import tifffile
 
     from lungsegdb_cli._stats import TooLargeImages
-    from lungsegdb_cli._tiffinfo import _check_pages, _quiet_tifffile
-    from lungsegdb_cli._tiffraw import TooLarge
+    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.raw import TooLarge
 
     _quiet_tifffile()
     try:
@@ -309,7 +309,7 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1)."""
     import numpy as np
 
-    from lungsegdb_cli._tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiff.decode import max_image_pixels
 
     limit = max_image_pixels() if max_pixels is None else max_pixels
     image = _decode(pair.image, limit)

@@ -324,7 +324,7 @@ def draw(
     import dataclasses
 
     from lungsegdb_cli import _montage as montage
-    from lungsegdb_cli._tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiff.decode import max_image_pixels
 
     limit = max_image_pixels()
     progress.start("Previewing", sum(len(r.tiles) for r in rows), unit="tiles")

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._tiffinfo import HIST_BINS, FileSummary
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import FileEntry
+from lungsegdb_cli.tiff.decode import HIST_BINS, FileSummary
 from lungsegdb_cli.utils.statejson import loads
 
 try:  # zlib-ng: gzip-compatible; deflate ~2.5x and inflate ~1.5x as fast as the stdlib here

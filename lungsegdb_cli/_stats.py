@@ -30,7 +30,6 @@ from typing import Any
 
 from lungsegdb_cli._decodepass import decode_groups
 from lungsegdb_cli._scancache import ScanCache
-from lungsegdb_cli._tiffinfo import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
 from lungsegdb_cli._validate import OTHER, mask_convention
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
@@ -46,6 +45,7 @@ from lungsegdb_cli.dataset.tree import (
 )
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.tiff.decode import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
 from lungsegdb_cli.utils.progress import Progress

@@ -16,11 +16,11 @@ from typing import Any
 
 from lungsegdb_cli._decodepass import decode_groups
 from lungsegdb_cli._scancache import ScanCache
-from lungsegdb_cli._tiffinfo import FileSummary, max_image_pixels
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import GroupScan, iter_required, natural_key
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.tiff.decode import FileSummary, max_image_pixels
 from lungsegdb_cli.utils.progress import Progress
 
 ERROR = "error"

@@ -45,9 +45,6 @@ from lungsegdb_cli import (
     _manifest as manifest,
 )
 from lungsegdb_cli import (
-    _tiffinfo as tiffinfo,
-)
-from lungsegdb_cli import (
     _treemap as treemap,
 )
 from lungsegdb_cli._scancache import SCHEMA, ScanCache, cache_file
@@ -56,6 +53,7 @@ from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
 from lungsegdb_cli.state import provenance
+from lungsegdb_cli.tiff import decode as tiffinfo
 
 # ---------------------------------------------------------------------------------------------
 # Time: no deadlines (machine load), a hang bound where a hang is the risk

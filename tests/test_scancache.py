@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from lungsegdb_cli import _scancache as scancache
-from lungsegdb_cli._tiffinfo import FileSummary
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
+from lungsegdb_cli.tiff.decode import FileSummary
 
 FIELDS = [f for f in FileSummary.__dataclass_fields__]
 

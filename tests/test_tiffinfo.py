@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli._tiffinfo import IMAGE, MASK, FileSummary, summarize
-from lungsegdb_cli._tiffraw import plain_shape, read_plain
+from lungsegdb_cli.tiff.decode import IMAGE, MASK, FileSummary, summarize
+from lungsegdb_cli.tiff.raw import plain_shape, read_plain
 
 RNG = np.random.default_rng(1234)
 GREY = RNG.integers(0, 256, (37, 53), dtype=np.uint8)
@@ -261,7 +261,7 @@ def test_summary_json_round_trip(tmp_path: Path) -> None:
 
 def test_fast_path_layout_memo_never_mixes_up_files(tmp_path: Path) -> None:
     """Files with byte-identical IFDs share a parsed layout; their pixels and sizes do not."""
-    from lungsegdb_cli import _tiffraw as tiffraw
+    from lungsegdb_cli.tiff import raw as tiffraw
 
     a, b = tmp_path / "a.tif", tmp_path / "b.tif"
     tifffile.imwrite(a, GREY)
@@ -283,7 +283,7 @@ def test_fast_path_without_positional_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where os.pread/preadv do not exist (Windows) a plain file object is used."""
-    from lungsegdb_cli import _tiffraw as tiffraw
+    from lungsegdb_cli.tiff import raw as tiffraw
 
     monkeypatch.setattr(tiffraw, "_POSITIONAL", False)
     monkeypatch.setattr(tiffraw, "_LAYOUTS", {})
@@ -312,7 +312,7 @@ def test_fast_path_without_positional_reads(
     ids=lambda a: f"{a.dtype}-{a.size}-{int(a.min())}..{int(a.max())}",
 )
 def test_exact_sums_are_exact(arr: np.ndarray) -> None:
-    from lungsegdb_cli._tiffinfo import exact_sums
+    from lungsegdb_cli.tiff.decode import exact_sums
 
     wide = arr.astype(np.int64)
     assert exact_sums(arr, int(arr.min()), int(arr.max())) == (
@@ -323,7 +323,7 @@ def test_exact_sums_are_exact(arr: np.ndarray) -> None:
 
 def test_exact_sums_reuse_their_buffer_without_leftovers() -> None:
     """A big array, then smaller ones: nothing of the earlier values leaks into the padding."""
-    from lungsegdb_cli._tiffinfo import exact_sums
+    from lungsegdb_cli.tiff.decode import exact_sums
 
     assert exact_sums(np.full(1_000_003, 255, np.uint8), 255, 255) == (
         255 * 1_000_003,
@@ -338,7 +338,7 @@ def test_exact_sums_reuse_their_buffer_without_leftovers() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.uint32, np.int64])
 def test_exact_sums_decline_wide_and_float_dtypes(dtype: Any) -> None:
-    from lungsegdb_cli._tiffinfo import exact_sums
+    from lungsegdb_cli.tiff.decode import exact_sums
 
     assert exact_sums(np.arange(10, dtype=dtype), 0, 9) is None
 
@@ -476,7 +476,7 @@ def test_declared_size_over_the_limit_is_too_large_and_never_decoded(
         assert s.n == 0 and s.shape == () and s.hist is None  # nothing was decoded
         assert FileSummary.from_json(s.to_json()) == s
     if name == "raw-fast-path":
-        from lungsegdb_cli._tiffraw import TooLarge
+        from lungsegdb_cli.tiff.raw import TooLarge
 
         with pytest.raises(TooLarge, match="20000x20000x1"):
             read_plain(str(path), path.stat().st_size)
@@ -495,7 +495,7 @@ def test_limit_is_inclusive_on_both_paths(tmp_path: Path, compression: int) -> N
 
 
 def test_absurd_strip_count_is_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lungsegdb_cli import _tiffraw as tiffraw
+    from lungsegdb_cli.tiff import raw as tiffraw
 
     monkeypatch.setattr(tiffraw, "MAX_CHUNKS", 99)
     for compression in (1, 8):
@@ -506,7 +506,7 @@ def test_absurd_strip_count_is_too_large(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_default_limit_is_far_above_lungsegdb_slices(tmp_path: Path) -> None:
-    from lungsegdb_cli._tiffinfo import max_image_pixels
+    from lungsegdb_cli.tiff.decode import max_image_pixels
 
     path = tmp_path / "big-slice.tif"
     tifffile.imwrite(path, np.zeros((2048, 2048), np.uint16), compression="zlib")
@@ -536,8 +536,8 @@ def test_tag_value_past_the_end_is_never_allocated(tmp_path: Path) -> None:
 def test_max_pixels_env_good_values(
     monkeypatch: pytest.MonkeyPatch, value: str, expected: int | None
 ) -> None:
-    from lungsegdb_cli._tiffinfo import max_image_pixels
-    from lungsegdb_cli._tiffraw import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
+    from lungsegdb_cli.tiff.decode import max_image_pixels
+    from lungsegdb_cli.tiff.raw import DEFAULT_MAX_PIXELS, ENV_MAX_PIXELS
 
     monkeypatch.setenv(ENV_MAX_PIXELS, value)
     assert max_image_pixels() == (DEFAULT_MAX_PIXELS if expected is None else expected)
@@ -549,9 +549,9 @@ def test_max_pixels_env_good_values(
 def test_max_pixels_env_bad_values_are_usage_errors(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    from lungsegdb_cli._tiffinfo import max_image_pixels
-    from lungsegdb_cli._tiffraw import ENV_MAX_PIXELS
     from lungsegdb_cli.errors import ExitCode, UsageError
+    from lungsegdb_cli.tiff.decode import max_image_pixels
+    from lungsegdb_cli.tiff.raw import ENV_MAX_PIXELS
 
     monkeypatch.setenv(ENV_MAX_PIXELS, value)
     with pytest.raises(UsageError) as info:
@@ -573,7 +573,7 @@ def _in_thread(fn: Any) -> Any:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_fifo_is_unreadable_and_never_blocks(tmp_path: Path) -> None:
-    from lungsegdb_cli._tiffinfo import describe_bad_header
+    from lungsegdb_cli.tiff.decode import describe_bad_header
 
     fifo = tmp_path / "pipe.TIF"
     os.mkfifo(fifo)
@@ -598,7 +598,7 @@ def test_missing_file_says_cannot_open(tmp_path: Path) -> None:
 def test_folder_is_unreadable_by_name(tmp_path: Path) -> None:
     """A folder in a file's place: the one safe open (hashing.open_regular) refuses it, and
     tiffinfo words it like the other special files."""
-    from lungsegdb_cli._tiffinfo import describe_bad_header
+    from lungsegdb_cli.tiff.decode import describe_bad_header
 
     folder = tmp_path / "dir.TIF"
     folder.mkdir()

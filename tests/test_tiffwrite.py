@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from lungsegdb_cli._tiffwrite import tiff_bytes, write_gray
+from lungsegdb_cli.tiff.write import tiff_bytes, write_gray
 
 RNG = np.random.default_rng(0)
 

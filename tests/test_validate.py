@@ -188,8 +188,8 @@ def test_cache_second_run_decodes_nothing(tmp_path: Path) -> None:
 
 def test_cache_saved_in_background_is_complete_when_waited_for(tmp_path: Path) -> None:
     from lungsegdb_cli._scancache import ScanCache, cache_file
-    from lungsegdb_cli._tiffinfo import IMAGE, summarize
     from lungsegdb_cli.dataset.tree import FileEntry
+    from lungsegdb_cli.tiff.decode import IMAGE, summarize
 
     root = tmp_path / "LungSegDB"
     write_pair(root, "1")

@@ -5,7 +5,7 @@ Folder names are matched through :mod:`lungsegdb_cli.dataset.card` (``Preprocess
 in an image or mask folder is reported. Images and masks are paired by stem, never by sort
 order: ``0001.TIF`` pairs with ``0001.tif`` or ``0001.tiff``.
 
-Nothing here opens a file; :mod:`lungsegdb_cli._tiffinfo` decodes them. Only regular files
+Nothing here opens a file; :mod:`lungsegdb_cli.tiff.decode` decodes them. Only regular files
 become images or masks:
 
 * a FIFO, device or socket is listed in :attr:`GroupScan.not_regular` (never decoded);

@@ -1,8 +1,8 @@
 """The summary of one decoded TIFF: :class:`FileSummary`, small, picklable, JSON-able.
 
-Made by :func:`lungsegdb_cli._tiffinfo.summarize` (the reductions are in
-:mod:`lungsegdb_cli._tiffstats`), kept by the decode cache (:mod:`lungsegdb_cli._scancache`),
-read by ``validate`` and ``stats``. Public names are re-exported by :mod:`lungsegdb_cli._tiffinfo`.
+Made by :func:`lungsegdb_cli.tiff.decode.summarize` (the reductions are in
+:mod:`lungsegdb_cli.tiff.stats`), kept by the decode cache (:mod:`lungsegdb_cli._scancache`),
+read by ``validate`` and ``stats``. Public names are re-exported by :mod:`lungsegdb_cli.tiff.decode`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The reductions of one decoded page into its :class:`~lungsegdb_cli._summary.FileSummary`.
+"""The reductions of one decoded page into its :class:`~lungsegdb_cli.tiff.summary.FileSummary`.
 
 min, max, exact integer sums (:func:`exact_sums`), float mean/M2, the plot histogram over a
 power-of-two range (:func:`hist_range`), and for masks the distinct values and the foreground.
-Pure numpy on an array already decoded; :mod:`lungsegdb_cli._tiffinfo` does the decoding.
+Pure numpy on an array already decoded; :mod:`lungsegdb_cli.tiff.decode` does the decoding.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import threading
 from typing import Any
 
-from lungsegdb_cli._summary import MASK, FileSummary
+from lungsegdb_cli.tiff.summary import MASK, FileSummary
 
 HIST_BINS = 128
 #: The plot histogram samples every HIST_STRIDE-th row and column (1/256 of the pixels of a

@@ -27,8 +27,8 @@ import re
 import stat
 from typing import Any
 
-from lungsegdb_cli._summary import IMAGE, MASK, FileSummary, exact_moments
-from lungsegdb_cli._tiffraw import (
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.tiff.raw import (
     DEFAULT_MAX_PIXELS,
     ENV_MAX_PIXELS,
     MAX_PAGES,
@@ -36,7 +36,7 @@ from lungsegdb_cli._tiffraw import (
     check_declared,
     read_plain,
 )
-from lungsegdb_cli._tiffstats import (
+from lungsegdb_cli.tiff.stats import (
     HIST_BINS,
     HIST_STRIDE,
     MAX_VALUES,
@@ -46,7 +46,7 @@ from lungsegdb_cli._tiffstats import (
     reduce_image,
     reduce_mask,
 )
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.tiff.summary import IMAGE, MASK, FileSummary, exact_moments
 from lungsegdb_cli.utils import hashing
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -84,7 +84,7 @@ __all__ = [
 
 def max_image_pixels(value: str | None = None) -> int:
     """The decode limit in pixel values: ``value`` or ``$LUNGSEGDB_MAX_IMAGE_PIXELS``, else
-    :data:`~lungsegdb_cli._tiffraw.DEFAULT_MAX_PIXELS`.
+    :data:`~lungsegdb_cli.tiff.raw.DEFAULT_MAX_PIXELS`.
 
     Parsed strictly: a positive whole number, digits only (surrounding blanks ignored); unset
     or empty means the default. Anything else (``inf``, ``nan``, ``-1``, ``0``, ``1e9``,
@@ -211,7 +211,7 @@ def _quiet_tifffile() -> None:
 
 def _check_pages(tif: Any, limit: int) -> int:
     """The number of pages of ``tif``, once what every page declares (from its tags, nothing
-    decoded) has passed :func:`~lungsegdb_cli._tiffraw.check_declared`; raises TooLarge."""
+    decoded) has passed :func:`~lungsegdb_cli.tiff.raw.check_declared`; raises TooLarge."""
     declared: list[tuple[int, int, int, int, str, int]] = []
     chunks = 0
     more = False
@@ -246,7 +246,7 @@ def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) ->
     """Decode with tifffile + imagecodecs: every page, first page returned with its axes.
 
     Reads the open descriptor ``fd`` (``path`` names it in messages). Every page's declared
-    size is checked first (raises :class:`~lungsegdb_cli._tiffraw.TooLarge`, nothing decoded).
+    size is checked first (raises :class:`~lungsegdb_cli.tiff.raw.TooLarge`, nothing decoded).
     Sets ``s.pages``/``s.compression``; sets ``s.error`` and returns ``(None, "")`` for data
     that runs past the end of the file (tifffile would pad it silently or fail vaguely).
     """
