@@ -43,7 +43,7 @@ SINGLE_CORE = textwrap.dedent(
 
 def prepare(work: Path, scale: float) -> tuple[Path, Path, Path]:
     """(data root, real tree, manifest): the root links to the cached tree, not a copy."""
-    from lungsegdb_cli import _manifest as manifest
+    from lungsegdb_cli.checks import manifest
     from lungsegdb_cli.dataset import paths
 
     tree = synth_tree(scale).resolve()

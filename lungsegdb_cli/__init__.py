@@ -80,26 +80,26 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
-    from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
-    from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
-    from lungsegdb_cli._validate import Finding, ValidateResult
-    from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli.checks.info import InfoResult
+    from lungsegdb_cli.checks.stats import GroupStats, StatsResult
+    from lungsegdb_cli.checks.validate import Finding, ValidateResult
+    from lungsegdb_cli.checks.verify import VerifyResult
 
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
     "DownloadResult": "lungsegdb_cli._download",
     "ExtractResult": "lungsegdb_cli._extract",
-    "InfoResult": "lungsegdb_cli._info",
-    "VerifyResult": "lungsegdb_cli._verify",
-    "ValidateResult": "lungsegdb_cli._validate",
-    "Finding": "lungsegdb_cli._validate",
-    "StatsResult": "lungsegdb_cli._stats",
-    "GroupStats": "lungsegdb_cli._stats",
+    "InfoResult": "lungsegdb_cli.checks.info",
+    "VerifyResult": "lungsegdb_cli.checks.verify",
+    "ValidateResult": "lungsegdb_cli.checks.validate",
+    "Finding": "lungsegdb_cli.checks.validate",
+    "StatsResult": "lungsegdb_cli.checks.stats",
+    "GroupStats": "lungsegdb_cli.checks.stats",
     "SynthResult": "lungsegdb_cli._synth",
     "Pair": "lungsegdb_cli._pairs",
     "PairDataset": "lungsegdb_cli._pairs",

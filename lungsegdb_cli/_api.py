@@ -24,15 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
-    from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import Pair
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
-    from lungsegdb_cli._stats import StatsResult
     from lungsegdb_cli._synth import SynthResult
-    from lungsegdb_cli._validate import ValidateResult
-    from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli.checks.info import InfoResult
+    from lungsegdb_cli.checks.stats import StatsResult
+    from lungsegdb_cli.checks.validate import ValidateResult
+    from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.utils.progress import Progress
 
@@ -267,7 +267,7 @@ def verify(
     >>> result.ok, result.checked, result.modified
     (True, 8, [])
     """
-    from lungsegdb_cli import _verify
+    from lungsegdb_cli.checks import verify as _verify
 
     return _verify.verify(
         _paths(data_dir, must_exist=True), sha256=sha256, quick=quick, progress=progress
@@ -314,7 +314,7 @@ def validate(
     >>> report.ok, report.pairs, report.errors
     (True, 4, 0)
     """
-    from lungsegdb_cli import _validate
+    from lungsegdb_cli.checks import validate as _validate
 
     return _validate.validate(
         _paths(data_dir, must_exist=True), strict=strict, use_cache=use_cache, progress=progress
@@ -368,7 +368,7 @@ def stats(
     >>> [(g["variant"], g["version"], g["pairs"]) for g in doc["groups"]]
     [('preprocessed data', 'V1', 1), ('raw data', 'V1', 1)]
     """
-    from lungsegdb_cli import _stats
+    from lungsegdb_cli.checks import stats as _stats
 
     return _stats.compute(
         _paths(data_dir, must_exist=True),
@@ -404,7 +404,7 @@ def info(data_dir: PathLike | None = None) -> InfoResult:
     >>> L.info(tempfile.mkdtemp()).to_dict()["dataset"]["published_pairs"]
     {'V1': 1800, 'V2': 700}
     """
-    from lungsegdb_cli import _info
+    from lungsegdb_cli.checks import info as _info
 
     return _info.collect(_paths(data_dir))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _manifest as manifest
+from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.state import commit

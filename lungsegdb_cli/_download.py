@@ -45,9 +45,6 @@ from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
-    _manifest as manifest,
-)
-from lungsegdb_cli import (
     _sources as sources_mod,
 )
 from lungsegdb_cli._download_errors import mismatch, offline_error, page_error, pin_hint
@@ -61,7 +58,8 @@ from lungsegdb_cli._download_fetch import (
 )
 from lungsegdb_cli._fetch import RetryPolicy, discard_part
 from lungsegdb_cli._resume import discard_other_parts
-from lungsegdb_cli._treeorigin import tree_origin
+from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 from lungsegdb_cli.state import commit

@@ -295,7 +295,7 @@ def export(
     workers: int | None = None,
 ) -> ExportResult:
     """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
-    from lungsegdb_cli._stats import parse_variant
+    from lungsegdb_cli.checks.stats import parse_variant
     from lungsegdb_cli.dataset import card as dataset
 
     fmt = layout.check_format(fmt)

@@ -5,7 +5,7 @@ to do with it: ``link`` (hard link by default; copied across file systems), ``bi
 mask, rewritten as 0/1 ``uint8`` unless it already is one, then linked), ``gray`` (an image,
 made single-channel when it is stored as RGB with equal channels, else linked) or ``probe``
 (nothing placed: its shape and mask convention are read for the CSV). Jobs that decode run
-in a process pool (:mod:`lungsegdb_cli._decodepass`'s fork pool, one process per CPU); the
+in a process pool (:mod:`lungsegdb_cli.checks.decodepass`'s fork pool, one process per CPU); the
 others are plain system calls in this process. Workers return errors as :class:`Failed`
 records (exceptions with context do not cross process boundaries well); :func:`place_all`
 raises them: the local machine refusing (disk full, file too large, permission denied) as
@@ -277,7 +277,7 @@ def place_all(
     """Do every job (folders made first); results in job order. After all jobs ran: the
     local machine refusing a write or read (disk full...) is a LocalError (exit 5); any other
     failure a CheckFailed (exit 1) naming every bad file."""
-    from lungsegdb_cli import _decodepass
+    from lungsegdb_cli.checks import decodepass as _decodepass
 
     for folder in sorted({os.path.dirname(j.rel) for j in jobs if j.mode != "probe"}):
         try:

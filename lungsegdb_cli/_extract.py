@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli import _manifest as manifest
 from lungsegdb_cli._extract_plan import (
     ENV_MAX_BYTES,
     ENV_MAX_FILES,
@@ -47,7 +46,8 @@ from lungsegdb_cli._extract_plan import (
     open_plan,
 )
 from lungsegdb_cli._extract_write import RESERVE, write_tree
-from lungsegdb_cli._manifest import Entry
+from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LocalError, UsageError
 from lungsegdb_cli.state import commit, provenance

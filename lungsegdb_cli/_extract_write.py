@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lungsegdb_cli import _archive_formats as af
 from lungsegdb_cli._extract_plan import Job, Plan, StreamScreen, require_tree
-from lungsegdb_cli._manifest import Entry
+from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.errors import (
     ArchiveError,
     LungSegDBError,

@@ -55,7 +55,7 @@ def _mask_overlay(mask: Any) -> Any:
 
 
 def render(result: Any, out: Path) -> Path:
-    """Draw ``result`` (a :class:`~lungsegdb_cli._stats.StatsResult`) into the PNG ``out``;
+    """Draw ``result`` (a :class:`~lungsegdb_cli.checks.stats.StatsResult`) into the PNG ``out``;
     sample slices are read from the tree the result describes."""
     require()
     tree = Path(result.dataset_dir)
@@ -66,7 +66,7 @@ def render(result: Any, out: Path) -> Path:
     import numpy as np
     import tifffile
 
-    from lungsegdb_cli._stats import SAMPLES
+    from lungsegdb_cli.checks.stats import SAMPLES
 
     groups = result.groups or []
     rows = max(1, len(groups))

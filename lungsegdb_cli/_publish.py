@@ -82,7 +82,7 @@ def _verified(
     paths: DataPaths, sha256: str | None, progress: Progress | None = None
 ) -> tuple[Provenance, Path, Any]:
     """The record, the kept archive and the verify result, if all of it verifies."""
-    from lungsegdb_cli import _verify
+    from lungsegdb_cli.checks import verify as _verify
 
     record = Provenance.read(paths.provenance)
     if record is None or not record.sha256:
@@ -116,7 +116,7 @@ def _verified(
 
 def _counts(paths: DataPaths) -> dict[str, int]:
     """Files per ``variant/version/kind`` folder, from the manifest."""
-    from lungsegdb_cli import _manifest as manifest
+    from lungsegdb_cli.checks import manifest
 
     counts: dict[str, int] = {}
     for entry in manifest.read(paths) or []:

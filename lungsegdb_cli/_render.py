@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._extract import ExtractResult
-    from lungsegdb_cli._info import InfoResult
     from lungsegdb_cli._pairs import PairsResult
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
-    from lungsegdb_cli._stats import GroupStats, StatsResult
     from lungsegdb_cli._synth import SynthResult
-    from lungsegdb_cli._validate import ValidateResult
-    from lungsegdb_cli._verify import VerifyResult
-    from lungsegdb_cli._verify_result import ArchiveCheck
+    from lungsegdb_cli.checks.info import InfoResult
+    from lungsegdb_cli.checks.stats import GroupStats, StatsResult
+    from lungsegdb_cli.checks.validate import ValidateResult
+    from lungsegdb_cli.checks.verify import VerifyResult
+    from lungsegdb_cli.checks.verify_result import ArchiveCheck
 
 #: Problem rows verify lists before "... and N more".
 _VERIFY_MAX_ROWS = 20
@@ -303,7 +303,7 @@ def _stats_table(g: GroupStats) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from lungsegdb_cli._stats import conventions_summary
+    from lungsegdb_cli.checks.stats import conventions_summary
 
     table = Table(
         title=Text(_e(f"{g.variant}/{g.version}"), style="bold"),

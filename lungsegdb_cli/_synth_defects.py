@@ -5,7 +5,7 @@ as the image and as the mask of a fresh pair (or nothing), which of the two file
 names, and the message. Each defect uses a stem past the clean pairs of its group, so it gives
 exactly its own code. :data:`JUNK` lists the OS junk files (never a finding); ``raw data/V2``
 gets only junk, so it stays a group without findings. A planted defect's severity is the one
-validate reports for its code (:data:`lungsegdb_cli._validate.CODES`).
+validate reports for its code (:data:`lungsegdb_cli.checks.validate.CODES`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from lungsegdb_cli import _validate as validate
 from lungsegdb_cli._synth_phantom import EXT, render_pair, tiff_bytes, write_file
+from lungsegdb_cli.checks import validate
 from lungsegdb_cli.dataset import card as dataset
 
 #: The pseudo-code of planted OS junk, and its severity: validate never reports it.

@@ -27,7 +27,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _verify as verify_mod
+from lungsegdb_cli.checks import verify as verify_mod
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths as paths_mod
 from lungsegdb_cli.state import provenance

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _info as info
 from lungsegdb_cli import errors
+from lungsegdb_cli.checks import info
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 
@@ -486,7 +486,7 @@ def test_a_bad_lungsegdb_workers_is_a_usage_error(
 def test_a_good_lungsegdb_workers_is_used(
     monkeypatch: pytest.MonkeyPatch, value: str, workers: int | None
 ) -> None:
-    from lungsegdb_cli import _decodepass as decodepass
+    from lungsegdb_cli.checks import decodepass
 
     monkeypatch.setenv("LUNGSEGDB_WORKERS", value)
     got = decodepass.default_workers()

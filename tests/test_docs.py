@@ -112,7 +112,7 @@ def test_the_json_schema_version_is_the_documented_one() -> None:
 
 
 def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
-    from lungsegdb_cli._validate import CODES
+    from lungsegdb_cli.checks.validate import CODES
 
     section = _section(_cli_md(), "validate")
     for code in CODES:
@@ -120,8 +120,8 @@ def test_every_validate_finding_code_is_in_the_cli_reference() -> None:
 
 
 def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> None:
-    from lungsegdb_cli import _info as info
-    from lungsegdb_cli._verify import VerifyResult
+    from lungsegdb_cli.checks import info
+    from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.dataset.paths import DataPaths
 
     text = _cli_md()

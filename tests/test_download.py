@@ -18,9 +18,7 @@ from support.fakes import InterruptingProgress
 from lungsegdb_cli import (
     _download as download,
 )
-from lungsegdb_cli import (
-    _manifest as manifest,
-)
+from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths

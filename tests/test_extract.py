@@ -18,7 +18,7 @@ import pytest
 from support.fakes import InterruptingProgress
 
 from lungsegdb_cli import _extract as ex
-from lungsegdb_cli import _manifest as manifest
+from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve

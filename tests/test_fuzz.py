@@ -42,12 +42,10 @@ from lungsegdb_cli import (
     _drive as drive,
 )
 from lungsegdb_cli import (
-    _manifest as manifest,
-)
-from lungsegdb_cli import (
     _treemap as treemap,
 )
-from lungsegdb_cli._scancache import SCHEMA, ScanCache, cache_file
+from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.scancache import SCHEMA, ScanCache, cache_file
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _info as info
+from lungsegdb_cli.checks import info
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve

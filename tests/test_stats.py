@@ -12,12 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import (
-    _stats as stats,
-)
-from lungsegdb_cli import (
-    _validate as validate,
-)
+from lungsegdb_cli.checks import stats, validate
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths, tree

@@ -361,7 +361,7 @@ def test_defects_cover_every_code_once(synth_defects: Any) -> None:
 
 
 def test_defect_severities_are_validates(synth_defects: Any) -> None:
-    from lungsegdb_cli import _validate as validate
+    from lungsegdb_cli.checks import validate
 
     for d in synth_defects.defects:
         want = "none" if d.code == "junk" else validate.CODES[d.code]

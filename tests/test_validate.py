@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import _validate as validate
+from lungsegdb_cli.checks import validate
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.dataset.card import Group
@@ -187,7 +187,7 @@ def test_cache_second_run_decodes_nothing(tmp_path: Path) -> None:
 
 
 def test_cache_saved_in_background_is_complete_when_waited_for(tmp_path: Path) -> None:
-    from lungsegdb_cli._scancache import ScanCache, cache_file
+    from lungsegdb_cli.checks.scancache import ScanCache, cache_file
     from lungsegdb_cli.dataset.tree import FileEntry
     from lungsegdb_cli.tiff.decode import IMAGE, summarize
 
@@ -213,7 +213,7 @@ def test_cache_saved_in_background_is_complete_when_waited_for(tmp_path: Path) -
     ids=["empty", "garbage", "bad-deflate", "truncated"],
 )
 def test_unreadable_cache_is_ignored(tmp_path: Path, content: bytes | None) -> None:
-    from lungsegdb_cli._scancache import cache_file
+    from lungsegdb_cli.checks.scancache import cache_file
 
     root = tmp_path / "LungSegDB"
     write_pair(root, "1")
@@ -407,7 +407,7 @@ def test_decode_pass_never_blocks_on_a_file_turned_fifo(tmp_path: Path) -> None:
     code = f"""
 import json
 from pathlib import Path
-from lungsegdb_cli import _decodepass as decodepass, _scancache as scancache; from lungsegdb_cli.dataset import tree
+from lungsegdb_cli.checks import decodepass; from lungsegdb_cli.checks import scancache; from lungsegdb_cli.dataset import tree
 jobs = [(tree.FileEntry(f"{G.masks}/{{i}}.TIF", 4096, 0), "mask") for i in range(50)]
 r = decodepass.decode(Path({str(root)!r}), jobs, cache=scancache.ScanCache(None), workers={workers})
 print(json.dumps({{k: s.error for k, s in r.summaries.items() if not s.ok}}))
@@ -514,8 +514,7 @@ def test_decode_pass_leaves_interpreter_settings_alone(tmp_path: Path) -> None:
     import gc
     import sys
 
-    from lungsegdb_cli import _decodepass as decodepass
-    from lungsegdb_cli import _scancache as scancache
+    from lungsegdb_cli.checks import decodepass, scancache
     from lungsegdb_cli.dataset import tree
 
     root = tmp_path / "LungSegDB"
@@ -542,8 +541,7 @@ def test_interrupted_decode_pass_keeps_what_it_decoded(tmp_path: Path) -> None:
     the next pass decodes only the rest."""
     from support.fakes import InterruptingProgress, RecordingProgress
 
-    from lungsegdb_cli import _decodepass as decodepass
-    from lungsegdb_cli import _scancache as scancache
+    from lungsegdb_cli.checks import decodepass, scancache
     from lungsegdb_cli.dataset import tree
 
     p = paths.resolve(tmp_path)

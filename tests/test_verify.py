@@ -19,14 +19,9 @@ import pytest
 from support.fakes import RecordingProgress, finishes
 
 from lungsegdb_cli import (
-    _manifest as manifest,
-)
-from lungsegdb_cli import (
-    _verify as verify,
-)
-from lungsegdb_cli import (
     errors,
 )
+from lungsegdb_cli.checks import manifest, verify
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _decodepass as decodepass
+from lungsegdb_cli.checks import decodepass
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils import hashing

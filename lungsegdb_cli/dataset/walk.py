@@ -1,7 +1,7 @@
 """List a tree's files without opening or following anything: :func:`scan_tree`.
 
-Used by ``verify`` (extras, ``--quick`` sizes) and :func:`lungsegdb_cli._manifest.entries_of`;
-re-exported by :mod:`lungsegdb_cli._verify`.
+Used by ``verify`` (extras, ``--quick`` sizes) and :func:`lungsegdb_cli.checks.manifest.entries_of`;
+re-exported by :mod:`lungsegdb_cli.checks.verify`.
 """
 
 from __future__ import annotations

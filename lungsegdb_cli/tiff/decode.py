@@ -3,7 +3,7 @@
 Whatever wrote the file (Pillow, OpenCV, ImageJ, MATLAB, tifffile; LZW, deflate, JPEG, PackBits,
 CCITT G4; tiled, big-endian; 1/8/16/32-bit, float, signed) it is decoded with tifffile +
 imagecodecs, every page. The summary holds what both ``validate`` and ``stats`` need, so one
-decode serves both (and the decode cache, :mod:`lungsegdb_cli._scancache`):
+decode serves both (and the decode cache, :mod:`lungsegdb_cli.checks.scancache`):
 
 - shape ``(H, W[, C])`` of the first page, dtype, page count;
 - sample count, min, max; exact integer sums ``s1``/``s2`` for integer dtypes, and the mean and

@@ -1,7 +1,7 @@
 """The summary of one decoded TIFF: :class:`FileSummary`, small, picklable, JSON-able.
 
 Made by :func:`lungsegdb_cli.tiff.decode.summarize` (the reductions are in
-:mod:`lungsegdb_cli.tiff.stats`), kept by the decode cache (:mod:`lungsegdb_cli._scancache`),
+:mod:`lungsegdb_cli.tiff.stats`), kept by the decode cache (:mod:`lungsegdb_cli.checks.scancache`),
 read by ``validate`` and ``stats``. Public names are re-exported by :mod:`lungsegdb_cli.tiff.decode`.
 """
 

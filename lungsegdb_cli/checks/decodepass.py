@@ -1,6 +1,6 @@
 """One decode pass over many files: cache first, then both cores, streaming.
 
-Files whose ``(path, size, mtime)`` the :class:`~lungsegdb_cli._scancache.ScanCache` knows are
+Files whose ``(path, size, mtime)`` the :class:`~lungsegdb_cli.checks.scancache.ScanCache` knows are
 not opened. The rest are decoded by :func:`lungsegdb_cli.tiff.decode.summarize_many` in a process
 pool, in chunks, with a bounded number of chunks in flight so memory stays flat whatever the
 number of files. Small jobs run in-process.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli._scancache import ScanCache
+from lungsegdb_cli.checks.scancache import ScanCache
 from lungsegdb_cli.dataset.tree import FileEntry, GroupScan
 from lungsegdb_cli.tiff.decode import FileSummary, max_image_pixels, summarize_many
 from lungsegdb_cli.utils import workers as _workers

@@ -28,9 +28,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._scancache import ScanCache
-from lungsegdb_cli._validate import OTHER, mask_convention
+from lungsegdb_cli.checks.decodepass import decode_groups
+from lungsegdb_cli.checks.scancache import ScanCache
+from lungsegdb_cli.checks.validate import OTHER, mask_convention
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import (

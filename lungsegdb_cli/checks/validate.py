@@ -1,7 +1,7 @@
 """``lungsegdb validate``: every image has its mask, both decode, shapes agree, masks are sane.
 
 The tree is listed by :mod:`lungsegdb_cli.dataset.tree` (pairing by stem), every TIFF is decoded once
-by :mod:`lungsegdb_cli._decodepass` (cache, both cores), and the summaries are turned into
+by :mod:`lungsegdb_cli.checks.decodepass` (cache, both cores), and the summaries are turned into
 findings here. Codes and severities are the contract's; with ``strict`` every warning is
 reported with severity ``error`` (so ``ok`` means "no finding at all").
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from lungsegdb_cli._decodepass import decode_groups
-from lungsegdb_cli._scancache import ScanCache
+from lungsegdb_cli.checks.decodepass import decode_groups
+from lungsegdb_cli.checks.scancache import ScanCache
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import GroupScan, iter_required, natural_key

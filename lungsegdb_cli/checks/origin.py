@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lungsegdb_cli import _manifest as manifest
+from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.state.provenance import Provenance
 

@@ -1,6 +1,6 @@
 """What ``verify`` found: :class:`VerifyResult` and its :class:`ArchiveCheck`.
 
-Plain typed records with their JSON shape (``to_dict``); :mod:`lungsegdb_cli._verify` fills
+Plain typed records with their JSON shape (``to_dict``); :mod:`lungsegdb_cli.checks.verify` fills
 them and re-exports both names.
 """
 

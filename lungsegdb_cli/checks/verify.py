@@ -7,7 +7,7 @@ Two checks, run together on one pool of hashing threads:
   ``download --no-keep-archive`` is reported as ``discarded`` (gone by choice), one deleted by
   hand with a ``note`` (neither is a problem by itself); anything else in its place (a folder,
   a FIFO) is a problem, never read.
-* **A pin means the tree** (:mod:`lungsegdb_cli._treeorigin`, the rule ``download`` uses too):
+* **A pin means the tree** (:mod:`lungsegdb_cli.checks.origin`, the rule ``download`` uses too):
   the tree's own record must say it was extracted from the pinned archive, else
   ``tree_problem`` with ``tree_hint`` (the command that re-extracts it).
 * **Tree**: every file of the manifest (``<root>/LungSegDB.sha256``) against its digest, plus
@@ -21,7 +21,7 @@ Only regular files are read, and only inside the tree:
 
 * a manifest path that is absolute, has a ``..``/``.``/empty component or a NUL, or leads
   outside the tree through a symlinked folder stops the run before anything is read
-  (:class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree`, exit 1), so whether a file
+  (:class:`~lungsegdb_cli.checks.manifest.ManifestPathOutsideTree`, exit 1), so whether a file
   outside exists never shows in the outcome;
 * a listed file that is a symlink (extraction never makes one) is not followed, and a FIFO,
   device or socket is not read: both are ``modified``, and also named in ``symlinks`` /
@@ -39,14 +39,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lungsegdb_cli import (
-    _info as info,
-)
-from lungsegdb_cli import (
-    _manifest as manifest,
-)
-from lungsegdb_cli._treeorigin import fix_hint, tree_origin
-from lungsegdb_cli._verify_result import ArchiveCheck, VerifyResult
+from lungsegdb_cli.checks import info, manifest
+from lungsegdb_cli.checks.origin import fix_hint, tree_origin
+from lungsegdb_cli.checks.verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import Confined, LeavesTree
 from lungsegdb_cli.dataset.walk import LINK, SPECIAL, scan_tree
@@ -91,8 +86,8 @@ def verify(
     the tree: it must be recorded as extracted from the pinned archive.
     Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
     archive to check, :class:`LocalError` (exit 5) when a file cannot be read, and
-    :class:`~lungsegdb_cli._manifest.ManifestCorrupt` or
-    :class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree` (exit 1) for a manifest that
+    :class:`~lungsegdb_cli.checks.manifest.ManifestCorrupt` or
+    :class:`~lungsegdb_cli.checks.manifest.ManifestPathOutsideTree` (exit 1) for a manifest that
     cannot be trusted, before reading or ``stat``-ing any file of the tree.
     """
     t0 = clock()
@@ -212,7 +207,7 @@ def _finish(result: VerifyResult) -> None:
 def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, str | None]:
     """``{rel: real path}`` of every listed file (:meth:`~lungsegdb_cli.dataset.tree.Confined.file`:
     folders resolved inside the tree, one ``lstat`` per distinct folder component); None
-    where a folder is absent. Raises :class:`~lungsegdb_cli._manifest.ManifestPathOutsideTree`
+    where a folder is absent. Raises :class:`~lungsegdb_cli.checks.manifest.ManifestPathOutsideTree`
     for a path whose folder leads outside the tree, before any file is touched."""
     file = Confined(dataset_dir).file
     out: dict[str, str | None] = {}
@@ -333,7 +328,7 @@ def _tree_record(
     paths: DataPaths, record: Provenance | None, pin: str | None, result: VerifyResult
 ) -> None:
     """What the tree's own record says it was extracted from. A pin vouches for the tree
-    only if that record names the pinned archive (:mod:`lungsegdb_cli._treeorigin`): a kept
+    only if that record names the pinned archive (:mod:`lungsegdb_cli.checks.origin`): a kept
     archive that matches the pin beside a tree from another archive is a problem."""
     made_from = manifest.tree_archive(paths)
     if made_from != manifest.UNRECORDED:
