@@ -79,12 +79,12 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
     from lungsegdb_cli.checks.validate import Finding, ValidateResult
@@ -93,7 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
     "DownloadResult": "lungsegdb_cli._download",
-    "ExtractResult": "lungsegdb_cli._extract",
+    "ExtractResult": "lungsegdb_cli.archive.extract",
     "InfoResult": "lungsegdb_cli.checks.info",
     "VerifyResult": "lungsegdb_cli.checks.verify",
     "ValidateResult": "lungsegdb_cli.checks.validate",

@@ -23,12 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._pairs import Pair
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import StatsResult
     from lungsegdb_cli.checks.validate import ValidateResult
@@ -216,7 +216,7 @@ def extract(
     >>> L.extract(tmp + "/data", archive=made.archive.path).files
     8
     """
-    from lungsegdb_cli import _extract
+    from lungsegdb_cli.archive import extract as _extract
 
     paths = _paths(data_dir)
     source = Path(archive) if archive is not None else _extract.archive_to_extract(paths)

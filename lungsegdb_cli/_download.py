@@ -68,7 +68,7 @@ from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 if TYPE_CHECKING:
-    from lungsegdb_cli._extract import ExtractResult
+    from lungsegdb_cli.archive.extract import ExtractResult
 
 __all__ = [
     "ACTION_DOWNLOADED",
@@ -357,7 +357,7 @@ def _drop_stale_parts(op: _Op) -> None:
 
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
     """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
-    from lungsegdb_cli import _extract as extract_mod
+    from lungsegdb_cli.archive import extract as extract_mod
 
     assert result.archive is not None and result.read_from is not None
     try:

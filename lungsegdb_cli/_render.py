@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._extract import ExtractResult
     from lungsegdb_cli._pairs import PairsResult
     from lungsegdb_cli._preview import PreviewResult
     from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
+    from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
     from lungsegdb_cli.checks.validate import ValidateResult

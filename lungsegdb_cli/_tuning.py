@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lungsegdb_cli._archive_formats import CHUNK
+from lungsegdb_cli.archive.formats import CHUNK
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 _applied = False

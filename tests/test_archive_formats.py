@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli import _archive_formats as af
+from lungsegdb_cli.archive import formats as af
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 
@@ -310,7 +310,7 @@ def test_zip64_and_streamed_zips(tmp_path, variant):
 def test_stdlib_zlib_fallback_reads_the_same(tmp_path, monkeypatch):
     import zlib
 
-    from lungsegdb_cli import _zipreader
+    from lungsegdb_cli.archive import zip as _zipreader
 
     monkeypatch.setattr(_zipreader, "_zlib", zlib)
     payload = {"x.TIF": bytes(range(256)) * 5000}

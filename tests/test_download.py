@@ -435,7 +435,7 @@ def test_recorded_provenance_keys_as_written_by_each_way(
 def test_result_records_are_typed_and_render_the_contract_shape(
     drive: FakeDrive, tmp_path: Path
 ) -> None:
-    from lungsegdb_cli._extract import ExtractResult
+    from lungsegdb_cli.archive.extract import ExtractResult
 
     res = _dl(tmp_path)
     assert isinstance(res.extract, ExtractResult) and res.extract.files == res.files == 24

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli._extract import Limits
+from lungsegdb_cli.archive.extract import Limits
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils import envvars
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptingProgress
 
-from lungsegdb_cli import _extract as ex
+from lungsegdb_cli.archive import extract as ex
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
@@ -506,7 +506,7 @@ def test_interruption_mid_way_keeps_the_old_tree(tmp_path, fmt, exc):
 
 def test_ctrl_c_through_the_cli_is_exit_130(tmp_path, monkeypatch, capsys):
     archive = make_zip(tmp_path / "a.zip", tree(), prefix="LungSegDB/")
-    from lungsegdb_cli import _archive_formats as archive_formats
+    from lungsegdb_cli.archive import formats as archive_formats
 
     real = archive_formats.ZipReader.chunks
     calls = {"n": 0}
@@ -526,7 +526,7 @@ def test_ctrl_c_through_the_cli_is_exit_130(tmp_path, monkeypatch, capsys):
 
 _SLOW_CHILD = """
 import sys, time
-from lungsegdb_cli import _extract_write
+from lungsegdb_cli.archive import extract_write as _extract_write
 real = _extract_write._write_file
 count = [0]
 def slow(path, chunks, cancel):

@@ -41,9 +41,7 @@ from hypothesis import strategies as st
 from lungsegdb_cli import (
     _drive as drive,
 )
-from lungsegdb_cli import (
-    _treemap as treemap,
-)
+from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.scancache import SCHEMA, ScanCache, cache_file
 from lungsegdb_cli.cli import run

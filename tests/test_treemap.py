@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lungsegdb_cli import _treemap as treemap
+from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.dataset import card as dataset
 
 

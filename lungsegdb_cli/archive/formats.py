@@ -2,21 +2,21 @@
 
 This module is the front door; the work is done in private modules, one per job:
 
-* :mod:`lungsegdb_cli._archive_base`: names of formats and member kinds, :class:`Member`, the
+* :mod:`lungsegdb_cli.archive.base`: names of formats and member kinds, :class:`Member`, the
   reader contract (:class:`ArchiveReader`, :class:`ChunkReader`, :class:`PushReader`,
   :class:`StreamReader`) and the shared errors.
-* :mod:`lungsegdb_cli._archive_detect`: :func:`detect` (magic bytes) and :func:`describe`.
-* :mod:`lungsegdb_cli._zipreader`: :class:`ZipReader`. Headers first: every member known up
+* :mod:`lungsegdb_cli.archive.detect`: :func:`detect` (magic bytes) and :func:`describe`.
+* :mod:`lungsegdb_cli.archive.zip`: :class:`ZipReader`. Headers first: every member known up
   front, any member readable from any thread, so members can be inflated in parallel; each
   member's CRC-32 and size are checked and no more bytes are yielded than its header declares.
-* :mod:`lungsegdb_cli._tarreader`: :class:`TarReader` (tar, tar.gz, tar.bz2, tar.xz), read as
+* :mod:`lungsegdb_cli.archive.tar`: :class:`TarReader` (tar, tar.gz, tar.bz2, tar.xz), read as
   one stream front to back.
-* :mod:`lungsegdb_cli._optreaders`: :class:`SevenZipReader` (7z, optional ``py7zr``; headers
+* :mod:`lungsegdb_cli.archive.optional`: :class:`SevenZipReader` (7z, optional ``py7zr``; headers
   first, py7zr pushes the data into writers we give it) and :class:`RarReader` (RAR, optional
   ``rarfile``; a stream).
 
 All of them describe members as :class:`Member` records; nothing here decides what to extract
-or where (that is :mod:`lungsegdb_cli._treemap` and :mod:`lungsegdb_cli._extract`). Every read
+or where (that is :mod:`lungsegdb_cli.archive.treemap` and :mod:`lungsegdb_cli.archive.extract`). Every read
 error of the archive becomes an :class:`~lungsegdb_cli.errors.ArchiveError` (exit 4).
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lungsegdb_cli._archive_base import (
+from lungsegdb_cli.archive.base import (
     CHUNK,
     DEVICE,
     DIR,
@@ -50,10 +50,10 @@ from lungsegdb_cli._archive_base import (
     StreamReader,
     checked_name,
 )
-from lungsegdb_cli._archive_detect import describe, detect
-from lungsegdb_cli._optreaders import RarReader, SevenZipReader
-from lungsegdb_cli._tarreader import CountingReader, TarReader
-from lungsegdb_cli._zipreader import ZipReader
+from lungsegdb_cli.archive.detect import describe, detect
+from lungsegdb_cli.archive.optional import RarReader, SevenZipReader
+from lungsegdb_cli.archive.tar import CountingReader, TarReader
+from lungsegdb_cli.archive.zip import ZipReader
 from lungsegdb_cli.errors import ArchiveError
 
 __all__ = [

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli import _treemap as treemap
+from lungsegdb_cli.archive import formats as af
+from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 
 ENV_MAX_BYTES = "LUNGSEGDB_MAX_BYTES"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from lungsegdb_cli._archive_base import RAR, SEVEN_Z, TAR, TAR_BZ2, TAR_GZ, TAR_XZ, ZIP
+from lungsegdb_cli.archive.base import RAR, SEVEN_Z, TAR, TAR_BZ2, TAR_GZ, TAR_XZ, ZIP
 from lungsegdb_cli.errors import ArchiveError, from_os_error
 
 # Things people download instead of an archive, named in the error message.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._archive_base import (
+from lungsegdb_cli.archive.base import (
     DEVICE,
     DIR,
     FILE,

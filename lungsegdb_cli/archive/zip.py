@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._archive_base import (
+from lungsegdb_cli.archive.base import (
     CHUNK,
     DEVICE,
     DIR,
@@ -30,7 +30,7 @@ from lungsegdb_cli._archive_base import (
     corrupt,
     lying,
 )
-from lungsegdb_cli._archive_base import FAST_ZLIB as _zlib
+from lungsegdb_cli.archive.base import FAST_ZLIB as _zlib
 from lungsegdb_cli.errors import ArchiveError, from_os_error
 
 _HAS_PREAD = hasattr(os, "pread")

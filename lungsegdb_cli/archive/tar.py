@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lungsegdb_cli._archive_base import (
+from lungsegdb_cli.archive.base import (
     CHUNK,
     DEVICE,
     DIR,

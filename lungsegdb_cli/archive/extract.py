@@ -2,12 +2,12 @@
 
 The steps of :func:`extract_archive`:
 
-1. Detect the format by magic bytes (:mod:`lungsegdb_cli._archive_formats`).
+1. Detect the format by magic bytes (:mod:`lungsegdb_cli.archive.formats`).
 2. Under the data dir's writer lock, finish or undo what a killed run left
    (:func:`lungsegdb_cli.state.commit.recover`). If the tree is complete and intact (every file of the
    manifest present with its recorded size) and not ``force``: stop, ``already=True``.
 3. Screen every member (absolute paths, ``..``, links, devices refused) and map it onto the
-   documented tree (:mod:`lungsegdb_cli._treemap`). For zip this happens for all members from
+   documented tree (:mod:`lungsegdb_cli.archive.treemap`). For zip this happens for all members from
    the central directory *before anything is written*, together with the caps on member count,
    total size and compression ratio and the free-space check. Tar-like archives are streams:
    the same checks run member by member as the headers arrive, and a refusal removes what was
@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli._extract_plan import (
+from lungsegdb_cli.archive import formats as af
+from lungsegdb_cli.archive.extract_plan import (
     ENV_MAX_BYTES,
     ENV_MAX_FILES,
     ENV_MAX_RATIO,
@@ -45,7 +45,7 @@ from lungsegdb_cli._extract_plan import (
     Plan,
     open_plan,
 )
-from lungsegdb_cli._extract_write import RESERVE, write_tree
+from lungsegdb_cli.archive.extract_write import RESERVE, write_tree
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.dataset.paths import DataPaths

@@ -1,7 +1,7 @@
 """What every archive reader shares: format and member-kind names, :class:`Member`, the reader
 contract (:class:`ArchiveReader` and the three ways of reading data), and the errors.
 
-The contract is what :mod:`lungsegdb_cli._extract` relies on, and nothing more:
+The contract is what :mod:`lungsegdb_cli.archive.extract` relies on, and nothing more:
 
 * :class:`ChunkReader` (zip): every member known up front (:meth:`~IndexedReader.members`),
   any member's data readable from any thread (:meth:`~ChunkReader.chunks`).

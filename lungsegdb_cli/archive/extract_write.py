@@ -1,12 +1,12 @@
 """Writing an extraction's files into the staging folder, hashing each (SHA-256) as it is
 written. Every path writes through :class:`HashingFile` (the one write loop):
 
-* zip (:class:`~lungsegdb_cli._archive_formats.ChunkReader`): members are inflated, hashed and
+* zip (:class:`~lungsegdb_cli.archive.formats.ChunkReader`): members are inflated, hashed and
   written by one thread per core (zlib, hashlib and ``os.write`` release the GIL);
-* 7z (:class:`~lungsegdb_cli._archive_formats.PushReader`): py7zr pushes each member's data into
+* 7z (:class:`~lungsegdb_cli.archive.formats.PushReader`): py7zr pushes each member's data into
   a :class:`HashingFile` capped at the member's declared size;
-* streams (:class:`~lungsegdb_cli._archive_formats.StreamReader`): one thread reads,
-  decompresses and screens (:class:`~lungsegdb_cli._extract_plan.StreamScreen`), the caller
+* streams (:class:`~lungsegdb_cli.archive.formats.StreamReader`): one thread reads,
+  decompresses and screens (:class:`~lungsegdb_cli.archive.extract_plan.StreamScreen`), the caller
   hashes and writes.
 
 Files are created with ``O_EXCL`` and never fsync'ed here (the commit syncs them together).
@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lungsegdb_cli import _archive_formats as af
-from lungsegdb_cli._extract_plan import Job, Plan, StreamScreen, require_tree
+from lungsegdb_cli.archive import formats as af
+from lungsegdb_cli.archive.extract_plan import Job, Plan, StreamScreen, require_tree
 from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.errors import (
     ArchiveError,
