@@ -76,12 +76,10 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
@@ -89,10 +87,12 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
     from lungsegdb_cli.checks.validate import Finding, ValidateResult
     from lungsegdb_cli.checks.verify import VerifyResult
+    from lungsegdb_cli.sources.download import DownloadResult
+    from lungsegdb_cli.sources.publish import PublishResult
 
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
-    "DownloadResult": "lungsegdb_cli._download",
+    "DownloadResult": "lungsegdb_cli.sources.download",
     "ExtractResult": "lungsegdb_cli.archive.extract",
     "InfoResult": "lungsegdb_cli.checks.info",
     "VerifyResult": "lungsegdb_cli.checks.verify",
@@ -109,7 +109,7 @@ _LAZY = {
     "ExportResult": "lungsegdb_cli._export",
     "ExportCheckResult": "lungsegdb_cli._export_check",
     "PreviewResult": "lungsegdb_cli._preview",
-    "PublishResult": "lungsegdb_cli._publish",
+    "PublishResult": "lungsegdb_cli.sources.publish",
 }
 
 

@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._pairs import Pair
     from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
@@ -34,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.checks.validate import ValidateResult
     from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.dataset.paths import DataPaths
+    from lungsegdb_cli.sources.download import DownloadResult
+    from lungsegdb_cli.sources.publish import PublishResult
     from lungsegdb_cli.utils.progress import Progress
 
 PathLike = str | os.PathLike[str]
@@ -145,7 +145,9 @@ def download(
     >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
     'up-to-date'
     """
-    from lungsegdb_cli import _discard, _download, _pinning
+    from lungsegdb_cli.sources import discard as _discard
+    from lungsegdb_cli.sources import download as _download
+    from lungsegdb_cli.sources import pinning as _pinning
 
     if require_pin:
         _pinning.require(sha256)
@@ -838,7 +840,7 @@ def publish(
     >>> L.publish(tmp + "/mirror", tmp + "/data").files
     8
     """
-    from lungsegdb_cli import _publish
+    from lungsegdb_cli.sources import publish as _publish
 
     dest = os.fspath(dest)
     return _publish.publish(

@@ -16,7 +16,7 @@ error.
 Other parameters stay as they are (``?id=...&export=download`` of a Drive link, a mirror's
 ``?version=3``). It is applied where a URL leaves memory: error construction
 (:class:`lungsegdb_cli.errors.LungSegDBError`), the provenance and resume-state records, a
-:class:`~lungsegdb_cli._drive_links.Source`'s shown forms, progress and retry lines, and the
+:class:`~lungsegdb_cli.sources.drive.links.Source`'s shown forms, progress and retry lines, and the
 ``--json`` document.
 
 :func:`url_sha256` is what is recorded instead of the full URL: the SHA-256 of the URL with

@@ -17,12 +17,10 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from lungsegdb_cli._download import DownloadResult
     from lungsegdb_cli._export import ExportResult
     from lungsegdb_cli._export_check import ExportCheckResult
     from lungsegdb_cli._pairs import PairsResult
     from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._publish import PublishResult
     from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
@@ -31,6 +29,8 @@ if TYPE_CHECKING:
     from lungsegdb_cli.checks.validate import ValidateResult
     from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.checks.verify_result import ArchiveCheck
+    from lungsegdb_cli.sources.download import DownloadResult
+    from lungsegdb_cli.sources.publish import PublishResult
 
 #: Problem rows verify lists before "... and N more".
 _VERIFY_MAX_ROWS = 20
@@ -87,7 +87,7 @@ def _print(con: Console, text: str) -> None:
 # ---------------------------------------------------------------------------------------------
 def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
     """What ``download`` did, then the archive, its source and the manifest."""
-    from lungsegdb_cli._download import ACTION_UP_TO_DATE
+    from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE
 
     if result.action == ACTION_UP_TO_DATE:
         what = "archive" if no_extract else "dataset"

@@ -101,7 +101,7 @@ def download(
     require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
     pin = _check_sha256(sha256)
     archive_path = _existing_file(archive, "Archive")
-    from lungsegdb_cli._fsspec_source import parse_storage_options
+    from lungsegdb_cli.sources.cloud import parse_storage_options
 
     storage = parse_storage_options(storage_option)
     result = api.download(
@@ -509,7 +509,7 @@ def publish(
     folder; each object goes to a temporary key first, then is moved into place. Prints the
     'lungsegdb download --url ... --sha256 ...' line the fleet should use. Exit 1: the archive
     or tree does not verify; exit 2: nothing downloaded, or the archive was not kept."""
-    from lungsegdb_cli._fsspec_source import parse_storage_options
+    from lungsegdb_cli.sources.cloud import parse_storage_options
 
     out = Output(json_mode=json_out, quiet=quiet)
     pin = _check_sha256(sha256)

@@ -17,11 +17,11 @@ import pytest
 from support.fakes import RecordingProgress, finishes
 from support.hostile import Hostile
 
-from lungsegdb_cli import _fetch as fetch
-from lungsegdb_cli._bounds import Bounds, RateGuard
-from lungsegdb_cli._watchdog import Watchdog
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import DownloadTooLarge, DownloadTooSlow, UsageError
+from lungsegdb_cli.sources.http import transfer as fetch
+from lungsegdb_cli.sources.http.bounds import Bounds, RateGuard
+from lungsegdb_cli.sources.http.watchdog import Watchdog
 
 #: seeded: the same bytes on every worker; not HTML, not an archive
 HEAD = random.Random(24).randbytes(200_000)

@@ -13,9 +13,9 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive
 
-from lungsegdb_cli import _cookies as cookies
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.sources.drive import cookies
 
 FID = "COOKIE_FILE_ID_0001"
 SECRET = "s3cret-sid-value-7f1c"

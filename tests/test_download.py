@@ -15,14 +15,12 @@ import pytest
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
-from lungsegdb_cli import (
-    _download as download,
-)
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
+from lungsegdb_cli.sources import download
 from lungsegdb_cli.state import provenance
 from lungsegdb_cli.utils import fsutil
 
@@ -407,7 +405,7 @@ def test_a_deleted_file_is_restored_from_the_kept_archive(drive: FakeDrive, tmp_
     ],
 )
 def test_archive_name(filename: str | None, head: bytes, name: str) -> None:
-    from lungsegdb_cli._fetch import FetchResult
+    from lungsegdb_cli.sources.http.transfer import FetchResult
 
     res = FetchResult(Path("p"), 1, "s", "m", "u", filename, None, head)
     assert download._archive_name(res) == name

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from support.drive_fake import NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
 
-from lungsegdb_cli import _drive as drive
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.sources.drive import pages as drive
 
 FID = "1EjzpPq0GhpmlMoSUqnJIdukg_QQDJtgq"
 

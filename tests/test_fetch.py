@@ -13,9 +13,9 @@ import requests
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress, RecordingProgress
 
-from lungsegdb_cli import _drive as drive
-from lungsegdb_cli import _fetch as fetch
 from lungsegdb_cli.errors import DownloadError
+from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.sources.http import transfer as fetch
 
 DATA = random.Random(18).randbytes(3_000_000)  # seeded: same bytes on every worker
 SHA = hashlib.sha256(DATA).hexdigest()

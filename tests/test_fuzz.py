@@ -38,9 +38,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lungsegdb_cli import (
-    _drive as drive,
-)
 from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.scancache import SCHEMA, ScanCache, cache_file
@@ -48,6 +45,7 @@ from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed
+from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.state import provenance
 from lungsegdb_cli.tiff import decode as tiffinfo
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive, novel_page
 
-from lungsegdb_cli import _drive as drive
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.state import provenance
 
 NOVEL = "NOVEL_PAGE_FILE_01"
@@ -183,7 +183,7 @@ def test_gdown_gets_a_copy_of_the_cookies_and_the_file_is_unchanged(
 def test_only_arguments_the_installed_gdown_takes(
     params: set[str], cookie_path: str | None, expected: dict[str, object]
 ) -> None:
-    from lungsegdb_cli import _gdown_client as g
+    from lungsegdb_cli.sources.drive import gdown as g
 
     assert g._options(params, cookie_path=cookie_path, timeout=9) == expected
 
@@ -194,8 +194,8 @@ def test_the_stream_hashes_and_reports_every_byte(tmp_path: Path, reports: bool)
 
     from support.fakes import RecordingProgress
 
-    from lungsegdb_cli import _gdown_client as g
-    from lungsegdb_cli._streamhash import StreamHasher
+    from lungsegdb_cli.sources.drive import gdown as g
+    from lungsegdb_cli.sources.http.streamhash import StreamHasher
 
     checked: list[tuple[int | None, int]] = []
     prog = RecordingProgress()

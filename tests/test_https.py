@@ -15,12 +15,12 @@ from support.drive_fake import FakeDrive
 from support.fakes import RecordingProgress
 from support.tls import LoopbackTLS
 
-from lungsegdb_cli import _download as download
-from lungsegdb_cli import _fetch as fetch
-from lungsegdb_cli._body import BodyReader
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
+from lungsegdb_cli.sources import download
+from lungsegdb_cli.sources.http import transfer as fetch
+from lungsegdb_cli.sources.http.body import BodyReader
 
 FID = dataset.DRIVE_ID
 MiB = 1 << 20
@@ -223,8 +223,8 @@ def test_a_slow_https_body_is_cut_by_the_watchdog(
     about one window later, the ``.part`` removed."""
     import time
 
-    from lungsegdb_cli._bounds import Bounds
     from lungsegdb_cli.errors import DownloadTooSlow
+    from lungsegdb_cli.sources.http.bounds import Bounds
 
     https_drive.throttle = 10.0  # 64 KiB every 10 s: ~7 KB/s, under the 200 KB/s asked for
     part = tmp_path / "a.part"

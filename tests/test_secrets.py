@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from support.drive_fake import FakeDrive
 
-from lungsegdb_cli import _download as download
-from lungsegdb_cli._fetch import RetryPolicy
 from lungsegdb_cli._redact import redact, url_sha256
-from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
+from lungsegdb_cli.sources import download
+from lungsegdb_cli.sources.http.resume import ResumeState, resumable_offset, state_path
+from lungsegdb_cli.sources.http.transfer import RetryPolicy
 from lungsegdb_cli.state.provenance import Provenance
 
 PASSWORD = "pw-5e1c9a0b"

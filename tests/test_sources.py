@@ -16,13 +16,13 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 from support.s3_server import ACCESS_KEY, SECRET_KEY
 
-from lungsegdb_cli import _download as download
-from lungsegdb_cli import _sources as sources
-from lungsegdb_cli._fetch import RetryPolicy
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
+from lungsegdb_cli.sources import download
+from lungsegdb_cli.sources import plan as sources
+from lungsegdb_cli.sources.http.transfer import RetryPolicy
 from lungsegdb_cli.state import provenance
 
 FID = dataset.DRIVE_ID

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lungsegdb_cli._streamhash import StreamHasher, digest_file
+from lungsegdb_cli.sources.http.streamhash import StreamHasher, digest_file
 from lungsegdb_cli.utils.hashing import NotRegularFile
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from support.fakes import RecordingProgress, finishes
 
-from lungsegdb_cli import _fetch as fetch
-from lungsegdb_cli._resume import ResumeState, resumable_offset, state_path
-from lungsegdb_cli._writeback import WriteBehind
+from lungsegdb_cli.sources.http import transfer as fetch
+from lungsegdb_cli.sources.http.resume import ResumeState, resumable_offset, state_path
+from lungsegdb_cli.sources.http.writeback import WriteBehind
 
 LIMIT = 1000  # the block size under test (RetryPolicy.chunk_size)
 
@@ -64,7 +64,7 @@ def _transfer(tmp_path: Path) -> fetch._Transfer:
 
 class Body(io.BytesIO):
     """A body read in blocks: ``readinto`` fills the caller's buffer (like
-    :class:`lungsegdb_cli._body.BodyReader`) and counts the calls; with ``fail_after`` it
+    :class:`lungsegdb_cli.sources.http.body.BodyReader`) and counts the calls; with ``fail_after`` it
     raises a connection reset once that many bytes were handed over."""
 
     def __init__(self, data: bytes, fail_after: int | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli._writeback import WriteBehind
+from lungsegdb_cli.sources.http.writeback import WriteBehind
 
 
 class Recorder:

@@ -25,7 +25,7 @@ KINDS: tuple[str, ...] = (IMAGES_DIR, MASKS_DIR)
 
 #: The archive's size, roughly (no size is published with it): about 1 GB. A synthetic
 #: archive of the published counts is 955,680,334 bytes. The default download cap
-#: (``LUNGSEGDB_MAX_DOWNLOAD``, :mod:`lungsegdb_cli._bounds`) is a few times this.
+#: (``LUNGSEGDB_MAX_DOWNLOAD``, :mod:`lungsegdb_cli.sources.http.bounds`) is a few times this.
 ARCHIVE_BYTES_ABOUT = 1_000_000_000
 
 #: Published pair counts per version (each variant holds this many pairs).

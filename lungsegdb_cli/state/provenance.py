@@ -56,7 +56,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 #: Fields written only when set (never as ``null``): ``kept`` exists once an archive was
-#: discarded by choice (:mod:`lungsegdb_cli._discard`).
+#: discarded by choice (:mod:`lungsegdb_cli.sources.discard`).
 OPTIONAL_FIELDS: tuple[str, ...] = ("kept",)
 
 #: Every field every record has, in the order of the schema.

@@ -2,13 +2,13 @@
 
 :func:`fetch` streams the object into ``<root>/downloads/<key>.part`` the way the HTTP
 transfer does: every block is written once and fed to a
-:class:`~lungsegdb_cli._streamhash.StreamHasher`, so the digests are ready when the last byte
+:class:`~lungsegdb_cli.sources.http.streamhash.StreamHasher`, so the digests are ready when the last byte
 lands. A ``.part`` of the same source, whose sidecar records the same size and validator (ETag
 or mtime), is resumed with ``seek(offset)`` on the remote file (a ranged read on every backend
 that supports one); otherwise the download starts from byte 0. Transient failures are retried
 with the policy's backoff; a missing object or a refused permission fails at once
 (:class:`~lungsegdb_cli.errors.MirrorRefused`). The ``.part`` never grows past the cap of
-:mod:`lungsegdb_cli._bounds` (the pinned archive's size, else the object's size, else
+:mod:`lungsegdb_cli.sources.http.bounds` (the pinned archive's size, else the object's size, else
 ``LUNGSEGDB_MAX_DOWNLOAD``); past it the transfer stops and the ``.part`` is removed.
 
 :func:`check_url` refuses, before anything is fetched, a URL that cannot name a file:
@@ -32,11 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lungsegdb_cli._bounds import Bounds, Cap
 from lungsegdb_cli._redact import url_sha256
-from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset
-from lungsegdb_cli._streamhash import StreamHasher
-from lungsegdb_cli._writeback import WriteBehind
 from lungsegdb_cli.errors import (
     DownloadError,
     DownloadTooLarge,
@@ -45,6 +41,10 @@ from lungsegdb_cli.errors import (
     UsageError,
     from_os_error,
 )
+from lungsegdb_cli.sources.http.bounds import Bounds, Cap
+from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, resumable_offset
+from lungsegdb_cli.sources.http.streamhash import StreamHasher
+from lungsegdb_cli.sources.http.writeback import WriteBehind
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
@@ -346,11 +346,11 @@ def fetch(
     bounds: Bounds | None = None,
 ) -> Any:
     """Download the object at ``url`` into ``part`` (MD5 computed too with ``md5``); a
-    :class:`~lungsegdb_cli._fetch.FetchResult`. Raises :class:`DownloadError` (exit 3) for
+    :class:`~lungsegdb_cli.sources.http.transfer.FetchResult`. Raises :class:`DownloadError` (exit 3) for
     a missing object, refused permission, retries exhausted or more bytes than the cap of
     ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
     folder."""
-    from lungsegdb_cli._fetch import FetchResult, RetryPolicy
+    from lungsegdb_cli.sources.http.transfer import FetchResult, RetryPolicy
 
     t0 = clock()
     progress = ensure(progress)

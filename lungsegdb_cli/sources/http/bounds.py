@@ -11,7 +11,7 @@
   ``LUNGSEGDB_MIN_RATE`` KB/s x ``LUNGSEGDB_RATE_WINDOW`` s bytes (defaults 10 KB/s and 120 s:
   1.2 MB, so a 1 MiB block is still one read) and must get them within the window; fewer
   bytes in that time stop the transfer (:class:`~lungsegdb_cli.errors.DownloadTooSlow`). A read
-  that overruns is cut by a :class:`~lungsegdb_cli._watchdog.Watchdog`, so a server sending one
+  that overruns is cut by a :class:`~lungsegdb_cli.sources.http.watchdog.Watchdog`, so a server sending one
   byte every 20 s (which no per-``recv`` timeout catches) is stopped one window after its last
   good read. The default window is longer than the read timeout (60 s without a byte): a
   plain stall is still a timeout, retried and resumed; only a trickle is stopped here. The
@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from lungsegdb_cli._watchdog import Interrupt, Watchdog, interrupter
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import DownloadTooLarge, DownloadTooSlow
+from lungsegdb_cli.sources.http.watchdog import Interrupt, Watchdog, interrupter
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD",
@@ -194,7 +194,7 @@ class RateGuard:
 @dataclass(frozen=True)
 class _BoundReads:
     """:meth:`RateGuard.read` for one response (the ``ReadGuard`` of its
-    :class:`~lungsegdb_cli._body.BodyReader`)."""
+    :class:`~lungsegdb_cli.sources.http.body.BodyReader`)."""
 
     guard: RateGuard
     interrupt: Interrupt | None

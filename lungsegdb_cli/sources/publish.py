@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _fsspec_source as fsspec_source
-from lungsegdb_cli._sources import redact
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, DownloadError, UsageError, from_os_error
+from lungsegdb_cli.sources import cloud as fsspec_source
+from lungsegdb_cli.sources.plan import redact
 from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
 

@@ -1,6 +1,6 @@
-"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli._fetch`) into
+"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli.sources.http.transfer`) into
 ``<root>/downloads/<key>.part`` with the free space checked before the first byte and the
-transfer bounded (:mod:`lungsegdb_cli._bounds`: the pinned archive's size, when the provenance
+transfer bounded (:mod:`lungsegdb_cli.sources.http.bounds`: the pinned archive's size, when the provenance
 here knows it, caps it), a Drive page instead of the file raised as
 :class:`~lungsegdb_cli.errors.DrivePageError` (a mirror's as
 :class:`~lungsegdb_cli.errors.MirrorRefused`), and bytes that are not the pinned archive moved
@@ -19,22 +19,16 @@ from typing import Any, NoReturn, Protocol
 from lungsegdb_cli import (
     __version__,
 )
-from lungsegdb_cli import (
-    _drive as drive,
-)
-from lungsegdb_cli import (
-    _fsspec_source as fsspec_source,
-)
-from lungsegdb_cli import (
-    _gdown_client as gdown_client,
-)
-from lungsegdb_cli._bounds import Bounds
-from lungsegdb_cli._cookies import CookieFile, is_google_host
-from lungsegdb_cli._download_errors import mismatch, page_error
-from lungsegdb_cli._fetch import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.sources import cloud as fsspec_source
+from lungsegdb_cli.sources.drive import gdown as gdown_client
+from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.sources.drive.cookies import CookieFile, is_google_host
+from lungsegdb_cli.sources.failures import mismatch, page_error
+from lungsegdb_cli.sources.http.bounds import Bounds
+from lungsegdb_cli.sources.http.transfer import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils import fsutil

@@ -1,11 +1,11 @@
 """Ordered sources under one pin: which URLs ``download`` tries, in which order, and how.
 
 * :func:`plan` turns the ``--url`` values (or ``LUNGSEGDB_URLS``, whitespace-separated, or
-  ``LUNGSEGDB_URL``) into :class:`~lungsegdb_cli._drive_links.Source` s, in the order given,
+  ``LUNGSEGDB_URL``) into :class:`~lungsegdb_cli.sources.drive.links.Source` s, in the order given,
   then the dataset's own Drive file last unless ``drive=False`` (``--no-drive``): mirrors you
   control first, Drive as the fallback. A URL given twice is tried once. http(s) and Drive
   links go through the HTTP transfer; ``s3://``, ``gs://``, ``az://``, ``hf://`` and
-  ``file://`` through fsspec (:mod:`lungsegdb_cli._fsspec_source`), whose URL (a bucket and a
+  ``file://`` through fsspec (:mod:`lungsegdb_cli.sources.cloud`), whose URL (a bucket and a
   file in it) and backend are checked here (exit 2 naming the URL or the extra) before
   anything is fetched.
 * :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lungsegdb_cli import _fsspec_source as fsspec_source
-from lungsegdb_cli._drive_links import Source, resolve_source
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
+from lungsegdb_cli.sources import cloud as fsspec_source
+from lungsegdb_cli.sources.drive.links import Source, resolve_source
 from lungsegdb_cli.utils.progress import Progress, note
 
 __all__ = [
@@ -135,7 +135,7 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
     then continues only with a ``206`` at the offset and the same total, fsspec only when the
     object has the same size; anything else starts from byte 0. The pin is checked at the
     end. True if a part was adopted."""
-    from lungsegdb_cli._resume import ResumeState, state_path
+    from lungsegdb_cli.sources.http.resume import ResumeState, state_path
 
     old, new = downloads / f"{failed.key}.part", downloads / f"{nxt.key}.part"
     state = ResumeState.load(old)
@@ -160,7 +160,7 @@ def failover_policy(policy: Any) -> Any:
     of back-off before the next source, where the last source gets the full budget."""
     from dataclasses import replace
 
-    from lungsegdb_cli._fetch import RetryPolicy
+    from lungsegdb_cli.sources.http.transfer import RetryPolicy
 
     base = policy if policy is not None else RetryPolicy()
     return replace(base, retries=min(base.retries, FAILOVER_RETRIES))

@@ -1,4 +1,4 @@
-"""What an HTTP answer or a failed request means, for :mod:`lungsegdb_cli._fetch`.
+"""What an HTTP answer or a failed request means, for :mod:`lungsegdb_cli.sources.http.transfer`.
 
 Response headers: ``Content-Range``, an identity ``Content-Length``, the file name the server
 suggests (sanitised) and the validator for ``If-Range``. Request failures: which exceptions
@@ -12,8 +12,8 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
-from lungsegdb_cli import _drive as drive
 from lungsegdb_cli.errors import DownloadError, UsageError
+from lungsegdb_cli.sources.drive import pages as drive
 
 #: Headers of a response, as ``requests`` (a case-insensitive mapping) or a test gives them.
 Headers = Mapping[str, str]

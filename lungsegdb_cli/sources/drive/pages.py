@@ -2,16 +2,16 @@
 
 * :func:`resolve_source` turns ``--url`` (any form of a Drive link, or any http(s) mirror) or
   nothing (the dataset's Drive id) into a :class:`Source` (links and URLs are parsed in
-  :mod:`lungsegdb_cli._drive_links`; its names are public here).
+  :mod:`lungsegdb_cli.sources.drive.links`; its names are public here).
 * :func:`open_download` GETs a URL and returns the open response once it carries file bytes. On
   the way it follows Drive's redirect to drive.usercontent.google.com (requests follows
   redirects) and its virus-scan warning form (``#download-form`` with hidden ``confirm``/``uuid``
   inputs). Any HTML it gets instead of a file is classified (quota exceeded, not found,
   permission/sign-in, virus-scan page that could not be followed, other) by content type, magic
   bytes, its structure and ``<title>``, and raised as :class:`Refused` -- never written as the
-  archive. The quota page is recognised in any language (:mod:`lungsegdb_cli._drive_quota`).
+  archive. The quota page is recognised in any language (:mod:`lungsegdb_cli.sources.drive.quota`).
 * Transient answers (429, 5xx) raise :class:`RetryableHTTP` with the server's ``Retry-After``;
-  the caller (:mod:`lungsegdb_cli._fetch`) decides about retrying.
+  the caller (:mod:`lungsegdb_cli.sources.http.transfer`) decides about retrying.
 
 Testing hook: ``LUNGSEGDB_DRIVE_ENDPOINT`` (e.g. ``http://127.0.0.1:8765``) replaces
 ``https://drive.google.com`` for the default source and for Drive links; links on that host are
@@ -32,9 +32,9 @@ from enum import Enum
 from html.parser import HTMLParser
 from typing import Any
 
-from lungsegdb_cli import _drive_quota as quota
-from lungsegdb_cli._body import BodyReader, ReadGuard
-from lungsegdb_cli._drive_links import (
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.sources.drive import quota
+from lungsegdb_cli.sources.drive.links import (
     DEFAULT_BASE,
     DRIVE_HOSTS,
     ENV_ENDPOINT,
@@ -46,7 +46,7 @@ from lungsegdb_cli._drive_links import (
     resolve_source,
     view_url,
 )
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.sources.http.body import BodyReader, ReadGuard
 
 __all__ = [
     "DEFAULT_BASE",
@@ -300,7 +300,7 @@ class Opened:
 
 def iter_body(resp: Any, chunk_size: int) -> Iterator[bytes]:
     """The body in blocks of ``chunk_size`` bytes (the last one shorter), as ``bytes``.
-    See :class:`lungsegdb_cli._body.BodyReader` (which avoids the copies made here)."""
+    See :class:`lungsegdb_cli.sources.http.body.BodyReader` (which avoids the copies made here)."""
     body = BodyReader(resp)
     buf = bytearray(chunk_size)
     view = memoryview(buf)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lungsegdb_cli import _drive as drive
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused, OfflineError
+from lungsegdb_cli.sources.drive import pages as drive
 
 
 def pin_hint(sha256: str) -> str:

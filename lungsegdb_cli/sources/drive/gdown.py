@@ -1,6 +1,6 @@
 """gdown as a second Google Drive client, for the pages our own parser cannot follow.
 
-Our Drive client (:mod:`lungsegdb_cli._drive`) understands Drive's redirects, its virus-scan
+Our Drive client (:mod:`lungsegdb_cli.sources.drive.pages`) understands Drive's redirects, its virus-scan
 warning form and its error pages. When Drive sends an interstitial it does not understand (a
 virus-scan page whose form it cannot follow, or an HTML page it cannot classify), the same file
 id is handed to gdown's downloader (:func:`fetch_with_gdown`): a change of Drive's pages then
@@ -41,11 +41,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from lungsegdb_cli import _drive as drive
-from lungsegdb_cli._cookies import CookieFile
-from lungsegdb_cli._fetch import HEAD_BYTES, FetchResult, discard_part
-from lungsegdb_cli._streamhash import StreamHasher
 from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.sources.drive.cookies import CookieFile
+from lungsegdb_cli.sources.http.streamhash import StreamHasher
+from lungsegdb_cli.sources.http.transfer import HEAD_BYTES, FetchResult, discard_part
 from lungsegdb_cli.utils.progress import Progress, ensure
 
 __all__ = ["CLIENT", "FALLBACK_KINDS", "GdownFailed", "fetch_with_gdown", "version", "wanted"]

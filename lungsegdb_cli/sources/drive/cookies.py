@@ -6,7 +6,7 @@ google.com as ``cookies.txt`` and pass it with ``--cookies FILE`` (env ``LUNGSEG
 
 * The file is only read: opened read-only, never blocking (a FIFO in its place is refused),
   never written back (unlike gdown's own cookie file, which gdown rewrites after every Drive
-  answer: gdown gets a private copy, see :mod:`lungsegdb_cli._gdown_client`).
+  answer: gdown gets a private copy, see :mod:`lungsegdb_cli.sources.drive.gdown`).
 * Only cookies of Google hosts are kept (``google.com`` and its subdomains), so nothing in
   the file is ever sent to a mirror or to a host a redirect leads to. With the testing hook
   ``LUNGSEGDB_DRIVE_ENDPOINT`` they are also sent to that endpoint's host for a Drive source

@@ -11,7 +11,7 @@ The order of decisions:
    pin, stage its provenance (the file stays where it is), extract.
 3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
    archive; else :class:`OfflineError`.
-4. Otherwise fetch (:mod:`lungsegdb_cli._fetch`) into ``<root>/downloads/<key>.part``; hashes
+4. Otherwise fetch (:mod:`lungsegdb_cli.sources.http.transfer`) into ``<root>/downloads/<key>.part``; hashes
    come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
    :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
    is moved aside the same way.
@@ -38,17 +38,15 @@ from typing import TYPE_CHECKING, Any
 from lungsegdb_cli import (
     __version__,
 )
-from lungsegdb_cli import (
-    _cookies as cookies_mod,
-)
-from lungsegdb_cli import (
-    _drive as drive,
-)
-from lungsegdb_cli import (
-    _sources as sources_mod,
-)
-from lungsegdb_cli._download_errors import mismatch, offline_error, page_error, pin_hint
-from lungsegdb_cli._download_fetch import (
+from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.origin import tree_origin
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.sources import plan as sources_mod
+from lungsegdb_cli.sources.drive import cookies as cookies_mod
+from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.sources.failures import mismatch, offline_error, page_error, pin_hint
+from lungsegdb_cli.sources.fetch import (
     EXTRACT_FACTOR,
     USER_AGENT,
     Network,
@@ -56,12 +54,8 @@ from lungsegdb_cli._download_fetch import (
     archive_name,
     fetch_archive,
 )
-from lungsegdb_cli._fetch import RetryPolicy, discard_part
-from lungsegdb_cli._resume import discard_other_parts
-from lungsegdb_cli.checks import manifest
-from lungsegdb_cli.checks.origin import tree_origin
-from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.sources.http.resume import discard_other_parts
+from lungsegdb_cli.sources.http.transfer import RetryPolicy, discard_part
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
@@ -172,7 +166,7 @@ class DownloadResult:
     #: whether the archive is still there after the run (None: not looked at; set by the
     #: public :func:`lungsegdb_cli.download`, False after ``--no-keep-archive``)
     archive_kept: bool | None = None
-    #: every source tried this run, in order (:class:`lungsegdb_cli._sources.Attempt`)
+    #: every source tried this run, in order (:class:`lungsegdb_cli.sources.plan.Attempt`)
     sources: list[sources_mod.Attempt] = field(default_factory=list)
 
     @property
@@ -221,7 +215,7 @@ class _Op:
     pin: str | None
     extract: bool
     progress: Progress | None
-    #: the sources to try in order (:func:`lungsegdb_cli._sources.plan`); () -> ``source``
+    #: the sources to try in order (:func:`lungsegdb_cli.sources.plan.plan`); () -> ``source``
     plan: tuple[drive.Source, ...] = ()
     md5: str | None = None  # the --md5 pin (MD5 is computed only when it is given)
 
@@ -285,7 +279,7 @@ def download(
     ``cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read once,
     never written; a bad file is a :class:`UsageError` before anything else happens).
 
-    ``urls``: ordered sources (:mod:`lungsegdb_cli._sources`), then the dataset's Drive file
+    ``urls``: ordered sources (:mod:`lungsegdb_cli.sources.plan`), then the dataset's Drive file
     unless ``use_drive`` is False; None: ``url`` alone (or the Drive file). ``storage_options``
     go to the fsspec backend of ``s3://`` (...) sources.
     ``md5`` pins the MD5 as well (only then is it computed)."""
@@ -439,7 +433,7 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
 
 
 def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResult:
-    from lungsegdb_cli._streamhash import digest_file
+    from lungsegdb_cli.sources.http.streamhash import digest_file
 
     paths, pin = op.paths, op.pin
     archive = archive.absolute()

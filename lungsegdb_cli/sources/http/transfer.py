@@ -1,19 +1,19 @@
 """Streaming HTTP download into a ``.part`` file: hashes on the fly, resume, bounded retries.
 
-:func:`fetch` GETs a URL (through :func:`lungsegdb_cli._drive.open_download`, so Drive's
+:func:`fetch` GETs a URL (through :func:`lungsegdb_cli.sources.drive.pages.open_download`, so Drive's
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
 into ``part``. The body is read in blocks of ``RetryPolicy.chunk_size`` bytes (1 MiB) into
-buffers the :class:`StreamHasher` lends and reuses (:class:`lungsegdb_cli._body.BodyReader`:
+buffers the :class:`StreamHasher` lends and reuses (:class:`lungsegdb_cli.sources.http.body.BodyReader`:
 one call per block, not one per ~16 KiB TLS record); every block is written once and hashed
 (SHA-256 on this thread; MD5, on a thread of its own, only with ``md5=True``), so the
 digests are ready when the last byte lands: the file is never read back. The write-back of
-the written blocks starts behind the download (:class:`lungsegdb_cli._writeback.WriteBehind`),
+the written blocks starts behind the download (:class:`lungsegdb_cli.sources.http.writeback.WriteBehind`),
 so the commit's flush to disk finds little left to do. Whatever arrived is
 written, also when the connection drops part-way or Ctrl-C lands (a block cut short by a
 connection reset may be fetched again).
 
 Resume: a ``.part`` left by an earlier run (or by Ctrl-C) is continued with ``Range`` if its
-sidecar (``<part>.json``, :class:`lungsegdb_cli._resume.ResumeState`) says it came from the
+sidecar (``<part>.json``, :class:`lungsegdb_cli.sources.http.resume.ResumeState`) says it came from the
 same source. Only a ``206`` whose ``Content-Range`` starts exactly at our offset is appended;
 a ``200`` (the server ignored the range, or ``If-Range`` saw a changed file) restarts the file
 cleanly from byte 0. The bytes already in a ``.part`` from an earlier process are hashed once
@@ -26,7 +26,7 @@ retries only (usually there is no network at all). 404, permission and quota pag
 once. Every request has a (connect, read) timeout. ``session``, ``sleep`` and ``clock`` are
 injected.
 
-Bounds (:mod:`lungsegdb_cli._bounds`): the ``.part`` never grows past the pinned archive's
+Bounds (:mod:`lungsegdb_cli.sources.http.bounds`): the ``.part`` never grows past the pinned archive's
 size, the announced length or ``LUNGSEGDB_MAX_DOWNLOAD``, and a body that arrives slower than
 ``LUNGSEGDB_MIN_RATE`` over ``LUNGSEGDB_RATE_WINDOW`` is cut; either stops the transfer (not
 retried) and removes the ``.part``.
@@ -44,9 +44,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
-from lungsegdb_cli import _drive as drive
-from lungsegdb_cli._bounds import Bounds, Cap, RateGuard
-from lungsegdb_cli._http import (
+from lungsegdb_cli._redact import redact, url_sha256
+from lungsegdb_cli.errors import (
+    DownloadError,
+    DownloadTooLarge,
+    DownloadTooSlow,
+    from_os_error,
+)
+from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.sources.http.bounds import Bounds, Cap, RateGuard
+from lungsegdb_cli.sources.http.headers import (
     Headers,
     content_length,
     filename_from,
@@ -58,16 +65,14 @@ from lungsegdb_cli._http import (
     unsatisfied_length,
     url_errors,
 )
-from lungsegdb_cli._redact import redact, url_sha256
-from lungsegdb_cli._resume import ResumeState, discard_part, resumable_offset, state_path
-from lungsegdb_cli._streamhash import Digests, StreamHasher
-from lungsegdb_cli._writeback import WriteBehind
-from lungsegdb_cli.errors import (
-    DownloadError,
-    DownloadTooLarge,
-    DownloadTooSlow,
-    from_os_error,
+from lungsegdb_cli.sources.http.resume import (
+    ResumeState,
+    discard_part,
+    resumable_offset,
+    state_path,
 )
+from lungsegdb_cli.sources.http.streamhash import Digests, StreamHasher
+from lungsegdb_cli.sources.http.writeback import WriteBehind
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 __all__ = [
@@ -133,7 +138,7 @@ def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
 
 
 class _Body(Protocol):
-    """What :meth:`_Transfer._copy` reads from (a :class:`lungsegdb_cli._body.BodyReader`;
+    """What :meth:`_Transfer._copy` reads from (a :class:`lungsegdb_cli.sources.http.body.BodyReader`;
     ``io.BytesIO`` in a test)."""
 
     def readinto(self, view: Any) -> int: ...
@@ -391,7 +396,7 @@ class _Transfer:
     def stream(self, body: _Body, mode: str, expected: int | None) -> bool:
         """Append (``ab``) or write (``wb``) the body to ``part``; True if it was complete.
         A dropped or short body is retried; one longer than announced (or than the cap of
-        :mod:`lungsegdb_cli._bounds`) raises :class:`DownloadTooLarge`."""
+        :mod:`lungsegdb_cli.sources.http.bounds`) raises :class:`DownloadTooLarge`."""
         start = self.offset
         self._bound(expected)
         try:
@@ -509,7 +514,7 @@ def fetch(
     any byte is written (the caller's free-space check); raising there aborts cleanly.
     ``md5=True`` also computes the MD5 (``FetchResult.md5``; None otherwise).
     ``bounds``: the size cap and minimum rate (None: from the environment).
-    Raises :class:`lungsegdb_cli._drive.Refused` for a page instead of the file,
+    Raises :class:`lungsegdb_cli.sources.drive.pages.Refused` for a page instead of the file,
     :class:`DownloadTooLarge` / :class:`DownloadTooSlow` for a broken bound (``part``
     removed) and :class:`DownloadError` when retries are exhausted.
     """

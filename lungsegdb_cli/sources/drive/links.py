@@ -6,7 +6,7 @@
 * :func:`drive_base` is ``https://drive.google.com``, or ``LUNGSEGDB_DRIVE_ENDPOINT`` (the
   testing hook: links on that host are parsed as Drive links).
 
-Public through :mod:`lungsegdb_cli._drive`.
+Public through :mod:`lungsegdb_cli.sources.drive.pages`.
 """
 
 from __future__ import annotations
