@@ -76,11 +76,6 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._export import ExportResult
-    from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._pairs import Pair, PairDataset, PairsResult, load_pair
-    from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
@@ -89,6 +84,11 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.pairs import Pair, PairDataset, PairsResult, load_pair
+    from lungsegdb_cli.training.preview import PreviewResult
+    from lungsegdb_cli.training.split import SplitResult
 
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
@@ -101,14 +101,14 @@ _LAZY = {
     "StatsResult": "lungsegdb_cli.checks.stats",
     "GroupStats": "lungsegdb_cli.checks.stats",
     "SynthResult": "lungsegdb_cli._synth",
-    "Pair": "lungsegdb_cli._pairs",
-    "PairDataset": "lungsegdb_cli._pairs",
-    "PairsResult": "lungsegdb_cli._pairs",
-    "load_pair": "lungsegdb_cli._pairs",
-    "SplitResult": "lungsegdb_cli._split",
-    "ExportResult": "lungsegdb_cli._export",
-    "ExportCheckResult": "lungsegdb_cli._export_check",
-    "PreviewResult": "lungsegdb_cli._preview",
+    "Pair": "lungsegdb_cli.training.pairs",
+    "PairDataset": "lungsegdb_cli.training.pairs",
+    "PairsResult": "lungsegdb_cli.training.pairs",
+    "load_pair": "lungsegdb_cli.training.pairs",
+    "SplitResult": "lungsegdb_cli.training.split",
+    "ExportResult": "lungsegdb_cli.training.export.run",
+    "ExportCheckResult": "lungsegdb_cli.training.export.check",
+    "PreviewResult": "lungsegdb_cli.training.preview",
     "PublishResult": "lungsegdb_cli.sources.publish",
 }
 

@@ -20,11 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._export import ExportResult
-    from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._pairs import Pair
-    from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
@@ -34,6 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.pairs import Pair
+    from lungsegdb_cli.training.preview import PreviewResult
+    from lungsegdb_cli.training.split import SplitResult
     from lungsegdb_cli.utils.progress import Progress
 
 PathLike = str | os.PathLike[str]
@@ -519,7 +519,7 @@ def pairs(
     >>> image.shape == mask.shape, sorted(set(mask.ravel().tolist()))
     (True, [0, 1])
     """
-    from lungsegdb_cli import _pairs
+    from lungsegdb_cli.training import pairs as _pairs
 
     return _pairs.collect(
         _paths(data_dir, must_exist=True), variant=variant, version=version, split=split
@@ -585,7 +585,7 @@ def split(
     >>> {p.split for p in L.pairs(made.tree)} <= {"train", "val", "test"}
     True
     """
-    from lungsegdb_cli import _split
+    from lungsegdb_cli.training import split as _split
 
     return _split.make_splits(
         _paths(data_dir, must_exist=True),
@@ -673,7 +673,7 @@ def export(
     >>> L.check_export(tmp + "/out").ok
     True
     """
-    from lungsegdb_cli import _export
+    from lungsegdb_cli.training.export import run as _export
 
     return _export.export(
         _paths(data_dir, must_exist=True),
@@ -709,7 +709,7 @@ def check_export(out: PathLike) -> ExportCheckResult:
     CheckFailed
         Its record cannot be read (exit 1).
     """
-    from lungsegdb_cli import _export_check
+    from lungsegdb_cli.training.export import check as _export_check
 
     return _export_check.check(Path(out))
 
@@ -778,7 +778,7 @@ def preview(
     >>> Image.open(result.out).size == (result.width, result.height)
     True
     """
-    from lungsegdb_cli import _preview
+    from lungsegdb_cli.training import preview as _preview
 
     return _preview.preview(
         _paths(data_dir, must_exist=True),

@@ -17,11 +17,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from lungsegdb_cli._export import ExportResult
-    from lungsegdb_cli._export_check import ExportCheckResult
-    from lungsegdb_cli._pairs import PairsResult
-    from lungsegdb_cli._preview import PreviewResult
-    from lungsegdb_cli._split import SplitResult
     from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
@@ -31,6 +26,11 @@ if TYPE_CHECKING:
     from lungsegdb_cli.checks.verify_result import ArchiveCheck
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.pairs import PairsResult
+    from lungsegdb_cli.training.preview import PreviewResult
+    from lungsegdb_cli.training.split import SplitResult
 
 #: Problem rows verify lists before "... and N more".
 _VERIFY_MAX_ROWS = 20
@@ -420,7 +420,7 @@ def render_synth(con: Console, result: SynthResult) -> None:
 # ---------------------------------------------------------------------------------------------
 def render_pairs(con: Console, result: PairsResult) -> None:
     """The count per group, then the first few pairs."""
-    from lungsegdb_cli._pairs import SHOWN
+    from lungsegdb_cli.training.pairs import SHOWN
 
     _print(con, f"LungSegDB at {_e(result.dataset_dir)}: {len(result.pairs):,} pairs")
     for label, n in result.counts().items():

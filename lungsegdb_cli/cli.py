@@ -285,7 +285,7 @@ def pairs(
 
     Each pair: stem, image, mask, variant, version, group and split (from the splits in
     force, see 'lungsegdb split'). Nothing is decoded."""
-    from lungsegdb_cli import _pairs as pairs_mod
+    from lungsegdb_cli.training import pairs as pairs_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
@@ -316,7 +316,7 @@ def split(
     The same pairs and seed give a byte-identical file on every machine; adding pairs never
     moves the others; a group never straddles splits; both variants of a slice share a split.
     Exit 2 for bad --ratios or a --group-by that misses a stem."""
-    from lungsegdb_cli import _split as split_mod
+    from lungsegdb_cli.training import split as split_mod
 
     out = Output(json_mode=json_out, quiet=quiet)
     parsed = split_mod.parse_ratios(ratios)

@@ -16,9 +16,9 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
-from lungsegdb_cli import _montage
-from lungsegdb_cli._preview import pick
 from lungsegdb_cli.cli import run
+from lungsegdb_cli.training import montage as _montage
+from lungsegdb_cli.training.preview import pick
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402

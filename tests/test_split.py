@@ -13,14 +13,14 @@ import pytest
 from test_pairs import write_tree
 
 import lungsegdb_cli as L
-from lungsegdb_cli._split import (
+from lungsegdb_cli.cli import run
+from lungsegdb_cli.training.split import (
     SUGGESTED_GROUP_BY,
     assign,
     check_ratios,
     suggest_group_by,
     unit,
 )
-from lungsegdb_cli.cli import run
 
 SPLITS = ("train", "val", "test")
 

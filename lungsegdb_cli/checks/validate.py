@@ -278,7 +278,7 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
 
 def _splits_findings(paths: DataPaths, groups: list[GroupScan], strict: bool) -> list[Finding]:
     """A ``stale-splits`` finding when the splits in force no longer match the tree."""
-    from lungsegdb_cli._split import splits_path, stale_splits
+    from lungsegdb_cli.training.split import splits_path, stale_splits
 
     names = {f"{gs.group.variant}/{gs.group.version}/{p.stem}" for gs in groups for p in gs.pairs}
     why = stale_splits(paths, names)

@@ -1,7 +1,7 @@
 """The one door from a command to its data dir: resolved, then recovered.
 
 Every public operation that touches a data dir (:mod:`lungsegdb_cli._api`, the command line's
-own look-ups, :class:`~lungsegdb_cli._pairs.PairDataset`, ``verify-export`` for the tree its
+own look-ups, :class:`~lungsegdb_cli.training.pairs.PairDataset`, ``verify-export`` for the tree its
 record names) gets its :class:`~lungsegdb_cli.dataset.paths.DataPaths` from :func:`open_data_dir`,
 never from :func:`~lungsegdb_cli.dataset.paths.resolve` directly: a commit a killed writer left
 half-done is rolled forward before the command reads or writes anything, whichever command

@@ -1,7 +1,7 @@
 """``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
 
-OUT is claimed first (:mod:`lungsegdb_cli._export_claim`: a second export to it fails at
-once, exit 5) and what it holds is recorded (:func:`~lungsegdb_cli._export_commit.check_target`:
+OUT is claimed first (:mod:`lungsegdb_cli.training.export.claim`: a second export to it fails at
+once, exit 5) and what it holds is recorded (:func:`~lungsegdb_cli.training.export.atomic.check_target`:
 absent, empty, or with ``force`` a previous export). Then, under the data dir's generation lock
 held shared (the tree stays one generation):
 
@@ -9,14 +9,14 @@ held shared (the tree stays one generation):
    default split (what ``lungsegdb split`` with its defaults would write) made now, in
    memory, and said so; a file made from another manifest, or one that misses pairs of the
    tree, is refused (exit 1: the data no longer matches it);
-2. the plan of the format (:mod:`lungsegdb_cli._export_layout`);
-3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli._export_place`:
+2. the plan of the format (:mod:`lungsegdb_cli.training.export.layout`);
+3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli.training.export.place`:
    images hard-linked, masks rewritten where the format needs 0/1);
 4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
-5. the staging folder renamed into place (:mod:`lungsegdb_cli._export_commit`), only if OUT is
+5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.atomic`), only if OUT is
    still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
 
-:func:`check_export` (in :mod:`lungsegdb_cli._export_check`) reads the record back.
+:func:`check_export` (in :mod:`lungsegdb_cli.training.export.check`) reads the record back.
 """
 
 from __future__ import annotations
@@ -30,12 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _export_layout as layout
-from lungsegdb_cli._export_claim import claim
-from lungsegdb_cli._export_commit import RECORD, Seen, check_target, staging, tidy
-from lungsegdb_cli._export_commit import commit as put_in_place
-from lungsegdb_cli._export_place import LINKS, Placed, place_all
-from lungsegdb_cli._pairs import (
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.crashpoints import checkpoint
+from lungsegdb_cli.training.export import layout
+from lungsegdb_cli.training.export.atomic import RECORD, Seen, check_target, staging, tidy
+from lungsegdb_cli.training.export.atomic import commit as put_in_place
+from lungsegdb_cli.training.export.claim import claim
+from lungsegdb_cli.training.export.place import LINKS, Placed, place_all
+from lungsegdb_cli.training.pairs import (
     SPLITS,
     Pair,
     assigned_splits,
@@ -43,11 +47,7 @@ from lungsegdb_cli._pairs import (
     split_gaps,
     splits_path,
 )
-from lungsegdb_cli._pairs import load_splits as load_splits_file
-from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
-from lungsegdb_cli.state import commit
-from lungsegdb_cli.state.crashpoints import checkpoint
+from lungsegdb_cli.training.pairs import load_splits as load_splits_file
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads
@@ -135,7 +135,7 @@ def check_dataset_id(dataset_id: Any, two: bool) -> int:
 
 
 def manifest_sha256(paths: DataPaths) -> str | None:
-    from lungsegdb_cli._split import _manifest_sha256
+    from lungsegdb_cli.training.split import _manifest_sha256
 
     return _manifest_sha256(paths)
 
@@ -170,7 +170,7 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
     loaded = load_splits_file(where)
     if loaded is not None:
         return _Splits("in-force", str(where), *loaded)
-    from lungsegdb_cli._split import document, make_splits
+    from lungsegdb_cli.training.split import document, make_splits
 
     made = make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
     text = document(made).encode("utf-8")  # the bytes just written to scratch

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._pairs import (
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.training.pairs import (
     SPLITS,
     Pair,
     assigned_splits,
@@ -33,9 +36,6 @@ from lungsegdb_cli._pairs import (
     split_gaps,
     splits_path,
 )
-from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import UsageError
-from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils.fsutil import atomic_write_text
 
 SCHEMA = 1

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli._export_commit import RECORD
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.training.export.atomic import RECORD
 from lungsegdb_cli.utils.hashing import read_regular
 from lungsegdb_cli.utils.statejson import loads
 
@@ -205,8 +205,8 @@ def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
 
 def check(out: Path) -> ExportCheckResult:
     """Check the export at ``out`` against its record (see the module docstring)."""
-    from lungsegdb_cli._export import manifest_sha256
     from lungsegdb_cli.state.datadir import open_data_dir
+    from lungsegdb_cli.training.export.run import manifest_sha256
 
     out = Path(os.path.abspath(out))
     doc = read_record(out)

@@ -1,10 +1,10 @@
 """``lungsegdb preview OUT.png``: a montage of slices with their mask outline, to eyeball.
 
-Two modes, one layout (drawn by :mod:`lungsegdb_cli._montage`):
+Two modes, one layout (drawn by :mod:`lungsegdb_cli.training.montage`):
 
 * **pairs** (default): a row per variant x version with pairs, up to ``n`` pairs each, chosen
   deterministically: evenly spaced over the group's pairs in natural order (the pairs of
-  :func:`lungsegdb_cli._pairs.collect`, so ``split`` is the splits in force).
+  :func:`lungsegdb_cli.training.pairs.collect`, so ``split`` is the splits in force).
 * **findings**: what :func:`lungsegdb_cli.checks.validate.validate` flagged (its result, not a second
   copy of its checks), a row per group, each tile captioned with its finding codes. A finding
   on a pair's image or mask shows the pair; one on a lone image or mask (``missing-mask``,
@@ -13,7 +13,7 @@ Two modes, one layout (drawn by :mod:`lungsegdb_cli._montage`):
   are listed in ``not_shown``, never opened. With nothing flagged, the PNG holds that note
   (a CI step that uploads OUT.png still finds it) and the exit code is still 0.
 
-Only the shown pairs are decoded (:func:`lungsegdb_cli._pairs.load_pair`, under the decode
+Only the shown pairs are decoded (:func:`lungsegdb_cli.training.pairs.load_pair`, under the decode
 limit), each scaled to a fixed tile, so it takes about as long on 10,000 files as on 10. A
 file that does not decode gets a grey tile saying why. The tree is read under the shared
 generation lock; OUT.png is written atomically (temp file beside it, then a rename).
@@ -193,7 +193,7 @@ def _group_order() -> dict[str, int]:
 
 def sampled_rows(paths: DataPaths, n: int, split: str | None) -> list[PreviewRow]:
     """Up to ``n`` pairs per variant x version, evenly spaced in natural order."""
-    from lungsegdb_cli._pairs import collect
+    from lungsegdb_cli.training.pairs import collect
 
     root = paths.dataset_dir
     by_group: dict[str, list[Any]] = {}
@@ -219,9 +219,9 @@ def flagged_rows(
 ) -> tuple[list[PreviewRow], list[dict[str, Any]]]:
     """What validate flagged, as rows of tiles (codes merged per pair), and the findings no
     tile shows. With ``split``, only pairs of that split (lone files have no split)."""
-    from lungsegdb_cli._pairs import collect
     from lungsegdb_cli.checks.validate import validate
     from lungsegdb_cli.dataset.tree import IMAGE, kind_of, natural_key
+    from lungsegdb_cli.training.pairs import collect
 
     if split is not None:
         collect(paths, split=split)  # no splits in force: the same UsageError as pairs
@@ -287,8 +287,8 @@ def flagged_rows(
 # ---------------------------------------------------------------------------------------------
 def _art(tile: Tile, root: Path, limit: int) -> tuple[Any, str | None]:
     """``(rgb, note)`` for one tile: the slice with its outline, or None and why not."""
-    from lungsegdb_cli import _montage as montage
-    from lungsegdb_cli._pairs import Pair, _decode, load_pair
+    from lungsegdb_cli.training import montage
+    from lungsegdb_cli.training.pairs import Pair, _decode, load_pair
 
     try:
         if tile.image and tile.mask:
@@ -323,8 +323,8 @@ def draw(
     """Decode the tiles, compose the PNG; the rows with each tile's box and note filled in."""
     import dataclasses
 
-    from lungsegdb_cli import _montage as montage
     from lungsegdb_cli.tiff.decode import max_image_pixels
+    from lungsegdb_cli.training import montage
 
     limit = max_image_pixels()
     progress.start("Previewing", sum(len(r.tiles) for r in rows), unit="tiles")
@@ -362,7 +362,7 @@ def preview(
     progress: Progress | None = None,
 ) -> PreviewResult:
     """Write the montage to ``out`` (see the module docstring)."""
-    from lungsegdb_cli._pairs import check_split_name
+    from lungsegdb_cli.training.pairs import check_split_name
 
     require()
     n = check_n(n)

@@ -1,7 +1,7 @@
 """Where each pair goes in each export format: case ids, file names, the JSON files.
 
 One function per format turns the pairs (each with its split) into :class:`Plan`: the
-:class:`~lungsegdb_cli._export_place.Job` list and the small text files (``dataset.json``,
+:class:`~lungsegdb_cli.training.export.place.Job` list and the small text files (``dataset.json``,
 ``splits_final.json``, ``datalist.json``). Nothing here touches the disk.
 
 Layouts (OUT is the export folder; ``<v>`` is ``preprocessed`` or ``raw``):
@@ -30,10 +30,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from lungsegdb_cli._export_place import Job
-from lungsegdb_cli._pairs import SPLITS, Pair
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.training.export.place import Job
+from lungsegdb_cli.training.pairs import SPLITS, Pair
 
 FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv")
 CSV_NAME = "pairs.csv"
@@ -213,7 +213,7 @@ def plan_csv(pairs: list[Pair]) -> Plan:
 
 def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -> str:
     """The CSV's text from the probed shapes and mask conventions (``probed``: job rel ->
-    :class:`~lungsegdb_cli._export_place.Placed`); cells that a spreadsheet would run as a
+    :class:`~lungsegdb_cli.training.export.place.Placed`); cells that a spreadsheet would run as a
     formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
     from lungsegdb_cli.utils.csvsafe import rows_text
 

@@ -150,7 +150,7 @@ def _not_an_export(out: Path, why: str) -> UsageError:
 
 def _previous_export(out: Path) -> Seen:
     """OUT as a previous export that ``--force`` may replace; anything else: exit 2."""
-    from lungsegdb_cli._export_check import read_record
+    from lungsegdb_cli.training.export.check import read_record
 
     if not os.path.lexists(out / RECORD):
         raise _not_an_export(out, f"no {RECORD}")
