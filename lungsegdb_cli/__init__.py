@@ -76,7 +76,6 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -84,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.checks.verify import VerifyResult
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import Pair, PairDataset, PairsResult, load_pair
@@ -100,7 +100,7 @@ _LAZY = {
     "Finding": "lungsegdb_cli.checks.validate",
     "StatsResult": "lungsegdb_cli.checks.stats",
     "GroupStats": "lungsegdb_cli.checks.stats",
-    "SynthResult": "lungsegdb_cli._synth",
+    "SynthResult": "lungsegdb_cli.synthetic.make",
     "Pair": "lungsegdb_cli.training.pairs",
     "PairDataset": "lungsegdb_cli.training.pairs",
     "PairsResult": "lungsegdb_cli.training.pairs",

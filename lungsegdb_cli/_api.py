@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import StatsResult
@@ -29,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import Pair
@@ -456,7 +456,7 @@ def synth(
     >>> made.files, made.archive.path.name
     (8, 'LungSegDB.zip')
     """
-    from lungsegdb_cli import _synth
+    from lungsegdb_cli.synthetic import make as _synth
 
     return _synth.synthesize(
         Path(out),

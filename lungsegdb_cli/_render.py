@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from lungsegdb_cli._synth import SynthResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli.checks.verify_result import ArchiveCheck
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import PairsResult

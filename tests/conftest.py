@@ -16,10 +16,10 @@ import pytest
 def synth_result(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A clean synth run: 3 pairs per group, seed 0, zip archive, no defects.
 
-    Returns the :class:`lungsegdb_cli._synth.SynthResult` (``.tree``, ``.archive.path``,
+    Returns the :class:`lungsegdb_cli.synthetic.make.SynthResult` (``.tree``, ``.archive.path``,
     ``.out``, ``.to_dict()``).
     """
-    from lungsegdb_cli import _synth as synth
+    from lungsegdb_cli.synthetic import make as synth
 
     return synth.synthesize(tmp_path_factory.mktemp("synth-clean"), pairs=3, seed=0, fmt="zip")
 
@@ -37,7 +37,7 @@ def synth_defects(tmp_path_factory: pytest.TempPathFactory) -> Any:
     ``.defects`` lists what was planted (code, severity, path relative to the LungSegDB
     folder, group, stem, where); ``raw data/V2`` holds only junk (no finding expected).
     """
-    from lungsegdb_cli import _synth as synth
+    from lungsegdb_cli.synthetic import make as synth
 
     return synth.synthesize(
         tmp_path_factory.mktemp("synth-defects"), pairs=3, seed=0, fmt="zip", defects=True

@@ -26,13 +26,11 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptAt
 
-from lungsegdb_cli import (
-    _synth as synth,
-)
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import CheckFailed
 from lungsegdb_cli.state import commit, locking, provenance
+from lungsegdb_cli.synthetic import make as synth
 
 COMMIT_POINT = "journal written"
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli import _synth as synth
-from lungsegdb_cli import _synth_archive
 from lungsegdb_cli.cli import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import ExitCode, UsageError
+from lungsegdb_cli.synthetic import archive as _synth_archive
+from lungsegdb_cli.synthetic import make as synth
 
 V1_SHAPE = (512, 512)
 

@@ -31,7 +31,7 @@ def _no_env_pin(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def other_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second, different LungSegDB archive (another seed, 1 pair per group)."""
-    from lungsegdb_cli import _synth as synth
+    from lungsegdb_cli.synthetic import make as synth
 
     made = synth.synthesize(tmp_path_factory.mktemp("synth-other"), pairs=1, seed=7, fmt="zip")
     return Path(made.archive.path)

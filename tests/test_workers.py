@@ -150,7 +150,7 @@ def _alive(procs: set[tuple[int, int]]) -> set[tuple[int, int]]:
 @pytest.fixture(scope="module")
 def busy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root whose decode keeps two workers busy for a while (320 files, ~115 MB)."""
-    from lungsegdb_cli import _synth as synth
+    from lungsegdb_cli.synthetic import make as synth
 
     out = tmp_path_factory.mktemp("busy")
     synth.synthesize(out, pairs=40, seed=0, fmt="none")

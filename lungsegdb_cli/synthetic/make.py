@@ -38,8 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import _synth_phantom
-from lungsegdb_cli._synth_archive import (
+from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.synthetic import phantom as _synth_phantom
+from lungsegdb_cli.synthetic.archive import (
     ARCHIVE_DATE_TIME,
     ARCHIVE_EPOCH,
     COMPRESSLEVEL,
@@ -49,8 +51,8 @@ from lungsegdb_cli._synth_archive import (
     write_tar_gz,
     write_zip,
 )
-from lungsegdb_cli._synth_defects import Defect, Planted, plant_defects
-from lungsegdb_cli._synth_phantom import (
+from lungsegdb_cli.synthetic.defects import Defect, Planted, plant_defects
+from lungsegdb_cli.synthetic.phantom import (
     HU_MAX,
     HU_MIN,
     TIFF_SOFTWARE,
@@ -64,8 +66,6 @@ from lungsegdb_cli._synth_phantom import (
     tiff_bytes,
     window,
 )
-from lungsegdb_cli.dataset import card as dataset
-from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
 from lungsegdb_cli.utils.fsutil import atomic_write_text, check_free_space
 from lungsegdb_cli.utils.hashing import hash_file
 from lungsegdb_cli.utils.procpool import process_pool

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from lungsegdb_cli._synth_phantom import EXT, render_pair, tiff_bytes, write_file
 from lungsegdb_cli.checks import validate
 from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.synthetic.phantom import EXT, render_pair, tiff_bytes, write_file
 
 #: The pseudo-code of planted OS junk, and its severity: validate never reports it.
 JUNK_CODE = "junk"
