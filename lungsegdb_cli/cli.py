@@ -23,7 +23,6 @@ from typing import Annotated, Any
 import typer
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _api as api
 from lungsegdb_cli import _cli_options as opt
 from lungsegdb_cli import _render as render
 from lungsegdb_cli._cli_support import (
@@ -38,6 +37,7 @@ from lungsegdb_cli._cli_support import (
 from lungsegdb_cli._cli_support import report_error as _report
 from lungsegdb_cli._cli_support import report_interrupted as _interrupted
 from lungsegdb_cli._redact import redact
+from lungsegdb_cli.api import facade as api
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
 __all__ = ["JSON_SCHEMA", "app", "main", "run"]

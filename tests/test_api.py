@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli import _api
+from lungsegdb_cli.api import facade as _api
 
 OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "synth"]
 
