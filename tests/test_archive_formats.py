@@ -218,7 +218,7 @@ def test_zip_with_a_local_header_name_mismatch_exits_4(
     import json
     import shutil
 
-    from lungsegdb_cli.cli import run
+    from lungsegdb_cli.cli.app import run
 
     archive = tmp_path / "LungSegDB.zip"
     shutil.copyfile(synth_result.archive.path, archive)
@@ -356,7 +356,7 @@ def _bad_utf8_zip(path: Path) -> Path:
 def test_a_member_name_that_is_not_utf8_exits_4(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, build
 ) -> None:
-    from lungsegdb_cli.cli import run
+    from lungsegdb_cli.cli.app import run
 
     archive = build(tmp_path)
     data = tmp_path / "data"

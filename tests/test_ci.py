@@ -28,7 +28,7 @@ from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
 from lungsegdb_cli.checks import verify as verify_mod
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths as paths_mod
 from lungsegdb_cli.state import provenance
 

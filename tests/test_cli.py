@@ -14,7 +14,7 @@ import pytest
 
 from lungsegdb_cli import errors
 from lungsegdb_cli.checks import info
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 
 COMMANDS = ("download", "verify", "extract", "validate", "stats", "info", "synth")
@@ -155,7 +155,7 @@ def test_python_dash_m_and_fast_startup() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, lungsegdb_cli.cli as c; c.run(['--help']); "
+            "import sys, lungsegdb_cli.cli.app as c; c.run(['--help']); "
             "heavy = ('numpy', 'tifffile', 'requests', 'gdown'); "
             "print(','.join(m for m in heavy if m in sys.modules), file=sys.stderr)",
         ],
@@ -386,7 +386,7 @@ _JSON_CASES = [
 def test_every_json_document_has_ok_and_schema(
     json_places: dict[str, str], tmp_path: Path, argv: list[str], code: int, kind: str
 ) -> None:
-    from lungsegdb_cli.cli import JSON_SCHEMA
+    from lungsegdb_cli.cli.app import JSON_SCHEMA
 
     got, doc = _json_run([a.format(tmp=tmp_path, **json_places) for a in argv])
     assert got == code, doc
@@ -435,7 +435,7 @@ def test_main_makes_a_strict_stdout_escape_what_it_cannot_encode(
     en_US.UTF-8) backslash-escapes instead of raising UnicodeEncodeError; others are kept."""
     import io
 
-    from lungsegdb_cli.cli import _safe_streams
+    from lungsegdb_cli.cli.app import _safe_streams
 
     strict = io.TextIOWrapper(io.BytesIO(), "utf-8", "strict", write_through=True)
     lenient = io.TextIOWrapper(io.BytesIO(), "utf-8", "surrogateescape", write_through=True)
@@ -558,7 +558,7 @@ def test_no_command_function_has_a_debug_parameter() -> None:
     """--debug reaches the funnel through argv; the commands never see it."""
     import inspect
 
-    from lungsegdb_cli import cli
+    from lungsegdb_cli.cli import app as cli
 
     for name in COMMANDS:
         assert "debug" not in inspect.signature(getattr(cli, name)).parameters, name
@@ -569,7 +569,7 @@ def test_no_command_function_has_a_debug_parameter() -> None:
 # ---------------------------------------------------------------------------------------------
 _SWITCHES_PROBE = """
 import gc, sys
-from lungsegdb_cli import _tuning, cli
+from lungsegdb_cli.cli import tuning as _tuning; from lungsegdb_cli.cli import app as cli
 {call}
 print(_tuning._applied, gc.get_freeze_count() > 0, file=sys.stderr)
 """
@@ -598,7 +598,7 @@ def test_only_main_sets_interpreter_wide_switches(call: str, is_main: bool) -> N
 
 
 # ---------------------------------------------------------------------------------------------
-# The human rendering of every command (lungsegdb_cli._render), from its typed result
+# The human rendering of every command (lungsegdb_cli.cli.render), from its typed result
 # ---------------------------------------------------------------------------------------------
 #: (id, runs before the one checked, the run checked, lines its stdout must hold). {zip} is the
 #: synth archive, {sha} its SHA-256, {tree} a clean tree, {defects} a tree with defects, {tmp}

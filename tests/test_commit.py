@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptAt
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import CheckFailed
 from lungsegdb_cli.state import commit, locking, provenance
@@ -431,7 +431,7 @@ def _take_and_note(p: paths.DataPaths, order: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------
 _SWAPPER = """
 import sys
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 archives, root, n = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
 for i in range(n):
     archive = archives[i % len(archives)]

@@ -13,7 +13,7 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.sources.drive import cookies
 

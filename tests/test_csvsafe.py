@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.utils import csvsafe
 
 HOSTILE = ["=cmd", "+SUM(1,2)", "@cmd", "-2+3"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from lungsegdb_cli.cli import app
+from lungsegdb_cli.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = typer.main.get_command(app)
@@ -86,7 +86,7 @@ def _error_kinds() -> list[str]:
     from lungsegdb_cli.errors import LungSegDBError
 
     for mod in pkgutil.walk_packages(lungsegdb_cli.__path__, "lungsegdb_cli."):
-        if mod.name not in ("lungsegdb_cli.__main__", "lungsegdb_cli.cli.plot"):
+        if mod.name not in ("lungsegdb_cli.__main__", "lungsegdb_cli.cli.app.plot"):
             importlib.import_module(mod.name)
     kinds, todo = set(), [LungSegDBError]
     while todo:
@@ -104,7 +104,7 @@ def test_every_error_kind_is_in_the_cli_reference(kind: str) -> None:
 
 
 def test_the_json_schema_version_is_the_documented_one() -> None:
-    from lungsegdb_cli.cli import JSON_SCHEMA
+    from lungsegdb_cli.cli.app import JSON_SCHEMA
 
     section = _heading(_cli_md(), "JSON documents")
     assert f"currently `{JSON_SCHEMA}`" in section

@@ -16,7 +16,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
 from lungsegdb_cli.checks import manifest
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError

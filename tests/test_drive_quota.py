@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.drive_fake import FakeDrive, quota_page
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.sources.drive import pages as drive
 
 URL = "https://drive.usercontent.google.com/download?id=X1&export=download"

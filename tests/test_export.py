@@ -18,7 +18,7 @@ import tifffile
 from test_pairs import write_tree
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 
 SPLITS = ("train", "val", "test")
 ROOT = Path(__file__).resolve().parents[1]

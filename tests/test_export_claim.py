@@ -18,7 +18,7 @@ import pytest
 from support.fakes import AtPoint
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, set_hook
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from support.fakes import InterruptingProgress
 
 from lungsegdb_cli.archive import extract as ex
 from lungsegdb_cli.checks import manifest
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
@@ -535,7 +535,7 @@ def slow(path, chunks, cancel):
         time.sleep(30)
     return real(path, chunks, cancel)
 _extract_write._write_file = slow
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 sys.exit(run(sys.argv[1:]))
 """
 

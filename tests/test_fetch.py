@@ -256,7 +256,7 @@ def test_an_unresolvable_host_fails_after_two_short_retries(tmp_path: Path) -> N
 def test_a_malformed_url_exits_2_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    from lungsegdb_cli.cli import run
+    from lungsegdb_cli.cli.app import run
 
     assert run(["download", "--url", url, "--data-dir", str(tmp_path), "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
@@ -296,7 +296,7 @@ class _Redirector:
 def test_a_redirect_to_a_url_that_cannot_be_requested_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], location: str
 ) -> None:
-    from lungsegdb_cli.cli import run
+    from lungsegdb_cli.cli.app import run
 
     server = _Redirector(location)  # "/a.zip": redirects to itself until requests gives up
     try:

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.scancache import SCHEMA, ScanCache, cache_file
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed

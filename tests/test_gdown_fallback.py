@@ -16,7 +16,7 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive, novel_page
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.state import provenance
 

@@ -15,7 +15,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import RecordingProgress
 from support.tls import LoopbackTLS
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.sources import download

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lungsegdb_cli.checks import info
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve
 from lungsegdb_cli.state import provenance

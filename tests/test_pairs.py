@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import tree as _tree
 
 

@@ -16,7 +16,7 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.training import montage as _montage
 from lungsegdb_cli.training.preview import pick
 
@@ -289,7 +289,7 @@ def test_it_waits_for_the_generation_lock(synth_tree: Path, tmp_path: Path, monk
 BLOCK_PIL = """\
 import sys
 sys.modules["PIL"] = None  # as if Pillow were not installed: 'import PIL' raises ImportError
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 sys.exit(run(sys.argv[1:]))
 """
 

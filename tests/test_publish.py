@@ -15,7 +15,7 @@ import pytest
 from support.s3_server import ACCESS_KEY, SECRET_KEY
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 
 
 @pytest.fixture

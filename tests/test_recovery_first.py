@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths as paths_mod
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lungsegdb_cli.checks import scancache
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.tiff.decode import FileSummary
 

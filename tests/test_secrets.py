@@ -22,7 +22,7 @@ import pytest
 from support.drive_fake import FakeDrive
 
 from lungsegdb_cli._redact import redact, url_sha256
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
 from lungsegdb_cli.sources import download

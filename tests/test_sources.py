@@ -16,7 +16,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 from support.s3_server import ACCESS_KEY, SECRET_KEY
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError

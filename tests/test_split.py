@@ -13,7 +13,7 @@ import pytest
 from test_pairs import write_tree
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.training.split import (
     SUGGESTED_GROUP_BY,
     assign,

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from lungsegdb_cli.checks import stats, validate
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths, tree
 from lungsegdb_cli.dataset.card import Group

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import ExitCode, UsageError
 from lungsegdb_cli.synthetic import archive as _synth_archive

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lungsegdb_cli import _tuning as _perf
+from lungsegdb_cli.cli import tuning as _perf
 
 
 @pytest.fixture

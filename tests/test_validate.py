@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from lungsegdb_cli.checks import validate
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.dataset.card import Group
 

@@ -22,7 +22,7 @@ from lungsegdb_cli import (
     errors,
 )
 from lungsegdb_cli.checks import manifest, verify
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.state import provenance

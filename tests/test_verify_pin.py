@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import lungsegdb_cli as L
-from lungsegdb_cli.cli import run
+from lungsegdb_cli.cli.app import run
 
 
 @pytest.fixture(autouse=True)

@@ -238,7 +238,7 @@ def decode(
     Interrupted, it saves what was decoded (the next run resumes) and re-raises.
 
     Changes no interpreter-wide setting: a process whose main job is this pass may run it
-    under :func:`lungsegdb_cli._tuning.decode_switches` (a shorter GIL switch interval, the
+    under :func:`lungsegdb_cli.cli.tuning.decode_switches` (a shorter GIL switch interval, the
     cyclic collector off), which its entry point applies.
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels

@@ -1,7 +1,7 @@
 """The ``lungsegdb`` process: Ctrl-C at any instant of it exits 130, never with a traceback.
 
 Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread is. Inside the CLI's
-error funnel (:func:`lungsegdb_cli.cli.run`) that is handled: the command cleans up, the funnel
+error funnel (:func:`lungsegdb_cli.cli.app.run`) that is handled: the command cleans up, the funnel
 prints "Interrupted; ..." and returns 130. Outside it -- while typer, click and the commands'
 modules are imported (about 0.1 s), before the funnel is entered, after it returned -- nothing
 caught it, and Python printed a traceback. :func:`main` is the console script and what
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _install()
         _ready()
         _sigint_at("start")
-        from lungsegdb_cli.cli import serve
+        from lungsegdb_cli.cli.app import serve
 
         _sigint_at("run")
         code = serve(args)
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         _state = _STOPPING  # raised by code rather than by the handler: same from here on
     if code is None:
-        from lungsegdb_cli._cli_support import report_interrupted
+        from lungsegdb_cli.cli.output import report_interrupted
 
         code = report_interrupted(args)
     sys.exit(code)

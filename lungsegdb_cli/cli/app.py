@@ -1,11 +1,11 @@
 """The command line: the only module that parses options, prints and exits.
 
 Every command is a thin shell over a library function: it checks its options, calls the
-library and hands the typed result to its renderer in :mod:`~lungsegdb_cli._render` (or prints
-the result's JSON document, see :mod:`~lungsegdb_cli._cli_support`). Errors from the library
+library and hands the typed result to its renderer in :mod:`~lungsegdb_cli.cli.render` (or prints
+the result's JSON document, see :mod:`~lungsegdb_cli.cli.output`). Errors from the library
 (:class:`~lungsegdb_cli.errors.LungSegDBError`) go through one funnel, :func:`run`, which maps
 them to the contract's exit codes and a two-line message (or a JSON error document).
-:func:`serve`, what the console script (:mod:`~lungsegdb_cli._entry`) runs, is the only place
+:func:`serve`, what the console script (:mod:`~lungsegdb_cli.cli.entry`) runs, is the only place
 that changes interpreter-wide settings.
 
 Heavy libraries (numpy, tifffile, requests, gdown, rich) are imported inside the commands that
@@ -23,9 +23,11 @@ from typing import Annotated, Any
 import typer
 
 from lungsegdb_cli import __version__
-from lungsegdb_cli import _cli_options as opt
-from lungsegdb_cli import _render as render
-from lungsegdb_cli._cli_support import (
+from lungsegdb_cli._redact import redact
+from lungsegdb_cli.api import facade as api
+from lungsegdb_cli.cli import options as opt
+from lungsegdb_cli.cli import render
+from lungsegdb_cli.cli.output import (
     JSON_SCHEMA,
     Output,
     _check_md5,
@@ -34,10 +36,8 @@ from lungsegdb_cli._cli_support import (
     _output_file,
     _paths,
 )
-from lungsegdb_cli._cli_support import report_error as _report
-from lungsegdb_cli._cli_support import report_interrupted as _interrupted
-from lungsegdb_cli._redact import redact
-from lungsegdb_cli.api import facade as api
+from lungsegdb_cli.cli.output import report_error as _report
+from lungsegdb_cli.cli.output import report_interrupted as _interrupted
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
 __all__ = ["JSON_SCHEMA", "app", "main", "run"]
@@ -207,7 +207,7 @@ def validate(
     single-channel and not empty. Exit 0 when there is no error (no finding at all with
     --strict), 1 otherwise or when there is no tree, 2 if --data-dir does not exist.
     """
-    from lungsegdb_cli import _tuning
+    from lungsegdb_cli.cli import tuning as _tuning
 
     out = Output(json_mode=json_out, quiet=quiet)
     with _tuning.decode_switches():
@@ -241,8 +241,8 @@ def stats(
     every pixel (the normalisation constants), mask foreground fraction, mask conventions and
     bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate'); an
     image whose tags declare more than the decode limit fails the run (exit 1, too-large)."""
-    from lungsegdb_cli import _plot as plot_mod
-    from lungsegdb_cli import _tuning
+    from lungsegdb_cli.cli import plot as plot_mod
+    from lungsegdb_cli.cli import tuning as _tuning
 
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
@@ -596,9 +596,9 @@ def _safe_streams() -> None:
 
 def serve(argv: Sequence[str]) -> int:
     """The console script's run: the only place that sets interpreter-wide switches
-    (:mod:`~lungsegdb_cli._tuning`); :func:`run`, used in-process, leaves them alone. Returns
+    (:mod:`~lungsegdb_cli.cli.tuning`); :func:`run`, used in-process, leaves them alone. Returns
     the exit code."""
-    from lungsegdb_cli import _tuning
+    from lungsegdb_cli.cli import tuning as _tuning
 
     _tuning.apply()
     _safe_streams()
@@ -609,7 +609,7 @@ def serve(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (kept for scripts generated before ``_entry``): the same
-    as :func:`lungsegdb_cli._entry.main`, Ctrl-C at any instant included."""
-    from lungsegdb_cli._entry import main as entry
+    as :func:`lungsegdb_cli.cli.entry.main`, Ctrl-C at any instant included."""
+    from lungsegdb_cli.cli.entry import main as entry
 
     entry(argv)

@@ -1,6 +1,6 @@
 """Interpreter-wide tuning for the command-line program, never applied by library code.
 
-The one place for such switches. The CLI entry point (``lungsegdb_cli.cli.serve``) calls
+The one place for such switches. The CLI entry point (``lungsegdb_cli.cli.app.serve``) calls
 :func:`apply` once at start-up and :func:`freeze_before_exit` just before it exits; the
 ``validate`` and ``stats`` commands run their decode pass inside :func:`decode_switches`, which
 restores what it changed. A program that imports the library (or runs the CLI in-process with
