@@ -64,8 +64,8 @@ def _transfer(tmp_path: Path) -> fetch._Transfer:
 
 class Body(io.BytesIO):
     """A body read in blocks: ``readinto`` fills the caller's buffer (like
-    :class:`lungsegdb_cli.sources.http.body.BodyReader`) and counts the calls; with ``fail_after`` it
-    raises a connection reset once that many bytes were handed over."""
+    :class:`lungsegdb_cli.sources.http.body.BodyReader`) and counts the calls; with ``fail_after``
+    it raises a connection reset once that many bytes were handed over."""
 
     def __init__(self, data: bytes, fail_after: int | None = None) -> None:
         super().__init__(data)

@@ -407,7 +407,8 @@ def test_decode_pass_never_blocks_on_a_file_turned_fifo(tmp_path: Path) -> None:
     code = f"""
 import json
 from pathlib import Path
-from lungsegdb_cli.checks import decodepass; from lungsegdb_cli.checks import scancache; from lungsegdb_cli.dataset import tree
+from lungsegdb_cli.checks import decodepass, scancache
+from lungsegdb_cli.dataset import tree
 jobs = [(tree.FileEntry(f"{G.masks}/{{i}}.TIF", 4096, 0), "mask") for i in range(50)]
 r = decodepass.decode(Path({str(root)!r}), jobs, cache=scancache.ScanCache(None), workers={workers})
 print(json.dumps({{k: s.error for k, s in r.summaries.items() if not s.ok}}))

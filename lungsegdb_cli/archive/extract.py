@@ -4,7 +4,8 @@ The steps of :func:`extract_archive`:
 
 1. Detect the format by magic bytes (:mod:`lungsegdb_cli.archive.formats`).
 2. Under the data dir's writer lock, finish or undo what a killed run left
-   (:func:`lungsegdb_cli.state.commit.recover`). If the tree is complete and intact (every file of the
+   (:func:`lungsegdb_cli.state.commit.recover`). If the tree is complete and intact (every file of
+   the
    manifest present with its recorded size) and not ``force``: stop, ``already=True``.
 3. Screen every member (absolute paths, ``..``, links, devices refused) and map it onto the
    documented tree (:mod:`lungsegdb_cli.archive.treemap`). For zip this happens for all members from

@@ -16,7 +16,8 @@ This module is the front door; the work is done in private modules, one per job:
   ``rarfile``; a stream).
 
 All of them describe members as :class:`Member` records; nothing here decides what to extract
-or where (that is :mod:`lungsegdb_cli.archive.treemap` and :mod:`lungsegdb_cli.archive.extract`). Every read
+or where (that is :mod:`lungsegdb_cli.archive.treemap` and :mod:`lungsegdb_cli.archive.extract`).
+Every read
 error of the archive becomes an :class:`~lungsegdb_cli.errors.ArchiveError` (exit 4).
 """
 

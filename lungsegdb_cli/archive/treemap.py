@@ -3,7 +3,8 @@
 An archive may hold the tree at the top level, under ``LungSegDB/``, under any wrapper folder,
 with its folders spelled ``Preprocessed_Data``, ``RAW DATA``, ``ct_images`` ... A file belongs
 to the tree when its three parent folders are a variant, a version and a kind (as
-:mod:`lungsegdb_cli.dataset.card` recognises them, in that order) and it is a TIFF; it is then placed
+:mod:`lungsegdb_cli.dataset.card` recognises them, in that order) and it is a TIFF; it is then
+placed
 at ``<variant>/<version>/<kind>/<name>`` under the documented names. Everything else is skipped:
 OS junk silently (counted), other files with a reason.
 

@@ -350,7 +350,8 @@ NOT_READ = "not a regular file (a FIFO, device or socket): never read"
 
 def pairs_of(gs: GroupScan) -> list[Pair]:
     """The pairs stats counts: the group's pairs, then those with a side that is not a
-    regular file (:func:`~lungsegdb_cli.dataset.tree.irregular_pairs`; that side is never opened)."""
+    regular file (:func:`~lungsegdb_cli.dataset.tree.irregular_pairs`; that side is never
+    opened)."""
     return gs.pairs + irregular_pairs(gs) if gs.not_regular else gs.pairs
 
 

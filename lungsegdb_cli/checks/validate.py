@@ -1,6 +1,7 @@
 """``lungsegdb validate``: every image has its mask, both decode, shapes agree, masks are sane.
 
-The tree is listed by :mod:`lungsegdb_cli.dataset.tree` (pairing by stem), every TIFF is decoded once
+The tree is listed by :mod:`lungsegdb_cli.dataset.tree` (pairing by stem), every TIFF is decoded
+once
 by :mod:`lungsegdb_cli.checks.decodepass` (cache, both cores), and the summaries are turned into
 findings here. Codes and severities are the contract's; with ``strict`` every warning is
 reported with severity ``error`` (so ``ok`` means "no finding at all").

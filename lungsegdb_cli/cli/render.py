@@ -1,7 +1,8 @@
 """The human output of every command: one ``render_COMMAND(con, result)`` per command, turning
 its typed result into text on a rich console, plus the formatting helpers they share.
 
-Every name or message that comes from data goes through :func:`~lungsegdb_cli.utils.textsafe.escape`.
+Every name or message that comes from data goes through
+:func:`~lungsegdb_cli.utils.textsafe.escape`.
 Nothing here prints on its own or decides an exit code; rich is imported inside the renderers
 only (``lungsegdb --help`` never loads it), and :func:`_verify_ok_lines` needs no rich at all.
 """

@@ -2,7 +2,8 @@
 
 :func:`fetch` streams the object into ``<root>/downloads/<key>.part`` the way the HTTP
 transfer does: every block is written once and fed to a
-:class:`~lungsegdb_cli.sources.http.streamhash.StreamHasher`, so the digests are ready when the last byte
+:class:`~lungsegdb_cli.sources.http.streamhash.StreamHasher`, so the digests are ready when the
+last byte
 lands. A ``.part`` of the same source, whose sidecar records the same size and validator (ETag
 or mtime), is resumed with ``seek(offset)`` on the remote file (a ranged read on every backend
 that supports one); otherwise the download starts from byte 0. Transient failures are retried
@@ -346,7 +347,8 @@ def fetch(
     bounds: Bounds | None = None,
 ) -> Any:
     """Download the object at ``url`` into ``part`` (MD5 computed too with ``md5``); a
-    :class:`~lungsegdb_cli.sources.http.transfer.FetchResult`. Raises :class:`DownloadError` (exit 3) for
+    :class:`~lungsegdb_cli.sources.http.transfer.FetchResult`. Raises :class:`DownloadError` (exit
+    3) for
     a missing object, refused permission, retries exhausted or more bytes than the cap of
     ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
     folder."""

@@ -11,7 +11,8 @@ The order of decisions:
    pin, stage its provenance (the file stays where it is), extract.
 3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
    archive; else :class:`OfflineError`.
-4. Otherwise fetch (:mod:`lungsegdb_cli.sources.http.transfer`) into ``<root>/downloads/<key>.part``; hashes
+4. Otherwise fetch (:mod:`lungsegdb_cli.sources.http.transfer`) into
+``<root>/downloads/<key>.part``; hashes
    come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
    :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
    is moved aside the same way.

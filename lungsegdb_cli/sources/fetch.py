@@ -1,6 +1,8 @@
-"""Getting the archive's bytes for ``download``: fetched (:mod:`lungsegdb_cli.sources.http.transfer`) into
+"""Getting the archive's bytes for ``download``: fetched
+(:mod:`lungsegdb_cli.sources.http.transfer`) into
 ``<root>/downloads/<key>.part`` with the free space checked before the first byte and the
-transfer bounded (:mod:`lungsegdb_cli.sources.http.bounds`: the pinned archive's size, when the provenance
+transfer bounded (:mod:`lungsegdb_cli.sources.http.bounds`: the pinned archive's size, when the
+provenance
 here knows it, caps it), a Drive page instead of the file raised as
 :class:`~lungsegdb_cli.errors.DrivePageError` (a mirror's as
 :class:`~lungsegdb_cli.errors.MirrorRefused`), and bytes that are not the pinned archive moved

@@ -5,7 +5,8 @@
 root. It is written with temp file, ``fsync``, ``rename``, ``fsync`` of the folder, and read
 without blocking; one that does not parse (nested too deep or holding a lone surrogate included,
 see :mod:`lungsegdb_cli.utils.statejson`), or names a path outside the data root, is
-:class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See :mod:`lungsegdb_cli.state.commit`.
+:class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See
+:mod:`lungsegdb_cli.state.commit`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The provenance record of a downloaded archive: where it came from and its checksums.
 
 Written by ``download`` (hashed as the bytes stream in, or from ``--archive FILE``) to
-``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli.state.commit`) together with
+``<state>/provenance.json``, always inside a commit (:mod:`lungsegdb_cli.state.commit`) together
+with
 the archive it describes; read by ``info``, ``verify`` and ``extract``. Keys: ``path``,
 ``size``, ``sha256``, ``md5``, ``source``, ``final_url``, ``drive_id``, ``link``,
 ``tool_version``, ``time`` (UTC, ISO 8601), ``pinned`` (bool), ``client`` (which Drive client

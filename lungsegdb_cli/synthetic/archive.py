@@ -29,7 +29,8 @@ MACOSX_DIR = "__MACOSX/"
 
 
 def natural_key(path: str) -> list[list[tuple[int, int, str]]]:
-    """Sort key of a member name: part by part, each by :func:`lungsegdb_cli.dataset.tree.natural_key`
+    """Sort key of a member name: part by part, each by
+    :func:`lungsegdb_cli.dataset.tree.natural_key`
     (numbers compared as numbers); a folder sorts before what it holds."""
     return [_name_key(part) for part in path.split("/")]
 

@@ -2,7 +2,8 @@
 
 Made by :func:`lungsegdb_cli.tiff.decode.summarize` (the reductions are in
 :mod:`lungsegdb_cli.tiff.stats`), kept by the decode cache (:mod:`lungsegdb_cli.checks.scancache`),
-read by ``validate`` and ``stats``. Public names are re-exported by :mod:`lungsegdb_cli.tiff.decode`.
+read by ``validate`` and ``stats``. Public names are re-exported by
+:mod:`lungsegdb_cli.tiff.decode`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The pairing is :mod:`lungsegdb_cli.dataset.tree`'s (the one ``validate`` checks): nothing here pairs
 files itself. A pair's ``split`` comes from the splits file in force (``<state>/splits.json``,
-written by :mod:`lungsegdb_cli.training.split`); without one it is None. :func:`load_pair` decodes with
+written by :mod:`lungsegdb_cli.training.split`); without one it is None. :func:`load_pair` decodes
+with
 tifffile under the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``) and returns the mask as 0/1
 ``uint8`` whatever its stored convention. :class:`PairDataset` is a map-style dataset (what a
 torch ``DataLoader`` takes) that imports no torch.

@@ -5,7 +5,8 @@ Two modes, one layout (drawn by :mod:`lungsegdb_cli.training.montage`):
 * **pairs** (default): a row per variant x version with pairs, up to ``n`` pairs each, chosen
   deterministically: evenly spaced over the group's pairs in natural order (the pairs of
   :func:`lungsegdb_cli.training.pairs.collect`, so ``split`` is the splits in force).
-* **findings**: what :func:`lungsegdb_cli.checks.validate.validate` flagged (its result, not a second
+* **findings**: what :func:`lungsegdb_cli.checks.validate.validate` flagged (its result, not a
+second
   copy of its checks), a row per group, each tile captioned with its finding codes. A finding
   on a pair's image or mask shows the pair; one on a lone image or mask (``missing-mask``,
   ``missing-image``, ``duplicate-stem``) shows that file alone. Findings about no single

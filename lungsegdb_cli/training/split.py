@@ -183,7 +183,8 @@ class SplitResult:
 
 def _manifest_sha256(paths: DataPaths) -> str | None:
     """The SHA-256 of the manifest's bytes, None without one; a FIFO, device or folder in its
-    place is :class:`~lungsegdb_cli.checks.manifest.ManifestCorrupt` (exit 1), as ``verify`` says."""
+    place is :class:`~lungsegdb_cli.checks.manifest.ManifestCorrupt` (exit 1), as ``verify``
+    says."""
     from lungsegdb_cli.checks.manifest import ManifestCorrupt
     from lungsegdb_cli.utils.hashing import NotRegularFile, read_regular
 

@@ -1,6 +1,7 @@
 """gdown as a second Google Drive client, for the pages our own parser cannot follow.
 
-Our Drive client (:mod:`lungsegdb_cli.sources.drive.pages`) understands Drive's redirects, its virus-scan
+Our Drive client (:mod:`lungsegdb_cli.sources.drive.pages`) understands Drive's redirects, its
+virus-scan
 warning form and its error pages. When Drive sends an interstitial it does not understand (a
 virus-scan page whose form it cannot follow, or an HTML page it cannot classify), the same file
 id is handed to gdown's downloader (:func:`fetch_with_gdown`): a change of Drive's pages then

@@ -15,7 +15,8 @@ then raises ``ChunkedEncodingError`` (``IncompleteRead``). Errors are mapped ont
 exceptions on every path.
 
 With a ``guard`` (:class:`ReadGuard`; the download's is
-:class:`lungsegdb_cli.sources.http.bounds.RateGuard`), every read that reaches the network goes through
+:class:`lungsegdb_cli.sources.http.bounds.RateGuard`), every read that reaches the network goes
+through
 it: it may ask for fewer bytes, and stops a read that is too slow.
 """
 

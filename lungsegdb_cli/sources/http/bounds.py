@@ -11,7 +11,8 @@
   ``LUNGSEGDB_MIN_RATE`` KB/s x ``LUNGSEGDB_RATE_WINDOW`` s bytes (defaults 10 KB/s and 120 s:
   1.2 MB, so a 1 MiB block is still one read) and must get them within the window; fewer
   bytes in that time stop the transfer (:class:`~lungsegdb_cli.errors.DownloadTooSlow`). A read
-  that overruns is cut by a :class:`~lungsegdb_cli.sources.http.watchdog.Watchdog`, so a server sending one
+  that overruns is cut by a :class:`~lungsegdb_cli.sources.http.watchdog.Watchdog`, so a server
+  sending one
   byte every 20 s (which no per-``recv`` timeout catches) is stopped one window after its last
   good read. The default window is longer than the read timeout (60 s without a byte): a
   plain stall is still a timeout, retried and resumed; only a trickle is stopped here. The

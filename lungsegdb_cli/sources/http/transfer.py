@@ -1,19 +1,23 @@
 """Streaming HTTP download into a ``.part`` file: hashes on the fly, resume, bounded retries.
 
-:func:`fetch` GETs a URL (through :func:`lungsegdb_cli.sources.drive.pages.open_download`, so Drive's
+:func:`fetch` GETs a URL (through :func:`lungsegdb_cli.sources.drive.pages.open_download`, so
+Drive's
 redirects and virus-scan form are followed and HTML pages are refused) and streams the body
 into ``part``. The body is read in blocks of ``RetryPolicy.chunk_size`` bytes (1 MiB) into
-buffers the :class:`StreamHasher` lends and reuses (:class:`lungsegdb_cli.sources.http.body.BodyReader`:
+buffers the :class:`StreamHasher` lends and reuses
+(:class:`lungsegdb_cli.sources.http.body.BodyReader`:
 one call per block, not one per ~16 KiB TLS record); every block is written once and hashed
 (SHA-256 on this thread; MD5, on a thread of its own, only with ``md5=True``), so the
 digests are ready when the last byte lands: the file is never read back. The write-back of
-the written blocks starts behind the download (:class:`lungsegdb_cli.sources.http.writeback.WriteBehind`),
+the written blocks starts behind the download
+(:class:`lungsegdb_cli.sources.http.writeback.WriteBehind`),
 so the commit's flush to disk finds little left to do. Whatever arrived is
 written, also when the connection drops part-way or Ctrl-C lands (a block cut short by a
 connection reset may be fetched again).
 
 Resume: a ``.part`` left by an earlier run (or by Ctrl-C) is continued with ``Range`` if its
-sidecar (``<part>.json``, :class:`lungsegdb_cli.sources.http.resume.ResumeState`) says it came from the
+sidecar (``<part>.json``, :class:`lungsegdb_cli.sources.http.resume.ResumeState`) says it came from
+the
 same source. Only a ``206`` whose ``Content-Range`` starts exactly at our offset is appended;
 a ``200`` (the server ignored the range, or ``If-Range`` saw a changed file) restarts the file
 cleanly from byte 0. The bytes already in a ``.part`` from an earlier process are hashed once
@@ -26,7 +30,8 @@ retries only (usually there is no network at all). 404, permission and quota pag
 once. Every request has a (connect, read) timeout. ``session``, ``sleep`` and ``clock`` are
 injected.
 
-Bounds (:mod:`lungsegdb_cli.sources.http.bounds`): the ``.part`` never grows past the pinned archive's
+Bounds (:mod:`lungsegdb_cli.sources.http.bounds`): the ``.part`` never grows past the pinned
+archive's
 size, the announced length or ``LUNGSEGDB_MAX_DOWNLOAD``, and a body that arrives slower than
 ``LUNGSEGDB_MIN_RATE`` over ``LUNGSEGDB_RATE_WINDOW`` is cut; either stops the transfer (not
 retried) and removes the ``.part``.
@@ -138,7 +143,8 @@ def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
 
 
 class _Body(Protocol):
-    """What :meth:`_Transfer._copy` reads from (a :class:`lungsegdb_cli.sources.http.body.BodyReader`;
+    """What :meth:`_Transfer._copy` reads from (a
+    :class:`lungsegdb_cli.sources.http.body.BodyReader`;
     ``io.BytesIO`` in a test)."""
 
     def readinto(self, view: Any) -> int: ...

@@ -9,7 +9,8 @@ time) and is removed by its holder at the end, so nothing is left beside OUT; a 
 the file it locked removed under it takes the lock again on the file there now.
 
 The claim keeps other exports out; what a commit may replace is checked at the commit itself
-(:mod:`lungsegdb_cli.training.export.atomic`), so a file a user puts in OUT meanwhile is never deleted.
+(:mod:`lungsegdb_cli.training.export.atomic`), so a file a user puts in OUT meanwhile is never
+deleted.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
 
 OUT is claimed first (:mod:`lungsegdb_cli.training.export.claim`: a second export to it fails at
-once, exit 5) and what it holds is recorded (:func:`~lungsegdb_cli.training.export.atomic.check_target`:
+once, exit 5) and what it holds is recorded
+(:func:`~lungsegdb_cli.training.export.atomic.check_target`:
 absent, empty, or with ``force`` a previous export). Then, under the data dir's generation lock
 held shared (the tree stays one generation):
 
@@ -13,7 +14,8 @@ held shared (the tree stays one generation):
 3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli.training.export.place`:
    images hard-linked, masks rewritten where the format needs 0/1);
 4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
-5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.atomic`), only if OUT is
+5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.atomic`), only if OUT
+is
    still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
 
 :func:`check_export` (in :mod:`lungsegdb_cli.training.export.check`) reads the record back.
