@@ -21,7 +21,7 @@ import lungsegdb_cli as L
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, set_hook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import lungsegdb_cli as L
 from lungsegdb_cli.cli.app import run
 
 SPLITS = ("train", "val", "test")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THIS = Path(__file__).resolve()
 GUARD = "LUNGSEGDB_COLLECTION_CHILD"
 

@@ -34,7 +34,7 @@ from lungsegdb_cli.state import provenance
 
 yaml = pytest.importorskip("yaml")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
 GITLAB = ROOT / "ci" / "gitlab" / "lungsegdb.gitlab-ci.yml"
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")

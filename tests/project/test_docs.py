@@ -11,7 +11,7 @@ import typer
 
 from lungsegdb_cli.cli.app import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = typer.main.get_command(app)
 
 

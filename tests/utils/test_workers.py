@@ -104,7 +104,7 @@ def test_stats_warns_on_stderr_about_too_many_workers(
 # ---------------------------------------------------------------------------------------------
 # Workers die with their parent: SIGKILL of stats/validate/synth leaves no process behind
 # ---------------------------------------------------------------------------------------------
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:

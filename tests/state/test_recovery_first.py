@@ -22,7 +22,7 @@ from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths as paths_mod
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "lungsegdb_cli"
 #: the step of ``extract --force`` at which the old tree is moved aside and the new one not
 #: yet in place: the tree is missing until the journal is rolled forward

@@ -23,7 +23,7 @@ from lungsegdb_cli.training.preview import pick
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_tree(root: Path, groups: dict[str, list[str]], size: int, masks: dict[str, Any]) -> Path:
