@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from lungsegdb_cli.api.facade import (
+from lungsegdb_cli.api import (
     check_export,
     download,
     export,

@@ -22,9 +22,8 @@ from typing import Annotated, Any
 
 import typer
 
-from lungsegdb_cli import __version__
+from lungsegdb_cli import __version__, api
 from lungsegdb_cli._redact import redact
-from lungsegdb_cli.api import facade as api
 from lungsegdb_cli.cli import options as opt
 from lungsegdb_cli.cli import render
 from lungsegdb_cli.cli.output import (

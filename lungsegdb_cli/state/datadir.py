@@ -1,6 +1,6 @@
 """The one door from a command to its data dir: resolved, then recovered.
 
-Every public operation that touches a data dir (:mod:`lungsegdb_cli.api.facade`, the command line's
+Every public operation that touches a data dir (:mod:`lungsegdb_cli.api`, the command line's
 own look-ups, :class:`~lungsegdb_cli.training.pairs.PairDataset`, ``verify-export`` for the tree its
 record names) gets its :class:`~lungsegdb_cli.dataset.paths.DataPaths` from :func:`open_data_dir`,
 never from :func:`~lungsegdb_cli.dataset.paths.resolve` directly: a commit a killed writer left

@@ -108,21 +108,28 @@ def test_the_first_command_after_a_writer_died_mid_commit_rolls_it_forward(
 
 
 def test_every_command_goes_through_the_one_door() -> None:
-    """No module but ``_datadir`` resolves a data dir itself, and every public operation of
-    ``_api`` that takes ``data_dir`` gets its paths from ``_paths`` (which is that door)."""
-    resolving = re.compile(r"_paths import [^\n]*\bresolve\b|\b_?paths\.resolve\(")
-    for module in sorted(PACKAGE.glob("*.py")):
-        if module.name in ("_datadir.py", "_paths.py"):
+    """No module but ``state/datadir`` resolves a data dir itself, and every public operation
+    of ``api`` that takes ``data_dir`` gets its paths from ``api.common.data_paths`` (which is
+    that door)."""
+    resolving = re.compile(r"paths import [^\n]*\bresolve\b|\b_?paths(_mod)?\.resolve\(")
+    door = {PACKAGE / "state" / "datadir.py", PACKAGE / "dataset" / "paths.py"}
+    for module in sorted(PACKAGE.rglob("*.py")):
+        if module in door:
             continue
-        assert not resolving.search(module.read_text()), f"{module.name} bypasses _datadir"
-    api = ast.parse((PACKAGE / "_api.py").read_text())
-    door = next(f for f in api.body if isinstance(f, ast.FunctionDef) and f.name == "_paths")
-    assert "open_data_dir" in ast.unparse(door)
-    operations = [f for f in api.body if isinstance(f, ast.FunctionDef)
-                  and not f.name.startswith("_")
-                  and any(a.arg == "data_dir" for a in f.args.args + f.args.kwonlyargs)]
+        assert not resolving.search(module.read_text()), f"{module} bypasses state/datadir"
+    common = ast.parse((PACKAGE / "api" / "common.py").read_text())
+    fn = next(f for f in common.body if isinstance(f, ast.FunctionDef) and f.name == "data_paths")
+    assert "open_data_dir" in ast.unparse(fn)
+    operations = []
+    for module in sorted((PACKAGE / "api").glob("*.py")):
+        if module.name == "common.py":
+            continue
+        tree = ast.parse(module.read_text())
+        operations += [f for f in tree.body if isinstance(f, ast.FunctionDef)
+                       and not f.name.startswith("_")
+                       and any(a.arg == "data_dir" for a in f.args.args + f.args.kwonlyargs)]
     assert len(operations) >= 10
     for op in operations:
         calls = {c.func.id for c in ast.walk(op)
                  if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-        assert "_paths" in calls, f"{op.name} does not get its data dir through _paths()"
+        assert "data_paths" in calls, f"{op.name} does not get its data dir through data_paths()"

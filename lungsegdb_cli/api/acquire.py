@@ -1,0 +1,260 @@
+"""The operations that bring the dataset onto the machine and out again: :func:`download`,
+:func:`extract` and :func:`publish`.
+
+See :mod:`lungsegdb_cli.api` for what every operation shares.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.archive.extract import ExtractResult
+    from lungsegdb_cli.sources.download import DownloadResult
+    from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.utils.progress import Progress
+
+from lungsegdb_cli.api.common import PathLike, data_paths
+
+
+def download(
+    data_dir: PathLike | None = None,
+    *,
+    url: str | None = None,
+    archive: PathLike | None = None,
+    sha256: str | None = None,
+    offline: bool = False,
+    force: bool = False,
+    extract: bool = True,
+    progress: Progress | None = None,
+    cookies: PathLike | None = None,
+    require_pin: bool = False,
+    keep_archive: bool = True,
+    urls: Sequence[str] | None = None,
+    drive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    md5: str | None = None,
+) -> DownloadResult:
+    """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
+
+    A re-run on a complete, intact tree does nothing (no network). Everything changes at one
+    crash-safe commit: a run that fails or is killed leaves the previous state.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
+    url : str, optional
+        A Google Drive link in any form, or any http(s) mirror. Default: the dataset's Drive file.
+    archive : str or os.PathLike, optional
+        A file downloaded by hand: hashed, checked and extracted; no network.
+    sha256 : str, optional
+        The pin: the archive must have this SHA-256, and the tree must come from it.
+    offline : bool
+        Never touch the network.
+    force : bool
+        Download and extract again even if the tree is complete.
+    extract : bool
+        False: only fetch and check the archive.
+    progress : Progress, optional
+        Receives ``start``/``advance``/``done`` calls.
+    cookies : str or os.PathLike, optional
+        A Netscape cookies.txt exported from a browser signed in to Google: its Google
+        cookies are sent to Drive (the workaround for the quota page). Read only, never
+        written; never printed or recorded.
+    require_pin : bool
+        Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
+        read or fetched): CI never downloads unpinned data by accident.
+    keep_archive : bool
+        False: once the tree is extracted and intact, delete the archive from
+        ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
+        checks the tree only). A file given as ``archive`` is never deleted.
+    urls : sequence of str, optional
+        Ordered sources, tried in turn under the one pin: Google Drive links, http(s)
+        mirrors, or fsspec URLs (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``;
+        the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
+        Each failure is recorded in ``result.sources`` and the next source is tried.
+    drive : bool
+        With ``urls``: False leaves the dataset's Drive file out (``--no-drive``).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
+        printed or recorded.
+    md5 : str, optional
+        A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
+        it no MD5 is computed (``archive.md5`` is None).
+
+    Returns
+    -------
+    DownloadResult
+        ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
+        ``archive`` (path, sha256, size), ``files``, ``source``, ``archive_kept`` (whether
+        the archive is still there after the run).
+
+    Raises
+    ------
+    UsageError
+        ``require_pin`` without ``sha256``, or ``keep_archive=False`` with ``extract=False``
+        (exit 2).
+    ChecksumMismatch
+        The archive is not the pinned one (exit 1); nothing was extracted.
+    DownloadError
+        Network, Drive quota or permission page, offline with nothing local (exit 3).
+    ArchiveError
+        The archive is unusable or unsafe (exit 4).
+    LocalError
+        Disk full, permission denied, lock held too long (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=2)
+    >>> got = L.download(tmp + "/data", archive=made.archive.path, sha256=made.archive.sha256)
+    >>> got.action, got.files
+    ('local-archive', 16)
+    >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
+    'up-to-date'
+    """
+    from lungsegdb_cli.sources import discard as _discard
+    from lungsegdb_cli.sources import download as _download
+    from lungsegdb_cli.sources import pinning as _pinning
+
+    if require_pin:
+        _pinning.require(sha256)
+    if not keep_archive:
+        _discard.check_extracting(extract)
+    paths = data_paths(data_dir)
+    result = _download.download(
+        paths,
+        url=url,
+        archive=None if archive is None else Path(archive),
+        sha256=sha256,
+        offline=offline,
+        force=force,
+        extract=extract,
+        progress=progress,
+        cookies=None if cookies is None else Path(cookies),
+        urls=None if urls is None else list(urls),
+        use_drive=drive,
+        storage_options=storage_options,
+        md5=md5,
+    )
+    if not keep_archive:
+        _discard.discard_archive(paths)
+    result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
+    return result
+
+
+def extract(
+    data_dir: PathLike | None = None,
+    *,
+    archive: PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExtractResult:
+    """Extract an archive (default: the one ``download`` kept) into the documented tree.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root.
+    archive : str or os.PathLike, optional
+        The archive (zip, tar, tar.gz/.bz2/.xz; 7z and RAR with an extra).
+    force : bool
+        Extract again even if the tree is complete and intact.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    ExtractResult
+        ``files``, ``bytes``, ``manifest``, ``mapped`` folder names, ``missing`` groups,
+        ``already`` (True when nothing needed doing).
+
+    Raises
+    ------
+    UsageError
+        No archive given and none kept (exit 2).
+    ArchiveError
+        Corrupt, unsafe, or no LungSegDB tree in it (exit 4).
+    LocalError
+        Not enough disk space, permission denied (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> L.extract(tmp + "/data", archive=made.archive.path).files
+    8
+    """
+    from lungsegdb_cli.archive import extract as _extract
+
+    paths = data_paths(data_dir)
+    source = Path(archive) if archive is not None else _extract.archive_to_extract(paths)
+    return _extract.extract_archive(paths, source, force=force, progress=progress)
+
+
+def publish(
+    dest: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    sha256: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Upload the verified archive, its manifest and ``lungsegdb.json`` to a mirror.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike
+        Any fsspec URL (``s3://bucket/prefix``, ``gs://``, ``az://``, ``hf://``,
+        ``file://``) or a local folder. Each object is uploaded to a temporary key under
+        ``dest`` and then moved to its final key; ``lungsegdb.json`` goes last.
+    data_dir : str or os.PathLike, optional
+        The data root holding the downloaded archive and tree.
+    sha256 : str, optional
+        The pin the archive must match (else its recorded SHA-256).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend. Never printed or recorded.
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    PublishResult
+        The uploaded URLs, ``sha256``, ``size``, ``files``, ``counts`` and ``command`` (the
+        ``lungsegdb download --url ... --sha256 ...`` line the fleet should run).
+
+    Raises
+    ------
+    UsageError
+        Nothing downloaded, the archive was not kept, or a ``dest`` that is not a folder or
+        a supported URL (exit 2).
+    CheckFailed
+        The archive or the tree does not verify (exit 1); nothing was uploaded.
+    DownloadError
+        An upload failed (exit 3).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> _ = L.download(tmp + "/data", archive=made.archive.path)
+    >>> L.publish(tmp + "/mirror", tmp + "/data").files
+    8
+    """
+    from lungsegdb_cli.sources import publish as _publish
+
+    dest = os.fspath(dest)
+    return _publish.publish(
+        data_paths(data_dir, must_exist=True),
+        dest,
+        sha256=sha256,
+        storage_options=storage_options,
+        progress=progress,
+    )

@@ -1,0 +1,340 @@
+"""The operations that hand the tree to training: :func:`pairs`, :func:`split`, :func:`export`,
+:func:`check_export` and :func:`preview`.
+
+See :mod:`lungsegdb_cli.api` for what every operation shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.pairs import Pair
+    from lungsegdb_cli.training.preview import PreviewResult
+    from lungsegdb_cli.training.split import SplitResult
+    from lungsegdb_cli.utils.progress import Progress
+
+from lungsegdb_cli.api.common import PathLike, data_paths
+
+
+def pairs(
+    data_dir: PathLike | None = None,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    split: str | None = None,
+) -> list[Pair]:
+    """Every image/mask pair of the tree, as frozen :class:`Pair` records, in natural order.
+
+    The pairing is the one ``validate`` checks (by stem); lone images and masks are left out.
+    Load one with :func:`load_pair`, or iterate them with :class:`PairDataset`.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    variant : str, optional
+        ``preprocessed`` or ``raw`` (default: both).
+    version : str, optional
+        ``V1`` or ``V2`` (default: both).
+    split : str, optional
+        ``train``, ``val`` or ``test``: only the pairs of that split, from the splits file in
+        force (``<state>/splits.json``, written by :func:`split`).
+
+    Returns
+    -------
+    list of Pair
+        ``stem``, ``image`` and ``mask`` (paths), ``variant``, ``version``, ``group`` (the
+        group key: the stem, or the ``group_by`` capture of the splits in force) and ``split``
+        (None unless a splits file is in force).
+
+    Raises
+    ------
+    UsageError
+        An unknown variant, version or split, or ``split`` without a splits file (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=2, fmt="none")
+    >>> found = L.pairs(made.tree, variant="raw", version="V1")
+    >>> [(p.stem, p.version, p.image.name, p.split) for p in found]
+    [('1', 'V1', '1.TIF', None), ('2', 'V1', '2.TIF', None)]
+    >>> image, mask = L.load_pair(found[0])
+    >>> image.shape == mask.shape, sorted(set(mask.ravel().tolist()))
+    (True, [0, 1])
+    """
+    from lungsegdb_cli.training import pairs as _pairs
+
+    return _pairs.collect(
+        data_paths(data_dir, must_exist=True), variant=variant, version=version, split=split
+    ).pairs
+
+
+def split(
+    data_dir: PathLike | None = None,
+    *,
+    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    group_by: str | None = None,
+    out: PathLike | None = None,
+    stratify: str | None = None,
+) -> SplitResult:
+    r"""Assign every pair to train/val/test by a keyed hash of its group, write ``splits.json``.
+
+    The key is ``version/stem`` (or ``version/<first capture of group_by>``), hashed with
+    BLAKE2b keyed by ``seed``: the same inputs give a byte-identical file on every machine,
+    adding or removing pairs never moves the others, a group never straddles splits, the
+    preprocessed and raw copies of a slice land together.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    ratios : tuple of 3 floats
+        Train, val, test: positive, summing to 1 (within 1e-6).
+    seed : int
+        The hash key: another seed, another assignment.
+    group_by : str, optional
+        A regex whose first capture group (searched in the stem) is the group key, e.g.
+        ``r"^(.*\D)\d+$"`` to keep the slices of one scan together. Default: the stem.
+    out : str or os.PathLike, optional
+        Write here instead of ``<state>/splits.json`` (the file :func:`pairs` reads).
+    stratify : {"version"}, optional
+        Meet the ratios within each version: the keyed hash orders each version's groups and
+        the ratios cut that order by pair count. Adding pairs may then move the few groups
+        next to a cut; without it, none move.
+
+    Returns
+    -------
+    SplitResult
+        ``path``, ``splits`` (split -> sorted ``variant/version/stem``), ``counts`` (pairs and
+        groups per split per version), ``achieved()`` ratios, ``suggestion`` (a ``group_by``
+        regex when many stems share a prefix before a trailing number).
+
+    Raises
+    ------
+    UsageError
+        Bad ratios, a bad regex, a stem ``group_by`` does not match, or an unknown
+        ``stratify`` (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=4, fmt="none")
+    >>> result = L.split(made.tree, seed=0)
+    >>> result.pairs, sorted(result.splits)
+    (16, ['test', 'train', 'val'])
+    >>> {p.split for p in L.pairs(made.tree)} <= {"train", "val", "test"}
+    True
+    """
+    from lungsegdb_cli.training import split as _split
+
+    return _split.make_splits(
+        data_paths(data_dir, must_exist=True),
+        ratios=ratios,
+        seed=seed,
+        group_by=group_by,
+        out=None if out is None else Path(out),
+        stratify=stratify,
+    )
+
+
+def export(
+    format: str,
+    out: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    split_file: PathLike | None = None,
+    link: str = "hardlink",
+    variant: str | None = None,
+    dataset_id: int = 501,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export the pairs, with their splits, in a training framework's layout, atomically.
+
+    Images are hard-linked (no second copy; copied where a link is refused, e.g. OUT on
+    another file system, and counted in ``placed["copy-fallback"]``); masks are rewritten as
+    0/1 ``uint8`` where the format needs it. The export is built beside ``out`` and renamed
+    into place; ``out/lungsegdb-export.json`` records what it was made from, for
+    :func:`check_export`. See docs/export.md for each layout.
+
+    Parameters
+    ----------
+    format : str
+        ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
+        datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
+        variant) or ``csv`` (``pairs.csv``, one row per pair).
+    out : str or os.PathLike
+        The export folder: absent, empty, or (with ``force``) a previous export.
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    split_file : str or os.PathLike, optional
+        A splits file (``lungsegdb split --out``). Default: the splits in force, else the
+        default split made now (``made_default_split`` says so).
+    link : str
+        ``hardlink`` (default), ``symlink`` or ``copy``.
+    variant : str, optional
+        ``preprocessed`` or ``raw`` (default: both, each in its own folder).
+    dataset_id : int
+        nnU-Net only: the dataset id of the preprocessed variant (raw: id + 1); with
+        ``variant``, the id of that one dataset.
+    force : bool
+        Replace a previous export at ``out`` (atomically), and nothing else.
+    progress : object, optional
+        ``start``/``advance``/``done``; default silent.
+
+    Returns
+    -------
+    ExportResult
+        ``out``, ``counts`` (pairs per split), ``datasets``, ``placed`` (files per way of
+        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``.
+
+    Raises
+    ------
+    UsageError
+        Unknown format, link or variant; a non-empty ``out`` without ``force``; with
+        ``force``, an ``out`` that is not an intact previous export holding only what it made;
+        ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
+    CheckFailed
+        No tree; a splits file from another manifest or not covering the pairs; a file that
+        cannot be decoded; a manifest that is not a regular file (exit 1).
+    LocalError
+        Another export is writing ``out`` (kind ``out-busy``); ``out`` changed during the
+        export (``out-changed``: left as it is, nothing deleted); disk full or another write
+        the machine refused (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
+    >>> result = L.export("folders", tmp + "/out", made.tree)
+    >>> result.made_default_split, sorted(result.datasets)
+    (True, ['preprocessed', 'raw'])
+    >>> L.check_export(tmp + "/out").ok
+    True
+    """
+    from lungsegdb_cli.training.export import run as _export
+
+    return _export.export(
+        data_paths(data_dir, must_exist=True),
+        format,
+        Path(out),
+        split_file=None if split_file is None else Path(split_file),
+        link=link,
+        variant=variant,
+        dataset_id=dataset_id,
+        force=force,
+        progress=progress,
+    )
+
+
+def check_export(out: PathLike) -> ExportCheckResult:
+    """Does the export at ``out`` still match what it was made from?
+
+    Checks, from ``out/lungsegdb-export.json``: the tree's manifest SHA-256, the splits
+    file's SHA-256, every exported file (present, recorded size; a hard link still shares
+    its tree file's inode), every tree file it came from (size, mtime), and that nothing was
+    added. What ``lungsegdb verify-export OUT`` and ``lungsegdb export --check OUT`` run.
+
+    Returns
+    -------
+    ExportCheckResult
+        ``ok``, ``manifest`` and ``splits`` (recorded, current, ok), ``missing``,
+        ``changed``, ``source_changed``, ``extra``.
+
+    Raises
+    ------
+    UsageError
+        ``out`` is not an export (exit 2).
+    CheckFailed
+        Its record cannot be read (exit 1).
+    """
+    from lungsegdb_cli.training.export import check as _export_check
+
+    return _export_check.check(Path(out))
+
+
+def preview(
+    out: PathLike,
+    data_dir: PathLike | None = None,
+    *,
+    n: int = 8,
+    split: str | None = None,
+    findings: bool = False,
+    progress: Progress | None = None,
+) -> PreviewResult:
+    """Write a PNG montage of slices with their mask outline drawn on them, to eyeball.
+
+    A row per variant x version with pairs, up to ``n`` pairs each, evenly spaced over the
+    group in natural order (the same pairs every run). Every slice is scaled to fit a 256-px
+    tile and the border of its mask (mask pixels with a 4-neighbour outside the mask) is drawn
+    one pixel wide in magenta. Only the shown pairs are decoded. Needs Pillow (the ``[plot]``
+    extra).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The PNG to write (atomically: a temp file beside it, then a rename); not a folder, not
+        inside the tree.
+    data_dir : str or os.PathLike, optional
+        The data root, the LungSegDB folder, or any folder laid out like it.
+    n : int
+        Tiles per row, 1 to 64.
+    split : str, optional
+        ``train``, ``val`` or ``test``: only pairs of that split of the splits in force.
+    findings : bool
+        Show what :func:`validate` flagged instead, each tile captioned with its finding
+        codes (findings about no single file are in ``not_shown``). With nothing flagged the
+        PNG says so and ``note`` is set.
+    progress : Progress, optional
+        Receives progress calls (validate's too, with ``findings``).
+
+    Returns
+    -------
+    PreviewResult
+        ``out``, ``width``/``height``, ``rows`` (variant, version, ``candidates``, ``tiles``:
+        stem, image, mask, codes, note, ``box`` -- the slice's x, y, w, h in the PNG),
+        ``note``, ``not_shown``.
+
+    Raises
+    ------
+    UsageError
+        Pillow missing (naming the ``[plot]`` extra), a bad ``n`` or split, ``split`` without
+        a splits file, ``out`` a folder or inside the tree (exit 2).
+    CheckFailed
+        There is no tree at all (exit 1).
+    LocalError
+        ``out`` cannot be written (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=3, fmt="none")
+    >>> result = L.preview(tmp + "/preview.png", made.tree, n=2)
+    >>> [(r.label, r.candidates, [t.stem for t in r.tiles]) for r in result.rows][:2]
+    [('preprocessed data/V1', 3, ['1', '3']), ('preprocessed data/V2', 3, ['1', '3'])]
+    >>> from PIL import Image
+    >>> Image.open(result.out).size == (result.width, result.height)
+    True
+    """
+    from lungsegdb_cli.training import preview as _preview
+
+    return _preview.preview(
+        data_paths(data_dir, must_exist=True),
+        Path(out),
+        n=n,
+        split=split,
+        findings=findings,
+        progress=progress,
+    )

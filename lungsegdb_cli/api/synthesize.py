@@ -1,0 +1,74 @@
+"""The operation that writes a synthetic LungSegDB-shaped tree and archive: :func:`synth`.
+
+See :mod:`lungsegdb_cli.api` for what every operation shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.synthetic.make import SynthResult
+    from lungsegdb_cli.utils.progress import Progress
+
+from lungsegdb_cli.api.common import PathLike
+
+
+def synth(
+    out: PathLike,
+    *,
+    pairs: int | None = None,
+    scale: float | None = None,
+    seed: int = 0,
+    fmt: str = "zip",
+    wrap: str | None = None,
+    defects: bool = False,
+    progress: Progress | None = None,
+) -> SynthResult:
+    """Write a synthetic LungSegDB-shaped tree (and archive) into ``out``, for tests and CI.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder to write (created; must be empty or an earlier synth output).
+    pairs : int, optional
+        Pairs per group (default: the published counts scaled by ``scale``).
+    scale : float, optional
+        Fraction of the published counts (1.0: 10,000 files).
+    seed : int
+        Same seed, byte-identical output.
+    fmt : str
+        ``zip``, ``tar.gz`` or ``none`` (no archive).
+    wrap : str, optional
+        Put the tree under these folders inside the archive (e.g. ``A/B``), as hand-made
+        archives often do.
+    defects : bool
+        Plant one of each defect ``validate`` reports (listed in ``defects.json``).
+    progress : Progress, optional
+        Receives progress calls.
+
+    Returns
+    -------
+    SynthResult
+        ``tree``, ``archive`` (path, sha256, size) or None, ``files``, ``defects``.
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=1)
+    >>> made.files, made.archive.path.name
+    (8, 'LungSegDB.zip')
+    """
+    from lungsegdb_cli.synthetic import make as _synth
+
+    return _synth.synthesize(
+        Path(out),
+        pairs=pairs,
+        scale=scale,
+        seed=seed,
+        fmt=fmt,
+        wrap=wrap,
+        defects=defects,
+        progress=progress,
+    )
