@@ -38,8 +38,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from lungsegdb_cli._version import __version__
 from lungsegdb_cli.api import (
     check_export,
     download,

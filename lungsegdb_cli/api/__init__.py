@@ -16,7 +16,7 @@ to a data dir that every operation passes through.
 """
 
 from lungsegdb_cli.api.acquire import download, extract, publish
-from lungsegdb_cli.api.handoff import check_export, export, pairs, preview, split
+from lungsegdb_cli.api.handoff import check_export, export, list_pairs, pairs, preview, split
 from lungsegdb_cli.api.inspect import info, stats, validate, verify
 from lungsegdb_cli.api.synthesize import synth
 
@@ -26,6 +26,7 @@ __all__ = [
     "export",
     "extract",
     "info",
+    "list_pairs",
     "pairs",
     "preview",
     "publish",

@@ -1,5 +1,5 @@
-"""The operations that hand the tree to training: :func:`pairs`, :func:`split`, :func:`export`,
-:func:`check_export` and :func:`preview`.
+"""The operations that hand the tree to training: :func:`pairs` (and :func:`list_pairs`, the
+``pairs`` command's), :func:`split`, :func:`export`, :func:`check_export` and :func:`preview`.
 
 See :mod:`lungsegdb_cli.api` for what every operation shares.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.run import ExportResult
-    from lungsegdb_cli.training.pairs import Pair
+    from lungsegdb_cli.training.pairs import Pair, PairsResult
     from lungsegdb_cli.training.preview import PreviewResult
     from lungsegdb_cli.training.split import SplitResult
     from lungsegdb_cli.utils.progress import Progress
@@ -69,11 +69,29 @@ def pairs(
     >>> image.shape == mask.shape, sorted(set(mask.ravel().tolist()))
     (True, [0, 1])
     """
+    return list_pairs(data_dir, variant=variant, version=version, split=split).pairs
+
+
+def list_pairs(
+    data_dir: PathLike | None = None,
+    *,
+    variant: str | None = None,
+    version: str | None = None,
+    split: str | None = None,
+    csv: PathLike | None = None,
+) -> PairsResult:
+    """The ``pairs`` command's operation: :func:`pairs` as a :class:`PairsResult` (the
+    ``--json`` document), written as CSV to ``csv`` too when given (cells a spreadsheet would
+    run as a formula escaped)."""
     from lungsegdb_cli.training import pairs as _pairs
 
     return _pairs.collect(
-        data_paths(data_dir, must_exist=True), variant=variant, version=version, split=split
-    ).pairs
+        data_paths(data_dir, must_exist=True),
+        variant=variant,
+        version=version,
+        split=split,
+        csv_path=Path(csv) if csv is not None else None,
+    )
 
 
 def split(

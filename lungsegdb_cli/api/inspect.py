@@ -111,9 +111,15 @@ def validate(
     (True, 4, 0)
     """
     from lungsegdb_cli.checks import validate as _validate
+    from lungsegdb_cli.training.split import splits_check
 
+    paths = data_paths(data_dir, must_exist=True)
     return _validate.validate(
-        data_paths(data_dir, must_exist=True), strict=strict, use_cache=use_cache, progress=progress
+        paths,
+        strict=strict,
+        use_cache=use_cache,
+        progress=progress,
+        splits_check=splits_check(paths),
     )
 
 

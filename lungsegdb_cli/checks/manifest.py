@@ -22,6 +22,7 @@ ignored (sizes unknown).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -344,3 +345,22 @@ def tree_archive(paths: DataPaths) -> str | None:
     if isinstance(value, str) and len(value) == 64:
         return value.lower()
     return None
+
+
+def manifest_sha256(paths: DataPaths) -> str | None:
+    """The SHA-256 of the manifest's bytes, None without one; a FIFO, device or folder in its
+    place is :class:`ManifestCorrupt` (exit 1), as ``verify`` says. What splits and exports
+    record as the tree they were made from."""
+
+    try:
+        data = read_regular(paths.manifest)
+    except FileNotFoundError:
+        return None
+    except (NotRegularFile, IsADirectoryError) as exc:
+        raise ManifestCorrupt(
+            f"The manifest {paths.manifest} is corrupt: it is {exc.strerror}",
+            path=str(paths.manifest),
+        ) from None
+    except OSError as exc:
+        raise from_os_error(exc, f"reading {paths.manifest}") from exc
+    return hashlib.sha256(data).hexdigest()

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli.checks.conventions import OTHER, mask_convention
 from lungsegdb_cli.checks.decodepass import decode_groups
 from lungsegdb_cli.checks.scancache import ScanCache
-from lungsegdb_cli.checks.validate import OTHER, mask_convention
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import (
@@ -43,9 +43,13 @@ from lungsegdb_cli.dataset.tree import (
     iter_required,
     kind_of,
 )
-from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
-from lungsegdb_cli.tiff.decode import ENV_MAX_PIXELS, HIST_BINS, FileSummary, max_image_pixels
+from lungsegdb_cli.tiff.decode import (
+    HIST_BINS,
+    FileSummary,
+    TooLargeImages,
+    max_image_pixels,
+)
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
 from lungsegdb_cli.utils.progress import Progress
@@ -72,17 +76,6 @@ CSV_COLUMNS = (
 
 #: Files named in the message of :class:`TooLargeImages` (all of them are in its context).
 NAMED = 3
-
-
-class TooLargeImages(CheckFailed):
-    """Pair files declare images over the decode limit: they were not decoded, and statistics
-    that leave them out would be wrong without saying so. Exit 1."""
-
-    kind = "too-large"
-    default_hint = (
-        f"See them with 'lungsegdb validate'; if they are genuine images, raise the limit "
-        f"({ENV_MAX_PIXELS}=N pixel values) and run again."
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,32 +284,6 @@ class StatsResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Filters
-# ---------------------------------------------------------------------------------------------
-def _parse(
-    value: str | None, canonical: Callable[[str], str | None], what: str, hint: str
-) -> str | None:
-    if value is None or value.strip() == "":
-        return None
-    v = canonical(value)
-    if v is None:
-        raise UsageError(f"Unknown {what} {value!r}", hint=hint)
-    return v
-
-
-def parse_variant(value: str | None) -> str | None:
-    """``preprocessed``/``raw`` (or the folder names, any case) -> the folder name."""
-    hint = "Use --variant preprocessed or --variant raw."
-    return _parse(value, dataset.canonical_variant, "variant", hint)
-
-
-def parse_version(value: str | None) -> str | None:
-    """``V1``/``V2`` (any case) -> the folder name."""
-    hint = f"Use --version {' or --version '.join(dataset.VERSIONS)}."
-    return _parse(value, dataset.canonical_version, "version", hint)
-
-
-# ---------------------------------------------------------------------------------------------
 # The pass
 # ---------------------------------------------------------------------------------------------
 def _fmt_shape(s: FileSummary) -> str:
@@ -453,7 +420,8 @@ def compute(
 ) -> StatsResult:
     """Statistics of the pairs of each (filtered) group of the tree at ``paths.dataset_dir``.
 
-    ``variant``/``version`` accept the names :func:`parse_variant`/:func:`parse_version` do.
+    ``variant``/``version`` accept the names
+    :func:`~lungsegdb_cli.dataset.card.parse_variant` and ``parse_version`` accept.
     ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
     values). Raises :class:`~lungsegdb_cli.errors.UsageError` for a bad filter or
     ``LUNGSEGDB_MAX_IMAGE_PIXELS``, :class:`~lungsegdb_cli.errors.CheckFailed` when there is
@@ -461,7 +429,7 @@ def compute(
     image over the limit.
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels
-    groups = dataset.groups(parse_variant(variant), parse_version(version))
+    groups = dataset.groups(dataset.parse_variant(variant), dataset.parse_version(version))
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
     scans, passed, cache_saved = decode_groups(

@@ -9,12 +9,17 @@ reported with severity ``error`` (so ``ok`` means "no finding at all").
 
 from __future__ import annotations
 
-import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
+from lungsegdb_cli.checks.conventions import (
+    NONE,
+    fmt_value,
+    group_convention,
+    mask_convention,
+)
 from lungsegdb_cli.checks.decodepass import decode_groups
 from lungsegdb_cli.checks.scancache import ScanCache
 from lungsegdb_cli.dataset import card as dataset
@@ -49,10 +54,6 @@ CODES: dict[str, str] = {
 }
 _ORDER = {c: i for i, c in enumerate(CODES)}
 
-#: Group mask conventions: one binary convention, several, or no binary mask at all.
-MIXED = "mixed"
-NONE = "none"
-OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -145,42 +146,6 @@ class ValidateResult:
         }
 
 
-def _fmt(v: float | int | None) -> str:
-    if v is None:
-        return "?"
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def mask_convention(s: FileSummary) -> str | None:
-    """``0/1``, ``0/255``, ``a/b`` for a binary mask; ``other`` if not binary; None if empty
-    (an all-zero mask fits any convention) or unreadable."""
-    if not s.ok or s.n == 0:
-        return None
-    if s.values is None or s.distinct > 2:
-        return OTHER
-    return _binary_convention(s.values)
-
-
-@lru_cache(maxsize=256)
-def _binary_convention(values: tuple[float, ...]) -> str | None:
-    """The convention of one or two mask values (a few distinct tuples per tree: cached)."""
-    vals = sorted(values)
-    if vals == [0]:
-        return None
-    if len(vals) == 1:
-        vals = [0, vals[0]]
-    return "/".join(_fmt(v) for v in vals)
-
-
-def group_convention(conventions: Counter[str]) -> str:
-    binary = [c for c in conventions if c != OTHER]
-    if not binary:
-        return NONE
-    return binary[0] if len(binary) == 1 else MIXED
-
-
 def _hw(s: FileSummary) -> str:
     return "x".join(str(d) for d in s.hw)
 
@@ -199,7 +164,7 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
         add(
             "non-binary-mask",
             rel,
-            f"{s.distinct} distinct values in [{_fmt(s.vmin)}, {_fmt(s.vmax)}]; "
+            f"{s.distinct} distinct values in [{fmt_value(s.vmin)}, {fmt_value(s.vmax)}]; "
             "a binary mask has two",
         )
     if s.fg == 0:
@@ -277,15 +242,24 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
     )
 
 
-def _splits_findings(paths: DataPaths, groups: list[GroupScan], strict: bool) -> list[Finding]:
-    """A ``stale-splits`` finding when the splits in force no longer match the tree."""
-    from lungsegdb_cli.training.split import splits_path, stale_splits
+#: What validate asks of the splits in force, given the tree's pairs as ``variant/version/stem``:
+#: None when they match (or there are none), else the splits file's path relative to the tree and
+#: why it no longer matches. The facade passes it in (the splits belong to the training hand-off,
+#: which sits above the checks).
+SplitsCheck = Callable[[set[str]], tuple[str, str] | None]
 
-    names = {f"{gs.group.variant}/{gs.group.version}/{p.stem}" for gs in groups for p in gs.pairs}
-    why = stale_splits(paths, names)
-    if why is None:
+
+def _splits_findings(
+    groups: list[GroupScan], strict: bool, check: SplitsCheck | None
+) -> list[Finding]:
+    """A ``stale-splits`` finding when the splits in force no longer match the tree."""
+    if check is None:
         return []
-    rel = os.path.relpath(splits_path(paths), paths.dataset_dir).replace(os.sep, "/")
+    names = {f"{gs.group.variant}/{gs.group.version}/{p.stem}" for gs in groups for p in gs.pairs}
+    stale = check(names)
+    if stale is None:
+        return []
+    rel, why = stale
     sev = ERROR if strict else CODES["stale-splits"]
     return [Finding("stale-splits", sev, rel, f"The splits file no longer matches: {why}")]
 
@@ -299,11 +273,14 @@ def validate(
     use_cache: bool = True,
     workers: int | None = None,
     max_pixels: int | None = None,
+    splits_check: SplitsCheck | None = None,
 ) -> ValidateResult:
     """Check the whole tree at ``paths.dataset_dir``.
 
     ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
     values); a file that declares more is a ``too-large`` finding and is not decoded.
+    ``splits_check``: how to tell whether the splits in force still match (a ``stale-splits``
+    finding when not); the facade passes :func:`lungsegdb_cli.training.split.splits_check`.
     Raises :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``
     and :class:`~lungsegdb_cli.errors.CheckFailed` when there is no tree at all.
     """
@@ -341,7 +318,7 @@ def validate(
         report.warnings = sum(f.severity == WARNING for f in mine)
         reports.append(report)
         findings += mine
-    findings += _splits_findings(paths, groups, strict)
+    findings += _splits_findings(groups, strict, splits_check)
     findings.sort(key=lambda f: (_ORDER[f.code], natural_key(f.path)))
     cache_saved()
     return ValidateResult(

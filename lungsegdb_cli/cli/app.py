@@ -22,8 +22,9 @@ from typing import Annotated, Any
 
 import typer
 
-from lungsegdb_cli import __version__, api
+from lungsegdb_cli import api
 from lungsegdb_cli._redact import redact
+from lungsegdb_cli._version import __version__
 from lungsegdb_cli.cli import options as opt
 from lungsegdb_cli.cli import render
 from lungsegdb_cli.cli.output import (
@@ -33,13 +34,12 @@ from lungsegdb_cli.cli.output import (
     _check_sha256,
     _existing_file,
     _output_file,
-    _paths,
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
 from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
 
-__all__ = ["JSON_SCHEMA", "app", "main", "run"]
+__all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
 app = typer.Typer(
     name="lungsegdb",
@@ -284,16 +284,14 @@ def pairs(
 
     Each pair: stem, image, mask, variant, version, group and split (from the splits in
     force, see 'lungsegdb split'). Nothing is decoded."""
-    from lungsegdb_cli.training import pairs as pairs_mod
-
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
-    result = pairs_mod.collect(
-        _paths(data_dir, must_exist=True),
+    result = api.list_pairs(
+        data_dir,
         variant=variant,
         version=version,
         split=split,
-        csv_path=csv_path,
+        csv=csv_path,
     )
     out.emit(result.to_dict(), lambda con: render.render_pairs(con, result))
     return 0
@@ -604,11 +602,3 @@ def serve(argv: Sequence[str]) -> int:
     code = run(argv)
     _tuning.freeze_before_exit()
     return code
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point (kept for scripts generated before ``_entry``): the same
-    as :func:`lungsegdb_cli.cli.entry.main`, Ctrl-C at any instant included."""
-    from lungsegdb_cli.cli.entry import main as entry
-
-    entry(argv)

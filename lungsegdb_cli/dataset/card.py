@@ -7,8 +7,11 @@ OS junk, how an archive's folder names map onto the documented ones.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+from lungsegdb_cli.errors import UsageError
 
 NAME = "LungSegDB"
 #: The folder, under the data root, that holds the documented tree.
@@ -159,3 +162,29 @@ def canonical_leaf(variant: str, version: str, kind: str) -> str | None:
     if cv is None or cver is None or ck is None:
         return None
     return f"{cv}/{cver}/{ck}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The names users type (--variant, --version)
+# ---------------------------------------------------------------------------------------------
+def _parse(
+    value: str | None, canonical: Callable[[str], str | None], what: str, hint: str
+) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    v = canonical(value)
+    if v is None:
+        raise UsageError(f"Unknown {what} {value!r}", hint=hint)
+    return v
+
+
+def parse_variant(value: str | None) -> str | None:
+    """``preprocessed``/``raw`` (or the folder names, any case) -> the folder name."""
+    hint = "Use --variant preprocessed or --variant raw."
+    return _parse(value, canonical_variant, "variant", hint)
+
+
+def parse_version(value: str | None) -> str | None:
+    """``V1``/``V2`` (any case) -> the folder name."""
+    hint = f"Use --version {' or --version '.join(VERSIONS)}."
+    return _parse(value, canonical_version, "version", hint)

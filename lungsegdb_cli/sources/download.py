@@ -36,9 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungsegdb_cli import (
-    __version__,
-)
+from lungsegdb_cli._version import __version__
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import __version__
+from lungsegdb_cli._version import __version__
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, DownloadError, UsageError, from_os_error
 from lungsegdb_cli.sources import cloud as fsspec_source

@@ -27,7 +27,7 @@ import re
 import stat
 from typing import Any
 
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.tiff.raw import (
     DEFAULT_MAX_PIXELS,
     ENV_MAX_PIXELS,
@@ -362,3 +362,14 @@ def _json_dumps(value: Any) -> str:
     import json
 
     return json.dumps(value, separators=(",", ":"))
+
+
+class TooLargeImages(CheckFailed):
+    """Pair files declare images over the decode limit: they were not decoded, and statistics
+    that leave them out would be wrong without saying so. Exit 1."""
+
+    kind = "too-large"
+    default_hint = (
+        f"See them with 'lungsegdb validate'; if they are genuine images, raise the limit "
+        f"({ENV_MAX_PIXELS}=N pixel values) and run again."
+    )

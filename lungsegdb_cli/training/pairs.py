@@ -157,7 +157,7 @@ def check_split_name(split: str | None) -> str | None:
 
 
 def _parse_filters(variant: str | None, version: str | None) -> tuple[dataset.Group, ...]:
-    from lungsegdb_cli.checks.stats import parse_variant, parse_version
+    from lungsegdb_cli.dataset.card import parse_variant, parse_version
 
     return dataset.groups(parse_variant(variant), parse_version(version))
 
@@ -272,8 +272,7 @@ def _decode(path: Path, limit: int) -> Any:
 
     import tifffile
 
-    from lungsegdb_cli.checks.stats import TooLargeImages
-    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.decode import TooLargeImages, _check_pages, _quiet_tifffile
     from lungsegdb_cli.tiff.raw import TooLarge
 
     _quiet_tifffile()
@@ -306,7 +305,7 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` (any nonzero -> 1).
 
     ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
-    values); a file over it raises :class:`~lungsegdb_cli.checks.stats.TooLargeImages` (exit 1)
+    values); a file over it raises :class:`~lungsegdb_cli.tiff.decode.TooLargeImages` (exit 1)
     naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1)."""
     import numpy as np
 

@@ -223,10 +223,11 @@ def flagged_rows(
     from lungsegdb_cli.checks.validate import validate
     from lungsegdb_cli.dataset.tree import IMAGE, kind_of, natural_key
     from lungsegdb_cli.training.pairs import collect
+    from lungsegdb_cli.training.split import splits_check
 
     if split is not None:
         collect(paths, split=split)  # no splits in force: the same UsageError as pairs
-    report = validate(paths, progress=progress)
+    report = validate(paths, progress=progress, splits_check=splits_check(paths))
     root = paths.dataset_dir
     owner: dict[str, Any] = {}
     for p in collect(paths).pairs:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.state import commit
@@ -181,29 +184,6 @@ class SplitResult:
         }
 
 
-def _manifest_sha256(paths: DataPaths) -> str | None:
-    """The SHA-256 of the manifest's bytes, None without one; a FIFO, device or folder in its
-    place is :class:`~lungsegdb_cli.checks.manifest.ManifestCorrupt` (exit 1), as ``verify``
-    says."""
-    from lungsegdb_cli.checks.manifest import ManifestCorrupt
-    from lungsegdb_cli.utils.hashing import NotRegularFile, read_regular
-
-    try:
-        data = read_regular(paths.manifest)
-    except FileNotFoundError:
-        return None
-    except (NotRegularFile, IsADirectoryError) as exc:
-        raise ManifestCorrupt(
-            f"The manifest {paths.manifest} is corrupt: it is {exc.strerror}",
-            path=str(paths.manifest),
-        ) from None
-    except OSError as exc:
-        from lungsegdb_cli.errors import from_os_error
-
-        raise from_os_error(exc, f"reading {paths.manifest}") from exc
-    return hashlib.sha256(data).hexdigest()
-
-
 def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     """Why the splits in force no longer match the tree (``names``: its pairs as
     ``variant/version/stem``), or None when they match or there are none."""
@@ -222,12 +202,26 @@ def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     if gone:
         reasons.append(f"{len(gone):,} split entries name pairs the tree no longer has")
     made_from = doc.get("manifest_sha256")
-    now = _manifest_sha256(paths)
+    now = manifest_sha256(paths)
     if not reasons and made_from and now and made_from != now:
         reasons.append("the splits were made from another manifest")
     if not reasons:
         return None
     return "; ".join(reasons) + " (run 'lungsegdb split' again)"
+
+
+def splits_check(paths: DataPaths) -> Callable[[set[str]], tuple[str, str] | None]:
+    """What ``validate`` asks of the splits in force (its ``splits_check``): given the tree's
+    pairs, None when the splits match, else the splits file relative to the tree and why not."""
+
+    def check(names: set[str]) -> tuple[str, str] | None:
+        why = stale_splits(paths, names)
+        if why is None:
+            return None
+        rel = os.path.relpath(splits_path(paths), paths.dataset_dir).replace(os.sep, "/")
+        return rel, why
+
+    return check
 
 
 def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
@@ -265,8 +259,7 @@ def document(result: SplitResult) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
-@commit.one_generation
-def make_splits(
+def compute_splits(
     paths: DataPaths,
     *,
     ratios: Any = DEFAULT_RATIOS,
@@ -275,9 +268,11 @@ def make_splits(
     out: Path | None = None,
     stratify: str | None = None,
 ) -> SplitResult:
-    """Assign every pair of the tree to train/val/test and write the splits file (default
-    ``<state>/splits.json``, atomically). Bad ratios or --group-by: UsageError (exit 2); no
-    tree: CheckFailed (exit 1). ``stratify="version"``: see :func:`stratified`."""
+    """Assign every pair of the tree to train/val/test; writes nothing (``out``, default
+    ``<state>/splits.json``, is only where the result says it belongs). Bad ratios or
+    --group-by: UsageError (exit 2); no tree: CheckFailed (exit 1). ``stratify="version"``:
+    see :func:`stratified`. The caller holds the tree steady (:func:`make_splits` does; an
+    export reads it inside its own generation)."""
     checked = check_ratios(ratios)
     stratify = check_stratify(stratify)
     if isinstance(seed, bool) or not isinstance(seed, int) or len(str(seed)) > 64:
@@ -317,11 +312,29 @@ def make_splits(
         seed=seed,
         ratios=checked,
         group_by=group_by,
-        manifest_sha256=_manifest_sha256(paths),
+        manifest_sha256=manifest_sha256(paths),
         splits=splits,
         counts=counts,
         suggestion=None if group_by is not None else suggest_group_by([p.stem for p in pairs]),
         stratify=stratify,
     )
-    atomic_write_text(target, document(result))
+    return result
+
+
+@commit.one_generation
+def make_splits(
+    paths: DataPaths,
+    *,
+    ratios: Any = DEFAULT_RATIOS,
+    seed: int = 0,
+    group_by: str | None = None,
+    out: Path | None = None,
+    stratify: str | None = None,
+) -> SplitResult:
+    """:func:`compute_splits`, then the splits file written atomically (default
+    ``<state>/splits.json``), one generation of the tree from the first read to the write."""
+    result = compute_splits(
+        paths, ratios=ratios, seed=seed, group_by=group_by, out=out, stratify=stratify
+    )
+    atomic_write_text(Path(result.path), document(result))
     return result

@@ -569,7 +569,8 @@ def test_no_command_function_has_a_debug_parameter() -> None:
 # ---------------------------------------------------------------------------------------------
 _SWITCHES_PROBE = """
 import gc, sys
-from lungsegdb_cli.cli import tuning as _tuning; from lungsegdb_cli.cli import app as cli
+from lungsegdb_cli.cli import tuning as _tuning
+from lungsegdb_cli.cli import app as cli, entry
 {call}
 print(_tuning._applied, gc.get_freeze_count() > 0, file=sys.stderr)
 """
@@ -579,7 +580,7 @@ print(_tuning._applied, gc.get_freeze_count() > 0, file=sys.stderr)
     ("call", "is_main"),
     [
         ("cli.run(['--version'])", False),
-        ("try:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass", True),
+        ("try:\n    entry.main(['--version'])\nexcept SystemExit:\n    pass", True),
     ],
     ids=["run", "main"],
 )

@@ -160,7 +160,7 @@ def busy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: How the command is started. ``pdeathsig``: as users do. The others run ``python -c`` with
 #: the fallback forced in the parent (forked workers inherit it): ``pidfd`` without the
 #: kernel's parent-death signal, ``polling`` without pidfds either.
-_MAIN = "from lungsegdb_cli.cli.app import main; main(sys.argv[1:])"
+_MAIN = "from lungsegdb_cli.cli.entry import main; main(sys.argv[1:])"
 _OFF = "from lungsegdb_cli.utils import procpool as _procpool; _procpool.USE_PDEATHSIG = False; "
 STARTS = {
     "pdeathsig": ["-m", "lungsegdb_cli"],

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
+from lungsegdb_cli.training.export.check import RECORD, read_record
 
-RECORD = "lungsegdb-export.json"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -150,7 +150,6 @@ def _not_an_export(out: Path, why: str) -> UsageError:
 
 def _previous_export(out: Path) -> Seen:
     """OUT as a previous export that ``--force`` may replace; anything else: exit 2."""
-    from lungsegdb_cli.training.export.check import read_record
 
     if not os.path.lexists(out / RECORD):
         raise _not_an_export(out, f"no {RECORD}")

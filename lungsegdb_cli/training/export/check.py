@@ -18,12 +18,14 @@ from typing import Any
 
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
-from lungsegdb_cli.training.export.atomic import RECORD
 from lungsegdb_cli.utils.hashing import read_regular
 from lungsegdb_cli.utils.statejson import loads
 
 #: Problem paths listed per kind in the result (all are counted).
 SHOWN = 50
+
+#: The record an export writes in OUT (what verify-export and --force check against).
+RECORD = "lungsegdb-export.json"
 
 
 @dataclass
@@ -205,8 +207,8 @@ def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
 
 def check(out: Path) -> ExportCheckResult:
     """Check the export at ``out`` against its record (see the module docstring)."""
+    from lungsegdb_cli.checks.manifest import manifest_sha256
     from lungsegdb_cli.state.datadir import open_data_dir
-    from lungsegdb_cli.training.export.run import manifest_sha256
 
     out = Path(os.path.abspath(out))
     doc = read_record(out)

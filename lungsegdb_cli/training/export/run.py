@@ -31,14 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli import __version__
+from lungsegdb_cli._version import __version__
+from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
 from lungsegdb_cli.training.export import layout
-from lungsegdb_cli.training.export.atomic import RECORD, Seen, check_target, staging, tidy
+from lungsegdb_cli.training.export.atomic import Seen, check_target, staging, tidy
 from lungsegdb_cli.training.export.atomic import commit as put_in_place
+from lungsegdb_cli.training.export.check import RECORD
 from lungsegdb_cli.training.export.claim import claim
 from lungsegdb_cli.training.export.place import LINKS, Placed, place_all
 from lungsegdb_cli.training.pairs import (
@@ -136,12 +138,6 @@ def check_dataset_id(dataset_id: Any, two: bool) -> int:
     return dataset_id
 
 
-def manifest_sha256(paths: DataPaths) -> str | None:
-    from lungsegdb_cli.training.split import _manifest_sha256
-
-    return _manifest_sha256(paths)
-
-
 # ---------------------------------------------------------------------------------------------
 # Splits
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +168,10 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
     loaded = load_splits_file(where)
     if loaded is not None:
         return _Splits("in-force", str(where), *loaded)
-    from lungsegdb_cli.training.split import document, make_splits
+    from lungsegdb_cli.training.split import compute_splits, document
 
-    made = make_splits.__wrapped__(paths, out=scratch)  # type: ignore[attr-defined]
-    text = document(made).encode("utf-8")  # the bytes just written to scratch
+    made = compute_splits(paths, out=scratch)  # the export's generation holds the tree steady
+    text = document(made).encode("utf-8")  # written to scratch with the export's other texts
     return _Splits("default", None, text, loads(text))
 
 
@@ -297,8 +293,8 @@ def export(
     workers: int | None = None,
 ) -> ExportResult:
     """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
-    from lungsegdb_cli.checks.stats import parse_variant
     from lungsegdb_cli.dataset import card as dataset
+    from lungsegdb_cli.dataset.card import parse_variant
 
     fmt = layout.check_format(fmt)
     link = check_link(link)
