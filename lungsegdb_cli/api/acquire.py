@@ -120,28 +120,25 @@ def download(
     """
     from lungsegdb_cli.sources import discard as _discard
     from lungsegdb_cli.sources import download as _download
-    from lungsegdb_cli.sources import pinning as _pinning
+    from lungsegdb_cli.sources.request import DownloadRequest
 
-    if require_pin:
-        _pinning.require(sha256)
-    if not keep_archive:
-        _discard.check_extracting(extract)
-    paths = data_paths(data_dir)
-    result = _download.download(
-        paths,
+    request = DownloadRequest.build(
+        urls=urls,
         url=url,
-        archive=None if archive is None else Path(archive),
+        drive=drive,
+        archive=archive,
         sha256=sha256,
+        md5=md5,
+        require_pin=require_pin,
+        keep_archive=keep_archive,
         offline=offline,
         force=force,
         extract=extract,
-        progress=progress,
-        cookies=None if cookies is None else Path(cookies),
-        urls=None if urls is None else list(urls),
-        use_drive=drive,
+        cookies=cookies,
         storage_options=storage_options,
-        md5=md5,
     )
+    paths = data_paths(data_dir)
+    result = _download.download(paths, request, progress=progress)
     if not keep_archive:
         _discard.discard_archive(paths)
     result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()

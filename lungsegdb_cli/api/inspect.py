@@ -64,9 +64,14 @@ def verify(
     (True, 8, [])
     """
     from lungsegdb_cli.checks import verify as _verify
+    from lungsegdb_cli.sources.request import Pin
 
+    pin = Pin.parse("sha256", sha256)  # malformed: UsageError (exit 2), as on the command line
     return _verify.verify(
-        data_paths(data_dir, must_exist=True), sha256=sha256, quick=quick, progress=progress
+        data_paths(data_dir, must_exist=True),
+        sha256=None if pin is None else pin.hex,
+        quick=quick,
+        progress=progress,
     )
 
 

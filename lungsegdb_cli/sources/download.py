@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +55,7 @@ from lungsegdb_cli.sources.fetch import (
 )
 from lungsegdb_cli.sources.http.resume import discard_other_parts
 from lungsegdb_cli.sources.http.transfer import RetryPolicy, discard_part
+from lungsegdb_cli.sources.request import DownloadRequest
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
@@ -207,16 +208,31 @@ def tree_intact(paths: DataPaths) -> int | None:
 
 @dataclass(frozen=True)
 class _Op:
-    """One ``download`` call's decisions, made once and passed down."""
+    """One ``download`` call: where, what was asked (the request, unchanged), the sources to
+    try in order (:func:`lungsegdb_cli.sources.plan.plan`) and who hears of progress."""
 
     paths: DataPaths
-    source: drive.Source
-    pin: str | None
-    extract: bool
-    progress: Progress | None
-    #: the sources to try in order (:func:`lungsegdb_cli.sources.plan.plan`); () -> ``source``
-    plan: tuple[drive.Source, ...] = ()
-    md5: str | None = None  # the --md5 pin (MD5 is computed only when it is given)
+    request: DownloadRequest
+    plan: tuple[drive.Source, ...]
+    progress: Progress | None = None
+
+    @property
+    def source(self) -> drive.Source:
+        """The first source: the one named in errors about the whole plan."""
+        return self.plan[0]
+
+    @property
+    def pin(self) -> str | None:
+        return self.request.sha256
+
+    @property
+    def md5(self) -> str | None:
+        """The MD5 pin (MD5 is computed only when it is given)."""
+        return self.request.md5
+
+    @property
+    def extract(self) -> bool:
+        return self.request.extract
 
 
 @dataclass(frozen=True)
@@ -254,78 +270,59 @@ def _now() -> str:
 
 def download(
     paths: DataPaths,
+    request: DownloadRequest,
     *,
-    url: str | None = None,
-    archive: Path | None = None,
-    sha256: str | None = None,
-    offline: bool = False,
-    force: bool = False,
-    extract: bool = True,
     progress: Progress | None = None,
     session: Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     drive_base: str | None = None,
     policy: RetryPolicy | None = None,
-    cookies: str | os.PathLike[str] | None = None,
-    urls: Sequence[str] | None = None,
-    use_drive: bool = True,
-    storage_options: Mapping[str, Any] | None = None,
-    md5: str | None = None,
 ) -> DownloadResult:
-    """Make the dataset available under ``paths`` (see the module docstring for the order).
+    """Make the dataset available under ``paths`` as ``request`` asks (see the module docstring
+    for the order). The other arguments are the side effects, injected: ``session`` (HTTP),
+    ``sleep`` and ``clock``, ``drive_base`` (where Google Drive is), ``policy`` (retries).
 
-    ``cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read once,
-    never written; a bad file is a :class:`UsageError` before anything else happens).
-
-    ``urls``: ordered sources (:mod:`lungsegdb_cli.sources.plan`), then the dataset's Drive file
-    unless ``use_drive`` is False; None: ``url`` alone (or the Drive file). ``storage_options``
-    go to the fsspec backend of ``s3://`` (...) sources.
-    ``md5`` pins the MD5 as well (only then is it computed)."""
+    ``request.cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read
+    once, never written; a bad file is a :class:`UsageError` before anything else happens).
+    ``request.sources`` are tried in order (:mod:`lungsegdb_cli.sources.plan`), then the
+    dataset's Drive file unless ``request.drive`` is False; ``storage_options`` go to the
+    fsspec backend of ``s3://`` (...) sources; an MD5 pin is the only reason MD5 is computed."""
     t0 = clock()
-    jar = None if cookies is None else cookies_mod.load(cookies)
-    if urls is None:
-        plan = sources_mod.plan([url] if url else [], drive=not url, base=drive_base)
-    else:
-        plan = sources_mod.plan(urls, drive=use_drive, base=drive_base)
-    op = _Op(
-        paths,
-        plan[0],
-        sha256.lower() if sha256 else None,
-        extract,
-        progress,
-        plan,
-        md5.lower() if md5 else None,
-    )
-    if archive is not None and not Path(archive).is_file():
+    jar = None if request.cookies is None else cookies_mod.load(request.cookies)
+    plan = sources_mod.plan(list(request.sources), drive=request.drive, base=drive_base)
+    op = _Op(paths, request, plan, progress)
+    archive = request.archive
+    if archive is not None and not archive.is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
-    if offline and archive is None and not paths.root.exists():
+    if request.offline and archive is None and not paths.root.exists():
         raise offline_error("the dataset is not here", paths, op.source)
-    done = None if force or not paths.state_dir.is_dir() else _up_to_date_as_reader(op)
+    done = None
+    if not request.force and paths.state_dir.is_dir():
+        done = _up_to_date_as_reader(op)
     if done is None:
         net = Network(session, sleep, clock, policy, cookies=jar,
-                      storage_options=dict(storage_options or {}))
-        done = _download_as_writer(op, archive, offline=offline, force=force, net=net)
+                      storage_options=dict(request.storage_options))
+        done = _download_as_writer(op, net)
     done.elapsed = clock() - t0
     return done
 
 
-def _download_as_writer(
-    op: _Op, archive: Path | None, *, offline: bool, force: bool, net: Network
-) -> DownloadResult:
+def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
     """Everything after the reader's check, under the writer lock: check again (another run
     may have finished meanwhile), then get the archive, extract it, and commit it all."""
-    paths = op.paths
+    paths, request = op.paths, op.request
     with commit.writing(paths) as waited:
         here = _Here.look(paths, op.extract)
-        done = None if force else _up_to_date(op, here)
+        done = None if request.force else _up_to_date(op, here)
         if done is not None:
             done.waited_for_lock = waited
             return done
         with commit.Transaction(paths) as txn:
-            if archive is not None:
-                result = _from_local(txn, op, Path(archive))
-            elif offline or (not force and op.extract and here.kept_matches(op.pin, op.md5)):
+            kept = not request.force and op.extract and here.kept_matches(op.pin, op.md5)
+            if request.archive is not None:
+                result = _from_local(txn, op, request.archive)
+            elif request.offline or kept:
                 # a kept archive (say, the extraction failed or the tree was deleted) is reused
                 result = _from_kept(op, here)
             else:
@@ -583,6 +580,6 @@ def _finish(
         extracted=False,
         pinned=op.pin is not None,
         manifest=None,
-        pin_hint=None if op.pin else pin_hint(str(record.sha256)),
+        pin_hint=None if op.pin else pin_hint(op.request.command(str(record.sha256))),
         read_from=read_from,
     )

@@ -12,9 +12,11 @@ from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused
 from lungsegdb_cli.sources.drive import pages as drive
 
 
-def pin_hint(sha256: str) -> str:
-    """How to pin the archive just recorded."""
-    return f"Pin it in CI: lungsegdb download --sha256 {sha256}  (or LUNGSEGDB_SHA256={sha256})"
+def pin_hint(command: str) -> str:
+    """How to pin the archive just recorded: ``command`` is the download line that repeats
+    the source with the pin (:meth:`~lungsegdb_cli.sources.request.DownloadRequest.command`)."""
+    sha256 = command.rsplit(" ", 1)[-1]
+    return f"Pin it in CI: {command}  (or LUNGSEGDB_SHA256={sha256})"
 
 
 def _manual_step(source: drive.Source, paths: DataPaths, pin: str | None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.downloads import run_download
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
@@ -52,7 +53,7 @@ def drive(fake_drive: FakeDrive, archive: bytes, monkeypatch: pytest.MonkeyPatch
 
 def _dl(root: Path, **kw: Any) -> download.DownloadResult:
     kw.setdefault("sleep", lambda s: None)
-    return download.download(paths.resolve(root), **kw)
+    return run_download(paths.resolve(root), **kw)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -119,7 +120,9 @@ def test_url_from_environment(
     monkeypatch.setenv("LUNGSEGDB_URL", drive.mirror_url("LungSegDB.zip"))
     code, out, err = _cli(capsys, "--data-dir", str(tmp_path), "--no-extract", "--quiet")
     assert code == 0 and "Archive downloaded" in out and err == ""
-    assert "Pin it in CI: lungsegdb download --sha256 " in out
+    mirror = drive.mirror_url("LungSegDB.zip")
+    # the pin line repeats the source: copying it fetches from the mirror, not from Drive
+    assert f"Pin it in CI: lungsegdb download --url '{mirror}' --sha256 " in out
     assert [s.path for s in drive.seen] == ["/mirror/LungSegDB.zip"]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.downloads import run_download
 from support.drive_fake import FakeDrive
 from support.fakes import RecordingProgress
 from support.tls import LoopbackTLS
@@ -18,7 +19,6 @@ from support.tls import LoopbackTLS
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
-from lungsegdb_cli.sources import download
 from lungsegdb_cli.sources.http import transfer as fetch
 from lungsegdb_cli.sources.http.body import BodyReader
 
@@ -155,7 +155,7 @@ def test_resume_over_https_after_a_cut_connection(https_drive: FakeDrive, tmp_pa
 def test_download_through_the_drive_flow_over_https(
     https_drive: FakeDrive, tmp_path: Path
 ) -> None:
-    res = download.download(paths.resolve(tmp_path), extract=False, sleep=lambda s: None)
+    res = run_download(paths.resolve(tmp_path), extract=False, sleep=lambda s: None)
     assert res.action == "downloaded" and Path(res.archive.path).read_bytes() == DATA
     assert [s.path for s in https_drive.seen] == ["/uc", "/download", "/download"]
     assert res.archive.sha256 == SHA and res.archive.md5 is None
@@ -206,12 +206,12 @@ def test_a_recorded_md5_pin_is_up_to_date_and_another_is_not(
     https_drive: FakeDrive, tmp_path: Path
 ) -> None:
     root = paths.resolve(tmp_path)
-    download.download(root, extract=False, md5=MD5, sleep=lambda s: None)
+    run_download(root, extract=False, md5=MD5, sleep=lambda s: None)
     n = len(https_drive.seen)
-    again = download.download(root, extract=False, md5=MD5, sleep=lambda s: None)
+    again = run_download(root, extract=False, md5=MD5, sleep=lambda s: None)
     assert again.action == "up-to-date" and len(https_drive.seen) == n
     with pytest.raises(Exception, match="MD5 mismatch"):
-        download.download(root, extract=False, md5="1" * 32, sleep=lambda s: None)
+        run_download(root, extract=False, md5="1" * 32, sleep=lambda s: None)
     assert len(https_drive.seen) > n  # not matched by the record: fetched and checked
 
 

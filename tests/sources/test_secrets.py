@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.downloads import run_download
 from support.drive_fake import FakeDrive
 
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
-from lungsegdb_cli.sources import download
 from lungsegdb_cli.sources.http.resume import ResumeState, resumable_offset, state_path
 from lungsegdb_cli.sources.http.transfer import RetryPolicy
 from lungsegdb_cli.state.provenance import Provenance
@@ -278,7 +278,7 @@ def _interrupt(drive: FakeDrive, data: Path, url: str) -> Path:
     drive.drop_after = [DROP]
     drive.fail_next = [None, (500, "0")]  # type: ignore[list-item]
     with pytest.raises(DownloadError):
-        download.download(paths.resolve(data), urls=[url], use_drive=False,
+        run_download(paths.resolve(data), urls=[url], drive=False,
                           sleep=lambda s: None, policy=RetryPolicy(retries=1))
     part = data / "downloads" / f"url-{url_sha256(url)[:12]}.part"
     assert part.stat().st_size == DROP and state_path(part).is_file()
@@ -304,6 +304,6 @@ def test_a_part_of_the_same_url_is_still_resumed(
     data = tmp_path / "data"
     url = secret_url(drive)
     _interrupt(drive, data, url)
-    res = download.download(paths.resolve(data), urls=[url], use_drive=False)
+    res = run_download(paths.resolve(data), urls=[url], drive=False)
     assert res.resumed_from == DROP and Path(res.archive.path).read_bytes() == archive
     assert sorted(p.name for p in (data / "downloads").iterdir()) == ["LungSegDB.zip"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.downloads import run_download
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 from support.s3_server import ACCESS_KEY, SECRET_KEY
@@ -20,7 +21,6 @@ from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DownloadError
-from lungsegdb_cli.sources import download
 from lungsegdb_cli.sources import plan as sources
 from lungsegdb_cli.sources.http.transfer import RetryPolicy
 from lungsegdb_cli.state import provenance
@@ -160,7 +160,7 @@ def test_a_failing_first_source_moves_on_to_the_second(
     good = drive.mirror_url("LungSegDB.zip") if second == "http" else request.getfixturevalue(
         "bucket"
     )
-    res = download.download(
+    res = run_download(
         paths.resolve(tmp_path), urls=[urls[first], good], sha256=pin, sleep=lambda s: None,
         policy=RetryPolicy(retries=1),
     )
@@ -292,7 +292,7 @@ def test_a_dead_mirror_with_another_behind_it_gets_a_short_retry_budget(
     waits: list[float] = []
     urls = [dead, drive.mirror_url("LungSegDB.zip")] if behind else [dead]
     try:
-        res = download.download(paths.resolve(tmp_path), urls=urls, use_drive=False,
+        res = run_download(paths.resolve(tmp_path), urls=urls, drive=False,
                                 sha256=pin, sleep=waits.append)
         assert behind and res.source.url == urls[1]
     except DownloadError:
@@ -309,10 +309,10 @@ def test_s3_download_resumes_with_a_ranged_read(
     root = paths.resolve(tmp_path)
     policy = RetryPolicy(chunk_size=4096)
     with pytest.raises(KeyboardInterrupt):
-        download.download(root, urls=[bucket], use_drive=False, sha256=pin, policy=policy,
+        run_download(root, urls=[bucket], drive=False, sha256=pin, policy=policy,
                           progress=InterruptingProgress(len(archive) // 2))
     assert list((tmp_path / "downloads").glob("*.part"))
-    res = download.download(root, urls=[bucket], use_drive=False, sha256=pin, policy=policy)
+    res = run_download(root, urls=[bucket], drive=False, sha256=pin, policy=policy)
     assert 0 < res.resumed_from < len(archive) and res.archive.sha256 == pin
     assert Path(res.archive.path).read_bytes() == archive and res.files == 24
 
@@ -448,9 +448,9 @@ def test_a_part_left_by_one_source_is_resumed_from_the_next_under_the_pin(
     exhausted: the bucket (same pin, same size) continues from byte 50,000."""
     drive.drop_after = [50_000]
     drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]  # served, then 503s
-    res = download.download(
+    res = run_download(
         paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
-        use_drive=False, sha256=pin, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+        drive=False, sha256=pin, sleep=lambda s: None, policy=RetryPolicy(retries=1),
     )
     assert [a.ok for a in res.sources] == [False, True] and res.source.url == bucket
     assert res.resumed_from == 50_000 and res.archive.sha256 == pin
@@ -462,8 +462,8 @@ def test_without_a_pin_a_part_is_not_carried_to_the_next_source(
 ) -> None:
     drive.drop_after = [50_000]
     drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]
-    res = download.download(
+    res = run_download(
         paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
-        use_drive=False, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+        drive=False, sleep=lambda s: None, policy=RetryPolicy(retries=1),
     )
     assert res.resumed_from == 0 and Path(res.archive.path).read_bytes() == archive

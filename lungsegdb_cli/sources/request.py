@@ -1,0 +1,182 @@
+"""One download, asked once: the frozen :class:`DownloadRequest` that flows from where the
+options are parsed (the command line, or :func:`lungsegdb_cli.download`) down to the bytes on
+disk, and the :class:`Pin` values it carries.
+
+Everything a caller can get wrong is checked in :meth:`DownloadRequest.build`, before any byte
+is read, fetched or hashed, with the same :class:`~lungsegdb_cli.errors.UsageError` (exit 2)
+whichever door the options came through: a malformed pin, a missing pin under ``require_pin``,
+``keep_archive=False`` with ``extract=False``. Below it nothing is renamed: ``drive`` is
+``drive`` from ``--no-drive`` to the source plan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli.errors import UsageError
+
+__all__ = ["ALGORITHMS", "DownloadRequest", "Pin"]
+
+
+@dataclass(frozen=True)
+class _Algorithm:
+    digits: int
+    label: str
+    hint: str
+
+
+#: The pins a download can carry: the option's name -> its form.
+ALGORITHMS: dict[str, _Algorithm] = {
+    "sha256": _Algorithm(
+        64, "SHA-256", "Copy the checksum from 'lungsegdb info --json' or your CI pin."
+    ),
+    "md5": _Algorithm(32, "MD5", "Copy the md5Checksum Google Drive reports for the file."),
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A checksum the archive must have: ``algorithm`` (``sha256`` or ``md5``) and its
+    lower-case ``hex`` digits. Make one with :meth:`parse`, which refuses a malformed value.
+
+    Examples
+    --------
+    >>> Pin.parse("sha256", "AB" * 32)
+    Pin(algorithm='sha256', hex='abab...abab')
+    >>> Pin.parse("md5", "") is None
+    True
+    """
+
+    algorithm: str
+    hex: str
+
+    def __repr__(self) -> str:
+        shown = self.hex if len(self.hex) <= 12 else f"{self.hex[:4]}...{self.hex[-4:]}"
+        return f"Pin(algorithm={self.algorithm!r}, hex={shown!r})"
+
+    @classmethod
+    def parse(cls, algorithm: str, value: str | None) -> Pin | None:
+        """``value`` as a pin of ``algorithm`` (None when not given or blank); a value that is
+        not the algorithm's number of hex digits is a :class:`UsageError` (exit 2)."""
+        if value is None or not value.strip():
+            return None
+        spec = ALGORITHMS[algorithm]
+        v = value.strip().lower()
+        if len(v) != spec.digits or any(c not in "0123456789abcdef" for c in v):
+            raise UsageError(
+                f"Malformed {spec.label}: {value!r} (expected {spec.digits} hex digits)",
+                hint=spec.hint,
+                option=f"--{algorithm}",
+            )
+        return cls(algorithm, v)
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """What one ``download`` is asked to do, validated once (:meth:`build`) and passed down
+    unchanged.
+
+    ``sources`` are the ordered URLs given (Google Drive links, http(s) mirrors, fsspec URLs),
+    tried before the dataset's own Drive file unless ``drive`` is False; ``archive`` is a file
+    downloaded by hand (no network); ``pins`` every checksum the archive must have.
+    ``storage_options`` (fsspec backend arguments) and ``cookies`` are never shown.
+    """
+
+    sources: tuple[str, ...] = ()
+    drive: bool = True
+    archive: Path | None = None
+    pins: tuple[Pin, ...] = ()
+    offline: bool = False
+    force: bool = False
+    extract: bool = True
+    keep_archive: bool = True
+    cookies: Path | None = field(default=None, repr=False)
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def pin(self, algorithm: str) -> str | None:
+        """The hex digits of the ``algorithm`` pin, None without one."""
+        return next((p.hex for p in self.pins if p.algorithm == algorithm), None)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.pin("sha256")
+
+    @property
+    def md5(self) -> str | None:
+        return self.pin("md5")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        urls: Sequence[str] | None = None,
+        url: str | None = None,
+        drive: bool = True,
+        archive: str | os.PathLike[str] | None = None,
+        sha256: str | None = None,
+        md5: str | None = None,
+        require_pin: bool = False,
+        keep_archive: bool = True,
+        offline: bool = False,
+        force: bool = False,
+        extract: bool = True,
+        cookies: str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> DownloadRequest:
+        """The request for these options (the fields, in the options' own spellings), or a
+        :class:`UsageError` (exit 2) before anything is read. ``url`` is the single-source
+        spelling (that source alone: no Drive fallback); ``urls`` the ordered list (then Drive
+        unless ``drive`` is False); ``require_pin`` refuses a missing ``sha256``.
+
+        Examples
+        --------
+        >>> r = DownloadRequest.build(urls=["https://mirror.example/LungSegDB.zip"], drive=False)
+        >>> r.sources, r.drive, r.sha256
+        (('https://mirror.example/LungSegDB.zip',), False, None)
+        >>> DownloadRequest.build(sha256="<pin>")
+        Traceback (most recent call last):
+        ...
+        lungsegdb_cli.errors.UsageError: Malformed SHA-256: '<pin>' (expected 64 hex digits)
+        """
+        from lungsegdb_cli.sources import discard, pinning
+
+        if require_pin:
+            pinning.require(sha256)
+        given = (("sha256", sha256), ("md5", md5))
+        pins = tuple(p for p in (Pin.parse(a, v) for a, v in given) if p is not None)
+        if not keep_archive:
+            discard.check_extracting(extract)
+        if urls is None:
+            sources, drive = ((url,), False) if url else ((), True)
+        else:
+            sources = tuple(urls)
+        return cls(
+            sources=sources,
+            drive=drive,
+            archive=None if archive is None else Path(archive),
+            pins=pins,
+            offline=offline,
+            force=force,
+            extract=extract,
+            keep_archive=keep_archive,
+            cookies=None if cookies is None else Path(cookies),
+            storage_options=dict(storage_options or {}),
+        )
+
+    def command(self, sha256: str) -> str:
+        """The ``lungsegdb download`` line that repeats this request's source with ``sha256``
+        pinned (URLs redacted: a secret in one is never printed)."""
+        from lungsegdb_cli._redact import redact
+
+        words = ["lungsegdb download"]
+        if self.archive is not None:
+            words.append(f"--archive '{self.archive}'")
+        words += [f"--url '{redact(u)}'" for u in self.sources]
+        if self.sources and not self.drive:
+            words.append("--no-drive")
+        words.append(f"--sha256 {sha256}")
+        return " ".join(words)
