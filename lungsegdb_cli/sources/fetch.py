@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from lungsegdb_cli._redact import redact
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import from_os_error
+from lungsegdb_cli.errors import UsageError, from_os_error
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive import gdown as gdown_client
 from lungsegdb_cli.sources.drive import pages as drive
@@ -177,23 +178,69 @@ def fetch_archive(
         "md5": md5 is not None,
         "bounds": _bounds(paths, pin, net),
     }
-    if fsspec_source.handles(source.url):
-        res = fsspec_source.fetch(
-            source.url, part, storage_options=net.storage_options, **common
-        )
-        return _checked(res, part, downloads, source, pin, CLIENT, md5)
-    sess = _make_session(net.cookies, source) if net.session is None else net.session
-    client = CLIENT
+    job = _Job(paths, source, pin, part, extract, progress, net, md5 is not None, common)
+    res, client = choose_transport(source.url)(job)
+    return _checked(res, part, downloads, source, pin, client, md5)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One source's transfer, as a transport gets it."""
+
+    paths: DataPaths
+    source: drive.Source
+    pin: str | None
+    part: Path
+    extract: bool
+    progress: Progress | None
+    net: Network
+    md5: bool
+    common: dict[str, Any]
+
+
+def _by_http(job: _Job) -> tuple[FetchResult, str]:
+    """http(s): our transfer; a Google Drive page it cannot follow goes to gdown, the
+    documented second Drive client."""
+    net = job.net
+    sess = _make_session(net.cookies, job.source) if net.session is None else net.session
     try:
-        res = fetch(source.url, part, session=sess, **common)
+        return fetch(job.source.url, job.part, session=sess, **job.common), CLIENT
     except drive.Refused as exc:
-        res = _second_client(exc.page, paths, source, pin, part, extract, progress, net,
-                             md5=md5 is not None)
-        client = gdown_client.CLIENT
+        res = _second_client(exc.page, job.paths, job.source, job.pin, job.part, job.extract,
+                             job.progress, net, md5=job.md5)
+        return res, gdown_client.CLIENT
     finally:
         if net.session is None:
             sess.close()
-    return _checked(res, part, downloads, source, pin, client, md5)
+
+
+def _by_fsspec(job: _Job) -> tuple[FetchResult, str]:
+    """``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``: the fsspec backend."""
+    res = fsspec_source.fetch(
+        job.source.url, job.part, storage_options=job.net.storage_options, **job.common
+    )
+    return res, CLIENT
+
+
+#: The transport of each URL scheme (pooch's ``choose_downloader`` is the precedent).
+TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
+    "http": _by_http,
+    "https": _by_http,
+    **{scheme: _by_fsspec for scheme in fsspec_source.BACKENDS},
+}
+
+
+def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
+    """The transport for ``url``'s scheme; one the table lacks is a :class:`UsageError`
+    (the source plan refuses such URLs first, so this is the net under it)."""
+    scheme = fsspec_source.scheme_of(url)
+    try:
+        return TRANSPORTS[scheme]
+    except KeyError:
+        raise UsageError(
+            f"Cannot download {redact(url)}: no transport for {scheme or 'a URL without a scheme'}",
+            hint="Use an http(s) URL, a Google Drive link, or s3://, gs://, az://, hf://, file://.",
+        ) from None
 
 
 def _checked(
@@ -203,10 +250,9 @@ def _checked(
     """The fetched bytes if they are the pinned archive (else moved aside, and raised)."""
     commit.checkpoint("fetched")
     name = archive_name(res)
-    if pin and res.sha256 != pin:
-        _reject(part, downloads / f"{name}.rejected", res, source, pin)
-    if md5 and res.md5 != md5:
-        _reject(part, downloads / f"{name}.rejected", res, source, md5, algorithm="md5")
+    for algorithm, want, got in (("sha256", pin, res.sha256), ("md5", md5, res.md5)):
+        if want and got != want:  # the pins, one loop: the first that fails rejects the bytes
+            _reject(part, downloads / f"{name}.rejected", res, source, want, algorithm=algorithm)
     return Fetched(res, part, downloads / name, client)
 
 

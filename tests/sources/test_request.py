@@ -134,3 +134,27 @@ def test_pin_line_after_archive_names_the_file(synth_result: Any, tmp_path: Path
     assert result.pin_hint is not None
     assert result.pin_hint.startswith(f"Pin it in CI: lungsegdb download --archive '{archive}' "
                                       f"--sha256 {result.archive.sha256}")
+
+
+@pytest.mark.parametrize(
+    ("url", "transport"),
+    [
+        ("https://drive.google.com/uc?id=X", "_by_http"),
+        ("http://127.0.0.1:1/LungSegDB.zip", "_by_http"),
+        ("s3://bucket/LungSegDB.zip", "_by_fsspec"),
+        ("gs://bucket/LungSegDB.zip", "_by_fsspec"),
+        ("hf://datasets/x/LungSegDB.zip", "_by_fsspec"),
+        ("file:///data/LungSegDB.zip", "_by_fsspec"),
+    ],
+)
+def test_the_transport_is_chosen_by_scheme(url: str, transport: str) -> None:
+    from lungsegdb_cli.sources.fetch import choose_transport  # internals: the scheme table
+
+    assert choose_transport(url).__name__ == transport
+
+
+def test_a_scheme_without_a_transport_is_a_usage_error() -> None:
+    from lungsegdb_cli.sources.fetch import choose_transport  # internals: the scheme table
+
+    with pytest.raises(UsageError, match="no transport for ftp"):
+        choose_transport("ftp://example.org/LungSegDB.zip")
