@@ -12,7 +12,8 @@ group of operations: :mod:`~lungsegdb_cli.api.acquire` (download, extract, publi
 :mod:`~lungsegdb_cli.api.inspect` (verify, validate, stats, info),
 :mod:`~lungsegdb_cli.api.handoff` (pairs, split, export, check_export, preview) and
 :mod:`~lungsegdb_cli.api.synthesize` (synth); :mod:`~lungsegdb_cli.api.common` holds the one door
-to a data dir that every operation passes through.
+to a data dir that every operation passes through. These modules are internal: what
+:mod:`lungsegdb_cli` re-exports is the API.
 """
 
 from lungsegdb_cli.api.acquire import download, extract, publish

@@ -5,7 +5,7 @@ own look-ups, :class:`~lungsegdb_cli.training.pairs.PairDataset`, ``verify-expor
 record names) gets its :class:`~lungsegdb_cli.dataset.paths.DataPaths` from :func:`open_data_dir`,
 never from :func:`~lungsegdb_cli.dataset.paths.resolve` directly: a commit a killed writer left
 half-done is rolled forward before the command reads or writes anything, whichever command
-comes first (``tests/test_recovery_first.py`` keeps it so).
+comes first (``tests/state/test_recovery_first.py`` keeps it so).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the header and first IFD with :mod:`struct` and the pixels with one ``readinto``
 
 Anything else returns None and the caller decodes with tifffile + imagecodecs: compressed,
 tiled, planar, multi-page, BigTIFF, bit depths other than 8/16/32/64, YCbCr, strips that are
-not contiguous or run past the end of the file. ``tests/test_tiffinfo.py`` checks that this
+not contiguous or run past the end of the file. ``tests/tiff/test_tiffinfo.py`` checks that this
 path returns exactly what tifffile returns.
 
 It also holds the decode limit both paths enforce (:class:`TooLarge`, :func:`check_declared`):

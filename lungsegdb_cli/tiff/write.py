@@ -9,7 +9,7 @@ zlib level 1, which turns a 256 KB mask into ~8 KB in ~0.1 ms, where a CT slice 
 nnU-Net requires, and read by tifffile, Pillow/libtiff, OpenCV, scikit-image and ITK.
 
 Only ``uint8``/``uint16`` 2D arrays take this path; anything else is written by tifffile.
-``tests/test_tiffwrite.py`` checks that tifffile and Pillow read back exactly the array.
+``tests/tiff/test_tiffwrite.py`` checks that tifffile and Pillow read back exactly the array.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def _pair_dataset(root: Path, tmp: Path) -> None:
 
 
 #: Commands that may be the first to meet the crashed data dir (verify, validate, stats, info,
-#: download and extract are covered by tests/test_commit.py's crash harness).
+#: download and extract are covered by tests/state/test_commit.py's crash harness).
 FIRST: dict[str, Callable[[Path, Path], None]] = {
     "export": _export,
     "split": _split,
