@@ -38,6 +38,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+# internals: exercises archive, checks, ... directly (not public API)
 from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.scancache import SCHEMA, ScanCache, cache_file

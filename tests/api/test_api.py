@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: exercises api directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.api import acquire, handoff, inspect, synthesize
 
 OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "synth"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises archive directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.archive import formats as af
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptingProgress
 
+# internals: exercises archive, checks, ... directly (not public API)
 from lungsegdb_cli.archive import extract as ex
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli.app import run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+# internals: exercises archive, dataset, ... directly (not public API)
 from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.dataset import card as dataset
 

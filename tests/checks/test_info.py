@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import info
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset

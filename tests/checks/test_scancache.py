@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import scancache
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths

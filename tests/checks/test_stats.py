@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import stats, validate
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import validate
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths

@@ -21,6 +21,8 @@ from support.fakes import RecordingProgress, finishes
 from lungsegdb_cli import (
     errors,
 )
+
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import manifest, verify
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset

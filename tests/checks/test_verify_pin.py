@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli.app import run
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from lungsegdb_cli import errors
+
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import info
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset

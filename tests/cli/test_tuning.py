@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+# internals: exercises cli directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli import tuning as _perf
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+# internals: exercises dataset directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.dataset import card as dataset
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises dataset directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import UsageError
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+# internals: exercises dataset, dataset/card, ... directly (not public API)
 from lungsegdb_cli.dataset import paths, tree
 from lungsegdb_cli.dataset.card import GROUPS, Group
 from lungsegdb_cli.errors import CheckFailed

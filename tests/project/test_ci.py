@@ -27,6 +27,8 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptAt
 
 from lungsegdb_cli import __version__
+
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import verify as verify_mod
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths as paths_mod

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
+# internals: exercises cli/app directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -128,3 +128,29 @@ def test_every_module_is_named_in_the_design() -> None:
         if f"`{rel}`" not in design and f"`{short}`" not in design:
             missing.append(rel)
     assert missing == [], f"not in docs/design.md: {missing}"
+
+
+def _internal_imports(path: Path) -> list[str]:
+    """The modules below the public face that a test file imports at its top level."""
+    import ast
+
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lungsegdb_cli"):
+            if node.module not in ("lungsegdb_cli", "lungsegdb_cli.errors"):
+                found.append(node.module)
+            else:
+                found += [f"{node.module}.{a.name}" for a in node.names
+                          if (PACKAGE / a.name).is_dir()]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("lungsegdb_cli.")
+                      and a.name != "lungsegdb_cli.errors"]
+    return found
+
+
+def test_a_test_reaching_into_internals_says_why() -> None:
+    """Behaviour tests go through ``lungsegdb_cli`` (and its errors); a test file that imports
+    an internal module says why in one ``# internals: ...`` line."""
+    silent = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("test_*.py"))
+              if _internal_imports(p) and "# internals:" not in p.read_text()]
+    assert silent == []

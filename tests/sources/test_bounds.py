@@ -17,6 +17,7 @@ import pytest
 from support.fakes import RecordingProgress, finishes
 from support.hostile import Hostile
 
+# internals: exercises cli/app, sources/http, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import DownloadTooLarge, DownloadTooSlow, UsageError
 from lungsegdb_cli.sources.http import transfer as fetch

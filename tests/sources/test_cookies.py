@@ -13,6 +13,7 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive
 
+# internals: exercises cli/app, sources/drive, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.sources.drive import cookies

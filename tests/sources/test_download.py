@@ -16,6 +16,7 @@ from support.downloads import run_download
 from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from support.drive_fake import NOT_FOUND_PAGE, QUOTA_PAGE, SIGN_IN_PAGE, virus_page
 
+# internals: exercises dataset, sources/drive, ... directly (not public API)
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.sources.drive import pages as drive

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.drive_fake import FakeDrive, quota_page
 
+# internals: exercises cli/app, sources/drive, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.sources.drive import pages as drive
 

@@ -14,6 +14,8 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress, RecordingProgress
 
 from lungsegdb_cli.errors import DownloadError
+
+# internals: exercises sources/drive, sources/http, ... directly (not public API)
 from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.sources.http import transfer as fetch
 

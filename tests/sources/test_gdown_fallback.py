@@ -16,6 +16,7 @@ import pytest
 import requests
 from support.drive_fake import FakeDrive, novel_page
 
+# internals: exercises cli/app, sources/drive, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.state import provenance

@@ -16,6 +16,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import RecordingProgress
 from support.tls import LoopbackTLS
 
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths

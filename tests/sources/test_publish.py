@@ -15,6 +15,8 @@ import pytest
 from support.s3_server import ACCESS_KEY, SECRET_KEY
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli.app import run
 
 

@@ -22,6 +22,7 @@ import pytest
 from support.downloads import run_download
 from support.drive_fake import FakeDrive
 
+# internals: exercises _redact, cli/app, ... directly (not public API)
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths

@@ -17,6 +17,7 @@ from support.drive_fake import FakeDrive
 from support.fakes import InterruptingProgress
 from support.s3_server import ACCESS_KEY, SECRET_KEY
 
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+# internals: exercises sources/http/streamhash, utils/hashing, ... directly (not public API)
 from lungsegdb_cli.sources.http.streamhash import StreamHasher, digest_file
 from lungsegdb_cli.utils.hashing import NotRegularFile
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from support.fakes import RecordingProgress, finishes
 
+# internals: exercises sources/http, sources/http/resume, ... directly (not public API)
 from lungsegdb_cli.sources.http import transfer as fetch
 from lungsegdb_cli.sources.http.resume import ResumeState, resumable_offset, state_path
 from lungsegdb_cli.sources.http.writeback import WriteBehind

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises sources/http/writeback, ... directly (not public API)
 from lungsegdb_cli.sources.http.writeback import WriteBehind
 
 

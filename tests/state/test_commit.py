@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from support.fakes import InterruptAt
 
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import CheckFailed

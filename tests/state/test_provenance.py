@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises state, state/provenance, ... directly (not public API)
 from lungsegdb_cli.state import provenance
 from lungsegdb_cli.state.provenance import FIELDS, Provenance
 

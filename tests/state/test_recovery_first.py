@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import paths as paths_mod
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, ENV_CRASH_TRACE

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import ExitCode, UsageError

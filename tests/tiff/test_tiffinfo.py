@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+# internals: exercises tiff/decode, tiff/raw, ... directly (not public API)
 from lungsegdb_cli.tiff.decode import IMAGE, MASK, FileSummary, summarize
 from lungsegdb_cli.tiff.raw import plain_shape, read_plain
 

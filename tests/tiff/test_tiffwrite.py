@@ -10,6 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+# internals: exercises tiff/write directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.tiff.write import tiff_bytes, write_gray
 
 RNG = np.random.default_rng(0)

@@ -18,6 +18,8 @@ import tifffile
 from test_pairs import write_tree
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli.app import run
 
 SPLITS = ("train", "val", "test")

@@ -18,6 +18,8 @@ import pytest
 from support.fakes import AtPoint
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, state/crashpoints, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT, set_hook
 

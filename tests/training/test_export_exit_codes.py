@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, state/crashpoints, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.state.crashpoints import ENV_CRASH_AT
 

@@ -14,6 +14,8 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, dataset, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import tree as _tree
 

@@ -16,6 +16,8 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, training, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.training import montage as _montage
 from lungsegdb_cli.training.preview import pick

@@ -13,6 +13,8 @@ import pytest
 from test_pairs import write_tree
 
 import lungsegdb_cli as L
+
+# internals: exercises cli/app, training/split, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.training.split import (
     SUGGESTED_GROUP_BY,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises cli/app, utils directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.utils import csvsafe
 

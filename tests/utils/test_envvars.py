@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+# internals: exercises archive/extract, utils, ... directly (not public API)
 from lungsegdb_cli.archive.extract import Limits
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils import envvars

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.fakes import finishes
 
+# internals: exercises utils directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.utils import hashing
 
 MIB = 1 << 20

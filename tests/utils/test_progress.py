@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+# internals: exercises utils directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.utils import progress
 
 

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+# internals: exercises cli/app, dataset/paths, ... directly (not public API)
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset.paths import resolve
 from lungsegdb_cli.utils import statejson

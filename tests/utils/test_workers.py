@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: exercises checks, cli/app, ... directly (not public API)
 from lungsegdb_cli.checks import decodepass
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import UsageError
