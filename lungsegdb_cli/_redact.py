@@ -26,10 +26,8 @@ record without the URL ever being written down. Only this module's imports are s
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import urllib.parse
 from collections.abc import Mapping
 
 __all__ = ["ENV_REDACT", "MASK", "redact", "secret_name", "url_sha256"]
@@ -61,6 +59,8 @@ def _extra_names(env: Mapping[str, str] | None) -> frozenset[str]:
 
 
 def _hidden(name: str, extra: frozenset[str]) -> bool:
+    import urllib.parse  # on first use: errors.py imports this module, and it is imported early
+
     low = urllib.parse.unquote_plus(name).strip().lower()
     return (
         low in _NAMES
@@ -94,4 +94,6 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
 def url_sha256(url: str) -> str:
     """The SHA-256 (hex) of the full URL, secrets included: how a source is recognised
     without being recorded. A URL's partial download is ``url-<first 12 hex digits>.part``."""
+    import hashlib
+
     return hashlib.sha256(url.strip().encode("utf-8", "surrogatepass")).hexdigest()
