@@ -43,6 +43,7 @@ __all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
 app = typer.Typer(
     name="lungsegdb",
+    cls=opt.Group,
     help=(
         "Get the LungSegDB lung CT segmentation dataset onto this machine: download, verify, "
         "extract, validate and summarise it. Exit codes: 0 ok, 1 data failed a check, 2 usage, "
@@ -552,6 +553,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_wanted(argv)
     command = typer.main.get_command(app)
+    if not argv:  # bare `lungsegdb`: the help, and success (not a usage error after it)
+        argv = ["--help"]
     try:
         rv = command.main(args=argv, prog_name="lungsegdb", standalone_mode=False)
     except LungSegDBError as exc:

@@ -90,12 +90,38 @@ def _debug_option() -> click.Parameter:
     return param
 
 
+def _flags_without_placeholder(params: list[Any]) -> list[Any]:
+    """A flag takes no value: no ``<bool>`` placeholder beside it in ``--help`` (typer 0.29
+    shows one for every flag, ``--help`` included). Typer may carry its own click, so the
+    check is by attribute, not by class."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
+    return params
+
+
 class Command(typer.core.TyperCommand):
     """A command that also takes ``--debug`` (declared once, see :func:`_debug_option`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params.append(_debug_option())
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_placeholder(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """``export FORMAT [OUT]``, the convention of most commands' usage lines, rather
+        than typer's ``{FORMAT}`` for a required argument."""
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+class Group(typer.core.TyperGroup):
+    """The root command: its flags (``--version``, ``--help``, completion) without ``<bool>``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_placeholder(super().get_params(ctx))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +134,8 @@ class SynthFormat(str, Enum):
 
 
 RootVersionOpt = Annotated[
-    bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    bool,
+    typer.Option("--version", "-V", help="Print the version and exit.", is_eager=True, metavar=""),
 ]
 DownloadUrlOpt = Annotated[
     list[str] | None,
@@ -144,7 +171,7 @@ DownloadForceOpt = Annotated[
 DownloadNoExtractOpt = Annotated[
     bool,
     typer.Option(
-        "--no-extract", help="Only download and check the archive (kept in <root>/downloads)."
+        "--no-extract", help="Only download and check the archive (kept in `<root>/downloads`)."
     ),
 ]
 DownloadMd5Opt = Annotated[
@@ -264,7 +291,7 @@ PairsSplitOpt = Annotated[
         metavar="S",
         help=(
             "Only the pairs of this split (train, val or test) of the splits in force "
-            "(written by 'lungsegdb split' to <root>/.lungsegdb/splits.json)."
+            "(written by 'lungsegdb split' to `<root>/.lungsegdb/splits.json`)."
         ),
         show_default=False,
     ),
@@ -318,7 +345,7 @@ SplitOutOpt = Annotated[
     typer.Option(
         "--out",
         metavar="FILE",
-        help="Write the splits here instead of <root>/.lungsegdb/splits.json (the one in force).",
+        help="Write the splits here instead of `<root>/.lungsegdb/splits.json` (the one in force).",
         show_default=False,
     ),
 ]
