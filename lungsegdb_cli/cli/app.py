@@ -329,8 +329,9 @@ def split(
     )
     if result.suggestion and not json_out:
         out.warn(
-            "many stems share a prefix before a trailing number: slices of one scan may sit "
-            f"in different splits; consider --group-by '{result.suggestion}'"
+            "many slices share a prefix before a trailing number: slices of one scan may sit "
+            f"in different splits; consider --group-by '{result.suggestion}' (it would make "
+            f"{result.suggestion_groups or 0:,} groups)"
         )
     out.emit(result.to_dict(), lambda con: render.render_split(con, result))
     return 0

@@ -455,7 +455,8 @@ def render_split(con: Console, result: SplitResult) -> None:
     _print(con, f"  asked for {asked}")
     _print(con, f"Written: {_e(result.path)}")
     if result.suggestion:
-        _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}'")
+        groups = result.suggestion_groups or 0
+        _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}' ({groups:,} groups)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,16 +125,33 @@ def stratified(
     return out
 
 
-def suggest_group_by(stems: list[str]) -> str | None:
-    """:data:`SUGGESTED_GROUP_BY` when most stems share a prefix before a trailing number
-    (``patient7_slice12``): slices of one scan would otherwise be split apart."""
-    if not stems:
+@dataclass(frozen=True)
+class Suggestion:
+    """``--group-by regex`` would put ``slices`` slices into ``groups`` groups."""
+
+    regex: str
+    groups: int
+    slices: int
+
+
+def suggest_group_by(slices: Iterable[str]) -> Suggestion | None:
+    """:data:`SUGGESTED_GROUP_BY` when most slices share a prefix before a trailing number
+    with other slices (``patient7_slice12``): slices of one scan would otherwise be split
+    apart. ``slices`` names each slice once (``version/stem``: a stem present in both variants
+    is one slice); the suggestion is made only when the regex would make at most half as many
+    groups as there are slices, so names whose prefixes are all unique
+    (``ID_0000_Z_0142``) get none."""
+    unique = set(slices)
+    if not unique:
         return None
     rx = re.compile(SUGGESTED_GROUP_BY)
-    prefixes = [m.group(1) for m in map(rx.match, stems) if m is not None]
-    if len(prefixes) * 2 < len(stems):
+    prefixes = [m.group(1) for m in map(rx.match, unique) if m is not None]
+    if len(prefixes) * 2 < len(unique):
         return None
-    return SUGGESTED_GROUP_BY if len(set(prefixes)) * 2 <= len(prefixes) else None
+    groups = len(set(prefixes))
+    if groups * 2 > len(prefixes):
+        return None
+    return Suggestion(SUGGESTED_GROUP_BY, groups, len(unique))
 
 
 @dataclass
@@ -151,6 +168,8 @@ class SplitResult:
     #: split -> version -> ``{"pairs", "groups"}``.
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None
+    #: how many groups the suggested ``--group-by`` would make (None without a suggestion)
+    suggestion_groups: int | None = None
     #: ``"version"`` when the ratios were met per version (:func:`stratified`), else None.
     stratify: str | None = None
 
@@ -181,6 +200,7 @@ class SplitResult:
             "counts": self.counts,
             "achieved": {k: round(v, 6) for k, v in self.achieved().items()},
             "suggestion": self.suggestion,
+            "suggestion_groups": self.suggestion_groups,
         }
 
 
@@ -307,6 +327,8 @@ def compute_splits(
         for s in SPLITS
     }
     target = Path(out) if out is not None else splits_path(paths)
+    slices = (f"{p.version}/{p.stem}" for p in pairs)  # both variants of a slice: one slice
+    hint = None if group_by is not None else suggest_group_by(slices)
     result = SplitResult(
         path=str(target),
         seed=seed,
@@ -315,7 +337,8 @@ def compute_splits(
         manifest_sha256=manifest_sha256(paths),
         splits=splits,
         counts=counts,
-        suggestion=None if group_by is not None else suggest_group_by([p.stem for p in pairs]),
+        suggestion=None if hint is None else hint.regex,
+        suggestion_groups=None if hint is None else hint.groups,
         stratify=stratify,
     )
     return result

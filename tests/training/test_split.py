@@ -333,3 +333,42 @@ def test_a_fifo_in_place_of_the_splits_file_never_blocks(tmp_path: Path, capsys)
     assert code == 5  # the local machine refused: named, never a hang
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and "not a regular file (FIFO)" in doc["error"]["message"]
+
+
+def _two_variant_tree(root: Path, stems: list[str]) -> Path:
+    """Both variants of V2 with ``stems`` (tiny uint8 images, 0/255 masks)."""
+    import numpy as np
+    import tifffile
+
+    tree = root / "LungSegDB"
+    for variant in ("preprocessed data", "raw data"):
+        for kind in ("CT_Images", "CT_Masks"):
+            folder = tree / variant / "V2" / kind
+            folder.mkdir(parents=True)
+            for stem in stems:
+                data = np.full((4, 4), 255 if kind == "CT_Masks" else 7, dtype=np.uint8)
+                tifffile.imwrite(folder / f"{stem}.TIF", data)
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("stems", "groups"),
+    [
+        ([f"ID_{i:04d}_Z_{140 + i:04d}" for i in range(12)], None),  # the Kaggle names: unique
+        ([f"LIDC-{p:04d}_{s:04d}" for p in range(3) for s in range(4)], 3),  # 3 scans
+    ],
+    ids=["unique-prefixes", "shared-prefixes"],
+)
+def test_the_suggestion_counts_slices_not_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stems: list[str], groups: int | None
+) -> None:
+    tree = _two_variant_tree(tmp_path, stems)
+    result = L.split(tree, out=tmp_path / "s.json")
+    assert result.suggestion_groups == groups
+    assert (result.suggestion is None) is (groups is None)
+    assert run(["split", "--data-dir", str(tree), "--out", str(tmp_path / "t.json")]) == 0
+    err = capsys.readouterr().err
+    if groups is None:
+        assert "--group-by" not in err
+    else:
+        assert f"consider --group-by '{SUGGESTED_GROUP_BY}' (it would make {groups} groups)" in err
