@@ -320,18 +320,39 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
 class PairDataset:
     """A map-style dataset of the pairs (``len``, ``[i]``), for a torch ``DataLoader`` or any
     loop; imports no torch. ``dataset[i]`` is ``{"image", "mask", "stem", "variant",
-    "version"}`` (mask 0/1 ``uint8``), passed through ``transform`` when given."""
+    "version", "group"}`` (mask 0/1 ``uint8``), passed through ``transform`` when given.
+
+    ``variant`` and ``version`` filter as :func:`lungsegdb_cli.pairs` does. A training loop
+    almost never wants the windowed ``preprocessed`` slices and the raw Hounsfield units of the
+    same slice in one dataset: with both variants in the tree, ``variant`` must be given (one
+    of them, or ``"all"`` for the mixed dataset), else a :class:`UsageError` (exit 2) names them.
+    """
 
     def __init__(
         self,
         data_dir: str | os.PathLike[str] | None = None,
         split: str | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
+        *,
+        variant: str | None = None,
+        version: str | None = None,
     ) -> None:
         from lungsegdb_cli.state.datadir import open_data_dir
 
         paths = open_data_dir(data_dir, must_exist=True)
-        self.pairs: list[Pair] = collect(paths, split=split).pairs
+        mixed = variant is not None and variant.strip().lower() == "all"
+        chosen = None if mixed else variant
+        self.pairs: list[Pair] = collect(paths, variant=chosen, version=version,
+                                         split=split).pairs
+        variants = sorted({p.variant for p in self.pairs})
+        if chosen is None and not mixed and len(variants) > 1:
+            names = " and ".join(repr(v) for v in variants)
+            raise UsageError(
+                f"The tree holds both variants ({names}): a dataset of both would yield each "
+                "slice twice, once per variant",
+                hint="Pass variant='raw data' or variant='preprocessed data' (or 'raw', "
+                "'preprocessed'); variant='all' if you do want both in one dataset.",
+            )
         self.transform = transform
 
     def __len__(self) -> int:
@@ -346,5 +367,6 @@ class PairDataset:
             "stem": pair.stem,
             "variant": pair.variant,
             "version": pair.version,
+            "group": pair.group,
         }
         return sample if self.transform is None else self.transform(sample)

@@ -53,9 +53,11 @@ def test_torch_dataloader_batches_pair_dataset(tree: Path) -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    dataset = L.PairDataset(tree, split="train", transform=_crop)
-    expected = {p.stem for p in L.pairs(tree, split="train")}
-    assert len(dataset) == len(L.pairs(tree, split="train")) > 4
+    # one variant: each slice once (both variants in one dataset must be asked for)
+    dataset = L.PairDataset(tree, split="train", transform=_crop, variant="raw data")
+    train = L.pairs(tree, split="train", variant="raw")
+    expected = {(p.version, p.stem) for p in train}
+    assert len(dataset) == len(train) == len(expected) > 2
     # Two worker processes: the dataset must pickle and load in a child process.
     loader = DataLoader(dataset, batch_size=4, shuffle=False, num_workers=2)
     seen: list[str] = []
@@ -66,7 +68,7 @@ def test_torch_dataloader_batches_pair_dataset(tree: Path) -> None:
         assert tuple(batch["mask"].shape) == (n, 1, SIDE, SIDE)
         assert batch["mask"].dtype == torch.uint8
         assert set(torch.unique(batch["mask"]).tolist()) <= {0, 1}
-        seen.extend(batch["stem"])
+        seen.extend(zip(batch["version"], batch["stem"], strict=True))
     assert len(seen) == len(dataset)
     assert set(seen) == expected
 
@@ -75,7 +77,7 @@ def test_torch_dataloader_without_transform_batch_of_one(tree: Path) -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    dataset = L.PairDataset(tree, split="val")
+    dataset = L.PairDataset(tree, split="val", variant="all")
     assert len(dataset) > 0
     batch = next(iter(DataLoader(dataset, batch_size=1)))
     image, mask = L.load_pair(L.pairs(tree, split="val")[0])

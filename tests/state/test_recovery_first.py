@@ -81,7 +81,7 @@ def _pairs_api(root: Path, tmp: Path) -> None:
 
 
 def _pair_dataset(root: Path, tmp: Path) -> None:
-    assert len(L.PairDataset(root)) > 0
+    assert len(L.PairDataset(root, variant="all")) > 0
 
 
 #: Commands that may be the first to meet the crashed data dir (verify, validate, stats, info,

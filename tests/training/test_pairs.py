@@ -117,13 +117,14 @@ def test_load_pair_of_an_undecodable_file_is_a_check_failure(tmp_path: Path) -> 
 
 
 def test_pair_dataset_len_getitem_and_transform(synth_tree: Path) -> None:
-    ds = L.PairDataset(synth_tree)
+    ds = L.PairDataset(synth_tree, variant="all")
     assert len(ds) == 12
     item = ds[4]
-    assert set(item) == {"image", "mask", "stem", "variant", "version"}
+    assert set(item) == {"image", "mask", "stem", "variant", "version", "group"}
     assert (item["stem"], item["variant"], item["version"]) == ("2", "preprocessed data", "V2")
     assert item["mask"].dtype == np.uint8 and set(np.unique(item["mask"])) <= {0, 1}
-    shaped = L.PairDataset(synth_tree, transform=lambda s: (s["stem"], int(s["mask"].sum())))
+    shaped = L.PairDataset(synth_tree, transform=lambda s: (s["stem"], int(s["mask"].sum())),
+                           variant="all")
     assert len(shaped) == 12
     assert shaped[4] == ("2", int(item["mask"].sum()))
     assert [shaped[i][0] for i in range(3)] == ["1", "2", "3"]
@@ -134,7 +135,7 @@ def test_pair_dataset_imports_no_torch(synth_tree: Path) -> None:
     import sys
 
     code = (
-        "import sys, lungsegdb_cli as L; ds = L.PairDataset(sys.argv[1]); ds[0]; "
+        "import sys, lungsegdb_cli as L; ds = L.PairDataset(sys.argv[1], variant='raw'); ds[0]; "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run(
@@ -193,3 +194,21 @@ def test_pairs_bad_options_exit_2(synth_tree: Path, argv: list[str], capsys) -> 
 
 def test_pairs_with_no_tree_exit_1(tmp_path: Path) -> None:
     assert run(["pairs", "--data-dir", str(tmp_path)]) == 1
+
+
+def test_pair_dataset_of_two_variants_must_be_asked_for(synth_tree: Path) -> None:
+    """Both variants in the tree: no silent mixed dataset (each slice twice, windowed uint8
+    and raw Hounsfield units); one variant gives each slice once; "all" is the mixed one."""
+    with pytest.raises(L.UsageError, match="both variants") as refused:
+        L.PairDataset(synth_tree, split=None)
+    assert "preprocessed data" in refused.value.message and "raw data" in refused.value.message
+    assert refused.value.exit_code == 2
+    raw = L.PairDataset(synth_tree, variant="raw data")
+    short = L.PairDataset(synth_tree, variant="raw")
+    slices = [(p.version, p.stem) for p in raw.pairs]
+    assert len(slices) == len(set(slices)) == 6 == len(short)
+    assert {p.variant for p in raw.pairs} == {"raw data"}
+    assert len(L.PairDataset(synth_tree, variant="all")) == 12
+    v2 = L.PairDataset(synth_tree, variant="preprocessed", version="V2")
+    assert {(p.variant, p.version) for p in v2.pairs} == {("preprocessed data", "V2")}
+    assert v2[0]["group"] == v2.pairs[0].group
