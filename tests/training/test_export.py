@@ -383,3 +383,36 @@ def test_hard_links_fall_back_to_copy_across_file_systems(tree: Path, tmp_path: 
         assert L.check_export(out).ok
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_one_case_id_in_every_layout(tmp_path: Path) -> None:
+    """A pair's case id is the same in folders, nnunet, monai and csv (the folders layout
+    keeps only a lower-case ``.tif`` extension): names that join across exports."""
+    import numpy as np
+    import tifffile
+
+    tree = tmp_path / "data" / "LungSegDB"
+    stems = ["ID_0001_Z_0146", "ID_0002_Z_0147", "ID_0003_Z_0148", "ID_0004_Z_0149"]
+    for kind in ("CT_Images", "CT_Masks"):
+        folder = tree / "raw data" / "V2" / kind
+        folder.mkdir(parents=True)
+        for i, stem in enumerate(stems):
+            hu = np.full((8, 8), -1000 + 10 * i, dtype=np.int16)  # signed Hounsfield units
+            mask = np.zeros((8, 8), dtype=np.uint8)
+            mask[2:6, 2:6] = 255
+            tifffile.imwrite(folder / f"{stem}.TIF", mask if kind == "CT_Masks" else hu)
+    L.split(tree, ratios=(0.5, 0.25, 0.25))
+    ids: dict[str, set[str]] = {}
+    L.export("folders", tmp_path / "f", tree)
+    ids["folders"] = {p.name.removesuffix(".tif") for p in (tmp_path / "f").rglob("*_images/*")}
+    L.export("nnunet", tmp_path / "n", tree)
+    ids["nnunet"] = {p.name.removesuffix("_0000.tif")
+                     for p in (tmp_path / "n").rglob("images*/*.tif")}
+    L.export("csv", tmp_path / "c", tree)
+    rows = (tmp_path / "c" / "pairs.csv").read_text().splitlines()
+    col = rows[0].split(",").index("case")
+    ids["csv"] = {r.split(",")[col] for r in rows[1:]}
+    L.export("monai", tmp_path / "m", tree)
+    ids["monai"] = {p.name.removesuffix(".tif") for p in (tmp_path / "m").rglob("images/*.tif")}
+    want = {f"v2_{s}" for s in stems}
+    assert ids == dict.fromkeys(ids, want)

@@ -71,14 +71,14 @@ def short(variant: str) -> str:
     return variant.split()[0]
 
 
-def case_ids(pairs: list[Pair], *, lower: bool = False) -> dict[str, str]:
+def case_ids(pairs: list[Pair]) -> dict[str, str]:
     """pair key -> case id, unique within each variant (see the module docstring)."""
     out: dict[str, str] = {}
     by_variant: dict[str, list[Pair]] = defaultdict(list)
     for p in pairs:
         by_variant[p.variant].append(p)
     for group in by_variant.values():
-        base = {p.key: _base(p, lower) for p in group}
+        base = {p.key: _base(p) for p in group}
         seen: dict[str, int] = defaultdict(int)
         for b in base.values():
             seen[b.casefold()] += 1
@@ -99,10 +99,9 @@ def case_ids(pairs: list[Pair], *, lower: bool = False) -> dict[str, str]:
     return out
 
 
-def _base(p: Pair, lower: bool) -> str:
+def _base(p: Pair) -> str:
     stem = _UNSAFE.sub("_", p.stem).strip("_") or "case"
-    cid = f"{p.version.lower()}_{stem}"
-    return cid.lower() if lower else cid
+    return f"{p.version.lower()}_{stem}"
 
 
 def _by_variant(pairs: list[Pair]) -> dict[str, list[Pair]]:
@@ -187,7 +186,7 @@ def plan_monai(pairs: list[Pair]) -> Plan:
 
 
 def plan_folders(pairs: list[Pair]) -> Plan:
-    plan = Plan(cases=case_ids(pairs, lower=True))
+    plan = Plan(cases=case_ids(pairs))
     for variant, chosen in _by_variant(pairs).items():
         top = short(variant)
         for p in chosen:
