@@ -227,7 +227,7 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
         add(
             "count-mismatch",
             label,
-            f"{n_pairs:,} pairs, published {g.published_pairs:,}{note}",
+            f"{n_pairs:,} pair{'' if n_pairs == 1 else 's'}, published {g.published_pairs:,}{note}",
         )
     return GroupReport(
         variant=g.variant,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.utils.textsafe import escape as _e
+from lungsegdb_cli.utils.units import human_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,16 +43,14 @@ _FINDINGS_PER_CODE = 10
 # ---------------------------------------------------------------------------------------------
 # Formatting helpers
 # ---------------------------------------------------------------------------------------------
+def _n(count: int, noun: str) -> str:
+    """``1 pair``, ``2 pairs``, ``1,800 pairs``: the count with its noun in the right number."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def _fmt_bytes(n: int | float | None) -> str:
-    """``n`` bytes as ``123 B``, ``4.5 MB``, ... (``-`` for None)."""
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"  # pragma: no cover
+    """``n`` bytes as ``123 B``, ``4.5 MiB``, ... (``-`` for None)."""
+    return "-" if n is None else human_bytes(n)
 
 
 def _fmt_num(v: float | int | None, digits: int = 4) -> str:
@@ -64,7 +63,8 @@ def _fmt_num(v: float | int | None, digits: int = 4) -> str:
 
 
 def _shapes_summary(shapes: dict[str, int]) -> str:
-    """One or two shapes as they are; more as ``N sizes H1-H2 x W1-W2`` (plus channels)."""
+    """One or two shapes as they are; more as ``20 sizes: height 303-482, width 401-596``
+    (plus ``, 3 channels`` or ``, 1/3 channels``)."""
     if not shapes:
         return "-"
     if len(shapes) <= 2:
@@ -72,8 +72,9 @@ def _shapes_summary(shapes: dict[str, int]) -> str:
     dims = [tuple(int(d) for d in k.split("x")) for k in shapes]
     hs, ws = [d[0] for d in dims], [d[1] for d in dims]
     chans = sorted({d[2] if len(d) > 2 else 1 for d in dims})
-    c = "" if chans == [1] else "x" + "/".join(str(x) for x in chans)
-    return f"{len(shapes)} sizes {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)}{c}"
+    c = "" if chans == [1] else ", " + "/".join(str(x) for x in chans) + " channels"
+    return (f"{_n(len(shapes), 'size')}: height {min(hs)}-{max(hs)}, "
+            f"width {min(ws)}-{max(ws)}{c}")
 
 
 def _print(con: Console, text: str) -> None:
@@ -124,14 +125,14 @@ def render_extract(con: Console, result: ExtractResult) -> None:
     if result.already:
         _print(
             con,
-            f"Already extracted: {result.files:,} files ({size}) in "
+            f"Already extracted: {_n(result.files, 'file')} ({size}) in "
             f"{_e(result.dataset_dir)}; nothing to do (--force extracts again).",
         )
         _print(con, f"  manifest: {_e(result.manifest)}")
         return
     _print(
         con,
-        f"Extracted {result.files:,} files ({size}) from {_e(result.archive.name)} into "
+        f"Extracted {_n(result.files, 'file')} ({size}) from {_e(result.archive.name)} into "
         f"{_e(result.dataset_dir)} in {round(result.seconds, 3):.1f} s",
     )
     _print(con, f"  manifest: {_e(result.manifest)}")
@@ -140,7 +141,7 @@ def render_extract(con: Console, result: ExtractResult) -> None:
     if result.skipped_count:
         shown = ", ".join(f"{_e(s['path'])} ({_e(s['reason'])})" for s in result.skipped[:5])
         more = " ..." if result.skipped_count > 5 else ""
-        _print(con, f"  skipped:  {result.skipped_count:,} files: {shown}{more}")
+        _print(con, f"  skipped:  {_n(result.skipped_count, 'file')}: {shown}{more}")
     if result.junk:
         con.print(f"  skipped:  {result.junk:,} OS junk files (__MACOSX, .DS_Store, ...)")
     if result.missing:
@@ -153,7 +154,7 @@ def render_extract(con: Console, result: ExtractResult) -> None:
 def _verify_ok_lines(result: VerifyResult) -> list[str]:
     """The human report of a verify that found nothing wrong (plain lines: no rich needed)."""
     how = " (quick: sizes only)" if result.quick else ""
-    files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
+    files = f"{_n(result.checked, 'file')} ({_fmt_bytes(result.bytes)})"
     what = f"{files} match the manifest" if result.manifest else "no tree to check"
     lines = [f"OK{how}: {what} in {result.seconds:.1f} s"]
     arch = result.archive
@@ -188,7 +189,7 @@ def _archive_state(arch: ArchiveCheck) -> str:
 def _verify_failed_line(result: VerifyResult) -> str:
     """``FAILED: 2 missing, 1 modified; checked ... in 0.3 s``."""
     how = " (quick: sizes only)" if result.quick else ""
-    files = f"{result.checked:,} files ({_fmt_bytes(result.bytes)})"
+    files = f"{_n(result.checked, 'file')} ({_fmt_bytes(result.bytes)})"
     lists = (("missing", result.missing), ("modified", result.modified), ("extra", result.extra))
     parts = [f"{len(items)} {kind}" for kind, items in lists if items]
     if result.tree_problem is not None:
@@ -259,11 +260,11 @@ def render_validate(con: Console, result: ValidateResult) -> None:
             con.print(Text(_e(f"  {f.path}: {f.message}")))
         if cap is not None and len(items) > cap:
             con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
-    counts = f"{result.errors:,} errors, {result.warnings:,} warnings"
+    counts = f"{_n(result.errors, 'error')}, {_n(result.warnings, 'warning')}"
     if result.ok:
-        con.print(f"[green]OK[/green]: {result.pairs:,} pairs, {counts}")
+        con.print(f"[green]OK[/green]: {_n(result.pairs, 'pair')}, {counts}")
     else:
-        con.print(f"[red]FAILED[/red]: {result.pairs:,} pairs, {counts}")
+        con.print(f"[red]FAILED[/red]: {_n(result.pairs, 'pair')}, {counts}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +365,7 @@ def render_stats(con: Console, result: StatsResult, *, plot: Path | None = None)
         con.print(_stats_table(g))
     _print_constants(con, result.groups)
     total_bytes = sum(g.bytes for g in result.groups)
-    con.print(f"Total: {result.pairs:,} pairs, {_fmt_bytes(total_bytes)}")
+    con.print(f"Total: {_n(result.pairs, 'pair')}, {_fmt_bytes(total_bytes)}")
     if result.csv:
         con.print(Text(_e(f"CSV: {result.csv}")))
     if plot is not None:
@@ -378,9 +379,9 @@ def render_info(con: Console, result: InfoResult) -> None:
     """The dataset card (source, citation, licence, counts), then the local state."""
     from lungsegdb_cli.dataset import card as dataset
 
-    con.print(f"[bold]{dataset.NAME}[/bold]: {dataset.DESCRIPTION}")
+    con.print(dataset.DESCRIPTION)  # it begins with the name
     for version, n in dataset.PUBLISHED_PAIRS.items():
-        con.print(f"  {version}: {n:,} pairs per variant ({dataset.SOURCES[version]})")
+        con.print(f"  {version}: {_n(n, 'pair')} per variant ({dataset.SOURCES[version]})")
     con.print(f"  source:   {dataset.DRIVE_URL}")
     _print(con, f"  citation: {dataset.CITATION}")
     _print(con, f"  licence:  {dataset.LICENCE}")
@@ -404,8 +405,8 @@ def render_synth(con: Console, result: SynthResult) -> None:
     """The tree written (pairs per group, files, bytes), its archive, the planted defects."""
     _print(con, f"Synthetic LungSegDB tree: {_e(result.tree)}")
     for label, n in result.pairs.items():
-        _print(con, f"  {label}: {n} pairs")
-    con.print(f"  {result.files:,} files, {_fmt_bytes(result.bytes)}")
+        _print(con, f"  {label}: {_n(n, 'pair')}")
+    con.print(f"  {_n(result.files, 'file')}, {_fmt_bytes(result.bytes)}")
     if result.archive:
         a = result.archive
         _print(con, f"Archive: {_e(a.path)} ({_fmt_bytes(a.size)})")
@@ -423,9 +424,9 @@ def render_pairs(con: Console, result: PairsResult) -> None:
     """The count per group, then the first few pairs."""
     from lungsegdb_cli.training.pairs import SHOWN
 
-    _print(con, f"LungSegDB at {_e(result.dataset_dir)}: {len(result.pairs):,} pairs")
+    _print(con, f"LungSegDB at {_e(result.dataset_dir)}: {_n(len(result.pairs), 'pair')}")
     for label, n in result.counts().items():
-        _print(con, f"  {_e(label)}: {n:,} pairs")
+        _print(con, f"  {_e(label)}: {_n(n, 'pair')}")
     if result.splits_file:
         _print(con, f"Splits from {_e(result.splits_file)}")
     for p in result.pairs[:SHOWN]:
@@ -442,13 +443,14 @@ def render_split(con: Console, result: SplitResult) -> None:
     achieved = result.achieved()
     _print(
         con,
-        f"Split {result.pairs:,} pairs (seed {result.seed}, group by "
+        f"Split {_n(result.pairs, 'pair')} (seed {result.seed}, group by "
         f"{_e(result.group_by) if result.group_by else 'stem'}"
         f"{', stratified by ' + result.stratify if result.stratify else ''}):",
     )
     for name, per_version in result.counts.items():
         parts = ", ".join(
-            f"{v} {c['pairs']:,} pairs / {c['groups']:,} groups" for v, c in per_version.items()
+            f"{v} {_n(c['pairs'], 'pair')} / {_n(c['groups'], 'group')}"
+            for v, c in per_version.items()
         )
         _print(con, f"  {name:<5} {achieved[name]:6.1%}  {parts}")
     asked = "/".join(f"{r:g}" for r in result.ratios)
@@ -456,7 +458,7 @@ def render_split(con: Console, result: SplitResult) -> None:
     _print(con, f"Written: {_e(result.path)}")
     if result.suggestion:
         groups = result.suggestion_groups or 0
-        _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}' ({groups:,} groups)")
+        _print(con, f"Suggestion: --group-by '{_e(result.suggestion)}' ({_n(groups, 'group')})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +479,7 @@ def render_export(con: Console, result: ExportResult) -> None:
     if placed:
         _print(con, f"Files: {placed}")
     if result.fell_back:
-        _print(con, f"Note: {result.fell_back:,} files were copied, not linked (OUT is on "
+        _print(con, f"Note: copied, not linked: {_n(result.fell_back, 'file')} (OUT is on "
                     "another file system than the tree)")
     _print(con, f"Record: {_e(result.record)}")
 
@@ -526,7 +528,7 @@ def render_preview(con: Console, result: PreviewResult) -> None:
 def render_publish(con: Console, result: PublishResult) -> None:
     """What ``publish`` uploaded, then the one command the fleet should run."""
     con.print(
-        f"Published {_e(result.archive_url)} ({result.size:,} bytes, {result.files} files "
+        f"Published {_e(result.archive_url)} ({result.size:,} bytes, {_n(result.files, 'file')} "
         f"in the manifest), {_e(result.manifest_url)} and {_e(result.meta_url)}",
         markup=False, highlight=False,
     )

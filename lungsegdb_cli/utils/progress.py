@@ -54,11 +54,9 @@ def ensure(progress: Progress | None) -> Progress:
 def _human(n: float, unit: str) -> str:
     if unit != "B":
         return f"{int(n):,} {unit}"
-    for u in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or u == "TB":
-            return f"{n:.0f} {u}" if u == "B" else f"{n:.1f} {u}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
+    from lungsegdb_cli.utils.units import human_bytes
+
+    return human_bytes(n)
 
 
 class PlainProgress:

@@ -683,7 +683,7 @@ _HUMAN_CASES = [
         "synth",
         [],
         ["synth", "{tmp}/s", "--pairs", "1", "--defects"],
-        ["Synthetic LungSegDB tree: {tmp}/s/LungSegDB", "  raw data/V2: 1 pairs",
+        ["Synthetic LungSegDB tree: {tmp}/s/LungSegDB", "  raw data/V2: 1 pair",
          "  missing-mask: preprocessed data/V1/CT_Images/2.TIF"],
     ),
 ]

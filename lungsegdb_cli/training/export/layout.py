@@ -104,6 +104,11 @@ def _base(p: Pair) -> str:
     return f"{p.version.lower()}_{stem}"
 
 
+def _versions(pairs: list[Pair]) -> str:
+    """The versions the pairs come from, as a description says it: ``V2``, ``V1 and V2``."""
+    return " and ".join(sorted({p.version for p in pairs})) or "no pairs"
+
+
 def _by_variant(pairs: list[Pair]) -> dict[str, list[Pair]]:
     out: dict[str, list[Pair]] = {}
     for v in dataset.VARIANTS:
@@ -149,7 +154,8 @@ def plan_nnunet(pairs: list[Pair], dataset_id: int, one_variant: bool) -> Plan:
                 "file_ending": ".tif",
                 "overwrite_image_reader_writer": "NaturalImage2DIO",
                 "name": top.split("_", 1)[1],
-                "description": f"{dataset.NAME} {variant} (V1 and V2), exported by lungsegdb",
+                "description": f"{dataset.NAME} {variant} ({_versions(chosen)}), exported by "
+                "lungsegdb",
                 "reference": dataset.CITATION,
                 "licence": dataset.LICENCE,
                 "numTest": counts["test"],

@@ -1,0 +1,23 @@
+"""Sizes as people read them, one convention everywhere the tool prints one: binary
+multiples with their IEC names (``KiB``, ``MiB``, ``GiB``, ``TiB``), since the numbers are
+divided by 1024 (140,110,386 bytes is ``133.6 MiB``, not "133.6 MB")."""
+
+from __future__ import annotations
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as ``123 B``, ``4.5 KiB``, ``133.6 MiB``, ...
+
+    Examples
+    --------
+    >>> human_bytes(512), human_bytes(140_110_386), human_bytes(3 * 1024**3)
+    ('512 B', '133.6 MiB', '3.0 GiB')
+    """
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
