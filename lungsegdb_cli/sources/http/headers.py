@@ -156,11 +156,34 @@ def unresolvable(exc: BaseException) -> bool:
     )
 
 
+def refused(exc: BaseException) -> bool:
+    """True when nothing listens at the host and port (the connection was refused): a
+    mirror that is down, a wrong port. One quick retry tells a restart from a dead host."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError):
+            return True
+        todo += [e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))]
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return "Connection refused" in repr(exc) or "[Errno 111]" in repr(exc)
+
+
 def transient_reason(url: str, exc: BaseException) -> tuple[str, int | None]:
-    """Why a request failed and the most retries it deserves (``None``: the policy's): a host
-    name that does not resolve (usually no network at all) gets two short retries, not a
-    minute of waiting."""
+    """Why a request failed, in plain words, and the most retries it deserves (``None``: the
+    policy's): a host name that does not resolve (usually no network at all) gets two short
+    retries, a refused connection (nothing listening there) one, not a minute of waiting."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or url
     if unresolvable(exc):
-        host = urllib.parse.urlsplit(url).hostname or url
         return f"cannot resolve {host} (no network or DNS?)", 2
+    if refused(exc):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"connection refused by {host}:{port} (nothing is listening there)", 1
     return f"{type(exc).__name__}: {exc}", None

@@ -43,6 +43,7 @@ hasher of one download, with a method per step), the way pip's ``_FileDownload``
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -482,10 +483,17 @@ class _Transfer:
                 f"Run the same command again to resume from byte {self.offset:,} "
                 f"({self.part.name} is kept), or pass a mirror with --url."
             )
-        else:
+        elif _is_google(self.url):
             hint = (
                 "Check the network and run again, pass a mirror with --url, or "
                 "download the file in a browser and use --archive PATH."
+            )
+        else:  # a mirror was passed: advice about that mirror, not "pass a mirror"
+            host = urllib.parse.urlsplit(self.url).netloc.rpartition("@")[2] or self.url
+            hint = (
+                f"Check that the mirror {host} is up and the URL right, then run again; "
+                "another --url (or Google Drive, without --no-drive) can serve the file, "
+                "or use a copy with --archive PATH."
             )
         return DownloadError(
             f"Download failed after {self.attempts} attempt(s): {reason}",
@@ -494,6 +502,11 @@ class _Transfer:
             offset=self.offset,
             part=str(self.part),
         )
+
+
+def _is_google(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host.endswith(("google.com", "googleusercontent.com", "googleapis.com"))
 
 
 # ---------------------------------------------------------------------------------------------

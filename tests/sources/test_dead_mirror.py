@@ -1,0 +1,55 @@
+"""A mirror with nothing listening fails fast and says so in plain words; a mirror that
+answers 503 still gets its retries."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.downloads import run_download
+
+import lungsegdb_cli as L
+
+# internals: the transfer's retry policy, to keep the 503 case short
+from lungsegdb_cli.dataset.paths import resolve
+from lungsegdb_cli.sources.http.transfer import RetryPolicy
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_dead_mirror_fails_in_seconds_naming_the_host(tmp_path: Path) -> None:
+    port = _closed_port()
+    argv = [sys.executable, "-m", "lungsegdb_cli", "download", "--url",
+            f"http://127.0.0.1:{port}/LungSegDB.zip", "--no-drive", "--data-dir",
+            str(tmp_path), "--json"]
+    env = dict(os.environ, CI="1", NO_COLOR="1")
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 3
+    error = json.loads(proc.stdout)["error"]
+    assert f"connection refused by 127.0.0.1:{port}" in error["message"]
+    assert "pass a mirror" not in error["hint"] and f"127.0.0.1:{port}" in error["hint"]
+    assert elapsed < 5, f"a dead mirror took {elapsed:.1f} s to fail"
+
+
+def test_a_mirror_answering_503_still_gets_its_retries(tmp_path: Path, fake_drive: Any) -> None:
+    fake_drive.mirror["LungSegDB.zip"] = b"PK" + bytes(100)
+    fake_drive.fail_next = [(503, None)] * 10
+    url = fake_drive.mirror_url("LungSegDB.zip")
+    waits: list[float] = []
+    with pytest.raises(L.DownloadError):
+        run_download(resolve(tmp_path), urls=[url], drive=False, sleep=waits.append,
+                     policy=RetryPolicy(retries=3))
+    assert len(waits) == 3  # every retry of the policy, not the refused connection's one
