@@ -37,6 +37,8 @@ def download(
     drive: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     md5: str | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -85,6 +87,11 @@ def download(
     md5 : str, optional
         A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
         it no MD5 is computed (``archive.md5`` is None).
+    retries : int, optional
+        Failed attempts in a row before a source is given up (0 to 100; default 6, 2 for a
+        source with another behind it). A refused connection gets one quick retry whatever.
+    timeout : float, optional
+        Seconds a connection or a read may stall before it counts as failed (default 60).
 
     Returns
     -------
@@ -136,6 +143,8 @@ def download(
         extract=extract,
         cookies=cookies,
         storage_options=storage_options,
+        retries=retries,
+        timeout=timeout,
     )
     paths = data_paths(data_dir)
     result = _download.download(paths, request, progress=progress)

@@ -86,6 +86,8 @@ def download(
     quiet: opt.QuietOpt = False,
     cookies: opt.DownloadCookiesOpt = None,
     no_drive: opt.DownloadNoDriveOpt = False,
+    retries: opt.DownloadRetriesOpt = None,
+    timeout: opt.DownloadTimeoutOpt = None,
     storage_option: opt.DownloadStorageOptionOpt = None,
     md5: opt.DownloadMd5Opt = None,
 ) -> int:
@@ -119,6 +121,8 @@ def download(
         require_pin=require_pin,
         keep_archive=not no_keep_archive,
         md5=_check_md5(md5),
+        retries=retries,
+        timeout=timeout,
     )
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")

@@ -476,6 +476,28 @@ DownloadNoKeepArchiveOpt = Annotated[
         ),
     ),
 ]
+DownloadRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--retries",
+        envvar="LUNGSEGDB_RETRIES",
+        metavar="N",
+        show_default=False,
+        help="Failed attempts in a row before a source is given up (0-100; default 6, 2 for "
+        "a source with another behind it; a refused connection: 1).",
+    ),
+]
+DownloadTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        envvar="LUNGSEGDB_TIMEOUT",
+        metavar="S",
+        show_default=False,
+        help="Seconds a connection or a read may stall before it counts as failed "
+        "(default 60).",
+    ),
+]
 DownloadNoDriveOpt = Annotated[
     bool,
     typer.Option(

@@ -301,11 +301,23 @@ def download(
     if not request.force and paths.state_dir.is_dir():
         done = _up_to_date_as_reader(op)
     if done is None:
-        net = Network(session, sleep, clock, policy, cookies=jar,
+        net = Network(session, sleep, clock, policy or _policy(request), cookies=jar,
                       storage_options=dict(request.storage_options))
         done = _download_as_writer(op, net)
     done.elapsed = clock() - t0
     return done
+
+
+def _policy(request: DownloadRequest) -> RetryPolicy | None:
+    """The retry policy ``--retries``/``--timeout`` ask for (None: the default one)."""
+    if request.retries is None and request.timeout is None:
+        return None
+    base = RetryPolicy()
+    t = request.timeout
+    return RetryPolicy(
+        retries=base.retries if request.retries is None else request.retries,
+        timeout=base.timeout if t is None else (min(base.timeout[0], t), t),
+    )
 
 
 def _download_as_writer(op: _Op, net: Network) -> DownloadResult:

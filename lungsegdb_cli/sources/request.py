@@ -75,6 +75,22 @@ class Pin:
         return cls(algorithm, v)
 
 
+def _check_bounds(retries: int | None, timeout: float | None) -> None:
+    """``--retries`` a whole number from 0 to 100, ``--timeout`` seconds above 0 (at most an
+    hour), else a :class:`UsageError` (exit 2)."""
+    if retries is not None and (
+        isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100
+    ):
+        raise UsageError(f"--retries must be a whole number from 0 to 100, not {retries!r}",
+                         hint="E.g. --retries 2 (or LUNGSEGDB_RETRIES=2).", option="--retries")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= 3600
+    ):
+        raise UsageError(f"--timeout must be seconds above 0 and at most 3600, not {timeout!r}",
+                         hint="E.g. --timeout 30 (or LUNGSEGDB_TIMEOUT=30).", option="--timeout")
+
+
 @dataclass(frozen=True)
 class DownloadRequest:
     """What one ``download`` is asked to do, validated once (:meth:`build`) and passed down
@@ -94,6 +110,10 @@ class DownloadRequest:
     force: bool = False
     extract: bool = True
     keep_archive: bool = True
+    #: failed attempts in a row before giving up, and the seconds a read may stall (None:
+    #: the defaults, :class:`~lungsegdb_cli.sources.http.transfer.RetryPolicy`)
+    retries: int | None = None
+    timeout: float | None = None
     cookies: Path | None = field(default=None, repr=False)
     storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -126,11 +146,14 @@ class DownloadRequest:
         extract: bool = True,
         cookies: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
     ) -> DownloadRequest:
         """The request for these options (the fields, in the options' own spellings), or a
         :class:`UsageError` (exit 2) before anything is read. ``url`` is the single-source
         spelling (that source alone: no Drive fallback); ``urls`` the ordered list (then Drive
-        unless ``drive`` is False); ``require_pin`` refuses a missing ``sha256``.
+        unless ``drive`` is False); ``require_pin`` refuses a missing ``sha256``; ``retries``
+        (0 to 100) and ``timeout`` (seconds, above 0, at most 3600) bound each source.
 
         Examples
         --------
@@ -150,6 +173,7 @@ class DownloadRequest:
         pins = tuple(p for p in (Pin.parse(a, v) for a, v in given) if p is not None)
         if not keep_archive:
             discard.check_extracting(extract)
+        _check_bounds(retries, timeout)
         if urls is None:
             sources, drive = ((url,), False) if url else ((), True)
         else:
@@ -163,6 +187,8 @@ class DownloadRequest:
             force=force,
             extract=extract,
             keep_archive=keep_archive,
+            retries=retries,
+            timeout=None if timeout is None else float(timeout),
             cookies=None if cookies is None else Path(cookies),
             storage_options=dict(storage_options or {}),
         )

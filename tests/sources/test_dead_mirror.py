@@ -53,3 +53,31 @@ def test_a_mirror_answering_503_still_gets_its_retries(tmp_path: Path, fake_driv
         run_download(resolve(tmp_path), urls=[url], drive=False, sleep=waits.append,
                      policy=RetryPolicy(retries=3))
     assert len(waits) == 3  # every retry of the policy, not the refused connection's one
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--retries", "-1"], "--retries must be a whole number from 0 to 100"),
+        (["--retries", "101"], "--retries must be a whole number from 0 to 100"),
+        (["--timeout", "0"], "--timeout must be seconds above 0"),
+        (["--timeout", "9999"], "--timeout must be seconds above 0"),
+    ],
+)
+def test_bad_retries_or_timeout_is_exit_2(tmp_path: Path, argv: list[str], message: str) -> None:
+    with pytest.raises(L.UsageError, match=message.replace("-", r"\-")):
+        kw = {argv[0].lstrip("-"): float(argv[1]) if argv[0] == "--timeout" else int(argv[1])}
+        L.download(tmp_path, offline=True, **kw)
+
+
+def test_retries_and_timeout_reach_the_transfer(tmp_path: Path, fake_drive: Any) -> None:
+    """``--retries 1``: one retry of a 503, then the error (the default policy would wait 6)."""
+    fake_drive.mirror["LungSegDB.zip"] = b"PK" + bytes(100)
+    fake_drive.fail_next = [(503, None)] * 10
+    env = dict(os.environ, CI="1", NO_COLOR="1", LUNGSEGDB_RETRIES="1", LUNGSEGDB_TIMEOUT="5")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", "download", "--url",
+         fake_drive.mirror_url("LungSegDB.zip"), "--no-drive", "--data-dir", str(tmp_path),
+         "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout)["error"]["message"].startswith("Download failed after 2 ")
