@@ -147,6 +147,17 @@ SCENARIOS: dict[str, list[Step]] = {
         Step(("publish", "{dest}/a", "--data-dir", "{data}"), 0),
         Step(("publish", "{dest}/b", "--json", "--data-dir", "{data}"), 0, check=_published),
     ],
+    "every other command after a download from a secret URL": [
+        Step(DOWNLOAD, 0),
+        Step(("validate", "--json", "--data-dir", "{data}"), 0),
+        Step(("stats", "--json", "--data-dir", "{data}"), 0),
+        Step(("pairs", "--json", "--data-dir", "{data}"), 0),
+        Step(("split", "--json", "--data-dir", "{data}"), 0),
+        Step(("export", "csv", "{dest}/csv", "--json", "--data-dir", "{data}"), 0),
+        Step(("verify-export", "{dest}/csv", "--json"), 0),
+        Step(("extract", "--force", "--json", "--data-dir", "{data}"), 0),
+        Step(("verify", "--quick", "--json", "--data-dir", "{data}"), 0),
+    ],
     "interrupted, then resumed": [
         Step((*DOWNLOAD, "--json"), 3, fail_next=(None, *[HTTP_500] * 6), drop_after=(DROP,),
              check=_left_a_part),
