@@ -460,8 +460,12 @@ def test_readers_during_swaps_see_one_whole_generation(tmp_path, archives, conte
         text=True,
     )
     codes: list[tuple[str, int]] = []
+
+    def verifies() -> int:
+        return sum(1 for c in codes if c[0] == "verify")
+
     try:
-        while writer.poll() is None or len(codes) < 20:
+        while writer.poll() is None or verifies() < 20:
             codes.append(("verify", run(["verify", "--data-dir", str(root), "--quiet"])))
             if len(codes) % 5 == 0:
                 codes.append(("validate", run(["validate", "--data-dir", str(root), "-q"])))
@@ -469,7 +473,7 @@ def test_readers_during_swaps_see_one_whole_generation(tmp_path, archives, conte
         writer.wait(120)
     assert writer.returncode == 0, writer.stderr.read() if writer.stderr else ""
     assert [c for c in codes if c[1] != 0] == []
-    assert sum(1 for c in codes if c[0] == "verify") >= 20
+    assert verifies() >= 20
     p = paths.resolve(root)
     assert _tree_digests(p.dataset_dir) == new.files and _debris(root) == []
 
