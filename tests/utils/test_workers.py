@@ -217,7 +217,7 @@ def test_workers_die_with_a_killed_command(
     finally:
         proc.kill()
         proc.wait()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 15  # a bound, not a speed claim: a loaded CI box is slow
     while _alive(reaper) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not _alive(reaper), "worker processes outlived the killed command"
