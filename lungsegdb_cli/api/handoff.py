@@ -176,6 +176,7 @@ def export(
     dataset_id: int = 501,
     force: bool = False,
     progress: Progress | None = None,
+    shard_size: str | int | None = None,
 ) -> ExportResult:
     """Export the pairs, with their splits, in a training framework's layout, atomically.
 
@@ -190,7 +191,9 @@ def export(
     format : str
         ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
         datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
-        variant) or ``csv`` (``pairs.csv``, one row per pair).
+        variant), ``csv`` (``pairs.csv``, one row per pair), ``hf`` (a Hugging Face
+        ``datasets`` folder: Parquet shards per variant and split, and a card; needs the
+        ``[hf]`` extra) or ``webdataset`` (tar shards per split and ``shards.json``).
     out : str or os.PathLike
         The export folder: absent, empty, or (with ``force``) a previous export.
     data_dir : str or os.PathLike, optional
@@ -207,6 +210,9 @@ def export(
         ``variant``, the id of that one dataset.
     force : bool
         Replace a previous export at ``out`` (atomically), and nothing else.
+    shard_size : str or int, optional
+        ``hf`` and ``webdataset`` only: samples per shard (an int, or ``"1000"``) or bytes
+        per shard (``"256MB"``, ``"1GiB"``). Default 256 MB.
     progress : object, optional
         ``start``/``advance``/``done``; default silent.
 
@@ -214,12 +220,15 @@ def export(
     -------
     ExportResult
         ``out``, ``counts`` (pairs per split), ``datasets``, ``placed`` (files per way of
-        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``.
+        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``,
+        ``shards`` (hf, webdataset: each shard's path, size, SHA-256 and samples).
 
     Raises
     ------
     UsageError
-        Unknown format, link or variant; a non-empty ``out`` without ``force``; with
+        Unknown format, link or variant; a bad ``shard_size``, or one for a format that is not
+        packed; ``hf`` without pyarrow (naming the ``[hf]`` extra); a non-empty ``out``
+        without ``force``; with
         ``force``, an ``out`` that is not an intact previous export holding only what it made;
         ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
     CheckFailed
@@ -253,6 +262,7 @@ def export(
         dataset_id=dataset_id,
         force=force,
         progress=progress,
+        shard_size=shard_size,
     )
 
 
