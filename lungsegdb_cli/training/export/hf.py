@@ -32,9 +32,9 @@ bytes as stored before Parquet's Zstandard compression; default 256 MB), in row 
 most :data:`ROW_GROUP_ROWS` rows or :data:`ROW_GROUP_BYTES` bytes (a loader reads a few rows
 without a whole shard; ``datasets`` itself uses 100 rows for image data, but pyarrow holds a
 few copies of a row group while it encodes it: peak memory ~230 MB whatever the tree's size,
-against ~330 MB at 100 rows and 64 MiB, for the same speed). Dictionary encoding and statistics only for the string columns (min/max of
-image bytes would only bloat the footer). Each shard is hashed as it is written; the record
-lists it for ``verify-export``.
+against ~330 MB at 100 rows and 64 MiB, for the same speed). Dictionary encoding and
+statistics only for the string columns (min/max of image bytes would only bloat the footer).
+Each shard is hashed as it is written; the record lists it for ``verify-export``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,20 @@ def config_name(variant: str) -> str:
 def features() -> dict[str, Any]:
     """The ``datasets`` features of the columns, as ``Features.to_dict()`` writes them."""
     return {name: {"dtype": kind, "_type": "Value"} for name, kind in COLUMNS}
+
+
+def utf8(text: str) -> bytes:
+    r"""``text`` as UTF-8 for a string column; a name holding bytes that are not UTF-8 (read
+    from the file system as surrogates) gets them as ``\xNN`` escapes: Parquet strings must be
+    valid UTF-8.
+
+    Examples
+    --------
+    >>> utf8("café"), utf8("caf\udce9")
+    (b'caf\xc3\xa9', b'caf\\xe9')
+    """
+    raw = text.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
 def _schema() -> Any:
@@ -215,8 +229,8 @@ class _SplitWriter:
             self._open()
         p = sample.pair
         for name, value in (("image", sample.image), ("mask", sample.mask),
-                            ("stem", p.stem.encode()), ("variant", p.variant.encode()),
-                            ("version", p.version.encode()), ("group", p.group.encode())):
+                            ("stem", utf8(p.stem)), ("variant", utf8(p.variant)),
+                            ("version", utf8(p.version)), ("group", utf8(p.group))):
             self.buf[name].append(value)
         self.rows += 1
         self.buf_rows += 1
@@ -301,7 +315,7 @@ def arrow_bytes(sample: Sample) -> int:
     """The bytes a row takes in Arrow memory (values and offsets): what ``datasets`` counts as
     a split's ``num_bytes``."""
     p = sample.pair
-    strings = sum(len(t.encode("utf-8")) for t in (p.stem, p.variant, p.version, p.group))
+    strings = sum(len(utf8(t)) for t in (p.stem, p.variant, p.version, p.group))
     return sample.nbytes + strings + 4 * len(COLUMNS)
 
 

@@ -5,6 +5,9 @@ A packed format writes every pair into shard files instead of placing one file p
 
 * ``image``: the image file's bytes exactly as stored (read once, never decoded: what
   :func:`~lungsegdb_cli.training.pairs.load_pair` decodes, it decodes from these bytes too);
+  only its header is read, so that a file that is not a TIFF, or declares more pixels than
+  the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``, which ``load_pair`` enforces), fails the
+  export instead of going into a shard;
 * ``mask``: a TIFF of the mask as 0/1 ``uint8`` -- the stored file's bytes when it already is
   one, else the first page rewritten (any nonzero -> 1, shape and channels kept, so it decodes
   to exactly what ``load_pair`` returns) as one Deflate strip. Masks are decoded from the
@@ -201,6 +204,23 @@ def mask_tiff(data: bytes, limit: int) -> bytes:
     return buf.getvalue()
 
 
+def check_header(data: bytes, limit: int) -> None:
+    """Raise unless ``data`` is a TIFF whose pages, by their tags, fit the decode limit: the
+    header and IFDs are parsed (the fast path's, else tifffile's), no pixel is decoded."""
+    from lungsegdb_cli.tiff.raw import plain_shape
+
+    if plain_shape(data, len(data), limit) is not None:
+        return
+    import tifffile
+
+    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+
+    _quiet_tifffile()
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        if _check_pages(tif, limit) == 0:
+            raise ValueError("no image in the file")
+
+
 #: What a decode process sends back per mask: the TIFF bytes, the file's size, mtime, inode.
 _MaskOut = tuple[bytes, int, int, int]
 
@@ -262,6 +282,11 @@ class _Reader:
         except OSError as exc:
             self.errors.append(Failed(f"{pair.image}: {exc.strerror or exc} [errno {exc.errno}]",
                                       exc.errno, os.fspath(exc.filename or pair.image)))
+            return None
+        try:
+            check_header(data, self.limit)
+        except Exception as exc:  # not a TIFF, or over the limit: reported, never a traceback
+            self.errors.append(Failed(f"{pair.image}: cannot decode: {type(exc).__name__}: {exc}"))
             return None
         self.sources.append(_probed(pair, "image", str(pair.image), st.st_size,
                                     st.st_mtime_ns, st.st_ino))
