@@ -292,6 +292,51 @@ def check_export(out: PathLike) -> ExportCheckResult:
     return _export_check.check(Path(out))
 
 
+def export_files(out: PathLike) -> list[str]:
+    """The files of the export at ``out`` (POSIX paths relative to it), in the order a mirror
+    should receive them: the exported files and shards, then the texts, the index a loader
+    starts from (``shards.json``, the ``README.md`` card) last; only when the export still
+    matches its record. The record itself stays home: it names this machine's paths and
+    inodes, which mean nothing on a mirror.
+
+    Raises
+    ------
+    UsageError
+        ``out`` is not an export (exit 2).
+    CheckFailed
+        It no longer matches what it was made from, or its record cannot be read (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
+    >>> _ = L.export("webdataset", tmp + "/wds", made.tree)
+    >>> export_files(tmp + "/wds")[-2:]
+    ['lungsegdb-splits.json', 'shards.json']
+    """
+    from lungsegdb_cli.errors import CheckFailed
+    from lungsegdb_cli.training.export import check as _export_check
+
+    where = Path(out)
+    checked = _export_check.check(where)
+    if not checked.ok:
+        raise CheckFailed(
+            f"Not publishing {where}: the export no longer matches what it was made from",
+            hint=f"Run 'lungsegdb verify-export {where}' to see what changed, then export "
+            "again with --force.",
+            path=str(where),
+        )
+    doc = _export_check.read_record(where)
+    names = [e["path"] for key in ("files", "shards") for e in doc.get(key) or []]
+    texts = [e["path"] for e in doc.get("texts") or []]
+    return names + sorted(texts, key=lambda name: name in _INDEXES)
+
+
+#: The texts a loader reads first: uploaded last, so a reader that sees one sees the rest.
+_INDEXES = ("shards.json", "README.md")
+
+
 def preview(
     out: PathLike,
     data_dir: PathLike | None = None,

@@ -508,13 +508,15 @@ def publish(
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
+    export: opt.PublishExportOpt = None,
 ) -> int:
     """Upload the verified archive, its manifest and lungsegdb.json to a mirror.
 
     DEST is any fsspec URL (s3://bucket/prefix, gs://, az://, hf://, file://) or a local
     folder; each object goes to a temporary key first, then is moved into place. Prints the
-    'lungsegdb download --url ... --sha256 ...' line the fleet should use. Exit 1: the archive
-    or tree does not verify; exit 2: nothing downloaded, or the archive was not kept."""
+    'lungsegdb download --url ... --sha256 ...' line the fleet should use. --export OUT puts
+    an export's files (WebDataset or Parquet shards...) beside it. Exit 1: the archive, tree
+    or export does not verify; exit 2: nothing downloaded, or the archive was not kept."""
     from lungsegdb_cli.sources.cloud import parse_storage_options
 
     out = Output(json_mode=json_out, quiet=quiet)
@@ -525,6 +527,7 @@ def publish(
         sha256=pin,
         storage_options=parse_storage_options(storage_option),
         progress=out.progress(),
+        export=export,
     )
     out.emit(result.to_dict(), lambda con: render.render_publish(con, result))
     return 0

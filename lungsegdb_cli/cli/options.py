@@ -529,6 +529,19 @@ DownloadStorageOptionOpt = Annotated[
         show_default=False,
     ),
 ]
+PublishExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        metavar="OUT",
+        help=(
+            "Also upload this export's files (e.g. 'export webdataset OUT') to "
+            "DEST/<OUT's name>/, its index (shards.json, README.md) last; it must still pass "
+            "verify-export."
+        ),
+        show_default=False,
+    ),
+]
 PublishDestArg = Annotated[
     str,
     typer.Argument(

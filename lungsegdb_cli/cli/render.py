@@ -538,5 +538,9 @@ def render_publish(con: Console, result: PublishResult) -> None:
         f"in the manifest), {_e(result.manifest_url)} and {_e(result.meta_url)}",
         markup=False, highlight=False,
     )
+    if result.export is not None:
+        up = result.export
+        con.print(f"Export: {_n(up.files, 'file')} ({up.bytes:,} bytes) under {_e(up.url)}, "
+                  f"index {_e(up.index_url)}", markup=False, highlight=False)
     con.print("Download it with:", markup=False, highlight=False)
     con.print(f"  {_e(result.command)}", markup=False, highlight=False, soft_wrap=True)
