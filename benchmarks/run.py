@@ -27,7 +27,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-ORDER = ("startup", "download", "extract", "verify", "validate", "stats", "export", "preview")
+ORDER = (
+    "startup", "download", "extract", "verify", "validate", "stats", "export", "packed", "preview",
+)
 #: Files (TIFFs) in a synthetic tree at scale 1.0: 2 variants x (1,800 + 700) pairs x 2.
 FILES_AT_SCALE_1 = 10_000
 

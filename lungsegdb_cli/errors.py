@@ -90,6 +90,15 @@ class ChecksumMismatch(CheckFailed):
     default_hint = "Delete the file and download again, or check the pinned --sha256."
 
 
+class NotDownloaded(CheckFailed):
+    """There is no LungSegDB tree where one is needed (exit 1, as for every command that
+    finds no tree): the hint is the command that downloads it. Raised by
+    :class:`~lungsegdb_cli.training.pairs.PairDataset` without ``download=True``."""
+
+    kind = "not-downloaded"
+    default_hint = "Run 'lungsegdb download' first (or pass download=True)."
+
+
 class UsageError(LungSegDBError):
     """Bad input from the user: malformed option value, path that does not exist."""
 

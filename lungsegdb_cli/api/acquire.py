@@ -211,6 +211,7 @@ def publish(
     sha256: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    export: PathLike | None = None,
 ) -> PublishResult:
     """Upload the verified archive, its manifest and ``lungsegdb.json`` to a mirror.
 
@@ -228,12 +229,17 @@ def publish(
         Keyword arguments of the fsspec backend. Never printed or recorded.
     progress : Progress, optional
         Receives progress calls.
+    export : str or os.PathLike, optional
+        An export folder (``export webdataset OUT``, ``export hf OUT``, any format) that goes
+        to ``dest/<its folder name>/`` too, its index (``shards.json``, the card) last; it
+        must still match its record (``verify-export``), checked before anything is uploaded.
 
     Returns
     -------
     PublishResult
         The uploaded URLs, ``sha256``, ``size``, ``files``, ``counts`` and ``command`` (the
-        ``lungsegdb download --url ... --sha256 ...`` line the fleet should run).
+        ``lungsegdb download --url ... --sha256 ...`` line the fleet should run); ``export``
+        (``url``, ``files``, ``bytes``, ``index``) when one was given.
 
     Raises
     ------
@@ -241,7 +247,7 @@ def publish(
         Nothing downloaded, the archive was not kept, or a ``dest`` that is not a folder or
         a supported URL (exit 2).
     CheckFailed
-        The archive or the tree does not verify (exit 1); nothing was uploaded.
+        The archive, the tree or the export does not verify (exit 1); nothing was uploaded.
     DownloadError
         An upload failed (exit 3).
 
@@ -257,10 +263,21 @@ def publish(
     from lungsegdb_cli.sources import publish as _publish
 
     dest = os.fspath(dest)
-    return _publish.publish(
+    if export is not None:  # checked before anything is uploaded
+        from lungsegdb_cli.api.handoff import export_files
+
+        names = export_files(export)
+    result = _publish.publish(
         data_paths(data_dir, must_exist=True),
         dest,
         sha256=sha256,
         storage_options=storage_options,
         progress=progress,
     )
+    if export is not None:
+        from lungsegdb_cli.sources.upload import upload_files
+
+        folder = Path(export).absolute()
+        result.export = upload_files(dest, folder, names, prefix=folder.name,
+                                     storage_options=storage_options, progress=progress)
+    return result

@@ -176,6 +176,7 @@ def export(
     dataset_id: int = 501,
     force: bool = False,
     progress: Progress | None = None,
+    shard_size: str | int | None = None,
 ) -> ExportResult:
     """Export the pairs, with their splits, in a training framework's layout, atomically.
 
@@ -190,7 +191,9 @@ def export(
     format : str
         ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
         datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
-        variant) or ``csv`` (``pairs.csv``, one row per pair).
+        variant), ``csv`` (``pairs.csv``, one row per pair), ``hf`` (a Hugging Face
+        ``datasets`` folder: Parquet shards per variant and split, and a card; needs the
+        ``[hf]`` extra) or ``webdataset`` (tar shards per split and ``shards.json``).
     out : str or os.PathLike
         The export folder: absent, empty, or (with ``force``) a previous export.
     data_dir : str or os.PathLike, optional
@@ -207,6 +210,9 @@ def export(
         ``variant``, the id of that one dataset.
     force : bool
         Replace a previous export at ``out`` (atomically), and nothing else.
+    shard_size : str or int, optional
+        ``hf`` and ``webdataset`` only: samples per shard (an int, or ``"1000"``) or bytes
+        per shard (``"256MB"``, ``"1GiB"``). Default 256 MB.
     progress : object, optional
         ``start``/``advance``/``done``; default silent.
 
@@ -214,12 +220,15 @@ def export(
     -------
     ExportResult
         ``out``, ``counts`` (pairs per split), ``datasets``, ``placed`` (files per way of
-        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``.
+        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``,
+        ``shards`` (hf, webdataset: each shard's path, size, SHA-256 and samples).
 
     Raises
     ------
     UsageError
-        Unknown format, link or variant; a non-empty ``out`` without ``force``; with
+        Unknown format, link or variant; a bad ``shard_size``, or one for a format that is not
+        packed; ``hf`` without pyarrow (naming the ``[hf]`` extra); a non-empty ``out``
+        without ``force``; with
         ``force``, an ``out`` that is not an intact previous export holding only what it made;
         ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
     CheckFailed
@@ -253,6 +262,7 @@ def export(
         dataset_id=dataset_id,
         force=force,
         progress=progress,
+        shard_size=shard_size,
     )
 
 
@@ -280,6 +290,51 @@ def check_export(out: PathLike) -> ExportCheckResult:
     from lungsegdb_cli.training.export import check as _export_check
 
     return _export_check.check(Path(out))
+
+
+def export_files(out: PathLike) -> list[str]:
+    """The files of the export at ``out`` (POSIX paths relative to it), in the order a mirror
+    should receive them: the exported files and shards, then the texts, the index a loader
+    starts from (``shards.json``, the ``README.md`` card) last; only when the export still
+    matches its record. The record itself stays home: it names this machine's paths and
+    inodes, which mean nothing on a mirror.
+
+    Raises
+    ------
+    UsageError
+        ``out`` is not an export (exit 2).
+    CheckFailed
+        It no longer matches what it was made from, or its record cannot be read (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
+    >>> _ = L.export("webdataset", tmp + "/wds", made.tree)
+    >>> export_files(tmp + "/wds")[-2:]
+    ['lungsegdb-splits.json', 'shards.json']
+    """
+    from lungsegdb_cli.errors import CheckFailed
+    from lungsegdb_cli.training.export import check as _export_check
+
+    where = Path(out)
+    checked = _export_check.check(where)
+    if not checked.ok:
+        raise CheckFailed(
+            f"Not publishing {where}: the export no longer matches what it was made from",
+            hint=f"Run 'lungsegdb verify-export {where}' to see what changed, then export "
+            "again with --force.",
+            path=str(where),
+        )
+    doc = _export_check.read_record(where)
+    names = [e["path"] for key in ("files", "shards") for e in doc.get(key) or []]
+    texts = [e["path"] for e in doc.get("texts") or []]
+    return names + sorted(texts, key=lambda name: name in _INDEXES)
+
+
+#: The texts a loader reads first: uploaded last, so a reader that sees one sees the rest.
+_INDEXES = ("shards.json", "README.md")
 
 
 def preview(

@@ -352,20 +352,22 @@ def export(
     link: opt.ExportLinkOpt = "hardlink",
     variant: opt.ExportVariantOpt = None,
     dataset_id: opt.ExportDatasetIdOpt = 501,
+    shard_size: opt.ExportShardSizeOpt = None,
     force: opt.ExportForceOpt = False,
     check: opt.ExportCheckOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
 ) -> int:
-    """Export the pairs, with their splits, as nnunet, monai, folders or csv, atomically.
+    """Export the pairs, with their splits, as nnunet, monai, folders, csv, hf or webdataset.
 
     Images are hard-linked (no second copy), masks rewritten as 0/1 where the format needs
-    it; OUT/lungsegdb-export.json records what the export was made from. Exit 2: OUT is not
+    it; hf and webdataset pack them into shards (--shard-size). The export is atomic;
+    OUT/lungsegdb-export.json records what the export was made from. Exit 2: OUT is not
     empty (give --force to replace a previous export; it replaces nothing else) or a bad
     option; exit 1: the splits file no longer matches the tree, or (--check) the export no
     longer matches; exit 5: another export is writing OUT, OUT changed meanwhile (nothing in it
-    is deleted), or the disk is full."""
+    is deleted), or the disk is full. hf needs the [hf] extra (pyarrow): exit 2 without it."""
     out = Output(json_mode=json_out, quiet=quiet)
     if check:
         target = out_dir if out_dir is not None else fmt
@@ -382,6 +384,7 @@ def export(
         dataset_id=dataset_id,
         force=force,
         progress=out.progress(),
+        shard_size=shard_size,
     )
     if result.made_default_split and not json_out:
         out.warn("no splits in force: exported with the default split (lungsegdb split "
@@ -505,13 +508,15 @@ def publish(
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
+    export: opt.PublishExportOpt = None,
 ) -> int:
     """Upload the verified archive, its manifest and lungsegdb.json to a mirror.
 
     DEST is any fsspec URL (s3://bucket/prefix, gs://, az://, hf://, file://) or a local
     folder; each object goes to a temporary key first, then is moved into place. Prints the
-    'lungsegdb download --url ... --sha256 ...' line the fleet should use. Exit 1: the archive
-    or tree does not verify; exit 2: nothing downloaded, or the archive was not kept."""
+    'lungsegdb download --url ... --sha256 ...' line the fleet should use. --export OUT puts
+    an export's files (WebDataset or Parquet shards...) beside it. Exit 1: the archive, tree
+    or export does not verify; exit 2: nothing downloaded, or the archive was not kept."""
     from lungsegdb_cli.sources.cloud import parse_storage_options
 
     out = Output(json_mode=json_out, quiet=quiet)
@@ -522,6 +527,7 @@ def publish(
         sha256=pin,
         storage_options=parse_storage_options(storage_option),
         progress=out.progress(),
+        export=export,
     )
     out.emit(result.to_dict(), lambda con: render.render_publish(con, result))
     return 0

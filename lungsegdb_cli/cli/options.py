@@ -353,7 +353,8 @@ ExportFormatArg = Annotated[
     str,
     typer.Argument(
         metavar="FORMAT",
-        help="nnunet, monai, folders or csv (with --check: the export folder to check).",
+        help="nnunet, monai, folders, csv, hf (Hugging Face datasets: Parquet + card) or "
+        "webdataset (tar shards + index) (with --check: the export folder to check).",
         show_default=False,
     ),
 ]
@@ -398,6 +399,16 @@ ExportDatasetIdOpt = Annotated[
         metavar="N",
         help="nnunet: the dataset id of the preprocessed variant (raw: N+1); with --variant, "
         "the id of that one dataset.",
+    ),
+]
+ExportShardSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard-size",
+        metavar="N|SIZE",
+        help="hf, webdataset: samples per shard (1000) or bytes per shard (256MB, 1GiB). "
+        "Default: 256MB.",
+        show_default=False,
     ),
 ]
 ExportForceOpt = Annotated[
@@ -514,6 +525,19 @@ DownloadStorageOptionOpt = Annotated[
             "A keyword argument of the fsspec backend of s3:// (...) sources, e.g. "
             "endpoint_url=http://127.0.0.1:9000 or anon=true; repeatable. Credentials come "
             "from the backend's usual places; values are never printed or recorded."
+        ),
+        show_default=False,
+    ),
+]
+PublishExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        metavar="OUT",
+        help=(
+            "Also upload this export's files (e.g. 'export webdataset OUT') to "
+            "DEST/<OUT's name>/, its index (shards.json, README.md) last; it must still pass "
+            "verify-export."
         ),
         show_default=False,
     ),

@@ -469,6 +469,8 @@ def render_export(con: Console, result: ExportResult) -> None:
     _print(con, f"Exported {result.format} to {_e(result.out)}")
     for top, info in result.datasets.items():
         counts = ", ".join(f"{s} {n:,}" for s, n in info["pairs"].items())
+        if info.get("shards"):
+            counts += f" ({info['shards']:,} shards, {_fmt_bytes(info.get('bytes'))})"
         _print(con, f"  {_e(top)}: {counts}")
     if result.made_default_split:
         _print(con, "Splits: none in force, so the default split was made (seed 0, "
@@ -478,6 +480,10 @@ def render_export(con: Console, result: ExportResult) -> None:
     placed = ", ".join(f"{how} {n:,}" for how, n in sorted(result.placed.items()))
     if placed:
         _print(con, f"Files: {placed}")
+    if result.shards:
+        size = sum(int(s["size"]) for s in result.shards)
+        _print(con, f"Shards: {len(result.shards):,} ({_fmt_bytes(size)}), each with its "
+                    "SHA-256 in the record")
     if result.fell_back:
         _print(con, f"Note: copied, not linked: {_n(result.fell_back, 'file')} (OUT is on "
                     "another file system than the tree)")
@@ -532,5 +538,9 @@ def render_publish(con: Console, result: PublishResult) -> None:
         f"in the manifest), {_e(result.manifest_url)} and {_e(result.meta_url)}",
         markup=False, highlight=False,
     )
+    if result.export is not None:
+        up = result.export
+        con.print(f"Export: {_n(up.files, 'file')} ({up.bytes:,} bytes) under {_e(up.url)}, "
+                  f"index {_e(up.index_url)}", markup=False, highlight=False)
     con.print("Download it with:", markup=False, highlight=False)
     con.print(f"  {_e(result.command)}", markup=False, highlight=False, soft_wrap=True)

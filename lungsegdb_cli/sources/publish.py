@@ -52,6 +52,8 @@ class PublishResult:
     files: int
     command: str
     counts: dict[str, int] = field(default_factory=dict)
+    #: the export uploaded beside the archive (``publish --export OUT``), else None
+    export: Any = None
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,7 @@ class PublishResult:
             "files": self.files,
             "counts": dict(self.counts),
             "command": self.command,
+            "export": None if self.export is None else self.export.to_dict(),
         }
 
 
@@ -158,7 +161,8 @@ class _Target:
         staged, final = _join(self.tmp, name), _join(self.root, name)
         if self.fs is None:
             try:
-                os.makedirs(self.tmp, exist_ok=True)
+                os.makedirs(os.path.dirname(staged), exist_ok=True)  # name may hold folders
+                os.makedirs(os.path.dirname(final), exist_ok=True)
                 if isinstance(local, bytes):
                     Path(staged).write_bytes(local)
                 else:

@@ -101,16 +101,24 @@ def check_declared(
     )
 
 
+#: What the fast path reads: a path, a descriptor open for reading, or the file's bytes.
+Source = str | int | bytes | memoryview
+
+
 class _File:
     """Positional reads on one file: ``os.pread``/``os.preadv`` on POSIX (no buffered file
     object, no seeks), a plain file object elsewhere. Given an open descriptor it reads that
-    (and leaves it open); given a path it opens (and closes) the file itself."""
+    (and leaves it open); given a path it opens (and closes) the file itself; given the
+    file's bytes (already read, e.g. by an export that copies them) it slices them."""
 
-    def __init__(self, path: str | int) -> None:
+    def __init__(self, path: Source) -> None:
         self._fh: BinaryIO | None = None
         self._fd = -1
+        self._buf: memoryview | None = None
         self._own = not isinstance(path, int)
-        if _POSITIONAL:
+        if isinstance(path, (bytes, memoryview)):
+            self._buf = memoryview(path).cast("B")
+        elif _POSITIONAL:
             self._fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
         elif isinstance(path, int):
             self._fh = os.fdopen(path, "rb", closefd=False)
@@ -118,19 +126,27 @@ class _File:
             self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
 
     def pread(self, n: int, offset: int) -> bytes:
+        if self._buf is not None:
+            return bytes(self._buf[offset : offset + n])
         if self._fh is None:
             return os.pread(self._fd, n, offset)
         self._fh.seek(offset)
         return self._fh.read(n)
 
     def readinto(self, buf: memoryview, offset: int) -> int:
+        if self._buf is not None:
+            part = self._buf[offset : offset + len(buf)]
+            buf[: len(part)] = part
+            return len(part)
         if self._fh is None:
             return os.preadv(self._fd, [buf], offset)
         self._fh.seek(offset)
         return self._fh.readinto(buf) or 0
 
     def close(self) -> None:
-        if self._fh is not None:
+        if self._buf is not None:
+            self._buf = None
+        elif self._fh is not None:
             self._fh.close()
         elif self._fd >= 0 and self._own:
             os.close(self._fd)
@@ -266,7 +282,7 @@ def _plain(f: _File, size: int, max_pixels: int) -> tuple[Any, ...] | None:
 
 
 def plain_shape(
-    path: str | int, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: Source, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[int, ...] | None:
     """The decoded shape of a plain TIFF (as :func:`read_plain` would return it) from its
     header alone, no pixel read; None for anything else. Raises :class:`TooLarge` likewise."""
@@ -279,11 +295,12 @@ def plain_shape(
 
 
 def read_plain(
-    path: str | int, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: Source, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[Any, str] | None:
     """``(array, "none")`` for a plain single-page uncompressed TIFF, else None.
 
-    ``path``: a path or a descriptor open for reading (left open). The array is ``(H, W)`` or
+    ``path``: a path, a descriptor open for reading (left open), or the file's bytes (``size``
+    their length; the array is a copy, never a view of them). The array is ``(H, W)`` or
     ``(H, W, S)``, in the file's byte order, as tifffile would decode it. Raises
     :class:`TooLarge` (before reading any pixel) when the image declares more than
     ``max_pixels`` pixel values.

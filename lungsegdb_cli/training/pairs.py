@@ -26,6 +26,7 @@ from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.progress import Progress
 from lungsegdb_cli.utils.statejson import loads
 
 #: The split names, in order.
@@ -326,6 +327,23 @@ class PairDataset:
     almost never wants the windowed ``preprocessed`` slices and the raw Hounsfield units of the
     same slice in one dataset: with both variants in the tree, ``variant`` must be given (one
     of them, or ``"all"`` for the mixed dataset), else a :class:`UsageError` (exit 2) names them.
+
+    Without a tree at ``data_dir`` it raises :class:`~lungsegdb_cli.errors.NotDownloaded`
+    (exit 1) naming the command to run; with ``download=True`` a missing or not intact tree
+    is downloaded first, as ``lungsegdb download`` does (``sha256`` pins it; ``urls`` and
+    ``drive`` are ``--url`` and ``--no-drive``; the same environment variables), and
+    ``progress`` hears about it (:mod:`lungsegdb_cli.training.ensure`).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/s", pairs=2)
+    >>> mirror = pathlib.Path(made.archive.path).as_uri()  # file://...; or an https:// mirror
+    >>> ds = L.PairDataset(tmp + "/data", download=True, sha256=made.archive.sha256,
+    ...                    urls=[mirror], drive=False, variant="raw")
+    >>> len(ds), int(ds[0]["mask"].max()), ds.downloaded.action
+    (4, 1, 'downloaded')
     """
 
     def __init__(
@@ -336,10 +354,18 @@ class PairDataset:
         *,
         variant: str | None = None,
         version: str | None = None,
+        download: bool = False,
+        sha256: str | None = None,
+        urls: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+        drive: bool = True,
+        progress: Progress | None = None,
     ) -> None:
         from lungsegdb_cli.state.datadir import open_data_dir
+        from lungsegdb_cli.training.ensure import ensure_tree
 
-        paths = open_data_dir(data_dir, must_exist=True)
+        paths = open_data_dir(data_dir)
+        self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
+                                      drive=drive, progress=progress)
         mixed = variant is not None and variant.strip().lower() == "all"
         chosen = None if mixed else variant
         self.pairs: list[Pair] = collect(paths, variant=chosen, version=version,

@@ -78,7 +78,8 @@ def check_ratios(ratios: Any) -> tuple[float, float, float]:
 
 def unit(key: str, seed: int) -> float:
     """``key`` hashed with ``seed`` (keyed BLAKE2b) onto [0, 1): the same on every machine."""
-    h = hashlib.blake2b(key.encode("utf-8"), key=str(int(seed)).encode("ascii"), digest_size=8)
+    raw = key.encode("utf-8", "surrogateescape")  # a name that is not UTF-8: its own bytes
+    h = hashlib.blake2b(raw, key=str(int(seed)).encode("ascii"), digest_size=8)
     return int.from_bytes(h.digest(), "big") / 2**64
 
 

@@ -225,6 +225,12 @@ def test_fast_path_matches_tifffile(tmp_path: Path, arr: np.ndarray, kw: dict[st
     assert np.array_equal(got[0], tifffile.imread(path))
     # the header alone gives the same shape (export's "is it gray already" check)
     assert plain_shape(str(path), os.path.getsize(path)) == got[0].shape
+    # and from the file's bytes, already read (the packed exports: never read twice)
+    data = path.read_bytes()
+    in_memory = read_plain(data, len(data))
+    assert in_memory is not None and in_memory[0].dtype == got[0].dtype
+    assert np.array_equal(in_memory[0], got[0]) and plain_shape(data, len(data)) == got[0].shape
+    assert in_memory[0].base is not data  # a copy: the bytes may go
 
 
 @pytest.mark.parametrize(
@@ -241,6 +247,7 @@ def test_fast_path_declines_what_it_does_not_handle(tmp_path: Path, kw: dict[str
     tifffile.imwrite(path, arr, **kw)
     assert read_plain(str(path), os.path.getsize(path)) is None
     assert plain_shape(str(path), os.path.getsize(path)) is None
+    assert read_plain(path.read_bytes(), os.path.getsize(path)) is None
     with tifffile.TiffWriter(tmp_path / "two.tif") as w:
         w.write(GREY)
         w.write(GREY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -372,3 +373,27 @@ def test_the_suggestion_counts_slices_not_files(
         assert "--group-by" not in err
     else:
         assert f"consider --group-by '{SUGGESTED_GROUP_BY}' (it would make {groups} groups)" in err
+
+
+def test_a_stem_that_is_not_utf8_is_split_by_its_bytes(tmp_path: Path) -> None:
+    """A file name whose bytes are not UTF-8 (Latin-1 ``café`` from an old scanner export)
+    reaches Python as a surrogate escape; split hashed it with ``encode("utf-8")`` and died
+    with a traceback. It is hashed by its own bytes: exit 0, every pair assigned, the other
+    keys' hashes unchanged."""
+    names = ["1", "2", "3"]
+    labels = [f"raw data/{ver}" for ver in ("V1", "V2")]
+    tree = write_tree(tmp_path, dict.fromkeys(labels, names))
+    odd = os.fsdecode(b"caf\xe9")
+    try:
+        for label in labels:
+            for kind in ("CT_Images", "CT_Masks"):
+                (tree / label / kind / "3.TIF").rename(tree / label / kind / f"{odd}.TIF")
+    except (OSError, UnicodeError):  # pragma: no cover - a file system that refuses the name
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    assert run(["split", "--data-dir", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / ".lungsegdb" / "splits.json").read_text())
+    assigned = _split_of(doc)
+    assert len(assigned) == 6 and "raw data/V1/caf\udce9" in assigned
+    assert unit("V1/1", 0) == 0.48647885328596624  # valid UTF-8 keys hash as before
+    split = assigned["raw data/V1/caf\udce9"]
+    assert run(["pairs", "--data-dir", str(tmp_path), "--split", split, "--json"]) == 0

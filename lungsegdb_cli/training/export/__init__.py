@@ -1,8 +1,11 @@
-"""``export FORMAT OUT``: the pairs laid out for nnU-Net, MONAI, folders or CSV, atomically.
+"""``export FORMAT OUT``: the pairs laid out for nnU-Net, MONAI, folders or CSV, or packed
+into shards for Hugging Face ``datasets`` and WebDataset, atomically.
 
 ``run`` (the front door: splits, plan, staging, record), ``layout`` (each format's paths and
 metadata), ``place`` (link, or rewrite masks 0/1), ``claim`` (owning OUT for the run),
-``atomic`` (staging beside OUT, one rename into place), ``check`` (``verify-export``).
+``atomic`` (staging beside OUT, one rename into place), ``check`` (``verify-export``); the
+packed formats: ``samples`` (each pair's bytes, read once), ``shardsize`` (``--shard-size``),
+``hf`` (Parquet shards and a dataset card), ``webdataset`` (tar shards and ``shards.json``).
 
 May import: training and everything below it. Every module here is internal.
 """

@@ -129,11 +129,12 @@ class Seen:
 
 
 def _made_by(doc: dict[str, Any]) -> frozenset[str] | None:
-    """The paths an export record lists (its files and texts, and itself); None if malformed."""
-    files, texts = doc.get("files"), doc.get("texts", [])
-    if not isinstance(files, list) or not isinstance(texts, list):
+    """The paths an export record lists (its files, texts and shards, and itself); None if
+    malformed."""
+    files, texts, shards = doc.get("files"), doc.get("texts", []), doc.get("shards", [])
+    if not all(isinstance(x, list) for x in (files, texts, shards)):
         return None
-    entries = [*files, *texts]
+    entries = [*files, *texts, *shards]
     if not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):
         return None
     return frozenset([RECORD, *(e["path"] for e in entries)])

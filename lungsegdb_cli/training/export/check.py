@@ -5,13 +5,15 @@ shared: the tree's manifest SHA-256 is the recorded one; the splits file it was 
 (``--split-file`` or the splits in force) still has the recorded SHA-256, and so does the copy
 in OUT; every exported file exists with its recorded size (a hard link: still the same inode
 as its tree file), every tree file it came from still has its recorded size and mtime, the
-text files (``dataset.json``, ...) their SHA-256; nothing else was added under OUT.
+text files (``dataset.json``, ...) and the shards of a packed format (``hf``, ``webdataset``)
+their SHA-256; nothing else was added under OUT.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,7 @@ _FILE_ENTRY: dict[str, type] = {"path": str, "size": int, "how": str, "ino": int
                                "source": str, "source_size": int, "source_mtime_ns": int}
 _ENTRY_FIELDS: dict[str, dict[str, type]] = {
     "files": _FILE_ENTRY, "sources": _FILE_ENTRY, "texts": {"path": str, "sha256": str},
+    "shards": {"path": str, "size": int, "sha256": str, "samples": int},
 }
 
 
@@ -169,6 +172,10 @@ def _check_file(res: ExportCheckResult, out: Path, tree: Path, entry: dict[str, 
 
 
 def _check_texts(res: ExportCheckResult, out: Path, doc: dict[str, Any]) -> set[str]:
+    """The text files and shards against their recorded SHA-256 (shards of any size are
+    hashed in blocks; one whose size already differs is not read)."""
+    from lungsegdb_cli.utils.hashing import hash_file
+
     known = {RECORD}
     for entry in doc.get("texts", []):
         rel = str(entry["path"])
@@ -178,6 +185,22 @@ def _check_texts(res: ExportCheckResult, out: Path, doc: dict[str, Any]) -> set[
         if digest is None:
             res.missing.append(rel)
         elif digest != entry["sha256"]:
+            res.changed.append(rel)
+    for entry in doc.get("shards", []):
+        rel = str(entry["path"])
+        known.add(rel)
+        res.checked += 1
+        st = _stat(out / rel, follow=False)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            res.missing.append(rel)
+            continue
+        try:
+            same = st.st_size == entry["size"] and (
+                hash_file(out / rel, follow_symlinks=False)[0] == entry["sha256"]
+            )
+        except OSError:
+            same = False
+        if not same:
             res.changed.append(rel)
     return known
 

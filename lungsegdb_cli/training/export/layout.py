@@ -14,6 +14,9 @@ Layouts (OUT is the export folder; ``<v>`` is ``preprocessed`` or ``raw``):
 * ``folders``: ``OUT/<v>/{split}_images/{case}.tif`` and ``{split}_masks/{case}.tif``, masks
   linked as stored.
 * ``csv``: ``OUT/pairs.csv``, one row per pair, pointing into the tree.
+* ``hf`` and ``webdataset``, the packed formats: no file per image; their plan has no jobs
+  but a ``pack`` step writing shards (:mod:`~lungsegdb_cli.training.export.hf`,
+  :mod:`~lungsegdb_cli.training.export.webdataset`).
 
 Case ids are ``v1_<stem>`` / ``v2_<stem>`` with every run of characters outside
 ``[A-Za-z0-9_-]`` replaced by ``_``; when two stems of one variant give the same id (ignoring
@@ -27,15 +30,19 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.training.export.place import Job
+from lungsegdb_cli.training.export.shardsize import ShardSize
 from lungsegdb_cli.training.pairs import SPLITS, Pair
 
-FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv")
+FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "hf", "webdataset")
+#: The formats that write shards (``--shard-size``) instead of a file per image.
+PACKED: tuple[str, ...] = ("hf", "webdataset")
 CSV_NAME = "pairs.csv"
 CSV_COLUMNS = (
     "split", "variant", "version", "group", "stem", "case", "image", "mask", "shape",
@@ -55,6 +62,8 @@ class Plan:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: pair key -> case id
     cases: dict[str, str] = field(default_factory=dict)
+    #: a packed format's step: ``(staged, progress, workers, limit) -> Packed``
+    pack: Callable[..., Any] | None = None
 
 
 def check_format(fmt: str) -> str:
@@ -63,7 +72,23 @@ def check_format(fmt: str) -> str:
         raise UsageError(
             f"Unknown export format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}."
         )
+    if name == "hf":
+        from lungsegdb_cli.training.export import hf
+
+        hf.require()
     return name
+
+
+def check_shard_size(fmt: str, shard_size: str | int | ShardSize | None) -> ShardSize | None:
+    """``--shard-size`` parsed for a packed format (hf, webdataset); given for another: exit 2."""
+    from lungsegdb_cli.training.export.shardsize import parse
+
+    if fmt in PACKED:
+        return parse(shard_size)
+    if shard_size is not None:
+        raise UsageError(f"--shard-size is for the packed formats ({', '.join(PACKED)}), "
+                         f"not {fmt}", hint="Leave --shard-size out for this format.")
+    return None
 
 
 def short(variant: str) -> str:
@@ -230,8 +255,27 @@ def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -
     return rows_text(CSV_COLUMNS, rows)
 
 
-def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool) -> Plan:
+def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize) -> Plan:
+    """An ``hf`` or ``webdataset`` plan: no jobs, the format's pack step."""
+    plan = Plan(cases=case_ids(pairs))
+    if fmt == "hf":
+        from lungsegdb_cli.training.export import hf
+
+        plan.pack = hf.plan_pack(pairs, shard_size)
+    else:
+        from lungsegdb_cli.training.export import webdataset
+
+        plan.pack = webdataset.plan_pack(pairs, plan.cases, shard_size)
+    return plan
+
+
+def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool,
+         shard_size: ShardSize | None = None) -> Plan:
     """The plan of format ``fmt`` for ``pairs`` (each with its split)."""
+    if fmt in PACKED:
+        from lungsegdb_cli.training.export.shardsize import DEFAULT
+
+        return plan_packed(fmt, pairs, shard_size or DEFAULT)
     if fmt == "nnunet":
         return plan_nnunet(pairs, dataset_id, one_variant)
     if fmt == "monai":

@@ -279,6 +279,8 @@ def place_all(
     failure a CheckFailed (exit 1) naming every bad file."""
     from lungsegdb_cli.checks import decodepass as _decodepass
 
+    if not jobs:  # a packed format (hf, webdataset): nothing to place, nothing to report
+        return []
     for folder in sorted({os.path.dirname(j.rel) for j in jobs if j.mode != "probe"}):
         try:
             os.makedirs(os.path.join(root, folder), exist_ok=True)

@@ -43,6 +43,7 @@ from lungsegdb_cli.training.export.atomic import commit as put_in_place
 from lungsegdb_cli.training.export.check import RECORD
 from lungsegdb_cli.training.export.claim import claim
 from lungsegdb_cli.training.export.place import LINKS, Placed, place_all
+from lungsegdb_cli.training.export.shardsize import ShardSize
 from lungsegdb_cli.training.pairs import (
     SPLITS,
     Pair,
@@ -80,6 +81,8 @@ class ExportResult:
     #: how -> files (hardlink, symlink, copy, copy-fallback, written)
     placed: dict[str, int] = field(default_factory=dict)
     record: str = ""
+    #: the shards of a packed format (hf, webdataset): path, size, sha256, samples
+    shards: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,7 @@ class ExportResult:
             "placed": self.placed,
             "copied_instead_of_linked": self.fell_back,
             "record": self.record,
+            "shards": self.shards,
         }
 
 
@@ -243,6 +247,7 @@ def _text_entry(rel: str, data: bytes) -> dict[str, Any]:
 def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
                texts: dict[str, bytes], cases: dict[str, str], root: Path) -> dict[str, Any]:
     probed = [p for p in placed if p.how == "probed"]
+    shards = {"shards": result.shards} if result.shards else {}
     return {
         "schema": SCHEMA,
         "kind": "lungsegdb-export",
@@ -265,6 +270,7 @@ def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
         "files": [_file_entry(p, root) for p in placed if p.how != "probed"],
         "sources": [_file_entry(p, root) for p in probed],
         "texts": [_text_entry(rel, data) for rel, data in sorted(texts.items())],
+        **shards,
     }
 
 
@@ -291,12 +297,14 @@ def export(
     force: bool = False,
     progress: Progress | None = None,
     workers: int | None = None,
+    shard_size: str | int | ShardSize | None = None,
 ) -> ExportResult:
     """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
     from lungsegdb_cli.dataset import card as dataset
     from lungsegdb_cli.dataset.card import parse_variant
 
     fmt = layout.check_format(fmt)
+    shard = layout.check_shard_size(fmt, shard_size)
     link = check_link(link)
     chosen = parse_variant(variant)
     variants = (chosen,) if chosen else dataset.VARIANTS
@@ -307,7 +315,7 @@ def export(
                           hint="Run 'lungsegdb download' first, or pass --data-dir.",
                           path=str(paths.dataset_dir))
     req = _Request(fmt, Path(os.path.abspath(out)), split_file, link, chosen, variants,
-                   dataset_id)
+                   dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
         tidy(req.out)
         seen = check_target(req.out, force, [paths.dataset_dir, paths.state_dir])
@@ -325,6 +333,7 @@ class _Request:
     chosen: str | None  # one variant, or None: both
     variants: tuple[str, ...]
     dataset_id: int
+    shard: ShardSize | None = None  # hf, webdataset
 
 
 def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
@@ -338,8 +347,16 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
     with commit.reading(paths), staging(out) as (staged, aside):
         splits = load_splits(paths, req.split_file, staged / SPLITS_COPY)
         pairs = assigned_pairs(paths, splits, variants)
-        plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None)
+        plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None,
+                           shard_size=req.shard)
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
+        shards: list[dict[str, Any]] = []
+        if plan.pack is not None:  # hf, webdataset: shards instead of a file per image
+            packed = plan.pack(staged, ensure(progress), workers, limit)
+            placed += packed.sources
+            plan.texts.update(packed.texts)
+            plan.datasets.update(packed.datasets)
+            shards = [s.to_dict() for s in packed.shards]
         texts = {rel: text.encode() for rel, text in plan.texts.items()}
         if fmt == "csv":
             texts[layout.CSV_NAME] = csvsafe.encode(
@@ -362,6 +379,7 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
             datasets=plan.datasets,
             placed=dict(Counter(p.how for p in placed if p.how != "probed")),
             record=str(out / RECORD),
+            shards=shards,
         )
         doc = record_doc(result, splits, placed, texts, plan.cases, paths.dataset_dir)
         _write(staged / RECORD, (json.dumps(doc, indent=1, ensure_ascii=True) + "\n").encode())

@@ -1,0 +1,139 @@
+"""The tree a training loop reads, there before it is indexed: ``PairDataset(download=True)``.
+
+:func:`ensure_tree` is what :class:`~lungsegdb_cli.training.pairs.PairDataset` runs first.
+
+* ``download=False`` (the default): nothing is fetched. No LungSegDB tree at the data dir is
+  :class:`~lungsegdb_cli.errors.NotDownloaded` (exit 1, like every command that finds no tree;
+  a subclass of ``CheckFailed``), whose hint is the command that downloads it.
+* ``download=True``: a tree that is missing or not intact (a file of the manifest missing or
+  of another size), or one a pin was given for, goes through the download itself
+  (:func:`lungsegdb_cli.sources.download.download`: the same sources, pin, checks, commit and
+  errors as ``lungsegdb download``, and the same environment: ``LUNGSEGDB_URLS`` /
+  ``LUNGSEGDB_URL``, ``LUNGSEGDB_SHA256``, ``LUNGSEGDB_OFFLINE``, ``LUNGSEGDB_REQUIRE_PIN``,
+  ``LUNGSEGDB_RETRIES``, ``LUNGSEGDB_TIMEOUT``).
+  It says so through the progress callback (a note, then the download's own phases) when it
+  fetches; an intact tree without a pin costs a ``stat`` per file and no network, and one
+  with a pin is checked against it without network (the download's up-to-date check).
+
+Training sits above sources in the package's layers: this module calls the download
+directly, never through :mod:`lungsegdb_cli.api`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.errors import CheckFailed, NotDownloaded, UsageError
+from lungsegdb_cli.utils.progress import Progress, ensure, note
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.sources.download import DownloadResult
+
+ENV_SHA256 = "LUNGSEGDB_SHA256"
+ENV_OFFLINE = "LUNGSEGDB_OFFLINE"
+ENV_REQUIRE_PIN = "LUNGSEGDB_REQUIRE_PIN"
+ENV_RETRIES = "LUNGSEGDB_RETRIES"
+ENV_TIMEOUT = "LUNGSEGDB_TIMEOUT"
+
+
+def check_pin(sha256: str | None) -> str | None:
+    """``sha256`` (else ``$LUNGSEGDB_SHA256``) in lower case, None when neither is set or it
+    is blank; anything but 64 hex digits: :class:`UsageError` (exit 2) before any byte is
+    read.
+
+    Examples
+    --------
+    >>> check_pin("AB" * 32) == "ab" * 32
+    True
+    """
+    value = os.environ.get(ENV_SHA256) if sha256 is None else sha256
+    if value is None or not value.strip():
+        return None
+    pin = value.strip().lower()
+    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+        where = "sha256" if sha256 is not None else ENV_SHA256
+        raise UsageError(f"Malformed SHA-256 in {where}: {value!r} (expected 64 hex digits)",
+                         hint="Copy the checksum from 'lungsegdb info --json' or your CI pin.")
+    return pin
+
+
+def not_downloaded(paths: DataPaths) -> NotDownloaded:
+    """The error for a data dir without a tree: the command that fetches it."""
+    return NotDownloaded(
+        f"LungSegDB is not downloaded: no tree at {paths.dataset_dir}",
+        hint=f"Run 'lungsegdb download --data-dir {paths.root}', or pass download=True "
+        "(with sha256= to pin it).",
+        path=str(paths.dataset_dir),
+    )
+
+
+def _has_tree(paths: DataPaths) -> bool:
+    from lungsegdb_cli.dataset.tree import _require
+
+    try:
+        _require(paths)
+    except CheckFailed:
+        return False
+    return True
+
+
+def ensure_tree(
+    paths: DataPaths,
+    *,
+    download: bool = False,
+    sha256: str | None = None,
+    urls: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    drive: bool = True,
+    progress: Progress | None = None,
+) -> DownloadResult | None:
+    """Make sure the tree of ``paths`` is there (see the module docstring); the download's
+    result when one ran, else None. ``urls``: the sources to try in order (default
+    ``$LUNGSEGDB_URLS`` / ``$LUNGSEGDB_URL``), then the dataset's Drive file unless ``drive``
+    is False (``--no-drive``)."""
+    pin = check_pin(sha256)
+    if not download:
+        if not _has_tree(paths):
+            raise not_downloaded(paths)
+        return None
+    from lungsegdb_cli.sources.download import download as fetch
+    from lungsegdb_cli.sources.download import tree_intact
+    from lungsegdb_cli.sources.plan import env_urls
+    from lungsegdb_cli.sources.request import DownloadRequest
+    from lungsegdb_cli.utils import envvars
+
+    if isinstance(urls, (str, os.PathLike)):
+        urls = [urls]
+    sources = [os.fspath(u) for u in urls] if urls is not None else env_urls()
+    # Built (and so checked: a missing pin under LUNGSEGDB_REQUIRE_PIN, a bad retries or
+    # timeout) before the tree is even looked at, as `lungsegdb download` does.
+    request = DownloadRequest.build(
+        urls=sources,
+        drive=drive,
+        sha256=pin,
+        require_pin=envvars.flag(ENV_REQUIRE_PIN),
+        offline=envvars.flag(ENV_OFFLINE),
+        retries=_env_number(ENV_RETRIES, int),
+        timeout=_env_number(ENV_TIMEOUT, float),
+    )
+    intact = tree_intact(paths) is not None
+    if intact and pin is None:
+        return None
+    progress = ensure(progress)
+    if not intact:
+        note(progress, f"LungSegDB is not (intact) at {paths.dataset_dir}: downloading it")
+    return fetch(paths, request, progress=progress)
+
+
+def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
+    """``$name`` as a number (None when unset or blank); not a number: exit 2 naming it."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {raw!r}",
+                         hint=f"Unset {name}, or set it as for 'lungsegdb download'.") from None
