@@ -439,6 +439,7 @@ def synth(
     fmt: opt.SynthFmtOpt = opt.SynthFormat.zip,
     wrap: opt.SynthWrapOpt = None,
     defects: opt.SynthDefectsOpt = False,
+    like_kaggle: opt.SynthLikeKaggleOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
@@ -456,6 +457,7 @@ def synth(
         fmt=fmt.value,
         wrap=wrap,
         defects=defects,
+        like_kaggle=like_kaggle,
         progress=out.progress(),
     )
     out.emit(result.to_dict(), lambda con: render.render_synth(con, result))

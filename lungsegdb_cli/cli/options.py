@@ -282,6 +282,17 @@ SynthDefectsOpt = Annotated[
     bool,
     typer.Option("--defects", help="Plant one of each defect validate must find."),
 ]
+SynthLikeKaggleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--like-kaggle",
+        help=(
+            "Write images the way real CT slices arrive: raw data signed int16 Hounsfield "
+            "units with the corners outside the round scan field padded far below air, "
+            "preprocessed data a windowed uint8 copy; masks 0/255."
+        ),
+    ),
+]
 PairsVariantOpt = StatsVariantOpt
 PairsVersionOpt = StatsVersionOpt
 PairsSplitOpt = Annotated[
