@@ -473,6 +473,7 @@ def preview(
     n: opt.PreviewNOpt = 8,
     split: opt.PreviewSplitOpt = None,
     findings: opt.PreviewFindingsOpt = False,
+    window: opt.PreviewWindowOpt = None,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
@@ -481,8 +482,9 @@ def preview(
 
     Up to --n pairs per row, evenly spaced in natural order (the same ones every run); only
     those are decoded. --findings: what validate flagged, captioned with the finding codes
-    (nothing flagged: the PNG says so, exit 0). Needs Pillow, the [plot] extra (exit 2
-    without it)."""
+    (nothing flagged: the PNG says so, exit 0). CT in Hounsfield units is shown in the lung
+    window unless --window says otherwise. Needs Pillow, the [plot] extra (exit 2 without
+    it)."""
     out = Output(json_mode=json_out, quiet=quiet)
     result = api.preview(
         out_png,
@@ -490,6 +492,7 @@ def preview(
         n=n,
         split=split,
         findings=findings,
+        window=window,
         progress=out.progress(),
     )
     out.emit(result.to_dict(), lambda con: render.render_preview(con, result))
