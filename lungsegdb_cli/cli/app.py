@@ -234,6 +234,7 @@ def stats(
     version: opt.StatsVersionOpt = None,
     csv_path: opt.StatsCsvPathOpt = None,
     plot: opt.StatsPlotOpt = None,
+    window: opt.StatsWindowOpt = None,
     no_cache: opt.NoCacheOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
@@ -251,6 +252,7 @@ def stats(
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
     plot = _output_file(plot, "--plot")
+    spec = plot_mod.check_window(window, plot)
     if plot is not None:
         plot_mod.require()
     with _tuning.decode_switches():
@@ -263,7 +265,7 @@ def stats(
             progress=out.progress(),
         )
     doc = result.to_dict()
-    written = plot_mod.render(result, plot) if plot is not None else None
+    written = plot_mod.render(result, plot, window=spec).out if plot is not None else None
     if written is not None:
         doc["plot"] = str(written)
     for warning in render.stats_warnings(result):
