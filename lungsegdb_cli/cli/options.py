@@ -461,13 +461,13 @@ WINDOW_HELP = (
 )
 PreviewWindowOpt = Annotated[
     str | None,
-    typer.Option("--window", metavar="LEVEL,WIDTH|lung|mediastinum|auto", help=WINDOW_HELP),
+    typer.Option("--window", metavar="WINDOW", help=WINDOW_HELP),
 ]
 StatsWindowOpt = Annotated[
     str | None,
     typer.Option(
         "--window",
-        metavar="LEVEL,WIDTH|lung|mediastinum|auto",
+        metavar="WINDOW",
         help="With --plot: the window of the overlays. " + WINDOW_HELP,
     ),
 ]
