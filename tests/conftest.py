@@ -108,3 +108,19 @@ def s3_env(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/lungsegdb-test")
     return s3_server
+
+
+# ---------------------------------------------------------------------------------------------
+# synth --like-kaggle (real-format matrix): the format real CT slices arrive in. Read-only.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def synth_kaggle(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ``like_kaggle`` synth run: 3 pairs per group, seed 0, zip archive. ``raw data``:
+    512x512 signed int16 HU, corners padded at -2600 or -1800; ``preprocessed data``: the
+    windowed uint8 copy. Never modify it: link or copy it into ``tmp_path`` first (commands
+    that keep a decode cache write beside the LungSegDB folder)."""
+    from lungsegdb_cli.synthetic import make as synth
+
+    return synth.synthesize(
+        tmp_path_factory.mktemp("synth-kaggle"), pairs=3, seed=0, fmt="zip", like_kaggle=True
+    )

@@ -344,6 +344,7 @@ def preview(
     n: int = 8,
     split: str | None = None,
     findings: bool = False,
+    window: str | None = None,
     progress: Progress | None = None,
 ) -> PreviewResult:
     """Write a PNG montage of slices with their mask outline drawn on them, to eyeball.
@@ -351,7 +352,11 @@ def preview(
     A row per variant x version with pairs, up to ``n`` pairs each, evenly spaced over the
     group in natural order (the same pairs every run). Every slice is scaled to fit a 256-px
     tile and the border of its mask (mask pixels with a 4-neighbour outside the mask) is drawn
-    one pixel wide in magenta. Only the shown pairs are decoded. Needs Pillow (the ``[plot]``
+    one pixel wide in magenta. Grey slices go through a display window: by default CT in
+    Hounsfield units (signed integers whose darkest value is air or padding below it) gets the
+    lung window (level -600, width 1500), 8-bit grey the 1st-99th percentile of the frame and
+    other images the 1st-99th percentile of the body (without the padding); each row's label
+    says which window it used. Only the shown pairs are decoded. Needs Pillow (the ``[plot]``
     extra).
 
     Parameters
@@ -369,6 +374,10 @@ def preview(
         Show what :func:`validate` flagged instead, each tile captioned with its finding
         codes (findings about no single file are in ``not_shown``). With nothing flagged the
         PNG says so and ``note`` is set.
+    window : str, optional
+        ``auto`` (None: the rules above), ``lung`` (-600, 1500), ``mediastinum`` (40, 400) or
+        ``"LEVEL,WIDTH"`` (e.g. ``"-600,1500"``): a fixed window for every grey image that is
+        not 8-bit, in its own units; 8-bit grey and RGB images keep their rule.
     progress : Progress, optional
         Receives progress calls (validate's too, with ``findings``).
 
@@ -376,14 +385,14 @@ def preview(
     -------
     PreviewResult
         ``out``, ``width``/``height``, ``rows`` (variant, version, ``candidates``, ``tiles``:
-        stem, image, mask, codes, note, ``box`` -- the slice's x, y, w, h in the PNG),
-        ``note``, ``not_shown``.
+        stem, image, mask, codes, note, ``box`` -- the slice's x, y, w, h in the PNG --,
+        ``window`` -- rule, lo, hi, legend), ``note``, ``not_shown``.
 
     Raises
     ------
     UsageError
-        Pillow missing (naming the ``[plot]`` extra), a bad ``n`` or split, ``split`` without
-        a splits file, ``out`` a folder or inside the tree (exit 2).
+        Pillow missing (naming the ``[plot]`` extra), a bad ``n``, split or ``window``,
+        ``split`` without a splits file, ``out`` a folder or inside the tree (exit 2).
     CheckFailed
         There is no tree at all (exit 1).
     LocalError
@@ -397,6 +406,8 @@ def preview(
     >>> result = L.preview(tmp + "/preview.png", made.tree, n=2)
     >>> [(r.label, r.candidates, [t.stem for t in r.tiles]) for r in result.rows][:2]
     [('preprocessed data/V1', 3, ['1', '3']), ('preprocessed data/V2', 3, ['1', '3'])]
+    >>> result.rows[2].label, result.rows[2].windows  # raw V1: int16 Hounsfield units
+    ('raw data/V1', ['lung L-600 W1500'])
     >>> from PIL import Image
     >>> Image.open(result.out).size == (result.width, result.height)
     True
@@ -409,5 +420,6 @@ def preview(
         n=n,
         split=split,
         findings=findings,
+        window=window,
         progress=progress,
     )

@@ -24,6 +24,7 @@ def synth(
     fmt: str = "zip",
     wrap: str | None = None,
     defects: bool = False,
+    like_kaggle: bool = False,
     progress: Progress | None = None,
 ) -> SynthResult:
     """Write a synthetic LungSegDB-shaped tree (and archive) into ``out``, for tests and CI.
@@ -45,6 +46,12 @@ def synth(
         archives often do.
     defects : bool
         Plant one of each defect ``validate`` reports (listed in ``defects.json``).
+    like_kaggle : bool
+        Write every group the way real CT slices arrive: ``raw data`` 512x512 signed
+        ``int16`` Hounsfield units (about -2600..+3000) with the corners outside the round
+        scan field padded far below air (-2600 or -1800), ``preprocessed data`` a windowed
+        ``uint8`` copy of the same slice; masks ``uint8`` 0/255. For testing a pipeline on the
+        real format (the default mixes int16, uint8 and RGB and pads at -1024).
     progress : Progress, optional
         Receives progress calls.
 
@@ -71,4 +78,5 @@ def synth(
         wrap=wrap,
         defects=defects,
         progress=progress,
+        like_kaggle=like_kaggle,
     )

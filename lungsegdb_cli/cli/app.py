@@ -234,6 +234,7 @@ def stats(
     version: opt.StatsVersionOpt = None,
     csv_path: opt.StatsCsvPathOpt = None,
     plot: opt.StatsPlotOpt = None,
+    window: opt.StatsWindowOpt = None,
     no_cache: opt.NoCacheOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
@@ -251,6 +252,7 @@ def stats(
     out = Output(json_mode=json_out, quiet=quiet)
     csv_path = _output_file(csv_path, "--csv")
     plot = _output_file(plot, "--plot")
+    spec = plot_mod.check_window(window, plot)
     if plot is not None:
         plot_mod.require()
     with _tuning.decode_switches():
@@ -263,7 +265,7 @@ def stats(
             progress=out.progress(),
         )
     doc = result.to_dict()
-    written = plot_mod.render(result, plot) if plot is not None else None
+    written = plot_mod.render(result, plot, window=spec).out if plot is not None else None
     if written is not None:
         doc["plot"] = str(written)
     for warning in render.stats_warnings(result):
@@ -442,6 +444,7 @@ def synth(
     fmt: opt.SynthFmtOpt = opt.SynthFormat.zip,
     wrap: opt.SynthWrapOpt = None,
     defects: opt.SynthDefectsOpt = False,
+    like_kaggle: opt.SynthLikeKaggleOpt = False,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
@@ -459,6 +462,7 @@ def synth(
         fmt=fmt.value,
         wrap=wrap,
         defects=defects,
+        like_kaggle=like_kaggle,
         progress=out.progress(),
     )
     out.emit(result.to_dict(), lambda con: render.render_synth(con, result))
@@ -474,6 +478,7 @@ def preview(
     n: opt.PreviewNOpt = 8,
     split: opt.PreviewSplitOpt = None,
     findings: opt.PreviewFindingsOpt = False,
+    window: opt.PreviewWindowOpt = None,
     data_dir: opt.DataDirOpt = None,
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
@@ -482,8 +487,9 @@ def preview(
 
     Up to --n pairs per row, evenly spaced in natural order (the same ones every run); only
     those are decoded. --findings: what validate flagged, captioned with the finding codes
-    (nothing flagged: the PNG says so, exit 0). Needs Pillow, the [plot] extra (exit 2
-    without it)."""
+    (nothing flagged: the PNG says so, exit 0). CT in Hounsfield units is shown in the lung
+    window unless --window says otherwise. Needs Pillow, the [plot] extra (exit 2 without
+    it)."""
     out = Output(json_mode=json_out, quiet=quiet)
     result = api.preview(
         out_png,
@@ -491,6 +497,7 @@ def preview(
         n=n,
         split=split,
         findings=findings,
+        window=window,
         progress=out.progress(),
     )
     out.emit(result.to_dict(), lambda con: render.render_preview(con, result))

@@ -282,6 +282,17 @@ SynthDefectsOpt = Annotated[
     bool,
     typer.Option("--defects", help="Plant one of each defect validate must find."),
 ]
+SynthLikeKaggleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--like-kaggle",
+        help=(
+            "Write images the way real CT slices arrive: raw data signed int16 Hounsfield "
+            "units with the corners outside the round scan field padded far below air, "
+            "preprocessed data a windowed uint8 copy; masks 0/255."
+        ),
+    ),
+]
 PairsVariantOpt = StatsVariantOpt
 PairsVersionOpt = StatsVersionOpt
 PairsSplitOpt = Annotated[
@@ -450,6 +461,25 @@ PreviewFindingsOpt = Annotated[
     typer.Option(
         "--findings",
         help="Show the pairs and files validate flagged, captioned with their finding codes.",
+    ),
+]
+#: ``--window`` of ``preview`` and ``stats`` (checked by ``training.window.parse``).
+WINDOW_HELP = (
+    "Display window for grey slices: lung (level -600, width 1500), mediastinum (40, 400), "
+    "LEVEL,WIDTH (e.g. --window=-600,1500; in the image's units) or auto (default: the lung "
+    "window for CT in Hounsfield units, else the 1st-99th percentile of the body; 8-bit grey: "
+    "of the frame). A fixed window applies to every grey image that is not 8-bit."
+)
+PreviewWindowOpt = Annotated[
+    str | None,
+    typer.Option("--window", metavar="WINDOW", help=WINDOW_HELP),
+]
+StatsWindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        metavar="WINDOW",
+        help="With --plot: the window of the overlays. " + WINDOW_HELP,
     ),
 ]
 DownloadCookiesOpt = Annotated[

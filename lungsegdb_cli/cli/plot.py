@@ -1,20 +1,25 @@
-"""``lungsegdb stats --plot FILE.png``: a picture of the dataset, one row per group.
+"""``lungsegdb stats --plot FILE.png``: a picture of the dataset, one row per group with pairs.
 
-Each row: a few image/mask overlays (the mask in translucent red over the slice), the intensity
-histogram of the group (accumulated in the stats pass, so no file is read again for it) and the
-histogram of the per-mask foreground fractions. matplotlib is an optional extra
-(``pip install '.[plot]'`` in a checkout, or the wheel with ``[plot]``); without it ``--plot``
-is a usage error (exit 2).
+Each row: a few image/mask overlays (the mask in translucent red, :data:`OVERLAY` at
+:data:`OVERLAY_ALPHA`, over the slice), the intensity histogram of the group (accumulated in
+the stats pass, so no file is read again for it) and the histogram of the per-mask foreground
+fractions. Groups without pairs (absent or empty folders) get no row. Slices are drawn through
+the display window of :mod:`lungsegdb_cli.training.window` (``--window``; by default CT in
+Hounsfield units gets the lung window), named in each overlay's title. matplotlib is an
+optional extra (``pip install '.[plot]'`` in a checkout, or the wheel with ``[plot]``); without
+it ``--plot`` is a usage error (exit 2).
 The overlay samples (three pairs per group) are the only files read a second time.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.training.window import AUTO, Shown, WindowSpec, choose, parse
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes
 from lungsegdb_cli.utils.install import extra_hint
 
@@ -31,18 +36,55 @@ def require() -> None:
         ) from exc
 
 
-def _display(arr: Any) -> tuple[Any, dict[str, Any]]:
-    """A slice ready for imshow: grey images windowed on their 1st-99th percentile."""
+#: The mask overlay: its colour (RGB, 0-1) and opacity.
+OVERLAY = (1.0, 0.0, 0.0)
+OVERLAY_ALPHA = 0.35
+#: Resolution of the PNG (pixels per inch of the figure).
+DPI = 80
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One overlay in the PNG: its group and stem, the slice's box ``(x, y, w, h)`` in PNG
+    pixels (top-left origin) and the window it was drawn with."""
+
+    group: str
+    stem: str
+    box: tuple[int, int, int, int]
+    window: Shown
+
+
+@dataclass
+class PlotResult:
+    """The PNG written: where, the groups it has a row for, its overlays."""
+
+    out: Path
+    rows: list[str] = field(default_factory=list)
+    panels: list[Panel] = field(default_factory=list)
+
+
+def check_window(value: str | None, plot: Path | None) -> WindowSpec:
+    """``--window`` of ``stats``: a valid window (exit 2 otherwise), and only with ``--plot``."""
+    spec = parse(value)
+    if value is not None and plot is None:
+        raise UsageError(
+            "--window only applies to the overlays of --plot",
+            hint="Give --plot FILE.png too, or leave --window out.",
+        )
+    return spec
+
+
+def _display(arr: Any, window: WindowSpec = AUTO) -> tuple[Any, dict[str, Any], Shown]:
+    """A slice ready for imshow, its imshow arguments and the window it is drawn with."""
     import numpy as np
 
     a = np.asarray(arr)
     if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype == np.uint8:
-        return a[:, :, :3], {}
+        return a[:, :, :3], {}, Shown("rgb")
     if a.ndim == 3:
         a = a[:, :, 0]
-    a = a.astype(np.float32)
-    lo, hi = np.percentile(a, (1, 99)) if a.size else (0.0, 1.0)
-    return a, {"cmap": "gray", "vmin": float(lo), "vmax": float(hi if hi > lo else lo + 1)}
+    shown = choose(a, window)
+    return a.astype(np.float32), {"cmap": "gray", "vmin": shown.lo, "vmax": shown.hi}, shown
 
 
 def _mask_overlay(mask: Any) -> Any:
@@ -54,10 +96,18 @@ def _mask_overlay(mask: Any) -> Any:
     return np.ma.masked_where(~(m > 0), np.ones(m.shape, dtype=np.float32))
 
 
-def render(result: Any, out: Path) -> Path:
+def _box(ax: Any, height: float) -> tuple[int, int, int, int]:
+    """The axes' box in PNG pixels, top-left origin (after the layout and aspect are set)."""
+    b = ax.get_window_extent()
+    return round(b.x0), round(height - b.y1), round(b.width), round(b.height)
+
+
+def render(result: Any, out: Path, *, window: WindowSpec | str | None = None) -> PlotResult:
     """Draw ``result`` (a :class:`~lungsegdb_cli.checks.stats.StatsResult`) into the PNG ``out``;
-    sample slices are read from the tree the result describes."""
+    sample slices are read from the tree the result describes, drawn through ``window``
+    (``auto`` by default, see :func:`lungsegdb_cli.training.window.parse`)."""
     require()
+    spec = parse(window)
     tree = Path(result.dataset_dir)
     import matplotlib
 
@@ -65,13 +115,22 @@ def render(result: Any, out: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
     import tifffile
+    from matplotlib.colors import ListedColormap
 
     from lungsegdb_cli.checks.stats import SAMPLES
 
-    groups = result.groups or []
+    groups = [g for g in (result.groups or []) if g.pairs]
     rows = max(1, len(groups))
     cols = SAMPLES + 2
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False, dpi=DPI
+    )
+    red = ListedColormap([OVERLAY])
+    drawn: list[tuple[Any, str, str, Shown]] = []
+    if not groups:
+        for ax in axes[0]:
+            ax.set_axis_off()
+        axes[0][0].text(0, 0.5, "no pairs to plot", fontsize=10)
     for r, g in enumerate(groups):
         for c in range(SAMPLES):
             ax = axes[r][c]
@@ -84,11 +143,19 @@ def render(result: Any, out: Path) -> Path:
                 msk = tifffile.imread(tree / pair.mask.rel)
             except Exception:  # a file changed since the pass; leave the panel empty
                 continue
-            shown, kw = _display(img)
+            shown, kw, used = _display(img, spec)
             ax.imshow(shown, **kw)
             if msk.shape[:2] == shown.shape[:2]:
-                ax.imshow(_mask_overlay(msk), cmap="autumn", alpha=0.35, vmin=0, vmax=1)
-            ax.set_title(f"{g.label}\n{pair.stem}", fontsize=8)
+                ax.imshow(
+                    _mask_overlay(msk),
+                    cmap=red,
+                    alpha=OVERLAY_ALPHA,
+                    vmin=0,
+                    vmax=1,
+                    interpolation="nearest",
+                )
+            ax.set_title(f"{g.label}\n{pair.stem}\nwindow: {used.legend}", fontsize=8)
+            drawn.append((ax, g.label, pair.stem, used))
         ax = axes[r][SAMPLES]
         hist = g.histogram()
         if hist is not None:
@@ -105,12 +172,14 @@ def render(result: Any, out: Path) -> Path:
             ax.hist(np.asarray(g.foreground) * 100, bins=40)
         ax.set_title(f"{g.label}: foreground % per mask", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
     out = Path(out)
     try:
+        fig.tight_layout()
         png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=80)
+        fig.savefig(png, format="png", dpi=DPI)
+        height = fig.bbox.height  # the boxes as drawn: savefig has applied every aspect
+        panels = [Panel(label, stem, _box(ax, height), used) for ax, label, stem, used in drawn]
     finally:
         plt.close(fig)
     atomic_write_bytes(out, png.getvalue())  # a reader sees the old plot or the new one
-    return out
+    return PlotResult(out, [g.label for g in groups], panels)

@@ -518,7 +518,11 @@ def render_preview(con: Console, result: PreviewResult) -> None:
         _print(con, f"  {_e(result.note)}")
     for row in result.rows:
         stems = ", ".join(_e(t.stem) for t in row.tiles)
-        _print(con, f"  {_e(row.label)}: {len(row.tiles):,} of {row.candidates:,} ({stems})")
+        windows = f"; window {', '.join(row.windows)}" if row.windows else ""
+        _print(
+            con,
+            f"  {_e(row.label)}: {len(row.tiles):,} of {row.candidates:,} ({stems}){windows}",
+        )
         for t in row.tiles:
             if t.note:
                 _print(con, f"    {_e(t.stem)}: not shown: {_e(t.note)}")

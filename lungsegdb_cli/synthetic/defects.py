@@ -20,7 +20,7 @@ import numpy as np
 
 from lungsegdb_cli.checks import validate
 from lungsegdb_cli.dataset import card as dataset
-from lungsegdb_cli.synthetic.phantom import EXT, render_pair, tiff_bytes, write_file
+from lungsegdb_cli.synthetic.phantom import EXT, render, tiff_bytes, write_file
 
 #: The pseudo-code of planted OS junk, and its severity: validate never reports it.
 JUNK_CODE = "junk"
@@ -181,6 +181,7 @@ class _Planter:
     root: Path
     seed: int
     counts: dict[dataset.Group, int]
+    like_kaggle: bool = False
     planted: Planted = field(default_factory=Planted)
     _next: dict[dataset.Group, int] = field(default_factory=dict)
 
@@ -191,7 +192,8 @@ class _Planter:
 
     def pair(self, group: dataset.Group, stem: str) -> tuple[np.ndarray, np.ndarray]:
         """A fresh, valid pair for a defect, from its own RNG (independent of clean pairs)."""
-        return render_pair(self.seed + 1_000_003, group.version, int(stem))[group.variant]
+        pairs = render(self.seed + 1_000_003, group.version, int(stem), self.like_kaggle)
+        return pairs[group.variant]
 
     def write(self, rel: str, data: bytes) -> None:
         path = self.root / rel
@@ -233,14 +235,19 @@ class _Planter:
 
 
 def plant_defects(
-    root: Path, seed: int, counts: dict[dataset.Group, int], wrap_prefix: str
+    root: Path,
+    seed: int,
+    counts: dict[dataset.Group, int],
+    wrap_prefix: str,
+    like_kaggle: bool = False,
 ) -> Planted:
     """Plant every row of :data:`DEFECTS`, then the junk, into the tree at ``root``.
 
     ``counts`` are the clean pairs per group (defect stems come after them); ``wrap_prefix``
-    (``""`` or ``"<wrap>/"``) places the ``__MACOSX/`` twin. Returns what was planted.
+    (``""`` or ``"<wrap>/"``) places the ``__MACOSX/`` twin; ``like_kaggle``: the defects'
+    pairs are drawn like the clean ones then. Returns what was planted.
     """
-    p = _Planter(root, seed, counts)
+    p = _Planter(root, seed, counts, like_kaggle)
     for row in DEFECTS:
         p.planted.defects.append(p.plant(row))
     p.plant_junk(wrap_prefix)

@@ -16,6 +16,10 @@ V1 slices are 512x512; ``raw data`` holds int16 HU-like values (-1024 .. ~1500),
 ``preprocessed data`` the same slice windowed to uint8 grey. V2 slices have a size drawn per
 pair (H 300-520, W 400-620) and are RGB uint8 in both variants. ``preprocessed data`` and
 ``raw data`` of the same version and index show the same slice, as in the real dataset.
+With ``like_kaggle`` every group is written the way real CT slices arrive instead: ``raw
+data`` 512x512 signed int16 HU with the corners outside the round scan field padded far below
+air (-2600 or -1800), ``preprocessed data`` its windowed uint8 copy
+(:func:`~lungsegdb_cli.synthetic.phantom.render_like_kaggle`).
 
 Determinism: every pair draws from its own RNG, seeded from ``(seed, version, index)``; TIFFs
 carry no date; archives have a fixed timestamp, fixed owners and modes, and members in sorted
@@ -120,6 +124,7 @@ class SynthResult:
     wrap: str | None
     defects: list[Defect] = field(default_factory=list)
     defects_file: Path | None = None
+    like_kaggle: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +138,7 @@ class SynthResult:
             "bytes": self.bytes,
             "seed": self.seed,
             "wrap": self.wrap,
+            "like_kaggle": self.like_kaggle,
             "defects": [d.to_dict() for d in self.defects],
             "defects_file": str(self.defects_file) if self.defects_file else None,
         }
@@ -283,7 +289,12 @@ def _chunks(counts: dict[dataset.Group, int], workers: int) -> list[tuple[str, l
 
 
 def _render_pooled(
-    tree: Path, seed: int, chunks: list[tuple[str, list[int]]], workers: int, progress: Progress
+    tree: Path,
+    seed: int,
+    chunks: list[tuple[str, list[int]]],
+    workers: int,
+    progress: Progress,
+    like_kaggle: bool = False,
 ) -> None:
     """Render ``chunks`` on ``workers`` processes (forkserver where there is one, else spawn)."""
     import multiprocessing
@@ -294,7 +305,9 @@ def _render_pooled(
     if method == "forkserver":  # import numpy/tifffile once in the server, not per worker
         ctx.set_forkserver_preload([_synth_phantom.__name__])
     with process_pool(workers, ctx) as pool:
-        futures = [pool.submit(make_chunk, str(tree), seed, v, idx) for v, idx in chunks]
+        futures = [
+            pool.submit(make_chunk, str(tree), seed, v, idx, like_kaggle) for v, idx in chunks
+        ]
         try:
             for fut in futures:
                 files, _ = fut.result()
@@ -305,7 +318,12 @@ def _render_pooled(
 
 
 def _generate(
-    tree: Path, seed: int, counts: dict[dataset.Group, int], workers: int, progress: Progress
+    tree: Path,
+    seed: int,
+    counts: dict[dataset.Group, int],
+    workers: int,
+    progress: Progress,
+    like_kaggle: bool = False,
 ) -> None:
     for leaf in dataset.LEAF_DIRS:
         (tree / leaf).mkdir(parents=True, exist_ok=True)
@@ -314,10 +332,10 @@ def _generate(
     chunks = _chunks(counts, workers)
     if workers == 1 or total_pairs <= INLINE_PAIRS:
         for version, idx in chunks:
-            files, _ = make_chunk(str(tree), seed, version, idx)
+            files, _ = make_chunk(str(tree), seed, version, idx, like_kaggle)
             progress.advance(files)
     else:
-        _render_pooled(tree, seed, chunks, workers, progress)
+        _render_pooled(tree, seed, chunks, workers, progress, like_kaggle)
     progress.done()
 
 
@@ -341,8 +359,12 @@ def synthesize(
     defects: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    like_kaggle: bool = False,
 ) -> SynthResult:
     """Write a synthetic LungSegDB tree (and archive) into ``out_dir``; see the module doc.
+
+    ``like_kaggle``: every group as real CT slices arrive (signed int16 HU, padded corners;
+    the preprocessed copy windowed uint8) instead of the default mix.
 
     ``workers`` is the number of rendering processes (default: ``LUNGSEGDB_WORKERS``, else one
     per CPU, at most 8); the bytes are the same whatever it is.
@@ -368,7 +390,7 @@ def synthesize(
         work = Path(tempfile.mkdtemp(prefix=".lungsegdb-synth-", dir=out))
     except OSError as exc:
         raise from_os_error(exc, f"writing into {out}") from exc
-    job = _Job(work, out, counts, seed, fmt, wrap, defects, n_workers)
+    job = _Job(work, out, counts, seed, fmt, wrap, defects, n_workers, bool(like_kaggle))
     try:
         return _synthesize_in(job, prog)
     except LungSegDBError:
@@ -391,6 +413,7 @@ class _Job:
     wrap: str | None
     defects: bool
     workers: int
+    like_kaggle: bool = False
 
     @property
     def prefix(self) -> str:
@@ -399,10 +422,10 @@ class _Job:
 
 def _synthesize_in(job: _Job, progress: Progress) -> SynthResult:
     tree = job.work / dataset.DATASET_DIRNAME
-    _generate(tree, job.seed, job.counts, job.workers, progress)
+    _generate(tree, job.seed, job.counts, job.workers, progress, job.like_kaggle)
     planted = Planted()
     if job.defects:
-        planted = plant_defects(tree, job.seed, job.counts, job.prefix)
+        planted = plant_defects(tree, job.seed, job.counts, job.prefix, job.like_kaggle)
         if job.fmt == "none":
             planted.defects = [d for d in planted.defects if d.where == "tree"]
     files, size = _tree_stats(tree)
@@ -422,6 +445,7 @@ def _synthesize_in(job: _Job, progress: Progress) -> SynthResult:
         bytes=size,
         seed=job.seed,
         wrap=job.wrap,
+        like_kaggle=job.like_kaggle,
         defects=planted.defects,
         defects_file=_write_defects(job, final_tree, planted.defects),
     )

@@ -29,6 +29,12 @@ V2_WIDTH = (400, 620)
 PRE_WINDOW = (-1000.0, 400.0)
 RAW_V2_WINDOW = (-1100.0, 500.0)
 HU_MIN, HU_MAX = -1024, 3071
+#: ``like_kaggle``: the values the corners outside the round scan field are padded with (one
+#: per pair, drawn), the HU range of the metal marker on the skin, the window of the derived
+#: ``preprocessed data`` copy.
+KAGGLE_PADDING: tuple[int, ...] = (-2600, -1800)
+KAGGLE_METAL = (2500.0, 3000.0)
+KAGGLE_PRE_WINDOW = PRE_WINDOW
 
 _VERSION_IDS = {v: i for i, v in enumerate(dataset.VERSIONS)}
 
@@ -262,6 +268,50 @@ def render_pair(seed: int, version: str, index: int) -> dict[str, tuple[np.ndarr
     }
 
 
+def _metal(rng: np.random.Generator, hu: np.ndarray, lungs: np.ndarray) -> None:
+    """A small, very dense marker on the skin (an ECG electrode): a 5x5-pixel square at the
+    top of the body at ~2,500-3,000 HU, the bright tail real slices have."""
+    h, w = hu.shape
+    cx = w // 2 + int(rng.integers(-w // 8, w // 8 + 1))
+    body = np.flatnonzero(hu[:, cx] > -500)
+    top = int(body[0]) if body.size else h // 4
+    y0 = max(0, top - 2)
+    hu[y0 : y0 + 5, cx - 2 : cx + 3] = np.float32(rng.uniform(*KAGGLE_METAL))
+    lungs[y0 : y0 + 5, cx - 2 : cx + 3] = False
+
+
+def render_like_kaggle(
+    seed: int, version: str, index: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One pair the way real CT slices arrive (``synth --like-kaggle``), per variant.
+
+    ``raw data``: 512x512 signed ``int16`` HU, the corners outside the round scan field padded
+    far below air (-2600 or -1800, drawn per pair), a metal marker up to ~3,000 HU;
+    ``preprocessed data``: the same slice windowed to 2D ``uint8`` grey. Masks ``uint8``
+    0/255. Both versions alike.
+
+    Examples
+    --------
+    >>> pair = render_like_kaggle(0, "V2", 1)
+    >>> ct, mask = pair["raw data"]
+    >>> ct.dtype.name, ct.shape, int(ct[0, 0]) in KAGGLE_PADDING, int(ct.max()) > 2000
+    ('int16', (512, 512), True, True)
+    >>> sorted(set(mask.ravel().tolist())), pair["preprocessed data"][0].dtype.name
+    ([0, 255], 'uint8')
+    """
+    rng = pair_rng(seed, version, index)
+    pre, raw = dataset.VARIANTS
+    h, w = V1_SHAPE
+    hu, lungs = phantom(rng, h, w, fov=False)
+    _metal(rng, hu, lungs)
+    pad = np.float32(KAGGLE_PADDING[int(rng.integers(len(KAGGLE_PADDING)))])
+    hu = np.where(_outside_fov(h, w), pad, hu)
+    lungs &= ~_outside_fov(h, w)
+    mask = lungs.view(np.uint8) * np.uint8(255)
+    raw_img = np.rint(hu).astype(np.int16)
+    return {pre: (window(hu, *KAGGLE_PRE_WINDOW), mask), raw: (raw_img, mask)}
+
+
 def tiff_bytes(arr: np.ndarray) -> bytes:
     """An uncompressed, dateless TIFF of ``arr`` (grey HxW or RGB HxWx3)."""
     import tifffile
@@ -284,7 +334,18 @@ def write_file(path: Path, data: bytes) -> int:
     return len(data)
 
 
-def make_chunk(tree: str, seed: int, version: str, indices: Sequence[int]) -> tuple[int, int]:
+def render(
+    seed: int, version: str, index: int, like_kaggle: bool = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`render_like_kaggle` with ``like_kaggle``, else :func:`render_pair`."""
+    if like_kaggle:
+        return render_like_kaggle(seed, version, index)
+    return render_pair(seed, version, index)
+
+
+def make_chunk(
+    tree: str, seed: int, version: str, indices: Sequence[int], like_kaggle: bool = False
+) -> tuple[int, int]:
     """Worker: render and write the pairs ``indices`` of ``version`` (both variants).
 
     Returns (files written, bytes written).
@@ -292,7 +353,7 @@ def make_chunk(tree: str, seed: int, version: str, indices: Sequence[int]) -> tu
     root = Path(tree)
     files = size = 0
     for index in indices:
-        for variant, (image, mask) in render_pair(seed, version, index).items():
+        for variant, (image, mask) in render(seed, version, index, like_kaggle).items():
             group = dataset.Group(variant, version)
             name = f"{index}{EXT}"
             size += write_file(root / group.images / name, tiff_bytes(image))

@@ -1,12 +1,14 @@
 """Drawing for ``lungsegdb preview``: tiles with a mask outline, laid out in labelled rows.
 
-Every slice is scaled (nearest neighbour, numpy index sampling: no filter to blur the mask)
-to fit a :data:`TILE`-pixel square, grey images are windowed on their 1st-99th percentile, and
-the mask's outline is drawn on top in :data:`OUTLINE`: the **border** of the scaled mask, i.e.
-the mask pixels with at least one 4-neighbour outside the mask (the tile's edge counts as
-outside), one pixel wide. Text (row labels, captions, a header) goes in strips beside and
-under the tiles, never over a slice, one line each: control characters in it (a stem may hold
-a newline) are shown escaped (``\\x0a``). Pillow (the ``[plot]`` extra) is imported here only.
+Every slice is scaled (nearest neighbour, numpy index sampling: no filter to blur the mask) to
+fit a :data:`TILE`-pixel square, grey images are windowed by the rules of
+:mod:`lungsegdb_cli.training.window` (CT in Hounsfield units: the lung window; 8-bit grey: the
+1st-99th percentile of the frame; others: of the body), and the mask's outline is drawn on top
+in :data:`OUTLINE`: the **border** of the scaled mask, i.e. the mask pixels with at least one
+4-neighbour outside the mask (the tile's edge counts as outside), one pixel wide. Text (row
+labels, captions, a header) goes in strips beside and under the tiles, never over a slice, one
+line each: control characters in it (a stem may hold a newline) are shown escaped (``\\x0a``).
+Pillow (the ``[plot]`` extra) is imported here only.
 
 The layout is fixed: a header strip, then per row a label column and the tiles, each with a
 caption strip under it. :func:`compose` returns the PNG bytes and each tile's box (x, y, w, h
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lungsegdb_cli.training.window import AUTO, Shown, WindowSpec, choose, to_grey
 from lungsegdb_cli.utils.textsafe import escape
 
 #: Side of the square every slice is scaled to fit (pixels).
@@ -78,25 +81,28 @@ def _plane(a: Any) -> Any:
     return a[..., 0] if a.ndim == 3 else a
 
 
-def _grey_to_rgb(a: Any) -> Any:
-    f = a.astype(np.float32)
-    if f.size:
-        lo, hi = (float(v) for v in np.percentile(f, (1, 99)))
-    else:  # pragma: no cover - an empty plane cannot be scaled to a tile
-        lo, hi = 0.0, 1.0
-    if hi <= lo:
-        hi = lo + 1.0
-    g = np.clip((f - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
-    return np.repeat(g[:, :, None], 3, axis=2)
+def slice_art(
+    image: Any, mask: Any | None = None, box: int = TILE, window: WindowSpec = AUTO
+) -> tuple[Any, Shown]:
+    """``image`` scaled to fit ``box`` as RGB ``uint8``, with ``mask``'s outline on it, and
+    the window it was drawn with.
 
-
-def slice_rgb(image: Any, mask: Any | None = None, box: int = TILE) -> Any:
-    """``image`` scaled to fit ``box`` as RGB ``uint8``, with ``mask``'s outline on it.
-
-    An RGB(A) ``uint8`` image is shown as it is; anything else as grey, windowed on its
-    1st-99th percentile. The mask (any nonzero is foreground; a multi-channel mask: any
+    An RGB(A) ``uint8`` image is shown as it is; anything else as grey, through the window
+    :func:`lungsegdb_cli.training.window.choose` picks under ``window`` (the percentile rules
+    look at the scaled tile). The mask (any nonzero is foreground; a multi-channel mask: any
     channel) is scaled to the image's tile size on its own, so a mask whose shape differs
-    from the image's still lands on it."""
+    from the image's still lands on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ct = np.full((64, 64), -2600, dtype=np.int16); ct[8:56, 8:56] = 40
+    >>> ct[20:40, 20:40] = -850
+    >>> mask = np.zeros((64, 64), dtype=np.uint8); mask[20:40, 20:40] = 255
+    >>> rgb, shown = slice_art(ct, mask, box=64)
+    >>> rgb.shape, shown.legend, int(rgb[30, 30, 0]) < int(rgb[12, 12, 0])
+    ((64, 64, 3), 'lung L-600 W1500', True)
+    """
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[-1] in (3, 4) and a.dtype == np.uint8:
         plane = a[:, :, :3]
@@ -106,14 +112,18 @@ def slice_rgb(image: Any, mask: Any | None = None, box: int = TILE) -> Any:
         raise ValueError(f"cannot show an array of shape {a.shape}")
     th, tw = fit(plane.shape[0], plane.shape[1], box)
     small = _sample(plane, th, tw)
-    rgb = np.ascontiguousarray(small if small.ndim == 3 else _grey_to_rgb(small))
+    if small.ndim == 3:
+        rgb, shown = np.ascontiguousarray(small), Shown("rgb")
+    else:
+        shown = choose(plane, window, sample=small)
+        rgb = np.ascontiguousarray(np.repeat(to_grey(small, shown)[:, :, None], 3, axis=2))
     if mask is not None:
         m = np.asarray(mask)
         if m.ndim == 3:
             m = (m != 0).any(axis=-1)
         if m.ndim == 2 and 0 not in m.shape:
             rgb[border(_sample(m != 0, th, tw))] = OUTLINE
-    return rgb
+    return rgb, shown
 
 
 @dataclass

@@ -14,6 +14,11 @@ second
   are listed in ``not_shown``, never opened. With nothing flagged, the PNG holds that note
   (a CI step that uploads OUT.png still finds it) and the exit code is still 0.
 
+Each grey slice is drawn through a display window (:mod:`lungsegdb_cli.training.window`:
+``window="auto"`` gives CT in Hounsfield units the lung window, 8-bit grey the 1st-99th
+percentile of the frame, other images the 1st-99th percentile of the body); a legend in each
+row's label column says which window its tiles used, and each tile's ``window`` records it.
+
 Only the shown pairs are decoded (:func:`lungsegdb_cli.training.pairs.load_pair`, under the decode
 limit), each scaled to a fixed tile, so it takes about as long on 10,000 files as on 10. A
 file that does not decode gets a grey tile saying why. The tree is read under the shared
@@ -31,6 +36,7 @@ from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.training.window import Shown, WindowSpec, legend, parse
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure
@@ -71,6 +77,8 @@ class Tile:
     note: str | None = None
     #: ``(x, y, w, h)`` of the slice inside the PNG.
     box: tuple[int, int, int, int] | None = None
+    #: The display window the slice was drawn with; None when it is not shown.
+    window: Shown | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +91,7 @@ class Tile:
             "codes": list(self.codes),
             "note": self.note,
             "box": None if self.box is None else list(self.box),
+            "window": None if self.window is None else self.window.to_dict(),
         }
 
 
@@ -100,12 +109,18 @@ class PreviewRow:
     def label(self) -> str:
         return f"{self.variant}/{self.version}"
 
+    @property
+    def windows(self) -> list[str]:
+        """The legend of the windows the row's tiles were drawn with, one line each."""
+        return legend([t.window for t in self.tiles if t.window is not None])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
             "version": self.version,
             "candidates": self.candidates,
             "shown": len(self.tiles),
+            "windows": self.windows,
             "tiles": [t.to_dict() for t in self.tiles],
         }
 
@@ -120,6 +135,8 @@ class PreviewResult:
     n: int
     split: str | None
     rows: list[PreviewRow]
+    #: What was asked for: ``auto``, ``lung``, ``mediastinum`` or ``LEVEL,WIDTH``.
+    window: str
     width: int
     height: int
     note: str | None = None
@@ -142,6 +159,7 @@ class PreviewResult:
             "mode": self.mode,
             "n": self.n,
             "split": self.split,
+            "window": self.window,
             "size": [self.width, self.height],
             "tiles": self.tiles,
             "note": self.note,
@@ -287,8 +305,11 @@ def flagged_rows(
 # ---------------------------------------------------------------------------------------------
 # Drawing
 # ---------------------------------------------------------------------------------------------
-def _art(tile: Tile, root: Path, limit: int) -> tuple[Any, str | None]:
-    """``(rgb, note)`` for one tile: the slice with its outline, or None and why not."""
+def _art(
+    tile: Tile, root: Path, limit: int, window: WindowSpec
+) -> tuple[Any, Shown | None, str | None]:
+    """``(rgb, window, note)`` for one tile: the slice with its outline and the window it was
+    drawn with, or None, None and why not."""
     from lungsegdb_cli.training import montage
     from lungsegdb_cli.training.pairs import Pair, _decode, load_pair
 
@@ -304,14 +325,14 @@ def _art(tile: Tile, root: Path, limit: int) -> tuple[Any, str | None]:
                 tile.split,
             )
             image, mask = load_pair(pair, max_pixels=limit)
-            return montage.slice_rgb(image, mask), None
+            return (*montage.slice_art(image, mask, window=window), None)
         # a lone image or mask (a finding): the file alone, no outline
         lone = _decode(root / (tile.image or tile.mask or ""), limit)
-        return montage.slice_rgb(lone), None
+        return (*montage.slice_art(lone, window=window), None)
     except CheckFailed as exc:
-        return None, exc.message.replace(f"{root}{os.sep}", "")
+        return None, None, exc.message.replace(f"{root}{os.sep}", "")
     except (OSError, ValueError) as exc:
-        return None, f"cannot show: {exc}".replace(f"{root}{os.sep}", "")
+        return None, None, f"cannot show: {exc}".replace(f"{root}{os.sep}", "")
 
 
 def _caption(tile: Tile) -> str:
@@ -320,9 +341,15 @@ def _caption(tile: Tile) -> str:
 
 
 def draw(
-    rows: list[PreviewRow], root: Path, title: str, note: str | None, progress: Progress
+    rows: list[PreviewRow],
+    root: Path,
+    title: str,
+    note: str | None,
+    progress: Progress,
+    window: WindowSpec | None = None,
 ) -> tuple[bytes, list[PreviewRow], tuple[int, int]]:
-    """Decode the tiles, compose the PNG; the rows with each tile's box and note filled in."""
+    """Decode the tiles, compose the PNG; the rows with each tile's box, note and window
+    filled in. Each row's label column ends with the legend of its windows."""
     import dataclasses
 
     from lungsegdb_cli.tiff.decode import max_image_pixels
@@ -330,16 +357,20 @@ def draw(
 
     limit = max_image_pixels()
     progress.start("Previewing", sum(len(r.tiles) for r in rows), unit="tiles")
+    spec = parse(window)
     art_rows: list[montage.Row] = []
-    notes: list[list[str | None]] = []
+    notes: list[list[tuple[str | None, Shown | None]]] = []
     for row in rows:
         arts, mine = [], []
         for tile in row.tiles:
-            rgb, why = _art(tile, root, limit)
+            rgb, shown, why = _art(tile, root, limit, spec)
             arts.append(montage.TileArt(rgb, _caption(tile), why))
-            mine.append(why)
+            mine.append((why, shown))
             progress.advance()
         label = [row.label, f"{len(row.tiles):,} of {row.candidates:,}"]
+        used = legend([s for _, s in mine if s is not None])
+        if used:
+            label += ["window:", *used]
         art_rows.append(montage.Row(label, arts))
         notes.append(mine)
     progress.done()
@@ -347,8 +378,8 @@ def draw(
     done = []
     for row, row_boxes, row_notes in zip(rows, boxes, notes, strict=True):
         tiles = [
-            dataclasses.replace(t, box=b, note=w)
-            for t, b, w in zip(row.tiles, row_boxes, row_notes, strict=True)
+            dataclasses.replace(t, box=b, note=w, window=s)
+            for t, b, (w, s) in zip(row.tiles, row_boxes, row_notes, strict=True)
         ]
         done.append(dataclasses.replace(row, tiles=tiles))
     return png, done, size
@@ -361,12 +392,15 @@ def preview(
     n: int = 8,
     split: str | None = None,
     findings: bool = False,
+    window: str | WindowSpec | None = None,
     progress: Progress | None = None,
 ) -> PreviewResult:
-    """Write the montage to ``out`` (see the module docstring)."""
+    """Write the montage to ``out`` (see the module docstring); ``window``: ``auto`` (None),
+    ``lung``, ``mediastinum`` or ``LEVEL,WIDTH`` (:func:`lungsegdb_cli.training.window.parse`)."""
     from lungsegdb_cli.training.pairs import check_split_name
 
     require()
+    spec = parse(window)
     n = check_n(n)
     split = check_split_name(split)
     out = check_out(Path(out), paths)
@@ -380,7 +414,7 @@ def preview(
         where = f", split {split}" if split else ""
         title = f"LungSegDB preview: {what}{where} ({paths.dataset_dir.name})"
         note = NOTHING_FLAGGED if findings and not rows else None
-        png, rows, (width, height) = draw(rows, paths.dataset_dir, title, note, prog)
+        png, rows, (width, height) = draw(rows, paths.dataset_dir, title, note, prog, spec)
     atomic_write_bytes(out, png)
     return PreviewResult(
         out=str(out),
@@ -389,6 +423,7 @@ def preview(
         n=n,
         split=split,
         rows=rows,
+        window=str(spec),
         width=width,
         height=height,
         note=note,
