@@ -215,11 +215,17 @@ def _by_http(job: _Job) -> tuple[FetchResult, str]:
 
 
 def _by_fsspec(job: _Job) -> tuple[FetchResult, str]:
-    """``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``: the fsspec backend."""
+    """``s3://``, ``gs://``, ``az://``, ``hf://``: the fsspec backend."""
     res = fsspec_source.fetch(
         job.source.url, job.part, storage_options=job.net.storage_options, **job.common
     )
     return res, CLIENT
+
+
+def _by_file(job: _Job) -> tuple[FetchResult, str]:
+    """``file://`` (and a plain path): the same streaming copy, on the local disk through the
+    standard library (:mod:`lungsegdb_cli.sources.localfile`); no extra, no fsspec."""
+    return fsspec_source.fetch(job.source.url, job.part, **job.common), CLIENT
 
 
 #: The transport of each URL scheme (pooch's ``choose_downloader`` is the precedent).
@@ -227,6 +233,7 @@ TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
     "http": _by_http,
     "https": _by_http,
     **{scheme: _by_fsspec for scheme in fsspec_source.BACKENDS},
+    "file": _by_file,
 }
 
 
