@@ -48,7 +48,8 @@ that commit with the same tool, e.g. before/after::
 The result is deterministic for a given commit (same fixture, same options); ``--json``
 prints one document ``{"download": {...}, "export": {...}}`` with ``modules``, ``returns``,
 ``transitions``, ``exit``, ``path`` (the modules in order of first visit) and
-``return_edges`` (the returns counted; ``--edges`` prints them).
+``return_edges`` (the returns counted; ``--edges`` prints them) and ``call_edges`` (the
+other transitions).
 """
 
 from __future__ import annotations
@@ -157,11 +158,14 @@ class Tracer:
             "returns": len(returns),
             "transitions": len(edges),
             "path": short,
-            "return_edges": sorted(
-                f"{a[len(PACKAGE) + 1:] or a} -> {b[len(PACKAGE) + 1:] or b} ({kind})"
-                for a, b, kind in returns
-            ),
+            "return_edges": sorted(_show(e) for e in returns),
+            "call_edges": sorted(_show(e) for e in edges - returns),
         }
+
+
+def _show(edge: tuple[str, str, str]) -> str:
+    a, b, kind = edge
+    return f"{a[len(PACKAGE) + 1:] or a} -> {b[len(PACKAGE) + 1:] or b} ({kind})"
 
 
 def child(command: str, argv: list[str]) -> int:

@@ -49,6 +49,7 @@ from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, resumab
 from lungsegdb_cli.sources.http.streamhash import StreamHasher
 from lungsegdb_cli.sources.http.writeback import WriteBehind
 from lungsegdb_cli.sources.localfile import LocalFiles, local_path
+from lungsegdb_cli.sources.request import parse_storage_options
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
@@ -147,23 +148,6 @@ def check_backend(url: str) -> None:
     for name in ("fsspec", mod):
         if name is not None and importlib.util.find_spec(name) is None:
             raise missing_backend(url, mod)
-
-
-def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as the backend's keyword arguments (``true``/``false`` become
-    booleans). A malformed item is exit 2 (its value never shown)."""
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(
-                f"--storage-option wants KEY=VALUE, got a value starting {key[:20]!r}",
-                hint="For example: --storage-option endpoint_url=http://127.0.0.1:9000",
-            )
-        low = value.lower()
-        out[key] = True if low == "true" else False if low == "false" else value
-    return out
 
 
 def scrub(text: str, options: Mapping[str, Any] | None) -> str:

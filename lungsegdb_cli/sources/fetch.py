@@ -240,8 +240,8 @@ TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
 def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
     """The transport for ``url``'s scheme; one the table lacks is a :class:`UsageError`
     (the source plan refuses such URLs first, so this is the net under it)."""
-    scheme = fsspec_source.scheme_of(url)
     try:
+        scheme = urllib.parse.urlsplit(url.strip()).scheme.lower()
         return TRANSPORTS[scheme]
     except KeyError:
         raise UsageError(

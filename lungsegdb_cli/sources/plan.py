@@ -66,7 +66,9 @@ def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _resolve(url: str, base: str | None) -> Source:
-    url = source_url(url) or url.strip()  # a plain path is its file:// URL
+    url = url.strip()
+    if "://" not in url:  # a plain path is its file:// URL
+        url = source_url(url) or url
     if fsspec_source.handles(url):
         fsspec_source.check_url(url)
         fsspec_source.check_backend(url)
