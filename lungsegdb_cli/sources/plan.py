@@ -190,7 +190,7 @@ def fetch_first(
             first = exc if first is None else first
             rejected = exc.context.get("rejected")
             attempt = Attempt(
-                redact(source.link),
+                source.link,  # redacted when the source was made
                 False,
                 exc.message,  # redacted when the error was made
                 int(exc.exit_code),
@@ -202,7 +202,7 @@ def fetch_first(
                 more = "; trying the next" if index < total else ""
                 note(progress, attempt.line(index, total) + more)
             continue
-        attempts.append(Attempt(redact(source.link), True))
+        attempts.append(Attempt(source.link, True))
         return got, source, attempts
     assert first is not None
     raise _failed(attempts, first)
