@@ -209,11 +209,14 @@ def _quiet_handler(folder: Path) -> type[http.server.SimpleHTTPRequestHandler]:
     return functools.partial(Handler, directory=str(folder))  # type: ignore[return-value]
 
 
-def measure(src: Path | None, pairs: int, commands: tuple[str, ...]) -> dict[str, object]:
-    """Measure ``commands`` on the code at ``src`` (None: the installed package)."""
+def measure(
+    src: Path | None, pairs: int, commands: tuple[str, ...], workdir: Path | None = None
+) -> dict[str, object]:
+    """Measure ``commands`` on the code at ``src`` (None: the installed package), in a
+    temporary folder under ``workdir`` (None: the system's), removed afterwards."""
     env = _env(src)
     results: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="lsdb-callpath-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lsdb-callpath-", dir=workdir) as tmp:
         work = Path(tmp)
         synth = work / "synth"
         subprocess.run(

@@ -17,14 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def measured() -> dict[str, Any]:
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = importlib.util.spec_from_file_location("callpath", ROOT / "benchmarks" / "callpath.py")
     assert spec is not None and spec.loader is not None
     callpath = importlib.util.module_from_spec(spec)
     sys.modules["callpath"] = callpath
     try:
         spec.loader.exec_module(callpath)
-        return callpath.measure(None, 2, ("download", "export"))
+        return callpath.measure(None, 2, ("download", "export"),
+                                tmp_path_factory.mktemp("callpath"))
     finally:
         sys.modules.pop("callpath", None)
 
