@@ -5,8 +5,10 @@ two calls the streaming copy of :mod:`lungsegdb_cli.sources.cloud` makes of a fi
 (``info`` and ``open``), so a ``file://`` source gets the same resume (size and mtime as the
 validator), size cap, retries and pins as a bucket, and fsspec is never imported for it.
 :func:`source_url` turns a plain path given as ``--url`` (``/srv/LungSegDB.zip``,
-``./LungSegDB.zip``, ``~/LungSegDB.zip``, or any name of an existing file) into its
-``file://`` URL; :func:`local_path` is the way back.
+``./LungSegDB.zip``, ``~/LungSegDB.zip``, or any name of an existing file or folder) into
+its ``file://`` URL; :func:`local_path` is the way back. A folder ``publish`` wrote (its
+``lungsegdb.json`` names the archive beside it) stands for that archive
+(:func:`published_archive`), so ``--url /mnt/mirror`` works as well as the archive's own path.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.statejson import loads
 
-__all__ = ["LocalFiles", "local_path", "source_url"]
+__all__ = ["MIRROR_META", "LocalFiles", "local_path", "published_archive", "source_url"]
+
+#: the file ``publish`` writes last into a mirror: it names the archive (and its SHA-256)
+MIRROR_META = "lungsegdb.json"
+#: a mirror's ``lungsegdb.json`` is a few hundred bytes: more is not one
+_META_LIMIT = 1 << 20
 
 _PATH_STARTS = ("/", "./", "../", "~")
 
@@ -38,7 +46,7 @@ def source_url(value: str) -> str | None:
     text = value.strip()
     if not text or "://" in text:
         return None
-    if not text.startswith(_PATH_STARTS) and not os.path.isfile(text):
+    if not text.startswith(_PATH_STARTS) and not os.path.exists(text):
         return None
     return Path(text).expanduser().absolute().as_uri()
 
@@ -61,6 +69,39 @@ def local_path(url: str) -> str:
             url=url,
         )
     return urllib.parse.unquote(parts.path)
+
+
+def published_archive(url: str) -> str:
+    """``url`` itself, unless it is the ``file://`` URL of a folder ``publish`` wrote: then
+    the URL of the archive its ``lungsegdb.json`` names (a bare file name in that folder).
+    A folder without one stays as it is (the download refuses it: not a file).
+
+    Examples
+    --------
+    >>> published_archive("https://mirror.example/LungSegDB.zip")
+    'https://mirror.example/LungSegDB.zip'
+    """
+    if urllib.parse.urlsplit(url.strip()).scheme.lower() != "file":
+        return url
+    folder = local_path(url)
+    meta = os.path.join(folder, MIRROR_META)
+    if not folder or not os.path.isdir(folder) or not os.path.isfile(meta):
+        return url
+    try:
+        with open(meta, "rb") as fh:
+            doc = loads(fh.read(_META_LIMIT + 1))
+    except (OSError, ValueError):
+        doc = None
+    name = doc.get("archive") if isinstance(doc, dict) else None
+    if not isinstance(name, str) or not name or name != os.path.basename(name) or name in (
+        ".", ".."
+    ):
+        raise UsageError(
+            f"{meta} does not name an archive in its folder",
+            hint="Give the archive's own path with --url, or publish to the folder again.",
+            url=url,
+        )
+    return Path(folder, name).absolute().as_uri()
 
 
 class LocalFiles:

@@ -33,7 +33,7 @@ from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive.links import Source, resolve_source
-from lungsegdb_cli.sources.localfile import source_url
+from lungsegdb_cli.sources.localfile import published_archive, source_url
 from lungsegdb_cli.utils.progress import Progress, note
 
 __all__ = [
@@ -69,6 +69,8 @@ def _resolve(url: str, base: str | None) -> Source:
     url = url.strip()
     if "://" not in url:  # a plain path is its file:// URL
         url = source_url(url) or url
+    if url[:5].lower() == "file:":  # a folder publish wrote: the archive it names
+        url = published_archive(url)
     if fsspec_source.handles(url):
         fsspec_source.check_url(url)
         fsspec_source.check_backend(url)

@@ -115,6 +115,38 @@ def test_publish_to_a_folder_then_its_line_downloads_without_fsspec(
     assert _files(tmp_path / "e") == _files(tmp_path / "d")
 
 
+@pytest.mark.parametrize("form", ["path", "url"])
+def test_a_folder_publish_wrote_stands_for_its_archive(
+    mirror: Path, pin: str, tmp_path: Path, form: str
+) -> None:
+    first = _base_install("download", "--url", str(mirror), "--no-drive",
+                          "--data-dir", str(tmp_path / "d"), "-q")
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "pub"
+    published = _base_install("publish", str(folder), "--data-dir", str(tmp_path / "d"), "-q")
+    assert published.returncode == 0, published.stderr
+    given = str(folder) if form == "path" else folder.as_uri()
+    got = _base_install("download", "--url", given, "--no-drive", "--sha256", pin,
+                        "--data-dir", str(tmp_path / "e"), "--json")
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["source"]["url"] == (folder / "LungSegDB.zip").as_uri()
+    assert _files(tmp_path / "e") == _files(tmp_path / "d")
+
+
+@pytest.mark.parametrize("archive_name", ["../LungSegDB.zip", "", 7])
+def test_a_mirror_record_naming_no_archive_beside_it_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], archive_name: object
+) -> None:
+    folder = tmp_path / "pub"
+    folder.mkdir()
+    (folder / "lungsegdb.json").write_text(json.dumps({"archive": archive_name}))
+    code = run(["download", "--url", str(folder), "--no-drive",
+                "--data-dir", str(tmp_path / "d")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "does not name an archive" in err.splitlines()[0]
+    assert not (tmp_path / "d" / "downloads").exists()  # refused before anything was fetched
+
+
 def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
                                         tmp_path: Path) -> None:
     root = paths.resolve(tmp_path / "d")
