@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.sources.request import DownloadRequest
     from lungsegdb_cli.utils.progress import Progress
 
 from lungsegdb_cli.api.common import PathLike, data_paths
@@ -39,6 +40,7 @@ def download(
     md5: str | None = None,
     retries: int | None = None,
     timeout: float | None = None,
+    request: DownloadRequest | None = None,
 ) -> DownloadResult:
     """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
@@ -92,6 +94,11 @@ def download(
         source with another behind it). A refused connection gets one quick retry whatever.
     timeout : float, optional
         Seconds a connection or a read may stall before it counts as failed (default 60).
+    request : DownloadRequest, optional
+        The whole request, already built (:meth:`DownloadRequest.build
+        <lungsegdb_cli.sources.request.DownloadRequest.build>`, as the command line does
+        where it parses its options): used as it is, and the options above are then not
+        given (a :class:`UsageError` if one is).
 
     Returns
     -------
@@ -127,31 +134,40 @@ def download(
     """
     from lungsegdb_cli.sources import discard as _discard
     from lungsegdb_cli.sources import download as _download
-    from lungsegdb_cli.sources.request import DownloadRequest
 
-    request = DownloadRequest.build(
-        urls=urls,
-        url=url,
-        drive=drive,
-        archive=archive,
-        sha256=sha256,
-        md5=md5,
-        require_pin=require_pin,
-        keep_archive=keep_archive,
-        offline=offline,
-        force=force,
-        extract=extract,
-        cookies=cookies,
-        storage_options=storage_options,
-        retries=retries,
-        timeout=timeout,
-    )
+    options = {
+        "urls": urls, "url": url, "drive": drive, "archive": archive, "sha256": sha256,
+        "md5": md5, "require_pin": require_pin, "keep_archive": keep_archive,
+        "offline": offline, "force": force, "extract": extract, "cookies": cookies,
+        "storage_options": storage_options, "retries": retries, "timeout": timeout,
+    }
+    if request is None:
+        from lungsegdb_cli.sources.request import DownloadRequest
+
+        request = DownloadRequest.build(**options)  # type: ignore[arg-type]
+    elif any(v != _DEFAULTS[k] for k, v in options.items()):
+        from lungsegdb_cli.errors import UsageError
+
+        given = sorted(k for k, v in options.items() if v != _DEFAULTS[k])
+        raise UsageError(
+            f"download(request=...) takes no other download options (got {', '.join(given)})",
+            hint="Put them in the request: DownloadRequest.build(...).",
+        )
     paths = data_paths(data_dir)
     result = _download.download(paths, request, progress=progress)
-    if not keep_archive:
+    if not request.keep_archive:
         _discard.discard_archive(paths)
     result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
     return result
+
+
+#: the defaults of :func:`download`'s request options (given with ``request=``: a UsageError)
+_DEFAULTS: dict[str, Any] = {
+    "urls": None, "url": None, "drive": True, "archive": None, "sha256": None, "md5": None,
+    "require_pin": False, "keep_archive": True, "offline": False, "force": False,
+    "extract": True, "cookies": None, "storage_options": None, "retries": None,
+    "timeout": None,
+}
 
 
 def extract(

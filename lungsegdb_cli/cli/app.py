@@ -30,7 +30,6 @@ from lungsegdb_cli.cli import render
 from lungsegdb_cli.cli.output import (
     JSON_SCHEMA,
     Output,
-    _check_md5,
     _check_sha256,
     _existing_file,
     _output_file,
@@ -96,34 +95,30 @@ def download(
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
     Env: LUNGSEGDB_OFFLINE=1 (--offline), LUNGSEGDB_REQUIRE_PIN=1 (--require-pin).
     """
+    from lungsegdb_cli.sources.request import DownloadRequest
     from lungsegdb_cli.utils import envvars
 
     out = Output(json_mode=json_out, quiet=quiet)
-    offline = offline or envvars.flag("LUNGSEGDB_OFFLINE")
-    require_pin = require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
-    pin = _check_sha256(sha256)
-    archive_path = _existing_file(archive, "Archive")
-    from lungsegdb_cli.sources.cloud import parse_storage_options
-
-    storage = parse_storage_options(storage_option)
-    result = api.download(
-        data_dir,
+    # the one request, built here where the options are parsed (pins and every value checked
+    # before anything is read), then passed down unchanged: one call into the API
+    request = DownloadRequest.build(
         urls=list(url or ()),
         drive=not no_drive,
-        storage_options=storage,
-        archive=archive_path,
-        sha256=pin,
-        offline=offline,
+        archive=archive,
+        sha256=sha256,
+        md5=md5,
+        require_pin=require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN"),
+        keep_archive=not no_keep_archive,
+        offline=offline or envvars.flag("LUNGSEGDB_OFFLINE"),
         force=force,
         extract=not no_extract,
-        progress=out.progress(),
         cookies=cookies,
-        require_pin=require_pin,
-        keep_archive=not no_keep_archive,
-        md5=_check_md5(md5),
+        storage_options=list(storage_option or ()),
         retries=retries,
         timeout=timeout,
     )
+    _existing_file(archive, "Archive")
+    result = api.download(data_dir, request=request, progress=out.progress())
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
     doc = result.to_dict()

@@ -126,14 +126,6 @@ def _check_sha256(value: str | None) -> str | None:
     return None if pin is None else pin.hex
 
 
-def _check_md5(value: str | None) -> str | None:
-    """``--md5``'s value in lower case (None if not given); not 32 hex digits: exit 2."""
-    from lungsegdb_cli.sources.request import Pin
-
-    pin = Pin.parse("md5", value)
-    return None if pin is None else pin.hex
-
-
 def _existing_file(path: Path | None, what: str) -> Path | None:
     """``path`` if it is an existing file (None stays None); else a :class:`UsageError`."""
     if path is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lungsegdb_cli.dataset import card as dataset
@@ -48,52 +48,55 @@ def _is_macos() -> bool:
 
 @dataclass(frozen=True)
 class DataPaths:
-    """Every path the tool uses, derived from the data root and the tree folder."""
+    """Every path the tool uses, derived from the data root and the tree folder.
+
+    The derived paths are computed once, when the object is made, and are plain attributes
+    (not properties): a look-up is no call into this module, wherever it is made.
+
+    Examples
+    --------
+    >>> p = DataPaths(root=Path("/d"), dataset_dir=Path("/d/LungSegDB"))
+    >>> p.manifest, p.journal
+    (PosixPath('/d/LungSegDB.sha256'), PosixPath('/d/.lungsegdb/journal.json'))
+    """
 
     root: Path
     dataset_dir: Path
+    #: the per-file manifest, beside the tree
+    manifest: Path = field(init=False, repr=False, compare=False)
+    #: the tool's state folder, ``.lungsegdb/``
+    state_dir: Path = field(init=False, repr=False, compare=False)
+    #: JSON record of where the archive came from and its checksums
+    provenance: Path = field(init=False, repr=False, compare=False)
+    #: JSON sidecar of the manifest: file sizes, for ``verify --quick``
+    manifest_sizes: Path = field(init=False, repr=False, compare=False)
+    #: the writer lock (exclusive, held by download/extract for their whole run)
+    lock: Path = field(init=False, repr=False, compare=False)
+    #: the generation lock: shared for readers, exclusive for a commit's renames
+    tree_lock: Path = field(init=False, repr=False, compare=False)
+    #: the commit journal (:mod:`lungsegdb_cli.state.commit`); present only mid-commit
+    journal: Path = field(init=False, repr=False, compare=False)
+    #: decode cache shared by validate and stats (keyed on path, size, mtime)
+    cache_dir: Path = field(init=False, repr=False, compare=False)
+    #: the archive (kept) and partial downloads (``*.part``)
+    downloads_dir: Path = field(init=False, repr=False, compare=False)
 
-    @property
-    def manifest(self) -> Path:
-        return self.dataset_dir.parent / f"{self.dataset_dir.name}.sha256"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.dataset_dir.parent / STATE_DIRNAME
-
-    @property
-    def provenance(self) -> Path:
-        """JSON record of where the archive came from and its checksums."""
-        return self.state_dir / "provenance.json"
-
-    @property
-    def manifest_sizes(self) -> Path:
-        """JSON sidecar of the manifest: file sizes, for ``verify --quick``."""
-        return self.state_dir / "manifest-sizes.json"
-
-    @property
-    def lock(self) -> Path:
-        """The writer lock (exclusive, held by download/extract for their whole run)."""
-        return self.state_dir / "lock"
-
-    @property
-    def tree_lock(self) -> Path:
-        """The generation lock: shared for readers, exclusive for a commit's renames."""
-        return self.state_dir / "tree.lock"
-
-    @property
-    def journal(self) -> Path:
-        """The commit journal (:mod:`lungsegdb_cli.state.commit`); present only mid-commit."""
-        return self.state_dir / "journal.json"
-
-    @property
-    def cache_dir(self) -> Path:
-        """Decode cache shared by validate and stats (keyed on path, size, mtime)."""
-        return self.state_dir / "cache"
-
-    @property
-    def downloads_dir(self) -> Path:
-        return self.root / "downloads"
+    def __post_init__(self) -> None:
+        parent = self.dataset_dir.parent
+        state = parent / STATE_DIRNAME
+        derived = {
+            "manifest": parent / f"{self.dataset_dir.name}.sha256",
+            "state_dir": state,
+            "provenance": state / "provenance.json",
+            "manifest_sizes": state / "manifest-sizes.json",
+            "lock": state / "lock",
+            "tree_lock": state / "tree.lock",
+            "journal": state / "journal.json",
+            "cache_dir": state / "cache",
+            "downloads_dir": self.root / "downloads",
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Archives on any fsspec URL (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``).
+"""Archives on any fsspec URL (``s3://``, ``gs://``, ``az://``, ``hf://``), and ``file://``.
 
 :func:`fetch` streams the object into ``<root>/downloads/<key>.part`` the way the HTTP
 transfer does: every block is written once and fed to a
@@ -18,6 +18,8 @@ no bucket (``s3://``), no object key (``s3://bucket``, ``s3://bucket/dir/``), no
 
 fsspec and its backends are imported here only, when such a URL is fetched: a missing backend
 is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the extra that installs it.
+A ``file://`` URL is read with the standard library (:mod:`lungsegdb_cli.sources.localfile`):
+no extra, and fsspec is not imported.
 Credentials and endpoints come from the backend's usual places (``AWS_ENDPOINT_URL``, the AWS
 credential chain, ...) plus ``storage_options`` (``--storage-option KEY=VALUE``); their values
 are scrubbed from every message this module raises.
@@ -46,6 +48,8 @@ from lungsegdb_cli.sources.http.bounds import Bounds, Cap
 from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, resumable_offset
 from lungsegdb_cli.sources.http.streamhash import StreamHasher
 from lungsegdb_cli.sources.http.writeback import WriteBehind
+from lungsegdb_cli.sources.localfile import LocalFiles, local_path
+from lungsegdb_cli.sources.request import parse_storage_options
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
@@ -137,28 +141,13 @@ def missing_backend(url: str, module: str | None = None) -> UsageError:
 
 def check_backend(url: str) -> None:
     """Raise :func:`missing_backend` when fsspec or the URL's backend is not importable
-    (looked up, not imported: fast)."""
+    (looked up, not imported: fast). ``file://`` needs neither."""
+    if scheme_of(url) == "file":
+        return
     mod, _extra = BACKENDS[scheme_of(url)]
     for name in ("fsspec", mod):
         if name is not None and importlib.util.find_spec(name) is None:
             raise missing_backend(url, mod)
-
-
-def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as the backend's keyword arguments (``true``/``false`` become
-    booleans). A malformed item is exit 2 (its value never shown)."""
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(
-                f"--storage-option wants KEY=VALUE, got a value starting {key[:20]!r}",
-                hint="For example: --storage-option endpoint_url=http://127.0.0.1:9000",
-            )
-        low = value.lower()
-        out[key] = True if low == "true" else False if low == "false" else value
-    return out
 
 
 def scrub(text: str, options: Mapping[str, Any] | None) -> str:
@@ -176,7 +165,10 @@ def scrub(text: str, options: Mapping[str, Any] | None) -> str:
 
 
 def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
-    """``(filesystem, path)`` of ``url``; exit 2 for a missing backend or bad options."""
+    """``(filesystem, path)`` of ``url``; exit 2 for a missing backend or bad options.
+    ``file://``: the local disk through the standard library (the options do not apply)."""
+    if scheme_of(url) == "file":
+        return LocalFiles(), local_path(url)
     check_backend(url)
     try:
         from fsspec.core import url_to_fs

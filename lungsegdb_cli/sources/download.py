@@ -512,6 +512,11 @@ def _from_network(
     tried: list[drive.Source] = []
 
     plan = op.plan or (op.source,)
+    # the pinned archive's size caps every transfer when the provenance (read once, under
+    # this lock) records an archive with that SHA-256
+    record = here.record
+    same = op.pin and record is not None and (record.sha256 or "").lower() == op.pin
+    pinned_size = record.size if same and record is not None else None
 
     def fetch_one(src: drive.Source) -> Any:
         if op.pin and tried:  # under one pin, a part the last source left is resumed
@@ -522,7 +527,7 @@ def _from_network(
         last = src is plan[-1]
         via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
         return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
-                             net=via, md5=op.md5)
+                             net=via, md5=op.md5, pinned_size=pinned_size)
 
     got, source, attempts = sources_mod.fetch_first(plan, fetch_one, progress=op.progress)
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and

@@ -31,7 +31,6 @@ from lungsegdb_cli.sources.failures import mismatch, page_error
 from lungsegdb_cli.sources.http.bounds import Bounds
 from lungsegdb_cli.sources.http.transfer import FetchResult, RetryPolicy, discard_part, fetch
 from lungsegdb_cli.state import commit
-from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, note
 
@@ -137,14 +136,12 @@ def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], 
     return before_body
 
 
-def _bounds(paths: DataPaths, pin: str | None, net: Network) -> Bounds:
-    """The bounds of a transfer for ``pin``: the pinned archive's size is known when the
-    provenance here records an archive with that SHA-256 (the same bytes, so the same size)."""
+def _bounds(net: Network, pinned_size: int | None) -> Bounds:
+    """The bounds of a transfer: the pinned archive's size caps it when the caller knows it
+    (the provenance it read records an archive with the pinned SHA-256: the same bytes, so
+    the same size)."""
     bounds = net.bounds if net.bounds is not None else Bounds.from_env()
-    record = Provenance.read(paths.provenance) if pin else None
-    if record is None or (record.sha256 or "").lower() != pin:
-        return bounds
-    return bounds.pinned(record.size)
+    return bounds if pinned_size is None else bounds.pinned(pinned_size)
 
 
 def fetch_archive(
@@ -156,10 +153,12 @@ def fetch_archive(
     progress: Progress | None,
     net: Network,
     md5: str | None = None,
+    pinned_size: int | None = None,
 ) -> Fetched:
     """Fetch the archive of ``source`` into ``downloads/<key>.part`` (resumed if it holds
-    bytes of the same source). Raises :class:`DrivePageError` (:class:`MirrorRefused` from a
-    mirror) for a page instead of the file
+    bytes of the same source), never more than ``pinned_size`` bytes when the size of the
+    pinned archive is known (the caller read it from the provenance, once). Raises
+    :class:`DrivePageError` (:class:`MirrorRefused` from a mirror) for a page instead of the file
     and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive
     (``pin``: SHA-256; ``md5``: MD5, computed only when given)."""
     downloads = paths.downloads_dir
@@ -176,7 +175,7 @@ def fetch_archive(
         "policy": net.policy,
         "before_body": _space_check(downloads, extract),
         "md5": md5 is not None,
-        "bounds": _bounds(paths, pin, net),
+        "bounds": _bounds(net, pinned_size),
     }
     job = _Job(paths, source, pin, part, extract, progress, net, md5 is not None, common)
     res, client = choose_transport(source.url)(job)
@@ -215,11 +214,17 @@ def _by_http(job: _Job) -> tuple[FetchResult, str]:
 
 
 def _by_fsspec(job: _Job) -> tuple[FetchResult, str]:
-    """``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``: the fsspec backend."""
+    """``s3://``, ``gs://``, ``az://``, ``hf://``: the fsspec backend."""
     res = fsspec_source.fetch(
         job.source.url, job.part, storage_options=job.net.storage_options, **job.common
     )
     return res, CLIENT
+
+
+def _by_file(job: _Job) -> tuple[FetchResult, str]:
+    """``file://`` (and a plain path): the same streaming copy, on the local disk through the
+    standard library (:mod:`lungsegdb_cli.sources.localfile`); no extra, no fsspec."""
+    return fsspec_source.fetch(job.source.url, job.part, **job.common), CLIENT
 
 
 #: The transport of each URL scheme (pooch's ``choose_downloader`` is the precedent).
@@ -227,14 +232,15 @@ TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
     "http": _by_http,
     "https": _by_http,
     **{scheme: _by_fsspec for scheme in fsspec_source.BACKENDS},
+    "file": _by_file,
 }
 
 
 def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
     """The transport for ``url``'s scheme; one the table lacks is a :class:`UsageError`
     (the source plan refuses such URLs first, so this is the net under it)."""
-    scheme = fsspec_source.scheme_of(url)
     try:
+        scheme = urllib.parse.urlsplit(url.strip()).scheme.lower()
         return TRANSPORTS[scheme]
     except KeyError:
         raise UsageError(

@@ -4,10 +4,11 @@
   ``LUNGSEGDB_URL``) into :class:`~lungsegdb_cli.sources.drive.links.Source` s, in the order given,
   then the dataset's own Drive file last unless ``drive=False`` (``--no-drive``): mirrors you
   control first, Drive as the fallback. A URL given twice is tried once. http(s) and Drive
-  links go through the HTTP transfer; ``s3://``, ``gs://``, ``az://``, ``hf://`` and
-  ``file://`` through fsspec (:mod:`lungsegdb_cli.sources.cloud`), whose URL (a bucket and a
-  file in it) and backend are checked here (exit 2 naming the URL or the extra) before
-  anything is fetched.
+  links go through the HTTP transfer; ``s3://``, ``gs://``, ``az://`` and ``hf://`` through
+  fsspec (:mod:`lungsegdb_cli.sources.cloud`), whose URL (a bucket and a file in it) and
+  backend are checked here (exit 2 naming the URL or the extra) before anything is fetched;
+  ``file://`` URLs and plain paths (``/srv/LungSegDB.zip``, ``./LungSegDB.zip``) through the
+  same copy on the standard library (:mod:`lungsegdb_cli.sources.localfile`, no extra).
 * :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
   quota, permission or not-found page, an unreachable host, retries exhausted, bytes that
   contradict the pin) is one :class:`Attempt` and one note line, and the next source is
@@ -32,6 +33,7 @@ from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive.links import Source, resolve_source
+from lungsegdb_cli.sources.localfile import published_archive, source_url
 from lungsegdb_cli.utils.progress import Progress, note
 
 __all__ = [
@@ -65,6 +67,10 @@ def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
 
 def _resolve(url: str, base: str | None) -> Source:
     url = url.strip()
+    if "://" not in url:  # a plain path is its file:// URL
+        url = source_url(url) or url
+    if url[:5].lower() == "file:":  # a folder publish wrote: the archive it names
+        url = published_archive(url)
     if fsspec_source.handles(url):
         fsspec_source.check_url(url)
         fsspec_source.check_backend(url)
@@ -186,7 +192,7 @@ def fetch_first(
             first = exc if first is None else first
             rejected = exc.context.get("rejected")
             attempt = Attempt(
-                redact(source.link),
+                source.link,  # redacted when the source was made
                 False,
                 exc.message,  # redacted when the error was made
                 int(exc.exit_code),
@@ -198,7 +204,7 @@ def fetch_first(
                 more = "; trying the next" if index < total else ""
                 note(progress, attempt.line(index, total) + more)
             continue
-        attempts.append(Attempt(redact(source.link), True))
+        attempts.append(Attempt(source.link, True))
         return got, source, attempts
     assert first is not None
     raise _failed(attempts, first)

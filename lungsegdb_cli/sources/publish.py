@@ -29,13 +29,14 @@ from lungsegdb_cli._version import __version__
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, DownloadError, UsageError, from_os_error
 from lungsegdb_cli.sources import cloud as fsspec_source
+from lungsegdb_cli.sources.localfile import MIRROR_META
 from lungsegdb_cli.sources.plan import redact
 from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
 
 __all__ = ["META_NAME", "PublishResult", "publish"]
 
-META_NAME = "lungsegdb.json"
+META_NAME = MIRROR_META  # what a download from the folder reads to find the archive
 META_SCHEMA = 1
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from lungsegdb_cli.errors import UsageError
 
-__all__ = ["ALGORITHMS", "DownloadRequest", "Pin"]
+__all__ = ["ALGORITHMS", "DownloadRequest", "Pin", "parse_storage_options"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,29 @@ def _check_bounds(retries: int | None, timeout: float | None) -> None:
                          hint="E.g. --timeout 30 (or LUNGSEGDB_TIMEOUT=30).", option="--timeout")
 
 
+def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``--storage-option`` ``KEY=VALUE`` strings as the fsspec backend's keyword arguments
+    (``true``/``false`` become booleans). A malformed item is exit 2 (its value never shown).
+
+    Examples
+    --------
+    >>> parse_storage_options(["anon=true", "endpoint_url=http://127.0.0.1:9000"])
+    {'anon': True, 'endpoint_url': 'http://127.0.0.1:9000'}
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(
+                f"--storage-option wants KEY=VALUE, got a value starting {key[:20]!r}",
+                hint="For example: --storage-option endpoint_url=http://127.0.0.1:9000",
+            )
+        low = value.lower()
+        out[key] = True if low == "true" else False if low == "false" else value
+    return out
+
+
 @dataclass(frozen=True)
 class DownloadRequest:
     """What one ``download`` is asked to do, validated once (:meth:`build`) and passed down
@@ -117,17 +140,18 @@ class DownloadRequest:
     cookies: Path | None = field(default=None, repr=False)
     storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
+    #: the hex digits of the SHA-256 pin and of the MD5 pin (None without one): set once from
+    #: ``pins``, so the stages below read them without calling back into this module
+    sha256: str | None = field(init=False, repr=False, compare=False)
+    md5: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for algorithm in ALGORITHMS:
+            object.__setattr__(self, algorithm, self.pin(algorithm))
+
     def pin(self, algorithm: str) -> str | None:
         """The hex digits of the ``algorithm`` pin, None without one."""
         return next((p.hex for p in self.pins if p.algorithm == algorithm), None)
-
-    @property
-    def sha256(self) -> str | None:
-        return self.pin("sha256")
-
-    @property
-    def md5(self) -> str | None:
-        return self.pin("md5")
 
     @classmethod
     def build(
@@ -145,7 +169,7 @@ class DownloadRequest:
         force: bool = False,
         extract: bool = True,
         cookies: str | os.PathLike[str] | None = None,
-        storage_options: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, Any] | Sequence[str] | None = None,
         retries: int | None = None,
         timeout: float | None = None,
     ) -> DownloadRequest:
@@ -153,7 +177,9 @@ class DownloadRequest:
         :class:`UsageError` (exit 2) before anything is read. ``url`` is the single-source
         spelling (that source alone: no Drive fallback); ``urls`` the ordered list (then Drive
         unless ``drive`` is False); ``require_pin`` refuses a missing ``sha256``; ``retries``
-        (0 to 100) and ``timeout`` (seconds, above 0, at most 3600) bound each source.
+        (0 to 100) and ``timeout`` (seconds, above 0, at most 3600) bound each source;
+        ``storage_options`` is a mapping, or the ``--storage-option`` ``KEY=VALUE`` strings
+        (:func:`parse_storage_options`).
 
         Examples
         --------
@@ -174,6 +200,8 @@ class DownloadRequest:
         if not keep_archive:
             discard.check_extracting(extract)
         _check_bounds(retries, timeout)
+        if storage_options is not None and not isinstance(storage_options, Mapping):
+            storage_options = parse_storage_options(list(storage_options))
         if urls is None:
             sources, drive = ((url,), False) if url else ((), True)
         else:

@@ -15,7 +15,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,12 @@ class Pair:
     group: str
     #: ``train``/``val``/``test`` from the splits file in force; None without one.
     split: str | None = None
+    #: ``variant/version/stem``: how a splits file names the pair (computed once, when the
+    #: pair is made: the export's stages read it without calling back into this module)
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """``variant/version/stem``: how a splits file names the pair."""
-        return f"{self.variant}/{self.version}/{self.stem}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.variant}/{self.version}/{self.stem}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -94,3 +94,18 @@ def test_download_require_pin_and_keep_archive(tmp_path, synth_result) -> None:
     assert got.archive_kept is True and Path(synth_result.archive.path).is_file()
     with pytest.raises(UsageError):
         L.download(tmp_path / "d", extract=False, keep_archive=False)
+
+
+def test_download_takes_a_built_request(tmp_path, synth_result) -> None:
+    """The command line builds the one DownloadRequest and hands it over whole; the library
+    uses it as it is, and refuses the loose options beside it (they would be ignored)."""
+    from lungsegdb_cli.errors import UsageError
+    from lungsegdb_cli.sources.request import DownloadRequest
+
+    request = DownloadRequest.build(archive=synth_result.archive.path,
+                                    sha256=synth_result.archive.sha256, require_pin=True)
+    got = L.download(tmp_path / "d", request=request)
+    assert got.action == "local-archive" and got.archive.sha256 == synth_result.archive.sha256
+    with pytest.raises(UsageError, match="force") as info:
+        L.download(tmp_path / "d", request=request, force=True)
+    assert int(info.value.exit_code) == 2

@@ -144,7 +144,7 @@ def test_pin_line_after_archive_names_the_file(synth_result: Any, tmp_path: Path
         ("s3://bucket/LungSegDB.zip", "_by_fsspec"),
         ("gs://bucket/LungSegDB.zip", "_by_fsspec"),
         ("hf://datasets/x/LungSegDB.zip", "_by_fsspec"),
-        ("file:///data/LungSegDB.zip", "_by_fsspec"),
+        ("file:///data/LungSegDB.zip", "_by_file"),
     ],
 )
 def test_the_transport_is_chosen_by_scheme(url: str, transport: str) -> None:

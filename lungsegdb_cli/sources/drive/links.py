@@ -110,23 +110,19 @@ class Source:
     link: str  # the link to show a person (open it in a browser); always redacted
     drive_id: str | None
     key: str  # names the partial download, so only bytes of the same source are resumed
+    #: the source is the dataset's Drive file or another Drive link
+    is_drive: bool = field(init=False, repr=False, compare=False)
+    #: ``url`` as it may be shown or recorded
+    shown: str = field(init=False, repr=False, compare=False)
+    #: the SHA-256 of the full ``url``: how the source is recognised, never shown
+    url_sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # computed once, here: the stages below read attributes, they do not call back
         object.__setattr__(self, "link", redact(self.link))
-
-    @property
-    def is_drive(self) -> bool:
-        return self.drive_id is not None
-
-    @property
-    def shown(self) -> str:
-        """``url`` as it may be shown or recorded."""
-        return redact(self.url)
-
-    @property
-    def url_sha256(self) -> str:
-        """The SHA-256 of the full ``url``: how the source is recognised, never shown."""
-        return url_sha256(self.url)
+        object.__setattr__(self, "is_drive", self.drive_id is not None)
+        object.__setattr__(self, "shown", redact(self.url))
+        object.__setattr__(self, "url_sha256", url_sha256(self.url))
 
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.shown, "link": self.link, "drive_id": self.drive_id}

@@ -205,7 +205,7 @@ def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...])
     groups = tuple(g for g in dataset.GROUPS if g.variant in variants)
     pairs = scan_pairs(paths, groups, doc.get("group_by"), assigned)
     missing, gone = split_gaps(
-        (n for n in assigned if n.split("/", 1)[0] in variants), (p.key for p in pairs)
+        [n for n in assigned if n.split("/", 1)[0] in variants], [p.key for p in pairs]
     )
     if missing:
         raise CheckFailed(

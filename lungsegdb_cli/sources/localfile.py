@@ -1,0 +1,130 @@
+"""``file://`` URLs and plain paths as download sources, with the standard library only.
+
+A mirror on a local disk or a mounted share needs no extra: :class:`LocalFiles` offers the
+two calls the streaming copy of :mod:`lungsegdb_cli.sources.cloud` makes of a filesystem
+(``info`` and ``open``), so a ``file://`` source gets the same resume (size and mtime as the
+validator), size cap, retries and pins as a bucket, and fsspec is never imported for it.
+:func:`source_url` turns a plain path given as ``--url`` (``/srv/LungSegDB.zip``,
+``./LungSegDB.zip``, ``~/LungSegDB.zip``, or any name of an existing file or folder) into
+its ``file://`` URL; :func:`local_path` is the way back. A folder ``publish`` wrote (its
+``lungsegdb.json`` names the archive beside it) stands for that archive
+(:func:`published_archive`), so ``--url /mnt/mirror`` works as well as the archive's own path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import urllib.parse
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.statejson import loads
+
+__all__ = ["MIRROR_META", "LocalFiles", "local_path", "published_archive", "source_url"]
+
+#: the file ``publish`` writes last into a mirror: it names the archive (and its SHA-256)
+MIRROR_META = "lungsegdb.json"
+#: a mirror's ``lungsegdb.json`` is a few hundred bytes: more is not one
+_META_LIMIT = 1 << 20
+
+_PATH_STARTS = ("/", "./", "../", "~")
+
+
+def source_url(value: str) -> str | None:
+    """The ``file://`` URL of ``value`` when it is a plain path, else None (a URL, a Drive
+    id: left to the other sources).
+
+    Examples
+    --------
+    >>> source_url("/srv/mirror/LungSegDB.zip")
+    'file:///srv/mirror/LungSegDB.zip'
+    >>> source_url("https://mirror.example/LungSegDB.zip") is None
+    True
+    """
+    text = value.strip()
+    if not text or "://" in text:
+        return None
+    if not text.startswith(_PATH_STARTS) and not os.path.exists(text):
+        return None
+    return Path(text).expanduser().absolute().as_uri()
+
+
+def local_path(url: str) -> str:
+    """The local path a ``file://`` URL names; a URL naming another host is a
+    :class:`UsageError` (exit 2).
+
+    Examples
+    --------
+    >>> local_path("file:///srv/mirror/Lung%20SegDB.zip")
+    '/srv/mirror/Lung SegDB.zip'
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(
+            f"Invalid URL {url!r}: file:// URLs name a file on this machine, not on "
+            f"{parts.netloc!r}",
+            hint="Write file:///PATH/TO/LungSegDB.zip (three slashes), or the path itself.",
+            url=url,
+        )
+    return urllib.parse.unquote(parts.path)
+
+
+def published_archive(url: str) -> str:
+    """``url`` itself, unless it is the ``file://`` URL of a folder ``publish`` wrote: then
+    the URL of the archive its ``lungsegdb.json`` names (a bare file name in that folder).
+    A folder without one stays as it is (the download refuses it: not a file).
+
+    Examples
+    --------
+    >>> published_archive("https://mirror.example/LungSegDB.zip")
+    'https://mirror.example/LungSegDB.zip'
+    """
+    if urllib.parse.urlsplit(url.strip()).scheme.lower() != "file":
+        return url
+    folder = local_path(url)
+    meta = os.path.join(folder, MIRROR_META)
+    if not folder or not os.path.isdir(folder) or not os.path.isfile(meta):
+        return url
+    try:
+        with open(meta, "rb") as fh:
+            doc = loads(fh.read(_META_LIMIT + 1))
+    except (OSError, ValueError):
+        doc = None
+    name = doc.get("archive") if isinstance(doc, dict) else None
+    if not isinstance(name, str) or not name or name != os.path.basename(name) or name in (
+        ".", ".."
+    ):
+        raise UsageError(
+            f"{meta} does not name an archive in its folder",
+            hint="Give the archive's own path with --url, or publish to the folder again.",
+            url=url,
+        )
+    return Path(folder, name).absolute().as_uri()
+
+
+class LocalFiles:
+    """The local disk, seen through the two calls a streaming copy makes of a filesystem.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as fh:
+    ...     _ = fh.write(b"PK"); fh.flush()
+    ...     LocalFiles().info(fh.name)["size"]
+    2
+    """
+
+    def info(self, path: str) -> dict[str, Any]:
+        """``type`` (``file`` or ``directory``), ``size`` and ``mtime`` (the validator a
+        resumed copy is checked against); the ``OSError`` of ``stat`` otherwise."""
+        st = os.stat(path)
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
+        return {"type": kind, "size": st.st_size, "mtime": st.st_mtime_ns}
+
+    def open(self, path: str, mode: str = "rb") -> BinaryIO:
+        """The file opened for reading (binary)."""
+        if mode != "rb":
+            raise ValueError(f"read-only: mode {mode!r}")
+        return open(path, "rb")

@@ -1,0 +1,69 @@
+"""The download and export paths stay linear where they were made so (issue "A house with
+rooms"), measured with ``benchmarks/callpath.py`` -- the tool docs/performance.md reports
+with -- on a 2-pair synth archive over 127.0.0.1: the command builds the request and calls
+the API once, and no stage calls back into the modules that only make values (the data
+dir's paths, the request, a source)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location("callpath", ROOT / "benchmarks" / "callpath.py")
+    assert spec is not None and spec.loader is not None
+    callpath = importlib.util.module_from_spec(spec)
+    sys.modules["callpath"] = callpath
+    try:
+        spec.loader.exec_module(callpath)
+        return callpath.measure(None, 2, ("download", "export"),
+                                tmp_path_factory.mktemp("callpath"))
+    finally:
+        sys.modules.pop("callpath", None)
+
+
+def test_both_paths_are_measured(measured: dict[str, Any]) -> None:
+    for command in ("download", "export"):
+        got = measured[command]
+        assert got["exit"] == 0 and got["path"][0] == "cli.app"
+        assert 0 < got["returns"] <= got["transitions"] and got["modules"] == len(got["path"])
+    assert "archive.extract" in measured["download"]["path"]  # extraction is on the path
+    assert "training.export.place" in measured["export"]["path"]
+
+
+def test_the_cli_builds_the_request_and_calls_the_api_once(measured: dict[str, Any]) -> None:
+    edges = measured["download"]["return_edges"]
+    assert not [e for e in edges if e.startswith(("cli.output -> sources.",
+                                                  "api.acquire -> sources.request"))]
+    assert "sources.cloud" not in measured["download"]["path"][:6]  # not a CLI hop any more
+
+
+#: value modules -> the modules that may call into them: the one that makes the value (and
+#: ``state.locking``, which creates the state folder the paths name)
+MAKERS = {
+    "dataset.paths": {"state.datadir", "state.locking"},
+    "sources.drive.links": {"sources.plan"},
+    "sources.request": {"cli.app", "sources.download"},  # build; the "Pin it in CI" line
+}
+
+
+@pytest.mark.parametrize("command", ["download", "export"])
+def test_no_stage_calls_back_into_a_value_module(measured: dict[str, Any], command: str) -> None:
+    """Paths, requests and sources are values: their derived fields are computed once, so
+    the stages read attributes instead of calling into the module that made them."""
+    callers: dict[str, set[str]] = {m: set() for m in MAKERS}
+    for edge in measured[command]["return_edges"] + measured[command]["call_edges"]:
+        source, _, rest = edge.partition(" -> ")
+        target = rest.split(" ")[0]
+        if target in callers and rest.endswith("(call)"):
+            callers[target].add(source)
+    assert {m: c - MAKERS[m] for m, c in callers.items()} == {m: set() for m in MAKERS}
+    assert "cli.app -> sources.request (call)" not in measured[command]["return_edges"]
