@@ -15,7 +15,9 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
   :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
-* :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV layout (:func:`check_export`)
+* :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV / Croissant layout
+  (:func:`check_export`)
+* :func:`croissant` -- the Croissant (MLCommons) metadata of the verified tree
 * :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.api import (
     check_export,
+    croissant,
     download,
     export,
     extract,
@@ -84,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.sources.publish import PublishResult
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.describe import CroissantResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli.training.preview import PreviewResult
@@ -107,6 +111,7 @@ _LAZY = {
     "SplitResult": "lungsegdb_cli.training.split",
     "ExportResult": "lungsegdb_cli.training.export.run",
     "ExportCheckResult": "lungsegdb_cli.training.export.check",
+    "CroissantResult": "lungsegdb_cli.training.export.describe",
     "PreviewResult": "lungsegdb_cli.training.preview",
     "PublishResult": "lungsegdb_cli.sources.publish",
 }
@@ -131,6 +136,7 @@ __all__ = [
     "ArchiveError",
     "CheckFailed",
     "ChecksumMismatch",
+    "CroissantResult",
     "DiskFullError",
     "DownloadError",
     "DownloadResult",
@@ -164,6 +170,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "check_export",
+    "croissant",
     "download",
     "export",
     "extract",

@@ -353,7 +353,8 @@ ExportFormatArg = Annotated[
     str,
     typer.Argument(
         metavar="FORMAT",
-        help="nnunet, monai, folders or csv (with --check: the export folder to check).",
+        help="nnunet, monai, folders, csv or croissant (with --check: the export folder to "
+        "check).",
         show_default=False,
     ),
 ]
@@ -409,6 +410,23 @@ ExportCheckOpt = Annotated[
     typer.Option(
         "--check",
         help="Check an existing export instead (same as 'lungsegdb verify-export OUT').",
+    ),
+]
+CroissantOutArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="OUT.json",
+        help="Write the document here (atomically); not inside the tree. Default: print it "
+        "on stdout.",
+        show_default=False,
+    ),
+]
+CroissantVariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Only this variant: preprocessed or raw. Default: both.",
+        show_default=False,
     ),
 ]
 VerifyExportOutArg = Annotated[

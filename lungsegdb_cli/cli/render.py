@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli.sources.publish import PublishResult
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.describe import CroissantResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import PairsResult
     from lungsegdb_cli.training.preview import PreviewResult
@@ -399,6 +400,19 @@ def render_info(con: Console, result: InfoResult) -> None:
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")
+
+
+def render_croissant(con: Console, result: CroissantResult) -> None:
+    """The document written, what it describes and how to load it."""
+    a = result.archive
+    _print(con, f"Croissant metadata: {_e(str(result.out))} ({_fmt_bytes(result.bytes)})")
+    _print(con, f"  sha256:  {result.sha256}")
+    split = f", split from {_e(result.splits_file)}" if result.splits_file else ", no split"
+    _print(con, f"  pairs:   {result.pairs:,} ({', '.join(result.variants)}{split})")
+    _print(con, f"  archive: {_e(a.name)} ({_fmt_bytes(a.size)}) {_e(a.content_url)}")
+    if a.kept is not None:
+        _print(con, f"  load:    mlcroissant.Dataset({_e(repr(str(result.out)))}, "
+                    f"mapping={_e(repr(result.mapping))})")
 
 
 def render_synth(con: Console, result: SynthResult) -> None:

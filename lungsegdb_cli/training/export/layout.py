@@ -14,6 +14,9 @@ Layouts (OUT is the export folder; ``<v>`` is ``preprocessed`` or ``raw``):
 * ``folders``: ``OUT/<v>/{split}_images/{case}.tif`` and ``{split}_masks/{case}.tif``, masks
   linked as stored.
 * ``csv``: ``OUT/pairs.csv``, one row per pair, pointing into the tree.
+* ``croissant``: ``OUT/croissant.json``, the Croissant metadata of the pairs in the archive
+  the tree came from (:mod:`lungsegdb_cli.training.export.croissant`; written by the front
+  door, which knows the data dir). No file is placed.
 
 Case ids are ``v1_<stem>`` / ``v2_<stem>`` with every run of characters outside
 ``[A-Za-z0-9_-]`` replaced by ``_``; when two stems of one variant give the same id (ignoring
@@ -35,7 +38,7 @@ from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.training.export.place import Job
 from lungsegdb_cli.training.pairs import SPLITS, Pair
 
-FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv")
+FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "croissant")
 CSV_NAME = "pairs.csv"
 CSV_COLUMNS = (
     "split", "variant", "version", "group", "stem", "case", "image", "mask", "shape",
@@ -216,6 +219,15 @@ def plan_csv(pairs: list[Pair]) -> Plan:
     return plan
 
 
+def plan_croissant(pairs: list[Pair]) -> Plan:
+    """No file placed: the one text file is the front door's (it needs the data dir)."""
+    from lungsegdb_cli.training.export.croissant import FILENAME
+
+    plan = Plan()
+    plan.datasets[FILENAME] = {"variant": None, "pairs": _counts(pairs)}
+    return plan
+
+
 def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -> str:
     """The CSV's text from the probed shapes and mask conventions (``probed``: job rel ->
     :class:`~lungsegdb_cli.training.export.place.Placed`); cells that a spreadsheet would run as a
@@ -238,4 +250,6 @@ def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool) -> 
         return plan_monai(pairs)
     if fmt == "folders":
         return plan_folders(pairs)
+    if fmt == "croissant":
+        return plan_croissant(pairs)
     return plan_csv(pairs)
