@@ -18,6 +18,7 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV / Croissant layout
   (:func:`check_export`)
 * :func:`croissant` -- the Croissant (MLCommons) metadata of the verified tree
+* :func:`clean` -- remove what is safe to remove from the data dir (never the tree)
 * :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.api import (
     check_export,
+    clean,
     croissant,
     download,
     export,
@@ -78,6 +80,7 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.api.housekeeping import CleanResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -95,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
+    "CleanResult": "lungsegdb_cli.api.housekeeping",
     "DownloadResult": "lungsegdb_cli.sources.download",
     "ExtractResult": "lungsegdb_cli.archive.extract",
     "InfoResult": "lungsegdb_cli.checks.info",
@@ -136,6 +140,7 @@ __all__ = [
     "ArchiveError",
     "CheckFailed",
     "ChecksumMismatch",
+    "CleanResult",
     "CroissantResult",
     "DiskFullError",
     "DownloadError",
@@ -170,6 +175,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "check_export",
+    "clean",
     "croissant",
     "download",
     "export",

@@ -440,6 +440,28 @@ def croissant(
 
 
 # ---------------------------------------------------------------------------------------------
+# clean
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def clean(
+    dry_run: opt.CleanDryRunOpt = False,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Remove what is safe to remove from the data dir, with sizes; never the tree.
+
+    Partial downloads (.part and their sidecars), rejected downloads (.rejected), stale
+    staging a killed run left, the decode cache, and the kept archive once the tree verifies
+    (every file hashed against the manifest). Holds the writer lock. 'lungsegdb verify' still
+    passes afterwards. Exit 5: the lock is held too long, or a file cannot be removed."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    result = api.clean(data_dir, dry_run=dry_run, progress=None if quiet else out.progress())
+    out.emit(result.to_dict(), lambda con: render.render_clean(con, result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------------------------
 @app.command(cls=opt.Command)

@@ -429,6 +429,10 @@ CroissantVariantOpt = Annotated[
         show_default=False,
     ),
 ]
+CleanDryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="List what would be removed, with sizes; remove nothing."),
+]
 VerifyExportOutArg = Annotated[
     Path, typer.Argument(metavar="OUT", help="The export folder to check.", show_default=False)
 ]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from lungsegdb_cli.api.housekeeping import CleanResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -162,8 +163,8 @@ def _verify_ok_lines(result: VerifyResult) -> list[str]:
     if arch is not None:
         if arch.discarded:
             lines.append(
-                "  archive: discarded (deleted by choice after a verified extract: "
-                "--no-keep-archive); the tree was checked"
+                "  archive: discarded (deleted by choice once the tree verified: "
+                "--no-keep-archive or clean); the tree was checked"
             )
         else:
             lines.append(f"  archive {_e(arch.path)}: {_archive_state(arch)}")
@@ -396,10 +397,14 @@ def render_info(con: Console, result: InfoResult) -> None:
         _print(con, f"  sha256:      {arch.sha256}")
         _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
     elif result.provenance is not None and result.provenance.discarded:
-        con.print("  archive:     (discarded after a verified extract: --no-keep-archive)")
+        con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")
+    if result.space.get("total"):
+        used = ", ".join(f"{what} {_fmt_bytes(n)}" for what, n in result.space.items()
+                         if n and what != "total")
+        _print(con, f"  space:       {_fmt_bytes(result.space['total'])} ({used})")
 
 
 def render_croissant(con: Console, result: CroissantResult) -> None:
@@ -413,6 +418,21 @@ def render_croissant(con: Console, result: CroissantResult) -> None:
     if a.kept is not None:
         _print(con, f"  load:    mlcroissant.Dataset({_e(repr(str(result.out)))}, "
                     f"mapping={_e(repr(result.mapping))})")
+
+
+def render_clean(con: Console, result: CleanResult) -> None:
+    """What was (or would be) removed, one line each with its size, then what was kept."""
+    verb = "Would remove" if result.dry_run else "Removed"
+    if not result.removed:
+        _print(con, f"Nothing to remove in {_e(result.data_dir)}")
+    else:
+        n = len(result.removed)
+        _print(con, f"{verb} {n:,} item{'s' if n != 1 else ''}, {_fmt_bytes(result.bytes)}, "
+                    f"from {_e(result.data_dir)}:")
+        for part in result.removed:
+            _print(con, f"  {part.what:<18} {_fmt_bytes(part.bytes):>10}  {_e(str(part.path))}")
+    for kept in result.kept:
+        _print(con, f"Kept {_e(kept['path'])} ({_fmt_bytes(kept['bytes'])}): {_e(kept['why'])}")
 
 
 def render_synth(con: Console, result: SynthResult) -> None:
