@@ -199,6 +199,17 @@ def test_content_url_is_where_it_came_from_redacted(own: Path, record: dict[str,
     assert "secret" not in result.text.decode()
 
 
+def test_file_set_globs_are_literal_and_leave_dot_files_out_unless_paired() -> None:
+    members = ["w [1]/V1/ct*images/a.TIF", "w [1]/V1/ct*images/b.tif",
+               "w [1]/V1/ct*images/.hidden.TIF"]
+    globs = cr._includes(members)
+    archive = [*members, "w [1]/V1/ct*images/._a.TIF", "w 1/V1/ctXimages/a.TIF",
+               "w [1]/V1/ct*images/notes.txt"]
+    matched = sorted(n for n in archive if any(fnmatch.fnmatchcase(n, g) for g in globs))
+    assert matched == sorted(members)
+    assert len(globs) == 3  # one per extension as spelled, and the dot-named pair by name
+
+
 # ---------------------------------------------------------------------------------------------
 # What it refuses
 # ---------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ none, and inventing one would be worse than the validator's warning about it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -156,16 +157,17 @@ class ArchiveFacts:
     def encoding(self) -> str:
         return ENCODINGS.get(self.format or "", "application/octet-stream")
 
-    def member(self, tree_path: PurePosixPath) -> str:
-        """The archive path of the tree file at ``tree_path`` (relative to the tree)."""
-        folder = self.folders.get(tree_path.parent.as_posix())
+    def member(self, tree_path: str) -> str:
+        """The archive path of the tree file at ``tree_path`` (relative to the tree, ``/``)."""
+        leaf, _, name = tree_path.rpartition("/")
+        folder = self.folders.get(leaf)
         if folder is None:
             raise ArchiveUnrecorded(
-                f"Where {tree_path.parent} sits in the archive is not recorded",
+                f"Where {leaf} sits in the archive is not recorded",
                 hint="Extract the tree again: lungsegdb extract --force.",
-                path=tree_path.as_posix(),
+                path=tree_path,
             )
-        return f"{folder}/{tree_path.name}"
+        return f"{folder}/{name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -284,13 +286,20 @@ def _includes(members: Iterable[str]) -> list[str]:
     member whose name does start with one, by its exact name."""
     globs = set()
     for member in members:
-        path = PurePosixPath(member)
-        folder = _glob(path.parent.as_posix())
-        if path.name.startswith("."):
-            globs.add(f"{folder}/{_glob(path.name)}")
+        folder, _, name = member.rpartition("/")
+        if name.startswith("."):
+            globs.add(f"{_glob(folder)}/{_glob(name)}")
         else:
-            globs.add(f"{folder}/[!.]*{_glob(path.suffix)}")
-    return sorted(globs)
+            globs.add((folder, os.path.splitext(name)[1]))
+    return sorted(g if isinstance(g, str) else f"{_glob(g[0])}/[!.]*{_glob(g[1])}"
+                  for g in globs)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, with ``/`` (string work: 10,000 paths in milliseconds)."""
+    text, prefix = os.fspath(path), os.fspath(root) + os.sep
+    rel = text[len(prefix):] if text.startswith(prefix) else os.path.relpath(text, root)
+    return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
 
 def _field(rs: str, name: str, data_type: Any, description: str | None = None,
@@ -391,8 +400,8 @@ def document(
     names = [n for n in _INDEX_FIELDS if n != "split" or with_split]
     rows: list[dict[str, str]] = []
     for p in pairs:
-        image = facts.member(PurePosixPath(p.image.relative_to(root).as_posix()))
-        mask = facts.member(PurePosixPath(p.mask.relative_to(root).as_posix()))
+        image = facts.member(_relative(p.image, root))
+        mask = facts.member(_relative(p.mask, root))
         values = {"image_path": image, "mask_path": mask, "stem": p.stem,
                   "variant": p.variant, "version": p.version, "group": p.group,
                   "split": str(p.split)}
