@@ -190,7 +190,8 @@ def export(
     format : str
         ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
         datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
-        variant) or ``csv`` (``pairs.csv``, one row per pair).
+        variant), ``csv`` (``pairs.csv``, one row per pair) or ``croissant``
+        (``croissant.json``, the Croissant metadata :func:`croissant` writes, with splits).
     out : str or os.PathLike
         The export folder: absent, empty, or (with ``force``) a previous export.
     data_dir : str or os.PathLike, optional
