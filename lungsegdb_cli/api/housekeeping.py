@@ -171,13 +171,21 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
 
 def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     """Delete ``found``: stale staging by recovery's own rules (it also finishes a journal
-    left ``applied``), the rest file by file; the cache folder whole."""
+    left ``applied``), the rest file by file; the cache folder whole.
+
+    Each removal is one step (a crash point): a run killed between two, or in the middle of
+    the cache folder, leaves only leftovers of the same kinds, which the next run lists and
+    removes (what is left of the cache folder: files each written whole, or their temp
+    files)."""
     from lungsegdb_cli.errors import from_os_error
     from lungsegdb_cli.state import commit, parts
 
     if any(p.what == parts.STAGING for p in found):
+        commit.checkpoint("clean stale-staging")
         commit.recover(paths)
     for p in found:
+        if p.what != parts.STAGING:
+            commit.checkpoint(f"clean {p.what}")
         try:
             if p.what == parts.CACHE:
                 shutil.rmtree(p.path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import crashes
 
 # internals: the module's doctest, the writer lock a download holds and the provenance record
 # are what clean is checked against; cli/app's run is the command as typed
@@ -164,6 +165,32 @@ def test_clean_takes_the_writer_lock(littered: tuple[Path, dict[str, tuple[str, 
         release.set()
         t.join()
     assert _snapshot(root) == before
+
+
+def test_a_clean_killed_at_any_step_leaves_what_the_next_run_recovers(
+        littered: tuple[Path, dict[str, tuple[str, int]]], tmp_path: Path) -> None:
+    """SIGKILL at every checkpoint of 'lungsegdb clean' (the crash-point harness): the tree is
+    untouched, 'verify' passes as the next command, and the next 'clean' frees the rest."""
+    root, expected = littered
+    tree = _snapshot(root / "LungSegDB")
+    manifest = (root / "LungSegDB.sha256").read_bytes()
+    (tmp_path / "crashes").mkdir()
+    killed = crashes.crash_everywhere(
+        lambda r: ["clean", "-q", "--data-dir", str(r)], root, tmp_path / "crashes")
+    points = {c.point for c in killed}
+    assert {"clean stale-staging", "clean partial-download", "clean rejected-download",
+            "clean decode-cache", "discard staged"} <= points
+    for c in killed:
+        assert run(["verify", "-q", "--data-dir", str(c.root)]) == 0, c.point
+        assert _snapshot(c.root / "LungSegDB") == tree, c.point
+        assert (c.root / "LungSegDB.sha256").read_bytes() == manifest, c.point
+        left = _listed(L.clean(c.root, dry_run=True), c.root)
+        assert set(left) <= set(expected), c.point
+        L.clean(c.root)
+        assert not any(os.path.lexists(c.root / rel) for rel in expected), c.point
+        assert L.clean(c.root, dry_run=True).removed == [], c.point
+        checked = L.verify(c.root)
+        assert checked.ok and checked.archive is not None and checked.archive.discarded
 
 
 def test_a_data_dir_never_made_has_nothing_to_clean(tmp_path: Path,
