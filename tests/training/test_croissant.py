@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import json
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,17 @@ def test_cli_prints_the_document_or_writes_out(installed: tuple[Path, Path], tmp
     assert run(["croissant", str(tmp_path / "c.json"), "--data-dir", str(root)]) == 0
     human = capsys.readouterr().out
     assert "8 (preprocessed data, raw data, no split)" in human and "mapping=" in human
+
+
+def test_writing_the_document_needs_no_extra(installed: tuple[Path, Path], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The [croissant] extra is for loading the document; writing it imports neither
+    mlcroissant nor Pillow (an import of either fails here)."""
+    for name in ("mlcroissant", "PIL"):
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "c.json"
+    assert run(["croissant", str(out), "--data-dir", str(installed[0]), "-q"]) == 0
+    assert json.loads(out.read_text())["recordSet"]
 
 
 def test_export_croissant_is_recorded_and_verified(installed: tuple[Path, Path],
