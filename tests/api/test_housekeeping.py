@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import crashes
+from support import crashes, hu_archive
 
 # internals: the module's doctest, the writer lock a download holds and the provenance record
 # are what clean is checked against; cli/app's run is the command as typed
@@ -135,6 +135,30 @@ def test_the_archive_stays_when_the_tree_does_not_verify(
         ("LungSegDB.zip", "kept-archive")]
     assert "does not verify" in result.kept[0]["why"]
     assert len(result.removed) == len(expected) - 1
+
+
+def test_real_format_data_int16_hu_and_0_255_masks(tmp_path: Path) -> None:
+    """The archive shaped like a real download (signed int16 HU with padded corners, masks
+    0/255, folders spelled the archive's way, junk beside the slices), fetched from a URL so
+    it is kept: clean lists every part with its size, frees them, and verify still passes."""
+    built = tmp_path / "real.zip"
+    hu_archive.build(built)
+    root = tmp_path / "data"
+    L.download(root, url=built.as_uri())
+    L.validate(root)  # int16 summaries in the decode cache (the lone image fails validate)
+    (root / "downloads" / "url-feedfacecafe.part").write_bytes(b"p" * 77)
+    tree = _snapshot(root / "LungSegDB")
+    listed = _listed(L.clean(root, dry_run=True), root)
+    cache = resolve(root).cache_dir
+    assert listed == {
+        "downloads/url-feedfacecafe.part": ("partial-download", 77),
+        ".lungsegdb/cache": ("decode-cache", sum(p.stat().st_size for p in cache.iterdir())),
+        "downloads/real.zip": ("kept-archive", built.stat().st_size),
+    }
+    assert L.clean(root).bytes == sum(n for _, n in listed.values())
+    assert not any(os.path.lexists(root / rel) for rel in listed)
+    assert _snapshot(root / "LungSegDB") == tree
+    assert L.verify(root).ok and L.croissant(root).pairs == 8
 
 
 def test_an_archive_given_from_elsewhere_is_never_touched(archive: Path, tmp_path: Path) -> None:
