@@ -15,7 +15,10 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
   :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
-* :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV layout (:func:`check_export`)
+* :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV / Croissant layout
+  (:func:`check_export`)
+* :func:`croissant` -- the Croissant (MLCommons) metadata of the verified tree
+* :func:`clean` -- remove what is safe to remove from the data dir (never the tree)
 * :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
@@ -41,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.api import (
     check_export,
+    clean,
+    croissant,
     download,
     export,
     extract,
@@ -76,6 +81,7 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.api.housekeeping import CleanResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -85,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.sources.publish import PublishResult
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.describe import CroissantResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli.training.preview import PreviewResult
@@ -92,6 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
 #: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
 _LAZY = {
+    "CleanResult": "lungsegdb_cli.api.housekeeping",
     "DownloadResult": "lungsegdb_cli.sources.download",
     "ExtractResult": "lungsegdb_cli.archive.extract",
     "InfoResult": "lungsegdb_cli.checks.info",
@@ -108,6 +116,7 @@ _LAZY = {
     "SplitResult": "lungsegdb_cli.training.split",
     "ExportResult": "lungsegdb_cli.training.export.run",
     "ExportCheckResult": "lungsegdb_cli.training.export.check",
+    "CroissantResult": "lungsegdb_cli.training.export.describe",
     "PreviewResult": "lungsegdb_cli.training.preview",
     "PublishResult": "lungsegdb_cli.sources.publish",
 }
@@ -132,6 +141,8 @@ __all__ = [
     "ArchiveError",
     "CheckFailed",
     "ChecksumMismatch",
+    "CleanResult",
+    "CroissantResult",
     "DiskFullError",
     "DownloadError",
     "DownloadResult",
@@ -166,6 +177,8 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "check_export",
+    "clean",
+    "croissant",
     "download",
     "export",
     "extract",

@@ -10,19 +10,24 @@ the command line's ``--data-dir``), keyword-only options, and ``progress=`` (an 
 Nothing heavy is imported until an operation runs (numpy, requests, tifffile). One module per
 group of operations: :mod:`~lungsegdb_cli.api.acquire` (download, extract, publish),
 :mod:`~lungsegdb_cli.api.inspect` (verify, validate, stats, info),
-:mod:`~lungsegdb_cli.api.handoff` (pairs, split, export, check_export, preview) and
-:mod:`~lungsegdb_cli.api.synthesize` (synth); :mod:`~lungsegdb_cli.api.common` holds the one door
-to a data dir that every operation passes through. These modules are internal: what
-:mod:`lungsegdb_cli` re-exports is the API.
+:mod:`~lungsegdb_cli.api.handoff` (pairs, split, export, check_export, preview),
+:mod:`~lungsegdb_cli.api.metadata` (croissant), :mod:`~lungsegdb_cli.api.housekeeping`
+(clean) and :mod:`~lungsegdb_cli.api.synthesize` (synth); :mod:`~lungsegdb_cli.api.common`
+holds the one door to a data dir that every operation passes through. These modules are
+internal: what :mod:`lungsegdb_cli` re-exports is the API.
 """
 
 from lungsegdb_cli.api.acquire import download, extract, publish
 from lungsegdb_cli.api.handoff import check_export, export, list_pairs, pairs, preview, split
+from lungsegdb_cli.api.housekeeping import clean
 from lungsegdb_cli.api.inspect import info, stats, validate, verify
+from lungsegdb_cli.api.metadata import croissant
 from lungsegdb_cli.api.synthesize import synth
 
 __all__ = [
     "check_export",
+    "clean",
+    "croissant",
     "download",
     "export",
     "extract",

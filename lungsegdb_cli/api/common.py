@@ -11,9 +11,12 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 PathLike = str | os.PathLike[str]
 
 
-def data_paths(data_dir: PathLike | None, *, must_exist: bool = False) -> DataPaths:
+def data_paths(
+    data_dir: PathLike | None, *, must_exist: bool = False, tidy: bool = True
+) -> DataPaths:
     """Every operation's data dir, recovered first (a commit a killed writer left half-done
-    is finished before anything is read or written): :mod:`lungsegdb_cli.state.datadir`."""
+    is finished before anything is read or written): :mod:`lungsegdb_cli.state.datadir`
+    (``tidy``: see :func:`~lungsegdb_cli.state.datadir.open_data_dir`)."""
     from lungsegdb_cli.state.datadir import open_data_dir
 
-    return open_data_dir(data_dir, must_exist=must_exist)
+    return open_data_dir(data_dir, must_exist=must_exist, tidy=tidy)

@@ -193,7 +193,9 @@ def export(
         datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
         variant), ``csv`` (``pairs.csv``, one row per pair), ``hf`` (a Hugging Face
         ``datasets`` folder: Parquet shards per variant and split, and a card; needs the
-        ``[hf]`` extra) or ``webdataset`` (tar shards per split and ``shards.json``).
+        ``[hf]`` extra), ``webdataset`` (tar shards per split and ``shards.json``) or
+        ``croissant`` (``croissant.json``, the Croissant metadata :func:`croissant` writes,
+        with splits).
     out : str or os.PathLike
         The export folder: absent, empty, or (with ``force``) a previous export.
     data_dir : str or os.PathLike, optional

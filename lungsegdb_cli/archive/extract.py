@@ -17,8 +17,9 @@ The steps of :func:`extract_archive`:
    hashing it (SHA-256) as it is written. Zip members are inflated, hashed and written by one
    thread per core (zlib, hashlib and ``os.write`` release the GIL); a tar stream is
    decompressed in one thread while another hashes and writes.
-5. Stage the manifest and its sidecar (which records the archive's SHA-256 when known) beside
-   theirs, and commit tree + manifest + sidecar at one step (:mod:`lungsegdb_cli.state.commit`).
+5. Stage the manifest and its sidecar (which records the archive's SHA-256 when known, and
+   where each documented folder sits in the archive) beside theirs, and commit tree +
+   manifest + sidecar at one step (:mod:`lungsegdb_cli.state.commit`).
    Any failure or Ctrl-C before the commit point leaves the old state exactly as it was and
    removes what was staged (after a SIGKILL, the next run does); after it, the new state.
 
@@ -287,10 +288,12 @@ def _stage_planned(
     commit.checkpoint("staging")
     total = write_tree(plan, staging, prog, workers)
     commit.checkpoint("extracted")
-    sums, sizes = manifest.render(total, archive_sha256=archive_sha256)
+    mapper = plan.mapper
+    folders = {leaf: folder for folder, leaf in mapper.mapped.items()}
+    layout = manifest.ArchiveLayout(plan.fmt, folders)
+    sums, sizes = manifest.render(total, archive_sha256=archive_sha256, layout=layout)
     txn.stage_bytes(paths.manifest, sums)
     txn.stage_bytes(paths.manifest_sizes, sizes)
-    mapper = plan.mapper
     return ExtractResult(
         dataset_dir=target,
         archive=archive,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.state import commit
+from lungsegdb_cli.state import commit, parts
 from lungsegdb_cli.state.provenance import Provenance
 
 #: Local states, from nothing to a managed tree.
@@ -70,7 +70,7 @@ def local_archive(paths: DataPaths) -> tuple[LocalArchive | None, Provenance | N
 @dataclass(frozen=True)
 class InfoResult:
     """What ``info`` reports; :meth:`to_dict` is the ``info --json`` document (the contract's
-    keys plus ``pin``, ``tree_archive_sha256``, ``provenance`` and ``dataset``)."""
+    keys plus ``pin``, ``tree_archive_sha256``, ``provenance``, ``space`` and ``dataset``)."""
 
     data_dir: Path
     dataset_dir: Path
@@ -83,6 +83,8 @@ class InfoResult:
     #: The SHA-256 of the archive the tree was extracted from (None: not known).
     tree_archive_sha256: str | None
     provenance: Provenance | None
+    #: bytes per part of the data dir (:func:`lungsegdb_cli.state.parts.space`) and ``total``
+    space: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class InfoResult:
             "pin": self.pin,
             "tree_archive_sha256": self.tree_archive_sha256,
             "provenance": self.provenance.to_dict() if self.provenance is not None else None,
+            "space": dict(self.space),
             "dataset": dataset_card(),
         }
 
@@ -129,4 +132,5 @@ def _collect(paths: DataPaths) -> InfoResult:
         pin=record.pin if record is not None else None,
         tree_archive_sha256=None if made_from == manifest.UNRECORDED else made_from,
         provenance=record,
+        space=parts.space(paths),
     )

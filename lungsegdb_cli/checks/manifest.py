@@ -6,7 +6,9 @@ Two files, written together by extraction:
   the LungSegDB folder with ``/``, sorted. ``cd LungSegDB && sha256sum -c ../LungSegDB.sha256``
   checks it with coreutils alone.
 * ``<root>/.lungsegdb/manifest-sizes.json``: ``{"version": 1, "files": {path: size}}`` for
-  ``verify --quick``.
+  ``verify --quick``; also what the tree was made from: ``archive_sha256`` and, since the
+  Croissant metadata needs it, where the tree sits in that archive (:class:`ArchiveLayout`:
+  ``archive_format`` and ``archive_folders``, documented leaf folder -> the archive's folder).
 
 Names with a newline, a carriage return or a backslash are written in coreutils' escaped form
 (a leading ``\\``); every other character is written raw, as ``sha256sum`` does. Lines are
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lungsegdb_cli.dataset.card import LEAF_DIRS
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import Confined, LeavesTree
 from lungsegdb_cli.dataset.walk import scan_tree
@@ -309,19 +312,42 @@ def entries_of(
 # ---------------------------------------------------------------------------------------------
 # What the tree was made from (recorded in the sizes sidecar, committed with the manifest)
 # ---------------------------------------------------------------------------------------------
-def render(entries: Iterable[Entry], *, archive_sha256: str | None) -> tuple[bytes, bytes]:
+@dataclass(frozen=True)
+class ArchiveLayout:
+    """Where the tree sits in the archive it was extracted from: the archive's format
+    (``zip``, ``tar.gz``, ...) and, per documented leaf folder (``raw data/V1/CT_Images``), the
+    folder that holds its files in the archive, as the archive spells it
+    (``LungSegDB/Raw_Data/V1/ct images``)."""
+
+    format: str | None
+    folders: dict[str, str]
+
+    def to_dict(self) -> dict[str, object]:
+        folders = dict(sorted(self.folders.items()))
+        return {"archive_format": self.format, "archive_folders": folders}
+
+
+def render(
+    entries: Iterable[Entry],
+    *,
+    archive_sha256: str | None,
+    layout: ArchiveLayout | None = None,
+) -> tuple[bytes, bytes]:
     """The bytes of the two manifest files: ``(<root>/LungSegDB.sha256, manifest-sizes.json)``.
 
     The sidecar records ``archive_sha256``: the SHA-256 of the archive the tree was extracted
     from (None when it is not known, e.g. ``extract --archive FILE``), so "is the tree the one
-    the pin names?" has an answer that changes only when the tree does.
+    the pin names?" has an answer that changes only when the tree does; and ``layout``, where
+    the tree's folders sit in that archive (left out when not known).
     """
     items = sorted(entries, key=lambda e: e.path)
-    sizes = {
+    sizes: dict[str, object] = {
         "version": 1,
         "archive_sha256": archive_sha256,
         "files": {e.path: e.size for e in items},
     }
+    if layout is not None:
+        sizes.update(layout.to_dict())
     return (
         format_lines(items).encode("utf-8"),
         json.dumps(sizes, sort_keys=True).encode("utf-8"),
@@ -364,3 +390,22 @@ def manifest_sha256(paths: DataPaths) -> str | None:
     except OSError as exc:
         raise from_os_error(exc, f"reading {paths.manifest}") from exc
     return hashlib.sha256(data).hexdigest()
+
+
+def archive_layout(paths: DataPaths) -> ArchiveLayout | None:
+    """Where the tree sits in the archive it was extracted from, as recorded with the manifest
+    (:class:`ArchiveLayout`); None when not recorded (a sidecar written before it was, or
+    none) or not of the written shape (folders: documented leaf -> a relative archive path)."""
+    try:
+        data = loads(read_regular(paths.manifest_sizes))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    fmt, folders = data.get("archive_format"), data.get("archive_folders")
+    if not isinstance(folders, dict) or not (fmt is None or isinstance(fmt, str)):
+        return None
+    for leaf, folder in folders.items():
+        if leaf not in LEAF_DIRS or not isinstance(folder, str) or check_path(folder) is not None:
+            return None
+    return ArchiveLayout(fmt, dict(folders))

@@ -79,11 +79,14 @@ def verify(
     progress: Progress | None = None,
     workers: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    archive: bool = True,
 ) -> VerifyResult:
     """Check the kept archive and every file of the tree; never raises for bad data.
 
     ``sha256`` pins the archive's checksum (else the provenance record is the reference) and
-    the tree: it must be recorded as extracted from the pinned archive.
+    the tree: it must be recorded as extracted from the pinned archive. ``archive`` False
+    leaves the archive out (``lungsegdb clean`` checks the tree before deleting the archive:
+    reading what it deletes would be wasted).
     Raises :class:`NothingToVerify` (exit 3) when there is neither a manifest nor a kept
     archive to check, :class:`LocalError` (exit 5) when a file cannot be read, and
     :class:`~lungsegdb_cli.checks.manifest.ManifestCorrupt` or
@@ -94,11 +97,11 @@ def verify(
     pin = sha256.lower() if sha256 else None
     try:
         listed = _read_manifest(paths)
-        archive, record = info.local_archive(paths)
+        kept, record = info.local_archive(paths)
     except OSError as exc:
         raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
     tree_exists = paths.dataset_dir.is_dir()
-    if listed is None and (tree_exists or archive is None):
+    if listed is None and (tree_exists or kept is None):
         raise _nothing_to_verify(paths, tree_exists)
     expected, sizes, text = listed if listed is not None else ({}, {}, "")
     # Where each listed file really is (None: its folder is absent), or the refusal.
@@ -110,7 +113,7 @@ def verify(
         archive=None,
         quick=quick,
     )
-    result.archive = _archive_check(paths, archive, record, pin, quick)
+    result.archive = _archive_check(paths, kept, record, pin, quick) if archive else None
     if listed is not None:
         _tree_record(paths, record, pin, result)
     if not quick:

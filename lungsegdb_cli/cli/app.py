@@ -356,7 +356,7 @@ def export(
     json_out: opt.JsonOpt = False,
     quiet: opt.QuietOpt = False,
 ) -> int:
-    """Export the pairs, with their splits, as nnunet, monai, folders, csv, hf or webdataset.
+    """Export the pairs, with splits, as nnunet, monai, folders, csv, hf, webdataset or croissant.
 
     Images are hard-linked (no second copy), masks rewritten as 0/1 where the format needs
     it; hf and webdataset pack them into shards (--shard-size). The export is atomic;
@@ -409,6 +409,56 @@ def verify_export(
 def _emit_check(out: Output, result: Any) -> int:
     out.emit(result.to_dict(), lambda con: render.render_check_export(con, result))
     return 0 if result.ok else int(ExitCode.CHECK_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
+# croissant
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def croissant(
+    out_file: opt.CroissantOutArg = None,
+    variant: opt.CroissantVariantOpt = None,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """The Croissant (MLCommons) metadata of the verified tree, for Croissant loaders.
+
+    The archive as a FileObject (its URL, SHA-256, size), the images and masks as FileSets
+    in it, one RecordSet 'pairs' (image, mask, stem, variant, version, group; split when
+    splits are in force), the dataset card and the manifest's SHA-256. The same tree gives
+    the same bytes. Without OUT.json the document is printed on stdout. Exit 1: no tree, a
+    tree that does not match its manifest, or its archive not recorded."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    result = api.croissant(data_dir, out=out_file, variant=variant)
+    if result.out is None and not json_out:
+        sys.stdout.write(result.text.decode("ascii"))
+        sys.stdout.flush()
+        return 0
+    out.emit(result.to_dict(), lambda con: render.render_croissant(con, result))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# clean
+# ---------------------------------------------------------------------------------------------
+@app.command(cls=opt.Command)
+def clean(
+    dry_run: opt.CleanDryRunOpt = False,
+    data_dir: opt.DataDirOpt = None,
+    json_out: opt.JsonOpt = False,
+    quiet: opt.QuietOpt = False,
+) -> int:
+    """Remove what is safe to remove from the data dir, with sizes; never the tree.
+
+    Partial downloads (.part and their sidecars), rejected downloads (.rejected), stale
+    staging a killed run left, the decode cache, and the kept archive once the tree verifies
+    (every file hashed against the manifest). Holds the writer lock. 'lungsegdb verify' still
+    passes afterwards. Exit 5: the lock is held too long, or a file cannot be removed."""
+    out = Output(json_mode=json_out, quiet=quiet)
+    result = api.clean(data_dir, dry_run=dry_run, progress=None if quiet else out.progress())
+    out.emit(result.to_dict(), lambda con: render.render_clean(con, result))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -364,8 +364,9 @@ ExportFormatArg = Annotated[
     str,
     typer.Argument(
         metavar="FORMAT",
-        help="nnunet, monai, folders, csv, hf (Hugging Face datasets: Parquet + card) or "
-        "webdataset (tar shards + index) (with --check: the export folder to check).",
+        help="nnunet, monai, folders, csv, hf (Hugging Face datasets: Parquet + card), "
+        "webdataset (tar shards + index) or croissant (the Croissant metadata) (with --check: "
+        "the export folder to check).",
         show_default=False,
     ),
 ]
@@ -432,6 +433,27 @@ ExportCheckOpt = Annotated[
         "--check",
         help="Check an existing export instead (same as 'lungsegdb verify-export OUT').",
     ),
+]
+CroissantOutArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="OUT.json",
+        help="Write the document here (atomically); not inside the tree. Default: print it "
+        "on stdout.",
+        show_default=False,
+    ),
+]
+CroissantVariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Only this variant: preprocessed or raw. Default: both.",
+        show_default=False,
+    ),
+]
+CleanDryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="List what would be removed, with sizes; remove nothing."),
 ]
 VerifyExportOutArg = Annotated[
     Path, typer.Argument(metavar="OUT", help="The export folder to check.", show_default=False)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from lungsegdb_cli.api.housekeeping import CleanResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli.sources.publish import PublishResult
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
+    from lungsegdb_cli.training.export.describe import CroissantResult
     from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import PairsResult
     from lungsegdb_cli.training.preview import PreviewResult
@@ -161,8 +163,8 @@ def _verify_ok_lines(result: VerifyResult) -> list[str]:
     if arch is not None:
         if arch.discarded:
             lines.append(
-                "  archive: discarded (deleted by choice after a verified extract: "
-                "--no-keep-archive); the tree was checked"
+                "  archive: discarded (deleted by choice once the tree verified: "
+                "--no-keep-archive or clean); the tree was checked"
             )
         else:
             lines.append(f"  archive {_e(arch.path)}: {_archive_state(arch)}")
@@ -395,10 +397,42 @@ def render_info(con: Console, result: InfoResult) -> None:
         _print(con, f"  sha256:      {arch.sha256}")
         _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
     elif result.provenance is not None and result.provenance.discarded:
-        con.print("  archive:     (discarded after a verified extract: --no-keep-archive)")
+        con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")
+    if result.space.get("total"):
+        used = ", ".join(f"{what} {_fmt_bytes(n)}" for what, n in result.space.items()
+                         if n and what != "total")
+        _print(con, f"  space:       {_fmt_bytes(result.space['total'])} ({used})")
+
+
+def render_croissant(con: Console, result: CroissantResult) -> None:
+    """The document written, what it describes and how to load it."""
+    a = result.archive
+    _print(con, f"Croissant metadata: {_e(str(result.out))} ({_fmt_bytes(result.bytes)})")
+    _print(con, f"  sha256:  {result.sha256}")
+    split = f", split from {_e(result.splits_file)}" if result.splits_file else ", no split"
+    _print(con, f"  pairs:   {result.pairs:,} ({', '.join(result.variants)}{split})")
+    _print(con, f"  archive: {_e(a.name)} ({_fmt_bytes(a.size)}) {_e(a.content_url)}")
+    if a.kept is not None:
+        _print(con, f"  load:    mlcroissant.Dataset({_e(repr(str(result.out)))}, "
+                    f"mapping={_e(repr(result.mapping))})")
+
+
+def render_clean(con: Console, result: CleanResult) -> None:
+    """What was (or would be) removed, one line each with its size, then what was kept."""
+    verb = "Would remove" if result.dry_run else "Removed"
+    if not result.removed:
+        _print(con, f"Nothing to remove in {_e(result.data_dir)}")
+    else:
+        n = len(result.removed)
+        _print(con, f"{verb} {n:,} item{'s' if n != 1 else ''}, {_fmt_bytes(result.bytes)}, "
+                    f"from {_e(result.data_dir)}:")
+        for part in result.removed:
+            _print(con, f"  {part.what:<18} {_fmt_bytes(part.bytes):>10}  {_e(str(part.path))}")
+    for kept in result.kept:
+        _print(con, f"Kept {_e(kept['path'])} ({_fmt_bytes(kept['bytes'])}): {_e(kept['why'])}")
 
 
 def render_synth(con: Console, result: SynthResult) -> None:

@@ -83,6 +83,7 @@ __all__ = [
     "Transaction",
     "checkpoint",
     "clean_debris",
+    "debris",
     "is_read_only",
     "one_generation",
     "read_journal",
@@ -156,14 +157,15 @@ def _debris_folders(paths: DataPaths) -> list[Path]:
     return [paths.root, paths.state_dir, paths.downloads_dir]
 
 
-def clean_debris(paths: DataPaths) -> list[str]:
-    """Roll back what no journal covers: staging leftovers go, moved-aside leftovers go (a
-    tree moved aside by a pre-journal version is put back if its place is empty). Call only
-    under the writer lock. Returns the names removed or restored."""
-    done: list[str] = []
+def _plan_debris(paths: DataPaths) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """What no journal covers: ``(to delete, to put back)``. Staging leftovers and temp files
+    of the state folder go; of the moved-aside leftovers of one name, the newest is put back
+    when nothing took its place (a tree moved aside by a pre-journal version), the rest go."""
+    removals: list[Path] = []
+    restores: list[tuple[Path, Path]] = []
     for folder in _debris_folders(paths):
         try:
-            names = os.listdir(folder)
+            names = sorted(os.listdir(folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
@@ -173,26 +175,42 @@ def clean_debris(paths: DataPaths) -> list[str]:
             m = _DEBRIS.match(name)
             if m is None:
                 if folder == paths.state_dir and name.startswith(".") and name.endswith(".tmp"):
-                    _remove_any(folder / name)
-                    done.append(name)
+                    removals.append(folder / name)
                 continue
             if m["txid"] in _live:
                 continue
             if m["kind"] == "old":
                 olds.setdefault(m["name"], []).append(folder / name)
             else:
-                _remove_any(folder / name)
-                done.append(name)
+                removals.append(folder / name)
         for target_name, candidates in olds.items():
             target = folder / target_name
             if not _lexists(target) and candidates:
                 newest = max(candidates, key=lambda p: p.lstat().st_mtime)
-                os.rename(newest, target)
+                restores.append((newest, target))
                 candidates.remove(newest)
-                done.append(f"{newest.name} -> {target_name}")
-            for old in candidates:
-                _remove_any(old)
-                done.append(old.name)
+            removals.extend(candidates)
+    return removals, restores
+
+
+def debris(paths: DataPaths) -> list[Path]:
+    """What :func:`clean_debris` would delete now (a writer's own staging excluded), for
+    ``lungsegdb clean`` to list; deletes nothing."""
+    return _plan_debris(paths)[0]
+
+
+def clean_debris(paths: DataPaths) -> list[str]:
+    """Roll back what no journal covers: staging leftovers go, moved-aside leftovers go (a
+    tree moved aside by a pre-journal version is put back if its place is empty). Call only
+    under the writer lock. Returns the names removed or restored."""
+    removals, restores = _plan_debris(paths)
+    done: list[str] = []
+    for old, target in restores:
+        os.rename(old, target)
+        done.append(f"{old.name} -> {target.name}")
+    for path in removals:
+        _remove_any(path)
+        done.append(path.name)
     return done
 
 
@@ -233,10 +251,14 @@ def writing(paths: DataPaths, timeout: float | None = None) -> Iterator[bool]:
 
 
 @contextmanager
-def reading(paths: DataPaths, timeout: float | None = None) -> Iterator[None]:
+def reading(
+    paths: DataPaths, timeout: float | None = None, *, tidy: bool = True
+) -> Iterator[None]:
     """The reader's side: hold the generation lock shared, so the tree, its manifest and the
     state stay one generation until the block ends. A commit a dead writer left half-done is
-    rolled forward first (that needs write access; a read-only data dir says so)."""
+    rolled forward first (that needs write access; a read-only data dir says so); with
+    ``tidy`` (the default) what it left beside the tree is deleted too, when no writer is at
+    work (``lungsegdb clean`` passes False: it lists that debris before deleting it)."""
     with ExitStack() as stack:
         for _ in range(5):
             stack.enter_context(locking.generation_lock(paths, locking.SHARED, timeout))
@@ -255,22 +277,26 @@ def reading(paths: DataPaths, timeout: float | None = None) -> Iterator[None]:
                 ) from exc
         else:  # pragma: no cover - five writers died in a row under us
             raise LocalError(f"The data dir {paths.root} keeps changing under this run")
-        _tidy(paths)
+        if tidy:
+            _tidy(paths)
         yield
 
 
-def settle(paths: DataPaths, timeout: float | None = None) -> None:
+def settle(paths: DataPaths, timeout: float | None = None, *, tidy: bool = True) -> None:
     """Recovery first: what a killed writer left is finished (a ``committed`` journal rolled
-    forward, as :func:`reading` does) or tidied before a command looks at the data dir. A few
-    ``stat`` calls when there is nothing to do; creates nothing then."""
-    with reading(paths, timeout):
+    forward, as :func:`reading` does) or tidied (unless not ``tidy``) before a command looks at
+    the data dir. A few ``stat`` calls when there is nothing to do; creates nothing then."""
+    with reading(paths, timeout, tidy=tidy):
         pass
 
 
 def _tidy(paths: DataPaths) -> None:
     """A reader's best effort at what a killed writer left beside the tree (staging and
     moved-aside folders, an ``applied`` journal): cleaned if no writer is at work and we may
-    write, else left for the next writer."""
+    write, else left for the next writer (this process's own writer included: it recovered
+    when it took the lock, and what is there now is its own business)."""
+    if locking.held_mode(paths.lock) is not None:
+        return
     if not paths.journal.exists() and not any(map(_has_debris, _debris_folders(paths))):
         return
     try:

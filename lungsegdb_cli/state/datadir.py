@@ -17,10 +17,12 @@ from lungsegdb_cli.state import commit
 
 
 def open_data_dir(
-    data_dir: str | os.PathLike[str] | None, *, must_exist: bool = False
+    data_dir: str | os.PathLike[str] | None, *, must_exist: bool = False, tidy: bool = True
 ) -> DataPaths:
     """The data dir ``data_dir`` names (as ``--data-dir``: see :func:`resolve`), with any
-    interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`)."""
+    interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`). ``tidy``
+    False leaves what a killed writer staged beside the tree (a committed commit is still
+    finished): ``lungsegdb clean`` lists it, under the writer lock, before deleting it."""
     paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
-    commit.settle(paths)
+    commit.settle(paths, tidy=tidy)
     return paths

@@ -116,6 +116,11 @@ def test_every_layout_gives_the_documented_tree(tmp_path, capsys, layout, rename
     assert sorted(doc["mapped"].values()) == sorted(dataset.LEAF_DIRS)
     assert doc["junk"] == (3 if extra else 0)
     assert debris(data) == []
+    # where each documented folder sits in the archive is recorded with the manifest
+    layout = manifest.archive_layout(resolve(data))
+    assert layout is not None and layout.format == "zip"
+    assert layout.folders == {leaf: rename(leaf + "/x").rsplit("/", 1)[0]
+                              for leaf in dataset.LEAF_DIRS}
 
 
 @pytest.mark.parametrize("mode", ["w:gz", "w", "w:bz2", "w:xz"])
@@ -130,6 +135,9 @@ def test_tar_family(tmp_path, capsys, mode):
     )
     assert read_tree(data / "LungSegDB") == files
     assert manifest.read(resolve(data)) is not None
+    layout = manifest.archive_layout(resolve(data))
+    assert layout is not None and layout.format == doc["format"]
+    assert layout.folders == {leaf: f"wrap/LungSegDB/{leaf}" for leaf in dataset.LEAF_DIRS}
 
 
 def test_7z_with_the_optional_extra(tmp_path, capsys):

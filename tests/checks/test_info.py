@@ -96,3 +96,23 @@ def test_collect_is_typed_and_its_document_is_the_json_output(
     assert doc["ok"] is True and doc == {**out, "ok": True}
     # the record as written, unknown keys and explicit nulls included
     assert doc["provenance"] == json.loads(paths.provenance.read_text())
+
+
+def test_info_shows_the_space_each_part_uses(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from lungsegdb_cli.synthetic import make as synth
+
+    made = synth.synthesize(tmp_path / "s", pairs=1, seed=0, fmt="zip")
+    root = tmp_path / "data"
+    assert run(["download", "-q", "--url", Path(made.archive.path).as_uri(),
+                "--data-dir", str(root)]) == 0
+    capsys.readouterr()
+    (root / "downloads" / "x.rejected").write_bytes(b"r" * 123)
+    doc = _info_json(root, capsys)
+    space = doc["space"]
+    assert space["tree"] == made.bytes and space["rejected-download"] == 123
+    assert space["kept-archive"] == Path(made.archive.path).stat().st_size
+    assert space["total"] == sum(v for k, v in space.items() if k != "total")
+    assert run(["info", "--data-dir", str(root)]) == 0
+    assert "space:" in capsys.readouterr().out
+    assert _info_json(tmp_path / "empty", capsys)["space"]["total"] == 0

@@ -17,6 +17,9 @@ Layouts (OUT is the export folder; ``<v>`` is ``preprocessed`` or ``raw``):
 * ``hf`` and ``webdataset``, the packed formats: no file per image; their plan has no jobs
   but a ``pack`` step writing shards (:mod:`~lungsegdb_cli.training.export.hf`,
   :mod:`~lungsegdb_cli.training.export.webdataset`).
+* ``croissant``: ``OUT/croissant.json``, the Croissant metadata of the pairs in the archive
+  the tree came from (:mod:`lungsegdb_cli.training.export.croissant`; written by the front
+  door, which knows the data dir). No file is placed.
 
 Case ids are ``v1_<stem>`` / ``v2_<stem>`` with every run of characters outside
 ``[A-Za-z0-9_-]`` replaced by ``_``; when two stems of one variant give the same id (ignoring
@@ -40,7 +43,7 @@ from lungsegdb_cli.training.export.place import Job
 from lungsegdb_cli.training.export.shardsize import ShardSize
 from lungsegdb_cli.training.pairs import SPLITS, Pair
 
-FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "hf", "webdataset")
+FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "hf", "webdataset", "croissant")
 #: The formats that write shards (``--shard-size``) instead of a file per image.
 PACKED: tuple[str, ...] = ("hf", "webdataset")
 CSV_NAME = "pairs.csv"
@@ -241,6 +244,15 @@ def plan_csv(pairs: list[Pair]) -> Plan:
     return plan
 
 
+def plan_croissant(pairs: list[Pair]) -> Plan:
+    """No file placed: the one text file is the front door's (it needs the data dir)."""
+    from lungsegdb_cli.training.export.croissant import FILENAME
+
+    plan = Plan()
+    plan.datasets[FILENAME] = {"variant": None, "pairs": _counts(pairs)}
+    return plan
+
+
 def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -> str:
     """The CSV's text from the probed shapes and mask conventions (``probed``: job rel ->
     :class:`~lungsegdb_cli.training.export.place.Placed`); cells that a spreadsheet would run as a
@@ -282,4 +294,6 @@ def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool,
         return plan_monai(pairs)
     if fmt == "folders":
         return plan_folders(pairs)
+    if fmt == "croissant":
+        return plan_croissant(pairs)
     return plan_csv(pairs)

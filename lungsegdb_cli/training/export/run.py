@@ -37,7 +37,7 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
-from lungsegdb_cli.training.export import layout
+from lungsegdb_cli.training.export import croissant, layout
 from lungsegdb_cli.training.export.atomic import Seen, check_target, staging, tidy
 from lungsegdb_cli.training.export.atomic import commit as put_in_place
 from lungsegdb_cli.training.export.check import RECORD
@@ -274,6 +274,13 @@ def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
     }
 
 
+def croissant_text(paths: DataPaths, pairs: list[Pair]) -> bytes:
+    """``croissant.json`` of an export: the pairs (each with its split) in their archive."""
+    doc = croissant.document(croissant.archive_facts(paths), pairs, root=paths.dataset_dir,
+                             manifest_sha256=manifest_sha256(paths), with_split=True)
+    return croissant.dumps(doc)
+
+
 def _write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -362,6 +369,8 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
             texts[layout.CSV_NAME] = csvsafe.encode(
                 layout.csv_text(pairs, plan.cases, {p.rel: p for p in placed})
             )
+        if fmt == "croissant":
+            texts[croissant.FILENAME] = croissant_text(paths, pairs)
         texts[SPLITS_COPY] = splits.text
         for rel, data in texts.items():
             _write(staged / rel, data)

@@ -1,0 +1,207 @@
+"""The data dir's lifecycle: :func:`clean` removes what is safe to remove, never the tree.
+
+What goes (:mod:`lungsegdb_cli.state.parts` names each part): partial downloads (``*.part``
+and their sidecars), rejected downloads (``*.rejected``), stale staging (what a killed run
+staged or moved aside), the decode cache, and the kept archive -- the archive only when the
+tree verifies: every file hashed against the manifest (``verify``'s full check, the archive
+itself not read), recorded as extracted from exactly that archive. It is then deleted as
+``download --no-keep-archive`` deletes it (:mod:`lungsegdb_cli.sources.discard`: at one
+commit with the record ``"kept": false``), so ``verify`` passes afterwards and ``info`` still
+shows the pin. An archive outside the data dir (``--archive FILE``) is never touched.
+
+All of it under the writer lock (no download or extract runs meanwhile, so nothing listed is
+in use) and through the one door (:func:`~lungsegdb_cli.api.common.data_paths`), told not to
+tidy on its own so that what recovery would delete is listed, with its size, before it goes.
+
+See :mod:`lungsegdb_cli.api` for what every operation shares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.dataset.paths import DataPaths
+    from lungsegdb_cli.state.parts import Part
+    from lungsegdb_cli.utils.progress import Progress
+
+from lungsegdb_cli.api.common import PathLike, data_paths
+
+
+@dataclass
+class CleanResult:
+    """What :func:`clean` removed (or, with ``dry_run``, would remove), and what it kept."""
+
+    data_dir: str
+    dry_run: bool
+    removed: list[Part] = field(default_factory=list)
+    #: removable-looking things left in place, each ``{"path", "bytes", "what", "why"}``
+    kept: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "data_dir": self.data_dir,
+            "dry_run": self.dry_run,
+            "removed": [p.to_dict() for p in self.removed],
+            "bytes": self.bytes,
+            "kept": list(self.kept),
+        }
+
+
+def clean(
+    data_dir: PathLike | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> CleanResult:
+    """Remove what is safe to remove from the data dir, with sizes; never the tree.
+
+    Partial downloads, rejected downloads, stale staging, the decode cache, and the kept
+    archive once the tree verifies (every file hashed against the manifest; the tree recorded
+    as extracted from that archive). Holds the writer lock. Afterwards ``verify`` still passes:
+    the tree and its manifest are untouched, the archive recorded as discarded.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root, or the LungSegDB folder itself.
+    dry_run : bool
+        List what would be removed; remove nothing.
+    progress : Progress, optional
+        Receives the progress of the tree's check (only when an archive is kept).
+
+    Returns
+    -------
+    CleanResult
+        ``removed`` (each :class:`~lungsegdb_cli.state.parts.Part`: ``path``, ``bytes``,
+        ``what`` -- ``partial-download``, ``rejected-download``, ``stale-staging``,
+        ``decode-cache``, ``kept-archive``), ``bytes`` (their total), ``kept`` (an archive
+        left in place and why), ``dry_run``.
+
+    Raises
+    ------
+    UsageError
+        ``data_dir`` does not exist (exit 2).
+    LocalError
+        The writer lock is held past ``LUNGSEGDB_LOCK_TIMEOUT``, or a file cannot be removed
+        (exit 5).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> tmp = tempfile.mkdtemp()
+    >>> made = L.synth(tmp + "/synth", pairs=1)
+    >>> _ = L.download(tmp + "/data", url=made.archive.path.as_uri())
+    >>> _ = L.validate(tmp + "/data")                       # fills the decode cache
+    >>> [(p.what, p.path.name) for p in L.clean(tmp + "/data", dry_run=True).removed]
+    [('decode-cache', 'cache'), ('kept-archive', 'LungSegDB.zip')]
+    >>> result = L.clean(tmp + "/data")
+    >>> result.bytes > 0, L.verify(tmp + "/data").ok, L.clean(tmp + "/data").removed
+    (True, True, [])
+    """
+    from lungsegdb_cli.state import locking
+
+    paths = data_paths(data_dir, must_exist=True, tidy=False)
+    result = CleanResult(data_dir=str(paths.root), dry_run=dry_run)
+    if not paths.root.is_dir():
+        return result  # the default data dir, never made: nothing to clean
+    with locking.writer_lock(paths):
+        _clean(paths, result, progress)
+    return result
+
+
+def _clean(paths: DataPaths, result: CleanResult, progress: Progress | None) -> None:
+    """List, then (unless dry-run) remove: the leftovers first, the archive last."""
+    from lungsegdb_cli.state import parts
+
+    found = parts.leftovers(paths)
+    archive = _archive(paths, result, progress)
+    if result.dry_run:
+        result.removed = [*found, *([archive] if archive else [])]
+        return
+    _remove_leftovers(paths, found)
+    result.removed = [p for p in found if not os.path.lexists(p.path)]
+    if archive is not None and _discard(paths):
+        result.removed.append(archive)
+
+
+def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -> Part | None:
+    """The kept archive as a removable part if the tree verifies, else None (and why it is
+    kept in ``result.kept``)."""
+    from lungsegdb_cli.checks import manifest
+    from lungsegdb_cli.checks.verify import verify
+    from lungsegdb_cli.errors import LungSegDBError
+    from lungsegdb_cli.state import parts
+    from lungsegdb_cli.state.provenance import Provenance
+
+    kept = parts.kept_archive(paths)
+    if kept is None:
+        return None
+    part = parts.Part(kept, parts.size_of(kept), parts.ARCHIVE)
+    record = Provenance.read(paths.provenance)
+    why = None
+    if record is None or manifest.tree_archive(paths) != record.pin:
+        why = "the tree is not recorded as extracted from it"
+    else:
+        try:
+            checked = verify(paths, archive=False, progress=progress)
+        except LungSegDBError as exc:
+            why = f"the tree cannot be verified: {exc.message}"
+        else:
+            if not checked.ok:
+                why = "the tree does not verify (see 'lungsegdb verify')"
+    if why is not None:
+        result.kept.append({**part.to_dict(), "why": why})
+        return None
+    return part
+
+
+def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
+    """Delete ``found``: stale staging by recovery's own rules (it also finishes a journal
+    left ``applied``), the rest file by file; the cache folder whole.
+
+    Each removal is one step (a crash point): a run killed between two, or in the middle of
+    the cache folder, leaves only leftovers of the same kinds, which the next run lists and
+    removes (what is left of the cache folder: files each written whole, or their temp
+    files)."""
+    from lungsegdb_cli.errors import from_os_error
+    from lungsegdb_cli.state import commit, parts
+
+    if any(p.what == parts.STAGING for p in found):
+        commit.checkpoint("clean stale-staging")
+        commit.recover(paths)
+    for p in found:
+        if p.what != parts.STAGING:
+            commit.checkpoint(f"clean {p.what}")
+        try:
+            if p.what == parts.CACHE:
+                shutil.rmtree(p.path)
+            elif p.what != parts.STAGING:
+                p.path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise from_os_error(exc, f"remove {p.path}") from exc
+    with contextlib.suppress(OSError):  # empty now: the folder goes too
+        paths.downloads_dir.rmdir()
+
+
+def _discard(paths: DataPaths) -> bool:
+    """Delete the kept archive as ``download --no-keep-archive`` does; True if it went."""
+    from lungsegdb_cli.sources.discard import discard_archive
+
+    return discard_archive(paths).deleted
+

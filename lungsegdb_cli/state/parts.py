@@ -1,0 +1,153 @@
+"""What a data dir holds, part by part, and how much space each part takes.
+
+The parts (``what``):
+
+* ``tree``: the LungSegDB folder; ``manifest``: ``LungSegDB.sha256`` and its sidecar;
+* ``kept-archive``: the archive ``download`` kept (``downloads/<name>``, as the provenance
+  records it);
+* ``partial-download``: ``downloads/*.part`` and their resume sidecars ``*.part.json`` (also
+  one left alone);
+* ``rejected-download``: ``downloads/*.rejected``, bytes that contradicted the pin or could not
+  be extracted, moved aside;
+* ``stale-staging``: what a killed run staged or moved aside (``.<name>.staging-<txid>``,
+  ``.<name>.old-<txid>``) and temp files of the state folder, as recovery would delete them
+  (:func:`lungsegdb_cli.state.commit.debris`);
+* ``decode-cache``: ``.lungsegdb/cache/``, the summaries ``validate`` and ``stats`` reuse;
+* ``state``: the rest of ``.lungsegdb/`` (provenance, locks, splits).
+
+:func:`leftovers` lists the parts that are only ever leftovers (partial and rejected downloads,
+stale staging, the decode cache): what ``lungsegdb clean`` removes, with the kept archive once
+the tree verifies. :func:`space` sums every part, for ``lungsegdb info`` (taken without the
+writer lock: a run in progress has its own ``.part`` and staging there). Sizes are the files'
+lengths (``lstat``), symbolic links not followed; nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.provenance import Provenance
+
+__all__ = [
+    "ARCHIVE",
+    "CACHE",
+    "PARTIAL",
+    "REJECTED",
+    "STAGING",
+    "Part",
+    "kept_archive",
+    "leftovers",
+    "size_of",
+    "space",
+]
+
+ARCHIVE = "kept-archive"
+PARTIAL = "partial-download"
+REJECTED = "rejected-download"
+STAGING = "stale-staging"
+CACHE = "decode-cache"
+
+_PART_SUFFIXES = (".part", ".part.json")
+_REJECTED_SUFFIX = ".rejected"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One removable thing in the data dir: its path, its size in bytes, what it is."""
+
+    path: Path
+    bytes: int
+    what: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "bytes": self.bytes, "what": self.what}
+
+
+def size_of(path: Path) -> int:
+    """Bytes of the regular files at or under ``path`` (0 if it is gone); links not followed."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+    total = 0
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        total += size_of(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+    except OSError:
+        return total
+    return total
+
+
+def _downloads(paths: DataPaths) -> list[Path]:
+    try:
+        return sorted(p for p in paths.downloads_dir.iterdir() if not p.is_symlink())
+    except OSError:
+        return []
+
+
+def leftovers(paths: DataPaths) -> list[Part]:
+    """Partial and rejected downloads, stale staging and the decode cache, in that order
+    (each sorted by path). Call under the writer lock, so no live writer's files are listed."""
+    found: list[Part] = []
+    downloads = _downloads(paths)
+    for p in downloads:
+        if p.name.endswith(_PART_SUFFIXES) and p.is_file():
+            found.append(Part(p, size_of(p), PARTIAL))
+    for p in downloads:
+        if p.name.endswith(_REJECTED_SUFFIX) and p.is_file():
+            found.append(Part(p, size_of(p), REJECTED))
+    found += [Part(p, size_of(p), STAGING) for p in sorted(commit.debris(paths))]
+    if paths.cache_dir.is_dir() and not paths.cache_dir.is_symlink():
+        found.append(Part(paths.cache_dir, size_of(paths.cache_dir), CACHE))
+    return found
+
+
+def kept_archive(paths: DataPaths) -> Path | None:
+    """The archive ``download`` kept in this data dir (``downloads/``, as the provenance
+    records it), if it is there; None otherwise (none kept, or one given from elsewhere)."""
+    record = Provenance.read(paths.provenance)
+    kept = record.kept_archive(paths.root) if record is not None else None
+    if kept is None:
+        return None
+    try:
+        Path(os.path.abspath(kept)).relative_to(os.path.abspath(paths.downloads_dir))
+    except ValueError:
+        return None
+    return kept
+
+
+def space(paths: DataPaths) -> dict[str, int]:
+    """Bytes per part of the data dir (see the module docstring), and ``total``: ``tree``,
+    ``manifest``, ``kept-archive``, ``partial-download``, ``rejected-download``,
+    ``stale-staging``, ``decode-cache``, ``state``. Counts what lies inside the data dir
+    only: an archive given with ``--archive FILE`` from elsewhere is not."""
+    out = {"tree": size_of(paths.dataset_dir),
+           "manifest": size_of(paths.manifest) + size_of(paths.manifest_sizes)}
+    kept = kept_archive(paths)
+    out[ARCHIVE] = size_of(kept) if kept is not None else 0
+    for what in (PARTIAL, REJECTED, STAGING, CACHE):
+        out[what] = 0
+    in_state = 0  # leftovers inside the state folder, counted above already
+    for part in leftovers(paths):
+        out[part.what] += part.bytes
+        if paths.state_dir in part.path.parents:
+            in_state += part.bytes
+    state = size_of(paths.state_dir) - in_state - size_of(paths.manifest_sizes)
+    out["state"] = max(0, state)
+    out["total"] = sum(out.values())
+    return out

@@ -1,0 +1,252 @@
+"""``lungsegdb clean`` / :func:`lungsegdb_cli.clean`: the data dir's lifecycle. ``--dry-run``
+lists every removable part with its size and removes nothing; ``clean`` frees them, never the
+tree, and ``verify`` still passes after it."""
+
+from __future__ import annotations
+
+import doctest
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import crashes, hu_archive
+
+# internals: the module's doctest, the writer lock a download holds and the provenance record
+# are what clean is checked against; cli/app's run is the command as typed
+import lungsegdb_cli as L
+from lungsegdb_cli.api import housekeeping
+from lungsegdb_cli.cli.app import run
+from lungsegdb_cli.dataset.paths import resolve
+from lungsegdb_cli.state import locking, provenance
+
+
+def test_the_docstring_example_runs() -> None:
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(housekeeping, optionflags=flags)
+    assert result.failed == 0 and result.attempted >= 5
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (relative path -> SHA-256), and every folder."""
+    out: dict[str, str] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = "dir"
+        for f in files:
+            path = os.path.join(dirpath, f)
+            out[os.path.relpath(path, root)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    made = L.synth(tmp_path_factory.mktemp("clean") / "s", pairs=1, seed=0)
+    return Path(made.archive.path)
+
+
+@pytest.fixture
+def littered(archive: Path, tmp_path: Path) -> tuple[Path, dict[str, tuple[str, int]]]:
+    """A data dir installed from a file:// URL (the archive kept in downloads/) and littered
+    with every kind of leftover; returns it and ``{relative path: (what, bytes)}``."""
+    root = tmp_path / "data"
+    L.download(root, url=archive.as_uri())
+    L.validate(root)  # the decode cache
+    dl = root / "downloads"
+    litter = {
+        "downloads/url-0123456789ab.part": (b"x" * 1000, "partial-download"),
+        "downloads/url-0123456789ab.part.json": (b'{"source": "x"}', "partial-download"),
+        "downloads/lone.part.json": (b"{}", "partial-download"),
+        "downloads/LungSegDB-old.zip.rejected": (b"y" * 300, "rejected-download"),
+        ".LungSegDB.staging-4242-deadbeef/raw data/V1/1.TIF": (b"z" * 50, "stale-staging"),
+        ".LungSegDB.sha256.staging-4242-deadbeef": (b"w" * 7, "stale-staging"),
+        ".lungsegdb/.provenance.json.abc123.tmp": (b"t" * 3, "stale-staging"),
+    }
+    for rel, (data, _) in litter.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    cache = resolve(root).cache_dir
+    expected = {
+        "downloads/url-0123456789ab.part": ("partial-download", 1000),
+        "downloads/url-0123456789ab.part.json": ("partial-download", 15),
+        "downloads/lone.part.json": ("partial-download", 2),
+        "downloads/LungSegDB-old.zip.rejected": ("rejected-download", 300),
+        ".LungSegDB.staging-4242-deadbeef": ("stale-staging", 50),
+        ".LungSegDB.sha256.staging-4242-deadbeef": ("stale-staging", 7),
+        ".lungsegdb/.provenance.json.abc123.tmp": ("stale-staging", 3),
+        ".lungsegdb/cache": ("decode-cache", sum(p.stat().st_size for p in cache.iterdir())),
+        "downloads/LungSegDB.zip": ("kept-archive", archive.stat().st_size),
+    }
+    assert dl.is_dir()
+    return root, expected
+
+
+def _listed(result: Any, root: Path) -> dict[str, tuple[str, int]]:
+    return {os.path.relpath(p.path, root): (p.what, p.bytes) for p in result.removed}
+
+
+def test_dry_run_lists_every_removable_part_with_its_size_and_removes_nothing(
+        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    root, expected = littered
+    before = _snapshot(root)
+    result = L.clean(root, dry_run=True)
+    assert _listed(result, root) == expected
+    assert result.bytes == sum(n for _, n in expected.values()) and result.dry_run
+    assert result.kept == []
+    assert _snapshot(root) == before  # not a byte, not a folder
+
+
+def test_clean_frees_them_and_verify_still_passes(
+        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    root, expected = littered
+    tree_before = _snapshot(root / "LungSegDB")
+    manifest_before = (root / "LungSegDB.sha256").read_bytes()
+    result = L.clean(root)
+    assert _listed(result, root) == expected and not result.dry_run
+    assert not any(os.path.lexists(root / rel) for rel in expected)
+    assert not (root / "downloads").exists()  # emptied, so removed
+    assert _snapshot(root / "LungSegDB") == tree_before
+    assert (root / "LungSegDB.sha256").read_bytes() == manifest_before
+    checked = L.verify(root)
+    assert checked.ok and checked.archive is not None and checked.archive.discarded
+    record = provenance.read(resolve(root).provenance)
+    assert record is not None and record["kept"] is False and record["sha256"]
+    assert L.info(root).pin == record["sha256"]  # the pin survives
+    again = L.clean(root)
+    assert again.removed == [] and again.bytes == 0
+    space = L.info(root).space
+    assert space["kept-archive"] == space["decode-cache"] == space["stale-staging"] == 0
+
+
+def test_the_archive_stays_when_the_tree_does_not_verify(
+        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    root, expected = littered
+    victim = root / "LungSegDB" / "raw data" / "V1" / "CT_Images" / "1.TIF"
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF  # same size: only hashing sees it
+    victim.write_bytes(bytes(data))
+    result = L.clean(root)
+    assert "downloads/LungSegDB.zip" not in _listed(result, root)
+    assert (root / "downloads" / "LungSegDB.zip").is_file()
+    assert [(Path(k["path"]).name, k["what"]) for k in result.kept] == [
+        ("LungSegDB.zip", "kept-archive")]
+    assert "does not verify" in result.kept[0]["why"]
+    assert len(result.removed) == len(expected) - 1
+
+
+def test_real_format_data_int16_hu_and_0_255_masks(tmp_path: Path) -> None:
+    """The archive shaped like a real download (signed int16 HU with padded corners, masks
+    0/255, folders spelled the archive's way, junk beside the slices), fetched from a URL so
+    it is kept: clean lists every part with its size, frees them, and verify still passes."""
+    built = tmp_path / "real.zip"
+    hu_archive.build(built)
+    root = tmp_path / "data"
+    L.download(root, url=built.as_uri())
+    L.validate(root)  # int16 summaries in the decode cache (the lone image fails validate)
+    (root / "downloads" / "url-feedfacecafe.part").write_bytes(b"p" * 77)
+    tree = _snapshot(root / "LungSegDB")
+    listed = _listed(L.clean(root, dry_run=True), root)
+    cache = resolve(root).cache_dir
+    assert listed == {
+        "downloads/url-feedfacecafe.part": ("partial-download", 77),
+        ".lungsegdb/cache": ("decode-cache", sum(p.stat().st_size for p in cache.iterdir())),
+        "downloads/real.zip": ("kept-archive", built.stat().st_size),
+    }
+    assert L.clean(root).bytes == sum(n for _, n in listed.values())
+    assert not any(os.path.lexists(root / rel) for rel in listed)
+    assert _snapshot(root / "LungSegDB") == tree
+    assert L.verify(root).ok and L.croissant(root).pairs == 8
+
+
+def test_an_archive_given_from_elsewhere_is_never_touched(archive: Path, tmp_path: Path) -> None:
+    L.download(tmp_path / "data", archive=archive)
+    result = L.clean(tmp_path / "data")
+    assert result.removed == [] and result.kept == [] and archive.is_file()
+
+
+def test_clean_takes_the_writer_lock(littered: tuple[Path, dict[str, tuple[str, int]]],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = littered
+    before = _snapshot(root)
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:  # another thread waits like another process
+        with locking.writer_lock(resolve(root)):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert held.wait(30)
+        monkeypatch.setenv("LUNGSEGDB_LOCK_TIMEOUT", "0.2")
+        with pytest.raises(L.LockTimeout):
+            L.clean(root)
+    finally:
+        release.set()
+        t.join()
+    assert _snapshot(root) == before
+
+
+def test_a_clean_killed_at_any_step_leaves_what_the_next_run_recovers(
+        littered: tuple[Path, dict[str, tuple[str, int]]], tmp_path: Path) -> None:
+    """SIGKILL at every checkpoint of 'lungsegdb clean' (the crash-point harness): the tree is
+    untouched, 'verify' passes as the next command, and the next 'clean' frees the rest."""
+    root, expected = littered
+    tree = _snapshot(root / "LungSegDB")
+    manifest = (root / "LungSegDB.sha256").read_bytes()
+    (tmp_path / "crashes").mkdir()
+    killed = crashes.crash_everywhere(
+        lambda r: ["clean", "-q", "--data-dir", str(r)], root, tmp_path / "crashes")
+    points = {c.point for c in killed}
+    assert {"clean stale-staging", "clean partial-download", "clean rejected-download",
+            "clean decode-cache", "discard staged"} <= points
+    for c in killed:
+        assert run(["verify", "-q", "--data-dir", str(c.root)]) == 0, c.point
+        assert _snapshot(c.root / "LungSegDB") == tree, c.point
+        assert (c.root / "LungSegDB.sha256").read_bytes() == manifest, c.point
+        left = _listed(L.clean(c.root, dry_run=True), c.root)
+        assert set(left) <= set(expected), c.point
+        L.clean(c.root)
+        assert not any(os.path.lexists(c.root / rel) for rel in expected), c.point
+        assert L.clean(c.root, dry_run=True).removed == [], c.point
+        checked = L.verify(c.root)
+        assert checked.ok and checked.archive is not None and checked.archive.discarded
+
+
+def test_a_data_dir_never_made_has_nothing_to_clean(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LUNGSEGDB_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert L.clean().removed == []
+    assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------------
+def test_cli_json_and_human(littered: tuple[Path, dict[str, tuple[str, int]]],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    root, expected = littered
+    assert run(["clean", "--dry-run", "--json", "--data-dir", str(root)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc)[:2] == ["ok", "schema"] and doc["ok"] is True and doc["dry_run"] is True
+    assert {os.path.relpath(r["path"], root): (r["what"], r["bytes"])
+            for r in doc["removed"]} == expected
+    assert doc["bytes"] == sum(n for _, n in expected.values())
+    assert run(["clean", "--dry-run", "--data-dir", str(root)]) == 0
+    human = capsys.readouterr().out
+    assert human.startswith(f"Would remove {len(expected)} items")
+    assert "kept-archive" in human and "LungSegDB-old.zip.rejected" in human
+    assert run(["clean", "-q", "--data-dir", str(root)]) == 0
+    assert capsys.readouterr().out.startswith(f"Removed {len(expected)} items")
+    assert run(["clean", "--data-dir", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("Nothing to remove in")
+    assert run(["verify", "-q", "--data-dir", str(root)]) == 0
+
+
+def test_cli_missing_data_dir_is_exit_2(tmp_path: Path) -> None:
+    assert run(["clean", "--data-dir", str(tmp_path / "nope"), "-q"]) == 2
