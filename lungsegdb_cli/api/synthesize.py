@@ -56,9 +56,11 @@ def synth(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=1)
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=1)
     >>> made.files, made.archive.path.name
     (8, 'LungSegDB.zip')
+    >>> work.cleanup()
     """
     from lungsegdb_cli.synthetic import make as _synth
 

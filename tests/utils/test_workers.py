@@ -200,7 +200,9 @@ def test_workers_die_with_a_killed_command(
 ) -> None:
     if how != "pdeathsig" and not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open here")
-    env = {**os.environ, "LUNGSEGDB_WORKERS": "2", "PYTHONPATH": str(ROOT)}
+    # TMPDIR: a SIGKILLed command cannot remove its multiprocessing folder (pymp-*): it goes
+    # under tmp_path, not into the session's temp dir
+    env = {**os.environ, "LUNGSEGDB_WORKERS": "2", "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     if command == "synth":
         what = [str(tmp_path / "out"), "--pairs", "300", "--format", "none"]
     else:
