@@ -67,7 +67,8 @@ def _leftovers(tmp: Path, own: Path | None) -> list[str]:
     for entry in sorted(tmp.iterdir()):
         if entry == own:
             continue
-        files = [p for p in entry.rglob("*") if not p.is_dir()] if entry.is_dir() else [entry]
+        walk = entry.is_dir() and not entry.is_symlink()
+        files = [p for p in entry.rglob("*") if not p.is_dir()] if walk else [entry]
         size = sum(p.lstat().st_size for p in files)
         found.append(f"{entry.name} ({len(files)} files, {size:,} bytes)")
     return found
@@ -89,8 +90,12 @@ def pytest_sessionfinish(session: pytest.Session) -> Any:
         import multiprocessing.util
 
         for entry in tmp.iterdir():
-            if entry != own:
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if entry == own:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink()
         shutil.rmtree(SANDBOX / "hypothesis", ignore_errors=True)
         multiprocessing.util.Finalize(
             None, shutil.rmtree, args=(SANDBOX,), kwargs={"ignore_errors": True},
