@@ -140,12 +140,22 @@ def suggest_group_by(slices: Iterable[str]) -> Suggestion | None:
     apart. ``slices`` names each slice once (``version/stem``: a stem present in both variants
     is one slice); the suggestion is made only when the regex would make at most half as many
     groups as there are slices, so names whose prefixes are all unique
-    (``ID_0000_Z_0142``) get none."""
+    (``ID_0000_Z_0142``) get none. The regex is matched on the stem alone (what ``--group-by``
+    is matched on), never on the ``version/`` before it: stems ``1``, ``2``, ... get none.
+
+    Examples
+    --------
+    >>> suggest_group_by(["V1/1", "V1/2", "V2/1", "V2/2"]) is None
+    True
+    >>> suggest_group_by(["V1/p1_s1", "V1/p1_s2", "V1/p2_s1", "V1/p2_s2"]).groups
+    2
+    """
     unique = set(slices)
     if not unique:
         return None
     rx = re.compile(SUGGESTED_GROUP_BY)
-    prefixes = [m.group(1) for m in map(rx.match, unique) if m is not None]
+    matches = ((s.rpartition("/")[0], rx.match(s.rpartition("/")[2])) for s in unique)
+    prefixes = [(version, m.group(1)) for version, m in matches if m is not None]
     if len(prefixes) * 2 < len(unique):
         return None
     groups = len(set(prefixes))
