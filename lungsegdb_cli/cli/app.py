@@ -335,7 +335,7 @@ def split(
         out.warn(
             "many slices share a prefix before a trailing number: slices of one scan may sit "
             f"in different splits; consider --group-by '{result.suggestion}' (it would make "
-            f"{result.suggestion_groups or 0:,} groups)"
+            f"{render._n(result.suggestion_groups or 0, 'group')})"
         )
     out.emit(result.to_dict(), lambda con: render.render_split(con, result))
     return 0

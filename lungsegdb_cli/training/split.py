@@ -40,6 +40,7 @@ from lungsegdb_cli.training.pairs import (
     splits_path,
 )
 from lungsegdb_cli.utils.fsutil import atomic_write_text
+from lungsegdb_cli.utils.units import counted
 
 SCHEMA = 1
 METHOD = "keyed-hash"
@@ -228,9 +229,16 @@ def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     missing, gone = split_gaps(assigned_splits(doc), names)
     reasons = []
     if missing:
-        reasons.append(f"{len(missing):,} pairs of the tree are in no split")
+        one = len(missing) == 1
+        reasons.append(
+            f"{counted(len(missing), 'pair')} of the tree {'is' if one else 'are'} in no split"
+        )
     if gone:
-        reasons.append(f"{len(gone):,} split entries name pairs the tree no longer has")
+        one = len(gone) == 1
+        reasons.append(
+            f"{counted(len(gone), 'split entry', 'split entries')} "
+            f"{'names a pair' if one else 'name pairs'} the tree no longer has"
+        )
     made_from = doc.get("manifest_sha256")
     now = manifest_sha256(paths)
     if not reasons and made_from and now and made_from != now:
@@ -263,8 +271,8 @@ def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
         if k is None:
             missed = sum(key(q.stem) is None for q in pairs)
             raise UsageError(
-                f"--group-by {group_by!r} does not match {missed:,} stems, e.g. {p.stem!r} "
-                f"({p.variant}/{p.version})",
+                f"--group-by {group_by!r} does not match {counted(missed, 'stem')}, "
+                f"e.g. {p.stem!r} ({p.variant}/{p.version})",
                 hint="Make the regex match every stem; its first capture group is the key.",
                 example=p.stem,
                 missed=missed,
