@@ -44,14 +44,16 @@ def synth(
         Put the tree under these folders inside the archive (e.g. ``A/B``), as hand-made
         archives often do.
     defects : bool
-        Plant one of each defect ``validate`` reports (listed in ``defects.json``).
+        Plant one of each defect ``validate`` reports, and OS junk files it must ignore
+        (all listed in ``defects.json``; ``findings`` and ``junk`` split them).
     progress : Progress, optional
         Receives progress calls.
 
     Returns
     -------
     SynthResult
-        ``tree``, ``archive`` (path, sha256, size) or None, ``files``, ``defects``.
+        ``tree``, ``archive`` (path, sha256, size) or None, ``pairs`` (per group, as
+        ``validate`` counts them), ``clean_pairs``, ``files``, ``defects``.
 
     Examples
     --------

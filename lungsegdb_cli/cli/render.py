@@ -405,15 +405,24 @@ def render_info(con: Console, result: InfoResult) -> None:
 def render_synth(con: Console, result: SynthResult) -> None:
     """The tree written (pairs per group, files, bytes), its archive, the planted defects."""
     _print(con, f"Synthetic LungSegDB tree: {_e(result.tree)}")
+    clean = result.clean_pairs or result.pairs
     for label, n in result.pairs.items():
-        _print(con, f"  {label}: {_n(n, 'pair')}")
+        extra = n - clean.get(label, n)
+        note = f" ({clean[label]:,} clean, {extra:,} with a planted defect)" if extra else ""
+        _print(con, f"  {label}: {_n(n, 'pair')}{note}")
     con.print(f"  {_n(result.files, 'file')}, {_fmt_bytes(result.bytes)}")
     if result.archive:
         a = result.archive
         _print(con, f"Archive: {_e(a.path)} ({_fmt_bytes(a.size)})")
         _print(con, f"  sha256: {a.sha256}")
     if result.defects:
-        con.print(f"Planted {_n(len(result.defects), 'defect')}:")
+        findings, junk = result.findings, result.junk
+        errors = sum(d.severity == "error" for d in findings)
+        con.print(
+            f"Planted {_n(len(findings), 'defect')} validate must report "
+            f"({_n(errors, 'error')}, {_n(len(findings) - errors, 'warning')}) and "
+            f"{_n(len(junk), 'OS junk file')} it must ignore:"
+        )
         for d in result.defects:
             _print(con, f"  {d.code}: {_e(d.path)}")
 
