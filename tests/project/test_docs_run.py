@@ -63,3 +63,22 @@ def test_the_training_tour_has_a_folder_of_its_own() -> None:
     training = _synth_outs(ROOT / "docs" / "training.md")
     assert readme and training and not readme & training
     assert "/tmp/lsdb-train" in training
+
+
+def test_export_md_v2_is_single_channel_int16_linked_as_is(tmp_path: Path) -> None:
+    """docs/export.md says the Kaggle source of V2 is single-channel int16 Hounsfield units
+    (not RGB) and that such images are linked, not rewritten: true of a V2 tree like it."""
+    import numpy as np
+    import tifffile
+    from support.ct import write_ct_tree
+
+    text = " ".join((ROOT / "docs" / "export.md").read_text().split())
+    assert "V2 is single-channel int16 Hounsfield units" in text
+    tree = write_ct_tree(tmp_path / "d", ["ID_0000_Z_0142", "ID_0001_Z_0143"],
+                         variants=("raw data",))
+    L.export("nnunet", tmp_path / "out", tree)
+    (image,) = [p for p in (tmp_path / "out").rglob("imagesTr/*") if "0000_Z_0142" in p.name]
+    source = tree / "raw data" / "V2" / "CT_Images" / "ID_0000_Z_0142.TIF"
+    assert image.stat().st_ino == source.stat().st_ino  # linked as is
+    data = tifffile.imread(image)
+    assert data.dtype == np.int16 and data.ndim == 2 and data.min() < -1500
