@@ -2,10 +2,118 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# ---------------------------------------------------------------------------------------------
+# Nothing left behind. The test session gets a private temp folder, the sandbox:
+#
+#   <system temp>/lungsegdb-tests-XXXX/tmp/          TMPDIR of the session, its xdist workers and
+#                                                   every process they start
+#   <system temp>/lungsegdb-tests-XXXX/hypothesis/   hypothesis' storage (its constants cache)
+#
+# tmp_path stays where pytest keeps it (PYTEST_DEBUG_TEMPROOT: the system temp dir, with
+# pytest's own retention of the last runs). At the end of the session the controller (the one
+# process that outlives the xdist workers) lists what is left in tmp/, removes the sandbox and
+# fails the run naming each leftover: a test that writes outside its tmp_path (a doctest's
+# mkdtemp(), a killed child's multiprocessing folder, ...) is caught, whatever process wrote.
+# ---------------------------------------------------------------------------------------------
+_SANDBOX_VAR = "_LUNGSEGDB_TEST_SANDBOX"  # "<pid of the owning session>:<sandbox folder>"
+
+
+def _sandbox() -> tuple[Path, bool]:
+    """The sandbox folder, and whether this process owns it (made it: the controller, or a
+    run without xdist). An xdist worker (a child of the owner, with ``PYTEST_XDIST_WORKER``
+    set) reuses the owner's; any other process (a pytest run started by a test) makes its
+    own."""
+    owner, _, where = os.environ.get(_SANDBOX_VAR, "").partition(":")
+    if owner.isdigit() and Path(where).is_dir():
+        if int(owner) == os.getpid():
+            return Path(where), True
+        if int(owner) == os.getppid() and os.environ.get("PYTEST_XDIST_WORKER"):
+            return Path(where), False
+    system = tempfile.gettempdir()
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", system)  # tmp_path: where pytest keeps it
+    where = tempfile.mkdtemp(prefix="lungsegdb-tests-", dir=system)
+    (Path(where) / "tmp").mkdir()
+    os.environ[_SANDBOX_VAR] = f"{os.getpid()}:{where}"
+    return Path(where), True
+
+
+SANDBOX, _OWNER = _sandbox()
+os.environ["TMPDIR"] = str(SANDBOX / "tmp")
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(SANDBOX / "hypothesis")
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def _own_multiprocessing_dir(tmp: Path) -> Path | None:
+    """This process's own multiprocessing folder (``pymp-*``, made when a test started a fork
+    server here), which multiprocessing removes when the process exits: not a leftover."""
+    if not any(p.name.startswith("pymp-") for p in tmp.iterdir()):
+        return None
+    import multiprocessing.util
+
+    return Path(multiprocessing.util.get_temp_dir())
+
+
+def _leftovers(tmp: Path, own: Path | None) -> list[str]:
+    """What is left in the session's temp folder, each as ``name (N files, B bytes)``."""
+    found = []
+    for entry in sorted(tmp.iterdir()):
+        if entry == own:
+            continue
+        walk = entry.is_dir() and not entry.is_symlink()
+        files = [p for p in entry.rglob("*") if not p.is_dir()] if walk else [entry]
+        size = sum(p.lstat().st_size for p in files)
+        found.append(f"{entry.name} ({len(files)} files, {size:,} bytes)")
+    return found
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> Any:
+    """After the xdist workers have exited: fail the run if anything was left in the temp
+    dir, and remove the sandbox."""
+    result = yield
+    if not _OWNER:
+        return result
+    tmp = SANDBOX / "tmp"
+    own = _own_multiprocessing_dir(tmp)
+    found = _leftovers(tmp, own)
+    if own is None:
+        shutil.rmtree(SANDBOX, ignore_errors=True)
+    else:  # multiprocessing removes its folder at exit (priority -100); the sandbox after it
+        import multiprocessing.util
+
+        for entry in tmp.iterdir():
+            if entry == own:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink()
+        shutil.rmtree(SANDBOX / "hypothesis", ignore_errors=True)
+        multiprocessing.util.Finalize(
+            None, shutil.rmtree, args=(SANDBOX,), kwargs={"ignore_errors": True},
+            exitpriority=-200,
+        )
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "files left behind", red=True)
+            reporter.write_line(
+                f"{len(found)} {'entry was' if len(found) == 1 else 'entries were'} left in "
+                f"the temp dir outside any tmp_path ({tmp}, removed now); a test must write "
+                "only under its tmp_path:"
+            )
+            for line in found:
+                reporter.write_line(f"  {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,14 +173,9 @@ try:
 except ImportError:  # pragma: no cover - hypothesis is in the test extra
     pass
 else:
-    import os
-    import tempfile
-
-    # Failing examples are written as patch files under hypothesis' storage directory
-    # (./.hypothesis by default): keep them out of the work tree.
-    os.environ.setdefault(
-        "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "lungsegdb-hypothesis")
-    )
+    # Hypothesis writes under its storage directory (./.hypothesis by default): the sandbox
+    # holds it (HYPOTHESIS_STORAGE_DIRECTORY, set above), out of the work tree and removed at
+    # the end of the session.
     settings.register_profile(
         "lungsegdb",
         derandomize=True,

@@ -124,13 +124,15 @@ def download(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=2)
     >>> got = L.download(tmp + "/data", archive=made.archive.path, sha256=made.archive.sha256)
     >>> got.action, got.files
     ('local-archive', 16)
     >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
     'up-to-date'
+    >>> work.cleanup()
     """
     from lungsegdb_cli.sources import discard as _discard
     from lungsegdb_cli.sources import download as _download
@@ -208,10 +210,12 @@ def extract(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1)
     >>> L.extract(tmp + "/data", archive=made.archive.path).files
     8
+    >>> work.cleanup()
     """
     from lungsegdb_cli.archive import extract as _extract
 
@@ -270,11 +274,13 @@ def publish(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1)
     >>> _ = L.download(tmp + "/data", archive=made.archive.path)
     >>> L.publish(tmp + "/mirror", tmp + "/data").files
     8
+    >>> work.cleanup()
     """
     from lungsegdb_cli.sources import publish as _publish
 

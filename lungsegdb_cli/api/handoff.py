@@ -61,13 +61,15 @@ def pairs(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=2, fmt="none")
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=2, fmt="none")
     >>> found = L.pairs(made.tree, variant="raw", version="V1")
     >>> [(p.stem, p.version, p.image.name, p.split) for p in found]
     [('1', 'V1', '1.TIF', None), ('2', 'V1', '2.TIF', None)]
     >>> image, mask = L.load_pair(found[0])
     >>> image.shape == mask.shape, sorted(set(mask.ravel().tolist()))
     (True, [0, 1])
+    >>> work.cleanup()
     """
     return list_pairs(data_dir, variant=variant, version=version, split=split).pairs
 
@@ -146,12 +148,14 @@ def split(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=4, fmt="none")
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=4, fmt="none")
     >>> result = L.split(made.tree, seed=0)
     >>> result.pairs, sorted(result.splits)
     (16, ['test', 'train', 'val'])
     >>> {p.split for p in L.pairs(made.tree)} <= {"train", "val", "test"}
     True
+    >>> work.cleanup()
     """
     from lungsegdb_cli.training import split as _split
 
@@ -244,13 +248,15 @@ def export(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
     >>> result = L.export("folders", tmp + "/out", made.tree)
     >>> result.made_default_split, sorted(result.datasets)
     (True, ['preprocessed', 'raw'])
     >>> L.check_export(tmp + "/out").ok
     True
+    >>> work.cleanup()
     """
     from lungsegdb_cli.training.export import run as _export
 
@@ -403,7 +409,8 @@ def preview(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/s", pairs=3, fmt="none")
     >>> result = L.preview(tmp + "/preview.png", made.tree, n=2)
     >>> [(r.label, r.candidates, [t.stem for t in r.tiles]) for r in result.rows][:2]
@@ -413,6 +420,7 @@ def preview(
     >>> from PIL import Image
     >>> Image.open(result.out).size == (result.width, result.height)
     True
+    >>> work.cleanup()
     """
     from lungsegdb_cli.training import preview as _preview
 

@@ -56,12 +56,14 @@ def verify(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1)
     >>> _ = L.download(tmp + "/data", archive=made.archive.path)
     >>> result = L.verify(tmp + "/data")
     >>> result.ok, result.checked, result.modified
     (True, 8, [])
+    >>> work.cleanup()
     """
     from lungsegdb_cli.checks import verify as _verify
     from lungsegdb_cli.sources.request import Pin
@@ -109,11 +111,13 @@ def validate(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1, fmt="none")
     >>> report = L.validate(made.tree)
     >>> report.ok, report.pairs, report.errors
     (True, 4, 0)
+    >>> work.cleanup()
     """
     from lungsegdb_cli.checks import validate as _validate
     from lungsegdb_cli.training.split import splits_check
@@ -169,11 +173,13 @@ def stats(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1, fmt="none")
     >>> doc = L.stats(made.tree, version="V1").to_dict()
     >>> [(g["variant"], g["version"], g["pairs"]) for g in doc["groups"]]
     [('preprocessed data', 'V1', 1), ('raw data', 'V1', 1)]
+    >>> work.cleanup()
     """
     from lungsegdb_cli.checks import stats as _stats
 
@@ -206,10 +212,12 @@ def info(data_dir: PathLike | None = None) -> InfoResult:
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> L.info(tempfile.mkdtemp()).state
+    >>> work = tempfile.TemporaryDirectory()
+    >>> L.info(work.name).state
     'empty'
-    >>> L.info(tempfile.mkdtemp()).to_dict()["dataset"]["published_pairs"]
+    >>> L.info(work.name).to_dict()["dataset"]["published_pairs"]
     {'V1': 1800, 'V2': 700}
+    >>> work.cleanup()
     """
     from lungsegdb_cli.checks import info as _info
 

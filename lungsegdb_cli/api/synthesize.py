@@ -45,7 +45,8 @@ def synth(
         Put the tree under these folders inside the archive (e.g. ``A/B``), as hand-made
         archives often do.
     defects : bool
-        Plant one of each defect ``validate`` reports (listed in ``defects.json``).
+        Plant one of each defect ``validate`` reports, and OS junk files it must ignore
+        (all listed in ``defects.json``; ``findings`` and ``junk`` split them).
     like_kaggle : bool
         Write every group the way real CT slices arrive: ``raw data`` 512x512 signed
         ``int16`` Hounsfield units (about -2600..+3000) with the corners outside the round
@@ -58,14 +59,17 @@ def synth(
     Returns
     -------
     SynthResult
-        ``tree``, ``archive`` (path, sha256, size) or None, ``files``, ``defects``.
+        ``tree``, ``archive`` (path, sha256, size) or None, ``pairs`` (per group, as
+        ``validate`` counts them), ``clean_pairs``, ``files``, ``defects``.
 
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> made = L.synth(tempfile.mkdtemp() + "/s", pairs=1)
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=1)
     >>> made.files, made.archive.path.name
     (8, 'LungSegDB.zip')
+    >>> work.cleanup()
     """
     from lungsegdb_cli.synthetic import make as _synth
 

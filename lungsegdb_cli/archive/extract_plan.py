@@ -16,6 +16,7 @@ from pathlib import Path
 from lungsegdb_cli.archive import formats as af
 from lungsegdb_cli.archive import treemap
 from lungsegdb_cli.errors import ArchiveError, UnsafeArchiveError
+from lungsegdb_cli.utils.units import counted
 
 ENV_MAX_BYTES = "LUNGSEGDB_MAX_BYTES"
 ENV_MAX_FILES = "LUNGSEGDB_MAX_FILES"
@@ -77,7 +78,7 @@ def check_caps(archive: Path, members: int, total: int, packed: int, limits: Lim
     """Refuse an archive of more than ``limits`` allow: members, bytes, compression ratio."""
     if members > limits.max_members:
         raise UnsafeArchiveError(
-            f"Refusing {archive.name}: more than {limits.max_members:,} members",
+            f"Refusing {archive.name}: more than {counted(limits.max_members, 'member')}",
             hint=f"If this archive is genuine, raise {ENV_MAX_FILES}.",
             path=str(archive),
             members=members,

@@ -38,6 +38,7 @@ from lungsegdb_cli.errors import (
 from lungsegdb_cli.utils import workers as _workers
 from lungsegdb_cli.utils.fsutil import check_free_space, free_bytes
 from lungsegdb_cli.utils.progress import Progress
+from lungsegdb_cli.utils.units import counted
 
 #: Head-room kept free beyond the files themselves (directories, manifest, file-system slack).
 RESERVE = 64 << 20
@@ -167,7 +168,7 @@ def _write_planned(
             (staging / leaf).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise from_os_error(exc, f"create folders in {staging}") from exc
-    prog.start(f"Extracting {len(jobs):,} files", wanted, unit="B")
+    prog.start(f"Extracting {counted(len(jobs), 'file')}", wanted, unit="B")
     try:
         if isinstance(reader, af.ChunkReader):
             return _Parallel(reader, jobs, str(staging), prog).run(workers)

@@ -28,6 +28,7 @@ from lungsegdb_cli.dataset.tree import GroupScan, iter_required, natural_key
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.tiff.decode import FileSummary, max_image_pixels
 from lungsegdb_cli.utils.progress import Progress
+from lungsegdb_cli.utils.units import counted
 
 ERROR = "error"
 WARNING = "warning"
@@ -227,7 +228,7 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
         add(
             "count-mismatch",
             label,
-            f"{n_pairs:,} pair{'' if n_pairs == 1 else 's'}, published {g.published_pairs:,}{note}",
+            f"{counted(n_pairs, 'pair')}, published {g.published_pairs:,}{note}",
         )
     return GroupReport(
         variant=g.variant,

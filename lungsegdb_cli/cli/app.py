@@ -332,7 +332,7 @@ def split(
         out.warn(
             "many slices share a prefix before a trailing number: slices of one scan may sit "
             f"in different splits; consider --group-by '{result.suggestion}' (it would make "
-            f"{result.suggestion_groups or 0:,} groups)"
+            f"{render._n(result.suggestion_groups or 0, 'group')})"
         )
     out.emit(result.to_dict(), lambda con: render.render_split(con, result))
     return 0
@@ -609,6 +609,30 @@ def _network_error(exc: OSError) -> LungSegDBError | None:
     return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
 
 
+_BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
+
+
+def _flag_given_a_value(command: Any, argv: Sequence[str]) -> UsageError | None:
+    """``--json true``: a flag followed by a yes/no word, which parsing took for an extra
+    argument. Said as what it is, with the fix (flags take no value), or None."""
+    flags = {
+        name
+        for cmd in (command, *getattr(command, "commands", {}).values())
+        for param in cmd.params
+        if getattr(param, "is_flag", False)
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    from itertools import pairwise
+
+    for flag, word in pairwise(argv):
+        if flag in flags and word.lower() in _BOOLEAN_WORDS:
+            return UsageError(
+                f"{flag} takes no value (got {flag} {word})",
+                hint=f"Write {flag} alone to turn it on; leave it out to turn it off.",
+            )
+    return None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code. Never raises (but SystemExit)."""
     from typer.exceptions import Abort, TyperException
@@ -627,10 +651,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except TyperException as exc:  # usage errors from option parsing
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         code = getattr(exc, "exit_code", 2)
-        usage = UsageError(
+        extra = "extra argument" in message  # what `--json true` gets from parsing
+        usage = ((_flag_given_a_value(command, argv) if extra else None) or UsageError(
             message.strip().splitlines()[0] if message.strip() else "Invalid usage",
             hint="See 'lungsegdb --help' or 'lungsegdb COMMAND --help'.",
-        ).to_dict()
+        )).to_dict()
         usage["code"] = int(code) if code else int(ExitCode.USAGE)
         return _report(usage, argv)
     except (KeyboardInterrupt, Abort):

@@ -280,7 +280,13 @@ SynthWrapOpt = Annotated[
 ]
 SynthDefectsOpt = Annotated[
     bool,
-    typer.Option("--defects", help="Plant one of each defect validate must find."),
+    typer.Option(
+        "--defects",
+        help=(
+            "Plant one of each defect validate must report, and OS junk files it must "
+            "ignore; listed in OUT/defects.json."
+        ),
+    ),
 ]
 SynthLikeKaggleOpt = Annotated[
     bool,

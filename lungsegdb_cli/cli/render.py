@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.utils.textsafe import escape as _e
-from lungsegdb_cli.utils.units import human_bytes
+from lungsegdb_cli.utils.units import counted, human_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,9 +45,10 @@ _FINDINGS_PER_CODE = 10
 # ---------------------------------------------------------------------------------------------
 # Formatting helpers
 # ---------------------------------------------------------------------------------------------
-def _n(count: int, noun: str) -> str:
-    """``1 pair``, ``2 pairs``, ``1,800 pairs``: the count with its noun in the right number."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 pair``, ``2 pairs``, ``1,800 pairs``: the count with its noun in the right number
+    (:func:`~lungsegdb_cli.utils.units.counted`, the one helper)."""
+    return counted(count, noun, plural)
 
 
 def _fmt_bytes(n: int | float | None) -> str:
@@ -279,7 +280,7 @@ def stats_warnings(result: StatsResult) -> list[str]:
         label = f"{g.variant}/{g.version}"
         if g.unreadable:
             warnings.append(
-                f"{label}: {g.unreadable} unreadable file(s) skipped; "
+                f"{label}: {_n(g.unreadable, 'unreadable file')} skipped; "
                 "run 'lungsegdb validate' for the list"
             )
         if len(g.dtypes) > 1:
@@ -438,15 +439,24 @@ def render_clean(con: Console, result: CleanResult) -> None:
 def render_synth(con: Console, result: SynthResult) -> None:
     """The tree written (pairs per group, files, bytes), its archive, the planted defects."""
     _print(con, f"Synthetic LungSegDB tree: {_e(result.tree)}")
+    clean = result.clean_pairs or result.pairs
     for label, n in result.pairs.items():
-        _print(con, f"  {label}: {_n(n, 'pair')}")
+        extra = n - clean.get(label, n)
+        note = f" ({clean[label]:,} clean, {extra:,} with a planted defect)" if extra else ""
+        _print(con, f"  {label}: {_n(n, 'pair')}{note}")
     con.print(f"  {_n(result.files, 'file')}, {_fmt_bytes(result.bytes)}")
     if result.archive:
         a = result.archive
         _print(con, f"Archive: {_e(a.path)} ({_fmt_bytes(a.size)})")
         _print(con, f"  sha256: {a.sha256}")
     if result.defects:
-        con.print(f"Planted {len(result.defects)} defects:")
+        findings, junk = result.findings, result.junk
+        errors = sum(d.severity == "error" for d in findings)
+        con.print(
+            f"Planted {_n(len(findings), 'defect')} validate must report "
+            f"({_n(errors, 'error')}, {_n(len(findings) - errors, 'warning')}) and "
+            f"{_n(len(junk), 'OS junk file')} it must ignore:"
+        )
         for d in result.defects:
             _print(con, f"  {d.code}: {_e(d.path)}")
 
@@ -539,14 +549,16 @@ def render_check_export(con: Console, result: ExportCheckResult) -> None:
             shown = ", ".join(_e(p) for p in items[:5])
             more = f" ... and {len(items) - 5:,} more" if len(items) > 5 else ""
             _print(con, f"  {what.replace('_', ' ')}: {len(items):,}: {shown}{more}")
-    _print(con, f"  {result.checked:,} entries checked")
+    _print(con, f"  {_n(result.checked, 'entry', 'entries')} checked")
+
+
 def render_preview(con: Console, result: PreviewResult) -> None:
     """The PNG written, then per row how many of its candidates it shows."""
-    what = "flagged items" if result.mode == "findings" else "pairs"
+    what = "flagged item" if result.mode == "findings" else "pair"
     _print(
         con,
         f"Preview: {_e(result.out)} ({result.width}x{result.height} px, "
-        f"{len(result.rows)} rows, {result.tiles:,} {what})",
+        f"{_n(len(result.rows), 'row')}, {_n(result.tiles, what)})",
     )
     if result.note:
         _print(con, f"  {_e(result.note)}")
@@ -564,7 +576,8 @@ def render_preview(con: Console, result: PreviewResult) -> None:
         codes = sorted({f["code"] for f in result.not_shown})
         _print(
             con,
-            f"  {len(result.not_shown):,} findings are about no single file "
+            f"  {_n(len(result.not_shown), 'finding')} "
+            f"{'is' if len(result.not_shown) == 1 else 'are'} about no single file "
             f"({', '.join(codes)}): see 'lungsegdb validate'",
         )
 

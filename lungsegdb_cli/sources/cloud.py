@@ -52,6 +52,7 @@ from lungsegdb_cli.sources.localfile import LocalFiles, local_path
 from lungsegdb_cli.sources.request import parse_storage_options
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure, note
+from lungsegdb_cli.utils.units import counted
 
 __all__ = [
     "BACKENDS",
@@ -268,7 +269,7 @@ class _Stream:
         failures += 1
         if failures > self.policy.retries:
             err = _fail(self.url, exc, self.options)
-            err.message = f"{err.message} (after {failures} attempts)"
+            err.message = f"{err.message} (after {counted(failures, 'attempt')})"
             err.args = (err.message,)
             raise err from None
         delay = self.policy.delay(failures, None)

@@ -33,6 +33,7 @@ from lungsegdb_cli.sources.localfile import MIRROR_META
 from lungsegdb_cli.sources.plan import redact
 from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
+from lungsegdb_cli.utils.units import counted
 
 __all__ = ["META_NAME", "PublishResult", "publish"]
 
@@ -110,7 +111,8 @@ def _verified(
         elif result.tree_problem is not None:
             why = result.tree_problem
         else:
-            why = f"{bad} file(s) of the tree differ from the manifest"
+            differ = "differs" if bad == 1 else "differ"
+            why = f"{counted(bad, 'file')} of the tree {differ} from the manifest"
         raise CheckFailed(
             f"Not publishing: {why}",
             hint="Run 'lungsegdb verify' to see what differs, then 'lungsegdb download --force'.",

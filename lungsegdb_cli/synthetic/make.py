@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.dataset import card as dataset
+from lungsegdb_cli.dataset.tree import scan
 from lungsegdb_cli.errors import LocalError, LungSegDBError, UsageError, from_os_error
 from lungsegdb_cli.synthetic import phantom as _synth_phantom
 from lungsegdb_cli.synthetic.archive import (
@@ -55,7 +56,7 @@ from lungsegdb_cli.synthetic.archive import (
     write_tar_gz,
     write_zip,
 )
-from lungsegdb_cli.synthetic.defects import Defect, Planted, plant_defects
+from lungsegdb_cli.synthetic.defects import JUNK_CODE, Defect, Planted, plant_defects
 from lungsegdb_cli.synthetic.phantom import (
     HU_MAX,
     HU_MIN,
@@ -117,6 +118,7 @@ class SynthResult:
     out: Path
     tree: Path
     archive: ArchiveInfo | None
+    #: Pairs per group as ``validate`` pairs them (stem), planted defect pairs included.
     pairs: dict[str, int]
     files: int
     bytes: int
@@ -125,6 +127,19 @@ class SynthResult:
     defects: list[Defect] = field(default_factory=list)
     defects_file: Path | None = None
     like_kaggle: bool = False
+    #: The clean pairs per group (``--pairs``/``--scale``); :attr:`pairs` adds the pairs that
+    #: carry a planted defect. None means the same as :attr:`pairs`.
+    clean_pairs: dict[str, int] | None = None
+
+    @property
+    def findings(self) -> list[Defect]:
+        """The planted defects ``validate`` must report (junk left out)."""
+        return [d for d in self.defects if d.code != JUNK_CODE]
+
+    @property
+    def junk(self) -> list[Defect]:
+        """The planted OS junk files ``validate`` must ignore."""
+        return [d for d in self.defects if d.code == JUNK_CODE]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +149,7 @@ class SynthResult:
             "tree": str(self.tree),
             "archive": self.archive.to_dict() if self.archive else None,
             "pairs": dict(self.pairs),
+            "clean_pairs": dict(self.pairs if self.clean_pairs is None else self.clean_pairs),
             "files": self.files,
             "bytes": self.bytes,
             "seed": self.seed,
@@ -429,6 +445,9 @@ def _synthesize_in(job: _Job, progress: Progress) -> SynthResult:
         if job.fmt == "none":
             planted.defects = [d for d in planted.defects if d.where == "tree"]
     files, size = _tree_stats(tree)
+    clean = {g.label: n for g, n in job.counts.items()}
+    # validate's pairing (by stem), so the counts said are the ones validate reports
+    found = {gs.group.label: len(gs.pairs) for gs in scan(tree).groups} if job.defects else clean
     staged = archive = None
     if job.fmt != "none":
         staged = job.work / f"{ARCHIVE_BASENAME}.{job.fmt}"
@@ -440,7 +459,8 @@ def _synthesize_in(job: _Job, progress: Progress) -> SynthResult:
         out=job.out,
         tree=final_tree,
         archive=archive,
-        pairs={g.label: n for g, n in job.counts.items()},
+        pairs={label: found.get(label, 0) for label in clean},
+        clean_pairs=clean,
         files=files,
         bytes=size,
         seed=job.seed,

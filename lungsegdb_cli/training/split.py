@@ -40,6 +40,7 @@ from lungsegdb_cli.training.pairs import (
     splits_path,
 )
 from lungsegdb_cli.utils.fsutil import atomic_write_text
+from lungsegdb_cli.utils.units import counted
 
 SCHEMA = 1
 METHOD = "keyed-hash"
@@ -141,12 +142,22 @@ def suggest_group_by(slices: Iterable[str]) -> Suggestion | None:
     apart. ``slices`` names each slice once (``version/stem``: a stem present in both variants
     is one slice); the suggestion is made only when the regex would make at most half as many
     groups as there are slices, so names whose prefixes are all unique
-    (``ID_0000_Z_0142``) get none."""
+    (``ID_0000_Z_0142``) get none. The regex is matched on the stem alone (what ``--group-by``
+    is matched on), never on the ``version/`` before it: stems ``1``, ``2``, ... get none.
+
+    Examples
+    --------
+    >>> suggest_group_by(["V1/1", "V1/2", "V2/1", "V2/2"]) is None
+    True
+    >>> suggest_group_by(["V1/p1_s1", "V1/p1_s2", "V1/p2_s1", "V1/p2_s2"]).groups
+    2
+    """
     unique = set(slices)
     if not unique:
         return None
     rx = re.compile(SUGGESTED_GROUP_BY)
-    prefixes = [m.group(1) for m in map(rx.match, unique) if m is not None]
+    matches = ((s.rpartition("/")[0], rx.match(s.rpartition("/")[2])) for s in unique)
+    prefixes = [(version, m.group(1)) for version, m in matches if m is not None]
     if len(prefixes) * 2 < len(unique):
         return None
     groups = len(set(prefixes))
@@ -219,9 +230,16 @@ def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     missing, gone = split_gaps(assigned_splits(doc), names)
     reasons = []
     if missing:
-        reasons.append(f"{len(missing):,} pairs of the tree are in no split")
+        one = len(missing) == 1
+        reasons.append(
+            f"{counted(len(missing), 'pair')} of the tree {'is' if one else 'are'} in no split"
+        )
     if gone:
-        reasons.append(f"{len(gone):,} split entries name pairs the tree no longer has")
+        one = len(gone) == 1
+        reasons.append(
+            f"{counted(len(gone), 'split entry', 'split entries')} "
+            f"{'names a pair' if one else 'name pairs'} the tree no longer has"
+        )
     made_from = doc.get("manifest_sha256")
     now = manifest_sha256(paths)
     if not reasons and made_from and now and made_from != now:
@@ -254,8 +272,8 @@ def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
         if k is None:
             missed = sum(key(q.stem) is None for q in pairs)
             raise UsageError(
-                f"--group-by {group_by!r} does not match {missed:,} stems, e.g. {p.stem!r} "
-                f"({p.variant}/{p.version})",
+                f"--group-by {group_by!r} does not match {counted(missed, 'stem')}, "
+                f"e.g. {p.stem!r} ({p.variant}/{p.version})",
                 hint="Make the regex match every stem; its first capture group is the key.",
                 example=p.stem,
                 missed=missed,

@@ -52,10 +52,12 @@ def ensure(progress: Progress | None) -> Progress:
 
 
 def _human(n: float, unit: str) -> str:
-    if unit != "B":
-        return f"{int(n):,} {unit}"
-    from lungsegdb_cli.utils.units import human_bytes
+    """``n`` in ``unit``: bytes in binary units (``133.6 MiB``), else a count with its noun in
+    the right number (``unit`` is the plural, as the protocol takes it: ``1 tile``)."""
+    from lungsegdb_cli.utils.units import counted, human_bytes
 
+    if unit != "B":
+        return counted(int(n), unit[:-1] if unit.endswith("s") else unit, unit)
     return human_bytes(n)
 
 

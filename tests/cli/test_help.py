@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,26 @@ def test_usage_lines_read_plainly(argv: list[str], usage: str,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     text = _help(argv, capsys)[1]
     assert usage in text and "{" not in text.split("Usage:")[1].split("[OUT]")[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["info", "--json", "true"], "--json"), (["info", "--quiet", "yes"], "--quiet"),
+     (["validate", "--strict", "False"], "--strict")],
+    ids=["json-true", "quiet-yes", "strict-False"],
+)
+def test_a_flag_given_a_value_is_told_so(
+    argv: list[str], flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`info --json true` (what a `--json <bool>` in the help invited): exit 2 and two lines
+    saying flags take no value, never "unexpected extra argument(s)"."""
+    assert run([*argv, "--data-dir", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    message = f"{flag} takes no value (got {' '.join(argv[1:])})"
+    if flag == "--json":  # the error is the JSON document
+        doc = json.loads(out)["error"]
+        assert (doc["code"], doc["kind"], doc["message"]) == (2, "usage", message)
+        return
+    assert f"error: {message}" in err
+    assert f"next: Write {flag} alone to turn it on" in err and "extra argument" not in err
+    assert len(err.strip().splitlines()) == 2

@@ -146,10 +146,19 @@ def test_backoff_is_bounded_and_retries_run_out(mirror: FakeDrive, tmp_path: Pat
     mirror.fail_next = [(503, None)] * 10
     seen: list[float] = []
     policy = fetch.RetryPolicy(retries=5, backoff=1.0, max_backoff=5.0)
-    with pytest.raises(DownloadError, match=r"after 6 attempt\(s\)") as info:
+    with pytest.raises(DownloadError, match=r"after 6 attempts") as info:
         _fetch(mirror, tmp_path / "a.part", sleep=seen.append, policy=policy)
     assert seen == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert info.value.exit_code == 3
+
+
+def test_one_attempt_is_said_as_one(mirror: FakeDrive, tmp_path: Path) -> None:
+    """--retries 0: the error says "after 1 attempt", never "1 attempt(s)" or "1 attempts"."""
+    mirror.fail_next = [(503, None)]
+    policy = fetch.RetryPolicy(retries=0)
+    with pytest.raises(DownloadError, match=r"after 1 attempt: ") as info:
+        _fetch(mirror, tmp_path / "a.part", policy=policy)
+    assert "attempt(s)" not in info.value.message
 
 
 def test_a_retry_after_too_far_away_fails_at_once(mirror: FakeDrive, tmp_path: Path) -> None:
@@ -185,7 +194,7 @@ def test_a_stalled_server_times_out_and_is_retried(mirror: FakeDrive, tmp_path: 
     mirror.throttle = 0.5  # 64 KiB per half second: the read timeout fires first
     seen: list[float] = []
     policy = fetch.RetryPolicy(retries=1, timeout=(2.0, 0.1))
-    with pytest.raises(DownloadError, match=r"after 2 attempt\(s\)"):
+    with pytest.raises(DownloadError, match=r"after 2 attempts"):
         _fetch(mirror, tmp_path / "a.part", sleep=seen.append, policy=policy)
     assert len(seen) >= 1
 

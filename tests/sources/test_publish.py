@@ -109,7 +109,7 @@ def test_publish_to_s3_then_download_gives_the_same_tree_and_no_credentials(
     [
         ("nothing", 2, "Nothing downloaded"),
         ("discarded", 2, "--no-keep-archive"),
-        ("modified", 1, "differ from the manifest"),
+        ("modified", 1, "1 file of the tree differs from the manifest"),
         ("wrong-pin", 1, "does not match"),
     ],
 )

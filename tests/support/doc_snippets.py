@@ -1,4 +1,5 @@
-"""The CI snippets of the docs, as files a schema checker can read.
+"""The code of the docs, checked: the CI snippets as files a schema checker can read, and the
+python blocks run as written (:func:`run_python_blocks`).
 
 Every fenced ``yaml`` block in ``docs/*.md`` and ``README.md`` must start with a comment naming
 the file it stands for: ``# .github/workflows/NAME.yml`` (a GitHub Actions workflow) or
@@ -45,6 +46,44 @@ def snippets(root: Path = ROOT) -> list[tuple[str, str, str]]:
                 )
             found.append((kind, f"{doc.stem}-{n + 1}.yml", text))
     return found
+
+
+_PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def python_blocks(doc: Path) -> list[str]:
+    """The fenced ``python`` blocks of ``doc``, in order."""
+    return [m.group(1) for m in _PYTHON.finditer(doc.read_text(encoding="utf-8"))]
+
+
+def run_python_blocks(
+    blocks: list[str], cwd: Path, *, replace: dict[str, str] | None = None, name: str = "doc"
+) -> dict[str, object]:
+    """Run ``blocks`` in order as one script (one namespace) in folder ``cwd``, as a reader
+    pasting them would: ``replace`` maps text of the blocks to what it stands for here (a
+    ``/tmp/`` folder to a test's own). A ``test_*`` function a block defines is then called
+    with ``tmp_path`` (a fresh folder), as pytest would. Returns the namespace; an error
+    names the block."""
+    import os
+
+    namespace: dict[str, object] = {"__name__": "__doc_example__"}
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        for n, block in enumerate(blocks, 1):
+            for old, new in (replace or {}).items():
+                block = block.replace(old, new)
+            before = set(namespace)
+            code = compile(block, f"<{name} python block {n}>", "exec")
+            exec(code, namespace)
+            for key in sorted(set(namespace) - before):
+                if key.startswith("test_") and callable(namespace[key]):
+                    folder = Path(cwd) / f"{key}-tmp_path"
+                    folder.mkdir()
+                    namespace[key](tmp_path=folder)  # type: ignore[operator]
+    finally:
+        os.chdir(here)
+    return namespace
 
 
 def main(out: str) -> int:

@@ -418,6 +418,42 @@ def test_defects_are_in_the_archive(synth_defects: Any) -> None:
         assert name in names, d
 
 
+def test_synth_pair_counts_are_validates(synth_defects: Any, tmp_path: Path) -> None:
+    """synth says per group the pairs validate counts there: the defect pairs included."""
+    import shutil
+
+    import lungsegdb_cli as L
+
+    tree = shutil.copytree(synth_defects.tree, tmp_path / "LungSegDB")  # validate caches
+    report = L.validate(tree, use_cache=False)
+    assert synth_defects.pairs == {f"{g.variant}/{g.version}": g.pairs for g in report.groups}
+    assert synth_defects.pairs["raw data/V1"] == 7 and synth_defects.pairs["raw data/V2"] == 3
+    assert synth_defects.clean_pairs == {g.label: 3 for g in dataset.GROUPS}
+    doc = synth_defects.to_dict()
+    assert doc["pairs"] == synth_defects.pairs and doc["clean_pairs"]["raw data/V1"] == 3
+
+
+def test_synth_says_what_validate_must_report_and_what_it_must_ignore(
+    synth_defects: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """9 defects validate reports and 6 junk files it never does: said as such, never as
+    "15 defects"; every defect said is one validate reports, no junk file is."""
+    import shutil
+
+    import lungsegdb_cli as L
+
+    assert run(["synth", str(tmp_path / "o"), "--pairs", "3", "--defects"]) == 0
+    out = capsys.readouterr().out
+    assert ("Planted 9 defects validate must report (6 errors, 3 warnings) and 6 OS junk files "
+            "it must ignore:") in out
+    assert "  raw data/V1: 7 pairs (3 clean, 4 with a planted defect)" in out
+    assert "  raw data/V2: 3 pairs\n" in out
+    tree = shutil.copytree(synth_defects.tree, tmp_path / "LungSegDB")
+    found = {(f.code, f.path) for f in L.validate(tree, use_cache=False).findings}
+    assert {(d.code, d.path) for d in synth_defects.findings} <= found
+    assert not {d.path for d in synth_defects.junk} & {path for _, path in found}
+
+
 # ---------------------------------------------------------------------------------------------
 # The CLI: success and bad input
 # ---------------------------------------------------------------------------------------------

@@ -129,11 +129,20 @@ def test_a_shared_prefix_suggests_group_by(scans: Path, tmp_path: Path, capsys) 
         (["1", "2", "3", "10"], False),
         ([f"p{c}_s{m}" for c in range(3) for m in range(5)], True),
         (["a1", "b2", "c3", "d4"], False),
+        (["V1/1", "V1/2", "V1/3", "V2/1", "V2/2", "V2/3"], False),  # the version is no prefix
+        ([f"V1/p{c}_s{m}" for c in range(3) for m in range(5)], True),
         ([], False),
     ],
 )
 def test_suggest_group_by(stems: list[str], suggested: bool) -> None:
     assert (suggest_group_by(stems) is not None) is suggested
+
+
+def test_numbered_stems_get_no_suggestion(synth_result: Any, tmp_path: Path) -> None:
+    """The synthetic stems 1, 2, ... (in V1 and V2) have no prefix: no suggestion, since
+    splitting with it would fail on every stem."""
+    result = L.split(synth_result.tree, out=tmp_path / "s.json")
+    assert result.suggestion is None and result.suggestion_groups is None
 
 
 def test_pairs_read_the_splits_in_force(synth_result: Any, tmp_path: Path) -> None:

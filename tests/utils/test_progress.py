@@ -34,6 +34,19 @@ def test_plain_progress_prints_start_tenths_and_done() -> None:
     ]
 
 
+def test_plain_progress_says_one_tile_not_one_tiles() -> None:
+    stream = io.StringIO()
+    p = progress.PlainProgress(stream, clock=FakeClock(), min_interval=0.0)
+    p.start("Previewing", 1, unit="tiles")
+    p.advance(1)
+    p.done()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "Previewing: started (1 tile)"
+    assert lines[-1].startswith("Previewing: done, 1 tile in ")
+    p.start("Decoding", 1800, unit="files")
+    assert stream.getvalue().splitlines()[-1] == "Decoding: started (1,800 files)"
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

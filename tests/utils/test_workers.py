@@ -4,9 +4,11 @@ most 4 per CPU, with a warning); and workers that never outlive a killed command
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,6 +185,17 @@ def reaper() -> Iterator[set[tuple[int, int]]]:
         os.kill(pid, signal.SIGKILL)
 
 
+@pytest.fixture
+def child_tmpdir() -> Iterator[Path]:
+    """A TMPDIR for a command the test SIGKILLs, which cannot remove its multiprocessing folder
+    (``pymp-*``) itself: a short path (the fork server's socket lives there, and a Unix socket
+    path has at most 107 bytes, which a deep tmp_path under xdist can pass), removed here once
+    the command and its workers are dead, so nothing is left in the session's temp dir."""
+    folder = Path(tempfile.mkdtemp(prefix="k-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 @pytest.mark.parametrize(
     ("command", "how"),
@@ -196,11 +209,13 @@ def reaper() -> Iterator[set[tuple[int, int]]]:
     ],
 )
 def test_workers_die_with_a_killed_command(
-    busy_tree: Path, tmp_path: Path, reaper: set[tuple[int, int]], command: str, how: str
+    busy_tree: Path, tmp_path: Path, reaper: set[tuple[int, int]], command: str, how: str,
+    child_tmpdir: Path,
 ) -> None:
     if how != "pdeathsig" and not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open here")
-    env = {**os.environ, "LUNGSEGDB_WORKERS": "2", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "LUNGSEGDB_WORKERS": "2", "PYTHONPATH": str(ROOT),
+           "TMPDIR": str(child_tmpdir)}
     if command == "synth":
         what = [str(tmp_path / "out"), "--pairs", "300", "--format", "none"]
     else:

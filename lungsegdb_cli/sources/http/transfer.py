@@ -80,6 +80,7 @@ from lungsegdb_cli.sources.http.resume import (
 from lungsegdb_cli.sources.http.streamhash import Digests, StreamHasher
 from lungsegdb_cli.sources.http.writeback import WriteBehind
 from lungsegdb_cli.utils.progress import Progress, ensure, note
+from lungsegdb_cli.utils.units import counted
 
 __all__ = [
     "HEAD_BYTES",
@@ -285,7 +286,7 @@ class _Transfer:
         """One request and its body; True once ``part`` holds the whole file."""
         if self.attempts >= self.policy.max_attempts:
             raise DownloadError(
-                f"Download did not complete in {self.attempts} attempts",
+                f"Download did not complete in {counted(self.attempts, 'attempt')}",
                 hint="Run the same command again, or pass a mirror with --url.",
                 url=self.final_url,
             )
@@ -496,7 +497,7 @@ class _Transfer:
                 "or use a copy with --archive PATH."
             )
         return DownloadError(
-            f"Download failed after {self.attempts} attempt(s): {reason}",
+            f"Download failed after {counted(self.attempts, 'attempt')}: {reason}",
             hint=hint,
             url=self.final_url,
             offset=self.offset,

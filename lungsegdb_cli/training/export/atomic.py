@@ -38,6 +38,7 @@ from typing import Any
 
 from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
 from lungsegdb_cli.training.export.check import RECORD, read_record
+from lungsegdb_cli.utils.units import counted
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -164,7 +165,8 @@ def _previous_export(out: Path) -> Seen:
     extra = foreign(out, made)
     if extra:
         raise UsageError(
-            f"OUT {out} holds {len(extra):,} path(s) its export did not make, e.g. {extra[0]}: "
+            f"OUT {out} holds {counted(len(extra), 'path')} its export did not make, "
+            f"e.g. {extra[0]}: "
             "--force replaces only what a previous export made",
             hint="Move them out of OUT (or choose another OUT), then run the export again.",
             path=str(out / extra[0]),

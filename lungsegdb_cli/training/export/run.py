@@ -56,6 +56,7 @@ from lungsegdb_cli.training.pairs import load_splits as load_splits_file
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads
+from lungsegdb_cli.utils.units import counted
 
 SCHEMA = 1
 SPLITS_COPY = "lungsegdb-splits.json"
@@ -209,15 +210,15 @@ def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...])
     )
     if missing:
         raise CheckFailed(
-            f"The splits file {where} does not cover {len(missing):,} pairs of the tree, "
-            f"e.g. {missing[0]!r}",
+            f"The splits file {where} does not cover {counted(len(missing), 'pair')} of the "
+            f"tree, e.g. {missing[0]!r}",
             hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
             path=where, missing=len(missing),
         )
     if gone:
         raise CheckFailed(
-            f"The splits file {where} names {len(gone):,} pairs the tree no longer has, "
-            f"e.g. {gone[0]!r}",
+            f"The splits file {where} names {counted(len(gone), 'pair')} the tree no longer "
+            f"has, e.g. {gone[0]!r}",
             hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
             path=where, gone=len(gone),
         )
