@@ -317,11 +317,13 @@ def export_files(out: PathLike) -> list[str]:
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
     >>> _ = L.export("webdataset", tmp + "/wds", made.tree)
     >>> export_files(tmp + "/wds")[-2:]
     ['lungsegdb-splits.json', 'shards.json']
+    >>> work.cleanup()
     """
     from lungsegdb_cli.errors import CheckFailed
     from lungsegdb_cli.training.export import check as _export_check

@@ -102,7 +102,8 @@ def clean(
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1)
     >>> _ = L.download(tmp + "/data", url=made.archive.path.as_uri())
     >>> _ = L.validate(tmp + "/data")                       # fills the decode cache
@@ -111,6 +112,7 @@ def clean(
     >>> result = L.clean(tmp + "/data")
     >>> result.bytes > 0, L.verify(tmp + "/data").ok, L.clean(tmp + "/data").removed
     (True, True, [])
+    >>> work.cleanup()
     """
     from lungsegdb_cli.state import locking
 

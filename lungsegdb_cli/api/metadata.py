@@ -60,7 +60,8 @@ def croissant(
     Examples
     --------
     >>> import json, tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/synth", pairs=1)
     >>> _ = L.download(tmp + "/data", archive=made.archive.path)
     >>> result = L.croissant(tmp + "/data", out=tmp + "/croissant.json")
@@ -69,6 +70,7 @@ def croissant(
     >>> doc = json.load(open(result.out))
     >>> doc["conformsTo"], [rs["name"] for rs in doc["recordSet"]][-1]
     ('http://mlcommons.org/croissant/1.1', 'pairs')
+    >>> work.cleanup()
     """
     from lungsegdb_cli.training.export import describe
 

@@ -19,6 +19,7 @@ from typing import Any
 from lungsegdb_cli.sources.plan import redact
 from lungsegdb_cli.sources.publish import _join, _Target
 from lungsegdb_cli.utils.progress import Progress, ensure
+from lungsegdb_cli.utils.units import counted
 
 __all__ = ["Uploaded", "upload_files"]
 
@@ -53,7 +54,8 @@ def upload_files(
     Examples
     --------
     >>> import pathlib, tempfile
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = pathlib.Path(work.name)
     >>> (tmp / "out" / "train").mkdir(parents=True)
     >>> _ = (tmp / "out" / "train" / "a.tar").write_bytes(b"x" * 10)
     >>> _ = (tmp / "out" / "index.json").write_text("{}")
@@ -61,11 +63,13 @@ def upload_files(
     ...                   prefix="wds")
     >>> up.files, up.bytes, (tmp / "mirror" / "wds" / "train" / "a.tar").read_bytes()
     (2, 12, b'xxxxxxxxxx')
+    >>> work.cleanup()
     """
     target = _Target(dest, storage_options)
     progress = ensure(progress)
     sizes = [(folder / name).stat().st_size for name in names]
-    progress.start(f"Uploading {len(names)} files of {folder.name}", sum(sizes), unit="B")
+    what = f"Uploading {counted(len(names), 'file')} of {folder.name}"
+    progress.start(what, sum(sizes), unit="B")
     try:
         for name, size in zip(names, sizes, strict=True):
             target.put(folder / name, _join(prefix, name))

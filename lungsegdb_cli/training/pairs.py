@@ -338,13 +338,15 @@ class PairDataset:
     Examples
     --------
     >>> import pathlib, tempfile, lungsegdb_cli as L
-    >>> tmp = tempfile.mkdtemp()
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
     >>> made = L.synth(tmp + "/s", pairs=2)
     >>> mirror = pathlib.Path(made.archive.path).as_uri()  # file://...; or an https:// mirror
     >>> ds = L.PairDataset(tmp + "/data", download=True, sha256=made.archive.sha256,
     ...                    urls=[mirror], drive=False, variant="raw")
     >>> len(ds), int(ds[0]["mask"].max()), ds.downloaded.action
     (4, 1, 'downloaded')
+    >>> work.cleanup()
     """
 
     def __init__(

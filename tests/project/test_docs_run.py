@@ -20,7 +20,7 @@ API = ROOT / "docs" / "api.md"
 
 def test_docs_api_md_runs_as_written(tmp_path: Path) -> None:
     blocks = python_blocks(API)
-    assert len(blocks) == 8
+    assert len(blocks) == 9
     namespace = run_python_blocks(blocks, tmp_path, name="docs/api.md")
     # what the blocks did, as they say
     # strict: the synthetic counts are not the published ones, and nothing else is wrong
@@ -29,6 +29,7 @@ def test_docs_api_md_runs_as_written(tmp_path: Path) -> None:
     assert namespace["image"].shape[:2] == namespace["mask"].shape  # type: ignore[attr-defined]
     assert (tmp_path / "overlays.png").is_file() and (tmp_path / "stats.csv").is_file()
     assert L.check_export(tmp_path / "nnUNet_raw").ok
+    assert (tmp_path / "croissant.json").is_file()  # the croissant block wrote its document
     assert L.verify(tmp_path / "test_my_pipeline-tmp_path" / "data").ok  # the test it defines
 
 
@@ -41,7 +42,7 @@ def _table_row(function: str) -> str:
 @pytest.mark.parametrize(
     "function",
     ["download", "extract", "verify", "validate", "stats", "info", "synth", "pairs", "split",
-     "export", "check_export", "preview", "publish"],
+     "export", "check_export", "preview", "publish", "croissant", "clean"],
 )
 def test_the_api_table_lists_every_parameter(function: str) -> None:
     signature = re.match(r"\| `\w+\((.*?)\)`", _table_row(function)).group(1)  # type: ignore[union-attr]
