@@ -14,19 +14,18 @@ need them, so ``lungsegdb --help`` starts fast.
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 
 from lungsegdb_cli import api
-from lungsegdb_cli._redact import redact
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.cli import options as opt
 from lungsegdb_cli.cli import render
+from lungsegdb_cli.cli.funnel import report as _report_exc
+from lungsegdb_cli.cli.funnel import safe_streams as _safe_streams
 from lungsegdb_cli.cli.output import (
     JSON_SCHEMA,
     Output,
@@ -37,7 +36,7 @@ from lungsegdb_cli.cli.output import (
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
-from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError
 
 __all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
@@ -530,42 +529,18 @@ def publish(
 # ---------------------------------------------------------------------------------------------
 # The error funnel
 # ---------------------------------------------------------------------------------------------
-def _debug_wanted(argv: Sequence[str]) -> bool:
-    return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
-
-
-def _traceback() -> None:
-    """``--debug``'s traceback of the error being handled (URLs in it redacted)."""
-    sys.stderr.write(redact(traceback.format_exc()))
-    sys.stderr.flush()
-
-
-def _network_error(exc: OSError) -> LungSegDBError | None:
-    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
-    download code did not map: the download failed (exit 3), not the local machine."""
-    module = type(exc).__module__.split(".")[0]
-    if module not in ("requests", "urllib3"):
-        return None
-    from lungsegdb_cli.errors import DownloadError
-
-    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` and return the exit code. Never raises (but SystemExit)."""
     from typer.exceptions import Abort, TyperException
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = _debug_wanted(argv)
     command = typer.main.get_command(app)
     if not argv:  # bare `lungsegdb`: the help, and success (not a usage error after it)
         argv = ["--help"]
     try:
         rv = command.main(args=argv, prog_name="lungsegdb", standalone_mode=False)
     except LungSegDBError as exc:
-        if debug:
-            _traceback()
-        return _report(exc.to_dict(), argv)
+        return _report_exc(exc, argv)
     except TyperException as exc:  # usage errors from option parsing
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         code = getattr(exc, "exit_code", 2)
@@ -578,25 +553,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Abort):
         return _interrupted(argv)
     except OSError as exc:
-        if debug:
-            _traceback()
-        err = _network_error(exc) or from_os_error(exc, "accessing a local file")
-        return _report(err.to_dict(), argv)
+        return _report_exc(exc, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
     if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
         return _interrupted(argv)
     return rv
-
-
-def _safe_streams() -> None:
-    """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
-    an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
-    output escapes names from data already (:mod:`~lungsegdb_cli.utils.textsafe`); this is the net
-    under it. Streams that already handle errors (``surrogateescape``, ...) are left alone."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
 
 
 def serve(argv: Sequence[str]) -> int:
