@@ -1,0 +1,292 @@
+"""The command line's fast path: the calls every CI job makes, served without typer.
+
+A CI job restores its cache and runs ``lungsegdb download`` (an intact tree: nothing to do),
+often ``lungsegdb verify --quick``; people and scripts run ``lungsegdb --help``. Through the
+typer app each of these first imports typer, click, pydantic and rich (typer 0.29 imports
+pydantic to coerce options): ~0.15 s before any work, for commands whose work takes
+milliseconds. :func:`run` recognises exactly these invocations from argv and serves them by
+calling the public API (:func:`lungsegdb_cli.download`, :func:`lungsegdb_cli.verify`) with
+the same :class:`~lungsegdb_cli.cli.output.Output`, option checks, renderers and error funnel
+(:mod:`~lungsegdb_cli.cli.funnel`) the typer commands use; the root help is rendered by
+:mod:`~lungsegdb_cli.cli.helptext`. Output and exit codes are the typer path's, byte for byte
+(``tests/cli/test_fast.py`` runs both).
+
+Recognised: ``download`` and ``verify`` followed only by their own options, spelled
+``--name value``, ``--name=value`` or ``-q``, each value non-empty and not starting with
+``-``, the options' environment variables read as typer reads them (:data:`DOWNLOAD`,
+:data:`VERIFY`). Anything else -- another command, ``--help`` of a command, an unknown,
+misspelt or malformed option, an argument, ``--`` -- returns None, and the typer app runs the
+command as it always did (its usage errors included). So an option the typer app gains is
+handled there until it is added here: correct, only slower.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+__all__ = ["DOWNLOAD", "VERIFY", "Opt", "parse", "recognise", "run"]
+
+FLAG, VALUE, LIST = "flag", "value", "list"
+
+
+class Opt(NamedTuple):
+    """One option of a command, as :mod:`lungsegdb_cli.cli.options` declares it for typer:
+    its parameter name, spellings, whether it is a flag, takes a value or a repeatable value,
+    and the environment variables (first non-empty one wins) used when it is not given."""
+
+    dest: str
+    names: tuple[str, ...]
+    takes: str = FLAG
+    envvar: tuple[str, ...] = ()
+
+
+#: Every command takes these (``--debug`` is read from argv by the error funnel).
+COMMON: tuple[Opt, ...] = (
+    Opt("data_dir", ("--data-dir",), VALUE),
+    Opt("json_out", ("--json",)),
+    Opt("quiet", ("--quiet", "-q")),
+    Opt("debug", ("--debug",)),
+)
+_SHA256 = Opt("sha256", ("--sha256",), VALUE, ("LUNGSEGDB_SHA256",))
+
+VERIFY: tuple[Opt, ...] = (*COMMON, _SHA256, Opt("quick", ("--quick",)))
+DOWNLOAD: tuple[Opt, ...] = (
+    *COMMON,
+    _SHA256,
+    Opt("url", ("--url",), LIST, ("LUNGSEGDB_URLS", "LUNGSEGDB_URL")),
+    Opt("archive", ("--archive",), VALUE),
+    Opt("offline", ("--offline",)),
+    Opt("force", ("--force",)),
+    Opt("no_extract", ("--no-extract",)),
+    Opt("require_pin", ("--require-pin",)),
+    Opt("no_keep_archive", ("--no-keep-archive",)),
+    Opt("cookies", ("--cookies",), VALUE, ("LUNGSEGDB_COOKIES",)),
+    Opt("no_drive", ("--no-drive",)),
+    Opt("storage_option", ("--storage-option",), LIST),
+    Opt("md5", ("--md5",), VALUE),
+)
+
+
+def parse(args: Sequence[str], spec: Sequence[Opt]) -> dict[str, Any] | None:
+    """The options ``args`` gives a command whose options are ``spec``, as typer would pass
+    them (flags False, values None when absent; environment variables filled in), or None if
+    ``args`` is anything this parser does not recognise exactly.
+
+    Examples
+    --------
+    >>> parse(["--quick", "--data-dir=data", "-q"], VERIFY)["data_dir"]
+    'data'
+    >>> parse(["--quick", "extra"], VERIFY) is None  # an argument: for typer to refuse
+    True
+    """
+    by_name = {name: opt for opt in spec for name in opt.names}
+    got: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        opt = by_name.get(name)
+        if opt is None:
+            return None
+        i += 1
+        if opt.takes == FLAG:
+            if eq:
+                return None  # "--quick=1": typer's usage error
+            got[opt.dest] = True
+            continue
+        if eq:
+            value = inline
+        elif i < len(args):
+            value = args[i]
+            i += 1
+        else:
+            return None  # a value is missing
+        if not value or value.startswith("-"):
+            return None
+        if opt.takes == LIST:
+            got.setdefault(opt.dest, []).append(value)
+        else:
+            got[opt.dest] = value
+    for opt in spec:
+        if opt.dest not in got:
+            got[opt.dest] = _from_env(opt)
+    return got
+
+
+def _from_env(opt: Opt) -> Any:
+    """The option's value from its environment variables as click reads them (an empty
+    variable counts as unset; a repeatable option splits on whitespace), else its default."""
+    for var in opt.envvar:
+        raw = os.environ.get(var)
+        if raw:
+            return raw.split() if opt.takes == LIST else raw
+    return False if opt.takes == FLAG else None
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands (the bodies of the typer commands in cli/app.py, on the public API)
+# ---------------------------------------------------------------------------------------------
+def _verify(o: dict[str, Any]) -> int:
+    import lungsegdb_cli as api
+    from lungsegdb_cli.cli import render
+    from lungsegdb_cli.cli.output import Output, _check_sha256
+    from lungsegdb_cli.errors import ExitCode
+
+    out = Output(json_mode=o["json_out"], quiet=o["quiet"])
+    pin = _check_sha256(o["sha256"])
+    quick = o["quick"]
+    result = api.verify(
+        _path(o["data_dir"]),
+        sha256=pin,
+        quick=quick,
+        progress=None if quick or o["quiet"] else out.progress(),
+    )
+    if result.ok and not o["json_out"]:
+        sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
+        sys.stdout.flush()
+        return 0
+    out.emit(result.to_dict(), lambda con: render.render_verify(con, result))
+    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
+
+
+def _download(o: dict[str, Any]) -> int:
+    import lungsegdb_cli as api
+    from lungsegdb_cli.cli import render
+    from lungsegdb_cli.cli.output import Output, _check_md5, _check_sha256, _existing_file
+    from lungsegdb_cli.utils import envvars
+
+    out = Output(json_mode=o["json_out"], quiet=o["quiet"])
+    offline = o["offline"] or envvars.flag("LUNGSEGDB_OFFLINE")
+    require_pin = o["require_pin"] or envvars.flag("LUNGSEGDB_REQUIRE_PIN")
+    pin = _check_sha256(o["sha256"])
+    archive_path = _existing_file(_path(o["archive"]), "Archive")
+    storage: dict[str, Any] = {}
+    if o["storage_option"]:
+        from lungsegdb_cli.sources.cloud import parse_storage_options
+
+        storage = parse_storage_options(o["storage_option"])
+    no_extract = o["no_extract"]
+    result = api.download(
+        _path(o["data_dir"]),
+        urls=list(o["url"] or ()),
+        drive=not o["no_drive"],
+        storage_options=storage,
+        archive=archive_path,
+        sha256=pin,
+        offline=offline,
+        force=o["force"],
+        extract=not no_extract,
+        progress=out.progress(),
+        cookies=_path(o["cookies"]),
+        require_pin=require_pin,
+        keep_archive=not o["no_keep_archive"],
+        md5=_check_md5(o["md5"]),
+    )
+    if result.client == "gdown":
+        out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
+    if out.json:
+        out.emit(result.to_dict(), lambda con: None)
+    else:
+        _print_lines(render.download_lines(result, no_extract=no_extract), out)
+    return 0
+
+
+#: What rich's console would turn into an emoji (``:name:``): such a line is printed by rich.
+_EMOJI_CODE = re.compile(r":\S*?:")
+
+
+def _print_lines(lines: list[str], out: Any) -> None:
+    """Lines of plain, escaped text on stdout, as ``Output.out.print(line, markup=False)``
+    prints them (soft wrap: the text as it is, then a newline) -- without loading rich. A
+    line rich would change (an emoji code) goes through rich itself, and so does every line
+    on Windows (its legacy console)."""
+    if sys.platform == "win32" or any(_EMOJI_CODE.search(line) for line in lines):
+        for line in lines:
+            out.out.print(line, markup=False)
+        return
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+
+
+def _root_help() -> Callable[[], int] | None:
+    """The root help's text is known now (None: only the typer app can render it here)."""
+    from lungsegdb_cli.cli import helptext
+
+    text = helptext.root_help()
+    if text is None:
+        return None
+
+    def show() -> int:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+
+    return show
+
+
+_COMMANDS: dict[str, tuple[Sequence[Opt], Callable[[dict[str, Any]], int]]] = {
+    "download": (DOWNLOAD, _download),
+    "verify": (VERIFY, _verify),
+}
+
+
+def recognise(argv: Sequence[str]) -> Callable[[], int] | None:
+    """A function that serves ``argv`` and returns its exit code, if ``argv`` is one of the
+    invocations of this module (see its docstring); None if not (nothing was done: run the
+    typer app).
+
+    Like the typer app's funnel, a :class:`~lungsegdb_cli.errors.LungSegDBError` or
+    ``OSError`` from the command becomes its message and exit code; ``KeyboardInterrupt``
+    propagates to the entry point, which reports it (exit 130).
+
+    Examples
+    --------
+    >>> recognise(["stats"]) is None and recognise(["verify", "--bogus"]) is None
+    True
+    >>> callable(recognise(["verify", "--quick", "--json"]))
+    True
+    """
+    argv = list(argv)
+    if len(argv) == 1 and argv[0] in ("--help", "-h"):
+        return _root_help()
+    command = _COMMANDS.get(argv[0]) if argv else None
+    if command is None:
+        return None
+    spec, body = command
+    options = parse(argv[1:], spec)
+    if options is None:
+        return None
+    return lambda: _serve(body, options, argv)
+
+
+def _serve(body: Callable[[dict[str, Any]], int], options: dict[str, Any], argv: list[str]) -> int:
+    """What ``cli.app.serve`` does around a command: the interpreter-wide tuning, safe
+    streams, the error funnel."""
+    from lungsegdb_cli.cli import funnel
+    from lungsegdb_cli.cli import tuning as _tuning
+    from lungsegdb_cli.errors import LungSegDBError
+
+    _tuning.apply()
+    funnel.safe_streams()
+    try:
+        code = body(options)
+    except (LungSegDBError, OSError) as exc:
+        code = funnel.report(exc, argv)
+    _tuning.freeze_before_exit()
+    return code
+
+
+def run(argv: Sequence[str]) -> int | None:
+    """Serve ``argv`` (:func:`recognise`) and return its exit code; None if it is not one
+    of the fast path's invocations (nothing was done)."""
+    serve = recognise(argv)
+    return None if serve is None else serve()
