@@ -432,6 +432,15 @@ def compute(
     groups = dataset.groups(dataset.parse_variant(variant), dataset.parse_version(version))
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
+    rows: list[list[Any]] | None = [] if csv is not None else None
+    out: list[GroupStats] = []
+
+    def reduce_group(gs: GroupScan, summaries: dict[str, FileSummary]) -> None:
+        """A group's numbers, made as soon as its files are decoded (the workers go on with
+        the next groups meanwhile)."""
+        _not_read([gs], summaries)
+        out.append(_accumulate(gs, summaries, rows))
+
     scans, passed, cache_saved = decode_groups(
         paths.dataset_dir,
         listing,
@@ -443,14 +452,13 @@ def compute(
         workers=workers,
         description="Computing statistics",
         max_pixels=limit,
+        on_group=reduce_group,
     )
-    _not_read(scans, passed.summaries)
     big = too_large(scans, passed.summaries)
     if big:
         cache_saved()
         raise _too_large_error(big, limit)
-    rows: list[list[Any]] | None = [] if csv is not None else None
-    out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
+    assert len(out) == len(scans)
     cache_saved()
     if csv is not None and rows is not None:
         write_csv(Path(csv), rows)
