@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from lungsegdb_cli._redact import redact
@@ -29,6 +28,8 @@ def debug_wanted(argv: Sequence[str]) -> bool:
 
 def show_traceback() -> None:
     """``--debug``'s traceback of the error being handled (URLs in it redacted)."""
+    import traceback
+
     sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.flush()
 
