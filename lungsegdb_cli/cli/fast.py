@@ -4,20 +4,21 @@ A CI job restores its cache and runs ``lungsegdb download`` (an intact tree: not
 often ``lungsegdb verify --quick``; people and scripts run ``lungsegdb --help``. Through the
 typer app each of these first imports typer, click, pydantic and rich (typer 0.29 imports
 pydantic to coerce options): ~0.15 s before any work, for commands whose work takes
-milliseconds. :func:`run` recognises exactly these invocations from argv and serves them by
-calling the public API (:func:`lungsegdb_cli.download`, :func:`lungsegdb_cli.verify`) with
-the same :class:`~lungsegdb_cli.cli.output.Output`, option checks, renderers and error funnel
-(:mod:`~lungsegdb_cli.cli.funnel`) the typer commands use; the root help is rendered by
-:mod:`~lungsegdb_cli.cli.helptext`. Output and exit codes are the typer path's, byte for byte
-(``tests/cli/test_fast.py`` runs both).
+milliseconds. ``stats`` pays the same before its decode workers start, with the second core
+idle. :func:`recognise` picks exactly these invocations out of argv and serves them by
+calling the public API (:func:`lungsegdb_cli.download`, :func:`lungsegdb_cli.verify`,
+:func:`lungsegdb_cli.stats`) with the same :class:`~lungsegdb_cli.cli.output.Output`, option
+checks, renderers and error funnel (:mod:`~lungsegdb_cli.cli.funnel`) the typer commands use;
+the root help is rendered by :mod:`~lungsegdb_cli.cli.helptext`. Output and exit codes are
+the typer path's, byte for byte (``tests/cli/test_fast.py`` runs both).
 
-Recognised: ``download`` and ``verify`` followed only by their own options, spelled
+Recognised: ``download``, ``verify`` and ``stats`` followed only by their own options, spelled
 ``--name value``, ``--name=value`` or ``-q``, each value non-empty and not starting with
 ``-``, the options' environment variables read as typer reads them (:data:`DOWNLOAD`,
-:data:`VERIFY`). Anything else -- another command, ``--help`` of a command, an unknown,
-misspelt or malformed option, an argument, ``--`` -- returns None, and the typer app runs the
-command as it always did (its usage errors included). So an option the typer app gains is
-handled there until it is added here: correct, only slower.
+:data:`VERIFY`, :data:`STATS`). Anything else -- another command, ``--help`` of a command, an
+unknown, misspelt or malformed option, an argument, ``--`` -- returns None, and the typer app
+runs the command as it always did (its usage errors included). So an option the typer app
+gains is handled there until it is added here: correct, only slower.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["DOWNLOAD", "VERIFY", "Opt", "parse", "recognise", "run"]
+__all__ = ["DOWNLOAD", "STATS", "VERIFY", "Opt", "parse", "recognise", "run"]
 
 FLAG, VALUE, LIST = "flag", "value", "list"
 
@@ -55,6 +56,14 @@ COMMON: tuple[Opt, ...] = (
 _SHA256 = Opt("sha256", ("--sha256",), VALUE, ("LUNGSEGDB_SHA256",))
 
 VERIFY: tuple[Opt, ...] = (*COMMON, _SHA256, Opt("quick", ("--quick",)))
+STATS: tuple[Opt, ...] = (
+    *COMMON,
+    Opt("variant", ("--variant",), VALUE),
+    Opt("version", ("--version",), VALUE),
+    Opt("csv_path", ("--csv",), VALUE),
+    Opt("plot", ("--plot",), VALUE),
+    Opt("no_cache", ("--no-cache",)),
+)
 DOWNLOAD: tuple[Opt, ...] = (
     *COMMON,
     _SHA256,
@@ -200,6 +209,37 @@ def _download(o: dict[str, Any]) -> int:
     return 0
 
 
+def _stats(o: dict[str, Any]) -> int:
+    import lungsegdb_cli as api
+    from lungsegdb_cli.cli import plot as plot_mod
+    from lungsegdb_cli.cli import render
+    from lungsegdb_cli.cli import tuning as _tuning
+    from lungsegdb_cli.cli.output import Output, _output_file
+
+    out = Output(json_mode=o["json_out"], quiet=o["quiet"])
+    csv_path = _output_file(_path(o["csv_path"]), "--csv")
+    plot = _output_file(_path(o["plot"]), "--plot")
+    if plot is not None:
+        plot_mod.require()
+    with _tuning.decode_switches():
+        result = api.stats(
+            _path(o["data_dir"]),
+            variant=o["variant"],
+            version=o["version"],
+            csv=csv_path,
+            use_cache=not o["no_cache"],
+            progress=out.progress(),
+        )
+    doc = result.to_dict()
+    written = plot_mod.render(result, plot) if plot is not None else None
+    if written is not None:
+        doc["plot"] = str(written)
+    for warning in render.stats_warnings(result):
+        out.warn(warning)
+    out.emit(doc, lambda con: render.render_stats(con, result, plot=written))
+    return 0
+
+
 #: What rich's console would turn into an emoji (``:name:``): such a line is printed by rich.
 _EMOJI_CODE = re.compile(r":\S*?:")
 
@@ -235,6 +275,7 @@ def _root_help() -> Callable[[], int] | None:
 
 _COMMANDS: dict[str, tuple[Sequence[Opt], Callable[[dict[str, Any]], int]]] = {
     "download": (DOWNLOAD, _download),
+    "stats": (STATS, _stats),
     "verify": (VERIFY, _verify),
 }
 

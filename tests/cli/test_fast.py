@@ -66,6 +66,7 @@ def data(synth_result: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "missing": str(base / "nowhere"),
         "pin": str(synth_result.archive.sha256),
         "other": "0" * 64,
+        "csv": str(base / "pairs.csv"),
     }
 
 
@@ -100,6 +101,13 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
     ("verify-broken-json", ["verify", "--quick", "--json", "--data-dir", "{broken}"], {}),
     ("verify-nothing", ["verify", "--quick", "--data-dir", "{missing}"], {}),
     ("verify-nothing-json", ["verify", "--json", "--data-dir", "{missing}"], {}),
+    ("stats", ["stats", "--data-dir", "{good}"], {}),
+    ("stats-json", ["stats", "--json", "--no-cache", "--data-dir", "{good}"], {}),
+    ("stats-filters", ["stats", "--variant", "raw", "--version=V2", "--data-dir", "{good}"], {}),
+    ("stats-bad-variant", ["stats", "--variant", "cooked", "--data-dir", "{good}"], {}),
+    ("stats-csv", ["stats", "-q", "--csv", "{csv}", "--data-dir", "{good}"], {}),
+    ("stats-broken", ["stats", "--data-dir", "{broken}"], {}),
+    ("stats-nothing", ["stats", "--json", "--data-dir", "{missing}"], {}),
 ]
 
 
@@ -129,7 +137,7 @@ def test_debug_gives_the_same_traceback_ending_and_message(data: dict[str, str])
     "argv",
     [
         [],
-        ["stats"],
+        ["stats", "--bogus"],
         ["info", "--json"],
         ["--version"],
         ["--help", "--json"],
@@ -190,7 +198,10 @@ def _typer_options(name: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "spec"), [("download", fast.DOWNLOAD), ("verify", fast.VERIFY)])
+@pytest.mark.parametrize(
+    ("name", "spec"),
+    [("download", fast.DOWNLOAD), ("verify", fast.VERIFY), ("stats", fast.STATS)],
+)
 def test_the_fast_path_knows_the_options_as_typer_declares_them(
     name: str, spec: tuple[fast.Opt, ...]
 ) -> None:
