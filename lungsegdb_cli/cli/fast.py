@@ -38,12 +38,15 @@ FLAG, VALUE, LIST = "flag", "value", "list"
 class Opt(NamedTuple):
     """One option of a command, as :mod:`lungsegdb_cli.cli.options` declares it for typer:
     its parameter name, spellings, whether it is a flag, takes a value or a repeatable value,
-    and the environment variables (first non-empty one wins) used when it is not given."""
+    the environment variables (first non-empty one wins) used when it is not given, and the
+    value's type (``str``, ``int`` or ``float``: a value not spelt plainly as one is left to
+    typer, whose conversion and error message then apply)."""
 
     dest: str
     names: tuple[str, ...]
     takes: str = FLAG
     envvar: tuple[str, ...] = ()
+    kind: str = "str"
 
 
 #: Every command takes these (``--debug`` is read from argv by the error funnel).
@@ -76,6 +79,8 @@ DOWNLOAD: tuple[Opt, ...] = (
     Opt("no_keep_archive", ("--no-keep-archive",)),
     Opt("cookies", ("--cookies",), VALUE, ("LUNGSEGDB_COOKIES",)),
     Opt("no_drive", ("--no-drive",)),
+    Opt("retries", ("--retries",), VALUE, ("LUNGSEGDB_RETRIES",), "int"),
+    Opt("timeout", ("--timeout",), VALUE, ("LUNGSEGDB_TIMEOUT",), "float"),
     Opt("storage_option", ("--storage-option",), LIST),
     Opt("md5", ("--md5",), VALUE),
 )
@@ -124,7 +129,28 @@ def parse(args: Sequence[str], spec: Sequence[Opt]) -> dict[str, Any] | None:
     for opt in spec:
         if opt.dest not in got:
             got[opt.dest] = _from_env(opt)
+        if opt.kind != "str" and got[opt.dest] is not None:
+            got[opt.dest] = _typed(got[opt.dest], opt.kind)
+            if got[opt.dest] is None:
+                return None
     return got
+
+
+#: The plain spellings of a number the fast path converts itself (anything else: typer's).
+_PLAIN = {"int": re.compile(r"[0-9]+"), "float": re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")}
+
+
+def _typed(value: str, kind: str) -> int | float | None:
+    """``value`` as an ``int`` or ``float`` if spelt plainly as one, else None.
+
+    Examples
+    --------
+    >>> _typed("3", "int"), _typed("2.5", "float"), _typed("x", "int"), _typed(" 3", "int")
+    (3, 2.5, None, None)
+    """
+    if not _PLAIN[kind].fullmatch(value):
+        return None
+    return int(value) if kind == "int" else float(value)
 
 
 def _from_env(opt: Opt) -> Any:
@@ -145,7 +171,7 @@ def _path(value: str | None) -> Path | None:
 # The commands (the bodies of the typer commands in cli/app.py, on the public API)
 # ---------------------------------------------------------------------------------------------
 def _verify(o: dict[str, Any]) -> int:
-    import lungsegdb_cli as api
+    from lungsegdb_cli import api
     from lungsegdb_cli.cli import render
     from lungsegdb_cli.cli.output import Output, _check_sha256
     from lungsegdb_cli.errors import ExitCode
@@ -168,7 +194,7 @@ def _verify(o: dict[str, Any]) -> int:
 
 
 def _download(o: dict[str, Any]) -> int:
-    import lungsegdb_cli as api
+    from lungsegdb_cli import api
     from lungsegdb_cli.cli import render
     from lungsegdb_cli.cli.output import Output, _check_md5, _check_sha256, _existing_file
     from lungsegdb_cli.utils import envvars
@@ -199,6 +225,8 @@ def _download(o: dict[str, Any]) -> int:
         require_pin=require_pin,
         keep_archive=not o["no_keep_archive"],
         md5=_check_md5(o["md5"]),
+        retries=o["retries"],
+        timeout=o["timeout"],
     )
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
@@ -210,7 +238,7 @@ def _download(o: dict[str, Any]) -> int:
 
 
 def _stats(o: dict[str, Any]) -> int:
-    import lungsegdb_cli as api
+    from lungsegdb_cli import api
     from lungsegdb_cli.cli import plot as plot_mod
     from lungsegdb_cli.cli import render
     from lungsegdb_cli.cli import tuning as _tuning
@@ -297,8 +325,8 @@ def recognise(argv: Sequence[str]) -> Callable[[], int] | None:
     True
     """
     argv = list(argv)
-    if len(argv) == 1 and argv[0] in ("--help", "-h"):
-        return _root_help()
+    if not argv or (len(argv) == 1 and argv[0] in ("--help", "-h")):
+        return _root_help()  # bare ``lungsegdb`` prints the root help too
     command = _COMMANDS.get(argv[0]) if argv else None
     if command is None:
         return None

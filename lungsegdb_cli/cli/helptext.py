@@ -54,7 +54,11 @@ _TYPER_OPTIONS = (
     ),
     ("--help", "-h", "Show this message and exit."),
 )
-_TYPE = "<bool>"
+#: The type column beside the root's flags: empty, as ``options.Group`` (the app's ``cls``)
+#: drops typer's ``<bool>`` placeholder.
+_TYPE = ""
+#: The root command class this rendering assumes (``cls=`` of ``typer.Typer``).
+_GROUP = "opt.Group"
 #: Text that Markdown or rich's emoji codes would change: such help is left to typer.
 _MARKUP = re.compile(r"[*`\[\]<>\\&~|#]|:\S*?:|\s\s|^\s*([-+>]|\d+[.)])(\s|$)")
 _WORD = re.compile(r"\s*\S+\s*")
@@ -67,6 +71,7 @@ class _Help(NamedTuple):
     description: str
     version: str
     commands: tuple[tuple[str, str], ...]
+    version_short: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,10 +130,12 @@ def _declarations() -> _Help | None:
                 commands.append((name or node.name.lower().replace("_", "-"), doc))
         elif _mentions_app(node):
             return None  # app.add_typer(...), app.command()(f): not read here
+    short: str | None = None
     for node in opts.body:
         if isinstance(node, ast.Assign) and _names(node) == ["RootVersionOpt"]:
             version = _option_help(node.value)
-    if description is None or version is None or not commands:
+            short = _version_short(node.value)
+    if description is None or version is None or short is None or not commands:
         return None
     # typer shows the description's first paragraph as Markdown, line breaks kept
     first = _cleandoc(description).partition("\f")[0].split("\n\n")[0].strip()
@@ -136,6 +143,7 @@ def _declarations() -> _Help | None:
         first,
         version,
         tuple((name, _first_paragraph(doc)) for name, doc in commands),
+        short,
     )
 
 
@@ -170,6 +178,7 @@ _APP_KEYWORDS: dict[str, object] = {
     "pretty_exceptions_enable": None,
     "rich_markup_mode": "markdown",
     "context_settings": {"help_option_names": ["-h", "--help"]},
+    "cls": _GROUP,
 }
 
 
@@ -181,7 +190,10 @@ def _known_app(call: ast.expr) -> bool:
         if k.arg not in _APP_KEYWORDS:
             return False
         want = _APP_KEYWORDS[k.arg]
-        if want is not None:
+        if k.arg == "cls":
+            if ast.unparse(k.value) != want:
+                return False
+        elif want is not None:
             try:
                 if ast.literal_eval(k.value) != want:
                     return False
@@ -226,6 +238,24 @@ def _option_help(annotated: ast.expr) -> str | None:
         func = n.func if isinstance(n, ast.Call) else None
         if isinstance(func, ast.Attribute) and func.attr == "Option":
             return _keyword(n, "help")
+    return None
+
+
+def _version_short(annotated: ast.expr) -> str | None:
+    """The short name (``-V``, or ``""``) of ``--version``'s ``typer.Option("--version", ...)``;
+    None for any other set of names."""
+    for n in ast.walk(annotated):
+        func = n.func if isinstance(n, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr == "Option":
+            names = [a.value for a in n.args if isinstance(a, ast.Constant)]
+            if len(names) != len(n.args) or not names or names[0] != "--version":
+                return None
+            rest = names[1:]
+            if not rest:
+                return ""
+            if len(rest) == 1 and re.fullmatch(r"-[A-Za-z]", str(rest[0])):
+                return str(rest[0])
+            return None
     return None
 
 
@@ -419,7 +449,7 @@ def render(help_: _Help, width: int, prog: str = "lungsegdb") -> str | None:
     out += [" " * width]
     out += [" " + line + " " for line in _wrap(help_.description, inner)]
     out += [" " * width]
-    options = [("--version", "", help_.version), *_TYPER_OPTIONS]
+    options = [("--version", help_.version_short, help_.version), *_TYPER_OPTIONS]
     rows = [
         [_Cell(long), _Cell(short), _Cell(""), _Cell(""), _Cell(_TYPE), _Cell(text, greedy=True)]
         for long, short, text in options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# internals: the decode pass's per-group callback (checks/decodepass) is not public API
 from pathlib import Path
 
 import numpy as np

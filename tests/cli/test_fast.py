@@ -8,6 +8,7 @@ rich, pydantic, numpy or requests.
 
 from __future__ import annotations
 
+# internals: the fast path (cli/fast) is compared with the typer app (cli/app) it stands in for
 import os
 import re
 import shutil
@@ -71,6 +72,7 @@ def data(synth_result: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 CASES: list[tuple[str, list[str], dict[str, str]]] = [
+    ("bare", [], {}),
     ("help", ["--help"], {}),
     ("help-h", ["-h"], {}),
     ("help-wide", ["--help"], {"COLUMNS": "132"}),
@@ -90,6 +92,12 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
      {"LUNGSEGDB_REQUIRE_PIN": "1"}),
     ("download-no-keep-no-extract",
      ["download", "--no-keep-archive", "--no-extract", "--data-dir", "{good}"], {}),
+    ("download-retries-timeout",
+     ["download", "--retries", "2", "--timeout=7.5", "--data-dir", "{good}"], {}),
+    ("download-retries-env", ["download", "--json", "--data-dir", "{good}"],
+     {"LUNGSEGDB_RETRIES": "3", "LUNGSEGDB_TIMEOUT": "30"}),
+    ("download-retries-out-of-range", ["download", "--retries", "101", "--data-dir", "{good}"],
+     {}),
     ("download-bad-storage-option",
      ["download", "--storage-option", "nokey", "--data-dir", "{good}"], {}),
     ("verify-quick", ["verify", "--quick", "--data-dir", "{good}"], {}),
@@ -116,12 +124,79 @@ def test_the_fast_path_prints_what_the_typer_app_prints(
     data: dict[str, str], argv: list[str], env: dict[str, str]
 ) -> None:
     args = [a.format(**data) for a in argv]
-    assert fast.recognise(args) is not None or args[0] in ("--help", "-h"), args
+    assert fast.recognise(args) is not None or not args or args[0] in ("--help", "-h"), args
     environ = _env(**{k: v.format(**data) for k, v in env.items()})
     quick = _run(args, typer=False, env=environ)
     slow = _run(args, typer=True, env=environ)
     assert quick == slow
     assert "Traceback" not in quick[2]
+
+
+#: Invocations the fast path leaves to typer: the console script must still print typer's
+#: usage errors (exit 2) and every command's help.
+LEFT_TO_TYPER: list[list[str]] = [
+    ["download", "--quik"],
+    ["download", "--retries", "x"],
+    ["download", "--retries=", "--data-dir", "{good}"],
+    ["verify", "--quick=1"],
+    ["verify", "--quick", "extra"],
+    ["stats", "--variant"],
+    ["--bogus"],
+    ["nosuchcommand"],
+]
+
+
+@pytest.mark.parametrize("argv", LEFT_TO_TYPER, ids=[" ".join(a) for a in LEFT_TO_TYPER])
+def test_usage_errors_are_typers_through_the_console_script(
+    data: dict[str, str], argv: list[str]
+) -> None:
+    args = [a.format(**data) for a in argv]
+    assert fast.recognise(args) is None
+    quick = _run(args, typer=False, env=_env())
+    assert quick == _run(args, typer=True, env=_env())
+    assert quick[0] == 2 and "Traceback" not in quick[2]
+
+
+def _commands() -> list[str]:
+    import typer
+
+    from lungsegdb_cli.cli.app import app
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_every_commands_help_is_typers_through_the_console_script() -> None:
+    """A command's ``--help`` is never the fast path's: the console script prints typer's, in
+    a plain pipe and with ``NO_COLOR`` (one process per path serves every command)."""
+    loop = (
+        "import contextlib, io, sys\n"
+        "{setup}\n"
+        "for name in sys.argv[1:]:\n"
+        "    buf = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf):\n"
+        "        code = {call}\n"
+        "    print(name, code, buf.getvalue())\n"
+    )
+    typer_loop = loop.format(
+        setup="from lungsegdb_cli.cli.app import run", call="run([name, '--help'])"
+    )
+    fast_loop = loop.format(
+        setup="from lungsegdb_cli.cli import fast\nfrom lungsegdb_cli.cli.app import run",
+        call="(fast.run([name, '--help']) if fast.recognise([name, '--help']) "
+        "else run([name, '--help']))",
+    )
+    names = _commands()
+    assert {"download", "verify", "stats", "export"} <= set(names)
+    for extra in ({}, {"NO_COLOR": "1"}):
+        outs = [
+            subprocess.run(
+                [sys.executable, "-c", code, *names], capture_output=True, text=True,
+                env=_env(**extra), stdin=subprocess.DEVNULL, timeout=120, check=True,
+            ).stdout
+            for code in (typer_loop, fast_loop)
+        ]
+        assert outs[0] == outs[1]
+        assert outs[0].count("Usage: lungsegdb") == len(names)
 
 
 def test_debug_gives_the_same_traceback_ending_and_message(data: dict[str, str]) -> None:
@@ -153,7 +228,9 @@ def test_debug_gives_the_same_traceback_ending_and_message(data: dict[str, str])
         ["verify", "--data-dir", "-q"],
         ["verify", "-qq"],
         ["download", "--quik"],
-        ["download", "--retries", "3"],
+        ["download", "--retries", "x"],
+        ["download", "--retries", " 3"],
+        ["download", "--timeout", "1e3"],
         ["verify-export", "out"],
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# internals: cli/helptext is compared with the typer app's own help rendering
 import contextlib
 import io
 import sys

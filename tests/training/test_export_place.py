@@ -6,6 +6,7 @@ only meets plain TIFFs never loads tifffile; the record is written one line per 
 
 from __future__ import annotations
 
+# internals: training/export/place's scheduling and reading, below what the API shows
 import json
 import subprocess
 import sys
