@@ -15,8 +15,10 @@ the typer path's, byte for byte (``tests/cli/test_fast.py`` runs both).
 Recognised: ``download``, ``verify`` and ``stats`` followed only by their own options, spelled
 ``--name value``, ``--name=value`` or ``-q``, each value non-empty and not starting with
 ``-``, the options' environment variables read as typer reads them (:data:`DOWNLOAD`,
-:data:`VERIFY`, :data:`STATS`). Anything else -- another command, ``--help`` of a command, an
-unknown, misspelt or malformed option, an argument, ``--`` -- returns None, and the typer app
+:data:`VERIFY`, :data:`STATS`); and the root help (``--help``, ``-h`` or no argument at
+all). Anything else -- shell completion (:data:`COMPLETE_ENV` set), another command,
+``--help`` of a command, an unknown, misspelt or malformed option, an argument, ``--`` --
+returns None, and the typer app
 runs the command as it always did (its usage errors included). So an option the typer app
 gains is handled there until it is added here: correct, only slower.
 """
@@ -33,6 +35,8 @@ from typing import Any, NamedTuple
 __all__ = ["DOWNLOAD", "STATS", "VERIFY", "Opt", "parse", "recognise", "run"]
 
 FLAG, VALUE, LIST = "flag", "value", "list"
+#: Set by the shell completion scripts click installs: click answers, whatever argv is.
+COMPLETE_ENV = "_LUNGSEGDB_COMPLETE"
 
 
 class Opt(NamedTuple):
@@ -325,6 +329,8 @@ def recognise(argv: Sequence[str]) -> Callable[[], int] | None:
     True
     """
     argv = list(argv)
+    if os.environ.get(COMPLETE_ENV):
+        return None  # a shell asking for completions (its script runs bare `lungsegdb`)
     if not argv or (len(argv) == 1 and argv[0] in ("--help", "-h")):
         return _root_help()  # bare ``lungsegdb`` prints the root help too
     command = _COMMANDS.get(argv[0]) if argv else None

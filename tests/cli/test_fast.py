@@ -214,7 +214,6 @@ def test_debug_gives_the_same_traceback_ending_and_message(data: dict[str, str])
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
         ["stats", "--bogus"],
         ["info", "--json"],
         ["--version"],
@@ -239,6 +238,24 @@ def test_debug_gives_the_same_traceback_ending_and_message(data: dict[str, str])
 )
 def test_anything_else_is_left_to_the_typer_app(argv: list[str]) -> None:
     assert fast.recognise(argv) is None
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["verify", "--quick"], ["download"]])
+def test_shell_completion_is_left_to_typer(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """A completion script runs bare ``lungsegdb`` with ``_LUNGSEGDB_COMPLETE`` set: click
+    answers it, not the root help (nor a command the words happen to spell)."""
+    monkeypatch.setenv("_LUNGSEGDB_COMPLETE", "complete_bash")
+    assert fast.recognise(argv) is None
+
+
+def test_completion_through_the_console_script_is_typers() -> None:
+    env = _env(_LUNGSEGDB_COMPLETE="complete_bash", COMP_WORDS="lungsegdb verify --quic",
+               COMP_CWORD="2")
+    quick = _run([], typer=False, env=env)
+    assert quick == _run([], typer=True, env=env)
+    assert quick[0] == 0 and quick[1].split() == ["--quick"]
 
 
 def test_options_and_environment_are_read_as_typer_reads_them(
