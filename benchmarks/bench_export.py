@@ -6,8 +6,9 @@ absent folder (removed, dirty pages flushed, before the timer starts):
 
 * ``export folders`` (every file hard-linked) vs ``cp -r``: target ratio < 0.5;
 * ``export nnunet`` (images hard-linked, masks rewritten 0/1, RGB slices made one channel,
-  dataset.json, splits) vs ``cp -r``: reported (half the files must be decoded and written
-  anew, so it cannot be a fraction of a copy; docs/performance.md), no image copied.
+  dataset.json, splits) vs ``cp -r``: target ratio <= 1.0 (copy speed: the 6,400 files it
+  must decode and write anew are the floor, on both cores; docs/performance.md), no image
+  copied.
 
 After the rounds each export is checked to hold no second copy of the images: every image in
 it shares its inode with the tree (``images_linked``), except, for nnunet, the RGB images
@@ -119,7 +120,7 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             f"export {fmt} vs cp -r",
             Side(f"lungsegdb export {fmt}", argv, setup=_absent(out)),
             Side("cp -r", ["cp", "-r", str(tree), str(cp_out)], setup=_absent(cp_out)),
-            max_ratio=0.5 if fmt == "folders" else None,
+            max_ratio=0.5 if fmt == "folders" else 1.0,
             out=out,
             tree=tree,
             may_write=multi_channel_images(tree) if fmt == "nnunet" else 0,

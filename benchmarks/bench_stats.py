@@ -5,8 +5,8 @@ page cache warm). The loop computes the same numbers per group: pairs, shapes, d
 intensity min/max/mean/std over every pixel (float64 sums), foreground fraction per mask
 (min/mean/max and percentiles), bytes on disk.
 
-* ``stats`` with the decode cache cleared before every round vs the loop: target ratio <= 0.55,
-  peak RSS < 250 MB;
+* ``stats`` with the decode cache cleared before every round vs the loop: target ratio <= 0.25
+  (issue: both cores), both cores busy (our CPU time / wall time >= 1.6), peak RSS < 250 MB;
 * ``stats`` after ``validate`` (warm decode cache: nothing decoded) vs the loop: reported.
 
 Run standalone: ``python benchmarks/bench_stats.py --scale 0.1 --rounds 3``.
@@ -78,8 +78,9 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
             "stats (cold) vs tifffile loop",
             Side("lungsegdb stats (cache cleared)", stats, setup=lambda: clear_cache(root)),
             Side("tifffile loop, same numbers (1 process)", hand),
-            max_ratio=0.55,
+            max_ratio=0.25,
             rss_limit_mb=250,
+            min_cores=1.6,
         ),
         Comparison(
             "stats after validate vs loop",

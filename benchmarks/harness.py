@@ -150,9 +150,16 @@ class Comparison:
     min_speedup: float | None = None
     rss_limit_mb: float | None = None
     max_seconds: float | None = None
+    #: ours must keep this many cores busy on average: median CPU / median wall time
+    min_cores: float | None = None
+    #: at least this many rounds whatever ``--rounds`` says (start-up times: a median of 9)
+    min_rounds: int = 0
+    #: the 1-minute load average when the comparison started (other jobs on the machine)
+    load: float | None = None
 
     def run(self, rounds: int) -> None:
-        for i in range(rounds):
+        self.load = load_average()
+        for i in range(max(rounds, self.min_rounds)):
             order = (self.ours, self.theirs) if i % 2 == 0 else (self.theirs, self.ours)
             for side in order:
                 side.once()
@@ -167,6 +174,11 @@ class Comparison:
         return self.ours.best / self.theirs.best
 
     @property
+    def cores(self) -> float:
+        """How many cores ours kept busy: its median CPU time over its median wall time."""
+        return self.ours.cpu_median / self.ours.median
+
+    @property
     def target(self) -> str:
         parts = []
         if self.max_ratio is not None:
@@ -177,6 +189,8 @@ class Comparison:
             parts.append(f"RSS < {self.rss_limit_mb:.0f} MB")
         if self.max_seconds is not None:
             parts.append(f"ours < {self.max_seconds:g} s")
+        if self.min_cores is not None:
+            parts.append(f"CPU/wall >= {self.min_cores:g}")
         return ", ".join(parts) or "report"
 
     @property
@@ -190,6 +204,8 @@ class Comparison:
             ok &= self.ours.peak_rss_mb < self.rss_limit_mb
         if self.max_seconds is not None:
             ok &= self.ours.median < self.max_seconds
+        if self.min_cores is not None:
+            ok &= self.cores >= self.min_cores
         return ok
 
     def row(self) -> dict[str, object]:
@@ -207,6 +223,10 @@ class Comparison:
             "best_ratio": round(self.best_ratio, 3),
             "ours_machine_cpu_s": _rounded(self.ours.machine_median),
             "theirs_machine_cpu_s": _rounded(self.theirs.machine_median),
+            "ours_machine_cpu_rounds": [_rounded(r.machine) for r in self.ours.runs],
+            "theirs_machine_cpu_rounds": [_rounded(r.machine) for r in self.theirs.runs],
+            "ours_cores": round(self.cores, 2),
+            "load1": _rounded(self.load),
             "ours_cpu_s": round(self.ours.cpu_median, 3),
             "ours_user_s": round(self.ours.user_median, 3),
             "ours_sys_s": round(self.ours.sys_median, 3),
@@ -218,6 +238,14 @@ class Comparison:
             "target": self.target,
             "met": self.met,
         }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _rounded(value: float | None) -> float | None:

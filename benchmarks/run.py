@@ -8,7 +8,11 @@ alternate A/B over the rounds; the table shows the median wall time of each side
 the ratio of the best rounds (``best``: steadier on a host that slows rounds at random, see
 harness.py),
 peak RSS (children included), the median CPU time (user + system) of each side's child and
-the target from the issues. ``--sweep`` repeats the runs at
+the target from the issues; ``cores`` is our CPU time over our wall time, ``busy s`` the
+median over our rounds of the busy CPU seconds of the whole machine during a round (every
+process: other jobs on a shared machine show here; the JSON rows have every round's), and
+``load`` the 1-minute load average when the comparison started.
+``--sweep`` repeats the runs at
 ``--scale 0.1`` and reports the per-file cost at both scales. Exits 1 if a target is missed.
 Synthetic data is built once with ``lungsegdb synth`` and cached (see fixtures.py).
 """
@@ -44,6 +48,18 @@ def _machine() -> str:
     return f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def compiled() -> None:
+    """Byte-compile the package, as pip does when it installs one. Under
+    ``PYTHONDONTWRITEBYTECODE=1`` (or from a fresh checkout) every command would otherwise
+    compile each module it imports, on every run: ~60 ms of start-up that no installed copy
+    pays."""
+    import compileall
+
+    import lungsegdb_cli
+
+    compileall.compile_dir(Path(lungsegdb_cli.__file__).parent, quiet=1)
+
+
 def run_scale(names: list[str], scale: float, rounds: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for name in names:
@@ -66,7 +82,8 @@ def run_scale(names: list[str], scale: float, rounds: int) -> list[dict[str, obj
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'comparison':<42}{'scale':>6}{'ours s':>9}{'theirs s':>10}{'ratio':>8}"
-        f"{'best':>7}{'RSS MB':>8}{'CPU ours/theirs s':>19}  {'target':<34}{'met':>4}"
+        f"{'best':>7}{'RSS MB':>8}{'CPU ours/theirs s':>19}{'cores':>6}{'busy s':>8}"
+        f"{'load':>6}  {'target':<34}{'met':>4}"
     )
     print(header)
     print("-" * len(header))
@@ -75,6 +92,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{r['comparison']!s:<42}{r['scale']!s:>6}{r['ours_s']!s:>9}{r['theirs_s']!s:>10}"
             f"{r['ratio']!s:>8}{r.get('best_ratio', '')!s:>7}{r['ours_rss_mb']!s:>8}"
             f"{str(r.get('ours_cpu_s', '')) + '/' + str(r.get('theirs_cpu_s', '')):>19}"
+            f"{r.get('ours_cores', '')!s:>7}{r.get('ours_machine_cpu_s', '')!s:>9}"
+            f"{r.get('load1', '')!s:>7}"
             f"  {r['target']!s:<34}"
             f"{'yes' if r['met'] else 'NO':>4}"
         )
@@ -96,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown or missing benchmarks: {', '.join(unknown)}")
         names = [n for n in names if n in wanted]
     print(f"machine: {_machine()}")
+    compiled()
     rows: list[dict[str, object]] = []
     scales = [0.1, args.scale] if args.sweep and args.scale != 0.1 else [args.scale]
     for scale in scales:

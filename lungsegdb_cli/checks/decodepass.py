@@ -17,12 +17,13 @@ threads took 5.3 s against 3.1 s for one thread (GIL contention); two processes 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lungsegdb_cli.checks.scancache import ScanCache
 from lungsegdb_cli.dataset.tree import FileEntry, GroupScan
@@ -44,6 +45,15 @@ MIN_POOL_FILES = 48
 #: Chunks in flight per worker: queued work (~80 ms) that covers the main process's pauses
 #: (listing the next group). Memory: a few hundred small summaries at most.
 INFLIGHT_PER_WORKER = 8
+
+
+class Mark(NamedTuple):
+    """An item of a pass's jobs that is not a file: ``call(summaries)`` runs once every file
+    listed before it has its summary (its chunk came back), while later files may still be
+    decoding. :func:`decode_groups` puts one after each group, so the caller reduces a group
+    on the main process while the workers decode the next ones, not after the last."""
+
+    call: Callable[[dict[str, FileSummary]], None]
 
 
 @dataclass
@@ -77,6 +87,11 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     # fork: workers start in milliseconds and inherit whatever is already imported
     method = "fork" if "fork" in methods and os.name == "posix" else None
+    if method == "fork":
+        # numpy once, here, rather than once per worker (~60 ms of CPU each, taken from the
+        # cores the main process is listing on); the main process needs it anyway (stats
+        # reduces on it; the workers' results are numpy-backed)
+        import numpy  # noqa: F401
     return process_pool(workers, multiprocessing.get_context(method), _init_worker)
 
 
@@ -133,6 +148,7 @@ class _Pass:
         "decoded",
         "done",
         "limit",
+        "marks",
         "max_inflight",
         "out",
         "pending",
@@ -157,6 +173,24 @@ class _Pass:
         self.started = False
         self.buf: list[tuple[FileEntry, str]] = []
         self.done = self.total = self.cached = self.decoded = 0
+        #: marks waiting for the files queued before them: (files decoded by then, mark)
+        self.marks: deque[tuple[int, Mark]] = deque()
+
+    def mark(self, mark: Mark) -> None:
+        """Run ``mark`` once every file added so far has its summary (now, if they have).
+        The files waiting for a full chunk are sent now: the mark's group is complete."""
+        pool, buf = self.pool, self.buf
+        if pool is not None and buf:
+            self._submit(pool, buf[:])
+            buf.clear()
+        self.marks.append((self.decoded, mark))  # in-process: fired as finish() decodes
+        self._fire()
+
+    def _fire(self) -> None:
+        """Run the marks whose files are all back."""
+        marks = self.marks
+        while marks and marks[0][0] <= self.done:
+            marks.popleft()[1].call(self.out)
 
     def add(self, entry: FileEntry, kind: str) -> None:
         """One listed file: from the cache, or queued (a full chunk goes to the pool)."""
@@ -189,6 +223,7 @@ class _Pass:
             else:
                 self._submit(pool, part)
         self._drain(0)
+        self._fire()
 
     def _tasks(self, part: list[tuple[FileEntry, str]]) -> list[tuple[str, str, int, int]]:
         base, limit = self.base, self.limit
@@ -215,11 +250,13 @@ class _Pass:
         self.done += len(entries)
         if self.started:
             self.prog.advance(len(entries))
+        if self.marks:
+            self._fire()
 
 
 def decode(
     dataset_dir: Path,
-    jobs: Iterable[tuple[FileEntry, str]],
+    jobs: Iterable[tuple[FileEntry, str] | Mark],
     *,
     cache: ScanCache,
     progress: Progress | None = None,
@@ -230,7 +267,8 @@ def decode(
     """Summaries of every ``(file, kind)`` in ``jobs``, keyed by relative path.
 
     ``jobs`` may be a generator that lists the tree as it goes: files are sent to the workers
-    as soon as a chunk is complete, so decoding overlaps the listing. The progress bar starts
+    as soon as a chunk is complete, so decoding overlaps the listing; a :class:`Mark` among
+    them runs once the files before it are decoded. The progress bar starts
     when the listing is complete (its total is known then). ``workers``: a number of
     processes, or a :class:`Workers` already started (left open). ``max_pixels``: the decode
     limit (default: :func:`~lungsegdb_cli.tiff.decode.max_image_pixels`, which raises
@@ -247,9 +285,12 @@ def decode(
     crew = workers if isinstance(workers, Workers) else Workers(workers, start=False, progress=prog)
     run = _Pass(dataset_dir, limit, cache, prog, crew)
     try:
-        add = run.add
-        for entry, kind in jobs:
-            add(entry, kind)
+        add, mark = run.add, run.mark
+        for job in jobs:
+            if type(job) is Mark:
+                mark(job)
+            else:
+                add(*job)
         run.finish(description)
     except BaseException:
         if own:
@@ -273,6 +314,7 @@ def decode_groups(
     workers: int | None = None,
     description: str = "Decoding",
     max_pixels: int | None = None,
+    on_group: Callable[[GroupScan, dict[str, FileSummary]], None] | None = None,
 ) -> tuple[list[GroupScan], PassResult, Callable[[], None]]:
     """The pass validate and stats share: list the groups, decode ``jobs_of(group)`` for each.
 
@@ -280,15 +322,19 @@ def decode_groups(
     cache is saved in the background with ``keep_of(groups)`` (the entries and folders to
     keep) while the workers exit. Returns the groups, the decode results and a function that
     waits for the cache to be written. ``max_pixels``: as for :func:`decode` (resolved here,
-    before the workers start).
+    before the workers start). ``on_group(group, summaries)``: called on the main process for
+    each group, in order, as soon as its files are decoded -- while the workers decode the
+    groups after it -- so reducing the groups does not wait for the last file.
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels
     groups: list[GroupScan] = []
 
-    def jobs() -> Iterator[tuple[FileEntry, str]]:
+    def jobs() -> Iterator[tuple[FileEntry, str] | Mark]:
         for gs in listing:  # decoding starts while later groups are listed
             groups.append(gs)
             yield from jobs_of(gs)
+            if on_group is not None:
+                yield Mark(functools.partial(on_group, gs))
 
     with Workers(workers, start=cache.empty, progress=progress) as crew:
         passed = decode(

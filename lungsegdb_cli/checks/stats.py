@@ -343,39 +343,58 @@ def _not_read(scans: list[GroupScan], summaries: dict[str, FileSummary]) -> None
             summaries.setdefault(f.rel, FileSummary(kind=kind_of(f.rel), error=NOT_READ))
 
 
+def _shape_key(s: FileSummary, keys: dict[tuple[int, ...], str]) -> str:
+    """:meth:`FileSummary.shape_key`, made once per distinct shape."""
+    key = keys.get(s.shape)
+    if key is None:
+        key = keys[s.shape] = s.shape_key()
+    return key
+
+
 def _accumulate(gs: GroupScan, summaries: dict[str, FileSummary], rows: list | None) -> GroupStats:
+    """One group's numbers from its files' summaries. Runs on the main process while the
+    workers decode the next groups, so it does per pair only what is cheap: the histograms
+    are gathered as bytes and summed once per group (one numpy call, exact integers)."""
     g = gs.group
     pairs = pairs_of(gs)
     st = GroupStats(g.variant, g.version, present=gs.present, pairs=len(pairs))
     step = max(1, len(pairs) // SAMPLES)
+    shape_keys: dict[tuple[int, ...], str] = {}
+    hists: dict[tuple[float, float], list[bytes]] = {}
+    by_dtype = st.by_dtype
     for i, p in enumerate(pairs):
         si, sm = summaries[p.image.rel], summaries[p.mask.rel]
         st.bytes += p.image.size + p.mask.size
-        st.unreadable += (not si.ok) + (not sm.ok)
-        if si.ok:
-            st.shapes[si.shape_key()] += 1
+        image_ok, mask_ok = si.error is None, sm.error is None
+        st.unreadable += (not image_ok) + (not mask_ok)
+        if image_ok:
+            st.shapes[_shape_key(si, shape_keys)] += 1
             st.dtypes[si.dtype] += 1
             st.intensity.add(si)
-            st.by_dtype.setdefault(si.dtype, Moments()).add(si)
+            moments = by_dtype.get(si.dtype)
+            if moments is None:
+                moments = by_dtype[si.dtype] = Moments()
+            moments.add(si)
             st.nonfinite += si.nonfinite
-            h = si.histogram()
-            if h is not None:
-                key = (si.hist_lo, si.hist_hi)
-                if key in st.hist_parts:
-                    st.hist_parts[key] += h
-                else:
-                    st.hist_parts[key] = h
-        if sm.ok:
-            st.mask_shapes[sm.shape_key()] += 1
+            if si.hist is not None:
+                hists.setdefault((si.hist_lo, si.hist_hi), []).append(si.hist)
+        if mask_ok:
+            st.mask_shapes[_shape_key(sm, shape_keys)] += 1
             st.mask_dtypes[sm.dtype] += 1
             if sm.pixels:
                 st.foreground.append(sm.fg / sm.pixels)
             c = mask_convention(sm)
             st.conventions["empty" if c is None else c] += 1
-        if si.ok and sm.ok and i % step == 0 and len(st.samples) < SAMPLES:
+        if image_ok and mask_ok and i % step == 0 and len(st.samples) < SAMPLES:
             st.samples.append(p)
         if rows is not None:
             rows.append(_row(gs, p, si, sm))
+    if hists:
+        import numpy as np
+
+        for key, parts in hists.items():
+            counts = np.frombuffer(b"".join(parts), dtype="<u4").reshape(-1, HIST_BINS)
+            st.hist_parts[key] = counts.sum(axis=0, dtype=np.int64)
     return st
 
 
@@ -432,6 +451,15 @@ def compute(
     groups = dataset.groups(dataset.parse_variant(variant), dataset.parse_version(version))
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
+    rows: list[list[Any]] | None = [] if csv is not None else None
+    out: list[GroupStats] = []
+
+    def reduce_group(gs: GroupScan, summaries: dict[str, FileSummary]) -> None:
+        """A group's numbers, made as soon as its files are decoded (the workers go on with
+        the next groups meanwhile)."""
+        _not_read([gs], summaries)
+        out.append(_accumulate(gs, summaries, rows))
+
     scans, passed, cache_saved = decode_groups(
         paths.dataset_dir,
         listing,
@@ -443,14 +471,13 @@ def compute(
         workers=workers,
         description="Computing statistics",
         max_pixels=limit,
+        on_group=reduce_group,
     )
-    _not_read(scans, passed.summaries)
     big = too_large(scans, passed.summaries)
     if big:
         cache_saved()
         raise _too_large_error(big, limit)
-    rows: list[list[Any]] | None = [] if csv is not None else None
-    out = [_accumulate(gs, passed.summaries, rows) for gs in scans]
+    assert len(out) == len(scans)
     cache_saved()
     if csv is not None and rows is not None:
         write_csv(Path(csv), rows)

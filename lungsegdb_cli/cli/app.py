@@ -14,19 +14,18 @@ need them, so ``lungsegdb --help`` starts fast.
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 
 from lungsegdb_cli import api
-from lungsegdb_cli._redact import redact
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.cli import options as opt
 from lungsegdb_cli.cli import render
+from lungsegdb_cli.cli.funnel import report as _report_exc
+from lungsegdb_cli.cli.funnel import safe_streams as _safe_streams
 from lungsegdb_cli.cli.output import (
     JSON_SCHEMA,
     Output,
@@ -36,7 +35,7 @@ from lungsegdb_cli.cli.output import (
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
-from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError, from_os_error
+from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError
 
 __all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
@@ -95,35 +94,14 @@ def download(
     On a complete, intact tree it does nothing (no network). Interrupted downloads resume.
     Env: LUNGSEGDB_OFFLINE=1 (--offline), LUNGSEGDB_REQUIRE_PIN=1 (--require-pin).
     """
-    from lungsegdb_cli.sources.request import DownloadRequest
-    from lungsegdb_cli.utils import envvars
+    from lungsegdb_cli.cli import bodies
 
-    out = Output(json_mode=json_out, quiet=quiet)
-    # the one request, built here where the options are parsed (pins and every value checked
-    # before anything is read), then passed down unchanged: one call into the API
-    request = DownloadRequest.build(
-        urls=list(url or ()),
-        drive=not no_drive,
-        archive=archive,
-        sha256=sha256,
-        md5=md5,
-        require_pin=require_pin or envvars.flag("LUNGSEGDB_REQUIRE_PIN"),
-        keep_archive=not no_keep_archive,
-        offline=offline or envvars.flag("LUNGSEGDB_OFFLINE"),
-        force=force,
-        extract=not no_extract,
-        cookies=cookies,
-        storage_options=list(storage_option or ()),
-        retries=retries,
-        timeout=timeout,
+    return bodies.download(
+        url=url, archive=archive, sha256=sha256, offline=offline, force=force,
+        no_extract=no_extract, require_pin=require_pin, no_keep_archive=no_keep_archive,
+        data_dir=data_dir, json_out=json_out, quiet=quiet, cookies=cookies, no_drive=no_drive,
+        retries=retries, timeout=timeout, storage_option=storage_option, md5=md5,
     )
-    _existing_file(archive, "Archive")
-    result = api.download(data_dir, request=request, progress=out.progress())
-    if result.client == "gdown":
-        out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
-    doc = result.to_dict()
-    out.emit(doc, lambda con: render.render_download(con, result, no_extract=no_extract))
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,22 +148,11 @@ def verify(
     The kept archive is checked against its pinned (--sha256) or recorded SHA-256, every file
     of the tree against the manifest: missing, modified, extra. Exit 0 intact, 1 if anything
     differs, 3 if there is nothing to verify (no manifest), 5 if a file cannot be read."""
-    out = Output(json_mode=json_out, quiet=quiet)
-    pin = _check_sha256(sha256)
-    result = api.verify(
-        data_dir,
-        sha256=pin,
-        quick=quick,
-        # No progress object at all when quiet: rich is then never imported (~30 ms).
-        progress=None if quick or quiet else out.progress(),
+    from lungsegdb_cli.cli import bodies
+
+    return bodies.verify(
+        sha256=sha256, quick=quick, data_dir=data_dir, json_out=json_out, quiet=quiet
     )
-    if result.ok and not json_out:
-        # All is well: plain lines, no rich console to load (start-up counts at this speed).
-        sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
-        sys.stdout.flush()
-        return 0
-    out.emit(result.to_dict(), lambda con: render.render_verify(con, result))
-    return 0 if result.ok else int(ExitCode.CHECK_FAILED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,32 +208,12 @@ def stats(
     every pixel (the normalisation constants), mask foreground fraction, mask conventions and
     bytes on disk. Unreadable files are skipped and counted (see 'lungsegdb validate'); an
     image whose tags declare more than the decode limit fails the run (exit 1, too-large)."""
-    from lungsegdb_cli.cli import plot as plot_mod
-    from lungsegdb_cli.cli import tuning as _tuning
+    from lungsegdb_cli.cli import bodies
 
-    out = Output(json_mode=json_out, quiet=quiet)
-    csv_path = _output_file(csv_path, "--csv")
-    plot = _output_file(plot, "--plot")
-    spec = plot_mod.check_window(window, plot)
-    if plot is not None:
-        plot_mod.require()
-    with _tuning.decode_switches():
-        result = api.stats(
-            data_dir,
-            variant=variant,
-            version=version,
-            csv=csv_path,
-            use_cache=not no_cache,
-            progress=out.progress(),
-        )
-    doc = result.to_dict()
-    written = plot_mod.render(result, plot, window=spec).out if plot is not None else None
-    if written is not None:
-        doc["plot"] = str(written)
-    for warning in render.stats_warnings(result):
-        out.warn(warning)
-    out.emit(doc, lambda con: render.render_stats(con, result, plot=written))
-    return 0
+    return bodies.stats(
+        variant=variant, version=version, csv_path=csv_path, plot=plot, window=window,
+        no_cache=no_cache, data_dir=data_dir, json_out=json_out, quiet=quiet,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -588,27 +535,6 @@ def publish(
 # ---------------------------------------------------------------------------------------------
 # The error funnel
 # ---------------------------------------------------------------------------------------------
-def _debug_wanted(argv: Sequence[str]) -> bool:
-    return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
-
-
-def _traceback() -> None:
-    """``--debug``'s traceback of the error being handled (URLs in it redacted)."""
-    sys.stderr.write(redact(traceback.format_exc()))
-    sys.stderr.flush()
-
-
-def _network_error(exc: OSError) -> LungSegDBError | None:
-    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
-    download code did not map: the download failed (exit 3), not the local machine."""
-    module = type(exc).__module__.split(".")[0]
-    if module not in ("requests", "urllib3"):
-        return None
-    from lungsegdb_cli.errors import DownloadError
-
-    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
-
-
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
 
 
@@ -638,16 +564,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     from typer.exceptions import Abort, TyperException
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = _debug_wanted(argv)
     command = typer.main.get_command(app)
     if not argv:  # bare `lungsegdb`: the help, and success (not a usage error after it)
         argv = ["--help"]
     try:
         rv = command.main(args=argv, prog_name="lungsegdb", standalone_mode=False)
     except LungSegDBError as exc:
-        if debug:
-            _traceback()
-        return _report(exc.to_dict(), argv)
+        return _report_exc(exc, argv)
     except TyperException as exc:  # usage errors from option parsing
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         code = getattr(exc, "exit_code", 2)
@@ -661,25 +584,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Abort):
         return _interrupted(argv)
     except OSError as exc:
-        if debug:
-            _traceback()
-        err = _network_error(exc) or from_os_error(exc, "accessing a local file")
-        return _report(err.to_dict(), argv)
+        return _report_exc(exc, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
     if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
         return _interrupted(argv)
     return rv
-
-
-def _safe_streams() -> None:
-    """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
-    an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
-    output escapes names from data already (:mod:`~lungsegdb_cli.utils.textsafe`); this is the net
-    under it. Streams that already handle errors (``surrogateescape``, ...) are left alone."""
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
 
 
 def serve(argv: Sequence[str]) -> int:

@@ -86,10 +86,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         _install()
         _ready()
         _sigint_at("start")
-        from lungsegdb_cli.cli.app import serve
+        from lungsegdb_cli.cli import fast
 
-        _sigint_at("run")
-        code = serve(args)
+        quick = fast.recognise(args)  # --help, download, verify: no typer (None: the rest)
+        if quick is None:
+            from lungsegdb_cli.cli.app import serve
+
+            _sigint_at("run")
+            code = serve(args)
+        else:
+            _sigint_at("run")
+            code = quick()
         _state = _DONE
         _sigint_at("exit")
     except KeyboardInterrupt:

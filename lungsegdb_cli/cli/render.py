@@ -90,36 +90,46 @@ def _print(con: Console, text: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # download, extract
 # ---------------------------------------------------------------------------------------------
-def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
-    """What ``download`` did, then the archive, its source and the manifest."""
+def download_lines(result: DownloadResult, *, no_extract: bool) -> list[str]:
+    """The human report of ``download`` as plain lines (escaped): what it did, then the
+    archive, its source and the manifest. No rich needed (the fast path prints them as they
+    are, see :mod:`~lungsegdb_cli.cli.fast`)."""
     from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE
 
+    lines: list[str] = []
     if result.action == ACTION_UP_TO_DATE:
         what = "archive" if no_extract else "dataset"
-        _print(con, f"LungSegDB {what} already complete: nothing to do.")
+        lines.append(f"LungSegDB {what} already complete: nothing to do.")
     elif result.extracted:
-        _print(con, f"LungSegDB is ready: {_e(result.dataset_dir)}")
+        lines.append(f"LungSegDB is ready: {_e(result.dataset_dir)}")
     else:
-        _print(con, "Archive downloaded and checked (not extracted).")
+        lines.append("Archive downloaded and checked (not extracted).")
     if result.files is not None:
-        _print(con, f"  files:    {result.files:,}")
+        lines.append(f"  files:    {result.files:,}")
     arch = result.archive
     if arch and result.archive_kept is False:
-        _print(con, f"  archive:  discarded ({_fmt_bytes(arch.size)} freed; the tree is kept)")
+        lines.append(f"  archive:  discarded ({_fmt_bytes(arch.size)} freed; the tree is kept)")
     elif arch:
-        _print(con, f"  archive:  {_e(arch.path)} ({_fmt_bytes(arch.size)})")
-        _print(con, f"  sha256:   {arch.sha256}")
+        lines.append(f"  archive:  {_e(arch.path)} ({_fmt_bytes(arch.size)})")
+        lines.append(f"  sha256:   {arch.sha256}")
         if arch.md5:
-            _print(con, f"  md5:      {arch.md5}")
+            lines.append(f"  md5:      {arch.md5}")
     where = result.source.link or result.source.url
     if where:
-        _print(con, f"  source:   {_e(where)}")
+        lines.append(f"  source:   {_e(where)}")
     if result.client == "gdown":
-        _print(con, "  client:   gdown (Drive sent a page lungsegdb's own parser does not follow)")
+        lines.append("  client:   gdown (Drive sent a page lungsegdb's own parser does not follow)")
     if result.manifest:
-        _print(con, f"  manifest: {_e(result.manifest)}")
+        lines.append(f"  manifest: {_e(result.manifest)}")
     if result.pin_hint:
-        _print(con, _e(result.pin_hint))
+        lines.append(_e(result.pin_hint))
+    return [_e(line) for line in lines]
+
+
+def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
+    """What ``download`` did, then the archive, its source and the manifest."""
+    for line in download_lines(result, no_extract=no_extract):
+        _print(con, line)
 
 
 def render_extract(con: Console, result: ExtractResult) -> None:

@@ -21,8 +21,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lungsegdb_cli.archive.formats import CHUNK
-
+#: The size of the blocks extraction inflates (:data:`lungsegdb_cli.archive.base.CHUNK`; a test
+#: keeps the two equal). A copy, not an import: every command applies the tuning at start-up,
+#: and the archive modules (zlib-ng, tarfile, zipfile) cost start-up time the cheap commands
+#: (``verify --quick``, ``download`` on an intact tree) should not pay.
+CHUNK = 1 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc <malloc.h>
 _applied = False
 

@@ -48,3 +48,10 @@ def test_switches_apply_inside_and_restore_after(
     assert seen == (False, pytest.approx(inside, abs=2e-6))  # kept in whole microseconds
     assert gc.isenabled() is collecting
     assert sys.getswitchinterval() == pytest.approx(interval, abs=2e-6)
+
+
+def test_the_block_size_copy_matches_the_archive_modules() -> None:
+    """tuning keeps its own copy of the extraction block size (no archive import at start-up)."""
+    from lungsegdb_cli.archive.base import CHUNK
+
+    assert _perf.CHUNK == CHUNK

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ LINKS: tuple[str, ...] = ("hardlink", "symlink", "copy")
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 #: Decoding jobs per pool task.
 _CHUNK = 16
+#: Chunks in flight per worker.
+_INFLIGHT = 8
 #: errno values that mean the local machine refused (exit 5), not that the data is bad.
 LOCAL_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
@@ -94,18 +97,20 @@ def link_file(source: str, dest: str, link: str) -> str:
     return "copy"
 
 
-def _read(path: str, limit: int) -> Any:
+def _read(path: str, limit: int, size: int | None = None) -> Any:
     """The decoded array of the TIFF at ``path`` (native byte order), under the limit: the
-    plain-TIFF fast path (one ``readinto``), else tifffile."""
-    import tifffile
-
-    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    plain-TIFF fast path (one ``readinto``), else tifffile (imported only then: a worker
+    that meets plain files only never loads it). ``size``: the file's, if known."""
     from lungsegdb_cli.tiff.raw import read_plain
 
-    plain = read_plain(path, os.stat(path).st_size, limit)
+    plain = read_plain(path, os.stat(path).st_size if size is None else size, limit)
     if plain is not None:
         arr = plain[0]
     else:
+        import tifffile
+
+        from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+
         _quiet_tifffile()
         with tifffile.TiffFile(path) as tif:
             _check_pages(tif, limit)
@@ -113,15 +118,15 @@ def _read(path: str, limit: int) -> Any:
     return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
-def _shape_of(path: str, limit: int) -> tuple[int, ...]:
+def _shape_of(path: str, limit: int, size: int | None = None) -> tuple[int, ...]:
     """The first page's shape from the header (the plain-TIFF fast path, else tifffile)."""
-    import tifffile
-
     from lungsegdb_cli.tiff.raw import plain_shape
 
-    shape = plain_shape(path, os.stat(path).st_size, limit)
+    shape = plain_shape(path, os.stat(path).st_size if size is None else size, limit)
     if shape is not None:
         return shape
+    import tifffile
+
     with tifffile.TiffFile(path) as tif:
         return tuple(int(n) for n in tif.pages.first.shape)
 
@@ -176,18 +181,18 @@ def _write_tiff(dest: str, data: Any, *, compress: bool) -> None:
     write_gray(dest, data, compress=compress)
 
 
-def _run(job: Job, root: str, link: str, limit: int) -> tuple[str, str, str]:
-    """Do ``job``; returns ``(how, shape, convention)``."""
+def _run(job: Job, root: str, link: str, limit: int, size: int) -> tuple[str, str, str]:
+    """Do ``job`` (its source has ``size`` bytes); returns ``(how, shape, convention)``."""
     dest = os.path.join(root, job.rel)
     if job.mode == "link":
         return link_file(job.source, dest, link), "", ""
     if job.mode == "probe":
-        shape = "x".join(map(str, _shape_of(job.source, limit)))
-        conv = convention(_read(job.source, limit)) if job.kind == "mask" else ""
+        shape = "x".join(map(str, _shape_of(job.source, limit, size)))
+        conv = convention(_read(job.source, limit, size)) if job.kind == "mask" else ""
         return "probed", shape, conv
-    if job.mode == "gray" and len(_shape_of(job.source, limit)) == 2:
+    if job.mode == "gray" and len(_shape_of(job.source, limit, size)) == 2:
         return link_file(job.source, dest, link), "", ""  # gray already: no pixel read
-    arr = _read(job.source, limit)
+    arr = _read(job.source, limit, size)
     new = to_binary(arr) if job.mode == "binary" else to_gray(arr)
     if new is None:
         return link_file(job.source, dest, link), "", ""
@@ -200,7 +205,7 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
     """Do ``job`` and stat the result; an error as a :class:`Failed` record."""
     try:
         src = os.stat(job.source)
-        how, shape, conv = _run(job, root, link, limit)
+        how, shape, conv = _run(job, root, link, limit, src.st_size)
         if how == "probed":
             st = src
         else:
@@ -234,21 +239,35 @@ def _place_chunk(jobs: list[Job], root: str, link: str, limit: int) -> list[Plac
     return [place_one(j, root, link, limit) for j in jobs]
 
 
-def _decoded(pool: Any, jobs: list[Job], root: str, link: str, limit: int) -> Iterator[Any]:
-    chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
-    if pool is None:
-        for chunk in chunks:
-            yield _place_chunk(chunk, root, link, limit)
-        return
-    # at most a few chunks in flight per worker: memory stays flat whatever the tree's size
-    inflight: list[Any] = []
-    it = iter(chunks)
-    for chunk in it:
-        inflight.append(pool.submit(_place_chunk, chunk, root, link, limit))
-        if len(inflight) >= 4 * pool._max_workers:
-            yield inflight.pop(0).result()
-    for fut in inflight:
-        yield fut.result()
+class _Heavy:
+    """The jobs that decode, on the worker processes: a window of chunks in flight, topped
+    up as they come back, so that the main process can place the other files meanwhile."""
+
+    def __init__(self, pool: Any, jobs: list[Job], args: tuple[str, str, int], n: int) -> None:
+        self.pool, self.args = pool, args
+        self.chunks = iter([jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)])
+        self.window = _INFLIGHT * n
+        self.inflight: deque[Any] = deque()
+        self.top_up()
+
+    def top_up(self) -> None:
+        while len(self.inflight) < self.window:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return
+            self.inflight.append(self.pool.submit(_place_chunk, chunk, *self.args))
+
+    def ready(self) -> Iterator[list[Placed | Failed]]:
+        """The results that are back (in order), more sent."""
+        while self.inflight and self.inflight[0].done():
+            yield self.inflight.popleft().result()
+        self.top_up()
+
+    def rest(self) -> Iterator[list[Placed | Failed]]:
+        """Every result still to come, in order."""
+        while self.inflight:
+            yield self.inflight.popleft().result()
+            self.top_up()
 
 
 def _raise_errors(errors: list[Failed]) -> None:
@@ -288,15 +307,26 @@ def place_all(
             raise from_os_error(exc, f"create {folder} in {root}") from exc
     n = _decodepass.default_workers(progress) if workers is None else max(1, workers)
     heavy = [j for j in jobs if j.mode != "link"]
+    light = [j for j in jobs if j.mode == "link"]
     done: dict[str, Placed] = {}
     errors: list[Failed] = []
     progress.start("Exporting", len(jobs))
-    for job in (j for j in jobs if j.mode == "link"):
-        _collect([place_one(job, root, link, limit)], done, errors, progress)
+    args = (root, link, limit)
     pool = _decodepass._pool(n) if n > 1 and len(heavy) > _CHUNK else None
     try:
-        for results in _decoded(pool, heavy, root, link, limit):
-            _collect(results, done, errors, progress)
+        # the decoding jobs go to the workers first; the links are made here meanwhile
+        work = None if pool is None else _Heavy(pool, heavy, args, n)
+        for i, job in enumerate(light):
+            _collect([place_one(job, *args)], done, errors, progress)
+            if work is not None and i % _CHUNK == 0:
+                for results in work.ready():
+                    _collect(results, done, errors, progress)
+        if work is None:
+            for i in range(0, len(heavy), _CHUNK):
+                _collect(_place_chunk(heavy[i : i + _CHUNK], *args), done, errors, progress)
+        else:
+            for results in work.rest():
+                _collect(results, done, errors, progress)
     except BaseException:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

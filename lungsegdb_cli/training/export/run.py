@@ -24,7 +24,6 @@ is
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
-from lungsegdb_cli.training.export import croissant, layout
+from lungsegdb_cli.training.export import croissant, layout, recordtext
 from lungsegdb_cli.training.export.atomic import Seen, check_target, staging, tidy
 from lungsegdb_cli.training.export.atomic import commit as put_in_place
 from lungsegdb_cli.training.export.check import RECORD
@@ -228,14 +227,22 @@ def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...])
 # ---------------------------------------------------------------------------------------------
 # The record
 # ---------------------------------------------------------------------------------------------
-def _file_entry(p: Placed, root: Path) -> dict[str, Any]:
+def _relative(source: str, root: Path, prefix: str) -> str:
+    """``source`` relative to ``root``, with ``/`` (string work for the usual case, a path
+    under ``prefix`` = ``root`` + separator; pathlib otherwise)."""
+    if source.startswith(prefix):
+        return source[len(prefix):].replace(os.sep, "/")
+    return Path(source).relative_to(root).as_posix()
+
+
+def _file_entry(p: Placed, root: Path, prefix: str = "") -> dict[str, Any]:
     return {
         "path": p.rel,
         "size": p.size,
         "how": p.how,
         "ino": p.ino,
         "mtime_ns": p.mtime_ns,
-        "source": Path(p.source).relative_to(root).as_posix(),
+        "source": _relative(p.source, root, prefix or os.path.join(str(root), "")),
         "source_size": p.source_size,
         "source_mtime_ns": p.source_mtime_ns,
     }
@@ -249,6 +256,7 @@ def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
                texts: dict[str, bytes], cases: dict[str, str], root: Path) -> dict[str, Any]:
     probed = [p for p in placed if p.how == "probed"]
     shards = {"shards": result.shards} if result.shards else {}
+    prefix = os.path.join(str(root), "")
     return {
         "schema": SCHEMA,
         "kind": "lungsegdb-export",
@@ -268,8 +276,8 @@ def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
         "counts": result.counts,
         "datasets": result.datasets,
         "cases": cases,
-        "files": [_file_entry(p, root) for p in placed if p.how != "probed"],
-        "sources": [_file_entry(p, root) for p in probed],
+        "files": [_file_entry(p, root, prefix) for p in placed if p.how != "probed"],
+        "sources": [_file_entry(p, root, prefix) for p in probed],
         "texts": [_text_entry(rel, data) for rel, data in sorted(texts.items())],
         **shards,
     }
@@ -392,7 +400,7 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
             shards=shards,
         )
         doc = record_doc(result, splits, placed, texts, plan.cases, paths.dataset_dir)
-        _write(staged / RECORD, (json.dumps(doc, indent=1, ensure_ascii=True) + "\n").encode())
+        _write(staged / RECORD, recordtext.dumps(doc).encode())
         checkpoint("export staged")
         put_in_place(staged, out, aside, seen)
         checkpoint("export done")

@@ -1,0 +1,79 @@
+"""The error funnel's pieces that need no typer: shared by the typer app (:func:`.app.run`)
+and the fast path (:mod:`.fast`), so an error reads the same whichever path ran the command.
+
+:func:`report` turns what a command raised -- a
+:class:`~lungsegdb_cli.errors.LungSegDBError`, or an ``OSError`` nothing mapped -- into the
+two-line message (or the ``--json`` error document) and the contract's exit code, with the
+traceback first under ``--debug`` / ``LUNGSEGDB_DEBUG=1``. :func:`safe_streams` is the net
+under human output (an unencodable character escaped, never a ``UnicodeEncodeError``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from lungsegdb_cli._redact import redact
+from lungsegdb_cli.cli.output import report_error
+from lungsegdb_cli.errors import LungSegDBError, from_os_error
+
+__all__ = ["debug_wanted", "network_error", "report", "safe_streams", "show_traceback"]
+
+
+def debug_wanted(argv: Sequence[str]) -> bool:
+    """``--debug`` in ``argv``, or ``LUNGSEGDB_DEBUG`` set to anything but ``""``/``0``."""
+    return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
+
+
+def show_traceback() -> None:
+    """``--debug``'s traceback of the error being handled (URLs in it redacted)."""
+    import traceback
+
+    sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.flush()
+
+
+def network_error(exc: OSError) -> LungSegDBError | None:
+    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
+    download code did not map: the download failed (exit 3), not the local machine."""
+    module = type(exc).__module__.split(".")[0]
+    if module not in ("requests", "urllib3"):
+        return None
+    from lungsegdb_cli.errors import DownloadError
+
+    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
+
+
+def report(exc: LungSegDBError | OSError, argv: Sequence[str]) -> int:
+    """Show ``exc`` (being handled: call it from an ``except`` block) and return its exit
+    code: the traceback first with ``--debug``, then the message or the JSON error document.
+
+    Examples
+    --------
+    >>> from lungsegdb_cli.errors import UsageError
+    >>> try:
+    ...     raise UsageError("Bad value", hint="Use a good one.")
+    ... except UsageError as exc:
+    ...     code = report(exc, ["--json"])  # doctest: +ELLIPSIS
+    {"ok": false, "schema": 1, "error": {"code": 2, "kind": "usage", "message": "Bad value", ...}}
+    >>> code
+    2
+    """
+    if debug_wanted(argv):
+        show_traceback()
+    if isinstance(exc, LungSegDBError):
+        return report_error(exc.to_dict(), argv)
+    err = network_error(exc) or from_os_error(exc, "accessing a local file")
+    return report_error(err.to_dict(), argv)
+
+
+def safe_streams() -> None:
+    """Make a strict stdout/stderr (e.g. Python's default under an ``en_US.UTF-8`` locale) show
+    an unencodable character as an escape instead of raising ``UnicodeEncodeError``: human
+    output escapes names from data already (:mod:`~lungsegdb_cli.utils.textsafe`); this is the
+    net under it. Streams that already handle errors (``surrogateescape``, ...) are left
+    alone."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
