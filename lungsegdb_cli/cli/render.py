@@ -524,7 +524,7 @@ def render_export(con: Console, result: ExportResult) -> None:
     for top, info in result.datasets.items():
         counts = ", ".join(f"{s} {n:,}" for s, n in info["pairs"].items())
         if info.get("shards"):
-            counts += f" ({info['shards']:,} shards, {_fmt_bytes(info.get('bytes'))})"
+            counts += f" ({_n(info['shards'], 'shard')}, {_fmt_bytes(info.get('bytes'))})"
         _print(con, f"  {_e(top)}: {counts}")
     if result.made_default_split:
         _print(con, "Splits: none in force, so the default split was made (seed 0, "

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lungsegdb_cli"
 NOUNS = (
     "pairs", "files", "groups", "stems", "rows", "entries", "findings", "defects", "slices",
     "tiles", "items", "paths", "attempts", "members", "cases", "images", "masks", "folders",
-    "sources", "errors", "warnings", "splits", "scans", "workers", "seconds",
+    "sources", "errors", "warnings", "splits", "scans", "workers", "seconds", "shards",
+    "records", "parts",
 )
 _AFTER_NUMBER = re.compile(rf"^ (?:\w+ )?(?:{'|'.join(NOUNS)})\b")
 _MAYBE_PLURAL = re.compile(r"\w\(s\)")  # "pair(s)"; "http(s)" is a scheme, not a count
