@@ -124,6 +124,19 @@ def is_junk(path: str) -> bool:
     return name.lower() in JUNK_NAMES or name.startswith("._")
 
 
+def is_junk_name(name: str) -> bool:
+    """:func:`is_junk` for one bare file or folder name (no separators): the per-entry check
+    of a tree walk, a set lookup instead of a split.
+
+    >>> is_junk_name(".DS_Store"), is_junk_name("._1.tif"), is_junk_name("1.tif")
+    (True, True, False)
+    """
+    if name.startswith("._"):
+        return True
+    lower = name.lower()
+    return lower in JUNK_NAMES or lower in JUNK_DIRS
+
+
 def stem(name: str) -> str:
     """The pairing key of a file: its name without the TIFF extension (case kept)."""
     return PurePosixPath(name).stem

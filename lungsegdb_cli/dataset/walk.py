@@ -6,7 +6,6 @@ re-exported by :mod:`lungsegdb_cli.checks.verify`.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Container, Iterator
 from pathlib import Path
@@ -36,24 +35,23 @@ def scan_tree(
     """
     if not os.path.isdir(dataset_dir):
         return
-    # Junk folders are pruned on the way down, so a name alone decides; names repeat across
-    # the eight leaf folders, so a small cache saves most of the calls.
-    is_junk = functools.lru_cache(maxsize=8192)(dataset.is_junk)
+    is_junk = dataset.is_junk_name  # junk folders are pruned on the way down: a name decides
     stack: list[tuple[str, str]] = [(os.fspath(dataset_dir), "")]
     while stack:
         folder, prefix = stack.pop()
         with os.scandir(folder) as it:
             entries = list(it)
         for entry in entries:
-            rel = prefix + entry.name
-            if rel in skip and not entry.is_dir(follow_symlinks=False):
-                continue
-            if is_junk(entry.name):
-                continue
+            name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, rel + "/"))
-                elif entry.is_file(follow_symlinks=False):
+                    if not is_junk(name):
+                        stack.append((entry.path, prefix + name + "/"))
+                    continue
+                rel = prefix + name
+                if (skip and rel in skip) or is_junk(name):
+                    continue
+                if entry.is_file(follow_symlinks=False):
                     yield rel, entry.stat(follow_symlinks=False).st_size if sizes else 0
                 elif entry.is_symlink():
                     yield rel, LINK
