@@ -522,7 +522,10 @@ def render_export(con: Console, result: ExportResult) -> None:
     """Where the export went, the splits it used, pairs per split, how files were placed."""
     _print(con, f"Exported {result.format} to {_e(result.out)}")
     for top, info in result.datasets.items():
-        counts = ", ".join(f"{s} {n:,}" for s, n in info["pairs"].items())
+        if list(info["pairs"]) == [top]:  # a split's own shards (webdataset): said once
+            counts = _n(info["pairs"][top], "pair")
+        else:
+            counts = ", ".join(f"{s} {n:,}" for s, n in info["pairs"].items())
         if info.get("shards"):
             counts += f" ({_n(info['shards'], 'shard')}, {_fmt_bytes(info.get('bytes'))})"
         _print(con, f"  {_e(top)}: {counts}")

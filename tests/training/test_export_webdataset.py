@@ -191,3 +191,16 @@ def test_cli(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None
     out = capsys.readouterr().out
     assert "Shards: " in out and "train:" in out
     assert run(["verify-export", str(tmp_path / "o")]) == 0
+
+
+def test_the_summary_names_each_split_once(synth: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Each split's line says its pairs and shards in the right number, not "train: train 6
+    (1 shards ...)"."""
+    assert run(["export", "webdataset", str(tmp_path / "out"), "--data-dir", str(synth)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if line.startswith("  ")}
+    for split in SPLITS:
+        n = len(L.pairs(synth, split=split))
+        assert lines[split].strip().startswith(f"{split}: {n} pair"), lines[split]
+        assert f"{split}: {split}" not in lines[split] and "1 shards" not in out
