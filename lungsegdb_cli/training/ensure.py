@@ -42,22 +42,23 @@ ENV_TIMEOUT = "LUNGSEGDB_TIMEOUT"
 def check_pin(sha256: str | None) -> str | None:
     """``sha256`` (else ``$LUNGSEGDB_SHA256``) in lower case, None when neither is set or it
     is blank; anything but 64 hex digits: :class:`UsageError` (exit 2) before any byte is
-    read.
+    read -- the download request's own check (:meth:`~lungsegdb_cli.sources.request.Pin.parse`).
 
     Examples
     --------
     >>> check_pin("AB" * 32) == "ab" * 32
     True
     """
-    value = os.environ.get(ENV_SHA256) if sha256 is None else sha256
-    if value is None or not value.strip():
-        return None
-    pin = value.strip().lower()
-    if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
-        where = "sha256" if sha256 is not None else ENV_SHA256
-        raise UsageError(f"Malformed SHA-256 in {where}: {value!r} (expected 64 hex digits)",
-                         hint="Copy the checksum from 'lungsegdb info --json' or your CI pin.")
-    return pin
+    from lungsegdb_cli.sources.request import Pin
+
+    if sha256 is not None:
+        pin = Pin.parse("sha256", sha256)
+    else:
+        try:
+            pin = Pin.parse("sha256", os.environ.get(ENV_SHA256))
+        except UsageError as exc:  # said with where the value came from
+            raise UsageError(f"{exc.message} in {ENV_SHA256}", hint=exc.hint) from None
+    return None if pin is None else pin.hex
 
 
 def not_downloaded(paths: DataPaths) -> NotDownloaded:
