@@ -126,12 +126,6 @@ def download_lines(result: DownloadResult, *, no_extract: bool) -> list[str]:
     return [_e(line) for line in lines]
 
 
-def render_download(con: Console, result: DownloadResult, *, no_extract: bool) -> None:
-    """What ``download`` did, then the archive, its source and the manifest."""
-    for line in download_lines(result, no_extract=no_extract):
-        _print(con, line)
-
-
 def render_extract(con: Console, result: ExtractResult) -> None:
     """What ``extract`` wrote (or that it had nothing to do), mapped folders, what it skipped."""
     size = _fmt_bytes(result.bytes)

@@ -35,7 +35,7 @@ from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
 from lungsegdb_cli.utils.units import counted
 
-__all__ = ["META_NAME", "PublishResult", "publish"]
+__all__ = ["META_NAME", "PublishResult", "Target", "join_url", "publish"]
 
 META_NAME = MIRROR_META  # what a download from the folder reads to find the archive
 META_SCHEMA = 1
@@ -79,7 +79,7 @@ def _is_url(dest: str) -> bool:
     return "://" in dest
 
 
-def _join(dest: str, name: str) -> str:
+def join_url(dest: str, name: str) -> str:
     return dest.rstrip("/") + "/" + name
 
 
@@ -131,7 +131,7 @@ def _counts(paths: DataPaths) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-class _Target:
+class Target:
     """DEST as a place to write: a local folder or an fsspec filesystem."""
 
     def __init__(self, dest: str, options: Mapping[str, Any] | None) -> None:
@@ -150,18 +150,18 @@ class _Target:
             from urllib.parse import unquote, urlsplit
 
             self.root = unquote(urlsplit(dest).path)
-        self.tmp = _join(self.root, f".lungsegdb-tmp-{secrets.token_hex(6)}")
+        self.tmp = join_url(self.root, f".lungsegdb-tmp-{secrets.token_hex(6)}")
 
     def url(self, name: str) -> str:
         if self.fs is None:
-            return Path(_join(self.root, name)).absolute().as_uri()
-        return _join(self.dest, name)
+            return Path(join_url(self.root, name)).absolute().as_uri()
+        return join_url(self.dest, name)
 
     def put(self, local: Path | bytes, name: str) -> None:
         """Upload ``local`` (a file, or the bytes themselves) as ``name``: staged under the
         destination's own temporary prefix, then moved into place. Nothing is written
         anywhere else (the data dir is only read: it may be read-only)."""
-        staged, final = _join(self.tmp, name), _join(self.root, name)
+        staged, final = join_url(self.tmp, name), join_url(self.root, name)
         if self.fs is None:
             try:
                 os.makedirs(os.path.dirname(staged), exist_ok=True)  # name may hold folders
@@ -208,7 +208,7 @@ def publish(
     """Upload the verified archive, the manifest and ``lungsegdb.json`` to ``dest`` (see the
     module docstring)."""
     record, archive, verified = _verified(paths, sha256.lower() if sha256 else None, progress)
-    target = _Target(dest, storage_options)
+    target = Target(dest, storage_options)
     sha = str(record.sha256).lower()
     counts = _counts(paths)
     meta = {

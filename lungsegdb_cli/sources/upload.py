@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.sources.plan import redact
-from lungsegdb_cli.sources.publish import _join, _Target
+from lungsegdb_cli.sources.publish import Target, join_url
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.units import counted
 
@@ -65,14 +65,14 @@ def upload_files(
     (2, 12, b'xxxxxxxxxx')
     >>> work.cleanup()
     """
-    target = _Target(dest, storage_options)
+    target = Target(dest, storage_options)
     progress = ensure(progress)
     sizes = [(folder / name).stat().st_size for name in names]
     what = f"Uploading {counted(len(names), 'file')} of {folder.name}"
     progress.start(what, sum(sizes), unit="B")
     try:
         for name, size in zip(names, sizes, strict=True):
-            target.put(folder / name, _join(prefix, name))
+            target.put(folder / name, join_url(prefix, name))
             progress.advance(size)
     finally:
         target.cleanup()
@@ -82,5 +82,5 @@ def upload_files(
         url=redact(target.url(prefix)),
         files=len(names),
         bytes=sum(sizes),
-        index_url=redact(target.url(_join(prefix, last))),
+        index_url=redact(target.url(join_url(prefix, last))),
     )
