@@ -346,12 +346,6 @@ def _is_kind(name: str) -> bool:
     return dataset.canonical_kind(name) is not None
 
 
-def _is_junk_name(name: str) -> bool:
-    """:func:`dataset.is_junk` for a bare name, without its regex (called for every file)."""
-    low = name.lower()
-    return name.startswith("._") or low in dataset.JUNK_NAMES or low in dataset.JUNK_DIRS
-
-
 def _is_tiff_name(name: str) -> bool:
     """:func:`dataset.is_tiff` for a bare name, without pathlib (called for every file)."""
     i = name.rfind(".")
@@ -378,7 +372,7 @@ def _list_folder(confined: Confined, rel_dir: str, gs: GroupScan) -> list[FileEn
         entries = sorted(it, key=lambda e: natural_key(e.name))
     for e in entries:
         name = e.name
-        if _is_junk_name(name):
+        if dataset.is_junk_name(name):
             continue
         rel = f"{rel_dir}/{name}"
         try:
@@ -490,7 +484,9 @@ def scan(dataset_dir: Path, groups: tuple[Group, ...] | None = None) -> TreeScan
     return TreeScan(dataset_dir, list(_group_scans(dataset_dir, groups)))
 
 
-def _require(paths: DataPaths) -> Path:
+def require(paths: DataPaths) -> Path:
+    """The dataset folder of ``paths`` if it holds a LungSegDB tree (at least one leaf
+    folder), else :class:`CheckFailed` naming it."""
     where = paths.dataset_dir
     if not where.is_dir() or not _leaf_folders(where).leaves:
         raise CheckFailed(
@@ -508,4 +504,4 @@ def iter_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> 
     """:func:`scan`, one group at a time (the caller can start decoding the first group's
     files while the next is listed); raises :class:`CheckFailed` (exit 1), before yielding
     anything, when there is no LungSegDB tree at all."""
-    return _group_scans(_require(paths), groups)
+    return _group_scans(require(paths), groups)

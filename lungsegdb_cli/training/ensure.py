@@ -72,10 +72,10 @@ def not_downloaded(paths: DataPaths) -> NotDownloaded:
 
 
 def _has_tree(paths: DataPaths) -> bool:
-    from lungsegdb_cli.dataset.tree import _require
+    from lungsegdb_cli.dataset.tree import require
 
     try:
-        _require(paths)
+        require(paths)
     except CheckFailed:
         return False
     return True

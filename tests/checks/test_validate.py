@@ -298,7 +298,7 @@ def run_measured(argv: list[str], **env: str) -> tuple[int, str, str, int]:
 
 def hostile_tree(tmp_path: Path, width: int = 46341, height: int = 46341) -> Path:
     """A one-pair tree whose image is a tiny deflate TIFF declaring width x height uint8."""
-    from test_tiffinfo import hostile_tiff
+    from support.tiffs import hostile_tiff
 
     root = tmp_path / "LungSegDB"
     write_pair(root, "1")
@@ -308,7 +308,7 @@ def hostile_tree(tmp_path: Path, width: int = 46341, height: int = 46341) -> Pat
 
 def test_decompression_bomb_is_too_large_in_bounded_memory(tmp_path: Path) -> None:
     """The 46341^2 file (372 KB) drove validate to 10.5 GB and 31 s (the 32768^2 one, 5.3 GB,
-    is in test_tiffinfo's table)."""
+    is in tests/tiff/test_tiffinfo.py's table)."""
     side, declared = 46341, "2,147,488,281"
     root = hostile_tree(tmp_path, side, side)
     rc, out, err, peak = run_measured(["validate", "--data-dir", str(root), "--json"])

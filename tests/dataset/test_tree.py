@@ -176,7 +176,7 @@ def test_no_tree_is_check_failed(tmp_path: Path, layout: str) -> None:
     ],
 )
 def test_fast_name_checks_agree_with_dataset(name: str) -> None:
-    assert tree._is_junk_name(name) == tree.dataset.is_junk(name)
+    assert tree.dataset.is_junk_name(name) == tree.dataset.is_junk(name)
     assert tree._is_tiff_name(name) == tree.dataset.is_tiff(name)
     assert tree._stem(name) == tree.dataset.stem(name)
 
