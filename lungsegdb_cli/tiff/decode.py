@@ -71,12 +71,14 @@ __all__ = [
     "SUM_SPAN",
     "FileSummary",
     "NotRegular",
+    "check_pages",
     "describe_bad_header",
     "exact_moments",
     "exact_sums",
     "hist_range",
     "max_image_pixels",
     "open_regular",
+    "quiet_tifffile",
     "summarize",
     "summarize_many",
 ]
@@ -201,7 +203,7 @@ def _dtype_name(dtype: Any) -> str:
     return name
 
 
-def _quiet_tifffile() -> None:
+def quiet_tifffile() -> None:
     """tifffile logs decoder warnings; the summary carries what matters, keep stderr clean."""
     global _quiet_done
     if not _quiet_done:
@@ -209,7 +211,7 @@ def _quiet_tifffile() -> None:
         _quiet_done = True
 
 
-def _check_pages(tif: Any, limit: int) -> int:
+def check_pages(tif: Any, limit: int) -> int:
     """The number of pages of ``tif``, once what every page declares (from its tags, nothing
     decoded) has passed :func:`~lungsegdb_cli.tiff.raw.check_declared`; raises TooLarge."""
     declared: list[tuple[int, int, int, int, str, int]] = []
@@ -254,7 +256,7 @@ def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) ->
 
     with os.fdopen(fd, "rb", closefd=False) as fh, tifffile.TiffFile(fh, name=path) as tif:
         pages = tif.pages
-        s.pages = _check_pages(tif, limit)
+        s.pages = check_pages(tif, limit)
         page = pages.first
         ends = [
             int(o) + int(c)
@@ -286,7 +288,7 @@ def summarize(
     declare more is not decoded (``too_large``). ``size`` is what the caller saw; the size of
     the file as opened is what counts. Never raises for a bad file, never blocks on a special
     one (see :func:`open_regular`)."""
-    _quiet_tifffile()
+    quiet_tifffile()
     limit = max_image_pixels() if max_pixels is None else max_pixels
     s = FileSummary(kind=kind)
     try:

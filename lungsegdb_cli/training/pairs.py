@@ -274,13 +274,13 @@ def _decode(path: Path, limit: int) -> Any:
 
     import tifffile
 
-    from lungsegdb_cli.tiff.decode import TooLargeImages, _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.decode import TooLargeImages, check_pages, quiet_tifffile
     from lungsegdb_cli.tiff.raw import TooLarge
 
-    _quiet_tifffile()
+    quiet_tifffile()
     try:
         with tifffile.TiffFile(os.fspath(path)) as tif:
-            _check_pages(tif, limit)
+            check_pages(tif, limit)
             return tif.pages.first.asarray()
     except TooLarge as exc:
         raise TooLargeImages(

@@ -109,11 +109,11 @@ def _read(path: str, limit: int, size: int | None = None) -> Any:
     else:
         import tifffile
 
-        from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+        from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
 
-        _quiet_tifffile()
+        quiet_tifffile()
         with tifffile.TiffFile(path) as tif:
-            _check_pages(tif, limit)
+            check_pages(tif, limit)
             arr = tif.pages.first.asarray()
     return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 

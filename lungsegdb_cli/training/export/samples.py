@@ -158,16 +158,16 @@ def _decode_bytes(data: bytes, limit: int) -> tuple[Any, int]:
     not the file again."""
     import tifffile
 
-    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
     from lungsegdb_cli.tiff.raw import read_plain
 
     plain = read_plain(data, len(data), limit)
     if plain is not None:
         arr, pages = plain[0], 1
     else:
-        _quiet_tifffile()
+        quiet_tifffile()
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            pages = _check_pages(tif, limit)
+            pages = check_pages(tif, limit)
             arr = tif.pages.first.asarray()
     return (arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))), pages
 
@@ -213,11 +213,11 @@ def check_header(data: bytes, limit: int) -> None:
         return
     import tifffile
 
-    from lungsegdb_cli.tiff.decode import _check_pages, _quiet_tifffile
+    from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
 
-    _quiet_tifffile()
+    quiet_tifffile()
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        if _check_pages(tif, limit) == 0:
+        if check_pages(tif, limit) == 0:
             raise ValueError("no image in the file")
 
 
