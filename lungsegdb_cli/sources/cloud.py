@@ -190,15 +190,19 @@ def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
 # Fetching
 # ---------------------------------------------------------------------------------------------
 def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> DownloadError:
+    local = url.startswith("file:")  # a file on this machine: no bucket, no credentials
     if isinstance(exc, FileNotFoundError):
         return MirrorRefused(
-            f"Could not read {url}: not found", hint="Check the URL (bucket and key).",
+            f"Could not read {url}: not found",
+            hint="Check the path: no such file on this machine." if local
+            else "Check the URL (bucket and key).",
             url=url, page="not-found",
         )
     if isinstance(exc, PermissionError):
         return MirrorRefused(
             f"Could not read {url}: permission denied",
-            hint="Check the credentials (the backend's usual places, or --storage-option).",
+            hint="Check the file's permissions." if local
+            else "Check the credentials (the backend's usual places, or --storage-option).",
             url=url, page="permission-denied",
         )
     what = f"{type(exc).__name__}: {exc}"

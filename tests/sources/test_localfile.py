@@ -208,6 +208,7 @@ def test_a_missing_file_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[
                 "--data-dir", str(tmp_path / "d"), "--json"])
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 3 and err["kind"] == "mirror-refused" and "not found" in err["message"]
+    assert "no such file on this machine" in err["hint"] and "bucket" not in err["hint"]
 
 
 def test_a_file_url_of_another_host_is_exit_2(tmp_path: Path,
