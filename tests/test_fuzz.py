@@ -377,6 +377,64 @@ def test_manifest_parse_gives_a_dict_or_check_failed(text: str) -> None:
     assert all(len(v) == 64 and set(v) <= set("0123456789abcdef") for v in got.values())
 
 
+def _lines_parse(text: str) -> dict[str, str] | str:
+    try:
+        return manifest._parse_lines(text)
+    except CheckFailed as exc:
+        return exc.kind
+
+
+@_fuzz
+@given(st.one_of(manifest_text(), st.text(), st.dictionaries(st.text(max_size=20), _HEX)))
+@example({"raw data/V1/CT_Images/1.TIF": "a" * 64, "raw data/V1/CT_Images/2.TIF": "b" * 64})
+def test_the_one_pass_parse_agrees_with_the_line_by_line_one(text: str | dict[str, str]) -> None:
+    """``parse`` reads a plain manifest in one regular-expression pass (what every
+    ``download`` of an intact tree does): whenever it answers, the answer is the line-by-line
+    parse's, and it never accepts what that parse refuses."""
+    if isinstance(text, dict):  # a written manifest of arbitrary names
+        text = "".join(f"{h}  {n}\n" for n, h in text.items() if "\n" not in n)
+    one_pass = manifest._parse_plain(text)
+    if one_pass is not None:
+        assert one_pass == _lines_parse(text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"{'A' * 64}  raw data/x.TIF",  # upper-case digest: lowered by the line parse
+        f"{'a' * 64}  raw data/x.TIF\r",  # CRLF
+        f"\\{'a' * 64}  raw data/a\\nb.TIF",  # escaped name
+        f"{'a' * 64}  ./x.TIF",
+        f"{'a' * 64}  .x.TIF",
+        f"{'a' * 64}  raw data/../x.TIF",
+        f"{'a' * 64}  raw data//x.TIF",
+        f"{'a' * 64}  raw data/",
+        f"{'a' * 64}  /etc/passwd",
+        f"{'a' * 64}  raw\x00data",
+        f"{'a' * 64} raw data/x.TIF",  # one space: malformed
+        "",  # a blank line
+    ],
+    ids=["upper", "crlf", "escaped", "dot", "dotfile", "dotdot", "empty-component",
+         "folder", "absolute", "nul", "one-space", "blank"],
+)
+def test_what_is_not_plain_goes_line_by_line(line: str) -> None:
+    good = f"{'b' * 64}  raw data/ok.TIF\n"
+    text = good + line + "\n"
+    assert manifest._parse_plain(text) is None
+    got = _lines_parse(text)
+    try:
+        assert manifest.parse(text) == got
+    except CheckFailed as exc:
+        assert exc.kind == got
+
+
+def test_a_written_manifest_is_parsed_in_one_pass() -> None:
+    items = [manifest.Entry(f"raw data/V{v}/CT_Images/{i}.TIF", f"{i:064x}", 1)
+             for v in (1, 2) for i in range(500)]
+    text = manifest.format_lines(items)
+    assert manifest._parse_plain(text) == {e.path: e.sha256 for e in items}
+
+
 _PATH_CHARS = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
 
 

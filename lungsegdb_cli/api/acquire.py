@@ -134,7 +134,6 @@ def download(
     'up-to-date'
     >>> work.cleanup()
     """
-    from lungsegdb_cli.sources import discard as _discard
     from lungsegdb_cli.sources import download as _download
 
     options = {
@@ -158,7 +157,9 @@ def download(
     paths = data_paths(data_dir)
     result = _download.download(paths, request, progress=progress)
     if not request.keep_archive:
-        _discard.discard_archive(paths)
+        from lungsegdb_cli.sources import discard
+
+        discard.discard_archive(paths)
     result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
     return result
 

@@ -38,9 +38,12 @@ class TreeOrigin:
         return f"the tree was extracted from another archive ({made_from}), not the pinned one"
 
 
-def tree_origin(paths: DataPaths, record: Provenance | None) -> TreeOrigin:
-    """What ``paths``' tree records it was extracted from (``record``: the provenance)."""
-    made_from = manifest.tree_archive(paths)
+def tree_origin(
+    paths: DataPaths, record: Provenance | None, *, sidecar: manifest.Sidecar | None = None
+) -> TreeOrigin:
+    """What ``paths``' tree records it was extracted from (``record``: the provenance;
+    ``sidecar``: the manifest's sidecar if the caller has read it already)."""
+    made_from = (sidecar or manifest.Sidecar.read(paths)).archive
     if made_from == manifest.UNRECORDED:
         return TreeOrigin(record.pin if record is not None else None, "provenance")
     return TreeOrigin(made_from, "manifest")

@@ -36,7 +36,7 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 from lungsegdb_cli.checks import info, manifest
@@ -97,13 +97,15 @@ def verify(
     pin = sha256.lower() if sha256 else None
     try:
         listed = _read_manifest(paths)
+        sidecar = manifest.Sidecar.read(paths) if listed is not None else None
         kept, record = info.local_archive(paths)
     except OSError as exc:
         raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
     tree_exists = paths.dataset_dir.is_dir()
     if listed is None and (tree_exists or kept is None):
         raise _nothing_to_verify(paths, tree_exists)
-    expected, sizes, text = listed if listed is not None else ({}, {}, "")
+    expected, text = listed if listed is not None else ({}, "")
+    sizes = (sidecar.sizes if sidecar is not None else None) or {}
     # Where each listed file really is (None: its folder is absent), or the refusal.
     where = _locate(paths.dataset_dir, expected, text)
 
@@ -114,8 +116,8 @@ def verify(
         quick=quick,
     )
     result.archive = _archive_check(paths, kept, record, pin, quick) if archive else None
-    if listed is not None:
-        _tree_record(paths, record, pin, result)
+    if sidecar is not None:
+        _tree_record(paths, record, pin, result, sidecar)
     if not quick:
         against = expected if listed is not None else None
         _hash_all(paths, against, sizes, where, result, progress=progress, workers=workers)
@@ -212,19 +214,26 @@ def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, s
     folders resolved inside the tree, one ``lstat`` per distinct folder component); None
     where a folder is absent. Raises :class:`~lungsegdb_cli.checks.manifest.ManifestPathOutsideTree`
     for a path whose folder leads outside the tree, before any file is touched."""
-    file = Confined(dataset_dir).file
+    folder_of = Confined(dataset_dir).folder
+    bases: dict[str, str | None] = {}  # folder as listed -> its real path and a "/"
     out: dict[str, str | None] = {}
     for rel in listed:
+        parent, _, name = rel.rpartition("/")
         try:
-            out[rel] = file(rel)
-        except LeavesTree:
-            raise manifest.leaves_tree(text, rel) from None
-        except OSError as exc:
-            raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
+            base = bases[parent]
+        except KeyError:
+            try:
+                folder = folder_of(parent)
+            except LeavesTree:
+                raise manifest.leaves_tree(text, rel) from None
+            except OSError as exc:
+                raise _os_error(exc, "list", exc.filename or dataset_dir) from exc
+            base = bases[parent] = None if folder is None else folder + "/"
+        out[rel] = None if base is None else base + name
     return out
 
 
-def _extras(dataset_dir: Path, listed: dict[str, str], result: VerifyResult) -> None:
+def _extras(dataset_dir: Path, listed: Container[str], result: VerifyResult) -> None:
     """Files of the tree (junk excluded) the manifest does not list, into ``result.extra``
     (symlinks and FIFOs/devices/sockets among them also into their lists)."""
     try:
@@ -247,32 +256,26 @@ def _add_extras(found: Iterable[tuple[str, int]], result: VerifyResult) -> None:
             result.not_regular.append(rel)
 
 
-def _read_manifest(
-    paths: DataPaths,
-) -> tuple[dict[str, str], dict[str, int], str] | None:
-    """``({path: sha256}, {path: size}, text)`` from the manifest and its sizes sidecar (a
-    size may be missing), or None without a manifest. Plain dicts, no per-entry objects: at
-    full scale this runs before any hashing starts, so every millisecond is wall time."""
+def _read_manifest(paths: DataPaths) -> tuple[dict[str, str], str] | None:
+    """``({path: sha256}, text)`` from the manifest, or None without one. A plain dict, no
+    per-entry objects: at full scale this runs before any hashing starts, so every
+    millisecond is wall time."""
     text = manifest.read_text(paths.manifest)
     if text is None:
         return None
-    return manifest.parse(text), manifest.read_sizes(paths) or {}, text
+    return manifest.parse(text), text
 
 
 def _check_sizes(
     paths: DataPaths, sizes: dict[str, int], where: dict[str, str | None], result: VerifyResult
 ) -> None:
-    """``--quick``: presence and sizes (from one walk) against the manifest; no reading,
-    and no ``stat`` but inside the tree (``where``: :func:`_locate`)."""
-    try:
-        found = dict(scan_tree(paths.dataset_dir))
-    except OSError as exc:
-        raise _os_error(exc, "list", exc.filename or paths.dataset_dir) from exc
+    """``--quick``: presence and sizes against the manifest; no reading, and no ``stat`` but
+    inside the tree (``where``: :func:`_locate`): one ``lstat`` per listed file, and a walk
+    that only lists folders (no ``stat``) for the files the manifest does not name."""
+    _extras(paths.dataset_dir, where, result)
     result.checked = len(where)
     for rel, path in where.items():
-        size = found.pop(rel, None)
-        if size is None and path is not None:
-            size = _lstat_size(path)
+        size = None if path is None else _lstat_size(path)
         if size is None:  # absent, or a folder where a file should be
             result.missing.append(rel)
             continue
@@ -288,7 +291,6 @@ def _check_sizes(
         want = sizes.get(rel, -1)
         if want >= 0 and size != want:
             result.modified.append(rel)
-    _add_extras(found.items(), result)
 
 
 def _lstat_size(path: str) -> int | None:
@@ -328,17 +330,20 @@ def _nothing_to_verify(paths: DataPaths, tree_exists: bool) -> NothingToVerify:
 
 
 def _tree_record(
-    paths: DataPaths, record: Provenance | None, pin: str | None, result: VerifyResult
+    paths: DataPaths,
+    record: Provenance | None,
+    pin: str | None,
+    result: VerifyResult,
+    sidecar: manifest.Sidecar,
 ) -> None:
     """What the tree's own record says it was extracted from. A pin vouches for the tree
     only if that record names the pinned archive (:mod:`lungsegdb_cli.checks.origin`): a kept
     archive that matches the pin beside a tree from another archive is a problem."""
-    made_from = manifest.tree_archive(paths)
-    if made_from != manifest.UNRECORDED:
-        result.tree_archive_sha256 = made_from
+    if sidecar.archive != manifest.UNRECORDED:
+        result.tree_archive_sha256 = sidecar.archive
     if not pin:
         return
-    origin = tree_origin(paths, record)
+    origin = tree_origin(paths, record, sidecar=sidecar)
     if not origin.matches(pin):
         result.tree_problem = origin.mismatch(pin)
         result.tree_hint = fix_hint(pin)

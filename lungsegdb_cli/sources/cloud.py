@@ -33,7 +33,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lungsegdb_cli._redact import url_sha256
 from lungsegdb_cli.errors import (
@@ -44,15 +44,16 @@ from lungsegdb_cli.errors import (
     UsageError,
     from_os_error,
 )
-from lungsegdb_cli.sources.http.bounds import Bounds, Cap
-from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, resumable_offset
-from lungsegdb_cli.sources.http.streamhash import StreamHasher
-from lungsegdb_cli.sources.http.writeback import WriteBehind
 from lungsegdb_cli.sources.localfile import LocalFiles, local_path
 from lungsegdb_cli.sources.request import parse_storage_options
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 from lungsegdb_cli.utils.units import counted
+
+# The transfer machinery (bounds, resume state, hashing, write-behind) is imported by the
+# transfer itself: telling an fsspec URL apart, which every download plan does, needs none.
+if TYPE_CHECKING:
+    from lungsegdb_cli.sources.http.bounds import Bounds, Cap
 
 __all__ = [
     "BACKENDS",
@@ -232,6 +233,9 @@ class _Stream:
     """One fsspec download into ``part``: resume, then read with retries."""
 
     def __init__(self, url: str, part: Path, fs: Any, path: str, **kw: Any) -> None:
+        from lungsegdb_cli.sources.http.bounds import Bounds
+        from lungsegdb_cli.sources.http.streamhash import StreamHasher
+
         self.url, self.part, self.fs, self.path = url, part, fs, path
         self.key: str = kw["source_key"]
         self.options: Mapping[str, Any] | None = kw["storage_options"]
@@ -255,6 +259,8 @@ class _Stream:
                 failures = self._retry(failures, exc)
 
     def resume(self, total: int | None, validator: str | None) -> None:
+        from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, resumable_offset
+
         state = ResumeState.load(self.part)
         offset = resumable_offset(self.part, self.key, state, url=self.url)
         # a part adopted from another source of this run has no validator: the size decides
@@ -304,6 +310,8 @@ class _Stream:
 
     def _pump(self, src: BinaryIO) -> None:
         """Copy ``src`` (from where it is) to the end of ``part``, until it ends."""
+        from lungsegdb_cli.sources.http.writeback import WriteBehind
+
         mode = "ab" if self.offset else "wb"
         try:
             out = open(self.part, mode)  # noqa: SIM115 - closed below
@@ -349,6 +357,8 @@ def fetch(
     a missing object, refused permission, retries exhausted or more bytes than the cap of
     ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
     folder."""
+    from lungsegdb_cli.sources.http.bounds import Bounds
+    from lungsegdb_cli.sources.http.resume import ResumeState, discard_part
     from lungsegdb_cli.sources.http.transfer import FetchResult, RetryPolicy
 
     t0 = clock()

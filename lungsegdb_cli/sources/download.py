@@ -32,7 +32,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,27 +41,20 @@ from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
 from lungsegdb_cli.sources import plan as sources_mod
-from lungsegdb_cli.sources.drive import cookies as cookies_mod
-from lungsegdb_cli.sources.drive import pages as drive
-from lungsegdb_cli.sources.failures import mismatch, offline_error, page_error, pin_hint
-from lungsegdb_cli.sources.fetch import (
-    EXTRACT_FACTOR,
-    USER_AGENT,
-    Network,
-    Session,
-    archive_name,
-    fetch_archive,
-)
-from lungsegdb_cli.sources.http.resume import discard_other_parts
-from lungsegdb_cli.sources.http.transfer import RetryPolicy, discard_part
 from lungsegdb_cli.sources.request import DownloadRequest
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
+# The network, Drive and failure modules are imported where they are used: a download that
+# finds the tree intact (every CI run after a cache restore) never needs them, and they cost
+# more start-up time than the whole check (http.client, email, html.parser ...).
 if TYPE_CHECKING:
     from lungsegdb_cli.archive.extract import ExtractResult
+    from lungsegdb_cli.sources.drive.links import Source
+    from lungsegdb_cli.sources.fetch import Network, Session
+    from lungsegdb_cli.sources.http.transfer import RetryPolicy
 
 __all__ = [
     "ACTION_DOWNLOADED",
@@ -71,13 +63,10 @@ __all__ = [
     "ACTION_UP_TO_DATE",
     "ENV_SHA256",
     "ENV_URL",
-    "EXTRACT_FACTOR",
-    "USER_AGENT",
     "ArchiveRecord",
     "DownloadResult",
     "SourceRecord",
     "download",
-    "page_error",
     "tree_intact",
 ]
 
@@ -88,10 +77,6 @@ ACTION_UP_TO_DATE = "up-to-date"
 ACTION_DOWNLOADED = "downloaded"
 ACTION_LOCAL = "local-archive"
 ACTION_KEPT = "kept-archive"
-
-#: the name the archive's file gets (kept here under its old name, which tests use)
-_archive_name = archive_name
-
 
 @dataclass(frozen=True)
 class ArchiveRecord:
@@ -130,7 +115,7 @@ class SourceRecord:
         return cls(record.source, record.drive_id, record.link)
 
     @classmethod
-    def recorded(cls, record: Provenance | None, fallback: drive.Source) -> SourceRecord:
+    def recorded(cls, record: Provenance | None, fallback: Source) -> SourceRecord:
         """The record's source, else (no record, or one without a source) ``fallback``."""
         if record is not None and (record.source or record.drive_id):
             return cls.of(record)
@@ -202,8 +187,7 @@ class DownloadResult:
 # ---------------------------------------------------------------------------------------------
 def tree_intact(paths: DataPaths) -> int | None:
     """Number of files if the manifest exists and every file in it has its recorded size."""
-    entries = manifest.intact(paths)
-    return None if entries is None else len(entries)
+    return manifest.intact_count(paths)
 
 
 @dataclass(frozen=True)
@@ -213,11 +197,11 @@ class _Op:
 
     paths: DataPaths
     request: DownloadRequest
-    plan: tuple[drive.Source, ...]
+    plan: tuple[Source, ...]
     progress: Progress | None = None
 
     @property
-    def source(self) -> drive.Source:
+    def source(self) -> Source:
         """The first source: the one named in errors about the whole plan."""
         return self.plan[0]
 
@@ -265,6 +249,8 @@ class _Here:
 # download
 # ---------------------------------------------------------------------------------------------
 def _now() -> str:
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -289,18 +275,26 @@ def download(
     dataset's Drive file unless ``request.drive`` is False; ``storage_options`` go to the
     fsspec backend of ``s3://`` (...) sources; an MD5 pin is the only reason MD5 is computed."""
     t0 = clock()
-    jar = None if request.cookies is None else cookies_mod.load(request.cookies)
+    jar = None
+    if request.cookies is not None:
+        from lungsegdb_cli.sources.drive import cookies
+
+        jar = cookies.load(request.cookies)
     plan = sources_mod.plan(list(request.sources), drive=request.drive, base=drive_base)
     op = _Op(paths, request, plan, progress)
     archive = request.archive
     if archive is not None and not archive.is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
     if request.offline and archive is None and not paths.root.exists():
+        from lungsegdb_cli.sources.failures import offline_error
+
         raise offline_error("the dataset is not here", paths, op.source)
     done = None
     if not request.force and paths.state_dir.is_dir():
         done = _up_to_date_as_reader(op)
     if done is None:
+        from lungsegdb_cli.sources.fetch import Network
+
         net = Network(session, sleep, clock, policy or _policy(request), cookies=jar,
                       storage_options=dict(request.storage_options))
         done = _download_as_writer(op, net)
@@ -310,6 +304,7 @@ def download(
 
 def _policy(request: DownloadRequest) -> RetryPolicy | None:
     """The retry policy ``--retries``/``--timeout`` ask for (None: the default one)."""
+    from lungsegdb_cli.sources.http.transfer import RetryPolicy
     if request.retries is None and request.timeout is None:
         return None
     base = RetryPolicy()
@@ -323,6 +318,7 @@ def _policy(request: DownloadRequest) -> RetryPolicy | None:
 def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
     """Everything after the reader's check, under the writer lock: check again (another run
     may have finished meanwhile), then get the archive, extract it, and commit it all."""
+    from lungsegdb_cli.sources.http.transfer import discard_part
     paths, request = op.paths, op.request
     with commit.writing(paths) as waited:
         here = _Here.look(paths, op.extract)
@@ -353,6 +349,7 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
 def _drop_stale_parts(op: _Op) -> None:
     """After a commit, the partial downloads of other sources (another URL, an earlier run)
     go: nothing would ever resume them, and a cached data dir must not carry them."""
+    from lungsegdb_cli.sources.http.resume import discard_other_parts
     for name in discard_other_parts(op.paths.downloads_dir):
         note(op.progress, f"removed the stale partial download {name}")
 
@@ -386,6 +383,7 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
 def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
     """Move an archive of ours that cannot be extracted to ``<name>.rejected``, so the next
     run fetches it afresh instead of failing on the same bytes (the user's own file stays)."""
+    from lungsegdb_cli.sources.http.transfer import discard_part
     src = result.read_from
     if src is None or src.parent != paths.downloads_dir or result.action == ACTION_LOCAL:
         return None
@@ -441,6 +439,8 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
 
 
 def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResult:
+    from lungsegdb_cli.sources.failures import mismatch
+    from lungsegdb_cli.sources.fetch import EXTRACT_FACTOR
     from lungsegdb_cli.sources.http.streamhash import digest_file
 
     paths, pin = op.paths, op.pin
@@ -496,6 +496,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
 
 
 def _from_kept(op: _Op, here: _Here) -> DownloadResult:
+    from lungsegdb_cli.sources.failures import offline_error
     if op.extract and here.kept_matches(op.pin, op.md5):
         assert here.record is not None and here.kept is not None
         return _finish(op, here.record, ACTION_KEPT, at=here.kept, read_from=here.kept)
@@ -508,8 +509,9 @@ def _from_kept(op: _Op, here: _Here) -> DownloadResult:
 def _from_network(
     txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
+    from lungsegdb_cli.sources.fetch import fetch_archive
     paths = op.paths
-    tried: list[drive.Source] = []
+    tried: list[Source] = []
 
     plan = op.plan or (op.source,)
     # the pinned archive's size caps every transfer when the provenance (read once, under
@@ -518,7 +520,7 @@ def _from_network(
     same = op.pin and record is not None and (record.sha256 or "").lower() == op.pin
     pinned_size = record.size if same and record is not None else None
 
-    def fetch_one(src: drive.Source) -> Any:
+    def fetch_one(src: Source) -> Any:
         if op.pin and tried:  # under one pin, a part the last source left is resumed
             sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
         tried.append(src)
@@ -588,6 +590,7 @@ def _finish(
 ) -> DownloadResult:
     """The result of a run that extracts (or keeps) the archive at ``at``, read from
     ``read_from`` during the run, that ``record`` describes."""
+    from lungsegdb_cli.sources.failures import pin_hint
     return DownloadResult(
         dataset_dir=op.paths.dataset_dir,
         archive=ArchiveRecord.of(record, at),

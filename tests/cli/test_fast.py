@@ -24,6 +24,8 @@ from lungsegdb_cli.cli import fast
 TYPER_PATH = "import sys\nfrom lungsegdb_cli.cli.app import serve\nsys.exit(serve(sys.argv[1:]))"
 #: What the cheap invocations must never load.
 HEAVY = ("typer", "click", "rich", "pydantic", "numpy", "requests", "tifffile", "urllib3")
+#: Nor the standard library's network stack: an intact tree needs no transfer machinery.
+NETWORK = ("http", "email", "ssl", "socket", "html")
 #: Timings that differ from run to run: compared as a placeholder.
 _TIMES = re.compile(r'(in \d+\.\d s|"(elapsed|seconds)": [0-9.e-]+)')
 
@@ -351,6 +353,7 @@ def test_the_cheap_paths_import_nothing_heavy(data: dict[str, str], argv: list[s
     names = _imported([a.format(**data) for a in argv], _env())
     assert "lungsegdb_cli" in names
     assert not names & set(HEAVY), sorted(names & set(HEAVY))
+    assert not names & set(NETWORK), sorted(names & set(NETWORK))
 
 
 def test_help_loads_no_command_module(data: dict[str, str]) -> None:

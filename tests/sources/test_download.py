@@ -22,7 +22,7 @@ from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset import paths
 from lungsegdb_cli.errors import DiskFullError, DrivePageError, OfflineError
-from lungsegdb_cli.sources import download
+from lungsegdb_cli.sources import download, fetch
 from lungsegdb_cli.state import provenance
 from lungsegdb_cli.utils import fsutil
 
@@ -328,7 +328,7 @@ def test_not_enough_disk_space_exits_5_with_numbers(
     monkeypatch.setattr(fsutil, "free_bytes", lambda path: 1000)
     with pytest.raises(DiskFullError) as info:
         _dl(tmp_path)
-    needed = len(archive) + int(len(archive) * download.EXTRACT_FACTOR)
+    needed = len(archive) + int(len(archive) * fetch.EXTRACT_FACTOR)
     assert info.value.exit_code == 5 and f"need {needed:,} bytes, 1,000 free" in info.value.message
     assert list((tmp_path / "downloads").iterdir()) == []  # no archive, no .part, no sidecar
 
@@ -412,7 +412,7 @@ def test_archive_name(filename: str | None, head: bytes, name: str) -> None:
     from lungsegdb_cli.sources.http.transfer import FetchResult
 
     res = FetchResult(Path("p"), 1, "s", "m", "u", filename, None, head)
-    assert download._archive_name(res) == name
+    assert fetch.archive_name(res) == name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,7 +466,7 @@ def test_the_data_dir_is_looked_at_once_per_lock(
     read, kept, intact = (
         provenance.Provenance.read.__func__,
         provenance.Provenance.kept_archive,
-        manifest.intact,
+        manifest.intact_count,
     )
     monkeypatch.setattr(
         provenance.Provenance,
@@ -478,7 +478,7 @@ def test_the_data_dir_is_looked_at_once_per_lock(
         "kept_archive",
         lambda self, root: calls.append("kept") or kept(self, root),
     )
-    monkeypatch.setattr(manifest, "intact", lambda p: calls.append("intact") or intact(p))
+    monkeypatch.setattr(manifest, "intact_count", lambda p: calls.append("intact") or intact(p))
     res = _dl(tmp_path, session=NoNetwork())
     assert res.action == "kept-archive" and res.files == 24
     assert sorted(calls) == ["intact", "intact", "kept", "kept", "read", "read"]
