@@ -15,6 +15,7 @@ Run standalone: ``python benchmarks/bench_startup.py --scale 0.1``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,20 @@ def _cli() -> list[str]:
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "lungsegdb_cli"]
 
 
+def _compile() -> None:
+    """Byte-compile the package being measured, as ``pip install`` does: a Python run with
+    ``PYTHONDONTWRITEBYTECODE`` set (some CI images and sandboxes set it) would otherwise
+    compile every module from source on every call, and measure the compiler."""
+    import lungsegdb_cli
+
+    package = Path(lungsegdb_cli.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
+                   stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+
+
 def prepare(work: Path, scale: float) -> tuple[Path, str]:
     """(a data root holding the synthetic tree, downloaded and intact; its archive's pin)."""
+    _compile()
     root = work / "startup-root"
     archive = synth_archive(scale)
     subprocess.run([*_cli(), "download", "--archive", str(archive), "--data-dir", str(root),
