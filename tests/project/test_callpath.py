@@ -88,3 +88,13 @@ def test_the_spine_is_the_chains_on_which_bytes_land(measured: dict[str, Any]) -
     assert "utils.progress" not in download["path"] + export["path"]  # leaf helpers are off it
     io = measured["download"]["spine_io"]
     assert set(download["path"]) < set(io["path"]) and "sources.http.body" in io["path"]
+
+
+def test_one_orchestrator_fetches_each_source_itself(measured: dict[str, Any]) -> None:
+    """The download's spine has no bounce: ``sources/download.py`` fetches each source in
+    its own loop (``plan.Failover`` keeps the score); the plan used to call the fetch back
+    (``sources.plan -> sources.download``), which put it on the chain to the archive."""
+    spine = measured["download"]["spine"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert "sources.plan" not in spine["path"]
+    assert "sources.download -> sources.fetch" in spine["call_edges"]
