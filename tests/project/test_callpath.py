@@ -98,3 +98,15 @@ def test_one_orchestrator_fetches_each_source_itself(measured: dict[str, Any]) -
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert "sources.plan" not in spine["path"]
     assert "sources.download -> sources.fetch" in spine["call_edges"]
+
+
+def test_the_rate_guard_times_the_body_reads_without_running_them(
+    measured: dict[str, Any],
+) -> None:
+    """With the reads on the spine too (``spine_io``), no chain bounces: the body reader makes
+    each network read itself between the guard's ``begin`` and ``end`` (the guard used to
+    run it, ``sources.http.body -> sources.http.bounds -> sources.http.body``)."""
+    spine = measured["download"]["spine_io"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert "sources.http.bounds" not in spine["path"]
+    assert "sources.http.transfer -> sources.http.body" in spine["call_edges"]
