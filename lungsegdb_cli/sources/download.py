@@ -510,6 +510,7 @@ def _from_network(
     txn: commit.Transaction, op: _Op, here: _Here, net: Network
 ) -> DownloadResult:
     from lungsegdb_cli.sources.fetch import fetch_archive
+
     paths = op.paths
     tried: list[Source] = []
 
@@ -520,18 +521,27 @@ def _from_network(
     same = op.pin and record is not None and (record.sha256 or "").lower() == op.pin
     pinned_size = record.size if same and record is not None else None
 
-    def fetch_one(src: Source) -> Any:
+    # each source in turn, fetched here (the plan keeps the score, it calls nothing back)
+    tries = sources_mod.Failover(plan, op.progress)
+    for source in tries:
         if op.pin and tried:  # under one pin, a part the last source left is resumed
-            sources_mod.adopt_part(paths.downloads_dir, tried[-1], src)
-        tried.append(src)
+            sources_mod.adopt_part(paths.downloads_dir, tried[-1], source)
+        tried.append(source)
         # a source with others after it gets a short retry budget: a dead mirror costs
         # seconds, not the minute of back-off the last source may spend
-        last = src is plan[-1]
+        last = source is plan[-1]
         via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
-        return fetch_archive(paths, src, op.pin, extract=op.extract, progress=op.progress,
-                             net=via, md5=op.md5, pinned_size=pinned_size)
-
-    got, source, attempts = sources_mod.fetch_first(plan, fetch_one, progress=op.progress)
+        try:
+            got = fetch_archive(paths, source, op.pin, extract=op.extract,
+                                progress=op.progress, net=via, md5=op.md5,
+                                pinned_size=pinned_size)
+        except tries.failures as exc:
+            tries.failed(source, exc)  # the only source: raises exc itself
+            continue
+        break
+    else:
+        raise tries.error()  # every source failed
+    attempts = tries.served(source)
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
     txn.stage_file(got.final, got.part)

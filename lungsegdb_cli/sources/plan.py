@@ -9,12 +9,15 @@
   backend are checked here (exit 2 naming the URL or the extra) before anything is fetched;
   ``file://`` URLs and plain paths (``/srv/LungSegDB.zip``, ``./LungSegDB.zip``) through the
   same copy on the standard library (:mod:`lungsegdb_cli.sources.localfile`, no extra).
-* :func:`fetch_first` tries each source in turn. A failure that is the source's fault (a
-  quota, permission or not-found page, an unreachable host, retries exhausted, bytes that
-  contradict the pin) is one :class:`Attempt` and one note line, and the next source is
-  tried; a local failure (disk full) or Ctrl-C stops at once. When every source failed, the
-  error is the first source's (its kind, exit code and next step: the source you chose
-  first), its message listing every later failure and ``context["sources"]`` each attempt.
+* :class:`Failover` keeps the score while its caller (``sources/download.py``, the one
+  orchestrator) fetches each source in turn -- no callback: the fetch is the caller's own
+  code, so the path from the command to the bytes does not pass through this module. A
+  failure that is the source's fault (:attr:`Failover.failures`: a quota, permission or
+  not-found page, an unreachable host, retries exhausted, bytes that contradict the pin) is
+  one :class:`Attempt` and one note line, and the next source is tried; a local failure
+  (disk full) or Ctrl-C stops at once. When every source failed, the error is the first
+  source's (its kind, exit code and next step: the source you chose first), its message
+  listing every later failure and ``context["sources"]`` each attempt.
 * :func:`redact` (:mod:`lungsegdb_cli._redact`, the one rule) is how a URL is shown and
   recorded: user info and credential parameters (signatures, tokens, keys, an Azure SAS)
   become ``***``, so signed URLs and tokens never reach the output, the JSON, an error or a
@@ -24,10 +27,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
@@ -40,19 +43,16 @@ __all__ = [
     "ENV_URL",
     "ENV_URLS",
     "Attempt",
+    "Failover",
     "adopt_part",
     "env_urls",
     "failover_policy",
-    "fetch_first",
     "plan",
     "redact",
 ]
 
 ENV_URLS = "LUNGSEGDB_URLS"
 ENV_URL = "LUNGSEGDB_URL"
-
-T = TypeVar("T")
-
 
 def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
     """The sources the environment names: ``LUNGSEGDB_URLS`` (whitespace-separated), else
@@ -172,39 +172,71 @@ def failover_policy(policy: Any) -> Any:
     return replace(base, retries=min(base.retries, FAILOVER_RETRIES))
 
 
-def fetch_first(
-    sources: Sequence[Source],
-    fetch_one: Callable[[Source], T],
-    *,
-    progress: Progress | None = None,
-) -> tuple[T, Source, list[Attempt]]:
-    """``fetch_one`` of the first source that serves the archive, that source, and every
-    attempt (see the module docstring for what moves on and what stops)."""
-    attempts: list[Attempt] = []
-    first: DownloadError | ChecksumMismatch | None = None
-    total = len(sources)
-    for index, source in enumerate(sources, 1):
-        try:
-            got = fetch_one(source)
-        except (DownloadError, ChecksumMismatch) as exc:
-            if total == 1:
-                raise
-            first = exc if first is None else first
-            rejected = exc.context.get("rejected")
-            attempt = Attempt(
-                source.link,  # redacted when the source was made
-                False,
-                exc.message,  # redacted when the error was made
-                int(exc.exit_code),
-                exc.kind,
-                rejected if isinstance(rejected, str) else None,
-            )
-            attempts.append(attempt)
-            if progress is not None:
-                more = "; trying the next" if index < total else ""
-                note(progress, attempt.line(index, total) + more)
-            continue
-        attempts.append(Attempt(source.link, True))
-        return got, source, attempts
-    assert first is not None
-    raise _failed(attempts, first)
+class Failover:
+    """The sources of one download, tried in order by the caller, and every attempt.
+
+    The caller fetches each source itself and reports the outcome: :meth:`failed` for one of
+    :attr:`failures` (it raises that error when there is only one source), :meth:`served`
+    for the one that served the archive, and raises :meth:`error` when every source failed.
+    Any other exception is the caller's to let through (a local failure or Ctrl-C stops at
+    once).
+
+    Examples
+    --------
+    >>> from lungsegdb_cli.errors import DownloadError
+    >>> from lungsegdb_cli.sources.plan import Failover, plan
+    >>> tries = Failover(plan(["https://a.example/x.zip", "https://b.example/x.zip"],
+    ...                       drive=False))
+    >>> for source in tries:
+    ...     if source.url.startswith("https://a."):
+    ...         tries.failed(source, DownloadError("connection refused"))
+    ...         continue
+    ...     break
+    >>> [(a.url, a.ok) for a in tries.served(source)]
+    [('https://a.example/x.zip', False), ('https://b.example/x.zip', True)]
+    """
+
+    #: the failures that are the source's fault: the next source is tried
+    failures: tuple[type[LungSegDBError], ...] = (DownloadError, ChecksumMismatch)
+
+    def __init__(self, sources: Sequence[Source], progress: Progress | None = None) -> None:
+        self.sources = tuple(sources)
+        self.progress = progress
+        self.attempts: list[Attempt] = []
+        self._first: LungSegDBError | None = None
+
+    def __iter__(self) -> Iterator[Source]:
+        return iter(self.sources)
+
+    def failed(self, source: Source, exc: LungSegDBError) -> None:
+        """Record that ``source`` failed with ``exc`` (one of :attr:`failures`) and note it;
+        raise ``exc`` itself when it is the only source."""
+        total = len(self.sources)
+        if total == 1:
+            raise exc
+        self._first = exc if self._first is None else self._first
+        rejected = exc.context.get("rejected")
+        attempt = Attempt(
+            source.link,  # redacted when the source was made
+            False,
+            exc.message,  # redacted when the error was made
+            int(exc.exit_code),
+            exc.kind,
+            rejected if isinstance(rejected, str) else None,
+        )
+        self.attempts.append(attempt)
+        index = len(self.attempts)
+        if self.progress is not None:
+            more = "; trying the next" if index < total else ""
+            note(self.progress, attempt.line(index, total) + more)
+
+    def error(self) -> LungSegDBError:
+        """The error when every source failed: the first source's (its kind, exit code and
+        hint), its message extended with every later failure (see :func:`_failed`)."""
+        assert self._first is not None
+        return _failed(self.attempts, self._first)
+
+    def served(self, source: Source) -> list[Attempt]:
+        """Record that ``source`` served the archive; every attempt, in order."""
+        self.attempts.append(Attempt(source.link, True))
+        return self.attempts

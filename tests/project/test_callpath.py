@@ -7,6 +7,7 @@ dir's paths, the request, a source)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,45 @@ def test_no_stage_calls_back_into_a_value_module(measured: dict[str, Any], comma
             callers[target].add(source)
     assert {m: c - MAKERS[m] for m, c in callers.items()} == {m: set() for m in MAKERS}
     assert "cli.bodies -> sources.request (call)" not in measured[command]["return_edges"]
+
+
+def test_the_spine_is_the_chains_on_which_bytes_land(measured: dict[str, Any]) -> None:
+    """``--spine``: the module chains from the command down to each write under the
+    destination, deterministic (no process id or random name in them)."""
+    download, export = measured["download"]["spine"], measured["export"]["spine"]
+    for spine in (download, export):
+        assert spine["chains"] and all(c["chain"][0].startswith("cli.app.")
+                                       for c in spine["chains"])
+        assert spine["modules"] == len(spine["path"]) < 20
+        assert spine["returns"] == len(spine["call_edges"]) + spine["bounces"]
+        landed = " ".join(c["landed"] for c in spine["chains"])
+        assert "staging-*" in landed and not re.search(r"staging-\d|url-[0-9a-f]", landed)
+    landed = " ".join(c["landed"] for c in download["chains"])
+    assert ".part" in landed and ".TIF" in landed and "LungSegDB.sha256" in landed
+    assert {"archive.extract_write", "sources.http.transfer"} < set(download["path"])
+    assert "training.export.place" in export["path"]
+    assert "utils.progress" not in download["path"] + export["path"]  # leaf helpers are off it
+    io = measured["download"]["spine_io"]
+    assert set(download["path"]) < set(io["path"]) and "sources.http.body" in io["path"]
+
+
+def test_one_orchestrator_fetches_each_source_itself(measured: dict[str, Any]) -> None:
+    """The download's spine has no bounce: ``sources/download.py`` fetches each source in
+    its own loop (``plan.Failover`` keeps the score); the plan used to call the fetch back
+    (``sources.plan -> sources.download``), which put it on the chain to the archive."""
+    spine = measured["download"]["spine"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert "sources.plan" not in spine["path"]
+    assert "sources.download -> sources.fetch" in spine["call_edges"]
+
+
+def test_the_rate_guard_times_the_body_reads_without_running_them(
+    measured: dict[str, Any],
+) -> None:
+    """With the reads on the spine too (``spine_io``), no chain bounces: the body reader makes
+    each network read itself between the guard's ``begin`` and ``end`` (the guard used to
+    run it, ``sources.http.body -> sources.http.bounds -> sources.http.body``)."""
+    spine = measured["download"]["spine_io"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert "sources.http.bounds" not in spine["path"]
+    assert "sources.http.transfer -> sources.http.body" in spine["call_edges"]

@@ -15,9 +15,10 @@ then raises ``ChunkedEncodingError`` (``IncompleteRead``). Errors are mapped ont
 exceptions on every path.
 
 With a ``guard`` (:class:`ReadGuard`; the download's is
-:class:`lungsegdb_cli.sources.http.bounds.RateGuard`), every read that reaches the network goes
-through
-it: it may ask for fewer bytes, and stops a read that is too slow.
+:class:`lungsegdb_cli.sources.http.bounds.RateGuard`), every read that reaches the network is
+timed by it: the reader asks it how many bytes the read may ask for before, and tells it how
+the read went after (it raises for a read that was too slow); the read itself is the
+reader's own code, never run from inside the guard.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ def _identity(headers: Any) -> bool:
 
 
 class ReadGuard(Protocol):
-    """Runs one read, ``fn(view)`` or ``fn`` of the start of ``view``, and returns its count
-    (raising when the read breaks the guard's rule)."""
+    """Times each read the reader makes: :meth:`begin` before it (the most bytes it may ask
+    for), :meth:`end` after it, with what it raised if it did (raising when the read broke
+    the guard's rule)."""
 
-    def read(self, fn: Callable[[memoryview], int], view: memoryview) -> int: ...
+    def begin(self, size: int) -> int: ...
+
+    def end(self, error: BaseException | None = None) -> None: ...
 
 
 class BodyReader:
@@ -102,9 +106,17 @@ class BodyReader:
     # -- the three ways in -------------------------------------------------------------------
     def _read_some(self, view: memoryview) -> int:
         self.reads += 1
-        if self._guard is not None:
-            return self._guard.read(self._read_raw, view)
-        return self._read_raw(view)
+        guard = self._guard
+        if guard is None:
+            return self._read_raw(view)
+        view = view[: guard.begin(len(view))]
+        try:
+            n = self._read_raw(view)
+        except BaseException as exc:
+            guard.end(exc)  # raises instead when the read was too slow
+            raise
+        guard.end()
+        return n
 
     def _read_raw(self, view: memoryview) -> int:
         if self._raw_readinto is None:

@@ -152,27 +152,28 @@ class RateGuard:
         """The guard of the reads of ``resp``'s body (cut through its socket if they stall)."""
         return _BoundReads(self, interrupter(resp))
 
-    def read(
-        self, fn: Callable[[memoryview], int], view: memoryview, interrupt: Interrupt | None
-    ) -> int:
-        """``fn(view[:step])``, which must return within the window; else
-        :class:`DownloadTooSlow` (cut by the watchdog when ``interrupt`` can end it)."""
-        view = view[: self.step]
+    def begin(self, size: int, interrupt: Interrupt | None) -> tuple[int, float]:
+        """Start timing one read the caller is about to make of up to ``size`` bytes: how
+        many it may ask for (one window's worth at the minimum rate), and when it started.
+        The watchdog is armed to ``interrupt`` the read at the window's end."""
         start = self._clock()
         if interrupt is not None:
             self._dog.arm(start + self.window, interrupt)
-        try:
-            n = fn(view)
-        except Exception:
-            if self._dog.disarm():
+        return min(size, self.step), start
+
+    def end(self, start: float, error: BaseException | None = None) -> None:
+        """Stop timing the read :meth:`begin` started at ``start``; ``error``: what the read
+        raised (the caller re-raises it unless this raises). Raises
+        :class:`DownloadTooSlow` when the read was cut or took longer than the window (a
+        read that failed because it was cut fails as too slow, not as the cut connection;
+        Ctrl-C stays Ctrl-C)."""
+        cut = self._dog.disarm()
+        if error is not None:
+            if cut and isinstance(error, Exception):
                 raise self._too_slow() from None  # the error is the cut connection's
-            raise
-        except BaseException:  # Ctrl-C
-            self._dog.disarm()
-            raise
-        if self._dog.disarm() or self._clock() - start > self.window:
+            return
+        if cut or self._clock() - start > self.window:
             raise self._too_slow()
-        return n
 
     def close(self) -> None:
         self._dog.close()
@@ -192,13 +193,18 @@ class RateGuard:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class _BoundReads:
-    """:meth:`RateGuard.read` for one response (the ``ReadGuard`` of its
-    :class:`~lungsegdb_cli.sources.http.body.BodyReader`)."""
+    """:class:`RateGuard`'s timing of the reads of one response (the ``ReadGuard`` of its
+    :class:`~lungsegdb_cli.sources.http.body.BodyReader`, which makes each read itself)."""
 
     guard: RateGuard
     interrupt: Interrupt | None
+    start: float = 0.0
 
-    def read(self, fn: Callable[[memoryview], int], view: memoryview) -> int:
-        return self.guard.read(fn, view, self.interrupt)
+    def begin(self, size: int) -> int:
+        size, self.start = self.guard.begin(size, self.interrupt)
+        return size
+
+    def end(self, error: BaseException | None = None) -> None:
+        self.guard.end(self.start, error)
