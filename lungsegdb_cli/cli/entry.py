@@ -44,13 +44,47 @@ _RUNNING, _STOPPING, _DONE = "running", "stopping", "done"
 _state = _RUNNING
 
 
+#: How long a Ctrl-C that arrived where an exception would be lost waits to be raised again.
+_DEFER_S = 0.005
+
+
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    """The first Ctrl-C of a running command raises ``KeyboardInterrupt``; others do nothing."""
+    """The first Ctrl-C of a running command raises ``KeyboardInterrupt``; others do nothing.
+
+    Python runs a signal handler between any two bytecodes of the main thread, including
+    where an exception does not come out as itself: in a finaliser -- a ``__del__`` method,
+    or the weakref callback by which importlib drops a module's lock
+    (``_get_module_lock.<locals>.cb``, run constantly while modules are imported) -- Python
+    prints "Exception ignored in ..." with a traceback and carries on, as if no Ctrl-C had
+    come; in a descriptor's ``__set_name__`` (every dataclass field, while its class is
+    made) Python 3.11 turns it into a ``RuntimeError``. Such a Ctrl-C is raised a moment
+    later instead (``SIGALRM`` brings this handler back), wherever the program then is."""
     global _state
     if _state != _RUNNING:
         return
+    if frame is not None and _in_finaliser(frame) and hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _on_sigint)
+        signal.setitimer(signal.ITIMER_REAL, _DEFER_S)
+        return
     _state = _STOPPING
     raise KeyboardInterrupt
+
+
+#: Functions an exception does not leave as itself (see :func:`_on_sigint`).
+_SWALLOWING = frozenset({"__del__", "__set_name__"})
+
+
+def _in_finaliser(frame: FrameType | None) -> bool:
+    """``frame`` or a caller of it is a finaliser or a ``__set_name__``: an exception raised
+    there would be ignored or turned into another."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in _SWALLOWING or (
+            code.co_name == "cb" and code.co_filename.startswith("<frozen importlib")
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _install() -> None:

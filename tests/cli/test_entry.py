@@ -135,3 +135,51 @@ def test_sigint_from_outside_at_any_delay(tmp_path: Path, delay_ms: int) -> None
         assert "error: Interrupted" in err
     else:
         assert "LungSegDB" in out
+
+
+#: A SIGINT handled where Python would not let the exception out as itself.
+_SWALLOWED = {
+    # a finaliser: "Exception ignored in ..." and a traceback, then on as if nothing came
+    "__del__": """
+class Bomb:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+Bomb()
+""",
+    # Python 3.11 wraps what a descriptor's __set_name__ raises in a RuntimeError
+    "__set_name__": """
+class Bomb:
+    def __set_name__(self, owner, name):
+        signal.raise_signal(signal.SIGINT)
+
+class Holder:
+    field = Bomb()
+""",
+}
+
+
+@pytest.mark.parametrize("where", sorted(_SWALLOWED))
+def test_a_ctrl_c_that_lands_where_python_swallows_it_is_raised_after(where: str) -> None:
+    """A SIGINT handled inside a ``__del__`` (or importlib's module-lock weakref callback,
+    which runs all through start-up) or a dataclass field's ``__set_name__`` would come out
+    as a printed "Exception ignored" or a ``RuntimeError``; it is raised once that is done."""
+    # internals: the handler is entry's own; the console script cannot place a SIGINT there
+    # on purpose
+    code = (
+        "import signal, time\n"
+        "from lungsegdb_cli.cli import entry\n"
+        "entry._install()\n"
+        "try:\n"
+        + "".join(f"    {line}\n" for line in _SWALLOWED[where].strip().splitlines())
+        + "    deadline = time.monotonic() + 10\n"
+        "    while time.monotonic() < deadline:\n"
+        "        time.sleep(0.001)\n"
+        "    print('not interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "interrupted"
