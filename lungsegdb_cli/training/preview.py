@@ -176,19 +176,6 @@ def pick(count: int, n: int) -> list[int]:
     return [int((i + 0.5) * count / n) for i in range(n)]
 
 
-def check_out(out: Path, paths: DataPaths) -> Path:
-    """OUT must be a file name outside the tree (exit 2 otherwise)."""
-    check_output_file(out, "OUT", "preview.png")
-    where = Path(os.path.realpath(out.absolute()))
-    tree = Path(os.path.realpath(paths.dataset_dir))
-    if where == tree or tree in where.parents:
-        raise UsageError(
-            f"OUT {out} is inside the dataset tree {paths.dataset_dir}",
-            hint="Write the preview outside the tree (it would be an unexpected file there).",
-            path=str(out),
-        )
-    return out
-
 
 def check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
@@ -403,7 +390,7 @@ def preview(
     spec = parse(window)
     n = check_n(n)
     split = check_split_name(split)
-    out = check_out(Path(out), paths)
+    out = check_output_file(Path(out), "OUT", "preview.png", outside=paths.dataset_dir)
     prog = ensure(progress)
     with commit.reading(paths):
         if findings:

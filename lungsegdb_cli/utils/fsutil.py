@@ -57,10 +57,22 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
         )
 
 
-def check_output_file(path: Path, label: str, example: str) -> Path:
+def check_output_file(
+    path: Path, label: str, example: str, *, outside: Path | None = None
+) -> Path:
     """``path`` if a file can be written there; a folder in its place, or a file in place of
     one of its folders, is a :class:`UsageError` (exit 2) naming ``label`` (e.g. ``--csv
-    FILE`` or ``OUT``). ``example``: the file name the hint suggests inside such a folder."""
+    FILE`` or ``OUT``). ``example``: the file name the hint suggests inside such a folder.
+    ``outside``: a folder (the dataset tree) the file may not be in, symlinks resolved."""
+    if outside is not None:
+        where = Path(os.path.realpath(path.absolute()))
+        tree = Path(os.path.realpath(outside))
+        if where == tree or tree in where.parents:
+            raise UsageError(
+                f"{label} {path} is inside the dataset tree {outside}",
+                hint="Write it outside the tree (it would be an unexpected file there).",
+                path=str(path),
+            )
     if path.is_dir():
         raise UsageError(
             f"{label} {path} is a folder; it needs a file name",

@@ -20,7 +20,6 @@ from typing import Any
 
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.training.export import croissant as cr
 from lungsegdb_cli.training.export.run import _Splits, assigned_pairs, manifest_sha256
@@ -72,19 +71,6 @@ class CroissantResult:
         return doc
 
 
-def check_out(out: Path, paths: DataPaths) -> Path:
-    """OUT must be a file name outside the tree (exit 2 otherwise)."""
-    check_output_file(out, "OUT", cr.FILENAME)
-    where = Path(os.path.realpath(out.absolute()))
-    tree = Path(os.path.realpath(paths.dataset_dir))
-    if where == tree or tree in where.parents:
-        raise UsageError(
-            f"OUT {out} is inside the dataset tree {paths.dataset_dir}",
-            hint="Write it outside the tree (it would be an unexpected file there).",
-            path=str(out),
-        )
-    return out
-
 
 def croissant(
     paths: DataPaths,
@@ -99,7 +85,7 @@ def croissant(
     chosen = parse_variant(variant)
     variants = (chosen,) if chosen else dataset.VARIANTS
     if out is not None:
-        out = check_out(Path(out), paths)
+        out = check_output_file(Path(out), "OUT", cr.FILENAME, outside=paths.dataset_dir)
     with commit.reading(paths):
         facts = cr.archive_facts(paths)
         where = splits_path(paths)
