@@ -37,11 +37,6 @@ class NoNetwork:
 
 
 @pytest.fixture
-def archive(synth_result: Any) -> bytes:
-    return Path(synth_result.archive.path).read_bytes()
-
-
-@pytest.fixture
 def drive(fake_drive: FakeDrive, archive: bytes, monkeypatch: pytest.MonkeyPatch) -> FakeDrive:
     """The fake serving the synthetic archive as the dataset's (large) Drive file."""
     fake_drive.add(FID, archive, large=True)

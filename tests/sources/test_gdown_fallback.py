@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -26,11 +25,6 @@ BROKEN = "BROKEN_FORM_FILE_1"
 QUOTA = "QUOTA_PAGE_FILE_01"
 SECRET = "gdown-sid-value-51c3"
 FAR = "4102444800"
-
-
-@pytest.fixture
-def archive(synth_result: Any) -> bytes:
-    return Path(synth_result.archive.path).read_bytes()
 
 
 @pytest.fixture

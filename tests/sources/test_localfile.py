@@ -5,14 +5,12 @@ source resumes, is capped and is pinned like an http one; ``publish`` to a folde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.downloads import run_download
@@ -40,16 +38,6 @@ code = run(sys.argv[1:])
 assert "fsspec" not in sys.modules, "fsspec was imported"
 sys.exit(code)
 """
-
-
-@pytest.fixture
-def archive(synth_result: Any) -> bytes:
-    return Path(synth_result.archive.path).read_bytes()
-
-
-@pytest.fixture
-def pin(archive: bytes) -> str:
-    return hashlib.sha256(archive).hexdigest()
 
 
 @pytest.fixture

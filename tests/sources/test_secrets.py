@@ -51,11 +51,6 @@ def secret_url(drive: FakeDrive, name: str = "LungSegDB.zip") -> str:
 
 
 @pytest.fixture
-def archive(synth_result: Any) -> bytes:
-    return Path(synth_result.archive.path).read_bytes()
-
-
-@pytest.fixture
 def drive(
     fake_drive: FakeDrive, archive: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> FakeDrive:

@@ -31,16 +31,6 @@ QUOTA = "QUOTA_MIRROR_TEST_01"
 
 
 @pytest.fixture
-def archive(synth_result: Any) -> bytes:
-    return Path(synth_result.archive.path).read_bytes()
-
-
-@pytest.fixture
-def pin(archive: bytes) -> str:
-    return hashlib.sha256(archive).hexdigest()
-
-
-@pytest.fixture
 def drive(fake_drive: FakeDrive, archive: bytes, monkeypatch: pytest.MonkeyPatch) -> FakeDrive:
     """The fake: the dataset's Drive file answers the quota page; mirrors serve the archive
     (``LungSegDB.zip``) and other bytes (``other.zip``)."""
@@ -335,7 +325,6 @@ def test_file_url_source(archive: bytes, pin: str, tmp_path: Path,
 @pytest.mark.parametrize("right", [True, False], ids=["right-md5", "wrong-md5"])
 def test_md5_pin_guards_an_fsspec_source(archive: bytes, pin: str, tmp_path: Path, right: bool,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    import hashlib
 
     src = tmp_path / "mirror" / "LungSegDB.zip"
     src.parent.mkdir()
