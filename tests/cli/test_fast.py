@@ -36,17 +36,14 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120, check=False)
+
+
 def _run(argv: list[str], *, typer: bool, env: dict[str, str]) -> tuple[int, str, str]:
-    head = [sys.executable, "-c", TYPER_PATH] if typer else [sys.executable, "-m", "lungsegdb_cli"]
-    proc = subprocess.run(
-        [*head, *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    head = ["-c", TYPER_PATH] if typer else ["-m", "lungsegdb_cli"]
+    proc = _python([*head, *argv], env)
     return proc.returncode, _TIMES.sub("<t>", proc.stdout), _TIMES.sub("<t>", proc.stderr)
 
 
@@ -321,15 +318,7 @@ def test_the_fast_path_knows_the_options_as_typer_declares_them(
 
 
 def _imported(argv: list[str], env: dict[str, str]) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "lungsegdb_cli", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    proc = _python(["-X", "importtime", "-m", "lungsegdb_cli", *argv], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = set()
     for line in proc.stderr.splitlines():

@@ -135,13 +135,20 @@ def test_a_mirror_record_naming_no_archive_beside_it_is_exit_2(
     assert not (tmp_path / "d" / "downloads").exists()  # refused before anything was fetched
 
 
-def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
-                                        tmp_path: Path) -> None:
+def _stopped_halfway(mirror: Path, archive: bytes, pin: str,
+                     tmp_path: Path) -> tuple[paths.DataPaths, RetryPolicy]:
+    """A download of ``mirror`` interrupted (Ctrl-C) halfway: its data root and policy."""
     root = paths.resolve(tmp_path / "d")
     policy = RetryPolicy(chunk_size=4096)
     with pytest.raises(KeyboardInterrupt):
         run_download(root, urls=[mirror.as_uri()], drive=False, sha256=pin, policy=policy,
                      progress=InterruptingProgress(len(archive) // 2))
+    return root, policy
+
+
+def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
+                                        tmp_path: Path) -> None:
+    root, policy = _stopped_halfway(mirror, archive, pin, tmp_path)
     assert list((tmp_path / "d" / "downloads").glob("*.part"))
     res = run_download(root, urls=[str(mirror)], drive=False, sha256=pin, policy=policy)
     assert 0 < res.resumed_from < len(archive) and res.archive.sha256 == pin
@@ -150,11 +157,7 @@ def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
 
 def test_a_changed_file_restarts_from_byte_zero(mirror: Path, archive: bytes, pin: str,
                                                 tmp_path: Path) -> None:
-    root = paths.resolve(tmp_path / "d")
-    policy = RetryPolicy(chunk_size=4096)
-    with pytest.raises(KeyboardInterrupt):
-        run_download(root, urls=[mirror.as_uri()], drive=False, sha256=pin, policy=policy,
-                     progress=InterruptingProgress(len(archive) // 2))
+    root, policy = _stopped_halfway(mirror, archive, pin, tmp_path)
     st = mirror.stat()
     os.utime(mirror, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, new mtime
     res = run_download(root, urls=[mirror.as_uri()], drive=False, sha256=pin, policy=policy)
