@@ -100,16 +100,23 @@ class ExportComparison(Comparison):
         return {**super().row(), "images_linked": self.linked, "images_copied": self.copied}
 
 
-def comparisons(work: Path, scale: float) -> list[Comparison]:
+def prepare_split(work: Path, scale: float, name: str) -> tuple[Path, Path, Path]:
+    """(data root, tree, scratch folder ``<name>-<pid>``): the tree of ``bench_validate``
+    with the default splits in force, the scratch folder on the tree's file system (hard
+    links possible, as for a user's data dir) and removed at exit."""
     root, tree = prepare(work, scale)
-    # Same file system as the tree, so hard links are possible (as for a user's data dir).
-    base = tree.parent.parent / f"export-bench-{os.getpid()}"
+    base = tree.parent.parent / f"{name}-{os.getpid()}"
     base.mkdir(exist_ok=True)
     atexit.register(shutil.rmtree, base, True)
     subprocess.run(
         [sys.executable, "-m", "lungsegdb_cli", "split", "--data-dir", str(root), "--quiet"],
         check=True,
     )
+    return root, tree, base
+
+
+def comparisons(work: Path, scale: float) -> list[Comparison]:
+    root, tree, base = prepare_split(work, scale, "export-bench")
     cp_out = base / "cp"
     rows: list[Comparison] = []
     for fmt in ("folders", "nnunet"):

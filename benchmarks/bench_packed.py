@@ -19,16 +19,14 @@ Run standalone: ``python benchmarks/bench_packed.py --scale 0.1 --rounds 3``.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_validate import prepare
+from bench_export import prepare_split
 from harness import Comparison, Side
 
 #: The shared part of both by-hand scripts: the pairs with their split, the 0/1 mask TIFF.
@@ -104,14 +102,7 @@ def _absent(*folders: Path):
 
 
 def comparisons(work: Path, scale: float) -> list[Comparison]:
-    root, tree = prepare(work, scale)
-    base = tree.parent.parent / f"packed-bench-{os.getpid()}"
-    base.mkdir(exist_ok=True)
-    atexit.register(shutil.rmtree, base, True)
-    subprocess.run(
-        [sys.executable, "-m", "lungsegdb_cli", "split", "--data-dir", str(root), "--quiet"],
-        check=True,
-    )
+    root, _tree, base = prepare_split(work, scale, "packed-bench")
     rows: list[Comparison] = []
     for fmt, script, label in (
         ("hf", HAND_HF, "datasets.Dataset.from_dict + to_parquet"),
