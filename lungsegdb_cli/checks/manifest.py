@@ -330,15 +330,17 @@ def intact(paths: DataPaths) -> list[Entry] | None:
     return [Entry(p, h, sizes[p]) for p, h in digests.items()]
 
 
-def intact_count(paths: DataPaths) -> int | None:
+def intact_count(paths: DataPaths, *, sidecar: Sidecar | None = None) -> int | None:
     """How many files the tree has if it is :func:`intact`, else None: the same check,
     without an :class:`Entry` per file (``download`` on an intact tree needs only the
-    count)."""
-    found = _intact(paths)
+    count). ``sidecar``: the sidecar if the caller has read it already."""
+    found = _intact(paths, sidecar)
     return None if found is None else len(found[0])
 
 
-def _intact(paths: DataPaths) -> tuple[dict[str, str], dict[str, int]] | None:
+def _intact(
+    paths: DataPaths, sidecar: Sidecar | None = None
+) -> tuple[dict[str, str], dict[str, int]] | None:
     """``({path: sha256}, {path: size})`` if the tree is intact (see :func:`intact`)."""
     try:
         text = read_text(paths.manifest)
@@ -347,7 +349,7 @@ def _intact(paths: DataPaths) -> tuple[dict[str, str], dict[str, int]] | None:
         return None
     if not digests:
         return None
-    sizes = read_sizes(paths)
+    sizes = (sidecar or Sidecar.read(paths)).sizes
     if sizes is None or not digests.keys() <= sizes.keys():
         return None
     confined = Confined(paths.dataset_dir)

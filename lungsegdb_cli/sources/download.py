@@ -185,9 +185,10 @@ class DownloadResult:
 # ---------------------------------------------------------------------------------------------
 # What is already here
 # ---------------------------------------------------------------------------------------------
-def tree_intact(paths: DataPaths) -> int | None:
-    """Number of files if the manifest exists and every file in it has its recorded size."""
-    return manifest.intact_count(paths)
+def tree_intact(paths: DataPaths, sidecar: manifest.Sidecar | None = None) -> int | None:
+    """Number of files if the manifest exists and every file in it has its recorded size
+    (``sidecar``: the manifest's sidecar, if already read)."""
+    return manifest.intact_count(paths, sidecar=sidecar)
 
 
 @dataclass(frozen=True)
@@ -222,18 +223,23 @@ class _Op:
 @dataclass(frozen=True)
 class _Here:
     """What the data dir holds, looked at once per lock held (the reader's, then the
-    writer's): the record, the archive it names if still there at its recorded size, and the
-    files of the intact tree (None: not intact, or not asked because nothing is extracted)."""
+    writer's): the record, the archive it names if still there at its recorded size, the
+    files of the intact tree (None: not intact, or not asked because nothing is extracted)
+    and the manifest's sidecar they were checked against (read once: sizes and origin)."""
 
     record: Provenance | None
     kept: Path | None
     files: int | None
+    sidecar: manifest.Sidecar | None = None
 
     @classmethod
     def look(cls, paths: DataPaths, extract: bool) -> _Here:
         record = Provenance.read(paths.provenance)
         kept = record.kept_archive(paths.root) if record is not None else None
-        return cls(record, kept, tree_intact(paths) if extract else None)
+        if not extract:
+            return cls(record, kept, None)
+        sidecar = manifest.Sidecar.read(paths)
+        return cls(record, kept, tree_intact(paths, sidecar), sidecar)
 
     def kept_matches(self, pin: str | None, md5: str | None = None) -> bool:
         """The kept archive is here and is the pinned one (any, without a pin); with an MD5
@@ -410,8 +416,8 @@ def _up_to_date_as_reader(op: _Op) -> DownloadResult | None:
         raise
 
 
-def _tree_matches_pin(paths: DataPaths, record: Provenance | None, pin: str) -> bool:
-    return tree_origin(paths, record).matches(pin)
+def _tree_matches_pin(paths: DataPaths, here: _Here, pin: str) -> bool:
+    return tree_origin(paths, here.record, sidecar=here.sidecar).matches(pin)
 
 
 def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
@@ -419,7 +425,7 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
     archive -- is here and is the pinned one), else None."""
     paths, pin = op.paths, op.pin
     if op.extract:
-        if here.files is None or (pin and not _tree_matches_pin(paths, here.record, pin)):
+        if here.files is None or (pin and not _tree_matches_pin(paths, here, pin)):
             return None
         if op.md5 and (here.record is None or (here.record.md5 or "").lower() != op.md5):
             return None

@@ -450,6 +450,23 @@ def test_result_records_are_typed_and_render_the_contract_shape(
     assert again["archive"] == doc["archive"] and again["source"] == doc["source"]
 
 
+def test_a_pinned_intact_tree_reads_the_manifest_sidecar_once(
+    drive: FakeDrive, pin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sizes and the archive the tree came from are in one 450 KB sidecar at full
+    scale: the nothing-to-do check of a pinned download parses it once, not once per use."""
+    _dl(tmp_path, sha256=pin)
+    calls: list[str] = []
+    read = manifest.Sidecar.read.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        manifest.Sidecar, "read",
+        classmethod(lambda cls, p: calls.append("sidecar") or read(cls, p)),
+    )
+    res = _dl(tmp_path, sha256=pin, session=NoNetwork())
+    assert res.action == "up-to-date"
+    assert calls == ["sidecar"]
+
+
 def test_the_data_dir_is_looked_at_once_per_lock(
     drive: FakeDrive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -473,7 +490,8 @@ def test_the_data_dir_is_looked_at_once_per_lock(
         "kept_archive",
         lambda self, root: calls.append("kept") or kept(self, root),
     )
-    monkeypatch.setattr(manifest, "intact_count", lambda p: calls.append("intact") or intact(p))
+    monkeypatch.setattr(manifest, "intact_count",
+                        lambda p, **kw: calls.append("intact") or intact(p, **kw))
     res = _dl(tmp_path, session=NoNetwork())
     assert res.action == "kept-archive" and res.files == 24
     assert sorted(calls) == ["intact", "intact", "kept", "kept", "read", "read"]
