@@ -42,23 +42,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._version import __version__
-from lungsegdb_cli.api import (
-    check_export,
-    clean,
-    croissant,
-    download,
-    export,
-    extract,
-    info,
-    pairs,
-    preview,
-    publish,
-    split,
-    stats,
-    synth,
-    validate,
-    verify,
-)
 from lungsegdb_cli.errors import (
     ArchiveError,
     CheckFailed,
@@ -81,6 +64,23 @@ from lungsegdb_cli.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from lungsegdb_cli.api import (
+        check_export,
+        clean,
+        croissant,
+        download,
+        export,
+        extract,
+        info,
+        pairs,
+        preview,
+        publish,
+        split,
+        stats,
+        synth,
+        validate,
+        verify,
+    )
     from lungsegdb_cli.api.housekeeping import CleanResult
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.checks.info import InfoResult
@@ -97,8 +97,24 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.training.preview import PreviewResult
     from lungsegdb_cli.training.split import SplitResult
 
-#: Result types, imported on first use (``lungsegdb_cli.VerifyResult``): keeps import cheap.
+#: The operations and result types, imported on first use (``lungsegdb_cli.verify`` imports
+#: the module of the inspecting operations, not every operation's): keeps import cheap.
 _LAZY = {
+    "check_export": "lungsegdb_cli.api",
+    "clean": "lungsegdb_cli.api",
+    "croissant": "lungsegdb_cli.api",
+    "download": "lungsegdb_cli.api",
+    "export": "lungsegdb_cli.api",
+    "extract": "lungsegdb_cli.api",
+    "info": "lungsegdb_cli.api",
+    "pairs": "lungsegdb_cli.api",
+    "preview": "lungsegdb_cli.api",
+    "publish": "lungsegdb_cli.api",
+    "split": "lungsegdb_cli.api",
+    "stats": "lungsegdb_cli.api",
+    "synth": "lungsegdb_cli.api",
+    "validate": "lungsegdb_cli.api",
+    "verify": "lungsegdb_cli.api",
     "CleanResult": "lungsegdb_cli.api.housekeeping",
     "DownloadResult": "lungsegdb_cli.sources.download",
     "ExtractResult": "lungsegdb_cli.archive.extract",

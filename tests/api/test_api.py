@@ -54,6 +54,30 @@ def test_importing_the_package_is_cheap():
     assert json.loads(out.stdout) == []
 
 
+def _api_modules_after(code: str) -> list[str]:
+    """The ``lungsegdb_cli.api.*`` operation modules a fresh interpreter holds after ``code``."""
+    code += (
+        "; import sys, json; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.startswith('lungsegdb_cli.api.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in json.loads(out.stdout) if m != "lungsegdb_cli.api.common"]
+
+
+@pytest.mark.parametrize(
+    ("code", "loaded"),
+    [
+        ("import lungsegdb_cli", []),
+        ("import lungsegdb_cli as L; L.verify", ["lungsegdb_cli.api.inspect"]),
+        ("from lungsegdb_cli import download", ["lungsegdb_cli.api.acquire"]),
+        ("import lungsegdb_cli as L; L.export", ["lungsegdb_cli.api.handoff"]),
+    ],
+)
+def test_an_operation_loads_its_own_group_only(code: str, loaded: list[str]) -> None:
+    """Looking an operation up imports its group's module and no other group's."""
+    assert _api_modules_after(code) == loaded
+
+
 def test_five_lines_from_archive_to_stats(tmp_path):
     """The README's promise: download with a pin, verify, validate, stats; no private import."""
     made = L.synth(tmp_path / "synth", pairs=1)
