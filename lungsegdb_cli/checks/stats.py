@@ -51,7 +51,7 @@ from lungsegdb_cli.tiff.decode import (
     max_image_pixels,
 )
 from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.progress import Progress
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
@@ -449,6 +449,8 @@ def compute(
     """
     limit = max_image_pixels() if max_pixels is None else max_pixels
     groups = dataset.groups(dataset.parse_variant(variant), dataset.parse_version(version))
+    if csv is not None:
+        check_output_file(Path(csv), "--csv", "stats.csv", protect=paths.own)
     listing = iter_required(paths, groups)  # raises now if there is no tree
     cache = ScanCache.load(paths, enabled=use_cache)
     rows: list[list[Any]] | None = [] if csv is not None else None

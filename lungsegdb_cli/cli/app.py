@@ -31,7 +31,6 @@ from lungsegdb_cli.cli.output import (
     Output,
     _check_sha256,
     _existing_file,
-    _output_file,
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
@@ -234,7 +233,6 @@ def pairs(
     Each pair: stem, image, mask, variant, version, group and split (from the splits in
     force, see 'lungsegdb split'). Nothing is decoded."""
     out = Output(json_mode=json_out, quiet=quiet)
-    csv_path = _output_file(csv_path, "--csv")
     result = api.list_pairs(
         data_dir,
         variant=variant,
@@ -266,7 +264,6 @@ def split(
 
     out = Output(json_mode=json_out, quiet=quiet)
     parsed = split_mod.parse_ratios(ratios)
-    out_file = _output_file(out_file, "--out")
     result = api.split(
         data_dir,
         ratios=parsed,

@@ -133,8 +133,7 @@ def stats(
     from lungsegdb_cli.cli import tuning as _tuning
 
     out = Output(json_mode=json_out, quiet=quiet)
-    csv_path = _output_file(csv_path, "--csv")
-    plot = _output_file(plot, "--plot")
+    plot = _output_file(plot, "--plot", "stats.png", data_dir)  # --csv: the API checks it
     spec = plot_mod.check_window(window, plot)
     if plot is not None:
         plot_mod.require()

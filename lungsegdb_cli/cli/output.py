@@ -137,13 +137,14 @@ def _existing_file(path: Path | None, what: str) -> Path | None:
     return path
 
 
-def _output_file(path: Path | None, option: str) -> Path | None:
-    """``path`` if a file can be written there (see :func:`._fsutil.check_output_file`);
-    else a :class:`UsageError` (exit 2) naming the option."""
+def _output_file(
+    path: Path | None, option: str, example: str, data_dir: Path | None
+) -> Path | None:
+    """``path`` if a file can be written there, not among the files of the data dir
+    ``data_dir`` names (see :func:`lungsegdb_cli.utils.fsutil.check_output_file`); else a
+    :class:`UsageError` (exit 2) naming the option, its hint suggesting ``example``."""
     if path is None:
         return None
-    return check_output_file(path, option, "stats" + _suffix(option))
+    from lungsegdb_cli.dataset.paths import resolve
 
-
-def _suffix(option: str) -> str:
-    return ".png" if option == "--plot" else ".csv"
+    return check_output_file(path, option, example, protect=resolve(data_dir).own)

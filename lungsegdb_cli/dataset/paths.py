@@ -80,6 +80,9 @@ class DataPaths:
     cache_dir: Path = field(init=False, repr=False, compare=False)
     #: the archive (kept) and partial downloads (``*.part``)
     downloads_dir: Path = field(init=False, repr=False, compare=False)
+    #: what the tool keeps under the data root, by name: the tree, the manifest, the state
+    #: folder, the downloads folder (a file the user asks for is never written there)
+    own: dict[str, Path] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parent = self.dataset_dir.parent
@@ -97,6 +100,13 @@ class DataPaths:
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
+        own = {
+            "dataset tree": self.dataset_dir,
+            "manifest": self.manifest,
+            "state folder": state,
+            "downloads folder": self.root / "downloads",
+        }
+        object.__setattr__(self, "own", own)
 
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)

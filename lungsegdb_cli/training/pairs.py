@@ -25,7 +25,7 @@ from lungsegdb_cli.dataset.tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.progress import Progress
 from lungsegdb_cli.utils.statejson import loads
 
@@ -232,6 +232,8 @@ def collect(
     CheckFailed (exit 1)."""
     split = check_split_name(split)
     groups = _parse_filters(variant, version)
+    if csv_path is not None:
+        check_output_file(csv_path, "--csv", "pairs.csv", protect=paths.own)
     where = splits_path(paths)
     doc = read_splits(where)
     if doc is None and split is not None:

@@ -390,7 +390,7 @@ def preview(
     spec = parse(window)
     n = check_n(n)
     split = check_split_name(split)
-    out = check_output_file(Path(out), "OUT", "preview.png", outside=paths.dataset_dir)
+    out = check_output_file(Path(out), "OUT", "preview.png", protect=paths.own)
     prog = ensure(progress)
     with commit.reading(paths):
         if findings:

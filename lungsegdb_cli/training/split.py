@@ -39,7 +39,7 @@ from lungsegdb_cli.training.pairs import (
     split_gaps,
     splits_path,
 )
-from lungsegdb_cli.utils.fsutil import atomic_write_text
+from lungsegdb_cli.utils.fsutil import atomic_write_text, check_output_file
 from lungsegdb_cli.utils.units import counted
 
 SCHEMA = 1
@@ -374,7 +374,11 @@ def make_splits(
     stratify: str | None = None,
 ) -> SplitResult:
     """:func:`compute_splits`, then the splits file written atomically (default
-    ``<state>/splits.json``), one generation of the tree from the first read to the write."""
+    ``<state>/splits.json``), one generation of the tree from the first read to the write.
+    An ``out`` among the data dir's own files (:attr:`DataPaths.own`), the default excepted:
+    UsageError (exit 2), before the tree is read."""
+    if out is not None and os.path.realpath(out) != os.path.realpath(splits_path(paths)):
+        check_output_file(Path(out), "--out", "splits.json", protect=paths.own)
     result = compute_splits(
         paths, ratios=ratios, seed=seed, group_by=group_by, out=out, stratify=stratify
     )

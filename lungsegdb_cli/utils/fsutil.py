@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from lungsegdb_cli.errors import DiskFullError, UsageError, from_os_error
@@ -58,19 +59,22 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
 
 
 def check_output_file(
-    path: Path, label: str, example: str, *, outside: Path | None = None
+    path: Path, label: str, example: str, *, protect: Mapping[str, Path] | None = None
 ) -> Path:
     """``path`` if a file can be written there; a folder in its place, or a file in place of
     one of its folders, is a :class:`UsageError` (exit 2) naming ``label`` (e.g. ``--csv
     FILE`` or ``OUT``). ``example``: the file name the hint suggests inside such a folder.
-    ``outside``: a folder (the dataset tree) the file may not be in, symlinks resolved."""
-    if outside is not None:
-        where = Path(os.path.realpath(path.absolute()))
-        tree = Path(os.path.realpath(outside))
-        if where == tree or tree in where.parents:
+    ``protect``: paths by name (a data dir's :attr:`~lungsegdb_cli.dataset.paths.DataPaths.own`)
+    the file may be neither nor inside, symlinks resolved: it would overwrite the user's data
+    or the tool's own records, or be an unexpected file among them."""
+    where = Path(os.path.realpath(path.absolute()))
+    for name, own in (protect or {}).items():
+        real = Path(os.path.realpath(own))
+        if where == real or real in where.parents:
             raise UsageError(
-                f"{label} {path} is inside the dataset tree {outside}",
-                hint="Write it outside the tree (it would be an unexpected file there).",
+                f"{label} {path} is {'' if where == real else 'inside '}the {name} {own}",
+                hint="Write it outside the data dir's tree, manifest, state and downloads "
+                f"(e.g. ./{example}).",
                 path=str(path),
             )
     if path.is_dir():

@@ -85,7 +85,7 @@ def croissant(
     chosen = parse_variant(variant)
     variants = (chosen,) if chosen else dataset.VARIANTS
     if out is not None:
-        out = check_output_file(Path(out), "OUT", cr.FILENAME, outside=paths.dataset_dir)
+        out = check_output_file(Path(out), "OUT", cr.FILENAME, protect=paths.own)
     with commit.reading(paths):
         facts = cr.archive_facts(paths)
         where = splits_path(paths)

@@ -334,7 +334,7 @@ def export(
                    dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
         tidy(req.out)
-        seen = check_target(req.out, force, [paths.dataset_dir, paths.state_dir])
+        seen = check_target(req.out, force, list(paths.own.values()))
         return _run(paths, req, seen, progress, workers)
 
 
