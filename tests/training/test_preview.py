@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -226,6 +227,30 @@ def test_json_document(synth_tree: Path, tmp_path: Path, capsys: pytest.CaptureF
     tile = doc["rows"][0]["tiles"][0]
     assert set(tile) >= {"stem", "image", "mask", "codes", "box", "note"}
     assert tile["image"] == "preprocessed data/V1/CT_Images/2.TIF"
+    documented = _documented_keys((ROOT / "docs" / "cli.md").read_text(), "preview")
+    assert list(doc) == documented  # docs/cli.md names every key, in order
+    assert set(doc["rows"][0]) | set(tile) <= set(
+        re.findall(r'"(\w+)"', _documented_json((ROOT / "docs" / "cli.md").read_text(), "preview"))
+    )
+
+
+def _documented_json(text: str, command: str) -> str:
+    """The ``--json`` document of ``command`` as docs/cli.md spells it: ``{"ok", ...}``."""
+    section = text[text.index(f"## `lungsegdb {command}") :]
+    return re.search(r"one JSON document: `(\{.*?\})`", section).group(1)  # type: ignore[union-attr]
+
+
+def _documented_keys(text: str, command: str) -> list[str]:
+    """The top-level keys of that document, in order (nested braces and brackets skipped)."""
+    doc, depth, keys = _documented_json(text, command), 0, []
+    for i, ch in enumerate(doc):
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == '"' and depth == 1 and doc[i - 1] in "{ ":
+            keys.append(doc[i + 1 : doc.index('"', i + 1)])
+    return keys
 
 
 def test_human_output_names_the_png(synth_tree: Path, tmp_path: Path, capsys) -> None:
