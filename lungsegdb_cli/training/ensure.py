@@ -71,7 +71,8 @@ def not_downloaded(paths: DataPaths) -> NotDownloaded:
     )
 
 
-def _has_tree(paths: DataPaths) -> bool:
+def has_tree(paths: DataPaths) -> bool:
+    """A LungSegDB tree is at ``paths`` (intact or not)."""
     from lungsegdb_cli.dataset.tree import require
 
     try:
@@ -96,7 +97,7 @@ def ensure_tree(
     is False (``--no-drive``)."""
     pin = check_pin(sha256)
     if not download:
-        if not _has_tree(paths):
+        if not has_tree(paths):
             raise not_downloaded(paths)
         return None
     from lungsegdb_cli.sources.download import download as fetch

@@ -158,6 +158,24 @@ def check_split_name(split: str | None) -> str | None:
     )
 
 
+def _no_splits(split: str, where: Path) -> UsageError:
+    return UsageError(
+        f"--split {split}: there are no splits (no {where})",
+        hint="Write them first with 'lungsegdb split'.",
+        path=str(where),
+    )
+
+
+def _both_variants(names: Iterable[str]) -> UsageError:
+    listed = " and ".join(repr(v) for v in sorted(names))
+    return UsageError(
+        f"The tree holds both variants ({listed}): a dataset of both would yield each "
+        "slice twice, once per variant",
+        hint="Pass variant='raw data' or variant='preprocessed data' (or 'raw', "
+        "'preprocessed'); variant='all' if you do want both in one dataset.",
+    )
+
+
 def _parse_filters(variant: str | None, version: str | None) -> tuple[dataset.Group, ...]:
     from lungsegdb_cli.dataset.card import parse_variant, parse_version
 
@@ -237,11 +255,7 @@ def collect(
     where = splits_path(paths)
     doc = read_splits(where)
     if doc is None and split is not None:
-        raise UsageError(
-            f"--split {split}: there are no splits (no {where})",
-            hint="Write them first with 'lungsegdb split'.",
-            path=str(where),
-        )
+        raise _no_splits(split, where)
     assigned = None
     group_by = None
     if doc is not None:
@@ -366,24 +380,25 @@ class PairDataset:
         progress: Progress | None = None,
     ) -> None:
         from lungsegdb_cli.state.datadir import open_data_dir
-        from lungsegdb_cli.training.ensure import ensure_tree
+        from lungsegdb_cli.training.ensure import ensure_tree, has_tree
 
         paths = open_data_dir(data_dir)
-        self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
-                                      drive=drive, progress=progress)
         mixed = variant is not None and variant.strip().lower() == "all"
         chosen = None if mixed else variant
+        # The arguments are checked before anything is fetched: a download is ~1 GB.
+        _parse_filters(chosen, version)
+        split = check_split_name(split)
+        if split is not None and not splits_path(paths).exists():
+            raise _no_splits(split, splits_path(paths))  # a fresh download has none either
+        if download and chosen is None and not mixed and not has_tree(paths):
+            raise _both_variants(dataset.VARIANTS)  # what the published tree holds
+        self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
+                                      drive=drive, progress=progress)
         self.pairs: list[Pair] = collect(paths, variant=chosen, version=version,
                                          split=split).pairs
-        variants = sorted({p.variant for p in self.pairs})
+        variants = {p.variant for p in self.pairs}
         if chosen is None and not mixed and len(variants) > 1:
-            names = " and ".join(repr(v) for v in variants)
-            raise UsageError(
-                f"The tree holds both variants ({names}): a dataset of both would yield each "
-                "slice twice, once per variant",
-                hint="Pass variant='raw data' or variant='preprocessed data' (or 'raw', "
-                "'preprocessed'); variant='all' if you do want both in one dataset.",
-            )
+            raise _both_variants(variants)
         self.transform = transform
 
     def __len__(self) -> int:

@@ -115,7 +115,8 @@ def test_a_wrong_pin_is_a_checksum_mismatch_and_leaves_no_tree(
     _server, url = mirror
     root = tmp_path / "data"
     with pytest.raises(L.ChecksumMismatch) as info:
-        L.PairDataset(root, download=True, sha256="0" * 64, urls=[url], drive=False)
+        L.PairDataset(root, download=True, sha256="0" * 64, urls=[url], drive=False,
+                      variant="raw")
     assert info.value.exit_code == 1
     assert not (root / "LungSegDB").exists()
     assert not (root / "LungSegDB.sha256").exists()
@@ -126,26 +127,49 @@ def test_a_wrong_pin_is_a_checksum_mismatch_and_leaves_no_tree(
         L.PairDataset(root)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"variant": "bogus"}, "variant"),
+        ({"variant": "raw", "version": "V9"}, "version"),
+        ({"variant": "raw", "split": "holdout"}, "Unknown split"),
+        ({"variant": "raw", "split": "train"}, "there are no splits"),
+        ({}, "both variants"),  # the published tree holds both: a dataset of both is refused
+    ],
+    ids=["variant", "version", "split-name", "no-splits-yet", "no-variant"],
+)
+def test_bad_arguments_are_refused_before_any_request(
+    mirror: tuple[Mirror, str], tmp_path: Path, kwargs: dict[str, str], match: str
+) -> None:
+    """A download is ~1 GB: what the arguments get wrong is said before it, not after."""
+    server, url = mirror
+    with pytest.raises(L.UsageError, match=match) as info:
+        L.PairDataset(tmp_path / "d", download=True, urls=[url], drive=False, **kwargs)
+    assert info.value.exit_code == 2
+    assert server.requests == [] and not (tmp_path / "d" / "LungSegDB").exists()
+
+
 def test_a_malformed_pin_is_a_usage_error_before_any_request(
     mirror: tuple[Mirror, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, url = mirror
+    PairDataset = functools.partial(L.PairDataset, variant="raw")
     with pytest.raises(L.UsageError, match="64 hex digits"):
-        L.PairDataset(tmp_path / "d", download=True, sha256="abc", urls=[url], drive=False)
+        PairDataset(tmp_path / "d", download=True, sha256="abc", urls=[url], drive=False)
     monkeypatch.setenv("LUNGSEGDB_SHA256", "xyz")
     with pytest.raises(L.UsageError, match="LUNGSEGDB_SHA256"):
-        L.PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
+        PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
     monkeypatch.setenv("LUNGSEGDB_SHA256", "")
     monkeypatch.setenv("LUNGSEGDB_REQUIRE_PIN", "1")
     with pytest.raises(L.UsageError, match="pin is required"):
-        L.PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
+        PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
     monkeypatch.setenv("LUNGSEGDB_REQUIRE_PIN", "")
     monkeypatch.setenv("LUNGSEGDB_RETRIES", "many")
     with pytest.raises(L.UsageError, match="LUNGSEGDB_RETRIES"):
-        L.PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
+        PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
     monkeypatch.setenv("LUNGSEGDB_RETRIES", "1000")
     with pytest.raises(L.UsageError, match="--retries"):
-        L.PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
+        PairDataset(tmp_path / "d", download=True, urls=[url], drive=False)
     assert server.requests == []
 
 
