@@ -149,3 +149,57 @@ def test_a_tar_gz_archive_and_an_export_load_too(tmp_path: Path) -> None:
     assert len(records) == len(L.pairs(tmp_path / "data")) == 8
     assert {r["split"] for r in records} <= {"train", "val", "test"}
     assert all(r["image_path"].startswith("top/LungSegDB/") for r in records)
+
+
+#: Reads several (document, archive) pairs in ONE process with one cache: per document, each
+#: record's image path and the digest of its pixels (None when mlcroissant found no file).
+MANY_READER = r"""
+import hashlib, json, sys
+import numpy as np
+import mlcroissant as mlc
+
+out = []
+for doc, archive in zip(sys.argv[1::2], sys.argv[2::2]):
+    rows = {}
+    for rec in mlc.Dataset(doc, mapping={"archive": archive}).records("pairs"):
+        img = rec["pairs/image"]
+        rows[rec["pairs/image_path"].decode()] = None if img is None else hashlib.sha256(
+            np.ascontiguousarray(np.asarray(img)).tobytes()).hexdigest()
+    out.append(rows)
+print(json.dumps(out))
+"""
+
+
+def test_two_archives_given_by_hand_each_load_their_own_pixels_through_one_cache(
+        tmp_path: Path) -> None:
+    """mlcroissant caches an archive's extraction by ``contentUrl`` alone: two different
+    archives installed with ``--archive`` must not share one, or the second document yields
+    the first archive's pixels (or None) -- with the same cache, in the same process."""
+    trees, argv = [], []
+    for seed in (0, 1):
+        made = L.synth(tmp_path / f"s{seed}", pairs=2, seed=seed)
+        root = tmp_path / f"d{seed}"
+        L.download(root, archive=made.archive.path)
+        result = L.croissant(root, out=tmp_path / f"c{seed}.json")
+        trees.append(root)
+        argv += [str(result.out), str(made.archive.path)]
+    docs = [json.loads(Path(argv[i]).read_text())["distribution"][0] for i in (0, 2)]
+    assert docs[0]["sha256"] != docs[1]["sha256"]
+    proc = subprocess.run([sys.executable, "-c", MANY_READER, *argv], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    loaded = json.loads(proc.stdout)
+    differ = 0
+    for root, rows in zip(trees, loaded, strict=True):
+        pairs = L.pairs(root)
+        assert len(rows) == len(pairs) > 0
+        for path, digest in rows.items():
+            image, _ = _pixels(root / path)
+            if image.dtype == np.int16:
+                image = image.astype(np.int32)  # PIL hands int16 over as int32
+            assert digest == hashlib.sha256(image.tobytes()).hexdigest(), (root, path)
+            other = trees[1] if root == trees[0] else trees[0]
+            differ += not np.array_equal(tifffile.imread(other / path),
+                                         tifffile.imread(root / path))
+    assert differ, "the two synth archives must differ in pixels for the test to mean anything"
+    assert docs[0]["contentUrl"] != docs[1]["contentUrl"]

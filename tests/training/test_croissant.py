@@ -108,10 +108,12 @@ def test_the_document_describes_the_archive_and_every_pair(installed: tuple[Path
     assert doc["identifier"]["value"] == hashlib.sha256(
         resolve(root).manifest.read_bytes()).hexdigest()
     obj, images, masks = doc["distribution"]
-    # an archive given by hand is described by the dataset's Drive file and its own digest
+    # an archive given by hand is named by its own digest (never the Drive file's URL: a
+    # loader's cache, keyed by contentUrl, would hand out another archive's files)
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert obj["@id"] == cr.ARCHIVE_ID and obj["name"] == "LungSegDB.zip"
-    assert obj["contentUrl"] == cr.drive_download_url(dataset.DRIVE_ID)
-    assert obj["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert obj["contentUrl"] == f"LungSegDB-sha256-{sha}.zip"
+    assert obj["sha256"] == sha
     assert obj["contentSize"] == f"{archive.stat().st_size} B"
     assert obj["encodingFormat"] == "application/zip"
     # the file sets: the archive's own folder names; junk beside the slices left out
@@ -183,8 +185,7 @@ def test_variant_keeps_its_folders_only(installed: tuple[Path, Path]) -> None:
         ({"source": "https://me:secret@mirror.example/LungSegDB.zip?X-Amz-Signature=abc&v=2"},
          "https://***@mirror.example/LungSegDB.zip?X-Amz-Signature=***&v=2"),
         ({"source": "s3://bucket/LungSegDB.zip"}, "s3://bucket/LungSegDB.zip"),
-        ({"source": "file:///home/me/LungSegDB.zip"},
-         "https://drive.google.com/uc?export=download&id=" + dataset.DRIVE_ID),
+        ({"source": "file:///home/me/LungSegDB.zip"}, None),
     ],
     ids=["drive", "mirror-redacted", "s3", "local-file"],
 )
@@ -196,8 +197,47 @@ def test_content_url_is_where_it_came_from_redacted(own: Path, record: dict[str,
     doc.update({"drive_id": None, **record})
     provenance.write(p.provenance, doc)
     result = L.croissant(own)
+    if url is None:  # by hand: named by the archive's SHA-256
+        url = f"LungSegDB-sha256-{doc['sha256'].lower()}.zip"
     assert result.document["distribution"][0]["contentUrl"] == url
     assert "secret" not in result.text.decode()
+    assert "/home/me" not in result.text.decode()
+
+
+_A, _B = "a" * 64, "B" * 64
+_DRIVE = "https://drive.google.com/uc?export=download&id="
+
+
+@pytest.mark.parametrize(
+    ("record", "fmt", "url"),
+    [
+        # downloaded from Drive: that Drive file's download URL, whatever the digest
+        ({"drive_id": dataset.DRIVE_ID, "sha256": _A}, "zip", _DRIVE + dataset.DRIVE_ID),
+        ({"drive_id": "otherFile9", "sha256": _B}, "zip", _DRIVE + "otherFile9"),
+        # a mirror (--url): its URL, redacted; never written with its secrets
+        ({"source": "https://u:pw@m.example/L.zip?token=t0p&v=3", "sha256": _A}, "zip",
+         "https://***@m.example/L.zip?token=***&v=3"),
+        ({"source": "gs://b/L.tar.gz", "sha256": _A}, "tar.gz", "gs://b/L.tar.gz"),
+        # by hand (--archive FILE, a file:// or plain-path source): named by its SHA-256
+        ({"path": "/x/LungSegDB.zip", "sha256": _A}, "zip", f"LungSegDB-sha256-{_A}.zip"),
+        ({"path": "/x/LungSegDB.zip", "sha256": _B}, "zip", f"LungSegDB-sha256-{_B.lower()}.zip"),
+        ({"source": "file:///x/L.tar.gz", "sha256": _A}, "tar.gz",
+         f"LungSegDB-sha256-{_A}.tar.gz"),
+        ({"source": "./L.zip", "sha256": _A}, None, f"LungSegDB-sha256-{_A}.zip"),
+    ],
+    ids=["drive", "drive-other-file", "mirror-redacted", "gs", "by-hand", "by-hand-other",
+         "file-url-tar", "plain-path"],
+)
+def test_content_url_per_origin(record: dict[str, str], fmt: str | None, url: str) -> None:
+    assert cr.content_url(provenance.Provenance(**record), fmt) == url
+
+
+def test_content_urls_of_different_archives_given_by_hand_never_collide() -> None:
+    """mlcroissant keys its download and extraction cache by sha256(contentUrl) alone: two
+    archives given by hand at the same path but with other bytes get other contentUrls."""
+    urls = {cr.content_url(provenance.Provenance(path="/same/LungSegDB.zip", sha256=s), "zip")
+            for s in (_A, _B, "0" * 64)}
+    assert len(urls) == 3
 
 
 def test_file_set_globs_are_literal_and_leave_dot_files_out_unless_paired() -> None:

@@ -6,7 +6,8 @@ SHA-256, size and source, :mod:`lungsegdb_cli.state.provenance`) and where the t
 refuses a tree it cannot vouch for (exit 1). :func:`document` then describes, in Croissant 1.1:
 
 * ``distribution``: the archive as one ``cr:FileObject`` (``@id`` ``archive``: its Drive
-  download URL, or the mirror it came from with secrets redacted; ``sha256``, ``contentSize``,
+  download URL, or the mirror it came from with secrets redacted, or for an archive given by
+  hand a name made of its SHA-256 (:func:`content_url`); ``sha256``, ``contentSize``,
   ``encodingFormat``), and the images and the masks as two ``cr:FileSet`` contained in it (one
   glob per documented folder and extension, as the archive spells them; names starting with a
   dot left out unless they are pairs', so junk such as ``._1.TIF`` is never decoded);
@@ -238,7 +239,7 @@ def archive_facts(paths: DataPaths) -> ArchiveFacts:
         size = kept.stat().st_size
     return ArchiveFacts(
         name=_archive_name(record, layout.format),
-        content_url=content_url(record),
+        content_url=content_url(record, layout.format),
         sha256=record.pin,
         size=size,
         format=layout.format,
@@ -253,18 +254,37 @@ def _archive_name(record: Provenance, fmt: str | None) -> str:
     return f"{dataset.NAME}.{fmt or 'zip'}"
 
 
-def content_url(record: Provenance) -> str:
-    """Where a loader can fetch the archive: Google Drive's download URL for a Drive file,
-    the mirror's URL (redacted: user info and credential parameters are ``***``) for an
-    ``http(s)``/``s3``/``gs``/... source, and the dataset's Drive file for an archive given
-    by hand (``--archive FILE``: a local path says nothing to another machine)."""
+def content_url(record: Provenance, fmt: str | None = None) -> str:
+    """Where a loader can fetch the archive, never the same text for two different archives
+    unless they come from the same place (mlcroissant keys its download and extraction cache
+    by ``contentUrl`` alone: ``sha256(contentUrl)``, whatever ``mapping`` says):
+
+    * a Drive download: Google Drive's download URL of the file it came from;
+    * an ``http(s)``/``s3``/``gs``/... mirror: its URL, redacted (user info and credential
+      parameters are ``***``);
+    * an archive given by hand (``--archive FILE``, a ``file://`` or plain-path source): the
+      name :func:`local_name` makes of its SHA-256 (a relative path: the archive beside the
+      document, or given with ``mapping``). A local path says nothing to another machine, and
+      the Drive URL would make every such archive -- a synth one, another release -- share
+      the first one's extraction in a loader's cache."""
     if record.drive_id:
         return drive_download_url(record.drive_id)
     source = (record.source or "").strip()
     scheme = source.split("://", 1)[0].lower() if "://" in source else ""
     if scheme and scheme != "file":
         return redact(source)
-    return drive_download_url(dataset.DRIVE_ID)
+    if record.pin is None:
+        raise ArchiveUnrecorded(
+            "No record of the archive's SHA-256",
+            hint="Install it with 'lungsegdb download --archive FILE', which records it.",
+        )
+    return local_name(record.pin, fmt)
+
+
+def local_name(sha256: str, fmt: str | None = None) -> str:
+    """The ``contentUrl`` of an archive given by hand: ``LungSegDB-sha256-<hex>.<format>``,
+    named by its content (two archives share it only if they are the same bytes)."""
+    return f"{dataset.NAME}-sha256-{sha256.lower()}.{fmt or 'zip'}"
 
 
 def drive_download_url(drive_id: str) -> str:
