@@ -160,7 +160,7 @@ def download(
         from lungsegdb_cli.sources import discard
 
         discard.discard_archive(paths)
-    result.archive_kept = result.archive is not None and Path(result.archive.path).is_file()
+    result.archive_kept = result.archive is not None and result.archive.present()
     return result
 
 

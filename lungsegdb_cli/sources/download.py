@@ -29,6 +29,7 @@ was and what to do next; a mirror's pages and refusals :class:`MirrorRefused` (e
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,14 @@ class ArchiveRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "sha256": self.sha256, "md5": self.md5, "size": self.size}
+
+    def present(self) -> bool:
+        """The archive is at :attr:`path`, a regular file of the recorded size (one ``stat``)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and self.size in (None, st.st_size)
 
 
 @dataclass(frozen=True)
@@ -431,10 +440,11 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
             return None
     elif not here.kept_matches(pin, op.md5):
         return None
-    kept = here.kept
+    # a discarded archive is still recorded: where it was and what it was (archive_kept False)
+    where = here.kept or (here.record.archive_path(paths.root) if here.record else None)
     return DownloadResult(
         dataset_dir=paths.dataset_dir,
-        archive=ArchiveRecord.of(here.record, kept) if here.record and kept else None,
+        archive=ArchiveRecord.of(here.record, where) if here.record and where else None,
         files=here.files,
         source=SourceRecord.recorded(here.record, op.source),
         action=ACTION_UP_TO_DATE,

@@ -120,6 +120,30 @@ def test_download_require_pin_and_keep_archive(tmp_path, synth_result) -> None:
         L.download(tmp_path / "d", extract=False, keep_archive=False)
 
 
+def test_a_discarded_archive_is_still_recorded_on_the_next_run(tmp_path, synth_result) -> None:
+    """docs/cli.md: archive_kept is false once an earlier run discarded the archive, and
+    ``archive`` still records what it was (it was null: the up-to-date path only looked at a
+    kept file)."""
+    url = Path(synth_result.archive.path).as_uri()
+    first = L.download(tmp_path / "d", url=url, drive=False, keep_archive=False)
+    assert first.archive_kept is False and first.archive is not None
+    again = L.download(tmp_path / "d", url=url, drive=False)
+    assert again.action == "up-to-date" and again.archive_kept is False
+    assert again.archive is not None and again.archive.sha256 == synth_result.archive.sha256
+    assert again.to_dict()["archive"]["size"] == Path(synth_result.archive.path).stat().st_size
+
+
+def test_archive_kept_is_false_for_a_file_of_another_size(tmp_path, synth_result) -> None:
+    """A file at the recorded path that is not the recorded archive (truncated) is not kept."""
+    url = Path(synth_result.archive.path).as_uri()
+    got = L.download(tmp_path / "d", url=url, drive=False)
+    assert got.archive_kept is True
+    with open(got.archive.path, "r+b") as fh:
+        fh.truncate(1000)
+    again = L.download(tmp_path / "d", url=url, drive=False)
+    assert again.action == "up-to-date" and again.archive_kept is False
+
+
 def test_download_takes_a_built_request(tmp_path, synth_result) -> None:
     """The command line builds the one DownloadRequest and hands it over whole; the library
     uses it as it is, and refuses the loose options beside it (they would be ignored)."""
