@@ -37,15 +37,27 @@ def dataset_card() -> dict[str, Any]:
 @dataclass(frozen=True)
 class LocalArchive:
     """The archive the provenance names, as it is on disk now: ``size`` is the file's size,
-    whatever the record says (``verify`` reports a difference)."""
+    ``recorded_size`` the record's (when they differ the file is not the recorded archive and
+    ``sha256`` is not its checksum: :attr:`changed`; ``verify`` says what it is)."""
 
     path: Path
     sha256: str | None
     size: int
     md5: str | None = None
+    recorded_size: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        """The file is not of the recorded size: not the archive the record describes."""
+        return self.recorded_size is not None and self.size != self.recorded_size
 
     def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"path": str(self.path), "sha256": self.sha256, "size": self.size}
+        doc: dict[str, Any] = {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "size": self.size,
+            "recorded_size": self.recorded_size,
+        }
         if self.md5:
             doc["md5"] = self.md5
         return doc
@@ -64,7 +76,7 @@ def local_archive(paths: DataPaths) -> tuple[LocalArchive | None, Provenance | N
         return None, record
     if not stat.S_ISREG(st.st_mode):
         return None, record
-    return LocalArchive(path, record.sha256, st.st_size, record.md5), record
+    return LocalArchive(path, record.sha256, st.st_size, record.md5, record.size), record
 
 
 @dataclass(frozen=True)

@@ -399,8 +399,13 @@ def render_info(con: Console, result: InfoResult) -> None:
     arch = result.archive
     if arch:
         _print(con, f"  archive:     {_e(arch.path)} ({_fmt_bytes(arch.size)})")
-        _print(con, f"  sha256:      {arch.sha256}")
-        _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+        if arch.changed:
+            _print(con, f"  warning:     not the recorded archive (recorded "
+                        f"{_fmt_bytes(arch.recorded_size or 0)}, sha256 {arch.sha256}): "
+                        "run 'lungsegdb verify'")
+        else:
+            _print(con, f"  sha256:      {arch.sha256}")
+            _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
     elif result.provenance is not None and result.provenance.discarded:
         con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
     else:

@@ -40,7 +40,8 @@ def test_states_follow_what_is_on_disk(tmp_path: Path, capsys: pytest.CaptureFix
     provenance.write(paths.provenance, {"path": str(archive), "sha256": "ab" * 32})
     doc = _info_json(tmp_path, capsys)
     assert doc["state"] == info.STATE_DOWNLOADED
-    assert doc["archive"] == {"path": str(archive), "sha256": "ab" * 32, "size": 22}
+    assert doc["archive"] == {"path": str(archive), "sha256": "ab" * 32, "size": 22,
+                              "recorded_size": None}
 
     (paths.dataset_dir / "raw data").mkdir(parents=True)
     assert _info_json(tmp_path, capsys)["state"] == info.STATE_UNMANAGED
@@ -88,7 +89,9 @@ def test_collect_is_typed_and_its_document_is_the_json_output(
     provenance.write(paths.provenance, {**recorded, "size": 99, "link": None, "newer_key": [1]})
     result = info.collect(paths)
     assert isinstance(result, info.InfoResult) and result.state == info.STATE_DOWNLOADED
-    assert result.archive == info.LocalArchive(archive, "AB" * 32, 22, "0" * 32)  # size: now
+    # size: now; recorded_size: the record's
+    assert result.archive == info.LocalArchive(archive, "AB" * 32, 22, "0" * 32, 99)
+    assert result.archive.changed
     assert result.pin == "ab" * 32
     doc = result.to_dict()
     out = _info_json(tmp_path, capsys)
@@ -116,3 +119,29 @@ def test_info_shows_the_space_each_part_uses(tmp_path: Path,
     assert run(["info", "--data-dir", str(root)]) == 0
     assert "space:" in capsys.readouterr().out
     assert _info_json(tmp_path / "empty", capsys)["space"]["total"] == 0
+
+
+@pytest.mark.parametrize("size", [None, 1000])  # as downloaded; truncated afterwards
+def test_an_archive_not_of_the_recorded_size_is_not_given_the_records_checksum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], size: int | None
+) -> None:
+    """info printed the recorded SHA-256 (and the CI pin line) beside whatever file is at the
+    recorded path now; a file of another size is now said not to be the recorded archive."""
+    from lungsegdb_cli.synthetic import make as synth
+
+    made = synth.synthesize(tmp_path / "s", pairs=1, seed=0, fmt="zip")
+    root = tmp_path / "data"
+    assert run(["download", "-q", "--url", Path(made.archive.path).as_uri(),
+                "--data-dir", str(root)]) == 0
+    kept = root / "downloads" / Path(made.archive.path).name
+    if size is not None:
+        with open(kept, "r+b") as fh:
+            fh.truncate(size)
+    capsys.readouterr()
+    doc = _info_json(root, capsys)["archive"]
+    recorded = Path(made.archive.path).stat().st_size
+    assert doc["recorded_size"] == recorded and doc["size"] == (size or recorded)
+    assert run(["info", "--data-dir", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert ("not the recorded archive" in text) is (size is not None)
+    assert ("LUNGSEGDB_SHA256=" in text) is (size is None)
