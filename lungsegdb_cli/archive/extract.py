@@ -139,6 +139,7 @@ def extract_archive(
         existing = already_intact(paths)
         if existing is not None:
             return _already(paths, archive, fmt, existing, clock() - t0)
+    commit.check_tree_replaceable(paths)
     limits = Limits.from_env() if limits is None else limits
     # zip/7z: every member screened, mapped and capped before anything is created
     with open_plan(archive, fmt, limits) as plan, commit.writing(paths):

@@ -145,6 +145,4 @@ def _output_file(
     :class:`UsageError` (exit 2) naming the option, its hint suggesting ``example``."""
     if path is None:
         return None
-    from lungsegdb_cli.dataset.paths import resolve
-
-    return check_output_file(path, option, example, protect=resolve(data_dir).own)
+    return check_output_file(path, option, example, protect=_paths(data_dir).own)
