@@ -3,11 +3,12 @@
 Holding the data dir's generation lock shared (one generation from the first read to the
 last): the tree is vouched for and the archive it came from described
 (:func:`~lungsegdb_cli.training.export.croissant.archive_facts`), the pairs listed with their
-split when splits are in force (a splits file made from another manifest, or that does not
-cover the pairs: exit 1, as ``export`` says), and the document built
-(:func:`~lungsegdb_cli.training.export.croissant.document`). Written to OUT atomically (a temp
-file beside it, then a rename), or returned for the caller to print. ``export croissant OUT``
-writes the same document into an export folder, recorded for ``verify-export``.
+split when splits are in force (a splits file that fails
+:func:`~lungsegdb_cli.training.split.check_splits`: exit 1, as ``export`` says), and the
+document built (:func:`~lungsegdb_cli.training.export.croissant.document`). Written to OUT
+atomically (a temp file beside it, then a rename), or returned for the caller to print.
+``export croissant OUT`` writes the same document into an export folder, recorded for
+``verify-export``.
 """
 
 from __future__ import annotations
