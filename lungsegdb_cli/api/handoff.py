@@ -56,7 +56,10 @@ def pairs(
     UsageError
         An unknown variant, version or split, or ``split`` without a splits file (exit 2).
     CheckFailed
-        There is no tree at all (exit 1).
+        There is no tree at all; with ``split``, splits in force that fail
+        :func:`~lungsegdb_cli.training.split.check_splits` (made for another tree or manifest,
+        not covering the pairs, a pair in two splits, a slice's copies or a ``group_by``
+        group in different splits) (exit 1).
 
     Examples
     --------
@@ -143,7 +146,10 @@ def split(
         Bad ratios, a bad regex, a stem ``group_by`` does not match, or an unknown
         ``stratify`` (exit 2).
     CheckFailed
-        There is no tree at all (exit 1).
+        There is no tree at all; with ``split``, splits in force that fail
+        :func:`~lungsegdb_cli.training.split.check_splits` (made for another tree or manifest,
+        not covering the pairs, a pair in two splits, a slice's copies or a ``group_by``
+        group in different splits) (exit 1).
 
     Examples
     --------
@@ -238,8 +244,10 @@ def export(
         ``force``, an ``out`` that is not an intact previous export holding only what it made;
         ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
     CheckFailed
-        No tree; a splits file from another manifest or not covering the pairs; a file that
-        cannot be decoded; a manifest that is not a regular file (exit 1).
+        No tree; a splits file that fails
+        :func:`~lungsegdb_cli.training.split.check_splits` (from another manifest, not
+        covering the pairs, or leaky); a file that cannot be decoded; a manifest that is not
+        a regular file (exit 1).
     LocalError
         Another export is writing ``out`` (kind ``out-busy``); ``out`` changed during the
         export (``out-changed``: left as it is, nothing deleted); disk full or another write
@@ -404,7 +412,10 @@ def preview(
         Pillow missing (naming the ``[plot]`` extra), a bad ``n``, split or ``window``,
         ``split`` without a splits file, ``out`` a folder or inside the tree (exit 2).
     CheckFailed
-        There is no tree at all (exit 1).
+        There is no tree at all; with ``split``, splits in force that fail
+        :func:`~lungsegdb_cli.training.split.check_splits` (made for another tree or manifest,
+        not covering the pairs, a pair in two splits, a slice's copies or a ``group_by``
+        group in different splits) (exit 1).
     LocalError
         ``out`` cannot be written (exit 5).
 

@@ -2,8 +2,9 @@
 
 The pairing is :mod:`lungsegdb_cli.dataset.tree`'s (the one ``validate`` checks): nothing here pairs
 files itself. A pair's ``split`` comes from the splits file in force (``<state>/splits.json``,
-written by :mod:`lungsegdb_cli.training.split`); without one it is None. :func:`load_pair` decodes
-with
+written by :mod:`lungsegdb_cli.training.split`, which owns the file's rules); without one it
+is None. Selecting by split first checks the file
+(:func:`~lungsegdb_cli.training.split.check_splits`). :func:`load_pair` decodes with
 tifffile under the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``) and returns the mask as 0/1
 ``uint8`` whatever its stored convention. :class:`PairDataset` is a map-style dataset (what a
 torch ``DataLoader`` takes) that imports no torch.
@@ -12,7 +13,6 @@ torch ``DataLoader`` takes) that imports no torch.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,14 +24,19 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.dataset.tree import iter_required
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.training.split import (
+    SPLITS,
+    assigned_splits,
+    check_splits,
+    doc_group_by,
+    group_key_fn,
+    read_splits,
+    splits_path,
+)
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 from lungsegdb_cli.utils.progress import Progress
-from lungsegdb_cli.utils.statejson import loads
 
-#: The split names, in order.
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-SPLITS_FILENAME = "splits.json"
 CSV_COLUMNS = ("variant", "version", "stem", "group", "split", "image", "mask")
 #: Pairs listed by the human rendering of ``lungsegdb pairs``.
 SHOWN = 5
@@ -98,58 +103,6 @@ class PairsResult:
         }
 
 
-def splits_path(paths: DataPaths) -> Path:
-    """Where the splits in force live: ``<state>/splits.json``."""
-    return paths.state_dir / SPLITS_FILENAME
-
-
-def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
-    """The bytes of the splits file at ``path`` and its document (one read, regular files
-    only: a FIFO there never blocks); None if there is none; a broken one: CheckFailed."""
-    from lungsegdb_cli.utils.hashing import read_regular
-
-    try:
-        data = read_regular(path)
-    except (FileNotFoundError, NotADirectoryError):  # no state folder: no splits either
-        return None
-    except OSError as exc:
-        from lungsegdb_cli.errors import from_os_error
-
-        raise from_os_error(exc, f"reading {path}") from exc
-    try:
-        doc = loads(data)
-        if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
-            raise ValueError("no 'splits' object")
-        for name in SPLITS:
-            if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
-                raise ValueError(f"'{name}' is not a list of names")
-    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, StateJSONError included
-        raise CheckFailed(
-            f"The splits file {path} cannot be read: {exc}",
-            hint="Write it again with 'lungsegdb split'.",
-            path=str(path),
-        ) from exc
-    return data, doc
-
-
-def read_splits(path: Path) -> dict[str, Any] | None:
-    """The splits document at ``path`` (see :func:`load_splits`), None if there is none."""
-    loaded = load_splits(path)
-    return None if loaded is None else loaded[1]
-
-
-def assigned_splits(doc: dict[str, Any]) -> dict[str, str]:
-    """``variant/version/stem`` -> split, from a splits document."""
-    return {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
-
-
-def split_gaps(listed: Iterable[str], names: Iterable[str]) -> tuple[list[str], list[str]]:
-    """``(names in no split, listed names not among names)``, each sorted: how a splits file
-    and a tree's pairs (both as ``variant/version/stem``) disagree."""
-    listed, names = set(listed), set(names)
-    return sorted(names - listed), sorted(listed - names)
-
-
 def check_split_name(split: str | None) -> str | None:
     if split is None or split in SPLITS:
         return split
@@ -180,31 +133,6 @@ def _parse_filters(variant: str | None, version: str | None) -> tuple[dataset.Gr
     from lungsegdb_cli.dataset.card import parse_variant, parse_version
 
     return dataset.groups(parse_variant(variant), parse_version(version))
-
-
-def group_key_fn(group_by: str | None) -> Callable[[str], str | None]:
-    """stem -> group key: the stem itself, or the first capture group of ``group_by``
-    (searched in the stem; None when it does not match). A bad regex: UsageError."""
-    if group_by is None:
-        return lambda stem: stem
-    try:
-        rx = re.compile(group_by)
-    except re.error as exc:
-        raise UsageError(
-            f"--group-by {group_by!r} is not a regular expression: {exc}",
-            hint=r"Give a regex with one capture group, e.g. --group-by '^(.*\D)\d+$'.",
-        ) from exc
-    if rx.groups < 1:
-        raise UsageError(
-            f"--group-by {group_by!r} has no capture group",
-            hint=r"Put the group key in parentheses, e.g. --group-by '^(.*\D)\d+$'.",
-        )
-
-    def key(stem: str) -> str | None:
-        m = rx.search(stem)
-        return None if m is None or m.group(1) is None else m.group(1)
-
-    return key
 
 
 def scan_pairs(
@@ -246,8 +174,10 @@ def collect(
     csv_path: Path | None = None,
 ) -> PairsResult:
     """The pairs of the tree (filtered by variant, version and split), with their split from
-    the splits file in force. ``split`` without a splits file: UsageError (exit 2). No tree:
-    CheckFailed (exit 1)."""
+    the splits file in force. ``split`` without a splits file: UsageError (exit 2). With
+    ``split``, the splits in force must pass
+    :func:`~lungsegdb_cli.training.split.check_splits` (made for this tree, covering its pairs,
+    leak-free), else CheckFailed (exit 1). No tree: CheckFailed (exit 1)."""
     split = check_split_name(split)
     groups = _parse_filters(variant, version)
     if csv_path is not None:
@@ -261,9 +191,14 @@ def collect(
     if doc is not None:
         assigned = assigned_splits(doc)
         group_by = doc.get("group_by")
-    found = scan_pairs(paths, groups, group_by, assigned)
-    if split is not None:
-        found = [p for p in found if p.split == split]
+    if split is not None:  # splits used: first the check every consumer of splits makes
+        group_by = doc_group_by(doc, str(where))
+        found = scan_pairs(paths, None, group_by, assigned)  # the check needs every pair
+        check_splits(paths, doc, str(where), [p.key for p in found])
+        wanted = {(g.variant, g.version) for g in groups}
+        found = [p for p in found if p.split == split and (p.variant, p.version) in wanted]
+    else:
+        found = scan_pairs(paths, groups, group_by, assigned)
     if csv_path is not None:
         write_csv(csv_path, found)
     return PairsResult(

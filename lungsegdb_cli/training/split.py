@@ -23,25 +23,22 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
-from lungsegdb_cli.training.pairs import (
-    SPLITS,
-    Pair,
-    assigned_splits,
-    group_key_fn,
-    read_splits,
-    scan_pairs,
-    split_gaps,
-    splits_path,
-)
 from lungsegdb_cli.utils.fsutil import atomic_write_text, check_output_file
+from lungsegdb_cli.utils.statejson import loads
 from lungsegdb_cli.utils.units import counted
 
+if TYPE_CHECKING:
+    from lungsegdb_cli.dataset import card as dataset
+
+#: The split names, in order.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLITS_FILENAME = "splits.json"
 SCHEMA = 1
 METHOD = "keyed-hash"
 DEFAULT_RATIOS: tuple[float, float, float] = (0.7, 0.15, 0.15)
@@ -75,6 +72,107 @@ def check_ratios(ratios: Any) -> tuple[float, float, float]:
     if abs(sum(values) - 1.0) > 1e-6:
         raise UsageError(f"Ratios must sum to 1, not {sum(values):g}", hint=_RATIO_HINT)
     return values  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# The splits file: where it lives, how it is read, how its names group (pairs.py re-exports)
+# ---------------------------------------------------------------------------------------------
+def splits_path(paths: DataPaths) -> Path:
+    """Where the splits in force live: ``<state>/splits.json``."""
+    return paths.state_dir / SPLITS_FILENAME
+
+
+def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
+    """The bytes of the splits file at ``path`` and its document (one read, regular files
+    only: a FIFO there never blocks); None if there is none; a broken one: CheckFailed."""
+    from lungsegdb_cli.utils.hashing import read_regular
+
+    try:
+        data = read_regular(path)
+    except (FileNotFoundError, NotADirectoryError):  # no state folder: no splits either
+        return None
+    except OSError as exc:
+        from lungsegdb_cli.errors import from_os_error
+
+        raise from_os_error(exc, f"reading {path}") from exc
+    try:
+        doc = loads(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
+            raise ValueError("no 'splits' object")
+        for name in SPLITS:
+            if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
+                raise ValueError(f"'{name}' is not a list of names")
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, StateJSONError included
+        raise CheckFailed(
+            f"The splits file {path} cannot be read: {exc}",
+            hint="Write it again with 'lungsegdb split'.",
+            path=str(path),
+        ) from exc
+    return data, doc
+
+
+def read_splits(path: Path) -> dict[str, Any] | None:
+    """The splits document at ``path`` (see :func:`load_splits`), None if there is none."""
+    loaded = load_splits(path)
+    return None if loaded is None else loaded[1]
+
+
+def assigned_splits(doc: dict[str, Any]) -> dict[str, str]:
+    """``variant/version/stem`` -> split, from a splits document."""
+    return {n: s for s in SPLITS for n in doc["splits"].get(s, [])}
+
+
+def split_gaps(listed: Iterable[str], names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(names in no split, listed names not among names)``, each sorted: how a splits file
+    and a tree's pairs (both as ``variant/version/stem``) disagree."""
+    listed, names = set(listed), set(names)
+    return sorted(names - listed), sorted(listed - names)
+
+
+def group_key_fn(group_by: str | None) -> Callable[[str], str | None]:
+    """stem -> group key: the stem itself, or the first capture group of ``group_by``
+    (searched in the stem; None when it does not match). A bad regex: UsageError."""
+    if group_by is None:
+        return lambda stem: stem
+    try:
+        rx = re.compile(group_by)
+    except re.error as exc:
+        raise UsageError(
+            f"--group-by {group_by!r} is not a regular expression: {exc}",
+            hint=r"Give a regex with one capture group, e.g. --group-by '^(.*\D)\d+$'.",
+        ) from exc
+    if rx.groups < 1:
+        raise UsageError(
+            f"--group-by {group_by!r} has no capture group",
+            hint=r"Put the group key in parentheses, e.g. --group-by '^(.*\D)\d+$'.",
+        )
+
+    def key(stem: str) -> str | None:
+        m = rx.search(stem)
+        return None if m is None or m.group(1) is None else m.group(1)
+
+    return key
+
+
+class Named(NamedTuple):
+    """A pair of the tree as a splits file names it (what :func:`compute_splits` needs)."""
+
+    variant: str
+    version: str
+    stem: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}/{self.version}/{self.stem}"
+
+
+def scan_names(paths: DataPaths, groups: tuple[dataset.Group, ...] | None = None) -> list[Named]:
+    """Every pair of ``groups`` (default all) in tree order, as the tree pairs them (the
+    pairs :func:`lungsegdb_cli.training.pairs.scan_pairs` makes records of)."""
+    from lungsegdb_cli.dataset.tree import iter_required
+
+    return [Named(gs.group.variant, gs.group.version, p.stem)
+            for gs in iter_required(paths, groups) for p in gs.pairs]
 
 
 def unit(key: str, seed: int) -> float:
@@ -216,6 +314,120 @@ class SplitResult:
         }
 
 
+#: The hint of every refused splits file (:func:`check_splits`).
+AGAIN_HINT = "Run 'lungsegdb split' again (or pass a --split-file made for this tree)."
+
+
+def doc_group_by(doc: dict[str, Any], where: str) -> str | None:
+    """The ``group_by`` a splits document records, checked: a value that is not a regex with
+    a capture group makes the file unusable, CheckFailed (exit 1) as for any broken file."""
+    group_by = doc.get("group_by")
+    if group_by is None:
+        return None
+    try:
+        if not isinstance(group_by, str):
+            raise UsageError(f"group_by {group_by!r} is not a string")
+        group_key_fn(group_by)
+    except UsageError as exc:
+        raise CheckFailed(
+            f"The splits file {where} has a group_by it cannot have been made with: "
+            f"{exc.message}",
+            hint=AGAIN_HINT, path=where,
+        ) from None
+    return group_by
+
+
+def straddling(doc: dict[str, Any], where: str) -> tuple[str, str, str] | None:
+    """The first leak of a splits document (no tree needed) as ``(what, key, why)``, else
+    None: the preprocessed and raw copies of one slice (``what`` ``slice``, ``key``
+    ``version/stem``) in different splits, or, with ``group_by``, one group (``group``,
+    ``version/`` + the pattern's first capture of the stem: the key :func:`compute_splits`
+    hashes) in more than one split. Slices first, then groups, each in sorted order. A
+    broken ``group_by``: CheckFailed (:func:`doc_group_by`)."""
+    group_by = doc_group_by(doc, where)
+    key = group_key_fn(group_by)
+    slices: dict[str, dict[str, str]] = {}  # version/stem -> name -> split
+    groups: dict[str, dict[str, str]] = {}  # version/group -> name -> split
+    for name, s in assigned_splits(doc).items():
+        parts = name.split("/", 2)
+        if len(parts) != 3:  # not variant/version/stem: the coverage check names it
+            continue
+        _, version, stem = parts
+        slices.setdefault(f"{version}/{stem}", {})[name] = s
+        groups.setdefault(f"{version}/{key(stem) or stem}", {})[name] = s
+    for what, found in (("slice", slices), ("group", groups)):
+        for k in sorted(found):
+            members = found[k]
+            if len(set(members.values())) < 2:
+                continue
+            by_split = {s: min(n for n, t in members.items() if t == s)
+                        for s in SPLITS if s in members.values()}
+            shown = ", ".join(f"{n!r} in {s}" for s, n in by_split.items())
+            if what == "slice":
+                why = (f"puts the copies of slice {k!r} in different splits ({shown}); the "
+                       "preprocessed and raw copies of a slice share a split")
+            else:
+                n = counted(len(by_split), "split")
+                why = (f"puts group {k!r} (group_by {group_by!r}) in {n} ({shown}); a group "
+                       "never straddles splits")
+            return what, k, why
+    return None
+
+
+def check_splits(
+    paths: DataPaths,
+    doc: dict[str, Any],
+    where: str,
+    names: Iterable[str],
+    variants: Iterable[str] | None = None,
+) -> None:
+    """The one check of a splits document before its splits are used (``export``, ``pairs
+    --split``, ``PairDataset(split=)``, ``preview --split``, ``croissant``): CheckFailed (exit
+    1) naming the first problem, hint :data:`AGAIN_HINT`, when it was made from another
+    manifest, records a broken ``group_by``, puts a pair in two splits, misses pairs of the
+    tree or names pairs it no longer has (``names``: the tree's pairs of ``variants``, default
+    all, as ``variant/version/stem``), puts the copies of one slice in different splits, or
+    (with ``group_by``) lets a group straddle splits. :func:`compute_splits` never writes a
+    file this refuses (the variant is not in its key; a group is one key)."""
+    from lungsegdb_cli.dataset.card import VARIANTS
+
+    recorded = doc.get("manifest_sha256")
+    current = manifest_sha256(paths)
+    if recorded is not None and recorded != current:
+        raise CheckFailed(
+            f"The splits file {where} was made from another manifest "
+            f"({str(recorded)[:12]}..., the tree's is {str(current)[:12] if current else 'none'})",
+            hint=AGAIN_HINT, path=where,
+        )
+    doc_group_by(doc, where)
+    listed = [n for s in SPLITS for n in doc["splits"].get(s, [])]
+    twice = sorted(n for n, c in Counter(listed).items() if c > 1)
+    if twice:
+        raise CheckFailed(f"The splits file {where} puts {twice[0]!r} in two splits",
+                          hint=AGAIN_HINT, path=where, pair=twice[0])
+    chosen = set(VARIANTS if variants is None else variants)
+    missing, gone = split_gaps([n for n in listed if n.split("/", 1)[0] in chosen], names)
+    if missing:
+        raise CheckFailed(
+            f"The splits file {where} does not cover {counted(len(missing), 'pair')} of the "
+            f"tree, e.g. {missing[0]!r} (the tree changed since, or the file was made for "
+            "another tree)",
+            hint=AGAIN_HINT, path=where, missing=len(missing),
+        )
+    if gone:
+        raise CheckFailed(
+            f"The splits file {where} names {counted(len(gone), 'pair')} the tree no longer "
+            f"has, e.g. {gone[0]!r} (the tree changed since, or the file was made for another "
+            "tree)",
+            hint=AGAIN_HINT, path=where, gone=len(gone),
+        )
+    leak = straddling(doc, where)
+    if leak is not None:
+        what, k, why = leak
+        raise CheckFailed(f"The splits file {where} {why}", hint=AGAIN_HINT, path=where,
+                          **{what: k})
+
+
 def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     """Why the splits in force no longer match the tree (``names``: its pairs as
     ``variant/version/stem``), or None when they match or there are none."""
@@ -227,8 +439,12 @@ def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
         return exc.message
     if doc is None:
         return None
-    missing, gone = split_gaps(assigned_splits(doc), names)
+    listed = [n for s in SPLITS for n in doc["splits"].get(s, [])]
+    missing, gone = split_gaps(listed, names)
     reasons = []
+    twice = sorted(n for n, c in Counter(listed).items() if c > 1)
+    if twice:
+        reasons.append(f"{twice[0]!r} is in two splits")
     if missing:
         one = len(missing) == 1
         reasons.append(
@@ -244,6 +460,14 @@ def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
     now = manifest_sha256(paths)
     if not reasons and made_from and now and made_from != now:
         reasons.append("the splits were made from another manifest")
+    if not reasons:
+        try:
+            leak = straddling(doc, str(splits_path(paths)))
+        except CheckFailed as exc:  # a broken group_by
+            reasons.append(exc.message)
+        else:
+            if leak is not None:
+                reasons.append(f"the splits file {leak[2]}")
     if not reasons:
         return None
     return "; ".join(reasons) + " (run 'lungsegdb split' again)"
@@ -263,7 +487,7 @@ def splits_check(paths: DataPaths) -> Callable[[set[str]], tuple[str, str] | Non
     return check
 
 
-def _keys(pairs: list[Pair], group_by: str | None) -> list[str]:
+def _keys(pairs: list[Named], group_by: str | None) -> list[str]:
     """Each pair's hashed key, ``version/group``; a stem --group-by misses: UsageError."""
     key = group_key_fn(group_by)
     out: list[str] = []
@@ -320,7 +544,7 @@ def compute_splits(
             hint="E.g. --seed 0.",
         )
     group_key_fn(group_by)  # a bad regex fails before the tree is listed
-    pairs = scan_pairs(paths)
+    pairs = scan_names(paths)
     keys = _keys(pairs, group_by)
     splits: dict[str, list[str]] = {s: [] for s in SPLITS}
     pair_counts: Counter[tuple[str, str]] = Counter()

@@ -3,11 +3,12 @@
 Holding the data dir's generation lock shared (one generation from the first read to the
 last): the tree is vouched for and the archive it came from described
 (:func:`~lungsegdb_cli.training.export.croissant.archive_facts`), the pairs listed with their
-split when splits are in force (a splits file made from another manifest, or that does not
-cover the pairs: exit 1, as ``export`` says), and the document built
-(:func:`~lungsegdb_cli.training.export.croissant.document`). Written to OUT atomically (a temp
-file beside it, then a rename), or returned for the caller to print. ``export croissant OUT``
-writes the same document into an export folder, recorded for ``verify-export``.
+split when splits are in force (a splits file that fails
+:func:`~lungsegdb_cli.training.split.check_splits`: exit 1, as ``export`` says), and the
+document built (:func:`~lungsegdb_cli.training.export.croissant.document`). Written to OUT
+atomically (a temp file beside it, then a rename), or returned for the caller to print.
+``export croissant OUT`` writes the same document into an export folder, recorded for
+``verify-export``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.training.export import croissant as cr
 from lungsegdb_cli.training.export.run import _Splits, assigned_pairs, manifest_sha256
-from lungsegdb_cli.training.pairs import load_splits, scan_pairs, splits_path
+from lungsegdb_cli.training.pairs import scan_pairs
+from lungsegdb_cli.training.split import load_splits, splits_path
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
 
 

@@ -41,7 +41,8 @@ from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.training.export.place import Job
 from lungsegdb_cli.training.export.shardsize import ShardSize
-from lungsegdb_cli.training.pairs import SPLITS, Pair
+from lungsegdb_cli.training.pairs import Pair
+from lungsegdb_cli.training.split import SPLITS
 
 FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "hf", "webdataset", "croissant")
 #: The formats that write shards (``--shard-size``) instead of a file per image.

@@ -8,8 +8,9 @@ held shared (the tree stays one generation):
 
 1. the splits: ``split_file``, else the splits in force (``<state>/splits.json``), else the
    default split (what ``lungsegdb split`` with its defaults would write) made now, in
-   memory, and said so; a file made from another manifest, or one that misses pairs of the
-   tree, is refused (exit 1: the data no longer matches it);
+   memory, and said so; a file that fails
+   :func:`~lungsegdb_cli.training.split.check_splits` (made from another manifest, missing
+   pairs of the tree, or leaky) is refused (exit 1);
 2. the plan of the format (:mod:`lungsegdb_cli.training.export.layout`);
 3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli.training.export.place`:
    images hard-linked, masks rewritten where the format needs 0/1);
@@ -48,14 +49,12 @@ from lungsegdb_cli.training.pairs import (
     Pair,
     assigned_splits,
     scan_pairs,
-    split_gaps,
     splits_path,
 )
-from lungsegdb_cli.training.pairs import load_splits as load_splits_file
+from lungsegdb_cli.training.split import load_splits as load_splits_file
 from lungsegdb_cli.utils import csvsafe
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads
-from lungsegdb_cli.utils.units import counted
 
 SCHEMA = 1
 SPLITS_COPY = "lungsegdb-splits.json"
@@ -180,47 +179,19 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
 
 
 def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...]) -> list[Pair]:
-    """The pairs of ``variants`` with their split from ``splits``; a file made from another
-    manifest, naming a pair twice, missing pairs of the tree or naming pairs it no longer
-    has: CheckFailed (exit 1)."""
+    """The pairs of ``variants`` with their split from ``splits``, once the splits passed
+    :func:`~lungsegdb_cli.training.split.check_splits` (made from another manifest, a pair in
+    two splits, missing pairs of the tree or naming pairs it no longer has, a slice's copies
+    or a group in different splits: CheckFailed, exit 1)."""
     from lungsegdb_cli.dataset import card as dataset
+    from lungsegdb_cli.training.split import check_splits, doc_group_by
 
     doc = splits.doc
     where = splits.path or "the default split"
-    recorded = doc.get("manifest_sha256")
-    current = manifest_sha256(paths)
-    if recorded is not None and recorded != current:
-        raise CheckFailed(
-            f"The splits file {where} was made from another manifest "
-            f"({str(recorded)[:12]}..., the tree's is {str(current)[:12] if current else 'none'})",
-            hint="Write the splits again with 'lungsegdb split' (or pass --split-file).",
-            path=where,
-        )
-    names = [n for s in SPLITS for n in doc["splits"].get(s, [])]
-    twice = [n for n, c in Counter(names).items() if c > 1]
-    if twice:
-        raise CheckFailed(f"The splits file {where} puts {twice[0]!r} in two splits",
-                          hint="Write the splits again with 'lungsegdb split'.", path=where)
-    assigned = assigned_splits(doc)
+    group_by = doc_group_by(doc, where)
     groups = tuple(g for g in dataset.GROUPS if g.variant in variants)
-    pairs = scan_pairs(paths, groups, doc.get("group_by"), assigned)
-    missing, gone = split_gaps(
-        [n for n in assigned if n.split("/", 1)[0] in variants], [p.key for p in pairs]
-    )
-    if missing:
-        raise CheckFailed(
-            f"The splits file {where} does not cover {counted(len(missing), 'pair')} of the "
-            f"tree, e.g. {missing[0]!r}",
-            hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
-            path=where, missing=len(missing),
-        )
-    if gone:
-        raise CheckFailed(
-            f"The splits file {where} names {counted(len(gone), 'pair')} the tree no longer "
-            f"has, e.g. {gone[0]!r}",
-            hint="Write the splits again with 'lungsegdb split' (the tree changed since).",
-            path=where, gone=len(gone),
-        )
+    pairs = scan_pairs(paths, groups, group_by, assigned_splits(doc))
+    check_splits(paths, doc, where, [p.key for p in pairs], variants)
     return pairs
 
 

@@ -45,7 +45,8 @@ from lungsegdb_cli.training.export.samples import (
     read_samples,
 )
 from lungsegdb_cli.training.export.shardsize import ShardSize
-from lungsegdb_cli.training.pairs import SPLITS, Pair
+from lungsegdb_cli.training.pairs import Pair
+from lungsegdb_cli.training.split import SPLITS
 from lungsegdb_cli.utils.progress import Progress
 
 INDEX = "shards.json"
