@@ -113,8 +113,8 @@ class NotPlaceable(ValueError):
 
 @dataclass(frozen=True)
 class Header:
-    """What a TIFF's header and first IFD say, no pixel read: the first page's decoded shape
-    (samples last), the number of pages, and where its pixel data ends."""
+    """What a TIFF's header and IFDs say, no pixel read: the first page's decoded shape
+    (samples last) and the number of pages."""
 
     shape: tuple[int, ...]
     pages: int
