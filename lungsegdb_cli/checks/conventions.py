@@ -1,6 +1,12 @@
 """Mask value conventions: which binary encoding a mask uses (``0/1``, ``0/255``, ...), and
 what a group of masks agrees on. Shared by ``validate`` (its warnings and per-group summary) and
-``stats`` (its per-group convention counts)."""
+``stats`` (its per-group convention counts).
+
+What counts as foreground (lung) in a mask is one rule, :func:`foreground` (defined in
+:mod:`lungsegdb_cli.tiff.foreground`, where the decode counts it, and re-exported here): an
+alpha channel (the last of 2 or 4 samples) is dropped, then a pixel is foreground when any
+channel is non-zero -- so a ``0/-1`` mask has foreground, and an opaque RGBA mask is not all
+lung. ``validate``, ``stats``, ``load_pair``/``PairDataset`` and every export apply it."""
 
 from __future__ import annotations
 
@@ -8,6 +14,18 @@ from collections import Counter
 from functools import lru_cache
 
 from lungsegdb_cli.tiff.decode import FileSummary
+from lungsegdb_cli.tiff.foreground import ALPHA_CHANNELS, foreground
+
+__all__ = [
+    "ALPHA_CHANNELS",
+    "MIXED",
+    "NONE",
+    "OTHER",
+    "fmt_value",
+    "foreground",
+    "group_convention",
+    "mask_convention",
+]
 
 #: Group mask conventions: one binary convention, several, or no binary mask at all.
 MIXED = "mixed"

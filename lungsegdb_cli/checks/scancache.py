@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency
     _ZLIB_ERRORS = (zlib.error,)
 
 #: Bump when :class:`FileSummary` or the way it is computed changes.
-SCHEMA = 3
+SCHEMA = 4  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0)
 ENV_DISABLE = "LUNGSEGDB_NO_CACHE"
 
 

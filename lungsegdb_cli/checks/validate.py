@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lungsegdb_cli.checks.conventions import (
+    ALPHA_CHANNELS,
     NONE,
     fmt_value,
     group_convention,
@@ -160,7 +161,14 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
     if kind != "mask":
         return
     if s.channels > 1:
-        add("multi-channel-mask", rel, f"mask has {s.channels} channels ({s.shape_key()})")
+        alpha = ALPHA_CHANNELS.get(s.channels)
+        used = f"{alpha}: the alpha channel is ignored, " if alpha else ""
+        add(
+            "multi-channel-mask",
+            rel,
+            f"mask has {s.channels} channels ({s.shape_key()}); {used}a pixel is lung "
+            "where any channel is non-zero",
+        )
     if s.distinct > 2:
         add(
             "non-binary-mask",
@@ -169,7 +177,8 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
             "a binary mask has two",
         )
     if s.fg == 0:
-        add("empty-mask", rel, "no foreground: every pixel is 0")
+        where = " (alpha ignored)" if ALPHA_CHANNELS.get(s.channels) else ""
+        add("empty-mask", rel, f"no foreground: every pixel is 0{where}")
 
 
 _LINK_MESSAGES = {

@@ -90,10 +90,10 @@ def _display(arr: Any, window: WindowSpec = AUTO) -> tuple[Any, dict[str, Any], 
 def _mask_overlay(mask: Any) -> Any:
     import numpy as np
 
-    m = np.asarray(mask)
-    if m.ndim == 3:
-        m = (m > 0).any(axis=-1)
-    return np.ma.masked_where(~(m > 0), np.ones(m.shape, dtype=np.float32))
+    from lungsegdb_cli.tiff.foreground import foreground
+
+    m = foreground(np.asarray(mask))  # the one rule: alpha dropped, any channel != 0
+    return np.ma.masked_where(~m, np.ones(m.shape, dtype=np.float32))
 
 
 def _box(ax: Any, height: float) -> tuple[int, int, int, int]:

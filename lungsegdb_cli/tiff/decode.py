@@ -11,7 +11,7 @@ decode serves both (and the decode cache, :mod:`lungsegdb_cli.checks.scancache`)
 - a fixed-range histogram (:data:`HIST_BINS` bins over ``[lo, hi)``, ranges are powers of two so
   histograms of one group can be re-binned onto a common range);
 - for masks: the number of distinct values (exact), the values when few, and the foreground
-  count (pixels with any channel > 0).
+  count (:mod:`lungsegdb_cli.tiff.foreground`: alpha dropped, any channel non-zero).
 
 A file that cannot be decoded gets ``error`` set to a one-line reason instead; one whose tags
 declare an image over the decode limit (:func:`max_image_pixels`) is never decoded and gets
@@ -78,6 +78,7 @@ __all__ = [
     "hist_range",
     "max_image_pixels",
     "open_regular",
+    "page_array",
     "quiet_tifffile",
     "summarize",
     "summarize_many",
@@ -189,6 +190,15 @@ def _normalise(arr: Any, axes: str) -> Any:
         h, w = arr.shape[axes.index("Y")], arr.shape[axes.index("X")]
         arr = np.moveaxis(arr, (axes.index("Y"), axes.index("X")), (0, 1)).reshape(h, w, -1)
     return arr
+
+
+def page_array(page: Any) -> Any:
+    """A tifffile page decoded, samples last (``(H, W)`` or ``(H, W, C)``: a planar
+    ``(C, H, W)`` page too, as :func:`summarize` sees it), in native byte order."""
+    import numpy as np
+
+    arr = _normalise(np.asarray(page.asarray()), str(getattr(page, "axes", "YX")))
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
 _quiet_done = False

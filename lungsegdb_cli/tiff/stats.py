@@ -11,6 +11,7 @@ import math
 import threading
 from typing import Any
 
+from lungsegdb_cli.tiff import foreground
 from lungsegdb_cli.tiff.summary import MASK, FileSummary
 
 HIST_BINS = 128
@@ -242,13 +243,11 @@ def reduce_mask(arr: Any, s: FileSummary) -> None:
             s.vmin, s.vmax = mn, mx
     if not fast:
         reduce_image(arr, s)
-    # foreground: pixels with any channel > 0
+    # foreground: the one rule (tiff/foreground.py): alpha dropped, any channel != 0
     if arr.ndim == 3:
-        s.fg = int(np.count_nonzero((arr > 0).any(axis=-1)))
+        s.fg = foreground.count(arr)
     elif nonzero >= 0:
         s.fg = nonzero
-    elif arr.dtype.kind in "ub":
-        s.fg = int(np.count_nonzero(arr))
     else:
-        s.fg = int(np.count_nonzero(arr > 0))
+        s.fg = int(np.count_nonzero(arr))
 

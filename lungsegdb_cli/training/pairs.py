@@ -6,7 +6,8 @@ written by :mod:`lungsegdb_cli.training.split`, which owns the file's rules); wi
 is None. Selecting by split first checks the file
 (:func:`~lungsegdb_cli.training.split.check_splits`). :func:`load_pair` decodes with
 tifffile under the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``) and returns the mask as 0/1
-``uint8`` whatever its stored convention. :class:`PairDataset` is a map-style dataset (what a
+``uint8`` ``(H, W)`` whatever its stored convention (the foreground rule of
+:mod:`lungsegdb_cli.tiff.foreground`). :class:`PairDataset` is a map-style dataset (what a
 torch ``DataLoader`` takes) that imports no torch.
 """
 
@@ -225,14 +226,14 @@ def _decode(path: Path, limit: int) -> Any:
 
     import tifffile
 
-    from lungsegdb_cli.tiff.decode import TooLargeImages, check_pages, quiet_tifffile
+    from lungsegdb_cli.tiff.decode import TooLargeImages, check_pages, page_array, quiet_tifffile
     from lungsegdb_cli.tiff.raw import TooLarge
 
     quiet_tifffile()
     try:
         with tifffile.TiffFile(os.fspath(path)) as tif:
             check_pages(tif, limit)
-            return tif.pages.first.asarray()
+            return page_array(tif.pages.first)  # samples last, as validate sees the page
     except TooLarge as exc:
         raise TooLargeImages(
             f"Image too large to decode: {path} {exc}",
@@ -255,19 +256,21 @@ def _decode(path: Path, limit: int) -> Any:
 
 
 def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
-    """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` (any nonzero -> 1).
+    """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` of shape ``(H, W)``:
+    the foreground rule of :mod:`lungsegdb_cli.tiff.foreground` (an alpha channel dropped,
+    then any channel non-zero -> 1; ``0/-1`` masks included), the one ``validate``, ``stats``
+    and every export apply.
 
     ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
     values); a file over it raises :class:`~lungsegdb_cli.tiff.decode.TooLargeImages` (exit 1)
     naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1)."""
-    import numpy as np
-
     from lungsegdb_cli.tiff.decode import max_image_pixels
+    from lungsegdb_cli.tiff.foreground import binary
 
     limit = max_image_pixels() if max_pixels is None else max_pixels
     image = _decode(pair.image, limit)
     mask = _decode(pair.mask, limit)
-    return image, (mask != 0).astype(np.uint8)
+    return image, binary(mask)
 
 
 class PairDataset:

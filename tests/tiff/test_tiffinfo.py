@@ -129,7 +129,8 @@ def test_every_writer_decodes_and_summaries_are_exact(
         (np.full((9, 9), 255, np.uint8), 1, (255,), 81),
         (np.arange(100, dtype=np.uint8).reshape(10, 10), 100, None, 99),
         (np.repeat(MASK255[:, :, None], 3, axis=2), 2, (0, 255), int(np.count_nonzero(MASK255))),
-        (np.array([[-1, 0], [2, 0]], np.int16), 3, (-1, 0, 2), 1),
+        # negative values are foreground (tiff/foreground.py: != 0, as load_pair and exports)
+        (np.array([[-1, 0], [2, 0]], np.int16), 3, (-1, 0, 2), 2),
         (np.array([[0.0, 0.5], [1.0, 0.0]], np.float32), 3, (0, 0.5, 1), 2),
     ],
 )

@@ -2,9 +2,17 @@
 
 A :class:`Job` names one file of the export (``rel``), the tree file it comes from and what
 to do with it: ``link`` (hard link by default; copied across file systems), ``binary`` (a
-mask, rewritten as 0/1 ``uint8`` unless it already is one, then linked), ``gray`` (an image,
-made single-channel when it is stored as RGB with equal channels, else linked) or ``probe``
-(nothing placed: its shape and mask convention are read for the CSV). Jobs that decode run
+mask, rewritten as ``(H, W)`` 0/1 ``uint8`` by :mod:`lungsegdb_cli.tiff.foreground`'s rule
+unless it already is one, then linked), ``gray`` (an image, made single-channel when it is
+stored as RGB with equal channels, else linked) or ``probe`` (nothing placed: its shape and
+mask convention are read for the CSV).
+
+Before a file is placed its header is read (:func:`read_header`, no pixel decoded; a
+``binary`` or rewritten ``gray`` file is decoded anyway): a file of several pages, or whose
+first page's pixel data reaches past the end of the file (truncated, header intact), is not
+placed; after every job ran, a pair whose mask's ``H x W`` is not its image's fails too
+(:func:`shape_mismatches`). Corrupt compressed pixel data of a linked image is not seen: that
+would take decoding every image, which ``lungsegdb validate`` does. Jobs that decode run
 in a process pool (:mod:`lungsegdb_cli.checks.decodepass`'s fork pool, one process per CPU); the
 others are plain system calls in this process. Workers return errors as :class:`Failed`
 records (exceptions with context do not cross process boundaries well); :func:`place_all`
@@ -66,6 +74,8 @@ class Placed:
     source_mtime_ns: int
     shape: str = ""
     convention: str = ""
+    #: the source's first page as ``HxW`` (placed files): a pair's two must be equal
+    hw: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,38 +107,101 @@ def link_file(source: str, dest: str, link: str) -> str:
     return "copy"
 
 
+class NotPlaceable(ValueError):
+    """A file that its header shows cannot be placed as it is (truncated, several pages)."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a TIFF's header and IFDs say, no pixel read: the first page's decoded shape
+    (samples last) and the number of pages."""
+
+    shape: tuple[int, ...]
+    pages: int
+
+    @property
+    def hw(self) -> str:
+        return f"{self.shape[0]}x{self.shape[1]}"
+
+
+def read_header(source: str | bytes, size: int, limit: int) -> Header:
+    """The :class:`Header` of the TIFF at ``source`` (a path, or the file's bytes; ``size``
+    its length): the plain-TIFF fast path (one page, every strip inside the file), else
+    tifffile's IFDs. Raises :class:`NotPlaceable` when the first page's pixel data (strip or
+    tile offsets + byte counts) reaches past the end of the file: a truncated file, whose
+    header is intact. Over the decode limit: TooLarge. Nothing is decompressed, so a file
+    whose compressed data is corrupt passes: ``lungsegdb validate`` decodes every pixel."""
+    import io
+
+    from lungsegdb_cli.tiff.raw import plain_shape
+
+    shape = plain_shape(source, size, limit)
+    if shape is not None:
+        return Header(shape, 1)
+    import tifffile
+
+    from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
+
+    quiet_tifffile()
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    with tifffile.TiffFile(handle) as tif:
+        pages = check_pages(tif, limit)
+        if pages == 0:
+            raise NotPlaceable("no image in the file")
+        page = tif.pages.first
+        ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts,
+                                                strict=False) if c]
+        end = max(ends, default=0)
+        if end > size:
+            raise NotPlaceable(
+                f"truncated: its pixel data ends at byte {end:,}, the file has {size:,} bytes"
+            )
+        spp = max(1, int(page.samplesperpixel or 1))
+        hw = (int(page.imagelength), int(page.imagewidth))
+        return Header(hw + ((spp,) if spp > 1 else ()), pages)
+
+
+def _one_page(header: Header) -> Header:
+    """``header`` if its file has one page, else NotPlaceable: a linked file reaches the
+    framework's reader as it is, and a reader that loads every page gets a stack."""
+    if header.pages > 1:
+        raise NotPlaceable(
+            f"{header.pages} pages: a file is placed as stored, and a framework's reader "
+            "would load them all (one page per slice is expected)"
+        )
+    return header
+
+
 def _read(path: str, limit: int, size: int | None = None) -> Any:
-    """The decoded array of the TIFF at ``path`` (native byte order), under the limit: the
-    plain-TIFF fast path (one ``readinto``), else tifffile (imported only then: a worker
-    that meets plain files only never loads it). ``size``: the file's, if known."""
+    """The decoded first page of the TIFF at ``path`` (see :func:`_read_page`)."""
+    return _read_page(path, limit, size)[0]
+
+
+def _read_page(path: str, limit: int, size: int | None = None) -> tuple[Any, int]:
+    """The decoded first page of the TIFF at ``path`` (samples last, native byte order) and
+    the number of pages, under the limit: the plain-TIFF fast path (one ``readinto``), else
+    tifffile (imported only then: a worker that meets plain files only never loads it).
+    ``size``: the file's, if known."""
     from lungsegdb_cli.tiff.raw import read_plain
 
     plain = read_plain(path, os.stat(path).st_size if size is None else size, limit)
     if plain is not None:
-        arr = plain[0]
+        arr, pages = plain[0], 1
     else:
         import tifffile
 
-        from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
+        from lungsegdb_cli.tiff.decode import check_pages, page_array, quiet_tifffile
 
         quiet_tifffile()
         with tifffile.TiffFile(path) as tif:
-            check_pages(tif, limit)
-            arr = tif.pages.first.asarray()
-    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+            pages = check_pages(tif, limit)
+            arr = page_array(tif.pages.first)
+    return (arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))), pages
 
 
 def _shape_of(path: str, limit: int, size: int | None = None) -> tuple[int, ...]:
     """The first page's shape from the header (the plain-TIFF fast path, else tifffile)."""
-    from lungsegdb_cli.tiff.raw import plain_shape
-
-    shape = plain_shape(path, os.stat(path).st_size if size is None else size, limit)
-    if shape is not None:
-        return shape
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return tuple(int(n) for n in tif.pages.first.shape)
+    return read_header(path, os.stat(path).st_size if size is None else size, limit).shape
 
 
 def convention(mask: Any) -> str:
@@ -146,16 +219,16 @@ def convention(mask: Any) -> str:
 
 
 def to_binary(mask: Any) -> Any | None:
-    """``mask`` as 0/1 ``uint8`` (any nonzero -> 1; a multi-channel mask: any channel), or
-    None when it already is exactly that (link it)."""
+    """``mask`` as ``(H, W)`` 0/1 ``uint8`` by the one foreground rule
+    (:mod:`lungsegdb_cli.tiff.foreground`: alpha dropped, any channel non-zero -> 1), or None
+    when it already is exactly that (link it)."""
     import numpy as np
+
+    from lungsegdb_cli.tiff.foreground import binary
 
     if mask.dtype == np.uint8 and mask.ndim == 2 and int(mask.max(initial=0)) <= 1:
         return None
-    fg = mask != 0
-    if fg.ndim == 3:
-        fg = fg.any(axis=-1)
-    return fg.view(np.uint8)  # a bool array's bytes are 0/1: no second pass
+    return binary(mask)
 
 
 def to_gray(image: Any) -> Any | None:
@@ -181,31 +254,35 @@ def _write_tiff(dest: str, data: Any, *, compress: bool) -> None:
     write_gray(dest, data, compress=compress)
 
 
-def _run(job: Job, root: str, link: str, limit: int, size: int) -> tuple[str, str, str]:
-    """Do ``job`` (its source has ``size`` bytes); returns ``(how, shape, convention)``."""
+def _run(job: Job, root: str, link: str, limit: int, size: int) -> tuple[str, str, str, str]:
+    """Do ``job`` (its source has ``size`` bytes); returns ``(how, shape, convention, hw)``:
+    ``hw`` the source's ``HxW`` (from its header, or its decoded mask), for the pair check."""
     dest = os.path.join(root, job.rel)
-    if job.mode == "link":
-        return link_file(job.source, dest, link), "", ""
     if job.mode == "probe":
         shape = "x".join(map(str, _shape_of(job.source, limit, size)))
         conv = convention(_read(job.source, limit, size)) if job.kind == "mask" else ""
-        return "probed", shape, conv
-    if job.mode == "gray" and len(_shape_of(job.source, limit, size)) == 2:
-        return link_file(job.source, dest, link), "", ""  # gray already: no pixel read
-    arr = _read(job.source, limit, size)
+        return "probed", shape, conv, ""
+    if job.mode in ("link", "gray"):
+        # the header only (no pixel read): one page, every byte of its pixel data present
+        header = _one_page(read_header(job.source, size, limit))
+        if job.mode == "link" or len(header.shape) == 2:  # gray already: linked
+            return link_file(job.source, dest, link), "", "", header.hw
+    arr, pages = _read_page(job.source, limit, size)
+    _one_page(Header(tuple(arr.shape), pages))
+    hw = f"{arr.shape[0]}x{arr.shape[1]}"
     new = to_binary(arr) if job.mode == "binary" else to_gray(arr)
     if new is None:
-        return link_file(job.source, dest, link), "", ""
+        return link_file(job.source, dest, link), "", "", hw
     # masks deflate to a few KB in ~0.1 ms; CT slices barely shrink for ~2 ms: left raw
     _write_tiff(dest, new, compress=job.mode == "binary")
-    return "written", "", ""
+    return "written", "", "", hw
 
 
 def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
     """Do ``job`` and stat the result; an error as a :class:`Failed` record."""
     try:
         src = os.stat(job.source)
-        how, shape, conv = _run(job, root, link, limit, src.st_size)
+        how, shape, conv, hw = _run(job, root, link, limit, src.st_size)
         if how == "probed":
             st = src
         else:
@@ -217,6 +294,8 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
         where = exc.filename2 or exc.filename or os.path.join(root, job.rel)
         return Failed(f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno,
                       os.fspath(where))
+    except NotPlaceable as exc:
+        return Failed(f"{job.source}: {exc}")
     except Exception as exc:  # decode errors of a broken file: reported, never a traceback
         return Failed(f"{job.source}: cannot decode: {type(exc).__name__}: {exc}")
     return Placed(
@@ -232,6 +311,7 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
         source_mtime_ns=src.st_mtime_ns,
         shape=shape,
         convention=conv,
+        hw=hw,
     )
 
 
@@ -336,8 +416,26 @@ def place_all(
         if pool is not None:
             pool.shutdown(wait=True)
     progress.done()
+    errors += shape_mismatches(done.values())
     _raise_errors(errors)
     return [done[j.rel] for j in jobs]
+
+
+def shape_mismatches(placed: Any) -> list[Failed]:
+    """A :class:`Failed` per pair whose mask's ``HxW`` is not its image's (both known):
+    a framework would pair a label with an image it does not fit."""
+    images: dict[str, Placed] = {}
+    masks: dict[str, Placed] = {}
+    for p in placed:
+        if p.hw:
+            (images if p.kind == "image" else masks)[p.key] = p
+    out = []
+    for key, m in masks.items():
+        i = images.get(key)
+        if i is not None and i.hw != m.hw:
+            out.append(Failed(f"{m.source}: shape-mismatch: mask {m.hw}, image {i.hw} "
+                              f"({os.path.basename(i.source)})"))
+    return out
 
 
 def _collect(

@@ -5,11 +5,13 @@ A packed format writes every pair into shard files instead of placing one file p
 
 * ``image``: the image file's bytes exactly as stored (read once, never decoded: what
   :func:`~lungsegdb_cli.training.pairs.load_pair` decodes, it decodes from these bytes too);
-  only its header is read, so that a file that is not a TIFF, or declares more pixels than
-  the decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``, which ``load_pair`` enforces), fails the
-  export instead of going into a shard;
+  only its header is read, so that a file that is not a TIFF, declares more pixels than the
+  decode limit (``LUNGSEGDB_MAX_IMAGE_PIXELS``, which ``load_pair`` enforces), is truncated
+  (its first page's pixel data reaches past the end of the file), or whose ``H x W`` is not
+  its mask's, fails the export instead of going into a shard;
 * ``mask``: a TIFF of the mask as 0/1 ``uint8`` -- the stored file's bytes when it already is
-  one, else the first page rewritten (any nonzero -> 1, shape and channels kept, so it decodes
+  one, else the first page rewritten as ``(H, W)`` 0/1 (the foreground rule of
+  :mod:`lungsegdb_cli.tiff.foreground`: alpha dropped, any channel non-zero -> 1, so it decodes
   to exactly what ``load_pair`` returns) as one Deflate strip. Masks are decoded from the
   bytes read (never read twice), in the decode processes of
   :mod:`lungsegdb_cli.checks.decodepass` (one per CPU), a few chunks ahead of the writer:
@@ -35,7 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import from_os_error
-from lungsegdb_cli.training.export.place import Failed, Placed, _raise_errors
+from lungsegdb_cli.tiff import foreground
+from lungsegdb_cli.training.export.place import (
+    Failed,
+    NotPlaceable,
+    Placed,
+    _raise_errors,
+    read_header,
+)
 from lungsegdb_cli.training.pairs import Pair
 from lungsegdb_cli.utils.progress import Progress
 
@@ -158,7 +167,7 @@ def _decode_bytes(data: bytes, limit: int) -> tuple[Any, int]:
     not the file again."""
     import tifffile
 
-    from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
+    from lungsegdb_cli.tiff.decode import check_pages, page_array, quiet_tifffile
     from lungsegdb_cli.tiff.raw import read_plain
 
     plain = read_plain(data, len(data), limit)
@@ -168,15 +177,15 @@ def _decode_bytes(data: bytes, limit: int) -> tuple[Any, int]:
         quiet_tifffile()
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             pages = check_pages(tif, limit)
-            arr = tif.pages.first.asarray()
+            arr = page_array(tif.pages.first)  # samples last, as load_pair gives it
     return (arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))), pages
 
 
 def mask_tiff(data: bytes, limit: int) -> bytes:
     """The TIFF a packed export stores for the mask file ``data``: ``data`` itself when it
-    has one page and that is 0/1 ``uint8`` already, else a new one-page TIFF of the first
-    page as 0/1 ``uint8`` (same shape): what :func:`~lungsegdb_cli.training.pairs.load_pair`
-    returns for the mask.
+    has one page and that is ``(H, W)`` 0/1 ``uint8`` already, else a new one-page TIFF of
+    the first page as ``(H, W)`` 0/1 ``uint8`` (:mod:`lungsegdb_cli.tiff.foreground`): what
+    :func:`~lungsegdb_cli.training.pairs.load_pair` returns for the mask.
 
     Examples
     --------
@@ -185,50 +194,47 @@ def mask_tiff(data: bytes, limit: int) -> bytes:
     >>> tifffile.imread(io.BytesIO(mask_tiff(buf.getvalue(), 1 << 20))).tolist()
     [[0, 1], [1, 0]]
     """
+    return _mask_tiff(data, limit)[0]
+
+
+def _mask_tiff(data: bytes, limit: int) -> tuple[bytes, str]:
+    """:func:`mask_tiff`, and the mask's first page as ``HxW`` (for the pair check)."""
     import numpy as np
 
     from lungsegdb_cli.tiff.write import tiff_bytes
 
     arr, pages = _decode_bytes(data, limit)
-    if arr.dtype == np.uint8 and pages == 1 and int(arr.max(initial=0)) <= 1:
-        return data
-    binary = (arr != 0).view(np.uint8)
+    hw = f"{arr.shape[0]}x{arr.shape[1]}"
+    if arr.dtype == np.uint8 and arr.ndim == 2 and pages == 1 and int(arr.max(initial=0)) <= 1:
+        return data, hw
+    binary = foreground.binary(arr)  # the one rule: alpha dropped, any channel != 0
     out = tiff_bytes(binary, compress=True)
     if out is not None:
-        return out
+        return out, hw
     import tifffile
 
     buf = io.BytesIO()
-    extra = {"photometric": "minisblack", "planarconfig": "contig"} if binary.ndim == 3 else {}
-    tifffile.imwrite(buf, binary, compression="zlib", **extra)
-    return buf.getvalue()
+    tifffile.imwrite(buf, binary, compression="zlib")
+    return buf.getvalue(), hw
 
 
 def check_header(data: bytes, limit: int) -> None:
-    """Raise unless ``data`` is a TIFF whose pages, by their tags, fit the decode limit: the
-    header and IFDs are parsed (the fast path's, else tifffile's), no pixel is decoded."""
-    from lungsegdb_cli.tiff.raw import plain_shape
-
-    if plain_shape(data, len(data), limit) is not None:
-        return
-    import tifffile
-
-    from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
-
-    quiet_tifffile()
-    with tifffile.TiffFile(io.BytesIO(data)) as tif:
-        if check_pages(tif, limit) == 0:
-            raise ValueError("no image in the file")
+    """Raise unless ``data`` is a TIFF whose pages, by their tags, fit the decode limit and
+    whose first page's pixel data is all in ``data``: the header and IFDs are parsed (the fast
+    path's, else tifffile's), no pixel is decoded (:func:`~.place.read_header`)."""
+    read_header(data, len(data), limit)
 
 
-#: What a decode process sends back per mask: the TIFF bytes, the file's size, mtime, inode.
-_MaskOut = tuple[bytes, int, int, int]
+#: What a decode process sends back per mask: the TIFF bytes, the file's size, mtime, inode,
+#: and the mask's ``HxW``.
+_MaskOut = tuple[bytes, int, int, int, str]
 
 
 def _mask_one(path: str, limit: int) -> _MaskOut | Failed:
     try:
         data, st = _read_file(path)
-        return mask_tiff(data, limit), st.st_size, st.st_mtime_ns, st.st_ino
+        tiff, hw = _mask_tiff(data, limit)
+        return tiff, st.st_size, st.st_mtime_ns, st.st_ino, hw
     except OSError as exc:
         return Failed(f"{path}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno,
                       os.fspath(exc.filename or path))
@@ -276,7 +282,7 @@ class _Reader:
         while window:
             yield from window.popleft().result()
 
-    def _image(self, pair: Pair) -> bytes | None:
+    def _image(self, pair: Pair) -> tuple[bytes, str] | None:
         try:
             data, st = _read_file(str(pair.image))
         except OSError as exc:
@@ -284,13 +290,17 @@ class _Reader:
                                       exc.errno, os.fspath(exc.filename or pair.image)))
             return None
         try:
-            check_header(data, self.limit)
+            # the header only: a TIFF under the limit whose first page's pixel data is all there
+            header = read_header(data, len(data), self.limit)
+        except NotPlaceable as exc:  # truncated
+            self.errors.append(Failed(f"{pair.image}: {exc}"))
+            return None
         except Exception as exc:  # not a TIFF, or over the limit: reported, never a traceback
             self.errors.append(Failed(f"{pair.image}: cannot decode: {type(exc).__name__}: {exc}"))
             return None
         self.sources.append(_probed(pair, "image", str(pair.image), st.st_size,
                                     st.st_mtime_ns, st.st_ino))
-        return data
+        return data, header.hw
 
     def __iter__(self) -> Iterator[Sample]:
         self.progress.start("Packing", len(self.pairs), unit="pairs")
@@ -299,9 +309,16 @@ class _Reader:
             if isinstance(got, Failed):
                 self.errors.append(got)
             elif image is not None:
-                mask, size, mtime_ns, ino = got
-                self.sources.append(_probed(pair, "mask", str(pair.mask), size, mtime_ns, ino))
-                yield Sample(pair, image, mask)
+                mask, size, mtime_ns, ino, hw = got
+                if hw != image[1]:
+                    self.errors.append(Failed(
+                        f"{pair.mask}: shape-mismatch: mask {hw}, image {image[1]} "
+                        f"({pair.image.name})"
+                    ))
+                else:
+                    self.sources.append(_probed(pair, "mask", str(pair.mask), size, mtime_ns,
+                                                ino))
+                    yield Sample(pair, image[0], mask)
             self.progress.advance(1)
         self.progress.done()
         _raise_errors(self.errors)
