@@ -129,13 +129,32 @@ class Moments:
         n, mean, m2 = self.result()
         if n == 0:
             return {"min": None, "max": None, "mean": None, "std": None, "pixels": 0}
-        return {
-            "min": self.vmin,
-            "max": self.vmax,
-            "mean": mean,
-            "std": math.sqrt(max(m2, 0.0) / n),
-            "pixels": n,
-        }
+        if self.n_f == 0:  # integers only: the exact variance, its root rounded once
+            n2 = self.n_int * self.n_int
+            std = sqrt_ratio(self.n_int * self.s2 - self.s1 * self.s1, n2)
+        else:
+            std = math.sqrt(max(m2, 0.0) / n)
+        return {"min": self.vmin, "max": self.vmax, "mean": mean, "std": std, "pixels": n}
+
+
+def sqrt_ratio(p: int, q: int) -> float:
+    """``sqrt(p / q)`` for integers ``p >= 0``, ``q > 0``, correctly rounded to a float (the
+    nearest one, ties to even): an integer square root with at least 64 significant bits, its
+    last bit set when the root is inexact, then one rounding to 53 bits.
+
+    Examples
+    --------
+    >>> sqrt_ratio(2, 1) == 2 ** 0.5, sqrt_ratio(9, 4), sqrt_ratio(0, 7)
+    (True, 1.5, 0.0)
+    """
+    if p <= 0:
+        return 0.0
+    e = max(0, (130 - p.bit_length() + q.bit_length()) // 2)  # the root has >= 64 bits
+    num = p << (2 * e)
+    r = math.isqrt(num // q)  # floor(sqrt(num / q))
+    if r * r * q != num:
+        r |= 1  # inexact: a sticky bit far below the 53 kept, above nothing that matters
+    return math.ldexp(float(r), -e)
 
 
 def chan_merge(
