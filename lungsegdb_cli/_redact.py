@@ -47,8 +47,13 @@ _SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential
 
 #: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"<>\\]*@")
-#: ``name=value`` after ``?``, ``&``, ``;``, ``#``, white space or at the start
-_PARAM = re.compile(r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*)")
+#: ``name=value`` after ``?``, ``&``, ``;``, ``#``, white space or at the start; punctuation
+#: that ends the value right before a delimiter (``?token=T),`` or ``?token=T:`` in a sentence)
+#: is the sentence's, not the value's
+_PARAM = re.compile(
+    r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*?)"
+    r"(?=[),.:]*(?:[&;#\s'\"<>\\]|$))"
+)
 
 
 def _extra_names(env: Mapping[str, str] | None) -> frozenset[str]:

@@ -238,6 +238,12 @@ def test_no_secret_leaves_memory(
         ('{"url": "http://h/x?token=a\\"b"}', '{"url": "http://h/x?token=***\\"b"}'),
         ("s3://bucket/key.zip", "s3://bucket/key.zip"),
         ("no URL here: a=b, token= (empty)", "no URL here: a=b, token= (empty)"),
+        # the sentence's punctuation after a URL stays (it was taken as part of the value)
+        ("(the mirror was http://h/x.zip?token=T0K), then run",
+         "(the mirror was http://h/x.zip?token=***), then run"),
+        ("source 2/3 failed: http://h/x?token=T0K: The server says",
+         "source 2/3 failed: http://h/x?token=***: The server says"),
+        ("http://h/x?sp=r,w&se=2030-01-01T00:00:00Z.", "http://h/x?sp=***&se=***."),
     ],
 )
 def test_redact(text: str, shown: str, monkeypatch: pytest.MonkeyPatch) -> None:
