@@ -228,15 +228,17 @@ def _os_hint(exc: OSError, filename: object) -> str:
 
     code = exc.errno
     where = str(filename) if filename is not None else "the data dir"
+    # which path to change depends on the command: the data dir, or the OUT / DEST it was given
+    elsewhere = "--data-dir (or LUNGSEGDB_HOME), or the OUT or DEST given"
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"Free disk space on the disk holding {where} (or choose another --data-dir)."
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (
-            f"Fix the permissions of {where}, or choose a writable --data-dir "
-            "(or set LUNGSEGDB_HOME)."
-        )
+        return f"Free disk space on the disk holding {where}, or write elsewhere: {elsewhere}."
+    if code == errno.EROFS:
+        return f"{where} is on a read-only file system: choose a writable {elsewhere}."
+    if code in (errno.EACCES, errno.EPERM):
+        return f"Fix the permissions of {where}, or choose a writable {elsewhere}."
     if code == errno.ENAMETOOLONG:
-        return "Choose a shorter --data-dir path, or a file system that allows longer names."
+        return (f"Choose a shorter path ({elsewhere}), or a file system that allows longer "
+                "names.")
     if code in (errno.EISDIR, errno.ENOTDIR) and filename is None:
         return "A path given is a folder where a file is expected, or the other way round."
     if code == errno.EISDIR:

@@ -38,9 +38,9 @@ def test_exit_codes(cls: type[errors.LungSegDBError], code: int) -> None:
     [
         (errno.ENOSPC, errors.DiskFullError, "Disk full", "Free disk space"),
         (errno.EDQUOT, errors.DiskFullError, "quota", "Free disk space"),
-        (errno.EACCES, errors.LocalError, "permission denied", "writable --data-dir"),
-        (errno.EPERM, errors.LocalError, "not permitted", "writable --data-dir"),
-        (errno.EROFS, errors.LocalError, "read-only", "writable --data-dir"),
+        (errno.EACCES, errors.LocalError, "permission denied", "Fix the permissions"),
+        (errno.EPERM, errors.LocalError, "not permitted", "Fix the permissions"),
+        (errno.EROFS, errors.LocalError, "read-only", "read-only file system: choose a writable"),
         (errno.ENAMETOOLONG, errors.LocalError, "name too long", "shorter"),
         (errno.EISDIR, errors.LocalError, "folder", "is a folder"),
         (errno.ENOTDIR, errors.LocalError, "not a folder", "not a folder"),
@@ -57,6 +57,10 @@ def test_from_os_error_reason_and_hint_match_the_errno(
     assert reason.lower() in exc.message.lower()
     assert "/some/file" in exc.message  # the failing file, when the action does not name it
     assert hint in exc.hint
+    if err in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        assert "--data-dir" in exc.hint and "OUT or DEST" in exc.hint  # synth, publish, export
+    if err == errno.EROFS:
+        assert "permissions" not in exc.hint  # not a permissions problem
     if cls is not errors.DiskFullError:
         assert "disk space" not in exc.hint.lower()
 
