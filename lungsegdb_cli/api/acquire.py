@@ -76,8 +76,9 @@ def download(
         False: once the tree is extracted and intact, delete the archive from
         ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
         checks the tree only). A file given as ``archive`` is never deleted.
-    urls : sequence of str, optional
-        Ordered sources, tried in turn under the one pin: Google Drive links, http(s)
+    urls : str or sequence of str, optional
+        Ordered sources (a single ``str`` is one source, not its characters), tried in turn
+        under the one pin: Google Drive links, http(s)
         mirrors, or fsspec URLs (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``;
         the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
         Each failure is recorded in ``result.sources`` and the next source is tried.
@@ -110,8 +111,10 @@ def download(
     Raises
     ------
     UsageError
-        ``require_pin`` without ``sha256``, or ``keep_archive=False`` with ``extract=False``
-        (exit 2).
+        ``require_pin`` without ``sha256``, ``keep_archive=False`` with ``extract=False``, an
+        option of the wrong type (``sha256=123``, ``url=5``), or a bad ``LUNGSEGDB_MAX_*`` /
+        ``LUNGSEGDB_WORKERS`` / ``LUNGSEGDB_LOCK_TIMEOUT`` value (exit 2), before anything is
+        read or fetched, also on an intact tree.
     ChecksumMismatch
         The archive is not the pinned one (exit 1); nothing was extracted.
     DownloadError
@@ -202,7 +205,9 @@ def extract(
     Raises
     ------
     UsageError
-        No archive given and none kept (exit 2).
+        No archive given and none kept, or a bad ``LUNGSEGDB_MAX_BYTES`` / ``_MAX_FILES`` /
+        ``_MAX_RATIO`` / ``LUNGSEGDB_WORKERS`` value, also when the tree is already there
+        (exit 2).
     ArchiveError
         Corrupt, unsafe, or no LungSegDB tree in it (exit 4).
     LocalError
@@ -219,7 +224,10 @@ def extract(
     >>> work.cleanup()
     """
     from lungsegdb_cli.archive import extract as _extract
+    from lungsegdb_cli.utils import envvars
 
+    # The caps and the thread count, read before anything (also when the tree is there).
+    envvars.check([*envvars.EXTRACT, *envvars.WORKERS, envvars.LOCK])
     paths = data_paths(data_dir)
     source = Path(archive) if archive is not None else _extract.archive_to_extract(paths)
     return _extract.extract_archive(paths, source, force=force, progress=progress)

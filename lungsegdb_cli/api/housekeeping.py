@@ -94,7 +94,8 @@ def clean(
     Raises
     ------
     UsageError
-        ``data_dir`` does not exist (exit 2).
+        ``data_dir`` does not exist, or a bad ``LUNGSEGDB_WORKERS`` /
+        ``LUNGSEGDB_LOCK_TIMEOUT`` value (exit 2; never a reason to keep the archive).
     LocalError
         The writer lock is held past ``LUNGSEGDB_LOCK_TIMEOUT``, or a file cannot be removed
         (exit 5).
@@ -115,7 +116,10 @@ def clean(
     >>> work.cleanup()
     """
     from lungsegdb_cli.state import locking
+    from lungsegdb_cli.utils import envvars
 
+    # What the tree's check reads, read first: a bad value is exit 2, not a "kept" reason.
+    envvars.check([*envvars.WORKERS, envvars.LOCK])
     paths = data_paths(data_dir, must_exist=True, tidy=False)
     result = CleanResult(data_dir=str(paths.root), dry_run=dry_run)
     if not paths.root.is_dir():
@@ -145,7 +149,7 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
     kept in ``result.kept``)."""
     from lungsegdb_cli.checks import manifest
     from lungsegdb_cli.checks.verify import verify
-    from lungsegdb_cli.errors import LungSegDBError
+    from lungsegdb_cli.errors import LungSegDBError, UsageError
     from lungsegdb_cli.state import parts
     from lungsegdb_cli.state.provenance import Provenance
 
@@ -160,6 +164,8 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
     else:
         try:
             checked = verify(paths, archive=False, progress=progress)
+        except UsageError:
+            raise  # the user's configuration: exit 2, never a reason to keep the archive
         except LungSegDBError as exc:
             why = f"the tree cannot be verified: {exc.message}"
         else:

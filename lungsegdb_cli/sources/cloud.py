@@ -213,6 +213,47 @@ def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> Do
     )
 
 
+#: What a backend raises for the user's configuration rather than the network: missing or
+#: half-given credentials, a region or parameter it cannot use (botocore, google-auth).
+#: Matched by class name anywhere in the exception's MRO, so no backend is imported for it.
+_CONFIG_ERRORS = frozenset({
+    "NoCredentialsError", "PartialCredentialsError", "NoRegionError", "InvalidRegionError",
+    "ParamValidationError", "InvalidConfigError", "ProfileNotFound", "ConfigNotFound",
+    "InvalidEndpointConfigurationError", "DefaultCredentialsError",
+})
+
+
+def config_error(
+    url: str, exc: BaseException, options: Mapping[str, Any] | None
+) -> UsageError | None:
+    """The :class:`UsageError` (exit 2, no retry) for ``exc`` when it is the user's
+    configuration, not the network: the backend refusing a ``--storage-option`` keyword
+    (``TypeError: ... unexpected keyword argument 'endpont_url'``) or value (``ValueError``,
+    e.g. an endpoint that is not a URL), or credentials that are missing or incomplete. None
+    for anything else (a network fault, to be retried)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, (TypeError, ValueError)) or names & _CONFIG_ERRORS:
+        option = None
+        if isinstance(exc, TypeError):
+            import re
+
+            found = re.search(r"keyword argument '(\w+)'", str(exc))
+            option = found.group(1) if found else None
+        named = f" (--storage-option {option})" if option else ""
+        creds = bool(names & {"NoCredentialsError", "PartialCredentialsError",
+                              "DefaultCredentialsError"})
+        return UsageError(
+            f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options)}",
+            hint="Check the credentials: give both key= and secret= (or neither, for the "
+            "backend's usual places)." if creds else
+            "Check the --storage-option names and values (they are the fsspec backend's "
+            "keyword arguments, e.g. endpoint_url=..., anon=true).",
+            url=url,
+            **({"option": option} if option else {}),
+        )
+    return None
+
+
 def _not_a_file(url: str) -> UsageError:
     return UsageError(
         f"{url} names a folder, not a file",
@@ -276,6 +317,9 @@ class _Stream:
     def _retry(self, failures: int, exc: BaseException) -> int:
         if isinstance(exc, LungSegDBError):
             raise exc
+        usage = config_error(self.url, exc, self.options)
+        if usage is not None:  # the user's configuration: retrying cannot fix it
+            raise usage from None
         failures += 1
         if failures > self.policy.retries:
             err = _fail(self.url, exc, self.options)
@@ -388,6 +432,11 @@ def fetch(
         if stream.offset:
             progress.advance(stream.offset)
         stream.copy(total)
+        if stream.offset == 0:
+            # an empty object (a 0-byte file): nothing was copied, so no .part was opened;
+            # an empty one stands for it, and the archive check refuses it (exit 4), as the
+            # same bytes over http or from --archive
+            part.touch()
         digests = stream.hasher.finish()
     except DownloadTooLarge:
         discard_part(part)

@@ -118,8 +118,16 @@ class LocalFiles:
 
     def info(self, path: str) -> dict[str, Any]:
         """``type`` (``file`` or ``directory``), ``size`` and ``mtime`` (the validator a
-        resumed copy is checked against); the ``OSError`` of ``stat`` otherwise."""
+        resumed copy is checked against); the ``OSError`` of ``stat`` otherwise. A FIFO, a
+        device or a socket is a :class:`UsageError` (exit 2), as ``--archive`` refuses it: it
+        has no size to check and reading it may never end (``/dev/zero``) or never start."""
         st = os.stat(path)
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            raise UsageError(
+                f"Archive is not a file: {path} (a FIFO, device or socket, not a regular file)",
+                hint="Give the path (or file:// URL) of the archive file itself.",
+                path=path,
+            )
         kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
         return {"type": kind, "size": st.st_size, "mtime": st.st_mtime_ns}
 

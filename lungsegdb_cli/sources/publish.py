@@ -181,6 +181,9 @@ class Target:
                 self.fs.put_file(str(local), staged)
             self.fs.mv(staged, final)
         except Exception as exc:
+            usage = fsspec_source.config_error(redact(self.dest), exc, self.options)
+            if usage is not None:  # a misspelt --storage-option, half the credentials: exit 2
+                raise usage from None
             raise DownloadError(
                 f"Could not upload {name} to {redact(self.dest)}: "
                 + fsspec_source.scrub(f"{type(exc).__name__}: {exc}", self.options),

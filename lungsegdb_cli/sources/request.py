@@ -12,7 +12,7 @@ whichever door the options came through: a malformed pin, a missing pin under ``
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,53 @@ def _check_bounds(retries: int | None, timeout: float | None) -> None:
                          hint="E.g. --timeout 30 (or LUNGSEGDB_TIMEOUT=30).", option="--timeout")
 
 
+def _check_types(
+    *,
+    urls: Any,
+    url: Any,
+    archive: Any,
+    sha256: Any,
+    md5: Any,
+    cookies: Any,
+    storage_options: Any,
+) -> tuple[str, ...] | None:
+    """Refuse a wrongly typed option with a :class:`UsageError` (exit 2) naming it, instead
+    of the ``AttributeError`` or ``TypeError`` it would raise further down; return ``urls``
+    as a tuple of strings (a single ``str`` is that one URL, not its characters)."""
+
+    def bad(name: str, wanted: str, value: Any) -> UsageError:
+        return UsageError(
+            f"{name} must be {wanted}, not {type(value).__name__}",
+            hint=f"Give {name} as {wanted}.",
+            option=name,
+        )
+
+    for name, value in (("sha256", sha256), ("md5", md5)):
+        if value is not None and not isinstance(value, str):
+            raise bad(name, "a string of hex digits", value)
+    if url is not None and not isinstance(url, str):
+        raise bad("url", "a string (one URL)", url)
+    for name, value in (("archive", archive), ("cookies", cookies)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise bad(name, "a path (str or os.PathLike)", value)
+    if storage_options is not None and (
+        isinstance(storage_options, (str, bytes))
+        or not isinstance(storage_options, (Mapping, Iterable))
+    ):
+        raise bad("storage_options", "a mapping of keyword arguments", storage_options)
+    if urls is None:
+        return None
+    if isinstance(urls, str):
+        return (urls,)
+    if isinstance(urls, (bytes, Mapping)) or not isinstance(urls, Iterable):
+        raise bad("urls", "a list of URL strings", urls)
+    got = tuple(urls)
+    for u in got:
+        if not isinstance(u, str):
+            raise bad("urls", "a list of URL strings", u)
+    return got
+
+
 def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
     """``--storage-option`` ``KEY=VALUE`` strings as the fsspec backend's keyword arguments
     (``true``/``false`` become booleans). A malformed item is exit 2 (its value never shown).
@@ -102,6 +149,11 @@ def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str
     """
     out: dict[str, Any] = {}
     for item in items or ():
+        if not isinstance(item, str):
+            raise UsageError(
+                f"--storage-option wants KEY=VALUE strings, not {type(item).__name__}",
+                hint="Give storage_options as a mapping, or a list of 'KEY=VALUE' strings.",
+            )
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
@@ -192,7 +244,14 @@ class DownloadRequest:
         lungsegdb_cli.errors.UsageError: Malformed SHA-256: '<pin>' (expected 64 hex digits)
         """
         from lungsegdb_cli.sources import discard, pinning
+        from lungsegdb_cli.utils import envvars
 
+        urls = _check_types(urls=urls, url=url, archive=archive, sha256=sha256, md5=md5,
+                            cookies=cookies, storage_options=storage_options)
+        # Every variable this download may read, read now: a bad one is exit 2 before any
+        # byte is fetched, and never ignored because the tree turns out to be up to date.
+        envvars.check([*envvars.TRANSFER, *(envvars.EXTRACT if extract else ()),
+                       *envvars.WORKERS, envvars.LOCK])
         if require_pin:
             pinning.require(sha256)
         given = (("sha256", sha256), ("md5", md5))

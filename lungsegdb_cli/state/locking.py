@@ -54,6 +54,8 @@ def lock_timeout(env: dict[str, str] | None = None) -> float:
         raise UsageError(
             f"{ENV_TIMEOUT} must be a number of seconds (0 or more), not {raw!r}",
             hint=f"Unset {ENV_TIMEOUT} or give it a number of seconds.",
+            variable=ENV_TIMEOUT,
+            value=raw,
         )
     return value
 

@@ -106,3 +106,42 @@ def flag(name: str, env: Mapping[str, str] | None = None) -> bool:
         variable=name,
         value=raw,
     )
+
+
+#: The numeric variables a command reads, and how each is parsed (a count is a whole number).
+#: The modules that use them (``sources/http/bounds.py``, ``archive/extract_plan.py``,
+#: ``utils/workers.py``) parse them again where they need the value; :func:`check` reads
+#: them all up front, so a bad one stops the command before any work.
+NUMERIC: dict[str, str] = {
+    "LUNGSEGDB_MAX_DOWNLOAD": "int",
+    "LUNGSEGDB_MIN_RATE": "float",
+    "LUNGSEGDB_RATE_WINDOW": "float",
+    "LUNGSEGDB_MAX_BYTES": "int",
+    "LUNGSEGDB_MAX_FILES": "int",
+    "LUNGSEGDB_MAX_RATIO": "float",
+    "LUNGSEGDB_WORKERS": "int",
+}
+#: What a transfer reads (``download`` from a URL).
+TRANSFER = ("LUNGSEGDB_MAX_DOWNLOAD", "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WINDOW")
+#: ``extract``'s safety caps (``download`` too, unless ``--no-extract``).
+EXTRACT = ("LUNGSEGDB_MAX_BYTES", "LUNGSEGDB_MAX_FILES", "LUNGSEGDB_MAX_RATIO")
+#: Hashing, extraction and decode threads or processes (every command that hashes the tree).
+WORKERS = ("LUNGSEGDB_WORKERS",)
+#: The writer lock's wait (parsed by :func:`lungsegdb_cli.state.locking.lock_timeout`).
+LOCK = "LUNGSEGDB_LOCK_TIMEOUT"
+
+
+def check(names: tuple[str, ...] | list[str], env: Mapping[str, str] | None = None) -> None:
+    """Read every variable in ``names`` (from :data:`NUMERIC`, or :data:`LOCK`) and raise the
+    :class:`UsageError` (exit 2) naming the first bad one: called where a command's options
+    are gathered, before any byte is read, fetched or written, whatever path the command then
+    takes (an up-to-date tree included). Cheap: no module beyond this one and ``errors``."""
+    for name in names:
+        if name == LOCK:
+            from lungsegdb_cli.state.locking import lock_timeout
+
+            lock_timeout(None if env is None else dict(env))
+        elif NUMERIC[name] == "int":
+            positive_int(name, 1, env)
+        else:
+            positive_float(name, 1.0, env)

@@ -86,3 +86,28 @@ def test_flag_refuses_anything_else_naming_the_variable(raw: str) -> None:
         envvars.flag("LUNGSEGDB_X", {"LUNGSEGDB_X": raw})
     assert "LUNGSEGDB_X" in info.value.message and repr(raw) in info.value.message
     assert int(info.value.exit_code) == 2
+
+
+def test_check_reads_every_documented_numeric_variable() -> None:
+    """``envvars.check`` knows every numeric variable docs/cli.md's Environment table lists
+    (but the decode limit, which validate/stats read first), with the same strictness as the
+    module that uses it; the lock's wait too."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name in ("LUNGSEGDB_MAX_DOWNLOAD", "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WINDOW",
+                 "LUNGSEGDB_MAX_BYTES", "LUNGSEGDB_MAX_FILES", "LUNGSEGDB_MAX_RATIO",
+                 "LUNGSEGDB_WORKERS"):
+        assert f"`{name}`" in doc and name in envvars.NUMERIC
+        envvars.check([name], {})  # unset: the default
+        with pytest.raises(UsageError) as info:
+            envvars.check([name], {name: "nan"})
+        assert info.value.context["variable"] == name and "'nan'" in info.value.message
+    for name, kind in envvars.NUMERIC.items():
+        if kind == "int":
+            with pytest.raises(UsageError):
+                envvars.check([name], {name: "2.5"})
+    with pytest.raises(UsageError) as info:
+        envvars.check([envvars.LOCK], {envvars.LOCK: "-1"})
+    assert info.value.context["variable"] == envvars.LOCK
+    envvars.check([envvars.LOCK], {envvars.LOCK: "0"})
