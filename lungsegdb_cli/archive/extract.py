@@ -87,6 +87,9 @@ class ExtractResult:
     missing: list[str] = field(default_factory=list)
     already: bool = False
     replaced: bool = False
+    #: The LungSegDB folder was a symbolic link to this folder: the new tree replaced the link
+    #: (the commit never writes through a link) and that folder was left as it was.
+    replaced_link: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,7 @@ class ExtractResult:
             "missing": list(self.missing),
             "already": self.already,
             "replaced": self.replaced,
+            "replaced_link": self.replaced_link,
             "seconds": round(self.seconds, 3),
         }
 
@@ -139,7 +143,6 @@ def extract_archive(
         existing = already_intact(paths)
         if existing is not None:
             return _already(paths, archive, fmt, existing, clock() - t0)
-    commit.check_tree_replaceable(paths)
     limits = Limits.from_env() if limits is None else limits
     # zip/7z: every member screened, mapped and capped before anything is created
     with open_plan(archive, fmt, limits) as plan, commit.writing(paths):
@@ -308,4 +311,5 @@ def _stage_planned(
         junk=mapper.junk,
         missing=mapper.missing(),
         replaced=target.exists(),
+        replaced_link=os.path.realpath(target) if target.is_symlink() else None,
     )

@@ -121,6 +121,10 @@ def download_lines(result: DownloadResult, *, no_extract: bool) -> list[str]:
         lines.append("  client:   gdown (Drive sent a page lungsegdb's own parser does not follow)")
     if result.manifest:
         lines.append(f"  manifest: {_e(result.manifest)}")
+    linked = result.extract.replaced_link if result.extract is not None else None
+    if linked:
+        lines.append(f"  note:     {_e(result.dataset_dir)} was a symbolic link to {_e(linked)}: "
+                     "the new tree replaced the link, and that folder was left as it was")
     if result.pin_hint:
         lines.append(_e(result.pin_hint))
     return [_e(line) for line in lines]
@@ -143,6 +147,10 @@ def render_extract(con: Console, result: ExtractResult) -> None:
         f"{_e(result.dataset_dir)} in {round(result.seconds, 3):.1f} s",
     )
     _print(con, f"  manifest: {_e(result.manifest)}")
+    if result.replaced_link:
+        _print(con, f"  note:     {_e(result.dataset_dir)} was a symbolic link to "
+                    f"{_e(result.replaced_link)}: the new tree replaced the link, and that "
+                    "folder was left as it was (remove it if you no longer need it)")
     for src, dst in result.mapped.items():
         _print(con, f"  mapped:   {_e(src)} -> {_e(dst)}")
     if result.skipped_count:

@@ -310,9 +310,6 @@ def download(
     if done is None:
         from lungsegdb_cli.sources.fetch import Network
 
-        if request.extract:
-            commit.check_tree_replaceable(paths)  # before a byte is fetched
-
         net = Network(session, sleep, clock, policy or _policy(request), cookies=jar,
                       storage_options=dict(request.storage_options))
         done = _download_as_writer(op, net)

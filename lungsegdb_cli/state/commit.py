@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import LocalError, UsageError, from_os_error
+from lungsegdb_cli.errors import LocalError, from_os_error
 from lungsegdb_cli.state import locking
 from lungsegdb_cli.state.crashpoints import (
     ENV_CRASH_AT,
@@ -493,21 +493,3 @@ def is_read_only(exc: BaseException) -> bool:
         seen = seen.__cause__
     return False
 
-
-def check_tree_replaceable(paths: DataPaths) -> None:
-    """A new tree may be committed at ``paths.dataset_dir``: not if that is a symbolic link
-    (a tree moved to another disk and linked back, a layout every reader follows). The commit
-    renames the new tree into the link's place, which would turn the link into a folder on
-    the data dir's disk and leave the linked copy orphaned: a :class:`UsageError` (exit 2)
-    instead, before anything is fetched or written."""
-    if not paths.dataset_dir.is_symlink():
-        return
-    target = os.path.realpath(paths.dataset_dir)
-    raise UsageError(
-        f"{paths.dataset_dir} is a symbolic link (to {target}): a new tree would replace the "
-        "link with a folder here and leave that copy behind",
-        hint=f"To keep the tree there, remove the link and run with --data-dir "
-        f"{os.path.dirname(target)}; to put it here, remove the link (and the copy it points "
-        "to) first.",
-        path=str(paths.dataset_dir),
-    )

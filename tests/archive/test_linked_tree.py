@@ -1,11 +1,13 @@
 """A LungSegDB folder that is a symbolic link (the tree moved to a bigger disk and linked
-back: verify, validate and the rest follow it) is never replaced by a new tree: the commit's
-rename would turn the link into a folder on the data dir's disk and orphan the linked copy.
-Re-extraction and a download that would extract are exit 2 before anything is fetched."""
+back: verify, validate and the rest follow it). A new tree is never written through the link:
+the commit replaces the link and leaves its target as it was (``test_extract`` guards that).
+What was missing was saying so: the folder the link pointed to is named in the result
+(``replaced_link``) and in a ``note:`` line, by ``extract`` and by a ``download`` that extracts."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 
 import lungsegdb_cli as L
 
-# internals: the CLI's in-process entry (exit codes through the funnel), not public API
+# internals: the CLI's in-process entry (exit codes, human and JSON output), not public API
 from lungsegdb_cli.cli.app import run
 
 
@@ -41,44 +43,33 @@ def linked(synth_result: Any, tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "doc_of"),
     [
-        ["extract", "--force", "--archive", "{archive}"],
-        ["download", "--force", "--archive", "{archive}"],
-        ["download", "--force", "--url", "{url}", "--no-drive"],
+        (["extract", "--force", "--archive", "{archive}"], lambda d: d),
+        (["download", "--force", "--archive", "{archive}"], lambda d: d["extract"]),
+        (["download", "--force", "--url", "{url}", "--no-drive"], lambda d: d["extract"]),
     ],
     ids=["extract-force", "download-force-archive", "download-force-url"],
 )
-def test_a_linked_tree_is_never_replaced(
-    linked: tuple[Path, Path], synth_result: Any, argv: list[str],
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
+def test_replacing_a_linked_tree_says_where_the_link_pointed(
+    linked: tuple[Path, Path], synth_result: Any, argv: list[str], doc_of: Any,
+    json_out: bool, capsys: pytest.CaptureFixture[str],
 ) -> None:
     root, moved = linked
     before = _digest(moved)
     archive = synth_result.archive.path
     args = [a.format(archive=archive, url=Path(archive).as_uri()) for a in argv]
-    assert run([*args, "--data-dir", str(root)]) == 2
-    assert "symbolic link" in capsys.readouterr().err
-    assert (root / "LungSegDB").is_symlink() and _digest(moved) == before
-    assert not (root / "downloads").exists()  # nothing was fetched
+    assert run([*args, "--data-dir", str(root), *(["--json"] if json_out else [])]) == 0
+    out = capsys.readouterr().out
+    if json_out:
+        assert doc_of(json.loads(out))["replaced_link"] == os.path.realpath(moved)
+    else:
+        assert "was a symbolic link to" in out and str(moved) in out
+    assert not (root / "LungSegDB").is_symlink() and _digest(moved) == before
     assert L.verify(root).ok
 
 
-def test_a_link_to_an_empty_folder_is_refused_before_the_first_download(
-    synth_result: Any, tmp_path: Path
-) -> None:
-    root = tmp_path / "data"
-    root.mkdir()
-    (tmp_path / "big").mkdir()
-    (root / "LungSegDB").symlink_to(tmp_path / "big")
-    with pytest.raises(L.UsageError, match="symbolic link"):
-        L.download(root, url=Path(synth_result.archive.path).as_uri(), drive=False)
-    assert (root / "LungSegDB").is_symlink() and not any((tmp_path / "big").iterdir())
-
-
-def test_the_up_to_date_download_and_readers_still_follow_the_link(
-    linked: tuple[Path, Path], synth_result: Any
-) -> None:
-    root, _ = linked
-    again = L.download(root, archive=synth_result.archive.path, sha256=synth_result.archive.sha256)
-    assert again.action == "up-to-date" and (root / "LungSegDB").is_symlink()
+def test_a_plain_tree_reports_no_link(synth_result: Any, tmp_path: Path) -> None:
+    got = L.extract(tmp_path / "data", archive=synth_result.archive.path)
+    assert got.replaced_link is None and got.to_dict()["replaced_link"] is None
