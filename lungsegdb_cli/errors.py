@@ -223,11 +223,20 @@ def _os_reason(exc: OSError) -> str:
     return reason
 
 
-def _os_hint(exc: OSError, filename: object) -> str:
+def _os_hint(exc: OSError, filename: object, target: str | None = None) -> str:
     import errno
 
     code = exc.errno
     where = str(filename) if filename is not None else "the data dir"
+    if target is not None:  # the output goes to a place the user named (publish DEST)
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            return f"Free disk space on the disk holding {where} (or choose another {target})."
+        if code == errno.EROFS:
+            return f"{where} is on a read-only file system: choose another {target}."
+        if code in (errno.EACCES, errno.EPERM):
+            return f"Fix the permissions of {where}, or choose another {target}."
+        if code == errno.ENAMETOOLONG:
+            return f"Choose a shorter {target}, or a file system that allows longer names."
     # which path to change depends on the command: the data dir, or the OUT / DEST it was given
     elsewhere = "--data-dir (or LUNGSEGDB_HOME), or the OUT or DEST given"
     if code in (errno.ENOSPC, errno.EDQUOT):
@@ -250,7 +259,7 @@ def _os_hint(exc: OSError, filename: object) -> str:
     return f"Check {where}, then run the command again (--debug shows details)."
 
 
-def from_os_error(exc: OSError, action: str) -> LocalError:
+def from_os_error(exc: OSError, action: str, *, target: str | None = None) -> LocalError:
     """Wrap an ``OSError`` from the local file system as a :class:`LocalError` (exit 5).
 
     ``action`` says what was being done, with its object, in either form: ``"writing X"`` or
@@ -258,7 +267,9 @@ def from_os_error(exc: OSError, action: str) -> LocalError:
     added when the action does not name it); the hint matches the errno: free space
     (ENOSPC, EDQUOT, as :class:`DiskFullError`), permissions or a writable data dir (EACCES,
     EPERM, EROFS), a shorter path (ENAMETOOLONG), a path problem (EISDIR, ENOTDIR), else a
-    neutral hint naming the path.
+    neutral hint naming the path. ``target``: the argument naming where the output goes when
+    it is not the data dir (``"DEST"`` for publish): the hints for space, permissions, a
+    read-only file system and a long name then name it instead of ``--data-dir``.
     """
     import errno
 
@@ -269,7 +280,7 @@ def from_os_error(exc: OSError, action: str) -> LocalError:
     if filename is not None and str(filename) not in action:
         reason = f"{reason} ({filename})"
     message = f"{_failed(action)}: {reason}"
-    hint = _os_hint(exc, filename)
+    hint = _os_hint(exc, filename, target)
     cls = DiskFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else LocalError
     return cls(message, hint=hint, path=filename, errno=exc.errno)
 

@@ -66,6 +66,25 @@ def test_from_os_error_reason_and_hint_match_the_errno(
 
 
 @pytest.mark.parametrize(
+    ("err", "hint"),
+    [
+        (errno.ENOSPC, "or choose another DEST"),
+        (errno.EDQUOT, "or choose another DEST"),
+        (errno.EACCES, "Fix the permissions of /some/file, or choose another DEST"),
+        (errno.EPERM, "Fix the permissions of /some/file, or choose another DEST"),
+        (errno.EROFS, "/some/file is on a read-only file system: choose another DEST"),
+        (errno.ENAMETOOLONG, "Choose a shorter DEST"),
+    ],
+)
+def test_from_os_error_hint_names_the_target_not_the_data_dir(err: int, hint: str) -> None:
+    """publish writes to DEST, not to the data dir: its write failures say what to change
+    (audit A 17); without ``target`` the hints stay as they are (the table above)."""
+    exc = errors.from_os_error(OSError(err, os.strerror(err), "/some/file"), "write /x",
+                               target="DEST")
+    assert hint in exc.hint and "--data-dir" not in exc.hint and "LUNGSEGDB_HOME" not in exc.hint
+
+
+@pytest.mark.parametrize(
     ("action", "start"),
     [
         ("writing /d/f", "Could not write /d/f:"),

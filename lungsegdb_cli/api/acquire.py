@@ -273,8 +273,10 @@ def publish(
     Raises
     ------
     UsageError
-        Nothing downloaded, the archive was not kept, or a ``dest`` that is not a folder or
-        a supported URL (exit 2).
+        Nothing downloaded, the archive was not kept, or a ``dest`` that is refused before
+        anything is read or written (exit 2): empty, a URL that cannot name a folder (as
+        ``download --url`` checks it, a ``file://`` host included), a file, the data dir or
+        inside its tree, manifest, state or downloads folder, or in or holding ``export``.
     CheckFailed
         The archive, the tree or the export does not verify (exit 1); nothing was uploaded.
     DownloadError
@@ -294,12 +296,14 @@ def publish(
     from lungsegdb_cli.sources import publish as _publish
 
     dest = os.fspath(dest)
+    paths = data_paths(data_dir, must_exist=True)
+    _publish.check_dest(dest, paths, export=export)  # before anything is read or written
     if export is not None:  # checked before anything is uploaded
         from lungsegdb_cli.api.handoff import export_files
 
         names = export_files(export)
     result = _publish.publish(
-        data_paths(data_dir, must_exist=True),
+        paths,
         dest,
         sha256=sha256,
         storage_options=storage_options,

@@ -512,7 +512,9 @@ def publish(
     folder; each object goes to a temporary key first, then is moved into place. Prints the
     'lungsegdb download --url ... --sha256 ...' line the fleet should use. --export OUT puts
     an export's files (WebDataset or Parquet shards...) beside it. Exit 1: the archive, tree
-    or export does not verify; exit 2: nothing downloaded, or the archive was not kept."""
+    or export does not verify; exit 2: nothing downloaded, the archive was not kept, or DEST
+    is refused (empty, a malformed URL, a file, the data dir or inside its tree, manifest,
+    state or downloads, in or holding the --export folder), before anything is written."""
     from lungsegdb_cli.sources.cloud import parse_storage_options
 
     out = Output(json_mode=json_out, quiet=quiet)

@@ -94,35 +94,42 @@ def handles(url: str) -> bool:
         return False
 
 
-def _bad_url(url: str, why: str) -> UsageError:
-    return UsageError(
-        f"Invalid URL {url!r}: {why}",
-        hint=(
-            "Give the URL of the archive file itself, e.g. "
-            "s3://my-bucket/lungsegdb/LungSegDB.zip or file:///data/LungSegDB.zip "
-            "(or a Google Drive link or an http(s) mirror)."
-        ),
-        url=url,
+def _bad_url(url: str, why: str, *, folder: bool = False) -> UsageError:
+    hint = (
+        "Give a local folder or a folder URL, e.g. s3://my-bucket/lungsegdb or "
+        "file:///srv/mirror."
+        if folder
+        else "Give the URL of the archive file itself, e.g. "
+        "s3://my-bucket/lungsegdb/LungSegDB.zip or file:///data/LungSegDB.zip "
+        "(or a Google Drive link or an http(s) mirror)."
     )
+    return UsageError(f"Invalid URL {url!r}: {why}", hint=hint, url=url)
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, *, folder: bool = False) -> None:
     """Exit 2 (:class:`UsageError`, naming the URL) for an fsspec URL that cannot name a
-    file: unparsable, no bucket or container (``s3://``, ``s3:key``, ``s3:///key``), no object
-    key or one ending in ``/`` (``s3://bucket``, ``gs://bucket/dir/``), no path at all
-    (``file://``, ``file:///``)."""
+    file: unparsable, no bucket or container (``s3://``, ``s3:key``, ``s3:///key``, ``s3:/``),
+    no object key or one ending in ``/`` (``s3://bucket``, ``gs://bucket/dir/``), no path at
+    all (``file://``, ``file:///``). With ``folder`` (``publish DEST``) the URL names a
+    folder (a prefix): a bucket alone, a trailing ``/`` and ``file:///`` are fine; no bucket,
+    or no path at all (``file://``), is still refused."""
     try:
         parts = urllib.parse.urlsplit(url.strip())
     except ValueError as exc:
-        raise _bad_url(url, str(exc)) from None
+        raise _bad_url(url, str(exc), folder=folder) from None
     scheme = parts.scheme.lower()
+    what = "PATH/TO/FOLDER" if folder else "PATH/TO/FILE"
     if scheme == "file":
         where = parts.netloc + parts.path
-        if not where.strip("/") or where.endswith("/"):
-            raise _bad_url(url, "no file path (write file:///PATH/TO/FILE)")
+        if not where or (not folder and (not where.strip("/") or where.endswith("/"))):
+            raise _bad_url(url, f"no {'folder' if folder else 'file'} path (write "
+                           f"file:///{what})", folder=folder)
         return
     if not parts.netloc:
-        raise _bad_url(url, f"no bucket (write {scheme}://BUCKET/PATH/FILE)")
+        rest = "PREFIX" if folder else "PATH/FILE"
+        raise _bad_url(url, f"no bucket (write {scheme}://BUCKET/{rest})", folder=folder)
+    if folder:
+        return
     if not parts.path.strip("/") or parts.path.endswith("/"):
         raise _bad_url(url, f"no file in the bucket (write {scheme}://BUCKET/PATH/FILE)")
 

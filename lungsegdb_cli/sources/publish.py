@@ -9,15 +9,23 @@ final key (``os.replace`` in a local folder, ``fs.mv`` on a bucket: a copy on th
 a delete), ``lungsegdb.json`` last, so a reader that sees it sees the rest. The result names
 the one ``lungsegdb download --url ... --sha256 ...`` command the fleet should run.
 
-Refused before anything is uploaded: nothing downloaded, or the archive was not kept
-(:class:`UsageError`, exit 2, with how to get it back), or the archive or the tree do not
-verify (:class:`CheckFailed`, exit 1).
+Refused before anything is read or written (:func:`check_dest`, :class:`UsageError`, exit 2,
+naming DEST and what it would damage): an empty DEST, a URL that cannot name a folder (the
+checks ``download --url`` makes: :func:`~lungsegdb_cli.sources.cloud.check_url`,
+:func:`~lungsegdb_cli.sources.localfile.local_path` for a ``file://`` URL naming another host),
+a scheme that is not supported, a local DEST that is a file (or below one), and a local DEST
+that is, or is inside, the data dir itself or one of its own paths (the tree, the manifest,
+the state folder, the downloads folder: :attr:`DataPaths.own`) or the ``--export`` folder (or
+its parent, which would copy the export onto itself). Then: nothing downloaded, or the archive
+was not kept (:class:`UsageError`, exit 2, with how to get it back), or the archive or the tree
+do not verify (:class:`CheckFailed`, exit 1).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -29,13 +37,13 @@ from lungsegdb_cli._version import __version__
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, DownloadError, UsageError, from_os_error
 from lungsegdb_cli.sources import cloud as fsspec_source
-from lungsegdb_cli.sources.localfile import MIRROR_META
+from lungsegdb_cli.sources.localfile import MIRROR_META, local_path
 from lungsegdb_cli.sources.plan import redact
 from lungsegdb_cli.state.provenance import Provenance
 from lungsegdb_cli.utils.progress import Progress
 from lungsegdb_cli.utils.units import counted
 
-__all__ = ["META_NAME", "PublishResult", "Target", "join_url", "publish"]
+__all__ = ["META_NAME", "PublishResult", "Target", "check_dest", "join_url", "publish"]
 
 META_NAME = MIRROR_META  # what a download from the folder reads to find the archive
 META_SCHEMA = 1
@@ -75,8 +83,106 @@ class PublishResult:
         }
 
 
-def _is_url(dest: str) -> bool:
-    return "://" in dest
+#: ``scheme:`` at the start of DEST (two letters or more: ``C:`` is a Windows drive)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_WEB = ("http", "https")
+_HINT_WHERE = "Give a local folder (e.g. ./mirror) or an s3://, gs://, az://, hf:// or file:// URL."
+
+
+def _local(dest: str) -> str | None:
+    """The local folder DEST names (a path, or a ``file://`` URL's path); None for a bucket
+    URL (checked as a folder URL, as ``download --url`` checks one). :class:`UsageError`
+    (exit 2) for an empty DEST, a malformed URL, a ``file://`` URL naming another host, or a
+    scheme publish cannot write to."""
+    if not dest or not dest.strip():
+        raise UsageError(
+            f"DEST {dest!r} is empty: it would name the current or the root folder",
+            hint=_HINT_WHERE,
+        )
+    match = _SCHEME.match(dest)
+    scheme = match.group(1).lower() if match else ""
+    if "://" not in dest and scheme not in fsspec_source.BACKENDS and scheme not in _WEB:
+        return dest  # a plain path (``a:b`` is a folder name, ``s3:/`` is not)
+    if not fsspec_source.handles(dest):
+        raise UsageError(
+            f"Cannot publish to {redact(dest)}: not a folder or a supported URL",
+            hint=_HINT_WHERE,
+            url=redact(dest),
+        )
+    fsspec_source.check_url(dest, folder=True)
+    if fsspec_source.scheme_of(dest) == "file":
+        return local_path(dest)  # refuses file://otherhost/...
+    return None
+
+
+def _under(path: str, own: Path) -> str | None:
+    """``"is"`` / ``"is inside"`` when ``path`` is ``own`` or below it (symlinks resolved),
+    else None."""
+    real, mine = Path(os.path.realpath(path)), Path(os.path.realpath(own))
+    if real == mine:
+        return "is"
+    return "is inside" if mine in real.parents else None
+
+
+def check_dest(dest: str, paths: DataPaths, *, export: str | os.PathLike[str] | None = None
+               ) -> None:
+    """Refuse (:class:`UsageError`, exit 2, naming DEST and what it would damage) a DEST that
+    cannot be published to, before anything is read or written (see the module docstring).
+
+    Examples
+    --------
+    >>> p = DataPaths(root=Path("/d"), dataset_dir=Path("/d/LungSegDB"))
+    >>> check_dest("s3://bucket/lungsegdb", p)  # a bucket URL: no local check
+    >>> try:
+    ...     check_dest("/d/LungSegDB/mirror", p)
+    ... except UsageError as exc:
+    ...     print(str(exc).split(":")[0])
+    DEST /d/LungSegDB/mirror is inside the dataset tree /d/LungSegDB
+    """
+    folder = _local(dest)
+    if folder is None:
+        return
+    where = Path(folder).absolute()
+    hint = "Publish to a folder outside the data dir and the export (e.g. ./mirror) or to a bucket."
+    damage = {
+        "dataset tree": "publishing there would change it, and 'lungsegdb verify' would fail",
+        "manifest": "publishing there would replace it",
+        "state folder": "publishing there would write among lungsegdb's own records",
+        "downloads folder": "publishing there would write among the downloads",
+    }
+    for name, own in paths.own.items():
+        how = _under(str(where), own)
+        if how:
+            raise UsageError(
+                f"DEST {dest} {how} the {name} {own}: "
+                + damage.get(name, "publishing there would change it"),
+                hint=hint, path=str(where))
+    for root in dict.fromkeys((paths.root, paths.dataset_dir.parent)):
+        if _under(str(where), root) == "is":
+            raise UsageError(
+                f"DEST {dest} is the data dir {root}: publishing there would replace its "
+                f"manifest {paths.manifest.name} and write the archive beside the tree",
+                hint=hint, path=str(where))
+    if export is not None:
+        out = Path(export).absolute()
+        how = _under(str(where), out)
+        why = "publishing there would change the export, and 'lungsegdb verify-export' would fail"
+        if how is None and _under(str(where / out.name), out) == "is":
+            how = "is the folder holding"  # DEST/<OUT's name>/ is OUT itself
+            why = f"the export would be uploaded onto itself ({where / out.name})"
+        if how:
+            raise UsageError(f"DEST {dest} {how} the --export folder {out}: {why}",
+                             hint=hint, path=str(where))
+    if os.path.lexists(where) and not where.is_dir():
+        raise UsageError(f"DEST {dest} is a file, not a folder",
+                         hint="Give a folder (it is made if missing), or move "
+                         "the file away.", path=str(where))
+    for parent in where.parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise UsageError(f"DEST {dest}: {parent} is a file, not a folder",
+                                 hint="Check the path.", path=str(where))
+            break
 
 
 def join_url(dest: str, name: str) -> str:
@@ -138,18 +244,11 @@ class Target:
         self.dest = dest.rstrip("/") or dest
         self.options = options
         self.fs: Any = None
-        self.root = self.dest
-        if _is_url(dest) and not dest.lower().startswith("file://"):
-            if not fsspec_source.handles(dest):
-                raise UsageError(
-                    f"Cannot publish to {redact(dest)}: not a folder or a supported URL",
-                    hint="Give a local folder or an s3://, gs://, az://, hf:// or file:// URL.",
-                )
+        local = _local(dest)  # the checks of check_dest that need no data dir
+        if local is None:
             self.fs, self.root = fsspec_source.open_fs(dest, options)
-        elif dest.lower().startswith("file://"):
-            from urllib.parse import unquote, urlsplit
-
-            self.root = unquote(urlsplit(dest).path)
+        else:
+            self.root = local.rstrip("/") or local
         self.tmp = join_url(self.root, f".lungsegdb-tmp-{secrets.token_hex(6)}")
 
     def url(self, name: str) -> str:
@@ -172,7 +271,7 @@ class Target:
                     shutil.copyfile(local, staged)
                 os.replace(staged, final)
             except OSError as exc:
-                raise from_os_error(exc, f"write {final}") from exc
+                raise from_os_error(exc, f"write {final}", target="DEST") from exc
             return
         try:
             if isinstance(local, bytes):
@@ -210,6 +309,7 @@ def publish(
 ) -> PublishResult:
     """Upload the verified archive, the manifest and ``lungsegdb.json`` to ``dest`` (see the
     module docstring)."""
+    check_dest(dest, paths)
     record, archive, verified = _verified(paths, sha256.lower() if sha256 else None, progress)
     target = Target(dest, storage_options)
     sha = str(record.sha256).lower()

@@ -232,7 +232,7 @@ def _prepare_out(out_dir: Path) -> Path:
             path=str(out),
         ) from exc
     except OSError as exc:
-        raise from_os_error(exc, f"creating {out}") from exc
+        raise from_os_error(exc, f"creating {out}", target="OUT") from exc
     if not os.access(out, os.W_OK | os.X_OK):
         raise LocalError(
             f"Permission denied: OUT is not writable: {out}",
@@ -405,14 +405,14 @@ def synthesize(
     try:
         work = Path(tempfile.mkdtemp(prefix=".lungsegdb-synth-", dir=out))
     except OSError as exc:
-        raise from_os_error(exc, f"writing into {out}") from exc
+        raise from_os_error(exc, f"writing into {out}", target="OUT") from exc
     job = _Job(work, out, counts, seed, fmt, wrap, defects, n_workers, bool(like_kaggle))
     try:
         return _synthesize_in(job, prog)
     except LungSegDBError:
         raise
     except OSError as exc:
-        raise from_os_error(exc, f"writing the synthetic dataset into {out}") from exc
+        raise from_os_error(exc, f"writing the synthetic dataset into {out}", target="OUT") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
