@@ -15,6 +15,7 @@ has committed (they would otherwise stay in ``downloads/`` forever).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,19 @@ _CHECKED: dict[str, type] = {
 }
 #: What a partial download and its sidecar are called.
 PART_SUFFIX, STATE_SUFFIX = ".part", ".part.json"
+
+
+#: The names of the partial downloads the tool writes (``downloads/<key>.part``, the key of
+#: :func:`lungsegdb_cli.sources.drive.links.resolve_source`: ``drive-<Drive file id>`` or
+#: ``url-<first 12 hex digits of the URL's SHA-256>``) and of their resume sidecars
+#: (``<key>.part.json``). A ``*.part`` of any other name (a browser's, another tool's) is not
+#: ours: never resumed over, never removed.
+_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?", re.ASCII)
+
+
+def is_our_part(name: str) -> bool:
+    """``name`` is one lungsegdb gives a partial download or its resume sidecar."""
+    return _OUR_PART.fullmatch(name) is not None
 
 
 def state_path(part: Path) -> Path:
@@ -121,8 +135,9 @@ def resumable_offset(
 
 
 def discard_other_parts(downloads: Path) -> list[str]:
-    """Remove every partial download in ``downloads`` (``*.part`` and their sidecars, also a
-    sidecar left alone); the names of the parts removed. Run once a download committed (its
+    """Remove every partial download of ours in ``downloads`` (``<key>.part`` and their
+    sidecars, also a sidecar left alone: :func:`is_our_part`; any other ``*.part`` is left);
+    the names of the parts removed. Run once a download committed (its
     own part is the kept archive by then), under the writer lock: no other download of this
     data dir is running."""
     removed: list[str] = []
@@ -131,7 +146,7 @@ def discard_other_parts(downloads: Path) -> list[str]:
     except OSError:
         return removed
     for name in names:
-        if not name.endswith((PART_SUFFIX, STATE_SUFFIX)):
+        if not is_our_part(name):
             continue
         try:
             (downloads / name).unlink()
