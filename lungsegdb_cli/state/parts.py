@@ -30,6 +30,7 @@ followed; nothing is read or written.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,20 @@ CACHE = "decode-cache"
 
 _PART_SUFFIXES = (".part", ".part.json")
 _REJECTED_SUFFIX = ".rejected"
+
+
+#: The names of the partial downloads the tool writes (``downloads/<key>.part``, the key of
+#: :func:`lungsegdb_cli.sources.drive.links.resolve_source`: ``drive-<Drive file id>`` or
+#: ``url-<first 12 hex digits of the URL's SHA-256>``) and of their resume sidecars
+#: (``<key>.part.json``). A ``*.part`` of any other name (a browser's, another tool's) is not
+#: ours: never resumed over, never removed.
+_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?",
+                       re.ASCII)
+
+
+def is_our_part(name: str) -> bool:
+    """``name`` is one lungsegdb gives a partial download or its resume sidecar."""
+    return _OUR_PART.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,6 @@ def _downloads(paths: DataPaths) -> list[Path]:
 def leftovers(paths: DataPaths) -> list[Part]:
     """Partial and rejected downloads, stale staging and the decode cache, in that order
     (each sorted by path). Call under the writer lock, so no live writer's files are listed."""
-    from lungsegdb_cli.sources.http.resume import is_our_part
     from lungsegdb_cli.state import rejected
 
     found: list[Part] = []
@@ -135,7 +149,6 @@ NOT_OURS_REJECTED = "not recorded as moved aside by lungsegdb; left as it is"
 def foreign(paths: DataPaths) -> list[tuple[Part, str]]:
     """Files in ``downloads/`` that look like leftovers (``*.part``, ``*.part.json``,
     ``*.rejected``) but that lungsegdb did not write, each with why it is left."""
-    from lungsegdb_cli.sources.http.resume import is_our_part
     from lungsegdb_cli.state import rejected
 
     out: list[tuple[Part, str]] = []

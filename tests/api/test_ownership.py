@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: cli.app.run is the command line in-process (exit codes and --json documents)
 from lungsegdb_cli.cli.app import run
 
 

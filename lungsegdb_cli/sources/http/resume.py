@@ -15,12 +15,12 @@ has committed (they would otherwise stay in ``downloads/`` forever).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lungsegdb_cli._redact import redact, url_sha256
+from lungsegdb_cli.state.parts import is_our_part  # the names of our parts, one place
 from lungsegdb_cli.utils.statejson import loads
 
 #: The largest sidecar read: anything bigger was not written by lungsegdb.
@@ -32,19 +32,6 @@ _CHECKED: dict[str, type] = {
 }
 #: What a partial download and its sidecar are called.
 PART_SUFFIX, STATE_SUFFIX = ".part", ".part.json"
-
-
-#: The names of the partial downloads the tool writes (``downloads/<key>.part``, the key of
-#: :func:`lungsegdb_cli.sources.drive.links.resolve_source`: ``drive-<Drive file id>`` or
-#: ``url-<first 12 hex digits of the URL's SHA-256>``) and of their resume sidecars
-#: (``<key>.part.json``). A ``*.part`` of any other name (a browser's, another tool's) is not
-#: ours: never resumed over, never removed.
-_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?", re.ASCII)
-
-
-def is_our_part(name: str) -> bool:
-    """``name`` is one lungsegdb gives a partial download or its resume sidecar."""
-    return _OUR_PART.fullmatch(name) is not None
 
 
 def state_path(part: Path) -> Path:
