@@ -59,6 +59,7 @@ from lungsegdb_cli.errors import (
     NotDownloaded,
     NothingToVerify,
     OfflineError,
+    ProvenanceCorrupt,
     UnsafeArchiveError,
     UsageError,
 )
@@ -183,6 +184,7 @@ __all__ = [
     "PairDataset",
     "PairsResult",
     "PreviewResult",
+    "ProvenanceCorrupt",
     "PublishResult",
     "SplitResult",
     "StatsResult",

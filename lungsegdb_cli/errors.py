@@ -90,6 +90,17 @@ class ChecksumMismatch(CheckFailed):
     default_hint = "Delete the file and download again, or check the pinned --sha256."
 
 
+class ProvenanceCorrupt(CheckFailed):
+    """The archive's record ``<state>/provenance.json`` is there but is not a valid record
+    (not JSON, a wrong type, not a regular file): a finding, never read as "nothing recorded".
+    Raised where the record is vouched for (``verify``, ``download``'s up-to-date check,
+    ``publish``, ``croissant``); ``download --force`` writes it afresh."""
+
+    kind = "provenance-corrupt"
+    default_hint = ("Run 'lungsegdb download --force' (or 'download --archive FILE --force') "
+                    "to fetch the archive again and rewrite the record.")
+
+
 class NotDownloaded(CheckFailed):
     """There is no LungSegDB tree where one is needed (exit 1, as for every command that
     finds no tree): the hint is the command that downloads it. Raised by

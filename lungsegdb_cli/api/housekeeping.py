@@ -1,13 +1,17 @@
 """The data dir's lifecycle: :func:`clean` removes what is safe to remove, never the tree.
 
-What goes (:mod:`lungsegdb_cli.state.parts` names each part): partial downloads (``*.part``
-and their sidecars), rejected downloads (``*.rejected``), stale staging (what a killed run
+What goes (:mod:`lungsegdb_cli.state.parts` names each part): the tool's partial downloads
+(``<key>.part`` and their sidecars), the rejected downloads it recorded moving aside
+(``<name>.rejected``), stale staging (what a killed run
 staged or moved aside), the decode cache, and the kept archive -- the archive only when the
 tree verifies: every file hashed against the manifest (``verify``'s full check, the archive
 itself not read), recorded as extracted from exactly that archive. It is then deleted as
 ``download --no-keep-archive`` deletes it (:mod:`lungsegdb_cli.sources.discard`: at one
 commit with the record ``"kept": false``), so ``verify`` passes afterwards and ``info`` still
-shows the pin. An archive outside the data dir (``--archive FILE``) is never touched.
+shows the pin. An archive given with ``--archive FILE`` is the user's, never touched, wherever it
+lies (also in ``downloads/``): ownership comes from the provenance record, not the location.
+A ``*.part`` or ``*.rejected`` lungsegdb did not write (a browser's, with ``--data-dir ~``) is
+left, and listed in ``kept`` with the reason.
 
 All of it under the writer lock (no download or extract runs meanwhile, so nothing listed is
 in use) and through the one door (:func:`~lungsegdb_cli.api.common.data_paths`), told not to
@@ -88,8 +92,10 @@ def clean(
     CleanResult
         ``removed`` (each :class:`~lungsegdb_cli.state.parts.Part`: ``path``, ``bytes``,
         ``what`` -- ``partial-download``, ``rejected-download``, ``stale-staging``,
-        ``decode-cache``, ``kept-archive``), ``bytes`` (their total), ``kept`` (an archive
-        left in place and why), ``dry_run``.
+        ``decode-cache``, ``kept-archive``), ``bytes`` (their total), ``kept`` (what was
+        left in place and why: an archive whose tree does not verify, the user's own archive
+        given with ``--archive``, a ``*.part`` or ``*.rejected`` lungsegdb did not write),
+        ``dry_run``.
 
     Raises
     ------
@@ -135,11 +141,17 @@ def _clean(paths: DataPaths, result: CleanResult, progress: Progress | None) -> 
 
     found = parts.leftovers(paths)
     archive = _archive(paths, result, progress)
+    result.kept += [{**part.to_dict(), "why": why} for part, why in parts.foreign(paths)]
     if result.dry_run:
         result.removed = [*found, *([archive] if archive else [])]
         return
     _remove_leftovers(paths, found)
     result.removed = [p for p in found if not os.path.lexists(p.path)]
+    gone = [p.path.name for p in result.removed if p.what == parts.REJECTED]
+    if gone:
+        from lungsegdb_cli.state import rejected
+
+        rejected.forget(paths, gone)
     if archive is not None and _discard(paths):
         result.removed.append(archive)
 
@@ -155,6 +167,10 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
 
     kept = parts.kept_archive(paths)
     if kept is None:
+        users = parts.users_archive(paths)
+        if users is not None:  # given with --archive FILE: the user's own, wherever it lies
+            result.kept.append({**parts.Part(users, parts.size_of(users), parts.ARCHIVE).to_dict(),
+                                "why": "given with --archive: your file, never deleted"})
         return None
     part = parts.Part(kept, parts.size_of(kept), parts.ARCHIVE)
     record = Provenance.read(paths.provenance)

@@ -65,8 +65,10 @@ class LocalArchive:
 
 def local_archive(paths: DataPaths) -> tuple[LocalArchive | None, Provenance | None]:
     """(archive, provenance): the kept archive as recorded, if it still exists as a regular
-    file (of any size), and the record (None: none, or not a valid one)."""
-    record = Provenance.read(paths.provenance)
+    file (of any size), and the record (None: none recorded). A record that is there but
+    corrupt raises :class:`~lungsegdb_cli.errors.ProvenanceCorrupt` (exit 1): ``verify`` never
+    reports OK over it (``info`` shows it as unreadable instead, :func:`collect`)."""
+    record = Provenance.load(paths.provenance)
     path = record.archive_path(paths.root) if record is not None else None
     if record is None or path is None:
         return None, record
@@ -97,6 +99,9 @@ class InfoResult:
     provenance: Provenance | None
     #: bytes per part of the data dir (:func:`lungsegdb_cli.state.parts.space`) and ``total``
     space: dict[str, int] = field(default_factory=dict)
+    #: the archive record ``<state>/provenance.json`` is there but corrupt: shown as such
+    #: (``provenance_unreadable`` in JSON), never as "none kept"
+    provenance_unreadable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +116,7 @@ class InfoResult:
             "tree_archive_sha256": self.tree_archive_sha256,
             "provenance": self.provenance.to_dict() if self.provenance is not None else None,
             "space": dict(self.space),
+            "provenance_unreadable": self.provenance_unreadable,
             "dataset": dataset_card(),
         }
 
@@ -132,7 +138,13 @@ def _state(tree: bool, manifest_path: Path | None, archive: LocalArchive | None)
 
 
 def _collect(paths: DataPaths) -> InfoResult:
-    archive, record = local_archive(paths)
+    from lungsegdb_cli.errors import ProvenanceCorrupt
+
+    unreadable = False
+    try:
+        archive, record = local_archive(paths)
+    except ProvenanceCorrupt:  # info only displays: it says so instead of failing
+        archive, record, unreadable = None, None, True
     manifest_path = paths.manifest if paths.manifest.is_file() else None
     made_from = manifest.tree_archive(paths) if manifest_path is not None else None
     return InfoResult(
@@ -145,4 +157,5 @@ def _collect(paths: DataPaths) -> InfoResult:
         tree_archive_sha256=None if made_from == manifest.UNRECORDED else made_from,
         provenance=record,
         space=parts.space(paths),
+        provenance_unreadable=unreadable,
     )

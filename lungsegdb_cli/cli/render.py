@@ -414,6 +414,9 @@ def render_info(con: Console, result: InfoResult) -> None:
         else:
             _print(con, f"  sha256:      {arch.sha256}")
             _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+    elif result.provenance_unreadable:
+        con.print("  archive:     (its record .lungsegdb/provenance.json is unreadable: "
+                  "'lungsegdb download --force' rewrites it)")
     elif result.provenance is not None and result.provenance.discarded:
         con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
     else:

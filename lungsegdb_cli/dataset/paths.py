@@ -70,6 +70,8 @@ class DataPaths:
     provenance: Path = field(init=False, repr=False, compare=False)
     #: JSON sidecar of the manifest: file sizes, for ``verify --quick``
     manifest_sizes: Path = field(init=False, repr=False, compare=False)
+    #: the record of the files download moved aside (``downloads/*.rejected``) it made
+    rejected: Path = field(init=False, repr=False, compare=False)
     #: the writer lock (exclusive, held by download/extract for their whole run)
     lock: Path = field(init=False, repr=False, compare=False)
     #: the generation lock: shared for readers, exclusive for a commit's renames
@@ -92,6 +94,7 @@ class DataPaths:
             "state_dir": state,
             "provenance": state / "provenance.json",
             "manifest_sizes": state / "manifest-sizes.json",
+            "rejected": state / "rejected.json",
             "lock": state / "lock",
             "tree_lock": state / "tree.lock",
             "journal": state / "journal.json",

@@ -12,15 +12,16 @@ Afterwards ``verify`` checks the tree against the manifest and reports the archi
 ``discarded`` (gone by choice, not missing); ``download`` on the intact tree is still a no-op
 without network, and ``info`` still shows the recorded SHA-256 (the pin).
 
-An archive outside the data dir (``download --archive FILE``: the user's own file) is never
-deleted.
+Only an archive the tool fetched is deleted: ownership comes from the record
+(:meth:`~lungsegdb_cli.state.provenance.Provenance.fetched`), not from where the file lies. An
+archive given with ``download --archive FILE`` is the user's own file and is never deleted,
+also when it lies in ``<root>/downloads/``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,6 @@ def check_extracting(extract: bool) -> None:
         )
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
-    except ValueError:
-        return False
-    return True
-
-
 def _verified(paths: DataPaths, record: Provenance) -> bool:
     """The tree is intact and was extracted from the archive ``record`` describes."""
     if manifest.intact(paths) is None:
@@ -100,7 +93,8 @@ def discard_archive(paths: DataPaths) -> DiscardResult:
     """Delete the kept archive of a verified tree and record that it was discarded.
 
     Never raises for a state it cannot act on; the result says why nothing was deleted
-    (no archive kept, one not in ``<root>/downloads``, a tree that does not verify).
+    (no archive kept, the user's own file or one not in ``<root>/downloads``, a tree that
+    does not verify).
     Raises :class:`~lungsegdb_cli.errors.LocalError` (exit 5) when the data dir cannot be
     written.
     """
@@ -113,7 +107,8 @@ def discard_archive(paths: DataPaths) -> DiscardResult:
         if kept is None:
             # Already gone (discarded before, or deleted by hand): nothing to delete.
             return DiscardResult(NOTHING, where, record.discarded)
-        if not _inside(kept, paths.downloads_dir):
+        if record.owned_archive(paths.root, paths.downloads_dir) is None:
+            # the user's file (--archive FILE), wherever it lies, or one outside downloads/
             return DiscardResult(NOT_OURS, kept, False)
         if not _verified(paths, record):
             return DiscardResult(NOT_VERIFIED, kept, False)

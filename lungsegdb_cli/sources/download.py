@@ -242,8 +242,11 @@ class _Here:
     sidecar: manifest.Sidecar | None = None
 
     @classmethod
-    def look(cls, paths: DataPaths, extract: bool) -> _Here:
-        record = Provenance.read(paths.provenance)
+    def look(cls, paths: DataPaths, extract: bool, *, force: bool = False) -> _Here:
+        """A corrupt record is never taken for "nothing recorded" (the up-to-date check would
+        vouch over it): :class:`~lungsegdb_cli.errors.ProvenanceCorrupt`, exit 1, unless
+        ``force`` (``download --force`` writes the record afresh, so it is the repair)."""
+        record = (Provenance.read if force else Provenance.load)(paths.provenance)
         kept = record.kept_archive(paths.root) if record is not None else None
         if not extract:
             return cls(record, kept, None)
@@ -336,7 +339,7 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
     from lungsegdb_cli.sources.http.transfer import discard_part
     paths, request = op.paths, op.request
     with commit.writing(paths) as waited:
-        here = _Here.look(paths, op.extract)
+        here = _Here.look(paths, op.extract, force=request.force)
         done = None if request.force else _up_to_date(op, here)
         if done is not None:
             done.waited_for_lock = waited
@@ -408,6 +411,9 @@ def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
         os.replace(src, rejected)
     except OSError:
         return None
+    from lungsegdb_cli.state import rejected as rejected_record
+
+    rejected_record.note(paths, rejected)
     if src.name.endswith(".part"):
         discard_part(src)
     return rejected
@@ -561,7 +567,9 @@ def _from_network(
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
     # so does an older archive of another name; until then all of it stays as it is.
     txn.stage_file(got.final, got.part)
-    old = here.kept
+    # only an archive the tool fetched: one given with --archive FILE is the user's, also in
+    # downloads/ (ownership from the record, not the location)
+    old = here.record.owned_archive(paths.root, paths.downloads_dir) if here.record else None
     if old is not None and old != got.final and old.parent == paths.downloads_dir:
         txn.remove(old)
     _drop_rejected(txn, op, attempts)

@@ -179,7 +179,7 @@ def fetch_archive(
     }
     job = _Job(paths, source, pin, part, extract, progress, net, md5 is not None, common)
     res, client = choose_transport(source.url)(job)
-    return _checked(res, part, downloads, source, pin, client, md5)
+    return _checked(res, part, downloads, source, pin, client, md5, paths=paths)
 
 
 @dataclass(frozen=True)
@@ -251,14 +251,15 @@ def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
 
 def _checked(
     res: FetchResult, part: Path, downloads: Path, source: drive.Source, pin: str | None,
-    client: str, md5: str | None = None,
+    client: str, md5: str | None = None, *, paths: DataPaths | None = None,
 ) -> Fetched:
     """The fetched bytes if they are the pinned archive (else moved aside, and raised)."""
     commit.checkpoint("fetched")
     name = archive_name(res)
     for algorithm, want, got in (("sha256", pin, res.sha256), ("md5", md5, res.md5)):
         if want and got != want:  # the pins, one loop: the first that fails rejects the bytes
-            _reject(part, downloads / f"{name}.rejected", res, source, want, algorithm=algorithm)
+            _reject(part, downloads / f"{name}.rejected", res, source, want, algorithm=algorithm,
+                    paths=paths)
     return Fetched(res, part, downloads / name, client)
 
 
@@ -312,12 +313,19 @@ def _reject(
     source: drive.Source,
     pin: str,
     algorithm: str = "sha256",
+    *,
+    paths: DataPaths | None = None,
 ) -> NoReturn:
-    """Move the bytes that are not the pinned archive aside and raise the mismatch."""
+    """Move the bytes that are not the pinned archive aside (recorded as the tool's, so
+    ``clean`` knows it may remove them) and raise the mismatch."""
     try:
         os.replace(part, rejected)
     except OSError as exc:
         raise from_os_error(exc, f"move {part} aside") from exc
+    if paths is not None:
+        from lungsegdb_cli.state import rejected as rejected_record
+
+        rejected_record.note(paths, rejected)
     discard_part(part)
     raise mismatch(
         what=f"the download from {source.link}",

@@ -195,7 +195,7 @@ def _verified(
     """The record, the kept archive and the verify result, if all of it verifies."""
     from lungsegdb_cli.checks import verify as _verify
 
-    record = Provenance.read(paths.provenance)
+    record = Provenance.load(paths.provenance)  # corrupt: ProvenanceCorrupt, never vouched
     if record is None or not record.sha256:
         raise UsageError(
             f"Nothing downloaded in {paths.root}: no archive to publish",

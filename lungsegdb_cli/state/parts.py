@@ -5,10 +5,12 @@ The parts (``what``):
 * ``tree``: the LungSegDB folder; ``manifest``: ``LungSegDB.sha256`` and its sidecar;
 * ``kept-archive``: the archive ``download`` kept (``downloads/<name>``, as the provenance
   records it);
-* ``partial-download``: ``downloads/*.part`` and their resume sidecars ``*.part.json`` (also
+* ``partial-download``: the tool's partial downloads ``downloads/<key>.part`` (``key``:
+  ``drive-<id>`` or ``url-<12 hex digits>``) and their resume sidecars ``<key>.part.json`` (also
   one left alone);
-* ``rejected-download``: ``downloads/*.rejected``, bytes that contradicted the pin or could not
-  be extracted, moved aside;
+* ``rejected-download``: ``downloads/<name>.rejected``, bytes that contradicted the pin or
+  could not be extracted, moved aside -- those the tool recorded moving there
+  (:mod:`lungsegdb_cli.state.rejected`);
 * ``stale-staging``: what a killed run staged or moved aside (``.<name>.staging-<txid>``,
   ``.<name>.old-<txid>``) and temp files of the state folder, as recovery would delete them
   (:func:`lungsegdb_cli.state.commit.debris`);
@@ -17,14 +19,18 @@ The parts (``what``):
 
 :func:`leftovers` lists the parts that are only ever leftovers (partial and rejected downloads,
 stale staging, the decode cache): what ``lungsegdb clean`` removes, with the kept archive once
-the tree verifies. :func:`space` sums every part, for ``lungsegdb info`` (taken without the
-writer lock: a run in progress has its own ``.part`` and staging there). Sizes are the files'
-lengths (``lstat``), symbolic links not followed; nothing is read or written.
+the tree verifies. A ``*.part`` or ``*.rejected`` of any other name or origin (a browser's
+partial download, say, when the data dir is ``~``) is not lungsegdb's: :func:`foreign` lists
+it, for ``clean`` to report as left; it is never removed nor counted. :func:`space` sums every
+part, for ``lungsegdb info`` (taken without the writer lock: a run in progress has its own
+``.part`` and staging there). Sizes are the files' lengths (``lstat``), symbolic links not
+followed; nothing is read or written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +61,20 @@ CACHE = "decode-cache"
 
 _PART_SUFFIXES = (".part", ".part.json")
 _REJECTED_SUFFIX = ".rejected"
+
+
+#: The names of the partial downloads the tool writes (``downloads/<key>.part``, the key of
+#: :func:`lungsegdb_cli.sources.drive.links.resolve_source`: ``drive-<Drive file id>`` or
+#: ``url-<first 12 hex digits of the URL's SHA-256>``) and of their resume sidecars
+#: (``<key>.part.json``). A ``*.part`` of any other name (a browser's, another tool's) is not
+#: ours: never resumed over, never removed.
+_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?",
+                       re.ASCII)
+
+
+def is_our_part(name: str) -> bool:
+    """``name`` is one lungsegdb gives a partial download or its resume sidecar."""
+    return _OUR_PART.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -103,13 +123,16 @@ def _downloads(paths: DataPaths) -> list[Path]:
 def leftovers(paths: DataPaths) -> list[Part]:
     """Partial and rejected downloads, stale staging and the decode cache, in that order
     (each sorted by path). Call under the writer lock, so no live writer's files are listed."""
+    from lungsegdb_cli.state import rejected
+
     found: list[Part] = []
     downloads = _downloads(paths)
     for p in downloads:
-        if p.name.endswith(_PART_SUFFIXES) and p.is_file():
+        if is_our_part(p.name) and p.is_file():
             found.append(Part(p, size_of(p), PARTIAL))
+    known = rejected.recorded(paths)
     for p in downloads:
-        if p.name.endswith(_REJECTED_SUFFIX) and p.is_file():
+        if p.name.endswith(_REJECTED_SUFFIX) and rejected.is_ours(paths, p, known):
             found.append(Part(p, size_of(p), REJECTED))
     found += [Part(p, size_of(p), STAGING) for p in sorted(commit.debris(paths))]
     if paths.cache_dir.is_dir() and not paths.cache_dir.is_symlink():
@@ -117,15 +140,50 @@ def leftovers(paths: DataPaths) -> list[Part]:
     return found
 
 
+#: why a ``*.part`` / ``*.rejected`` that is not the tool's is left (``clean``'s ``kept``)
+NOT_OURS_PART = ("not a partial download lungsegdb wrote (its own are named drive-<id>.part "
+                 "or url-<hash>.part); left as it is")
+NOT_OURS_REJECTED = "not recorded as moved aside by lungsegdb; left as it is"
+
+
+def foreign(paths: DataPaths) -> list[tuple[Part, str]]:
+    """Files in ``downloads/`` that look like leftovers (``*.part``, ``*.part.json``,
+    ``*.rejected``) but that lungsegdb did not write, each with why it is left."""
+    from lungsegdb_cli.state import rejected
+
+    out: list[tuple[Part, str]] = []
+    known = rejected.recorded(paths)
+    for p in _downloads(paths):
+        if not p.is_file():
+            continue
+        if p.name.endswith(_PART_SUFFIXES) and not is_our_part(p.name):
+            out.append((Part(p, size_of(p), PARTIAL), NOT_OURS_PART))
+        elif p.name.endswith(_REJECTED_SUFFIX) and not rejected.is_ours(paths, p, known):
+            out.append((Part(p, size_of(p), REJECTED), NOT_OURS_REJECTED))
+    return out
+
+
 def kept_archive(paths: DataPaths) -> Path | None:
-    """The archive ``download`` kept in this data dir (``downloads/``, as the provenance
-    records it), if it is there; None otherwise (none kept, or one given from elsewhere)."""
+    """The archive ``download`` fetched and kept in this data dir (``downloads/``, as the
+    provenance records it), if it is there; None otherwise (none kept, a record that cannot be
+    read, or the user's own file given with ``--archive FILE``, wherever it lies)."""
     record = Provenance.read(paths.provenance)
-    kept = record.kept_archive(paths.root) if record is not None else None
+    if record is None:
+        return None
+    return record.owned_archive(paths.root, paths.downloads_dir)
+
+
+def users_archive(paths: DataPaths) -> Path | None:
+    """The user's own archive (``--archive FILE``) when it lies in the data dir: counted as
+    the kept archive by :func:`space`, never removed."""
+    record = Provenance.read(paths.provenance)
+    if record is None or record.fetched:
+        return None
+    kept = record.kept_archive(paths.root)
     if kept is None:
         return None
     try:
-        Path(os.path.abspath(kept)).relative_to(os.path.abspath(paths.downloads_dir))
+        Path(os.path.abspath(kept)).relative_to(os.path.abspath(paths.root))
     except ValueError:
         return None
     return kept
@@ -138,7 +196,7 @@ def space(paths: DataPaths) -> dict[str, int]:
     only: an archive given with ``--archive FILE`` from elsewhere is not."""
     out = {"tree": size_of(paths.dataset_dir),
            "manifest": size_of(paths.manifest) + size_of(paths.manifest_sizes)}
-    kept = kept_archive(paths)
+    kept = kept_archive(paths) or users_archive(paths)
     out[ARCHIVE] = size_of(kept) if kept is not None else 0
     for what in (PARTIAL, REJECTED, STAGING, CACHE):
         out[what] = 0

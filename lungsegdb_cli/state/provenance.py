@@ -16,8 +16,17 @@ only once ``download --no-keep-archive`` deleted the archive after a verified ex
 ``path`` is relative to the data root when the archive lives in it (``downloads/...``), so a
 copied or moved data dir names its own archive; an archive outside it (``--archive FILE``) is
 recorded by its absolute path. A record whose fields have the wrong types, or that is nested too
-deep or holds a lone surrogate (:mod:`lungsegdb_cli.utils.statejson`), is treated as absent (corrupt
-state is ignored, never trusted).
+deep or holds a lone surrogate (:mod:`lungsegdb_cli.utils.statejson`), is corrupt: never trusted,
+and never taken for "nothing recorded" where the record is vouched for -- :meth:`Provenance.load`
+raises :class:`~lungsegdb_cli.errors.ProvenanceCorrupt` for it (``verify``, ``download``'s
+up-to-date check, ``publish``, ``croissant``); :meth:`Provenance.read` (what only displays or
+never deletes: ``info``, ``clean``, ``extract``) reads it as None, and
+:func:`state_of` tells ``info`` it is unreadable.
+
+Who owns the archive (:meth:`Provenance.fetched`): one the tool fetched (``link`` or ``client``
+recorded: Drive, a mirror, a bucket, ``--url file://``) is the tool's, to delete with
+``--no-keep-archive`` or ``clean`` when it lies in ``downloads/``; one given with ``--archive FILE``
+(recorded with neither) is the user's wherever it lies, never deleted.
 
 :class:`Provenance` is the typed record (:meth:`Provenance.read` the one reader,
 :meth:`Provenance.to_json` the one writer's form); the module functions taking dictionaries
@@ -26,6 +35,7 @@ are kept for tests and tools.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -131,8 +141,46 @@ class Provenance:
         return cls.from_dict(data)
 
     @classmethod
+    def load(cls, path: Path) -> Provenance | None:
+        """The record at ``path``; None only if there is none (no file). A file that is there
+        but is not a valid record (not JSON, wrong types, a FIFO or folder in its place, a
+        state folder that is a file) raises :class:`~lungsegdb_cli.errors.ProvenanceCorrupt`
+        (exit 1); any other error reading it is a :class:`~lungsegdb_cli.errors.LocalError`
+        (exit 5). Never blocks."""
+        from lungsegdb_cli.errors import ProvenanceCorrupt, from_os_error
+        from lungsegdb_cli.utils.hashing import NotRegularFile, read_regular
+
+        why: str
+        try:
+            raw = read_regular(path)
+        except FileNotFoundError:
+            return None
+        except NotRegularFile as exc:
+            why = str(exc.strerror)
+        except IsADirectoryError:
+            why = "a folder in its place"
+        except NotADirectoryError:
+            why = "the state folder is not a folder"
+        except OSError as exc:
+            if exc.errno == errno.EFBIG:
+                why = "far larger than any record lungsegdb writes"
+            else:
+                raise from_os_error(exc, f"read {path}") from exc
+        else:
+            record = cls.parse(raw)
+            if record is not None:
+                return record
+            why = "not a valid record (not JSON, or a field of the wrong type)"
+        raise ProvenanceCorrupt(
+            f"The archive record {path} is corrupt: {why}; the archive and the tree cannot be "
+            "vouched for",
+            path=str(path),
+        )
+
+    @classmethod
     def read(cls, path: Path) -> Provenance | None:
-        """The record at ``path``, or None if there is none (or it is not a valid record).
+        """The record at ``path``, or None if there is none (or it is not a valid record:
+        :meth:`load` tells the two apart). For what only displays, or never deletes on it.
         Never blocks (a FIFO put in its place is not opened for reading)."""
         from lungsegdb_cli.utils.hashing import read_regular
 
@@ -163,6 +211,26 @@ class Provenance:
         return self.kept is False
 
     @property
+    def fetched(self) -> bool:
+        """The tool fetched the archive (Drive, a mirror, a bucket, ``--url``): a network
+        download records its ``link`` and Drive ``client``; an archive given with ``--archive
+        FILE`` records neither (written as ``null``), and is the user's wherever it lies."""
+        return bool(self.link) or bool(self.client)
+
+    def owned_archive(self, root: Path, downloads: Path) -> Path | None:
+        """The kept archive if it is the tool's to delete: fetched by the tool (:attr:`fetched`)
+        and lying in ``downloads``; None for the user's own file (``--archive FILE``) wherever
+        it lies, and when no archive is kept."""
+        kept = self.kept_archive(root)
+        if kept is None or not self.fetched:
+            return None
+        try:
+            Path(os.path.abspath(kept)).relative_to(os.path.abspath(downloads))
+        except ValueError:
+            return None
+        return kept
+
+    @property
     def pin(self) -> str | None:
         """The recorded SHA-256 in lower case (what a pin is compared with), or None."""
         return self.sha256.lower() if self.sha256 else None
@@ -187,6 +255,17 @@ class Provenance:
         if not stat.S_ISREG(st.st_mode):
             return None
         return path if self.size in (None, st.st_size) else None
+
+
+def state_of(path: Path) -> str:
+    """``"absent"``, ``"ok"`` or ``"unreadable"`` (there but not a valid record, or it cannot
+    be read): what ``info`` shows instead of failing."""
+    from lungsegdb_cli.errors import LungSegDBError
+
+    try:
+        return "absent" if Provenance.load(path) is None else "ok"
+    except LungSegDBError:
+        return "unreadable"
 
 
 def record_path(archive: Path, root: Path) -> str:

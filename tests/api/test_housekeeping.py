@@ -21,7 +21,7 @@ import lungsegdb_cli as L
 from lungsegdb_cli.api import housekeeping
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset.paths import resolve
-from lungsegdb_cli.state import locking, provenance
+from lungsegdb_cli.state import locking, provenance, rejected
 
 
 def test_the_docstring_example_runs() -> None:
@@ -59,7 +59,7 @@ def littered(archive: Path, tmp_path: Path) -> tuple[Path, dict[str, tuple[str, 
     litter = {
         "downloads/url-0123456789ab.part": (b"x" * 1000, "partial-download"),
         "downloads/url-0123456789ab.part.json": (b'{"source": "x"}', "partial-download"),
-        "downloads/lone.part.json": (b"{}", "partial-download"),
+        "downloads/drive-1LoneSidecarX.part.json": (b"{}", "partial-download"),
         "downloads/LungSegDB-old.zip.rejected": (b"y" * 300, "rejected-download"),
         ".LungSegDB.staging-4242-deadbeef/raw data/V1/1.TIF": (b"z" * 50, "stale-staging"),
         ".LungSegDB.sha256.staging-4242-deadbeef": (b"w" * 7, "stale-staging"),
@@ -68,11 +68,13 @@ def littered(archive: Path, tmp_path: Path) -> tuple[Path, dict[str, tuple[str, 
     for rel, (data, _) in litter.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
+    # moved aside by download: recorded as the tool's (only those are clean's to remove)
+    rejected.note(resolve(root), root / "downloads/LungSegDB-old.zip.rejected")
     cache = resolve(root).cache_dir
     expected = {
         "downloads/url-0123456789ab.part": ("partial-download", 1000),
         "downloads/url-0123456789ab.part.json": ("partial-download", 15),
-        "downloads/lone.part.json": ("partial-download", 2),
+        "downloads/drive-1LoneSidecarX.part.json": ("partial-download", 2),
         "downloads/LungSegDB-old.zip.rejected": ("rejected-download", 300),
         ".LungSegDB.staging-4242-deadbeef": ("stale-staging", 50),
         ".LungSegDB.sha256.staging-4242-deadbeef": ("stale-staging", 7),

@@ -12,7 +12,7 @@ from lungsegdb_cli.checks import info
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import resolve
-from lungsegdb_cli.state import provenance
+from lungsegdb_cli.state import provenance, rejected
 
 CONTRACT_KEYS = {"data_dir", "dataset_dir", "source", "archive", "manifest", "state"}
 
@@ -111,6 +111,7 @@ def test_info_shows_the_space_each_part_uses(tmp_path: Path,
                 "--data-dir", str(root)]) == 0
     capsys.readouterr()
     (root / "downloads" / "x.rejected").write_bytes(b"r" * 123)
+    rejected.note(resolve(root), root / "downloads" / "x.rejected")  # download moved it aside
     doc = _info_json(root, capsys)
     space = doc["space"]
     assert space["tree"] == made.bytes and space["rejected-download"] == 123

@@ -475,14 +475,15 @@ def test_the_data_dir_is_looked_at_once_per_lock(
     _dl(tmp_path)
     next(p for p in (tmp_path / "LungSegDB").rglob("*") if p.is_file()).unlink()
     calls: list[str] = []
+    # the up-to-date check reads the record strictly (load: a corrupt one is an error)
     read, kept, intact = (
-        provenance.Provenance.read.__func__,
+        provenance.Provenance.load.__func__,
         provenance.Provenance.kept_archive,
         manifest.intact_count,
     )
     monkeypatch.setattr(
         provenance.Provenance,
-        "read",
+        "load",
         classmethod(lambda cls, p: calls.append("read") or read(cls, p)),
     )
     monkeypatch.setattr(

@@ -501,8 +501,8 @@ def test_no_extract_keeps_the_trees_record_and_a_pin_then_reextracts(tmp_path, a
 @pytest.mark.parametrize(
     ("state_file", "command", "code"),
     [
-        (".lungsegdb/provenance.json", "info", 0),  # ignored: no record
-        (".lungsegdb/provenance.json", "verify", 0),
+        (".lungsegdb/provenance.json", "info", 0),  # shown as unreadable
+        (".lungsegdb/provenance.json", "verify", 1),  # a finding, never an OK over it
         (".lungsegdb/manifest-sizes.json", "download", 0),  # offline: re-extracted (kept)
         (".lungsegdb/journal.json", "verify", 1),  # named as corrupt, never trusted
         ("downloads/drive-x.part.json", "download", 0),
@@ -566,12 +566,15 @@ def test_a_provenance_record_of_the_wrong_types_is_ignored(tmp_path, archives, r
     _install(root, old)
     p = paths.resolve(root)
     p.provenance.write_text(json.dumps(record))
-    assert provenance.read(p.provenance) is None
-    for argv in (["info", "--json"], ["verify", "-q"], ["extract", "-q"]):
+    assert provenance.read(p.provenance) is None  # never trusted
+    # info shows it as unreadable; verify never reports OK over it (audit A, 14: a corrupt
+    # record is a finding, provenance-corrupt, exit 1); extract records no archive
+    for argv, codes in ((["info", "--json"], (0,)), (["verify", "-q"], (1,)),
+                        (["extract", "-q"], (0, 2))):
         code = run([*argv, "--data-dir", str(root)])
         err = capsys.readouterr().err
         assert "Traceback" not in err
-        assert code in (0, 2), (argv, code, err)  # extract: no recorded archive -> usage
+        assert code in codes, (argv, code, err)  # extract: no recorded archive -> usage
 
 
 def test_a_download_that_cannot_be_extracted_is_fetched_afresh(tmp_path, archives, fake_drive,

@@ -9,7 +9,7 @@ from pathlib import Path
 # internals: state/parts and state/commit are the layer under test (the parts and their sizes)
 import lungsegdb_cli as L
 from lungsegdb_cli.dataset.paths import resolve
-from lungsegdb_cli.state import commit, parts
+from lungsegdb_cli.state import commit, parts, rejected
 
 
 def test_space_sums_every_part_and_the_total(tmp_path: Path) -> None:
@@ -17,8 +17,9 @@ def test_space_sums_every_part_and_the_total(tmp_path: Path) -> None:
     root = tmp_path / "data"
     L.download(root, url=Path(made.archive.path).as_uri())
     p = resolve(root)
-    (p.downloads_dir / "x.part").write_bytes(b"p" * 10)
+    (p.downloads_dir / "url-0123456789ab.part").write_bytes(b"p" * 10)
     (p.downloads_dir / "y.rejected").write_bytes(b"r" * 20)
+    rejected.note(p, p.downloads_dir / "y.rejected")  # moved aside by download: the tool's
     (root / ".LungSegDB.staging-1-ab").mkdir()
     (root / ".LungSegDB.staging-1-ab" / "f").write_bytes(b"s" * 30)
     p.cache_dir.mkdir()

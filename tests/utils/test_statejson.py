@@ -191,10 +191,11 @@ _SURROGATES = [
      ["verify-export", "{base}/out"], 1),
     ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
      ["info"], 0),
+    # a corrupt provenance is a finding (provenance-corrupt, exit 1), never "no record"
     ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
-     ["verify"], 0),
+     ["verify"], 1),
     ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
-     ["download", "--offline"], 0),
+     ["download", "--offline"], 1),
 ]
 
 

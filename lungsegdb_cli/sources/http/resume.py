@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lungsegdb_cli._redact import redact, url_sha256
+from lungsegdb_cli.state.parts import is_our_part  # the names of our parts, one place
 from lungsegdb_cli.utils.statejson import loads
 
 #: The largest sidecar read: anything bigger was not written by lungsegdb.
@@ -121,8 +122,9 @@ def resumable_offset(
 
 
 def discard_other_parts(downloads: Path) -> list[str]:
-    """Remove every partial download in ``downloads`` (``*.part`` and their sidecars, also a
-    sidecar left alone); the names of the parts removed. Run once a download committed (its
+    """Remove every partial download of ours in ``downloads`` (``<key>.part`` and their
+    sidecars, also a sidecar left alone: :func:`is_our_part`; any other ``*.part`` is left);
+    the names of the parts removed. Run once a download committed (its
     own part is the kept archive by then), under the writer lock: no other download of this
     data dir is running."""
     removed: list[str] = []
@@ -131,7 +133,7 @@ def discard_other_parts(downloads: Path) -> list[str]:
     except OSError:
         return removed
     for name in names:
-        if not name.endswith((PART_SUFFIX, STATE_SUFFIX)):
+        if not is_our_part(name):
             continue
         try:
             (downloads / name).unlink()

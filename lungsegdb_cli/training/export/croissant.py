@@ -209,7 +209,7 @@ def archive_facts(paths: DataPaths) -> ArchiveFacts:
             "restores it.",
             path=str(paths.dataset_dir),
         )
-    record = Provenance.read(paths.provenance)
+    record = Provenance.load(paths.provenance)  # corrupt: ProvenanceCorrupt, never vouched
     if record is None or record.pin is None:
         raise ArchiveUnrecorded(
             "No record of the archive the tree was extracted from",
