@@ -239,26 +239,16 @@ def _os_hint(exc: OSError, filename: object, target: str | None = None) -> str:
 
     code = exc.errno
     where = str(filename) if filename is not None else "the data dir"
-    if target is not None:  # the output goes to a place the user named (publish DEST)
-        if code in (errno.ENOSPC, errno.EDQUOT):
-            return f"Free disk space on the disk holding {where} (or choose another {target})."
-        if code == errno.EROFS:
-            return f"{where} is on a read-only file system: choose another {target}."
-        if code in (errno.EACCES, errno.EPERM):
-            return f"Fix the permissions of {where}, or choose another {target}."
-        if code == errno.ENAMETOOLONG:
-            return f"Choose a shorter {target}, or a file system that allows longer names."
-    # which path to change depends on the command: the data dir, or the OUT / DEST it was given
-    elsewhere = "--data-dir (or LUNGSEGDB_HOME), or the OUT or DEST given"
+    # what to change: the place the caller names (publish's DEST, synth's OUT), else any of them
+    other = target if target is not None else "--data-dir (or LUNGSEGDB_HOME), OUT or DEST"
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"Free disk space on the disk holding {where}, or write elsewhere: {elsewhere}."
+        return f"Free disk space on the disk holding {where}, or choose another {other}."
     if code == errno.EROFS:
-        return f"{where} is on a read-only file system: choose a writable {elsewhere}."
+        return f"{where} is on a read-only file system: choose another {other}."
     if code in (errno.EACCES, errno.EPERM):
-        return f"Fix the permissions of {where}, or choose a writable {elsewhere}."
+        return f"Fix the permissions of {where}, or choose another {other}."
     if code == errno.ENAMETOOLONG:
-        return (f"Choose a shorter path ({elsewhere}), or a file system that allows longer "
-                "names.")
+        return f"Choose a shorter {other}, or a file system that allows longer names."
     if code in (errno.EISDIR, errno.ENOTDIR) and filename is None:
         return "A path given is a folder where a file is expected, or the other way round."
     if code == errno.EISDIR:

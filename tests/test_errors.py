@@ -40,7 +40,7 @@ def test_exit_codes(cls: type[errors.LungSegDBError], code: int) -> None:
         (errno.EDQUOT, errors.DiskFullError, "quota", "Free disk space"),
         (errno.EACCES, errors.LocalError, "permission denied", "Fix the permissions"),
         (errno.EPERM, errors.LocalError, "not permitted", "Fix the permissions"),
-        (errno.EROFS, errors.LocalError, "read-only", "read-only file system: choose a writable"),
+        (errno.EROFS, errors.LocalError, "read-only", "read-only file system: choose another"),
         (errno.ENAMETOOLONG, errors.LocalError, "name too long", "shorter"),
         (errno.EISDIR, errors.LocalError, "folder", "is a folder"),
         (errno.ENOTDIR, errors.LocalError, "not a folder", "not a folder"),

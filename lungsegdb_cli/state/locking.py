@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import LockTimeout, UsageError, from_os_error
+from lungsegdb_cli.errors import LockTimeout, from_os_error
+from lungsegdb_cli.utils import envvars
 
 ENV_TIMEOUT = "LUNGSEGDB_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 3 * 3600.0
@@ -41,23 +42,7 @@ _POLL = 0.05
 
 def lock_timeout(env: dict[str, str] | None = None) -> float:
     """Seconds to wait for a busy lock: ``LUNGSEGDB_LOCK_TIMEOUT`` (finite, >= 0) or 3 h."""
-    import math
-
-    raw = (os.environ if env is None else env).get(ENV_TIMEOUT, "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise UsageError(
-            f"{ENV_TIMEOUT} must be a number of seconds (0 or more), not {raw!r}",
-            hint=f"Unset {ENV_TIMEOUT} or give it a number of seconds.",
-            variable=ENV_TIMEOUT,
-            value=raw,
-        )
-    return value
+    return envvars.seconds(ENV_TIMEOUT, DEFAULT_TIMEOUT, env)
 
 
 @dataclass

@@ -52,6 +52,26 @@ def positive_float(name: str, default: float, env: Mapping[str, str] | None = No
     return value
 
 
+def seconds(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """``env[name]`` as a finite number of seconds, 0 or more, else ``default`` when unset or
+    blank; anything else is a :class:`UsageError` naming the variable and its value."""
+    raw = _raw(name, env)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(
+            f"{name} must be a number of seconds (0 or more), not {raw!r}",
+            hint=f"Unset {name} or give it a number of seconds.",
+            variable=name,
+            value=raw,
+        )
+    return value
+
+
 def positive_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     """``env[name]`` as an integer > 0, else ``default`` when unset or blank.
 
@@ -127,7 +147,7 @@ TRANSFER = ("LUNGSEGDB_MAX_DOWNLOAD", "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WIND
 EXTRACT = ("LUNGSEGDB_MAX_BYTES", "LUNGSEGDB_MAX_FILES", "LUNGSEGDB_MAX_RATIO")
 #: Hashing, extraction and decode threads or processes (every command that hashes the tree).
 WORKERS = ("LUNGSEGDB_WORKERS",)
-#: The writer lock's wait (parsed by :func:`lungsegdb_cli.state.locking.lock_timeout`).
+#: The writer lock's wait in seconds (:func:`seconds`; its default is the lock module's).
 LOCK = "LUNGSEGDB_LOCK_TIMEOUT"
 
 
@@ -138,9 +158,7 @@ def check(names: tuple[str, ...] | list[str], env: Mapping[str, str] | None = No
     takes (an up-to-date tree included). Cheap: no module beyond this one and ``errors``."""
     for name in names:
         if name == LOCK:
-            from lungsegdb_cli.state.locking import lock_timeout
-
-            lock_timeout(None if env is None else dict(env))
+            seconds(name, 0.0, env)
         elif NUMERIC[name] == "int":
             positive_int(name, 1, env)
         else:

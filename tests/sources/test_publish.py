@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.s3_server import ACCESS_KEY, SECRET_KEY
+from support.snapshot import entries
 
 import lungsegdb_cli as L
 
@@ -140,18 +141,6 @@ def test_publish_refuses_what_is_not_verified(
     assert not (tmp_path / "mirror").exists()  # nothing was uploaded
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
-    """Every entry under ``root`` (and ``root`` itself): mode, inode, size, mtime. A file
-    created and removed again still changes its folder's mtime."""
-    out = {}
-    for where in [root, *sorted(root.rglob("*"))]:
-        st = where.lstat()
-        out[where.relative_to(root).as_posix()] = (
-            st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns
-        )
-    return out
-
-
 def test_publish_only_reads_the_data_dir(
     downloaded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -162,10 +151,10 @@ def test_publish_only_reads_the_data_dir(
     for folder in [downloaded, *downloaded.rglob("*")]:
         if folder.is_dir() and not folder.is_symlink():
             os.utime(folder, ns=(10**18, 10**18))
-    before = _snapshot(downloaded)
+    before = entries(downloaded)
     mirror = tmp_path / "mirror"
     code, _, err = _cli(capsys, "publish", str(mirror), "--data-dir", str(downloaded), "-q")
     assert code == 0, err
-    assert _snapshot(downloaded) == before
+    assert entries(downloaded) == before
     assert (mirror / "lungsegdb.json").is_file()
     assert sorted(p.name for p in mirror.iterdir())[-1] == "lungsegdb.json"  # no temp left

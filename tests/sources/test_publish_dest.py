@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.snapshot import entries
 
 import lungsegdb_cli as L
 
@@ -89,23 +90,13 @@ def work(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
             shutil.rmtree(Path("/", name), ignore_errors=True)
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
-    out = {}
-    for where in [root, *sorted(root.rglob("*"))]:
-        st = where.lstat()
-        out[where.relative_to(root).as_posix()] = (
-            st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns
-        )
-    return out
-
-
 def _args(work: Path, dest: str, export: bool) -> tuple[str, str | None]:
     filled = dest.format(tmp=work, data=work / "data", out=work / "wds")
     return filled, (str(work / "wds") if export else None)
 
 
 def _nothing_written(work: Path, before: dict[str, Any], root_before: set[str]) -> None:
-    assert _snapshot(work) == before
+    assert entries(work) == before
     assert set(os.listdir("/")) == root_before
     assert not any(Path("/", name).exists() for name in _ROOT_NAMES if name not in root_before)
 
@@ -116,7 +107,7 @@ def test_publish_refuses_dest_cli(
     work: Path, capsys: pytest.CaptureFixture[str], dest: str, export: bool, words: str
 ) -> None:
     filled, out = _args(work, dest, export)
-    before, root_before = _snapshot(work), set(os.listdir("/"))
+    before, root_before = entries(work), set(os.listdir("/"))
     argv = ["publish", filled, "--data-dir", str(work / "data")]
     code = run([*argv, *(["--export", out] if out else [])])
     stdout, err = capsys.readouterr()
@@ -131,7 +122,7 @@ def test_publish_refuses_dest_cli(
                          ids=[c[0] for c in CASES])
 def test_publish_refuses_dest_api(work: Path, dest: str, export: bool, words: str) -> None:
     filled, out = _args(work, dest, export)
-    before, root_before = _snapshot(work), set(os.listdir("/"))
+    before, root_before = entries(work), set(os.listdir("/"))
     with pytest.raises(L.UsageError) as caught:
         L.publish(filled, work / "data", export=out)
     assert caught.value.exit_code == 2 and words in str(caught.value)

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 import lungsegdb_cli as L
+
+# internals: the CLI's in-process entry (exit codes through the funnel), not public API
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import UsageError
 
