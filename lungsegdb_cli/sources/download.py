@@ -386,6 +386,10 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
             archive_sha256=str(result.archive.sha256),
         )
     except ArchiveError as exc:
+        part, final = result.read_from.name, result.archive.path.name
+        if part != final:  # the user knows the archive by its name, not our partial file's
+            exc.message = exc.message.replace(part, final)
+            exc.args = (exc.message,)
         moved = _reject_unusable(op.paths, result)
         if moved is not None:
             exc.message += f"; the archive was moved aside to {moved}"

@@ -171,7 +171,8 @@ def pair_counts(pairs: int | None, scale: float | None) -> dict[dataset.Group, i
             hint="Give --pairs N (pairs per group) or --scale F (fraction of published counts).",
         )
     if scale is not None:
-        if not math.isfinite(scale) or scale <= 0 or scale > MAX_SCALE:
+        real = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+        if not real or not math.isfinite(scale) or scale <= 0 or scale > MAX_SCALE:
             raise UsageError(
                 f"--scale must be a number > 0 and <= {MAX_SCALE:g}, got {scale!r}",
                 hint="--scale 1.0 writes the published counts (1,800 V1 / 700 V2 pairs per group).",

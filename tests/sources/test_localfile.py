@@ -226,3 +226,23 @@ def test_a_word_that_is_no_path_is_still_refused_as_a_url() -> None:
     with pytest.raises(Exception, match="Not an http"):
         sources.plan(["LungSegDB.zip"], drive=False)  # no such file here, not a path form
     assert DownloadError  # the kind a missing file gets (above) is the download's
+
+
+def test_a_corrupt_archive_is_named_as_the_user_knows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The archive is extracted from the finished partial download (``url-<key>.part``); an
+    error named that internal file, not the archive the user asked for."""
+    import zipfile
+
+    src = tmp_path / "LungSegDB.zip"
+    with zipfile.ZipFile(src, "w") as z:
+        z.writestr("LungSegDB/raw data/V1/CT_Images/1.TIF", b"x" * 100_000)
+    data = bytearray(src.read_bytes())
+    data[200:400] = bytes(200)  # inside the member's stored bytes: a CRC-32 mismatch
+    src.write_bytes(bytes(data))
+    code = run(["download", "--url", src.as_uri(), "--no-drive",
+                "--data-dir", str(tmp_path / "d"), "--json"])
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert code == 4 and err["kind"] == "bad-archive"
+    assert "archive LungSegDB.zip is corrupt" in err["message"] and ".part" not in err["message"]

@@ -190,7 +190,8 @@ def test_pair_counts(pairs: int | None, scale: float | None, expected: dict[str,
 
 @pytest.mark.parametrize(
     ("pairs", "scale"),
-    [(-1, None), (0, None), (None, 0.0), (None, -0.5), (None, float("nan")), (3, 0.1)],
+    [(-1, None), (0, None), (None, 0.0), (None, -0.5), (None, float("nan")), (3, 0.1),
+     (None, "abc"), (None, True), ("x", None)],  # the API's wrong types: a TypeError before
 )
 def test_pair_counts_rejects(pairs: int | None, scale: float | None) -> None:
     with pytest.raises(UsageError):
