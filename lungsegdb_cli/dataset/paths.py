@@ -107,7 +107,7 @@ class DataPaths:
             "dataset tree": self.dataset_dir,
             "manifest": self.manifest,
             "state folder": state,
-            "downloads folder": self.root / "downloads",
+            "downloads folder": self.downloads_dir,
         }
         object.__setattr__(self, "own", own)
 

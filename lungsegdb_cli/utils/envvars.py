@@ -35,6 +35,15 @@ def _bad(name: str, raw: str, kind: str) -> UsageError:
     )
 
 
+def _finite(raw: str) -> float:
+    """``raw`` as a finite float; nan when it is not a number, or not a finite one."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
 def positive_float(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
     """``env[name]`` as a finite float > 0, else ``default`` when unset or blank.
 
@@ -43,11 +52,8 @@ def positive_float(name: str, default: float, env: Mapping[str, str] | None = No
     raw = _raw(name, env)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _bad(name, raw, "number") from None
-    if not math.isfinite(value) or value <= 0:
+    value = _finite(raw)
+    if not value > 0:  # nan too
         raise _bad(name, raw, "number")
     return value
 
@@ -58,11 +64,8 @@ def seconds(name: str, default: float, env: Mapping[str, str] | None = None) -> 
     raw = _raw(name, env)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+    value = _finite(raw)
+    if not value >= 0:  # nan too
         raise UsageError(
             f"{name} must be a number of seconds (0 or more), not {raw!r}",
             hint=f"Unset {name} or give it a number of seconds.",
