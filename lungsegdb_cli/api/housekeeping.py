@@ -130,9 +130,21 @@ def clean(
     result = CleanResult(data_dir=str(paths.root), dry_run=dry_run)
     if not paths.root.is_dir():
         return result  # the default data dir, never made: nothing to clean
+    if _never_used(paths):  # a folder lungsegdb never wrote to: leave no lock file behind
+        _clean(paths, result, progress)
+        return result
     with locking.writer_lock(paths):
         _clean(paths, result, progress)
     return result
+
+
+def _never_used(paths: DataPaths) -> bool:
+    """No state folder and nothing that looks like a leftover of ours: there is nothing to
+    remove, so ``clean`` takes no lock (which would create ``.lungsegdb/`` in a folder that
+    never held it). A writer starting meanwhile has committed nothing yet."""
+    from lungsegdb_cli.state import parts
+
+    return not paths.state_dir.exists() and not parts.leftovers(paths)
 
 
 def _clean(paths: DataPaths, result: CleanResult, progress: Progress | None) -> None:

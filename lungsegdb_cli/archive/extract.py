@@ -261,17 +261,21 @@ def stage_tree(
     limits: Limits | None = None,
     workers: int | None = None,
     archive_sha256: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ExtractResult:
     """Extract ``archive`` into a staging folder of ``txn`` and stage the manifest beside it.
 
     Nothing live changes until ``txn.commit()``. Raises as :func:`extract_archive`.
     """
+    t0 = clock()
     limits = Limits.from_env() if limits is None else limits
     fmt = af.detect(archive) if fmt is None else fmt
     with open_plan(archive, fmt, limits) as plan:
-        return _stage_planned(
+        result = _stage_planned(
             txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
         )
+    result.seconds = clock() - t0
+    return result
 
 
 def _stage_planned(

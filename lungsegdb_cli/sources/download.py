@@ -396,6 +396,7 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
             exc.args = (exc.message,)
             exc.context["rejected"] = str(moved)
         raise
+    ex.archive = result.archive.path  # committed under this name: the partial file is gone
     result.extract = ex
     result.files = ex.files
     result.extracted = True

@@ -227,6 +227,24 @@ def test_a_data_dir_never_made_has_nothing_to_clean(tmp_path: Path,
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize("command", [["clean"], ["clean", "--dry-run"], ["info"], ["verify"],
+                                     ["validate"], ["stats"]])
+def test_a_folder_lungsegdb_never_used_is_left_as_it_was(tmp_path: Path, command: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Pointing a command at a folder of one's own (nothing of ours in it, a foreign ``*.part``
+    in a ``downloads/`` folder) creates nothing there: no ``.lungsegdb/``, no lock file."""
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "mine.part").write_bytes(b"my half download")
+    (tmp_path / "notes.txt").write_text("mine")
+    before = _snapshot(tmp_path)
+    run([*command, "-q", "--data-dir", str(tmp_path)])
+    capsys.readouterr()
+    assert _snapshot(tmp_path) == before
+    kept = L.clean(tmp_path).kept
+    assert [(Path(k["path"]).name, k["what"]) for k in kept] == [("mine.part", "partial-download")]
+    assert _snapshot(tmp_path) == before
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------

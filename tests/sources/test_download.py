@@ -445,6 +445,10 @@ def test_result_records_are_typed_and_render_the_contract_shape(
     )
     assert doc["source"] == {"url": res.source.url, "drive_id": FID, "link": res.source.link}
     assert doc["extract"] == res.extract.to_dict()
+    # the nested extraction names the archive as committed, not the partial file it read
+    assert doc["extract"]["archive"] == doc["archive"]["path"]
+    assert Path(doc["extract"]["archive"]).is_file()
+    assert doc["extract"]["seconds"] > 0
     again = _dl(tmp_path, session=NoNetwork()).to_dict()
     assert again["action"] == "up-to-date" and again["extract"] is None
     assert again["archive"] == doc["archive"] and again["source"] == doc["source"]
