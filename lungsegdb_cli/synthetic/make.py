@@ -313,15 +313,19 @@ def _render_pooled(
     progress: Progress,
     like_kaggle: bool = False,
 ) -> None:
-    """Render ``chunks`` on ``workers`` processes (forkserver where there is one, else spawn)."""
+    """Render ``chunks`` on ``workers`` processes: forked on POSIX, as the decode pass's are.
+
+    Fork, not forkserver or spawn: those start each worker by importing the caller's
+    ``__main__`` again, so ``L.synth(...)`` in a plain script without an
+    ``if __name__ == "__main__":`` guard broke the pool (``BrokenProcessPool``). Forked
+    workers also inherit numpy and tifffile, imported here once."""
     import multiprocessing
 
-    methods = multiprocessing.get_all_start_methods()
-    method = "forkserver" if "forkserver" in methods else "spawn"
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":  # import numpy/tifffile once in the server, not per worker
-        ctx.set_forkserver_preload([_synth_phantom.__name__])
-    with process_pool(workers, ctx) as pool:
+    method = "fork" if os.name == "posix" and "fork" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    if method == "fork":
+        _synth_phantom.preload()
+    with process_pool(workers, multiprocessing.get_context(method)) as pool:
         futures = [
             pool.submit(make_chunk, str(tree), seed, v, idx, like_kaggle) for v, idx in chunks
         ]

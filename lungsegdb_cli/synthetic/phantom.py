@@ -312,6 +312,12 @@ def render_like_kaggle(
     return {pre: (window(hu, *KAGGLE_PRE_WINDOW), mask), raw: (raw_img, mask)}
 
 
+def preload() -> None:
+    """Import what rendering needs (tifffile; numpy is already here) before workers fork, so
+    each inherits it instead of importing it again."""
+    import tifffile  # noqa: F401
+
+
 def tiff_bytes(arr: np.ndarray) -> bytes:
     """An uncompressed, dateless TIFF of ``arr`` (grey HxW or RGB HxWx3)."""
     import tifffile

@@ -537,3 +537,21 @@ def test_cli_unwritable_out_is_exit_5(
     err = capsys.readouterr().err
     assert code == ExitCode.LOCAL
     assert "Permission denied" in err and "Traceback" not in err
+
+
+def test_synth_in_a_plain_script_without_a_main_guard(tmp_path: Path) -> None:
+    """docs/api.md's examples run as one plain script: ``L.synth`` on two workers must not
+    start them by importing that script again (no ``if __name__ == "__main__":`` there)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text("import lungsegdb_cli as L\n"
+                      "made = L.synth('out', pairs=10, fmt='none')\n"
+                      "print(made.files)\n")
+    assert 10 * 4 > synth.INLINE_PAIRS  # enough pairs for the worker pool
+    env = {**os.environ, "LUNGSEGDB_WORKERS": "2"}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "80" and "Traceback" not in done.stderr
