@@ -27,12 +27,12 @@ def download(
     url: str | None = None,
     archive: PathLike | None = None,
     sha256: str | None = None,
-    offline: bool = False,
+    offline: bool | None = None,
     force: bool = False,
     extract: bool = True,
     progress: Progress | None = None,
     cookies: PathLike | None = None,
-    require_pin: bool = False,
+    require_pin: bool | None = None,
     keep_archive: bool = True,
     urls: Sequence[str] | None = None,
     drive: bool = True,
@@ -52,13 +52,16 @@ def download(
     data_dir : str or os.PathLike, optional
         The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
     url : str, optional
-        A Google Drive link in any form, or any http(s) mirror. Default: the dataset's Drive file.
+        A Google Drive link in any form, or any http(s) mirror: that source alone (the command
+        line's ``--url U`` is ``urls=[U]``, Drive after it). Neither ``url`` nor ``urls``:
+        ``$LUNGSEGDB_URLS`` / ``$LUNGSEGDB_URL`` as ``urls``, else the dataset's Drive file.
     archive : str or os.PathLike, optional
         A file downloaded by hand: hashed, checked and extracted; no network.
     sha256 : str, optional
         The pin: the archive must have this SHA-256, and the tree must come from it.
-    offline : bool
-        Never touch the network.
+        Default: ``$LUNGSEGDB_SHA256``.
+    offline : bool, optional
+        Never touch the network. Default (None): ``$LUNGSEGDB_OFFLINE``.
     force : bool
         Download and extract again even if the tree is complete.
     extract : bool
@@ -69,9 +72,10 @@ def download(
         A Netscape cookies.txt exported from a browser signed in to Google: its Google
         cookies are sent to Drive (the workaround for the quota page). Read only, never
         written; never printed or recorded.
-    require_pin : bool
+    require_pin : bool, optional
         Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
-        read or fetched): CI never downloads unpinned data by accident.
+        read or fetched): CI never downloads unpinned data by accident. Default (None):
+        ``$LUNGSEGDB_REQUIRE_PIN``, so the CI guard holds for library calls too.
     keep_archive : bool
         False: once the tree is extracted and intact, delete the archive from
         ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
@@ -83,7 +87,8 @@ def download(
         the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
         Each failure is recorded in ``result.sources`` and the next source is tried.
     drive : bool
-        With ``urls``: False leaves the dataset's Drive file out (``--no-drive``).
+        False leaves the dataset's Drive file out (``--no-drive``); with no other source
+        that is a :class:`UsageError` (exit 2).
     storage_options : mapping, optional
         Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
         printed or recorded.
@@ -92,9 +97,11 @@ def download(
         it no MD5 is computed (``archive.md5`` is None).
     retries : int, optional
         Failed attempts in a row before a source is given up (0 to 100; default 6, 2 for a
-        source with another behind it). A refused connection gets one quick retry whatever.
+        source with another behind it; ``$LUNGSEGDB_RETRIES``). A refused connection gets one
+        quick retry whatever.
     timeout : float, optional
-        Seconds a connection or a read may stall before it counts as failed (default 60).
+        Seconds a connection or a read may stall before it counts as failed (default
+        ``$LUNGSEGDB_TIMEOUT``, else 60).
     request : DownloadRequest, optional
         The whole request, already built (:meth:`DownloadRequest.build
         <lungsegdb_cli.sources.request.DownloadRequest.build>`, as the command line does
@@ -146,9 +153,9 @@ def download(
         "storage_options": storage_options, "retries": retries, "timeout": timeout,
     }
     if request is None:
-        from lungsegdb_cli.sources.request import DownloadRequest
+        from lungsegdb_cli.sources.request import DownloadRequest, with_environment
 
-        request = DownloadRequest.build(**options)  # type: ignore[arg-type]
+        request = DownloadRequest.build(**with_environment(options))
     elif any(v != _DEFAULTS[k] for k, v in options.items()):
         from lungsegdb_cli.errors import UsageError
 
@@ -170,7 +177,7 @@ def download(
 #: the defaults of :func:`download`'s request options (given with ``request=``: a UsageError)
 _DEFAULTS: dict[str, Any] = {
     "urls": None, "url": None, "drive": True, "archive": None, "sha256": None, "md5": None,
-    "require_pin": False, "keep_archive": True, "offline": False, "force": False,
+    "require_pin": None, "keep_archive": True, "offline": None, "force": False,
     "extract": True, "cookies": None, "storage_options": None, "retries": None,
     "timeout": None,
 }
@@ -253,7 +260,8 @@ def publish(
     data_dir : str or os.PathLike, optional
         The data root holding the downloaded archive and tree.
     sha256 : str, optional
-        The pin the archive must match (else its recorded SHA-256).
+        The pin the archive must match (default ``$LUNGSEGDB_SHA256``, else its recorded
+        SHA-256).
     storage_options : mapping, optional
         Keyword arguments of the fsspec backend. Never printed or recorded.
     progress : Progress, optional
@@ -295,6 +303,10 @@ def publish(
     """
     from lungsegdb_cli.sources import publish as _publish
 
+    from lungsegdb_cli.sources.request import Pin, with_environment
+
+    # malformed: UsageError (exit 2) before a byte is read; None: $LUNGSEGDB_SHA256
+    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
     dest = os.fspath(dest)
     paths = data_paths(data_dir, must_exist=True)
     _publish.check_dest(dest, paths, export=export)  # before anything is read or written
@@ -305,7 +317,7 @@ def publish(
     result = _publish.publish(
         paths,
         dest,
-        sha256=sha256,
+        sha256=None if pin is None else pin.hex,
         storage_options=storage_options,
         progress=progress,
     )

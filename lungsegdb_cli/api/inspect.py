@@ -35,7 +35,7 @@ def verify(
     sha256 : str, optional
         A pin (else the archive's recorded checksum is the reference): the kept archive must
         match it and the tree be recorded as extracted from it, else ``ok`` is False with
-        ``tree_problem`` set.
+        ``tree_problem`` set. Default: ``$LUNGSEGDB_SHA256``, as on the command line.
     quick : bool
         Presence and sizes only; no file is read.
     progress : Progress, optional
@@ -66,9 +66,10 @@ def verify(
     >>> work.cleanup()
     """
     from lungsegdb_cli.checks import verify as _verify
-    from lungsegdb_cli.sources.request import Pin
+    from lungsegdb_cli.sources.request import Pin, with_environment
 
-    pin = Pin.parse("sha256", sha256)  # malformed: UsageError (exit 2), as on the command line
+    # malformed: UsageError (exit 2), as on the command line; None: $LUNGSEGDB_SHA256
+    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
     return _verify.verify(
         data_paths(data_dir, must_exist=True),
         sha256=None if pin is None else pin.hex,

@@ -19,7 +19,8 @@ from typing import Any
 
 from lungsegdb_cli.errors import UsageError
 
-__all__ = ["ALGORITHMS", "DownloadRequest", "Pin", "parse_storage_options"]
+__all__ = ["ALGORITHMS", "ENVIRONMENT", "DownloadRequest", "Pin", "parse_storage_options",
+           "with_environment"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,16 @@ class Pin:
     def parse(cls, algorithm: str, value: str | None) -> Pin | None:
         """``value`` as a pin of ``algorithm`` (None when not given or blank); a value that is
         not the algorithm's number of hex digits is a :class:`UsageError` (exit 2)."""
+        spec = ALGORITHMS[algorithm]
+        if value is not None and not isinstance(value, str):
+            raise UsageError(
+                f"{spec.label} must be a string of {spec.digits} hex digits, not "
+                f"{type(value).__name__}",
+                hint=spec.hint,
+                option=f"--{algorithm}",
+            )
         if value is None or not value.strip():
             return None
-        spec = ALGORITHMS[algorithm]
         v = value.strip().lower()
         if len(v) != spec.digits or any(c not in "0123456789abcdef" for c in v):
             raise UsageError(
@@ -136,6 +144,64 @@ def _check_types(
         if not isinstance(u, str):
             raise bad("urls", "a list of URL strings", u)
     return got
+
+
+#: The options a library caller may leave as None, and the variable each is then read from:
+#: the command line's own (its options' ``Env:``), so ``lungsegdb_cli.download()`` and
+#: ``PairDataset(download=True)`` download as ``lungsegdb download`` does in the same job.
+ENVIRONMENT: dict[str, str] = {
+    "urls": "LUNGSEGDB_URLS / LUNGSEGDB_URL",
+    "sha256": "LUNGSEGDB_SHA256",
+    "require_pin": "LUNGSEGDB_REQUIRE_PIN",
+    "offline": "LUNGSEGDB_OFFLINE",
+    "retries": "LUNGSEGDB_RETRIES",
+    "timeout": "LUNGSEGDB_TIMEOUT",
+}
+
+
+def with_environment(options: Mapping[str, Any]) -> dict[str, Any]:
+    """:meth:`DownloadRequest.build`'s keywords with each of :data:`ENVIRONMENT` left as None
+    read from its variable (``urls`` only when ``url`` is not given either; a blank variable
+    is unset; a bad value is a :class:`UsageError` naming it, exit 2).
+
+    Examples
+    --------
+    >>> with_environment({"sha256": None, "offline": None}) == {"sha256": None, "offline": False}
+    True
+    """
+    from lungsegdb_cli.utils import envvars
+
+    out = dict(options)
+    if "urls" in out and out.get("urls") is None and out.get("url") is None:
+        from lungsegdb_cli.sources.plan import env_urls
+
+        out["urls"] = env_urls() or None
+    if "sha256" in out and out["sha256"] is None:
+        raw = (os.environ.get("LUNGSEGDB_SHA256") or "").strip() or None
+        try:
+            Pin.parse("sha256", raw)
+        except UsageError as exc:  # said with where the value came from
+            raise UsageError(f"{exc.message} in LUNGSEGDB_SHA256", hint=exc.hint) from None
+        out["sha256"] = raw
+    for name in ("require_pin", "offline"):
+        if name in out and out[name] is None:
+            out[name] = envvars.flag(ENVIRONMENT[name])
+    for name, kind in (("retries", int), ("timeout", float)):
+        if name in out and out[name] is None:
+            out[name] = _env_number(ENVIRONMENT[name], kind)
+    return out
+
+
+def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
+    """``$name`` as a number (None when unset or blank); not a number: exit 2 naming it."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {raw!r}",
+                         hint=f"Unset {name}, or set it as for 'lungsegdb download'.") from None
 
 
 def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
@@ -262,7 +328,7 @@ class DownloadRequest:
         if storage_options is not None and not isinstance(storage_options, Mapping):
             storage_options = parse_storage_options(list(storage_options))
         if urls is None:
-            sources, drive = ((url,), False) if url else ((), True)
+            sources, drive = ((url,), False) if url else ((), drive)
         else:
             sources = tuple(urls)
         return cls(

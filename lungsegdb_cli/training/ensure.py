@@ -26,18 +26,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, NotDownloaded, UsageError
+from lungsegdb_cli.errors import CheckFailed, NotDownloaded
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.sources.download import DownloadResult
-
-ENV_SHA256 = "LUNGSEGDB_SHA256"
-ENV_OFFLINE = "LUNGSEGDB_OFFLINE"
-ENV_REQUIRE_PIN = "LUNGSEGDB_REQUIRE_PIN"
-ENV_RETRIES = "LUNGSEGDB_RETRIES"
-ENV_TIMEOUT = "LUNGSEGDB_TIMEOUT"
-
 
 def check_pin(sha256: str | None) -> str | None:
     """``sha256`` (else ``$LUNGSEGDB_SHA256``) in lower case, None when neither is set or it
@@ -49,15 +42,9 @@ def check_pin(sha256: str | None) -> str | None:
     >>> check_pin("AB" * 32) == "ab" * 32
     True
     """
-    from lungsegdb_cli.sources.request import Pin
+    from lungsegdb_cli.sources.request import Pin, with_environment
 
-    if sha256 is not None:
-        pin = Pin.parse("sha256", sha256)
-    else:
-        try:
-            pin = Pin.parse("sha256", os.environ.get(ENV_SHA256))
-        except UsageError as exc:  # said with where the value came from
-            raise UsageError(f"{exc.message} in {ENV_SHA256}", hint=exc.hint) from None
+    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
     return None if pin is None else pin.hex
 
 
@@ -102,24 +89,17 @@ def ensure_tree(
         return None
     from lungsegdb_cli.sources.download import download as fetch
     from lungsegdb_cli.sources.download import tree_intact
-    from lungsegdb_cli.sources.plan import env_urls
-    from lungsegdb_cli.sources.request import DownloadRequest
-    from lungsegdb_cli.utils import envvars
+    from lungsegdb_cli.sources.request import DownloadRequest, with_environment
 
     if isinstance(urls, (str, os.PathLike)):
         urls = [urls]
-    sources = [os.fspath(u) for u in urls] if urls is not None else env_urls()
     # Built (and so checked: a missing pin under LUNGSEGDB_REQUIRE_PIN, a bad retries or
     # timeout) before the tree is even looked at, as `lungsegdb download` does.
-    request = DownloadRequest.build(
-        urls=sources,
-        drive=drive,
-        sha256=pin,
-        require_pin=envvars.flag(ENV_REQUIRE_PIN),
-        offline=envvars.flag(ENV_OFFLINE),
-        retries=_env_number(ENV_RETRIES, int),
-        timeout=_env_number(ENV_TIMEOUT, float),
-    )
+    request = DownloadRequest.build(**with_environment({
+        "urls": [os.fspath(u) for u in urls] if urls is not None else None,
+        "url": None, "drive": drive, "sha256": pin, "require_pin": None, "offline": None,
+        "retries": None, "timeout": None,
+    }))
     intact = tree_intact(paths) is not None
     if intact and pin is None:
         return None
@@ -128,14 +108,3 @@ def ensure_tree(
         note(progress, f"LungSegDB is not (intact) at {paths.dataset_dir}: downloading it")
     return fetch(paths, request, progress=progress)
 
-
-def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
-    """``$name`` as a number (None when unset or blank); not a number: exit 2 naming it."""
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return kind(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a number, not {raw!r}",
-                         hint=f"Unset {name}, or set it as for 'lungsegdb download'.") from None
