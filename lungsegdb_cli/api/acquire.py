@@ -236,8 +236,9 @@ def extract(
     # The caps and the thread count, read before anything (also when the tree is there).
     envvars.check([*envvars.EXTRACT, *envvars.WORKERS, envvars.LOCK])
     paths = data_paths(data_dir)
-    source = Path(archive) if archive is not None else _extract.archive_to_extract(paths)
-    return _extract.extract_archive(paths, source, force=force, progress=progress)
+    if archive is None:
+        return _extract.extract_recorded(paths, force=force, progress=progress)
+    return _extract.extract_archive(paths, Path(archive), force=force, progress=progress)
 
 
 def publish(
@@ -302,7 +303,6 @@ def publish(
     >>> work.cleanup()
     """
     from lungsegdb_cli.sources import publish as _publish
-
     from lungsegdb_cli.sources.request import Pin, with_environment
 
     # malformed: UsageError (exit 2) before a byte is read; None: $LUNGSEGDB_SHA256

@@ -75,7 +75,8 @@ class ExtractResult:
     """What :func:`extract_archive` did (``to_dict`` gives the ``--json`` shape)."""
 
     dataset_dir: Path
-    archive: Path
+    #: the archive read; None when none was given or recorded and the tree was already there
+    archive: Path | None
     format: str | None
     files: int
     bytes: int
@@ -96,7 +97,7 @@ class ExtractResult:
         return {
             "ok": True,
             "dataset_dir": str(self.dataset_dir),
-            "archive": str(self.archive),
+            "archive": str(self.archive) if self.archive is not None else None,
             "format": self.format,
             "files": self.files,
             "bytes": self.bytes,
@@ -159,6 +160,25 @@ def extract_archive(
             txn.commit()
     result.seconds = clock() - t0
     return result
+
+
+def extract_recorded(
+    paths: DataPaths, *, force: bool = False, progress: Progress | None = None
+) -> ExtractResult:
+    """``extract`` without ``--archive``: the archive :func:`archive_to_extract` finds, or,
+    when there is none (a tree extracted from a file given by hand), nothing to do if the
+    tree is complete -- as ``extract --archive FILE`` says on a re-run."""
+    t0 = time.monotonic()
+    try:
+        archive = archive_to_extract(paths)
+    except UsageError:
+        if force or not paths.manifest.is_file():
+            raise
+        existing = already_intact(paths)
+        if existing is None:
+            raise
+        return _already(paths, None, None, existing, time.monotonic() - t0)
+    return extract_archive(paths, archive, force=force, progress=progress)
 
 
 def archive_to_extract(paths: DataPaths) -> Path:
@@ -237,7 +257,8 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
 
 
 def _already(
-    paths: DataPaths, archive: Path, fmt: str | None, existing: list[Entry], seconds: float
+    paths: DataPaths, archive: Path | None, fmt: str | None, existing: list[Entry],
+    seconds: float,
 ) -> ExtractResult:
     return ExtractResult(
         dataset_dir=paths.dataset_dir,

@@ -205,9 +205,10 @@ def _check_group(gs: GroupScan, summaries: dict[str, FileSummary], add_finding: 
         add_finding(code, path, message, g.label, severity)
 
     for f in gs.lone_images:
-        add("missing-mask", f.rel, f"no mask with stem {dataset.stem(f.name)!r} in {g.masks}")
+        # the stem as it is, not its repr: the output escapes names (a byte not UTF-8: \xff)
+        add("missing-mask", f.rel, f"no mask with stem '{dataset.stem(f.name)}' in {g.masks}")
     for f in gs.lone_masks:
-        add("missing-image", f.rel, f"no image with stem {dataset.stem(f.name)!r} in {g.images}")
+        add("missing-image", f.rel, f"no image with stem '{dataset.stem(f.name)}' in {g.images}")
     for dup, first in gs.duplicates:
         add("duplicate-stem", dup.rel, f"same stem as {first.name}; cannot tell which to pair")
     for f in gs.unexpected:

@@ -22,8 +22,10 @@ __all__ = ["debug_wanted", "network_error", "report", "safe_streams", "show_trac
 
 
 def debug_wanted(argv: Sequence[str]) -> bool:
-    """``--debug`` in ``argv``, or ``LUNGSEGDB_DEBUG`` set to anything but ``""``/``0``."""
-    return "--debug" in argv or os.environ.get("LUNGSEGDB_DEBUG", "") not in ("", "0")
+    """``--debug`` in ``argv``, or ``LUNGSEGDB_DEBUG`` set to anything but what every other
+    switch reads as off (blank, ``0``, ``false``, ``no``, ``off``, any case)."""
+    value = os.environ.get("LUNGSEGDB_DEBUG", "").strip().lower()
+    return "--debug" in argv or value not in ("", "0", "false", "no", "off")
 
 
 def show_traceback() -> None:

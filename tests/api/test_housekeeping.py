@@ -229,8 +229,9 @@ def test_a_data_dir_never_made_has_nothing_to_clean(tmp_path: Path,
 
 @pytest.mark.parametrize("command", [["clean"], ["clean", "--dry-run"], ["info"], ["verify"],
                                      ["validate"], ["stats"]])
-def test_a_folder_lungsegdb_never_used_is_left_as_it_was(tmp_path: Path, command: list[str],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_lungsegdb_never_used_is_left_as_it_was(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """Pointing a command at a folder of one's own (nothing of ours in it, a foreign ``*.part``
     in a ``downloads/`` folder) creates nothing there: no ``.lungsegdb/``, no lock file."""
     (tmp_path / "downloads").mkdir()

@@ -750,3 +750,27 @@ def test_a_member_name_too_long_for_the_file_system_is_exit_4_naming_it(tmp_path
     assert name in doc["error"]["message"] and "too long" in doc["error"]["message"]
     assert not (data / "LungSegDB").exists()
     assert debris(data) == []
+
+
+def test_extract_again_after_a_file_given_by_hand_has_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/extract.md's session: ``extract --archive FILE``, then ``extract`` alone: the tree
+    is complete, so nothing to do (exit 0, no archive named); once the tree is not complete
+    there is nothing to extract it from (exit 2), and ``--force`` has no archive either."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=1, like_kaggle=True)
+    data = str(tmp_path / "d")
+    assert run(["extract", "-q", "--archive", str(made.archive.path), "--data-dir", data]) == 0
+    capsys.readouterr()
+    assert run(["extract", "--data-dir", data]) == 0
+    assert capsys.readouterr().out.startswith("Already extracted: 8 files")
+    assert run(["extract", "--json", "--data-dir", data]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["already"] is True and doc["archive"] is None and doc["files"] == 8
+    assert run(["extract", "-q", "--force", "--data-dir", data]) == 2
+    victim = next((tmp_path / "d" / "LungSegDB" / "raw data" / "V1" / "CT_Images").iterdir())
+    victim.unlink()
+    assert run(["extract", "-q", "--data-dir", data]) == 2
+    assert "No archive to extract" in capsys.readouterr().err

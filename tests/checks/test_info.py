@@ -32,6 +32,15 @@ def test_empty_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert not any(tmp_path.iterdir()), "info must not create anything"
 
 
+def test_a_data_dir_not_made_yet_is_empty_not_an_error(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A cold CI cache: info reports it (docs/cli.md says so), naming the folder, and makes
+    nothing."""
+    doc = _info_json(tmp_path / "cold" / "cache", capsys)
+    assert doc["state"] == info.STATE_EMPTY and doc["data_dir"] == str(tmp_path / "cold" / "cache")
+    assert not (tmp_path / "cold").exists()
+
+
 def test_states_follow_what_is_on_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = resolve(tmp_path, {})
     archive = tmp_path / "downloads" / "LungSegDB.zip"

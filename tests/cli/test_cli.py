@@ -222,6 +222,27 @@ def test_validate_findings_show_an_escape_sequence_escaped(
     _assert_escaped(out)
 
 
+@pytest.mark.parametrize(("name", "shown"), [(ESC_NAME, "a\\x1b[31mb"),
+                                           (os.fsdecode(b"bad\xff.TIF"), "bad\\xff")],
+                         ids=["escape-sequence", "not-utf8"])
+def test_validate_shows_a_lone_files_stem_as_its_path_is_shown(
+    tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str], name: str, shown: str
+) -> None:
+    """The stem quoted in missing-mask/missing-image is escaped like the path (``ls -b``):
+    ``\\xff`` for a byte that is not UTF-8, never Python's ``\\udcff``."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(synth_tree, root / "LungSegDB")
+    masks = root / "LungSegDB" / "raw data" / "V1" / "CT_Masks"
+    shutil.copy(next(masks.iterdir()), masks / name)  # a mask without its image
+    assert run(["validate", "--data-dir", str(root), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "no image with stem" in ln)
+    assert f"CT_Masks/{shown}" in line and f"stem '{shown}'" in line, line
+    assert "udc" not in line
+
+
 def test_extract_output_shows_archive_names_escaped(
     tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -716,3 +737,17 @@ def test_human_output_of_every_command(
     out = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
     for line in lines:
         assert line.format(**places) in out, (line, out)
+
+
+@pytest.mark.parametrize(("value", "traceback"), [
+    ("1", True), ("true", True), ("YES", True), ("on", True),
+    ("0", False), ("false", False), ("No", False), ("off", False), ("", False), (" ", False),
+])
+def test_lungsegdb_debug_reads_off_as_every_other_switch_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    value: str, traceback: bool,
+) -> None:
+    monkeypatch.setenv("LUNGSEGDB_DEBUG", value)
+    assert run(["verify", "--data-dir", str(tmp_path), "--sha256", "x"]) == 2
+    err = capsys.readouterr().err
+    assert ("Traceback" in err) is traceback, err

@@ -134,3 +134,31 @@ def test_verify_and_info_json_keys_are_in_the_cli_reference(tmp_path: Path) -> N
     section = _section(text, "info")
     for key in ["ok", "schema", *info_doc]:
         assert f'"{key}"' in section, f"info JSON key {key} missing from docs/cli.md"
+
+
+def _json_blocks(text: str) -> list[object]:
+    import json
+
+    return [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+def _shape(doc: object) -> object:
+    """The keys of ``doc``, nested (lists by their first element)."""
+    if isinstance(doc, dict):
+        return {k: _shape(v) for k, v in doc.items()}
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        return [_shape(doc[0])]
+    return None
+
+
+def test_verify_md_json_example_has_the_real_documents_keys(tmp_path: Path) -> None:
+    """docs/verify.md's ``--json`` example: the keys, at every level, of a real document."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=1, fmt="zip")
+    L.download(tmp_path / "d", archive=made.archive.path, sha256=made.archive.sha256)
+    blocks = [b for b in _json_blocks((ROOT / "docs" / "verify.md").read_text(encoding="utf-8"))
+              if isinstance(b, dict) and "files" in b]
+    assert len(blocks) == 1
+    doc = L.verify(tmp_path / "d").to_dict()
+    assert _shape(blocks[0]) == _shape({"ok": True, "schema": 1, **doc})

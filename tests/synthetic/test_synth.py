@@ -549,7 +549,7 @@ def test_synth_in_a_plain_script_without_a_main_guard(tmp_path: Path) -> None:
     script.write_text("import lungsegdb_cli as L\n"
                       "made = L.synth('out', pairs=10, fmt='none')\n"
                       "print(made.files)\n")
-    assert 10 * 4 > synth.INLINE_PAIRS  # enough pairs for the worker pool
+    assert synth.INLINE_PAIRS < 10 * 4  # enough pairs for the worker pool
     env = {**os.environ, "LUNGSEGDB_WORKERS": "2"}
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
