@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive.links import Source, resolve_source
 from lungsegdb_cli.sources.localfile import published_archive, source_url
+from lungsegdb_cli.sources.request import ENV_URL, ENV_URLS, env_urls
 from lungsegdb_cli.utils.progress import Progress, note
 
 __all__ = [
@@ -50,19 +51,6 @@ __all__ = [
     "plan",
     "redact",
 ]
-
-ENV_URLS = "LUNGSEGDB_URLS"
-ENV_URL = "LUNGSEGDB_URL"
-
-def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
-    """The sources the environment names: ``LUNGSEGDB_URLS`` (whitespace-separated), else
-    ``LUNGSEGDB_URL``."""
-    env = os.environ if env is None else env
-    many = (env.get(ENV_URLS) or "").split()
-    if many:
-        return many
-    one = (env.get(ENV_URL) or "").strip()
-    return [one] if one else []
 
 
 def _resolve(url: str, base: str | None) -> Source:

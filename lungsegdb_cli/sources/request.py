@@ -19,8 +19,8 @@ from typing import Any
 
 from lungsegdb_cli.errors import UsageError
 
-__all__ = ["ALGORITHMS", "ENVIRONMENT", "DownloadRequest", "Pin", "parse_storage_options",
-           "with_environment"]
+__all__ = ["ALGORITHMS", "ENVIRONMENT", "ENV_URL", "ENV_URLS", "DownloadRequest", "Pin",
+           "env_urls", "parse_storage_options", "with_environment"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,21 @@ def _check_types(
     return got
 
 
+ENV_URLS = "LUNGSEGDB_URLS"
+ENV_URL = "LUNGSEGDB_URL"
+
+
+def env_urls(env: Mapping[str, str] | None = None) -> list[str]:
+    """The sources the environment names: ``LUNGSEGDB_URLS`` (whitespace-separated), else
+    ``LUNGSEGDB_URL``."""
+    env = os.environ if env is None else env
+    many = (env.get(ENV_URLS) or "").split()
+    if many:
+        return many
+    one = (env.get(ENV_URL) or "").strip()
+    return [one] if one else []
+
+
 #: The options a library caller may leave as None, and the variable each is then read from:
 #: the command line's own (its options' ``Env:``), so ``lungsegdb_cli.download()`` and
 #: ``PairDataset(download=True)`` download as ``lungsegdb download`` does in the same job.
@@ -173,8 +188,6 @@ def with_environment(options: Mapping[str, Any]) -> dict[str, Any]:
 
     out = dict(options)
     if "urls" in out and out.get("urls") is None and out.get("url") is None:
-        from lungsegdb_cli.sources.plan import env_urls
-
         out["urls"] = env_urls() or None
     if "sha256" in out and out["sha256"] is None:
         raw = (os.environ.get("LUNGSEGDB_SHA256") or "").strip() or None
