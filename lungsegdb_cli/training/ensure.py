@@ -69,6 +69,18 @@ def has_tree(paths: DataPaths) -> bool:
     return True
 
 
+def would_fetch(paths: DataPaths, sha256: str | None) -> bool:
+    """Whether :func:`ensure_tree` with ``download=True`` and this pin fetches: the tree is
+    missing or not intact, or it is not recorded as extracted from the pinned archive."""
+    from lungsegdb_cli.checks import manifest
+    from lungsegdb_cli.sources.download import tree_intact
+
+    if tree_intact(paths) is None:
+        return True
+    pin = check_pin(sha256)
+    return pin is not None and manifest.tree_archive(paths) != pin
+
+
 def ensure_tree(
     paths: DataPaths,
     *,
@@ -87,8 +99,8 @@ def ensure_tree(
         if not has_tree(paths):
             raise not_downloaded(paths)
         return None
+    from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE, tree_intact
     from lungsegdb_cli.sources.download import download as fetch
-    from lungsegdb_cli.sources.download import tree_intact
     from lungsegdb_cli.sources.request import DownloadRequest, with_environment
 
     if isinstance(urls, (str, os.PathLike)):
@@ -106,5 +118,8 @@ def ensure_tree(
     progress = ensure(progress)
     if not intact:
         note(progress, f"LungSegDB is not (intact) at {paths.dataset_dir}: downloading it")
-    return fetch(paths, request, progress=progress)
+    got = fetch(paths, request, progress=progress)
+    # None when nothing had to be fetched: the pinned tree was there, or another process
+    # (another rank of a torchrun job) fetched it while this one waited for the lock
+    return None if got.action == ACTION_UP_TO_DATE else got
 

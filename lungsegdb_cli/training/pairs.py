@@ -263,14 +263,23 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
 
     ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
     values); a file over it raises :class:`~lungsegdb_cli.tiff.decode.TooLargeImages` (exit 1)
-    naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1)."""
+    naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1), and so does a
+    mask whose height x width is not its image's (validate's ``shape-mismatch``, which every
+    export refuses too): a loader never hands out a mask that does not cover its image."""
     from lungsegdb_cli.tiff.decode import max_image_pixels
     from lungsegdb_cli.tiff.foreground import binary
 
     limit = max_image_pixels() if max_pixels is None else max_pixels
     image = _decode(pair.image, limit)
-    mask = _decode(pair.mask, limit)
-    return image, binary(mask)
+    mask = binary(_decode(pair.mask, limit))
+    if tuple(mask.shape[:2]) != tuple(image.shape[:2]):
+        (mh, mw), (ih, iw) = mask.shape[:2], image.shape[:2]
+        raise CheckFailed(
+            f"{pair.mask}: shape-mismatch: mask {mh}x{mw}, image {ih}x{iw} ({pair.image.name})",
+            hint="See it with 'lungsegdb validate'; fix or remove the pair.",
+            path=str(pair.mask),
+        )
+    return image, mask
 
 
 class PairDataset:
@@ -318,7 +327,7 @@ class PairDataset:
         progress: Progress | None = None,
     ) -> None:
         from lungsegdb_cli.state.datadir import open_data_dir
-        from lungsegdb_cli.training.ensure import ensure_tree, has_tree
+        from lungsegdb_cli.training.ensure import ensure_tree, would_fetch
 
         paths = open_data_dir(data_dir)
         mixed = variant is not None and variant.strip().lower() == "all"
@@ -328,7 +337,7 @@ class PairDataset:
         split = check_split_name(split)
         if split is not None and not splits_path(paths).exists():
             raise _no_splits(split, splits_path(paths))  # a fresh download has none either
-        if download and chosen is None and not mixed and not has_tree(paths):
+        if download and chosen is None and not mixed and would_fetch(paths, sha256):
             raise _both_variants(dataset.VARIANTS)  # what the published tree holds
         self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
                                       drive=drive, progress=progress)

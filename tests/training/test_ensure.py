@@ -91,7 +91,7 @@ def test_download_true_fetches_then_indexes(made: Any, mirror: tuple[Mirror, str
     again = L.PairDataset(tmp_path / "data", download=True, sha256=made.archive.sha256,
                           urls=[url], drive=False, variant="all")
     assert len(again) == 8
-    assert again.downloaded is not None and again.downloaded.action == "up-to-date"
+    assert again.downloaded is None  # checked against the pin, nothing fetched
     unpinned = L.PairDataset(tmp_path / "data", download=True, urls=[url], drive=False,
                              variant="all")
     assert unpinned.downloaded is None and len(unpinned) == 8
@@ -199,6 +199,52 @@ def test_an_incomplete_tree_is_downloaded_again(made: Any, mirror: tuple[Mirror,
                        variant="all")
     assert victim.exists() and len(ds) == 8
     assert any("not (intact)" in n for n in progress.notes)
+
+
+def test_no_variant_for_a_damaged_tree_is_refused_before_it_is_fetched_again(
+    made: Any, mirror: tuple[Mirror, str], tmp_path: Path
+) -> None:
+    """A tree that is there but not intact is still to be fetched: the missing ``variant`` is
+    said first, nothing is requested and the tree is left as it was."""
+    server, url = mirror
+    root = tmp_path / "data"
+    L.download(root, archive=made.archive.path)
+    victim = next((root / "LungSegDB").rglob("*.TIF"))
+    victim.unlink()
+    with pytest.raises(L.UsageError, match="both variants"):
+        L.PairDataset(root, download=True, urls=[url], drive=False)
+    with pytest.raises(L.UsageError, match="both variants"):  # intact, pinned to another one
+        victim.parent.mkdir(exist_ok=True)
+        L.download(root, archive=made.archive.path, force=True)
+        L.PairDataset(root, download=True, sha256="ab" * 32, urls=[url], drive=False)
+    assert server.requests == []
+
+
+def test_ranks_that_waited_while_another_fetched_get_none(
+    made: Any, mirror: tuple[Mirror, str], tmp_path: Path
+) -> None:
+    """torchrun: every rank builds the dataset; one fetches, the others find the tree."""
+    _server, url = mirror
+    root = tmp_path / "data"
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def rank() -> None:
+        try:
+            ds = L.PairDataset(root, download=True, sha256=made.archive.sha256, urls=[url],
+                               drive=False, variant="raw")
+            results.append(ds.downloaded)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rank) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    fetched = [r for r in results if r is not None]
+    assert len(results) == 3 and len(fetched) == 1 and fetched[0].action == "downloaded"
 
 
 def test_docstring_examples() -> None:

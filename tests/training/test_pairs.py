@@ -116,6 +116,33 @@ def test_load_pair_of_an_undecodable_file_is_a_check_failure(tmp_path: Path) -> 
         L.load_pair(pair)
 
 
+@pytest.mark.parametrize(("mask_shape", "ok"), [((6, 5), True), ((6, 5, 3), True),
+                                               ((3, 5), False), ((6, 4), False),
+                                               ((5, 6), False)],
+                         ids=["same", "rgb-same", "half-height", "narrower", "transposed"])
+def test_a_mask_not_of_its_images_size_is_refused_as_the_exports_refuse_it(
+    tmp_path: Path, mask_shape: tuple[int, ...], ok: bool
+) -> None:
+    """int16 HU image (padding far below air), a 0/255 mask of another height x width: the
+    loader and the dataset raise CheckFailed naming the pair, as every export does."""
+    tree = write_tree(tmp_path, {"raw data/V1": ["1"]})
+    hu = np.full((6, 5), -3024, dtype=np.int16)
+    hu[1:5, 1:4] = [[-900, -850, 40], [-860, -870, 60], [30, 1200, 2900], [-1000, -950, 20]]
+    (pair,) = L.pairs(tree)
+    tifffile.imwrite(pair.image, hu)
+    tifffile.imwrite(pair.mask, np.full(mask_shape, 255, dtype=np.uint8))
+    ds = L.PairDataset(tmp_path, variant="raw")
+    if ok:
+        image, mask = L.load_pair(pair)
+        assert np.array_equal(image, hu) and mask.shape == (6, 5) and mask.min() == 1
+        assert ds[0]["mask"].shape == (6, 5)
+        return
+    for load in (lambda: L.load_pair(pair), lambda: ds[0]):
+        with pytest.raises(L.CheckFailed, match="shape-mismatch") as info:
+            load()
+        assert info.value.exit_code == 1 and str(pair.mask) in info.value.message
+
+
 def test_pair_dataset_len_getitem_and_transform(synth_tree: Path) -> None:
     ds = L.PairDataset(synth_tree, variant="all")
     assert len(ds) == 12
