@@ -66,11 +66,15 @@ def _histogram(arr: Any, s: FileSummary) -> None:
     if flat.dtype.kind in "ui":
         lo, hi = hist_range(min(vmin, -1.0) if flat.dtype.kind == "i" else vmin, vmax, True)
         shift = round(math.log2((hi - lo) / HIST_BINS))
-        if lo == 0 and flat.dtype.kind == "u":
-            idx = flat >> shift if shift else flat
+        if flat.dtype.itemsize == 8 and not (lo == 0 and flat.dtype.kind == "u"):
+            # 64-bit values: v - lo may not fit int64; the plot's bins placed in floats
+            h, _ = np.histogram(flat.astype(np.float64), bins=HIST_BINS, range=(lo, hi))
         else:
-            idx = (flat.astype(np.int64) - int(lo)) >> shift
-        h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
+            if lo == 0 and flat.dtype.kind == "u":
+                idx = flat >> shift if shift else flat
+            else:
+                idx = (flat.astype(np.int64) - int(lo)) >> shift
+            h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
     else:
         flat = flat[np.isfinite(flat)]
         lo, hi = hist_range(vmin, vmax, False)
@@ -168,6 +172,35 @@ def _flat(arr: Any, s: FileSummary) -> Any:
     return flat.view(np.uint8) if flat.dtype.kind == "b" else flat
 
 
+def limb_sums(flat: Any) -> tuple[int, int]:
+    """Exact ``(sum, sum of squares)`` of a 1-D integer array of any width, values however
+    large (int32/uint32 near 2**31, 64-bit): each value is split into 16-bit limbs (the top
+    one signed for a signed dtype), every limb sum and limb-product sum fits int64 (products
+    under 2**32, fewer than 2**31 values), and they are combined in Python integers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.array([-2**31, 2**31 - 1, 123456789], dtype=np.int32)
+    >>> limb_sums(v) == (sum(map(int, v)), sum(int(x) ** 2 for x in v))
+    True
+    """
+    import numpy as np
+
+    k = flat.dtype.itemsize // 2
+    signed = flat.dtype.kind == "i"
+    limbs = [((flat >> (16 * i)) & 0xFFFF).astype(np.int64) for i in range(k)]
+    if signed:
+        limbs[-1] = (flat >> (16 * (k - 1))).astype(np.int64)
+    s1 = sum(int(limb.sum()) << (16 * i) for i, limb in enumerate(limbs))
+    s2 = 0
+    for i, a in enumerate(limbs):
+        for j in range(i, k):
+            term = int(np.multiply(a, limbs[j]).sum()) << (16 * (i + j))
+            s2 += term if i == j else 2 * term
+    return s1, s2
+
+
 def reduce_image(arr: Any, s: FileSummary) -> None:
     """min, max, exact sums (integers) or mean/M2 (floats); the histogram for images."""
     import numpy as np
@@ -188,11 +221,8 @@ def reduce_image(arr: Any, s: FileSummary) -> None:
             s.s1 = int(wide.sum())
             np.multiply(wide, wide, out=wide)
             s.s2 = int(wide.sum())
-        else:  # pragma: no cover - 32/64-bit values too large for exact int64 sums
-            f = flat.astype(np.float64)
-            s.fmean = float(f.sum() / s.n)
-            d = f - s.fmean
-            s.fm2 = float(np.einsum("i,i->", d, d))
+        else:  # 32/64-bit values too large for one int64 sum: exact over 16-bit limbs
+            s.s1, s.s2 = limb_sums(flat)
     else:
         f = flat.astype(np.float64, copy=False)
         finite = np.isfinite(f)

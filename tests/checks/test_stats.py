@@ -371,6 +371,38 @@ def test_the_std_of_int16_hu_slices_is_the_correctly_rounded_exact_one(
     assert got["std"] == exact and got["mean"] == float(Fraction(s1, n))
 
 
+@pytest.mark.parametrize("dtype", ["int32", "uint32", "int64", "uint64"])
+def test_wide_integer_images_with_huge_values_are_exact_too(tmp_path: Path, dtype: str) -> None:
+    """Values near the dtype's ends, where squares overflow one int64 sum: mean and std are
+    still the exact ones rounded once (docs/stats.md), not a float approximation."""
+    from decimal import Decimal, localcontext
+    from fractions import Fraction
+
+    import lungsegdb_cli as L
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(0)  # a seed where the float sums were 1 ulp off for all four
+    folder = tmp_path / "LungSegDB" / "raw data" / "V1"
+    (folder / "CT_Images").mkdir(parents=True)
+    (folder / "CT_Masks").mkdir()
+    values: list[int] = []
+    for i in range(3):
+        a = rng.integers(info.min, info.max, (64, 64), dtype=dtype, endpoint=True)
+        a[0, :2] = info.min, info.max
+        tifffile.imwrite(folder / "CT_Images" / f"{i}.TIF", a)
+        tifffile.imwrite(folder / "CT_Masks" / f"{i}.TIF", np.full((64, 64), 255, np.uint8))
+        values += [int(x) for x in a.ravel()]
+    n, s1, s2 = len(values), sum(values), sum(v * v for v in values)
+    got = L.stats(tmp_path, variant="raw", version="V1", use_cache=False).groups[0]
+    doc = got.intensity.to_dict()
+    var = Fraction(n * s2 - s1 * s1, n * n)
+    with localcontext() as ctx:
+        ctx.prec = 120
+        exact = float((Decimal(var.numerator) / Decimal(var.denominator)).sqrt())
+    assert doc["mean"] == float(Fraction(s1, n)) and doc["std"] == exact
+    assert doc["min"] == info.min and doc["max"] == info.max
+
+
 @settings(max_examples=300, derandomize=True, database=None)
 @given(st.integers(min_value=0, max_value=10**40), st.integers(min_value=1, max_value=10**30))
 def test_sqrt_ratio_is_correctly_rounded(p: int, q: int) -> None:
