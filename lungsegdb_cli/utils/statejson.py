@@ -47,16 +47,21 @@ def too_deep(data: bytes, limit: int = MAX_DEPTH) -> bool:
     characters is dropped; then escaped backslashes and quotes, what lies between quotes
     (strings) and all but the brackets; then the innermost ``[]`` pairs are removed once per
     level, at most ``limit`` times (a hostile document costs ``limit`` passes over its
-    brackets, never a recursion per level). Exact for valid JSON; for invalid JSON the answer
-    does not matter (``json.loads`` refuses it)."""
+    brackets, never a recursion per level). Exact for valid JSON. Brackets that do not
+    balance (a file cut short) stop the removal early: such a document is too deep only if
+    its unclosed brackets reach past ``limit`` (``json.loads`` would recurse into them before
+    it finds the end); else it is left to ``json.loads``, which says where it ends."""
     kept = data.translate(_SAME_BRACKETS, _DROP)
     if b"\\" in kept:
         kept = kept.replace(b"\\\\", b"").replace(b'\\"', b"")
     brackets = b"".join(kept.split(b'"')[0::2]).translate(None, _BRACKETS_ONLY)
-    for _ in range(limit):
+    for level in range(limit):
         if not brackets:
             return False
-        brackets = brackets.replace(b"[]", b"")
+        reduced = brackets.replace(b"[]", b"")
+        if len(reduced) == len(brackets):  # "]]..[[": unbalanced, not JSON
+            return level + len(brackets) - len(brackets.rstrip(b"[")) > limit
+        brackets = reduced
     return bool(brackets)
 
 
@@ -93,7 +98,15 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> object:
     text = raw.decode("utf-8")
     if too_deep(raw, max_depth):
         raise StateJSONError(f"nested deeper than {max_depth} levels")
-    doc = json.loads(text)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # what a cut-off copy or a full disk leaves: the end reached, or a string left open
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise StateJSONError(
+                f"not valid JSON: it ends early, after {len(raw):,} bytes (a cut-off file?)"
+            ) from None
+        raise
     if b"\\ud" in raw or b"\\uD" in raw:  # a surrogate escape is possible: look closer
         bad = lone_surrogate(doc)
         if bad is not None:

@@ -36,6 +36,24 @@ def test_deep_nesting_is_a_value_error_not_a_recursion_error(shape: str) -> None
         statejson.loads(DEEP[shape].encode())
 
 
+@pytest.mark.parametrize("text", ['{', '{"a": 1', '[1, 2', '{"a": [1, 2, {"b": "x"', '', '["ab',
+                                  '{"splits": {"train": ["a", "b"], "val": ["c"]', "[" * 32])
+def test_a_file_cut_short_is_said_to_end_early_not_to_nest_too_deep(text: str) -> None:
+    """What a full disk or a killed copy leaves: said as such (it used to be "nested deeper
+    than 32 levels" for any unclosed bracket)."""
+    with pytest.raises(statejson.StateJSONError, match="ends early"):
+        statejson.loads(text.encode())
+
+
+def test_every_cut_of_a_deep_document_is_a_value_error_never_a_recursion_error() -> None:
+    doc = json.dumps({"a": [[[[{"b": [1, 2, {"c": "]]}"}]}]]]], "d": "x"}).encode()
+    deep = ("[" * 5000 + "]" * 5000).encode()
+    for data in (doc, deep):
+        for cut in range(len(data) - 1, 0, -7):
+            with pytest.raises(ValueError, match=r"ends early|nested deeper"):
+                statejson.loads(data[:cut])
+
+
 def test_the_depth_limit_is_exact() -> None:
     assert statejson.loads("[" * 32 + "]" * 32) is not None
     with pytest.raises(statejson.StateJSONError):
@@ -168,6 +186,21 @@ def test_deeply_nested_state_file_is_corrupt_state_not_a_traceback(
     got, out, err = _cli(copy, [*argv, "--json"], capsys)
     doc = json.loads(out)
     assert got == code and doc["ok"] is (code == 0)
+
+
+@pytest.mark.parametrize(("state", "argv", "code"), _READERS, ids=lambda v: str(v))
+def test_a_state_file_cut_in_half_is_said_to_end_early(
+    copy: Path, capsys: pytest.CaptureFixture[str], state: str, argv: list[str], code: int
+) -> None:
+    path = _state_file(copy, state)
+    data = path.read_bytes() if path.exists() else _journal_naming("LungSegDB").encode()
+    path.write_bytes(data[: len(data) // 2])
+    got, _out, err = _cli(copy, argv, capsys)
+    assert got == code, err
+    assert "nested deeper" not in err
+    if code:
+        lines = err.strip().splitlines()
+        assert len(lines) == 2 and "ends early" in lines[0], err
 
 
 def _journal_naming(final: str) -> str:
