@@ -3,7 +3,8 @@
 The package is a library first; the ``lungsegdb`` command is a thin renderer over it.
 
 Operations (each takes ``data_dir`` first, keyword-only options and ``progress=``; each
-returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` document):
+returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` document --
+except :func:`pairs`, which returns a plain ``list`` of :class:`Pair` records):
 
 * :func:`download` -- fetch, check the SHA-256, extract, write the manifest
 * :func:`extract` -- extract an archive into the documented tree
@@ -12,8 +13,8 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`stats` -- per-group counts, shapes, dtypes, exact intensity statistics
 * :func:`info` -- the dataset card and the local state
 * :func:`synth` -- a synthetic LungSegDB-shaped tree and archive
-* :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
-  :class:`PairDataset` load them as arrays)
+* :func:`pairs` -- every image/mask pair, as a ``list`` of :class:`Pair` records
+  (:func:`load_pair`, :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
 * :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV / Croissant layout
   (:func:`check_export`)
