@@ -23,7 +23,9 @@ except :func:`pairs`, which returns a plain ``list`` of :class:`Pair` records):
 * :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
-(``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
+(``exc.exit_code``), a ``message``, a ``hint`` and ``context``: an ``OSError`` nothing mapped
+is the :class:`LocalError` the command gives (exit 5), a NUL byte in an argument a
+:class:`UsageError` (exit 2).
 
 In five lines::
 
@@ -140,6 +142,12 @@ _LAZY = {
 }
 
 
+#: The functions handed out with the command line's net around them
+#: (:func:`lungsegdb_cli.api.common.boundary`: a NUL byte in an argument is a UsageError, an
+#: OSError nothing mapped the LocalError the command gives): every operation, and load_pair.
+_NETTED = frozenset(n for n, m in _LAZY.items() if m == "lungsegdb_cli.api") | {"load_pair"}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -147,6 +155,10 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(module), name)
+    if name in _NETTED:
+        from lungsegdb_cli.api.common import boundary
+
+        value = boundary(value)
     globals()[name] = value
     return value
 
