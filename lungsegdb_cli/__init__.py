@@ -3,7 +3,8 @@
 The package is a library first; the ``lungsegdb`` command is a thin renderer over it.
 
 Operations (each takes ``data_dir`` first, keyword-only options and ``progress=``; each
-returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` document):
+returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` document --
+except :func:`pairs`, which returns a plain ``list`` of :class:`Pair` records):
 
 * :func:`download` -- fetch, check the SHA-256, extract, write the manifest
 * :func:`extract` -- extract an archive into the documented tree
@@ -12,8 +13,8 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`stats` -- per-group counts, shapes, dtypes, exact intensity statistics
 * :func:`info` -- the dataset card and the local state
 * :func:`synth` -- a synthetic LungSegDB-shaped tree and archive
-* :func:`pairs` -- every image/mask pair as a :class:`Pair` record (:func:`load_pair`,
-  :class:`PairDataset` load them as arrays)
+* :func:`pairs` -- every image/mask pair, as a ``list`` of :class:`Pair` records
+  (:func:`load_pair`, :class:`PairDataset` load them as arrays)
 * :func:`split` -- train/val/test splits by a keyed hash of each group, written to splits.json
 * :func:`export` -- the pairs in nnU-Net / MONAI / folders / CSV / Croissant layout
   (:func:`check_export`)
@@ -22,7 +23,9 @@ returns a typed result with ``ok`` and ``to_dict()``, the command's ``--json`` d
 * :func:`preview` -- a PNG montage of slices with their mask outline (or what validate flagged)
 
 Errors are :class:`LungSegDBError` subclasses carrying the command's exit code
-(``exc.exit_code``), a ``message``, a ``hint`` and ``context``.
+(``exc.exit_code``), a ``message``, a ``hint`` and ``context``: an ``OSError`` nothing mapped
+is the :class:`LocalError` the command gives (exit 5), a NUL byte in an argument a
+:class:`UsageError` (exit 2).
 
 In five lines::
 
@@ -139,6 +142,12 @@ _LAZY = {
 }
 
 
+#: The functions handed out with the command line's net around them
+#: (:func:`lungsegdb_cli.api.common.boundary`: a NUL byte in an argument is a UsageError, an
+#: OSError nothing mapped the LocalError the command gives): every operation, and load_pair.
+_NETTED = frozenset(n for n, m in _LAZY.items() if m == "lungsegdb_cli.api") | {"load_pair"}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -146,6 +155,10 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(module), name)
+    if name in _NETTED:
+        from lungsegdb_cli.api.common import boundary
+
+        value = boundary(value)
     globals()[name] = value
     return value
 

@@ -286,6 +286,17 @@ def from_os_error(exc: OSError, action: str, *, target: str | None = None) -> Lo
     return cls(message, hint=hint, path=filename, errno=exc.errno)
 
 
+def from_unmapped_os_error(exc: OSError) -> LungSegDBError:
+    """An ``OSError`` no code below mapped, as both the command line's funnel and the Python
+    API's boundary report it: an HTTP library's error (``requests``/``urllib3`` errors are
+    ``OSError``s) that the download code did not map is a failed download (exit 3), anything
+    else the local machine's (exit 5, :func:`from_os_error`: ENAMETOOLONG, EACCES, ...)."""
+    module = type(exc).__module__.split(".")[0]
+    if module in ("requests", "urllib3"):
+        return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
+    return from_os_error(exc, "accessing a local file")
+
+
 class NothingToVerify(DownloadError):
     """``verify`` found nothing local to check: no manifest (exit 3, like --offline with
     nothing local: the fix is to download or extract, not to repair data)."""

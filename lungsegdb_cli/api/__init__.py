@@ -4,7 +4,8 @@ Every operation takes ``data_dir`` first (a data root holding ``LungSegDB/``, th
 folder itself, or None for ``$LUNGSEGDB_HOME`` and then the user cache dir -- the same order as
 the command line's ``--data-dir``), keyword-only options, and ``progress=`` (an object with
 ``start``/``advance``/``done``; default: silent). Each returns a typed result with ``ok`` and
-``to_dict()`` (the command's ``--json`` document) and raises a
+``to_dict()`` (the command's ``--json`` document; ``pairs`` returns a plain list of ``Pair``
+records) and raises a
 :class:`~lungsegdb_cli.errors.LungSegDBError` subclass, whose ``exit_code`` is the command's.
 
 Nothing heavy is imported until an operation runs (numpy, requests, tifffile), and an

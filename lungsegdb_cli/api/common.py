@@ -1,14 +1,18 @@
-"""What every public operation shares: the ``PathLike`` type and the one door to a data dir."""
+"""What every public operation shares: the ``PathLike`` type, the one door to a data dir, and
+:func:`boundary`, the net :mod:`lungsegdb_cli` puts around each operation it exports."""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.dataset.paths import DataPaths
 
 PathLike = str | os.PathLike[str]
+_Op = TypeVar("_Op", bound=Callable[..., Any])
 
 
 def data_paths(
@@ -20,3 +24,77 @@ def data_paths(
     from lungsegdb_cli.state.datadir import open_data_dir
 
     return open_data_dir(data_dir, must_exist=must_exist, tidy=tidy)
+
+
+def boundary(op: _Op) -> _Op:
+    """``op`` as :mod:`lungsegdb_cli` exports it, with the command line's net at the API's
+    boundary, so the same input gives the same typed error either way:
+
+    * an argument holding a NUL byte (a path, or text: no file name can hold one, nor any
+      option's value) is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) before ``op``
+      runs -- not a raw ``ValueError: embedded null byte`` from the first file call;
+    * an ``OSError`` that nothing below mapped (``ENAMETOOLONG`` from a data dir's name, ...)
+      becomes what the command line's funnel makes of it
+      (:func:`~lungsegdb_cli.errors.from_unmapped_os_error`: a
+      :class:`~lungsegdb_cli.errors.LocalError`, exit 5), the ``OSError`` as its cause.
+
+    The command line calls the operations of :mod:`lungsegdb_cli.api` unwrapped: its funnel
+    applies the same mapping (and ``--debug`` shows the original traceback).
+
+    Examples
+    --------
+    >>> import lungsegdb_cli as L
+    >>> try:
+    ...     L.info("data\\0dir")
+    ... except L.UsageError as exc:
+    ...     print(exc.exit_code, exc.message)
+    2 The data_dir argument holds a NUL byte: 'data\\x00dir'
+    """
+
+    @functools.wraps(op)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        _refuse_nul(op, args, kwargs)
+        try:
+            return op(*args, **kwargs)
+        except OSError as exc:
+            from lungsegdb_cli.errors import from_unmapped_os_error
+
+            raise from_unmapped_os_error(exc) from exc
+
+    return call  # type: ignore[return-value]
+
+
+def _refuse_nul(op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    code = getattr(op, "__code__", None)
+    names = code.co_varnames[: code.co_argcount] if code is not None else ()
+    given = [(names[i] if i < len(names) else f"#{i + 1}", a) for i, a in enumerate(args)]
+    for name, value in [*given, *kwargs.items()]:
+        bad = _with_nul(value)
+        if bad is not None:
+            from lungsegdb_cli.errors import UsageError
+
+            raise UsageError(
+                f"The {name} argument holds a NUL byte: {bad!r}",
+                hint="No file name can hold a NUL byte ('\\0'): pass it without.",
+                argument=name,
+            )
+
+
+def _with_nul(value: Any) -> str | bytes | None:
+    """``value`` (text, bytes, a path, or a list or tuple of them) if it holds a NUL byte."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            bad = _with_nul(item)
+            if bad is not None:
+                return bad
+        return None
+    if isinstance(value, os.PathLike):
+        try:
+            value = os.fspath(value)
+        except TypeError:
+            return None
+    if isinstance(value, str):
+        return value if "\0" in value else None
+    if isinstance(value, bytes):
+        return value if b"\0" in value else None
+    return None

@@ -242,7 +242,9 @@ def export(
         packed; ``hf`` without pyarrow (naming the ``[hf]`` extra); a non-empty ``out``
         without ``force``; with
         ``force``, an ``out`` that is not an intact previous export holding only what it made;
-        ``out`` a symlink or overlapping the tree; a missing ``split_file`` (exit 2).
+        ``out`` a symlink or overlapping the tree; ``out`` empty or blank (an unset
+        variable?), or the current folder or one holding it; a missing ``split_file``
+        (exit 2).
     CheckFailed
         No tree; a splits file that fails
         :func:`~lungsegdb_cli.training.split.check_splits` (from another manifest, not
@@ -271,7 +273,7 @@ def export(
     return _export.export(
         data_paths(data_dir, must_exist=True),
         format,
-        Path(out),
+        out,
         split_file=None if split_file is None else Path(split_file),
         link=link,
         variant=variant,

@@ -93,9 +93,14 @@ class ExtractResult:
     replaced_link: str | None = None
     seconds: float = 0.0
 
+    @property
+    def ok(self) -> bool:
+        """True: an extraction that did not complete raises instead."""
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": True,
+            "ok": self.ok,
             "dataset_dir": str(self.dataset_dir),
             "archive": str(self.archive) if self.archive is not None else None,
             "format": self.format,

@@ -103,9 +103,14 @@ class InfoResult:
     #: (``provenance_unreadable`` in JSON), never as "none kept"
     provenance_unreadable: bool = False
 
+    @property
+    def ok(self) -> bool:
+        """True: info reports; it has nothing to fail."""
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": True,  # info reports; it has nothing to fail
+            "ok": self.ok,
             "data_dir": str(self.data_dir),
             "dataset_dir": str(self.dataset_dir),
             "source": {"url": dataset.DRIVE_URL, "drive_id": dataset.DRIVE_ID},

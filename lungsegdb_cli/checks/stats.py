@@ -281,6 +281,11 @@ class StatsResult:
     cached: int = 0
 
     @property
+    def ok(self) -> bool:
+        """True: stats reports what it read (an unreadable file is counted, not a failure)."""
+        return True
+
+    @property
     def pairs(self) -> int:
         return sum(g.pairs for g in self.groups)
 
@@ -290,6 +295,7 @@ class StatsResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "ok": self.ok,
             "dataset_dir": self.dataset_dir,
             "groups": [g.to_dict() for g in self.groups],
             "total": {

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from lungsegdb_cli._redact import redact
 from lungsegdb_cli.cli.output import report_error
-from lungsegdb_cli.errors import LungSegDBError, from_os_error
+from lungsegdb_cli.errors import LungSegDBError, from_unmapped_os_error
 
-__all__ = ["debug_wanted", "network_error", "report", "safe_streams", "show_traceback"]
+__all__ = ["debug_wanted", "report", "safe_streams", "show_traceback"]
 
 
 def debug_wanted(argv: Sequence[str]) -> bool:
@@ -34,17 +34,6 @@ def show_traceback() -> None:
 
     sys.stderr.write(redact(traceback.format_exc()))
     sys.stderr.flush()
-
-
-def network_error(exc: OSError) -> LungSegDBError | None:
-    """An HTTP-library error (``requests``/``urllib3`` errors are ``OSError``s) that the
-    download code did not map: the download failed (exit 3), not the local machine."""
-    module = type(exc).__module__.split(".")[0]
-    if module not in ("requests", "urllib3"):
-        return None
-    from lungsegdb_cli.errors import DownloadError
-
-    return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
 
 
 def report(exc: LungSegDBError | OSError, argv: Sequence[str]) -> int:
@@ -66,8 +55,8 @@ def report(exc: LungSegDBError | OSError, argv: Sequence[str]) -> int:
         show_traceback()
     if isinstance(exc, LungSegDBError):
         return report_error(exc.to_dict(), argv)
-    err = network_error(exc) or from_os_error(exc, "accessing a local file")
-    return report_error(err.to_dict(), argv)
+    # the same mapping as the Python API's boundary (lungsegdb_cli.api.common.boundary)
+    return report_error(from_unmapped_os_error(exc).to_dict(), argv)
 
 
 def safe_streams() -> None:

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------------------------
 # Options every command takes
 # ---------------------------------------------------------------------------------------------
+def _path_or_blank(value: str | Path) -> Path | str:
+    """A path's value as a ``Path``; an empty or blank one is kept as the text, for the
+    operation to refuse (``Path("")`` would be the current folder): ``--data-dir``, export's
+    OUT. A NUL byte is refused as typer refuses it in a ``Path`` (exit 2)."""
+    text = str(value)  # run() in-process may be given Path objects
+    if "\0" in text:
+        raise typer.BadParameter("Value error, embedded null byte")
+    return Path(text) if text.strip() else text
+
+
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
@@ -30,6 +40,8 @@ DataDirOpt = Annotated[
             "out like it. Default: $LUNGSEGDB_HOME, else the user cache dir "
             "(~/.cache/lungsegdb on Linux)."
         ),
+        parser=_path_or_blank,
+        metavar="<path>",  # as typer shows a Path option's
         show_default=False,
     ),
 ]
@@ -379,7 +391,7 @@ ExportFormatArg = Annotated[
 ExportOutArg = Annotated[
     Path | None,
     typer.Argument(metavar="OUT", help="The export folder (absent, empty, or with --force a "
-                   "previous export).", show_default=False),
+                   "previous export).", parser=_path_or_blank, show_default=False),
 ]
 ExportSplitFileOpt = Annotated[
     Path | None,

@@ -136,11 +136,23 @@ def resolve(
     """Resolve the data root and the tree folder.
 
     ``data_dir`` may be a data root (holding ``LungSegDB/``), the LungSegDB folder itself, or
-    any folder laid out like it. With ``must_exist`` an explicit path that does not exist is a
+    any folder laid out like it; None means ``$LUNGSEGDB_HOME`` (an empty variable counts as
+    unset), else the user cache dir. An empty or blank ``data_dir`` (``--data-dir ""``: an
+    unset variable, typically) is a :class:`UsageError` (exit 2), never the current folder nor
+    the default. With ``must_exist`` an explicit path that does not exist is a
     :class:`UsageError` (exit 2).
     """
     env = os.environ if env is None else env
-    if data_dir is not None and str(data_dir) != "":
+    if data_dir is not None and not str(data_dir).strip():
+        raise UsageError(
+            f"The data dir {str(data_dir)!r} is empty (an unset variable?): an empty "
+            "--data-dir would name the current folder",
+            hint=(
+                "Name the data dir, or leave --data-dir out (data_dir=None in Python) for "
+                "$LUNGSEGDB_HOME, else the user cache dir."
+            ),
+        )
+    if data_dir is not None:
         root = Path(data_dir).expanduser()
         explicit = True
     elif env.get(ENV_HOME):

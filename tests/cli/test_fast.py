@@ -118,6 +118,10 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
     ("stats-csv", ["stats", "-q", "--csv", "{csv}", "--data-dir", "{good}"], {}),
     ("stats-broken", ["stats", "--data-dir", "{broken}"], {}),
     ("stats-nothing", ["stats", "--json", "--data-dir", "{missing}"], {}),
+    # a blank --data-dir (an unset variable with a space): exit 2, not a folder named " "
+    ("verify-blank-data-dir", ["verify", "--quick", "--data-dir", " "], {}),
+    ("stats-blank-data-dir-json", ["stats", "--json", "--data-dir= "], {}),
+    ("download-blank-data-dir", ["download", "--offline", "--data-dir", "\t"], {}),
 ]
 
 

@@ -67,3 +67,17 @@ def test_data_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(UsageError):
         paths.resolve(f, {})
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t", "  \n"])
+def test_an_empty_or_blank_data_dir_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    """``--data-dir ""`` (an unset variable) names neither the current folder nor the default."""
+    env = {"LUNGSEGDB_HOME": str(tmp_path / "env"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    with pytest.raises(UsageError, match="an unset variable") as info:
+        paths.resolve(value, env)
+    assert int(info.value.exit_code) == 2
+
+
+def test_an_empty_lungsegdb_home_still_means_unset(tmp_path: Path) -> None:
+    env = {"LUNGSEGDB_HOME": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert paths.resolve(None, env).root == tmp_path / "xdg" / "lungsegdb"

@@ -174,6 +174,35 @@ def _previous_export(out: Path) -> Seen:
     return Seen(_digest(out / RECORD), made)
 
 
+def check_out(out: str | os.PathLike[str]) -> Path:
+    """OUT as an absolute path, refused (exit 2) before anything is written when it is empty
+    or blank (an unset variable: it would name the current folder), or is the current folder
+    or one holding it: the export would replace the folder this process works in (its
+    permissions and ACLs, and the files of a ``--force`` export, by the staged folder's),
+    leaving the process -- and the caller's shell -- in a deleted folder."""
+    text = os.fspath(out)
+    if not text.strip():
+        raise UsageError(
+            f"OUT {text!r} is empty (an unset variable?): it would name the current folder",
+            hint="Name the export folder, e.g. ./export.",
+        )
+    path = Path(os.path.abspath(text))
+    real = Path(os.path.realpath(path))
+    try:
+        here = Path(os.path.realpath(os.getcwd()))
+    except OSError:  # the current folder is gone: it cannot be OUT
+        return path
+    if here == real or here.is_relative_to(real):
+        what = "the current folder" if here == real else "a folder holding the current folder"
+        raise UsageError(
+            f"OUT {text} is {what}: the export would replace the folder this process "
+            "works in",
+            hint="Export to a folder of its own, e.g. ./export.",
+            path=str(path),
+        )
+    return path
+
+
 def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
     """What OUT is (see :class:`Seen`). Refused (exit 2): an OUT that is a file or a link,
     holds or sits inside the data (``protect``), a non-empty folder without ``force``, or with

@@ -38,7 +38,7 @@ from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
 from lungsegdb_cli.training.export import croissant, layout, recordtext
-from lungsegdb_cli.training.export.atomic import Seen, check_target, staging, tidy
+from lungsegdb_cli.training.export.atomic import Seen, check_out, check_target, staging, tidy
 from lungsegdb_cli.training.export.atomic import commit as put_in_place
 from lungsegdb_cli.training.export.check import RECORD
 from lungsegdb_cli.training.export.claim import claim
@@ -275,7 +275,7 @@ def _write(path: Path, data: bytes) -> None:
 def export(
     paths: DataPaths,
     fmt: str,
-    out: Path,
+    out: str | os.PathLike[str],
     *,
     split_file: Path | None = None,
     link: str = "hardlink",
@@ -290,6 +290,7 @@ def export(
     from lungsegdb_cli.dataset import card as dataset
     from lungsegdb_cli.dataset.card import parse_variant
 
+    target = check_out(out)  # not empty, not the current folder: before anything is written
     fmt = layout.check_format(fmt)
     shard = layout.check_shard_size(fmt, shard_size)
     link = check_link(link)
@@ -301,7 +302,7 @@ def export(
         raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
                           hint="Run 'lungsegdb download' first, or pass --data-dir.",
                           path=str(paths.dataset_dir))
-    req = _Request(fmt, Path(os.path.abspath(out)), split_file, link, chosen, variants,
+    req = _Request(fmt, target, split_file, link, chosen, variants,
                    dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
         tidy(req.out)
