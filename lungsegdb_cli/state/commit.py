@@ -157,6 +157,16 @@ def _debris_folders(paths: DataPaths) -> list[Path]:
     return [paths.root, paths.state_dir, paths.downloads_dir]
 
 
+def _ours(paths: DataPaths, folder: Path, m: re.Match[str]) -> bool:
+    """Whether a staging or moved-aside name in ``folder`` is the commit protocol's: in the
+    state and downloads folders, all are; in the data root only those of the tree and the
+    manifest -- an export to ``<root>/OUT`` stages ``.OUT.staging-*`` there under its own
+    lock, and no reader or ``clean`` may take that for a dead writer's leftover."""
+    if folder != paths.root:
+        return True
+    return m["name"] in (paths.dataset_dir.name, paths.manifest.name)
+
+
 def _plan_debris(paths: DataPaths) -> tuple[list[Path], list[tuple[Path, Path]]]:
     """What no journal covers: ``(to delete, to put back)``. Staging leftovers and temp files
     of the state folder go; of the moved-aside leftovers of one name, the newest is put back
@@ -173,8 +183,9 @@ def _plan_debris(paths: DataPaths) -> tuple[list[Path], list[tuple[Path, Path]]]
         olds: dict[str, list[Path]] = {}
         for name in names:
             m = _DEBRIS.match(name)
-            if m is None:
-                if folder == paths.state_dir and name.startswith(".") and name.endswith(".tmp"):
+            if m is None or not _ours(paths, folder, m):
+                if m is None and folder == paths.state_dir and name.startswith(".") \
+                        and name.endswith(".tmp"):
                     removals.append(folder / name)
                 continue
             if m["txid"] in _live:
@@ -297,7 +308,9 @@ def _tidy(paths: DataPaths) -> None:
     when it took the lock, and what is there now is its own business)."""
     if locking.held_mode(paths.lock) is not None:
         return
-    if not paths.journal.exists() and not any(map(_has_debris, _debris_folders(paths))):
+    if not paths.journal.exists() and not any(
+        _has_debris(paths, folder) for folder in _debris_folders(paths)
+    ):
         return
     try:
         with locking.writer_lock(paths, timeout=0):
@@ -306,12 +319,14 @@ def _tidy(paths: DataPaths) -> None:
         return  # a writer is at work (its own staging), or the data dir is read-only
 
 
-def _has_debris(folder: Path) -> bool:
+def _has_debris(paths: DataPaths, folder: Path) -> bool:
     try:
         names = os.listdir(folder)
     except OSError:
         return False
-    return any(_DEBRIS.match(n) and _DEBRIS.match(n)["txid"] not in _live for n in names)
+    found = (_DEBRIS.match(n) for n in names)
+    return any(m is not None and m["txid"] not in _live and _ours(paths, folder, m)
+               for m in found)
 
 
 # ---------------------------------------------------------------------------------------------
