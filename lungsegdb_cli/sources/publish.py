@@ -309,30 +309,36 @@ def publish(
 ) -> PublishResult:
     """Upload the verified archive, the manifest and ``lungsegdb.json`` to ``dest`` (see the
     module docstring)."""
+    from lungsegdb_cli.state import commit
+
     check_dest(dest, paths)
-    record, archive, verified = _verified(paths, sha256.lower() if sha256 else None, progress)
     target = Target(dest, storage_options)
-    sha = str(record.sha256).lower()
-    counts = _counts(paths)
-    meta = {
-        "schema": META_SCHEMA,
-        "archive": archive.name,
-        "sha256": sha,
-        "md5": record.md5,
-        "size": archive.stat().st_size,
-        "files": verified.checked,
-        "counts": counts,
-        "manifest": paths.manifest.name,
-        "source": redact(record.source) if record.source else None,
-        "lungsegdb_version": __version__,
-    }
-    meta_bytes = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    try:
-        target.put(archive, archive.name)
-        target.put(paths.manifest, paths.manifest.name)
-        target.put(meta_bytes, META_NAME)
-    finally:
-        target.cleanup()
+    # One generation from the check to the last upload: a download committing meanwhile waits,
+    # so the archive uploaded is the one verified and lungsegdb.json describes (reader's lock)
+    with commit.reading(paths):
+        record, archive, verified = _verified(paths, sha256.lower() if sha256 else None,
+                                              progress)
+        sha = str(record.sha256).lower()
+        counts = _counts(paths)
+        meta = {
+            "schema": META_SCHEMA,
+            "archive": archive.name,
+            "sha256": sha,
+            "md5": record.md5,
+            "size": archive.stat().st_size,
+            "files": verified.checked,
+            "counts": counts,
+            "manifest": paths.manifest.name,
+            "source": redact(record.source) if record.source else None,
+            "lungsegdb_version": __version__,
+        }
+        meta_bytes = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        try:
+            target.put(archive, archive.name)
+            target.put(paths.manifest, paths.manifest.name)
+            target.put(meta_bytes, META_NAME)
+        finally:
+            target.cleanup()
     archive_url = target.url(archive.name)
     return PublishResult(
         dest=redact(dest),

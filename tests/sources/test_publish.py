@@ -158,3 +158,45 @@ def test_publish_only_reads_the_data_dir(
     assert entries(downloaded) == before
     assert (mirror / "lungsegdb.json").is_file()
     assert sorted(p.name for p in mirror.iterdir())[-1] == "lungsegdb.json"  # no temp left
+
+
+def test_a_download_committing_during_publish_waits_for_it(tmp_path: Path) -> None:
+    """publish holds the reader's lock from its check to its last upload: a ``download
+    --force`` of another archive started while it hashes cannot commit until it is done, so
+    the mirror's archive is the one its lungsegdb.json names. (A guard: before, the check
+    released the lock before the uploads, and a swap committing in that gap -- a timing this
+    test cannot force -- mixed archive B with A's lungsegdb.json.)"""
+    import threading
+
+    a = L.synth(tmp_path / "a", pairs=1, like_kaggle=True)
+    b = L.synth(tmp_path / "b", pairs=2, like_kaggle=True)
+    data = tmp_path / "d"
+    L.download(data, archive=a.archive.path)
+    swapped = threading.Event()
+
+    def swap() -> None:
+        L.download(data, archive=b.archive.path, force=True)
+        swapped.set()
+
+    class StartsASwap:
+        thread: threading.Thread | None = None
+
+        def start(self, description: str, total: Any = None, unit: str = "") -> None:
+            if self.thread is None:  # the first phase: publish's own check of the data dir
+                self.thread = threading.Thread(target=swap)
+                self.thread.start()  # it waits for the writer lock while publish runs
+
+        def advance(self, amount: int) -> None:
+            pass
+
+        def done(self) -> None:
+            pass
+
+    progress = StartsASwap()
+    got = L.publish(tmp_path / "mirror", data, progress=progress)
+    assert progress.thread is not None
+    progress.thread.join(60)
+    assert swapped.is_set()  # the swap did happen, after publish
+    meta = json.loads((tmp_path / "mirror" / "lungsegdb.json").read_text())
+    uploaded = hashlib.sha256((tmp_path / "mirror" / meta["archive"]).read_bytes()).hexdigest()
+    assert uploaded == meta["sha256"] == got.sha256 == a.archive.sha256
