@@ -23,7 +23,7 @@ import typer
 from lungsegdb_cli import api
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.cli import options as opt
-from lungsegdb_cli.cli import render
+from lungsegdb_cli.cli import phase, render
 from lungsegdb_cli.cli.funnel import report as _report_exc
 from lungsegdb_cli.cli.funnel import safe_streams as _safe_streams
 from lungsegdb_cli.cli.output import (
@@ -376,6 +376,7 @@ def croissant(
     out = Output(json_mode=json_out, quiet=quiet)
     result = api.croissant(data_dir, out=out_file, variant=variant)
     if result.out is None and not json_out:
+        phase.result_written()
         sys.stdout.write(result.text.decode("ascii"))
         sys.stdout.flush()
         return 0

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lungsegdb_cli import api
-from lungsegdb_cli.cli import render
+from lungsegdb_cli.cli import phase, render
 from lungsegdb_cli.cli.output import Output, _check_sha256, _existing_file, _output_file
 from lungsegdb_cli.errors import ExitCode
 
@@ -27,7 +27,9 @@ def print_lines(lines: list[str], out: Output) -> None:
     """Lines of plain, escaped text on stdout, as ``Output.out.print(line, markup=False)``
     prints them (soft wrap: the text as it is, then a newline) -- without loading rich. A
     line rich would change (an emoji code) goes through rich itself, and so does every line
-    on Windows (its legacy console)."""
+    on Windows (its legacy console). The result, once written, stands (a Ctrl-C is then
+    ignored: :mod:`lungsegdb_cli.cli.phase`)."""
+    phase.result_written()
     if sys.platform == "win32" or any(_EMOJI_CODE.search(line) for line in lines):
         for line in lines:
             out.out.print(line, markup=False)
@@ -109,6 +111,7 @@ def verify(
     )
     if result.ok and not json_out:
         # All is well: plain lines, no rich console to load (start-up counts at this speed).
+        phase.result_written()
         sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
         sys.stdout.flush()
         return 0

@@ -15,8 +15,11 @@ caught it, and Python printed a traceback. :func:`main` is the console script an
   way out, removing what it staged or finishing the renames after a commit point, and a
   second ``KeyboardInterrupt`` would only cut that clean-up short (SIGTERM and SIGKILL still
   end it);
-* once the command has returned (its result printed), Ctrl-C is ignored: the run is over and
-  its exit code stands.
+* once the command's result is being written (:mod:`lungsegdb_cli.cli.phase`: its JSON
+  document, its human output or its error), Ctrl-C is ignored: the run is over, stdout holds
+  that one result and its exit code stands -- up to the interpreter's own exit, when SIGINT is
+  ignored outright (Python would otherwise restore its default action for the shutdown, and a
+  Ctrl-C then would kill the process by the signal).
 
 What is left is Python's own start-up before any lungsegdb code runs (the interpreter,
 ``site``, ``.pth`` files of the environment) and the import of the ``lungsegdb_cli`` package
@@ -24,7 +27,8 @@ itself (a few milliseconds): a Ctrl-C there is Python's to handle.
 
 Two test-only variables: ``LUNGSEGDB_SIGINT_AT`` makes the process send itself SIGINT at one
 of the points ``start`` (handler installed, nothing imported yet), ``run`` (the CLI imported,
-the funnel not entered) or ``exit`` (the command returned); ``LUNGSEGDB_READY_FD=N`` makes it
+the funnel not entered), ``result`` (the result just written, the command not returned) or
+``exit`` (the command returned); ``LUNGSEGDB_READY_FD=N`` makes it
 write one byte to the inherited file descriptor N once the handler is installed, so a test can
 send SIGINT from outside at chosen delays from there.
 """
@@ -37,7 +41,9 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-ENV_SIGINT_AT = "LUNGSEGDB_SIGINT_AT"
+from lungsegdb_cli.cli import phase
+
+ENV_SIGINT_AT = phase.ENV_SIGINT_AT
 ENV_READY_FD = "LUNGSEGDB_READY_FD"
 
 _RUNNING, _STOPPING, _DONE = "running", "stopping", "done"
@@ -60,7 +66,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     made) Python 3.11 turns it into a ``RuntimeError``. Such a Ctrl-C is raised a moment
     later instead (``SIGALRM`` brings this handler back), wherever the program then is."""
     global _state
-    if _state != _RUNNING:
+    if _state != _RUNNING or phase.result_out():
         return
     if frame is not None and _in_finaliser(frame) and hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_sigint)
@@ -92,10 +98,7 @@ def _install() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _sigint_at(point: str) -> None:
-    """Test-only: SIGINT to this process at ``point`` (see ``LUNGSEGDB_SIGINT_AT``)."""
-    if os.environ.get(ENV_SIGINT_AT) == point:
-        signal.raise_signal(signal.SIGINT)
+_sigint_at = phase.sigint_at
 
 
 def _ready() -> None:
@@ -139,4 +142,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         from lungsegdb_cli.cli.output import report_interrupted
 
         code = report_interrupted(args)
+    if signal.getsignal(signal.SIGINT) is _on_sigint:  # the run is over: its code stands
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._redact import redact
+from lungsegdb_cli.cli import phase
 from lungsegdb_cli.errors import ExitCode, UsageError
 from lungsegdb_cli.utils.fsutil import check_output_file
 from lungsegdb_cli.utils.textsafe import escape as _e
@@ -72,12 +73,15 @@ class Output:
 
     def emit(self, doc: dict[str, Any], human: Callable[[Console], None]) -> None:
         """One JSON document in ``--json`` mode (with ``ok`` and ``schema``, see
-        :func:`_document`), else the human rendering on stdout."""
+        :func:`_document`), else the human rendering on stdout. From here on the result
+        stands: a Ctrl-C is ignored (:mod:`lungsegdb_cli.cli.phase`)."""
+        phase.result_written()
         if self.json:
             sys.stdout.write(dumps(_document(doc), indent=2) + "\n")
             sys.stdout.flush()
         else:
             human(self.out)
+        phase.sigint_at("result")
 
     def warn(self, message: str) -> None:
         if not self.quiet:
@@ -87,6 +91,7 @@ class Output:
 def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
     """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
     exit code: the JSON error document with ``--json``, else the two-line message."""
+    phase.result_written()
     if "--json" in argv:
         doc = _document({"ok": False, "error": error})
         sys.stdout.write(dumps(doc) + "\n")

@@ -71,7 +71,7 @@ def _assert_interrupted(proc: subprocess.CompletedProcess[str], json_out: bool) 
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
-@pytest.mark.parametrize("point", ["start", "run", "exit"])
+@pytest.mark.parametrize("point", ["start", "run", "result", "exit"])
 @pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
 def test_sigint_at_each_point_of_the_process(
     tmp_path: Path, entry: str, point: str, json_out: bool
@@ -86,10 +86,11 @@ def test_sigint_at_each_point_of_the_process(
         timeout=60,
         check=False,
     )
-    if point == "exit":  # the command had returned: its result and exit code stand
+    if point in ("result", "exit"):  # the result was out: it and its exit code stand
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc
+        assert "Interrupted" not in proc.stderr
         if json_out:
-            assert json.loads(proc.stdout)["ok"] is True
+            assert json.loads(proc.stdout)["ok"] is True  # one document
         return
     _assert_interrupted(proc, json_out)
 

@@ -170,9 +170,8 @@ STARTS = {
     "pidfd": ["-c", "import sys; " + _OFF + _MAIN],
     "polling": ["-c", "import os, sys; del os.pidfd_open; " + _OFF + _MAIN],
 }
-#: Processes a busy run has below it: the 2 decode workers; synth's forkserver method adds the
-#: fork server and the resource tracker.
-BUSY = {"stats": 2, "validate": 2, "synth": 4}
+#: Processes a busy run has below it: its 2 workers (decode, or synth's renderers: both forked).
+BUSY = {"stats": 2, "validate": 2, "synth": 2}
 
 
 @pytest.fixture
