@@ -356,6 +356,12 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
             result.waited_for_lock = waited
             if op.extract:
                 _stage_extraction(txn, op, result)
+            if result.read_from is not None and result.read_from.name.endswith(".part"):
+                from lungsegdb_cli.sources.http.resume import state_path
+
+                # the resume sidecar goes at the same commit as its .part is renamed: a kill
+                # after it leaves no sidecar of a partial download that no longer exists
+                txn.remove(state_path(result.read_from))
             commit.checkpoint("download staged")
             txn.commit()
         if result.read_from is not None and result.read_from.name.endswith(".part"):

@@ -547,6 +547,31 @@ def test_a_copied_data_dir_checks_its_own_archive(tmp_path, archives, fake_drive
     assert run(["verify", "--data-dir", str(first), "-q"]) == 1
 
 
+def test_a_download_killed_after_its_commit_leaves_no_resume_sidecar(tmp_path, archives,
+                                                                     fake_drive):
+    """The .part becomes the kept archive at the commit, and its resume sidecar goes in the
+    same commit: killed at any checkpoint from the journal on, the next run recovers a data
+    dir with no sidecar of a partial download that does not exist (info says none)."""
+    from support import crashes
+
+    old, _ = archives
+    fake_drive.mirror["LungSegDB.zip"] = old.path.read_bytes()
+    url = fake_drive.mirror_url("LungSegDB.zip")
+    base = tmp_path / "base"
+    base.mkdir()
+    argv = lambda root: ["download", "--url", url, "--no-drive", "--data-dir", str(root), "-q"]  # noqa: E731
+    points = crashes.checkpoints(argv, base, tmp_path)
+    journal = points.index("journal written") + 1
+    for n in range(journal, len(points) + 1):
+        root = tmp_path / f"crash-{n}"
+        shutil.copytree(base, root)
+        assert crashes.child(argv(root), {crashes.CRASH_AT: str(n)}).returncode == -9
+        assert run(["verify", "--data-dir", str(root), "-q"]) == 0, points[n - 1]
+        left = sorted(os.listdir(root / "downloads"))
+        assert left == ["LungSegDB.zip"], (points[n - 1], left)
+        shutil.rmtree(root)
+
+
 @pytest.mark.parametrize(
     "record",
     [
