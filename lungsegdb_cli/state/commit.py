@@ -280,6 +280,8 @@ def reading(
                 with writing(paths, timeout):
                     pass
             except LocalError as exc:
+                if not is_read_only(exc):
+                    raise  # a full disk, a lock held too long: said as itself (kind, hint)
                 raise LocalError(
                     f"An interrupted update of {paths.root} must be finished first, and "
                     f"this process may not write there: {exc.message}",
