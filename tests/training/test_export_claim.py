@@ -188,3 +188,19 @@ def test_force_over_a_previous_export_still_replaces_it(tree: Path, tmp_path: Pa
     assert sorted(_snapshot(out)) == ["lungsegdb-export.json", "lungsegdb-splits.json",
                                       "pairs.csv"]
     assert L.check_export(out).ok and _beside(out) == []
+
+
+@pytest.mark.parametrize("pid", ["own", "live", "dead"])
+def test_a_killed_runs_staging_goes_whatever_pid_its_name_holds(tree: Path, tmp_path: Path,
+                                                                  pid: str) -> None:
+    """In a container every run may be pid 2: the staging a killed run left beside OUT names
+    the next run's own pid (or any live one). The next export, holding OUT's claim, removes
+    it all the same: no other run can be staging OUT then."""
+    out = tmp_path / "out"
+    number = {"own": os.getpid(), "live": os.getppid(), "dead": 4194999}[pid]
+    left = tmp_path / f".out.staging-{number}-0badc0de"
+    (left / "images").mkdir(parents=True)
+    (left / "images" / "1.TIF").write_bytes(b"a copy a killed run had made")
+    result = L.export("folders", out, tree)
+    assert result.ok and not left.exists()
+    assert _beside(out) == []

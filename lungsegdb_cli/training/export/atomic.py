@@ -17,7 +17,7 @@ is still what was seen:
   in that short window leaves the old export in the ``.old-`` folder, which the next export to
   OUT puts back before it starts.
 
-Leftover staging folders of dead processes beside OUT are removed by :func:`tidy`.
+Leftover staging folders of killed runs beside OUT are removed by :func:`tidy`, under the claim.
 """
 
 from __future__ import annotations
@@ -48,21 +48,11 @@ def _debris(out: Path) -> re.Pattern[str]:
     return re.compile(rf"^\.{re.escape(out.name)}\.(staging|old)-(\d+)-[0-9a-f]+$")
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def tidy(out: Path) -> None:
-    """Put back an old export a crash left moved aside (if OUT is missing); remove staging
-    and moved-aside folders of processes that are gone."""
+    """Put back an old export a crash left moved aside (if OUT is missing); remove the other
+    staging and moved-aside folders of OUT. Call holding OUT's claim (``claim.py``), before
+    this run stages anything: every such folder is then a killed run's -- whatever pid its
+    name holds (pids are reused, always in a container, where each run may be pid 2)."""
     rx = _debris(out)
     try:
         names = os.listdir(out.parent)
@@ -70,7 +60,7 @@ def tidy(out: Path) -> None:
         return
     for name in sorted(names):
         m = rx.match(name)
-        if m is None or _alive(int(m[2])):
+        if m is None:
             continue
         path = out.parent / name
         if m[1] == "old" and not os.path.lexists(out):
