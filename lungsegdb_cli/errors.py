@@ -118,6 +118,14 @@ class UsageError(LungSegDBError):
     default_hint = "See 'lungsegdb COMMAND --help'."
 
 
+class Interrupted(LungSegDBError):
+    """Ctrl-C, said with what the command knows of where it stopped (an export interrupted
+    after it was put in place); the plain case is the CLI's generic "interrupted" message."""
+
+    exit_code = ExitCode.INTERRUPTED
+    kind = "interrupted"
+
+
 class DownloadError(LungSegDBError):
     """The download failed: network, Drive quota, permission, not found, offline."""
 

@@ -15,7 +15,9 @@ need them, so ``lungsegdb --help`` starts fast.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -34,7 +36,7 @@ from lungsegdb_cli.cli.output import (
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
-from lungsegdb_cli.errors import ExitCode, LungSegDBError, UsageError
+from lungsegdb_cli.errors import ExitCode, Interrupted, LungSegDBError, UsageError
 
 __all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
@@ -315,18 +317,29 @@ def export(
         return _emit_check(out, api.check_export(target))
     if out_dir is None:
         raise UsageError("Missing argument 'OUT'", hint="lungsegdb export FORMAT OUT")
-    result = api.export(
-        fmt,
-        out_dir,
-        data_dir,
-        split_file=split_file,
-        link=link,
-        variant=variant,
-        dataset_id=dataset_id,
-        force=force,
-        progress=out.progress(),
-        shard_size=shard_size,
-    )
+    started = time.time_ns()
+    try:
+        result = api.export(
+            fmt,
+            out_dir,
+            data_dir,
+            split_file=split_file,
+            link=link,
+            variant=variant,
+            dataset_id=dataset_id,
+            force=force,
+            progress=out.progress(),
+            shard_size=shard_size,
+        )
+    except KeyboardInterrupt:
+        if not _placed_since(out_dir, started):
+            raise  # OUT is as it was: "run the same command again" holds
+        raise Interrupted(
+            f"Interrupted after the export was put in place: {out_dir} holds it",
+            hint=f"Check it with 'lungsegdb export --check {out_dir}'; to export again, add "
+                 "--force.",
+            path=str(out_dir),
+        ) from None
     if result.made_default_split and not json_out:
         out.warn("no splits in force: exported with the default split (lungsegdb split "
                  "defaults); run 'lungsegdb split' to choose your own")
@@ -590,6 +603,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
         return _interrupted(argv)
     return rv
+
+
+def _placed_since(out_dir: Path, started_ns: int) -> bool:
+    """Whether ``out_dir`` holds an export record written since ``started_ns``: this run's
+    export, put in place before a Ctrl-C cut the rest of the run short."""
+    from lungsegdb_cli.training.export.check import RECORD
+
+    try:
+        return (Path(out_dir) / RECORD).stat().st_mtime_ns >= started_ns
+    except OSError:
+        return False
 
 
 def serve(argv: Sequence[str]) -> int:

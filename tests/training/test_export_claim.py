@@ -204,3 +204,35 @@ def test_a_killed_runs_staging_goes_whatever_pid_its_name_holds(tree: Path, tmp_
     result = L.export("folders", out, tree)
     assert result.ok and not left.exists()
     assert _beside(out) == []
+
+
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("point", "placed"), [("export staged", False), ("export done", True)])
+@pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
+def test_ctrl_c_after_the_export_is_in_place_says_so(
+    tree: Path, tmp_path: Path, hook: None, capsys: pytest.CaptureFixture[str],
+    point: str, placed: bool, json_out: bool,
+) -> None:
+    """Ctrl-C before the export is put in place: OUT as it was, "run the same command again"
+    holds. After: OUT holds the export, so the message says that and the hint is the check
+    (the same command again would refuse the now non-empty OUT)."""
+    out = tmp_path / "out"
+    set_hook(AtPoint(point, _ctrl_c))
+    argv = ["export", "folders", str(out), "--data-dir", str(tree), "-q"]
+    assert run([*argv, "--json"] if json_out else argv) == 130
+    captured = capsys.readouterr()
+    if json_out:
+        error = json.loads(captured.out)["error"]
+        message, hint = error["message"], error["hint"]
+    else:
+        message, hint = captured.err.splitlines()[0], captured.err.splitlines()[1]
+    assert out.exists() is placed
+    if placed:
+        assert "put in place" in message and "export --check" in hint
+        assert L.check_export(out).ok
+    else:
+        assert "nothing half-written" in message and "same command again" in hint
+        assert run(argv) == 0
