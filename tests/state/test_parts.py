@@ -44,10 +44,15 @@ def test_debris_is_what_clean_debris_deletes(tmp_path: Path) -> None:
     for name in (".LungSegDB.staging-1-ab", ".LungSegDB.old-2-cd"):
         (root / name).mkdir()
     (p.state_dir / ".provenance.json.x.tmp").write_text("t")
-    # a tree moved aside by an old version, its place empty: put back, not deleted
-    (root / ".Other.old-3-ef").mkdir()
+    # a manifest moved aside by an old version, its place empty: put back, not deleted
+    (root / ".LungSegDB.sha256.old-3-ef").write_text("manifest")
+    # an export to <root>/out moved its old export aside: the export's, never touched here
+    (root / ".out.old-4-ab").mkdir()
+    (root / ".out.staging-4-ab").mkdir()
     listed = sorted(x.name for x in commit.debris(p))
     assert listed == [".LungSegDB.old-2-cd", ".LungSegDB.staging-1-ab", ".provenance.json.x.tmp"]
     done = commit.clean_debris(p)
-    assert sorted(done) == sorted([*listed, ".Other.old-3-ef -> Other"])
-    assert (root / "Other").is_dir() and commit.debris(p) == []
+    assert sorted(done) == sorted([*listed, ".LungSegDB.sha256.old-3-ef -> LungSegDB.sha256"])
+    assert (root / "LungSegDB.sha256").read_text() == "manifest" and commit.debris(p) == []
+    assert (root / ".out.old-4-ab").is_dir() and (root / ".out.staging-4-ab").is_dir()
+    assert not (root / "out").exists()
