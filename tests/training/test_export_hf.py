@@ -186,6 +186,35 @@ def test_the_card_says_what_the_images_decode_to(tree: str, synth: Path, hu: Pat
         assert kinds == {(c, v): grey[c] for c in grey for v in ("V1", "V2")}
 
 
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_card_names_the_tree_and_claims_no_verification(installed: bool, synth: Path,
+                                                           tmp_path: Path) -> None:
+    """Export verifies nothing, so the card says nothing was verified: it names what
+    lungsegdb recorded of the tree (the manifest's SHA-256, the archive it was extracted
+    from), and no local path; a tree changed after download is exported all the same."""
+    if installed:
+        made = L.synth(tmp_path / "s", pairs=2)
+        data = tmp_path / "d"
+        L.download(data, archive=made.archive.path, sha256=made.archive.sha256)
+        group = data / "LungSegDB" / "raw data" / "V1"
+        for path in group.glob("*/1.*"):
+            path.unlink()  # a pair gone: verify reports it, export packs the rest
+        assert not L.verify(data).ok
+        src = data
+    else:
+        src = synth
+    out = tmp_path / "hf"
+    result = L.export("hf", out, src)
+    text = (out / "README.md").read_text()
+    assert "verified" not in text and result.dataset_dir not in text
+    assert "does not check the files against the manifest (`lungsegdb verify` does)" in text
+    if installed:
+        assert result.manifest_sha256 and f"manifest has SHA-256 `{result.manifest_sha256}`" in text
+        assert f"archive with SHA-256 `{made.archive.sha256}`" in text
+    else:
+        assert result.manifest_sha256 is None and "no manifest" in text
+
+
 def test_shard_size_in_samples_and_bytes(synth: Path, tmp_path: Path) -> None:
     by_count = L.export("hf", tmp_path / "n", synth, shard_size=2, variant="raw")
     train = [s for s in by_count.shards if s["path"].startswith("raw/train-")]

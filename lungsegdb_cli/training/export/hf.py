@@ -272,8 +272,9 @@ def _order(pairs: list[Pair]) -> list[Pair]:
 
 
 def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
-         workers: int | None, limit: int) -> Packed:
-    """Write the shards and the card of ``pairs`` (each with its split) into ``staged``."""
+         workers: int | None, limit: int, *, tree: dict[str, str | None] | None = None) -> Packed:
+    """Write the shards and the card of ``pairs`` (each with its split) into ``staged``;
+    ``tree``: the manifest's and the archive's SHA-256 as recorded (:func:`made_from`)."""
     import pyarrow  # noqa: F401 - checked before the run by require()
 
     packed = Packed()
@@ -316,7 +317,7 @@ def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
             "shards": sum(len(s) for s in splits.values()),
             "bytes": sum(s.size for ss in splits.values() for s in ss),
         }
-    packed.texts[CARD] = card(by_split, nbytes, kinds)
+    packed.texts[CARD] = card(by_split, nbytes, kinds, tree or {})
     return packed
 
 
@@ -349,9 +350,10 @@ def arrow_bytes(sample: Sample) -> int:
     return sample.nbytes + strings + 4 * len(COLUMNS)
 
 
-def plan_pack(pairs: list[Pair], size: ShardSize) -> Callable[..., Packed]:
+def plan_pack(pairs: list[Pair], size: ShardSize,
+              tree: dict[str, str | None] | None = None) -> Callable[..., Packed]:
     """The packing step of an ``hf`` export's plan: ``(staged, progress, workers, limit)``."""
-    return partial(pack, pairs, size)
+    return partial(pack, pairs, size, tree=tree or {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,8 +425,31 @@ def kinds_table(kinds: dict[tuple[str, str], set[str]]) -> str:
     return "\n".join(rows)
 
 
+def made_from(tree: dict[str, str | None]) -> str:
+    """What the card says of the tree the export was made from: only what lungsegdb recorded
+    (``manifest_sha256``, ``archive_sha256``: the archive it was extracted from), and that
+    export did not verify it (no local path: the card is published).
+
+    Examples
+    --------
+    >>> made_from({})
+    'a LungSegDB tree with no manifest (not extracted by lungsegdb)'
+    >>> for part in made_from({"manifest_sha256": "ab", "archive_sha256": "cd"}).split(", "):
+    ...     print(part)
+    the LungSegDB tree whose manifest has SHA-256 `ab`
+    recorded as extracted from the archive with SHA-256 `cd`
+    """
+    manifest, archive = tree.get("manifest_sha256"), tree.get("archive_sha256")
+    if not manifest:
+        return "a LungSegDB tree with no manifest (not extracted by lungsegdb)"
+    text = f"the LungSegDB tree whose manifest has SHA-256 `{manifest}`"
+    if archive:
+        text += f", recorded as extracted from the archive with SHA-256 `{archive}`"
+    return text
+
+
 def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, str], int],
-         kinds: dict[tuple[str, str], set[str]]) -> str:
+         kinds: dict[tuple[str, str], set[str]], tree: dict[str, str | None]) -> str:
     """README.md: the front matter, then what the dataset is, how to load and decode a row
     (with what this export's images are, per config x version: ``kinds``), the columns, the
     files, the citation and the licence."""
@@ -439,7 +464,9 @@ def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, st
 
 {dataset.DESCRIPTION}
 
-Exported by lungsegdb {__version__} (`lungsegdb export hf`) from a verified tree; the
+Exported by lungsegdb {__version__} (`lungsegdb export hf`) from {made_from(tree)}.
+The export packs the files as they were on disk: it checks each image's header and each
+mask, but does not check the files against the manifest (`lungsegdb verify` does). The
 splits are the ones in `lungsegdb-splits.json` beside this card (our `val` is `validation`).
 
 ## Load
