@@ -48,6 +48,7 @@ from lungsegdb_cli.training.pairs import (
     SPLITS,
     Pair,
     assigned_splits,
+    require_pairs,
     scan_pairs,
     splits_path,
 )
@@ -301,6 +302,8 @@ def export(
         raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
                           hint="Run 'lungsegdb download' first, or pass --data-dir.",
                           path=str(paths.dataset_dir))
+    with commit.reading(paths):  # nothing to export is refused before anything is written
+        require_pairs(paths, chosen)
     req = _Request(fmt, Path(os.path.abspath(out)), split_file, link, chosen, variants,
                    dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
@@ -346,6 +349,8 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
     with commit.reading(paths), staging(out) as (staged, aside):
         splits = load_splits(paths, req.split_file, staged / SPLITS_COPY)
         pairs = assigned_pairs(paths, splits, variants)
+        if not pairs:  # gone since the check before the claim
+            require_pairs(paths, chosen)
         manifest = manifest_sha256(paths)
         tree = {"manifest_sha256": manifest, "archive_sha256": _archive_pin(paths)}
         plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None,
