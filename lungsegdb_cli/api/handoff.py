@@ -238,7 +238,8 @@ def export(
     Raises
     ------
     UsageError
-        Unknown format, link or variant; a bad ``shard_size``, or one for a format that is not
+        Unknown format, link or variant; a ``variant`` the tree has no pair of (nothing
+        written); a bad ``shard_size``, or one for a format that is not
         packed; ``hf`` without pyarrow (naming the ``[hf]`` extra); a non-empty ``out``
         without ``force``; with
         ``force``, an ``out`` that is not an intact previous export holding only what it made;
@@ -246,7 +247,7 @@ def export(
         variable?), or the current folder or one holding it; a missing ``split_file``
         (exit 2).
     CheckFailed
-        No tree; a splits file that fails
+        No tree; a tree with no image/mask pair (nothing written); a splits file that fails
         :func:`~lungsegdb_cli.training.split.check_splits` (from another manifest, not
         covering the pairs, or leaky); a file that cannot be decoded; a manifest that is not
         a regular file (exit 1).

@@ -307,10 +307,11 @@ def export(
     Images are hard-linked (no second copy), masks rewritten as 0/1 where the format needs
     it; hf and webdataset pack them into shards (--shard-size). The export is atomic;
     OUT/lungsegdb-export.json records what the export was made from. Exit 2: OUT is not
-    empty (give --force to replace a previous export; it replaces nothing else) or a bad
-    option; exit 1: the splits file no longer matches the tree, or (--check) the export no
-    longer matches; exit 5: another export is writing OUT, OUT changed meanwhile (nothing in it
-    is deleted), or the disk is full. hf needs the [hf] extra (pyarrow): exit 2 without it."""
+    empty (give --force to replace a previous export; it replaces nothing else), a bad
+    option or a --variant the tree has no pair of; exit 1: a tree with no pair, the splits
+    file no longer matches the tree, or (--check) the export no longer matches; exit 5:
+    another export is writing OUT, OUT changed meanwhile (nothing in it is deleted), or the
+    disk is full. hf needs the [hf] extra (pyarrow): exit 2 without it."""
     out = Output(json_mode=json_out, quiet=quiet)
     if check:
         target = out_dir if out_dir is not None else fmt

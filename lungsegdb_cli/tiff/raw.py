@@ -286,12 +286,23 @@ def plain_shape(
 ) -> tuple[int, ...] | None:
     """The decoded shape of a plain TIFF (as :func:`read_plain` would return it) from its
     header alone, no pixel read; None for anything else. Raises :class:`TooLarge` likewise."""
+    got = plain_layout(path, size, max_pixels)
+    return None if got is None else got[0]
+
+
+def plain_layout(
+    path: Source, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[tuple[int, ...], str] | None:
+    """:func:`plain_shape` and the dtype :func:`read_plain` would decode to (``int16``,
+    ``uint8``, ...: its name, whatever the file's byte order), from the header alone."""
+    import numpy as np
+
     f = _File(path)
     try:
         layout = _plain(f, size, max_pixels)
     finally:
         f.close()
-    return None if layout is None else tuple(layout[0])
+    return None if layout is None else (tuple(layout[0]), np.dtype(layout[1]).name)
 
 
 def read_plain(

@@ -130,6 +130,33 @@ def _both_variants(names: Iterable[str]) -> UsageError:
     )
 
 
+def require_pairs(paths: DataPaths, variant: str | None = None) -> None:
+    """Raise unless the tree holds at least one pair of ``variant`` (canonical; None: of
+    any): what a consumer that must produce something (``export``) checks before it writes
+    anything. A variant the tree holds no pair of: :class:`UsageError` (exit 2) naming it and
+    what the tree holds; a tree that holds no pair at all: :class:`CheckFailed` (exit 1); no
+    tree: CheckFailed as :func:`scan_pairs`. Listing stops at the first pair found. Call with
+    the generation lock held."""
+    where = paths.dataset_dir
+    if any(gs.pairs for gs in iter_required(paths, dataset.groups(variant))):
+        return
+    held = sorted({gs.group.variant for gs in iter_required(paths) if gs.pairs})
+    if not held:
+        raise CheckFailed(
+            f"The tree at {where} holds no image/mask pair",
+            hint="See what it holds with 'lungsegdb validate'.",
+            path=str(where),
+        )
+    others = " or ".join(f"--variant {v.split()[0]}" for v in held)
+    raise UsageError(
+        f"The tree at {where} has no {variant!r}: it holds only "
+        f"{' and '.join(repr(v) for v in held)}",
+        hint=f"Pass {others}, or leave --variant out.",
+        path=str(where),
+        variant=variant,
+    )
+
+
 def _parse_filters(variant: str | None, version: str | None) -> tuple[dataset.Group, ...]:
     from lungsegdb_cli.dataset.card import parse_variant, parse_version
 

@@ -79,7 +79,7 @@ def test_docs_training_md_runs_as_written(tmp_path: Path) -> None:
     assert len(train) == len(L.pairs(tmp_path / "lsdb-train", split="train", variant="raw"))
     images, masks = namespace["images"], namespace["masks"]  # the loop's last batch
     assert images.shape[1:] == (1, 256, 256) and masks.shape[1:] == (1, 256, 256)
-    assert L.check_export(tmp_path / "nnUNet_raw").ok  # what section 4 checks
+    assert L.check_export(tmp_path / "lsdb-nnunet").ok  # what section 4 checks
 
     # the packed formats and Croissant: their sections' shell lines, then their blocks
     later = _shell_lines(text, "## 3", after="## 2e")

@@ -110,10 +110,15 @@ def test_monai_reads_the_datalist_and_loads_every_pair(
 def test_nnunet_plan_and_preprocess_accepts_the_export(tree: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("nnUNetv2_plan_and_preprocess")
     assert exe.is_file(), "nnunetv2 is not installed: pip install '.[frameworks]'"
-    raw = tmp_path / "nnUNet_raw"
-    result = L.export("nnunet", raw, tree, variant="preprocessed")
+    # as docs/export.md says: a folder of its own, its dataset linked into an nnUNet_raw
+    # that holds another dataset
+    out = tmp_path / "lsdb-nnunet"
+    result = L.export("nnunet", out, tree, variant="preprocessed")
     (name,) = result.datasets
-    dataset = raw / name
+    dataset = out / name
+    raw = tmp_path / "nnUNet_raw"
+    (raw / "Dataset004_Hippocampus").mkdir(parents=True)
+    (raw / name).symlink_to(dataset, target_is_directory=True)
     env = {
         **os.environ,
         "nnUNet_raw": str(raw),

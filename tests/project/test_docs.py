@@ -162,3 +162,16 @@ def test_verify_md_json_example_has_the_real_documents_keys(tmp_path: Path) -> N
     assert len(blocks) == 1
     doc = L.verify(tmp_path / "d").to_dict()
     assert _shape(blocks[0]) == _shape({"ok": True, "schema": 1, **doc})
+
+
+def test_every_hub_upload_shown_keeps_the_export_record_home() -> None:
+    """The export record (``lungsegdb-export.json``) holds this machine's paths: an upload
+    line of the docs (``hf upload``, ``huggingface-cli upload``) excludes it, as
+    ``publish --export`` leaves it home."""
+    shown = 0
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in doc.read_text().splitlines():
+            if re.search(r"\b(hf|huggingface-cli) upload \S+/\S+ ", line):
+                shown += 1
+                assert "--exclude lungsegdb-export.json" in line, f"{doc.name}: {line}"
+    assert shown

@@ -260,6 +260,50 @@ def test_refuses_non_empty_out_and_force_replaces(tree: Path, tmp_path: Path,
     L.export("csv", tmp_path / "empty", tree)
 
 
+def _nnunet_raw_with_another_dataset(out: Path, tree: Path) -> None:
+    (out / "Dataset004_Hippocampus" / "imagesTr").mkdir(parents=True)
+
+
+def _previous_export_then_another_dataset(out: Path, tree: Path) -> None:
+    L.export("nnunet", out, tree, variant="raw")
+    (out / "Dataset004_Hippocampus").mkdir()
+
+
+def _a_users_files(out: Path, tree: Path) -> None:
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+
+
+#: (what OUT holds, --force, what the refusal says, whether it hints at $nnUNet_raw)
+NOT_OURS = [
+    (_nnunet_raw_with_another_dataset, False, "is not empty", True),
+    (_nnunet_raw_with_another_dataset, True, "is not a lungsegdb export", True),
+    (_previous_export_then_another_dataset, True, "its export did not make", True),
+    (_a_users_files, False, "is not empty", False),
+    (_a_users_files, True, "is not a lungsegdb export", False),
+]
+
+
+@pytest.mark.parametrize(("holds", "force", "says", "nnunet"), NOT_OURS,
+                         ids=[f"{c[0].__name__}-force={c[1]}" for c in NOT_OURS])
+def test_an_out_holding_nnunet_datasets_is_refused_with_the_way_to_link_them(
+        holds, force: bool, says: str, nnunet: bool, tree: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    """$nnUNet_raw holds other datasets: an export may not own it (exit 2, nothing touched),
+    and the refusal says to export to a folder of its own and link the DatasetNNN_* folders
+    into $nnUNet_raw (docs/export.md#nnunet); any other non-empty OUT keeps the plain hint."""
+    out = tmp_path / "nnUNet_raw"
+    holds(out, tree)
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    rc = run(["export", "nnunet", str(out), "--data-dir", str(tree), "--json"]
+             + (["--force"] if force else []))
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert rc == 2 and says in err["message"], err
+    assert ("link its DatasetNNN_* folders into $nnUNet_raw" in err["hint"]) is nnunet, err
+    assert "\n" not in err["hint"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+
+
 def test_failure_leaves_out_as_it_was(own_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     L.export("nnunet", out, own_tree, variant="raw")

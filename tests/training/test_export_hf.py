@@ -146,6 +146,75 @@ def test_values_are_exact_on_int16_hounsfield_units(hu: Path, tmp_path: Path) ->
         assert (r["mask"] == stored) == (r["version"] == "V2")
 
 
+def _card_kinds(text: str) -> dict[tuple[str, str], str]:
+    """The card's table of images per config x version."""
+    body = text.split("## Decode", 1)[1].split("```", 1)[0]
+    rows = [line.strip("|").split("|") for line in body.splitlines()
+            if line.startswith("| ") and not line.startswith("| config")]
+    return {(c.strip(), v.strip()): what.strip() for c, v, what in rows}
+
+
+def _decoded_kinds(out: Path) -> dict[tuple[str, str], str]:
+    """What the rows decode to, per config x version, in the card's words."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for row in _rows(out):
+        image = _decode(row["image"])
+        channels = {2: "grey (H x W)", 3: f"RGB (H x W x {image.shape[-1]})"}[image.ndim]
+        seen.setdefault((row["config"], row["version"]), set()).add(
+            f"`{image.dtype.name}` {channels}")
+    return {k: "; ".join(sorted(v)) for k, v in seen.items()}
+
+
+@pytest.mark.parametrize("tree", ["synth", "hu", "like-kaggle"])
+def test_the_card_says_what_the_images_decode_to(tree: str, synth: Path, hu: Path,
+                                                 tmp_path: Path) -> None:
+    """The card's Decode section names, per config x version, the dtype and grey/RGB the
+    rows of this export decode to (from the headers export reads), never a fixed claim
+    such as "V2: 8-bit RGB": real CT (--like-kaggle) is int16 HU and uint8 grey in V1 and V2."""
+    if tree == "like-kaggle":
+        src = Path(L.synth(tmp_path / "k", pairs=2, like_kaggle=True, fmt="none").tree)
+    else:
+        src = {"synth": synth, "hu": hu}[tree]
+    out = tmp_path / "hf"
+    L.export("hf", out, src)
+    text = (out / "README.md").read_text()
+    assert "8-bit RGB" not in text
+    kinds = _card_kinds(text)
+    assert kinds == _decoded_kinds(out)
+    if tree == "like-kaggle":
+        grey = {"raw": "`int16` grey (H x W)", "preprocessed": "`uint8` grey (H x W)"}
+        assert kinds == {(c, v): grey[c] for c in grey for v in ("V1", "V2")}
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_card_names_the_tree_and_claims_no_verification(installed: bool, synth: Path,
+                                                           tmp_path: Path) -> None:
+    """Export verifies nothing, so the card says nothing was verified: it names what
+    lungsegdb recorded of the tree (the manifest's SHA-256, the archive it was extracted
+    from), and no local path; a tree changed after download is exported all the same."""
+    if installed:
+        made = L.synth(tmp_path / "s", pairs=2)
+        data = tmp_path / "d"
+        L.download(data, archive=made.archive.path, sha256=made.archive.sha256)
+        group = data / "LungSegDB" / "raw data" / "V1"
+        for path in group.glob("*/1.*"):
+            path.unlink()  # a pair gone: verify reports it, export packs the rest
+        assert not L.verify(data).ok
+        src = data
+    else:
+        src = synth
+    out = tmp_path / "hf"
+    result = L.export("hf", out, src)
+    text = (out / "README.md").read_text()
+    assert "verified" not in text and result.dataset_dir not in text
+    assert "does not check the files against the manifest (`lungsegdb verify` does)" in text
+    if installed:
+        assert result.manifest_sha256 and f"manifest has SHA-256 `{result.manifest_sha256}`" in text
+        assert f"archive with SHA-256 `{made.archive.sha256}`" in text
+    else:
+        assert result.manifest_sha256 is None and "no manifest" in text
+
+
 def test_shard_size_in_samples_and_bytes(synth: Path, tmp_path: Path) -> None:
     by_count = L.export("hf", tmp_path / "n", synth, shard_size=2, variant="raw")
     train = [s for s in by_count.shards if s["path"].startswith("raw/train-")]
@@ -232,6 +301,6 @@ def test_a_missing_pyarrow_is_exit_2_naming_the_extra(
 
 
 def test_docstring_examples() -> None:
-    for module in (shardsize, samples):
+    for module in (shardsize, samples, hf):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__

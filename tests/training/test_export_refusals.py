@@ -118,3 +118,48 @@ def test_a_clean_tree_still_exports(fmt: str, tmp_path: Path) -> None:
     root, _ = _tree(tmp_path / "t", None)
     result = L.export(fmt, tmp_path / "out", root)
     assert sum(result.counts.values()) == 3
+
+
+ALL_FORMATS = ("nnunet", "monai", "folders", "csv", "hf", "webdataset", "croissant")
+#: (the tree, --variant, exit code, error kind, what the message names)
+EMPTY = [
+    ("raw-only", "preprocessed", 2, "usage", "has no 'preprocessed data'"),
+    ("no-pair", None, 1, "check-failed", "holds no image/mask pair"),
+    ("no-pair", "raw", 1, "check-failed", "holds no image/mask pair"),
+]
+
+
+def _empty_tree(root: Path, kind: str) -> Path:
+    """``raw-only``: three raw V1 pairs; ``no-pair``: the folders, no pair (a lone image)."""
+    if kind == "raw-only":
+        return _tree(root, None)[0]
+    images = root / "LungSegDB" / "raw data" / "V1" / "CT_Images"
+    images.mkdir(parents=True)
+    (images.parent / "CT_Masks").mkdir()
+    tifffile.imwrite(images / "lone.TIF", HU)
+    return root
+
+
+@pytest.mark.parametrize(("tree", "variant", "code", "kind", "says"), EMPTY,
+                         ids=[f"{t}-{v}" for t, v, *_ in EMPTY])
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_an_export_of_nothing_is_refused_before_anything_is_written(
+        tree: str, variant: str | None, code: int, kind: str, says: str, fmt: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An export whose selection holds no pair is refused, never an empty dataset reported
+    as exported: a variant the tree has no pair of is exit 2 naming it and what the tree
+    holds; a tree without a pair exit 1. Nothing is written, not even OUT's parent."""
+    root = _empty_tree(tmp_path / "t", tree)
+    out = tmp_path / "new" / "out"
+    args = ["export", fmt, str(out), "--data-dir", str(root), "--json"]
+    rc = run(args + (["--variant", variant] if variant else []))
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert (rc, err["kind"]) == (code, kind), err
+    assert says in err["message"], err["message"]
+    if code == 2:
+        assert "--variant raw" in err["hint"], err["hint"]
+    assert not (tmp_path / "new").exists()
+    error = L.UsageError if code == 2 else L.CheckFailed
+    with pytest.raises(error, match=says):
+        L.export(fmt, out, root, variant=variant)
+    assert not (tmp_path / "new").exists()

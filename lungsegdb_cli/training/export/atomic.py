@@ -131,11 +131,30 @@ def _made_by(doc: dict[str, Any]) -> frozenset[str] | None:
     return frozenset([RECORD, *(e["path"] for e in entries)])
 
 
+#: A folder of nnU-Net's ``$nnUNet_raw`` (``Dataset004_Hippocampus``).
+_NNUNET_DATASET = re.compile(r"Dataset\d+_")
+NNUNET_HINT = (
+    "For nnU-Net's $nnUNet_raw (it holds Dataset* folders): export to a folder of its own, "
+    "then link its DatasetNNN_* folders into $nnUNet_raw (docs/export.md#nnunet)."
+)
+
+
+def _hint(out: Path, hint: str) -> str:
+    """``hint``, and :data:`NNUNET_HINT` when OUT holds an nnU-Net dataset folder (OUT is
+    likely ``$nnUNet_raw``, which an export may not own)."""
+    try:
+        with os.scandir(out) as entries:
+            nnunet = any(_NNUNET_DATASET.match(e.name) for e in entries)
+    except OSError:
+        return hint
+    return f"{hint} {NNUNET_HINT}" if nnunet else hint
+
+
 def _not_an_export(out: Path, why: str) -> UsageError:
     return UsageError(
         f"OUT {out} is not empty and is not a lungsegdb export ({why}): "
         "--force replaces only a previous export",
-        hint="Remove it yourself if it should go, or choose another OUT.",
+        hint=_hint(out, "Remove it yourself if it should go, or choose another OUT."),
         path=str(out),
     )
 
@@ -158,7 +177,8 @@ def _previous_export(out: Path) -> Seen:
             f"OUT {out} holds {counted(len(extra), 'path')} its export did not make, "
             f"e.g. {extra[0]}: "
             "--force replaces only what a previous export made",
-            hint="Move them out of OUT (or choose another OUT), then run the export again.",
+            hint=_hint(out, "Move them out of OUT (or choose another OUT), then run the export "
+                       "again."),
             path=str(out / extra[0]),
         )
     return Seen(_digest(out / RECORD), made)
@@ -218,7 +238,8 @@ def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
     if not force:
         raise UsageError(
             f"OUT {out} is not empty",
-            hint="Give --force to replace a previous export there, or choose another OUT.",
+            hint=_hint(out, "Give --force to replace a previous export there, or choose another "
+                       "OUT."),
             path=str(out),
         )
     return _previous_export(out)

@@ -22,10 +22,11 @@ group    string    the group key the split kept together
 
 Why bytes and not ``Image`` or ``Array2D`` features: ``datasets``' ``Image`` decodes with
 Pillow, which turns signed 16-bit TIFFs into 32-bit integers (or refuses them), and
-``Array2D`` needs one shape per column while V2 slices differ in size and V2 images have three
-channels. The TIFF bytes keep every value, dtype and shape exactly, and are a byte copy of the
-tree (no decode, no re-encode); ``tifffile.imread(io.BytesIO(row["image"]), key=0)`` gives
-what :func:`~lungsegdb_cli.training.pairs.load_pair` gives, for the mask too.
+``Array2D`` needs one shape and dtype per column while slices may differ in size, dtype and
+channels from one version (or file) to the next. The TIFF bytes keep every value, dtype and
+shape exactly, and are a byte copy of the tree (no decode, no re-encode);
+``tifffile.imread(io.BytesIO(row["image"]), key=0)`` gives what
+:func:`~lungsegdb_cli.training.pairs.load_pair` gives, for the mask too.
 
 Shards: rows go into a shard until the next would take it over ``--shard-size`` (samples, or
 bytes as stored before Parquet's Zstandard compression; default 256 MB), in row groups of at
@@ -35,6 +36,10 @@ few copies of a row group while it encodes it: peak memory ~230 MB whatever the 
 against ~330 MB at 100 rows and 64 MiB, for the same speed). Dictionary encoding and
 statistics only for the string columns (min/max of image bytes would only bloat the footer).
 Each shard is hashed as it is written; the record lists it for ``verify-export``.
+
+The card says what the images of this export are, per config x version, from the image
+headers the export reads anyway (:func:`image_kind`: dtype, grey or RGB): never a fixed
+claim about a version.
 """
 
 from __future__ import annotations
@@ -267,11 +272,13 @@ def _order(pairs: list[Pair]) -> list[Pair]:
 
 
 def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
-         workers: int | None, limit: int) -> Packed:
-    """Write the shards and the card of ``pairs`` (each with its split) into ``staged``."""
+         workers: int | None, limit: int, *, tree: dict[str, str | None] | None = None) -> Packed:
+    """Write the shards and the card of ``pairs`` (each with its split) into ``staged``;
+    ``tree``: the manifest's and the archive's SHA-256 as recorded (:func:`made_from`)."""
     import pyarrow  # noqa: F401 - checked before the run by require()
 
     packed = Packed()
+    kinds: dict[tuple[str, str], set[str]] = {}  # (config, version) -> image kinds
     counts: dict[str, dict[str, int]] = {}
     by_split: dict[str, dict[str, list[Shard]]] = {}
     nbytes: dict[tuple[str, str], int] = {}
@@ -290,6 +297,8 @@ def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
                     by_split.setdefault(config, {})
                 counts.setdefault(config, dict.fromkeys(SPLITS, 0))[str(p.split)] += 1
                 nbytes[config, split] = nbytes.get((config, split), 0) + arrow_bytes(sample)
+                kinds.setdefault((config, p.version), set()).add(
+                    image_kind(sample.shape, sample.dtype))
                 writer.add(sample)
             if writer is not None:
                 by_split[writer.config][writer.split] = writer.close()
@@ -308,8 +317,29 @@ def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
             "shards": sum(len(s) for s in splits.values()),
             "bytes": sum(s.size for ss in splits.values() for s in ss),
         }
-    packed.texts[CARD] = card(by_split, nbytes)
+    packed.texts[CARD] = card(by_split, nbytes, kinds, tree or {})
     return packed
+
+
+def image_kind(shape: tuple[int, ...], dtype: str) -> str:
+    """What an image decodes to, for the card: its dtype and grey or RGB, from its header.
+
+    Examples
+    --------
+    >>> image_kind((512, 512), "int16"), image_kind((64, 64, 3), "uint8")
+    ('`int16` grey (H x W)', '`uint8` RGB (H x W x 3)')
+    >>> image_kind((64, 64, 4), "uint8"), image_kind((64, 64, 2), ""), image_kind((), "")
+    ('`uint8` RGBA (H x W x 4)', 'unknown dtype, 2 samples per pixel (H x W x 2)', 'unknown')
+    """
+    what = f"`{dtype}`" if dtype else "unknown dtype"
+    if len(shape) == 2:
+        return f"{what} grey (H x W)"
+    if len(shape) == 3:
+        n = shape[2]
+        name = {3: "RGB", 4: "RGBA"}.get(n)
+        how = f"{what} {name}" if name else f"{what}, {n} samples per pixel"
+        return f"{how} (H x W x {n})"
+    return "unknown"
 
 
 def arrow_bytes(sample: Sample) -> int:
@@ -320,9 +350,10 @@ def arrow_bytes(sample: Sample) -> int:
     return sample.nbytes + strings + 4 * len(COLUMNS)
 
 
-def plan_pack(pairs: list[Pair], size: ShardSize) -> Callable[..., Packed]:
+def plan_pack(pairs: list[Pair], size: ShardSize,
+              tree: dict[str, str | None] | None = None) -> Callable[..., Packed]:
     """The packing step of an ``hf`` export's plan: ``(staged, progress, workers, limit)``."""
-    return partial(pack, pairs, size)
+    return partial(pack, pairs, size, tree=tree or {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,9 +413,46 @@ def front_matter(by_split: dict[str, dict[str, list[Shard]]],
     return "\n".join(lines)
 
 
-def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, str], int]) -> str:
-    """README.md: the front matter, then what the dataset is, how to load and decode a row,
-    the columns, the files, the citation and the licence."""
+def kinds_table(kinds: dict[tuple[str, str], set[str]]) -> str:
+    """The card's table of what the images decode to, per config x version (in config order,
+    then version order), as their headers declare it."""
+    order = {config_name(v): i for i, v in enumerate(dataset.VARIANTS)}
+    rows = ["| config | version | image |", "|---|---|---|"]
+    for (config, version), seen in sorted(
+        kinds.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][1])
+    ):
+        rows.append(f"| {config} | {version} | {'; '.join(sorted(seen))} |")
+    return "\n".join(rows)
+
+
+def made_from(tree: dict[str, str | None]) -> str:
+    """What the card says of the tree the export was made from: only what lungsegdb recorded
+    (``manifest_sha256``, ``archive_sha256``: the archive it was extracted from), and that
+    export did not verify it (no local path: the card is published).
+
+    Examples
+    --------
+    >>> made_from({})
+    'a LungSegDB tree with no manifest (not extracted by lungsegdb)'
+    >>> for part in made_from({"manifest_sha256": "ab", "archive_sha256": "cd"}).split(", "):
+    ...     print(part)
+    the LungSegDB tree whose manifest has SHA-256 `ab`
+    recorded as extracted from the archive with SHA-256 `cd`
+    """
+    manifest, archive = tree.get("manifest_sha256"), tree.get("archive_sha256")
+    if not manifest:
+        return "a LungSegDB tree with no manifest (not extracted by lungsegdb)"
+    text = f"the LungSegDB tree whose manifest has SHA-256 `{manifest}`"
+    if archive:
+        text += f", recorded as extracted from the archive with SHA-256 `{archive}`"
+    return text
+
+
+def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, str], int],
+         kinds: dict[tuple[str, str], set[str]], tree: dict[str, str | None]) -> str:
+    """README.md: the front matter, then what the dataset is, how to load and decode a row
+    (with what this export's images are, per config x version: ``kinds``), the columns, the
+    files, the citation and the licence."""
     first = next(iter(by_split), "preprocessed")
     rows = []
     for config, splits in by_split.items():
@@ -396,7 +464,9 @@ def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, st
 
 {dataset.DESCRIPTION}
 
-Exported by lungsegdb {__version__} (`lungsegdb export hf`) from a verified tree; the
+Exported by lungsegdb {__version__} (`lungsegdb export hf`) from {made_from(tree)}.
+The export packs the files as they were on disk: it checks each image's header and each
+mask, but does not check the files against the manifest (`lungsegdb verify` does). The
 splits are the ones in `lungsegdb-splits.json` beside this card (our `val` is `validation`).
 
 ## Load
@@ -411,8 +481,10 @@ ds = load_dataset("path/to/this/folder", "{first}")   # configs: {", ".join(by_s
 
 `image` holds the image file's bytes exactly as stored in the tree and `mask` a TIFF of the
 mask as 0/1 `uint8`: decoding them with tifffile gives every value, dtype and shape as in
-the tree (`raw data` V1: signed 16-bit Hounsfield units; `preprocessed data`: 8-bit grey;
-V2: 8-bit RGB), the same arrays as `lungsegdb_cli.load_pair`.
+the tree, the same arrays as `lungsegdb_cli.load_pair`. The images of this export, as their
+TIFF headers declare them:
+
+{kinds_table(kinds)}
 
 ```python
 {DECODE}

@@ -268,13 +268,15 @@ def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -
     return rows_text(CSV_COLUMNS, rows)
 
 
-def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize) -> Plan:
-    """An ``hf`` or ``webdataset`` plan: no jobs, the format's pack step."""
+def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize,
+                tree: dict[str, str | None] | None = None) -> Plan:
+    """An ``hf`` or ``webdataset`` plan: no jobs, the format's pack step (``tree``: what the
+    hf card says of the tree, see :func:`~lungsegdb_cli.training.export.hf.made_from`)."""
     plan = Plan(cases=case_ids(pairs))
     if fmt == "hf":
         from lungsegdb_cli.training.export import hf
 
-        plan.pack = hf.plan_pack(pairs, shard_size)
+        plan.pack = hf.plan_pack(pairs, shard_size, tree or {})
     else:
         from lungsegdb_cli.training.export import webdataset
 
@@ -283,12 +285,13 @@ def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize) -> Plan:
 
 
 def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool,
-         shard_size: ShardSize | None = None) -> Plan:
-    """The plan of format ``fmt`` for ``pairs`` (each with its split)."""
+         shard_size: ShardSize | None = None, tree: dict[str, str | None] | None = None) -> Plan:
+    """The plan of format ``fmt`` for ``pairs`` (each with its split); ``tree``: the
+    manifest's and the archive's SHA-256 as recorded (the hf card names them)."""
     if fmt in PACKED:
         from lungsegdb_cli.training.export.shardsize import DEFAULT
 
-        return plan_packed(fmt, pairs, shard_size or DEFAULT)
+        return plan_packed(fmt, pairs, shard_size or DEFAULT, tree)
     if fmt == "nnunet":
         return plan_nnunet(pairs, dataset_id, one_variant)
     if fmt == "monai":

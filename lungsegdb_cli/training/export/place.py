@@ -114,10 +114,12 @@ class NotPlaceable(ValueError):
 @dataclass(frozen=True)
 class Header:
     """What a TIFF's header and IFDs say, no pixel read: the first page's decoded shape
-    (samples last) and the number of pages."""
+    (samples last), the number of pages and the dtype it decodes to (``int16``, ``uint8``,
+    ...; empty where the header does not say)."""
 
     shape: tuple[int, ...]
     pages: int
+    dtype: str = ""
 
     @property
     def hw(self) -> str:
@@ -133,11 +135,11 @@ def read_header(source: str | bytes, size: int, limit: int) -> Header:
     whose compressed data is corrupt passes: ``lungsegdb validate`` decodes every pixel."""
     import io
 
-    from lungsegdb_cli.tiff.raw import plain_shape
+    from lungsegdb_cli.tiff.raw import plain_layout
 
-    shape = plain_shape(source, size, limit)
-    if shape is not None:
-        return Header(shape, 1)
+    plain = plain_layout(source, size, limit)
+    if plain is not None:
+        return Header(plain[0], 1, plain[1])
     import tifffile
 
     from lungsegdb_cli.tiff.decode import check_pages, quiet_tifffile
@@ -158,7 +160,8 @@ def read_header(source: str | bytes, size: int, limit: int) -> Header:
             )
         spp = max(1, int(page.samplesperpixel or 1))
         hw = (int(page.imagelength), int(page.imagewidth))
-        return Header(hw + ((spp,) if spp > 1 else ()), pages)
+        dtype = page.dtype.name if page.dtype is not None else ""
+        return Header(hw + ((spp,) if spp > 1 else ()), pages, dtype)
 
 
 def _one_page(header: Header) -> Header:

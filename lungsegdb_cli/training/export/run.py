@@ -34,7 +34,7 @@ from typing import Any
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
+from lungsegdb_cli.errors import CheckFailed, LungSegDBError, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
 from lungsegdb_cli.training.export import croissant, layout, recordtext
@@ -48,6 +48,7 @@ from lungsegdb_cli.training.pairs import (
     SPLITS,
     Pair,
     assigned_splits,
+    require_pairs,
     scan_pairs,
     splits_path,
 )
@@ -302,6 +303,8 @@ def export(
         raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
                           hint="Run 'lungsegdb download' first, or pass --data-dir.",
                           path=str(paths.dataset_dir))
+    with commit.reading(paths):  # nothing to export is refused before anything is written
+        require_pairs(paths, chosen)
     req = _Request(fmt, target, split_file, link, chosen, variants,
                    dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
@@ -324,6 +327,18 @@ class _Request:
     shard: ShardSize | None = None  # hf, webdataset
 
 
+def _archive_pin(paths: DataPaths) -> str | None:
+    """The SHA-256 of the archive the tree is recorded as extracted from, if recorded (a
+    record that cannot be read: None; export vouches for nothing, ``verify`` reports it)."""
+    from lungsegdb_cli.state.provenance import Provenance
+
+    try:
+        record = Provenance.load(paths.provenance)
+    except LungSegDBError:
+        return None
+    return None if record is None else record.pin
+
+
 def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
          workers: int | None) -> ExportResult:
     """The export proper, OUT claimed: stage every file, then put it in place if OUT is still
@@ -335,8 +350,12 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
     with commit.reading(paths), staging(out) as (staged, aside):
         splits = load_splits(paths, req.split_file, staged / SPLITS_COPY)
         pairs = assigned_pairs(paths, splits, variants)
+        if not pairs:  # gone since the check before the claim
+            require_pairs(paths, chosen)
+        manifest = manifest_sha256(paths)
+        tree = {"manifest_sha256": manifest, "archive_sha256": _archive_pin(paths)}
         plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None,
-                           shard_size=req.shard)
+                           shard_size=req.shard, tree=tree)
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
         shards: list[dict[str, Any]] = []
         if plan.pack is not None:  # hf, webdataset: shards instead of a file per image
@@ -364,7 +383,7 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
             splits_source=splits.source,
             splits_file=splits.path,
             splits_sha256=hashlib.sha256(splits.text).hexdigest(),
-            manifest_sha256=manifest_sha256(paths),
+            manifest_sha256=manifest,
             counts={s: sum(p.split == s for p in pairs) for s in SPLITS},
             datasets=plan.datasets,
             placed=dict(Counter(p.how for p in placed if p.how != "probed")),

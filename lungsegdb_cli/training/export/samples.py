@@ -40,6 +40,7 @@ from lungsegdb_cli.errors import from_os_error
 from lungsegdb_cli.tiff import foreground
 from lungsegdb_cli.training.export.place import (
     Failed,
+    Header,
     NotPlaceable,
     Placed,
     _raise_errors,
@@ -89,6 +90,10 @@ class Sample:
     pair: Pair
     image: bytes
     mask: bytes
+    #: the image's first page as its header declares it: decoded shape (samples last) and
+    #: dtype name (what the hf card tells per config x version)
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -282,7 +287,7 @@ class _Reader:
         while window:
             yield from window.popleft().result()
 
-    def _image(self, pair: Pair) -> tuple[bytes, str] | None:
+    def _image(self, pair: Pair) -> tuple[bytes, Header] | None:
         try:
             data, st = _read_file(str(pair.image))
         except OSError as exc:
@@ -300,7 +305,7 @@ class _Reader:
             return None
         self.sources.append(_probed(pair, "image", str(pair.image), st.st_size,
                                     st.st_mtime_ns, st.st_ino))
-        return data, header.hw
+        return data, header
 
     def __iter__(self) -> Iterator[Sample]:
         self.progress.start("Packing", len(self.pairs), unit="pairs")
@@ -310,15 +315,15 @@ class _Reader:
                 self.errors.append(got)
             elif image is not None:
                 mask, size, mtime_ns, ino, hw = got
-                if hw != image[1]:
+                if hw != image[1].hw:
                     self.errors.append(Failed(
-                        f"{pair.mask}: shape-mismatch: mask {hw}, image {image[1]} "
+                        f"{pair.mask}: shape-mismatch: mask {hw}, image {image[1].hw} "
                         f"({pair.image.name})"
                     ))
                 else:
                     self.sources.append(_probed(pair, "mask", str(pair.mask), size, mtime_ns,
                                                 ino))
-                    yield Sample(pair, image[0], mask)
+                    yield Sample(pair, image[0], mask, image[1].shape, image[1].dtype)
             self.progress.advance(1)
         self.progress.done()
         _raise_errors(self.errors)
