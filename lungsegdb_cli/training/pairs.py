@@ -373,6 +373,13 @@ class PairDataset:
         variants = {p.variant for p in self.pairs}
         if chosen is None and not mixed and len(variants) > 1:
             raise _both_variants(variants)
+        if not self.pairs and chosen is not None:
+            # a variant the tree has no pair of: said, as export says it, not an empty dataset
+            from lungsegdb_cli.dataset.card import parse_variant
+            from lungsegdb_cli.state import commit
+
+            with commit.reading(paths):
+                require_pairs(paths, parse_variant(chosen))
         self.transform = transform
 
     def __len__(self) -> int:

@@ -239,3 +239,15 @@ def test_pair_dataset_of_two_variants_must_be_asked_for(synth_tree: Path) -> Non
     v2 = L.PairDataset(synth_tree, variant="preprocessed", version="V2")
     assert {(p.variant, p.version) for p in v2.pairs} == {("preprocessed data", "V2")}
     assert v2[0]["group"] == v2.pairs[0].group
+
+
+def test_a_dataset_of_a_variant_the_tree_lacks_is_refused_not_empty(tmp_path: Path) -> None:
+    """A training loop over zero samples fails silently: a variant the tree has no pair of is
+    a UsageError naming what the tree holds (as export refuses it); a filter that leaves a
+    held variant empty (a version with no pair) is an empty dataset, as asked."""
+    write_tree(tmp_path, {"preprocessed data/V1": ["1", "2"]})
+    with pytest.raises(L.UsageError, match="holds only 'preprocessed data'") as info:
+        L.PairDataset(tmp_path, variant="raw")
+    assert info.value.exit_code == 2
+    assert len(L.PairDataset(tmp_path, variant="preprocessed")) == 2
+    assert len(L.PairDataset(tmp_path, variant="preprocessed", version="V2")) == 0
