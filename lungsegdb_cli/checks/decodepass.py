@@ -116,8 +116,12 @@ class Workers:
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = _pool(self.n)
-            for _ in range(self.n):
-                self._pool.submit(_warm)
+            try:
+                for _ in range(self.n):
+                    self._pool.submit(_warm)
+            except BaseException:  # Ctrl-C while the workers start: none may be left behind
+                self.close(cancel=True)
+                raise
         return self._pool
 
     def close(self, *, cancel: bool = False) -> None:

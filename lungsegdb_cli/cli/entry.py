@@ -63,7 +63,8 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     (``_get_module_lock.<locals>.cb``, run constantly while modules are imported) -- Python
     prints "Exception ignored in ..." with a traceback and carries on, as if no Ctrl-C had
     come; in a descriptor's ``__set_name__`` (every dataclass field, while its class is
-    made) Python 3.11 turns it into a ``RuntimeError``. Such a Ctrl-C is raised a moment
+    made) Python 3.11 turns it into a ``RuntimeError``; in an at-fork hook while a worker is
+    forked (logging's lock release) it is swallowed too. Such a Ctrl-C is raised a moment
     later instead (``SIGALRM`` brings this handler back), wherever the program then is."""
     global _state
     if _state != _RUNNING or phase.result_out():
@@ -87,6 +88,8 @@ def _in_finaliser(frame: FrameType | None) -> bool:
         code = frame.f_code
         if code.co_name in _SWALLOWING or (
             code.co_name == "cb" and code.co_filename.startswith("<frozen importlib")
+        ) or (  # os.fork() of a worker: its at-fork hooks (logging's lock) swallow exceptions
+            code.co_name == "_launch" and code.co_filename.endswith("popen_fork.py")
         ):
             return True
         frame = frame.f_back

@@ -25,13 +25,15 @@ Workers also ignore Ctrl-C: the owner handles it and shuts the pool down.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli.utils.workers import ignore_sigint
 
@@ -56,15 +58,74 @@ def process_pool(
     """A pool of ``workers`` processes started by ``ctx``, each ending when this process ends
     (:func:`bind_to_owner`) and deaf to Ctrl-C, then running ``init`` (a module-level
     function, so that it pickles for the spawn and forkserver methods)."""
+    owner = os.getpid()
+    return _owned_pool()(workers, mp_context=ctx, initializer=_start, initargs=(owner, init))
+
+
+@functools.cache
+def _owned_pool() -> type[ProcessPoolExecutor]:
+    """The pool class (made on first use: ``concurrent.futures`` is imported only then)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    owner = os.getpid()
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(owner, init))
+    class OwnedPool(ProcessPoolExecutor):
+        """A :class:`ProcessPoolExecutor` safe against a Ctrl-C at any instant of its life:
+
+        * workers are forked with SIGINT blocked (:func:`sigint_blocked` around ``submit``,
+          which starts them), so a Ctrl-C sent to the process group before a worker's
+          initializer has set it to be ignored waits, and is then dropped -- a worker never
+          runs its parent's handler (which made the pool "broken", exit 1 with a traceback);
+        * ``shutdown(wait=True)`` kills what is still alive once the executor is done with it:
+          a Ctrl-C that stopped ``submit`` while it was starting workers leaves workers the
+          executor never told to stop, and Python's exit would wait for them forever."""
+
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            with sigint_blocked():
+                return super().submit(fn, *args, **kwargs)
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            left = list((getattr(self, "_processes", None) or {}).values())
+            try:
+                super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            finally:
+                if wait:
+                    _stop(left)
+
+    return OwnedPool
+
+
+def _stop(processes: list[Any]) -> None:
+    """Terminate, then kill, the processes of ``processes`` still alive; reap them."""
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(1.0)
+        if proc.is_alive():  # pragma: no cover - SIGTERM ignored
+            proc.kill()
+            proc.join(1.0)
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked for this thread (and what it forks) during the block, where the platform
+    can (POSIX, the main thread); a Ctrl-C meanwhile is delivered when it ends."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
 
 
 def _start(owner: int, init: Callable[[], None] | None) -> None:
-    """The initializer of every pooled worker."""
+    """The initializer of every pooled worker: Ctrl-C ignored (then unblocked: forked with it
+    blocked, see :func:`process_pool`), bound to its owner, then ``init``."""
     ignore_sigint()
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     bind_to_owner(owner)
     if init is not None:
         init()

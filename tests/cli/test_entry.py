@@ -7,6 +7,7 @@ outside at a fixed series of delays after the entry point starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -184,3 +185,51 @@ def test_a_ctrl_c_that_lands_where_python_swallows_it_is_raised_after(where: str
                           timeout=60, check=False)
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert proc.stdout.strip() == "interrupted"
+
+
+@pytest.fixture(scope="module")
+def busy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tree whose decode and export start two worker processes (int16 HU slices)."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path_factory.mktemp("busy") / "s", pairs=8, like_kaggle=True,
+                   fmt="none")
+    return Path(made.tree)
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+@pytest.mark.parametrize("command", ["stats", "export"])
+@pytest.mark.parametrize("delay_us", [0, 300, 1000, 2500])
+def test_ctrl_c_to_the_group_as_workers_start_never_hangs_nor_traces(
+    busy_root: Path, tmp_path: Path, command: str, delay_us: int
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: sent the moment the first worker
+    process appears, the command exits 130 (or 0, done first) with the two-line message --
+    it used to hang for good (a worker left waiting, joined at exit) or end in exit 1 with a
+    BrokenProcessPool traceback (a worker running the parent's handler)."""
+    argv = (["stats", "--no-cache", "--data-dir", str(busy_root)] if command == "stats"
+            else ["export", "nnunet", str(tmp_path / "out"), "--data-dir", str(busy_root)])
+    child = subprocess.Popen([*_console_script(), *argv, "-q"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True,
+                             env=_env(LUNGSEGDB_WORKERS="2"), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not _children(child.pid) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0002)
+    time.sleep(delay_us / 1e6)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGINT)
+    try:
+        _, err = child.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # the hang: end it, then fail
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise AssertionError(f"{command} hung after Ctrl-C at {delay_us} us") from None
+    assert child.returncode in (0, 130), (child.returncode, err)
+    assert "Traceback" not in err and "BrokenProcessPool" not in err, err
