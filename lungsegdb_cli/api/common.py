@@ -51,9 +51,12 @@ def boundary(op: _Op) -> _Op:
     2 The data_dir argument holds a NUL byte: 'data\\x00dir'
     """
 
+    kinds = _argument_kinds(op)
+
     @functools.wraps(op)
     def call(*args: Any, **kwargs: Any) -> Any:
         _refuse_nul(op, args, kwargs)
+        _check_kinds(op, kinds, args, kwargs)
         try:
             return op(*args, **kwargs)
         except OSError as exc:
@@ -64,11 +67,59 @@ def boundary(op: _Op) -> _Op:
     return call  # type: ignore[return-value]
 
 
-def _refuse_nul(op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+#: What an argument's annotation asks for, by its text (the package's modules use
+#: ``from __future__ import annotations``): a path, or text; None allowed with ``| None``.
+_KINDS = {"PathLike": "a path (str or os.PathLike)", "str": "a string"}
+
+
+def _argument_kinds(op: Callable[..., Any]) -> dict[str, tuple[str, bool]]:
+    """``name -> (kind, None allowed)`` for each argument of ``op`` annotated as a path or
+    as text (see :data:`_KINDS`)."""
+    import inspect
+
+    try:
+        params = inspect.signature(op).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - a builtin
+        return {}
+    out: dict[str, tuple[str, bool]] = {}
+    for p in params:
+        text = p.annotation if isinstance(p.annotation, str) else ""
+        base, _, rest = text.partition(" | ")
+        if base in _KINDS and rest in ("", "None"):
+            out[p.name] = (base, rest == "None")
+    return out
+
+
+def _check_kinds(op: Callable[..., Any], kinds: dict[str, tuple[str, bool]],
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A path or text argument of another type (``variant=1``, ``data_dir=123``) is a
+    :class:`~lungsegdb_cli.errors.UsageError` naming it, not the ``AttributeError`` or
+    ``TypeError`` it would raise further down."""
+    for name, value in _given(op, args, kwargs):
+        kind = kinds.get(name)
+        if kind is None or (value is None and kind[1]):
+            continue
+        wanted = (str, os.PathLike) if kind[0] == "PathLike" else str
+        if not isinstance(value, wanted):
+            from lungsegdb_cli.errors import UsageError
+
+            raise UsageError(
+                f"{name} must be {_KINDS[kind[0]]}, not {type(value).__name__}",
+                hint=f"Give {name} as {_KINDS[kind[0]]}.",
+                argument=name,
+            )
+
+
+def _given(op: Callable[..., Any], args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
     code = getattr(op, "__code__", None)
     names = code.co_varnames[: code.co_argcount] if code is not None else ()
     given = [(names[i] if i < len(names) else f"#{i + 1}", a) for i, a in enumerate(args)]
-    for name, value in [*given, *kwargs.items()]:
+    return [*given, *kwargs.items()]
+
+
+def _refuse_nul(op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for name, value in _given(op, args, kwargs):
         bad = _with_nul(value)
         if bad is not None:
             from lungsegdb_cli.errors import UsageError

@@ -183,7 +183,11 @@ def canonical_leaf(variant: str, version: str, kind: str) -> str | None:
 def _parse(
     value: str | None, canonical: Callable[[str], str | None], what: str, hint: str
 ) -> str | None:
-    if value is None or value.strip() == "":
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"The {what} must be a string, not {type(value).__name__}", hint=hint)
+    if value.strip() == "":
         return None
     v = canonical(value)
     if v is None:

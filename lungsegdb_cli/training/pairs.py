@@ -357,7 +357,7 @@ class PairDataset:
         from lungsegdb_cli.training.ensure import ensure_tree, would_fetch
 
         paths = open_data_dir(data_dir)
-        mixed = variant is not None and variant.strip().lower() == "all"
+        mixed = isinstance(variant, str) and variant.strip().lower() == "all"
         chosen = None if mixed else variant
         # The arguments are checked before anything is fetched: a download is ~1 GB.
         _parse_filters(chosen, version)

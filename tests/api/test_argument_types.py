@@ -1,0 +1,68 @@
+"""A path or text argument of the wrong type is a ``UsageError`` (exit 2) naming it, from
+every operation the package exports -- never the ``AttributeError`` or ``TypeError`` it
+would raise further down (``download()`` already did this; now all do, from their
+signatures)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lungsegdb_cli as L
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    made = L.synth(tmp_path_factory.mktemp("types") / "s", pairs=1, like_kaggle=True)
+    root = tmp_path_factory.mktemp("types") / "d"
+    L.download(root, archive=made.archive.path)
+    return root
+
+
+#: (operation, positional arguments with {d} for the data dir, keywords, the argument named)
+CASES = [
+    ("verify", (123,), {}, "data_dir"),
+    ("info", (4.5,), {}, "data_dir"),
+    ("verify", ("{d}",), {"sha256": 123}, "sha256"),
+    ("stats", ("{d}",), {"variant": 1}, "variant"),
+    ("stats", ("{d}",), {"version": 2}, "version"),
+    ("pairs", ("{d}",), {"variant": ["raw"]}, "variant"),
+    ("split", ("{d}",), {"group_by": 5}, "group_by"),
+    ("synth", ("{d}/synth",), {"wrap": 1}, "wrap"),
+    ("export", ("csv", 1, "{d}"), {}, "out"),
+    ("croissant", ("{d}",), {"out": 1}, "out"),
+    ("stats", ("{d}",), {"csv": 123}, "csv"),
+    ("publish", (1, "{d}"), {}, "dest"),
+    ("extract", ("{d}",), {"archive": 5}, "archive"),
+    ("check_export", (7,), {}, "out"),
+]
+
+
+@pytest.mark.parametrize(("op", "args", "kwargs", "named"), CASES,
+                         ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)])
+def test_a_wrongly_typed_argument_is_a_usage_error_naming_it(
+    data: Path, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str
+) -> None:
+    args = tuple(a.format(d=data) if isinstance(a, str) else a for a in args)
+    with pytest.raises(L.UsageError) as info:
+        getattr(L, op)(*args, **kwargs)
+    assert info.value.exit_code == 2 and named in info.value.message
+
+
+def test_the_dataset_class_refuses_them_too(data: Path) -> None:
+    with pytest.raises(L.UsageError, match="variant must be a string"):
+        L.PairDataset(data, variant=1)
+
+
+def test_every_operation_with_a_path_or_text_argument_is_checked() -> None:
+    """The check comes from the signatures: each exported operation has one."""
+    from lungsegdb_cli.api.common import _argument_kinds
+
+    checked = [n for n in L.__all__ if inspect.isfunction(getattr(L, n))
+               and _argument_kinds(getattr(L, n).__wrapped__ if hasattr(getattr(L, n),
+                                                                         "__wrapped__")
+                                   else getattr(L, n))]
+    assert {"download", "verify", "stats", "export", "publish", "synth"} <= set(checked)
