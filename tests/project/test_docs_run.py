@@ -28,7 +28,7 @@ def test_docs_api_md_runs_as_written(tmp_path: Path) -> None:
     assert len(namespace["train"]) > 0  # type: ignore[arg-type]
     assert namespace["image"].shape[:2] == namespace["mask"].shape  # type: ignore[attr-defined]
     assert (tmp_path / "overlays.png").is_file() and (tmp_path / "stats.csv").is_file()
-    assert L.check_export(tmp_path / "nnUNet_raw").ok
+    assert L.check_export(tmp_path / "lsdb-nnunet").ok
     assert (tmp_path / "croissant.json").is_file()  # the croissant block wrote its document
     assert L.verify(tmp_path / "test_my_pipeline-tmp_path" / "data").ok  # the test it defines
 
