@@ -360,6 +360,51 @@ def test_check_export_sees_what_changed(own_tree: Path, tmp_path: Path,
     assert doc["files"]["counts"]["source_changed"] == 1
 
 
+def _add_link_to_a_folder(out: Path, elsewhere: Path) -> None:
+    (out / "added-link").symlink_to(elsewhere, target_is_directory=True)
+
+
+def _add_empty_folder(out: Path, elsewhere: Path) -> None:
+    (out / "newdir").mkdir()
+
+
+def _label_swapped_for_a_link_to_a_copy(out: Path, elsewhere: Path) -> None:
+    label = next((out / "Dataset501_LungSegDBRaw" / "labelsTr").iterdir())
+    copy = elsewhere / label.name
+    shutil.copy2(label, copy)
+    label.unlink()
+    label.symlink_to(copy)
+
+
+def _image_swapped_for_a_link_to_its_tree_file(out: Path, elsewhere: Path) -> None:
+    image = next((out / "Dataset501_LungSegDBRaw" / "imagesTr").iterdir())
+    record = json.loads((out / "lungsegdb-export.json").read_text())
+    rel = image.relative_to(out).as_posix()
+    source = next(f["source"] for f in record["files"] if f["path"] == rel)
+    image.unlink()
+    image.symlink_to(Path(record["dataset_dir"]) / source)  # the same bytes, now a link
+
+
+@pytest.mark.parametrize("tamper", [_add_link_to_a_folder, _add_empty_folder,
+                                    _label_swapped_for_a_link_to_a_copy,
+                                    _image_swapped_for_a_link_to_its_tree_file],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_check_export_sees_links_and_folders_added_or_swapped_in(
+    own_tree: Path, tmp_path: Path, tamper: Any
+) -> None:
+    """What ``export --force`` calls foreign the check calls extra (the same rule); a file the
+    record lists as written or hard-linked is still that regular file, never followed."""
+    out = tmp_path / "out"
+    L.export("nnunet", out, own_tree, variant="raw")
+    assert L.check_export(out).ok
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tamper(out, elsewhere)
+    res = L.check_export(out)
+    assert not res.ok
+    assert run(["verify-export", str(out), "-q"]) == 1
+
+
 def test_check_export_sees_splits_files_and_manifest(own_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     L.export("folders", out, own_tree, variant="raw")

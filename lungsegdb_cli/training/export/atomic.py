@@ -30,14 +30,14 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
-from lungsegdb_cli.training.export.check import RECORD, read_record
+from lungsegdb_cli.training.export.check import RECORD, foreign, read_record
 from lungsegdb_cli.utils.units import counted
 
 _RENAME_EXCHANGE = 2
@@ -77,29 +77,6 @@ def _digest(path: Path) -> str | None:
         return hashlib.sha256(read_regular(path)).hexdigest()
     except OSError:
         return None
-
-
-def foreign(folder: Path, made: Iterable[str]) -> list[str]:
-    """What is under ``folder`` (relative, with ``/``, sorted) that is neither one of the paths
-    ``made`` nor a folder holding one: what someone else put there. Links are not followed."""
-    made = set(made)
-    holders = {"/".join(parts[:i]) for p in made for parts in [p.split("/")]
-               for i in range(1, len(parts))}
-    found: list[str] = []
-    todo = [""]
-    while todo:
-        base = todo.pop()
-        try:
-            entries = list(os.scandir(folder / base))
-        except OSError:
-            continue
-        for entry in entries:
-            rel = f"{base}/{entry.name}" if base else entry.name
-            if rel in holders and entry.is_dir(follow_symlinks=False):
-                todo.append(rel)
-            elif rel not in made:
-                found.append(rel)
-    return sorted(found)
 
 
 @dataclass(frozen=True)

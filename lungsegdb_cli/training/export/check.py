@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,14 +156,18 @@ def _check_file(res: ExportCheckResult, out: Path, tree: Path, entry: dict[str, 
         res.source_changed.append(str(entry["source"]))
     if entry.get("how") == "probed":
         return
-    st = _stat(out / rel, follow=entry.get("how") != "symlink")
+    # never followed: a file the record lists as written, copied or hard-linked must still be
+    # that regular file, not a link to one somewhere else (as verify treats the tree's files)
+    st = _stat(out / rel, follow=False)
     if st is None:
         res.missing.append(rel)
         return
-    same = st.st_size == entry["size"]
+    linked = entry.get("how") == "symlink"
+    kind_ok = stat.S_ISLNK(st.st_mode) if linked else stat.S_ISREG(st.st_mode)
+    same = kind_ok and st.st_size == entry["size"]
     if entry.get("how") == "hardlink":
         same = same and st.st_ino == entry["ino"] and src is not None and src.st_ino == st.st_ino
-    elif entry.get("how") == "symlink":
+    elif linked:
         target = os.readlink(out / rel)
         same = same and os.path.exists(target) and src is not None
     else:
@@ -205,15 +210,33 @@ def _check_texts(res: ExportCheckResult, out: Path, doc: dict[str, Any]) -> set[
     return known
 
 
-def _extra(out: Path, known: set[str]) -> list[str]:
+def foreign(folder: Path, made: Iterable[str]) -> list[str]:
+    """What is under ``folder`` (relative, with ``/``, sorted) that is neither one of the paths
+    ``made`` nor a folder holding one: what someone else put there. Links are not followed."""
+    made = set(made)
+    holders = {"/".join(parts[:i]) for p in made for parts in [p.split("/")]
+               for i in range(1, len(parts))}
     found: list[str] = []
-    for dirpath, _dirs, files in os.walk(out):
-        base = Path(dirpath).relative_to(out)
-        for name in files:
-            rel = (base / name).as_posix()
-            if rel not in known:
+    todo = [""]
+    while todo:
+        base = todo.pop()
+        try:
+            entries = list(os.scandir(folder / base))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{base}/{entry.name}" if base else entry.name
+            if rel in holders and entry.is_dir(follow_symlinks=False):
+                todo.append(rel)
+            elif rel not in made:
                 found.append(rel)
     return sorted(found)
+
+
+def _extra(out: Path, known: set[str]) -> list[str]:
+    """What was added to OUT: :func:`foreign`, the same rule ``export --force`` applies (a
+    file, a folder, a link to one; links never followed)."""
+    return foreign(out, known)
 
 
 def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
