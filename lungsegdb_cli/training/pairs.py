@@ -130,6 +130,12 @@ def _both_variants(names: Iterable[str]) -> UsageError:
     )
 
 
+def _group(key: str | None, stem: str) -> str:
+    """A pair's group: its ``--group-by`` capture (an empty one included: the key the split
+    hashed), the stem where the pattern does not match (or there is none)."""
+    return stem if key is None else key
+
+
 def require_pairs(paths: DataPaths, variant: str | None = None) -> None:
     """Raise unless the tree holds at least one pair of ``variant`` (canonical; None: of
     any): what a consumer that must produce something (``export``) checks before it writes
@@ -185,7 +191,7 @@ def scan_pairs(
                     mask=root / p.mask.rel,
                     variant=g.variant,
                     version=g.version,
-                    group=key(p.stem) or p.stem,
+                    group=_group(key(p.stem), p.stem),
                     split=None if assigned is None else assigned.get(name),
                 )
             )

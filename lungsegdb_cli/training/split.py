@@ -354,7 +354,8 @@ def straddling(doc: dict[str, Any], where: str) -> tuple[str, str, str] | None:
             continue
         _, version, stem = parts
         slices.setdefault(f"{version}/{stem}", {})[name] = s
-        groups.setdefault(f"{version}/{key(stem) or stem}", {})[name] = s
+        k = key(stem)  # an empty capture is a key (the one compute_splits hashed); no match:
+        groups.setdefault(f"{version}/{stem if k is None else k}", {})[name] = s  # the stem
     for what, found in (("slice", slices), ("group", groups)):
         for k in sorted(found):
             members = found[k]

@@ -274,3 +274,19 @@ def test_split_never_writes_a_file_the_check_refuses(
         L.export("csv", work / "out", tree)  # the export's check passes it too
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_empty_group_capture_is_a_group_too(tmp_path: Path) -> None:
+    """``--group-by '^(\\D*)\\d+$'`` on stems ``1``..``6``: every capture is ``""``, one group
+    (what split hashes). A slice moved away from it by hand is a leaking group for the check,
+    and ``pairs`` shows that group as the split made it, not each stem."""
+    tree = write_tree(tmp_path, {f"{v}/V1": [str(i) for i in range(1, 7)] for v in VARIANTS})
+    L.split(tree, group_by=r"^(\D*)\d+$", ratios=(0.5, 0.25, 0.25), seed=0)
+    assert {p.group for p in L.pairs(tree)} == {""}
+    doc = json.loads(_in_force(tree).read_text())
+    here = _where(doc, "raw data/V1/5")
+    for v in VARIANTS:
+        _move(doc, f"{v}/V1/5", _other(here))
+    _in_force(tree).write_text(json.dumps(doc))
+    with pytest.raises(L.CheckFailed, match="group"):
+        L.pairs(tree, split="train")
