@@ -390,9 +390,9 @@ def croissant(
     out = Output(json_mode=json_out, quiet=quiet)
     result = api.croissant(data_dir, out=out_file, variant=variant)
     if result.out is None and not json_out:
-        phase.result_written()
-        sys.stdout.write(result.text.decode("ascii"))
-        sys.stdout.flush()
+        with phase.writing_result():
+            sys.stdout.write(result.text.decode("ascii"))
+            sys.stdout.flush()
         return 0
     out.emit(result.to_dict(), lambda con: render.render_croissant(con, result))
     return 0

@@ -29,13 +29,13 @@ def print_lines(lines: list[str], out: Output) -> None:
     line rich would change (an emoji code) goes through rich itself, and so does every line
     on Windows (its legacy console). The result, once written, stands (a Ctrl-C is then
     ignored: :mod:`lungsegdb_cli.cli.phase`)."""
-    phase.result_written()
-    if sys.platform == "win32" or any(_EMOJI_CODE.search(line) for line in lines):
-        for line in lines:
-            out.out.print(line, markup=False)
-        return
-    sys.stdout.write("".join(line + "\n" for line in lines))
-    sys.stdout.flush()
+    with phase.writing_result():
+        if sys.platform == "win32" or any(_EMOJI_CODE.search(line) for line in lines):
+            for line in lines:
+                out.out.print(line, markup=False)
+            return
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
 
 
 def download(
@@ -111,9 +111,9 @@ def verify(
     )
     if result.ok and not json_out:
         # All is well: plain lines, no rich console to load (start-up counts at this speed).
-        phase.result_written()
-        sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
-        sys.stdout.flush()
+        with phase.writing_result():
+            sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
+            sys.stdout.flush()
         return 0
     out.emit(result.to_dict(), lambda con: render.render_verify(con, result))
     return 0 if result.ok else int(ExitCode.CHECK_FAILED)

@@ -75,12 +75,13 @@ class Output:
         """One JSON document in ``--json`` mode (with ``ok`` and ``schema``, see
         :func:`_document`), else the human rendering on stdout. From here on the result
         stands: a Ctrl-C is ignored (:mod:`lungsegdb_cli.cli.phase`)."""
-        phase.result_written()
-        if self.json:
-            sys.stdout.write(dumps(_document(doc), indent=2) + "\n")
-            sys.stdout.flush()
-        else:
-            human(self.out)
+        with phase.writing_result():
+            if self.json:
+                sys.stdout.write(dumps(_document(doc), indent=2) + "\n")
+                sys.stdout.flush()
+            else:
+                human(self.out)
+                sys.stdout.flush()
         phase.sigint_at("result")
 
     def warn(self, message: str) -> None:
@@ -91,15 +92,15 @@ class Output:
 def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
     """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
     exit code: the JSON error document with ``--json``, else the two-line message."""
-    phase.result_written()
-    if "--json" in argv:
-        doc = _document({"ok": False, "error": error})
-        sys.stdout.write(dumps(doc) + "\n")
-        sys.stdout.flush()
-    else:
-        message, hint = redact(error["message"]), redact(error["hint"])
-        sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
-        sys.stderr.flush()
+    with phase.writing_result():
+        if "--json" in argv:
+            doc = _document({"ok": False, "error": error})
+            sys.stdout.write(dumps(doc) + "\n")
+            sys.stdout.flush()
+        else:
+            message, hint = redact(error["message"]), redact(error["hint"])
+            sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
+            sys.stderr.flush()
     return int(error["code"])
 
 

@@ -8,8 +8,10 @@ after the first). :func:`sigint_at` is the test hook ``LUNGSEGDB_SIGINT_AT`` nam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 
 ENV_SIGINT_AT = "LUNGSEGDB_SIGINT_AT"
 
@@ -20,6 +22,18 @@ def result_written() -> None:
     """The result is being written: from here on it stands (call before writing it)."""
     global _result_written
     _result_written = True
+
+
+@contextlib.contextmanager
+def writing_result() -> Iterator[None]:
+    """Around the writing of the result: it stands from here on (:func:`result_written`), and
+    Ctrl-C is held back until it is all written (a signal would cut a write into a full pipe
+    short; a Ctrl-C that came meanwhile is then ignored)."""
+    from lungsegdb_cli.utils.signals import sigint_blocked
+
+    result_written()
+    with sigint_blocked():
+        yield
 
 
 def result_out() -> bool:

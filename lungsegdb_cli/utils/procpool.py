@@ -25,16 +25,16 @@ Workers also ignore Ctrl-C: the owner handles it and shuts the pool down.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lungsegdb_cli.utils.signals import sigint_blocked
 from lungsegdb_cli.utils.workers import ignore_sigint
 
 if TYPE_CHECKING:
@@ -103,21 +103,6 @@ def _stop(processes: list[Any]) -> None:
         if proc.is_alive():  # pragma: no cover - SIGTERM ignored
             proc.kill()
             proc.join(1.0)
-
-
-@contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked for this thread (and what it forks) during the block, where the platform
-    can (POSIX, the main thread); a Ctrl-C meanwhile is delivered when it ends."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = mask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, old)
 
 
 def _start(owner: int, init: Callable[[], None] | None) -> None:

@@ -233,3 +233,49 @@ def test_ctrl_c_to_the_group_as_workers_start_never_hangs_nor_traces(
         raise AssertionError(f"{command} hung after Ctrl-C at {delay_us} us") from None
     assert child.returncode in (0, 130), (child.returncode, err)
     assert "Traceback" not in err and "BrokenProcessPool" not in err, err
+
+
+@pytest.fixture(scope="module")
+def many_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tree whose ``pairs --json`` document is well over a pipe's 64 KiB."""
+    import numpy as np
+    import tifffile
+
+    tree = tmp_path_factory.mktemp("many") / "LungSegDB"
+    for variant in ("raw data", "preprocessed data"):
+        for kind in ("CT_Images", "CT_Masks"):
+            folder = tree / variant / "V1" / kind
+            folder.mkdir(parents=True)
+            for i in range(250):
+                tifffile.imwrite(folder / f"{i}.TIF", np.full((4, 4), -1000 + i, np.int16)
+                                 if kind == "CT_Images" else np.full((4, 4), 255, np.uint8))
+    return tree
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+@pytest.mark.parametrize("attempt", range(4))
+def test_ctrl_c_while_the_result_fills_a_pipe_leaves_it_whole(many_pairs: Path,
+                                                              attempt: int) -> None:
+    """The reader of stdout is slow (a full pipe: the write blocks); a Ctrl-C then used to
+    cut the document at 64 KiB with exit 0 (CPython's text stream dropped the rest of a
+    write the signal had interrupted). Now the result is written whole, exit 0."""
+    import fcntl
+    import termios
+
+    child = subprocess.Popen([*_console_script(), "pairs", "--data-dir", str(many_pairs),
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=_env(), preexec_fn=_default_sigint)
+    assert child.stdout is not None
+    deadline = time.monotonic() + 60
+    waiting = bytearray(4)
+    while time.monotonic() < deadline and child.poll() is None:
+        fcntl.ioctl(child.stdout.fileno(), termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, sys.byteorder) >= 65536:  # full: the writer is blocked
+            break
+        time.sleep(0.01)
+    time.sleep(0.05 * attempt)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["ok"] is True and len(doc["pairs"]) == 500
