@@ -100,7 +100,8 @@ def load_splits(path: Path) -> tuple[bytes, dict[str, Any]] | None:
         if not isinstance(doc, dict) or not isinstance(doc.get("splits"), dict):
             raise ValueError("no 'splits' object")
         for name in SPLITS:
-            if not all(isinstance(k, str) for k in doc["splits"].get(name, [])):
+            names = doc["splits"].get(name, [])
+            if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
                 raise ValueError(f"'{name}' is not a list of names")
     except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, StateJSONError included
         raise CheckFailed(

@@ -290,3 +290,17 @@ def test_an_empty_group_capture_is_a_group_too(tmp_path: Path) -> None:
     _in_force(tree).write_text(json.dumps(doc))
     with pytest.raises(L.CheckFailed, match="group"):
         L.pairs(tree, split="train")
+
+
+@pytest.mark.parametrize("consumer", CONSUMERS)
+@pytest.mark.parametrize("value", [None, 3, {"a": "b"}, "train"], ids=["null", "number",
+                                                                        "object", "text"])
+def test_a_split_that_is_not_a_list_is_a_check_failure_not_a_traceback(
+    spoil: Any, tmp_path: Path, consumer: Any, value: Any
+) -> None:
+    """``"val": null`` in a hand-edited splits file: CheckFailed naming it, from every consumer
+    (it was a TypeError)."""
+    tree, spoiled = spoil(lambda doc: doc["splits"].update(val=value))
+    with pytest.raises(L.CheckFailed, match="'val' is not a list of names") as caught:
+        consumer(tree, spoiled, tmp_path)
+    assert caught.value.exit_code == 1
