@@ -391,8 +391,7 @@ def croissant(
     result = api.croissant(data_dir, out=out_file, variant=variant)
     if result.out is None and not json_out:
         with phase.writing_result():
-            sys.stdout.write(result.text.decode("ascii"))
-            sys.stdout.flush()
+            phase.write_out(result.text.decode("ascii"))
         return 0
     out.emit(result.to_dict(), lambda con: render.render_croissant(con, result))
     return 0
@@ -597,7 +596,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _report(usage, argv)
     except (KeyboardInterrupt, Abort):
         return _interrupted(argv)
-    except OSError as exc:
+    except (OSError, phase.StdoutClosed) as exc:
         return _report_exc(exc, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0

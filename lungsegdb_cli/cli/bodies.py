@@ -34,8 +34,7 @@ def print_lines(lines: list[str], out: Output) -> None:
             for line in lines:
                 out.out.print(line, markup=False)
             return
-        sys.stdout.write("".join(line + "\n" for line in lines))
-        sys.stdout.flush()
+        phase.write_out("".join(line + "\n" for line in lines))
 
 
 def download(
@@ -112,8 +111,7 @@ def verify(
     if result.ok and not json_out:
         # All is well: plain lines, no rich console to load (start-up counts at this speed).
         with phase.writing_result():
-            sys.stdout.write("".join(line + "\n" for line in render._verify_ok_lines(result)))
-            sys.stdout.flush()
+            phase.write_out("".join(line + "\n" for line in render._verify_ok_lines(result)))
         return 0
     out.emit(result.to_dict(), lambda con: render.render_verify(con, result))
     return 0 if result.ok else int(ExitCode.CHECK_FAILED)

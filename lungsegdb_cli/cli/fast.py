@@ -249,7 +249,7 @@ def recognise(argv: Sequence[str]) -> Callable[[], int] | None:
 def _serve(body: Callable[[dict[str, Any]], int], options: dict[str, Any], argv: list[str]) -> int:
     """What ``cli.app.serve`` does around a command: the interpreter-wide tuning, safe
     streams, the error funnel."""
-    from lungsegdb_cli.cli import funnel
+    from lungsegdb_cli.cli import funnel, phase
     from lungsegdb_cli.cli import tuning as _tuning
     from lungsegdb_cli.errors import LungSegDBError
 
@@ -257,7 +257,7 @@ def _serve(body: Callable[[dict[str, Any]], int], options: dict[str, Any], argv:
     funnel.safe_streams()
     try:
         code = body(options)
-    except (LungSegDBError, OSError) as exc:
+    except (LungSegDBError, OSError, phase.StdoutClosed) as exc:
         code = funnel.report(exc, argv)
     _tuning.freeze_before_exit()
     return code

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from lungsegdb_cli._redact import redact
-from lungsegdb_cli.cli.output import report_error
+from lungsegdb_cli.cli.output import report_error, report_stdout_closed
+from lungsegdb_cli.cli.phase import StdoutClosed
 from lungsegdb_cli.errors import LungSegDBError, from_unmapped_os_error
 
 __all__ = ["debug_wanted", "report", "safe_streams", "show_traceback"]
@@ -36,7 +37,7 @@ def show_traceback() -> None:
     sys.stderr.flush()
 
 
-def report(exc: LungSegDBError | OSError, argv: Sequence[str]) -> int:
+def report(exc: LungSegDBError | OSError | StdoutClosed, argv: Sequence[str]) -> int:
     """Show ``exc`` (being handled: call it from an ``except`` block) and return its exit
     code: the traceback first with ``--debug``, then the message or the JSON error document.
 
@@ -53,6 +54,8 @@ def report(exc: LungSegDBError | OSError, argv: Sequence[str]) -> int:
     """
     if debug_wanted(argv):
         show_traceback()
+    if isinstance(exc, (BrokenPipeError, StdoutClosed)):
+        return report_stdout_closed()
     if isinstance(exc, LungSegDBError):
         return report_error(exc.to_dict(), argv)
     # the same mapping as the Python API's boundary (lungsegdb_cli.api.common.boundary)

@@ -8,6 +8,7 @@ Imports nothing heavy: rich is loaded only when a console is first used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -56,7 +57,11 @@ class Output:
     def out(self) -> Console:
         from rich.console import Console
 
-        return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        class Stdout(Console):
+            def on_broken_pipe(self) -> None:  # rich's own: exit 1, which says "check failed"
+                raise phase.StdoutClosed()
+
+        return Stdout(file=sys.stdout, highlight=False, soft_wrap=True)
 
     @cached_property
     def err(self) -> Console:
@@ -77,8 +82,7 @@ class Output:
         stands: a Ctrl-C is ignored (:mod:`lungsegdb_cli.cli.phase`)."""
         with phase.writing_result():
             if self.json:
-                sys.stdout.write(dumps(_document(doc), indent=2) + "\n")
-                sys.stdout.flush()
+                phase.write_out(dumps(_document(doc), indent=2) + "\n")
             else:
                 human(self.out)
                 sys.stdout.flush()
@@ -95,13 +99,24 @@ def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
     with phase.writing_result():
         if "--json" in argv:
             doc = _document({"ok": False, "error": error})
-            sys.stdout.write(dumps(doc) + "\n")
-            sys.stdout.flush()
+            phase.write_out(dumps(doc) + "\n")
         else:
             message, hint = redact(error["message"]), redact(error["hint"])
             sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
             sys.stderr.flush()
     return int(error["code"])
+
+
+def report_stdout_closed() -> int:
+    """stdout's reader went away before the result was all read (``lungsegdb pairs | head``):
+    the run ends quietly with 141, as a Unix tool that SIGPIPE ends (the reader wanted no
+    more; ``set -o pipefail`` still sees it), stdout pointed at the null device first so that
+    Python's exit does not fail to flush it."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return phase.STDOUT_CLOSED
 
 
 def report_interrupted(argv: Sequence[str]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 
 ENV_SIGINT_AT = "LUNGSEGDB_SIGINT_AT"
@@ -34,6 +35,41 @@ def writing_result() -> Iterator[None]:
     result_written()
     with sigint_blocked():
         yield
+
+
+class StdoutClosed(Exception):
+    """stdout's reader went away before the result was all written (``lungsegdb pairs |
+    head``). Not an ``OSError``: click would turn that into exit 1, which says "check
+    failed"."""
+
+
+#: Exit status of a run whose reader closed stdout: what a Unix tool killed by SIGPIPE gives.
+STDOUT_CLOSED = 141
+
+
+def write_out(text: str) -> None:
+    """Write ``text`` to stdout whole: on POSIX straight to its descriptor in a loop (a write
+    cut short by a signal, or by a reader that went away, is never taken for a whole one --
+    CPython's text stream can drop the rest of such a write and exit 0), else through
+    ``sys.stdout``. A closed reader: :class:`StdoutClosed`. Call inside
+    :func:`writing_result`."""
+    stream = sys.stdout
+    try:
+        stream.flush()
+        fd = stream.fileno() if os.name == "posix" else None
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's capture)
+        fd = None
+    try:
+        if fd is None:
+            stream.write(text)
+            stream.flush()
+            return
+        data = memoryview(text.encode(stream.encoding or "utf-8",
+                                      getattr(stream, "errors", None) or "strict"))
+        while data:
+            data = data[os.write(fd, data):]
+    except BrokenPipeError as exc:
+        raise StdoutClosed() from exc
 
 
 def result_out() -> bool:

@@ -279,3 +279,22 @@ def test_ctrl_c_while_the_result_fills_a_pipe_leaves_it_whole(many_pairs: Path,
     assert child.returncode == 0, err
     doc = json.loads(out)
     assert doc["ok"] is True and len(doc["pairs"]) == 500
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(many_pairs: Path,
+                                                                 attempt: int) -> None:
+    """``lungsegdb pairs | head -c 10``: the rest of the result has nowhere to go. Exit 141
+    with nothing on stderr, as a Unix tool ended by SIGPIPE -- not exit 1 (click's and rich's
+    way, which says "check failed"), nor 0 with the result cut short."""
+    # the document (137 KB) is larger than the pipe (64 KiB): the writer must still be
+    # writing when the reader goes away
+    child = subprocess.Popen([*_console_script(), "pairs", "--data-dir", str(many_pairs),
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=_env(), preexec_fn=_default_sigint)
+    assert child.stdout is not None and child.stderr is not None
+    assert len(child.stdout.read(10)) == 10
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141, err
+    assert err == ""
