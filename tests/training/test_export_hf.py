@@ -304,3 +304,21 @@ def test_docstring_examples() -> None:
     for module in (shardsize, samples, hf):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_a_planar_rgb_image_decodes_as_load_pair_gives_it(tmp_path: Path) -> None:
+    """An RGB slice stored planar (PlanarConfiguration 2, channels first in the file): the
+    card's decode(row) gives it samples last, as load_pair and the card's table say."""
+    src = Path(L.synth(tmp_path / "s", pairs=2, fmt="none").tree)
+    image = src / "preprocessed data" / "V2" / "CT_Images" / "1.TIF"
+    pixels = tifffile.imread(image)
+    if pixels.ndim == 2:  # make it RGB first
+        pixels = np.stack([pixels] * 3, axis=-1)
+    tifffile.imwrite(image, np.moveaxis(pixels, -1, 0), photometric="rgb",
+                     planarconfig="separate")
+    (pair,) = [p for p in L.pairs(src, variant="preprocessed", version="V2") if p.stem == "1"]
+    assert L.load_pair(pair)[0].shape == pixels.shape
+    out = tmp_path / "hf"
+    L.export("hf", out, src)
+    assert _check_values(out, src) == len(L.pairs(src))
+    assert "`uint8` RGB (H x W x 3)" in (out / "README.md").read_text()

@@ -24,9 +24,10 @@ Why bytes and not ``Image`` or ``Array2D`` features: ``datasets``' ``Image`` dec
 Pillow, which turns signed 16-bit TIFFs into 32-bit integers (or refuses them), and
 ``Array2D`` needs one shape and dtype per column while slices may differ in size, dtype and
 channels from one version (or file) to the next. The TIFF bytes keep every value, dtype and
-shape exactly, and are a byte copy of the tree (no decode, no re-encode);
-``tifffile.imread(io.BytesIO(row["image"]), key=0)`` gives what
-:func:`~lungsegdb_cli.training.pairs.load_pair` gives, for the mask too.
+shape exactly, and are a byte copy of the tree (no decode, no re-encode); the card's
+``decode(row)`` (:data:`DECODE`) gives what :func:`~lungsegdb_cli.training.pairs.load_pair`
+gives, for the mask too (``tifffile.imread(..., key=0)`` does as well, except that a planar RGB
+file comes out channels first).
 
 Shards: rows go into a shard until the next would take it over ``--shard-size`` (samples, or
 bytes as stored before Parquet's Zstandard compression; default 256 MB), in row groups of at
@@ -90,8 +91,13 @@ DECODE = '''import io
 import tifffile
 
 def decode(row):
-    """A row's image as stored (int16 HU, uint8 grey or RGB) and its mask as 0/1 uint8."""
-    image = tifffile.imread(io.BytesIO(row["image"]), key=0)
+    """A row's image as stored (int16 HU, uint8 grey or RGB, samples last) and its mask as
+    0/1 uint8."""
+    with tifffile.TiffFile(io.BytesIO(row["image"])) as tif:
+        page = tif.pages[0]
+        image = page.asarray()
+        if image.ndim == 3 and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
+            image = image.transpose(1, 2, 0)  # a planar file: its samples last, as in the table
     mask = tifffile.imread(io.BytesIO(row["mask"]), key=0)
     return image, mask
 '''
@@ -480,9 +486,9 @@ ds = load_dataset("path/to/this/folder", "{first}")   # configs: {", ".join(by_s
 ## Decode
 
 `image` holds the image file's bytes exactly as stored in the tree and `mask` a TIFF of the
-mask as 0/1 `uint8`: decoding them with tifffile gives every value, dtype and shape as in
-the tree, the same arrays as `lungsegdb_cli.load_pair`. The images of this export, as their
-TIFF headers declare them:
+mask as 0/1 `uint8`: `decode(row)` below gives every value, dtype and shape as in the tree,
+the same arrays as `lungsegdb_cli.load_pair` (samples last, a planar RGB file too). The images
+of this export, as their TIFF headers declare them:
 
 {kinds_table(kinds)}
 
