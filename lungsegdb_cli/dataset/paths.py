@@ -143,6 +143,12 @@ def resolve(
     :class:`UsageError` (exit 2).
     """
     env = os.environ if env is None else env
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise UsageError(
+            f"data_dir must be a path (str or os.PathLike), not {type(data_dir).__name__}",
+            hint="Give data_dir as a path (str or os.PathLike).",
+            argument="data_dir",
+        )
     if data_dir is not None and not str(data_dir).strip():
         raise UsageError(
             f"The data dir {str(data_dir)!r} is empty (an unset variable?): an empty "

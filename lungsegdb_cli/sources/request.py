@@ -135,15 +135,15 @@ def _check_types(
         raise bad("storage_options", "a mapping of keyword arguments", storage_options)
     if urls is None:
         return None
-    if isinstance(urls, str):
-        return (urls,)
+    if isinstance(urls, (str, os.PathLike)):
+        return (os.fspath(urls),)
     if isinstance(urls, (bytes, Mapping)) or not isinstance(urls, Iterable):
-        raise bad("urls", "a list of URL strings", urls)
+        raise bad("urls", "a list of URL strings (or paths)", urls)
     got = tuple(urls)
     for u in got:
-        if not isinstance(u, str):
-            raise bad("urls", "a list of URL strings", u)
-    return got
+        if not isinstance(u, (str, os.PathLike)):
+            raise bad("urls", "a list of URL strings (or paths)", u)
+    return tuple(os.fspath(u) for u in got)  # a path is a source too (a local archive)
 
 
 ENV_URLS = "LUNGSEGDB_URLS"

@@ -23,6 +23,6 @@ def open_data_dir(
     interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`). ``tidy``
     False leaves what a killed writer staged beside the tree (a committed commit is still
     finished): ``lungsegdb clean`` lists it, under the writer lock, before deleting it."""
-    paths = resolve(None if data_dir is None else os.fspath(data_dir), must_exist=must_exist)
+    paths = resolve(data_dir, must_exist=must_exist)  # a wrong type: UsageError there
     commit.settle(paths, tidy=tidy)
     return paths

@@ -103,12 +103,10 @@ def ensure_tree(
     from lungsegdb_cli.sources.download import download as fetch
     from lungsegdb_cli.sources.request import DownloadRequest, with_environment
 
-    if isinstance(urls, (str, os.PathLike)):
-        urls = [urls]
     # Built (and so checked: a missing pin under LUNGSEGDB_REQUIRE_PIN, a bad retries or
     # timeout) before the tree is even looked at, as `lungsegdb download` does.
     request = DownloadRequest.build(**with_environment({
-        "urls": [os.fspath(u) for u in urls] if urls is not None else None,
+        "urls": urls,  # the request checks and converts them (a path is a source too)
         "url": None, "drive": drive, "sha256": pin, "require_pin": None, "offline": None,
         "retries": None, "timeout": None,
     }))

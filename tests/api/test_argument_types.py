@@ -66,3 +66,20 @@ def test_every_operation_with_a_path_or_text_argument_is_checked() -> None:
                                                                          "__wrapped__")
                                    else getattr(L, n))]
     assert {"download", "verify", "stats", "export", "publish", "synth"} <= set(checked)
+
+
+def test_the_dataset_class_refuses_a_data_dir_or_source_of_another_type(data: Path) -> None:
+    with pytest.raises(L.UsageError, match="data_dir must be a path"):
+        L.PairDataset(123)
+    with pytest.raises(L.UsageError, match="urls must be a list"):
+        L.PairDataset(data, variant="raw", download=True, urls=[1], drive=False)
+
+
+def test_a_path_is_a_source_for_both_doors(tmp_path: Path) -> None:
+    """``urls=[Path(...)]``: a local archive, through download() and PairDataset alike."""
+    made = L.synth(tmp_path / "s", pairs=1)
+    got = L.download(tmp_path / "a", urls=[Path(made.archive.path)], drive=False)
+    assert got.files == made.files
+    ds = L.PairDataset(tmp_path / "b", download=True, urls=[Path(made.archive.path)],
+                       drive=False, variant="raw")
+    assert len(ds) == 2 and ds.downloaded is not None
