@@ -69,7 +69,9 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     global _state
     if _state != _RUNNING or phase.result_out():
         return
-    if frame is not None and _in_finaliser(frame) and hasattr(signal, "setitimer"):
+    if (_held() or (frame is not None and _in_finaliser(frame))) and hasattr(
+        signal, "setitimer"
+    ):
         signal.signal(signal.SIGALRM, _on_sigint)
         signal.setitimer(signal.ITIMER_REAL, _DEFER_S)
         return
@@ -79,6 +81,14 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 
 #: Functions an exception does not leave as itself (see :func:`_on_sigint`).
 _SWALLOWING = frozenset({"__del__", "__set_name__"})
+
+
+def _held() -> bool:
+    """Ctrl-C is being held back (:func:`lungsegdb_cli.utils.signals.sigint_blocked`: workers
+    forking, the result being written); the module is looked up, not imported: a process that
+    never loaded it holds nothing."""
+    signals = sys.modules.get("lungsegdb_cli.utils.signals")
+    return bool(signals is not None and signals.held())
 
 
 def _in_finaliser(frame: FrameType | None) -> bool:

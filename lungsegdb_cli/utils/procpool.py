@@ -79,11 +79,25 @@ def _owned_pool() -> type[ProcessPoolExecutor]:
           executor never told to stop, and Python's exit would wait for them forever."""
 
         def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            import multiprocessing
+
+            starting = len(getattr(self, "_processes", None) or {}) < self._max_workers
+            before = {p.pid for p in multiprocessing.active_children()} if starting else set()
             with sigint_blocked():
-                return super().submit(fn, *args, **kwargs)
+                try:
+                    return super().submit(fn, *args, **kwargs)
+                except BaseException:
+                    if starting:  # stopped while starting workers: none may outlive it
+                        self._strays = [p for p in multiprocessing.active_children()
+                                        if p.pid not in before]
+                    raise
 
         def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-            left = list((getattr(self, "_processes", None) or {}).values())
+            left = [*(getattr(self, "_processes", None) or {}).values(),
+                    *getattr(self, "_strays", ())]
+            manager = getattr(self, "_executor_manager_thread", None)
+            if manager is not None and manager.ident is None:  # made, never started
+                self._executor_manager_thread = None
             try:
                 super().shutdown(wait=wait, cancel_futures=cancel_futures)
             finally:

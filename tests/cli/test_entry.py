@@ -298,3 +298,38 @@ def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(many_pairs: Pat
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 141, err
     assert err == ""
+
+
+#: A Ctrl-C at the worst instant of a pool's start: right after a worker was forked, before
+#: the executor has recorded it (multiprocessing's own start, wrapped in the child process).
+_CTRL_C_AS_A_WORKER_STARTS = """
+import multiprocessing.process as mpp, sys
+real_start = mpp.BaseProcess.start
+def start(self):
+    real_start(self)
+    if not getattr(start, "done", False):
+        start.done = True
+        raise KeyboardInterrupt
+mpp.BaseProcess.start = start
+from lungsegdb_cli.cli.entry import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("command", ["stats", "validate", "synth"])
+def test_ctrl_c_between_a_workers_fork_and_its_record_never_hangs(
+    busy_root: Path, tmp_path: Path, command: str
+) -> None:
+    """The worker forked but not yet recorded by the executor used to be left waiting for
+    work, and Python's exit waited for it for ever (SIGINT then ignored): now the pool ends
+    it, and the run exits 130 with the message."""
+    argv = ([command, "--no-cache", "--data-dir", str(busy_root)] if command != "synth"
+            else ["synth", str(tmp_path / "s"), "--pairs", "12", "--format", "none"])
+    try:
+        done = subprocess.run([sys.executable, "-c", _CTRL_C_AS_A_WORKER_STARTS, *argv, "-q"],
+                              capture_output=True, text=True, timeout=60,
+                              env=_env(LUNGSEGDB_WORKERS="2"), preexec_fn=_default_sigint)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{command} hung after a Ctrl-C as a worker started") from None
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "error: Interrupted" in done.stderr
