@@ -246,7 +246,7 @@ def publish(
     data_dir: PathLike | None = None,
     *,
     sha256: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | Sequence[str] | None = None,
     progress: Progress | None = None,
     export: PathLike | None = None,
 ) -> PublishResult:
@@ -263,8 +263,9 @@ def publish(
     sha256 : str, optional
         The pin the archive must match (default ``$LUNGSEGDB_SHA256``, else its recorded
         SHA-256).
-    storage_options : mapping, optional
-        Keyword arguments of the fsspec backend. Never printed or recorded.
+    storage_options : mapping or list of str, optional
+        Keyword arguments of the fsspec backend, or the ``--storage-option`` ``KEY=VALUE``
+        strings (as ``download()`` takes them). Never printed or recorded.
     progress : Progress, optional
         Receives progress calls.
     export : str or os.PathLike, optional
@@ -303,10 +304,13 @@ def publish(
     >>> work.cleanup()
     """
     from lungsegdb_cli.sources import publish as _publish
-    from lungsegdb_cli.sources.request import Pin, with_environment
+    from lungsegdb_cli.sources.request import Pin, parse_storage_options, with_environment
 
     # malformed: UsageError (exit 2) before a byte is read; None: $LUNGSEGDB_SHA256
     pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
+    if storage_options is not None and not isinstance(storage_options, Mapping):
+        # the --storage-option KEY=VALUE strings, as download() takes them
+        storage_options = parse_storage_options(list(storage_options))
     dest = os.fspath(dest)
     paths = data_paths(data_dir, must_exist=True)
     _publish.check_dest(dest, paths, export=export)  # before anything is read or written

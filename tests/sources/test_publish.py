@@ -105,6 +105,26 @@ def test_publish_to_s3_then_download_gives_the_same_tree_and_no_credentials(
     assert not any(SECRET_KEY in t for t in texts)
 
 
+@pytest.mark.parametrize("form", ["mapping", "strings"])
+def test_the_python_publish_takes_storage_options_as_download_does(
+    downloaded: Path, s3_env: Any, form: str
+) -> None:
+    """``storage_options`` as a mapping or as the ``--storage-option`` KEY=VALUE strings,
+    as ``download()`` takes them (the strings were a raw AttributeError)."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    if not fs.exists("lungsegdb-py"):
+        fs.mkdir("lungsegdb-py")
+    opts: Any = ({"key": ACCESS_KEY, "secret": SECRET_KEY} if form == "mapping"
+                 else [f"key={ACCESS_KEY}", f"secret={SECRET_KEY}"])
+    got = L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=opts)
+    fs.invalidate_cache()
+    assert fs.exists(f"lungsegdb-py/{form}/lungsegdb.json") and got.sha256
+    with pytest.raises(L.UsageError, match="KEY="):
+        L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=["no-equals"])
+
+
 @pytest.mark.parametrize(
     ("setup", "code", "words"),
     [
