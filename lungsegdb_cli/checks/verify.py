@@ -39,7 +39,8 @@ import time
 from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
-from lungsegdb_cli.checks import info, manifest
+from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.localarchive import LocalArchive, local_archive
 from lungsegdb_cli.checks.origin import fix_hint, tree_origin
 from lungsegdb_cli.checks.verify_result import ArchiveCheck, VerifyResult
 from lungsegdb_cli.dataset.paths import DataPaths
@@ -98,7 +99,7 @@ def verify(
     try:
         listed = _read_manifest(paths)
         sidecar = manifest.Sidecar.read(paths) if listed is not None else None
-        kept, record = info.local_archive(paths)
+        kept, record = local_archive(paths)
     except OSError as exc:
         raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
     tree_exists = paths.dataset_dir.is_dir()
@@ -351,7 +352,7 @@ def _tree_record(
 
 def _archive_check(
     paths: DataPaths,
-    archive: info.LocalArchive | None,
+    archive: LocalArchive | None,
     record: Provenance | None,
     pin: str | None,
     quick: bool,
