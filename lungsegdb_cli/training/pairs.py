@@ -362,7 +362,12 @@ class PairDataset:
         from lungsegdb_cli.state.datadir import open_data_dir
         from lungsegdb_cli.training.ensure import ensure_tree, would_fetch
 
-        paths = open_data_dir(data_dir)
+        try:
+            paths = open_data_dir(data_dir)
+        except OSError as exc:  # a name too long, ...: the LocalError the command gives
+            from lungsegdb_cli.errors import from_unmapped_os_error
+
+            raise from_unmapped_os_error(exc) from exc
         mixed = isinstance(variant, str) and variant.strip().lower() == "all"
         chosen = None if mixed else variant
         # The arguments are checked before anything is fetched: a download is ~1 GB.

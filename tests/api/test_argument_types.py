@@ -83,3 +83,14 @@ def test_a_path_is_a_source_for_both_doors(tmp_path: Path) -> None:
     ds = L.PairDataset(tmp_path / "b", download=True, urls=[Path(made.archive.path)],
                        drive=False, variant="raw")
     assert len(ds) == 2 and ds.downloaded is not None
+
+
+def test_the_dataset_class_maps_an_os_error_as_the_operations_do(tmp_path: Path) -> None:
+    """A data dir whose name is too long: the LocalError (exit 5) info() gives, not a raw
+    OSError."""
+    long = tmp_path / ("x" * 300)
+    with pytest.raises(L.LocalError) as info:
+        L.info(long)
+    with pytest.raises(L.LocalError) as same:
+        L.PairDataset(long)
+    assert same.value.exit_code == info.value.exit_code == 5
