@@ -22,7 +22,7 @@ directly, never through :mod:`lungsegdb_cli.api`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.dataset.paths import DataPaths
@@ -58,7 +58,7 @@ def not_downloaded(paths: DataPaths) -> NotDownloaded:
     )
 
 
-def has_tree(paths: DataPaths) -> bool:
+def _has_tree(paths: DataPaths) -> bool:
     """A LungSegDB tree is at ``paths`` (intact or not)."""
     from lungsegdb_cli.dataset.tree import require
 
@@ -69,18 +69,6 @@ def has_tree(paths: DataPaths) -> bool:
     return True
 
 
-def would_fetch(paths: DataPaths, sha256: str | None) -> bool:
-    """Whether :func:`ensure_tree` with ``download=True`` and this pin fetches: the tree is
-    missing or not intact, or it is not recorded as extracted from the pinned archive."""
-    from lungsegdb_cli.checks import manifest
-    from lungsegdb_cli.sources.download import tree_intact
-
-    if tree_intact(paths) is None:
-        return True
-    pin = check_pin(sha256)
-    return pin is not None and manifest.tree_archive(paths) != pin
-
-
 def ensure_tree(
     paths: DataPaths,
     *,
@@ -89,16 +77,20 @@ def ensure_tree(
     urls: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     drive: bool = True,
     progress: Progress | None = None,
+    unless: Callable[[], BaseException] | None = None,
 ) -> DownloadResult | None:
     """Make sure the tree of ``paths`` is there (see the module docstring); the download's
     result when one ran, else None. ``urls``: the sources to try in order (default
     ``$LUNGSEGDB_URLS`` / ``$LUNGSEGDB_URL``), then the dataset's Drive file unless ``drive``
-    is False (``--no-drive``)."""
+    is False (``--no-drive``). ``unless``: the error to raise instead of fetching (the tree
+    missing or not intact, or not extracted from the pinned archive) -- an argument that only
+    matters for the published tree, refused before any request."""
     pin = check_pin(sha256)
     if not download:
-        if not has_tree(paths):
+        if not _has_tree(paths):
             raise not_downloaded(paths)
         return None
+    from lungsegdb_cli.checks import manifest
     from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE, tree_intact
     from lungsegdb_cli.sources.download import download as fetch
     from lungsegdb_cli.sources.request import DownloadRequest, with_environment
@@ -113,6 +105,8 @@ def ensure_tree(
     intact = tree_intact(paths) is not None
     if intact and pin is None:
         return None
+    if unless is not None and (not intact or manifest.tree_archive(paths) != pin):
+        raise unless()
     progress = ensure(progress)
     if not intact:
         note(progress, f"LungSegDB is not (intact) at {paths.dataset_dir}: downloading it")

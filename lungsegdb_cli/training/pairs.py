@@ -360,7 +360,7 @@ class PairDataset:
         progress: Progress | None = None,
     ) -> None:
         from lungsegdb_cli.state.datadir import open_data_dir
-        from lungsegdb_cli.training.ensure import ensure_tree, would_fetch
+        from lungsegdb_cli.training.ensure import ensure_tree
 
         try:
             paths = open_data_dir(data_dir)
@@ -375,10 +375,11 @@ class PairDataset:
         split = check_split_name(split)
         if split is not None and not splits_path(paths).exists():
             raise _no_splits(split, splits_path(paths))  # a fresh download has none either
-        if download and chosen is None and not mixed and would_fetch(paths, sha256):
-            raise _both_variants(dataset.VARIANTS)  # what the published tree holds
+        # no variant for a tree still to be fetched: the published tree holds both
+        unless = ((lambda: _both_variants(dataset.VARIANTS)) if chosen is None and not mixed
+                  else None)
         self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
-                                      drive=drive, progress=progress)
+                                      drive=drive, progress=progress, unless=unless)
         self.pairs: list[Pair] = collect(paths, variant=chosen, version=version,
                                          split=split).pairs
         variants = {p.variant for p in self.pairs}
