@@ -55,8 +55,9 @@ def boundary(op: _Op) -> _Op:
 
     @functools.wraps(op)
     def call(*args: Any, **kwargs: Any) -> Any:
-        _refuse_nul(op, args, kwargs)
-        _check_kinds(op, kinds, args, kwargs)
+        given = _given(op, args, kwargs)
+        _refuse_nul(given)
+        _check_kinds(kinds, given)
         try:
             return op(*args, **kwargs)
         except OSError as exc:
@@ -90,12 +91,11 @@ def _argument_kinds(op: Callable[..., Any]) -> dict[str, tuple[str, bool]]:
     return out
 
 
-def _check_kinds(op: Callable[..., Any], kinds: dict[str, tuple[str, bool]],
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]]) -> None:
     """A path or text argument of another type (``variant=1``, ``data_dir=123``) is a
     :class:`~lungsegdb_cli.errors.UsageError` naming it, not the ``AttributeError`` or
     ``TypeError`` it would raise further down."""
-    for name, value in _given(op, args, kwargs):
+    for name, value in given:
         kind = kinds.get(name)
         if kind is None or (value is None and kind[1]):
             continue
@@ -112,14 +112,15 @@ def _check_kinds(op: Callable[..., Any], kinds: dict[str, tuple[str, bool]],
 
 def _given(op: Callable[..., Any], args: tuple[Any, ...],
            kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each argument of a call with its parameter's name (``#N`` past the named ones)."""
     code = getattr(op, "__code__", None)
     names = code.co_varnames[: code.co_argcount] if code is not None else ()
     given = [(names[i] if i < len(names) else f"#{i + 1}", a) for i, a in enumerate(args)]
     return [*given, *kwargs.items()]
 
 
-def _refuse_nul(op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    for name, value in _given(op, args, kwargs):
+def _refuse_nul(given: list[tuple[str, Any]]) -> None:
+    for name, value in given:
         bad = _with_nul(value)
         if bad is not None:
             from lungsegdb_cli.errors import UsageError

@@ -19,20 +19,15 @@ ENV_SIGINT_AT = "LUNGSEGDB_SIGINT_AT"
 _result_written = False
 
 
-def result_written() -> None:
-    """The result is being written: from here on it stands (call before writing it)."""
-    global _result_written
-    _result_written = True
-
-
 @contextlib.contextmanager
 def writing_result() -> Iterator[None]:
-    """Around the writing of the result: it stands from here on (:func:`result_written`), and
+    """Around the writing of the result: it stands from here on (:func:`result_out`), and
     Ctrl-C is held back until it is all written (a signal would cut a write into a full pipe
     short; a Ctrl-C that came meanwhile is then ignored)."""
     from lungsegdb_cli.utils.signals import sigint_blocked
 
-    result_written()
+    global _result_written
+    _result_written = True
     with sigint_blocked():
         yield
 
@@ -73,7 +68,7 @@ def write_out(text: str) -> None:
 
 
 def result_out() -> bool:
-    """Whether :func:`result_written` was called in this process."""
+    """Whether a result has begun to be written in this process (:func:`writing_result`)."""
     return _result_written
 
 
