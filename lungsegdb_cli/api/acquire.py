@@ -304,10 +304,9 @@ def publish(
     >>> work.cleanup()
     """
     from lungsegdb_cli.sources import publish as _publish
-    from lungsegdb_cli.sources.request import Pin, parse_storage_options, with_environment
+    from lungsegdb_cli.sources.request import parse_storage_options, sha256_pin
 
-    # malformed: UsageError (exit 2) before a byte is read; None: $LUNGSEGDB_SHA256
-    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
+    pin = sha256_pin(sha256)  # malformed: UsageError (exit 2) before a byte is read
     if storage_options is not None and not isinstance(storage_options, Mapping):
         # the --storage-option KEY=VALUE strings, as download() takes them
         storage_options = parse_storage_options(list(storage_options))
@@ -321,7 +320,7 @@ def publish(
     result = _publish.publish(
         paths,
         dest,
-        sha256=None if pin is None else pin.hex,
+        sha256=pin,
         storage_options=storage_options,
         progress=progress,
     )

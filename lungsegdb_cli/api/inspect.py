@@ -66,13 +66,12 @@ def verify(
     >>> work.cleanup()
     """
     from lungsegdb_cli.checks import verify as _verify
-    from lungsegdb_cli.sources.request import Pin, with_environment
+    from lungsegdb_cli.sources.request import sha256_pin
 
-    # malformed: UsageError (exit 2), as on the command line; None: $LUNGSEGDB_SHA256
-    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
+    pin = sha256_pin(sha256)  # malformed: UsageError (exit 2), as on the command line
     return _verify.verify(
         data_paths(data_dir, must_exist=True),
-        sha256=None if pin is None else pin.hex,
+        sha256=pin,
         quick=quick,
         progress=progress,
     )

@@ -20,7 +20,7 @@ from typing import Any
 from lungsegdb_cli.errors import UsageError
 
 __all__ = ["ALGORITHMS", "ENVIRONMENT", "ENV_URL", "ENV_URLS", "DownloadRequest", "Pin",
-           "env_urls", "parse_storage_options", "with_environment"]
+           "env_urls", "parse_storage_options", "sha256_pin", "with_environment"]
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,20 @@ def with_environment(options: Mapping[str, Any]) -> dict[str, Any]:
         if name in out and out[name] is None:
             out[name] = _env_number(ENVIRONMENT[name], kind)
     return out
+
+
+def sha256_pin(sha256: str | None) -> str | None:
+    """``sha256`` (else ``$LUNGSEGDB_SHA256``) as a pin's lower-case hex, None when neither is
+    set or it is blank; anything but 64 hex digits: :class:`UsageError` (exit 2) before any
+    byte is read, naming the variable when the value came from it.
+
+    Examples
+    --------
+    >>> sha256_pin("AB" * 32) == "ab" * 32
+    True
+    """
+    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
+    return None if pin is None else pin.hex
 
 
 def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:

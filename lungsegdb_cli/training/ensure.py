@@ -32,21 +32,6 @@ from lungsegdb_cli.utils.progress import Progress, ensure, note
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.sources.download import DownloadResult
 
-def check_pin(sha256: str | None) -> str | None:
-    """``sha256`` (else ``$LUNGSEGDB_SHA256``) in lower case, None when neither is set or it
-    is blank; anything but 64 hex digits: :class:`UsageError` (exit 2) before any byte is
-    read -- the download request's own check (:meth:`~lungsegdb_cli.sources.request.Pin.parse`).
-
-    Examples
-    --------
-    >>> check_pin("AB" * 32) == "ab" * 32
-    True
-    """
-    from lungsegdb_cli.sources.request import Pin, with_environment
-
-    pin = Pin.parse("sha256", with_environment({"sha256": sha256})["sha256"])
-    return None if pin is None else pin.hex
-
 
 def not_downloaded(paths: DataPaths) -> NotDownloaded:
     """The error for a data dir without a tree: the command that fetches it."""
@@ -85,7 +70,9 @@ def ensure_tree(
     is False (``--no-drive``). ``unless``: the error to raise instead of fetching (the tree
     missing or not intact, or not extracted from the pinned archive) -- an argument that only
     matters for the published tree, refused before any request."""
-    pin = check_pin(sha256)
+    from lungsegdb_cli.sources.request import sha256_pin
+
+    pin = sha256_pin(sha256)
     if not download:
         if not _has_tree(paths):
             raise not_downloaded(paths)

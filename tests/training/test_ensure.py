@@ -248,8 +248,12 @@ def test_ranks_that_waited_while_another_fetched_get_none(
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(ensure)
+    """ensure's pin check is the request's (``sha256_pin``): its examples run there."""
+    from lungsegdb_cli.sources import request
+
+    result = doctest.testmod(request)
     assert result.failed == 0 and result.attempted > 0
+    assert doctest.testmod(ensure).failed == 0
     from lungsegdb_cli.training import pairs
 
     result = doctest.testmod(pairs)
