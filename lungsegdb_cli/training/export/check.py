@@ -233,12 +233,6 @@ def foreign(folder: Path, made: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _extra(out: Path, known: set[str]) -> list[str]:
-    """What was added to OUT: :func:`foreign`, the same rule ``export --force`` applies (a
-    file, a folder, a link to one; links never followed)."""
-    return foreign(out, known)
-
-
 def _splits_now(doc: dict[str, Any]) -> dict[str, Any]:
     rec = doc["splits"]
     current = _sha256(Path(rec["path"])) if rec.get("path") else rec.get("sha256")
@@ -275,5 +269,6 @@ def check(out: Path) -> ExportCheckResult:
             res.checked += 1
             _check_file(res, out, tree, entry)
     known = _check_texts(res, out, doc) | {str(e["path"]) for e in doc["files"]}
-    res.extra = _extra(out, known)
+    # what was added: the rule export --force applies (a file, a folder, a link to one)
+    res.extra = foreign(out, known)
     return res
