@@ -74,8 +74,9 @@ def start_server(archive: Path, tls: Path | None = None) -> str:
 
 def _gdown_side(gdown: str, url: str, folder: Path, env: dict[str, str]) -> Side:
     """The by-hand side every comparison here shares: ``gdown -q URL -O folder/x.zip``."""
-    return Side("gdown -q", [gdown, "-q", url, "-O", str(folder / "x.zip")],
-                setup=fresh(folder), env=env)
+    return Side(
+        "gdown -q", [gdown, "-q", url, "-O", str(folder / "x.zip")], setup=fresh(folder), env=env
+    )
 
 
 def comparisons(work: Path, scale: float) -> list[Comparison]:

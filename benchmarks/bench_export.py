@@ -121,17 +121,28 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
     rows: list[Comparison] = []
     for fmt in ("folders", "nnunet"):
         out = base / fmt
-        argv = [sys.executable, "-m", "lungsegdb_cli", "export", fmt, str(out),
-                "--data-dir", str(root), "--quiet"]
-        rows.append(ExportComparison(
-            f"export {fmt} vs cp -r",
-            Side(f"lungsegdb export {fmt}", argv, setup=_absent(out)),
-            Side("cp -r", ["cp", "-r", str(tree), str(cp_out)], setup=_absent(cp_out)),
-            max_ratio=0.5 if fmt == "folders" else 1.0,
-            out=out,
-            tree=tree,
-            may_write=multi_channel_images(tree) if fmt == "nnunet" else 0,
-        ))
+        argv = [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "export",
+            fmt,
+            str(out),
+            "--data-dir",
+            str(root),
+            "--quiet",
+        ]
+        rows.append(
+            ExportComparison(
+                f"export {fmt} vs cp -r",
+                Side(f"lungsegdb export {fmt}", argv, setup=_absent(out)),
+                Side("cp -r", ["cp", "-r", str(tree), str(cp_out)], setup=_absent(cp_out)),
+                max_ratio=0.5 if fmt == "folders" else 1.0,
+                out=out,
+                tree=tree,
+                may_write=multi_channel_images(tree) if fmt == "nnunet" else 0,
+            )
+        )
     return rows
 
 

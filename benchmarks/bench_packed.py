@@ -30,7 +30,7 @@ from bench_export import prepare_split
 from harness import Comparison, Side
 
 #: The shared part of both by-hand scripts: the pairs with their split, the 0/1 mask TIFF.
-_COMMON = '''
+_COMMON = """
 import io, json, os, sys
 import numpy as np, tifffile
 import lungsegdb_cli as L
@@ -47,9 +47,11 @@ def mask_tiff(path):
 def read(path):
     with open(path, "rb") as fh:
         return fh.read()
-'''
+"""
 
-HAND_HF = _COMMON + '''
+HAND_HF = (
+    _COMMON
+    + """
 import datasets
 
 features = datasets.Features({
@@ -71,9 +73,12 @@ for variant in ("preprocessed data", "raw data"):
         folder = os.path.join(out, variant.split()[0])
         os.makedirs(folder, exist_ok=True)
         ds.to_parquet(os.path.join(folder, f"{names[split]}-00000-of-00001.parquet"))
-'''
+"""
+)
 
-HAND_WDS = _COMMON + '''
+HAND_WDS = (
+    _COMMON
+    + """
 import webdataset as wds
 
 for split in ("train", "val", "test"):
@@ -89,7 +94,8 @@ for split in ("train", "val", "test"):
                 "json": {"group": p.group, "split": p.split, "stem": p.stem,
                          "variant": p.variant, "version": p.version},
             })
-'''
+"""
+)
 
 
 def _absent(*folders: Path):
@@ -111,17 +117,39 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
         ours_out, hand_out = base / fmt, base / f"hand-{fmt}"
         hand = work / f"hand_{fmt}.py"
         hand.write_text(script)
-        env = {**os.environ, "HF_DATASETS_CACHE": str(work / "hf-cache"),
-               "HF_HUB_OFFLINE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
-        rows.append(Comparison(
-            f"export {fmt} vs by hand",
-            Side(f"lungsegdb export {fmt}",
-                 [sys.executable, "-m", "lungsegdb_cli", "export", fmt, str(ours_out),
-                  "--data-dir", str(root), "--quiet"], setup=_absent(ours_out)),
-            Side(label, [sys.executable, str(hand), str(root), str(hand_out)],
-                 setup=_absent(hand_out), env=env),
-            max_ratio=1.0,
-        ))
+        env = {
+            **os.environ,
+            "HF_DATASETS_CACHE": str(work / "hf-cache"),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        }
+        rows.append(
+            Comparison(
+                f"export {fmt} vs by hand",
+                Side(
+                    f"lungsegdb export {fmt}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "lungsegdb_cli",
+                        "export",
+                        fmt,
+                        str(ours_out),
+                        "--data-dir",
+                        str(root),
+                        "--quiet",
+                    ],
+                    setup=_absent(ours_out),
+                ),
+                Side(
+                    label,
+                    [sys.executable, str(hand), str(root), str(hand_out)],
+                    setup=_absent(hand_out),
+                    env=env,
+                ),
+                max_ratio=1.0,
+            )
+        )
     return rows
 
 

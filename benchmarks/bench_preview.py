@@ -55,8 +55,18 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
     root, tree = prepare(work, scale)
     script = work / "hand_preview.py"
     script.write_text(HAND_SCRIPT)
-    ours = [sys.executable, "-m", "lungsegdb_cli", "preview", str(work / "ours.png"),
-            "--n", "8", "--data-dir", str(root), "--quiet"]
+    ours = [
+        sys.executable,
+        "-m",
+        "lungsegdb_cli",
+        "preview",
+        str(work / "ours.png"),
+        "--n",
+        "8",
+        "--data-dir",
+        str(root),
+        "--quiet",
+    ]
     hand = [sys.executable, str(script), str(tree), str(work / "hand.png")]
     return [
         Comparison(

@@ -47,8 +47,12 @@ def _compile() -> None:
     import lungsegdb_cli
 
     package = Path(lungsegdb_cli.__file__).parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
-                   stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(package)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
 
 
 def prepare(work: Path, scale: float) -> tuple[Path, str]:
@@ -56,10 +60,17 @@ def prepare(work: Path, scale: float) -> tuple[Path, str]:
     _compile()
     root = work / "startup-root"
     archive = synth_archive(scale)
-    subprocess.run([*_cli(), "download", "--archive", str(archive), "--data-dir", str(root),
-                    "--quiet"], check=True, stdout=subprocess.DEVNULL)
-    info = subprocess.run([*_cli(), "info", "--json", "--data-dir", str(root)], check=True,
-                          capture_output=True, text=True)
+    subprocess.run(
+        [*_cli(), "download", "--archive", str(archive), "--data-dir", str(root), "--quiet"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    info = subprocess.run(
+        [*_cli(), "info", "--json", "--data-dir", str(root)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return root, json.loads(info.stdout)["archive"]["sha256"]
 
 
@@ -81,10 +92,13 @@ def comparisons(work: Path, scale: float) -> list[Comparison]:
     data = ["--data-dir", str(root)]
     return [
         row("startup (--help)", "lungsegdb --help", ["--help"], bare),
-        row("download, intact pinned tree", "lungsegdb download --sha256 PIN",
-            ["download", "--sha256", pin, *data], by_hand),
-        row("verify --quick", "lungsegdb verify --quick", ["verify", "--quick", *data],
-            by_hand),
+        row(
+            "download, intact pinned tree",
+            "lungsegdb download --sha256 PIN",
+            ["download", "--sha256", pin, *data],
+            by_hand,
+        ),
+        row("verify --quick", "lungsegdb verify --quick", ["verify", "--quick", *data], by_hand),
     ]
 
 

@@ -203,7 +203,7 @@ class Tracer:
         for module, function in frames:
             if not chain or chain[-1] != module:
                 chain.append(module)
-                shown.append(f"{module[len(PACKAGE) + 1:]}.{function}")
+                shown.append(f"{module[len(PACKAGE) + 1 :]}.{function}")
         self.chains.setdefault((side, tuple(chain)), (_stable(what), tuple(shown)))
 
     def audit(self, event: str, args: tuple[object, ...]) -> None:
@@ -214,7 +214,8 @@ class Tracer:
         if event == "open":
             path, mode, flags = args
             writing = (
-                any(c in mode for c in "wax+") if isinstance(mode, str)
+                any(c in mode for c in "wax+")
+                if isinstance(mode, str)
                 else bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC))
             )
             if not writing:
@@ -317,7 +318,7 @@ class Tracer:
                     if module in seen:
                         returns.add(edge)
                 seen.add(module)
-        short = [m[len(PACKAGE) + 1:] or m for m in modules]
+        short = [m[len(PACKAGE) + 1 :] or m for m in modules]
         return {
             "modules": len(modules),
             "returns": len(returns),
@@ -386,7 +387,7 @@ def _stable(what: str) -> str:
 
 def _show(edge: tuple[str, str, str]) -> str:
     a, b, kind = edge
-    return f"{a[len(PACKAGE) + 1:] or a} -> {b[len(PACKAGE) + 1:] or b} ({kind})"
+    return f"{a[len(PACKAGE) + 1 :] or a} -> {b[len(PACKAGE) + 1 :] or b} ({kind})"
 
 
 def child(command: str, dest: str, source: str, argv: list[str]) -> int:
@@ -450,9 +451,21 @@ def measure(
         work = Path(tmp)
         synth = work / "synth"
         subprocess.run(
-            [sys.executable, "-m", PACKAGE, "synth", str(synth), "--pairs", str(pairs),
-             "--seed", "0", "-q"],
-            check=True, env=env, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                PACKAGE,
+                "synth",
+                str(synth),
+                "--pairs",
+                str(pairs),
+                "--seed",
+                "0",
+                "-q",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
         )
         archive = next(p for p in sorted(synth.iterdir()) if p.name.endswith(".zip"))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _quiet_handler(synth))
@@ -462,8 +475,7 @@ def measure(
             url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
             data = work / "data"
             argvs = {
-                "download": ["download", "--url", url, "--no-drive", "--data-dir", str(data),
-                             "-q"],
+                "download": ["download", "--url", url, "--no-drive", "--data-dir", str(data), "-q"],
                 "export": ["export", "nnunet", str(work / "out"), "--data-dir", str(data), "-q"],
             }
             dests = {"download": (data, ""), "export": (work / "out", data)}
@@ -471,13 +483,27 @@ def measure(
                 argv = argvs[command]
                 if command not in commands:
                     if command == "download":
-                        subprocess.run([sys.executable, "-m", PACKAGE, *argv], check=True,
-                                       env=env, stdout=subprocess.DEVNULL)
+                        subprocess.run(
+                            [sys.executable, "-m", PACKAGE, *argv],
+                            check=True,
+                            env=env,
+                            stdout=subprocess.DEVNULL,
+                        )
                     continue
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--child", command, *map(str, dests[command]),
-                     "--", *argv],
-                    env=env, capture_output=True, text=True, check=False,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        command,
+                        *map(str, dests[command]),
+                        "--",
+                        *argv,
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if proc.returncode != 0 or not proc.stdout.strip():
                     raise RuntimeError(f"tracing {command} failed:\n{proc.stderr[-3000:]}")
@@ -494,13 +520,20 @@ def main(argv: list[str] | None = None) -> int:
         return child(argv[1], argv[2], argv[3], argv[5:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commands", nargs="*", help="download, export (default: both)")
-    ap.add_argument("--src", type=Path, default=None,
-                    help="a checkout whose lungsegdb_cli to measure (default: the installed one)")
+    ap.add_argument(
+        "--src",
+        type=Path,
+        default=None,
+        help="a checkout whose lungsegdb_cli to measure (default: the installed one)",
+    )
     ap.add_argument("--pairs", type=int, default=2, help="synth pairs per group (default 2)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--edges", action="store_true", help="also list the returns, one a line")
-    ap.add_argument("--spine", action="store_true",
-                    help="also print the spine: the chains on which bytes land, its returns")
+    ap.add_argument(
+        "--spine",
+        action="store_true",
+        help="also print the spine: the chains on which bytes land, its returns",
+    )
     args = ap.parse_args(argv)
     if set(args.commands) - set(COMMANDS):
         ap.error(f"commands are {', '.join(COMMANDS)}")
@@ -509,16 +542,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for command, r in results.items():
-        print(f"{command}: exit {r['exit']} | modules crossed: {r['modules']} | returns to a "
-              f"module already left: {r['returns']} | transitions: {r['transitions']}")
+        print(
+            f"{command}: exit {r['exit']} | modules crossed: {r['modules']} | returns to a "
+            f"module already left: {r['returns']} | transitions: {r['transitions']}"
+        )
         print("  " + " -> ".join(r["path"]))
         if args.edges:
             for edge in r["return_edges"]:
                 print("    return: " + edge)
         if args.spine:
             s = r["spine"]
-            print(f"  spine: modules crossed: {s['modules']} | returns: {s['returns']} "
-                  f"(bounces {s['bounces']}) | returns among its modules: {s['flow_returns']}")
+            print(
+                f"  spine: modules crossed: {s['modules']} | returns: {s['returns']} "
+                f"(bounces {s['bounces']}) | returns among its modules: {s['flow_returns']}"
+            )
             for c in s["chains"]:
                 print(f"    {c['landed']}: " + " > ".join(c["chain"]))
             for edge in s["bounce_edges"]:

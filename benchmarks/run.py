@@ -32,7 +32,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 ORDER = (
-    "startup", "download", "extract", "verify", "validate", "stats", "export", "packed", "preview",
+    "startup",
+    "download",
+    "extract",
+    "verify",
+    "validate",
+    "stats",
+    "export",
+    "packed",
+    "preview",
 )
 #: Files (TIFFs) in a synthetic tree at scale 1.0: 2 variants x (1,800 + 700) pairs x 2.
 FILES_AT_SCALE_1 = 10_000

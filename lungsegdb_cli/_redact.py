@@ -37,9 +37,20 @@ MASK = "***"
 
 _NAMES = frozenset(
     {
-        "sig", "signature", "token", "access_token", "key", "apikey", "api_key", "auth",
-        "awsaccesskeyid", "googleaccessid",
-        "sv", "se", "sp", "sr",  # an Azure SAS: version, expiry, permissions, resource
+        "sig",
+        "signature",
+        "token",
+        "access_token",
+        "key",
+        "apikey",
+        "api_key",
+        "auth",
+        "awsaccesskeyid",
+        "googleaccessid",
+        "sv",
+        "se",
+        "sp",
+        "sr",  # an Azure SAS: version, expiry, permissions, resource
     }
 )
 _PREFIXES = ("x-amz-", "x-goog-")
@@ -58,9 +69,7 @@ _PARAM = re.compile(
 
 def _extra_names(env: Mapping[str, str] | None) -> frozenset[str]:
     env = os.environ if env is None else env
-    return frozenset(
-        n.strip().lower() for n in (env.get(ENV_REDACT) or "").split(",") if n.strip()
-    )
+    return frozenset(n.strip().lower() for n in (env.get(ENV_REDACT) or "").split(",") if n.strip())
 
 
 def _hidden(name: str, extra: frozenset[str]) -> bool:

@@ -97,8 +97,10 @@ class ProvenanceCorrupt(CheckFailed):
     ``publish``, ``croissant``); ``download --force`` writes it afresh."""
 
     kind = "provenance-corrupt"
-    default_hint = ("Run 'lungsegdb download --force' (or 'download --archive FILE --force') "
-                    "to fetch the archive again and rewrite the record.")
+    default_hint = (
+        "Run 'lungsegdb download --force' (or 'download --archive FILE --force') "
+        "to fetch the archive again and rewrite the record."
+    )
 
 
 class NotDownloaded(CheckFailed):

@@ -98,7 +98,10 @@ def pytest_sessionfinish(session: pytest.Session) -> Any:
                 entry.unlink()
         shutil.rmtree(SANDBOX / "hypothesis", ignore_errors=True)
         multiprocessing.util.Finalize(
-            None, shutil.rmtree, args=(SANDBOX,), kwargs={"ignore_errors": True},
+            None,
+            shutil.rmtree,
+            args=(SANDBOX,),
+            kwargs={"ignore_errors": True},
             exitpriority=-200,
         )
     if found:

@@ -79,8 +79,9 @@ def test_from_os_error_reason_and_hint_match_the_errno(
 def test_from_os_error_hint_names_the_target_not_the_data_dir(err: int, hint: str) -> None:
     """publish writes to DEST, not to the data dir: its write failures say what to change
     (audit A 17); without ``target`` the hints stay as they are (the table above)."""
-    exc = errors.from_os_error(OSError(err, os.strerror(err), "/some/file"), "write /x",
-                               target="DEST")
+    exc = errors.from_os_error(
+        OSError(err, os.strerror(err), "/some/file"), "write /x", target="DEST"
+    )
     assert hint in exc.hint and "--data-dir" not in exc.hint and "LUNGSEGDB_HOME" not in exc.hint
 
 

@@ -414,8 +414,20 @@ def test_the_one_pass_parse_agrees_with_the_line_by_line_one(text: str | dict[st
         f"{'a' * 64} raw data/x.TIF",  # one space: malformed
         "",  # a blank line
     ],
-    ids=["upper", "crlf", "escaped", "dot", "dotfile", "dotdot", "empty-component",
-         "folder", "absolute", "nul", "one-space", "blank"],
+    ids=[
+        "upper",
+        "crlf",
+        "escaped",
+        "dot",
+        "dotfile",
+        "dotdot",
+        "empty-component",
+        "folder",
+        "absolute",
+        "nul",
+        "one-space",
+        "blank",
+    ],
 )
 def test_what_is_not_plain_goes_line_by_line(line: str) -> None:
     good = f"{'b' * 64}  raw data/ok.TIF\n"
@@ -429,8 +441,11 @@ def test_what_is_not_plain_goes_line_by_line(line: str) -> None:
 
 
 def test_a_written_manifest_is_parsed_in_one_pass() -> None:
-    items = [manifest.Entry(f"raw data/V{v}/CT_Images/{i}.TIF", f"{i:064x}", 1)
-             for v in (1, 2) for i in range(500)]
+    items = [
+        manifest.Entry(f"raw data/V{v}/CT_Images/{i}.TIF", f"{i:064x}", 1)
+        for v in (1, 2)
+        for i in range(500)
+    ]
     text = manifest.format_lines(items)
     assert manifest._parse_plain(text) == {e.path: e.sha256 for e in items}
 

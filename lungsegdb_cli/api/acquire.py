@@ -147,10 +147,21 @@ def download(
     from lungsegdb_cli.sources import download as _download
 
     options = {
-        "urls": urls, "url": url, "drive": drive, "archive": archive, "sha256": sha256,
-        "md5": md5, "require_pin": require_pin, "keep_archive": keep_archive,
-        "offline": offline, "force": force, "extract": extract, "cookies": cookies,
-        "storage_options": storage_options, "retries": retries, "timeout": timeout,
+        "urls": urls,
+        "url": url,
+        "drive": drive,
+        "archive": archive,
+        "sha256": sha256,
+        "md5": md5,
+        "require_pin": require_pin,
+        "keep_archive": keep_archive,
+        "offline": offline,
+        "force": force,
+        "extract": extract,
+        "cookies": cookies,
+        "storage_options": storage_options,
+        "retries": retries,
+        "timeout": timeout,
     }
     if request is None:
         from lungsegdb_cli.sources.request import DownloadRequest, with_environment
@@ -176,9 +187,20 @@ def download(
 
 #: the defaults of :func:`download`'s request options (given with ``request=``: a UsageError)
 _DEFAULTS: dict[str, Any] = {
-    "urls": None, "url": None, "drive": True, "archive": None, "sha256": None, "md5": None,
-    "require_pin": None, "keep_archive": True, "offline": None, "force": False,
-    "extract": True, "cookies": None, "storage_options": None, "retries": None,
+    "urls": None,
+    "url": None,
+    "drive": True,
+    "archive": None,
+    "sha256": None,
+    "md5": None,
+    "require_pin": None,
+    "keep_archive": True,
+    "offline": None,
+    "force": False,
+    "extract": True,
+    "cookies": None,
+    "storage_options": None,
+    "retries": None,
     "timeout": None,
 }
 
@@ -328,6 +350,12 @@ def publish(
         from lungsegdb_cli.sources.upload import upload_files
 
         folder = Path(export).absolute()
-        result.export = upload_files(dest, folder, names, prefix=folder.name,
-                                     storage_options=storage_options, progress=progress)
+        result.export = upload_files(
+            dest,
+            folder,
+            names,
+            prefix=folder.name,
+            storage_options=storage_options,
+            progress=progress,
+        )
     return result

@@ -110,8 +110,9 @@ def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]
             )
 
 
-def _given(op: Callable[..., Any], args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+def _given(
+    op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[str, Any]]:
     """Each argument of a call with its parameter's name (``#N`` past the named ones)."""
     code = getattr(op, "__code__", None)
     names = code.co_varnames[: code.co_argcount] if code is not None else ()

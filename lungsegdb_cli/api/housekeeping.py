@@ -181,8 +181,12 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
     if kept is None:
         users = parts.users_archive(paths)
         if users is not None:  # given with --archive FILE: the user's own, wherever it lies
-            result.kept.append({**parts.Part(users, parts.size_of(users), parts.ARCHIVE).to_dict(),
-                                "why": "given with --archive: your file, never deleted"})
+            result.kept.append(
+                {
+                    **parts.Part(users, parts.size_of(users), parts.ARCHIVE).to_dict(),
+                    "why": "given with --archive: your file, never deleted",
+                }
+            )
         return None
     part = parts.Part(kept, parts.size_of(kept), parts.ARCHIVE)
     record = Provenance.read(paths.provenance)
@@ -240,4 +244,3 @@ def _discard(paths: DataPaths) -> bool:
     from lungsegdb_cli.sources.discard import discard_archive
 
     return discard_archive(paths).deleted
-

@@ -262,7 +262,10 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
 
 
 def _already(
-    paths: DataPaths, archive: Path | None, fmt: str | None, existing: list[Entry],
+    paths: DataPaths,
+    archive: Path | None,
+    fmt: str | None,
+    existing: list[Entry],
     seconds: float,
 ) -> ExtractResult:
     return ExtractResult(

@@ -58,8 +58,7 @@ class ManifestPathOutsideTree(CheckFailed):
 
     kind = "manifest-path-outside-tree"
     default_hint = (
-        "The manifest was not written by lungsegdb or was tampered with: do not trust it. "
-        + _FIX
+        "The manifest was not written by lungsegdb or was tampered with: do not trust it. " + _FIX
     )
 
 

@@ -69,8 +69,8 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "float": _is_num,
     "float | None": lambda v: v is None or _is_num(v),
     "tuple[int, ...]": lambda v: type(v) is tuple and all(_is_count(x) for x in v),
-    "tuple[float, ...] | None": lambda v: v is None or (
-        type(v) is tuple and all(_is_num(x) for x in v)
+    "tuple[float, ...] | None": lambda v: (
+        v is None or (type(v) is tuple and all(_is_num(x) for x in v))
     ),
     "bytes | None": lambda v: v is None or type(v) is bytes,
     "bool": lambda v: type(v) is bool,

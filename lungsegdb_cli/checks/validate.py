@@ -57,7 +57,6 @@ CODES: dict[str, str] = {
 _ORDER = {c: i for i, c in enumerate(CODES)}
 
 
-
 @dataclass(frozen=True)
 class Finding:
     code: str

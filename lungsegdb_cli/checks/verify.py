@@ -178,7 +178,6 @@ def _hash_all(
         prog.done()
 
 
-
 #: errno values that mean "no file there": missing, or a folder (or a link to one) in its place.
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR})
 

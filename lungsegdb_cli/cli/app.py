@@ -98,10 +98,23 @@ def download(
     from lungsegdb_cli.cli import bodies
 
     return bodies.download(
-        url=url, archive=archive, sha256=sha256, offline=offline, force=force,
-        no_extract=no_extract, require_pin=require_pin, no_keep_archive=no_keep_archive,
-        data_dir=data_dir, json_out=json_out, quiet=quiet, cookies=cookies, no_drive=no_drive,
-        retries=retries, timeout=timeout, storage_option=storage_option, md5=md5,
+        url=url,
+        archive=archive,
+        sha256=sha256,
+        offline=offline,
+        force=force,
+        no_extract=no_extract,
+        require_pin=require_pin,
+        no_keep_archive=no_keep_archive,
+        data_dir=data_dir,
+        json_out=json_out,
+        quiet=quiet,
+        cookies=cookies,
+        no_drive=no_drive,
+        retries=retries,
+        timeout=timeout,
+        storage_option=storage_option,
+        md5=md5,
     )
 
 
@@ -212,8 +225,15 @@ def stats(
     from lungsegdb_cli.cli import bodies
 
     return bodies.stats(
-        variant=variant, version=version, csv_path=csv_path, plot=plot, window=window,
-        no_cache=no_cache, data_dir=data_dir, json_out=json_out, quiet=quiet,
+        variant=variant,
+        version=version,
+        csv_path=csv_path,
+        plot=plot,
+        window=window,
+        no_cache=no_cache,
+        data_dir=data_dir,
+        json_out=json_out,
+        quiet=quiet,
     )
 
 
@@ -338,12 +358,14 @@ def export(
         raise Interrupted(
             f"Interrupted after the export was put in place: {out_dir} holds it",
             hint=f"Check it with 'lungsegdb export --check {out_dir}'; to export again, add "
-                 "--force.",
+            "--force.",
             path=str(out_dir),
         ) from None
     if result.made_default_split and not json_out:
-        out.warn("no splits in force: exported with the default split (lungsegdb split "
-                 "defaults); run 'lungsegdb split' to choose your own")
+        out.warn(
+            "no splits in force: exported with the default split (lungsegdb split "
+            "defaults); run 'lungsegdb split' to choose your own"
+        )
     out.emit(result.to_dict(), lambda con: render.render_export(con, result))
     return 0
 
@@ -588,10 +610,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         code = getattr(exc, "exit_code", 2)
         extra = "extra argument" in message  # what `--json true` gets from parsing
-        usage = ((_flag_given_a_value(command, argv) if extra else None) or UsageError(
-            message.strip().splitlines()[0] if message.strip() else "Invalid usage",
-            hint="See 'lungsegdb --help' or 'lungsegdb COMMAND --help'.",
-        )).to_dict()
+        usage = (
+            (_flag_given_a_value(command, argv) if extra else None)
+            or UsageError(
+                message.strip().splitlines()[0] if message.strip() else "Invalid usage",
+                hint="See 'lungsegdb --help' or 'lungsegdb COMMAND --help'.",
+            )
+        ).to_dict()
         usage["code"] = int(code) if code else int(ExitCode.USAGE)
         return _report(usage, argv)
     except (KeyboardInterrupt, Abort):

@@ -69,9 +69,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     global _state
     if _state != _RUNNING or phase.result_out():
         return
-    if (_held() or (frame is not None and _in_finaliser(frame))) and hasattr(
-        signal, "setitimer"
-    ):
+    if (_held() or (frame is not None and _in_finaliser(frame))) and hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_sigint)
         signal.setitimer(signal.ITIMER_REAL, _DEFER_S)
         return
@@ -96,10 +94,12 @@ def _in_finaliser(frame: FrameType | None) -> bool:
     there would be ignored or turned into another."""
     while frame is not None:
         code = frame.f_code
-        if code.co_name in _SWALLOWING or (
-            code.co_name == "cb" and code.co_filename.startswith("<frozen importlib")
-        ) or (  # os.fork() of a worker: its at-fork hooks (logging's lock) swallow exceptions
-            code.co_name == "_launch" and code.co_filename.endswith("popen_fork.py")
+        if (
+            code.co_name in _SWALLOWING
+            or (code.co_name == "cb" and code.co_filename.startswith("<frozen importlib"))
+            or (  # os.fork() of a worker: its at-fork hooks (logging's lock) swallow exceptions
+                code.co_name == "_launch" and code.co_filename.endswith("popen_fork.py")
+            )
         ):
             return True
         frame = frame.f_back

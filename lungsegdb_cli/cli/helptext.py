@@ -80,9 +80,7 @@ class _Help(NamedTuple):
 def _cleandoc(doc: str) -> str:
     """:func:`inspect.cleandoc` (without importing :mod:`inspect`)."""
     lines = doc.expandtabs().split("\n")
-    margin = min(
-        (len(line) - len(line.lstrip()) for line in lines[1:] if line.lstrip()), default=0
-    )
+    margin = min((len(line) - len(line.lstrip()) for line in lines[1:] if line.lstrip()), default=0)
     lines = [lines[0].lstrip()] + [line[margin:] for line in lines[1:]]
     while lines and not lines[-1]:
         lines.pop()
@@ -420,8 +418,7 @@ def _table(rows: list[list[_Cell]], max_width: int, fixed: int | None = None) ->
         for line_no in range(height):
             lines.append(
                 "".join(
-                    c[line_no] if line_no < len(c) else " " * widths[i]
-                    for i, c in enumerate(cells)
+                    c[line_no] if line_no < len(c) else " " * widths[i] for i, c in enumerate(cells)
                 )
             )
     return lines

@@ -18,6 +18,7 @@ import typer.main
 if TYPE_CHECKING:
     import click
 
+
 # ---------------------------------------------------------------------------------------------
 # Options every command takes
 # ---------------------------------------------------------------------------------------------
@@ -390,8 +391,12 @@ ExportFormatArg = Annotated[
 ]
 ExportOutArg = Annotated[
     Path | None,
-    typer.Argument(metavar="OUT", help="The export folder (absent, empty, or with --force a "
-                   "previous export).", parser=_path_or_blank, show_default=False),
+    typer.Argument(
+        metavar="OUT",
+        help="The export folder (absent, empty, or with --force a previous export).",
+        parser=_path_or_blank,
+        show_default=False,
+    ),
 ]
 ExportSplitFileOpt = Annotated[
     Path | None,
@@ -575,8 +580,7 @@ DownloadTimeoutOpt = Annotated[
         envvar="LUNGSEGDB_TIMEOUT",
         metavar="S",
         show_default=False,
-        help="Seconds a connection or a read may stall before it counts as failed "
-        "(default 60).",
+        help="Seconds a connection or a read may stall before it counts as failed (default 60).",
     ),
 ]
 DownloadNoDriveOpt = Annotated[

@@ -59,10 +59,11 @@ def write_out(text: str) -> None:
             stream.write(text)
             stream.flush()
             return
-        data = memoryview(text.encode(stream.encoding or "utf-8",
-                                      getattr(stream, "errors", None) or "strict"))
+        data = memoryview(
+            text.encode(stream.encoding or "utf-8", getattr(stream, "errors", None) or "strict")
+        )
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     except BrokenPipeError as exc:
         raise StdoutClosed() from exc
 

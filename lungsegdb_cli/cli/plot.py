@@ -122,9 +122,7 @@ def render(result: Any, out: Path, *, window: WindowSpec | str | None = None) ->
     groups = [g for g in (result.groups or []) if g.pairs]
     rows = max(1, len(groups))
     cols = SAMPLES + 2
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False, dpi=DPI
-    )
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False, dpi=DPI)
     red = ListedColormap([OVERLAY])
     drawn: list[tuple[Any, str, str, Shown]] = []
     if not groups:

@@ -76,8 +76,7 @@ def _shapes_summary(shapes: dict[str, int]) -> str:
     hs, ws = [d[0] for d in dims], [d[1] for d in dims]
     chans = sorted({d[2] if len(d) > 2 else 1 for d in dims})
     c = "" if chans == [1] else ", " + "/".join(str(x) for x in chans) + " channels"
-    return (f"{_n(len(shapes), 'size')}: height {min(hs)}-{max(hs)}, "
-            f"width {min(ws)}-{max(ws)}{c}")
+    return f"{_n(len(shapes), 'size')}: height {min(hs)}-{max(hs)}, width {min(ws)}-{max(ws)}{c}"
 
 
 def _print(con: Console, text: str) -> None:
@@ -123,8 +122,10 @@ def download_lines(result: DownloadResult, *, no_extract: bool) -> list[str]:
         lines.append(f"  manifest: {_e(result.manifest)}")
     linked = result.extract.replaced_link if result.extract is not None else None
     if linked:
-        lines.append(f"  note:     {_e(result.dataset_dir)} was a symbolic link to {_e(linked)}: "
-                     "the new tree replaced the link, and that folder was left as it was")
+        lines.append(
+            f"  note:     {_e(result.dataset_dir)} was a symbolic link to {_e(linked)}: "
+            "the new tree replaced the link, and that folder was left as it was"
+        )
     if result.pin_hint:
         lines.append(_e(result.pin_hint))
     return [_e(line) for line in lines]
@@ -148,9 +149,12 @@ def render_extract(con: Console, result: ExtractResult) -> None:
     )
     _print(con, f"  manifest: {_e(result.manifest)}")
     if result.replaced_link:
-        _print(con, f"  note:     {_e(result.dataset_dir)} was a symbolic link to "
-                    f"{_e(result.replaced_link)}: the new tree replaced the link, and that "
-                    "folder was left as it was (remove it if you no longer need it)")
+        _print(
+            con,
+            f"  note:     {_e(result.dataset_dir)} was a symbolic link to "
+            f"{_e(result.replaced_link)}: the new tree replaced the link, and that "
+            "folder was left as it was (remove it if you no longer need it)",
+        )
     for src, dst in result.mapped.items():
         _print(con, f"  mapped:   {_e(src)} -> {_e(dst)}")
     if result.skipped_count:
@@ -309,8 +313,7 @@ def _foreground_line(g: GroupStats) -> str:
     if fg["mean"] is None:
         return "-"
     return (
-        f"mean {fg['mean']:.2%}, min {fg['min']:.2%}, median {fg['p50']:.2%}, "
-        f"max {fg['max']:.2%}"
+        f"mean {fg['mean']:.2%}, min {fg['min']:.2%}, median {fg['p50']:.2%}, max {fg['max']:.2%}"
     )
 
 
@@ -408,23 +411,29 @@ def render_info(con: Console, result: InfoResult) -> None:
     if arch:
         _print(con, f"  archive:     {_e(arch.path)} ({_fmt_bytes(arch.size)})")
         if arch.changed:
-            _print(con, f"  warning:     not the recorded archive (recorded "
-                        f"{_fmt_bytes(arch.recorded_size or 0)}, sha256 {arch.sha256}): "
-                        "run 'lungsegdb verify'")
+            _print(
+                con,
+                f"  warning:     not the recorded archive (recorded "
+                f"{_fmt_bytes(arch.recorded_size or 0)}, sha256 {arch.sha256}): "
+                "run 'lungsegdb verify'",
+            )
         else:
             _print(con, f"  sha256:      {arch.sha256}")
             _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
     elif result.provenance_unreadable:
-        con.print("  archive:     (its record .lungsegdb/provenance.json is unreadable: "
-                  "'lungsegdb download --force' rewrites it)")
+        con.print(
+            "  archive:     (its record .lungsegdb/provenance.json is unreadable: "
+            "'lungsegdb download --force' rewrites it)"
+        )
     elif result.provenance is not None and result.provenance.discarded:
         con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")
     if result.space.get("total"):
-        used = ", ".join(f"{what} {_fmt_bytes(n)}" for what, n in result.space.items()
-                         if n and what != "total")
+        used = ", ".join(
+            f"{what} {_fmt_bytes(n)}" for what, n in result.space.items() if n and what != "total"
+        )
         _print(con, f"  space:       {_fmt_bytes(result.space['total'])} ({used})")
 
 
@@ -437,8 +446,11 @@ def render_croissant(con: Console, result: CroissantResult) -> None:
     _print(con, f"  pairs:   {result.pairs:,} ({', '.join(result.variants)}{split})")
     _print(con, f"  archive: {_e(a.name)} ({_fmt_bytes(a.size)}) {_e(a.content_url)}")
     if a.kept is not None:
-        _print(con, f"  load:    mlcroissant.Dataset({_e(repr(str(result.out)))}, "
-                    f"mapping={_e(repr(result.mapping))})")
+        _print(
+            con,
+            f"  load:    mlcroissant.Dataset({_e(repr(str(result.out)))}, "
+            f"mapping={_e(repr(result.mapping))})",
+        )
 
 
 def render_clean(con: Console, result: CleanResult) -> None:
@@ -448,8 +460,11 @@ def render_clean(con: Console, result: CleanResult) -> None:
         _print(con, f"Nothing to remove in {_e(result.data_dir)}")
     else:
         n = len(result.removed)
-        _print(con, f"{verb} {n:,} item{'s' if n != 1 else ''}, {_fmt_bytes(result.bytes)}, "
-                    f"from {_e(result.data_dir)}:")
+        _print(
+            con,
+            f"{verb} {n:,} item{'s' if n != 1 else ''}, {_fmt_bytes(result.bytes)}, "
+            f"from {_e(result.data_dir)}:",
+        )
         for part in result.removed:
             _print(con, f"  {part.what:<18} {_fmt_bytes(part.bytes):>10}  {_e(str(part.path))}")
     for kept in result.kept:
@@ -540,8 +555,11 @@ def render_export(con: Console, result: ExportResult) -> None:
             counts += f" ({_n(info['shards'], 'shard')}, {_fmt_bytes(info.get('bytes'))})"
         _print(con, f"  {_e(top)}: {counts}")
     if result.made_default_split:
-        _print(con, "Splits: none in force, so the default split was made (seed 0, "
-                    "0.7/0.15/0.15); a copy is in lungsegdb-splits.json")
+        _print(
+            con,
+            "Splits: none in force, so the default split was made (seed 0, "
+            "0.7/0.15/0.15); a copy is in lungsegdb-splits.json",
+        )
     else:
         _print(con, f"Splits: {_e(str(result.splits_file))} ({result.splits_source})")
     placed = ", ".join(f"{how} {n:,}" for how, n in sorted(result.placed.items()))
@@ -549,11 +567,17 @@ def render_export(con: Console, result: ExportResult) -> None:
         _print(con, f"Files: {placed}")
     if result.shards:
         size = sum(int(s["size"]) for s in result.shards)
-        _print(con, f"Shards: {len(result.shards):,} ({_fmt_bytes(size)}), each with its "
-                    "SHA-256 in the record")
+        _print(
+            con,
+            f"Shards: {len(result.shards):,} ({_fmt_bytes(size)}), each with its "
+            "SHA-256 in the record",
+        )
     if result.fell_back:
-        _print(con, f"Note: copied, not linked: {_n(result.fell_back, 'file')} (OUT is on "
-                    "another file system than the tree)")
+        _print(
+            con,
+            f"Note: copied, not linked: {_n(result.fell_back, 'file')} (OUT is on "
+            "another file system than the tree)",
+        )
     _print(con, f"Record: {_e(result.record)}")
 
 
@@ -562,8 +586,10 @@ def render_check_export(con: Console, result: ExportCheckResult) -> None:
     verdict = "matches" if result.ok else "does NOT match"
     _print(con, f"Export {_e(result.out)} ({result.format}) {verdict} what it was made from")
     if not result.manifest["ok"]:
-        _print(con, f"  manifest changed: {result.manifest['recorded']} -> "
-                    f"{result.manifest['current']}")
+        _print(
+            con,
+            f"  manifest changed: {result.manifest['recorded']} -> {result.manifest['current']}",
+        )
     if not result.splits["ok"]:
         _print(con, f"  splits file changed: {_e(str(result.splits['path']))}")
     for what in ("missing", "changed", "source_changed", "extra"):
@@ -610,11 +636,16 @@ def render_publish(con: Console, result: PublishResult) -> None:
     con.print(
         f"Published {_e(result.archive_url)} ({result.size:,} bytes, {_n(result.files, 'file')} "
         f"in the manifest), {_e(result.manifest_url)} and {_e(result.meta_url)}",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     if result.export is not None:
         up = result.export
-        con.print(f"Export: {_n(up.files, 'file')} ({up.bytes:,} bytes) under {_e(up.url)}, "
-                  f"index {_e(up.index_url)}", markup=False, highlight=False)
+        con.print(
+            f"Export: {_n(up.files, 'file')} ({up.bytes:,} bytes) under {_e(up.url)}, "
+            f"index {_e(up.index_url)}",
+            markup=False,
+            highlight=False,
+        )
     con.print("Download it with:", markup=False, highlight=False)
     con.print(f"  {_e(result.command)}", markup=False, highlight=False, soft_wrap=True)

@@ -184,4 +184,3 @@ def resolve(
     if not nested.is_dir() and root.is_dir() and looks_like_tree(root):
         return DataPaths(root=root.parent, dataset_dir=root)
     return DataPaths(root=root, dataset_dir=nested)
-

@@ -96,8 +96,7 @@ def handles(url: str) -> bool:
 
 def _bad_url(url: str, why: str, *, folder: bool = False) -> UsageError:
     hint = (
-        "Give a local folder or a folder URL, e.g. s3://my-bucket/lungsegdb or "
-        "file:///srv/mirror."
+        "Give a local folder or a folder URL, e.g. s3://my-bucket/lungsegdb or file:///srv/mirror."
         if folder
         else "Give the URL of the archive file itself, e.g. "
         "s3://my-bucket/lungsegdb/LungSegDB.zip or file:///data/LungSegDB.zip "
@@ -122,8 +121,11 @@ def check_url(url: str, *, folder: bool = False) -> None:
     if scheme == "file":
         where = parts.netloc + parts.path
         if not where or (not folder and (not where.strip("/") or where.endswith("/"))):
-            raise _bad_url(url, f"no {'folder' if folder else 'file'} path (write "
-                           f"file:///{what})", folder=folder)
+            raise _bad_url(
+                url,
+                f"no {'folder' if folder else 'file'} path (write file:///{what})",
+                folder=folder,
+            )
         return
     if not parts.netloc:
         rest = "PREFIX" if folder else "PATH/FILE"
@@ -202,32 +204,46 @@ def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> Do
     if isinstance(exc, FileNotFoundError):
         return MirrorRefused(
             f"Could not read {url}: not found",
-            hint="Check the path: no such file on this machine." if local
+            hint="Check the path: no such file on this machine."
+            if local
             else "Check the URL (bucket and key).",
-            url=url, page="not-found",
+            url=url,
+            page="not-found",
         )
     if isinstance(exc, PermissionError):
         return MirrorRefused(
             f"Could not read {url}: permission denied",
-            hint="Check the file's permissions." if local
+            hint="Check the file's permissions."
+            if local
             else "Check the credentials (the backend's usual places, or --storage-option).",
-            url=url, page="permission-denied",
+            url=url,
+            page="permission-denied",
         )
     what = f"{type(exc).__name__}: {exc}"
     return DownloadError(
         f"Could not read {url}: {scrub(what, options)}",
-        hint="Check the URL, the endpoint and the network.", url=url,
+        hint="Check the URL, the endpoint and the network.",
+        url=url,
     )
 
 
 #: What a backend raises for the user's configuration rather than the network: missing or
 #: half-given credentials, a region or parameter it cannot use (botocore, google-auth).
 #: Matched by class name anywhere in the exception's MRO, so no backend is imported for it.
-_CONFIG_ERRORS = frozenset({
-    "NoCredentialsError", "PartialCredentialsError", "NoRegionError", "InvalidRegionError",
-    "ParamValidationError", "InvalidConfigError", "ProfileNotFound", "ConfigNotFound",
-    "InvalidEndpointConfigurationError", "DefaultCredentialsError",
-})
+_CONFIG_ERRORS = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "NoRegionError",
+        "InvalidRegionError",
+        "ParamValidationError",
+        "InvalidConfigError",
+        "ProfileNotFound",
+        "ConfigNotFound",
+        "InvalidEndpointConfigurationError",
+        "DefaultCredentialsError",
+    }
+)
 
 
 def config_error(
@@ -247,13 +263,15 @@ def config_error(
             found = re.search(r"keyword argument '(\w+)'", str(exc))
             option = found.group(1) if found else None
         named = f" (--storage-option {option})" if option else ""
-        creds = bool(names & {"NoCredentialsError", "PartialCredentialsError",
-                              "DefaultCredentialsError"})
+        creds = bool(
+            names & {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}
+        )
         return UsageError(
             f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options)}",
             hint="Check the credentials: give both key= and secret= (or neither, for the "
-            "backend's usual places)." if creds else
-            "Check the --storage-option names and values (they are the fsspec backend's "
+            "backend's usual places)."
+            if creds
+            else "Check the --storage-option names and values (they are the fsspec backend's "
             "keyword arguments, e.g. endpoint_url=..., anon=true).",
             url=url,
             **({"option": option} if option else {}),
@@ -416,8 +434,16 @@ def fetch(
     progress = ensure(progress)
     fs, path = open_fs(url, storage_options)
     stream = _Stream(
-        url, part, fs, path, source_key=source_key, storage_options=storage_options,
-        progress=progress, sleep=sleep, policy=policy or RetryPolicy(), md5=md5,
+        url,
+        part,
+        fs,
+        path,
+        source_key=source_key,
+        storage_options=storage_options,
+        progress=progress,
+        sleep=sleep,
+        policy=policy or RetryPolicy(),
+        md5=md5,
     )
     bounds = bounds if bounds is not None else Bounds.from_env()
     try:
@@ -433,8 +459,14 @@ def fetch(
         if before_body is not None:
             before_body(total, stream.offset)
         name = posixpath.basename(path.rstrip("/")) or None
-        ResumeState(source=source_key, validator=validator, total=total, filename=name,
-                    url=url, source_sha256=url_sha256(url)).save(part)
+        ResumeState(
+            source=source_key,
+            validator=validator,
+            total=total,
+            filename=name,
+            url=url,
+            source_sha256=url_sha256(url),
+        ).save(part)
         progress.start(f"Downloading {name or part.name}", total, unit="B")
         if stream.offset:
             progress.advance(stream.offset)
@@ -452,8 +484,17 @@ def fetch(
         stream.hasher.close()
     progress.done()
     return FetchResult(
-        path=part, size=digests.size, sha256=digests.sha256, md5=digests.md5, url=url,
-        filename=name, content_type=None, head=stream.head, resumed_from=stream.resumed_from,
-        restarts=stream.restarts, attempts=max(1, stream.attempts), retries=stream.notes,
+        path=part,
+        size=digests.size,
+        sha256=digests.sha256,
+        md5=digests.md5,
+        url=url,
+        filename=name,
+        content_type=None,
+        head=stream.head,
+        resumed_from=stream.resumed_from,
+        restarts=stream.restarts,
+        attempts=max(1, stream.attempts),
+        retries=stream.notes,
         elapsed=clock() - t0,
     )

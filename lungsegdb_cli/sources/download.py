@@ -79,6 +79,7 @@ ACTION_DOWNLOADED = "downloaded"
 ACTION_LOCAL = "local-archive"
 ACTION_KEPT = "kept-archive"
 
+
 @dataclass(frozen=True)
 class ArchiveRecord:
     """The archive of a ``download`` run: where it is and what its provenance records."""
@@ -313,8 +314,14 @@ def download(
     if done is None:
         from lungsegdb_cli.sources.fetch import Network
 
-        net = Network(session, sleep, clock, policy or _policy(request), cookies=jar,
-                      storage_options=dict(request.storage_options))
+        net = Network(
+            session,
+            sleep,
+            clock,
+            policy or _policy(request),
+            cookies=jar,
+            storage_options=dict(request.storage_options),
+        )
         done = _download_as_writer(op, net)
     done.elapsed = clock() - t0
     return done
@@ -323,6 +330,7 @@ def download(
 def _policy(request: DownloadRequest) -> RetryPolicy | None:
     """The retry policy ``--retries``/``--timeout`` ask for (None: the default one)."""
     from lungsegdb_cli.sources.http.transfer import RetryPolicy
+
     if request.retries is None and request.timeout is None:
         return None
     base = RetryPolicy()
@@ -337,6 +345,7 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
     """Everything after the reader's check, under the writer lock: check again (another run
     may have finished meanwhile), then get the archive, extract it, and commit it all."""
     from lungsegdb_cli.sources.http.transfer import discard_part
+
     paths, request = op.paths, op.request
     with commit.writing(paths) as waited:
         here = _Here.look(paths, op.extract, force=request.force)
@@ -374,6 +383,7 @@ def _drop_stale_parts(op: _Op) -> None:
     """After a commit, the partial downloads of other sources (another URL, an earlier run)
     go: nothing would ever resume them, and a cached data dir must not carry them."""
     from lungsegdb_cli.sources.http.resume import discard_other_parts
+
     for name in discard_other_parts(op.paths.downloads_dir):
         note(op.progress, f"removed the stale partial download {name}")
 
@@ -413,6 +423,7 @@ def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
     """Move an archive of ours that cannot be extracted to ``<name>.rejected``, so the next
     run fetches it afresh instead of failing on the same bytes (the user's own file stays)."""
     from lungsegdb_cli.sources.http.transfer import discard_part
+
     src = result.read_from
     if src is None or src.parent != paths.downloads_dir or result.action == ACTION_LOCAL:
         return None
@@ -530,6 +541,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
 
 def _from_kept(op: _Op, here: _Here) -> DownloadResult:
     from lungsegdb_cli.sources.failures import offline_error
+
     if op.extract and here.kept_matches(op.pin, op.md5):
         assert here.record is not None and here.kept is not None
         return _finish(op, here.record, ACTION_KEPT, at=here.kept, read_from=here.kept)
@@ -539,9 +551,7 @@ def _from_kept(op: _Op, here: _Here) -> DownloadResult:
     raise offline_error(why, op.paths, op.source)
 
 
-def _from_network(
-    txn: commit.Transaction, op: _Op, here: _Here, net: Network
-) -> DownloadResult:
+def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -> DownloadResult:
     from lungsegdb_cli.sources.fetch import fetch_archive
 
     paths = op.paths
@@ -565,9 +575,16 @@ def _from_network(
         last = source is plan[-1]
         via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
         try:
-            got = fetch_archive(paths, source, op.pin, extract=op.extract,
-                                progress=op.progress, net=via, md5=op.md5,
-                                pinned_size=pinned_size)
+            got = fetch_archive(
+                paths,
+                source,
+                op.pin,
+                extract=op.extract,
+                progress=op.progress,
+                net=via,
+                md5=op.md5,
+                pinned_size=pinned_size,
+            )
         except tries.failures as exc:
             tries.failed(source, exc)  # the only source: raises exc itself
             continue
@@ -636,6 +653,7 @@ def _finish(
     """The result of a run that extracts (or keeps) the archive at ``at``, read from
     ``read_from`` during the run, that ``record`` describes."""
     from lungsegdb_cli.sources.failures import pin_hint
+
     return DownloadResult(
         dataset_dir=op.paths.dataset_dir,
         archive=ArchiveRecord.of(record, at),

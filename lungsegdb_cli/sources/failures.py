@@ -112,9 +112,13 @@ def mismatch(
     """The exit-1 error for bytes whose SHA-256 (or, with ``algorithm="md5"``, MD5) is not
     the pin (nothing was extracted)."""
     where = f"; moved aside to {moved_to}" if moved_to else ""
-    name, option = ("MD5", "--md5") if algorithm == "md5" else (
-        "SHA-256",
-        "--sha256 / LUNGSEGDB_SHA256",
+    name, option = (
+        ("MD5", "--md5")
+        if algorithm == "md5"
+        else (
+            "SHA-256",
+            "--sha256 / LUNGSEGDB_SHA256",
+        )
     )
     return ChecksumMismatch(
         f"{name} mismatch for {what}: expected {expected}, got {actual} "

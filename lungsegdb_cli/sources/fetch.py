@@ -205,8 +205,17 @@ def _by_http(job: _Job) -> tuple[FetchResult, str]:
     try:
         return fetch(job.source.url, job.part, session=sess, **job.common), CLIENT
     except drive.Refused as exc:
-        res = _second_client(exc.page, job.paths, job.source, job.pin, job.part, job.extract,
-                             job.progress, net, md5=job.md5)
+        res = _second_client(
+            exc.page,
+            job.paths,
+            job.source,
+            job.pin,
+            job.part,
+            job.extract,
+            job.progress,
+            net,
+            md5=job.md5,
+        )
         return res, gdown_client.CLIENT
     finally:
         if net.session is None:
@@ -250,16 +259,30 @@ def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
 
 
 def _checked(
-    res: FetchResult, part: Path, downloads: Path, source: drive.Source, pin: str | None,
-    client: str, md5: str | None = None, *, paths: DataPaths | None = None,
+    res: FetchResult,
+    part: Path,
+    downloads: Path,
+    source: drive.Source,
+    pin: str | None,
+    client: str,
+    md5: str | None = None,
+    *,
+    paths: DataPaths | None = None,
 ) -> Fetched:
     """The fetched bytes if they are the pinned archive (else moved aside, and raised)."""
     commit.checkpoint("fetched")
     name = archive_name(res)
     for algorithm, want, got in (("sha256", pin, res.sha256), ("md5", md5, res.md5)):
         if want and got != want:  # the pins, one loop: the first that fails rejects the bytes
-            _reject(part, downloads / f"{name}.rejected", res, source, want, algorithm=algorithm,
-                    paths=paths)
+            _reject(
+                part,
+                downloads / f"{name}.rejected",
+                res,
+                source,
+                want,
+                algorithm=algorithm,
+                paths=paths,
+            )
     return Fetched(res, part, downloads / name, client)
 
 

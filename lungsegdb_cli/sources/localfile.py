@@ -93,8 +93,11 @@ def published_archive(url: str) -> str:
     except (OSError, ValueError):
         doc = None
     name = doc.get("archive") if isinstance(doc, dict) else None
-    if not isinstance(name, str) or not name or name != os.path.basename(name) or name in (
-        ".", ".."
+    if (
+        not isinstance(name, str)
+        or not name
+        or name != os.path.basename(name)
+        or name in (".", "..")
     ):
         raise UsageError(
             f"{meta} does not name an archive in its folder",

@@ -104,8 +104,13 @@ class Attempt:
     rejected: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "ok": self.ok, "error": self.error, "code": self.code,
-                "kind": self.kind}
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "error": self.error,
+            "code": self.code,
+            "kind": self.kind,
+        }
 
     def line(self, index: int, total: int) -> str:
         """The one line a failed source gets."""
@@ -137,8 +142,13 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
         return False
     try:
         os.replace(old, new)
-        ResumeState(source=nxt.key, validator=None, total=state.total,
-                    filename=state.filename, source_sha256=nxt.url_sha256).save(new)
+        ResumeState(
+            source=nxt.key,
+            validator=None,
+            total=state.total,
+            filename=state.filename,
+            source_sha256=nxt.url_sha256,
+        ).save(new)
         state_path(old).unlink(missing_ok=True)
     except OSError:
         return False

@@ -124,8 +124,9 @@ def _under(path: str, own: Path) -> str | None:
     return "is inside" if mine in real.parents else None
 
 
-def check_dest(dest: str, paths: DataPaths, *, export: str | os.PathLike[str] | None = None
-               ) -> None:
+def check_dest(
+    dest: str, paths: DataPaths, *, export: str | os.PathLike[str] | None = None
+) -> None:
     """Refuse (:class:`UsageError`, exit 2, naming DEST and what it would damage) a DEST that
     cannot be published to, before anything is read or written (see the module docstring).
 
@@ -156,13 +157,17 @@ def check_dest(dest: str, paths: DataPaths, *, export: str | os.PathLike[str] | 
             raise UsageError(
                 f"DEST {dest} {how} the {name} {own}: "
                 + damage.get(name, "publishing there would change it"),
-                hint=hint, path=str(where))
+                hint=hint,
+                path=str(where),
+            )
     for root in dict.fromkeys((paths.root, paths.dataset_dir.parent)):
         if _under(str(where), root) == "is":
             raise UsageError(
                 f"DEST {dest} is the data dir {root}: publishing there would replace its "
                 f"manifest {paths.manifest.name} and write the archive beside the tree",
-                hint=hint, path=str(where))
+                hint=hint,
+                path=str(where),
+            )
     if export is not None:
         out = Path(export).absolute()
         how = _under(str(where), out)
@@ -171,17 +176,23 @@ def check_dest(dest: str, paths: DataPaths, *, export: str | os.PathLike[str] | 
             how = "is the folder holding"  # DEST/<OUT's name>/ is OUT itself
             why = f"the export would be uploaded onto itself ({where / out.name})"
         if how:
-            raise UsageError(f"DEST {dest} {how} the --export folder {out}: {why}",
-                             hint=hint, path=str(where))
+            raise UsageError(
+                f"DEST {dest} {how} the --export folder {out}: {why}", hint=hint, path=str(where)
+            )
     if os.path.lexists(where) and not where.is_dir():
-        raise UsageError(f"DEST {dest} is a file, not a folder",
-                         hint="Give a folder (it is made if missing), or move "
-                         "the file away.", path=str(where))
+        raise UsageError(
+            f"DEST {dest} is a file, not a folder",
+            hint="Give a folder (it is made if missing), or move the file away.",
+            path=str(where),
+        )
     for parent in where.parents:
         if os.path.lexists(parent):
             if not parent.is_dir():
-                raise UsageError(f"DEST {dest}: {parent} is a file, not a folder",
-                                 hint="Check the path.", path=str(where))
+                raise UsageError(
+                    f"DEST {dest}: {parent} is a file, not a folder",
+                    hint="Check the path.",
+                    path=str(where),
+                )
             break
 
 
@@ -316,8 +327,7 @@ def publish(
     # One generation from the check to the last upload: a download committing meanwhile waits,
     # so the archive uploaded is the one verified and lungsegdb.json describes (reader's lock)
     with commit.reading(paths):
-        record, archive, verified = _verified(paths, sha256.lower() if sha256 else None,
-                                              progress)
+        record, archive, verified = _verified(paths, sha256.lower() if sha256 else None, progress)
         sha = str(record.sha256).lower()
         counts = _counts(paths)
         meta = {

@@ -19,8 +19,18 @@ from typing import Any
 
 from lungsegdb_cli.errors import UsageError
 
-__all__ = ["ALGORITHMS", "ENVIRONMENT", "ENV_URL", "ENV_URLS", "DownloadRequest", "Pin",
-           "env_urls", "parse_storage_options", "sha256_pin", "with_environment"]
+__all__ = [
+    "ALGORITHMS",
+    "ENVIRONMENT",
+    "ENV_URL",
+    "ENV_URLS",
+    "DownloadRequest",
+    "Pin",
+    "env_urls",
+    "parse_storage_options",
+    "sha256_pin",
+    "with_environment",
+]
 
 
 @dataclass(frozen=True)
@@ -89,14 +99,21 @@ def _check_bounds(retries: int | None, timeout: float | None) -> None:
     if retries is not None and (
         isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100
     ):
-        raise UsageError(f"--retries must be a whole number from 0 to 100, not {retries!r}",
-                         hint="E.g. --retries 2 (or LUNGSEGDB_RETRIES=2).", option="--retries")
+        raise UsageError(
+            f"--retries must be a whole number from 0 to 100, not {retries!r}",
+            hint="E.g. --retries 2 (or LUNGSEGDB_RETRIES=2).",
+            option="--retries",
+        )
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
         or not 0 < timeout <= 3600
     ):
-        raise UsageError(f"--timeout must be seconds above 0 and at most 3600, not {timeout!r}",
-                         hint="E.g. --timeout 30 (or LUNGSEGDB_TIMEOUT=30).", option="--timeout")
+        raise UsageError(
+            f"--timeout must be seconds above 0 and at most 3600, not {timeout!r}",
+            hint="E.g. --timeout 30 (or LUNGSEGDB_TIMEOUT=30).",
+            option="--timeout",
+        )
 
 
 def _check_types(
@@ -227,8 +244,10 @@ def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
     try:
         return kind(raw)
     except ValueError:
-        raise UsageError(f"{name} must be a number, not {raw!r}",
-                         hint=f"Unset {name}, or set it as for 'lungsegdb download'.") from None
+        raise UsageError(
+            f"{name} must be a number, not {raw!r}",
+            hint=f"Unset {name}, or set it as for 'lungsegdb download'.",
+        ) from None
 
 
 def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
@@ -339,12 +358,25 @@ class DownloadRequest:
         from lungsegdb_cli.sources import discard, pinning
         from lungsegdb_cli.utils import envvars
 
-        urls = _check_types(urls=urls, url=url, archive=archive, sha256=sha256, md5=md5,
-                            cookies=cookies, storage_options=storage_options)
+        urls = _check_types(
+            urls=urls,
+            url=url,
+            archive=archive,
+            sha256=sha256,
+            md5=md5,
+            cookies=cookies,
+            storage_options=storage_options,
+        )
         # Every variable this download may read, read now: a bad one is exit 2 before any
         # byte is fetched, and never ignored because the tree turns out to be up to date.
-        envvars.check([*envvars.TRANSFER, *(envvars.EXTRACT if extract else ()),
-                       *envvars.WORKERS, envvars.LOCK])
+        envvars.check(
+            [
+                *envvars.TRANSFER,
+                *(envvars.EXTRACT if extract else ()),
+                *envvars.WORKERS,
+                envvars.LOCK,
+            ]
+        )
         if require_pin:
             pinning.require(sha256)
         given = (("sha256", sha256), ("md5", md5))

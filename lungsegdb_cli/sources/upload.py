@@ -35,8 +35,7 @@ class Uploaded:
     index_url: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "files": self.files, "bytes": self.bytes,
-                "index": self.index_url}
+        return {"url": self.url, "files": self.files, "bytes": self.bytes, "index": self.index_url}
 
 
 def upload_files(

@@ -184,8 +184,12 @@ def _plan_debris(paths: DataPaths) -> tuple[list[Path], list[tuple[Path, Path]]]
         for name in names:
             m = _DEBRIS.match(name)
             if m is None or not _ours(paths, folder, m):
-                if m is None and folder == paths.state_dir and name.startswith(".") \
-                        and name.endswith(".tmp"):
+                if (
+                    m is None
+                    and folder == paths.state_dir
+                    and name.startswith(".")
+                    and name.endswith(".tmp")
+                ):
                     removals.append(folder / name)
                 continue
             if m["txid"] in _live:
@@ -262,9 +266,7 @@ def writing(paths: DataPaths, timeout: float | None = None) -> Iterator[bool]:
 
 
 @contextmanager
-def reading(
-    paths: DataPaths, timeout: float | None = None, *, tidy: bool = True
-) -> Iterator[None]:
+def reading(paths: DataPaths, timeout: float | None = None, *, tidy: bool = True) -> Iterator[None]:
     """The reader's side: hold the generation lock shared, so the tree, its manifest and the
     state stay one generation until the block ends. A commit a dead writer left half-done is
     rolled forward first (that needs write access; a read-only data dir says so); with
@@ -327,8 +329,7 @@ def _has_debris(paths: DataPaths, folder: Path) -> bool:
     except OSError:
         return False
     found = (_DEBRIS.match(n) for n in names)
-    return any(m is not None and m["txid"] not in _live and _ours(paths, folder, m)
-               for m in found)
+    return any(m is not None and m["txid"] not in _live and _ours(paths, folder, m) for m in found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,4 +510,3 @@ def is_read_only(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
-

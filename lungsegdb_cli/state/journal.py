@@ -28,6 +28,7 @@ JOURNAL_VERSION = 1
 COMMITTED = "committed"
 APPLIED = "applied"
 
+
 @dataclass(frozen=True)
 class Op:
     """One step of a commit. ``put``: ``staged`` replaces ``final``; ``remove``: ``final``

@@ -233,8 +233,10 @@ def generation_lock(paths: DataPaths, mode: str, timeout: float | None = None) -
             yield False
             return
     elif not _ensure_state(paths):
-        raise from_os_error(PermissionError(errno.EACCES, "read-only", str(paths.state_dir)),
-                            f"lock {paths.state_dir}")
+        raise from_os_error(
+            PermissionError(errno.EACCES, "read-only", str(paths.state_dir)),
+            f"lock {paths.state_dir}",
+        )
     with hold(paths.tree_lock, mode, timeout=timeout, what=str(paths.root)) as waited:
         yield waited
 

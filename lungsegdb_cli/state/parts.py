@@ -68,8 +68,7 @@ _REJECTED_SUFFIX = ".rejected"
 #: ``url-<first 12 hex digits of the URL's SHA-256>``) and of their resume sidecars
 #: (``<key>.part.json``). A ``*.part`` of any other name (a browser's, another tool's) is not
 #: ours: never resumed over, never removed.
-_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?",
-                       re.ASCII)
+_OUR_PART = re.compile(r"(?:drive-[-A-Za-z0-9_]+|url-[0-9a-f]{12})\.part(?:\.json)?", re.ASCII)
 
 
 def is_our_part(name: str) -> bool:
@@ -141,8 +140,10 @@ def leftovers(paths: DataPaths) -> list[Part]:
 
 
 #: why a ``*.part`` / ``*.rejected`` that is not the tool's is left (``clean``'s ``kept``)
-NOT_OURS_PART = ("not a partial download lungsegdb wrote (its own are named drive-<id>.part "
-                 "or url-<hash>.part); left as it is")
+NOT_OURS_PART = (
+    "not a partial download lungsegdb wrote (its own are named drive-<id>.part "
+    "or url-<hash>.part); left as it is"
+)
 NOT_OURS_REJECTED = "not recorded as moved aside by lungsegdb; left as it is"
 
 
@@ -194,8 +195,10 @@ def space(paths: DataPaths) -> dict[str, int]:
     ``manifest``, ``kept-archive``, ``partial-download``, ``rejected-download``,
     ``stale-staging``, ``decode-cache``, ``state``. Counts what lies inside the data dir
     only: an archive given with ``--archive FILE`` from elsewhere is not."""
-    out = {"tree": size_of(paths.dataset_dir),
-           "manifest": size_of(paths.manifest) + size_of(paths.manifest_sizes)}
+    out = {
+        "tree": size_of(paths.dataset_dir),
+        "manifest": size_of(paths.manifest) + size_of(paths.manifest_sizes),
+    }
     kept = kept_archive(paths) or users_archive(paths)
     out[ARCHIVE] = size_of(kept) if kept is not None else 0
     for what in (PARTIAL, REJECTED, STAGING, CACHE):

@@ -299,8 +299,9 @@ def render(record: Provenance | Mapping[str, Any]) -> bytes:
     """The file's bytes for ``record``."""
     if isinstance(record, Provenance):
         return record.to_json().encode("utf-8")
-    doc = {k: redact(v) if k in _URL_FIELDS and isinstance(v, str) else v
-           for k, v in record.items()}
+    doc = {
+        k: redact(v) if k in _URL_FIELDS and isinstance(v, str) else v for k, v in record.items()
+    }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 

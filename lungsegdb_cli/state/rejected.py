@@ -40,8 +40,11 @@ def recorded(paths: DataPaths) -> dict[str, int]:
     names = data.get(_KEY) if isinstance(data, dict) else None
     if not isinstance(names, dict):
         return {}
-    return {k: v for k, v in names.items()
-            if isinstance(k, str) and type(v) is int and k.endswith(SUFFIX) and "/" not in k}
+    return {
+        k: v
+        for k, v in names.items()
+        if isinstance(k, str) and type(v) is int and k.endswith(SUFFIX) and "/" not in k
+    }
 
 
 def _write(paths: DataPaths, names: dict[str, int]) -> None:
@@ -51,8 +54,9 @@ def _write(paths: DataPaths, names: dict[str, int]) -> None:
             paths.rejected.unlink()
         return
     paths.ensure_state_dir()
-    atomic_write_text(paths.rejected, json.dumps({_KEY: dict(sorted(live.items()))},
-                                                 indent=2) + "\n")
+    atomic_write_text(
+        paths.rejected, json.dumps({_KEY: dict(sorted(live.items()))}, indent=2) + "\n"
+    )
 
 
 def note(paths: DataPaths, moved: Path) -> None:

@@ -326,8 +326,11 @@ def _render_pooled(
     workers also inherit numpy and tifffile, imported here once."""
     import multiprocessing
 
-    method = "fork" if os.name == "posix" and "fork" in multiprocessing.get_all_start_methods() \
+    method = (
+        "fork"
+        if os.name == "posix" and "fork" in multiprocessing.get_all_start_methods()
         else "spawn"
+    )
     if method == "fork":
         _synth_phantom.preload()
     with process_pool(workers, multiprocessing.get_context(method)) as pool:

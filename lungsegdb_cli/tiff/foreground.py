@@ -65,4 +65,3 @@ def binary(mask: Any) -> Any:
     import numpy as np
 
     return foreground(mask).view(np.uint8)  # a bool array's bytes are 0/1
-

@@ -30,7 +30,6 @@ def _num(x: Any) -> float | int:
     return f
 
 
-
 def hist_range(lo: float, hi: float, integer: bool) -> tuple[float, float]:
     """The histogram range for values in ``[lo, hi]``: ``[0, 2^k)`` or ``[-2^k, 2^k)``.
 
@@ -44,7 +43,6 @@ def hist_range(lo: float, hi: float, integer: bool) -> tuple[float, float]:
         k = max(k, int(math.log2(HIST_BINS)) - (1 if signed else 0))
     top = 2.0**k
     return (-top, top) if signed else (0.0, top)
-
 
 
 def _histogram(arr: Any, s: FileSummary) -> None:
@@ -280,4 +278,3 @@ def reduce_mask(arr: Any, s: FileSummary) -> None:
         s.fg = nonzero
     else:
         s.fg = int(np.count_nonzero(arr))
-

@@ -125,4 +125,3 @@ def exact_moments(n: int, s1: int, s2: int) -> tuple[float, float]:
     if n == 0:
         return 0.0, 0.0
     return float(Fraction(s1, n)), float(Fraction(n * s2 - s1 * s1, n))
-

@@ -58,8 +58,10 @@ def tiff_bytes(array: Any, *, compress: bool = True) -> bytes | None:
     out += struct.pack("<H", len(tags))
     for tag, kind, value in tags:
         fmt = "<HHIHH" if kind == _SHORT else "<HHII"
-        out += struct.pack(fmt, tag, kind, 1, value, 0) if kind == _SHORT else struct.pack(
-            fmt, tag, kind, 1, value
+        out += (
+            struct.pack(fmt, tag, kind, 1, value, 0)
+            if kind == _SHORT
+            else struct.pack(fmt, tag, kind, 1, value)
         )
     out += struct.pack("<I", 0)  # no next IFD
     return bytes(out)

@@ -84,11 +84,20 @@ def ensure_tree(
 
     # Built (and so checked: a missing pin under LUNGSEGDB_REQUIRE_PIN, a bad retries or
     # timeout) before the tree is even looked at, as `lungsegdb download` does.
-    request = DownloadRequest.build(**with_environment({
-        "urls": urls,  # the request checks and converts them (a path is a source too)
-        "url": None, "drive": drive, "sha256": pin, "require_pin": None, "offline": None,
-        "retries": None, "timeout": None,
-    }))
+    request = DownloadRequest.build(
+        **with_environment(
+            {
+                "urls": urls,  # the request checks and converts them (a path is a source too)
+                "url": None,
+                "drive": drive,
+                "sha256": pin,
+                "require_pin": None,
+                "offline": None,
+                "retries": None,
+                "timeout": None,
+            }
+        )
+    )
     intact = tree_intact(paths) is not None
     if intact and pin is None:
         return None
@@ -101,4 +110,3 @@ def ensure_tree(
     # None when nothing had to be fetched: the pinned tree was there, or another process
     # (another rank of a torchrun job) fetched it while this one waited for the lock
     return None if got.action == ACTION_UP_TO_DATE else got
-

@@ -376,12 +376,19 @@ class PairDataset:
         if split is not None and not splits_path(paths).exists():
             raise _no_splits(split, splits_path(paths))  # a fresh download has none either
         # no variant for a tree still to be fetched: the published tree holds both
-        unless = ((lambda: _both_variants(dataset.VARIANTS)) if chosen is None and not mixed
-                  else None)
-        self.downloaded = ensure_tree(paths, download=download, sha256=sha256, urls=urls,
-                                      drive=drive, progress=progress, unless=unless)
-        self.pairs: list[Pair] = collect(paths, variant=chosen, version=version,
-                                         split=split).pairs
+        unless = (
+            (lambda: _both_variants(dataset.VARIANTS)) if chosen is None and not mixed else None
+        )
+        self.downloaded = ensure_tree(
+            paths,
+            download=download,
+            sha256=sha256,
+            urls=urls,
+            drive=drive,
+            progress=progress,
+            unless=unless,
+        )
+        self.pairs: list[Pair] = collect(paths, variant=chosen, version=version, split=split).pairs
         variants = {p.variant for p in self.pairs}
         if chosen is None and not mixed and len(variants) > 1:
             raise _both_variants(variants)

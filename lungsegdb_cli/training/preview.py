@@ -176,7 +176,6 @@ def pick(count: int, n: int) -> list[int]:
     return [int((i + 0.5) * count / n) for i in range(n)]
 
 
-
 def check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
         raise UsageError(

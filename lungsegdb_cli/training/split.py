@@ -65,8 +65,9 @@ def check_ratios(ratios: Any) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         raise UsageError(f"Ratios {ratios!r} are not numbers", hint=_RATIO_HINT) from None
     if len(values) != 3:
-        raise UsageError(f"Ratios need 3 numbers (train, val, test), not {len(values)}",
-                         hint=_RATIO_HINT)
+        raise UsageError(
+            f"Ratios need 3 numbers (train, val, test), not {len(values)}", hint=_RATIO_HINT
+        )
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise UsageError(f"Ratios must all be positive: {values}", hint=_RATIO_HINT)
     if abs(sum(values) - 1.0) > 1e-6:
@@ -172,8 +173,11 @@ def scan_names(paths: DataPaths, groups: tuple[dataset.Group, ...] | None = None
     pairs :func:`lungsegdb_cli.training.pairs.scan_pairs` makes records of)."""
     from lungsegdb_cli.dataset.tree import iter_required
 
-    return [Named(gs.group.variant, gs.group.version, p.stem)
-            for gs in iter_required(paths, groups) for p in gs.pairs]
+    return [
+        Named(gs.group.variant, gs.group.version, p.stem)
+        for gs in iter_required(paths, groups)
+        for p in gs.pairs
+    ]
 
 
 def unit(key: str, seed: int) -> float:
@@ -331,9 +335,9 @@ def doc_group_by(doc: dict[str, Any], where: str) -> str | None:
         group_key_fn(group_by)
     except UsageError as exc:
         raise CheckFailed(
-            f"The splits file {where} has a group_by it cannot have been made with: "
-            f"{exc.message}",
-            hint=AGAIN_HINT, path=where,
+            f"The splits file {where} has a group_by it cannot have been made with: {exc.message}",
+            hint=AGAIN_HINT,
+            path=where,
         ) from None
     return group_by
 
@@ -362,16 +366,23 @@ def straddling(doc: dict[str, Any], where: str) -> tuple[str, str, str] | None:
             members = found[k]
             if len(set(members.values())) < 2:
                 continue
-            by_split = {s: min(n for n, t in members.items() if t == s)
-                        for s in SPLITS if s in members.values()}
+            by_split = {
+                s: min(n for n, t in members.items() if t == s)
+                for s in SPLITS
+                if s in members.values()
+            }
             shown = ", ".join(f"{n!r} in {s}" for s, n in by_split.items())
             if what == "slice":
-                why = (f"puts the copies of slice {k!r} in different splits ({shown}); the "
-                       "preprocessed and raw copies of a slice share a split")
+                why = (
+                    f"puts the copies of slice {k!r} in different splits ({shown}); the "
+                    "preprocessed and raw copies of a slice share a split"
+                )
             else:
                 n = counted(len(by_split), "split")
-                why = (f"puts group {k!r} (group_by {group_by!r}) in {n} ({shown}); a group "
-                       "never straddles splits")
+                why = (
+                    f"puts group {k!r} (group_by {group_by!r}) in {n} ({shown}); a group "
+                    "never straddles splits"
+                )
             return what, k, why
     return None
 
@@ -399,14 +410,19 @@ def check_splits(
         raise CheckFailed(
             f"The splits file {where} was made from another manifest "
             f"({str(recorded)[:12]}..., the tree's is {str(current)[:12] if current else 'none'})",
-            hint=AGAIN_HINT, path=where,
+            hint=AGAIN_HINT,
+            path=where,
         )
     doc_group_by(doc, where)
     listed = [n for s in SPLITS for n in doc["splits"].get(s, [])]
     twice = sorted(n for n, c in Counter(listed).items() if c > 1)
     if twice:
-        raise CheckFailed(f"The splits file {where} puts {twice[0]!r} in two splits",
-                          hint=AGAIN_HINT, path=where, pair=twice[0])
+        raise CheckFailed(
+            f"The splits file {where} puts {twice[0]!r} in two splits",
+            hint=AGAIN_HINT,
+            path=where,
+            pair=twice[0],
+        )
     chosen = set(VARIANTS if variants is None else variants)
     missing, gone = split_gaps([n for n in listed if n.split("/", 1)[0] in chosen], names)
     if missing:
@@ -414,20 +430,25 @@ def check_splits(
             f"The splits file {where} does not cover {counted(len(missing), 'pair')} of the "
             f"tree, e.g. {missing[0]!r} (the tree changed since, or the file was made for "
             "another tree)",
-            hint=AGAIN_HINT, path=where, missing=len(missing),
+            hint=AGAIN_HINT,
+            path=where,
+            missing=len(missing),
         )
     if gone:
         raise CheckFailed(
             f"The splits file {where} names {counted(len(gone), 'pair')} the tree no longer "
             f"has, e.g. {gone[0]!r} (the tree changed since, or the file was made for another "
             "tree)",
-            hint=AGAIN_HINT, path=where, gone=len(gone),
+            hint=AGAIN_HINT,
+            path=where,
+            gone=len(gone),
         )
     leak = straddling(doc, where)
     if leak is not None:
         what, k, why = leak
-        raise CheckFailed(f"The splits file {where} {why}", hint=AGAIN_HINT, path=where,
-                          **{what: k})
+        raise CheckFailed(
+            f"The splits file {where} {why}", hint=AGAIN_HINT, path=where, **{what: k}
+        )
 
 
 def stale_splits(paths: DataPaths, names: set[str]) -> str | None:
@@ -567,8 +588,9 @@ def compute_splits(
         names.sort()
     versions = sorted({p.version for p in pairs})
     counts = {
-        s: {v: {"pairs": pair_counts[s, v], "groups": len(groups.get((s, v), ()))}
-            for v in versions}
+        s: {
+            v: {"pairs": pair_counts[s, v], "groups": len(groups.get((s, v), ()))} for v in versions
+        }
         for s in SPLITS
     }
     target = Path(out) if out is not None else splits_path(paths)

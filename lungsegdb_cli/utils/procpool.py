@@ -88,13 +88,16 @@ def _owned_pool() -> type[ProcessPoolExecutor]:
                     return super().submit(fn, *args, **kwargs)
                 except BaseException:
                     if starting:  # stopped while starting workers: none may outlive it
-                        self._strays = [p for p in multiprocessing.active_children()
-                                        if p.pid not in before]
+                        self._strays = [
+                            p for p in multiprocessing.active_children() if p.pid not in before
+                        ]
                     raise
 
         def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-            left = [*(getattr(self, "_processes", None) or {}).values(),
-                    *getattr(self, "_strays", ())]
+            left = [
+                *(getattr(self, "_processes", None) or {}).values(),
+                *getattr(self, "_strays", ()),
+            ]
             manager = getattr(self, "_executor_manager_thread", None)
             if manager is not None and manager.ident is None:  # made, never started
                 self._executor_manager_thread = None

@@ -113,8 +113,13 @@ def test_download_require_pin_and_keep_archive(tmp_path, synth_result) -> None:
     with pytest.raises(UsageError) as info:
         L.download(tmp_path / "d", archive=synth_result.archive.path, require_pin=True)
     assert int(info.value.exit_code) == 2 and "LUNGSEGDB_SHA256" in info.value.hint
-    got = L.download(tmp_path / "d", archive=synth_result.archive.path, keep_archive=False,
-                     sha256=synth_result.archive.sha256, require_pin=True)
+    got = L.download(
+        tmp_path / "d",
+        archive=synth_result.archive.path,
+        keep_archive=False,
+        sha256=synth_result.archive.sha256,
+        require_pin=True,
+    )
     assert got.archive_kept is True and Path(synth_result.archive.path).is_file()
     with pytest.raises(UsageError):
         L.download(tmp_path / "d", extract=False, keep_archive=False)
@@ -150,8 +155,9 @@ def test_download_takes_a_built_request(tmp_path, synth_result) -> None:
     from lungsegdb_cli.errors import UsageError
     from lungsegdb_cli.sources.request import DownloadRequest
 
-    request = DownloadRequest.build(archive=synth_result.archive.path,
-                                    sha256=synth_result.archive.sha256, require_pin=True)
+    request = DownloadRequest.build(
+        archive=synth_result.archive.path, sha256=synth_result.archive.sha256, require_pin=True
+    )
     got = L.download(tmp_path / "d", request=request)
     assert got.action == "local-archive" and got.archive.sha256 == synth_result.archive.sha256
     with pytest.raises(UsageError, match="force") as info:

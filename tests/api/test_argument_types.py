@@ -41,8 +41,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("op", "args", "kwargs", "named"), CASES,
-                         ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("op", "args", "kwargs", "named"),
+    CASES,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CASES)],
+)
 def test_a_wrongly_typed_argument_is_a_usage_error_naming_it(
     data: Path, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str
 ) -> None:
@@ -61,10 +64,14 @@ def test_every_operation_with_a_path_or_text_argument_is_checked() -> None:
     """The check comes from the signatures: each exported operation has one."""
     from lungsegdb_cli.api.common import _argument_kinds
 
-    checked = [n for n in L.__all__ if inspect.isfunction(getattr(L, n))
-               and _argument_kinds(getattr(L, n).__wrapped__ if hasattr(getattr(L, n),
-                                                                         "__wrapped__")
-                                   else getattr(L, n))]
+    checked = [
+        n
+        for n in L.__all__
+        if inspect.isfunction(getattr(L, n))
+        and _argument_kinds(
+            getattr(L, n).__wrapped__ if hasattr(getattr(L, n), "__wrapped__") else getattr(L, n)
+        )
+    ]
     assert {"download", "verify", "stats", "export", "publish", "synth"} <= set(checked)
 
 
@@ -80,8 +87,9 @@ def test_a_path_is_a_source_for_both_doors(tmp_path: Path) -> None:
     made = L.synth(tmp_path / "s", pairs=1)
     got = L.download(tmp_path / "a", urls=[Path(made.archive.path)], drive=False)
     assert got.files == made.files
-    ds = L.PairDataset(tmp_path / "b", download=True, urls=[Path(made.archive.path)],
-                       drive=False, variant="raw")
+    ds = L.PairDataset(
+        tmp_path / "b", download=True, urls=[Path(made.archive.path)], drive=False, variant="raw"
+    )
     assert len(ds) == 2 and ds.downloaded is not None
 
 

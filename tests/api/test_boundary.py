@@ -32,8 +32,9 @@ LONG_CASES: list[tuple[str, Callable[[str], Any], list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("call", "argv"), [c[1:] for c in LONG_CASES],
-                         ids=[c[0] for c in LONG_CASES])
+@pytest.mark.parametrize(
+    ("call", "argv"), [c[1:] for c in LONG_CASES], ids=[c[0] for c in LONG_CASES]
+)
 def test_a_name_too_long_is_the_commands_local_failure(
     tmp_path: Path, call: Callable[[str], Any], argv: list[str]
 ) -> None:
@@ -45,7 +46,10 @@ def test_a_name_too_long_is_the_commands_local_failure(
     assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENAMETOOLONG
     proc = subprocess.run(
         [sys.executable, "-m", "lungsegdb_cli", *argv, "--json", "--data-dir", long_dir],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert proc.returncode == 5
     assert json.loads(proc.stdout)["error"] == json.loads(json.dumps(exc.to_dict()))
@@ -70,8 +74,9 @@ NUL_CASES: list[tuple[str, Callable[[Path, Path], Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("call", "argument"), [c[1:] for c in NUL_CASES],
-                         ids=[c[0] for c in NUL_CASES])
+@pytest.mark.parametrize(
+    ("call", "argument"), [c[1:] for c in NUL_CASES], ids=[c[0] for c in NUL_CASES]
+)
 def test_a_nul_byte_in_an_argument_is_a_usage_error(
     tmp_path: Path, synth_tree: Path, call: Callable[[Path, Path], Any], argument: str
 ) -> None:

@@ -73,8 +73,14 @@ def test_python_refuses_an_empty_data_dir(
 def test_the_command_line_refuses_an_empty_data_dir(
     elsewhere: dict[str, str], argv: list[str]
 ) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lungsegdb_cli", *argv], capture_output=True,
-                          text=True, env=dict(os.environ), stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", *argv],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     error = json.loads(proc.stdout)["error"]
     assert error["kind"] == "usage" and "an unset variable" in error["message"], error

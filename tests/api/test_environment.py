@@ -13,8 +13,15 @@ import pytest
 
 import lungsegdb_cli as L
 
-VARS = ("LUNGSEGDB_SHA256", "LUNGSEGDB_REQUIRE_PIN", "LUNGSEGDB_URL", "LUNGSEGDB_URLS",
-        "LUNGSEGDB_OFFLINE", "LUNGSEGDB_RETRIES", "LUNGSEGDB_TIMEOUT")
+VARS = (
+    "LUNGSEGDB_SHA256",
+    "LUNGSEGDB_REQUIRE_PIN",
+    "LUNGSEGDB_URL",
+    "LUNGSEGDB_URLS",
+    "LUNGSEGDB_OFFLINE",
+    "LUNGSEGDB_RETRIES",
+    "LUNGSEGDB_TIMEOUT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -38,16 +45,25 @@ def data(made: Any, tmp_path: Path) -> Path:
 WRONG = "0" * 64
 
 
-@pytest.mark.parametrize(("env", "call", "error", "says"), [
-    ({"LUNGSEGDB_REQUIRE_PIN": "1"}, "archive", L.UsageError, "pin"),
-    ({"LUNGSEGDB_SHA256": WRONG}, "archive", L.ChecksumMismatch, "SHA-256"),
-    ({"LUNGSEGDB_SHA256": "abc"}, "archive", L.UsageError, "LUNGSEGDB_SHA256"),
-    ({"LUNGSEGDB_OFFLINE": "1"}, "nothing", L.DownloadError, "offline"),
-    ({"LUNGSEGDB_RETRIES": "x"}, "archive", L.UsageError, "LUNGSEGDB_RETRIES"),
-], ids=["require-pin", "wrong-pin", "malformed-pin", "offline", "bad-retries"])
+@pytest.mark.parametrize(
+    ("env", "call", "error", "says"),
+    [
+        ({"LUNGSEGDB_REQUIRE_PIN": "1"}, "archive", L.UsageError, "pin"),
+        ({"LUNGSEGDB_SHA256": WRONG}, "archive", L.ChecksumMismatch, "SHA-256"),
+        ({"LUNGSEGDB_SHA256": "abc"}, "archive", L.UsageError, "LUNGSEGDB_SHA256"),
+        ({"LUNGSEGDB_OFFLINE": "1"}, "nothing", L.DownloadError, "offline"),
+        ({"LUNGSEGDB_RETRIES": "x"}, "archive", L.UsageError, "LUNGSEGDB_RETRIES"),
+    ],
+    ids=["require-pin", "wrong-pin", "malformed-pin", "offline", "bad-retries"],
+)
 def test_download_reads_the_command_lines_environment(
-    made: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    env: dict[str, str], call: str, error: type[Exception], says: str,
+    made: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    call: str,
+    error: type[Exception],
+    says: str,
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -69,12 +85,14 @@ def test_download_takes_its_source_and_pin_from_the_environment(
     assert L.verify(tmp_path / "data").ok
 
 
-def test_an_argument_wins_over_the_environment(made: Any, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_argument_wins_over_the_environment(
+    made: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LUNGSEGDB_SHA256", WRONG)
     monkeypatch.setenv("LUNGSEGDB_OFFLINE", "1")
-    got = L.download(tmp_path / "data", archive=made.archive.path, sha256=made.archive.sha256,
-                     offline=False)
+    got = L.download(
+        tmp_path / "data", archive=made.archive.path, sha256=made.archive.sha256, offline=False
+    )
     assert got.action == "local-archive"
 
 
@@ -94,11 +112,13 @@ def test_verify_and_publish_take_the_pin_from_the_environment(
         getattr(L, op)(data) if op == "verify" else L.publish(tmp_path / "mirror", data)
 
 
-@pytest.mark.parametrize("pin", ["<pin>", "abc", 123, b"ab" * 32],
-                         ids=["placeholder", "short", "int", "bytes"])
+@pytest.mark.parametrize(
+    "pin", ["<pin>", "abc", 123, b"ab" * 32], ids=["placeholder", "short", "int", "bytes"]
+)
 @pytest.mark.parametrize("op", ["download", "verify", "publish"])
-def test_a_malformed_pin_is_exit_2_from_every_operation(data: Path, tmp_path: Path,
-                                                        op: str, pin: Any) -> None:
+def test_a_malformed_pin_is_exit_2_from_every_operation(
+    data: Path, tmp_path: Path, op: str, pin: Any
+) -> None:
     with pytest.raises(L.UsageError) as got:
         if op == "publish":
             L.publish(tmp_path / "mirror", data, sha256=pin)

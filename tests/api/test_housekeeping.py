@@ -91,7 +91,8 @@ def _listed(result: Any, root: Path) -> dict[str, tuple[str, int]]:
 
 
 def test_dry_run_lists_every_removable_part_with_its_size_and_removes_nothing(
-        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    littered: tuple[Path, dict[str, tuple[str, int]]],
+) -> None:
     root, expected = littered
     before = _snapshot(root)
     result = L.clean(root, dry_run=True)
@@ -102,7 +103,8 @@ def test_dry_run_lists_every_removable_part_with_its_size_and_removes_nothing(
 
 
 def test_clean_frees_them_and_verify_still_passes(
-        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    littered: tuple[Path, dict[str, tuple[str, int]]],
+) -> None:
     root, expected = littered
     tree_before = _snapshot(root / "LungSegDB")
     manifest_before = (root / "LungSegDB.sha256").read_bytes()
@@ -124,7 +126,8 @@ def test_clean_frees_them_and_verify_still_passes(
 
 
 def test_the_archive_stays_when_the_tree_does_not_verify(
-        littered: tuple[Path, dict[str, tuple[str, int]]]) -> None:
+    littered: tuple[Path, dict[str, tuple[str, int]]],
+) -> None:
     root, expected = littered
     victim = root / "LungSegDB" / "raw data" / "V1" / "CT_Images" / "1.TIF"
     data = bytearray(victim.read_bytes())
@@ -134,7 +137,8 @@ def test_the_archive_stays_when_the_tree_does_not_verify(
     assert "downloads/LungSegDB.zip" not in _listed(result, root)
     assert (root / "downloads" / "LungSegDB.zip").is_file()
     assert [(Path(k["path"]).name, k["what"]) for k in result.kept] == [
-        ("LungSegDB.zip", "kept-archive")]
+        ("LungSegDB.zip", "kept-archive")
+    ]
     assert "does not verify" in result.kept[0]["why"]
     assert len(result.removed) == len(expected) - 1
 
@@ -169,8 +173,9 @@ def test_an_archive_given_from_elsewhere_is_never_touched(archive: Path, tmp_pat
     assert result.removed == [] and result.kept == [] and archive.is_file()
 
 
-def test_clean_takes_the_writer_lock(littered: tuple[Path, dict[str, tuple[str, int]]],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_takes_the_writer_lock(
+    littered: tuple[Path, dict[str, tuple[str, int]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, _ = littered
     before = _snapshot(root)
     held, release = threading.Event(), threading.Event()
@@ -194,7 +199,8 @@ def test_clean_takes_the_writer_lock(littered: tuple[Path, dict[str, tuple[str, 
 
 
 def test_a_clean_killed_at_any_step_leaves_what_the_next_run_recovers(
-        littered: tuple[Path, dict[str, tuple[str, int]]], tmp_path: Path) -> None:
+    littered: tuple[Path, dict[str, tuple[str, int]]], tmp_path: Path
+) -> None:
     """SIGKILL at every checkpoint of 'lungsegdb clean' (the crash-point harness): the tree is
     untouched, 'verify' passes as the next command, and the next 'clean' frees the rest."""
     root, expected = littered
@@ -202,10 +208,16 @@ def test_a_clean_killed_at_any_step_leaves_what_the_next_run_recovers(
     manifest = (root / "LungSegDB.sha256").read_bytes()
     (tmp_path / "crashes").mkdir()
     killed = crashes.crash_everywhere(
-        lambda r: ["clean", "-q", "--data-dir", str(r)], root, tmp_path / "crashes")
+        lambda r: ["clean", "-q", "--data-dir", str(r)], root, tmp_path / "crashes"
+    )
     points = {c.point for c in killed}
-    assert {"clean stale-staging", "clean partial-download", "clean rejected-download",
-            "clean decode-cache", "discard staged"} <= points
+    assert {
+        "clean stale-staging",
+        "clean partial-download",
+        "clean rejected-download",
+        "clean decode-cache",
+        "discard staged",
+    } <= points
     for c in killed:
         assert run(["verify", "-q", "--data-dir", str(c.root)]) == 0, c.point
         assert _snapshot(c.root / "LungSegDB") == tree, c.point
@@ -219,16 +231,18 @@ def test_a_clean_killed_at_any_step_leaves_what_the_next_run_recovers(
         assert checked.ok and checked.archive is not None and checked.archive.discarded
 
 
-def test_a_data_dir_never_made_has_nothing_to_clean(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_data_dir_never_made_has_nothing_to_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("LUNGSEGDB_HOME", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert L.clean().removed == []
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.parametrize("command", [["clean"], ["clean", "--dry-run"], ["info"], ["verify"],
-                                     ["validate"], ["stats"]])
+@pytest.mark.parametrize(
+    "command", [["clean"], ["clean", "--dry-run"], ["info"], ["verify"], ["validate"], ["stats"]]
+)
 def test_a_folder_lungsegdb_never_used_is_left_as_it_was(
     tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,14 +263,16 @@ def test_a_folder_lungsegdb_never_used_is_left_as_it_was(
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------
-def test_cli_json_and_human(littered: tuple[Path, dict[str, tuple[str, int]]],
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_and_human(
+    littered: tuple[Path, dict[str, tuple[str, int]]], capsys: pytest.CaptureFixture[str]
+) -> None:
     root, expected = littered
     assert run(["clean", "--dry-run", "--json", "--data-dir", str(root)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert list(doc)[:2] == ["ok", "schema"] and doc["ok"] is True and doc["dry_run"] is True
-    assert {os.path.relpath(r["path"], root): (r["what"], r["bytes"])
-            for r in doc["removed"]} == expected
+    assert {
+        os.path.relpath(r["path"], root): (r["what"], r["bytes"]) for r in doc["removed"]
+    } == expected
     assert doc["bytes"] == sum(n for _, n in expected.values())
     assert run(["clean", "--dry-run", "--data-dir", str(root)]) == 0
     human = capsys.readouterr().out

@@ -49,11 +49,12 @@ def _given_in_downloads(synth_result: Any, root: Path) -> Path:
     return mine
 
 
-@pytest.mark.parametrize("how", ["no-keep-archive", "clean", "clean-dry-run", "api-clean",
-                                 "later-download"])
+@pytest.mark.parametrize(
+    "how", ["no-keep-archive", "clean", "clean-dry-run", "api-clean", "later-download"]
+)
 def test_an_archive_given_with_archive_is_never_deleted_even_in_downloads(
-        how: str, synth_result: Any, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    how: str, synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "data"
     mine = _given_in_downloads(synth_result, root)
     before = mine.read_bytes()
@@ -76,19 +77,30 @@ def test_an_archive_given_with_archive_is_never_deleted_even_in_downloads(
         else:  # a later download of another source replaces the record, never the user's file
             other = tmp_path / "elsewhere.zip"
             shutil.copyfile(_archive(synth_result), other)
-            assert run(["download", "-q", *dd, "--url", other.as_uri(), "--no-drive",
-                        "--force"]) == 0
+            assert (
+                run(["download", "-q", *dd, "--url", other.as_uri(), "--no-drive", "--force"]) == 0
+            )
     assert mine.read_bytes() == before
     assert run(["verify", "-q", *dd]) == 0
 
 
 def test_an_archive_the_tool_fetched_into_downloads_is_still_discarded(
-        synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The control: ownership from the record still lets the tool delete its own download."""
     root = tmp_path / "data"
-    code, doc = _json(capsys, ["download", "--data-dir", str(root), "--url",
-                               _archive(synth_result).as_uri(), "--no-drive",
-                               "--no-keep-archive"])
+    code, doc = _json(
+        capsys,
+        [
+            "download",
+            "--data-dir",
+            str(root),
+            "--url",
+            _archive(synth_result).as_uri(),
+            "--no-drive",
+            "--no-keep-archive",
+        ],
+    )
     assert code == 0 and doc["ok"]
     assert not (root / "downloads").exists()
     assert run(["verify", "-q", "--data-dir", str(root)]) == 0
@@ -101,9 +113,9 @@ FOREIGN = [
     ("film.mkv.part", "not a partial download lungsegdb wrote"),
     ("film.mkv.part.json", "not a partial download lungsegdb wrote"),
     ("lone.part.json", "not a partial download lungsegdb wrote"),
-    ("url-xyz.part", "not a partial download lungsegdb wrote"),           # not 12 hex digits
+    ("url-xyz.part", "not a partial download lungsegdb wrote"),  # not 12 hex digits
     ("url-0123456789AB.part", "not a partial download lungsegdb wrote"),  # upper case
-    ("drive-.part", "not a partial download lungsegdb wrote"),            # no id
+    ("drive-.part", "not a partial download lungsegdb wrote"),  # no id
     ("scan.rejected", "not recorded as moved aside by lungsegdb"),
     ("LungSegDB.zip.rejected", "not recorded as moved aside by lungsegdb"),
 ]
@@ -112,12 +124,29 @@ FOREIGN = [
 @pytest.mark.parametrize(("name", "why"), FOREIGN)
 @pytest.mark.parametrize("data_dir", ["never-a-data-dir", "installed"])
 def test_clean_leaves_a_part_or_rejected_file_lungsegdb_did_not_write(
-        name: str, why: str, data_dir: str, synth_result: Any, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    name: str,
+    why: str,
+    data_dir: str,
+    synth_result: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     root = tmp_path / "home"
     if data_dir == "installed":
-        assert run(["download", "-q", "--data-dir", str(root), "--url",
-                    _archive(synth_result).as_uri(), "--no-drive"]) == 0
+        assert (
+            run(
+                [
+                    "download",
+                    "-q",
+                    "--data-dir",
+                    str(root),
+                    "--url",
+                    _archive(synth_result).as_uri(),
+                    "--no-drive",
+                ]
+            )
+            == 0
+        )
     foreign = root / "downloads" / name
     foreign.parent.mkdir(parents=True, exist_ok=True)
     foreign.write_bytes(b"half a film")
@@ -133,27 +162,47 @@ def test_clean_leaves_a_part_or_rejected_file_lungsegdb_did_not_write(
     assert space["partial-download"] == space["rejected-download"] == 0
 
 
-@pytest.mark.parametrize("name", ["url-0123456789ab.part", "url-0123456789ab.part.json",
-                                  "drive-1AbC_d-EfGhIjKlMn.part",
-                                  "drive-1AbC_d-EfGhIjKlMn.part.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "url-0123456789ab.part",
+        "url-0123456789ab.part.json",
+        "drive-1AbC_d-EfGhIjKlMn.part",
+        "drive-1AbC_d-EfGhIjKlMn.part.json",
+    ],
+)
 def test_clean_still_removes_the_partial_downloads_lungsegdb_names(
-        name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     part = tmp_path / "downloads" / name
     part.parent.mkdir(parents=True)
     part.write_bytes(b"x" * 10)
     code, doc = _json(capsys, ["clean", "--data-dir", str(tmp_path)])
     assert code == 0 and [(r["path"], r["what"]) for r in doc["removed"]] == [
-        (str(part), "partial-download")]
+        (str(part), "partial-download")
+    ]
     assert not part.exists() and doc["kept"] == []
 
 
 def test_clean_removes_the_rejected_file_the_tool_moved_aside_and_no_other(
-        synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "data"
     url = _archive(synth_result).as_uri()
     # the wrong pin: the fetched bytes are moved aside, recorded as the tool's
-    code = run(["download", "-q", "--data-dir", str(root), "--url", url, "--no-drive",
-                "--sha256", "0" * 64])
+    code = run(
+        [
+            "download",
+            "-q",
+            "--data-dir",
+            str(root),
+            "--url",
+            url,
+            "--no-drive",
+            "--sha256",
+            "0" * 64,
+        ]
+    )
     assert code == 1
     (ours,) = (root / "downloads").glob("*.rejected")
     theirs = root / "downloads" / "theirs.zip.rejected"
@@ -165,8 +214,7 @@ def test_clean_removes_the_rejected_file_the_tool_moved_aside_and_no_other(
     assert [k["path"] for k in doc["kept"]] == [str(theirs)]
 
 
-def test_a_download_leaves_a_foreign_part_file_alone(
-        synth_result: Any, tmp_path: Path) -> None:
+def test_a_download_leaves_a_foreign_part_file_alone(synth_result: Any, tmp_path: Path) -> None:
     """The parts of other sources go once a download committed: only the tool's own."""
     root = tmp_path / "data"
     foreign = root / "downloads" / "film.mkv.part"
@@ -174,8 +222,20 @@ def test_a_download_leaves_a_foreign_part_file_alone(
     foreign.parent.mkdir(parents=True)
     foreign.write_bytes(b"half a film")
     stale.write_bytes(b"stale")
-    assert run(["download", "-q", "--data-dir", str(root), "--url",
-                _archive(synth_result).as_uri(), "--no-drive"]) == 0
+    assert (
+        run(
+            [
+                "download",
+                "-q",
+                "--data-dir",
+                str(root),
+                "--url",
+                _archive(synth_result).as_uri(),
+                "--no-drive",
+            ]
+        )
+        == 0
+    )
     assert foreign.read_bytes() == b"half a film" and not stale.exists()
 
 
@@ -197,8 +257,20 @@ def corrupted(request: pytest.FixtureRequest, synth_result: Any, tmp_path: Path)
     """A data dir downloaded from a file:// URL, its kept archive truncated and its
     provenance replaced by ``request.param`` (a key of :data:`CORRUPT`)."""
     root = tmp_path / "data"
-    assert run(["download", "-q", "--data-dir", str(root), "--url",
-                _archive(synth_result).as_uri(), "--no-drive"]) == 0
+    assert (
+        run(
+            [
+                "download",
+                "-q",
+                "--data-dir",
+                str(root),
+                "--url",
+                _archive(synth_result).as_uri(),
+                "--no-drive",
+            ]
+        )
+        == 0
+    )
     record = root / ".lungsegdb" / "provenance.json"
     content = CORRUPT[request.param]
     record.unlink()
@@ -213,7 +285,8 @@ def corrupted(request: pytest.FixtureRequest, synth_result: Any, tmp_path: Path)
 
 @pytest.mark.parametrize("corrupted", list(CORRUPT), indirect=True)
 def test_verify_does_not_report_ok_over_a_corrupt_provenance(
-        corrupted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc = _json(capsys, ["verify", "--data-dir", str(corrupted)])
     assert code == 1 and doc["ok"] is False
     err = doc["error"]
@@ -229,18 +302,27 @@ def test_verify_does_not_report_ok_over_a_corrupt_provenance(
 
 
 @pytest.mark.parametrize("corrupted", ["garbage", "a folder"], indirect=True)
-@pytest.mark.parametrize("argv", [
-    ["download", "--offline"],
-    ["download", "--url", "URL", "--no-drive"],
-    ["croissant", "OUT"],
-    ["publish", "OUT"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["download", "--offline"],
+        ["download", "--url", "URL", "--no-drive"],
+        ["croissant", "OUT"],
+        ["publish", "OUT"],
+    ],
+)
 def test_commands_that_vouch_refuse_a_corrupt_provenance(
-        corrupted: Path, argv: list[str], synth_result: Any, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    corrupted: Path,
+    argv: list[str],
+    synth_result: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = tmp_path / ("out.json" if argv[0] == "croissant" else "pub")
-    argv = [str(out) if a == "OUT" else _archive(synth_result).as_uri() if a == "URL" else a
-            for a in argv]
+    argv = [
+        str(out) if a == "OUT" else _archive(synth_result).as_uri() if a == "URL" else a
+        for a in argv
+    ]
     code, doc = _json(capsys, [*argv, "--data-dir", str(corrupted)])
     assert code == 1 and doc["error"]["kind"] == "provenance-corrupt", doc
     assert not out.exists()
@@ -248,7 +330,8 @@ def test_commands_that_vouch_refuse_a_corrupt_provenance(
 
 @pytest.mark.parametrize("corrupted", ["garbage", "a folder"], indirect=True)
 def test_info_says_the_record_is_unreadable_and_download_force_repairs_it(
-        corrupted: Path, synth_result: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupted: Path, synth_result: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc = _json(capsys, ["info", "--data-dir", str(corrupted)])
     assert code == 0 and doc["provenance_unreadable"] is True and doc["archive"] is None
     capsys.readouterr()
@@ -257,8 +340,21 @@ def test_info_says_the_record_is_unreadable_and_download_force_repairs_it(
     record = corrupted / ".lungsegdb" / "provenance.json"
     if record.is_dir():
         record.rmdir()  # download --force rewrites a file; a folder in its place is removed
-    assert run(["download", "-q", "--force", "--data-dir", str(corrupted), "--url",
-                _archive(synth_result).as_uri(), "--no-drive"]) == 0
+    assert (
+        run(
+            [
+                "download",
+                "-q",
+                "--force",
+                "--data-dir",
+                str(corrupted),
+                "--url",
+                _archive(synth_result).as_uri(),
+                "--no-drive",
+            ]
+        )
+        == 0
+    )
     assert run(["verify", "-q", "--data-dir", str(corrupted)]) == 0
     code, doc = _json(capsys, ["info", "--data-dir", str(corrupted)])
     assert doc["provenance_unreadable"] is False and doc["archive"] is not None

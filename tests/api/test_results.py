@@ -38,8 +38,9 @@ CALLS: list[tuple[str, Callable[[Path, Any], Any]]] = [
 def test_a_successful_result_is_ok_and_says_so_first(
     tmp_path: Path, synth_result: Any, call: Callable[[Path, Any], Any]
 ) -> None:
-    L.download(tmp_path / "d", archive=synth_result.archive.path,
-               sha256=synth_result.archive.sha256)
+    L.download(
+        tmp_path / "d", archive=synth_result.archive.path, sha256=synth_result.archive.sha256
+    )
     result = call(tmp_path, synth_result)
     assert result.ok is True
     doc = json.loads(json.dumps(result.to_dict()))
@@ -49,11 +50,23 @@ def test_a_successful_result_is_ok_and_says_so_first(
 def test_stats_json_says_ok_once_and_first(tmp_path: Path, synth_result: Any) -> None:
     """The command line frames stats' to_dict(): ``ok`` (now the result's own) and then
     ``schema``, once each."""
-    L.download(tmp_path / "d", archive=synth_result.archive.path,
-               sha256=synth_result.archive.sha256)
+    L.download(
+        tmp_path / "d", archive=synth_result.archive.path, sha256=synth_result.archive.sha256
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "lungsegdb_cli", "stats", "--json", "--no-cache", "--data-dir",
-         str(tmp_path / "d")], capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "stats",
+            "--json",
+            "--no-cache",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert list(json.loads(proc.stdout))[:3] == ["ok", "schema", "dataset_dir"]
     assert proc.stdout.count('"ok"') == 1

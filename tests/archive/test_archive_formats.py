@@ -90,8 +90,17 @@ def test_detect_by_magic_not_name(tmp_path, content, fmt):
         (_gz(_tar_bytes())[:12], "corrupt"),
     ],
     ids=[
-        "html-doctype", "html-indented", "png", "pdf", "tiff", "empty", "json", "text",
-        "binary", "gzip-not-tar", "gzip-corrupt",
+        "html-doctype",
+        "html-indented",
+        "png",
+        "pdf",
+        "tiff",
+        "empty",
+        "json",
+        "text",
+        "binary",
+        "gzip-not-tar",
+        "gzip-corrupt",
     ],
 )
 def test_detect_names_what_a_non_archive_is(tmp_path, content, says):

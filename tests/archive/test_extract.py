@@ -119,8 +119,9 @@ def test_every_layout_gives_the_documented_tree(tmp_path, capsys, layout, rename
     # where each documented folder sits in the archive is recorded with the manifest
     layout = manifest.archive_layout(resolve(data))
     assert layout is not None and layout.format == "zip"
-    assert layout.folders == {leaf: rename(leaf + "/x").rsplit("/", 1)[0]
-                              for leaf in dataset.LEAF_DIRS}
+    assert layout.folders == {
+        leaf: rename(leaf + "/x").rsplit("/", 1)[0] for leaf in dataset.LEAF_DIRS
+    }
 
 
 @pytest.mark.parametrize("mode", ["w:gz", "w", "w:bz2", "w:xz"])

@@ -53,8 +53,12 @@ def linked(synth_result: Any, tmp_path: Path) -> tuple[Path, Path]:
 )
 @pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
 def test_replacing_a_linked_tree_says_where_the_link_pointed(
-    linked: tuple[Path, Path], synth_result: Any, argv: list[str], doc_of: Any,
-    json_out: bool, capsys: pytest.CaptureFixture[str],
+    linked: tuple[Path, Path],
+    synth_result: Any,
+    argv: list[str],
+    doc_of: Any,
+    json_out: bool,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     root, moved = linked
     before = _digest(moved)

@@ -32,8 +32,9 @@ def test_empty_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert not any(tmp_path.iterdir()), "info must not create anything"
 
 
-def test_a_data_dir_not_made_yet_is_empty_not_an_error(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_data_dir_not_made_yet_is_empty_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A cold CI cache: info reports it (docs/cli.md says so), naming the folder, and makes
     nothing."""
     doc = _info_json(tmp_path / "cold" / "cache", capsys)
@@ -49,8 +50,12 @@ def test_states_follow_what_is_on_disk(tmp_path: Path, capsys: pytest.CaptureFix
     provenance.write(paths.provenance, {"path": str(archive), "sha256": "ab" * 32})
     doc = _info_json(tmp_path, capsys)
     assert doc["state"] == info.STATE_DOWNLOADED
-    assert doc["archive"] == {"path": str(archive), "sha256": "ab" * 32, "size": 22,
-                              "recorded_size": None}
+    assert doc["archive"] == {
+        "path": str(archive),
+        "sha256": "ab" * 32,
+        "size": 22,
+        "recorded_size": None,
+    }
 
     (paths.dataset_dir / "raw data").mkdir(parents=True)
     assert _info_json(tmp_path, capsys)["state"] == info.STATE_UNMANAGED
@@ -110,14 +115,17 @@ def test_collect_is_typed_and_its_document_is_the_json_output(
     assert doc["provenance"] == json.loads(paths.provenance.read_text())
 
 
-def test_info_shows_the_space_each_part_uses(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_shows_the_space_each_part_uses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from lungsegdb_cli.synthetic import make as synth
 
     made = synth.synthesize(tmp_path / "s", pairs=1, seed=0, fmt="zip")
     root = tmp_path / "data"
-    assert run(["download", "-q", "--url", Path(made.archive.path).as_uri(),
-                "--data-dir", str(root)]) == 0
+    assert (
+        run(["download", "-q", "--url", Path(made.archive.path).as_uri(), "--data-dir", str(root)])
+        == 0
+    )
     capsys.readouterr()
     (root / "downloads" / "x.rejected").write_bytes(b"r" * 123)
     rejected.note(resolve(root), root / "downloads" / "x.rejected")  # download moved it aside
@@ -141,8 +149,10 @@ def test_an_archive_not_of_the_recorded_size_is_not_given_the_records_checksum(
 
     made = synth.synthesize(tmp_path / "s", pairs=1, seed=0, fmt="zip")
     root = tmp_path / "data"
-    assert run(["download", "-q", "--url", Path(made.archive.path).as_uri(),
-                "--data-dir", str(root)]) == 0
+    assert (
+        run(["download", "-q", "--url", Path(made.archive.path).as_uri(), "--data-dir", str(root)])
+        == 0
+    )
     kept = root / "downloads" / Path(made.archive.path).name
     if size is not None:
         with open(kept, "r+b") as fh:

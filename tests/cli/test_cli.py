@@ -222,9 +222,11 @@ def test_validate_findings_show_an_escape_sequence_escaped(
     _assert_escaped(out)
 
 
-@pytest.mark.parametrize(("name", "shown"), [(ESC_NAME, "a\\x1b[31mb"),
-                                           (os.fsdecode(b"bad\xff.TIF"), "bad\\xff")],
-                         ids=["escape-sequence", "not-utf8"])
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [(ESC_NAME, "a\\x1b[31mb"), (os.fsdecode(b"bad\xff.TIF"), "bad\\xff")],
+    ids=["escape-sequence", "not-utf8"],
+)
 def test_validate_shows_a_lone_files_stem_as_its_path_is_shown(
     tmp_path: Path, synth_tree: Path, capsys: pytest.CaptureFixture[str], name: str, shown: str
 ) -> None:
@@ -632,8 +634,13 @@ _HUMAN_CASES = [
         "download",
         [],
         ["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"],
-        ["LungSegDB is ready: {tmp}/d/LungSegDB", "  files:    24", "  sha256:   {sha}",
-         "  source:   file://{zip}", "  manifest: {tmp}/d/LungSegDB.sha256"],
+        [
+            "LungSegDB is ready: {tmp}/d/LungSegDB",
+            "  files:    24",
+            "  sha256:   {sha}",
+            "  source:   file://{zip}",
+            "  manifest: {tmp}/d/LungSegDB.sha256",
+        ],
     ),
     (
         "download-again",
@@ -669,23 +676,33 @@ _HUMAN_CASES = [
         "verify-pin-differs",
         [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
         ["verify", "--data-dir", "{tmp}/d", "--sha256", "a" * 64],
-        ["  archive:  {zip}", f"  expected: {'a' * 64} (pin)", "  actual:   {sha}",
-         "  problem:  sha256 differs from the pin"],
+        [
+            "  archive:  {zip}",
+            f"  expected: {'a' * 64} (pin)",
+            "  actual:   {sha}",
+            "  problem:  sha256 differs from the pin",
+        ],
     ),
     (
         "validate-defects",
         [],
         ["validate", "--data-dir", "{defects}"],
-        ["missing-mask (error, 1):", "FAILED: 19 pairs, 6 errors, 7 warnings",
-         "  preprocessed data/V1/CT_Images/4.TIF: no mask with stem '4' in "
-         "preprocessed data/V1/CT_Masks"],
+        [
+            "missing-mask (error, 1):",
+            "FAILED: 19 pairs, 6 errors, 7 warnings",
+            "  preprocessed data/V1/CT_Images/4.TIF: no mask with stem '4' in "
+            "preprocessed data/V1/CT_Masks",
+        ],
     ),
     (
         "info",
         [["download", "--archive", "{zip}", "--data-dir", "{tmp}/d"]],
         ["info", "--data-dir", "{tmp}/d"],
-        ["Local state: extracted", "  pin in CI:   LUNGSEGDB_SHA256={sha}",
-         "  manifest:    {tmp}/d/LungSegDB.sha256"],
+        [
+            "Local state: extracted",
+            "  pin in CI:   LUNGSEGDB_SHA256={sha}",
+            "  manifest:    {tmp}/d/LungSegDB.sha256",
+        ],
     ),
     (
         "info-empty",
@@ -697,15 +714,17 @@ _HUMAN_CASES = [
         "stats",
         [],
         ["stats", "--data-dir", "{tree}", "--csv", "{tmp}/s.csv"],
-        ["Normalisation constants (over every pixel of each group's images):",
-         "CSV: {tmp}/s.csv"],
+        ["Normalisation constants (over every pixel of each group's images):", "CSV: {tmp}/s.csv"],
     ),
     (
         "synth",
         [],
         ["synth", "{tmp}/s", "--pairs", "1", "--defects"],
-        ["Synthetic LungSegDB tree: {tmp}/s/LungSegDB", "  raw data/V2: 1 pair",
-         "  missing-mask: preprocessed data/V1/CT_Images/2.TIF"],
+        [
+            "Synthetic LungSegDB tree: {tmp}/s/LungSegDB",
+            "  raw data/V2: 1 pair",
+            "  missing-mask: preprocessed data/V1/CT_Images/2.TIF",
+        ],
     ),
 ]
 
@@ -739,13 +758,27 @@ def test_human_output_of_every_command(
         assert line.format(**places) in out, (line, out)
 
 
-@pytest.mark.parametrize(("value", "traceback"), [
-    ("1", True), ("true", True), ("YES", True), ("on", True),
-    ("0", False), ("false", False), ("No", False), ("off", False), ("", False), (" ", False),
-])
+@pytest.mark.parametrize(
+    ("value", "traceback"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
+        (" ", False),
+    ],
+)
 def test_lungsegdb_debug_reads_off_as_every_other_switch_does(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    value: str, traceback: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    traceback: bool,
 ) -> None:
     monkeypatch.setenv("LUNGSEGDB_DEBUG", value)
     assert run(["verify", "--data-dir", str(tmp_path), "--sha256", "x"]) == 2

@@ -181,8 +181,9 @@ def test_a_ctrl_c_that_lands_where_python_swallows_it_is_raised_after(where: str
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert proc.stdout.strip() == "interrupted"
 
@@ -192,8 +193,7 @@ def busy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tree whose decode and export start two worker processes (int16 HU slices)."""
     import lungsegdb_cli as L
 
-    made = L.synth(tmp_path_factory.mktemp("busy") / "s", pairs=8, like_kaggle=True,
-                   fmt="none")
+    made = L.synth(tmp_path_factory.mktemp("busy") / "s", pairs=8, like_kaggle=True, fmt="none")
     return Path(made.tree)
 
 
@@ -214,11 +214,19 @@ def test_ctrl_c_to_the_group_as_workers_start_never_hangs_nor_traces(
     process appears, the command exits 130 (or 0, done first) with the two-line message --
     it used to hang for good (a worker left waiting, joined at exit) or end in exit 1 with a
     BrokenProcessPool traceback (a worker running the parent's handler)."""
-    argv = (["stats", "--no-cache", "--data-dir", str(busy_root)] if command == "stats"
-            else ["export", "nnunet", str(tmp_path / "out"), "--data-dir", str(busy_root)])
-    child = subprocess.Popen([*_console_script(), *argv, "-q"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True,
-                             env=_env(LUNGSEGDB_WORKERS="2"), start_new_session=True)
+    argv = (
+        ["stats", "--no-cache", "--data-dir", str(busy_root)]
+        if command == "stats"
+        else ["export", "nnunet", str(tmp_path / "out"), "--data-dir", str(busy_root)]
+    )
+    child = subprocess.Popen(
+        [*_console_script(), *argv, "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(LUNGSEGDB_WORKERS="2"),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not _children(child.pid) and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.0002)
@@ -247,24 +255,33 @@ def many_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             folder = tree / variant / "V1" / kind
             folder.mkdir(parents=True)
             for i in range(250):
-                tifffile.imwrite(folder / f"{i}.TIF", np.full((4, 4), -1000 + i, np.int16)
-                                 if kind == "CT_Images" else np.full((4, 4), 255, np.uint8))
+                tifffile.imwrite(
+                    folder / f"{i}.TIF",
+                    np.full((4, 4), -1000 + i, np.int16)
+                    if kind == "CT_Images"
+                    else np.full((4, 4), 255, np.uint8),
+                )
     return tree
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
 @pytest.mark.parametrize("attempt", range(4))
-def test_ctrl_c_while_the_result_fills_a_pipe_leaves_it_whole(many_pairs: Path,
-                                                              attempt: int) -> None:
+def test_ctrl_c_while_the_result_fills_a_pipe_leaves_it_whole(
+    many_pairs: Path, attempt: int
+) -> None:
     """The reader of stdout is slow (a full pipe: the write blocks); a Ctrl-C then used to
     cut the document at 64 KiB with exit 0 (CPython's text stream dropped the rest of a
     write the signal had interrupted). Now the result is written whole, exit 0."""
     import fcntl
     import termios
 
-    child = subprocess.Popen([*_console_script(), "pairs", "--data-dir", str(many_pairs),
-                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=_env(), preexec_fn=_default_sigint)
+    child = subprocess.Popen(
+        [*_console_script(), "pairs", "--data-dir", str(many_pairs), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        preexec_fn=_default_sigint,
+    )
     assert child.stdout is not None
     deadline = time.monotonic() + 60
     waiting = bytearray(4)
@@ -282,16 +299,21 @@ def test_ctrl_c_while_the_result_fills_a_pipe_leaves_it_whole(many_pairs: Path,
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(many_pairs: Path,
-                                                                 attempt: int) -> None:
+def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(
+    many_pairs: Path, attempt: int
+) -> None:
     """``lungsegdb pairs | head -c 10``: the rest of the result has nowhere to go. Exit 141
     with nothing on stderr, as a Unix tool ended by SIGPIPE -- not exit 1 (click's and rich's
     way, which says "check failed"), nor 0 with the result cut short."""
     # the document (137 KB) is larger than the pipe (64 KiB): the writer must still be
     # writing when the reader goes away
-    child = subprocess.Popen([*_console_script(), "pairs", "--data-dir", str(many_pairs),
-                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=_env(), preexec_fn=_default_sigint)
+    child = subprocess.Popen(
+        [*_console_script(), "pairs", "--data-dir", str(many_pairs), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        preexec_fn=_default_sigint,
+    )
     assert child.stdout is not None and child.stderr is not None
     assert len(child.stdout.read(10)) == 10
     child.stdout.close()
@@ -323,12 +345,20 @@ def test_ctrl_c_between_a_workers_fork_and_its_record_never_hangs(
     """The worker forked but not yet recorded by the executor used to be left waiting for
     work, and Python's exit waited for it for ever (SIGINT then ignored): now the pool ends
     it, and the run exits 130 with the message."""
-    argv = ([command, "--no-cache", "--data-dir", str(busy_root)] if command != "synth"
-            else ["synth", str(tmp_path / "s"), "--pairs", "12", "--format", "none"])
+    argv = (
+        [command, "--no-cache", "--data-dir", str(busy_root)]
+        if command != "synth"
+        else ["synth", str(tmp_path / "s"), "--pairs", "12", "--format", "none"]
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", _CTRL_C_AS_A_WORKER_STARTS, *argv, "-q"],
-                              capture_output=True, text=True, timeout=60,
-                              env=_env(LUNGSEGDB_WORKERS="2"), preexec_fn=_default_sigint)
+        done = subprocess.run(
+            [sys.executable, "-c", _CTRL_C_AS_A_WORKER_STARTS, *argv, "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(LUNGSEGDB_WORKERS="2"),
+            preexec_fn=_default_sigint,
+        )
     except subprocess.TimeoutExpired:
         raise AssertionError(f"{command} hung after a Ctrl-C as a worker started") from None
     assert done.returncode == 130, done.stderr

@@ -37,8 +37,15 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          stdin=subprocess.DEVNULL, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
 
 
 def _run(argv: list[str], *, typer: bool, env: dict[str, str]) -> tuple[int, str, str]:
@@ -83,25 +90,44 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
     ("download-json", ["download", "--json", "--data-dir={good}"], {}),
     ("download-quiet", ["download", "-q", "--data-dir", "{good}"], {}),
     ("download-pin", ["download", "--sha256", "{pin}", "--data-dir", "{good}"], {}),
-    ("download-pin-env", ["download", "--json", "--data-dir", "{good}"],
-     {"LUNGSEGDB_SHA256": "{pin}"}),
-    ("download-offline-other-pin",
-     ["download", "--offline", "--sha256", "{other}", "--data-dir", "{good}"], {}),
+    (
+        "download-pin-env",
+        ["download", "--json", "--data-dir", "{good}"],
+        {"LUNGSEGDB_SHA256": "{pin}"},
+    ),
+    (
+        "download-offline-other-pin",
+        ["download", "--offline", "--sha256", "{other}", "--data-dir", "{good}"],
+        {},
+    ),
     ("download-bad-pin", ["download", "--sha256", "xyz", "--data-dir", "{good}"], {}),
-    ("download-bad-pin-json", ["download", "--json", "--sha256", "xyz", "--data-dir", "{good}"],
-     {}),
-    ("download-require-pin", ["download", "--data-dir", "{good}"],
-     {"LUNGSEGDB_REQUIRE_PIN": "1"}),
-    ("download-no-keep-no-extract",
-     ["download", "--no-keep-archive", "--no-extract", "--data-dir", "{good}"], {}),
-    ("download-retries-timeout",
-     ["download", "--retries", "2", "--timeout=7.5", "--data-dir", "{good}"], {}),
-    ("download-retries-env", ["download", "--json", "--data-dir", "{good}"],
-     {"LUNGSEGDB_RETRIES": "3", "LUNGSEGDB_TIMEOUT": "30"}),
-    ("download-retries-out-of-range", ["download", "--retries", "101", "--data-dir", "{good}"],
-     {}),
-    ("download-bad-storage-option",
-     ["download", "--storage-option", "nokey", "--data-dir", "{good}"], {}),
+    (
+        "download-bad-pin-json",
+        ["download", "--json", "--sha256", "xyz", "--data-dir", "{good}"],
+        {},
+    ),
+    ("download-require-pin", ["download", "--data-dir", "{good}"], {"LUNGSEGDB_REQUIRE_PIN": "1"}),
+    (
+        "download-no-keep-no-extract",
+        ["download", "--no-keep-archive", "--no-extract", "--data-dir", "{good}"],
+        {},
+    ),
+    (
+        "download-retries-timeout",
+        ["download", "--retries", "2", "--timeout=7.5", "--data-dir", "{good}"],
+        {},
+    ),
+    (
+        "download-retries-env",
+        ["download", "--json", "--data-dir", "{good}"],
+        {"LUNGSEGDB_RETRIES": "3", "LUNGSEGDB_TIMEOUT": "30"},
+    ),
+    ("download-retries-out-of-range", ["download", "--retries", "101", "--data-dir", "{good}"], {}),
+    (
+        "download-bad-storage-option",
+        ["download", "--storage-option", "nokey", "--data-dir", "{good}"],
+        {},
+    ),
     ("verify-quick", ["verify", "--quick", "--data-dir", "{good}"], {}),
     ("verify-quick-json", ["verify", "--quick", "--json", "--data-dir", "{good}"], {}),
     ("verify", ["verify", "--data-dir", "{good}"], {}),
@@ -196,8 +222,13 @@ def test_every_commands_help_is_typers_through_the_console_script() -> None:
     for extra in ({}, {"NO_COLOR": "1"}):
         outs = [
             subprocess.run(
-                [sys.executable, "-c", code, *names], capture_output=True, text=True,
-                env=_env(**extra), stdin=subprocess.DEVNULL, timeout=120, check=True,
+                [sys.executable, "-c", code, *names],
+                capture_output=True,
+                text=True,
+                env=_env(**extra),
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+                check=True,
             ).stdout
             for code in (typer_loop, fast_loop)
         ]
@@ -254,8 +285,9 @@ def test_shell_completion_is_left_to_typer(
 
 
 def test_completion_through_the_console_script_is_typers() -> None:
-    env = _env(_LUNGSEGDB_COMPLETE="complete_bash", COMP_WORDS="lungsegdb verify --quic",
-               COMP_CWORD="2")
+    env = _env(
+        _LUNGSEGDB_COMPLETE="complete_bash", COMP_WORDS="lungsegdb verify --quic", COMP_CWORD="2"
+    )
     quick = _run([], typer=False, env=env)
     assert quick == _run([], typer=True, env=env)
     assert quick[0] == 0 and quick[1].split() == ["--quick"]
@@ -314,7 +346,9 @@ def test_the_fast_path_knows_the_options_as_typer_declares_them(
         assert opt.dest in declared, f"{name}: typer has no {opt.dest}"
         want = declared[opt.dest]
         assert (tuple(sorted(opt.names)), opt.takes, opt.envvar) == (
-            want["names"], want["takes"], want["envvar"]
+            want["names"],
+            want["takes"],
+            want["envvar"],
         ), opt.dest
     known = {opt.dest for opt in spec}
     unread = {d: o["envvar"] for d, o in declared.items() if o["envvar"] and d not in known}
@@ -353,15 +387,29 @@ def test_help_loads_no_command_module(data: dict[str, str]) -> None:
     """``--help`` reads the declarations, it imports no command (sources, checks, ...)."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "lungsegdb_cli", "--help"],
-        capture_output=True, text=True, env=_env(), stdin=subprocess.DEVNULL, check=True,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        check=True,
     )
     ours = {
         line.rsplit("|", 1)[1].strip()
         for line in proc.stderr.splitlines()
         if line.startswith("import time:") and "lungsegdb_cli." in line
     }
-    assert not {m for m in ours if m.startswith(("lungsegdb_cli.sources", "lungsegdb_cli.checks",
-                                                 "lungsegdb_cli.archive", "lungsegdb_cli.cli.app"))}
+    assert not {
+        m
+        for m in ours
+        if m.startswith(
+            (
+                "lungsegdb_cli.sources",
+                "lungsegdb_cli.checks",
+                "lungsegdb_cli.archive",
+                "lungsegdb_cli.cli.app",
+            )
+        )
+    }
 
 
 def test_ctrl_c_before_a_fast_command_runs_is_exit_130(data: dict[str, str]) -> None:

@@ -40,12 +40,20 @@ def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["download", "--help"], ["export", "--help"], ["validate", "--help"],
-             ["pairs", "--help"], ["synth", "--help"]],
+    "argv",
+    [
+        [],
+        ["download", "--help"],
+        ["export", "--help"],
+        ["validate", "--help"],
+        ["pairs", "--help"],
+        ["synth", "--help"],
+    ],
     ids=["root", "download", "export", "validate", "pairs", "synth"],
 )
-def test_no_bool_placeholder_beside_flags(argv: list[str],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_bool_placeholder_beside_flags(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, text = _help(argv or ["--help"], capsys)
     assert code == 0 and "<bool>" not in text
 
@@ -59,8 +67,9 @@ def test_no_bool_placeholder_beside_flags(argv: list[str],
     ],
     ids=["download", "pairs", "split"],
 )
-def test_angle_brackets_survive(argv: list[str], phrase: str,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_angle_brackets_survive(
+    argv: list[str], phrase: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert phrase in _help(argv, capsys)[1]
 
 
@@ -72,16 +81,20 @@ def test_angle_brackets_survive(argv: list[str], phrase: str,
     ],
     ids=["export", "synth"],
 )
-def test_usage_lines_read_plainly(argv: list[str], usage: str,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_lines_read_plainly(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = _help(argv, capsys)[1]
     assert usage in text and "{" not in text.split("Usage:")[1].split("[OUT]")[0]
 
 
 @pytest.mark.parametrize(
     ("argv", "flag"),
-    [(["info", "--json", "true"], "--json"), (["info", "--quiet", "yes"], "--quiet"),
-     (["validate", "--strict", "False"], "--strict")],
+    [
+        (["info", "--json", "true"], "--json"),
+        (["info", "--quiet", "yes"], "--quiet"),
+        (["validate", "--strict", "False"], "--strict"),
+    ],
     ids=["json-true", "quiet-yes", "strict-False"],
 )
 def test_a_flag_given_a_value_is_told_so(

@@ -67,8 +67,15 @@ class _Tty(io.StringIO):
         ({}, _Tty()),
         ({}, io.TextIOWrapper(io.BytesIO(), encoding="latin-1")),
     ],
-    ids=["force-color", "github-actions", "tty-compatible", "narrow", "bad-columns", "terminal",
-         "latin-1"],
+    ids=[
+        "force-color",
+        "github-actions",
+        "tty-compatible",
+        "narrow",
+        "bad-columns",
+        "terminal",
+        "latin-1",
+    ],
 )
 def test_root_help_is_left_to_typer_when_it_could_differ(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], stdout: io.TextIOBase
@@ -89,8 +96,16 @@ def test_another_typer_or_markup_in_a_help_is_left_to_typer(
     assert helptext.root_help() is None
     declared = helptext._declarations()
     assert declared is not None
-    for text in ("**bold**", "a `code` span", "see [the docs](x)", ":smile: yes", "1. a list",
-                 "snake_case_", "two  spaces", "tab\there"):
+    for text in (
+        "**bold**",
+        "a `code` span",
+        "see [the docs](x)",
+        ":smile: yes",
+        "1. a list",
+        "snake_case_",
+        "two  spaces",
+        "tab\there",
+    ):
         odd = declared._replace(commands=((*declared.commands[0][:1], text),))
         assert helptext.render(odd, 80) is None, text
 
@@ -107,8 +122,10 @@ def test_the_reader_gives_up_on_declarations_it_does_not_know(tmp_path, monkeypa
         app_src + "\napp.add_typer(typer.Typer(), name='more')\n",
         app_src + "\napp.command()(print)\n",
         app_src.replace('rich_markup_mode="markdown"', 'rich_markup_mode="rich"'),
-        app_src.replace("version: opt.RootVersionOpt = False,", "version: opt.RootVersionOpt = "
-                        "False,\n    verbose: bool = False,"),
+        app_src.replace(
+            "version: opt.RootVersionOpt = False,",
+            "version: opt.RootVersionOpt = False,\n    verbose: bool = False,",
+        ),
     ]
     monkeypatch.setattr(helptext, "__file__", str(tmp_path / "helptext.py"))
     (tmp_path / "app.py").write_text(app_src)

@@ -19,9 +19,14 @@ from lungsegdb_cli.utils.units import counted
 
 @pytest.mark.parametrize(
     ("args", "text"),
-    [((0, "pair"), "0 pairs"), ((1, "pair"), "1 pair"), ((2, "group"), "2 groups"),
-     ((1800, "pair"), "1,800 pairs"), ((1, "entry", "entries"), "1 entry"),
-     ((3, "entry", "entries"), "3 entries")],
+    [
+        ((0, "pair"), "0 pairs"),
+        ((1, "pair"), "1 pair"),
+        ((2, "group"), "2 groups"),
+        ((1800, "pair"), "1,800 pairs"),
+        ((1, "entry", "entries"), "1 entry"),
+        ((3, "entry", "entries"), "3 entries"),
+    ],
 )
 def test_counted(args: tuple, text: str) -> None:
     assert counted(*args) == text

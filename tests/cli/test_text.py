@@ -19,8 +19,13 @@ from lungsegdb_cli.utils.units import human_bytes
 
 @pytest.mark.parametrize(
     ("n", "text"),
-    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (140_110_386, "133.6 MiB"),
-     (3 * 1024**3, "3.0 GiB")],
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (140_110_386, "133.6 MiB"),
+        (3 * 1024**3, "3.0 GiB"),
+    ],
 )
 def test_sizes_are_binary_units_named_so(n: int, text: str) -> None:
     assert human_bytes(n) == text
@@ -54,8 +59,9 @@ def test_one_pair_is_one_pair(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert "1 pairs" not in out and "1 groups" not in out and "1 pair" in out, command
 
 
-def test_stats_shape_ranges_read_plainly(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_stats_shape_ranges_read_plainly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tree = tmp_path / "LungSegDB"
     for kind in ("CT_Images", "CT_Masks"):
         folder = tree / "raw data" / "V1" / kind

@@ -265,9 +265,7 @@ FILE = [
 
 
 @pytest.mark.parametrize(("rel", "want"), FILE, ids=[r[0] for r in FILE])
-def test_confined_file_resolves_only_its_folder(
-    tmp_path: Path, rel: str, want: str | None
-) -> None:
+def test_confined_file_resolves_only_its_folder(tmp_path: Path, rel: str, want: str | None) -> None:
     ds, _outside = _link_tree(tmp_path)
     confined = tree.Confined(ds)
     if want == tree.OUTSIDE:
@@ -307,9 +305,7 @@ def test_scan_sets_aside_fifos_and_reports_symlinks(tmp_path: Path) -> None:
     ]
     raw = next(g for g in scan.groups if g.group == Group("raw data", "V1"))
     assert raw.image_dirs == [] and raw.jobs() == []
-    assert [(lk.rel, lk.where) for lk in raw.symlinks] == [
-        ("raw data/V1/CT_Images/", tree.OUTSIDE)
-    ]
+    assert [(lk.rel, lk.where) for lk in raw.symlinks] == [("raw data/V1/CT_Images/", tree.OUTSIDE)]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")

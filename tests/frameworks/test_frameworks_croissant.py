@@ -68,8 +68,13 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _records(doc: Path, archive: Path, tmp: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-c", READER, str(doc), str(archive)],
-                          env=_env(tmp), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", READER, str(doc), str(archive)],
+        env=_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)
 
@@ -93,10 +98,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
 
 
 def test_mlcroissant_validate_passes_with_only_the_named_warnings(
-        installed: tuple[Path, Path, Path]) -> None:
+    installed: tuple[Path, Path, Path],
+) -> None:
     doc = installed[2]
-    proc = subprocess.run([_mlcroissant(), "validate", "--jsonld", str(doc)],
-                          env=_env(doc.parent), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [_mlcroissant(), "validate", "--jsonld", str(doc)],
+        env=_env(doc.parent),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "error" not in proc.stderr.lower()
     assert "@context` is not standard" not in proc.stderr
@@ -110,7 +121,8 @@ def test_mlcroissant_validate_passes_with_only_the_named_warnings(
 
 
 def test_records_yield_every_pair_with_its_fields_and_pixels(
-        installed: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    installed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     root, archive, doc = installed
     records = _records(doc, archive, tmp_path)
     pairs = L.pairs(root)
@@ -121,9 +133,11 @@ def test_records_yield_every_pair_with_its_fields_and_pixels(
         rec = by_key[(p.variant, p.version, p.stem)]
         assert rec["group"] == p.group and rec["split"] == p.split
         assert rec["image_path"] == hu_archive.member(
-            f"{p.variant}/{p.version}/CT_Images", p.image.name)
+            f"{p.variant}/{p.version}/CT_Images", p.image.name
+        )
         assert rec["mask_path"] == hu_archive.member(
-            f"{p.variant}/{p.version}/CT_Masks", p.mask.name)
+            f"{p.variant}/{p.version}/CT_Masks", p.mask.name
+        )
         image, facts = _pixels(p.image)
         # PIL hands int16 slices over as int32: same values, padded corners included
         digest, dtype, shape, lo, hi = rec["image"]
@@ -135,8 +149,10 @@ def test_records_yield_every_pair_with_its_fields_and_pixels(
             assert dtype == facts[0]
         assert digest == hashlib.sha256(image.tobytes()).hexdigest()
         mask, mfacts = _pixels(p.mask)
-        assert rec["mask"][1:] == mfacts and rec["mask"][0] == hashlib.sha256(
-            mask.tobytes()).hexdigest()
+        assert (
+            rec["mask"][1:] == mfacts
+            and rec["mask"][0] == hashlib.sha256(mask.tobytes()).hexdigest()
+        )
         assert (rec["mask"][3], rec["mask"][4]) == (0, 255)
 
 
@@ -171,7 +187,8 @@ print(json.dumps(out))
 
 
 def test_two_archives_given_by_hand_each_load_their_own_pixels_through_one_cache(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """mlcroissant caches an archive's extraction by ``contentUrl`` alone: two different
     archives installed with ``--archive`` must not share one, or the second document yields
     the first archive's pixels (or None) -- with the same cache, in the same process."""
@@ -185,8 +202,13 @@ def test_two_archives_given_by_hand_each_load_their_own_pixels_through_one_cache
         argv += [str(result.out), str(made.archive.path)]
     docs = [json.loads(Path(argv[i]).read_text())["distribution"][0] for i in (0, 2)]
     assert docs[0]["sha256"] != docs[1]["sha256"]
-    proc = subprocess.run([sys.executable, "-c", MANY_READER, *argv], env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", MANY_READER, *argv],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     loaded = json.loads(proc.stdout)
     differ = 0
@@ -199,7 +221,8 @@ def test_two_archives_given_by_hand_each_load_their_own_pixels_through_one_cache
                 image = image.astype(np.int32)  # PIL hands int16 over as int32
             assert digest == hashlib.sha256(image.tobytes()).hexdigest(), (root, path)
             other = trees[1] if root == trees[0] else trees[0]
-            differ += not np.array_equal(tifffile.imread(other / path),
-                                         tifffile.imread(root / path))
+            differ += not np.array_equal(
+                tifffile.imread(other / path), tifffile.imread(root / path)
+            )
     assert differ, "the two synth archives must differ in pixels for the test to mean anything"
     assert docs[0]["contentUrl"] != docs[1]["contentUrl"]

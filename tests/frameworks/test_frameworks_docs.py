@@ -84,9 +84,14 @@ def test_docs_training_md_runs_as_written(tmp_path: Path) -> None:
     # the packed formats and Croissant: their sections' shell lines, then their blocks
     later = _shell_lines(text, "## 3", after="## 2e")
     _run_shell([x for x in later if "s3://" not in x], tmp_path, env)
+
     def run_block(block: str, section: str) -> dict[str, object]:
-        return run_python_blocks([block], tmp_path, replace={"/tmp/": f"{tmp_path}/"},
-                                 name=f"docs/training.md ({section})")
+        return run_python_blocks(
+            [block],
+            tmp_path,
+            replace={"/tmp/": f"{tmp_path}/"},
+            name=f"docs/training.md ({section})",
+        )
 
     raw_train = L.pairs(env["D"], split="train", variant="raw")
     assert len(run_block(hf, "hf")["ds"]["train"]) == len(raw_train)  # type: ignore[index]

@@ -128,7 +128,11 @@ def test_nnunet_plan_and_preprocess_accepts_the_export(tree: Path, tmp_path: Pat
     }
     done = subprocess.run(
         [str(exe), "-d", "501", "-c", "2d", "--verify_dataset_integrity", "-np", "2"],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "verify_dataset_integrity Done" in done.stdout

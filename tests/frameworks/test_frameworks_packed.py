@@ -126,9 +126,13 @@ def test_split_by_node_and_worker_cover_every_sample_once(
             monkeypatch.setenv("WORLD_SIZE", "2")
             monkeypatch.setenv("WORKER", str(worker))
             monkeypatch.setenv("NUM_WORKERS", "2")
-            ds = wds.WebDataset(urls, nodesplitter=wds.split_by_node,
-                                workersplitter=wds.split_by_worker, shardshuffle=False,
-                                empty_check=False)
+            ds = wds.WebDataset(
+                urls,
+                nodesplitter=wds.split_by_node,
+                workersplitter=wds.split_by_worker,
+                shardshuffle=False,
+                empty_check=False,
+            )
             mine = [s["__key__"] for s in ds]
             assert mine  # every node x worker gets work
             keys += mine

@@ -15,8 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bare_check.py"
 
 
 def _bare(root: Path) -> int:
-    return subprocess.run([sys.executable, str(SCRIPT), str(root)], check=False,
-                          timeout=120).returncode
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(root)], check=False, timeout=120
+    ).returncode
 
 
 def test_the_by_hand_check_agrees_with_verify_quick(synth_result: Any, tmp_path: Path) -> None:

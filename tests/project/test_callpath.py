@@ -25,8 +25,9 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sys.modules["callpath"] = callpath
     try:
         spec.loader.exec_module(callpath)
-        return callpath.measure(None, 2, ("download", "export"),
-                                tmp_path_factory.mktemp("callpath"))
+        return callpath.measure(
+            None, 2, ("download", "export"), tmp_path_factory.mktemp("callpath")
+        )
     finally:
         sys.modules.pop("callpath", None)
 
@@ -42,8 +43,11 @@ def test_both_paths_are_measured(measured: dict[str, Any]) -> None:
 
 def test_the_cli_builds_the_request_and_calls_the_api_once(measured: dict[str, Any]) -> None:
     edges = measured["download"]["return_edges"]
-    assert not [e for e in edges if e.startswith(("cli.output -> sources.",
-                                                  "api.acquire -> sources.request"))]
+    assert not [
+        e
+        for e in edges
+        if e.startswith(("cli.output -> sources.", "api.acquire -> sources.request"))
+    ]
     assert "sources.cloud" not in measured["download"]["path"][:6]  # not a CLI hop any more
 
 
@@ -75,8 +79,9 @@ def test_the_spine_is_the_chains_on_which_bytes_land(measured: dict[str, Any]) -
     destination, deterministic (no process id or random name in them)."""
     download, export = measured["download"]["spine"], measured["export"]["spine"]
     for spine in (download, export):
-        assert spine["chains"] and all(c["chain"][0].startswith("cli.app.")
-                                       for c in spine["chains"])
+        assert spine["chains"] and all(
+            c["chain"][0].startswith("cli.app.") for c in spine["chains"]
+        )
         assert spine["modules"] == len(spine["path"]) < 20
         assert spine["returns"] == len(spine["call_edges"]) + spine["bounces"]
         landed = " ".join(c["landed"] for c in spine["chains"])

@@ -347,8 +347,9 @@ def test_require_pin_refuses_unpinned_with_exit_2_and_a_hint(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     archive = str(synth_result.archive.path)
-    code, out, _ = _cli(capsys, "download", "--data-dir", str(tmp_path), "--archive", archive,
-                        *how, "--json")
+    code, out, _ = _cli(
+        capsys, "download", "--data-dir", str(tmp_path), "--archive", archive, *how, "--json"
+    )
     doc = json.loads(out)
     assert code == 2 and doc["error"]["code"] == 2
     assert "--sha256" in doc["error"]["hint"] and "LUNGSEGDB_SHA256" in doc["error"]["hint"]
@@ -356,13 +357,22 @@ def test_require_pin_refuses_unpinned_with_exit_2_and_a_hint(
 
 
 def test_require_pin_with_a_pin_downloads(
-    tmp_path: Path, synth_result: Any, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    synth_result: Any,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LUNGSEGDB_REQUIRE_PIN", "1")
     monkeypatch.setenv("LUNGSEGDB_SHA256", synth_result.archive.sha256)
-    code, _, err = _cli(capsys, "download", "--data-dir", str(tmp_path), "--archive",
-                        str(synth_result.archive.path), "-q")
+    code, _, err = _cli(
+        capsys,
+        "download",
+        "--data-dir",
+        str(tmp_path),
+        "--archive",
+        str(synth_result.archive.path),
+        "-q",
+    )
     assert code == 0, err
 
 
@@ -370,14 +380,26 @@ def test_require_pin_with_a_pin_downloads(
     ("value", "code"), [("1", 3), ("true", 3), ("ON", 3), ("0", None), ("", None), ("2", 2)]
 )
 def test_offline_from_the_environment(
-    tmp_path: Path, fake_drive: FakeDrive, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, value: str, code: int | None,
+    tmp_path: Path,
+    fake_drive: FakeDrive,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    code: int | None,
 ) -> None:
     """LUNGSEGDB_OFFLINE=1 is --offline (exit 3 with nothing here, no request); 0 or empty
     is not (the fake answers 404: exit 3 after a request); anything else is exit 2."""
     monkeypatch.setenv("LUNGSEGDB_OFFLINE", value)
-    got, out, _ = _cli(capsys, "download", "--data-dir", str(tmp_path),
-                       "--url", fake_drive.mirror_url("nothing.zip"), "--no-drive", "--json")
+    got, out, _ = _cli(
+        capsys,
+        "download",
+        "--data-dir",
+        str(tmp_path),
+        "--url",
+        fake_drive.mirror_url("nothing.zip"),
+        "--no-drive",
+        "--json",
+    )
     doc = json.loads(out)
     if code is None:  # online: the fake was asked
         assert got == 3 and fake_drive.seen
@@ -392,16 +414,25 @@ def test_no_keep_archive_discards_after_a_verified_extract(
 ) -> None:
     drive, url, sha = mirror
     data = str(tmp_path / "d")
-    code, out, _ = _cli(capsys, "download", "--data-dir", data, "--url", url, "--sha256", sha,
-                        "--no-keep-archive", "--json")
+    code, out, _ = _cli(
+        capsys,
+        "download",
+        "--data-dir",
+        data,
+        "--url",
+        url,
+        "--sha256",
+        sha,
+        "--no-keep-archive",
+        "--json",
+    )
     doc = json.loads(out)
     assert code == 0 and doc["archive_kept"] is False and doc["archive"]["sha256"] == sha
     assert not (tmp_path / "d" / "downloads").exists()
     record = provenance.read(tmp_path / "d" / ".lungsegdb" / "provenance.json")
     assert record is not None and record["kept"] is False and record["sha256"] == sha
     for quick in ([], ["--quick"]):
-        code, out, _ = _cli(capsys, "verify", "--data-dir", data, "--sha256", sha, "--json",
-                            *quick)
+        code, out, _ = _cli(capsys, "verify", "--data-dir", data, "--sha256", sha, "--json", *quick)
         doc = json.loads(out)
         assert code == 0 and doc["ok"] is True and doc["files"]["checked"] == 24
         arch = doc["archive"]
@@ -410,8 +441,18 @@ def test_no_keep_archive_discards_after_a_verified_extract(
     code, out, _ = _cli(capsys, "verify", "--data-dir", data)
     assert code == 0 and "archive: discarded" in out
     # Re-run on the intact tree: no network, done; the pin still decides.
-    code, out, _ = _cli(capsys, "download", "--data-dir", data, "--url", url, "--sha256", sha,
-                        "--no-keep-archive", "--json")
+    code, out, _ = _cli(
+        capsys,
+        "download",
+        "--data-dir",
+        data,
+        "--url",
+        url,
+        "--sha256",
+        sha,
+        "--no-keep-archive",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["action"] == "up-to-date" and drive.full_downloads == 1
     code, out, _ = _cli(capsys, "verify", "--data-dir", data, "--sha256", "0" * 64, "--json")
     assert code == 1 and json.loads(out)["archive"]["ok"] is False
@@ -422,19 +463,34 @@ def test_no_keep_archive_never_deletes_a_users_file_and_refuses_no_extract(
 ) -> None:
     archive = Path(synth_result.archive.path)
     data = str(tmp_path / "d")
-    code, out, _ = _cli(capsys, "download", "--data-dir", data, "--archive", str(archive),
-                        "--no-keep-archive", "--json")
+    code, out, _ = _cli(
+        capsys,
+        "download",
+        "--data-dir",
+        data,
+        "--archive",
+        str(archive),
+        "--no-keep-archive",
+        "--json",
+    )
     assert code == 0 and archive.is_file() and json.loads(out)["archive_kept"] is True
-    code, out, _ = _cli(capsys, "download", "--data-dir", data, "--no-extract",
-                        "--no-keep-archive", "--json")
+    code, out, _ = _cli(
+        capsys, "download", "--data-dir", data, "--no-extract", "--no-keep-archive", "--json"
+    )
     assert code == 2 and "--no-extract" in json.loads(out)["error"]["message"]
 
 
 def test_shell_completion_is_enabled(capsys: pytest.CaptureFixture[str]) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "_LUNGSEGDB_COMPLETE": "complete_bash",
-           "COMP_WORDS": "lungsegdb download --no-k", "COMP_CWORD": "2"}
-    proc = subprocess.run([sys.executable, "-m", "lungsegdb_cli"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "_LUNGSEGDB_COMPLETE": "complete_bash",
+        "COMP_WORDS": "lungsegdb download --no-k",
+        "COMP_CWORD": "2",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and proc.stdout.split() == ["--no-keep-archive"]
     code, out, _ = _cli(capsys, "--help")
     assert code == 0 and "--install-completion" in out
@@ -459,7 +515,7 @@ def bare_index_installs(text: str) -> list[str]:
         if "pip install" not in line:
             continue
         for m in _DIST.finditer(line):
-            rest = line[m.end():].lstrip("'\"` ")
+            rest = line[m.end() :].lstrip("'\"` ")
             if not rest.startswith("@"):
                 bad.append(line.strip())
     return bad
@@ -482,8 +538,10 @@ def test_bare_index_install_detector(line: str, bad: bool) -> None:
 
 
 def test_no_doc_or_hint_installs_from_a_package_index() -> None:
-    found = {str(p.relative_to(ROOT)): bare_index_installs(p.read_text(encoding="utf-8"))
-             for p in _texts()}
+    found = {
+        str(p.relative_to(ROOT)): bare_index_installs(p.read_text(encoding="utf-8"))
+        for p in _texts()
+    }
     assert {k: v for k, v in found.items() if v} == {}
 
 

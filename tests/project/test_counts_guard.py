@@ -15,10 +15,34 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lungsegdb_cli"
 #: The nouns the tool counts things with (bytes, pages, channels and pixel values are sizes
 #: or limits, never 1 where they are said).
 NOUNS = (
-    "pairs", "files", "groups", "stems", "rows", "entries", "findings", "defects", "slices",
-    "tiles", "items", "paths", "attempts", "members", "cases", "images", "masks", "folders",
-    "sources", "errors", "warnings", "splits", "scans", "workers", "seconds", "shards",
-    "records", "parts",
+    "pairs",
+    "files",
+    "groups",
+    "stems",
+    "rows",
+    "entries",
+    "findings",
+    "defects",
+    "slices",
+    "tiles",
+    "items",
+    "paths",
+    "attempts",
+    "members",
+    "cases",
+    "images",
+    "masks",
+    "folders",
+    "sources",
+    "errors",
+    "warnings",
+    "splits",
+    "scans",
+    "workers",
+    "seconds",
+    "shards",
+    "records",
+    "parts",
 )
 _AFTER_NUMBER = re.compile(rf"^ (?:\w+ )?(?:{'|'.join(NOUNS)})\b")
 _MAYBE_PLURAL = re.compile(r"\w\(s\)")  # "pair(s)"; "http(s)" is a scheme, not a count
@@ -32,8 +56,11 @@ def _offenders(source: str) -> list[str]:
             continue
         parts = node.values
         for a, b in itertools.pairwise(parts):
-            if (isinstance(a, ast.FormattedValue) and isinstance(b, ast.Constant)
-                    and _AFTER_NUMBER.match(str(b.value))):
+            if (
+                isinstance(a, ast.FormattedValue)
+                and isinstance(b, ast.Constant)
+                and _AFTER_NUMBER.match(str(b.value))
+            ):
                 found.append(f"{node.lineno}: {{{ast.unparse(a.value)}}}{b.value[:30]}")
         for part in parts:
             text = str(part.value) if isinstance(part, ast.Constant) else ""
@@ -57,6 +84,6 @@ def test_the_guard_bites() -> None:
     assert _offenders('n = 1\nx = f"it makes {n} groups"\n')
     assert _offenders('n = 1\nx = f"{n} file(s) differ"\n')
     assert _offenders('n = 1\nx = f"{n} unreadable files skipped"\n')
-    assert not _offenders('x = f"{counted(n, \'pair\')} of the tree"\n')
+    assert not _offenders("x = f\"{counted(n, 'pair')} of the tree\"\n")
     assert not _offenders('x = f"Not an http(s) URL: {u}"\n')
     assert not _offenders('x = f"{n:,} bytes"\n')

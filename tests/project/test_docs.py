@@ -157,8 +157,11 @@ def test_verify_md_json_example_has_the_real_documents_keys(tmp_path: Path) -> N
 
     made = L.synth(tmp_path / "s", pairs=1, fmt="zip")
     L.download(tmp_path / "d", archive=made.archive.path, sha256=made.archive.sha256)
-    blocks = [b for b in _json_blocks((ROOT / "docs" / "verify.md").read_text(encoding="utf-8"))
-              if isinstance(b, dict) and "files" in b]
+    blocks = [
+        b
+        for b in _json_blocks((ROOT / "docs" / "verify.md").read_text(encoding="utf-8"))
+        if isinstance(b, dict) and "files" in b
+    ]
     assert len(blocks) == 1
     doc = L.verify(tmp_path / "d").to_dict()
     assert _shape(blocks[0]) == _shape({"ok": True, "schema": 1, **doc})

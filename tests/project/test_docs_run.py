@@ -41,8 +41,23 @@ def _table_row(function: str) -> str:
 
 @pytest.mark.parametrize(
     "function",
-    ["download", "extract", "verify", "validate", "stats", "info", "synth", "pairs", "split",
-     "export", "check_export", "preview", "publish", "croissant", "clean"],
+    [
+        "download",
+        "extract",
+        "verify",
+        "validate",
+        "stats",
+        "info",
+        "synth",
+        "pairs",
+        "split",
+        "export",
+        "check_export",
+        "preview",
+        "publish",
+        "croissant",
+        "clean",
+    ],
 )
 def test_the_api_table_lists_every_parameter(function: str) -> None:
     signature = re.match(r"\| `\w+\((.*?)\)`", _table_row(function)).group(1)  # type: ignore[union-attr]
@@ -75,8 +90,9 @@ def test_export_md_v2_is_single_channel_int16_linked_as_is(tmp_path: Path) -> No
 
     text = " ".join((ROOT / "docs" / "export.md").read_text().split())
     assert "V2 is single-channel int16 Hounsfield units" in text
-    tree = write_ct_tree(tmp_path / "d", ["ID_0000_Z_0142", "ID_0001_Z_0143"],
-                         variants=("raw data",))
+    tree = write_ct_tree(
+        tmp_path / "d", ["ID_0000_Z_0142", "ID_0001_Z_0143"], variants=("raw data",)
+    )
     L.export("nnunet", tmp_path / "out", tree)
     (image,) = [p for p in (tmp_path / "out").rglob("imagesTr/*") if "0000_Z_0142" in p.name]
     source = tree / "raw data" / "V2" / "CT_Images" / "ID_0000_Z_0142.TIF"

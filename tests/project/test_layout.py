@@ -16,18 +16,18 @@ PACKAGE = ROOT / "lungsegdb_cli"
 
 #: top first; rooms in one set are siblings and may not import each other
 LAYERS: list[set[str]] = [
-    {"__init__", "__main__"},   # the public face, ``python -m``
-    {"cli"},                    # parses options, prints, exits
-    {"api"},                    # the facade: one module per group of operations
+    {"__init__", "__main__"},  # the public face, ``python -m``
+    {"cli"},  # parses options, prints, exits
+    {"api"},  # the facade: one module per group of operations
     {"synthetic", "training"},  # synth; pairs, splits, exports, previews
-    {"sources"},                # getting the archive (http, drive, fsspec), publishing
-    {"archive"},                # reading archives, extracting into the tree
-    {"checks"},                 # manifest, verify, validate, stats, info
-    {"tiff", "state"},          # decoding TIFFs; the data dir's commit protocol and records
-    {"dataset"},                # what the dataset is and where it lives on disk
-    {"utils"},                  # foundations
-    {"errors"},                 # the exception tree
-    {"_redact", "_version"},    # the one redaction rule; the version
+    {"sources"},  # getting the archive (http, drive, fsspec), publishing
+    {"archive"},  # reading archives, extracting into the tree
+    {"checks"},  # manifest, verify, validate, stats, info
+    {"tiff", "state"},  # decoding TIFFs; the data dir's commit protocol and records
+    {"dataset"},  # what the dataset is and where it lives on disk
+    {"utils"},  # foundations
+    {"errors"},  # the exception tree
+    {"_redact", "_version"},  # the one redaction rule; the version
 ]
 #: the exceptions to "siblings never import each other": synth writes the defects validate finds
 ALLOWED: dict[str, set[str]] = {}
@@ -50,14 +50,19 @@ def test_every_import_runs_down_the_layers() -> None:
 
 
 def test_no_module_below_the_face_imports_it() -> None:
-    face = [e for e in edges(PACKAGE) if e.imported == "lungsegdb_cli"
-            and e.importer != "lungsegdb_cli.__main__"]
+    face = [
+        e
+        for e in edges(PACKAGE)
+        if e.imported == "lungsegdb_cli" and e.importer != "lungsegdb_cli.__main__"
+    ]
     assert face == [], _show(face)
 
 
 def test_every_room_is_in_the_table() -> None:
-    rooms = {room(m, "lungsegdb_cli") for m in
-             {e.importer for e in edges(PACKAGE)} | {e.imported for e in edges(PACKAGE)}}
+    rooms = {
+        room(m, "lungsegdb_cli")
+        for m in {e.importer for e in edges(PACKAGE)} | {e.imported for e in edges(PACKAGE)}
+    }
     assert rooms <= set().union(*LAYERS)
 
 
@@ -76,35 +81,49 @@ def test_the_top_folder_holds_the_face_and_the_rooms() -> None:
 # ---------------------------------------------------------------------------------------------
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "pkg"
-    for rel, text in {"__init__.py": "", "low/__init__.py": "", "high/__init__.py": "",
-                      **files}.items():
+    for rel, text in {
+        "__init__.py": "",
+        "low/__init__.py": "",
+        "high/__init__.py": "",
+        **files,
+    }.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     return root
 
 
 def test_the_guard_finds_a_cycle(tmp_path: Path) -> None:
-    root = _package(tmp_path, {
-        "low/a.py": "from pkg.low import b\n",
-        "low/b.py": "def f():\n    from pkg.low.a import x\n",  # inside a function: still an edge
-    })
+    root = _package(
+        tmp_path,
+        {
+            "low/a.py": "from pkg.low import b\n",
+            # an import inside a function is still an edge
+            "low/b.py": "def f():\n    from pkg.low.a import x\n",
+        },
+    )
     assert cycles(edges(root)) == [["pkg.low.a", "pkg.low.b", "pkg.low.a"]]
 
 
 def test_the_guard_finds_an_upward_import(tmp_path: Path) -> None:
-    root = _package(tmp_path, {
-        "high/h.py": "from pkg.low.l import x\n",
-        "low/l.py": "from ..high import h\nx = 1\n",  # relative imports are resolved
-    })
+    root = _package(
+        tmp_path,
+        {
+            "high/h.py": "from pkg.low.l import x\n",
+            "low/l.py": "from ..high import h\nx = 1\n",  # relative imports are resolved
+        },
+    )
     bad = upward(edges(root), "pkg", [{"high"}, {"low"}])
     assert [(e.importer, e.imported) for e in bad] == [("pkg.low.l", "pkg.high.h")]
 
 
 def test_type_checking_imports_are_not_edges(tmp_path: Path) -> None:
-    root = _package(tmp_path, {
-        "low/l.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                    "    from pkg.high import h\n",
-    })
+    root = _package(
+        tmp_path,
+        {
+            "low/l.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from pkg.high import h\n",
+        },
+    )
     assert upward(edges(root), "pkg", [{"high"}, {"low"}]) == []
 
 
@@ -140,17 +159,24 @@ def _internal_imports(path: Path) -> list[str]:
             if node.module not in ("lungsegdb_cli", "lungsegdb_cli.errors"):
                 found.append(node.module)
             else:
-                found += [f"{node.module}.{a.name}" for a in node.names
-                          if (PACKAGE / a.name).is_dir()]
+                found += [
+                    f"{node.module}.{a.name}" for a in node.names if (PACKAGE / a.name).is_dir()
+                ]
         elif isinstance(node, ast.Import):
-            found += [a.name for a in node.names if a.name.startswith("lungsegdb_cli.")
-                      and a.name != "lungsegdb_cli.errors"]
+            found += [
+                a.name
+                for a in node.names
+                if a.name.startswith("lungsegdb_cli.") and a.name != "lungsegdb_cli.errors"
+            ]
     return found
 
 
 def test_a_test_reaching_into_internals_says_why() -> None:
     """Behaviour tests go through ``lungsegdb_cli`` (and its errors); a test file that imports
     an internal module says why in one ``# internals: ...`` line."""
-    silent = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("test_*.py"))
-              if _internal_imports(p) and "# internals:" not in p.read_text()]
+    silent = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "tests").rglob("test_*.py"))
+        if _internal_imports(p) and "# internals:" not in p.read_text()
+    ]
     assert silent == []

@@ -14,7 +14,7 @@ import pytest
 
 CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
-LEAKY = '''
+LEAKY = """
 import tempfile
 
 def test_leaks():
@@ -22,7 +22,7 @@ def test_leaks():
 
 def test_clean(tmp_path):
     (tmp_path / "y").write_text("fine")
-'''
+"""
 
 
 def _run(tmp_path: Path, body: str, *args: str) -> tuple[int, str, Path]:
@@ -39,15 +39,33 @@ def _run(tmp_path: Path, body: str, *args: str) -> tuple[int, str, Path]:
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a fast start: xdist alone, when asked for
     (tmp_path / "pytest-root").mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(project), "-c", os.devnull, *args, str(project / "test_it.py")],
-        cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(project),
+            "-c",
+            os.devnull,
+            *args,
+            str(project / "test_it.py"),
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     return proc.returncode, proc.stdout + proc.stderr, system
 
 
-@pytest.mark.parametrize("xdist", [[], ["-p", "xdist.plugin", "-n", "2"]],
-                         ids=["one-process", "xdist"])
+@pytest.mark.parametrize(
+    "xdist", [[], ["-p", "xdist.plugin", "-n", "2"]], ids=["one-process", "xdist"]
+)
 def test_a_leaking_test_fails_the_run(tmp_path: Path, xdist: list[str]) -> None:
     code, out, system = _run(tmp_path, LEAKY, *xdist)
     assert code == 1, out

@@ -30,8 +30,14 @@ HEAD = random.Random(24).randbytes(200_000)
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256", "LUNGSEGDB_MAX_DOWNLOAD",
-                "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WINDOW"):
+    for var in (
+        "LUNGSEGDB_URL",
+        "LUNGSEGDB_URLS",
+        "LUNGSEGDB_SHA256",
+        "LUNGSEGDB_MAX_DOWNLOAD",
+        "LUNGSEGDB_MIN_RATE",
+        "LUNGSEGDB_RATE_WINDOW",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -101,14 +107,16 @@ def test_a_body_past_the_pinned_size_stops_there(
     its body when it announces more; the tree and its record stay as they were."""
     data = archive.read_bytes()
     pin = hashlib.sha256(data).hexdigest()
-    code, _ = _download(capsys, "--archive", str(archive), "--sha256", pin,
-                        "--data-dir", str(tmp_path))
+    code, _ = _download(
+        capsys, "--archive", str(archive), "--sha256", pin, "--data-dir", str(tmp_path)
+    )
     assert code == 0
     record = (tmp_path / ".lungsegdb" / "provenance.json").read_bytes()
     length = None if announce is None else len(data) + 5000
     with Hostile(body=data, extra=5000, announce=length) as mirror:
-        code, doc = _from(mirror.url, capsys, "--sha256", pin, "--force",
-                              "--data-dir", str(tmp_path))
+        code, doc = _from(
+            mirror.url, capsys, "--sha256", pin, "--force", "--data-dir", str(tmp_path)
+        )
     error = doc["error"]
     assert code == 3 and error["kind"] == "download-too-large", error
     assert f"{len(data):,}" in error["message"] and "pin" in error["message"]
@@ -124,20 +132,26 @@ def test_bytes_past_the_content_length_are_never_written(
     data = archive.read_bytes()
     pin = hashlib.sha256(data).hexdigest()
     with Hostile(body=data, extra=100_000, announce=len(data)) as mirror:
-        code, doc = _from(mirror.url, capsys, "--sha256", pin,
-                              "--data-dir", str(tmp_path))
+        code, doc = _from(mirror.url, capsys, "--sha256", pin, "--data-dir", str(tmp_path))
     assert code == 0 and doc["archive"]["size"] == len(data), doc
     assert Path(doc["archive"]["path"]).read_bytes() == data
 
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("LUNGSEGDB_MAX_DOWNLOAD", "0"), ("LUNGSEGDB_MAX_DOWNLOAD", "lots"),
-     ("LUNGSEGDB_MIN_RATE", "nan"), ("LUNGSEGDB_RATE_WINDOW", "-1")],
+    [
+        ("LUNGSEGDB_MAX_DOWNLOAD", "0"),
+        ("LUNGSEGDB_MAX_DOWNLOAD", "lots"),
+        ("LUNGSEGDB_MIN_RATE", "nan"),
+        ("LUNGSEGDB_RATE_WINDOW", "-1"),
+    ],
 )
 def test_a_bad_bound_in_the_environment_is_exit_2_before_any_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    var: str, value: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    var: str,
+    value: str,
 ) -> None:
     monkeypatch.setenv(var, value)
     with Hostile(body=HEAD, announce=len(HEAD)) as mirror:
@@ -152,13 +166,18 @@ def test_an_fsspec_source_bigger_than_the_pinned_archive_is_refused(
 ) -> None:
     data = archive.read_bytes()
     pin = hashlib.sha256(data).hexdigest()
-    assert _download(capsys, "--archive", str(archive), "--sha256", pin,
-                     "--data-dir", str(tmp_path / "d"))[0] == 0
+    assert (
+        _download(
+            capsys, "--archive", str(archive), "--sha256", pin, "--data-dir", str(tmp_path / "d")
+        )[0]
+        == 0
+    )
     bigger = tmp_path / "mirror" / "LungSegDB.zip"
     bigger.parent.mkdir()
     bigger.write_bytes(data + b"\x00" * 1000)
-    code, doc = _from(bigger.as_uri(), capsys, "--sha256", pin, "--force",
-                          "--data-dir", str(tmp_path / "d"))
+    code, doc = _from(
+        bigger.as_uri(), capsys, "--sha256", pin, "--force", "--data-dir", str(tmp_path / "d")
+    )
     assert code == 3 and doc["error"]["kind"] == "download-too-large", doc
     assert _leftovers(tmp_path / "d") == []
 
@@ -176,11 +195,15 @@ def test_the_cap_is_the_pin_then_the_announced_length_then_the_maximum() -> None
 
 
 def test_bounds_from_the_environment() -> None:
-    env = {"LUNGSEGDB_MAX_DOWNLOAD": "1e6", "LUNGSEGDB_MIN_RATE": "2.5",
-           "LUNGSEGDB_RATE_WINDOW": "30"}
+    env = {
+        "LUNGSEGDB_MAX_DOWNLOAD": "1e6",
+        "LUNGSEGDB_MIN_RATE": "2.5",
+        "LUNGSEGDB_RATE_WINDOW": "30",
+    }
     assert Bounds.from_env(env) == Bounds(max_download=1_000_000, min_rate=2500.0, window=30.0)
-    assert Bounds.from_env({}) == Bounds(max_download=4_000_000_000, min_rate=10_000.0,
-                                         window=120.0)
+    assert Bounds.from_env({}) == Bounds(
+        max_download=4_000_000_000, min_rate=10_000.0, window=120.0
+    )
     with pytest.raises(UsageError, match="LUNGSEGDB_MIN_RATE"):
         Bounds.from_env({"LUNGSEGDB_MIN_RATE": "inf"})
 
@@ -203,6 +226,7 @@ def test_a_read_asks_for_one_window_of_bytes_and_must_get_them_in_time() -> None
             asked.append(len(view))
             clock.now += seconds
             return len(view)
+
         return fn
 
     view = memoryview(bytearray(10_000))
@@ -238,9 +262,15 @@ def test_a_body_longer_than_announced_is_refused_not_restarted(tmp_path: Path) -
     """More bytes than the answer announced is not a reason to start again (the server would
     do the same): it stops the transfer."""
     transfer = fetch._Transfer(
-        "http://h/a.zip", tmp_path / "a.part", session=None, source_key="k",
-        progress=RecordingProgress(), sleep=lambda s: None,
-        policy=fetch.RetryPolicy(chunk_size=1000), before_body=None, description="Downloading",
+        "http://h/a.zip",
+        tmp_path / "a.part",
+        session=None,
+        source_key="k",
+        progress=RecordingProgress(),
+        sleep=lambda s: None,
+        policy=fetch.RetryPolicy(chunk_size=1000),
+        before_body=None,
+        description="Downloading",
     )
     with transfer, pytest.raises(DownloadTooLarge, match="more than 2,500 bytes"):
         transfer.stream(Body(b"x" * 4000), "wb", 2500)

@@ -29,9 +29,18 @@ def _closed_port() -> int:
 
 def test_a_dead_mirror_fails_in_seconds_naming_the_host(tmp_path: Path) -> None:
     port = _closed_port()
-    argv = [sys.executable, "-m", "lungsegdb_cli", "download", "--url",
-            f"http://127.0.0.1:{port}/LungSegDB.zip", "--no-drive", "--data-dir",
-            str(tmp_path), "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "lungsegdb_cli",
+        "download",
+        "--url",
+        f"http://127.0.0.1:{port}/LungSegDB.zip",
+        "--no-drive",
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+    ]
     env = dict(os.environ, CI="1", NO_COLOR="1")
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 3
@@ -50,8 +59,13 @@ def test_a_mirror_answering_503_still_gets_its_retries(tmp_path: Path, fake_driv
     url = fake_drive.mirror_url("LungSegDB.zip")
     waits: list[float] = []
     with pytest.raises(L.DownloadError):
-        run_download(resolve(tmp_path), urls=[url], drive=False, sleep=waits.append,
-                     policy=RetryPolicy(retries=3))
+        run_download(
+            resolve(tmp_path),
+            urls=[url],
+            drive=False,
+            sleep=waits.append,
+            policy=RetryPolicy(retries=3),
+        )
     assert len(waits) == 3  # every retry of the policy, not the refused connection's one
 
 
@@ -76,8 +90,22 @@ def test_retries_and_timeout_reach_the_transfer(tmp_path: Path, fake_drive: Any)
     fake_drive.fail_next = [(503, None)] * 10
     env = dict(os.environ, CI="1", NO_COLOR="1", LUNGSEGDB_RETRIES="1", LUNGSEGDB_TIMEOUT="5")
     proc = subprocess.run(
-        [sys.executable, "-m", "lungsegdb_cli", "download", "--url",
-         fake_drive.mirror_url("LungSegDB.zip"), "--no-drive", "--data-dir", str(tmp_path),
-         "--json"], capture_output=True, text=True, env=env, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "download",
+            "--url",
+            fake_drive.mirror_url("LungSegDB.zip"),
+            "--no-drive",
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["error"]["message"].startswith("Download failed after 2 ")

@@ -250,9 +250,10 @@ def test_tree_from_another_archive_is_reextracted_from_the_pinned_kept_one(
     _retag_tree(tmp_path, "2" * 64)  # the tree is not the one the pin names
     res = _dl(tmp_path, sha256=pin, session=NoNetwork())
     assert res.action == "kept-archive" and res.extracted and drive.full_downloads == 1
-    assert json.loads((tmp_path / ".lungsegdb" / "manifest-sizes.json").read_text())[
-        "archive_sha256"
-    ] == pin
+    assert (
+        json.loads((tmp_path / ".lungsegdb" / "manifest-sizes.json").read_text())["archive_sha256"]
+        == pin
+    )
 
 
 def test_force_downloads_again(drive: FakeDrive, tmp_path: Path) -> None:
@@ -463,7 +464,8 @@ def test_a_pinned_intact_tree_reads_the_manifest_sidecar_once(
     calls: list[str] = []
     read = manifest.Sidecar.read.__func__  # type: ignore[attr-defined]
     monkeypatch.setattr(
-        manifest.Sidecar, "read",
+        manifest.Sidecar,
+        "read",
         classmethod(lambda cls, p: calls.append("sidecar") or read(cls, p)),
     )
     res = _dl(tmp_path, sha256=pin, session=NoNetwork())
@@ -495,8 +497,9 @@ def test_the_data_dir_is_looked_at_once_per_lock(
         "kept_archive",
         lambda self, root: calls.append("kept") or kept(self, root),
     )
-    monkeypatch.setattr(manifest, "intact_count",
-                        lambda p, **kw: calls.append("intact") or intact(p, **kw))
+    monkeypatch.setattr(
+        manifest, "intact_count", lambda p, **kw: calls.append("intact") or intact(p, **kw)
+    )
     res = _dl(tmp_path, session=NoNetwork())
     assert res.action == "kept-archive" and res.files == 24
     assert sorted(calls) == ["intact", "intact", "kept", "kept", "read", "read"]

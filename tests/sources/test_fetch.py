@@ -311,8 +311,9 @@ def test_a_redirect_to_a_url_that_cannot_be_requested_exits_3(
 
     server = _Redirector(location)  # "/a.zip": redirects to itself until requests gives up
     try:
-        code = run(["download", "--url", server.url, "--no-drive", "--data-dir", str(tmp_path),
-                    "--json"])
+        code = run(
+            ["download", "--url", server.url, "--no-drive", "--data-dir", str(tmp_path), "--json"]
+        )
     finally:
         server.close()
     doc = json.loads(capsys.readouterr().out)

@@ -57,7 +57,10 @@ def test_our_parser_truly_fails_on_the_novel_page(drive_tls: FakeDrive) -> None:
 
 @pytest.mark.parametrize("with_md5", [False, True], ids=["no-md5", "md5-pin"])
 def test_novel_page_is_downloaded_by_gdown(
-    drive_tls: FakeDrive, archive: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    drive_tls: FakeDrive,
+    archive: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     with_md5: bool,
 ) -> None:
     root = tmp_path / "data"

@@ -153,9 +153,7 @@ def test_resume_over_https_after_a_cut_connection(https_drive: FakeDrive, tmp_pa
 # ---------------------------------------------------------------------------------------------
 # download over HTTPS, and --md5
 # ---------------------------------------------------------------------------------------------
-def test_download_through_the_drive_flow_over_https(
-    https_drive: FakeDrive, tmp_path: Path
-) -> None:
+def test_download_through_the_drive_flow_over_https(https_drive: FakeDrive, tmp_path: Path) -> None:
     res = run_download(paths.resolve(tmp_path), extract=False, sleep=lambda s: None)
     assert res.action == "downloaded" and Path(res.archive.path).read_bytes() == DATA
     assert [s.path for s in https_drive.seen] == ["/uc", "/download", "/download"]
@@ -216,9 +214,7 @@ def test_a_recorded_md5_pin_is_up_to_date_and_another_is_not(
     assert len(https_drive.seen) > n  # not matched by the record: fetched and checked
 
 
-def test_a_slow_https_body_is_cut_by_the_watchdog(
-    https_drive: FakeDrive, tmp_path: Path
-) -> None:
+def test_a_slow_https_body_is_cut_by_the_watchdog(https_drive: FakeDrive, tmp_path: Path) -> None:
     """Over TLS too, a read that overruns the rate window is ended by shutting the socket
     down (the TLS layer would otherwise wait for the rest of the record): the transfer stops
     about one window later, the ``.part`` removed."""
@@ -231,7 +227,12 @@ def test_a_slow_https_body_is_cut_by_the_watchdog(
     part = tmp_path / "a.part"
     t0 = time.monotonic()
     with pytest.raises(DownloadTooSlow):
-        fetch.fetch(https_drive.mirror_url("a.zip"), part, session=requests.Session(),
-                    source_key="k", bounds=Bounds(min_rate=200_000.0, window=1.0))
+        fetch.fetch(
+            https_drive.mirror_url("a.zip"),
+            part,
+            session=requests.Session(),
+            source_key="k",
+            bounds=Bounds(min_rate=200_000.0, window=1.0),
+        )
     assert time.monotonic() - t0 < 8  # cut before the server's first 10 s pause ended
     assert not part.exists()

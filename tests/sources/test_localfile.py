@@ -58,7 +58,12 @@ def _base_install(*argv: str, cwd: Path | None = None) -> subprocess.CompletedPr
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_URL")}
     return subprocess.run(
         [sys.executable, "-c", _NO_FSSPEC, *argv],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
@@ -68,8 +73,17 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_a_file_url_downloads_without_fsspec(mirror: Path, pin: str, tmp_path: Path) -> None:
-    proc = _base_install("download", "--url", mirror.as_uri(), "--no-drive", "--sha256", pin,
-                         "--data-dir", str(tmp_path / "d"), "--json")
+    proc = _base_install(
+        "download",
+        "--url",
+        mirror.as_uri(),
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["files"] == 24 and doc["archive"]["sha256"] == pin
@@ -79,8 +93,18 @@ def test_a_file_url_downloads_without_fsspec(mirror: Path, pin: str, tmp_path: P
 @pytest.mark.parametrize("form", ["absolute", "relative"])
 def test_a_plain_path_is_a_source(mirror: Path, pin: str, tmp_path: Path, form: str) -> None:
     given = str(mirror) if form == "absolute" else "./mirror/LungSegDB.zip"
-    proc = _base_install("download", "--url", given, "--no-drive", "--sha256", pin,
-                         "--data-dir", str(tmp_path / "d"), "--json", cwd=tmp_path)
+    proc = _base_install(
+        "download",
+        "--url",
+        given,
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["source"]["url"] == mirror.as_uri()
 
@@ -88,11 +112,13 @@ def test_a_plain_path_is_a_source(mirror: Path, pin: str, tmp_path: Path, form: 
 def test_publish_to_a_folder_then_its_line_downloads_without_fsspec(
     mirror: Path, pin: str, tmp_path: Path
 ) -> None:
-    first = _base_install("download", "--url", str(mirror), "--no-drive",
-                          "--data-dir", str(tmp_path / "d"), "-q")
+    first = _base_install(
+        "download", "--url", str(mirror), "--no-drive", "--data-dir", str(tmp_path / "d"), "-q"
+    )
     assert first.returncode == 0, first.stderr
-    published = _base_install("publish", str(tmp_path / "pub"), "--data-dir",
-                              str(tmp_path / "d"), "--json")
+    published = _base_install(
+        "publish", str(tmp_path / "pub"), "--data-dir", str(tmp_path / "d"), "--json"
+    )
     assert published.returncode == 0, published.stderr
     line = json.loads(published.stdout)["command"]
     argv = shlex.split(line)
@@ -107,15 +133,25 @@ def test_publish_to_a_folder_then_its_line_downloads_without_fsspec(
 def test_a_folder_publish_wrote_stands_for_its_archive(
     mirror: Path, pin: str, tmp_path: Path, form: str
 ) -> None:
-    first = _base_install("download", "--url", str(mirror), "--no-drive",
-                          "--data-dir", str(tmp_path / "d"), "-q")
+    first = _base_install(
+        "download", "--url", str(mirror), "--no-drive", "--data-dir", str(tmp_path / "d"), "-q"
+    )
     assert first.returncode == 0, first.stderr
     folder = tmp_path / "pub"
     published = _base_install("publish", str(folder), "--data-dir", str(tmp_path / "d"), "-q")
     assert published.returncode == 0, published.stderr
     given = str(folder) if form == "path" else folder.as_uri()
-    got = _base_install("download", "--url", given, "--no-drive", "--sha256", pin,
-                        "--data-dir", str(tmp_path / "e"), "--json")
+    got = _base_install(
+        "download",
+        "--url",
+        given,
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path / "e"),
+        "--json",
+    )
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout)["source"]["url"] == (folder / "LungSegDB.zip").as_uri()
     assert _files(tmp_path / "e") == _files(tmp_path / "d")
@@ -128,26 +164,33 @@ def test_a_mirror_record_naming_no_archive_beside_it_is_exit_2(
     folder = tmp_path / "pub"
     folder.mkdir()
     (folder / "lungsegdb.json").write_text(json.dumps({"archive": archive_name}))
-    code = run(["download", "--url", str(folder), "--no-drive",
-                "--data-dir", str(tmp_path / "d")])
+    code = run(["download", "--url", str(folder), "--no-drive", "--data-dir", str(tmp_path / "d")])
     _, err = capsys.readouterr()
     assert code == 2 and "does not name an archive" in err.splitlines()[0]
     assert not (tmp_path / "d" / "downloads").exists()  # refused before anything was fetched
 
 
-def _stopped_halfway(mirror: Path, archive: bytes, pin: str,
-                     tmp_path: Path) -> tuple[paths.DataPaths, RetryPolicy]:
+def _stopped_halfway(
+    mirror: Path, archive: bytes, pin: str, tmp_path: Path
+) -> tuple[paths.DataPaths, RetryPolicy]:
     """A download of ``mirror`` interrupted (Ctrl-C) halfway: its data root and policy."""
     root = paths.resolve(tmp_path / "d")
     policy = RetryPolicy(chunk_size=4096)
     with pytest.raises(KeyboardInterrupt):
-        run_download(root, urls=[mirror.as_uri()], drive=False, sha256=pin, policy=policy,
-                     progress=InterruptingProgress(len(archive) // 2))
+        run_download(
+            root,
+            urls=[mirror.as_uri()],
+            drive=False,
+            sha256=pin,
+            policy=policy,
+            progress=InterruptingProgress(len(archive) // 2),
+        )
     return root, policy
 
 
-def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
-                                        tmp_path: Path) -> None:
+def test_a_file_source_resumes_its_part(
+    mirror: Path, archive: bytes, pin: str, tmp_path: Path
+) -> None:
     root, policy = _stopped_halfway(mirror, archive, pin, tmp_path)
     assert list((tmp_path / "d" / "downloads").glob("*.part"))
     res = run_download(root, urls=[str(mirror)], drive=False, sha256=pin, policy=policy)
@@ -155,8 +198,9 @@ def test_a_file_source_resumes_its_part(mirror: Path, archive: bytes, pin: str,
     assert Path(res.archive.path).read_bytes() == archive
 
 
-def test_a_changed_file_restarts_from_byte_zero(mirror: Path, archive: bytes, pin: str,
-                                                tmp_path: Path) -> None:
+def test_a_changed_file_restarts_from_byte_zero(
+    mirror: Path, archive: bytes, pin: str, tmp_path: Path
+) -> None:
     root, policy = _stopped_halfway(mirror, archive, pin, tmp_path)
     st = mirror.stat()
     os.utime(mirror, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, new mtime
@@ -165,19 +209,48 @@ def test_a_changed_file_restarts_from_byte_zero(mirror: Path, archive: bytes, pi
 
 
 def test_a_file_larger_than_the_pinned_archive_is_exit_3_before_its_bytes(
-    mirror: Path, archive: bytes, pin: str, tmp_path: Path,
+    mirror: Path,
+    archive: bytes,
+    pin: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The pinned archive's size (recorded by the first download) caps the next one: a file
     bigger than it is refused before a byte is copied, as a server announcing more is."""
     data = str(tmp_path / "d")
-    assert run(["download", "--url", str(mirror), "--no-drive", "--sha256", pin,
-                "--data-dir", data, "-q"]) == 0
+    assert (
+        run(
+            [
+                "download",
+                "--url",
+                str(mirror),
+                "--no-drive",
+                "--sha256",
+                pin,
+                "--data-dir",
+                data,
+                "-q",
+            ]
+        )
+        == 0
+    )
     bigger = tmp_path / "bigger.zip"
     bigger.write_bytes(archive + b"\0" * 1000)
     capsys.readouterr()
-    code = run(["download", "--url", str(bigger), "--no-drive", "--sha256", pin, "--force",
-                "--data-dir", data, "--json"])
+    code = run(
+        [
+            "download",
+            "--url",
+            str(bigger),
+            "--no-drive",
+            "--sha256",
+            pin,
+            "--force",
+            "--data-dir",
+            data,
+            "--json",
+        ]
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 3 and err["kind"] == "download-too-large"
     assert not list((tmp_path / "d" / "downloads").glob("*.part"))
@@ -186,8 +259,19 @@ def test_a_file_larger_than_the_pinned_archive_is_exit_3_before_its_bytes(
 def test_a_file_source_with_other_bytes_than_the_pin_is_rejected(
     mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run(["download", "--url", str(mirror), "--no-drive", "--sha256", "0" * 64,
-                "--data-dir", str(tmp_path / "d"), "--json"])
+    code = run(
+        [
+            "download",
+            "--url",
+            str(mirror),
+            "--no-drive",
+            "--sha256",
+            "0" * 64,
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--json",
+        ]
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 1 and err["kind"] == "checksum-mismatch"
     assert list((tmp_path / "d" / "downloads").glob("*.rejected"))
@@ -195,17 +279,35 @@ def test_a_file_source_with_other_bytes_than_the_pin_is_rejected(
 
 
 def test_a_missing_file_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run(["download", "--url", str(tmp_path / "nothere.zip"), "--no-drive",
-                "--data-dir", str(tmp_path / "d"), "--json"])
+    code = run(
+        [
+            "download",
+            "--url",
+            str(tmp_path / "nothere.zip"),
+            "--no-drive",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--json",
+        ]
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 3 and err["kind"] == "mirror-refused" and "not found" in err["message"]
     assert "no such file on this machine" in err["hint"] and "bucket" not in err["hint"]
 
 
-def test_a_file_url_of_another_host_is_exit_2(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code = run(["download", "--url", "file://server/share/LungSegDB.zip", "--no-drive",
-                "--data-dir", str(tmp_path / "d")])
+def test_a_file_url_of_another_host_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        [
+            "download",
+            "--url",
+            "file://server/share/LungSegDB.zip",
+            "--no-drive",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and "not on 'server'" in err.splitlines()[0]
     assert "next:" in err.splitlines()[1]
@@ -213,9 +315,11 @@ def test_a_file_url_of_another_host_is_exit_2(tmp_path: Path,
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("/srv/m/LungSegDB.zip", "file:///srv/m/LungSegDB.zip"),
-     ("https://m.example/LungSegDB.zip", "https://m.example/LungSegDB.zip"),
-     ("file:///srv/m/LungSegDB.zip", "file:///srv/m/LungSegDB.zip")],
+    [
+        ("/srv/m/LungSegDB.zip", "file:///srv/m/LungSegDB.zip"),
+        ("https://m.example/LungSegDB.zip", "https://m.example/LungSegDB.zip"),
+        ("file:///srv/m/LungSegDB.zip", "file:///srv/m/LungSegDB.zip"),
+    ],
 )
 def test_the_plan_turns_a_plain_path_into_its_file_url(given: str, expected: str) -> None:
     (first,) = sources.plan([given], drive=False)
@@ -241,8 +345,17 @@ def test_a_corrupt_archive_is_named_as_the_user_knows_it(
     data = bytearray(src.read_bytes())
     data[200:400] = bytes(200)  # inside the member's stored bytes: a CRC-32 mismatch
     src.write_bytes(bytes(data))
-    code = run(["download", "--url", src.as_uri(), "--no-drive",
-                "--data-dir", str(tmp_path / "d"), "--json"])
+    code = run(
+        [
+            "download",
+            "--url",
+            src.as_uri(),
+            "--no-drive",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--json",
+        ]
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 4 and err["kind"] == "bad-archive"
     assert "archive LungSegDB.zip is corrupt" in err["message"] and ".part" not in err["message"]

@@ -91,8 +91,9 @@ def test_publish_to_s3_then_download_gives_the_same_tree_and_no_credentials(
     assert code == 0 and doc["command"] == " ".join(["lungsegdb", *_download_line(out)])
     fs.invalidate_cache()
     names = sorted(p.rsplit("/", 1)[1] for p in fs.find("lungsegdb-mirror/releases"))
-    assert names == sorted([Path(doc["archive"]["url"]).name, "LungSegDB.sha256",
-                            "lungsegdb.json"])  # the temporary keys are gone
+    assert names == sorted(
+        [Path(doc["archive"]["url"]).name, "LungSegDB.sha256", "lungsegdb.json"]
+    )  # the temporary keys are gone
     fresh = tmp_path / "fresh"
     code, out, err = _cli(capsys, *_download_line(out), "--no-drive", "--data-dir", str(fresh))
     texts += [out, err]
@@ -116,8 +117,11 @@ def test_the_python_publish_takes_storage_options_as_download_does(
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     if not fs.exists("lungsegdb-py"):
         fs.mkdir("lungsegdb-py")
-    opts: Any = ({"key": ACCESS_KEY, "secret": SECRET_KEY} if form == "mapping"
-                 else [f"key={ACCESS_KEY}", f"secret={SECRET_KEY}"])
+    opts: Any = (
+        {"key": ACCESS_KEY, "secret": SECRET_KEY}
+        if form == "mapping"
+        else [f"key={ACCESS_KEY}", f"secret={SECRET_KEY}"]
+    )
     got = L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=opts)
     fs.invalidate_cache()
     assert fs.exists(f"lungsegdb-py/{form}/lungsegdb.json") and got.sha256
@@ -135,8 +139,13 @@ def test_the_python_publish_takes_storage_options_as_download_does(
     ],
 )
 def test_publish_refuses_what_is_not_verified(
-    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, setup: str, code: int, words: str,
+    synth_result: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setup: str,
+    code: int,
+    words: str,
 ) -> None:
     for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256"):
         monkeypatch.delenv(var, raising=False)

@@ -35,13 +35,11 @@ CASES = [
     ("the-data-dir", "{data}", False, "is the data dir"),
     ("the-tree", "{data}/LungSegDB", False, "is the dataset tree"),
     ("inside-the-tree", "{data}/LungSegDB/mirror", False, "is inside the dataset tree"),
-    ("inside-the-tree-file-url", "file://{data}/LungSegDB/m", False,
-     "is inside the dataset tree"),
+    ("inside-the-tree-file-url", "file://{data}/LungSegDB/m", False, "is inside the dataset tree"),
     ("inside-the-tree-by-symlink", "{tmp}/link/mirror", False, "is inside the dataset tree"),
     ("the-manifest", "{data}/LungSegDB.sha256", False, "is the manifest"),
     ("the-state-folder", "{data}/.lungsegdb", False, "is the state folder"),
-    ("inside-the-downloads", "{data}/downloads/mirror", False,
-     "is inside the downloads folder"),
+    ("inside-the-downloads", "{data}/downloads/mirror", False, "is inside the downloads folder"),
     ("the-export", "{out}", True, "is the --export folder"),
     ("inside-the-export", "{out}/mirror", True, "is inside the --export folder"),
     ("holding-the-export", "{tmp}", True, "is the folder holding the --export folder"),
@@ -53,8 +51,11 @@ def prepared(synth_result: Any, tmp_path_factory: pytest.TempPathFactory) -> Pat
     """A data dir with the synthetic archive downloaded (kept), and a WebDataset export of
     it; copied per test (the refusals must leave them as they are)."""
     base = tmp_path_factory.mktemp("publish-dest")
-    env = {v: os.environ.pop(v) for v in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS",
-                                            "LUNGSEGDB_SHA256") if v in os.environ}
+    env = {
+        v: os.environ.pop(v)
+        for v in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256")
+        if v in os.environ
+    }
     try:
         L.download(base / "data", archive=synth_result.archive.path)
         L.export("webdataset", base / "wds", base / "data", variant="raw", shard_size=2)
@@ -101,8 +102,9 @@ def _nothing_written(work: Path, before: dict[str, Any], root_before: set[str]) 
     assert not any(Path("/", name).exists() for name in _ROOT_NAMES if name not in root_before)
 
 
-@pytest.mark.parametrize(("dest", "export", "words"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("dest", "export", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_publish_refuses_dest_cli(
     work: Path, capsys: pytest.CaptureFixture[str], dest: str, export: bool, words: str
 ) -> None:
@@ -118,8 +120,9 @@ def test_publish_refuses_dest_cli(
     _nothing_written(work, before, root_before)
 
 
-@pytest.mark.parametrize(("dest", "export", "words"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("dest", "export", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_publish_refuses_dest_api(work: Path, dest: str, export: bool, words: str) -> None:
     filled, out = _args(work, dest, export)
     before, root_before = entries(work), set(os.listdir("/"))
@@ -140,9 +143,17 @@ def test_publish_refuses_dest_json(work: Path, capsys: pytest.CaptureFixture[str
     assert not mirror.exists()
 
 
-@pytest.mark.parametrize("dest", ["{tmp}/mirror", "file://{tmp}/mirror",
-                                  "file://localhost{tmp}/mirror", "{data}-mirror",
-                                  "{tmp}/odd:name", "rel:name"])
+@pytest.mark.parametrize(
+    "dest",
+    [
+        "{tmp}/mirror",
+        "file://{tmp}/mirror",
+        "file://localhost{tmp}/mirror",
+        "{data}-mirror",
+        "{tmp}/odd:name",
+        "rel:name",
+    ],
+)
 def test_publish_still_takes_a_folder_beside_the_data(work: Path, dest: str) -> None:
     """A folder next to the data dir (or named like it), by path or by file:// URL (with
     localhost), or a folder name with a colon that is no URL scheme, is fine: the check
@@ -156,8 +167,9 @@ def test_publish_still_takes_a_folder_beside_the_data(work: Path, dest: str) -> 
     assert L.verify(work / "data").ok
 
 
-def test_publish_write_failure_hint_names_dest(work: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_publish_write_failure_hint_names_dest(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A DEST the file system cannot hold (a name longer than 255 bytes): exit 5, and the
     hint says to change DEST -- not --data-dir, which publish only reads (audit A 17)."""
     dest = work / ("m" * 300)

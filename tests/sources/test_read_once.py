@@ -31,12 +31,31 @@ def test_a_forced_pinned_download_reads_the_provenance_once(
     archive = Path(synth_result.archive.path)
     pin = hashlib.sha256(archive.read_bytes()).hexdigest()
     data = tmp_path / "d"
-    argv = ["download", "--url", archive.as_uri(), "--no-drive", "--sha256", pin,
-            "--data-dir", str(data), "-q"]
-    first = subprocess.run([sys.executable, "-c", _COUNT, *argv], capture_output=True,
-                           text=True, timeout=120, check=False)
+    argv = [
+        "download",
+        "--url",
+        archive.as_uri(),
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(data),
+        "-q",
+    ]
+    first = subprocess.run(
+        [sys.executable, "-c", _COUNT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert first.returncode == 0, first.stderr
-    again = subprocess.run([sys.executable, "-c", _COUNT, *argv, "--force"],
-                           capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run(
+        [sys.executable, "-c", _COUNT, *argv, "--force"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr
     assert again.stderr.splitlines()[-1] == "provenance reads: 1"  # the writer's look only

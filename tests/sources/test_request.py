@@ -49,16 +49,28 @@ def test_a_malformed_pin_is_a_usage_error_from_python_before_reading(
         "    print(e.exit_code, e.message); sys.exit(0)\n"
         "sys.exit(9)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("2 Malformed SHA-256")
 
 
 @pytest.mark.parametrize("pin", MALFORMED)
 def test_a_malformed_pin_is_exit_2_from_the_cli_before_reading(tmp_path: Path, pin: str) -> None:
-    argv = [sys.executable, "-m", "lungsegdb_cli", "download", "--data-dir",
-            str(tmp_path / "data"), "--archive", str(_fifo(tmp_path)), "--sha256", pin, "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "lungsegdb_cli",
+        "download",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--archive",
+        str(_fifo(tmp_path)),
+        "--sha256",
+        pin,
+        "--json",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=60)
     assert proc.returncode == 2
     error = json.loads(proc.stdout)["error"]
@@ -70,9 +82,21 @@ def test_python_and_cli_say_the_same(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as py:
         L.download(tmp_path, sha256="<pin>")
     proc = subprocess.run(
-        [sys.executable, "-m", "lungsegdb_cli", "download", "--data-dir", str(tmp_path),
-         "--sha256", "<pin>", "--json"],
-        capture_output=True, text=True, env=_env(), timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "download",
+            "--data-dir",
+            str(tmp_path),
+            "--sha256",
+            "<pin>",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
     )
     assert json.loads(proc.stdout)["error"]["message"] == py.value.message
 
@@ -99,10 +123,16 @@ def test_pin_parse(algorithm: str, value: str | None, expected: str | None) -> N
 
 
 def test_the_request_is_frozen_and_keeps_the_option_names() -> None:
-    r = DownloadRequest.build(urls=["https://m.example/a.zip"], drive=False, sha256="a" * 64,
-                              md5="b" * 32, extract=False)
+    r = DownloadRequest.build(
+        urls=["https://m.example/a.zip"], drive=False, sha256="a" * 64, md5="b" * 32, extract=False
+    )
     assert (r.sources, r.drive, r.sha256, r.md5, r.extract) == (
-        ("https://m.example/a.zip",), False, "a" * 64, "b" * 32, False)
+        ("https://m.example/a.zip",),
+        False,
+        "a" * 64,
+        "b" * 32,
+        False,
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.force = True  # type: ignore[misc]
     single = DownloadRequest.build(url="https://m.example/a.zip")  # one source, no Drive after
@@ -114,12 +144,18 @@ def test_the_request_is_frozen_and_keeps_the_option_names() -> None:
     ("kw", "command"),
     [
         ({}, "lungsegdb download --sha256 X"),
-        ({"urls": ["https://m.example/L.zip"]},
-         "lungsegdb download --url 'https://m.example/L.zip' --sha256 X"),
-        ({"urls": ["https://m.example/L.zip"], "drive": False},
-         "lungsegdb download --url 'https://m.example/L.zip' --no-drive --sha256 X"),
-        ({"urls": ["https://u:PW@m.example/L.zip?token=T"]},
-         "lungsegdb download --url 'https://***@m.example/L.zip?token=***' --sha256 X"),
+        (
+            {"urls": ["https://m.example/L.zip"]},
+            "lungsegdb download --url 'https://m.example/L.zip' --sha256 X",
+        ),
+        (
+            {"urls": ["https://m.example/L.zip"], "drive": False},
+            "lungsegdb download --url 'https://m.example/L.zip' --no-drive --sha256 X",
+        ),
+        (
+            {"urls": ["https://u:PW@m.example/L.zip?token=T"]},
+            "lungsegdb download --url 'https://***@m.example/L.zip?token=***' --sha256 X",
+        ),
         ({"archive": "/data/L.zip"}, "lungsegdb download --archive '/data/L.zip' --sha256 X"),
     ],
     ids=["drive", "mirror", "mirror-no-drive", "secret-redacted", "archive"],
@@ -132,8 +168,9 @@ def test_pin_line_after_archive_names_the_file(synth_result: Any, tmp_path: Path
     result = L.download(tmp_path / "data", archive=synth_result.archive.path)
     archive = synth_result.archive.path
     assert result.pin_hint is not None
-    assert result.pin_hint.startswith(f"Pin it in CI: lungsegdb download --archive '{archive}' "
-                                      f"--sha256 {result.archive.sha256}")
+    assert result.pin_hint.startswith(
+        f"Pin it in CI: lungsegdb download --archive '{archive}' --sha256 {result.archive.sha256}"
+    )
 
 
 @pytest.mark.parametrize(

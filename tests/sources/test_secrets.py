@@ -154,8 +154,13 @@ SCENARIOS: dict[str, list[Step]] = {
         Step(("verify", "--quick", "--json", "--data-dir", "{data}"), 0),
     ],
     "interrupted, then resumed": [
-        Step((*DOWNLOAD, "--json"), 3, fail_next=(None, *[HTTP_500] * 6), drop_after=(DROP,),
-             check=_left_a_part),
+        Step(
+            (*DOWNLOAD, "--json"),
+            3,
+            fail_next=(None, *[HTTP_500] * 6),
+            drop_after=(DROP,),
+            check=_left_a_part,
+        ),
         Step((*DOWNLOAD, "--json"), 0, check=_resumed),
     ],
     "interrupted (human output), then resumed": [
@@ -164,8 +169,11 @@ SCENARIOS: dict[str, list[Step]] = {
     ],
     "404": [
         Step(("download", "--url", "{missing}", "--no-drive", "--data-dir", "{data}"), 3),
-        Step(("download", "--url", "{missing}", "--no-drive", "--json", "--data-dir", "{data}"),
-             3, check=_not_found),
+        Step(
+            ("download", "--url", "{missing}", "--no-drive", "--json", "--data-dir", "{data}"),
+            3,
+            check=_not_found,
+        ),
     ],
     "500 until the retries are exhausted": [
         Step(DOWNLOAD, 3, fail_next=(HTTP_500,) * 7),
@@ -176,10 +184,35 @@ SCENARIOS: dict[str, list[Step]] = {
         Step((*DOWNLOAD, "--json", "--force"), 0, fail_next=((503, "0"),) * 2, check=_retried),
     ],
     "a failed source, then the next": [
-        Step(("download", "--url", "{missing}", "--url", "{plain}", "--no-drive",
-              "--data-dir", "{data}"), 0),
-        Step(("download", "--url", "{missing}", "--url", "{plain}", "--no-drive", "--force",
-              "--json", "--data-dir", "{data}"), 0, check=_failed_over),
+        Step(
+            (
+                "download",
+                "--url",
+                "{missing}",
+                "--url",
+                "{plain}",
+                "--no-drive",
+                "--data-dir",
+                "{data}",
+            ),
+            0,
+        ),
+        Step(
+            (
+                "download",
+                "--url",
+                "{missing}",
+                "--url",
+                "{plain}",
+                "--no-drive",
+                "--force",
+                "--json",
+                "--data-dir",
+                "{data}",
+            ),
+            0,
+            check=_failed_over,
+        ),
     ],
 }
 
@@ -189,9 +222,13 @@ def test_no_secret_leaves_memory(
     steps: list[Step], drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = secret_url(drive)
-    values = {"url": url, "missing": secret_url(drive, "missing.zip"),
-              "plain": drive.mirror_url("copy.zip"), "data": str(tmp_path / "data"),
-              "dest": str(tmp_path / "published")}
+    values = {
+        "url": url,
+        "missing": secret_url(drive, "missing.zip"),
+        "plain": drive.mirror_url("copy.zip"),
+        "data": str(tmp_path / "data"),
+        "dest": str(tmp_path / "published"),
+    }
     texts: list[str] = []
     for step in steps:
         drive.fail_next = list(step.fail_next)  # type: ignore[arg-type]
@@ -218,31 +255,49 @@ def test_no_secret_leaves_memory(
     ("text", "shown"),
     [
         ("https://user:p@ss@m.example/x.zip", "https://***@m.example/x.zip"),
-        ("https://m.example/x.zip?X-Goog-Signature=a&x-goog-credential=b&alt=media",
-         "https://m.example/x.zip?X-Goog-Signature=***&x-goog-credential=***&alt=media"),
-        ("https://a.blob.core.windows.net/c/x.zip?sv=2022-11-02&se=2030&sr=b&sp=r&sig=a%2Bb%3D",
-         "https://a.blob.core.windows.net/c/x.zip?sv=***&se=***&sr=***&sp=***&sig=***"),
-        ("https://m.example/x.zip?Access_Token=a&ApiKey=b&client_secret=c&page=2#id_token=d",
-         "https://m.example/x.zip?Access_Token=***&ApiKey=***&client_secret=***&page=2"
-         "#id_token=***"),
-        ("https://m.example/x.zip?mirror_auth=a&MIRROR_AUTH=b&other=c",
-         "https://m.example/x.zip?mirror_auth=***&MIRROR_AUTH=***&other=c"),
-        ("https://drive.google.com/uc?id=ABC&export=download&resourcekey=0-x",
-         "https://drive.google.com/uc?id=ABC&export=download&resourcekey=0-x"),
+        (
+            "https://m.example/x.zip?X-Goog-Signature=a&x-goog-credential=b&alt=media",
+            "https://m.example/x.zip?X-Goog-Signature=***&x-goog-credential=***&alt=media",
+        ),
+        (
+            "https://a.blob.core.windows.net/c/x.zip?sv=2022-11-02&se=2030&sr=b&sp=r&sig=a%2Bb%3D",
+            "https://a.blob.core.windows.net/c/x.zip?sv=***&se=***&sr=***&sp=***&sig=***",
+        ),
+        (
+            "https://m.example/x.zip?Access_Token=a&ApiKey=b&client_secret=c&page=2#id_token=d",
+            "https://m.example/x.zip?Access_Token=***&ApiKey=***&client_secret=***&page=2"
+            "#id_token=***",
+        ),
+        (
+            "https://m.example/x.zip?mirror_auth=a&MIRROR_AUTH=b&other=c",
+            "https://m.example/x.zip?mirror_auth=***&MIRROR_AUTH=***&other=c",
+        ),
+        (
+            "https://drive.google.com/uc?id=ABC&export=download&resourcekey=0-x",
+            "https://drive.google.com/uc?id=ABC&export=download&resourcekey=0-x",
+        ),
         # text that names URLs: an error, a requests exception (path and query only), a repr
-        ("HTTP 500 from http://me:pw@h:8/x?token=t; retrying",
-         "HTTP 500 from http://***@h:8/x?token=***; retrying"),
-        ("Max retries exceeded with url: /x.zip?X-Amz-Signature=s&v=1 (Caused by ...)",
-         "Max retries exceeded with url: /x.zip?X-Amz-Signature=***&v=1 (Caused by ...)"),
+        (
+            "HTTP 500 from http://me:pw@h:8/x?token=t; retrying",
+            "HTTP 500 from http://***@h:8/x?token=***; retrying",
+        ),
+        (
+            "Max retries exceeded with url: /x.zip?X-Amz-Signature=s&v=1 (Caused by ...)",
+            "Max retries exceeded with url: /x.zip?X-Amz-Signature=***&v=1 (Caused by ...)",
+        ),
         ("Invalid URL 'ftp://u:p@h/x?sig=s': bad", "Invalid URL 'ftp://***@h/x?sig=***': bad"),
         ('{"url": "http://h/x?token=a\\"b"}', '{"url": "http://h/x?token=***\\"b"}'),
         ("s3://bucket/key.zip", "s3://bucket/key.zip"),
         ("no URL here: a=b, token= (empty)", "no URL here: a=b, token= (empty)"),
         # the sentence's punctuation after a URL stays (it was taken as part of the value)
-        ("(the mirror was http://h/x.zip?token=T0K), then run",
-         "(the mirror was http://h/x.zip?token=***), then run"),
-        ("source 2/3 failed: http://h/x?token=T0K: The server says",
-         "source 2/3 failed: http://h/x?token=***: The server says"),
+        (
+            "(the mirror was http://h/x.zip?token=T0K), then run",
+            "(the mirror was http://h/x.zip?token=***), then run",
+        ),
+        (
+            "source 2/3 failed: http://h/x?token=T0K: The server says",
+            "source 2/3 failed: http://h/x?token=***: The server says",
+        ),
         ("http://h/x?sp=r,w&se=2030-01-01T00:00:00Z.", "http://h/x?sp=***&se=***."),
     ],
 )
@@ -264,8 +319,12 @@ def test_errors_are_redacted_when_made_and_when_changed() -> None:
 def test_an_old_record_with_secrets_is_shown_redacted(tmp_path: Path) -> None:
     """A provenance written before this redaction (its ``link`` held the full URL) is read
     redacted: ``info`` never shows it."""
-    old = {"path": "downloads/x.zip", "source": "http://h/x?token=tok-1",
-           "link": "http://me:pw-1@h/x?token=tok-1", "final_url": "http://h/x?sig=s-1"}
+    old = {
+        "path": "downloads/x.zip",
+        "source": "http://h/x?token=tok-1",
+        "link": "http://me:pw-1@h/x?token=tok-1",
+        "final_url": "http://h/x?sig=s-1",
+    }
     record = Provenance.from_dict(old)
     assert record is not None
     assert not any(s in record.to_json() for s in ("tok-1", "pw-1", "s-1"))
@@ -291,8 +350,13 @@ def _interrupt(drive: FakeDrive, data: Path, url: str) -> Path:
     drive.drop_after = [DROP]
     drive.fail_next = [None, (500, "0")]  # type: ignore[list-item]
     with pytest.raises(DownloadError):
-        run_download(paths.resolve(data), urls=[url], drive=False,
-                          sleep=lambda s: None, policy=RetryPolicy(retries=1))
+        run_download(
+            paths.resolve(data),
+            urls=[url],
+            drive=False,
+            sleep=lambda s: None,
+            policy=RetryPolicy(retries=1),
+        )
     part = data / "downloads" / f"url-{url_sha256(url)[:12]}.part"
     assert part.stat().st_size == DROP and state_path(part).is_file()
     return part
@@ -304,8 +368,9 @@ def test_a_part_of_another_url_is_removed_by_the_next_commit(
     data = tmp_path / "data"
     stale = _interrupt(drive, data, secret_url(drive))
     (data / "downloads" / "url-0123456789ab.part.json").write_text("{}")  # a lone sidecar
-    code = run(["download", "--url", drive.mirror_url("copy.zip"), "--no-drive",
-                "--data-dir", str(data)])
+    code = run(
+        ["download", "--url", drive.mirror_url("copy.zip"), "--no-drive", "--data-dir", str(data)]
+    )
     err = capsys.readouterr().err
     assert code == 0 and f"removed the stale partial download {stale.name}" in err
     assert sorted(p.name for p in (data / "downloads").iterdir()) == ["copy.zip"]

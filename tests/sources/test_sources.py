@@ -81,12 +81,21 @@ def _tree(root: Path) -> dict[str, bytes]:
     ("urls", "use_drive", "expected"),
     [
         (["https://a.example/x.zip"], True, ["https://a.example/x.zip", "DRIVE"]),
-        (["https://a.example/x.zip", "https://b.example/x.zip"], False,
-         ["https://a.example/x.zip", "https://b.example/x.zip"]),
-        (["https://b.example/x.zip", "https://a.example/x.zip", "https://b.example/x.zip"], True,
-         ["https://b.example/x.zip", "https://a.example/x.zip", "DRIVE"]),
-        ([f"https://drive.google.com/file/d/{FID}/view", "s3://bkt/x.zip"], True,
-         ["DRIVE", "s3://bkt/x.zip"]),
+        (
+            ["https://a.example/x.zip", "https://b.example/x.zip"],
+            False,
+            ["https://a.example/x.zip", "https://b.example/x.zip"],
+        ),
+        (
+            ["https://b.example/x.zip", "https://a.example/x.zip", "https://b.example/x.zip"],
+            True,
+            ["https://b.example/x.zip", "https://a.example/x.zip", "DRIVE"],
+        ),
+        (
+            [f"https://drive.google.com/file/d/{FID}/view", "s3://bkt/x.zip"],
+            True,
+            ["DRIVE", "s3://bkt/x.zip"],
+        ),
         (["file:///srv/x.zip"], True, ["file:///srv/x.zip", "DRIVE"]),
     ],
 )
@@ -100,8 +109,9 @@ def test_plan_keeps_the_order_given_and_puts_drive_last_once(
     assert ["DRIVE" if s.drive_id == FID else s.url for s in got] == expected
 
 
-def test_no_drive_and_no_url_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_drive_and_no_url_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS"):
         monkeypatch.delenv(var, raising=False)
     code, out, err = _cli(capsys, "--no-drive", "--data-dir", str(tmp_path))
@@ -110,8 +120,12 @@ def test_no_drive_and_no_url_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 @pytest.mark.parametrize("var", ["LUNGSEGDB_URLS", "LUNGSEGDB_URL"])
 def test_sources_from_the_environment(
-    drive: FakeDrive, pin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, var: str,
+    drive: FakeDrive,
+    pin: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    var: str,
 ) -> None:
     """LUNGSEGDB_URLS is whitespace-separated and tried in order; LUNGSEGDB_URL still works."""
     good = drive.mirror_url("LungSegDB.zip")
@@ -139,8 +153,14 @@ def test_sources_from_the_environment(
 )
 @pytest.mark.parametrize("second", ["http", "s3"])
 def test_a_failing_first_source_moves_on_to_the_second(
-    request: pytest.FixtureRequest, drive: FakeDrive, archive: bytes, pin: str, tmp_path: Path,
-    first: str, error: str, second: str,
+    request: pytest.FixtureRequest,
+    drive: FakeDrive,
+    archive: bytes,
+    pin: str,
+    tmp_path: Path,
+    first: str,
+    error: str,
+    second: str,
 ) -> None:
     urls = {
         "quota": drive.view_url(QUOTA),
@@ -148,11 +168,14 @@ def test_a_failing_first_source_moves_on_to_the_second(
         "unreachable": f"http://127.0.0.1:{_closed_port()}/LungSegDB.zip",
         "wrong-pin": drive.mirror_url("other.zip"),
     }
-    good = drive.mirror_url("LungSegDB.zip") if second == "http" else request.getfixturevalue(
-        "bucket"
+    good = (
+        drive.mirror_url("LungSegDB.zip") if second == "http" else request.getfixturevalue("bucket")
     )
     res = run_download(
-        paths.resolve(tmp_path), urls=[urls[first], good], sha256=pin, sleep=lambda s: None,
+        paths.resolve(tmp_path),
+        urls=[urls[first], good],
+        sha256=pin,
+        sleep=lambda s: None,
         policy=RetryPolicy(retries=1),
     )
     assert res.action == "downloaded" and res.files == 24 and res.source.url == good
@@ -173,9 +196,18 @@ def test_rejected_bytes_of_an_earlier_run_are_left_alone(
     earlier = tmp_path / "downloads" / "earlier.zip.rejected"
     earlier.parent.mkdir(parents=True)
     earlier.write_bytes(b"kept for a look")
-    code, _, err = _cli(capsys, "--url", drive.mirror_url("other.zip"), "--url",
-                        drive.mirror_url("LungSegDB.zip"), "--sha256", pin, "--no-drive",
-                        "--data-dir", str(tmp_path))
+    code, _, err = _cli(
+        capsys,
+        "--url",
+        drive.mirror_url("other.zip"),
+        "--url",
+        drive.mirror_url("LungSegDB.zip"),
+        "--sha256",
+        pin,
+        "--no-drive",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert code == 0
     assert "other.zip.rejected (not the pinned archive) is removed with this commit" in err
     names = sorted(p.name for p in (tmp_path / "downloads").iterdir())
@@ -188,8 +220,18 @@ def test_cli_reports_each_failed_source_in_one_line(
     """Drive's quota page first, the wrong bytes second, the mirror third (Drive's own file
     would be fourth): exit 0, one stderr line per failure, JSON ``sources`` and ``source``."""
     good = drive.mirror_url("LungSegDB.zip")
-    args = ["--url", drive.view_url(QUOTA), "--url", drive.mirror_url("other.zip"),
-            "--url", good, "--sha256", pin, "--data-dir", str(tmp_path)]
+    args = [
+        "--url",
+        drive.view_url(QUOTA),
+        "--url",
+        drive.mirror_url("other.zip"),
+        "--url",
+        good,
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path),
+    ]
     code, out, err = _cli(capsys, *args)
     assert code == 0 and "LungSegDB is ready" in out
     failed = [line for line in err.splitlines() if "failed:" in line]
@@ -230,21 +272,37 @@ def test_a_refusal_is_described_in_the_words_of_who_said_it(
     assert ("Google Drive" in error["message"]) == (where == "drive")
     assert ("Anyone with the link" in error["hint"]) is False
     assert error["kind"] == ("drive-page" if where == "drive" else "mirror-refused")
-    assert error["context"]["page"] == ("permission-denied" if where == "mirror-403"
-                                        else "not-found")
+    assert error["context"]["page"] == (
+        "permission-denied" if where == "mirror-403" else "not-found"
+    )
 
 
 @pytest.mark.parametrize(
     ("second", "code", "kind"), [("other2.zip", 1, "checksum-mismatch"), ("gone.zip", 3, None)]
 )
 def test_every_source_failing_lists_each_with_the_first_ones_exit_code(
-    drive: FakeDrive, pin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    second: str, code: int, kind: str | None,
+    drive: FakeDrive,
+    pin: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    second: str,
+    code: int,
+    kind: str | None,
 ) -> None:
     """The first source's error (kind, exit code, next step), every later failure listed."""
     first = drive.mirror_url("other.zip")
-    got, out, _ = _cli(capsys, "--url", first, "--url", drive.mirror_url(second),
-                       "--sha256", pin, "--data-dir", str(tmp_path), "--json")
+    got, out, _ = _cli(
+        capsys,
+        "--url",
+        first,
+        "--url",
+        drive.mirror_url(second),
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+    )
     doc = json.loads(out)
     assert got == 1 and doc["error"]["kind"] == "checksum-mismatch"
     listed = doc["error"]["context"]["sources"]
@@ -262,12 +320,22 @@ def test_drive_is_the_fallback_and_no_drive_leaves_it_out(
 ) -> None:
     drive.files[FID].quota = False  # Drive serves the file now
     bad = drive.mirror_url("gone.zip")
-    code, out, _ = _cli(capsys, "--url", bad, "--sha256", pin, "--data-dir", str(tmp_path / "a"),
-                        "--json")
+    code, out, _ = _cli(
+        capsys, "--url", bad, "--sha256", pin, "--data-dir", str(tmp_path / "a"), "--json"
+    )
     doc = json.loads(out)
     assert code == 0 and doc["source"]["drive_id"] == FID and len(doc["sources"]) == 2
-    code, out, _ = _cli(capsys, "--url", bad, "--no-drive", "--sha256", pin,
-                        "--data-dir", str(tmp_path / "b"), "--json")
+    code, out, _ = _cli(
+        capsys,
+        "--url",
+        bad,
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path / "b"),
+        "--json",
+    )
     assert code == 3 and "sources" not in json.loads(out)["error"].get("context", {})
 
 
@@ -283,8 +351,9 @@ def test_a_dead_mirror_with_another_behind_it_gets_a_short_retry_budget(
     waits: list[float] = []
     urls = [dead, drive.mirror_url("LungSegDB.zip")] if behind else [dead]
     try:
-        res = run_download(paths.resolve(tmp_path), urls=urls, drive=False,
-                                sha256=pin, sleep=waits.append)
+        res = run_download(
+            paths.resolve(tmp_path), urls=urls, drive=False, sha256=pin, sleep=waits.append
+        )
         assert behind and res.source.url == urls[1]
     except DownloadError:
         assert not behind
@@ -303,35 +372,63 @@ def test_s3_download_resumes_with_a_ranged_read(
     root = paths.resolve(tmp_path)
     policy = RetryPolicy(chunk_size=4096)
     with pytest.raises(KeyboardInterrupt):
-        run_download(root, urls=[bucket], drive=False, sha256=pin, policy=policy,
-                          progress=InterruptingProgress(len(archive) // 2))
+        run_download(
+            root,
+            urls=[bucket],
+            drive=False,
+            sha256=pin,
+            policy=policy,
+            progress=InterruptingProgress(len(archive) // 2),
+        )
     assert list((tmp_path / "downloads").glob("*.part"))
     res = run_download(root, urls=[bucket], drive=False, sha256=pin, policy=policy)
     assert 0 < res.resumed_from < len(archive) and res.archive.sha256 == pin
     assert Path(res.archive.path).read_bytes() == archive and res.files == 24
 
 
-def test_file_url_source(archive: bytes, pin: str, tmp_path: Path,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_url_source(
+    archive: bytes, pin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "mirror" / "LungSegDB.zip"
     src.parent.mkdir()
     src.write_bytes(archive)
-    code, out, _ = _cli(capsys, "--url", src.as_uri(), "--no-drive", "--sha256", pin,
-                        "--data-dir", str(tmp_path / "d"), "--json")
+    code, out, _ = _cli(
+        capsys,
+        "--url",
+        src.as_uri(),
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--json",
+    )
     doc = json.loads(out)
     assert code == 0 and doc["files"] == 24 and doc["source"]["url"] == src.as_uri()
 
 
 @pytest.mark.parametrize("right", [True, False], ids=["right-md5", "wrong-md5"])
-def test_md5_pin_guards_an_fsspec_source(archive: bytes, pin: str, tmp_path: Path, right: bool,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_md5_pin_guards_an_fsspec_source(
+    archive: bytes, pin: str, tmp_path: Path, right: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
 
     src = tmp_path / "mirror" / "LungSegDB.zip"
     src.parent.mkdir()
     src.write_bytes(archive)
     md5 = hashlib.md5(archive).hexdigest() if right else "0" * 32
-    code, out, _ = _cli(capsys, "--url", src.as_uri(), "--no-drive", "--sha256", pin,
-                        "--md5", md5, "--data-dir", str(tmp_path / "d"), "--json")
+    code, out, _ = _cli(
+        capsys,
+        "--url",
+        src.as_uri(),
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--md5",
+        md5,
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--json",
+    )
     doc = json.loads(out)
     if right:
         assert code == 0 and doc["archive"]["md5"] == md5
@@ -339,10 +436,18 @@ def test_md5_pin_guards_an_fsspec_source(archive: bytes, pin: str, tmp_path: Pat
         assert code == 1 and doc["error"]["kind"] == "checksum-mismatch"
 
 
-def test_missing_s3_object_is_exit_3(bucket: str, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _cli(capsys, "--url", bucket.replace("v1/", "v9/"), "--no-drive",
-                        "--data-dir", str(tmp_path), "--json")
+def test_missing_s3_object_is_exit_3(
+    bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(
+        capsys,
+        "--url",
+        bucket.replace("v1/", "v9/"),
+        "--no-drive",
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+    )
     err = json.loads(out)["error"]
     assert code == 3 and "not found" in err["message"]
     assert err["kind"] == "mirror-refused" and err["context"]["page"] == "not-found"
@@ -350,27 +455,38 @@ def test_missing_s3_object_is_exit_3(bucket: str, tmp_path: Path,
 
 @pytest.mark.parametrize(
     "url",
-    ["s3://", "s3://lungsegdb-src", "s3://lungsegdb-src/", "s3://lungsegdb-src/v1/",
-     "s3:///LungSegDB.zip", "s3:lungsegdb-src/LungSegDB.zip", "gs://", "az://container",
-     "hf://", "file://", "file:///"],
+    [
+        "s3://",
+        "s3://lungsegdb-src",
+        "s3://lungsegdb-src/",
+        "s3://lungsegdb-src/v1/",
+        "s3:///LungSegDB.zip",
+        "s3:lungsegdb-src/LungSegDB.zip",
+        "gs://",
+        "az://container",
+        "hf://",
+        "file://",
+        "file:///",
+    ],
 )
 def test_an_fsspec_url_that_names_no_file_is_exit_2_before_any_transfer(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path),
-                        "--json")
+    code, out, _ = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path), "--json")
     err = json.loads(out)["error"]
     assert code == 2 and err["kind"] == "usage" and err["message"].startswith("Invalid URL")
     assert repr(url) in err["message"] and "LungSegDB.zip" in err["hint"]  # an example
     assert not (tmp_path / "downloads").exists()  # refused before anything was fetched
 
 
-def test_a_file_url_naming_a_folder_is_exit_2(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_url_naming_a_folder_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "mirror"
     folder.mkdir()
-    code, out, _ = _cli(capsys, "--url", folder.as_uri(), "--no-drive",
-                        "--data-dir", str(tmp_path / "d"), "--json")
+    code, out, _ = _cli(
+        capsys, "--url", folder.as_uri(), "--no-drive", "--data-dir", str(tmp_path / "d"), "--json"
+    )
     err = json.loads(out)["error"]
     assert code == 2 and err["kind"] == "usage" and "names a folder" in err["message"]
     assert not list((tmp_path / "d" / "downloads").glob("*.part"))
@@ -378,8 +494,11 @@ def test_a_file_url_naming_a_folder_is_exit_2(tmp_path: Path,
 
 @pytest.mark.parametrize(
     ("url", "module", "extra"),
-    [("gs://b/LungSegDB.zip", "gcsfs", "gcs"), ("az://c/LungSegDB.zip", "adlfs", "azure"),
-     ("hf://datasets/o/r/LungSegDB.zip", "huggingface_hub", "hf")],
+    [
+        ("gs://b/LungSegDB.zip", "gcsfs", "gcs"),
+        ("az://c/LungSegDB.zip", "adlfs", "azure"),
+        ("hf://datasets/o/r/LungSegDB.zip", "huggingface_hub", "hf"),
+    ],
 )
 def test_a_missing_backend_is_exit_2_naming_the_extra(
     url: str, module: str, extra: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -398,10 +517,14 @@ def test_a_missing_backend_is_exit_2_naming_the_extra(
     ("url", "shown"),
     [
         ("https://user:pw@m.example/x.zip", "https://***@m.example/x.zip"),
-        ("https://m.example/x.zip?X-Amz-Signature=abc&X-Amz-Credential=k&v=2",
-         "https://m.example/x.zip?X-Amz-Signature=***&X-Amz-Credential=***&v=2"),
-        ("https://drive.google.com/uc?id=ABC&export=download",
-         "https://drive.google.com/uc?id=ABC&export=download"),
+        (
+            "https://m.example/x.zip?X-Amz-Signature=abc&X-Amz-Credential=k&v=2",
+            "https://m.example/x.zip?X-Amz-Signature=***&X-Amz-Credential=***&v=2",
+        ),
+        (
+            "https://drive.google.com/uc?id=ABC&export=download",
+            "https://drive.google.com/uc?id=ABC&export=download",
+        ),
         ("s3://bucket/key.zip", "s3://bucket/key.zip"),
     ],
 )
@@ -410,7 +533,11 @@ def test_redact(url: str, shown: str) -> None:
 
 
 def test_no_secret_in_output_json_or_files(
-    drive: FakeDrive, bucket: str, s3_env: Any, pin: str, tmp_path: Path,
+    drive: FakeDrive,
+    bucket: str,
+    s3_env: Any,
+    pin: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A signed mirror URL with user info fails over to S3 (with the secret also given as a
@@ -419,9 +546,21 @@ def test_no_secret_in_output_json_or_files(
     signed = drive.mirror_url("gone.zip").replace("http://", f"http://me:{token}@") + (
         f"?X-Amz-Signature={token}"
     )
-    args = ["--url", signed, "--url", bucket, "--no-drive", "--sha256", pin,
-            "--storage-option", f"secret={SECRET_KEY}", "--storage-option", f"key={ACCESS_KEY}",
-            "--data-dir", str(tmp_path)]
+    args = [
+        "--url",
+        signed,
+        "--url",
+        bucket,
+        "--no-drive",
+        "--sha256",
+        pin,
+        "--storage-option",
+        f"secret={SECRET_KEY}",
+        "--storage-option",
+        f"key={ACCESS_KEY}",
+        "--data-dir",
+        str(tmp_path),
+    ]
     texts = []
     for extra in ([], ["--json", "--force"]):
         code, out, err = _cli(capsys, *args, *extra)
@@ -442,8 +581,12 @@ def test_a_part_left_by_one_source_is_resumed_from_the_next_under_the_pin(
     drive.drop_after = [50_000]
     drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]  # served, then 503s
     res = run_download(
-        paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
-        drive=False, sha256=pin, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+        paths.resolve(tmp_path),
+        urls=[drive.mirror_url("LungSegDB.zip"), bucket],
+        drive=False,
+        sha256=pin,
+        sleep=lambda s: None,
+        policy=RetryPolicy(retries=1),
     )
     assert [a.ok for a in res.sources] == [False, True] and res.source.url == bucket
     assert res.resumed_from == 50_000 and res.archive.sha256 == pin
@@ -456,7 +599,10 @@ def test_without_a_pin_a_part_is_not_carried_to_the_next_source(
     drive.drop_after = [50_000]
     drive.fail_next = [None, *[(503, None)] * 5]  # type: ignore[list-item]
     res = run_download(
-        paths.resolve(tmp_path), urls=[drive.mirror_url("LungSegDB.zip"), bucket],
-        drive=False, sleep=lambda s: None, policy=RetryPolicy(retries=1),
+        paths.resolve(tmp_path),
+        urls=[drive.mirror_url("LungSegDB.zip"), bucket],
+        drive=False,
+        sleep=lambda s: None,
+        policy=RetryPolicy(retries=1),
     )
     assert res.resumed_from == 0 and Path(res.archive.path).read_bytes() == archive

@@ -126,8 +126,14 @@ def test_a_body_that_fails_between_blocks_keeps_every_block_received(tmp_path: P
 def test_the_sidecar_round_trips_and_keeps_its_format(tmp_path: Path) -> None:
     part = tmp_path / "a.part"
     part.write_bytes(b"x" * 10)
-    state = ResumeState(source="k", validator='"e1"', total=99, filename="a.zip", url="http://h/",
-                        source_sha256="ab" * 32)
+    state = ResumeState(
+        source="k",
+        validator='"e1"',
+        total=99,
+        filename="a.zip",
+        url="http://h/",
+        source_sha256="ab" * 32,
+    )
     state.save(part)
     assert json.loads(state_path(part).read_text()) == {
         "filename": "a.zip",

@@ -30,10 +30,21 @@ from lungsegdb_cli.errors import UsageError
 
 @pytest.fixture(autouse=True)
 def _no_env_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256", "LUNGSEGDB_OFFLINE",
-                "LUNGSEGDB_REQUIRE_PIN", "LUNGSEGDB_WORKERS", "LUNGSEGDB_LOCK_TIMEOUT",
-                "LUNGSEGDB_MAX_BYTES", "LUNGSEGDB_MAX_FILES", "LUNGSEGDB_MAX_RATIO",
-                "LUNGSEGDB_MAX_DOWNLOAD", "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WINDOW"):
+    for var in (
+        "LUNGSEGDB_URL",
+        "LUNGSEGDB_URLS",
+        "LUNGSEGDB_SHA256",
+        "LUNGSEGDB_OFFLINE",
+        "LUNGSEGDB_REQUIRE_PIN",
+        "LUNGSEGDB_WORKERS",
+        "LUNGSEGDB_LOCK_TIMEOUT",
+        "LUNGSEGDB_MAX_BYTES",
+        "LUNGSEGDB_MAX_FILES",
+        "LUNGSEGDB_MAX_RATIO",
+        "LUNGSEGDB_MAX_DOWNLOAD",
+        "LUNGSEGDB_MIN_RATE",
+        "LUNGSEGDB_RATE_WINDOW",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -58,12 +69,24 @@ def _snapshot(root: Path) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------
 #: (id, variable, bad value, argv after the command; {root} is the data dir, {src} the source)
 ENV_CASES = [
-    ("fresh-download-max-files", "LUNGSEGDB_MAX_FILES", "2.5",
-     ["download", "--url", "{src}", "--no-drive"]),
-    ("fresh-download-max-download", "LUNGSEGDB_MAX_DOWNLOAD", "lots",
-     ["download", "--url", "{src}", "--no-drive"]),
-    ("fresh-download-workers", "LUNGSEGDB_WORKERS", "0",
-     ["download", "--url", "{src}", "--no-drive"]),
+    (
+        "fresh-download-max-files",
+        "LUNGSEGDB_MAX_FILES",
+        "2.5",
+        ["download", "--url", "{src}", "--no-drive"],
+    ),
+    (
+        "fresh-download-max-download",
+        "LUNGSEGDB_MAX_DOWNLOAD",
+        "lots",
+        ["download", "--url", "{src}", "--no-drive"],
+    ),
+    (
+        "fresh-download-workers",
+        "LUNGSEGDB_WORKERS",
+        "0",
+        ["download", "--url", "{src}", "--no-drive"],
+    ),
     ("uptodate-offline-max-files", "LUNGSEGDB_MAX_FILES", "2.5", ["download", "--offline"]),
     ("uptodate-max-ratio", "LUNGSEGDB_MAX_RATIO", "nan", ["download"]),
     ("uptodate-min-rate", "LUNGSEGDB_MIN_RATE", "-1", ["download", "--offline"]),
@@ -78,11 +101,18 @@ ENV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("variable", "value", "argv"), [c[1:] for c in ENV_CASES],
-                         ids=[c[0] for c in ENV_CASES])
+@pytest.mark.parametrize(
+    ("variable", "value", "argv"), [c[1:] for c in ENV_CASES], ids=[c[0] for c in ENV_CASES]
+)
 def test_bad_variable_is_exit_2_before_any_work(
-    variable: str, value: str, argv: list[str], intact: Path, synth_result: Any,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    argv: list[str],
+    intact: Path,
+    synth_result: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fresh = any("{src}" in a for a in argv)
     root = tmp_path / "fresh" if fresh else tmp_path / "copy"
@@ -98,12 +128,17 @@ def test_bad_variable_is_exit_2_before_any_work(
     assert "Downloading" not in err  # nothing was transferred
     after = _snapshot(root) if root.exists() else {}
     assert after == before  # nothing fetched, extracted or removed
-    assert _files(root / "downloads") == _files(intact / "downloads") if not fresh else not (
-        _files(root / "downloads"))
+    assert (
+        _files(root / "downloads") == _files(intact / "downloads")
+        if not fresh
+        else not (_files(root / "downloads"))
+    )
 
 
 def test_no_extract_does_not_read_the_extraction_caps(
-    intact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    intact: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The caps are extract's: ``--no-extract`` does not use them, so it does not read them."""
@@ -115,19 +150,32 @@ def test_no_extract_does_not_read_the_extraction_caps(
 
 
 API_ENV_CASES = [
-    ("download-uptodate", "LUNGSEGDB_MAX_FILES", "2.5",
-     lambda root: L.download(root, offline=True)),
-    ("download-uptodate-workers", "LUNGSEGDB_WORKERS", "lots",
-     lambda root: L.download(root, offline=True)),
+    (
+        "download-uptodate",
+        "LUNGSEGDB_MAX_FILES",
+        "2.5",
+        lambda root: L.download(root, offline=True),
+    ),
+    (
+        "download-uptodate-workers",
+        "LUNGSEGDB_WORKERS",
+        "lots",
+        lambda root: L.download(root, offline=True),
+    ),
     ("extract-already", "LUNGSEGDB_MAX_RATIO", "0", lambda root: L.extract(root)),
     ("clean", "LUNGSEGDB_WORKERS", "lots", lambda root: L.clean(root)),
 ]
 
 
-@pytest.mark.parametrize(("variable", "value", "call"), [c[1:] for c in API_ENV_CASES],
-                         ids=[c[0] for c in API_ENV_CASES])
+@pytest.mark.parametrize(
+    ("variable", "value", "call"), [c[1:] for c in API_ENV_CASES], ids=[c[0] for c in API_ENV_CASES]
+)
 def test_api_bad_variable_is_usage_error(
-    variable: str, value: str, call: Any, intact: Path, tmp_path: Path,
+    variable: str,
+    value: str,
+    call: Any,
+    intact: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = tmp_path / "copy"
@@ -157,21 +205,42 @@ def bucket(s3_env: Any, synth_result: Any) -> str:
 #: (id, storage options, environment variables to drop, what the error names)
 S3_CONFIG_CASES = [
     ("misspelt-option", ["endpont_url=http://127.0.0.1:9"], (), "endpont_url"),
-    ("secret-without-key", ["secret=only-half-of-it"], ("AWS_ACCESS_KEY_ID",
-                                                        "AWS_SECRET_ACCESS_KEY"), "Credentials"),
+    (
+        "secret-without-key",
+        ["secret=only-half-of-it"],
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        "Credentials",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("options", "drop", "named"), [c[1:] for c in S3_CONFIG_CASES],
-                         ids=[c[0] for c in S3_CONFIG_CASES])
+@pytest.mark.parametrize(
+    ("options", "drop", "named"),
+    [c[1:] for c in S3_CONFIG_CASES],
+    ids=[c[0] for c in S3_CONFIG_CASES],
+)
 def test_storage_configuration_error_is_exit_2_at_once(
-    options: list[str], drop: tuple[str, ...], named: str, bucket: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    drop: tuple[str, ...],
+    named: str,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for var in drop:
         monkeypatch.delenv(var, raising=False)
-    args = ["download", "--url", bucket, "--no-drive", "--retries", "1", "--json",
-            "--data-dir", str(tmp_path)]
+    args = [
+        "download",
+        "--url",
+        bucket,
+        "--no-drive",
+        "--retries",
+        "1",
+        "--json",
+        "--data-dir",
+        str(tmp_path),
+    ]
     for opt in options:
         args += ["--storage-option", opt]
     code = run(args)
@@ -184,7 +253,9 @@ def test_storage_configuration_error_is_exit_2_at_once(
 
 
 def test_network_failure_on_a_bucket_is_still_retried(
-    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import socket
@@ -193,19 +264,40 @@ def test_network_failure_on_a_bucket_is_still_retried(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    code = run(["download", "--url", bucket, "--no-drive", "--retries", "1",
-                "--storage-option", f"endpoint_url=http://127.0.0.1:{port}",
-                "--data-dir", str(tmp_path)])
+    code = run(
+        [
+            "download",
+            "--url",
+            bucket,
+            "--no-drive",
+            "--retries",
+            "1",
+            "--storage-option",
+            f"endpoint_url=http://127.0.0.1:{port}",
+            "--data-dir",
+            str(tmp_path),
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 3, err
     assert err.count("retrying in") == 1, err
 
 
 def test_publish_misspelt_storage_option_is_exit_2(
-    s3_env: Any, intact: Path, capsys: pytest.CaptureFixture[str],
+    s3_env: Any,
+    intact: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = run(["publish", "s3://lungsegdb-upfront-pub/lsdb", "--data-dir", str(intact),
-                "--storage-option", "endpont_url=http://127.0.0.1:9"])
+    code = run(
+        [
+            "publish",
+            "s3://lungsegdb-upfront-pub/lsdb",
+            "--data-dir",
+            str(intact),
+            "--storage-option",
+            "endpont_url=http://127.0.0.1:9",
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 2, err
     assert "endpont_url" in err
@@ -237,10 +329,15 @@ LOCAL_CASES = [
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
-@pytest.mark.parametrize(("kind", "spelling", "want"), [c[1:] for c in LOCAL_CASES],
-                         ids=[c[0] for c in LOCAL_CASES])
+@pytest.mark.parametrize(
+    ("kind", "spelling", "want"), [c[1:] for c in LOCAL_CASES], ids=[c[0] for c in LOCAL_CASES]
+)
 def test_unusable_local_source_is_handled_as_archive_is(
-    kind: str, spelling: str, want: int, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    kind: str,
+    spelling: str,
+    want: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     src = _source(kind, tmp_path)
     given = str(src) if spelling == "path" else src.as_uri()
@@ -258,8 +355,10 @@ def test_unusable_local_source_is_handled_as_archive_is(
         assert "not a file" in doc["error"]["message"] and not left
     # the same file given with --archive: the same exit code
     if kind != "device":
-        assert run(["download", "--archive", str(src), "--data-dir", str(tmp_path / "a"),
-                    "-q"]) == want
+        assert (
+            run(["download", "--archive", str(src), "--data-dir", str(tmp_path / "a"), "-q"])
+            == want
+        )
         capsys.readouterr()
 
 
@@ -280,10 +379,10 @@ API_TYPE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "named"), [c[1:] for c in API_TYPE_CASES],
-                         ids=[c[0] for c in API_TYPE_CASES])
-def test_api_wrong_type_is_usage_error(kwargs: dict[str, Any], named: str,
-                                       tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "named"), [c[1:] for c in API_TYPE_CASES], ids=[c[0] for c in API_TYPE_CASES]
+)
+def test_api_wrong_type_is_usage_error(kwargs: dict[str, Any], named: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         L.download(tmp_path / "d", **kwargs)
     assert named in info.value.message

@@ -41,8 +41,9 @@ def _shards(out: Path) -> dict[str, str]:
     return {s["path"]: s["sha256"] for split in doc["splits"].values() for s in split["shards"]}
 
 
-def test_publish_export_to_a_folder(exported: tuple[Path, Path], tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_publish_export_to_a_folder(
+    exported: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root, out = exported
     mirror = tmp_path / "mirror"
     code = run(["publish", str(mirror), "--data-dir", str(root), "--export", str(out), "--json"])
@@ -50,14 +51,16 @@ def test_publish_export_to_a_folder(exported: tuple[Path, Path], tmp_path: Path,
     assert code == 0
     shards = _shards(out)
     assert len(shards) >= 3
-    got = {p.relative_to(mirror / "wds").as_posix() for p in (mirror / "wds").rglob("*")
-           if p.is_file()}
+    got = {
+        p.relative_to(mirror / "wds").as_posix() for p in (mirror / "wds").rglob("*") if p.is_file()
+    }
     assert got == {*shards, "shards.json", "lungsegdb-splits.json"}  # no record, no temp keys
     for name, sha in shards.items():
         assert hashlib.sha256((mirror / "wds" / name).read_bytes()).hexdigest() == sha
     assert (mirror / "wds" / "shards.json").read_bytes() == (out / "shards.json").read_bytes()
     assert sorted(p.name for p in mirror.iterdir()) == sorted(
-        ["LungSegDB.sha256", "lungsegdb.json", "wds", Path(doc["archive"]["url"]).name])
+        ["LungSegDB.sha256", "lungsegdb.json", "wds", Path(doc["archive"]["url"]).name]
+    )
     up = doc["export"]
     assert up["files"] == len(got) and up["url"] == (mirror / "wds").as_uri()
     assert up["index"] == (mirror / "wds" / "shards.json").as_uri()
@@ -66,8 +69,9 @@ def test_publish_export_to_a_folder(exported: tuple[Path, Path], tmp_path: Path,
     assert "Export:" not in capsys.readouterr().out  # without --export: as before
 
 
-def test_publish_export_to_s3(exported: tuple[Path, Path], s3_env: Any,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_publish_export_to_s3(
+    exported: tuple[Path, Path], s3_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     import fsspec
 
     root, out = exported
@@ -86,8 +90,9 @@ def test_publish_export_to_s3(exported: tuple[Path, Path], s3_env: Any,
     assert not [k for k in fs.find("lungsegdb-shards") if "lungsegdb-tmp" in k]
 
 
-def test_an_export_that_changed_uploads_nothing(exported: tuple[Path, Path], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_export_that_changed_uploads_nothing(
+    exported: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root, out = exported
     shard = out / next(iter(_shards(out)))
     data = bytearray(shard.read_bytes())
@@ -98,8 +103,12 @@ def test_an_export_that_changed_uploads_nothing(exported: tuple[Path, Path], tmp
     err = capsys.readouterr().err
     assert "no longer matches" in err and "verify-export" in err and "Traceback" not in err
     assert not mirror.exists()
-    assert run(["publish", str(mirror), "--data-dir", str(root), "--export",
-                str(tmp_path / "nowhere")]) == 2
+    assert (
+        run(
+            ["publish", str(mirror), "--data-dir", str(root), "--export", str(tmp_path / "nowhere")]
+        )
+        == 2
+    )
     assert not mirror.exists()
 
 

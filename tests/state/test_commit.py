@@ -485,15 +485,29 @@ def test_no_extract_keeps_the_trees_record_and_a_pin_then_reextracts(tmp_path, a
     old, new = archives
     root = tmp_path / "data"
     _install(root, old)
-    assert run(["download", "--no-extract", "--force", "--archive", str(new.path),
-                "--data-dir", str(root), "-q"]) == 0
+    assert (
+        run(
+            [
+                "download",
+                "--no-extract",
+                "--force",
+                "--archive",
+                str(new.path),
+                "--data-dir",
+                str(root),
+                "-q",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run(["verify", "--data-dir", str(root), "--sha256", new.sha256, "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["tree"]["archive_sha256"] == old.sha256 and doc["tree"]["problem"]
     assert doc["archive"]["ok"] is True  # the kept archive is the pinned one
-    assert run(["download", "--data-dir", str(root), "--sha256", new.sha256, "--offline",
-                "-q"]) == 0
+    assert (
+        run(["download", "--data-dir", str(root), "--sha256", new.sha256, "--offline", "-q"]) == 0
+    )
     check_invariant(root, old, new, committed=True)
     assert run(["verify", "--data-dir", str(root), "--sha256", new.sha256, "-q"]) == 0
 
@@ -509,8 +523,7 @@ def test_no_extract_keeps_the_trees_record_and_a_pin_then_reextracts(tmp_path, a
     ],
     ids=["provenance-info", "provenance-verify", "sizes-download", "journal", "part-sidecar"],
 )
-def test_a_fifo_in_place_of_a_state_file_never_hangs(tmp_path, archives, state_file, command,
-                                                     code):
+def test_a_fifo_in_place_of_a_state_file_never_hangs(tmp_path, archives, state_file, command, code):
     old, _ = archives
     root = tmp_path / "data"
     _install(root, old)
@@ -547,8 +560,9 @@ def test_a_copied_data_dir_checks_its_own_archive(tmp_path, archives, fake_drive
     assert run(["verify", "--data-dir", str(first), "-q"]) == 1
 
 
-def test_a_download_killed_after_its_commit_leaves_no_resume_sidecar(tmp_path, archives,
-                                                                     fake_drive):
+def test_a_download_killed_after_its_commit_leaves_no_resume_sidecar(
+    tmp_path, archives, fake_drive
+):
     """The .part becomes the kept archive at the commit, and its resume sidecar goes in the
     same commit: killed at any checkpoint from the journal on, the next run recovers a data
     dir with no sidecar of a partial download that does not exist (info says none)."""
@@ -594,16 +608,20 @@ def test_a_provenance_record_of_the_wrong_types_is_ignored(tmp_path, archives, r
     assert provenance.read(p.provenance) is None  # never trusted
     # info shows it as unreadable; verify never reports OK over it (audit A, 14: a corrupt
     # record is a finding, provenance-corrupt, exit 1); extract records no archive
-    for argv, codes in ((["info", "--json"], (0,)), (["verify", "-q"], (1,)),
-                        (["extract", "-q"], (0, 2))):
+    for argv, codes in (
+        (["info", "--json"], (0,)),
+        (["verify", "-q"], (1,)),
+        (["extract", "-q"], (0, 2)),
+    ):
         code = run([*argv, "--data-dir", str(root)])
         err = capsys.readouterr().err
         assert "Traceback" not in err
         assert code in codes, (argv, code, err)  # extract: no recorded archive -> usage
 
 
-def test_a_download_that_cannot_be_extracted_is_fetched_afresh(tmp_path, archives, fake_drive,
-                                                               monkeypatch):
+def test_a_download_that_cannot_be_extracted_is_fetched_afresh(
+    tmp_path, archives, fake_drive, monkeypatch
+):
     """An unpinned download with a CRC error (exit 4) is moved aside, never kept: the next run
     fetches again instead of failing on the same kept bytes forever."""
     old, _ = archives

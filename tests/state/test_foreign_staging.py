@@ -35,9 +35,19 @@ def _export_staging(root: Path) -> Path:
     return staged
 
 
-@pytest.mark.parametrize("argv", [["info"], ["verify"], ["validate"], ["stats"], ["clean"],
-                                  ["download", "--offline"], ["split"]],
-                         ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info"],
+        ["verify"],
+        ["validate"],
+        ["stats"],
+        ["clean"],
+        ["download", "--offline"],
+        ["split"],
+    ],
+    ids=lambda a: a[0],
+)
 def test_an_exports_staging_in_the_data_root_is_not_the_data_dirs_debris(
     data: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,4 +66,3 @@ def test_clean_and_info_do_not_list_it(data: Path, capsys: pytest.CaptureFixture
     assert [p.what for p in removed] == []
     assert run(["info", "--json", "--data-dir", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["space"]["stale-staging"] == 0
-

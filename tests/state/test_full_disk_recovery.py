@@ -34,19 +34,32 @@ run verify --data-dir "$D" -q >/dev/null 2>&1; echo $? > "$OUT/after.rc"
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux" or shutil.which("unshare") is None,
-                    reason="needs Linux mount namespaces")
+@pytest.mark.skipif(
+    sys.platform != "linux" or shutil.which("unshare") is None,
+    reason="needs Linux mount namespaces",
+)
 def test_finishing_a_commit_on_a_full_disk_is_disk_full(tmp_path: Path) -> None:
     a = L.synth(tmp_path / "a", pairs=1, like_kaggle=True)
     b = L.synth(tmp_path / "b", pairs=3, like_kaggle=True)
     mnt, out = tmp_path / "mnt", tmp_path / "out"
     mnt.mkdir()
     out.mkdir()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")},
-           "MNT": str(mnt), "OUT": str(out), "PY": sys.executable, "LUNGSEGDB_SYNC": "0",
-           "A": str(a.archive.path), "B": str(b.archive.path)}
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", SCRIPT],
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")},
+        "MNT": str(mnt),
+        "OUT": str(out),
+        "PY": sys.executable,
+        "LUNGSEGDB_SYNC": "0",
+        "A": str(a.archive.path),
+        "B": str(b.archive.path),
+    }
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode == 77 or "unshare" in done.stderr:
         pytest.skip(f"no tmpfs in a private mount namespace here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0, done.stderr

@@ -28,8 +28,12 @@ def test_space_sums_every_part_and_the_total(tmp_path: Path) -> None:
     tree = sum(f.stat().st_size for f in p.dataset_dir.rglob("*") if f.is_file())
     assert space["tree"] == tree == made.bytes
     assert space["kept-archive"] == os.path.getsize(made.archive.path)
-    assert (space["partial-download"], space["rejected-download"], space["stale-staging"],
-            space["decode-cache"]) == (10, 20, 30, 40)
+    assert (
+        space["partial-download"],
+        space["rejected-download"],
+        space["stale-staging"],
+        space["decode-cache"],
+    ) == (10, 20, 30, 40)
     assert space["manifest"] == p.manifest.stat().st_size + p.manifest_sizes.stat().st_size
     state = sum(f.stat().st_size for f in p.state_dir.rglob("*") if f.is_file())
     assert space["state"] == state - 40 - p.manifest_sizes.stat().st_size

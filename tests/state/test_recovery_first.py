@@ -127,12 +127,19 @@ def test_every_command_goes_through_the_one_door() -> None:
         if module.name == "common.py":
             continue
         tree = ast.parse(module.read_text())
-        operations += [f for f in tree.body if isinstance(f, ast.FunctionDef)
-                       and not f.name.startswith("_")
-                       and any(a.arg == "data_dir" for a in f.args.args + f.args.kwonlyargs)]
+        operations += [
+            f
+            for f in tree.body
+            if isinstance(f, ast.FunctionDef)
+            and not f.name.startswith("_")
+            and any(a.arg == "data_dir" for a in f.args.args + f.args.kwonlyargs)
+        ]
     assert len(operations) >= 10
     doors = {"data_paths"} | {op.name for op in operations}  # or through another operation
     for op in operations:
-        calls = {c.func.id for c in ast.walk(op)
-                 if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        calls = {
+            c.func.id
+            for c in ast.walk(op)
+            if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+        }
         assert calls & doors, f"{op.name} does not get its data dir through data_paths()"

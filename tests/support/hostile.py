@@ -91,4 +91,3 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write((JUNK * (h.extra // len(JUNK) + 1))[: h.extra])
         except OSError:  # the client hung up: what a hostile server expects
             return
-

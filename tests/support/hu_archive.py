@@ -49,7 +49,7 @@ def slices(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray
     yy, xx = np.mgrid[:SIDE, :SIDE]
     r = np.hypot(yy - SIDE / 2 + 0.5, xx - SIDE / 2 + 0.5)
     hu = rng.normal(40, 20, (SIDE, SIDE))  # soft tissue
-    lungs = (np.hypot(yy - SIDE / 2, np.abs(xx - SIDE / 2) - SIDE / 5) < SIDE / 7)
+    lungs = np.hypot(yy - SIDE / 2, np.abs(xx - SIDE / 2) - SIDE / 5) < SIDE / 7
     hu[lungs] = rng.normal(-850, 40, int(lungs.sum()))
     hu[r < 3] = 2800  # a dense implant, near the top of the range
     hu[r > SIDE / 2 - 6] = -1000  # air inside the scan field

@@ -62,8 +62,9 @@ def edges(root: Path) -> list[Edge]:
                     src = ".".join(base + ([node.module] if node.module else []))
                 else:
                     src = node.module or ""
-                targets = [f"{src}.{a.name}" if f"{src}.{a.name}" in mods else src
-                           for a in node.names]
+                targets = [
+                    f"{src}.{a.name}" if f"{src}.{a.name}" in mods else src for a in node.names
+                ]
             for target in targets:
                 if target in mods and target != name:
                     out.append(Edge(name, target, node.lineno))
@@ -86,7 +87,7 @@ def cycles(graph: Iterable[Edge]) -> list[list[str]]:
         stack.append(v)
         for w in sorted(adj[v]):
             if state.get(w) == 1:
-                found.append([*stack[stack.index(w):], w])
+                found.append([*stack[stack.index(w) :], w])
             elif w not in state:
                 visit(w)
         stack.pop()
@@ -101,12 +102,16 @@ def cycles(graph: Iterable[Edge]) -> list[list[str]]:
 def room(module: str, package: str) -> str:
     """The top-level room of a module: its subpackage (``sources`` for
     ``lungsegdb_cli.sources.http.transfer``), or the loose module's own name."""
-    rest = module[len(package) + 1:] if module != package else "__init__"
+    rest = module[len(package) + 1 :] if module != package else "__init__"
     return rest.split(".")[0]
 
 
-def upward(graph: Iterable[Edge], package: str, layers: list[set[str]],
-           allowed: Mapping[str, set[str]] | None = None) -> list[Edge]:
+def upward(
+    graph: Iterable[Edge],
+    package: str,
+    layers: list[set[str]],
+    allowed: Mapping[str, set[str]] | None = None,
+) -> list[Edge]:
     """The imports that do not run down the ``layers`` (top first; rooms in one layer may not
     import each other unless ``allowed`` says so). An import within one room is always fine."""
     level = {r: i for i, rooms in enumerate(layers) for r in rooms}

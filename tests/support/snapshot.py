@@ -12,6 +12,9 @@ def entries(root: Path) -> dict[str, tuple[int, int, int, int]]:
     for where in [root, *sorted(root.rglob("*"))]:
         st = where.lstat()
         out[where.relative_to(root).as_posix()] = (
-            st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns
+            st.st_mode,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
         )
     return out

@@ -190,8 +190,17 @@ def test_pair_counts(pairs: int | None, scale: float | None, expected: dict[str,
 
 @pytest.mark.parametrize(
     ("pairs", "scale"),
-    [(-1, None), (0, None), (None, 0.0), (None, -0.5), (None, float("nan")), (3, 0.1),
-     (None, "abc"), (None, True), ("x", None)],  # the API's wrong types: a TypeError before
+    [
+        (-1, None),
+        (0, None),
+        (None, 0.0),
+        (None, -0.5),
+        (None, float("nan")),
+        (3, 0.1),
+        (None, "abc"),
+        (None, True),
+        ("x", None),
+    ],  # the API's wrong types: a TypeError before
 )
 def test_pair_counts_rejects(pairs: int | None, scale: float | None) -> None:
     with pytest.raises(UsageError):
@@ -223,9 +232,7 @@ def test_workers_must_be_a_positive_whole_number(tmp_path: Path, workers: Any) -
     assert not (tmp_path / "LungSegDB").exists()
 
 
-def test_workers_variable_sets_the_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_workers_variable_sets_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LUNGSEGDB_WORKERS", "0")
     with pytest.raises(UsageError, match="LUNGSEGDB_WORKERS"):
         synth.synthesize(tmp_path, pairs=1, fmt="none")
@@ -445,8 +452,10 @@ def test_synth_says_what_validate_must_report_and_what_it_must_ignore(
 
     assert run(["synth", str(tmp_path / "o"), "--pairs", "3", "--defects"]) == 0
     out = capsys.readouterr().out
-    assert ("Planted 9 defects validate must report (6 errors, 3 warnings) and 6 OS junk files "
-            "it must ignore:") in out
+    assert (
+        "Planted 9 defects validate must report (6 errors, 3 warnings) and 6 OS junk files "
+        "it must ignore:"
+    ) in out
     assert "  raw data/V1: 7 pairs (3 clean, 4 with a planted defect)" in out
     assert "  raw data/V2: 3 pairs\n" in out
     tree = shutil.copytree(synth_defects.tree, tmp_path / "LungSegDB")
@@ -546,12 +555,20 @@ def test_synth_in_a_plain_script_without_a_main_guard(tmp_path: Path) -> None:
     import sys
 
     script = tmp_path / "plain.py"
-    script.write_text("import lungsegdb_cli as L\n"
-                      "made = L.synth('out', pairs=10, fmt='none')\n"
-                      "print(made.files)\n")
+    script.write_text(
+        "import lungsegdb_cli as L\n"
+        "made = L.synth('out', pairs=10, fmt='none')\n"
+        "print(made.files)\n"
+    )
     assert synth.INLINE_PAIRS < 10 * 4  # enough pairs for the worker pool
     env = {**os.environ, "LUNGSEGDB_WORKERS": "2"}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "80" and "Traceback" not in done.stderr

@@ -105,8 +105,10 @@ def test_the_document_describes_the_archive_and_every_pair(installed: tuple[Path
     assert doc["name"] == dataset.NAME and doc["citeAs"] == dataset.CITATION
     assert doc["license"] == dataset.LICENCE and doc["url"] == dataset.DRIVE_URL
     assert doc["description"] == dataset.DESCRIPTION
-    assert doc["identifier"]["value"] == hashlib.sha256(
-        resolve(root).manifest.read_bytes()).hexdigest()
+    assert (
+        doc["identifier"]["value"]
+        == hashlib.sha256(resolve(root).manifest.read_bytes()).hexdigest()
+    )
     obj, images, masks = doc["distribution"]
     # an archive given by hand is named by its own digest (never the Drive file's URL: a
     # loader's cache, keyed by contentUrl, would hand out another archive's files)
@@ -120,8 +122,13 @@ def test_the_document_describes_the_archive_and_every_pair(installed: tuple[Path
     names = zipfile.ZipFile(archive).namelist()
     for fs, leaf_kind in ((images, "CT_Images"), (masks, "CT_Masks")):
         matched = {n for n in names if any(fnmatch.fnmatch(n, g) for g in fs["includes"])}
-        want = {n for n in names if f"/{hu_archive.SPELLING[leaf_kind]}/" in n
-                and not n.startswith("__MACOSX/") and "/._" not in n}
+        want = {
+            n
+            for n in names
+            if f"/{hu_archive.SPELLING[leaf_kind]}/" in n
+            and not n.startswith("__MACOSX/")
+            and "/._" not in n
+        }
         assert matched == want
     # one row per pair (the lone image is none), archive paths that exist, canonical names
     rows = next(rs for rs in doc["recordSet"] if rs["@id"] == "pair_index")["data"]
@@ -129,18 +136,22 @@ def test_the_document_describes_the_archive_and_every_pair(installed: tuple[Path
     assert len(rows) == len(pairs) == result.pairs == 8
     for row, p in zip(rows, pairs, strict=True):
         assert row["pair_index/image_path"] == hu_archive.member(
-            f"{p.variant}/{p.version}/CT_Images", p.image.name)
+            f"{p.variant}/{p.version}/CT_Images", p.image.name
+        )
         assert row["pair_index/mask_path"] in names and row["pair_index/image_path"] in names
-        assert (row["pair_index/variant"], row["pair_index/version"], row["pair_index/stem"],
-                row["pair_index/group"]) == (p.variant, p.version, p.stem, p.group)
+        assert (
+            row["pair_index/variant"],
+            row["pair_index/version"],
+            row["pair_index/stem"],
+            row["pair_index/group"],
+        ) == (p.variant, p.version, p.stem, p.group)
     fields = next(rs for rs in doc["recordSet"] if rs["@id"] == "pairs")["field"]
     assert [f["name"] for f in fields] == PAIR_FIELDS  # no split: none in force
     assert result.splits_file is None
     assert result.mapping == {"archive": str(archive)}
 
 
-def test_same_tree_same_bytes_wherever_it_is(installed: tuple[Path, Path],
-                                             tmp_path: Path) -> None:
+def test_same_tree_same_bytes_wherever_it_is(installed: tuple[Path, Path], tmp_path: Path) -> None:
     root, archive = installed
     first = L.croissant(root, out=tmp_path / "a.json")
     shutil.copytree(root, tmp_path / "elsewhere")
@@ -162,8 +173,12 @@ def test_split_field_when_splits_are_in_force(own: Path) -> None:
     split_field = rs["pairs"]["field"][-1]
     assert split_field["dataType"] == ["wd:Q3985153", "sc:Text"]
     want = {(p.variant, p.version, p.stem): p.split for p in L.pairs(own)}
-    got = {(r["pair_index/variant"], r["pair_index/version"], r["pair_index/stem"]):
-           r["pair_index/split"] for r in rs["pair_index"]["data"]}
+    got = {
+        (r["pair_index/variant"], r["pair_index/version"], r["pair_index/stem"]): r[
+            "pair_index/split"
+        ]
+        for r in rs["pair_index"]["data"]
+    }
     assert got == want and set(got.values()) <= {"train", "val", "test"}
     assert result.splits_file == str(resolve(own).state_dir / "splits.json")
 
@@ -180,17 +195,22 @@ def test_variant_keeps_its_folders_only(installed: tuple[Path, Path]) -> None:
 @pytest.mark.parametrize(
     ("record", "url"),
     [
-        ({"drive_id": "abcDEF123", "source": "https://drive.google.com/uc?id=abcDEF123"},
-         "https://drive.google.com/uc?export=download&id=abcDEF123"),
-        ({"source": "https://me:secret@mirror.example/LungSegDB.zip?X-Amz-Signature=abc&v=2"},
-         "https://***@mirror.example/LungSegDB.zip?X-Amz-Signature=***&v=2"),
+        (
+            {"drive_id": "abcDEF123", "source": "https://drive.google.com/uc?id=abcDEF123"},
+            "https://drive.google.com/uc?export=download&id=abcDEF123",
+        ),
+        (
+            {"source": "https://me:secret@mirror.example/LungSegDB.zip?X-Amz-Signature=abc&v=2"},
+            "https://***@mirror.example/LungSegDB.zip?X-Amz-Signature=***&v=2",
+        ),
         ({"source": "s3://bucket/LungSegDB.zip"}, "s3://bucket/LungSegDB.zip"),
         ({"source": "file:///home/me/LungSegDB.zip"}, None),
     ],
     ids=["drive", "mirror-redacted", "s3", "local-file"],
 )
-def test_content_url_is_where_it_came_from_redacted(own: Path, record: dict[str, str],
-                                                   url: str) -> None:
+def test_content_url_is_where_it_came_from_redacted(
+    own: Path, record: dict[str, str], url: str
+) -> None:
     p = resolve(own)
     doc = provenance.read(p.provenance)
     assert doc is not None
@@ -215,18 +235,28 @@ _DRIVE = "https://drive.google.com/uc?export=download&id="
         ({"drive_id": dataset.DRIVE_ID, "sha256": _A}, "zip", _DRIVE + dataset.DRIVE_ID),
         ({"drive_id": "otherFile9", "sha256": _B}, "zip", _DRIVE + "otherFile9"),
         # a mirror (--url): its URL, redacted; never written with its secrets
-        ({"source": "https://u:pw@m.example/L.zip?token=t0p&v=3", "sha256": _A}, "zip",
-         "https://***@m.example/L.zip?token=***&v=3"),
+        (
+            {"source": "https://u:pw@m.example/L.zip?token=t0p&v=3", "sha256": _A},
+            "zip",
+            "https://***@m.example/L.zip?token=***&v=3",
+        ),
         ({"source": "gs://b/L.tar.gz", "sha256": _A}, "tar.gz", "gs://b/L.tar.gz"),
         # by hand (--archive FILE, a file:// or plain-path source): named by its SHA-256
         ({"path": "/x/LungSegDB.zip", "sha256": _A}, "zip", f"LungSegDB-sha256-{_A}.zip"),
         ({"path": "/x/LungSegDB.zip", "sha256": _B}, "zip", f"LungSegDB-sha256-{_B.lower()}.zip"),
-        ({"source": "file:///x/L.tar.gz", "sha256": _A}, "tar.gz",
-         f"LungSegDB-sha256-{_A}.tar.gz"),
+        ({"source": "file:///x/L.tar.gz", "sha256": _A}, "tar.gz", f"LungSegDB-sha256-{_A}.tar.gz"),
         ({"source": "./L.zip", "sha256": _A}, None, f"LungSegDB-sha256-{_A}.zip"),
     ],
-    ids=["drive", "drive-other-file", "mirror-redacted", "gs", "by-hand", "by-hand-other",
-         "file-url-tar", "plain-path"],
+    ids=[
+        "drive",
+        "drive-other-file",
+        "mirror-redacted",
+        "gs",
+        "by-hand",
+        "by-hand-other",
+        "file-url-tar",
+        "plain-path",
+    ],
 )
 def test_content_url_per_origin(record: dict[str, str], fmt: str | None, url: str) -> None:
     assert cr.content_url(provenance.Provenance(**record), fmt) == url
@@ -235,17 +265,26 @@ def test_content_url_per_origin(record: dict[str, str], fmt: str | None, url: st
 def test_content_urls_of_different_archives_given_by_hand_never_collide() -> None:
     """mlcroissant keys its download and extraction cache by sha256(contentUrl) alone: two
     archives given by hand at the same path but with other bytes get other contentUrls."""
-    urls = {cr.content_url(provenance.Provenance(path="/same/LungSegDB.zip", sha256=s), "zip")
-            for s in (_A, _B, "0" * 64)}
+    urls = {
+        cr.content_url(provenance.Provenance(path="/same/LungSegDB.zip", sha256=s), "zip")
+        for s in (_A, _B, "0" * 64)
+    }
     assert len(urls) == 3
 
 
 def test_file_set_globs_are_literal_and_leave_dot_files_out_unless_paired() -> None:
-    members = ["w [1]/V1/ct*images/a.TIF", "w [1]/V1/ct*images/b.tif",
-               "w [1]/V1/ct*images/.hidden.TIF"]
+    members = [
+        "w [1]/V1/ct*images/a.TIF",
+        "w [1]/V1/ct*images/b.tif",
+        "w [1]/V1/ct*images/.hidden.TIF",
+    ]
     globs = cr._includes(members)
-    archive = [*members, "w [1]/V1/ct*images/._a.TIF", "w 1/V1/ctXimages/a.TIF",
-               "w [1]/V1/ct*images/notes.txt"]
+    archive = [
+        *members,
+        "w [1]/V1/ct*images/._a.TIF",
+        "w 1/V1/ctXimages/a.TIF",
+        "w [1]/V1/ct*images/notes.txt",
+    ]
     matched = sorted(n for n in archive if any(fnmatch.fnmatchcase(n, g) for g in globs))
     assert matched == sorted(members)
     assert len(globs) == 3  # one per extension as spelled, and the dot-named pair by name
@@ -259,8 +298,9 @@ def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, di
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_a_tree_it_cannot_vouch_for_is_exit_1(own: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_tree_it_cannot_vouch_for_is_exit_1(
+    own: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = resolve(own)
     # not extracted by lungsegdb: no manifest
     made = L.synth(tmp_path / "s", pairs=1, fmt="none")
@@ -286,7 +326,8 @@ def test_a_tree_it_cannot_vouch_for_is_exit_1(own: Path, tmp_path: Path,
 
 
 def test_a_tree_from_another_archive_than_the_recorded_one_is_exit_1(
-        own: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    own: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = resolve(own)
     doc = provenance.read(p.provenance)
     assert doc is not None
@@ -306,9 +347,9 @@ def test_stale_splits_are_exit_1(own: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize("where", ["tree", "folder"])
-def test_out_inside_the_tree_or_a_folder_is_exit_2(installed: tuple[Path, Path], where: str,
-                                                   tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_inside_the_tree_or_a_folder_is_exit_2(
+    installed: tuple[Path, Path], where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = installed[0]
     out = root / "LungSegDB" / "c.json" if where == "tree" else tmp_path
     code, err = _error(capsys, ["croissant", str(out), "--data-dir", str(root)])
@@ -316,18 +357,21 @@ def test_out_inside_the_tree_or_a_folder_is_exit_2(installed: tuple[Path, Path],
     assert not (root / "LungSegDB" / "c.json").exists()
 
 
-def test_unknown_variant_is_exit_2(installed: tuple[Path, Path],
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _error(capsys, ["croissant", "--variant", "cooked", "--data-dir",
-                                str(installed[0])])
+def test_unknown_variant_is_exit_2(
+    installed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _error(
+        capsys, ["croissant", "--variant", "cooked", "--data-dir", str(installed[0])]
+    )
     assert (code, err["error"]["kind"]) == (2, "usage")
 
 
 # ---------------------------------------------------------------------------------------------
 # The command line and the export
 # ---------------------------------------------------------------------------------------------
-def test_cli_prints_the_document_or_writes_out(installed: tuple[Path, Path], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_document_or_writes_out(
+    installed: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = installed[0]
     assert run(["croissant", "--data-dir", str(root)]) == 0
     printed = capsys.readouterr().out
@@ -346,8 +390,9 @@ def test_cli_prints_the_document_or_writes_out(installed: tuple[Path, Path], tmp
     assert "8 (preprocessed data, raw data, no split)" in human and "mapping=" in human
 
 
-def test_writing_the_document_needs_no_extra(installed: tuple[Path, Path], tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writing_the_document_needs_no_extra(
+    installed: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The [croissant] extra is for loading the document; writing it imports neither
     mlcroissant nor Pillow (an import of either fails here)."""
     for name in ("mlcroissant", "PIL"):
@@ -357,13 +402,17 @@ def test_writing_the_document_needs_no_extra(installed: tuple[Path, Path], tmp_p
     assert json.loads(out.read_text())["recordSet"]
 
 
-def test_export_croissant_is_recorded_and_verified(installed: tuple[Path, Path],
-                                                   tmp_path: Path) -> None:
+def test_export_croissant_is_recorded_and_verified(
+    installed: tuple[Path, Path], tmp_path: Path
+) -> None:
     root = installed[0]
     result = L.export("croissant", tmp_path / "out", root)
     out = Path(result.out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "croissant.json", "lungsegdb-export.json", "lungsegdb-splits.json"]
+        "croissant.json",
+        "lungsegdb-export.json",
+        "lungsegdb-splits.json",
+    ]
     assert result.placed == {} and sum(result.counts.values()) == 8
     doc = json.loads((out / "croissant.json").read_text())
     check_structure(doc)

@@ -32,12 +32,14 @@ class Mirror:
     """A static mirror of one folder on 127.0.0.1, counting the requests it answers."""
 
     def __init__(self, folder: Path) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                          functools.partial(_Handler, directory=str(folder)))
+        self.server = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder))
+        )
         self.server.daemon_threads = True
         self.server.requests = []  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property
@@ -67,18 +69,33 @@ def mirror(made: Any) -> Iterator[tuple[Mirror, str]]:
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("LUNGSEGDB_URL", "LUNGSEGDB_URLS", "LUNGSEGDB_SHA256", "LUNGSEGDB_OFFLINE",
-                 "LUNGSEGDB_REQUIRE_PIN", "LUNGSEGDB_HOME", "LUNGSEGDB_RETRIES",
-                 "LUNGSEGDB_TIMEOUT"):
+    for name in (
+        "LUNGSEGDB_URL",
+        "LUNGSEGDB_URLS",
+        "LUNGSEGDB_SHA256",
+        "LUNGSEGDB_OFFLINE",
+        "LUNGSEGDB_REQUIRE_PIN",
+        "LUNGSEGDB_HOME",
+        "LUNGSEGDB_RETRIES",
+        "LUNGSEGDB_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_download_true_fetches_then_indexes(made: Any, mirror: tuple[Mirror, str],
-                                            tmp_path: Path) -> None:
+def test_download_true_fetches_then_indexes(
+    made: Any, mirror: tuple[Mirror, str], tmp_path: Path
+) -> None:
     server, url = mirror
     progress = RecordingProgress()
-    ds = L.PairDataset(tmp_path / "data", download=True, sha256=made.archive.sha256,
-                       urls=[url], drive=False, progress=progress, variant="all")
+    ds = L.PairDataset(
+        tmp_path / "data",
+        download=True,
+        sha256=made.archive.sha256,
+        urls=[url],
+        drive=False,
+        progress=progress,
+        variant="all",
+    )
     assert len(ds) == 8 and ds.downloaded is not None and ds.downloaded.action == "downloaded"
     assert server.requests  # it went to the mirror
     assert any("downloading" in n for n in progress.notes)
@@ -88,12 +105,19 @@ def test_download_true_fetches_then_indexes(made: Any, mirror: tuple[Mirror, str
     assert L.verify(tmp_path / "data").ok
     # intact now: a second dataset fetches nothing (the mirror may even be gone)
     server.close()
-    again = L.PairDataset(tmp_path / "data", download=True, sha256=made.archive.sha256,
-                          urls=[url], drive=False, variant="all")
+    again = L.PairDataset(
+        tmp_path / "data",
+        download=True,
+        sha256=made.archive.sha256,
+        urls=[url],
+        drive=False,
+        variant="all",
+    )
     assert len(again) == 8
     assert again.downloaded is None  # checked against the pin, nothing fetched
-    unpinned = L.PairDataset(tmp_path / "data", download=True, urls=[url], drive=False,
-                             variant="all")
+    unpinned = L.PairDataset(
+        tmp_path / "data", download=True, urls=[url], drive=False, variant="all"
+    )
     assert unpinned.downloaded is None and len(unpinned) == 8
 
 
@@ -115,8 +139,7 @@ def test_a_wrong_pin_is_a_checksum_mismatch_and_leaves_no_tree(
     _server, url = mirror
     root = tmp_path / "data"
     with pytest.raises(L.ChecksumMismatch) as info:
-        L.PairDataset(root, download=True, sha256="0" * 64, urls=[url], drive=False,
-                      variant="raw")
+        L.PairDataset(root, download=True, sha256="0" * 64, urls=[url], drive=False, variant="raw")
     assert info.value.exit_code == 1
     assert not (root / "LungSegDB").exists()
     assert not (root / "LungSegDB.sha256").exists()
@@ -187,16 +210,18 @@ def test_without_download_a_missing_tree_is_not_downloaded(tmp_path: Path, exist
     assert str(root / "LungSegDB") in err.message
 
 
-def test_an_incomplete_tree_is_downloaded_again(made: Any, mirror: tuple[Mirror, str],
-                                                tmp_path: Path) -> None:
+def test_an_incomplete_tree_is_downloaded_again(
+    made: Any, mirror: tuple[Mirror, str], tmp_path: Path
+) -> None:
     _server, url = mirror
     root = tmp_path / "data"
     L.download(root, archive=made.archive.path, sha256=made.archive.sha256)
     victim = next((root / "LungSegDB").rglob("*.TIF"))
     victim.unlink()
     progress = RecordingProgress()
-    ds = L.PairDataset(root, download=True, urls=[url], drive=False, progress=progress,
-                       variant="all")
+    ds = L.PairDataset(
+        root, download=True, urls=[url], drive=False, progress=progress, variant="all"
+    )
     assert victim.exists() and len(ds) == 8
     assert any("not (intact)" in n for n in progress.notes)
 
@@ -231,8 +256,14 @@ def test_ranks_that_waited_while_another_fetched_get_none(
 
     def rank() -> None:
         try:
-            ds = L.PairDataset(root, download=True, sha256=made.archive.sha256, urls=[url],
-                               drive=False, variant="raw")
+            ds = L.PairDataset(
+                root,
+                download=True,
+                sha256=made.archive.sha256,
+                urls=[url],
+                drive=False,
+                variant="raw",
+            )
             results.append(ds.downloaded)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)

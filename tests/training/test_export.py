@@ -79,8 +79,11 @@ def test_each_format_has_its_layout_and_record(
     result = exports[fmt]
     out = Path(result.out)
     assert sorted(result.datasets) == tops
-    assert {p.name for p in out.iterdir()} == {*tops, "lungsegdb-export.json",
-                                               "lungsegdb-splits.json"}
+    assert {p.name for p in out.iterdir()} == {
+        *tops,
+        "lungsegdb-export.json",
+        "lungsegdb-splits.json",
+    }
     assert result.counts == {s: sum(v == s for v in _splits_of(tree).values()) for s in SPLITS}
     assert result.splits_source == "in-force" and not result.made_default_split
     record = json.loads((out / "lungsegdb-export.json").read_text())
@@ -95,13 +98,20 @@ def test_each_format_has_its_layout_and_record(
 def test_nnunet_layout(exports: dict[str, Any], tree: Path) -> None:
     out = Path(exports["nnunet"].out)
     splits = _splits_of(tree)
-    for top, variant in (("Dataset501_LungSegDBPreprocessed", "preprocessed data"),
-                         ("Dataset502_LungSegDBRaw", "raw data")):
+    for top, variant in (
+        ("Dataset501_LungSegDBPreprocessed", "preprocessed data"),
+        ("Dataset502_LungSegDBRaw", "raw data"),
+    ):
         ds = out / top
         fold = json.loads((ds / "splits_final.json").read_text())
-        want = {s: sorted(f"{k.split('/')[1].lower()}_{k.split('/')[2]}"
-                          for k, v in splits.items() if v == s and k.startswith(variant + "/"))
-                for s in SPLITS}
+        want = {
+            s: sorted(
+                f"{k.split('/')[1].lower()}_{k.split('/')[2]}"
+                for k, v in splits.items()
+                if v == s and k.startswith(variant + "/")
+            )
+            for s in SPLITS
+        }
         assert fold == [{"train": want["train"], "val": want["val"]}]
         assert sorted(p.name[:-9] for p in (ds / "imagesTs").iterdir()) == want["test"]
         assert sorted(p.stem for p in (ds / "labelsTs").iterdir()) == want["test"]
@@ -160,8 +170,18 @@ def test_folders_names_match_and_masks_linked(exports: dict[str, Any], tree: Pat
 def test_csv_rows(exports: dict[str, Any], tree: Path) -> None:
     rows = list(csv.DictReader((Path(exports["csv"].out) / "pairs.csv").open()))
     assert len(rows) == 24
-    assert list(rows[0]) == ["split", "variant", "version", "group", "stem", "case", "image",
-                             "mask", "shape", "mask_convention"]
+    assert list(rows[0]) == [
+        "split",
+        "variant",
+        "version",
+        "group",
+        "stem",
+        "case",
+        "image",
+        "mask",
+        "shape",
+        "mask_convention",
+    ]
     splits = _splits_of(tree)
     for r in rows:
         assert r["split"] == splits[f"{r['variant']}/{r['version']}/{r['stem']}"]
@@ -170,11 +190,11 @@ def test_csv_rows(exports: dict[str, Any], tree: Path) -> None:
         assert (r["version"] == "V2") == (c == [3]) and h > 0 and w > 0
 
 
-@pytest.mark.parametrize(("link", "same_inode", "is_link"),
-                         [("hardlink", True, False), ("symlink", True, True),
-                          ("copy", False, False)])
-def test_link_modes(tree: Path, tmp_path: Path, link: str, same_inode: bool,
-                    is_link: bool) -> None:
+@pytest.mark.parametrize(
+    ("link", "same_inode", "is_link"),
+    [("hardlink", True, False), ("symlink", True, True), ("copy", False, False)],
+)
+def test_link_modes(tree: Path, tmp_path: Path, link: str, same_inode: bool, is_link: bool) -> None:
     result = L.export("folders", tmp_path / "o", tree, link=link, variant="raw")
     f = next((tmp_path / "o/raw").glob("*_images/v1_1.tif"))
     src = tree / "raw data/V1/CT_Images/1.TIF"
@@ -213,8 +233,20 @@ def test_split_file_option_and_its_errors(own_tree: Path, tmp_path: Path) -> Non
     L.split(own_tree, seed=5, out=tmp_path / "s5.json")
     result = L.export("csv", tmp_path / "o", own_tree, split_file=tmp_path / "s5.json")
     assert result.splits_source == "file"
-    assert run(["export", "csv", str(tmp_path / "x"), "--split-file", str(tmp_path / "no"),
-                "--data-dir", str(own_tree)]) == 2
+    assert (
+        run(
+            [
+                "export",
+                "csv",
+                str(tmp_path / "x"),
+                "--split-file",
+                str(tmp_path / "no"),
+                "--data-dir",
+                str(own_tree),
+            ]
+        )
+        == 2
+    )
     # made from another manifest
     manifest = own_tree.parent / "LungSegDB.sha256"
     manifest.write_text("0" * 64 + "  raw data/V1/CT_Images/1.TIF\n")
@@ -226,8 +258,20 @@ def test_split_file_option_and_its_errors(own_tree: Path, tmp_path: Path) -> Non
     # not covering the pairs: one added since
     for kind in ("CT_Images", "CT_Masks"):
         shutil.copy(own_tree / f"raw data/V1/{kind}/1.TIF", own_tree / f"raw data/V1/{kind}/99.TIF")
-    assert run(["export", "csv", str(tmp_path / "o4"), "--split-file", str(tmp_path / "s5.json"),
-                "--data-dir", str(own_tree)]) == 1
+    assert (
+        run(
+            [
+                "export",
+                "csv",
+                str(tmp_path / "o4"),
+                "--split-file",
+                str(tmp_path / "s5.json"),
+                "--data-dir",
+                str(own_tree),
+            ]
+        )
+        == 1
+    )
     assert not (tmp_path / "o4").exists()
 
 
@@ -238,8 +282,9 @@ def _debris(parent: Path) -> list[str]:
     return [n for n in os.listdir(parent) if ".staging-" in n or ".old-" in n]
 
 
-def test_refuses_non_empty_out_and_force_replaces(tree: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_refuses_non_empty_out_and_force_replaces(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep")
@@ -284,19 +329,30 @@ NOT_OURS = [
 ]
 
 
-@pytest.mark.parametrize(("holds", "force", "says", "nnunet"), NOT_OURS,
-                         ids=[f"{c[0].__name__}-force={c[1]}" for c in NOT_OURS])
+@pytest.mark.parametrize(
+    ("holds", "force", "says", "nnunet"),
+    NOT_OURS,
+    ids=[f"{c[0].__name__}-force={c[1]}" for c in NOT_OURS],
+)
 def test_an_out_holding_nnunet_datasets_is_refused_with_the_way_to_link_them(
-        holds, force: bool, says: str, nnunet: bool, tree: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture) -> None:
+    holds,
+    force: bool,
+    says: str,
+    nnunet: bool,
+    tree: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
     """$nnUNet_raw holds other datasets: an export may not own it (exit 2, nothing touched),
     and the refusal says to export to a folder of its own and link the DatasetNNN_* folders
     into $nnUNet_raw (docs/export.md#nnunet); any other non-empty OUT keeps the plain hint."""
     out = tmp_path / "nnUNet_raw"
     holds(out, tree)
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    rc = run(["export", "nnunet", str(out), "--data-dir", str(tree), "--json"]
-             + (["--force"] if force else []))
+    rc = run(
+        ["export", "nnunet", str(out), "--data-dir", str(tree), "--json"]
+        + (["--force"] if force else [])
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert rc == 2 and says in err["message"], err
     assert ("link its DatasetNNN_* folders into $nnUNet_raw" in err["hint"]) is nnunet, err
@@ -321,8 +377,19 @@ def test_crash_leaves_out_as_it_was(tree: Path, tmp_path: Path, point: int) -> N
     out = tmp_path / "out"
     L.export("csv", out, tree)
     env = {**os.environ, "LUNGSEGDB_CRASH_AT": str(point), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "lungsegdb_cli", "export", "folders", str(out), "--force",
-           "--data-dir", str(tree), "--variant", "raw"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lungsegdb_cli",
+        "export",
+        "folders",
+        str(out),
+        "--force",
+        "--data-dir",
+        str(tree),
+        "--variant",
+        "raw",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
     assert proc.returncode == -9
     record = json.loads((out / "lungsegdb-export.json").read_text())
@@ -342,8 +409,9 @@ def test_out_overlapping_the_tree_is_refused(tree: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # check_export
 # ---------------------------------------------------------------------------------------------
-def test_check_export_sees_what_changed(own_tree: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture) -> None:
+def test_check_export_sees_what_changed(
+    own_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     L.export("monai", out, own_tree, variant="preprocessed")
     assert run(["verify-export", str(out)]) == 0
@@ -385,10 +453,16 @@ def _image_swapped_for_a_link_to_its_tree_file(out: Path, elsewhere: Path) -> No
     image.symlink_to(Path(record["dataset_dir"]) / source)  # the same bytes, now a link
 
 
-@pytest.mark.parametrize("tamper", [_add_link_to_a_folder, _add_empty_folder,
-                                    _label_swapped_for_a_link_to_a_copy,
-                                    _image_swapped_for_a_link_to_its_tree_file],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _add_link_to_a_folder,
+        _add_empty_folder,
+        _label_swapped_for_a_link_to_a_copy,
+        _image_swapped_for_a_link_to_its_tree_file,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_check_export_sees_links_and_folders_added_or_swapped_in(
     own_tree: Path, tmp_path: Path, tamper: Any
 ) -> None:
@@ -433,8 +507,9 @@ def test_check_export_sees_splits_files_and_manifest(own_tree: Path, tmp_path: P
         (["export", "--check", "{t}"], 2),
     ],
 )
-def test_cli_exit_codes(tree: Path, tmp_path: Path, argv: list[str], code: int,
-                        capsys: pytest.CaptureFixture) -> None:
+def test_cli_exit_codes(
+    tree: Path, tmp_path: Path, argv: list[str], code: int, capsys: pytest.CaptureFixture
+) -> None:
     args = [a.format(o=tmp_path / "o", t=tmp_path) for a in argv]
     assert run([*args, "--data-dir", str(tree), "--json"]) == code
     doc = json.loads(capsys.readouterr().out)
@@ -442,8 +517,21 @@ def test_cli_exit_codes(tree: Path, tmp_path: Path, argv: list[str], code: int,
 
 
 def test_export_json_document(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert run(["export", "folders", str(tmp_path / "o"), "--data-dir", str(tree), "--json",
-                "--variant", "raw"]) == 0
+    assert (
+        run(
+            [
+                "export",
+                "folders",
+                str(tmp_path / "o"),
+                "--data-dir",
+                str(tree),
+                "--json",
+                "--variant",
+                "raw",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["format"] == "folders" and doc["variants"] == ["raw data"]
     assert doc["placed"] == {"hardlink": 24} and doc["copied_instead_of_linked"] == 0
@@ -453,8 +541,7 @@ def test_export_json_document(tree: Path, tmp_path: Path, capsys: pytest.Capture
 def _other_device(tmp_path: Path) -> Path | None:
     shm = Path("/dev/shm")
     try:
-        if shm.is_dir() and os.access(shm, os.W_OK) and \
-                shm.stat().st_dev != tmp_path.stat().st_dev:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev:
             return shm
     except OSError:
         return None
@@ -495,8 +582,9 @@ def test_one_case_id_in_every_layout(tmp_path: Path) -> None:
     L.export("folders", tmp_path / "f", tree)
     ids["folders"] = {p.name.removesuffix(".tif") for p in (tmp_path / "f").rglob("*_images/*")}
     L.export("nnunet", tmp_path / "n", tree)
-    ids["nnunet"] = {p.name.removesuffix("_0000.tif")
-                     for p in (tmp_path / "n").rglob("images*/*.tif")}
+    ids["nnunet"] = {
+        p.name.removesuffix("_0000.tif") for p in (tmp_path / "n").rglob("images*/*.tif")
+    }
     L.export("csv", tmp_path / "c", tree)
     rows = (tmp_path / "c" / "pairs.csv").read_text().splitlines()
     col = rows[0].split(",").index("case")

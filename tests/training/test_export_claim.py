@@ -44,8 +44,11 @@ def hook() -> Iterator[None]:
 def _snapshot(folder: Path) -> dict[str, bytes]:
     if not folder.is_dir():
         return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _beside(out: Path) -> list[str]:
@@ -63,9 +66,9 @@ def _child_env() -> dict[str, str]:
 # A file put into OUT during an export, a second export
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("before", ["absent", "empty", "export"])
-def test_a_file_put_in_out_during_an_export_survives(tree: Path, tmp_path: Path, before: str,
-                                                     hook: None,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_a_file_put_in_out_during_an_export_survives(
+    tree: Path, tmp_path: Path, before: str, hook: None, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     if before == "empty":
         out.mkdir()
@@ -79,8 +82,9 @@ def test_a_file_put_in_out_during_an_export_survives(tree: Path, tmp_path: Path,
 
     set_hook(AtPoint("export staged", drop))
     force = ["--force"] if before == "export" else []
-    code = run(["export", "folders", str(out), "--data-dir", str(tree), "--link", "copy",
-                "--json", *force])
+    code = run(
+        ["export", "folders", str(out), "--data-dir", str(tree), "--link", "copy", "--json", *force]
+    )
     err = json.loads(capsys.readouterr().out)["error"]
     assert code == 5 and err["code"] == 5 and err["kind"] == "out-changed", err
     assert str(out / "important.txt") in err["message"]
@@ -88,8 +92,9 @@ def test_a_file_put_in_out_during_an_export_survives(tree: Path, tmp_path: Path,
     assert _beside(out) == []
 
 
-def test_a_record_replaced_during_a_forced_export_is_kept(tree: Path, tmp_path: Path,
-                                                          hook: None) -> None:
+def test_a_record_replaced_during_a_forced_export_is_kept(
+    tree: Path, tmp_path: Path, hook: None
+) -> None:
     out = tmp_path / "out"
     L.export("csv", out, tree)
     other = tmp_path / "other"
@@ -106,8 +111,7 @@ def test_a_record_replaced_during_a_forced_export_is_kept(tree: Path, tmp_path: 
     assert _snapshot(out) == _snapshot(other) and _beside(out) == []
 
 
-def test_two_exports_into_one_empty_folder_one_wins(tree: Path, tmp_path: Path,
-                                                    hook: None) -> None:
+def test_two_exports_into_one_empty_folder_one_wins(tree: Path, tmp_path: Path, hook: None) -> None:
     """The second export starts while the first is staged: it fails at once (exit 5, naming
     OUT and the run holding it); the first completes and its export checks out."""
     out = tmp_path / "out"
@@ -115,10 +119,20 @@ def test_two_exports_into_one_empty_folder_one_wins(tree: Path, tmp_path: Path,
     second: list[subprocess.CompletedProcess[str]] = []
 
     def start_second() -> None:
-        cmd = [sys.executable, "-m", "lungsegdb_cli", "export", "csv", str(out),
-               "--data-dir", str(tree), "--json"]
-        second.append(subprocess.run(cmd, env=_child_env(), capture_output=True, text=True,
-                                     timeout=120))
+        cmd = [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "export",
+            "csv",
+            str(out),
+            "--data-dir",
+            str(tree),
+            "--json",
+        ]
+        second.append(
+            subprocess.run(cmd, env=_child_env(), capture_output=True, text=True, timeout=120)
+        )
 
     set_hook(AtPoint("export staged", start_second))
     assert run(["export", "folders", str(out), "--data-dir", str(tree), "--quiet"]) == 0
@@ -156,11 +170,11 @@ def _not_an_export(out: Path, tree: Path, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    ["no-record", "broken-record", "foreign-record", "malformed-record",
-     "export-with-a-user-file"],
+    ["no-record", "broken-record", "foreign-record", "malformed-record", "export-with-a-user-file"],
 )
-def test_force_over_what_is_not_an_export_is_refused(tree: Path, tmp_path: Path, kind: str,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_force_over_what_is_not_an_export_is_refused(
+    tree: Path, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "out"
     _not_an_export(out, tree, kind)
     before = _snapshot(out)
@@ -185,14 +199,14 @@ def test_force_over_a_previous_export_still_replaces_it(tree: Path, tmp_path: Pa
     out = tmp_path / "out"
     L.export("folders", out, tree, variant="raw")
     assert run(["export", "csv", str(out), "--data-dir", str(tree), "--force", "-q"]) == 0
-    assert sorted(_snapshot(out)) == ["lungsegdb-export.json", "lungsegdb-splits.json",
-                                      "pairs.csv"]
+    assert sorted(_snapshot(out)) == ["lungsegdb-export.json", "lungsegdb-splits.json", "pairs.csv"]
     assert L.check_export(out).ok and _beside(out) == []
 
 
 @pytest.mark.parametrize("pid", ["own", "live", "dead"])
-def test_a_killed_runs_staging_goes_whatever_pid_its_name_holds(tree: Path, tmp_path: Path,
-                                                                  pid: str) -> None:
+def test_a_killed_runs_staging_goes_whatever_pid_its_name_holds(
+    tree: Path, tmp_path: Path, pid: str
+) -> None:
     """In a container every run may be pid 2: the staging a killed run left beside OUT names
     the next run's own pid (or any live one). The next export, holding OUT's claim, removes
     it all the same: no other run can be staging OUT then."""
@@ -213,8 +227,13 @@ def _ctrl_c() -> None:
 @pytest.mark.parametrize(("point", "placed"), [("export staged", False), ("export done", True)])
 @pytest.mark.parametrize("json_out", [False, True], ids=["human", "json"])
 def test_ctrl_c_after_the_export_is_in_place_says_so(
-    tree: Path, tmp_path: Path, hook: None, capsys: pytest.CaptureFixture[str],
-    point: str, placed: bool, json_out: bool,
+    tree: Path,
+    tmp_path: Path,
+    hook: None,
+    capsys: pytest.CaptureFixture[str],
+    point: str,
+    placed: bool,
+    json_out: bool,
 ) -> None:
     """Ctrl-C before the export is put in place: OUT as it was, "run the same command again"
     holds. After: OUT holds the export, so the message says that and the hint is the check

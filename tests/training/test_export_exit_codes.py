@@ -31,8 +31,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("command", ["split", "export"])
-def test_a_fifo_manifest_is_a_corrupt_manifest(tree: Path, tmp_path: Path, command: str,
-                                               capsys: pytest.CaptureFixture) -> None:
+def test_a_fifo_manifest_is_a_corrupt_manifest(
+    tree: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture
+) -> None:
     root = tmp_path / "data"
     shutil.copytree(tree.parent, root)
     (root / "LungSegDB.sha256").unlink(missing_ok=True)
@@ -60,10 +61,22 @@ def test_a_full_disk_is_the_local_machine_refusing(tree: Path, tmp_path: Path) -
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LUNGSEGDB_SYNC": "0"}
     env.pop(ENV_CRASH_AT, None)
-    cmd = [sys.executable, "-m", "lungsegdb_cli", "export", "folders", str(out), "--link",
-           "copy", "--data-dir", str(tree), "--json"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
-                          preexec_fn=_small_file_limit)
+    cmd = [
+        sys.executable,
+        "-m",
+        "lungsegdb_cli",
+        "export",
+        "folders",
+        str(out),
+        "--link",
+        "copy",
+        "--data-dir",
+        str(tree),
+        "--json",
+    ]
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=120, preexec_fn=_small_file_limit
+    )
     assert proc.returncode == 5, proc.stdout + proc.stderr
     err = json.loads(proc.stdout)["error"]
     assert err["code"] == 5 and err["kind"] in ("local-failure", "disk-full")

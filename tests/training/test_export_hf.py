@@ -91,13 +91,17 @@ def test_layout_card_and_schema(synth: Path, tmp_path: Path) -> None:
     result = L.export("hf", out, synth)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     shards = [f for f in files if f.endswith(".parquet")]
-    assert set(files) - set(shards) == {"README.md", "lungsegdb-export.json",
-                                        "lungsegdb-splits.json"}
+    assert set(files) - set(shards) == {
+        "README.md",
+        "lungsegdb-export.json",
+        "lungsegdb-splits.json",
+    }
     for config in ("preprocessed", "raw"):
         for ours, theirs in HF_SPLITS.items():
             assert f"{config}/{theirs}-00000-of-00001.parquet" in shards, (config, ours)
     assert [s["path"] for s in result.shards] == [
-        f"{c}/{s}-00000-of-00001.parquet" for c in ("preprocessed", "raw")
+        f"{c}/{s}-00000-of-00001.parquet"
+        for c in ("preprocessed", "raw")
         for s in HF_SPLITS.values()
     ]
     text = (out / "README.md").read_text()
@@ -149,8 +153,11 @@ def test_values_are_exact_on_int16_hounsfield_units(hu: Path, tmp_path: Path) ->
 def _card_kinds(text: str) -> dict[tuple[str, str], str]:
     """The card's table of images per config x version."""
     body = text.split("## Decode", 1)[1].split("```", 1)[0]
-    rows = [line.strip("|").split("|") for line in body.splitlines()
-            if line.startswith("| ") and not line.startswith("| config")]
+    rows = [
+        line.strip("|").split("|")
+        for line in body.splitlines()
+        if line.startswith("| ") and not line.startswith("| config")
+    ]
     return {(c.strip(), v.strip()): what.strip() for c, v, what in rows}
 
 
@@ -161,13 +168,15 @@ def _decoded_kinds(out: Path) -> dict[tuple[str, str], str]:
         image = _decode(row["image"])
         channels = {2: "grey (H x W)", 3: f"RGB (H x W x {image.shape[-1]})"}[image.ndim]
         seen.setdefault((row["config"], row["version"]), set()).add(
-            f"`{image.dtype.name}` {channels}")
+            f"`{image.dtype.name}` {channels}"
+        )
     return {k: "; ".join(sorted(v)) for k, v in seen.items()}
 
 
 @pytest.mark.parametrize("tree", ["synth", "hu", "like-kaggle"])
-def test_the_card_says_what_the_images_decode_to(tree: str, synth: Path, hu: Path,
-                                                 tmp_path: Path) -> None:
+def test_the_card_says_what_the_images_decode_to(
+    tree: str, synth: Path, hu: Path, tmp_path: Path
+) -> None:
     """The card's Decode section names, per config x version, the dtype and grey/RGB the
     rows of this export decode to (from the headers export reads), never a fixed claim
     such as "V2: 8-bit RGB": real CT (--like-kaggle) is int16 HU and uint8 grey in V1 and V2."""
@@ -187,8 +196,9 @@ def test_the_card_says_what_the_images_decode_to(tree: str, synth: Path, hu: Pat
 
 
 @pytest.mark.parametrize("installed", [True, False])
-def test_the_card_names_the_tree_and_claims_no_verification(installed: bool, synth: Path,
-                                                           tmp_path: Path) -> None:
+def test_the_card_names_the_tree_and_claims_no_verification(
+    installed: bool, synth: Path, tmp_path: Path
+) -> None:
     """Export verifies nothing, so the card says nothing was verified: it names what
     lungsegdb recorded of the tree (the manifest's SHA-256, the archive it was extracted
     from), and no local path; a tree changed after download is exported all the same."""
@@ -222,12 +232,12 @@ def test_shard_size_in_samples_and_bytes(synth: Path, tmp_path: Path) -> None:
     assert len(train) == -(-n_train // 2) and all(s["samples"] <= 2 for s in train)
     assert train[-1]["path"] == f"raw/train-{len(train) - 1:05d}-of-{len(train):05d}.parquet"
     assert sum(s["samples"] for s in by_count.shards) == 12
-    rows = sum(pq.ParquetFile(tmp_path / "n" / s["path"]).metadata.num_rows
-               for s in by_count.shards)
+    rows = sum(
+        pq.ParquetFile(tmp_path / "n" / s["path"]).metadata.num_rows for s in by_count.shards
+    )
     assert rows == 12
     image = max(p.image.stat().st_size for p in L.pairs(synth, variant="raw"))
-    by_size = L.export("hf", tmp_path / "b", synth, shard_size=f"{2 * image + 100}B",
-                       variant="raw")
+    by_size = L.export("hf", tmp_path / "b", synth, shard_size=f"{2 * image + 100}B", variant="raw")
     assert max(s["samples"] for s in by_size.shards) <= 2
     assert len(by_size.shards) > len(HF_SPLITS)
 
@@ -243,8 +253,9 @@ def test_same_tree_same_shards(synth: Path, tmp_path: Path) -> None:
         assert hashlib.sha256(data).hexdigest() == s["sha256"] and len(data) == s["size"]
 
 
-def test_verify_export_detects_a_changed_byte_in_a_shard(synth: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_verify_export_detects_a_changed_byte_in_a_shard(
+    synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "hf"
     result = L.export("hf", out, synth)
     shard = out / result.shards[0]["path"]
@@ -272,15 +283,31 @@ def test_force_replaces_a_previous_hf_export(synth: Path, tmp_path: Path) -> Non
     assert L.check_export(out).ok
 
 
-def test_cli_json_and_shard_size_errors(synth: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture) -> None:
-    assert run(["export", "hf", str(tmp_path / "o"), "--data-dir", str(synth), "--json",
-                "--shard-size", "1MB"]) == 0
+def test_cli_json_and_shard_size_errors(
+    synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        run(
+            [
+                "export",
+                "hf",
+                str(tmp_path / "o"),
+                "--data-dir",
+                str(synth),
+                "--json",
+                "--shard-size",
+                "1MB",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["format"] == "hf" and doc["shards"] and doc["datasets"]["raw"]["shards"] >= 3
-    for argv in (["hf", str(tmp_path / "x"), "--shard-size", "12XB"],
-                 ["hf", str(tmp_path / "x"), "--shard-size", "0"],
-                 ["nnunet", str(tmp_path / "x"), "--shard-size", "100"]):
+    for argv in (
+        ["hf", str(tmp_path / "x"), "--shard-size", "12XB"],
+        ["hf", str(tmp_path / "x"), "--shard-size", "0"],
+        ["nnunet", str(tmp_path / "x"), "--shard-size", "100"],
+    ):
         assert run(["export", *argv, "--data-dir", str(synth), "--json"]) == 2
         err = json.loads(capsys.readouterr().out)["error"]
         assert err["kind"] == "usage" and "--shard-size" in err["message"]
@@ -314,8 +341,7 @@ def test_a_planar_rgb_image_decodes_as_load_pair_gives_it(tmp_path: Path) -> Non
     pixels = tifffile.imread(image)
     if pixels.ndim == 2:  # make it RGB first
         pixels = np.stack([pixels] * 3, axis=-1)
-    tifffile.imwrite(image, np.moveaxis(pixels, -1, 0), photometric="rgb",
-                     planarconfig="separate")
+    tifffile.imwrite(image, np.moveaxis(pixels, -1, 0), photometric="rgb", planarconfig="separate")
     (pair,) = [p for p in L.pairs(src, variant="preprocessed", version="V2") if p.stem == "1"]
     assert L.load_pair(pair)[0].shape == pixels.shape
     out = tmp_path / "hf"

@@ -124,8 +124,9 @@ def _pair_folders(ds: Path, images: str, labels: str, meta: dict) -> tuple[set[s
         bad.append(f"{images}/{labels}: cases differ {sorted(set(imgs) ^ set(segs))}")
     values = set(meta["labels"].values())
     for case in sorted(set(imgs) & set(segs)):
-        bad += _file_rules(ds / images / f"{case}_0000{ending}", ds / labels / f"{case}{ending}",
-                           values)
+        bad += _file_rules(
+            ds / images / f"{case}_0000{ending}", ds / labels / f"{case}{ending}", values
+        )
     return set(imgs), bad
 
 
@@ -184,7 +185,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_exported_dataset_follows_the_format(exported: Path) -> None:
     datasets = sorted(p for p in exported.iterdir() if p.is_dir())
     assert [d.name for d in datasets] == [
-        "Dataset501_LungSegDBPreprocessed", "Dataset502_LungSegDBRaw"]
+        "Dataset501_LungSegDBPreprocessed",
+        "Dataset502_LungSegDBRaw",
+    ]
     for ds in datasets:
         assert violations(ds) == [], ds.name
         assert (ds / "imagesTs").is_dir() and any((ds / "imagesTs").iterdir())
@@ -235,6 +238,7 @@ def _edit_json(change: Callable[[dict], None]) -> Callable[[Path], None]:
         meta = json.loads((ds / "dataset.json").read_text())
         change(meta)
         (ds / "dataset.json").write_text(json.dumps(meta))
+
     return edit
 
 
@@ -282,8 +286,12 @@ def test_each_rule_catches_its_breach(
 
 
 def test_dataset_folder_name_rule(tmp_path: Path) -> None:
-    for name, ok in [("Dataset501_LungSegDB", True), ("Dataset51_X", False),
-                     ("dataset501_X", False), ("Dataset501", False)]:
+    for name, ok in [
+        ("Dataset501_LungSegDB", True),
+        ("Dataset51_X", False),
+        ("dataset501_X", False),
+        ("Dataset501", False),
+    ]:
         ds = tmp_path / name
         ds.mkdir()
         assert (DATASET_NAME.match(ds.name) is not None) is ok, name

@@ -37,8 +37,12 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     work = tmp_path / "a" / "work"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
-    return {"work": work, "tmp": tmp_path / "a", "inode": work.stat().st_ino,
-            "around": sorted(os.listdir(tmp_path / "a"))}
+    return {
+        "work": work,
+        "tmp": tmp_path / "a",
+        "inode": work.stat().st_ino,
+        "around": sorted(os.listdir(tmp_path / "a")),
+    }
 
 
 def _untouched(work: dict[str, Any]) -> None:
@@ -63,9 +67,21 @@ def test_the_command_line_refuses_it_too(
     synth_tree: Path, work: dict[str, Any], out: str, says: str
 ) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "lungsegdb_cli", "export", "csv", out.format(**work), "--json",
-         "--data-dir", str(synth_tree)],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+        [
+            sys.executable,
+            "-m",
+            "lungsegdb_cli",
+            "export",
+            "csv",
+            out.format(**work),
+            "--json",
+            "--data-dir",
+            str(synth_tree),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     error = json.loads(proc.stdout)["error"]

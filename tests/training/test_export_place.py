@@ -80,8 +80,11 @@ def test_a_worker_placing_plain_tiffs_never_imports_tifffile(tmp_path: Path) -> 
     jobs = _masks_and_images(tmp_path / "src", 4)
     (tmp_path / "out" / "l").mkdir(parents=True)
     (tmp_path / "out" / "i").mkdir()
-    gray = [place.Job(f"i/g{j.rel[4:]}", j.source, "image", "gray", j.key)
-            for j in jobs if j.mode == "link"]
+    gray = [
+        place.Job(f"i/g{j.rel[4:]}", j.source, "image", "gray", j.key)
+        for j in jobs
+        if j.mode == "link"
+    ]
     code = (
         "import sys, json\n"
         "from lungsegdb_cli.training.export import place\n"
@@ -93,7 +96,9 @@ def test_a_worker_placing_plain_tiffs_never_imports_tifffile(tmp_path: Path) -> 
     work = [list(j) for j in ((j.rel, j.source, j.kind, j.mode, j.key) for j in [*jobs, *gray])]
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(work), str(tmp_path / "out")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(proc.stdout) == [["hardlink", "written"], False]
 

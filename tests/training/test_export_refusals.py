@@ -84,19 +84,24 @@ CASES = [
     (truncated_image, LINKED + PACKED, "truncated", "unreadable"),
     (truncated_deflate_image, LINKED + PACKED, "truncated", "unreadable"),
     (shape_mismatch, LINKED + PACKED, "shape-mismatch: mask 30x31, image 32x32", "shape-mismatch"),
-    (shape_mismatch_compressed, LINKED + PACKED, "shape-mismatch: mask 30x31, image 32x32",
-     "shape-mismatch"),
+    (
+        shape_mismatch_compressed,
+        LINKED + PACKED,
+        "shape-mismatch: mask 30x31, image 32x32",
+        "shape-mismatch",
+    ),
     (two_page_image, LINKED, "2 pages", "multi-page"),
     (two_page_mask, LINKED, "2 pages", "multi-page"),
 ]
 
 
-@pytest.mark.parametrize(("bad", "refused", "says", "code"), CASES,
-                         ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize(
+    ("bad", "refused", "says", "code"), CASES, ids=[c[0].__name__ for c in CASES]
+)
 @pytest.mark.parametrize("fmt", LINKED + PACKED)
-def test_export_refuses_a_pair_it_cannot_place(bad, refused, says, code, fmt: str,
-                                               tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+def test_export_refuses_a_pair_it_cannot_place(
+    bad, refused, says, code, fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     root, rel = _tree(tmp_path / "t", bad)
     assert code in {f.code for f in L.validate(root, use_cache=False).findings}
     out = tmp_path / "out"
@@ -140,12 +145,20 @@ def _empty_tree(root: Path, kind: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("tree", "variant", "code", "kind", "says"), EMPTY,
-                         ids=[f"{t}-{v}" for t, v, *_ in EMPTY])
+@pytest.mark.parametrize(
+    ("tree", "variant", "code", "kind", "says"), EMPTY, ids=[f"{t}-{v}" for t, v, *_ in EMPTY]
+)
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_an_export_of_nothing_is_refused_before_anything_is_written(
-        tree: str, variant: str | None, code: int, kind: str, says: str, fmt: str,
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tree: str,
+    variant: str | None,
+    code: int,
+    kind: str,
+    says: str,
+    fmt: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
     """An export whose selection holds no pair is refused, never an empty dataset reported
     as exported: a variant the tree has no pair of is exit 2 naming it and what the tree
     holds; a tree without a pair exit 1. Nothing is written, not even OUT's parent."""

@@ -39,8 +39,9 @@ def _tiff(arr: np.ndarray, **kw: object) -> bytes:
         (np.dstack([np.eye(3, dtype=np.uint8) * 255] * 3), {"photometric": "rgb"}, False),
     ],
 )
-def test_mask_tiff_decodes_to_what_load_pair_returns(arr: np.ndarray, kw: dict[str, object],
-                                                     kept: bool) -> None:
+def test_mask_tiff_decodes_to_what_load_pair_returns(
+    arr: np.ndarray, kw: dict[str, object], kept: bool
+) -> None:
     data = _tiff(arr, **kw)
     out = mask_tiff(data, LIMIT)
     got = tifffile.imread(io.BytesIO(out), key=0)
@@ -91,9 +92,13 @@ def test_hashing_sink_writes_and_hashes_every_part(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["hf", "webdataset"])
 @pytest.mark.parametrize("broken", ["mask", "image", "too-large"])
-def test_a_broken_pair_fails_the_export(tmp_path: Path, fmt: str, broken: str,
-                                        monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture) -> None:
+def test_a_broken_pair_fails_the_export(
+    tmp_path: Path,
+    fmt: str,
+    broken: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     tree = write_hu_tree(tmp_path / "data")
     kind = "CT_Masks" if broken == "mask" else "CT_Images"
     victim = tree / "raw data" / "V2" / kind / "2.TIF"
@@ -126,8 +131,15 @@ def test_a_stem_that_is_not_utf8_is_escaped_in_the_parquet(tmp_path: Path) -> No
     name = os.fsdecode(b"caf\xe9")
     shutil.copy(src / "CT_Images" / "1.TIF", src / "CT_Images" / f"{name}.TIF")
     shutil.copy(src / "CT_Masks" / "1.TIF", src / "CT_Masks" / f"{name}.TIF")
-    pair = Pair(name, src / "CT_Images" / f"{name}.TIF", src / "CT_Masks" / f"{name}.TIF",
-                "raw data", "V1", name, "train")
+    pair = Pair(
+        name,
+        src / "CT_Images" / f"{name}.TIF",
+        src / "CT_Masks" / f"{name}.TIF",
+        "raw data",
+        "V1",
+        name,
+        "train",
+    )
     staged = tmp_path / "staged"
     staged.mkdir()
     packed = pack([pair], DEFAULT, staged, NullProgress(), 1, LIMIT)

@@ -86,15 +86,18 @@ def test_layout_headers_and_index(synth: Path, tmp_path: Path) -> None:
     out = tmp_path / "wds"
     result = L.export("webdataset", out, synth)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert files == sorted([
-        "lungsegdb-export.json", "lungsegdb-splits.json", "shards.json",
-        *(f"{s}/lungsegdb-{s}-000000.tar" for s in SPLITS),
-    ])
+    assert files == sorted(
+        [
+            "lungsegdb-export.json",
+            "lungsegdb-splits.json",
+            "shards.json",
+            *(f"{s}/lungsegdb-{s}-000000.tar" for s in SPLITS),
+        ]
+    )
     for shard in out.glob("*/*.tar"):
         with tarfile.open(shard) as tar:
             for m in tar.getmembers():
-                assert (m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) == (0, 0, 0, "", "",
-                                                                           0o644)
+                assert (m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) == (0, 0, 0, "", "", 0o644)
                 assert m.isreg()
             names = tar.getnames()
         keys = [n.split(".", 1)[0] for n in names[::3]]
@@ -124,8 +127,11 @@ def test_values_are_exact_on_int16_hounsfield_units(hu: Path, tmp_path: Path) ->
     out = tmp_path / "wds"
     L.export("webdataset", out, hu)
     assert _check_values(out, hu) == 16
-    lows = {int(tifffile.imread(io.BytesIO(p["image.tif"]), key=0).min())
-            for _, _, p in _samples(out) if b"raw_" in p["__key__"]}
+    lows = {
+        int(tifffile.imread(io.BytesIO(p["image.tif"]), key=0).min())
+        for _, _, p in _samples(out)
+        if b"raw_" in p["__key__"]
+    }
     assert -32768 in lows and min(lows - {-32768}) < -3000
 
 
@@ -134,8 +140,9 @@ def test_shards_by_count_and_by_size(synth: Path, tmp_path: Path) -> None:
     for split in SPLITS:
         mine = [s for s in by_count.shards if s["path"].startswith(f"{split}/")]
         assert len(mine) == -(-by_count.counts[split] // 5)
-        assert [s["path"] for s in mine] == [wds_export.shard_name(split, i)
-                                            for i in range(len(mine))]
+        assert [s["path"] for s in mine] == [
+            wds_export.shard_name(split, i) for i in range(len(mine))
+        ]
         assert all(s["samples"] == 5 for s in mine[:-1])
     limit = 1_200_000
     by_size = L.export("webdataset", tmp_path / "b", synth, shard_size=f"{limit}B")
@@ -160,8 +167,10 @@ def test_tar_bytes_are_what_tarfile_writes(synth: Path, tmp_path: Path) -> None:
     result = L.export("webdataset", out, synth, shard_size=3)
     shard = out / result.shards[0]["path"]
     buf = io.BytesIO()
-    with tarfile.open(shard) as src, tarfile.open(fileobj=buf, mode="w",
-                                                  format=tarfile.PAX_FORMAT) as dst:
+    with (
+        tarfile.open(shard) as src,
+        tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as dst,
+    ):
         for m in src.getmembers():
             dst.addfile(m, src.extractfile(m))
     assert buf.getvalue() == shard.read_bytes()
@@ -186,15 +195,28 @@ def test_verify_export_detects_a_changed_byte_in_a_shard(synth: Path, tmp_path: 
 
 
 def test_cli(synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert run(["export", "webdataset", str(tmp_path / "o"), "--data-dir", str(synth),
-                "--shard-size", "4"]) == 0
+    assert (
+        run(
+            [
+                "export",
+                "webdataset",
+                str(tmp_path / "o"),
+                "--data-dir",
+                str(synth),
+                "--shard-size",
+                "4",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Shards: " in out and "train:" in out
     assert run(["verify-export", str(tmp_path / "o")]) == 0
 
 
-def test_the_summary_names_each_split_once(synth: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_summary_names_each_split_once(
+    synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each split's line says its pairs and shards in the right number, not "train: train 6
     (1 shards ...)"."""
     assert run(["export", "webdataset", str(tmp_path / "out"), "--data-dir", str(synth)]) == 0

@@ -43,8 +43,13 @@ def _tiff(path: Path, arr: np.ndarray) -> None:
 
 
 def _tiff_planar(path: Path, arr: np.ndarray) -> None:
-    tifffile.imwrite(path, np.moveaxis(arr, -1, 0), planarconfig="separate", photometric="rgb",
-                     extrasamples=[2] if arr.shape[-1] == 4 else None)
+    tifffile.imwrite(
+        path,
+        np.moveaxis(arr, -1, 0),
+        planarconfig="separate",
+        photometric="rgb",
+        extrasamples=[2] if arr.shape[-1] == 4 else None,
+    )
 
 
 u8 = (LUNG * 255).astype(np.uint8)
@@ -135,8 +140,11 @@ def _labels(fmt: str, out: Path) -> list[np.ndarray]:
         return got
     import pyarrow.parquet as pq
 
-    return [tifffile.imread(io.BytesIO(b), key=0) for p in glob.glob(f"{out}/*/*.parquet")
-            for b in pq.read_table(p).column("mask").to_pylist()]
+    return [
+        tifffile.imread(io.BytesIO(b), key=0)
+        for p in glob.glob(f"{out}/*/*.parquet")
+        for b in pq.read_table(p).column("mask").to_pylist()
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["nnunet", "monai", "webdataset", "hf"])

@@ -53,8 +53,13 @@ def test_pairs_are_the_pairs_validate_checks(
     tree = Path(shutil.copytree(source, tmp_path / "LungSegDB", symlinks=True))
     found = L.pairs(tree)
     got = [
-        (p.variant, p.version, p.stem, p.image.relative_to(tree).as_posix(),
-         p.mask.relative_to(tree).as_posix())
+        (
+            p.variant,
+            p.version,
+            p.stem,
+            p.image.relative_to(tree).as_posix(),
+            p.mask.relative_to(tree).as_posix(),
+        )
         for p in found
     ]
     assert got == _tree_pairs(tree)
@@ -116,10 +121,11 @@ def test_load_pair_of_an_undecodable_file_is_a_check_failure(tmp_path: Path) -> 
         L.load_pair(pair)
 
 
-@pytest.mark.parametrize(("mask_shape", "ok"), [((6, 5), True), ((6, 5, 3), True),
-                                               ((3, 5), False), ((6, 4), False),
-                                               ((5, 6), False)],
-                         ids=["same", "rgb-same", "half-height", "narrower", "transposed"])
+@pytest.mark.parametrize(
+    ("mask_shape", "ok"),
+    [((6, 5), True), ((6, 5, 3), True), ((3, 5), False), ((6, 4), False), ((5, 6), False)],
+    ids=["same", "rgb-same", "half-height", "narrower", "transposed"],
+)
 def test_a_mask_not_of_its_images_size_is_refused_as_the_exports_refuse_it(
     tmp_path: Path, mask_shape: tuple[int, ...], ok: bool
 ) -> None:
@@ -150,8 +156,9 @@ def test_pair_dataset_len_getitem_and_transform(synth_tree: Path) -> None:
     assert set(item) == {"image", "mask", "stem", "variant", "version", "group"}
     assert (item["stem"], item["variant"], item["version"]) == ("2", "preprocessed data", "V2")
     assert item["mask"].dtype == np.uint8 and set(np.unique(item["mask"])) <= {0, 1}
-    shaped = L.PairDataset(synth_tree, transform=lambda s: (s["stem"], int(s["mask"].sum())),
-                           variant="all")
+    shaped = L.PairDataset(
+        synth_tree, transform=lambda s: (s["stem"], int(s["mask"].sum())), variant="all"
+    )
     assert len(shaped) == 12
     assert shaped[4] == ("2", int(item["mask"].sum()))
     assert [shaped[i][0] for i in range(3)] == ["1", "2", "3"]

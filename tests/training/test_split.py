@@ -246,8 +246,9 @@ def lopsided(tmp_path_factory: pytest.TempPathFactory) -> Path:
     strays from the ratios."""
     root = tmp_path_factory.mktemp("lopsided")
     stems = {"V1": [f"a{i}" for i in range(40)], "V2": [f"b{i}" for i in range(10)]}
-    labels = {f"{v}/{ver}": stems[ver] for v in ("preprocessed data", "raw data")
-              for ver in ("V1", "V2")}
+    labels = {
+        f"{v}/{ver}": stems[ver] for v in ("preprocessed data", "raw data") for ver in ("V1", "V2")
+    }
     return write_tree(root, labels)
 
 
@@ -262,8 +263,9 @@ def _per_version(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_stratify_meets_the_ratios_in_every_version(lopsided: Path, tmp_path: Path, seed: int):
-    doc = json.loads(_write(lopsided, tmp_path / "s.json", seed=seed, stratify="version")
-                     .read_text())
+    doc = json.loads(
+        _write(lopsided, tmp_path / "s.json", seed=seed, stratify="version").read_text()
+    )
     assert doc["stratify"] == "version"
     counts = _per_version(doc)
     # 80 V1 pairs (40 slices x 2 variants), 20 V2 pairs: one slice (2 pairs) of slack a cut.
@@ -292,8 +294,17 @@ def test_without_stratify_the_file_has_no_stratify_key(synth_tree: Path, tmp_pat
 
 
 def test_bad_stratify_exit_2(synth_tree: Path, tmp_path: Path, capsys) -> None:
-    code = run(["split", "--data-dir", str(synth_tree), "--stratify", "variant",
-                "--out", str(tmp_path / "s.json")])
+    code = run(
+        [
+            "split",
+            "--data-dir",
+            str(synth_tree),
+            "--stratify",
+            "variant",
+            "--out",
+            str(tmp_path / "s.json"),
+        ]
+    )
     assert code == 2
     assert "Cannot stratify by 'variant'" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
@@ -301,18 +312,24 @@ def test_bad_stratify_exit_2(synth_tree: Path, tmp_path: Path, capsys) -> None:
 
 # --- validate warns when the splits in force no longer match the tree ---------------------------
 def _stale(tree: Path) -> list[dict[str, Any]]:
-    return [f.to_dict() for f in L.validate(tree, use_cache=False).findings
-            if f.code == "stale-splits"]
+    return [
+        f.to_dict() for f in L.validate(tree, use_cache=False).findings if f.code == "stale-splits"
+    ]
 
 
 def test_validate_warns_when_the_splits_no_longer_match(tmp_path: Path) -> None:
-    labels = {f"{v}/{ver}": ["1", "2", "3"] for v in ("preprocessed data", "raw data")
-              for ver in ("V1", "V2")}
+    labels = {
+        f"{v}/{ver}": ["1", "2", "3"]
+        for v in ("preprocessed data", "raw data")
+        for ver in ("V1", "V2")
+    }
     tree = write_tree(tmp_path / "d", labels)
     L.split(tmp_path / "d")
     assert _stale(tree) == []  # fresh splits: no finding
-    write_tree(tmp_path / "d", {"raw data/V1": ["1", "2", "3", "4"],
-                                "preprocessed data/V1": ["1", "2", "3", "4"]})
+    write_tree(
+        tmp_path / "d",
+        {"raw data/V1": ["1", "2", "3", "4"], "preprocessed data/V1": ["1", "2", "3", "4"]},
+    )
     (found,) = _stale(tree)
     assert found["severity"] == "warning"
     assert found["path"] == "../.lungsegdb/splits.json"

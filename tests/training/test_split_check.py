@@ -83,8 +83,9 @@ def _one_pair_too_many(doc: dict[str, Any]) -> None:
 def _another_trees(doc: dict[str, Any]) -> None:
     """The splits of a sibling folder (same shape, other stems), as a shared state folder
     leaves them after 'split' on the sibling."""
-    doc["splits"] = {s: sorted(n.replace("/pat", "/other") for n in names)
-                     for s, names in doc["splits"].items()}
+    doc["splits"] = {
+        s: sorted(n.replace("/pat", "/other") for n in names) for s, names in doc["splits"].items()
+    }
 
 
 def _broken_group_by(doc: dict[str, Any]) -> None:
@@ -92,18 +93,28 @@ def _broken_group_by(doc: dict[str, Any]) -> None:
 
 
 SPOILED: list[Any] = [
-    pytest.param(_one_copy_moved, r"copies of slice 'V1/pat1_slice0' in different splits",
-                 id="slice-copies-apart"),
-    pytest.param(_one_slice_of_a_group_moved, r"group 'V1/pat1' .* in 2 splits",
-                 id="group-straddles"),
-    pytest.param(_one_pair_twice, r"puts 'raw data/V1/pat2_slice1' in two splits",
-                 id="pair-in-two-splits"),
-    pytest.param(_one_pair_dropped, r"does not cover 1 pair of the tree, e\.g\. "
-                 r"'raw data/V1/pat3_slice2'", id="stale-pair-added"),
+    pytest.param(
+        _one_copy_moved,
+        r"copies of slice 'V1/pat1_slice0' in different splits",
+        id="slice-copies-apart",
+    ),
+    pytest.param(
+        _one_slice_of_a_group_moved, r"group 'V1/pat1' .* in 2 splits", id="group-straddles"
+    ),
+    pytest.param(
+        _one_pair_twice, r"puts 'raw data/V1/pat2_slice1' in two splits", id="pair-in-two-splits"
+    ),
+    pytest.param(
+        _one_pair_dropped,
+        r"does not cover 1 pair of the tree, e\.g\. "
+        r"'raw data/V1/pat3_slice2'",
+        id="stale-pair-added",
+    ),
     pytest.param(_one_pair_too_many, r"names 1 pair the tree no longer has", id="stale-pair-gone"),
     pytest.param(_another_trees, r"does not cover 36 pairs", id="another-tree"),
-    pytest.param(_broken_group_by, r"has a group_by it cannot have been made with",
-                 id="broken-group-by"),
+    pytest.param(
+        _broken_group_by, r"has a group_by it cannot have been made with", id="broken-group-by"
+    ),
 ]
 
 
@@ -170,21 +181,49 @@ def test_every_consumer_refuses_a_spoiled_splits_file(
 
 
 CLI: list[Any] = [
-    pytest.param(lambda tree, spoiled, tmp: ["pairs", "--data-dir", str(tree), "--split",
-                                             "train"], id="pairs"),
-    pytest.param(lambda tree, spoiled, tmp: ["export", "csv", str(tmp / "out"), "--data-dir",
-                                             str(tree)], id="export"),
-    pytest.param(lambda tree, spoiled, tmp: ["export", "csv", str(tmp / "out"), "--data-dir",
-                                             str(tree), "--split-file", str(spoiled)],
-                 id="export-split-file"),
-    pytest.param(lambda tree, spoiled, tmp: ["preview", str(tmp / "p.png"), "--data-dir",
-                                             str(tree), "--split", "test"], id="preview"),
+    pytest.param(
+        lambda tree, spoiled, tmp: ["pairs", "--data-dir", str(tree), "--split", "train"],
+        id="pairs",
+    ),
+    pytest.param(
+        lambda tree, spoiled, tmp: ["export", "csv", str(tmp / "out"), "--data-dir", str(tree)],
+        id="export",
+    ),
+    pytest.param(
+        lambda tree, spoiled, tmp: [
+            "export",
+            "csv",
+            str(tmp / "out"),
+            "--data-dir",
+            str(tree),
+            "--split-file",
+            str(spoiled),
+        ],
+        id="export-split-file",
+    ),
+    pytest.param(
+        lambda tree, spoiled, tmp: [
+            "preview",
+            str(tmp / "p.png"),
+            "--data-dir",
+            str(tree),
+            "--split",
+            "test",
+        ],
+        id="preview",
+    ),
 ]
 
 
 @pytest.mark.parametrize("argv", CLI)
-@pytest.mark.parametrize(("how", "message"), [p for p in SPOILED if p.id in (
-    "slice-copies-apart", "group-straddles", "pair-in-two-splits", "another-tree")])
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        p
+        for p in SPOILED
+        if p.id in ("slice-copies-apart", "group-straddles", "pair-in-two-splits", "another-tree")
+    ],
+)
 def test_the_cli_exits_1_with_the_same_error(
     spoil: Any, tmp_path: Path, how: Any, message: str, argv: Any, capsys: Any
 ) -> None:
@@ -202,8 +241,7 @@ def test_the_cli_exits_1_with_the_same_error(
 
 def test_validate_names_a_leak_as_stale_splits(spoil: Any) -> None:
     tree, _ = spoil(_one_slice_of_a_group_moved)
-    (found,) = [f for f in L.validate(tree, use_cache=False).findings
-                if f.code == "stale-splits"]
+    (found,) = [f for f in L.validate(tree, use_cache=False).findings if f.code == "stale-splits"]
     assert "group 'V1/pat1'" in found.message and "run 'lungsegdb split' again" in found.message
 
 
@@ -238,12 +276,21 @@ def test_pairs_without_split_still_list_with_stale_splits(spoil: Any) -> None:
 
 # --- split never writes a file the check refuses ---------------------------------------------
 PATTERNS = [None, r"^(p\d+)_", r"^([a-z]+)", r"(\d+)$", r"_(s\d)", r"^(.*\D)\d+$"]
-_stem = st.builds(lambda p, n, s: f"{p}{n}_s{s}",
-                  st.sampled_from(["p", "q", "pat"]), st.integers(0, 4), st.integers(0, 3))
+_stem = st.builds(
+    lambda p, n, s: f"{p}{n}_s{s}",
+    st.sampled_from(["p", "q", "pat"]),
+    st.integers(0, 4),
+    st.integers(0, 3),
+)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     stems=st.lists(_stem, min_size=1, max_size=10, unique=True),
     group_by=st.sampled_from(PATTERNS),
@@ -252,7 +299,10 @@ _stem = st.builds(lambda p, n, s: f"{p}{n}_s{s}",
     ratios=st.sampled_from([(0.7, 0.15, 0.15), (0.34, 0.33, 0.33), (0.1, 0.1, 0.8)]),
 )
 def test_split_never_writes_a_file_the_check_refuses(
-    stems: list[str], group_by: str | None, seed: int, stratify: str | None,
+    stems: list[str],
+    group_by: str | None,
+    seed: int,
+    stratify: str | None,
     ratios: tuple[float, float, float],
 ) -> None:
     work = Path(tempfile.mkdtemp(prefix="splitcheck-"))
@@ -293,8 +343,9 @@ def test_an_empty_group_capture_is_a_group_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("consumer", CONSUMERS)
-@pytest.mark.parametrize("value", [None, 3, {"a": "b"}, "train"], ids=["null", "number",
-                                                                        "object", "text"])
+@pytest.mark.parametrize(
+    "value", [None, 3, {"a": "b"}, "train"], ids=["null", "number", "object", "text"]
+)
 def test_a_split_that_is_not_a_list_is_a_check_failure_not_a_traceback(
     spoil: Any, tmp_path: Path, consumer: Any, value: Any
 ) -> None:

@@ -25,13 +25,13 @@ HOSTILE = ["=cmd", "+SUM(1,2)", "@cmd", "-2+3"]
 @pytest.mark.parametrize(
     ("value", "written"),
     [
-        ("=cmd", "\"'=cmd\""),
-        ("+SUM(1,2)", "\"'+SUM(1,2)\""),
-        ("@cmd", "\"'@cmd\""),
-        ("-2+3", "\"'-2+3\""),
-        ("\tx", "\"'\tx\""),
-        ("\r=x", "\"'\r=x\""),
-        ('=HYPERLINK("u")', "\"'=HYPERLINK(\"\"u\"\")\""),
+        ("=cmd", '"\'=cmd"'),
+        ("+SUM(1,2)", '"\'+SUM(1,2)"'),
+        ("@cmd", '"\'@cmd"'),
+        ("-2+3", '"\'-2+3"'),
+        ("\tx", '"\'\tx"'),
+        ("\r=x", '"\'\r=x"'),
+        ('=HYPERLINK("u")', '"\'=HYPERLINK(""u"")"'),
         ("a=b", "a=b"),
         ("a,b", '"a,b"'),
         ("-12", "-12"),  # numbers stay readable, as text too (stats writes repr(mean))
@@ -76,7 +76,7 @@ def _assert_escaped(text: str, column: str = "stem") -> None:
     stems = {r[column] for r in rows}
     assert {"'" + s for s in HOSTILE} <= stems, stems
     for s in HOSTILE:
-        assert f"\"'{s}\"" in text  # prefixed and quoted
+        assert f'"\'{s}"' in text  # prefixed and quoted
     for row in rows:
         for value in row.values():
             assert not value.startswith(csvsafe.FORMULA_START) or csvsafe._NUMBER.fullmatch(

@@ -30,8 +30,16 @@ def test_positive_float_refuses_with_the_name_and_value(raw: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "want"),
-    [(None, 7), ("", 7), ("  ", 7), ("5", 5), (" 12 ", 12), ("1_000", 1000), ("1e3", 1000),
-     ("64.0", 64)],
+    [
+        (None, 7),
+        ("", 7),
+        ("  ", 7),
+        ("5", 5),
+        (" 12 ", 12),
+        ("1_000", 1000),
+        ("1e3", 1000),
+        ("64.0", 64),
+    ],
 )
 def test_positive_int_accepts(raw: str | None, want: int) -> None:
     env = {} if raw is None else {"LUNGSEGDB_X": raw}
@@ -72,8 +80,19 @@ def test_extract_limits_from_env_values_and_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "want"),
-    [(None, False), ("", False), ("  ", False), ("0", False), ("false", False), ("No", False),
-     ("OFF", False), ("1", True), ("true", True), (" YES ", True), ("on", True)],
+    [
+        (None, False),
+        ("", False),
+        ("  ", False),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("OFF", False),
+        ("1", True),
+        ("true", True),
+        (" YES ", True),
+        ("on", True),
+    ],
 )
 def test_flag_accepts(raw: str | None, want: bool) -> None:
     env = {} if raw is None else {"LUNGSEGDB_X": raw}
@@ -95,9 +114,15 @@ def test_check_reads_every_documented_numeric_variable() -> None:
     from pathlib import Path
 
     doc = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
-    for name in ("LUNGSEGDB_MAX_DOWNLOAD", "LUNGSEGDB_MIN_RATE", "LUNGSEGDB_RATE_WINDOW",
-                 "LUNGSEGDB_MAX_BYTES", "LUNGSEGDB_MAX_FILES", "LUNGSEGDB_MAX_RATIO",
-                 "LUNGSEGDB_WORKERS"):
+    for name in (
+        "LUNGSEGDB_MAX_DOWNLOAD",
+        "LUNGSEGDB_MIN_RATE",
+        "LUNGSEGDB_RATE_WINDOW",
+        "LUNGSEGDB_MAX_BYTES",
+        "LUNGSEGDB_MAX_FILES",
+        "LUNGSEGDB_MAX_RATIO",
+        "LUNGSEGDB_WORKERS",
+    ):
         assert f"`{name}`" in doc and name in envvars.NUMERIC
         envvars.check([name], {})  # unset: the default
         with pytest.raises(UsageError) as info:

@@ -151,9 +151,7 @@ NOT_REGULAR = [(_fifo, "FIFO"), (_zero_link, "device")]
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
 @pytest.mark.parametrize(("make", "kind"), NOT_REGULAR, ids=["fifo", "link-to-dev-zero"])
-def test_hash_file_refuses_what_is_not_a_regular_file(
-    tmp_path: Path, make: Any, kind: str
-) -> None:
+def test_hash_file_refuses_what_is_not_a_regular_file(tmp_path: Path, make: Any, kind: str) -> None:
     path = make(tmp_path)
     with pytest.raises(hashing.NotRegularFile) as exc:
         finishes(lambda: hashing.hash_file(path))

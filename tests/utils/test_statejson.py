@@ -36,8 +36,19 @@ def test_deep_nesting_is_a_value_error_not_a_recursion_error(shape: str) -> None
         statejson.loads(DEEP[shape].encode())
 
 
-@pytest.mark.parametrize("text", ['{', '{"a": 1', '[1, 2', '{"a": [1, 2, {"b": "x"', '', '["ab',
-                                  '{"splits": {"train": ["a", "b"], "val": ["c"]', "[" * 32])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        '{"a": 1',
+        "[1, 2",
+        '{"a": [1, 2, {"b": "x"',
+        "",
+        '["ab',
+        '{"splits": {"train": ["a", "b"], "val": ["c"]',
+        "[" * 32,
+    ],
+)
 def test_a_file_cut_short_is_said_to_end_early_not_to_nest_too_deep(text: str) -> None:
     """What a full disk or a killed copy leaves: said as such (it used to be "nested deeper
     than 32 levels" for any unclosed bracket)."""
@@ -218,17 +229,27 @@ def _with(path: Path, edit: Any) -> str:
 #: the lone surrogate U+D800 (no file name can hold it) escaped in the JSON.
 _SURROGATES = [
     ("journal", lambda p: _journal_naming("LungSegDB\ud800"), ["info"], 1),
-    ("splits", lambda p: _with(p, lambda d: d["splits"]["train"].append("x\ud800")),
-     ["pairs"], 1),
-    ("record", lambda p: _with(p, lambda d: d.update(dataset_dir="/x\ud800")),
-     ["verify-export", "{base}/out"], 1),
-    ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
-     ["info"], 0),
+    ("splits", lambda p: _with(p, lambda d: d["splits"]["train"].append("x\ud800")), ["pairs"], 1),
+    (
+        "record",
+        lambda p: _with(p, lambda d: d.update(dataset_dir="/x\ud800")),
+        ["verify-export", "{base}/out"],
+        1,
+    ),
+    ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")), ["info"], 0),
     # a corrupt provenance is a finding (provenance-corrupt, exit 1), never "no record"
-    ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
-     ["verify"], 1),
-    ("provenance", lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
-     ["download", "--offline"], 1),
+    (
+        "provenance",
+        lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
+        ["verify"],
+        1,
+    ),
+    (
+        "provenance",
+        lambda p: _with(p, lambda d: d.update(path=d["path"] + "\ud800")),
+        ["download", "--offline"],
+        1,
+    ),
 ]
 
 

@@ -208,13 +208,21 @@ def child_tmpdir() -> Iterator[Path]:
     ],
 )
 def test_workers_die_with_a_killed_command(
-    busy_tree: Path, tmp_path: Path, reaper: set[tuple[int, int]], command: str, how: str,
+    busy_tree: Path,
+    tmp_path: Path,
+    reaper: set[tuple[int, int]],
+    command: str,
+    how: str,
     child_tmpdir: Path,
 ) -> None:
     if how != "pdeathsig" and not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open here")
-    env = {**os.environ, "LUNGSEGDB_WORKERS": "2", "PYTHONPATH": str(ROOT),
-           "TMPDIR": str(child_tmpdir)}
+    env = {
+        **os.environ,
+        "LUNGSEGDB_WORKERS": "2",
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(child_tmpdir),
+    }
     if command == "synth":
         what = [str(tmp_path / "out"), "--pairs", "300", "--format", "none"]
     else:

@@ -28,7 +28,11 @@ _LIMIT = 1 << 20
 
 #: Fields whose wrong type makes the whole sidecar untrustworthy (``url`` is informative).
 _CHECKED: dict[str, type] = {
-    "source": str, "validator": str, "total": int, "filename": str, "source_sha256": str,
+    "source": str,
+    "validator": str,
+    "total": int,
+    "filename": str,
+    "source_sha256": str,
 }
 #: What a partial download and its sidecar are called.
 PART_SUFFIX, STATE_SUFFIX = ".part", ".part.json"

@@ -154,8 +154,9 @@ def _previous_export(out: Path) -> Seen:
             f"OUT {out} holds {counted(len(extra), 'path')} its export did not make, "
             f"e.g. {extra[0]}: "
             "--force replaces only what a previous export made",
-            hint=_hint(out, "Move them out of OUT (or choose another OUT), then run the export "
-                       "again."),
+            hint=_hint(
+                out, "Move them out of OUT (or choose another OUT), then run the export again."
+            ),
             path=str(out / extra[0]),
         )
     return Seen(_digest(out / RECORD), made)
@@ -182,8 +183,7 @@ def check_out(out: str | os.PathLike[str]) -> Path:
     if here == real or here.is_relative_to(real):
         what = "the current folder" if here == real else "a folder holding the current folder"
         raise UsageError(
-            f"OUT {text} is {what}: the export would replace the folder this process "
-            "works in",
+            f"OUT {text} is {what}: the export would replace the folder this process works in",
             hint="Export to a folder of its own, e.g. ./export.",
             path=str(path),
         )
@@ -204,19 +204,23 @@ def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
                 path=str(out),
             )
     if out.is_symlink():
-        raise UsageError(f"OUT {out} is a symbolic link (to {real})",
-                         hint="Give the folder it points to, or choose another OUT.",
-                         path=str(out))
+        raise UsageError(
+            f"OUT {out} is a symbolic link (to {real})",
+            hint="Give the folder it points to, or choose another OUT.",
+            path=str(out),
+        )
     if os.path.lexists(out) and not out.is_dir():
-        raise UsageError(f"OUT {out} exists and is not a folder", hint="Choose another OUT.",
-                         path=str(out))
+        raise UsageError(
+            f"OUT {out} exists and is not a folder", hint="Choose another OUT.", path=str(out)
+        )
     if not out.is_dir() or not any(os.scandir(out)):
         return Seen()
     if not force:
         raise UsageError(
             f"OUT {out} is not empty",
-            hint=_hint(out, "Give --force to replace a previous export there, or choose another "
-                       "OUT."),
+            hint=_hint(
+                out, "Give --force to replace a previous export there, or choose another OUT."
+            ),
             path=str(out),
         )
     return _previous_export(out)
@@ -250,7 +254,8 @@ def _changed(out: Path, rel: str, where: Path | None = None) -> OutChanged:
         f"OUT {out} changed while the export was made ({what}): the export was not put in "
         f"place and nothing in OUT was deleted{kept}",
         hint=f"Move {path} out of OUT (or choose another OUT), then export again."
-        if rel != RECORD else "Check what replaced the export in OUT, then export again.",
+        if rel != RECORD
+        else "Check what replaced the export in OUT, then export again.",
         path=str(path),
     )
 

@@ -82,14 +82,17 @@ def read_record(out: Path) -> dict[str, Any]:
     """The record of the export at ``out``; none there: UsageError (exit 2); broken: exit 1."""
     where = out / RECORD
     if not out.is_dir():
-        raise UsageError(f"No export at {out} (not a folder)", hint="Give an export's folder.",
-                         path=str(out))
+        raise UsageError(
+            f"No export at {out} (not a folder)", hint="Give an export's folder.", path=str(out)
+        )
     try:
         raw = read_regular(where)
     except FileNotFoundError:
-        raise UsageError(f"{out} is not a lungsegdb export (no {RECORD})",
-                         hint="Make one with 'lungsegdb export FORMAT OUT'.",
-                         path=str(out)) from None
+        raise UsageError(
+            f"{out} is not a lungsegdb export (no {RECORD})",
+            hint="Make one with 'lungsegdb export FORMAT OUT'.",
+            path=str(out),
+        ) from None
     except OSError as exc:
         from lungsegdb_cli.errors import from_os_error
 
@@ -102,17 +105,30 @@ def read_record(out: Path) -> dict[str, Any]:
             raise ValueError("no 'files' or 'splits'")
         _check_entries(doc)
     except ValueError as exc:
-        raise CheckFailed(f"The export record {where} cannot be read: {exc}",
-                          hint="Export again with --force.", path=str(where)) from exc
+        raise CheckFailed(
+            f"The export record {where} cannot be read: {exc}",
+            hint="Export again with --force.",
+            path=str(where),
+        ) from exc
     return doc
 
 
 #: The fields of an entry of the record's lists, with their JSON types (as ``record_doc``
 #: writes them): a record that differs was not written by lungsegdb.
-_FILE_ENTRY: dict[str, type] = {"path": str, "size": int, "how": str, "ino": int, "mtime_ns": int,
-                               "source": str, "source_size": int, "source_mtime_ns": int}
+_FILE_ENTRY: dict[str, type] = {
+    "path": str,
+    "size": int,
+    "how": str,
+    "ino": int,
+    "mtime_ns": int,
+    "source": str,
+    "source_size": int,
+    "source_mtime_ns": int,
+}
 _ENTRY_FIELDS: dict[str, dict[str, type]] = {
-    "files": _FILE_ENTRY, "sources": _FILE_ENTRY, "texts": {"path": str, "sha256": str},
+    "files": _FILE_ENTRY,
+    "sources": _FILE_ENTRY,
+    "texts": {"path": str, "sha256": str},
     "shards": {"path": str, "size": int, "sha256": str, "samples": int},
 }
 
@@ -151,7 +167,8 @@ def _check_file(res: ExportCheckResult, out: Path, tree: Path, entry: dict[str, 
     rel = str(entry["path"])
     src = _stat(tree / str(entry["source"]))
     if src is None or (src.st_size, src.st_mtime_ns) != (
-        entry["source_size"], entry["source_mtime_ns"]
+        entry["source_size"],
+        entry["source_mtime_ns"],
     ):
         res.source_changed.append(str(entry["source"]))
     if entry.get("how") == "probed":
@@ -214,8 +231,9 @@ def foreign(folder: Path, made: Iterable[str]) -> list[str]:
     """What is under ``folder`` (relative, with ``/``, sorted) that is neither one of the paths
     ``made`` nor a folder holding one: what someone else put there. Links are not followed."""
     made = set(made)
-    holders = {"/".join(parts[:i]) for p in made for parts in [p.split("/")]
-               for i in range(1, len(parts))}
+    holders = {
+        "/".join(parts[:i]) for p in made for parts in [p.split("/")] for i in range(1, len(parts))
+    }
     found: list[str] = []
     todo = [""]
     while todo:

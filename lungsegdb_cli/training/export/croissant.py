@@ -193,9 +193,11 @@ def archive_facts(paths: DataPaths) -> ArchiveFacts:
     generation lock held. No tree, no manifest, or a tree that differs: CheckFailed; the
     archive or the layout not recorded: :class:`ArchiveUnrecorded` (both exit 1)."""
     if not paths.dataset_dir.is_dir():
-        raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
-                          hint="Run 'lungsegdb download' first, or pass --data-dir.",
-                          path=str(paths.dataset_dir))
+        raise CheckFailed(
+            f"No LungSegDB tree at {paths.dataset_dir}",
+            hint="Run 'lungsegdb download' first, or pass --data-dir.",
+            path=str(paths.dataset_dir),
+        )
     if not paths.manifest.is_file():
         raise ArchiveUnrecorded(
             f"The tree at {paths.dataset_dir} has no manifest: it was not extracted by lungsegdb",
@@ -311,19 +313,24 @@ def _includes(members: Iterable[str]) -> list[str]:
             globs.add(f"{_glob(folder)}/{_glob(name)}")
         else:
             globs.add((folder, os.path.splitext(name)[1]))
-    return sorted(g if isinstance(g, str) else f"{_glob(g[0])}/[!.]*{_glob(g[1])}"
-                  for g in globs)
+    return sorted(g if isinstance(g, str) else f"{_glob(g[0])}/[!.]*{_glob(g[1])}" for g in globs)
 
 
 def _relative(path: Path, root: Path) -> str:
     """``path`` relative to ``root``, with ``/`` (string work: 10,000 paths in milliseconds)."""
     text, prefix = os.fspath(path), os.fspath(root) + os.sep
-    rel = text[len(prefix):] if text.startswith(prefix) else os.path.relpath(text, root)
+    rel = text[len(prefix) :] if text.startswith(prefix) else os.path.relpath(text, root)
     return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
 
-def _field(rs: str, name: str, data_type: Any, description: str | None = None,
-           source: dict[str, Any] | None = None, references: str | None = None) -> dict[str, Any]:
+def _field(
+    rs: str,
+    name: str,
+    data_type: Any,
+    description: str | None = None,
+    source: dict[str, Any] | None = None,
+    references: str | None = None,
+) -> dict[str, Any]:
     doc: dict[str, Any] = {"@type": "cr:Field", "@id": f"{rs}/{name}", "name": name}
     if description:
         doc["description"] = description
@@ -353,8 +360,10 @@ def _record_sets(names: list[str], rows: list[dict[str, str]]) -> list[dict[str,
         "description": "One row per image/mask pair: where both files are in the archive and "
         "what the pair is. The record set 'pairs' joins it with the files.",
         "key": {"@id": "pair_index/image_path"},
-        "field": [_field("pair_index", n, _SPLIT if n == "split" else _TEXT, _INDEX_FIELDS[n])
-                  for n in names],
+        "field": [
+            _field("pair_index", n, _SPLIT if n == "split" else _TEXT, _INDEX_FIELDS[n])
+            for n in names
+        ],
         "data": rows,
     }
     files = [
@@ -365,10 +374,20 @@ def _record_sets(names: list[str], rows: list[dict[str, str]]) -> list[dict[str,
             "description": f"Every {kind} file of the archive: its path and its content.",
             "key": {"@id": f"{kind}_files/path"},
             "field": [
-                _field(f"{kind}_files", "path", _TEXT, f"The {kind}'s path in the archive.",
-                       _from_files(f"{kind}s", "fullpath")),
-                _field(f"{kind}_files", "content", _IMAGE if kind == "image" else _MASK,
-                       f"The {kind}.", _from_files(f"{kind}s", "content")),
+                _field(
+                    f"{kind}_files",
+                    "path",
+                    _TEXT,
+                    f"The {kind}'s path in the archive.",
+                    _from_files(f"{kind}s", "fullpath"),
+                ),
+                _field(
+                    f"{kind}_files",
+                    "content",
+                    _IMAGE if kind == "image" else _MASK,
+                    f"The {kind}.",
+                    _from_files(f"{kind}s", "content"),
+                ),
             ],
         }
         for kind in ("image", "mask")
@@ -380,9 +399,17 @@ def _record_sets(names: list[str], rows: list[dict[str, str]]) -> list[dict[str,
         "description": "Each row of pair_index with its mask.",
         "key": {"@id": "pair_masks/image_path"},
         "field": [
-            *(_field("pair_masks", n, _SPLIT if n == "split" else _TEXT, _INDEX_FIELDS[n],
-                     _from_field(f"pair_index/{n}"),
-                     "mask_files/path" if n == "mask_path" else None) for n in names),
+            *(
+                _field(
+                    "pair_masks",
+                    n,
+                    _SPLIT if n == "split" else _TEXT,
+                    _INDEX_FIELDS[n],
+                    _from_field(f"pair_index/{n}"),
+                    "mask_files/path" if n == "mask_path" else None,
+                )
+                for n in names
+            ),
             _field("pair_masks", "mask", _MASK, "The mask.", _from_field("mask_files/content")),
         ],
     }
@@ -394,13 +421,31 @@ def _record_sets(names: list[str], rows: list[dict[str, str]]) -> list[dict[str,
         "(0 background, nonzero lung) and what the pair is.",
         "key": {"@id": "pairs/image_path"},
         "field": [
-            _field("pairs", "image", _IMAGE, "The CT slice (TIFF; raw V1 slices are int16 "
-                   "Hounsfield units).", _from_field("image_files/content")),
-            _field("pairs", "mask", _MASK, "The lung mask (TIFF, 0 = background).",
-                   _from_field("pair_masks/mask")),
-            *(_field("pairs", n, _SPLIT if n == "split" else _TEXT, _INDEX_FIELDS[n],
-                     _from_field(f"pair_masks/{n}"),
-                     "image_files/path" if n == "image_path" else None) for n in names),
+            _field(
+                "pairs",
+                "image",
+                _IMAGE,
+                "The CT slice (TIFF; raw V1 slices are int16 Hounsfield units).",
+                _from_field("image_files/content"),
+            ),
+            _field(
+                "pairs",
+                "mask",
+                _MASK,
+                "The lung mask (TIFF, 0 = background).",
+                _from_field("pair_masks/mask"),
+            ),
+            *(
+                _field(
+                    "pairs",
+                    n,
+                    _SPLIT if n == "split" else _TEXT,
+                    _INDEX_FIELDS[n],
+                    _from_field(f"pair_masks/{n}"),
+                    "image_files/path" if n == "image_path" else None,
+                )
+                for n in names
+            ),
         ],
     }
     return [index, *files, pair_masks, pairs]
@@ -422,9 +467,15 @@ def document(
     for p in pairs:
         image = facts.member(_relative(p.image, root))
         mask = facts.member(_relative(p.mask, root))
-        values = {"image_path": image, "mask_path": mask, "stem": p.stem,
-                  "variant": p.variant, "version": p.version, "group": p.group,
-                  "split": str(p.split)}
+        values = {
+            "image_path": image,
+            "mask_path": mask,
+            "stem": p.stem,
+            "variant": p.variant,
+            "version": p.version,
+            "group": p.group,
+            "split": str(p.split),
+        }
         rows.append({f"pair_index/{n}": values[n] for n in names})
     archive: dict[str, Any] = {
         "@type": "cr:FileObject",

@@ -73,7 +73,6 @@ class CroissantResult:
         return doc
 
 
-
 def croissant(
     paths: DataPaths,
     out: Path | None = None,
@@ -97,8 +96,13 @@ def croissant(
         else:
             groups = tuple(g for g in dataset.GROUPS if g.variant in variants)
             pairs = scan_pairs(paths, groups)
-        doc = cr.document(facts, pairs, root=paths.dataset_dir,
-                          manifest_sha256=manifest_sha256(paths), with_split=loaded is not None)
+        doc = cr.document(
+            facts,
+            pairs,
+            root=paths.dataset_dir,
+            manifest_sha256=manifest_sha256(paths),
+            with_split=loaded is not None,
+        )
     data = cr.dumps(doc)
     if out is not None:
         atomic_write_bytes(out, data)

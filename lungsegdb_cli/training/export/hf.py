@@ -74,8 +74,12 @@ SPLIT_NAMES: dict[str, str] = {"train": "train", "val": "validation", "test": "t
 CARD = "README.md"
 #: The columns, in order, as ``datasets`` feature dtypes.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("image", "binary"), ("mask", "binary"), ("stem", "string"), ("variant", "string"),
-    ("version", "string"), ("group", "string"),
+    ("image", "binary"),
+    ("mask", "binary"),
+    ("stem", "string"),
+    ("variant", "string"),
+    ("version", "string"),
+    ("group", "string"),
 )
 STRING_COLUMNS = [name for name, kind in COLUMNS if kind == "string"]
 ROW_GROUP_ROWS = 50
@@ -177,8 +181,9 @@ class _Column:
         offsets[1:] = self.ends
         arrow_type = pa.binary() if self.kind == "binary" else pa.string()
         data = pa.py_buffer(memoryview(self.data)[: self.pos])
-        return pa.Array.from_buffers(arrow_type, len(self.ends),
-                                     [None, pa.py_buffer(offsets), data])
+        return pa.Array.from_buffers(
+            arrow_type, len(self.ends), [None, pa.py_buffer(offsets), data]
+        )
 
     def clear(self) -> None:
         self.pos = 0
@@ -189,8 +194,9 @@ class _SplitWriter:
     """The shards of one config x split: rows buffered into row groups, shards rolled at the
     size; at :meth:`close` the shards get their final ``-of-NNNNN`` names."""
 
-    def __init__(self, staged: Path, config: str, split: str, size: ShardSize,
-                 buf: dict[str, _Column]) -> None:
+    def __init__(
+        self, staged: Path, config: str, split: str, size: ShardSize, buf: dict[str, _Column]
+    ) -> None:
         self.staged, self.config, self.split, self.size = staged, config, split, size
         self.schema = _schema()
         self.done: list[tuple[Path, HashingSink, int]] = []
@@ -207,8 +213,11 @@ class _SplitWriter:
         path = self.staged / self.config / f".{self.split}-{len(self.done):05d}.parquet"
         self.sink = open_sink(path)
         self.writer = pq.ParquetWriter(
-            self.sink, self.schema, compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL, use_dictionary=STRING_COLUMNS,
+            self.sink,
+            self.schema,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+            use_dictionary=STRING_COLUMNS,
             write_statistics=STRING_COLUMNS,
         )
         self.rows = self.nbytes = 0
@@ -218,8 +227,7 @@ class _SplitWriter:
 
         n = self.buf_rows
         if n:
-            table = pa.Table.from_arrays([c.array() for c in self.buf.values()],
-                                         schema=self.schema)
+            table = pa.Table.from_arrays([c.array() for c in self.buf.values()], schema=self.schema)
             self.writer.write_table(table, row_group_size=n)
             del table  # the buffers are reused: nothing may still look at them
             for column in self.buf.values():
@@ -240,9 +248,14 @@ class _SplitWriter:
         if self.sink is None:
             self._open()
         p = sample.pair
-        for name, value in (("image", sample.image), ("mask", sample.mask),
-                            ("stem", utf8(p.stem)), ("variant", utf8(p.variant)),
-                            ("version", utf8(p.version)), ("group", utf8(p.group))):
+        for name, value in (
+            ("image", sample.image),
+            ("mask", sample.mask),
+            ("stem", utf8(p.stem)),
+            ("variant", utf8(p.variant)),
+            ("version", utf8(p.version)),
+            ("group", utf8(p.group)),
+        ):
             self.buf[name].append(value)
         self.rows += 1
         self.buf_rows += 1
@@ -277,8 +290,16 @@ def _order(pairs: list[Pair]) -> list[Pair]:
     return sorted(pairs, key=lambda p: (rank[p.variant], SPLITS.index(str(p.split))))
 
 
-def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
-         workers: int | None, limit: int, *, tree: dict[str, str | None] | None = None) -> Packed:
+def pack(
+    pairs: list[Pair],
+    size: ShardSize,
+    staged: Path,
+    progress: Progress,
+    workers: int | None,
+    limit: int,
+    *,
+    tree: dict[str, str | None] | None = None,
+) -> Packed:
     """Write the shards and the card of ``pairs`` (each with its split) into ``staged``;
     ``tree``: the manifest's and the archive's SHA-256 as recorded (:func:`made_from`)."""
     import pyarrow  # noqa: F401 - checked before the run by require()
@@ -304,7 +325,8 @@ def pack(pairs: list[Pair], size: ShardSize, staged: Path, progress: Progress,
                 counts.setdefault(config, dict.fromkeys(SPLITS, 0))[str(p.split)] += 1
                 nbytes[config, split] = nbytes.get((config, split), 0) + arrow_bytes(sample)
                 kinds.setdefault((config, p.version), set()).add(
-                    image_kind(sample.shape, sample.dtype))
+                    image_kind(sample.shape, sample.dtype)
+                )
                 writer.add(sample)
             if writer is not None:
                 by_split[writer.config][writer.split] = writer.close()
@@ -356,8 +378,9 @@ def arrow_bytes(sample: Sample) -> int:
     return sample.nbytes + strings + 4 * len(COLUMNS)
 
 
-def plan_pack(pairs: list[Pair], size: ShardSize,
-              tree: dict[str, str | None] | None = None) -> Callable[..., Packed]:
+def plan_pack(
+    pairs: list[Pair], size: ShardSize, tree: dict[str, str | None] | None = None
+) -> Callable[..., Packed]:
     """The packing step of an ``hf`` export's plan: ``(staged, progress, workers, limit)``."""
     return partial(pack, pairs, size, tree=tree or {})
 
@@ -377,8 +400,9 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def front_matter(by_split: dict[str, dict[str, list[Shard]]],
-                 nbytes: dict[tuple[str, str], int]) -> str:
+def front_matter(
+    by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, str], int]
+) -> str:
     """The card's YAML: one config per variant, its splits' files, features and counts."""
     total = sum(s.samples for splits in by_split.values() for ss in splits.values() for s in ss)
     lines = [
@@ -410,11 +434,15 @@ def front_matter(by_split: dict[str, dict[str, list[Shard]]],
             lines += [f"  - name: {_q(name)}", f"    dtype: {_q(kind)}"]
         lines += ["  splits:"]
         for split, shards in splits.items():
-            lines += [f"  - name: {_q(split)}",
-                      f"    num_bytes: {nbytes.get((config, split), 0)}",
-                      f"    num_examples: {sum(s.samples for s in shards)}"]
-        lines += [f"  download_size: {sum(s.size for ss in splits.values() for s in ss)}",
-                  f"  dataset_size: {sum(nbytes.get((config, s), 0) for s in splits)}"]
+            lines += [
+                f"  - name: {_q(split)}",
+                f"    num_bytes: {nbytes.get((config, split), 0)}",
+                f"    num_examples: {sum(s.samples for s in shards)}",
+            ]
+        lines += [
+            f"  download_size: {sum(s.size for ss in splits.values() for s in ss)}",
+            f"  dataset_size: {sum(nbytes.get((config, s), 0) for s in splits)}",
+        ]
     lines += ["---", ""]
     return "\n".join(lines)
 
@@ -454,8 +482,12 @@ def made_from(tree: dict[str, str | None]) -> str:
     return text
 
 
-def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, str], int],
-         kinds: dict[tuple[str, str], set[str]], tree: dict[str, str | None]) -> str:
+def card(
+    by_split: dict[str, dict[str, list[Shard]]],
+    nbytes: dict[tuple[str, str], int],
+    kinds: dict[tuple[str, str], set[str]],
+    tree: dict[str, str | None],
+) -> str:
     """README.md: the front matter, then what the dataset is, how to load and decode a row
     (with what this export's images are, per config x version: ``kinds``), the columns, the
     files, the citation and the licence."""
@@ -464,8 +496,10 @@ def card(by_split: dict[str, dict[str, list[Shard]]], nbytes: dict[tuple[str, st
     for config, splits in by_split.items():
         for split, shards in splits.items():
             size = sum(s.size for s in shards)
-            rows.append(f"| {config} | {split} | {sum(s.samples for s in shards):,} | "
-                        f"{len(shards)} | {size / 1e6:,.1f} MB |")
+            rows.append(
+                f"| {config} | {split} | {sum(s.samples for s in shards):,} | "
+                f"{len(shards)} | {size / 1e6:,.1f} MB |"
+            )
     body = f"""# {dataset.NAME}
 
 {dataset.DESCRIPTION}

@@ -49,7 +49,15 @@ FORMATS: tuple[str, ...] = ("nnunet", "monai", "folders", "csv", "hf", "webdatas
 PACKED: tuple[str, ...] = ("hf", "webdataset")
 CSV_NAME = "pairs.csv"
 CSV_COLUMNS = (
-    "split", "variant", "version", "group", "stem", "case", "image", "mask", "shape",
+    "split",
+    "variant",
+    "version",
+    "group",
+    "stem",
+    "case",
+    "image",
+    "mask",
+    "shape",
     "mask_convention",
 )
 LABELS = {"background": 0, "lung": 1}
@@ -90,8 +98,10 @@ def check_shard_size(fmt: str, shard_size: str | int | ShardSize | None) -> Shar
     if fmt in PACKED:
         return parse(shard_size)
     if shard_size is not None:
-        raise UsageError(f"--shard-size is for the packed formats ({', '.join(PACKED)}), "
-                         f"not {fmt}", hint="Leave --shard-size out for this format.")
+        raise UsageError(
+            f"--shard-size is for the packed formats ({', '.join(PACKED)}), not {fmt}",
+            hint="Leave --shard-size out for this format.",
+        )
     return None
 
 
@@ -168,10 +178,12 @@ def plan_nnunet(pairs: list[Pair], dataset_id: int, one_variant: bool) -> Plan:
         for p in chosen:
             cid = plan.cases[p.key]
             tr = "Tr" if p.split in ("train", "val") else "Ts"
-            plan.jobs.append(Job(f"{top}/images{tr}/{cid}_0000.tif", str(p.image), "image",
-                                 "gray", p.key))
-            plan.jobs.append(Job(f"{top}/labels{tr}/{cid}.tif", str(p.mask), "mask", "binary",
-                                 p.key))
+            plan.jobs.append(
+                Job(f"{top}/images{tr}/{cid}_0000.tif", str(p.image), "image", "gray", p.key)
+            )
+            plan.jobs.append(
+                Job(f"{top}/labels{tr}/{cid}.tif", str(p.mask), "mask", "binary", p.key)
+            )
             if p.split in fold:
                 fold[str(p.split)].append(cid)
         counts = _counts(chosen)
@@ -261,15 +273,26 @@ def csv_text(pairs: list[Pair], cases: dict[str, str], probed: dict[str, Any]) -
     from lungsegdb_cli.utils.csvsafe import rows_text
 
     rows = (
-        [p.split, p.variant, p.version, p.group, p.stem, cases[p.key], str(p.image),
-         str(p.mask), probed[f"{p.key}#image"].shape, probed[f"{p.key}#mask"].convention]
+        [
+            p.split,
+            p.variant,
+            p.version,
+            p.group,
+            p.stem,
+            cases[p.key],
+            str(p.image),
+            str(p.mask),
+            probed[f"{p.key}#image"].shape,
+            probed[f"{p.key}#mask"].convention,
+        ]
         for p in pairs
     )
     return rows_text(CSV_COLUMNS, rows)
 
 
-def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize,
-                tree: dict[str, str | None] | None = None) -> Plan:
+def plan_packed(
+    fmt: str, pairs: list[Pair], shard_size: ShardSize, tree: dict[str, str | None] | None = None
+) -> Plan:
     """An ``hf`` or ``webdataset`` plan: no jobs, the format's pack step (``tree``: what the
     hf card says of the tree, see :func:`~lungsegdb_cli.training.export.hf.made_from`)."""
     plan = Plan(cases=case_ids(pairs))
@@ -284,8 +307,15 @@ def plan_packed(fmt: str, pairs: list[Pair], shard_size: ShardSize,
     return plan
 
 
-def plan(fmt: str, pairs: list[Pair], *, dataset_id: int, one_variant: bool,
-         shard_size: ShardSize | None = None, tree: dict[str, str | None] | None = None) -> Plan:
+def plan(
+    fmt: str,
+    pairs: list[Pair],
+    *,
+    dataset_id: int,
+    one_variant: bool,
+    shard_size: ShardSize | None = None,
+    tree: dict[str, str | None] | None = None,
+) -> Plan:
     """The plan of format ``fmt`` for ``pairs`` (each with its split); ``tree``: the
     manifest's and the archive's SHA-256 as recorded (the hf card names them)."""
     if fmt in PACKED:

@@ -42,8 +42,17 @@ _CHUNK = 16
 _INFLIGHT = 8
 #: errno values that mean the local machine refused (exit 5), not that the data is bad.
 LOCAL_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
-     errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+    }
 )
 
 
@@ -151,8 +160,11 @@ def read_header(source: str | bytes, size: int, limit: int) -> Header:
         if pages == 0:
             raise NotPlaceable("no image in the file")
         page = tif.pages.first
-        ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts,
-                                                strict=False) if c]
+        ends = [
+            int(o) + int(c)
+            for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)
+            if c
+        ]
         end = max(ends, default=0)
         if end > size:
             raise NotPlaceable(
@@ -289,14 +301,17 @@ def place_one(job: Job, root: str, link: str, limit: int) -> Placed | Failed:
         if how == "probed":
             st = src
         else:
-            st = os.lstat(os.path.join(root, job.rel)) if how == "symlink" else os.stat(
-                os.path.join(root, job.rel)
+            st = (
+                os.lstat(os.path.join(root, job.rel))
+                if how == "symlink"
+                else os.stat(os.path.join(root, job.rel))
             )
     except OSError as exc:
         # a copy or link names its target second: that is where the machine refused
         where = exc.filename2 or exc.filename or os.path.join(root, job.rel)
-        return Failed(f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno,
-                      os.fspath(where))
+        return Failed(
+            f"{job.source}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno, os.fspath(where)
+        )
     except NotPlaceable as exc:
         return Failed(f"{job.source}: {exc}")
     except Exception as exc:  # decode errors of a broken file: reported, never a traceback
@@ -436,13 +451,19 @@ def shape_mismatches(placed: Any) -> list[Failed]:
     for key, m in masks.items():
         i = images.get(key)
         if i is not None and i.hw != m.hw:
-            out.append(Failed(f"{m.source}: shape-mismatch: mask {m.hw}, image {i.hw} "
-                              f"({os.path.basename(i.source)})"))
+            out.append(
+                Failed(
+                    f"{m.source}: shape-mismatch: mask {m.hw}, image {i.hw} "
+                    f"({os.path.basename(i.source)})"
+                )
+            )
     return out
 
 
 def _collect(
-    results: list[Placed | Failed], done: dict[str, Placed], errors: list[Failed],
+    results: list[Placed | Failed],
+    done: dict[str, Placed],
+    errors: list[Failed],
     progress: Progress,
 ) -> None:
     for r in results:

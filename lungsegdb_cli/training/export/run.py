@@ -159,14 +159,18 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
     if split_file is not None:
         split_file = Path(split_file)
         if not split_file.is_file():
-            raise UsageError(f"Splits file not found: {split_file}",
-                             hint="Write one with 'lungsegdb split --out FILE'.",
-                             path=str(split_file))
+            raise UsageError(
+                f"Splits file not found: {split_file}",
+                hint="Write one with 'lungsegdb split --out FILE'.",
+                path=str(split_file),
+            )
         loaded = load_splits_file(split_file)
         if loaded is None:  # gone since the check above
-            raise UsageError(f"Splits file not found: {split_file}",
-                             hint="Write one with 'lungsegdb split --out FILE'.",
-                             path=str(split_file))
+            raise UsageError(
+                f"Splits file not found: {split_file}",
+                hint="Write one with 'lungsegdb split --out FILE'.",
+                path=str(split_file),
+            )
         return _Splits("file", str(split_file.absolute()), *loaded)
     where = splits_path(paths)
     loaded = load_splits_file(where)
@@ -203,7 +207,7 @@ def _relative(source: str, root: Path, prefix: str) -> str:
     """``source`` relative to ``root``, with ``/`` (string work for the usual case, a path
     under ``prefix`` = ``root`` + separator; pathlib otherwise)."""
     if source.startswith(prefix):
-        return source[len(prefix):].replace(os.sep, "/")
+        return source[len(prefix) :].replace(os.sep, "/")
     return Path(source).relative_to(root).as_posix()
 
 
@@ -224,8 +228,14 @@ def _text_entry(rel: str, data: bytes) -> dict[str, Any]:
     return {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
-               texts: dict[str, bytes], cases: dict[str, str], root: Path) -> dict[str, Any]:
+def record_doc(
+    result: ExportResult,
+    splits: _Splits,
+    placed: list[Placed],
+    texts: dict[str, bytes],
+    cases: dict[str, str],
+    root: Path,
+) -> dict[str, Any]:
     probed = [p for p in placed if p.how == "probed"]
     shards = {"shards": result.shards} if result.shards else {}
     prefix = os.path.join(str(root), "")
@@ -257,8 +267,13 @@ def record_doc(result: ExportResult, splits: _Splits, placed: list[Placed],
 
 def croissant_text(paths: DataPaths, pairs: list[Pair]) -> bytes:
     """``croissant.json`` of an export: the pairs (each with its split) in their archive."""
-    doc = croissant.document(croissant.archive_facts(paths), pairs, root=paths.dataset_dir,
-                             manifest_sha256=manifest_sha256(paths), with_split=True)
+    doc = croissant.document(
+        croissant.archive_facts(paths),
+        pairs,
+        root=paths.dataset_dir,
+        manifest_sha256=manifest_sha256(paths),
+        with_split=True,
+    )
     return croissant.dumps(doc)
 
 
@@ -300,13 +315,14 @@ def export(
     if fmt == "nnunet":
         dataset_id = check_dataset_id(dataset_id, two=chosen is None)
     if not paths.dataset_dir.is_dir():
-        raise CheckFailed(f"No LungSegDB tree at {paths.dataset_dir}",
-                          hint="Run 'lungsegdb download' first, or pass --data-dir.",
-                          path=str(paths.dataset_dir))
+        raise CheckFailed(
+            f"No LungSegDB tree at {paths.dataset_dir}",
+            hint="Run 'lungsegdb download' first, or pass --data-dir.",
+            path=str(paths.dataset_dir),
+        )
     with commit.reading(paths):  # nothing to export is refused before anything is written
         require_pairs(paths, chosen)
-    req = _Request(fmt, target, split_file, link, chosen, variants,
-                   dataset_id, shard)
+    req = _Request(fmt, target, split_file, link, chosen, variants, dataset_id, shard)
     with claim(req.out, f"export {fmt}"):
         tidy(req.out)
         seen = check_target(req.out, force, list(paths.own.values()))
@@ -339,8 +355,9 @@ def _archive_pin(paths: DataPaths) -> str | None:
     return None if record is None else record.pin
 
 
-def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
-         workers: int | None) -> ExportResult:
+def _run(
+    paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None, workers: int | None
+) -> ExportResult:
     """The export proper, OUT claimed: stage every file, then put it in place if OUT is still
     what was ``seen``."""
     from lungsegdb_cli.tiff.decode import max_image_pixels
@@ -354,8 +371,14 @@ def _run(paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None,
             require_pairs(paths, chosen)
         manifest = manifest_sha256(paths)
         tree = {"manifest_sha256": manifest, "archive_sha256": _archive_pin(paths)}
-        plan = layout.plan(fmt, pairs, dataset_id=req.dataset_id, one_variant=chosen is not None,
-                           shard_size=req.shard, tree=tree)
+        plan = layout.plan(
+            fmt,
+            pairs,
+            dataset_id=req.dataset_id,
+            one_variant=chosen is not None,
+            shard_size=req.shard,
+            tree=tree,
+        )
         placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
         shards: list[dict[str, Any]] = []
         if plan.pack is not None:  # hf, webdataset: shards instead of a file per image

@@ -68,8 +68,12 @@ class Shard:
     samples: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256,
-                "samples": self.samples}
+        return {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "samples": self.samples,
+        }
 
 
 @dataclass
@@ -107,8 +111,9 @@ class HashingSink(io.RawIOBase):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                           0o644)
+        self._fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644
+        )
         self._sha = hashlib.sha256()
         self.size = 0
 
@@ -241,8 +246,11 @@ def _mask_one(path: str, limit: int) -> _MaskOut | Failed:
         tiff, hw = _mask_tiff(data, limit)
         return tiff, st.st_size, st.st_mtime_ns, st.st_ino, hw
     except OSError as exc:
-        return Failed(f"{path}: {exc.strerror or exc} [errno {exc.errno}]", exc.errno,
-                      os.fspath(exc.filename or path))
+        return Failed(
+            f"{path}: {exc.strerror or exc} [errno {exc.errno}]",
+            exc.errno,
+            os.fspath(exc.filename or path),
+        )
     except Exception as exc:  # decode errors of a broken file: reported, never a traceback
         return Failed(f"{path}: cannot decode: {type(exc).__name__}: {exc}")
 
@@ -252,9 +260,18 @@ def _mask_chunk(paths: list[str], limit: int) -> list[_MaskOut | Failed]:
 
 
 def _probed(pair: Pair, kind: str, source: str, size: int, mtime_ns: int, ino: int) -> Placed:
-    return Placed(rel=f"{pair.key}#{kind}", source=source, key=pair.key, kind=kind,
-                  how="probed", size=size, ino=ino, mtime_ns=mtime_ns, source_size=size,
-                  source_mtime_ns=mtime_ns)
+    return Placed(
+        rel=f"{pair.key}#{kind}",
+        source=source,
+        key=pair.key,
+        kind=kind,
+        how="probed",
+        size=size,
+        ino=ino,
+        mtime_ns=mtime_ns,
+        source_size=size,
+        source_mtime_ns=mtime_ns,
+    )
 
 
 class _Reader:
@@ -291,8 +308,13 @@ class _Reader:
         try:
             data, st = _read_file(str(pair.image))
         except OSError as exc:
-            self.errors.append(Failed(f"{pair.image}: {exc.strerror or exc} [errno {exc.errno}]",
-                                      exc.errno, os.fspath(exc.filename or pair.image)))
+            self.errors.append(
+                Failed(
+                    f"{pair.image}: {exc.strerror or exc} [errno {exc.errno}]",
+                    exc.errno,
+                    os.fspath(exc.filename or pair.image),
+                )
+            )
             return None
         try:
             # the header only: a TIFF under the limit whose first page's pixel data is all there
@@ -303,8 +325,9 @@ class _Reader:
         except Exception as exc:  # not a TIFF, or over the limit: reported, never a traceback
             self.errors.append(Failed(f"{pair.image}: cannot decode: {type(exc).__name__}: {exc}"))
             return None
-        self.sources.append(_probed(pair, "image", str(pair.image), st.st_size,
-                                    st.st_mtime_ns, st.st_ino))
+        self.sources.append(
+            _probed(pair, "image", str(pair.image), st.st_size, st.st_mtime_ns, st.st_ino)
+        )
         return data, header
 
     def __iter__(self) -> Iterator[Sample]:
@@ -316,13 +339,14 @@ class _Reader:
             elif image is not None:
                 mask, size, mtime_ns, ino, hw = got
                 if hw != image[1].hw:
-                    self.errors.append(Failed(
-                        f"{pair.mask}: shape-mismatch: mask {hw}, image {image[1].hw} "
-                        f"({pair.image.name})"
-                    ))
+                    self.errors.append(
+                        Failed(
+                            f"{pair.mask}: shape-mismatch: mask {hw}, image {image[1].hw} "
+                            f"({pair.image.name})"
+                        )
+                    )
                 else:
-                    self.sources.append(_probed(pair, "mask", str(pair.mask), size, mtime_ns,
-                                                ino))
+                    self.sources.append(_probed(pair, "mask", str(pair.mask), size, mtime_ns, ino))
                     yield Sample(pair, image[0], mask, image[1].shape, image[1].dtype)
             self.progress.advance(1)
         self.progress.done()

@@ -89,8 +89,13 @@ def _stored(size: int) -> int:
 
 def sample_doc(pair: Pair) -> bytes:
     """``KEY.json``: the pair's fields, keys sorted, compact."""
-    doc = {"group": pair.group, "split": pair.split, "stem": pair.stem,
-           "variant": pair.variant, "version": pair.version}
+    doc = {
+        "group": pair.group,
+        "split": pair.split,
+        "stem": pair.stem,
+        "variant": pair.variant,
+        "version": pair.version,
+    }
     return json.dumps(doc, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
 
 
@@ -129,8 +134,11 @@ class _SplitWriter:
         self.sink = None
 
     def add(self, key: str, sample: Sample) -> None:
-        members = ((f"{key}.image.tif", sample.image), (f"{key}.mask.tif", sample.mask),
-                   (f"{key}.json", sample_doc(sample.pair)))
+        members = (
+            (f"{key}.image.tif", sample.image),
+            (f"{key}.mask.tif", sample.mask),
+            (f"{key}.json", sample_doc(sample.pair)),
+        )
         adding = sum(_stored(len(data)) for _, data in members)
         if self.sink is not None and self.size.full(self.rows, self.sink.size, adding):
             self._finish_shard()
@@ -179,15 +187,21 @@ def index_doc(by_split: dict[str, list[Shard]]) -> dict[str, Any]:
     }
 
 
-def pack(pairs: list[Pair], cases: dict[str, str], size: ShardSize, staged: Path,
-         progress: Progress, workers: int | None, limit: int) -> Packed:
+def pack(
+    pairs: list[Pair],
+    cases: dict[str, str],
+    size: ShardSize,
+    staged: Path,
+    progress: Progress,
+    workers: int | None,
+    limit: int,
+) -> Packed:
     """Write the shards of ``pairs`` (each with its split) and ``shards.json`` into ``staged``."""
     packed = Packed()
     by_split: dict[str, list[Shard]] = {}
     writer: _SplitWriter | None = None
     try:
-        with read_samples(_order(pairs), limit=limit, progress=progress,
-                          workers=workers) as reader:
+        with read_samples(_order(pairs), limit=limit, progress=progress, workers=workers) as reader:
             for sample in reader:
                 split = str(sample.pair.split)
                 if writer is None or writer.split != split:
@@ -214,9 +228,7 @@ def pack(pairs: list[Pair], cases: dict[str, str], size: ShardSize, staged: Path
     return packed
 
 
-def plan_pack(pairs: list[Pair], cases: dict[str, str],
-              size: ShardSize) -> Callable[..., Packed]:
+def plan_pack(pairs: list[Pair], cases: dict[str, str], size: ShardSize) -> Callable[..., Packed]:
     """The packing step of a ``webdataset`` export's plan: ``(staged, progress, workers,
     limit)``."""
     return partial(pack, pairs, cases, size)
-
