@@ -51,7 +51,7 @@ from lungsegdb_cli.tiff.decode import (
     max_image_pixels,
 )
 from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 from lungsegdb_cli.utils.progress import Progress
 
 PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
@@ -447,7 +447,7 @@ def _too_large_error(big: list[tuple[str, str]], limit: int) -> TooLargeImages:
 def write_csv(path: Path, rows: list[list[Any]]) -> None:
     """Write the per-pair CSV atomically (temp file in the same folder, then replace); cells
     that a spreadsheet would run as a formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
-    atomic_write_bytes(path, csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
+    write_output(path, csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 
 @commit.one_generation

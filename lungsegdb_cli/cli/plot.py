@@ -20,7 +20,7 @@ from typing import Any
 
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.training.window import AUTO, Shown, WindowSpec, choose, parse
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes
+from lungsegdb_cli.utils.fsutil import write_output
 from lungsegdb_cli.utils.install import extra_hint
 
 EXTRA_HINT = extra_hint("plot", "pip install matplotlib")
@@ -179,5 +179,5 @@ def render(result: Any, out: Path, *, window: WindowSpec | str | None = None) ->
         panels = [Panel(label, stem, _box(ax, height), used) for ax, label, stem, used in drawn]
     finally:
         plt.close(fig)
-    atomic_write_bytes(out, png.getvalue())  # a reader sees the old plot or the new one
+    write_output(out, png.getvalue())  # a reader sees the old plot or the new one
     return PlotResult(out, [g.label for g in groups], panels)

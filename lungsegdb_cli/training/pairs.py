@@ -35,7 +35,7 @@ from lungsegdb_cli.training.split import (
     splits_path,
 )
 from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 from lungsegdb_cli.utils.progress import Progress
 
 CSV_COLUMNS = ("variant", "version", "stem", "group", "split", "image", "mask")
@@ -247,7 +247,7 @@ def write_csv(path: Path, pairs: list[Pair]) -> None:
     """One row per pair (:data:`CSV_COLUMNS`), written atomically; cells that a spreadsheet
     would run as a formula are escaped (:mod:`lungsegdb_cli.utils.csvsafe`)."""
     rows = ([p.to_dict()[c] for c in CSV_COLUMNS] for p in pairs)
-    atomic_write_bytes(Path(path), csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
+    write_output(Path(path), csvsafe.encode(csvsafe.rows_text(CSV_COLUMNS, rows)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.training.window import Shown, WindowSpec, legend, parse
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 from lungsegdb_cli.utils.install import extra_hint
 from lungsegdb_cli.utils.progress import Progress, ensure
 
@@ -401,7 +401,7 @@ def preview(
         title = f"LungSegDB preview: {what}{where} ({paths.dataset_dir.name})"
         note = NOTHING_FLAGGED if findings and not rows else None
         png, rows, (width, height) = draw(rows, paths.dataset_dir, title, note, prog, spec)
-    atomic_write_bytes(out, png)
+    write_output(out, png)
     return PreviewResult(
         out=str(out),
         dataset_dir=str(paths.dataset_dir),

@@ -29,7 +29,7 @@ from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, UsageError
 from lungsegdb_cli.state import commit
-from lungsegdb_cli.utils.fsutil import atomic_write_text, check_output_file
+from lungsegdb_cli.utils.fsutil import atomic_write_text, check_output_file, write_output
 from lungsegdb_cli.utils.statejson import loads
 from lungsegdb_cli.utils.units import counted
 
@@ -630,5 +630,8 @@ def make_splits(
     result = compute_splits(
         paths, ratios=ratios, seed=seed, group_by=group_by, out=out, stratify=stratify
     )
-    atomic_write_text(Path(result.path), document(result))
+    if out is None:
+        atomic_write_text(Path(result.path), document(result))
+    else:  # the user's file: a FIFO or /dev/stdout is written into
+        write_output(Path(result.path), document(result).encode("utf-8"))
     return result

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,21 +15,49 @@ from lungsegdb_cli.errors import DiskFullError, UsageError, from_os_error
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
 
-    A reader sees the old file or the new one, never a half-written one.
+    A reader sees the old file or the new one, never a half-written one. A new file gets the
+    permissions the umask gives (as ``open`` would); a file replaced keeps its own.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
+            old = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            old = None
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o666)  # the umask applies
+        try:
+            if old is not None and stat.S_ISREG(old.st_mode):
+                os.fchmod(fd, stat.S_IMODE(old.st_mode))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+    except OSError as exc:
+        raise from_os_error(exc, f"writing {path}") from exc
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file the user named (``--csv``, ``--out``, ``OUT``): atomically
+    (:func:`atomic_write_bytes`), except into a FIFO or a character device already there
+    (``/dev/stdout``, ``/dev/null``, a named pipe), which is written into, as a shell's ``>``
+    does -- never replaced by a regular file. :func:`check_output_file` refused the other
+    kinds of special file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        atomic_write_bytes(path, data)
+        return
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
     except OSError as exc:
         raise from_os_error(exc, f"writing {path}") from exc
 
@@ -58,6 +87,21 @@ def check_free_space(path: Path, needed: int, what: str) -> None:
         )
 
 
+def _special_kind(path: Path) -> str:
+    """What ``path`` is if it is a special file an output must not go to (a block device,
+    a socket); "" otherwise. FIFOs and character devices are written into
+    (:func:`write_output`)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return ""
+
+
 def check_output_file(
     path: Path, label: str, example: str, *, protect: Mapping[str, Path] | None = None
 ) -> Path:
@@ -81,6 +125,13 @@ def check_output_file(
         raise UsageError(
             f"{label} {path} is a folder; it needs a file name",
             hint=f"Give a file name, e.g. {path / example}.",
+            path=str(path),
+        )
+    kind = _special_kind(path)
+    if kind:
+        raise UsageError(
+            f"{label} {path} is {kind}, not a file",
+            hint=f"Give a file name, e.g. ./{example} (a FIFO or /dev/stdout is fine).",
             path=str(path),
         )
     for parent in path.absolute().parents:

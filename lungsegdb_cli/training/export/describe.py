@@ -26,7 +26,7 @@ from lungsegdb_cli.training.export import croissant as cr
 from lungsegdb_cli.training.export.run import _Splits, assigned_pairs, manifest_sha256
 from lungsegdb_cli.training.pairs import scan_pairs
 from lungsegdb_cli.training.split import load_splits, splits_path
-from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file
+from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 
 
 @dataclass
@@ -105,7 +105,7 @@ def croissant(
         )
     data = cr.dumps(doc)
     if out is not None:
-        atomic_write_bytes(out, data)
+        write_output(out, data)
     return CroissantResult(
         dataset_dir=str(paths.dataset_dir),
         out=None if out is None else str(Path(os.path.abspath(out))),
