@@ -55,7 +55,7 @@ def mask_convention(s: FileSummary) -> str | None:
 @lru_cache(maxsize=256)
 def _binary_convention(values: tuple[float, ...]) -> str | None:
     """The convention of one or two mask values (a few distinct tuples per tree: cached)."""
-    vals = sorted(values)
+    vals = sorted(values, key=lambda v: (v != 0, v))  # 0 first: 0/v, also for 0/-1
     if vals == [0]:
         return None
     if len(vals) == 1:

@@ -7,8 +7,9 @@ number of files. Small jobs run in-process.
 
 Every file is decoded under one decode limit (:func:`lungsegdb_cli.tiff.decode.max_image_pixels`,
 read once here, before any work, and sent to the workers with each file): a file whose tags
-declare more is never decoded. Its ``too_large`` summary is not cached, so a file is checked
-against the limit of the current run (raising it takes effect at once).
+declare more is never decoded. Its ``too_large`` summary is not cached, and a cached summary
+records what its file declares, so a file is checked against the limit of the current run
+(raising it, or lowering it, takes effect at once).
 
 Processes, not threads: the per-file work is many short numpy calls and TIFF header parsing in
 Python, which hold the GIL. Measured on the full synthetic tree (10,000 files, 2 cores): two
@@ -200,7 +201,7 @@ class _Pass:
         """One listed file: from the cache, or queued (a full chunk goes to the pool)."""
         self.total += 1
         hit = self.cache.get(entry, kind)
-        if hit is not None:
+        if hit is not None and hit.declared <= self.limit:  # else decoded: too-large now
             self.out[entry.rel] = hit
             self.cached += 1
             return

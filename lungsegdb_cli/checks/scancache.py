@@ -39,7 +39,8 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency
     _ZLIB_ERRORS = (zlib.error,)
 
 #: Bump when :class:`FileSummary` or the way it is computed changes.
-SCHEMA = 4  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0)
+SCHEMA = 5  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0); 5: NaN in a
+# float mask is not lung and is a value (non-binary), float moments and histograms past 2^500
 ENV_DISABLE = "LUNGSEGDB_NO_CACHE"
 
 

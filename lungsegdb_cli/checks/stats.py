@@ -189,7 +189,7 @@ def merge_histograms(parts: dict[tuple[float, float], Any]) -> tuple[float, floa
     out = np.zeros(HIST_BINS, dtype=np.int64)
     width = (hi - lo) / HIST_BINS
     for (plo, phi), counts in parts.items():
-        centers = plo + (np.arange(HIST_BINS) + 0.5) * (phi - plo) / HIST_BINS
+        centers = plo + (np.arange(HIST_BINS) + 0.5) * ((phi - plo) / HIST_BINS)
         idx = np.clip(((centers - lo) / width).astype(np.int64), 0, HIST_BINS - 1)
         np.add.at(out, idx, counts)
     return lo, hi, out
@@ -228,8 +228,9 @@ class GroupStats:
     def foreground_dict(self) -> dict[str, Any]:
         fg = self.foreground
         if not fg:
-            out: dict[str, Any] = {"min": None, "max": None, "mean": None, "masks": 0}
+            out: dict[str, Any] = {"min": None, "max": None, "mean": None}
             out.update({f"p{p}": None for p in PERCENTILES})
+            out.update(empty=0, masks=0)  # the same keys as below, in the same order
             return out
         import numpy as np
 

@@ -168,11 +168,12 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
             f"mask has {s.channels} channels ({s.shape_key()}); {used}a pixel is lung "
             "where any channel is non-zero",
         )
-    if s.distinct > 2:
+    if s.distinct > 2 or s.nonfinite:
+        odd = f", and {s.nonfinite} NaN or infinite pixels" if s.nonfinite else ""
         add(
             "non-binary-mask",
             rel,
-            f"{s.distinct} distinct values in [{fmt_value(s.vmin)}, {fmt_value(s.vmax)}]; "
+            f"{s.distinct} distinct values in [{fmt_value(s.vmin)}, {fmt_value(s.vmax)}]{odd}; "
             "a binary mask has two",
         )
     if s.fg == 0:
@@ -182,7 +183,7 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
 
 _LINK_MESSAGES = {
     "inside": "symlink to {t} inside the tree (extraction makes none); followed",
-    "outside": "symlink to {t}, outside the tree: not followed, never read",
+    "outside": "symlink to {t}, whose path leaves the tree: not followed, never read",
     "dangling": "symlink to {t}, which does not exist (or loops): not followed",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -40,10 +41,27 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
     return {"ok": doc.get("ok", True), "schema": JSON_SCHEMA, **rest}
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, +-inf) as None (``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dumps(doc: dict[str, Any], indent: int | None = None) -> str:
-    """A ``--json`` document's text: no URL in it carries a secret (the library's results
-    are redacted already; this is the net at the one place JSON is written)."""
-    return redact(json.dumps(doc, indent=indent, default=str))
+    """A ``--json`` document's text: valid JSON (a number beyond JSON -- NaN, infinity --
+    is ``null``: Python's ``json`` would write ``NaN``, which strict parsers refuse), and no
+    URL in it carries a secret (the library's results are redacted already; this is the net
+    at the one place JSON is written)."""
+    try:
+        text = json.dumps(doc, indent=indent, default=str, allow_nan=False)
+    except ValueError:  # rare: only a document holding NaN or infinity is walked
+        text = json.dumps(_finite(doc), indent=indent, default=str, allow_nan=False)
+    return redact(text)
 
 
 class Output:

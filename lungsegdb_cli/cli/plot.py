@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import UsageError
-from lungsegdb_cli.training.window import AUTO, Shown, WindowSpec, choose, parse
+from lungsegdb_cli.training.window import AUTO, Shown, WindowSpec, choose, parse, to_grey
 from lungsegdb_cli.utils.fsutil import write_output
 from lungsegdb_cli.utils.install import extra_hint
 
@@ -84,7 +84,7 @@ def _display(arr: Any, window: WindowSpec = AUTO) -> tuple[Any, dict[str, Any], 
     if a.ndim == 3:
         a = a[:, :, 0]
     shown = choose(a, window)
-    return a.astype(np.float32), {"cmap": "gray", "vmin": shown.lo, "vmax": shown.hi}, shown
+    return to_grey(a, shown), {"cmap": "gray", "vmin": 0, "vmax": 255}, shown
 
 
 def _mask_overlay(mask: Any) -> Any:

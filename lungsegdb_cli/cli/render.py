@@ -271,14 +271,17 @@ def render_validate(con: Console, result: ValidateResult) -> None:
         )
     con.print(table)
     cap = _FINDINGS_PER_CODE if con.is_terminal else None
-    for code, items in result.by_code().items():
-        sev = items[0].severity
-        colour = "red" if sev == "error" else "yellow"
-        con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
-        for f in items[:cap]:
-            con.print(Text(_e(f"  {f.path}: {f.message}")))
-        if cap is not None and len(items) > cap:
-            con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
+    for code, all_items in result.by_code().items():
+        for sev in ("error", "warning"):  # a code of both severities (symlink): two headings
+            items = [f for f in all_items if f.severity == sev]
+            if not items:
+                continue
+            colour = "red" if sev == "error" else "yellow"
+            con.print(f"[{colour}]{code}[/{colour}] ({sev}, {len(items):,}):")
+            for f in items[:cap]:
+                con.print(Text(_e(f"  {f.path}: {f.message}")))
+            if cap is not None and len(items) > cap:
+                con.print(f"  ... and {len(items) - cap:,} more (all of them: --json)")
     counts = f"{_n(result.errors, 'error')}, {_n(result.warnings, 'warning')}"
     if result.ok:
         con.print(f"[green]OK[/green]: {_n(result.pairs, 'pair')}, {counts}")

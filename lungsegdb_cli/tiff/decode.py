@@ -224,6 +224,11 @@ def quiet_tifffile() -> None:
 def check_pages(tif: Any, limit: int) -> int:
     """The number of pages of ``tif``, once what every page declares (from its tags, nothing
     decoded) has passed :func:`~lungsegdb_cli.tiff.raw.check_declared`; raises TooLarge."""
+    return declared_pages(tif, limit)[0]
+
+
+def declared_pages(tif: Any, limit: int) -> tuple[int, int]:
+    """:func:`check_pages`, and the number of pixel values the pages declare."""
     declared: list[tuple[int, int, int, int, str, int]] = []
     chunks = 0
     more = False
@@ -249,9 +254,8 @@ def check_pages(tif: Any, limit: int) -> int:
             )
         )
         chunks = max(chunks, len(page.dataoffsets))
-    if declared or more:
-        check_declared(declared, chunks, limit, more=more)
-    return len(declared)
+    values = check_declared(declared, chunks, limit, more=more) if declared or more else 0
+    return len(declared), values
 
 
 def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) -> tuple[Any, str]:
@@ -266,7 +270,7 @@ def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) ->
 
     with os.fdopen(fd, "rb", closefd=False) as fh, tifffile.TiffFile(fh, name=path) as tif:
         pages = tif.pages
-        s.pages = check_pages(tif, limit)
+        s.pages, s.declared = declared_pages(tif, limit)
         page = pages.first
         ends = [
             int(o) + int(c)
@@ -329,6 +333,7 @@ def _decode(fd: int, path: str, size: int, s: FileSummary, limit: int) -> None:
         if plain is not None:
             arr, s.compression = plain
             s.pages, axes = 1, "YXS" if arr.ndim == 3 else "YX"
+            s.declared = int(arr.size)
         else:
             arr, axes = _read_tifffile(fd, path, size, s, limit)
             if arr is None:

@@ -9,7 +9,8 @@
   (``export nnunet``);
 * a pixel is foreground when any remaining channel is non-zero (``!= 0``): ``0/255``, ``0/1``,
   ``True/False`` and the ``0/-1`` that some tools write for logical true are all masks whose
-  non-zero pixels are lung.
+  non-zero pixels are lung. NaN in a float mask is not a number, so not non-zero: not lung
+  (``validate`` reports such a mask as ``non-binary-mask``).
 
 The array is a page as decoded, samples last: ``(H, W)`` or ``(H, W, C)``;
 :func:`lungsegdb_cli.tiff.decode.page_array` gives a tifffile page in that layout (a planar
@@ -44,8 +45,13 @@ def foreground(mask: Any) -> Any:
     >>> rgba = np.zeros((1, 2, 4), np.uint8); rgba[..., 3] = 255; rgba[0, 1, 0] = 255
     >>> foreground(rgba).tolist()
     [[False, True]]
+    >>> foreground(np.array([[0.0, 1.0, np.nan]], np.float32)).tolist()
+    [[False, True, False]]
     """
-    fg = colour(mask) != 0
+    m = colour(mask)
+    fg = m != 0
+    if m.dtype.kind in "fc":
+        fg &= m == m  # NaN is not lung
     if fg.ndim == 3:
         fg = fg.any(axis=-1)
     return fg
@@ -55,7 +61,7 @@ def count(mask: Any) -> int:
     """The number of foreground pixels of ``mask`` (see :func:`foreground`)."""
     import numpy as np
 
-    if mask.ndim == 2:
+    if mask.ndim == 2 and mask.dtype.kind not in "fc":
         return int(np.count_nonzero(mask))
     return int(np.count_nonzero(foreground(mask)))
 

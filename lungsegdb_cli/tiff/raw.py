@@ -69,8 +69,9 @@ def _dims(h: int, w: int, spp: int, depth: int = 1) -> str:
 
 def check_declared(
     pages: list[tuple[int, int, int, int, str, int]], chunks: int, limit: int, *, more: bool = False
-) -> None:
-    """Raise :class:`TooLarge` if what the tags declare is over ``limit``, else return.
+) -> int:
+    """Raise :class:`TooLarge` if what the tags declare is over ``limit``, else return the
+    number of pixel values declared.
 
     ``pages``: per page ``(depth, height, width, samples, dtype name, bytes per sample)``;
     ``chunks``: the most strips or tiles of any page; ``more``: the file has more pages than
@@ -89,7 +90,7 @@ def check_declared(
         )
     values = sum(d * h * w * s for d, h, w, s, _, _ in pages)
     if values <= limit:
-        return
+        return values
     nbytes = sum(d * h * w * s * size for d, h, w, s, _, size in pages)
     d, h, w, s, name, _ = pages[0]
     what = f"{_dims(h, w, s, d)} {name}"

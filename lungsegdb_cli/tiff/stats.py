@@ -37,7 +37,7 @@ def hist_range(lo: float, hi: float, integer: bool) -> tuple[float, float]:
     Integer ranges are at least :data:`HIST_BINS` wide (bins of width >= 1, exact for uint8).
     """
     span = max(abs(lo), abs(hi + 1 if integer else hi), 2.0**-20)
-    k = math.ceil(math.log2(span))
+    k = min(math.ceil(math.log2(span)), 1022)  # [-2^k, 2^k) stays finite; the edge bins take more
     signed = lo < 0
     if integer:
         k = max(k, int(math.log2(HIST_BINS)) - (1 if signed else 0))
@@ -73,10 +73,11 @@ def _histogram(arr: Any, s: FileSummary) -> None:
             else:
                 idx = (flat.astype(np.int64) - int(lo)) >> shift
             h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
-    else:
+    else:  # in float64 (a float32 range of +-2^128 is past float32), clipped to the range
+        flat = flat.astype(np.float64)
         flat = flat[np.isfinite(flat)]
         lo, hi = hist_range(vmin, vmax, False)
-        h, _ = np.histogram(flat, bins=HIST_BINS, range=(lo, hi))
+        h, _ = np.histogram(np.clip(flat, lo, hi), bins=HIST_BINS, range=(lo, hi))
     s.hist = h.astype("<u4").tobytes()
     s.hist_lo, s.hist_hi = float(lo), float(hi)
 
@@ -199,6 +200,35 @@ def limb_sums(flat: Any) -> tuple[int, int]:
     return s1, s2
 
 
+#: Float values past this magnitude are summed scaled by a power of two (exact), so that
+#: neither the sum nor a squared deviation overflows float64 before it has to.
+_SCALE_ABOVE = 2.0**500
+
+
+def _float_moments(f: Any, big: float) -> tuple[float, float]:
+    """(mean, M2) of the finite float64 values ``f`` whose largest magnitude is ``big``. M2
+    past the float64 range is infinity (its standard deviation is then reported as none)."""
+    import numpy as np
+
+    if big <= _SCALE_ABOVE:
+        mean = float(f.sum() / f.size)
+        d = f - mean
+        return mean, float(np.einsum("i,i->", d, d))
+    k = math.frexp(big)[1]
+    g = np.ldexp(f, -k)  # |g| < 1
+    mean_g = float(g.sum() / g.size)
+    d = g - mean_g
+    m2_g = float(np.einsum("i,i->", d, d))
+    return math.ldexp(mean_g, k), _ldexp_or_inf(m2_g, 2 * k)
+
+
+def _ldexp_or_inf(x: float, k: int) -> float:
+    try:
+        return math.ldexp(x, k)
+    except OverflowError:
+        return math.inf
+
+
 def reduce_image(arr: Any, s: FileSummary) -> None:
     """min, max, exact sums (integers) or mean/M2 (floats); the histogram for images."""
     import numpy as np
@@ -231,12 +261,14 @@ def reduce_image(arr: Any, s: FileSummary) -> None:
             if s.n == 0:
                 return
         s.vmin, s.vmax = _num(f.min()), _num(f.max())
-        s.fmean = float(f.sum() / s.n)
-        d = f - s.fmean
-        s.fm2 = float(np.einsum("i,i->", d, d))
+        s.fmean, s.fm2 = _float_moments(f, max(abs(s.vmin), abs(s.vmax)))
         flat = f
     if s.kind == MASK:
         _distinct(flat, s)
+        if s.nonfinite:  # NaN or infinity in a mask: more values than a binary mask holds
+            odd = np.unique(np.asarray(arr, dtype=np.float64)[~np.isfinite(arr)].astype(str))
+            s.distinct += int(odd.size)
+            s.values = None
     else:
         _histogram(arr, s)
 
@@ -277,4 +309,4 @@ def reduce_mask(arr: Any, s: FileSummary) -> None:
     elif nonzero >= 0:
         s.fg = nonzero
     else:
-        s.fg = int(np.count_nonzero(arr))
+        s.fg = foreground.count(arr)

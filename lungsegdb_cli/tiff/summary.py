@@ -45,6 +45,9 @@ class FileSummary:
     hist_hi: float = 0.0
     #: the tags declare more than the decode limit (``error`` says what): nothing was decoded
     too_large: bool = False
+    #: the pixel values the tags declare (every page): checked against the decode limit of
+    #: each run, also when the summary comes from the decode cache
+    declared: int = 0
 
     @property
     def ok(self) -> bool:

@@ -140,12 +140,12 @@ def group_key_fn(group_by: str | None) -> Callable[[str], str | None]:
         rx = re.compile(group_by)
     except re.error as exc:
         raise UsageError(
-            f"--group-by {group_by!r} is not a regular expression: {exc}",
+            f"--group-by '{group_by}' is not a regular expression: {exc}",
             hint=r"Give a regex with one capture group, e.g. --group-by '^(.*\D)\d+$'.",
         ) from exc
     if rx.groups < 1:
         raise UsageError(
-            f"--group-by {group_by!r} has no capture group",
+            f"--group-by '{group_by}' has no capture group",
             hint=r"Put the group key in parentheses, e.g. --group-by '^(.*\D)\d+$'.",
         )
 
@@ -519,7 +519,7 @@ def _keys(pairs: list[Named], group_by: str | None) -> list[str]:
         if k is None:
             missed = sum(key(q.stem) is None for q in pairs)
             raise UsageError(
-                f"--group-by {group_by!r} does not match {counted(missed, 'stem')}, "
+                f"--group-by '{group_by}' does not match {counted(missed, 'stem')}, "
                 f"e.g. {p.stem!r} ({p.variant}/{p.version})",
                 hint="Make the regex match every stem; its first capture group is the key.",
                 example=p.stem,

@@ -174,12 +174,20 @@ def _eight_bit(a: Any) -> bool:
     return a.dtype.itemsize == 1 or a.dtype.kind == "b"
 
 
+def _finite(values: Any) -> Any:
+    """``values`` as float64 without NaN and infinities (a float slice may hold them)."""
+    f = np.asarray(values).astype(np.float64).reshape(-1)
+    return f if f.dtype.kind != "f" or np.isfinite(f).all() else f[np.isfinite(f)]
+
+
 def _percentiles(values: Any) -> tuple[float, float]:
-    f = np.asarray(values).astype(np.float32)
+    f = _finite(values)
     if not f.size:
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(f, PERCENTILES))
-    return lo, (hi if hi > lo else lo + 1.0)
+    if hi > lo:
+        return lo, hi
+    return lo, lo + max(1.0, abs(lo) * 2.0**-20)  # one value: a window around it, never empty
 
 
 def choose(plane: Any, spec: WindowSpec = AUTO, sample: Any | None = None) -> Shown:
@@ -208,6 +216,7 @@ def choose(plane: Any, spec: WindowSpec = AUTO, sample: Any | None = None) -> Sh
             spec = WindowSpec(HU_DEFAULT, *PRESETS[HU_DEFAULT])
         assert spec.level is not None and spec.width is not None
         return Shown(spec.name, spec.level - spec.width / 2, spec.level + spec.width / 2)
+    values = _finite(values)
     if values.size:
         floor = values.min()
         body = values[values > floor]
@@ -218,11 +227,13 @@ def choose(plane: Any, spec: WindowSpec = AUTO, sample: Any | None = None) -> Sh
 
 def to_grey(plane: Any, shown: Shown) -> Any:
     """``plane`` mapped through ``shown``: ``lo`` and below black, ``hi`` and above white,
-    linear between, as ``uint8``."""
+    linear between, as ``uint8``; NaN black."""
     assert shown.lo is not None and shown.hi is not None
-    f = np.asarray(plane).astype(np.float32)
+    f = np.asarray(plane).astype(np.float64)
     lo, hi = shown.lo, shown.hi
-    return np.clip((f - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = np.clip((f - lo) * (255.0 / (hi - lo)), 0, 255)
+    return np.nan_to_num(g, nan=0.0).astype(np.uint8)
 
 
 def legend(shown: list[Shown]) -> list[str]:

@@ -228,8 +228,9 @@ def convention(mask: Any) -> str:
         values = np.flatnonzero(counts).tolist()
     else:
         values = np.unique(mask).tolist()
-    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
-        return "non-binary"
+    values.sort(key=lambda v: (v != 0, v))  # 0 first: 0/255, 0/-1
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0) or any(v != v for v in values):
+        return "non-binary"  # NaN (v != v) is no mask value
     return "/".join(f"{v:g}" for v in values)
 
 
