@@ -24,9 +24,9 @@ class Progress(Protocol):
     def done(self) -> None: ...
 
 
-def note(progress: Progress, message: str) -> None:
-    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes; any URL
-    in it redacted (:func:`lungsegdb_cli._redact.redact`)."""
+def note(progress: Progress | None, message: str) -> None:
+    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes (None
+    shows none); any URL in it redacted (:func:`lungsegdb_cli._redact.redact`)."""
     show = getattr(progress, "note", None)
     if callable(show):
         from lungsegdb_cli._redact import redact
