@@ -66,18 +66,18 @@ def _histogram(arr: Any, s: FileSummary) -> None:
         shift = round(math.log2((hi - lo) / HIST_BINS))
         if flat.dtype.itemsize == 8 and not (lo == 0 and flat.dtype.kind == "u"):
             # 64-bit values: v - lo may not fit int64; the plot's bins placed in floats
-            h, _ = np.histogram(flat.astype(np.float64), bins=HIST_BINS, range=(lo, hi))
+            counts, _ = np.histogram(flat.astype(np.float64), bins=HIST_BINS, range=(lo, hi))
         else:
             if lo == 0 and flat.dtype.kind == "u":
                 idx = flat >> shift if shift else flat
             else:
                 idx = (flat.astype(np.int64) - int(lo)) >> shift
-            h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
+            counts = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
     else:
         flat = flat[np.isfinite(flat)]
         lo, hi = hist_range(vmin, vmax, False)
-        h, _ = np.histogram(flat, bins=HIST_BINS, range=(lo, hi))
-    s.hist = h.astype("<u4").tobytes()
+        counts, _ = np.histogram(flat, bins=HIST_BINS, range=(lo, hi))
+    s.hist = counts.astype("<u4").tobytes()
     s.hist_lo, s.hist_hi = float(lo), float(hi)
 
 
