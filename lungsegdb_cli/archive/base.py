@@ -25,10 +25,10 @@ from lungsegdb_cli.utils.install import extra_hint
 try:  # zlib-ng: the same API as zlib, inflate about twice as fast; the stdlib is the fallback
     from zlib_ng import zlib_ng as FAST_ZLIB
 except ImportError:  # pragma: no cover - zlib-ng is a dependency, but optional in spirit
-    FAST_ZLIB = zlib  # type: ignore[assignment]
+    FAST_ZLIB = zlib  # type: ignore[misc]  # the stdlib module: the same API
 
 #: Errors a decompressor raises on corrupt data (stdlib zlib and zlib-ng).
-ZLIB_ERRORS: tuple[type[Exception], ...] = tuple({zlib.error, FAST_ZLIB.error})
+ZLIB_ERRORS: tuple[type[Exception], ...] = tuple({zlib.error, FAST_ZLIB.error})  # type: ignore[arg-type]  # zlib_ng.pyi declares error an instance
 
 #: Read/inflate chunk: memory stays flat whatever the member size.
 CHUNK = 1 << 20

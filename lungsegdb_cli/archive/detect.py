@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from lungsegdb_cli.archive.base import RAR, SEVEN_Z, TAR, TAR_BZ2, TAR_GZ, TAR_XZ, ZIP
 from lungsegdb_cli.errors import ArchiveError, from_os_error
@@ -29,7 +29,7 @@ _NOT_ARCHIVES: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x9d", "a Unix compress (.Z) file (not supported)"),
 )
 
-_Opener = Callable[[Path], IO[bytes]]
+_Opener = Callable[[Path], io.BufferedIOBase]  # GzipFile, BZ2File, LZMAFile
 
 #: Compressed single streams that may hold a tar: (magic, format, opener, label).
 _COMPRESSED: tuple[tuple[bytes, str, _Opener, str], ...] = (

@@ -116,9 +116,9 @@ def _seven_zip_kind(f: Any) -> str:
 
 def _py7zr_factory(by_name: dict[str, Member], make_writer: Callable[[Member], Sink]) -> Any:
     """A py7zr ``WriterFactory`` whose files write through ``make_writer(member)``."""
-    from py7zr.io import Py7zIO, WriterFactory  # type: ignore[import-not-found]
+    from py7zr.io import Py7zIO, WriterFactory
 
-    class _IO(Py7zIO):  # type: ignore[misc]
+    class _IO(Py7zIO):
         def __init__(self, member: Member) -> None:
             self._w = make_writer(member)
             self._n = 0
@@ -146,7 +146,7 @@ def _py7zr_factory(by_name: dict[str, Member], make_writer: Callable[[Member], S
         def close(self) -> None:
             self._w.close()
 
-    class _Factory(WriterFactory):  # type: ignore[misc]
+    class _Factory(WriterFactory):
         def create(self, filename: str) -> Py7zIO:
             return _IO(by_name[filename])
 
@@ -210,7 +210,7 @@ class SevenZipReader:
     def extract(self, members: list[Member], make_writer: Callable[[Member], Sink]) -> None:
         """Decode ``members``; py7zr writes each through ``make_writer(member)`` (an object
         with ``write(bytes)`` and ``close()``)."""
-        from py7zr.helpers import get_sanitized_output_path  # type: ignore[import-not-found]
+        from py7zr.helpers import get_sanitized_output_path
 
         by_name: dict[str, Member] = {}
         for m in members:

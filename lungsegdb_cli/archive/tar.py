@@ -34,9 +34,16 @@ from lungsegdb_cli.errors import from_os_error
 try:  # zlib-ng's gzip: the same API as the stdlib's, inflating about twice as fast
     from zlib_ng import gzip_ng as _gzip
 except ImportError:  # pragma: no cover - zlib-ng is a dependency, but optional in spirit
-    _gzip = gzip  # type: ignore[assignment]
+    _gzip = gzip  # type: ignore[misc]  # the stdlib module: the same API
 
-_TAR_ERRORS = (tarfile.TarError, EOFError, *ZLIB_ERRORS, lzma.LZMAError, OSError, ValueError)
+_TAR_ERRORS: tuple[type[Exception], ...] = (
+    tarfile.TarError,
+    EOFError,
+    *ZLIB_ERRORS,
+    lzma.LZMAError,
+    OSError,
+    ValueError,
+)
 
 
 def _gzip_stream(raw: BinaryIO) -> BinaryIO:
@@ -46,7 +53,7 @@ def _gzip_stream(raw: BinaryIO) -> BinaryIO:
         from zlib_ng import gzip_ng_threaded
     except ImportError:  # pragma: no cover - stdlib fallback
         return _gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return gzip_ng_threaded.open(raw, "rb", threads=1, block_size=CHUNK)  # type: ignore[no-any-return]
+    return gzip_ng_threaded.open(raw, "rb", threads=1, block_size=CHUNK)
 
 
 class CountingReader(io.RawIOBase):
@@ -108,9 +115,9 @@ class TarReader:
         except OSError as exc:
             raise from_os_error(exc, f"reading {path}") from exc
         self.archive_size = os.fstat(self._file.fileno()).st_size
-        self._counter = CountingReader(self._file)  # type: ignore[arg-type]
+        self._counter = CountingReader(self._file)
         raw = io.BufferedReader(self._counter, buffer_size=CHUNK)
-        self._stream: BinaryIO = _decompressing(raw, fmt)  # type: ignore[arg-type]
+        self._stream: BinaryIO = _decompressing(raw, fmt)
 
     @property
     def compressed_read(self) -> int:

@@ -87,23 +87,28 @@ class TreeMapper:
             self.junk += 1
             return None
         if len(parts) < 4:
-            return self._skip(name, OUTSIDE_TREE)
+            self._skip(name, OUTSIDE_TREE)
+            return None
         folder = "/".join(parts[:-1])
         try:
             leaf = self._leaf_of[folder]
         except KeyError:
             leaf = self._leaf_of[folder] = dataset.canonical_leaf(parts[-4], parts[-3], parts[-2])
         if leaf is None:
-            return self._skip(name, OUTSIDE_TREE)
+            self._skip(name, OUTSIDE_TREE)
+            return None
         if not dataset.is_tiff(parts[-1]):
-            return self._skip(name, NOT_TIFF)
+            self._skip(name, NOT_TIFF)
+            return None
         owner = self._owner.setdefault(leaf, folder)
         if owner != folder:
-            return self._skip(name, DUPLICATE_TREE)
+            self._skip(name, DUPLICATE_TREE)
+            return None
         self.mapped.setdefault(folder, leaf)
         dest = f"{leaf}/{parts[-1]}"
         if dest in self._dests:
-            return self._skip(name, DUPLICATE)
+            self._skip(name, DUPLICATE)
+            return None
         self._dests.add(dest)
         return dest
 

@@ -320,7 +320,7 @@ def decode_groups(
     description: str = "Decoding",
     max_pixels: int | None = None,
     on_group: Callable[[GroupScan, dict[str, FileSummary]], None] | None = None,
-) -> tuple[list[GroupScan], PassResult, Callable[[], None]]:
+) -> tuple[list[GroupScan], PassResult, Callable[[], bool]]:
     """The pass validate and stats share: list the groups, decode ``jobs_of(group)`` for each.
 
     Decoding overlaps the listing (a cold run starts the worker processes first), and the

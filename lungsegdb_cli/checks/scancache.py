@@ -33,10 +33,11 @@ try:  # zlib-ng: gzip-compatible; deflate ~2.5x and inflate ~1.5x as fast as the
     from zlib_ng import gzip_ng as _gzip
     from zlib_ng import zlib_ng as _zlib
 
-    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+    _ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)  # type: ignore[assignment]  # zlib_ng.pyi declares error an instance
 except ImportError:  # pragma: no cover - zlib-ng is a dependency
-    _gzip = gzip  # type: ignore[assignment]
+    _gzip = gzip  # type: ignore[misc]  # the stdlib module: the same API
     _ZLIB_ERRORS = (zlib.error,)
+_LOAD_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, ValueError, *_ZLIB_ERRORS)
 
 #: Bump when :class:`FileSummary` or the way it is computed changes.
 SCHEMA = 5  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0); 5: NaN in a
@@ -105,11 +106,12 @@ class ScanCache:
         not JSON, nested too deep or holding a lone surrogate: :mod:`._statejson`)."""
         if not enabled or os.environ.get(ENV_DISABLE, "") not in ("", "0"):
             return cls(None)
-        cache = cls(cache_file(paths))
+        path = cache_file(paths)
+        cache = cls(path)
         try:
-            with open(cache.path, "rb") as fh:
+            with open(path, "rb") as fh:
                 doc = loads(_gzip.decompress(fh.read()))
-        except (OSError, EOFError, ValueError, *_ZLIB_ERRORS):
+        except _LOAD_ERRORS:
             return cache
         if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
             entries = doc.get("entries")

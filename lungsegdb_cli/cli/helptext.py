@@ -233,8 +233,11 @@ def _mentions_app(node: ast.AST) -> bool:
 def _option_help(annotated: ast.expr) -> str | None:
     """``help=`` of the ``typer.Option(...)`` inside ``Annotated[bool, typer.Option(...)]``."""
     for n in ast.walk(annotated):
-        func = n.func if isinstance(n, ast.Call) else None
-        if isinstance(func, ast.Attribute) and func.attr == "Option":
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "Option"
+        ):
             return _keyword(n, "help")
     return None
 
@@ -243,8 +246,11 @@ def _version_short(annotated: ast.expr) -> str | None:
     """The short name (``-V``, or ``""``) of ``--version``'s ``typer.Option("--version", ...)``;
     None for any other set of names."""
     for n in ast.walk(annotated):
-        func = n.func if isinstance(n, ast.Call) else None
-        if isinstance(func, ast.Attribute) and func.attr == "Option":
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "Option"
+        ):
             names = [a.value for a in n.args if isinstance(a, ast.Constant)]
             if len(names) != len(n.args) or not names or names[0] != "--version":
                 return None

@@ -9,14 +9,11 @@ from __future__ import annotations
 from enum import Enum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 import typer.core
 import typer.main
-
-if TYPE_CHECKING:
-    import click
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,10 +86,11 @@ DebugOpt = Annotated[
 
 
 @cache
-def _debug_option() -> click.Parameter:
+def _debug_option() -> Any:
     """``--debug`` as typer builds it from :data:`DebugOpt` (the same help line and parsing
     as any other flag), but with no value passed to the command: the error funnel
-    (``cli.run``) reads it from argv before parsing, so option errors get a traceback too."""
+    (``cli.run``) reads it from argv before parsing, so option errors get a traceback too.
+    A click ``Parameter``, typed ``Any``: typer 0.29 carries its own click (``typer._click``)."""
 
     def probe(debug: DebugOpt = False) -> None: ...
 

@@ -142,9 +142,11 @@ def render_extract(con: Console, result: ExtractResult) -> None:
         )
         _print(con, f"  manifest: {_e(result.manifest)}")
         return
+    # an extraction read an archive: None only when there was nothing to do (above)
+    source = f" from {_e(result.archive.name)}" if result.archive is not None else ""
     _print(
         con,
-        f"Extracted {_n(result.files, 'file')} ({size}) from {_e(result.archive.name)} into "
+        f"Extracted {_n(result.files, 'file')} ({size}){source} into "
         f"{_e(result.dataset_dir)} in {round(result.seconds, 3):.1f} s",
     )
     _print(con, f"  manifest: {_e(result.manifest)}")

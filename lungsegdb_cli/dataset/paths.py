@@ -128,7 +128,7 @@ def looks_like_tree(path: Path) -> bool:
 
 
 def resolve(
-    data_dir: Path | str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     *,
     must_exist: bool = False,
@@ -149,9 +149,10 @@ def resolve(
             hint="Give data_dir as a path (str or os.PathLike).",
             argument="data_dir",
         )
-    if data_dir is not None and not str(data_dir).strip():
+    # os.fspath: the path an os.PathLike names (str() of one that is not a Path is its repr)
+    if data_dir is not None and not os.fspath(data_dir).strip():
         raise UsageError(
-            f"The data dir {str(data_dir)!r} is empty (an unset variable?): an empty "
+            f"The data dir {os.fspath(data_dir)!r} is empty (an unset variable?): an empty "
             "--data-dir would name the current folder",
             hint=(
                 "Name the data dir, or leave --data-dir out (data_dir=None in Python) for "

@@ -201,7 +201,8 @@ def _by_http(job: _Job) -> tuple[FetchResult, str]:
     """http(s): our transfer; a Google Drive page it cannot follow goes to gdown, the
     documented second Drive client."""
     net = job.net
-    sess = _make_session(net.cookies, job.source) if net.session is None else net.session
+    owned = _make_session(net.cookies, job.source) if net.session is None else None
+    sess = net.session if owned is None else owned
     try:
         return fetch(job.source.url, job.part, session=sess, **job.common), CLIENT
     except drive.Refused as exc:
@@ -218,8 +219,8 @@ def _by_http(job: _Job) -> tuple[FetchResult, str]:
         )
         return res, gdown_client.CLIENT
     finally:
-        if net.session is None:
-            sess.close()
+        if owned is not None:
+            owned.close()
 
 
 def _by_fsspec(job: _Job) -> tuple[FetchResult, str]:

@@ -356,7 +356,7 @@ def publish(
         manifest_url=redact(target.url(paths.manifest.name)),
         meta_url=redact(target.url(META_NAME)),
         sha256=sha,
-        size=int(meta["size"]),  # type: ignore[call-overload]
+        size=int(meta["size"]),
         files=verified.checked,
         command=f"lungsegdb download --url {redact(archive_url)} --sha256 {sha}",
         counts=counts,

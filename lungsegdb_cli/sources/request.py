@@ -386,6 +386,7 @@ class DownloadRequest:
         _check_bounds(retries, timeout)
         if storage_options is not None and not isinstance(storage_options, Mapping):
             storage_options = parse_storage_options(list(storage_options))
+        sources: tuple[str, ...]
         if urls is None:
             sources, drive = ((url,), False) if url else ((), drive)
         else:

@@ -77,7 +77,8 @@ def _fallback_lock(fd: int) -> bool:  # pragma: no cover - Windows
     import msvcrt
 
     try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        # mypy checks for the platform it runs on: msvcrt's stubs are Windows-only
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
     except OSError:
         return False
     return True

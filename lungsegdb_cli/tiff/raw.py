@@ -18,9 +18,10 @@ before a single pixel is decoded, so a small file cannot make the decoder alloca
 
 from __future__ import annotations
 
+import io
 import os
 import struct
-from typing import Any, BinaryIO
+from typing import Any
 
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 6: 1, 7: 1, 8: 2, 9: 4, 11: 4, 12: 8, 16: 8, 17: 8}
 _TYPE_CODE = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 16: "Q", 17: "q"}
@@ -113,7 +114,7 @@ class _File:
     file's bytes (already read, e.g. by an export that copies them) it slices them."""
 
     def __init__(self, path: Source) -> None:
-        self._fh: BinaryIO | None = None
+        self._fh: io.BufferedReader | None = None
         self._fd = -1
         self._buf: memoryview | None = None
         self._own = not isinstance(path, int)
@@ -326,7 +327,7 @@ def read_plain(
             return None
         shape, dtype, start, end = layout
         arr = np.empty(shape, dtype=dtype)
-        if f.readinto(memoryview(arr).cast("B"), start) != end - start:
+        if f.readinto(arr.data.cast("B"), start) != end - start:  # arr.data: its memoryview
             return None
     finally:
         f.close()

@@ -66,19 +66,19 @@ def _histogram(arr: Any, s: FileSummary) -> None:
         shift = round(math.log2((hi - lo) / HIST_BINS))
         if flat.dtype.itemsize == 8 and not (lo == 0 and flat.dtype.kind == "u"):
             # 64-bit values: v - lo may not fit int64; the plot's bins placed in floats
-            h, _ = np.histogram(flat.astype(np.float64), bins=HIST_BINS, range=(lo, hi))
+            counts, _ = np.histogram(flat.astype(np.float64), bins=HIST_BINS, range=(lo, hi))
         else:
             if lo == 0 and flat.dtype.kind == "u":
                 idx = flat >> shift if shift else flat
             else:
                 idx = (flat.astype(np.int64) - int(lo)) >> shift
-            h = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
+            counts = np.bincount(idx, minlength=HIST_BINS)[:HIST_BINS]
     else:  # in float64 (a float32 range of +-2^128 is past float32), clipped to the range
         flat = flat.astype(np.float64)
         flat = flat[np.isfinite(flat)]
         lo, hi = hist_range(vmin, vmax, False)
-        h, _ = np.histogram(np.clip(flat, lo, hi), bins=HIST_BINS, range=(lo, hi))
-    s.hist = h.astype("<u4").tobytes()
+        counts, _ = np.histogram(np.clip(flat, lo, hi), bins=HIST_BINS, range=(lo, hi))
+    s.hist = counts.astype("<u4").tobytes()
     s.hist_lo, s.hist_hi = float(lo), float(hi)
 
 

@@ -218,14 +218,14 @@ def collect(
         check_output_file(csv_path, "--csv", "pairs.csv", protect=paths.own)
     where = splits_path(paths)
     doc = read_splits(where)
-    if doc is None and split is not None:
-        raise _no_splits(split, where)
     assigned = None
     group_by = None
     if doc is not None:
         assigned = assigned_splits(doc)
         group_by = doc.get("group_by")
     if split is not None:  # splits used: first the check every consumer of splits makes
+        if doc is None:
+            raise _no_splits(split, where)
         group_by = doc_group_by(doc, str(where))
         found = scan_pairs(paths, None, group_by, assigned)  # the check needs every pair
         check_splits(paths, doc, str(where), [p.key for p in found])

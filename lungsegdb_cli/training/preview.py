@@ -234,9 +234,9 @@ def flagged_rows(
     report = validate(paths, progress=progress, splits_check=splits_check(paths))
     root = paths.dataset_dir
     owner: dict[str, Any] = {}
-    for p in collect(paths).pairs:
-        owner[_rel(p.image, root)] = p
-        owner[_rel(p.mask, root)] = p
+    for pair in collect(paths).pairs:
+        owner[_rel(pair.image, root)] = pair
+        owner[_rel(pair.mask, root)] = pair
     items: dict[str, dict[str, Any]] = {}  # pair key or lone path -> tile fields + codes
     not_shown: list[dict[str, Any]] = []
     for f in report.findings:

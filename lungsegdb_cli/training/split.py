@@ -72,7 +72,7 @@ def check_ratios(ratios: Any) -> tuple[float, float, float]:
         raise UsageError(f"Ratios must all be positive: {values}", hint=_RATIO_HINT)
     if abs(sum(values) - 1.0) > 1e-6:
         raise UsageError(f"Ratios must sum to 1, not {sum(values):g}", hint=_RATIO_HINT)
-    return values  # type: ignore[return-value]
+    return values
 
 
 # ---------------------------------------------------------------------------------------------

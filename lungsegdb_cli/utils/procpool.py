@@ -81,7 +81,8 @@ def _owned_pool() -> type[ProcessPoolExecutor]:
         def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             import multiprocessing
 
-            starting = len(getattr(self, "_processes", None) or {}) < self._max_workers
+            limit: int = self._max_workers  # type: ignore[attr-defined]  # private: not in typeshed
+            starting = len(getattr(self, "_processes", None) or {}) < limit
             before = {p.pid for p in multiprocessing.active_children()} if starting else set()
             with sigint_blocked():
                 try:
@@ -100,7 +101,7 @@ def _owned_pool() -> type[ProcessPoolExecutor]:
             ]
             manager = getattr(self, "_executor_manager_thread", None)
             if manager is not None and manager.ident is None:  # made, never started
-                self._executor_manager_thread = None
+                self._executor_manager_thread = None  # type: ignore[assignment]  # a Thread (typeshed: not)
             try:
                 super().shutdown(wait=wait, cancel_futures=cancel_futures)
             finally:

@@ -13,7 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # rich is imported when a bar starts, not with this module
+    from rich.console import Console
+    from rich.progress import Progress as RichBar
+    from rich.progress import ProgressColumn, TaskID
 
 
 class Progress(Protocol):
@@ -24,9 +29,9 @@ class Progress(Protocol):
     def done(self) -> None: ...
 
 
-def note(progress: Progress, message: str) -> None:
-    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes; any URL
-    in it redacted (:func:`lungsegdb_cli._redact.redact`)."""
+def note(progress: Progress | None, message: str) -> None:
+    """Pass a one-line note (a retry, a restart) to the renderer, if it shows notes (None
+    shows none); any URL in it redacted (:func:`lungsegdb_cli._redact.redact`)."""
     show = getattr(progress, "note", None)
     if callable(show):
         from lungsegdb_cli._redact import redact
@@ -124,17 +129,17 @@ class PlainProgress:
 class RichProgress:
     """A rich progress bar on stderr (bytes, speed and ETA for byte counts)."""
 
-    def __init__(self, console: object) -> None:
+    def __init__(self, console: Console) -> None:
         self._console = console
-        self._bar: object | None = None
-        self._task: int | None = None
+        self._bar: RichBar | None = None
+        self._task: TaskID | None = None
         self._lock = threading.Lock()
 
     def start(self, description: str, total: int | None, unit: str = "files") -> None:
         from rich import progress as rp
 
         self.done()
-        columns: list[object] = [rp.TextColumn("{task.description}"), rp.BarColumn()]
+        columns: list[ProgressColumn] = [rp.TextColumn("{task.description}"), rp.BarColumn()]
         if unit == "B":
             columns += [rp.DownloadColumn(), rp.TransferSpeedColumn(), rp.TimeRemainingColumn()]
         else:
@@ -145,17 +150,17 @@ class RichProgress:
         self._task = bar.add_task(description, total=total)
 
     def note(self, message: str) -> None:
-        self._console.print(message, markup=False, highlight=False)  # type: ignore[attr-defined]
+        self._console.print(message, markup=False, highlight=False)
 
     def advance(self, amount: int = 1) -> None:
         with self._lock:
             if self._bar is not None and self._task is not None:
-                self._bar.advance(self._task, amount)  # type: ignore[attr-defined]
+                self._bar.advance(self._task, amount)
 
     def done(self) -> None:
         with self._lock:
             if self._bar is not None:
-                self._bar.stop()  # type: ignore[attr-defined]
+                self._bar.stop()
                 self._bar = None
                 self._task = None
 
@@ -168,7 +173,7 @@ def wants_bars(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
 
 
 def make_progress(
-    *, quiet: bool, console: object | None = None, stream: IO[str] | None = None
+    *, quiet: bool, console: Console | None = None, stream: IO[str] | None = None
 ) -> Progress:
     """The renderer for this run: nothing, plain lines, or rich bars."""
     if quiet:

@@ -78,6 +78,25 @@ def test_an_empty_or_blank_data_dir_is_a_usage_error(tmp_path: Path, value: str)
     assert int(info.value.exit_code) == 2
 
 
+class _Fspath:
+    """An ``os.PathLike`` that is not a ``Path``: ``str()`` of it is its repr, not the path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_os_pathlike_data_dir_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    """The empty check reads the path an ``os.PathLike`` names, not its ``str()`` (its repr):
+    an empty one named the current folder."""
+    env = {"LUNGSEGDB_HOME": str(tmp_path / "env"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    with pytest.raises(UsageError, match="an unset variable"):
+        paths.resolve(_Fspath(value), env)
+
+
 def test_an_empty_lungsegdb_home_still_means_unset(tmp_path: Path) -> None:
     env = {"LUNGSEGDB_HOME": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     assert paths.resolve(None, env).root == tmp_path / "xdg" / "lungsegdb"

@@ -95,7 +95,7 @@ class CookieFile:
 
 
 def _copy(c: Cookie, **changes: object) -> Cookie:
-    fields = {
+    fields: dict[str, object] = {
         "version": c.version,
         "name": c.name,
         "value": c.value,

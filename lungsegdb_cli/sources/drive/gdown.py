@@ -40,7 +40,7 @@ import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from lungsegdb_cli.errors import from_os_error
 from lungsegdb_cli.sources.drive import pages as drive
@@ -175,12 +175,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _options(
-    params: Collection[str], *, cookie_path: str | None, timeout: object
-) -> dict[str, object]:
+    params: Collection[str], *, cookie_path: str | None, timeout: float | tuple[float, float]
+) -> dict[str, Any]:
     """The optional arguments of ``gdown.download`` the installed gdown has (``params``):
     a timeout, and the cookies only where it takes a cookie file of ours (older gdowns
     have one fixed file in the user's home: no cookies for those)."""
-    kw: dict[str, object] = {"use_cookies": False}
+    kw: dict[str, Any] = {"use_cookies": False}  # gdown.download keyword arguments
     if "timeout" in params:
         kw["timeout"] = timeout
     if cookie_path is not None and "cookies_file" in params:
@@ -219,7 +219,11 @@ def _run_gdown(
             with open(part, "wb") as fh:
                 feed.fh = fh
                 gdown.download(
-                    id=source.drive_id, output=feed, quiet=True, proxy=_proxy(source), **kw
+                    id=source.drive_id,
+                    output=feed,  # type: ignore[arg-type]  # a file-like: gdown only write()s it
+                    quiet=True,
+                    proxy=_proxy(source),
+                    **kw,
                 )
         except gdown.exceptions.DownloadError as exc:
             raise GdownFailed(_one_line(exc)) from exc

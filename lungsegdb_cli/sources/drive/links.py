@@ -182,9 +182,10 @@ def resolve_source(url: str | None, *, base: str | None = None) -> Source:
     else:
         url = url.strip()
         check_url(url)
-        drive_id = parse_drive_id(url, base)
-        if drive_id is None:
+        found = parse_drive_id(url, base)
+        if found is None:
             return Source(url=url, link=url, drive_id=None, key=f"url-{url_sha256(url)[:12]}")
+        drive_id = found
     link_base = base if base != DEFAULT_BASE else DEFAULT_BASE
     return Source(
         url=download_url(drive_id, base),

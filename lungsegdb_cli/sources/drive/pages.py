@@ -133,7 +133,9 @@ _HTML_START = re.compile(
 
 
 def is_html_type(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES)
+    if not content_type:
+        return False
+    return content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES)
 
 
 def looks_like_html(head: bytes) -> bool:

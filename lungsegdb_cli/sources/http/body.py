@@ -58,10 +58,12 @@ class BodyReader:
         self._chunks: Iterator[bytes] | None = None
         raw = getattr(resp, "raw", None)
         fp = getattr(raw, "_fp", None)
-        self._direct = isinstance(fp, http.client.HTTPResponse) and _identity(resp.headers)
-        self._fp = fp if self._direct else None
+        if not (isinstance(fp, http.client.HTTPResponse) and _identity(resp.headers)):
+            fp = None
+        self._direct = fp is not None
+        self._fp = fp
         self._raw_readinto: Callable[[memoryview], int] | None = (
-            fp.readinto if self._direct else getattr(raw, "readinto", None)
+            fp.readinto if fp is not None else getattr(raw, "readinto", None)
         )
         self.reads = 0  # calls that reached the network (for tests and profiles)
 

@@ -23,13 +23,13 @@ a FIFO, device or socket in the archive's place raises
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from lungsegdb_cli.utils.hashing import open_regular
 
@@ -196,7 +196,7 @@ class StreamHasher:
         self.close()
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> io.BufferedReader:
     """``path`` opened for binary reading if it is a regular file (never blocks on a FIFO)."""
     fd, _size = open_regular(path)
     return os.fdopen(fd, "rb")

@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from lungsegdb_cli._redact import redact, url_sha256
 from lungsegdb_cli.errors import (
@@ -156,6 +156,10 @@ class _Incomplete(Exception):
     """The body ended before the announced length."""
 
 
+#: how the ``.part`` file is opened for a body: appended to (a ``206``) or written anew
+_Mode = Literal["ab", "wb"]
+
+
 # ---------------------------------------------------------------------------------------------
 # One download as an object
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +207,8 @@ class _Transfer:
         self.started = False  # the progress bar of the body is running
         self.checked_space = False  # before_body ran
         self.transient = transient_errors()
+        #: what a body's stream retries on: a transient error or a short body
+        self._body_errors: tuple[type[BaseException], ...] = (*self.transient, _Incomplete)
         self.hasher = self._new_hasher()
 
     def _new_hasher(self) -> StreamHasher:
@@ -357,7 +363,7 @@ class _Transfer:
         self.restart("the server could not satisfy the range")
         return False
 
-    def _plan(self, status: int, headers: Headers) -> tuple[str, int | None] | None:
+    def _plan(self, status: int, headers: Headers) -> tuple[_Mode, int | None] | None:
         """``(file mode, expected body length)`` of an answer; ``None`` (after a restart) when
         a ``206`` does not continue exactly at our offset."""
         if status == 206:
@@ -376,7 +382,7 @@ class _Transfer:
         self.total = expected
         return "wb", expected
 
-    def _record(self, headers: Headers, mode: str) -> None:
+    def _record(self, headers: Headers, mode: _Mode) -> None:
         """Learn from the headers, run ``before_body`` once, save the sidecar, show progress."""
         self.validator = if_range_validator(headers) or self.validator
         self.filename = filename_from(headers, self.final_url) or self.filename
@@ -401,7 +407,7 @@ class _Transfer:
                 self.progress.advance(self.offset)
 
     # -- the body ----------------------------------------------------------------------------
-    def stream(self, body: _Body, mode: str, expected: int | None) -> bool:
+    def stream(self, body: _Body, mode: _Mode, expected: int | None) -> bool:
         """Append (``ab``) or write (``wb``) the body to ``part``; True if it was complete.
         A dropped or short body is retried; one longer than announced (or than the cap of
         :mod:`lungsegdb_cli.sources.http.bounds`) raises :class:`DownloadTooLarge`."""
@@ -413,7 +419,7 @@ class _Transfer:
             received = self.offset - start
             if expected is not None and received < expected:
                 raise _Incomplete(f"body ended after {received:,} of {expected:,} bytes")
-        except (*self.transient, _Incomplete) as exc:
+        except self._body_errors as exc:
             if self.offset > start:
                 self.failures = 0  # bytes arrived: the backoff starts over
             self._retry(f"{type(exc).__name__}: {exc}")

@@ -100,7 +100,7 @@ def _made_by(doc: dict[str, Any]) -> frozenset[str] | None:
     """The paths an export record lists (its files, texts and shards, and itself); None if
     malformed."""
     files, texts, shards = doc.get("files"), doc.get("texts", []), doc.get("shards", [])
-    if not all(isinstance(x, list) for x in (files, texts, shards)):
+    if not (isinstance(files, list) and isinstance(texts, list) and isinstance(shards, list)):
         return None
     entries = [*files, *texts, *shards]
     if not all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in entries):

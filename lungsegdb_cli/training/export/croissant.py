@@ -306,7 +306,7 @@ def _includes(members: Iterable[str]) -> list[str]:
     the names that do not start with a dot (``[!.]*``: OS junk such as AppleDouble ``._1.TIF``
     files beside the slices is not a TIFF, and a loader would fail decoding it), plus each
     member whose name does start with one, by its exact name."""
-    globs = set()
+    globs: set[str | tuple[str, str]] = set()  # a glob, or (folder, extension) to make one
     for member in members:
         folder, _, name = member.rpartition("/")
         if name.startswith("."):

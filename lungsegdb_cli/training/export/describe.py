@@ -13,6 +13,7 @@ atomically (a temp file beside it, then a rename), or returned for the caller to
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class CroissantResult:
     archive: cr.ArchiveFacts
     document: dict[str, Any] = field(repr=False)
     #: the document's bytes (what OUT holds; what ``sha256`` is the digest of)
-    text: bytes = field(default=b"", repr=False)
+    text: builtins.bytes = field(default=b"", repr=False)  # builtins: `bytes` is a field
 
     @property
     def ok(self) -> bool:

@@ -29,7 +29,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.checks.manifest import manifest_sha256
@@ -180,7 +180,8 @@ def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Sp
 
     made = compute_splits(paths, out=scratch)  # the export's generation holds the tree steady
     text = document(made).encode("utf-8")  # written to scratch with the export's other texts
-    return _Splits("default", None, text, loads(text))
+    doc = cast("dict[str, Any]", loads(text))  # document() writes one JSON object
+    return _Splits("default", None, text, doc)
 
 
 def assigned_pairs(paths: DataPaths, splits: _Splits, variants: tuple[str, ...]) -> list[Pair]:
