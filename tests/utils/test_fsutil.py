@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+# internals: the CLI's run() as the commands' way in, and the write helpers at their unit
 from lungsegdb_cli.cli.app import run
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils.fsutil import atomic_write_bytes, check_output_file, write_output
