@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.utils.progress import Progress
 
 from lungsegdb_cli.api.common import PathLike, data_paths
+from lungsegdb_cli.utils.fsutil import tree_size
 
 
 @dataclass
@@ -183,12 +184,12 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
         if users is not None:  # given with --archive FILE: the user's own, wherever it lies
             result.kept.append(
                 {
-                    **parts.Part(users, parts.size_of(users), parts.ARCHIVE).to_dict(),
+                    **parts.Part(users, tree_size(users), parts.ARCHIVE).to_dict(),
                     "why": "given with --archive: your file, never deleted",
                 }
             )
         return None
-    part = parts.Part(kept, parts.size_of(kept), parts.ARCHIVE)
+    part = parts.Part(kept, tree_size(kept), parts.ARCHIVE)
     record = Provenance.read(paths.provenance)
     why = None
     if record is None or manifest.tree_archive(paths) != record.pin:
@@ -228,7 +229,7 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
             commit.checkpoint(f"clean {p.what}")
         try:
             if p.what == parts.CACHE:
-                shutil.rmtree(p.path)
+                shutil.rmtree(p.path)  # the cache: a few files, never deep
             elif p.what != parts.STAGING:
                 p.path.unlink()
         except FileNotFoundError:

@@ -40,7 +40,6 @@ import functools
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -69,6 +68,7 @@ from lungsegdb_cli.state.journal import (
     sync_filesystem,
     write_durably,
 )
+from lungsegdb_cli.utils.fsutil import remove_tree
 
 __all__ = [
     "APPLIED",
@@ -113,7 +113,7 @@ def _remove_any(path: Path) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
     elif path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)  # a tree may nest deeper than rmtree's recursion reaches
 
 
 def _apply(root: Path, ops: list[Op], hook: CrashHook) -> None:

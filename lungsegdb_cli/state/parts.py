@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.provenance import Provenance
+from lungsegdb_cli.utils.fsutil import tree_size
 
 __all__ = [
     "ARCHIVE",
@@ -49,7 +49,6 @@ __all__ = [
     "Part",
     "kept_archive",
     "leftovers",
-    "size_of",
     "space",
 ]
 
@@ -88,30 +87,6 @@ class Part:
         return {"path": str(self.path), "bytes": self.bytes, "what": self.what}
 
 
-def size_of(path: Path) -> int:
-    """Bytes of the regular files at or under ``path`` (0 if it is gone); links not followed."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return 0
-    if not stat.S_ISDIR(st.st_mode):
-        return st.st_size if stat.S_ISREG(st.st_mode) else 0
-    total = 0
-    try:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        total += size_of(Path(entry.path))
-                    elif entry.is_file(follow_symlinks=False):
-                        total += entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
-    except OSError:
-        return total
-    return total
-
-
 def _downloads(paths: DataPaths) -> list[Path]:
     try:
         return sorted(p for p in paths.downloads_dir.iterdir() if not p.is_symlink())
@@ -128,14 +103,14 @@ def leftovers(paths: DataPaths) -> list[Part]:
     downloads = _downloads(paths)
     for p in downloads:
         if is_our_part(p.name) and p.is_file():
-            found.append(Part(p, size_of(p), PARTIAL))
+            found.append(Part(p, tree_size(p), PARTIAL))
     known = rejected.recorded(paths)
     for p in downloads:
         if p.name.endswith(_REJECTED_SUFFIX) and rejected.is_ours(paths, p, known):
-            found.append(Part(p, size_of(p), REJECTED))
-    found += [Part(p, size_of(p), STAGING) for p in sorted(commit.debris(paths))]
+            found.append(Part(p, tree_size(p), REJECTED))
+    found += [Part(p, tree_size(p), STAGING) for p in sorted(commit.debris(paths))]
     if paths.cache_dir.is_dir() and not paths.cache_dir.is_symlink():
-        found.append(Part(paths.cache_dir, size_of(paths.cache_dir), CACHE))
+        found.append(Part(paths.cache_dir, tree_size(paths.cache_dir), CACHE))
     return found
 
 
@@ -158,9 +133,9 @@ def foreign(paths: DataPaths) -> list[tuple[Part, str]]:
         if not p.is_file():
             continue
         if p.name.endswith(_PART_SUFFIXES) and not is_our_part(p.name):
-            out.append((Part(p, size_of(p), PARTIAL), NOT_OURS_PART))
+            out.append((Part(p, tree_size(p), PARTIAL), NOT_OURS_PART))
         elif p.name.endswith(_REJECTED_SUFFIX) and not rejected.is_ours(paths, p, known):
-            out.append((Part(p, size_of(p), REJECTED), NOT_OURS_REJECTED))
+            out.append((Part(p, tree_size(p), REJECTED), NOT_OURS_REJECTED))
     return out
 
 
@@ -196,11 +171,11 @@ def space(paths: DataPaths) -> dict[str, int]:
     ``stale-staging``, ``decode-cache``, ``state``. Counts what lies inside the data dir
     only: an archive given with ``--archive FILE`` from elsewhere is not."""
     out = {
-        "tree": size_of(paths.dataset_dir),
-        "manifest": size_of(paths.manifest) + size_of(paths.manifest_sizes),
+        "tree": tree_size(paths.dataset_dir),
+        "manifest": tree_size(paths.manifest) + tree_size(paths.manifest_sizes),
     }
     kept = kept_archive(paths) or users_archive(paths)
-    out[ARCHIVE] = size_of(kept) if kept is not None else 0
+    out[ARCHIVE] = tree_size(kept) if kept is not None else 0
     for what in (PARTIAL, REJECTED, STAGING, CACHE):
         out[what] = 0
     in_state = 0  # leftovers inside the state folder, counted above already
@@ -208,7 +183,7 @@ def space(paths: DataPaths) -> dict[str, int]:
         out[part.what] += part.bytes
         if paths.state_dir in part.path.parents:
             in_state += part.bytes
-    state = size_of(paths.state_dir) - in_state - size_of(paths.manifest_sizes)
+    state = tree_size(paths.state_dir) - in_state - tree_size(paths.manifest_sizes)
     out["state"] = max(0, state)
     out["total"] = sum(out.values())
     return out

@@ -66,6 +66,72 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def remove_tree(path: Path) -> None:
+    """Delete the folder tree at ``path`` (a file or link there: just it), ignoring errors, as
+    ``shutil.rmtree(path, ignore_errors=True)`` -- also when the tree nests deeper than
+    Python's recursion limit (about 1,000 folders, a path of only ~2,000 characters, which an
+    archive or a user can make), where rmtree raises RecursionError."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+        return
+    except RecursionError:
+        pass
+    except OSError:
+        return
+    folders: list[str] = []
+    stack = [os.fspath(path)]
+    while stack:  # depth first, without recursion: files removed, folders listed
+        folder = stack.pop()
+        folders.append(folder)
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            os.unlink(entry.path)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    for folder in reversed(folders):  # every folder after the ones inside it
+        try:
+            os.rmdir(folder)
+        except OSError:
+            continue
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the regular files at or under ``path`` (0 if it is gone); links not
+    followed; no recursion (see :func:`remove_tree`)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+    total = 0
+    stack = [os.fspath(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
 def free_bytes(path: Path) -> int:
     """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
     probe = path

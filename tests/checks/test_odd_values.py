@@ -17,6 +17,7 @@ import pytest
 import tifffile
 
 import lungsegdb_cli as L
+
 # internals: the CLI's run() is how these tests give argv and read --json
 from lungsegdb_cli.cli.app import run
 from tests.support.ct import slice_hu

@@ -29,7 +29,6 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 
 from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
 from lungsegdb_cli.training.export.check import RECORD, foreign, read_record
+from lungsegdb_cli.utils.fsutil import remove_tree
 from lungsegdb_cli.utils.units import counted
 
 _RENAME_EXCHANGE = 2
@@ -67,7 +67,7 @@ def tidy(out: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rename(path, out)
                 continue
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
 
 
 def _digest(path: Path) -> str | None:
@@ -341,7 +341,7 @@ def staging(out: Path) -> Iterator[tuple[Path, Path]]:
     finally:
         for path in (staged, aside):
             if os.path.lexists(path):
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
 
 
 def commit(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
@@ -352,4 +352,4 @@ def commit(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
     except OSError as exc:
         raise from_os_error(exc, f"move the export into place at {out}") from exc
     if os.path.lexists(aside):
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_tree(aside)
