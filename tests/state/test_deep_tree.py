@@ -49,13 +49,17 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_deep_folder_in_the_tree_breaks_no_command(data: tuple[Path, Path]) -> None:
     root, archive = data
     _nest(root / "LungSegDB" / "raw data" / "V1" / "CT_Images")
-    for argv in (["info"], ["validate"], ["stats"], ["pairs"], ["clean", "--dry-run"]):
-        assert run([*argv, "--data-dir", str(root), "--quiet"]) == 0, argv
-    assert run(["verify", "--data-dir", str(root), "--quiet"]) == 1  # an extra file: reported
-    assert run(["extract", "--force", "--archive", str(archive), "--data-dir", str(root)]) == 0
-    assert sorted(os.listdir(root)) == [".lungsegdb", "LungSegDB", "LungSegDB.sha256"]
-    assert not (root / "LungSegDB" / "raw data" / "V1" / "CT_Images" / "d").exists()
-    assert run(["verify", "--data-dir", str(root), "--quiet"]) == 0
+    try:
+        for argv in (["info"], ["validate"], ["stats"], ["pairs"], ["clean", "--dry-run"]):
+            assert run([*argv, "--data-dir", str(root), "--quiet"]) == 0, argv
+        assert run(["verify", "--data-dir", str(root), "--quiet"]) == 1  # an extra file
+        argv = ["extract", "--force", "--archive", str(archive), "--data-dir", str(root)]
+        assert run(argv) == 0
+        assert sorted(os.listdir(root)) == [".lungsegdb", "LungSegDB", "LungSegDB.sha256"]
+        assert not (root / "LungSegDB" / "raw data" / "V1" / "CT_Images" / "d").exists()
+        assert run(["verify", "--data-dir", str(root), "--quiet"]) == 0
+    finally:
+        remove_tree(root)  # pytest's own clean-up of tmp_path is recursive
 
 
 def test_remove_tree_and_tree_size_need_no_recursion(tmp_path: Path) -> None:
