@@ -136,10 +136,6 @@ class PushReader(IndexedReader, Protocol):
 class StreamReader(ArchiveReader, Protocol):
     """A reader that goes front to back; members are only known as they arrive."""
 
-    @property
-    def compressed_read(self) -> int:
-        """Bytes of the archive file consumed so far (for the compression-ratio cap)."""
-
     def entries(self) -> Iterator[tuple[Member, Iterator[bytes] | None]]:
         """Each member in archive order, with an iterator over its data (files only; else
         None). The data must be consumed before the next member is asked for."""

@@ -137,7 +137,9 @@ def plan(reader: af.IndexedReader, mapper: treemap.TreeMapper, limits: Limits) -
 class StreamScreen:
     """The checks of :func:`plan`, for a stream: one member at a time, as its header arrives.
 
-    The caps count members and declared bytes so far, against the compressed bytes read so far.
+    The caps count members and declared bytes so far; the ratio is theirs to the archive's
+    size, as for an indexed archive (to the compressed bytes read so far, an archive whose
+    first members compress well -- empty masks -- would look like a bomb).
     """
 
     def __init__(self, reader: af.StreamReader, mapper: treemap.TreeMapper, limits: Limits) -> None:
@@ -154,7 +156,7 @@ class StreamScreen:
         self._count += 1
         if member.is_file:
             self._declared += max(0, member.size)
-        check_caps(archive, self._count, self._declared, self._reader.compressed_read, self._limits)
+        check_caps(archive, self._count, self._declared, self._reader.archive_size, self._limits)
         return self.mapper.decide(member.name, is_dir=member.kind == af.DIR)
 
 
@@ -175,6 +177,9 @@ class Plan:
 def open_plan(archive: Path, fmt: str | None, limits: Limits) -> Iterator[Plan]:
     """Open ``archive`` and plan it (indexed formats: all of it, before anything is written)."""
     mapper = treemap.TreeMapper()
+    declared = af.declared_members(archive)  # a zip: its count, before its directory is read
+    if declared is not None:
+        check_caps(archive, declared, 0, 0, limits)
     with af.open_archive(archive, fmt) as reader:
         jobs = plan(reader, mapper, limits) if isinstance(reader, af.IndexedReader) else None
         yield Plan(archive, fmt, reader, mapper, limits, jobs)

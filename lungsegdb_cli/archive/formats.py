@@ -53,8 +53,8 @@ from lungsegdb_cli.archive.base import (
 )
 from lungsegdb_cli.archive.detect import describe, detect
 from lungsegdb_cli.archive.optional import RarReader, SevenZipReader
-from lungsegdb_cli.archive.tar import CountingReader, TarReader
-from lungsegdb_cli.archive.zip import ZipReader
+from lungsegdb_cli.archive.tar import TarReader
+from lungsegdb_cli.archive.zip import ZipReader, declared_members
 from lungsegdb_cli.errors import ArchiveError
 
 __all__ = [
@@ -76,7 +76,6 @@ __all__ = [
     "ZLIB_ERRORS",
     "ArchiveReader",
     "ChunkReader",
-    "CountingReader",
     "IndexedReader",
     "Member",
     "PushReader",
@@ -88,6 +87,7 @@ __all__ = [
     "TarReader",
     "ZipReader",
     "checked_name",
+    "declared_members",
     "describe",
     "detect",
     "open_archive",

@@ -56,7 +56,6 @@ class RarReader:
             self._rf = rarfile.RarFile(str(path))
         except (rarfile.Error, OSError) as exc:
             raise corrupt(path, RAR, exc) from exc
-        self.compressed_read = 0
 
     def close(self) -> None:
         self._rf.close()
@@ -87,7 +86,6 @@ class RarReader:
             if member.kind != FILE:
                 yield member, None
                 continue
-            self.compressed_read += max(0, info.compress_size)
             yield member, self._chunks(info)
 
     def _chunks(self, info: Any) -> Iterator[bytes]:

@@ -12,7 +12,7 @@ import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from lungsegdb_cli.archive.base import (
     CHUNK,
@@ -56,27 +56,6 @@ def _gzip_stream(raw: BinaryIO) -> BinaryIO:
     return gzip_ng_threaded.open(raw, "rb", threads=1, block_size=CHUNK)
 
 
-class CountingReader(io.RawIOBase):
-    """Wraps a binary file and counts the bytes read from it (the compressed position)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self._raw.readinto(b)  # type: ignore[attr-defined]
-        n = n or 0
-        self.count += n
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 def _tar_kind(info: tarfile.TarInfo) -> str:
     if info.issym():
         return SYMLINK
@@ -115,14 +94,8 @@ class TarReader:
         except OSError as exc:
             raise from_os_error(exc, f"reading {path}") from exc
         self.archive_size = os.fstat(self._file.fileno()).st_size
-        self._counter = CountingReader(self._file)
-        raw = io.BufferedReader(self._counter, buffer_size=CHUNK)
+        raw = io.BufferedReader(self._file, buffer_size=CHUNK)
         self._stream: BinaryIO = _decompressing(raw, fmt)
-
-    @property
-    def compressed_read(self) -> int:
-        """Bytes of the archive file consumed so far."""
-        return self._counter.count
 
     def close(self) -> None:
         try:

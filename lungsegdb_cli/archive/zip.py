@@ -102,6 +102,41 @@ class _Tally:
             raise corrupt(self.path, ZIP, f"CRC-32 mismatch in {name!r}")
 
 
+_EOCD = b"PK\x05\x06"  # end of central directory record: 22 bytes + a comment
+_EOCD64_LOCATOR = b"PK\x06\x07"  # 20 bytes, just before the end record
+_EOCD64 = b"PK\x06\x06"
+
+
+def declared_members(path: Path) -> int | None:
+    """The number of members a zip's end record declares, read from its last 64 KiB before
+    the central directory is loaded (``zipfile`` loads every entry of it into memory: a small
+    zip declaring millions is refused on this count first); None if ``path`` is not a zip or
+    the record cannot be read (the full open then says why)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) not in (b"PK\x03\x04", _EOCD):
+                return None
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - (22 + 0xFFFF))
+            fh.seek(start)
+            tail = fh.read()
+            at = tail.rfind(_EOCD)
+            if at < 0 or at + 22 > len(tail):
+                return None
+            count = struct.unpack_from("<H", tail, at + 10)[0]
+            locator = at - 20
+            if count != 0xFFFF or locator < 0 or tail[locator : locator + 4] != _EOCD64_LOCATOR:
+                return int(count)
+            offset = struct.unpack_from("<Q", tail, locator + 8)[0]
+            fh.seek(offset)
+            record = fh.read(56)
+            if len(record) < 40 or record[:4] != _EOCD64:
+                return None
+            return int(struct.unpack_from("<Q", record, 32)[0])
+    except (OSError, struct.error):
+        return None
+
+
 class ZipReader:
     """A zip (or zip64) archive: every member known up front, any member readable from any
     thread."""
