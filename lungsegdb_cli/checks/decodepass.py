@@ -160,7 +160,6 @@ class _Pass:
         "pool",
         "prog",
         "started",
-        "total",
     )
 
     def __init__(
@@ -177,7 +176,7 @@ class _Pass:
         self.pool: Executor | None = None
         self.started = False
         self.buf: list[tuple[FileEntry, str]] = []
-        self.done = self.total = self.cached = self.decoded = 0
+        self.done = self.cached = self.decoded = 0
         #: marks waiting for the files queued before them: (files decoded by then, mark)
         self.marks: deque[tuple[int, Mark]] = deque()
 
@@ -199,7 +198,6 @@ class _Pass:
 
     def add(self, entry: FileEntry, kind: str) -> None:
         """One listed file: from the cache, or queued (a full chunk goes to the pool)."""
-        self.total += 1
         hit = self.cache.get(entry, kind)
         if hit is not None and hit.declared <= self.limit:  # else decoded: too-large now
             self.out[entry.rel] = hit
@@ -215,11 +213,14 @@ class _Pass:
             self._submit(pool, buf[:CHUNK])
             del buf[:CHUNK]
 
-    def finish(self, description: str) -> None:
-        """The listing is complete: start the progress bar, decode the rest, wait for all."""
-        self.prog.start(description, total=self.total, unit="files")
+    def begin(self, description: str, total: int) -> None:
+        """Start the progress bar: ``total`` files, before the first is decoded."""
+        self.prog.start(description, total=total, unit="files")
         self.started = True
-        self.prog.advance(self.cached + self.done)
+
+    def finish(self) -> None:
+        """The listing is complete: decode the rest, wait for all."""
+        self.prog.advance(self.cached)
         buf, pool = self.buf, self.pool
         for i in range(0, len(buf), CHUNK):
             part = buf[i : i + CHUNK]
@@ -271,10 +272,9 @@ def decode(
 ) -> PassResult:
     """Summaries of every ``(file, kind)`` in ``jobs``, keyed by relative path.
 
-    ``jobs`` may be a generator that lists the tree as it goes: files are sent to the workers
-    as soon as a chunk is complete, so decoding overlaps the listing; a :class:`Mark` among
-    them runs once the files before it are decoded. The progress bar starts
-    when the listing is complete (its total is known then). ``workers``: a number of
+    ``jobs`` may be a generator that lists the tree as it goes; it is listed to the end first,
+    so that the progress bar starts with its total before anything is decoded; a
+    :class:`Mark` among them runs once the files before it are decoded. ``workers``: a number of
     processes, or a :class:`Workers` already started (left open). ``max_pixels``: the decode
     limit (default: :func:`~lungsegdb_cli.tiff.decode.max_image_pixels`, which raises
     :class:`~lungsegdb_cli.errors.UsageError` for a bad ``LUNGSEGDB_MAX_IMAGE_PIXELS``).
@@ -290,13 +290,19 @@ def decode(
     crew = workers if isinstance(workers, Workers) else Workers(workers, start=False, progress=prog)
     run = _Pass(dataset_dir, limit, cache, prog, crew)
     try:
+        # The listing first (a few ms a thousand files): the progress bar then starts, with
+        # its total, before any decoding. (Listing while decoding hid the progress: the
+        # listing waits for the decoding once the workers are busy, so the bar only started
+        # when nearly everything was decoded.) The workers start meanwhile.
+        listed = list(jobs)
+        run.begin(description, sum(type(job) is not Mark for job in listed))
         add, mark = run.add, run.mark
-        for job in jobs:
+        for job in listed:
             if type(job) is Mark:
                 mark(job)
             else:
                 add(*job)
-        run.finish(description)
+        run.finish()
     except BaseException:
         if own:
             crew.close(cancel=True)
@@ -323,8 +329,8 @@ def decode_groups(
 ) -> tuple[list[GroupScan], PassResult, Callable[[], bool]]:
     """The pass validate and stats share: list the groups, decode ``jobs_of(group)`` for each.
 
-    Decoding overlaps the listing (a cold run starts the worker processes first), and the
-    cache is saved in the background with ``keep_of(groups)`` (the entries and folders to
+    The worker processes of a cold run start while the tree is listed, and the cache is saved
+    in the background with ``keep_of(groups)`` (the entries and folders to
     keep) while the workers exit. Returns the groups, the decode results and a function that
     waits for the cache to be written. ``max_pixels``: as for :func:`decode` (resolved here,
     before the workers start). ``on_group(group, summaries)``: called on the main process for
@@ -335,7 +341,7 @@ def decode_groups(
     groups: list[GroupScan] = []
 
     def jobs() -> Iterator[tuple[FileEntry, str] | Mark]:
-        for gs in listing:  # decoding starts while later groups are listed
+        for gs in listing:
             groups.append(gs)
             yield from jobs_of(gs)
             if on_group is not None:

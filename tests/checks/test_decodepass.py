@@ -96,3 +96,41 @@ def test_forked_workers_inherit_numpy_instead_of_importing_it_each() -> None:
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "True"
+
+
+class _Steps:
+    """A progress that records each call, amounts included."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int | None]] = []
+
+    def start(self, description: str, total: int | None, unit: str = "files") -> None:
+        self.calls.append(("start", total))
+
+    def advance(self, amount: int = 1) -> None:
+        self.calls.append(("advance", amount))
+
+    def done(self) -> None:
+        self.calls.append(("done", None))
+
+
+@pytest.mark.parametrize("command", ["validate", "stats"])
+def test_the_progress_starts_before_the_decoding_and_moves_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A tree big enough to fill the workers' queue (2 workers x 8 chunks x 48 files): the
+    bar starts with its total, then moves a chunk at a time. (It started once the listing
+    was done, which waited for the decoding: the first step was most of the tree.)"""
+    import lungsegdb_cli as L
+    from tests.support.ct import write_ct_tree
+
+    monkeypatch.setenv("LUNGSEGDB_WORKERS", "2")
+    write_ct_tree(tmp_path, [str(i) for i in range(400)], versions=("V1", "V2"))
+    steps = _Steps()
+    getattr(L, command)(tmp_path, progress=steps, use_cache=False)
+    decoding = [c for c in steps.calls if c[0] == "start" and c[1] == 3200]
+    assert decoding, steps.calls
+    after = steps.calls[steps.calls.index(decoding[0]) + 1 :]
+    amounts = [n for kind, n in after if kind == "advance" and n]
+    assert sum(amounts) == 3200
+    assert max(amounts) <= decodepass.CHUNK
