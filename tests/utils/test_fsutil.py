@@ -59,25 +59,19 @@ def test_a_fifo_output_is_written_into_not_replaced(
     assert got and head in got[0][:200]
 
 
-def test_a_character_device_output_stays_a_device(tmp_path: Path, synth_tree: Path) -> None:
-    node = tmp_path / "null"
+@pytest.mark.parametrize(
+    ("minor", "code"), [(3, 0), (7, 5)], ids=["a /dev/null of our own", "a /dev/full: disk full"]
+)
+def test_a_character_device_output_stays_a_device(
+    tmp_path: Path, synth_tree: Path, minor: int, code: int
+) -> None:
+    node = tmp_path / "dev"
     try:
-        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a /dev/null of our own
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
     except PermissionError:
         pytest.skip("mknod needs root")
     root = linked(tmp_path, synth_tree)
-    assert run(["stats", "--csv", str(node), "--data-dir", str(root), "--quiet"]) == 0
-    assert stat.S_ISCHR(os.lstat(node).st_mode)
-
-
-def test_a_full_device_is_disk_full(tmp_path: Path, synth_tree: Path) -> None:
-    node = tmp_path / "full"
-    try:
-        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # a /dev/full of our own
-    except PermissionError:
-        pytest.skip("mknod needs root")
-    root = linked(tmp_path, synth_tree)
-    assert run(["stats", "--csv", str(node), "--data-dir", str(root), "--quiet"]) == 5
+    assert run(["stats", "--csv", str(node), "--data-dir", str(root), "--quiet"]) == code
     assert stat.S_ISCHR(os.lstat(node).st_mode)
 
 
