@@ -156,7 +156,7 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
         add("too-large" if s.too_large else "unreadable", rel, s.error or "cannot decode")
         return
     if s.pages > 1:
-        add("multi-page", rel, f"{s.pages} pages; only the first is checked and used")
+        add("multi-page", rel, f"{s.pages} pages; every page is decoded, only the first is used")
     if kind != "mask":
         return
     if s.channels > 1:
