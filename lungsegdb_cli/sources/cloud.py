@@ -161,11 +161,25 @@ def check_backend(url: str) -> None:
             raise missing_backend(url, mod)
 
 
-def scrub(text: str, options: Mapping[str, Any] | None) -> str:
-    """``text`` with every string option value (a secret key, a token) replaced by ``***``."""
+def scrub(text: str, options: Mapping[str, Any] | None, url: str | None = None) -> str:
+    """``text`` with every string option value (a secret key, a token) replaced by ``***``,
+    and the user info of ``url`` (``s3://KEY:SECRET@bucket/...``) wherever the backend's
+    message quotes it without its scheme (``Invalid bucket name "KEY:SECRET@bucket"``).
+
+    Examples
+    --------
+    >>> scrub('Invalid bucket name "TOKEN@bkt"', None, "s3://TOKEN@bkt/x.zip")
+    'Invalid bucket name "***@bkt"'
+    """
     import os
 
     secrets = [str(v) for v in (options or {}).values() if isinstance(v, str) and len(v) >= 4]
+    try:
+        userinfo = urllib.parse.urlsplit(url or "").netloc.rpartition("@")[0]
+    except ValueError:
+        userinfo = ""
+    if userinfo:
+        text = text.replace(f"{userinfo}@", "***@")
     for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "HF_TOKEN"):
         value = os.environ.get(name)
         if value and len(value) >= 4:
@@ -190,7 +204,7 @@ def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
         raise missing_backend(url) from exc
     except (TypeError, ValueError) as exc:
         raise UsageError(
-            f"Cannot open {url}: {scrub(str(exc), options)}",
+            f"Cannot open {url}: {scrub(str(exc), options, url)}",
             hint="Check the URL and the --storage-option values.",
             url=url,
         ) from None
@@ -221,7 +235,7 @@ def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> Do
         )
     what = f"{type(exc).__name__}: {exc}"
     return DownloadError(
-        f"Could not read {url}: {scrub(what, options)}",
+        f"Could not read {url}: {scrub(what, options, url)}",
         hint="Check the URL, the endpoint and the network.",
         url=url,
     )
@@ -267,7 +281,7 @@ def config_error(
             names & {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}
         )
         return UsageError(
-            f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options)}",
+            f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options, url)}",
             hint="Check the credentials: give both key= and secret= (or neither, for the "
             "backend's usual places)."
             if creds
@@ -352,7 +366,7 @@ class _Stream:
             err.args = (err.message,)
             raise err from None
         delay = self.policy.delay(failures, None)
-        reason = scrub(f"{type(exc).__name__}: {exc}", self.options)
+        reason = scrub(f"{type(exc).__name__}: {exc}", self.options, self.url)
         self.notes.append(f"retry in {delay:.1f} s after: {reason}")
         note(self.progress, f"retrying in {delay:.0f} s: {reason}")
         self.sleep(delay)

@@ -64,7 +64,7 @@ def local_path(url: str) -> str:
     if parts.netloc not in ("", "localhost"):
         raise UsageError(
             f"Invalid URL {url!r}: file:// URLs name a file on this machine, not on "
-            f"{parts.netloc!r}",
+            f"{parts.netloc.rpartition('@')[2]!r}",  # the host: never its user info
             hint="Write file:///PATH/TO/LungSegDB.zip (three slashes), or the path itself.",
             url=url,
         )

@@ -532,6 +532,45 @@ def test_redact(url: str, shown: str) -> None:
     assert sources.redact(url) == shown
 
 
+#: (id, a URL whose user info the message must not show, the exit code)
+USERINFO_CASES = [
+    ("file-url", "file://u:{secret}@localhost{tmp}/LungSegDB.zip", 2),
+    ("file-url-other-host", "file://u:{secret}@server/share/LungSegDB.zip", 2),
+    ("s3-key-and-secret", "s3://AKIAKEY:{secret}@lungsegdb-src/v1/LungSegDB.zip", 2),
+    ("s3-token-as-user", "s3://{secret}@lungsegdb-src/v1/LungSegDB.zip", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "want"), [c[1:] for c in USERINFO_CASES], ids=[c[0] for c in USERINFO_CASES]
+)
+def test_user_info_is_not_shown_where_a_message_quotes_the_host(
+    url: str,
+    want: int,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Audit S 3: a ``file://`` URL naming a host, and botocore refusing a bucket name that
+    holds the user info, quote the netloc without its scheme: the user info is hidden there
+    too, in the message, ``--json`` and the ``--debug`` traceback."""
+    secret = "ui-secret-2c9d7e"
+    url = url.format(secret=secret, tmp=tmp_path)
+    texts: list[str] = []
+    for extra in ([], ["--json"]):
+        code, out, err = _cli(
+            capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path / "d"), *extra
+        )
+        assert code == want, (out, err)
+        texts += [out, err]
+    monkeypatch.setenv("LUNGSEGDB_DEBUG", "1")
+    code, out, err = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path / "d"))
+    assert code == want and "Traceback" in err
+    texts += [out, err]
+    assert not [t for t in texts if secret in t]
+
+
 def test_no_secret_in_output_json_or_files(
     drive: FakeDrive,
     bucket: str,

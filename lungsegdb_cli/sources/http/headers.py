@@ -63,7 +63,14 @@ _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
 
 
 def filename_from(headers: Headers, url: str) -> str | None:
-    """The file name the server suggests (Content-Disposition), else the URL's last segment."""
+    """The file name the server suggests (Content-Disposition), else the URL's last segment
+    without its ``;`` path parameters.
+
+    Examples
+    --------
+    >>> filename_from({}, "http://h/d/LungSegDB.zip;jsessionid=S3SS10N?v=1")
+    'LungSegDB.zip'
+    """
     cd = headers.get("Content-Disposition", "")
     name = None
     m = re.search(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)", cd)
@@ -74,7 +81,10 @@ def filename_from(headers: Headers, url: str) -> str | None:
         if m:
             name = m.group(1).strip()
     if not name:
-        last = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        # ``;name=value`` path parameters (a ``;jsessionid=``, a ``;token=``) are the URL's,
+        # redacted where it is shown: they are not part of the file's name
+        segment = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1].split(";", 1)[0]
+        last = urllib.parse.unquote(segment)
         name = last if "." in last else None
     if not name:
         return None
