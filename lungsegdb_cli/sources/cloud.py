@@ -266,17 +266,26 @@ def config_error(
     """The :class:`UsageError` (exit 2, no retry) for ``exc`` when it is the user's
     configuration, not the network: the backend refusing a ``--storage-option`` keyword
     (``TypeError: ... unexpected keyword argument 'endpont_url'``) or value (``ValueError``,
-    e.g. an endpoint that is not a URL), or credentials that are missing or incomplete. None
-    for anything else (a network fault, to be retried)."""
+    e.g. an endpoint that is not a URL), or credentials that are missing or incomplete. With
+    ``--storage-option`` given, an ``AttributeError`` or ``KeyError`` too: a value of the wrong
+    kind (``client_kwargs=oops`` where the backend wants a mapping) fails as the backend
+    builds or first uses its client, never as the network does. None for anything else (a
+    network fault, to be retried)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if isinstance(exc, (TypeError, ValueError)) or names & _CONFIG_ERRORS:
+    wrong_kind = bool(options) and isinstance(exc, (AttributeError, KeyError))
+    if isinstance(exc, (TypeError, ValueError)) or wrong_kind or names & _CONFIG_ERRORS:
         option = None
         if isinstance(exc, TypeError):
             import re
 
             found = re.search(r"keyword argument '(\w+)'", str(exc))
             option = found.group(1) if found else None
-        named = f" (--storage-option {option})" if option else ""
+        if option:
+            named = f" (--storage-option {option})"
+        elif options and not names & _CONFIG_ERRORS:  # which value, the backend does not say
+            named = f" (--storage-option {', '.join(sorted(map(str, options)))})"
+        else:
+            named = ""
         creds = bool(
             names & {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}
         )
