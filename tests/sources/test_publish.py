@@ -166,7 +166,7 @@ def test_the_python_publish_takes_storage_options_as_download_does(
     got = L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=opts)
     fs.invalidate_cache()
     assert fs.exists(f"lungsegdb-py/{form}/lungsegdb.json") and got.sha256
-    with pytest.raises(L.UsageError, match="KEY="):
+    with pytest.raises(L.UsageError, match="NAME=VALUE"):
         L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=["no-equals"])
 
 
