@@ -163,6 +163,18 @@ class DiskFullError(LocalError):
     kind = "disk-full"
 
 
+class SourceTooBigForDisk(DiskFullError):
+    """The free space is short of the size one source announces (its ``Content-Length``, its
+    object's size), the pinned archive's size not being known: a server that lies about the
+    size fails only itself, so the next source is tried. Exit 5 when there is no other source,
+    or when every source fell short of space the same way (the disk really is too full)."""
+
+    default_hint = (
+        "Free some space or choose another --data-dir if the archive really is that big; "
+        "else the source announces a wrong size: pass another mirror with --url."
+    )
+
+
 class LockTimeout(LocalError):
     kind = "lock-timeout"
     default_hint = "Another lungsegdb process is working on this data dir; wait for it to finish."
