@@ -13,6 +13,13 @@ error.
   ``signature`` or ``credential``, and every name listed in ``LUNGSEGDB_REDACT``
   (comma-separated).
 
+Parameters are also taken after ``;`` (a ``;jsessionid=`` path parameter), and a ``?`` inside
+a value starts a new parameter (``?next=/x?token=T``). A value that is itself a URL or a
+query, plain or percent-encoded (an SSO gate's ``?next=``, a CDN's ``?origin=``), is decoded
+and redacted by the same rule: if anything in it would be hidden, the whole value becomes
+``***``. User info quoted without its scheme (``'user:password@host'``, as a library's message
+names a netloc or a bucket) is hidden too: ``'***@host'``.
+
 Other parameters stay as they are (``?id=...&export=download`` of a Drive link, a mirror's
 ``?version=3``). It is applied where a URL leaves memory: error construction
 (:class:`lungsegdb_cli.errors.LungSegDBError`), the provenance and resume-state records, a
@@ -58,13 +65,21 @@ _SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential
 
 #: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"<>\\]*@")
-#: ``name=value`` after ``?``, ``&``, ``;``, ``#``, white space or at the start; punctuation
-#: that ends the value right before a delimiter (``?token=T),`` or ``?token=T:`` in a sentence)
-#: is the sentence's, not the value's
-_PARAM = re.compile(
-    r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*?)"
-    r"(?=[),.:]*(?:[&;#\s'\"<>\\]|$))"
+#: ``user:password@host`` without a scheme, quoted or after white space or ``(`` (a netloc or a
+#: bucket name as a library's message quotes it): the part before ``@`` holds a ``:``
+_BARE_USERINFO = re.compile(
+    r"(?:(?<=^)|(?<=[\s'\"(`]))[^\s'\"`/@:<>\\()]+:[^\s'\"`/@<>\\]*@(?=[\w\[])"
 )
+#: ``name=value`` after ``?``, ``&``, ``;``, ``#``, white space or at the start; a ``?`` ends
+#: the value (``?next=/x?token=T``: two parameters); punctuation that ends the value right
+#: before a delimiter (``?token=T),`` or ``?token=T:`` in a sentence) is the sentence's, not
+#: the value's
+_PARAM = re.compile(
+    r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^?&;#\s'\"<>\\]*?)"
+    r"(?=[),.:]*(?:[?&;#\s'\"<>\\]|$))"
+)
+#: how many layers of percent-encoding a nested URL is looked through
+_DEPTH = 3
 
 
 def _extra_names(env: Mapping[str, str] | None) -> frozenset[str]:
@@ -95,14 +110,37 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     read (None: the process environment)."""
     if not text:
         return text
-    extra = _extra_names(env)
+    return _redact(text, _extra_names(env), _DEPTH)
 
+
+def _redact(text: str, extra: frozenset[str], depth: int) -> str:
     def param(m: re.Match[str]) -> str:
-        hidden = m["value"] and _hidden(m["name"], extra)
+        value = m["value"]
+        hidden = value and (_hidden(m["name"], extra) or _nested_secret(value, extra, depth))
         return f"{m['name']}={MASK}" if hidden else m.group(0)
 
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    if "@" in text:
+        text = _BARE_USERINFO.sub(f"{MASK}@", text)
     return _PARAM.sub(param, text) if "=" in text else text
+
+
+def _nested_secret(value: str, extra: frozenset[str], depth: int) -> bool:
+    """True if ``value`` (a parameter's), percent-decoded, is a URL or query that holds
+    something :func:`redact` hides (``?next=http%3A%2F%2Fh%2Fx%3Ftoken%3DT``), looking
+    through up to ``depth`` layers of encoding."""
+    import urllib.parse
+
+    for _ in range(depth):
+        if "%" not in value and "+" not in value:
+            return False
+        decoded = urllib.parse.unquote_plus(value)
+        if decoded == value:
+            return False
+        if _redact(decoded, extra, 0) != decoded:
+            return True
+        value = decoded
+    return False
 
 
 def url_sha256(url: str) -> str:

@@ -13,9 +13,11 @@ parameters of any URL they name become ``***``).
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from lungsegdb_cli._redact import redact
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 class ExitCode(IntEnum):
@@ -159,6 +161,18 @@ class LocalError(LungSegDBError):
 
 class DiskFullError(LocalError):
     kind = "disk-full"
+
+
+class SourceTooBigForDisk(DiskFullError):
+    """The free space is short of the size one source announces (its ``Content-Length``, its
+    object's size), the pinned archive's size not being known: a server that lies about the
+    size fails only itself, so the next source is tried. Exit 5 when there is no other source,
+    or when every source fell short of space the same way (the disk really is too full)."""
+
+    default_hint = (
+        "Free some space or choose another --data-dir if the archive really is that big; "
+        "else the source announces a wrong size: pass another mirror with --url."
+    )
 
 
 class LockTimeout(LocalError):
@@ -305,6 +319,45 @@ def from_unmapped_os_error(exc: OSError) -> LungSegDBError:
     if module in ("requests", "urllib3"):
         return DownloadError(f"Download failed: {type(exc).__name__}: {exc}")
     return from_os_error(exc, "accessing a local file")
+
+
+def hide_secret_chain(exc: _E) -> _E:
+    """``exc`` without its chain when any exception in it (every ``__cause__`` and
+    ``__context__``, transitively) reads differently once redacted: an internal exception
+    holding the full URL (``HTTP 500 from http://user:PW@host/x?token=T``). ``exc``'s own
+    message is redacted when made; its chain is replaced by notes giving each link's type and
+    redacted message, so a traceback or ``logging.exception`` still says what happened.
+
+    Examples
+    --------
+    >>> try:
+    ...     try:
+    ...         raise RuntimeError("HTTP 500 from http://me:PW@h/x?token=T")
+    ...     except RuntimeError:
+    ...         raise DownloadError("The mirror failed")
+    ... except DownloadError as exc:
+    ...     err = hide_secret_chain(exc)
+    >>> err.__cause__, err.__context__, err.__notes__
+    (None, None, ['caused by RuntimeError: HTTP 500 from http://***@h/x?token=***'])
+    """
+    import traceback
+
+    links: list[BaseException] = []
+    todo = [exc.__cause__, exc.__context__]
+    while todo:
+        link = todo.pop()
+        if link is None or link is exc or any(link is seen for seen in links):
+            continue
+        links.append(link)
+        todo += [link.__context__, link.__cause__]
+    texts = ["".join(traceback.format_exception_only(link)).strip() for link in links]
+    if all(redact(text) == text for text in texts):
+        return exc
+    exc.__cause__ = exc.__context__ = None
+    exc.__suppress_context__ = True
+    for text in texts:
+        exc.add_note(f"caused by {redact(text)}")
+    return exc
 
 
 class NothingToVerify(DownloadError):

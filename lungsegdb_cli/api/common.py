@@ -36,7 +36,11 @@ def boundary(op: _Op) -> _Op:
     * an ``OSError`` that nothing below mapped (``ENAMETOOLONG`` from a data dir's name, ...)
       becomes what the command line's funnel makes of it
       (:func:`~lungsegdb_cli.errors.from_unmapped_os_error`: a
-      :class:`~lungsegdb_cli.errors.LocalError`, exit 5), the ``OSError`` as its cause.
+      :class:`~lungsegdb_cli.errors.LocalError`, exit 5), the ``OSError`` as its cause;
+    * an error whose chain (``__cause__``, ``__context__``: what Python's traceback and
+      ``logging.exception`` print under "During handling of the above exception") names a
+      URL with its secrets leaves without that chain
+      (:func:`~lungsegdb_cli.errors.hide_secret_chain`).
 
     The command line calls the operations of :mod:`lungsegdb_cli.api` unwrapped: its funnel
     applies the same mapping (and ``--debug`` shows the original traceback).
@@ -58,12 +62,18 @@ def boundary(op: _Op) -> _Op:
         given = _given(op, args, kwargs)
         _refuse_nul(given)
         _check_kinds(kinds, given)
+        from lungsegdb_cli.errors import LungSegDBError, from_unmapped_os_error, hide_secret_chain
+
         try:
             return op(*args, **kwargs)
         except OSError as exc:
-            from lungsegdb_cli.errors import from_unmapped_os_error
-
-            raise from_unmapped_os_error(exc) from exc
+            err = from_unmapped_os_error(exc)
+            err.__cause__, err.__suppress_context__ = exc, True  # as "raise err from exc"
+        except LungSegDBError as exc:
+            hide_secret_chain(exc)
+            raise  # a bare re-raise: its chain is not set again
+        # raised outside the handler, so Python does not chain the OSError back as context
+        raise hide_secret_chain(err)
 
     return call  # type: ignore[return-value]
 

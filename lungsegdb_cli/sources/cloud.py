@@ -161,11 +161,25 @@ def check_backend(url: str) -> None:
             raise missing_backend(url, mod)
 
 
-def scrub(text: str, options: Mapping[str, Any] | None) -> str:
-    """``text`` with every string option value (a secret key, a token) replaced by ``***``."""
+def scrub(text: str, options: Mapping[str, Any] | None, url: str | None = None) -> str:
+    """``text`` with every string option value (a secret key, a token) replaced by ``***``,
+    and the user info of ``url`` (``s3://KEY:SECRET@bucket/...``) wherever the backend's
+    message quotes it without its scheme (``Invalid bucket name "KEY:SECRET@bucket"``).
+
+    Examples
+    --------
+    >>> scrub('Invalid bucket name "TOKEN@bkt"', None, "s3://TOKEN@bkt/x.zip")
+    'Invalid bucket name "***@bkt"'
+    """
     import os
 
     secrets = [str(v) for v in (options or {}).values() if isinstance(v, str) and len(v) >= 4]
+    try:
+        userinfo = urllib.parse.urlsplit(url or "").netloc.rpartition("@")[0]
+    except ValueError:
+        userinfo = ""
+    if userinfo:
+        text = text.replace(f"{userinfo}@", "***@")
     for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "HF_TOKEN"):
         value = os.environ.get(name)
         if value and len(value) >= 4:
@@ -190,7 +204,7 @@ def open_fs(url: str, options: Mapping[str, Any] | None) -> tuple[Any, str]:
         raise missing_backend(url) from exc
     except (TypeError, ValueError) as exc:
         raise UsageError(
-            f"Cannot open {url}: {scrub(str(exc), options)}",
+            f"Cannot open {url}: {scrub(str(exc), options, url)}",
             hint="Check the URL and the --storage-option values.",
             url=url,
         ) from None
@@ -221,7 +235,7 @@ def _fail(url: str, exc: BaseException, options: Mapping[str, Any] | None) -> Do
         )
     what = f"{type(exc).__name__}: {exc}"
     return DownloadError(
-        f"Could not read {url}: {scrub(what, options)}",
+        f"Could not read {url}: {scrub(what, options, url)}",
         hint="Check the URL, the endpoint and the network.",
         url=url,
     )
@@ -252,22 +266,31 @@ def config_error(
     """The :class:`UsageError` (exit 2, no retry) for ``exc`` when it is the user's
     configuration, not the network: the backend refusing a ``--storage-option`` keyword
     (``TypeError: ... unexpected keyword argument 'endpont_url'``) or value (``ValueError``,
-    e.g. an endpoint that is not a URL), or credentials that are missing or incomplete. None
-    for anything else (a network fault, to be retried)."""
+    e.g. an endpoint that is not a URL), or credentials that are missing or incomplete. With
+    ``--storage-option`` given, an ``AttributeError`` or ``KeyError`` too: a value of the wrong
+    kind (``client_kwargs=oops`` where the backend wants a mapping) fails as the backend
+    builds or first uses its client, never as the network does. None for anything else (a
+    network fault, to be retried)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if isinstance(exc, (TypeError, ValueError)) or names & _CONFIG_ERRORS:
+    wrong_kind = bool(options) and isinstance(exc, (AttributeError, KeyError))
+    if isinstance(exc, (TypeError, ValueError)) or wrong_kind or names & _CONFIG_ERRORS:
         option = None
         if isinstance(exc, TypeError):
             import re
 
             found = re.search(r"keyword argument '(\w+)'", str(exc))
             option = found.group(1) if found else None
-        named = f" (--storage-option {option})" if option else ""
+        if option:
+            named = f" (--storage-option {option})"
+        elif options and not names & _CONFIG_ERRORS:  # which value, the backend does not say
+            named = f" (--storage-option {', '.join(sorted(map(str, options)))})"
+        else:
+            named = ""
         creds = bool(
             names & {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}
         )
         return UsageError(
-            f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options)}",
+            f"Cannot open {url}{named}: {scrub(f'{type(exc).__name__}: {exc}', options, url)}",
             hint="Check the credentials: give both key= and secret= (or neither, for the "
             "backend's usual places)."
             if creds
@@ -352,7 +375,7 @@ class _Stream:
             err.args = (err.message,)
             raise err from None
         delay = self.policy.delay(failures, None)
-        reason = scrub(f"{type(exc).__name__}: {exc}", self.options)
+        reason = scrub(f"{type(exc).__name__}: {exc}", self.options, self.url)
         self.notes.append(f"retry in {delay:.1f} s after: {reason}")
         note(self.progress, f"retrying in {delay:.0f} s: {reason}")
         self.sleep(delay)

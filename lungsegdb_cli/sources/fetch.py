@@ -22,7 +22,7 @@ from lungsegdb_cli._redact import redact
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import UsageError, from_os_error
+from lungsegdb_cli.errors import DiskFullError, SourceTooBigForDisk, UsageError, from_os_error
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive import gdown as gdown_client
 from lungsegdb_cli.sources.drive import pages as drive
@@ -123,15 +123,30 @@ def _stand_in(source: drive.Source | None) -> str | None:
     return None if is_google_host(host) else source.url
 
 
-def _space_check(downloads: Path, extract: bool) -> Callable[[int | None, int], None]:
+def _space_check(
+    downloads: Path, extract: bool, pinned_size: int | None = None
+) -> Callable[[int | None, int], None]:
     """The check :func:`fetch` runs once before the body: room for the rest of the download
-    and, with ``extract``, for the tree extracted from it."""
+    and, with ``extract``, for the tree extracted from it. Short of room for what the source
+    announces: :class:`SourceTooBigForDisk` (the source's failure: the next one is tried),
+    unless the pinned archive's size is known (``pinned_size``: every source must serve
+    that many bytes, so the shortfall is the disk's, :class:`DiskFullError`, and stops the
+    download at once)."""
 
     def before_body(total: int | None, offset: int) -> None:
         if total is None:
             return
         needed = max(0, total - offset) + (int(total * EXTRACT_FACTOR) if extract else 0)
-        fsutil.check_free_space(downloads, needed, "the download and its extraction")
+        try:
+            fsutil.check_free_space(downloads, needed, "the download and its extraction")
+        except DiskFullError as exc:
+            if pinned_size is not None:
+                raise
+            raise SourceTooBigForDisk(
+                f"{exc.message} (the source announces {total:,} bytes)",
+                **exc.context,
+                announced=total,
+            ) from None
 
     return before_body
 
@@ -173,7 +188,7 @@ def fetch_archive(
         "sleep": net.sleep,
         "clock": net.clock,
         "policy": net.policy,
-        "before_body": _space_check(downloads, extract),
+        "before_body": _space_check(downloads, extract, pinned_size),
         "md5": md5 is not None,
         "bounds": _bounds(net, pinned_size),
     }

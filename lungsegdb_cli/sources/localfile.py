@@ -62,9 +62,14 @@ def local_path(url: str) -> str:
     """
     parts = urllib.parse.urlsplit(url.strip())
     if parts.netloc not in ("", "localhost"):
+        _userinfo, at, host = parts.netloc.rpartition("@")
+        why = (  # the host alone: never the user info
+            "file:// URLs name a file on this machine: no user name or password"
+            if at and host in ("", "localhost")
+            else f"file:// URLs name a file on this machine, not on {host!r}"
+        )
         raise UsageError(
-            f"Invalid URL {url!r}: file:// URLs name a file on this machine, not on "
-            f"{parts.netloc!r}",
+            f"Invalid URL {url!r}: {why}",
             hint="Write file:///PATH/TO/LungSegDB.zip (three slashes), or the path itself.",
             url=url,
         )

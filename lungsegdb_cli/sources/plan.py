@@ -13,11 +13,14 @@
   orchestrator) fetches each source in turn -- no callback: the fetch is the caller's own
   code, so the path from the command to the bytes does not pass through this module. A
   failure that is the source's fault (:attr:`Failover.failures`: a quota, permission or
-  not-found page, an unreachable host, retries exhausted, bytes that contradict the pin) is
+  not-found page, an unreachable host, retries exhausted, bytes that contradict the pin, a
+  size announced that the free space cannot hold while the pinned size is not known) is
   one :class:`Attempt` and one note line, and the next source is tried; a local failure
-  (disk full) or Ctrl-C stops at once. When every source failed, the error is the first
-  source's (its kind, exit code and next step: the source you chose first), its message
-  listing every later failure and ``context["sources"]`` each attempt.
+  (disk full while writing, or short of room for the pinned archive's known size) or Ctrl-C
+  stops at once. When every source failed, the error is the first source's (its kind, exit
+  code and next step: the source you chose first) -- a free-space shortfall only when every
+  source fell short of space, else the first other failure -- its message listing every
+  other failure and ``context["sources"]`` each attempt.
 * :func:`redact` (:mod:`lungsegdb_cli._redact`, the one rule) is how a URL is shown and
   recorded: user info and credential parameters (signatures, tokens, keys, an Azure SAS)
   become ``***``, so signed URLs and tokens never reach the output, the JSON, an error or a
@@ -33,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli._redact import redact, url_sha256
-from lungsegdb_cli.errors import ChecksumMismatch, DownloadError, LungSegDBError, UsageError
+from lungsegdb_cli.errors import (
+    ChecksumMismatch,
+    DownloadError,
+    LungSegDBError,
+    SourceTooBigForDisk,
+    UsageError,
+)
 from lungsegdb_cli.sources import cloud as fsspec_source
 from lungsegdb_cli.sources.drive.links import Source, resolve_source
 from lungsegdb_cli.sources.localfile import published_archive, source_url
@@ -117,11 +126,17 @@ class Attempt:
         return f"source {index}/{total} failed: {self.url}: {self.error}"
 
 
-def _failed(attempts: list[Attempt], first: LungSegDBError) -> LungSegDBError:
-    """The first source's error (its kind, exit code and hint: the source chosen first),
-    its message extended with every later failure, ``context["sources"]`` listing each."""
-    later = "; ".join(f"{i}) {a.url}: {a.error}" for i, a in enumerate(attempts, 1) if i > 1)
-    first.message = f"{attempts[0].error}; then tried {later}"
+def _failed(attempts: list[Attempt], first: LungSegDBError, index: int = 0) -> LungSegDBError:
+    """The error of source ``index`` (the first: its kind, exit code and hint, the source
+    chosen first; see :meth:`Failover.error`), its message extended with every other failure,
+    ``context["sources"]`` listing each."""
+    others = "; ".join(
+        f"{i}) {a.url}: {a.error}" for i, a in enumerate(attempts, 1) if i != index + 1
+    )
+    if index == 0:
+        first.message = f"{attempts[0].error}; then tried {others}"
+    else:
+        first.message = f"{attempts[index].error} (source {index + 1}); the others: {others}"
     first.args = (first.message,)
     first.context["sources"] = [a.to_dict() for a in attempts]
     return first
@@ -194,14 +209,19 @@ class Failover:
     [('https://a.example/x.zip', False), ('https://b.example/x.zip', True)]
     """
 
-    #: the failures that are the source's fault: the next source is tried
-    failures: tuple[type[LungSegDBError], ...] = (DownloadError, ChecksumMismatch)
+    #: the failures that are the source's fault: the next source is tried (a free-space
+    #: shortfall for the size one source announces, too: the size may be a lie)
+    failures: tuple[type[LungSegDBError], ...] = (
+        DownloadError,
+        ChecksumMismatch,
+        SourceTooBigForDisk,
+    )
 
     def __init__(self, sources: Sequence[Source], progress: Progress | None = None) -> None:
         self.sources = tuple(sources)
         self.progress = progress
         self.attempts: list[Attempt] = []
-        self._first: LungSegDBError | None = None
+        self._errors: list[LungSegDBError] = []
 
     def __iter__(self) -> Iterator[Source]:
         return iter(self.sources)
@@ -212,7 +232,7 @@ class Failover:
         total = len(self.sources)
         if total == 1:
             raise exc
-        self._first = exc if self._first is None else self._first
+        self._errors.append(exc)
         rejected = exc.context.get("rejected")
         attempt = Attempt(
             source.link,  # redacted when the source was made
@@ -230,9 +250,15 @@ class Failover:
 
     def error(self) -> LungSegDBError:
         """The error when every source failed: the first source's (its kind, exit code and
-        hint), its message extended with every later failure (see :func:`_failed`)."""
-        assert self._first is not None
-        return _failed(self.attempts, self._first)
+        hint), its message extended with every later failure (see :func:`_failed`). A
+        free-space shortfall for the size a source announces heads it only when every source
+        fell short of space (the disk is too full: exit 5); otherwise the first other
+        failure does (that source's size may have been a lie)."""
+        assert self._errors
+        index = next(
+            (i for i, e in enumerate(self._errors) if not isinstance(e, SourceTooBigForDisk)), 0
+        )
+        return _failed(self.attempts, self._errors[index], index)
 
     def served(self, source: Source) -> list[Attempt]:
         """Record that ``source`` served the archive; every attempt, in order."""

@@ -10,8 +10,10 @@ a delete), ``lungsegdb.json`` last, so a reader that sees it sees the rest. The 
 the one ``lungsegdb download --url ... --sha256 ...`` command the fleet should run.
 
 Refused before anything is read or written (:func:`check_dest`, :class:`UsageError`, exit 2,
-naming DEST and what it would damage): an empty DEST, a URL that cannot name a folder (the
-checks ``download --url`` makes: :func:`~lungsegdb_cli.sources.cloud.check_url`,
+naming DEST and what it would damage): an empty DEST, a URL with a query or fragment (a
+presigned URL or a ``?token=`` grants one object; the files' names would land after it, in the
+object keys), a URL that cannot name a folder (the checks ``download --url`` makes:
+:func:`~lungsegdb_cli.sources.cloud.check_url`,
 :func:`~lungsegdb_cli.sources.localfile.local_path` for a ``file://`` URL naming another host),
 a scheme that is not supported, a local DEST that is a file (or below one), and a local DEST
 that is, or is inside, the data dir itself or one of its own paths (the tree, the manifest,
@@ -107,6 +109,17 @@ def _local(dest: str) -> str | None:
         raise UsageError(
             f"Cannot publish to {redact(dest)}: not a folder or a supported URL",
             hint=_HINT_WHERE,
+            url=redact(dest),
+        )
+    if "?" in dest or "#" in dest:
+        # a presigned URL (or a ?token=) grants one object, not a folder: the names publish
+        # writes would go after the query, into the object keys, secrets and all
+        raise UsageError(
+            f"DEST {redact(dest)} has a query or fragment ('?...' or '#...'): publish writes "
+            "three files under a folder URL, and a query (a signature, a token) cannot name a "
+            "folder",
+            hint="Give the folder URL without '?...' (e.g. s3://my-bucket/lungsegdb/v1); "
+            "pass credentials the backend's usual way or with --storage-option.",
             url=redact(dest),
         )
     fsspec_source.check_url(dest, folder=True)
@@ -291,12 +304,12 @@ class Target:
                 self.fs.put_file(str(local), staged)
             self.fs.mv(staged, final)
         except Exception as exc:
-            usage = fsspec_source.config_error(redact(self.dest), exc, self.options)
+            usage = fsspec_source.config_error(self.dest, exc, self.options)
             if usage is not None:  # a misspelt --storage-option, half the credentials: exit 2
                 raise usage from None
             raise DownloadError(
                 f"Could not upload {name} to {redact(self.dest)}: "
-                + fsspec_source.scrub(f"{type(exc).__name__}: {exc}", self.options),
+                + fsspec_source.scrub(f"{type(exc).__name__}: {exc}", self.options, self.dest),
                 hint="Check DEST, the credentials and the endpoint; nothing final was replaced.",
             ) from None
 

@@ -251,8 +251,9 @@ def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
 
 
 def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
-    """``--storage-option`` ``KEY=VALUE`` strings as the fsspec backend's keyword arguments
-    (``true``/``false`` become booleans). A malformed item is exit 2 (its value never shown).
+    """``--storage-option`` ``NAME=VALUE`` strings as the fsspec backend's keyword arguments
+    (``true``/``false`` become booleans). A malformed item is exit 2 (nothing of it shown:
+    without its ``NAME=`` it may be a pasted secret).
 
     Examples
     --------
@@ -263,14 +264,21 @@ def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str
     for item in items or ():
         if not isinstance(item, str):
             raise UsageError(
-                f"--storage-option wants KEY=VALUE strings, not {type(item).__name__}",
-                hint="Give storage_options as a mapping, or a list of 'KEY=VALUE' strings.",
+                f"--storage-option wants NAME=VALUE strings, not {type(item).__name__}",
+                hint="Give storage_options as a mapping, or a list of 'NAME=VALUE' strings.",
             )
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
+            # nothing of the item is shown: without its NAME= it may be a pasted secret
+            why = (
+                "it has no '='"
+                if not sep
+                else "the part before '=' is not an option name (letters, digits, '_')"
+            )
             raise UsageError(
-                f"--storage-option wants KEY=VALUE, got a value starting {key[:20]!r}",
+                f"--storage-option wants NAME=VALUE, and one given does not have that form: "
+                f"{why} (its text is not shown: it may hold a secret)",
                 hint="For example: --storage-option endpoint_url=http://127.0.0.1:9000",
             )
         low = value.lower()

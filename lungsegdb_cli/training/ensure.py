@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, NotDownloaded
+from lungsegdb_cli.errors import CheckFailed, LungSegDBError, NotDownloaded, hide_secret_chain
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -106,7 +106,11 @@ def ensure_tree(
     progress = ensure(progress)
     if not intact:
         note(progress, f"LungSegDB is not (intact) at {paths.dataset_dir}: downloading it")
-    got = fetch(paths, request, progress=progress)
+    try:
+        got = fetch(paths, request, progress=progress)
+    except LungSegDBError as exc:  # as the API's boundary: no URL's secret in its chain
+        hide_secret_chain(exc)
+        raise
     # None when nothing had to be fetched: the pinned tree was there, or another process
     # (another rank of a torchrun job) fetched it while this one waited for the lock
     return None if got.action == ACTION_UP_TO_DATE else got

@@ -115,3 +115,50 @@ def test_an_unmapped_http_library_error_is_a_failed_download() -> None:
     err = errors.from_unmapped_os_error(requests.ConnectionError("refused"))
     assert isinstance(err, L.DownloadError) and int(err.exit_code) == 3
     assert err.message == "Download failed: ConnectionError: refused"
+
+
+#: (id, the mirror's answer, the fake's knobs: a 404 page, or 500s until the retries end)
+SECRET_CHAIN_CASES = [
+    ("not-found", "missing.zip", ()),
+    ("server-error", "x.zip", ((500, "0"),) * 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "fail"), [c[1:] for c in SECRET_CHAIN_CASES], ids=[c[0] for c in SECRET_CHAIN_CASES]
+)
+def test_no_secret_in_the_chain_of_an_api_error(
+    name: str,
+    fail: tuple[tuple[int, str], ...],
+    fake_drive: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Audit S 4: the error ``L.download`` raises carried, as its ``__context__``, the internal
+    exception naming the full URL; an uncaught error's traceback and ``logging.exception``
+    printed the password and the token. Now the chain goes when it holds a secret; notes say,
+    redacted, what it said."""
+    import logging
+    import traceback
+
+    fake_drive.mirror["x.zip"] = b"PK\x03\x04" + b"\0" * 100
+    fake_drive.fail_next = list(fail)
+    url = fake_drive.mirror_url(name).replace("http://", "http://me:CHAINPW@") + "?token=CHAINTOK"
+    with pytest.raises(L.DownloadError) as caught:
+        L.download(tmp_path / "d", url=url, drive=False, retries=1)
+    err = caught.value
+    printed = "".join(traceback.format_exception(err))
+    with caplog.at_level(logging.ERROR):
+        logging.getLogger("user-script").exception("download failed", exc_info=err)
+    for text in (printed, caplog.text, repr(err.__cause__), repr(err.__context__)):
+        assert "CHAINPW" not in text and "CHAINTOK" not in text, text
+    assert any("caused by" in note and "***" in note for note in err.__notes__)
+
+
+def test_a_chain_without_a_secret_is_kept(tmp_path: Path) -> None:
+    """Guard: an unmapped ``OSError`` stays the cause of the command's error (nothing in it
+    to hide)."""
+    long = tmp_path / ("x" * 300)
+    with pytest.raises(L.LocalError) as caught:
+        L.info(long)
+    assert isinstance(caught.value.__cause__, OSError)

@@ -116,6 +116,12 @@ def test_cookies_go_to_google_hosts_only(tmp_path: Path, url: str, sent: set[str
         (f".example.org\tTRUE\t/\tTRUE\t{FAR}\tSID\t{SECRET}\n", "no unexpired cookie"),
         (b"\xff\xfe\x00S\x00I\x00D", "is not text"),
         (b"SID\x00" + SECRET.encode(), "NUL"),
+        # what a Cookie header cannot carry: the file's fault, not the server's (audit S 10)
+        (f".google.com\tTRUE\t/\tTRUE\t{FAR}\tSID\t{SECRET}\u20ac\n", "outside Latin-1"),
+        (f".google.com\tTRUE\t/\tTRUE\t{FAR}\tS\u0130D\t{SECRET}\n", "cookie's name holds"),
+        (f".google.com\tTRUE\t/\tTRUE\t{FAR}\tSID\t{SECRET};x=1\n", "control character or ';'"),
+        (f".google.com\tTRUE\t/\tTRUE\t{FAR}\tSID\t{SECRET}\x01\n", "control character or ';'"),
+        (f".google.com\tTRUE\t/\tTRUE\t{FAR}\tS=ID\t{SECRET}\n", "name holds"),
     ],
 )
 def test_malformed_file_is_exit_2_naming_the_line_not_the_value(
@@ -128,6 +134,17 @@ def test_malformed_file_is_exit_2_naming_the_line_not_the_value(
     assert str(path) in doc["error"]["message"] and "cookies.txt" in doc["error"]["hint"]
     assert SECRET not in json.dumps(doc)
     assert not (tmp_path / "d").exists()  # refused before anything happened
+
+
+def test_a_latin1_cookie_value_is_sent(
+    drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Guard: a value a header can carry (Latin-1, a space) is kept and sent as it is."""
+    value = f"{SECRET} caf\u00e9"
+    drive.files[FID].cookie = f"SID={value}".encode("latin-1").decode("latin-1")
+    path = _write(tmp_path, f".google.com\tTRUE\t/\tTRUE\t{FAR}\tSID\t{value}\n")
+    code, _, err = _download(capsys, drive, tmp_path / "data", "--cookies", str(path))
+    assert code == 0, err
 
 
 def _fifo(tmp_path: Path) -> Path:

@@ -109,3 +109,63 @@ def test_retries_and_timeout_reach_the_transfer(tmp_path: Path, fake_drive: Any)
     )
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["error"]["message"].startswith("Download failed after 2 ")
+
+
+class _Redirect:
+    """A live mirror on 127.0.0.1 that answers every GET with a 302 to ``location``."""
+
+    def __init__(self, location: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("via", ["redirect", "proxy"])
+def test_a_refused_connection_names_who_refused(
+    via: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit S 9: the host named is the one that refused -- a redirect's target, not the live
+    mirror that redirected there; the proxy, not the mirror behind it -- and the hint sends
+    the user there."""
+    dead = f"127.0.0.1:{_closed_port()}"
+    for var in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    mirror = _Redirect(f"http://{dead}/LungSegDB.zip")
+    try:
+        if via == "proxy":
+            monkeypatch.setenv("http_proxy", f"http://{dead}")
+            monkeypatch.setenv("HTTP_PROXY", f"http://{dead}")
+            url = "http://mirror.example/LungSegDB.zip"
+        else:
+            monkeypatch.delenv("http_proxy", raising=False)
+            monkeypatch.delenv("HTTP_PROXY", raising=False)
+            url = f"http://{mirror.address}/LungSegDB.zip"
+        with pytest.raises(L.DownloadError) as caught:
+            L.download(tmp_path, url=url, drive=False, retries=0)
+    finally:
+        mirror.close()
+    err = caught.value
+    if via == "proxy":
+        assert f"connection refused by the proxy {dead}" in err.message
+        assert f"Check the proxy {dead}" in err.hint and "mirror.example" not in err.message
+    else:
+        assert f"connection refused by {dead}" in err.message
+        assert f"redirected to {dead}" in err.hint
+        assert f"refused by {mirror.address}" not in err.message

@@ -106,6 +106,47 @@ def test_publish_to_s3_then_download_gives_the_same_tree_and_no_credentials(
     assert not any(SECRET_KEY in t for t in texts)
 
 
+def test_publish_refuses_a_signed_dest_and_writes_no_key(
+    downloaded: Path, s3_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A presigned (or ``?token=``) DEST is exit 2 before anything is written: the files'
+    names would otherwise go after the query, the signature and token into every object
+    key (audit S 1). The secrets appear in no output."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    if not fs.exists("signed-dest"):
+        fs.mkdir("signed-dest")
+    dest = "s3://signed-dest/pub?X-Amz-Signature=PUBSIGSECRET&token=PUBTOKSECRET"
+    for extra in ((), ("--json",)):
+        code, out, err = _cli(capsys, "publish", dest, "--data-dir", str(downloaded), *extra)
+        assert code == 2, err
+        assert "query" in out + err
+        assert "PUBSIGSECRET" not in out + err and "PUBTOKSECRET" not in out + err
+    with pytest.raises(L.UsageError):
+        L.publish(dest, downloaded)
+    fs.invalidate_cache()
+    assert fs.find("signed-dest") == []
+
+
+@pytest.mark.parametrize(
+    "dest",
+    ["file://u:{secret}@localhost{tmp}/pub", "s3://AKIAKEY:{secret}@signed-dest/pub"],
+    ids=["file-url", "s3"],
+)
+def test_publish_shows_no_user_info_of_dest(
+    dest: str, downloaded: Path, s3_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit S 3: where a message quotes DEST's host or bucket without the scheme (our
+    ``file://`` check, botocore's bucket-name check), the user info is hidden as well."""
+    secret = "pub-ui-secret-4e1a"
+    dest = dest.format(secret=secret, tmp=tmp_path)
+    for extra in ((), ("--json",)):
+        code, out, err = _cli(capsys, "publish", dest, "--data-dir", str(downloaded), *extra)
+        assert code in (2, 3), err
+        assert secret not in out + err
+
+
 @pytest.mark.parametrize("form", ["mapping", "strings"])
 def test_the_python_publish_takes_storage_options_as_download_does(
     downloaded: Path, s3_env: Any, form: str
@@ -125,7 +166,7 @@ def test_the_python_publish_takes_storage_options_as_download_does(
     got = L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=opts)
     fs.invalidate_cache()
     assert fs.exists(f"lungsegdb-py/{form}/lungsegdb.json") and got.sha256
-    with pytest.raises(L.UsageError, match="KEY="):
+    with pytest.raises(L.UsageError, match="NAME=VALUE"):
         L.publish(f"s3://lungsegdb-py/{form}", downloaded, storage_options=["no-equals"])
 
 

@@ -30,6 +30,11 @@ CASES = [
     ("s3-one-slash", "s3:/", False, "no bucket"),
     ("s3-no-slash", "s3:key", False, "no bucket"),
     ("https-one-slash", "https:/mirror", False, "not a folder or a supported URL"),
+    # a query or fragment cannot name a folder: the names would go after it (audit S 1)
+    ("s3-query", "s3://bkt/pub?versionId=3", False, "has a query or fragment"),
+    ("s3-empty-query", "s3://bkt/pub?", False, "has a query or fragment"),
+    ("s3-fragment", "s3://bkt/pub#v1", False, "has a query or fragment"),
+    ("file-url-query", "file://{tmp}/mirror?v=1", False, "has a query or fragment"),
     ("a-file", "{tmp}/afile", False, "is a file, not a folder"),
     ("below-a-file", "{tmp}/afile/mirror", False, "is a file, not a folder"),
     ("the-data-dir", "{data}", False, "is the data dir"),
@@ -152,6 +157,7 @@ def test_publish_refuses_dest_json(work: Path, capsys: pytest.CaptureFixture[str
         "{data}-mirror",
         "{tmp}/odd:name",
         "rel:name",
+        "{tmp}/odd?name#x",  # a plain path may hold '?' and '#': no URL, no query
     ],
 )
 def test_publish_still_takes_a_folder_beside_the_data(work: Path, dest: str) -> None:

@@ -195,3 +195,30 @@ def test_a_scheme_without_a_transport_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError, match="no transport for ftp"):
         choose_transport("ftp://example.org/LungSegDB.zip")
+
+
+#: (id, a malformed --storage-option, what the message says instead of the item)
+MALFORMED_OPTIONS = [
+    ("no-equals", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "it has no '='"),
+    ("colon-instead", "secret:wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "it has no '='"),
+    ("no-name", "=wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "not an option name"),
+    ("not-a-name", "se cret=wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "not an option name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "says"), [c[1:] for c in MALFORMED_OPTIONS], ids=[c[0] for c in MALFORMED_OPTIONS]
+)
+def test_a_malformed_storage_option_shows_nothing_of_it(
+    item: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit S 6: without its NAME= an item may be a pasted secret: no part of it is shown;
+    the message reads as written (NAME=VALUE, not the redactor's ``KEY=***``)."""
+    from lungsegdb_cli.cli.app import run
+
+    argv = ["download", "--url", "s3://b/k.zip", "--storage-option", item, "--no-drive"]
+    code = run([*argv, "--data-dir", str(tmp_path), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    message = doc["error"]["message"]
+    assert code == 2 and says in message and "NAME=VALUE" in message
+    assert "wJalrXUtnFEMI" not in json.dumps(doc) and "***" not in message

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from support.downloads import run_download
@@ -385,3 +386,67 @@ def test_a_part_of_the_same_url_is_still_resumed(
     res = run_download(paths.resolve(data), urls=[url], drive=False)
     assert res.resumed_from == DROP and Path(res.archive.path).read_bytes() == archive
     assert sorted(p.name for p in (data / "downloads").iterdir()) == ["LungSegDB.zip"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit S 2 and 5: a secret in a URL nested in a parameter, or in a ;name=value path parameter
+# ---------------------------------------------------------------------------------------------
+HIDDEN = "hidden-5d1e8e3b"
+
+
+def _hidden_url(drive: FakeDrive, form: str, name: str) -> str:
+    inner = f"http://cdn.example/{name}?token={HIDDEN}&X-Amz-Signature={HIDDEN}"
+    if form == "nested-encoded":  # a CDN hop carrying the original URL
+        return drive.mirror_url(name) + "?origin=" + quote(inner, safe="")
+    if form == "nested-plain":  # an SSO gate's ?next=
+        return drive.mirror_url(name) + f"?next=/x?token={HIDDEN}"
+    if form == "path-parameter":
+        return drive.mirror_url(name) + f";token={HIDDEN}"
+    assert form == "path-parameter-listed"  # named in LUNGSEGDB_REDACT (a servlet's session)
+    return drive.mirror_url(name) + f";jsessionid={HIDDEN}"
+
+
+@pytest.mark.parametrize(
+    "form", ["nested-encoded", "nested-plain", "path-parameter", "path-parameter-listed"]
+)
+def test_no_secret_from_a_nested_url_or_a_path_parameter(
+    form: str,
+    drive: FakeDrive,
+    archive: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shown, recorded and named nowhere: not in a failure's message, not in the provenance
+    (``source``, ``final_url``), not in the archive's or a rejected file's name (the name is
+    the URL's last segment without its ``;`` parameters)."""
+    monkeypatch.setenv("LUNGSEGDB_REDACT", "mirror_auth,jsessionid")
+    for name in ("LungSegDB.zip", "other.zip"):
+        drive.mirror[f"{name};token={HIDDEN}"] = drive.mirror[f"{name};jsessionid={HIDDEN}"] = (
+            archive if name == "LungSegDB.zip" else b"PK\x03\x04 other bytes" * 40
+        )
+    drive.mirror["other.zip"] = b"PK\x03\x04 other bytes" * 40
+    data = tmp_path / "data"
+    pin = hashlib.sha256(archive).hexdigest()
+    common = ("--no-drive", "--data-dir", str(data))
+    steps = [
+        (("--url", _hidden_url(drive, form, "missing.zip"), *common, "--json"), 3),
+        (("--url", _hidden_url(drive, form, "missing.zip"), *common), 3),
+        (("--url", _hidden_url(drive, form, "other.zip"), "--sha256", pin, *common), 1),
+        (("--url", _hidden_url(drive, form, "LungSegDB.zip"), "--sha256", pin, *common), 0),
+    ]
+    texts: list[str] = []
+    for args, want in steps:
+        code = run(["download", *args])
+        out, err = capsys.readouterr()
+        texts += [out, err]
+        assert code == want, (args, out, err)
+    code = run(["info", "--json", "--data-dir", str(data)])
+    texts.append(capsys.readouterr().out)
+    assert code == 0
+    assert (data / "downloads" / "LungSegDB.zip").read_bytes() == archive
+    assert (data / "downloads" / "other.zip.rejected").is_file()
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        texts.append(f"{path}\n" + path.read_bytes().decode("latin-1"))
+    leaks = [t[:300] for t in texts if HIDDEN in t]
+    assert not leaks

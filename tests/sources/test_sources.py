@@ -532,6 +532,45 @@ def test_redact(url: str, shown: str) -> None:
     assert sources.redact(url) == shown
 
 
+#: (id, a URL whose user info the message must not show, the exit code)
+USERINFO_CASES = [
+    ("file-url", "file://u:{secret}@localhost{tmp}/LungSegDB.zip", 2),
+    ("file-url-other-host", "file://u:{secret}@server/share/LungSegDB.zip", 2),
+    ("s3-key-and-secret", "s3://AKIAKEY:{secret}@lungsegdb-src/v1/LungSegDB.zip", 2),
+    ("s3-token-as-user", "s3://{secret}@lungsegdb-src/v1/LungSegDB.zip", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "want"), [c[1:] for c in USERINFO_CASES], ids=[c[0] for c in USERINFO_CASES]
+)
+def test_user_info_is_not_shown_where_a_message_quotes_the_host(
+    url: str,
+    want: int,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Audit S 3: a ``file://`` URL naming a host, and botocore refusing a bucket name that
+    holds the user info, quote the netloc without its scheme: the user info is hidden there
+    too, in the message, ``--json`` and the ``--debug`` traceback."""
+    secret = "ui-secret-2c9d7e"
+    url = url.format(secret=secret, tmp=tmp_path)
+    texts: list[str] = []
+    for extra in ([], ["--json"]):
+        code, out, err = _cli(
+            capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path / "d"), *extra
+        )
+        assert code == want, (out, err)
+        texts += [out, err]
+    monkeypatch.setenv("LUNGSEGDB_DEBUG", "1")
+    code, out, err = _cli(capsys, "--url", url, "--no-drive", "--data-dir", str(tmp_path / "d"))
+    assert code == want and "Traceback" in err
+    texts += [out, err]
+    assert not [t for t in texts if secret in t]
+
+
 def test_no_secret_in_output_json_or_files(
     drive: FakeDrive,
     bucket: str,
@@ -606,3 +645,72 @@ def test_without_a_pin_a_part_is_not_carried_to_the_next_source(
         policy=RetryPolicy(retries=1),
     )
     assert res.resumed_from == 0 and Path(res.archive.path).read_bytes() == archive
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit S 7: a source announcing more than the disk holds fails alone
+# ---------------------------------------------------------------------------------------------
+HUGE = 10**12  # what the lying mirror announces: more than any test machine has free
+
+#: (id, the sources in order, the exit code, the error kind, words in the message)
+TOO_BIG_CASES = [
+    ("liar-then-good", ("liar", "good"), 0, None, ()),
+    ("liar-alone", ("liar",), 5, "disk-full", ("announces 1,000,000,000,000 bytes",)),
+    (
+        "liar-then-missing",
+        ("liar", "missing"),
+        3,
+        "mirror-refused",
+        ("not found", "(source 2); the others: 1)"),
+    ),
+    ("every-source-too-big", ("liar", "liar2"), 5, "disk-full", ("announces", "then tried")),
+]
+
+
+@pytest.mark.parametrize(
+    ("order", "code", "kind", "words"),
+    [c[1:] for c in TOO_BIG_CASES],
+    ids=[c[0] for c in TOO_BIG_CASES],
+)
+def test_a_source_announcing_more_than_the_disk_holds_fails_alone(
+    order: tuple[str, ...],
+    code: int,
+    kind: str | None,
+    words: tuple[str, ...],
+    drive: FakeDrive,
+    pin: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The free-space shortfall for a size one server announces is that source's failure:
+    the next source is tried (it was exit 5 at once, the good mirror never asked). Exit 5
+    only when there is no other source or every source fell short of space; a source that
+    failed otherwise heads the error then. (A pinned size known in advance makes a shortfall
+    the disk's, for every source: that still stops at once.)"""
+    from support.hostile import Hostile
+
+    body = b"PK\x03\x04" * 20_000  # what it sends before it hangs up: never read past the head
+    with Hostile(body, HUGE) as liar, Hostile(body, HUGE) as liar2:
+        urls = {
+            "liar": liar.url,
+            "liar2": liar2.url,
+            "good": drive.mirror_url("LungSegDB.zip"),
+            "missing": drive.mirror_url("missing.zip"),
+        }
+        args = [a for name in order for a in ("--url", urls[name])]
+        got, out, err = _cli(
+            capsys, *args, "--sha256", pin, "--no-drive", "--json", "--data-dir", str(tmp_path)
+        )
+    doc = json.loads(out)
+    assert got == code, doc
+    if code == 0:
+        first, second = doc["sources"]
+        assert not first["ok"] and first["kind"] == "disk-full" and second["ok"]
+        assert "announces 1,000,000,000,000 bytes" in first["error"]
+        assert "source 1/2 failed" in err and "trying the next" in err
+        assert _tree(tmp_path)
+        return
+    error = doc["error"]
+    assert error["kind"] == kind and all(w in error["message"] for w in words), error
+    if kind == "disk-full":
+        assert "--url" in error["hint"]  # the size may be the source's lie

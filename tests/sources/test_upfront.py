@@ -211,6 +211,8 @@ S3_CONFIG_CASES = [
         ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         "Credentials",
     ),
+    # a value of the wrong kind: s3fs calls .copy() on it (AttributeError, audit S 8)
+    ("value-of-the-wrong-kind", ["client_kwargs=oops"], (), "client_kwargs"),
 ]
 
 
@@ -283,7 +285,11 @@ def test_network_failure_on_a_bucket_is_still_retried(
     assert err.count("retrying in") == 1, err
 
 
-def test_publish_misspelt_storage_option_is_exit_2(
+@pytest.mark.parametrize(
+    "option", ["endpont_url=http://127.0.0.1:9", "client_kwargs=oops"], ids=["misspelt", "kind"]
+)
+def test_publish_storage_option_refused_is_exit_2(
+    option: str,
     s3_env: Any,
     intact: Path,
     capsys: pytest.CaptureFixture[str],
@@ -295,12 +301,12 @@ def test_publish_misspelt_storage_option_is_exit_2(
             "--data-dir",
             str(intact),
             "--storage-option",
-            "endpont_url=http://127.0.0.1:9",
+            option,
         ]
     )
     _, err = capsys.readouterr()
     assert code == 2, err
-    assert "endpont_url" in err
+    assert option.split("=")[0] in err and "retrying" not in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ or empty: a session cookie), ``name``, ``value``. ``#`` starts a comment, except
 from __future__ import annotations
 
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -140,6 +141,10 @@ def _cookie(path: Path, lineno: int, line: str) -> Cookie:
         raise _bad(path, f"line {lineno}: domain must be set and the flags TRUE or FALSE")
     if not name:
         raise _bad(path, f"line {lineno}: the cookie has no name")
+    for what, text in (("name", name), ("value", value)):
+        why = _unsendable(text, name=what == "name")
+        if why:  # never the text itself: a cookie's value is a credential
+            raise _bad(path, f"line {lineno}: the cookie's {what} {why}")
     expires = expires.strip()
     if expires and not (expires.isascii() and expires.lstrip("-").isdigit()):
         raise _bad(path, f"line {lineno}: the expiry is not a Unix time")
@@ -163,6 +168,25 @@ def _cookie(path: Path, lineno: int, line: str) -> Cookie:
         comment_url=None,
         rest={"HttpOnly": ""} if http_only else {},
     )
+
+
+#: what an HTTP header cannot carry in a cookie: control characters (and DEL), and ``;``
+#: (it would end the cookie); a name cannot hold ``=`` either
+_NOT_IN_VALUE = re.compile(r"[\x00-\x1f\x7f;]")
+_NOT_IN_NAME = re.compile(r"[\x00-\x1f\x7f;=]")
+
+
+def _unsendable(text: str, *, name: bool) -> str:
+    """Why ``text`` (a cookie's name or value) cannot be sent in a ``Cookie`` header, or ""
+    (a header is Latin-1: ``€`` cannot be sent, ``é`` can)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds a character an HTTP header cannot carry (outside Latin-1)"
+    if (_NOT_IN_NAME if name else _NOT_IN_VALUE).search(text):
+        bad = "a control character, ';' or '='" if name else "a control character or ';'"
+        return f"holds {bad}"
+    return ""
 
 
 def _data_lines(text: str) -> Iterable[tuple[int, str]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from lungsegdb_cli.errors import DownloadError, UsageError
 from lungsegdb_cli.sources.drive import pages as drive
@@ -63,7 +65,14 @@ _UNSAFE = re.compile(r"[\x00-\x1f/\\:*?\"<>|]")
 
 
 def filename_from(headers: Headers, url: str) -> str | None:
-    """The file name the server suggests (Content-Disposition), else the URL's last segment."""
+    """The file name the server suggests (Content-Disposition), else the URL's last segment
+    without its ``;`` path parameters.
+
+    Examples
+    --------
+    >>> filename_from({}, "http://h/d/LungSegDB.zip;jsessionid=S3SS10N?v=1")
+    'LungSegDB.zip'
+    """
     cd = headers.get("Content-Disposition", "")
     name = None
     m = re.search(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)", cd)
@@ -74,7 +83,10 @@ def filename_from(headers: Headers, url: str) -> str | None:
         if m:
             name = m.group(1).strip()
     if not name:
-        last = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        # ``;name=value`` path parameters (a ``;jsessionid=``, a ``;token=``) are the URL's,
+        # redacted where it is shown: they are not part of the file's name
+        segment = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1].split(";", 1)[0]
+        last = urllib.parse.unquote(segment)
         name = last if "." in last else None
     if not name:
         return None
@@ -175,15 +187,65 @@ def refused(exc: BaseException) -> bool:
     return "Connection refused" in repr(exc) or "[Errno 111]" in repr(exc)
 
 
+@dataclass(frozen=True)
+class Peer:
+    """The machine a failed request was connecting to: ``host``, ``port``, and whether it is
+    the proxy (``http_proxy``/``https_proxy``/``ALL_PROXY``) rather than the URL's host.
+    ``address``: ``host:port``."""
+
+    host: str
+    port: int
+    proxy: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def peer(url: str, exc: BaseException) -> Peer:
+    """Who ``exc`` (a ``requests`` error) failed to reach: the connection pool urllib3 was
+    using (the proxy's when one is in use), else the failed request's URL (a redirect's
+    target, not the mirror that answered with it), else ``url``.
+
+    Examples
+    --------
+    >>> peer("https://mirror.example/LungSegDB.zip", OSError("refused"))
+    Peer(host='mirror.example', port=443, proxy=False)
+    """
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        pool = getattr(e, "pool", None)
+        host, port = getattr(pool, "host", None), getattr(pool, "port", None)
+        if isinstance(host, str) and isinstance(port, int):
+            proxied = getattr(pool, "proxy", None) is not None or type(exc).__name__ == "ProxyError"
+            return Peer(host.strip("[]"), port, proxied)
+        if isinstance(e, BaseException):
+            todo += [e.__cause__, e.__context__, *e.args]
+    request = getattr(exc, "request", None)
+    failed = getattr(request, "url", None)
+    parts = urllib.parse.urlsplit(failed if isinstance(failed, str) and failed else url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if parts.scheme == "https" else 80
+    return Peer(parts.hostname or url, port or default)
+
+
 def transient_reason(url: str, exc: BaseException) -> tuple[str, int | None]:
     """Why a request failed, in plain words, and the most retries it deserves (``None``: the
     policy's): a host name that does not resolve (usually no network at all) gets two short
-    retries, a refused connection (nothing listening there) one, not a minute of waiting."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or url
+    retries, a refused connection (nothing listening there) one, not a minute of waiting.
+    The host named is the one that failed (:func:`peer`): a redirect's target, or the proxy."""
+    who = peer(url, exc)
+    proxy = "the proxy " if who.proxy else ""
     if unresolvable(exc):
-        return f"cannot resolve {host} (no network or DNS?)", 2
+        return f"cannot resolve {proxy}{who.host} (no network or DNS?)", 2
     if refused(exc):
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"connection refused by {host}:{port} (nothing is listening there)", 1
+        return f"connection refused by {proxy}{who.address} (nothing is listening there)", 1
     return f"{type(exc).__name__}: {exc}", None

@@ -61,11 +61,13 @@ from lungsegdb_cli.sources.drive import pages as drive
 from lungsegdb_cli.sources.http.bounds import Bounds, Cap, RateGuard
 from lungsegdb_cli.sources.http.headers import (
     Headers,
+    Peer,
     content_length,
     filename_from,
     if_range_validator,
     invalid_url,
     parse_content_range,
+    peer,
     transient_errors,
     transient_reason,
     unsatisfied_length,
@@ -203,6 +205,7 @@ class _Transfer:
         self.content_type: str | None = None
         self.head = b""
         self.attempts = self.failures = self.restarts = 0
+        self.unreached: Peer | None = None  # the host (or proxy) the last attempt could not reach
         self.notes: list[str] = []
         self.started = False  # the progress bar of the body is running
         self.checked_space = False  # before_body ran
@@ -309,6 +312,7 @@ class _Transfer:
         """GET the rest of the file (``Range`` + ``If-Range`` when resuming); ``None`` after a
         transient failure (already waited for)."""
         headers = {"Accept-Encoding": "identity"}
+        self.unreached = None  # who this attempt could not reach, if it cannot
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
             if self.validator:
@@ -327,6 +331,7 @@ class _Transfer:
             raise invalid_url(self.url, exc) from exc
         except self.transient as exc:
             reason, limit = transient_reason(self.url, exc)
+            self.unreached = peer(self.url, exc)
             self._retry(reason, limit=limit)
         return None
 
@@ -495,10 +500,21 @@ class _Transfer:
                 "Check the network and run again, pass a mirror with --url, or "
                 "download the file in a browser and use --archive PATH."
             )
+        elif self.unreached is not None and self.unreached.proxy:
+            hint = (
+                f"Check the proxy {self.unreached.address} (http_proxy, https_proxy, "
+                "ALL_PROXY; NO_PROXY for hosts to reach directly), then run again."
+            )
         else:  # a mirror was passed: advice about that mirror, not "pass a mirror"
             host = urllib.parse.urlsplit(self.url).netloc.rpartition("@")[2] or self.url
+            mirror = peer(self.url, DownloadError(host))  # the URL's own host and port
+            there = self.unreached
+            if there is not None and there.address != mirror.address:  # a redirect's target
+                first = f"The mirror {host} redirected to {there.address}: check that it is up"
+            else:
+                first = f"Check that the mirror {host} is up"
             hint = (
-                f"Check that the mirror {host} is up and the URL right, then run again; "
+                f"{first} and the URL right, then run again; "
                 "another --url (or Google Drive, without --no-drive) can serve the file, "
                 "or use a copy with --archive PATH."
             )

@@ -1,0 +1,79 @@
+"""The one redaction rule (:mod:`lungsegdb_cli._redact`), on what the audit S found it missed:
+a URL nested in a parameter's value, plain or percent-encoded (2); user info quoted without its
+scheme, as a library's message names a netloc or a bucket (3); ``;name=value`` path
+parameters (5). And what it must leave alone."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+# internals: the redaction module itself
+from lungsegdb_cli._redact import redact
+
+NESTED = "http://cdn.example/x.zip?token=NESTEDTOK&X-Amz-Signature=NESTEDSIG"
+
+#: (id, text, what it must become)
+CASES = [
+    # 2. a URL in a parameter's value: a '?' in it starts a new parameter; encoded, the whole
+    # value goes when anything in it would be hidden
+    ("next-plain", "http://sso/login?next=/x?token=SEC", "http://sso/login?next=/x?token=***"),
+    (
+        "next-encoded",
+        f"http://sso/login?next={quote(NESTED, safe='')}&lang=en",
+        "http://sso/login?next=***&lang=en",
+    ),
+    (
+        "origin-encoded-twice",
+        f"http://cdn/x.zip?origin={quote(quote(NESTED, safe=''), safe='')}",
+        "http://cdn/x.zip?origin=***",
+    ),
+    (
+        "encoded-user-info",
+        f"http://sso/l?back={quote('https://me:PW@m.example/x', safe='')}",
+        "http://sso/l?back=***",
+    ),
+    (
+        "encoded-in-a-message",
+        f"Not the file (http://sso/l?continue={quote(NESTED, safe='')}): a login page",
+        "Not the file (http://sso/l?continue=***): a login page",
+    ),
+    # 3. user info without its scheme, as botocore and our own messages quote it
+    (
+        "bucket-name",
+        'Invalid bucket name "AKIAKEY:S3SECRET@bkt": Bucket name must match',
+        'Invalid bucket name "***@bkt": Bucket name must match',
+    ),
+    ("netloc-quoted", "not on 'u:FILEPW@localhost'", "not on '***@localhost'"),
+    ("netloc-after-space", "host u:FILEPW@localhost refused", "host ***@localhost refused"),
+    # 5. ;name=value path parameters
+    (
+        "path-parameter",
+        "http://h/LungSegDB.zip;token=PATHSEC?v=1",
+        "http://h/LungSegDB.zip;token=***?v=1",
+    ),
+    (
+        "path-parameter-listed",
+        "http://h/app/LungSegDB.zip;jsessionid=SESS",
+        "http://h/app/LungSegDB.zip;jsessionid=***",
+    ),
+    # left alone
+    ("an-e-mail", "write to bob@example.org", "write to bob@example.org"),
+    ("a-plain-query", "http://h/x?q=a+b&v=2&next=/home", "http://h/x?q=a+b&v=2&next=/home"),
+    (
+        "encoded-without-secret",
+        f"http://sso/l?next={quote('http://h/x?v=2', safe='')}",
+        f"http://sso/l?next={quote('http://h/x?v=2', safe='')}",
+    ),
+    ("drive-link", "https://drive.google.com/uc?id=A&export=download", None),
+    ("a-port", "http://127.0.0.1:8080/x.zip", None),
+]
+
+
+@pytest.mark.parametrize(("text", "shown"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_redact(text: str, shown: str | None) -> None:
+    env = {"LUNGSEGDB_REDACT": "jsessionid"}
+    shown = text if shown is None else shown
+    assert redact(text, env=env) == shown
+    assert redact(shown, env=env) == shown  # redacting twice changes nothing
