@@ -355,8 +355,9 @@ def hide_secret_chain(exc: _E) -> _E:
         return exc
     exc.__cause__ = exc.__context__ = None
     exc.__suppress_context__ = True
-    for text in texts:
-        exc.add_note(f"caused by {redact(text)}")
+    notes = [f"caused by {redact(text)}" for text in texts]
+    # add_note is Python 3.11+; typeshed for 3.10 knows no __notes__
+    exc.__notes__ = [*getattr(exc, "__notes__", []), *notes]  # type: ignore[attr-defined]
     return exc
 
 
