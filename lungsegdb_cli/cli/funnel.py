@@ -71,3 +71,10 @@ def safe_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    # COLUMNS/LINES that are not plain ASCII digits (``COLUMNS=²``: ``str.isdigit`` takes it,
+    # ``int`` refuses it) are dropped from this process's environment: rich would fail on them
+    # with a traceback; without them it asks the terminal.
+    for var in ("COLUMNS", "LINES"):
+        value = os.environ.get(var)
+        if value is not None and not (value.isascii() and value.isdigit()):
+            del os.environ[var]

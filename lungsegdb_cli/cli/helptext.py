@@ -43,6 +43,7 @@ _STYLE_ENV = (
     "TTY_COMPATIBLE",
     "_TYPER_FORCE_DISABLE_TERMINAL",
     "JUPYTER_COLUMNS",
+    "TYPER_USE_RICH",  # set to off, typer prints click's plain help
 )
 #: typer's own options of the root command: (long, short, help).
 _TYPER_OPTIONS = (
@@ -518,7 +519,7 @@ def width() -> int | None:
     for var in ("TERMINAL_WIDTH", "COLUMNS"):
         value = os.environ.get(var)
         if value is not None:
-            if not value.isdigit() or (var == "TERMINAL_WIDTH" and not value):
+            if not (value.isascii() and value.isdigit()):
                 return None
             return int(value)
     for fd in (0, 1, 2):

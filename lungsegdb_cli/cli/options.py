@@ -64,6 +64,7 @@ ArchiveOpt = Annotated[
         "--archive",
         help="Use this archive file (e.g. downloaded by hand in a browser): no network.",
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 NoCacheOpt = Annotated[
@@ -205,6 +206,7 @@ ExtractArchiveOpt = Annotated[
             "Default: the archive 'lungsegdb download' kept."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 ExtractForceOpt = Annotated[
@@ -253,6 +255,7 @@ StatsCsvPathOpt = Annotated[
             "dtype, min, max, mean, std, foreground, error."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 StatsPlotOpt = Annotated[
@@ -266,10 +269,16 @@ StatsPlotOpt = Annotated[
             "(pip install '.\\[plot]' in a checkout)."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 SynthOutDirOpt = Annotated[
-    Path, typer.Argument(metavar="OUT", help="Folder to write the tree and archive into.")
+    Path,
+    typer.Argument(
+        metavar="OUT",
+        help="Folder to write the tree and archive into.",
+        readable=False,  # permission is the operation's to report, as on the fast path
+    ),
 ]
 SynthPairsOpt = Annotated[
     int | None,
@@ -331,6 +340,7 @@ PairsCsvPathOpt = Annotated[
         metavar="FILE",
         help="Also write one row per pair: variant, version, stem, group, split, image, mask.",
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 SplitRatiosOpt = Annotated[
@@ -375,6 +385,7 @@ SplitOutOpt = Annotated[
         metavar="FILE",
         help="Write the splits here instead of `<root>/.lungsegdb/splits.json` (the one in force).",
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 ExportFormatArg = Annotated[
@@ -406,6 +417,7 @@ ExportSplitFileOpt = Annotated[
             "force, else the default split made now (and said so)."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 ExportLinkOpt = Annotated[
@@ -462,6 +474,7 @@ CroissantOutArg = Annotated[
         help="Write the document here (atomically); not inside the tree. Default: print it "
         "on stdout.",
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 CroissantVariantOpt = Annotated[
@@ -477,13 +490,20 @@ CleanDryRunOpt = Annotated[
     typer.Option("--dry-run", help="List what would be removed, with sizes; remove nothing."),
 ]
 VerifyExportOutArg = Annotated[
-    Path, typer.Argument(metavar="OUT", help="The export folder to check.", show_default=False)
+    Path,
+    typer.Argument(
+        metavar="OUT",
+        help="The export folder to check.",
+        show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
+    ),
 ]
 PreviewOutOpt = Annotated[
     Path,
     typer.Argument(
         metavar="OUT.png",
         help="The PNG to write (atomically); not a folder, not inside the tree.",
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 PreviewNOpt = Annotated[
@@ -537,6 +557,7 @@ DownloadCookiesOpt = Annotated[
             "written. Env: LUNGSEGDB_COOKIES."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 DownloadRequirePinOpt = Annotated[
@@ -612,6 +633,7 @@ PublishExportOpt = Annotated[
             "verify-export."
         ),
         show_default=False,
+        readable=False,  # permission is the operation's to report, as on the fast path
     ),
 ]
 PublishDestArg = Annotated[

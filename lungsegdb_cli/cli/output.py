@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -101,6 +102,8 @@ class Output:
         with phase.writing_result():
             if self.json:
                 phase.write_out(dumps(_document(doc), indent=2) + "\n")
+            elif sys.stdout is None:  # fd 1 closed when Python started (``>&-``)
+                raise phase.StdoutClosed()
             else:
                 human(self.out)
                 sys.stdout.flush()
@@ -115,14 +118,32 @@ def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
     """Show an error (an ``exc.to_dict()``: code, kind, message, hint, context) and return its
     exit code: the JSON error document with ``--json``, else the two-line message."""
     with phase.writing_result():
+        written = False
         if "--json" in argv:
             doc = _document({"ok": False, "error": error})
-            phase.write_out(dumps(doc) + "\n")
-        else:
+            # stdout may be what failed (``> /dev/full``, ``>&-``): then the two lines
+            with contextlib.suppress(OSError, phase.StdoutClosed):
+                phase.write_out(dumps(doc) + "\n")
+                written = True
+        if not written:
             message, hint = redact(error["message"]), redact(error["hint"])
-            sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.write(f"error: {_e(message)}\n  next: {_e(hint)}\n")
+                sys.stderr.flush()
+        _settle_stdout()
     return int(error["code"])
+
+
+def _settle_stdout() -> None:
+    """stdout flushed now; if it cannot take what is buffered (``> /dev/full``), fd 1 is
+    pointed at the null device, so Python's exit does not fail to flush it again (that
+    failure would turn the exit code into 120)."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def report_stdout_closed() -> int:
@@ -130,8 +151,6 @@ def report_stdout_closed() -> int:
     the run ends quietly with 141, as a Unix tool that SIGPIPE ends (the reader wanted no
     more; ``set -o pipefail`` still sees it), stdout pointed at the null device first so that
     Python's exit does not fail to flush it."""
-    import os
-
     with contextlib.suppress(OSError, ValueError, AttributeError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return phase.STDOUT_CLOSED

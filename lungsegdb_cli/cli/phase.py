@@ -34,8 +34,8 @@ def writing_result() -> Iterator[None]:
 
 class StdoutClosed(Exception):
     """stdout's reader went away before the result was all written (``lungsegdb pairs |
-    head``). Not an ``OSError``: click would turn that into exit 1, which says "check
-    failed"."""
+    head``), or there never was a stdout (``>&-``). Not an ``OSError``: click would turn
+    that into exit 1, which says "check failed"."""
 
 
 #: Exit status of a run whose reader closed stdout: what a Unix tool killed by SIGPIPE gives.
@@ -49,6 +49,8 @@ def write_out(text: str) -> None:
     ``sys.stdout``. A closed reader: :class:`StdoutClosed`. Call inside
     :func:`writing_result`."""
     stream = sys.stdout
+    if stream is None:  # fd 1 was closed when Python started: no one to read the result
+        raise StdoutClosed()
     try:
         stream.flush()
         fd = stream.fileno() if os.name == "posix" else None

@@ -86,6 +86,14 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
     ("help-no-color", ["--help"], {"NO_COLOR": "1"}),
     ("bare-no-color-wide", [], {"NO_COLOR": "1", "COLUMNS": "100"}),
     ("verify-quick-no-color", ["verify", "--quick", "--data-dir", "{good}"], {"NO_COLOR": "1"}),
+    # typer told to print click's plain help; a width int() refuses (rich failed on it)
+    ("help-typer-plain", ["--help"], {"TYPER_USE_RICH": "0"}),
+    ("help-columns-superscript", ["--help"], {"COLUMNS": "\u00b2"}),
+    (
+        "verify-broken-columns-superscript",
+        ["verify", "--data-dir", "{broken}"],
+        {"COLUMNS": "\u00b2"},
+    ),
     ("download", ["download", "--data-dir", "{good}"], {}),
     ("download-json", ["download", "--json", "--data-dir={good}"], {}),
     ("download-quiet", ["download", "-q", "--data-dir", "{good}"], {}),
@@ -434,3 +442,61 @@ def test_a_path_rich_would_read_as_an_emoji_is_printed_by_rich(
     shutil.copytree(data["good"], weird, symlinks=True)
     args = ["download", "--data-dir", str(weird)]
     assert _run(args, typer=False, env=_env()) == _run(args, typer=True, env=_env())
+
+
+def test_every_path_option_leaves_permissions_to_the_operation() -> None:
+    """click's ``readable`` check made an unreadable ``--archive`` exit 2 through typer but 5
+    (a local failure, as documented) on the fast path, and refused an existing write-only
+    ``--csv`` that the fast path wrote. No path option or argument checks it."""
+    import typing
+    from pathlib import Path as P
+
+    # internals: the declarations typer reads (cli/options), each Annotated[Path..., Info]
+    from lungsegdb_cli.cli import options
+
+    paths = {}
+    for name, value in vars(options).items():
+        args = typing.get_args(value) if typing.get_origin(value) is typing.Annotated else ()
+        if args and P in (typing.get_args(args[0]) or (args[0],)):
+            paths[name] = args[1]
+    assert len(paths) >= 10  # --archive, --csv, --plot, --cookies, --out, OUT, ...
+    checked = [n for n, info in paths.items() if info.readable and info.parser is None]
+    assert checked == []
+
+
+def _stdout_run(args: list[str], *, typer: bool, stdout: str) -> tuple[int, str]:
+    """``args`` with stdout closed (``>&-``) or on ``/dev/full``; Python's own buffering, as
+    in a shell (no ``PYTHONUNBUFFERED``)."""
+    env = _env()
+    env.pop("PYTHONUNBUFFERED", None)
+    head = ["-c", TYPER_PATH] if typer else ["-m", "lungsegdb_cli"]
+    with open(os.devnull if stdout == "closed" else "/dev/full", "w") as sink:
+        proc = subprocess.run(
+            [sys.executable, *head, *args],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+            preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None,
+        )
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("typer", [False, True], ids=["fast", "typer"])
+@pytest.mark.parametrize(
+    "argv",
+    [["verify", "--json"], ["stats", "-q"], ["stats", "--json"], ["download", "-q"], ["verify"]],
+    ids=" ".join,
+)
+def test_a_stdout_closed_or_full_is_141_or_5_never_a_traceback(
+    data: dict[str, str], argv: list[str], typer: bool
+) -> None:
+    args = [*argv, "--data-dir", data["good"]]
+    code, err = _stdout_run(args, typer=typer, stdout="closed")
+    assert (code, "Traceback" in err) == (141, False), err
+    code, err = _stdout_run(args, typer=typer, stdout="full")
+    assert (code, "Traceback" in err, "Exception ignored" in err) == (5, False, False), err
