@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,23 +45,49 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_output(path: Path, data: bytes) -> None:
-    """Write a file the user named (``--csv``, ``--out``, ``OUT``): atomically
-    (:func:`atomic_write_bytes`), except into a FIFO or a character device already there
-    (``/dev/stdout``, ``/dev/null``, a named pipe), which is written into, as a shell's ``>``
-    does -- never replaced by a regular file. :func:`check_output_file` refused the other
-    kinds of special file."""
+    """Write a file the user named (``--csv``, ``--out``, ``OUT``) atomically
+    (:func:`atomic_write_bytes`), through any symlink (the link stays, its target is
+    replaced) -- except what is not a file to replace: a FIFO or a character device there
+    (a named pipe, ``/dev/null``), or a name under ``/dev`` or ``/proc`` (``/dev/stdout``,
+    ``/proc/self/fd/1``) is opened and written into, as a shell's ``>`` does, never replaced.
+    (:func:`check_output_file` refused the other kinds of special file.) A reader that left
+    such a pipe: :class:`BrokenPipeError`, as it is (the command line's quiet 141)."""
+    real = os.path.realpath(path)
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(real).st_mode
     except OSError:
         mode = 0
-    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
-        atomic_write_bytes(path, data)
+    named = os.path.abspath(path)
+    special = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+    if not special and not named.startswith(_SYSTEM) and not real.startswith(_SYSTEM):
+        atomic_write_bytes(Path(real), data)
         return
+    own = _OWN_FD.match(named)
     try:
+        if own is not None:  # this process's own descriptor: written there, at its offset
+            name = own[1] or own[2] or own[3]
+            fd = {"stdout": 1, "stderr": 2}.get(name) or int(name)
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return
         with open(path, "wb") as fh:
             fh.write(data)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise from_os_error(exc, f"writing {path}") from exc
+
+
+#: Where a name is the system's, not a file of the user's: written into, never replaced.
+_SYSTEM = ("/dev/", "/proc/")
+#: Names of this process's own descriptors (``/dev/stdout``, ``/dev/fd/3``, ...): opening
+#: them anew would start at offset 0 of a redirected file, under what the process writes to
+#: it next (``--csv /dev/stdout > out``): they are written through the descriptor itself.
+_OWN_FD = re.compile(r"^/(?:dev/(stdout|stderr)|dev/fd/(\d+)|proc/self/fd/(\d+))$")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

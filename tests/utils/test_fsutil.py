@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +117,50 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
     assert path.read_bytes() == b"new\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temp file left
+
+
+def test_a_link_to_a_file_stays_a_link_and_its_target_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "real.csv"
+    target.write_bytes(b"old\n")
+    link = tmp_path / "out.csv"
+    link.symlink_to(target)
+    write_output(link, b"new\n")
+    assert link.is_symlink() and target.read_bytes() == b"new\n"
+
+
+def _cli(args: list[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "lungsegdb_cli", *args], env=env, timeout=120, check=False, **kw
+    )
+
+
+def test_dev_stdout_is_this_process_stdout_at_its_offset(tmp_path: Path, synth_tree: Path) -> None:
+    """``--csv /dev/stdout > out``: the CSV, then the summary, both in ``out`` (reopening
+    /dev/stdout started at offset 0, under the summary; a root run replaced the link)."""
+    root = linked(tmp_path, synth_tree)
+    out = tmp_path / "out"
+    with open(out, "wb") as sink:
+        proc = _cli(["stats", "--csv", "/dev/stdout", "--data-dir", str(root), "-q"], stdout=sink)
+    assert proc.returncode == 0
+    text = out.read_text()
+    assert text.startswith("variant,version,stem,")
+    assert "Normalisation constants" in text  # the summary, after the CSV
+    assert os.path.islink("/dev/stdout")
+
+
+def test_a_reader_that_leaves_dev_stdout_is_141(tmp_path: Path, synth_tree: Path) -> None:
+    root = linked(tmp_path, synth_tree)
+    args = ["stats", "--csv", "/dev/stdout", "--data-dir", str(root), "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lungsegdb_cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LUNGSEGDB_")},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()  # like `| head -c 10`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert b"Traceback" not in err
