@@ -147,6 +147,21 @@ def test_a_latin1_cookie_value_is_sent(
     assert code == 0, err
 
 
+def test_another_sites_unsendable_cookie_is_skipped_not_refused(
+    drive: FakeDrive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A browser's whole cookies.txt holds other sites' cookies, some not Latin-1: they are
+    never sent, so they do not make the file unusable (only Google's are checked)."""
+    drive.files[FID].cookie = f"SID={SECRET}"
+    text = (
+        f".example.org\tTRUE\t/\tTRUE\t{FAR}\tpref\t\u20ac\u4e2d\n"
+        f".google.com\tTRUE\t/\tTRUE\t{FAR}\tSID\t{SECRET}\n"
+    )
+    path = _write(tmp_path, text)
+    code, _, err = _download(capsys, drive, tmp_path / "data", "--cookies", str(path))
+    assert code == 0, err
+
+
 def _fifo(tmp_path: Path) -> Path:
     path = tmp_path / "cookies.fifo"
     os.mkfifo(path)

@@ -141,10 +141,6 @@ def _cookie(path: Path, lineno: int, line: str) -> Cookie:
         raise _bad(path, f"line {lineno}: domain must be set and the flags TRUE or FALSE")
     if not name:
         raise _bad(path, f"line {lineno}: the cookie has no name")
-    for what, text in (("name", name), ("value", value)):
-        why = _unsendable(text, name=what == "name")
-        if why:  # never the text itself: a cookie's value is a credential
-            raise _bad(path, f"line {lineno}: the cookie's {what} {why}")
     expires = expires.strip()
     if expires and not (expires.isascii() and expires.lstrip("-").isdigit()):
         raise _bad(path, f"line {lineno}: the expiry is not a Unix time")
@@ -205,8 +201,12 @@ def parse(text: str, path: Path, *, now: float | None = None) -> CookieFile:
     for lineno, line in _data_lines(text):
         c = _cookie(path, lineno, line)
         if not is_google_host(c.domain) or (c.expires is not None and c.expires <= now):
-            skipped += 1
+            skipped += 1  # never sent: what another site's cookie holds is not ours to judge
             continue
+        for what, value in (("name", c.name), ("value", c.value or "")):
+            why = _unsendable(value, name=what == "name")
+            if why:  # never the text itself: a cookie's value is a credential
+                raise _bad(path, f"line {lineno}: the cookie's {what} {why}")
         kept.append(c)
     if not kept:
         why = "no unexpired cookie for google.com in it" if skipped else "no cookie in it"
