@@ -9,16 +9,19 @@ error.
   case-insensitively: ``X-Amz-*``, ``X-Goog-*`` (signed S3/GCS URLs), ``sig``, ``signature``,
   ``token``, ``access_token``, ``key``, ``apikey``, ``api_key``, ``auth``,
   ``AWSAccessKeyId``, ``GoogleAccessId``, the ``sv``, ``se``, ``sp``, ``sr`` fields of an
-  Azure SAS, any name containing ``token``, ``secret``, ``password``, ``passwd``,
-  ``signature`` or ``credential``, and every name listed in ``LUNGSEGDB_REDACT``
-  (comma-separated).
+  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid``, any name
+  containing ``token``, ``secret``, ``password``, ``passwd``, ``signature`` or
+  ``credential``, and every name listed in ``LUNGSEGDB_REDACT`` (comma-separated).
 
-Parameters are also taken after ``;`` (a ``;jsessionid=`` path parameter), and a ``?`` inside
-a value starts a new parameter (``?next=/x?token=T``). A value that is itself a URL or a
-query, plain or percent-encoded (an SSO gate's ``?next=``, a CDN's ``?origin=``), is decoded
-and redacted by the same rule: if anything in it would be hidden, the whole value becomes
-``***``. User info quoted without its scheme (``'user:password@host'``, as a library's message
-names a netloc or a bucket) is hidden too: ``'***@host'``.
+The user info runs to the ``@`` even when a raw password holds ``/`` or ``?`` (an AWS secret
+key often holds ``/``). Parameters are also taken after ``;`` (a ``;jsessionid=`` path
+parameter); a hidden parameter's value is hidden to the next ``&`` (a ``?`` is legal in it),
+while for any other a ``?`` inside its value starts a new parameter (``?next=/x?token=T``).
+A value that is itself a URL or a query, plain or percent-encoded (an SSO gate's ``?next=``,
+a CDN's ``?origin=``), is decoded and redacted by the same rule: if anything in it would be
+hidden, the whole value becomes ``***``. User info quoted without its scheme
+(``'user:password@host'``, as a library's message names a netloc or a bucket) is hidden
+too: ``'***@host'``.
 
 Other parameters stay as they are (``?id=...&export=download`` of a Drive link, a mirror's
 ``?version=3``). It is applied where a URL leaves memory: error construction
@@ -58,13 +61,21 @@ _NAMES = frozenset(
         "se",
         "sp",
         "sr",  # an Azure SAS: version, expiry, permissions, resource
+        "jsessionid",
+        "phpsessid",
+        "sessionid",  # a session cookie's id carried in the URL
     }
 )
 _PREFIXES = ("x-amz-", "x-goog-")
 _SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential")
 
-#: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"<>\\]*@")
+#: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path; or, as
+#: ``user:password@``, to the first ``@`` after the ``:``, whatever the password holds (a raw
+#: AWS secret key holds ``/``; a password may hold ``?``)
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)"
+    r"(?:[^/?#\s'\"<>\\]*@|[^/?#:@\s'\"<>\\]*:[^@\s'\"<>\\]*@)"
+)
 #: ``user:password@host`` without a scheme, quoted or after white space or ``(`` (a netloc or a
 #: bucket name as a library's message quotes it): the part before ``@`` holds a ``:``
 _BARE_USERINFO = re.compile(
@@ -77,6 +88,13 @@ _BARE_USERINFO = re.compile(
 _PARAM = re.compile(
     r"(?<![^?&;#\s])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^?&;#\s'\"<>\\]*?)"
     r"(?=[),.:]*(?:[?&;#\s'\"<>\\]|$))"
+)
+#: a query parameter (after ``?``, ``&`` or ``#``: a ``;`` path parameter ends at the query's
+#: ``?``) with a ``?`` kept in its value: a hidden one is hidden whole (``password=a?b`` -- a
+#: ``?`` is legal in a query value)
+_WHOLE_PARAM = re.compile(
+    r"(?<=[?&#])(?P<name>[^=?&;#\s'\"<>\\]+)=(?P<value>[^&;#\s'\"<>\\]*?)"
+    r"(?=[),.:]*(?:[&;#\s'\"<>\\]|$))"
 )
 #: how many layers of percent-encoding a nested URL is looked through
 _DEPTH = 3
@@ -104,25 +122,32 @@ def secret_name(name: str, env: Mapping[str, str] | None = None) -> bool:
     return _hidden(name, _extra_names(env))
 
 
-def redact(text: str, env: Mapping[str, str] | None = None) -> str:
+def redact(text: str, env: Mapping[str, str] | None = None, *, bare: bool = True) -> str:
     """``text`` (a URL, or any text naming URLs) with user info and credential parameters
     replaced by ``***`` (see the module docstring). ``env``: where ``LUNGSEGDB_REDACT`` is
-    read (None: the process environment)."""
+    read (None: the process environment). ``bare``: also user info without a scheme
+    (``'user:pw@host'``, for messages; off for a document of data, where ``"scan:2@2x"``
+    is a file's name)."""
     if not text:
         return text
-    return _redact(text, _extra_names(env), _DEPTH)
+    return _redact(text, _extra_names(env), _DEPTH, bare)
 
 
-def _redact(text: str, extra: frozenset[str], depth: int) -> str:
+def _redact(text: str, extra: frozenset[str], depth: int, bare: bool = True) -> str:
+    def whole(m: re.Match[str]) -> str:
+        return f"{m['name']}={MASK}" if m["value"] and _hidden(m["name"], extra) else m.group(0)
+
     def param(m: re.Match[str]) -> str:
         value = m["value"]
         hidden = value and (_hidden(m["name"], extra) or _nested_secret(value, extra, depth))
         return f"{m['name']}={MASK}" if hidden else m.group(0)
 
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
-    if "@" in text:
+    if bare and "@" in text:
         text = _BARE_USERINFO.sub(f"{MASK}@", text)
-    return _PARAM.sub(param, text) if "=" in text else text
+    if "=" not in text:
+        return text
+    return _PARAM.sub(param, _WHOLE_PARAM.sub(whole, text))
 
 
 def _nested_secret(value: str, extra: frozenset[str], depth: int) -> bool:

@@ -58,6 +58,19 @@ CASES = [
         "http://h/app/LungSegDB.zip;jsessionid=SESS",
         "http://h/app/LungSegDB.zip;jsessionid=***",
     ),
+    # 6. a raw password holding / or ? (an AWS secret key); a ? inside a hidden value
+    (
+        "password-with-slash",
+        "s3://AKIAEX:wJal/K7MD/bPxSECRET@bucket/LungSegDB.zip",
+        "s3://***@bucket/LungSegDB.zip",
+    ),
+    ("password-with-qmark", "http://u:pa?ssSECRET@h:9/x", "http://***@h:9/x"),
+    (
+        "hidden-value-with-qmark",
+        "https://h/x?password=a?tailSECRET&v=2",
+        "https://h/x?password=***&v=2",
+    ),
+    ("session-id", "https://h/x.zip;JSESSIONID=S&y", "https://h/x.zip;JSESSIONID=***&y"),
     # left alone
     ("an-e-mail", "write to bob@example.org", "write to bob@example.org"),
     ("a-plain-query", "http://h/x?q=a+b&v=2&next=/home", "http://h/x?q=a+b&v=2&next=/home"),
@@ -77,3 +90,9 @@ def test_redact(text: str, shown: str | None) -> None:
     shown = text if shown is None else shown
     assert redact(text, env=env) == shown
     assert redact(shown, env=env) == shown  # redacting twice changes nothing
+
+
+def test_a_document_of_data_keeps_names_that_read_as_user_info() -> None:
+    """``--json`` lists file names: ``scan:2@2x`` is a slice, not ``user:password@host``."""
+    assert redact('{"stem": "scan:2@2x"}', bare=False) == '{"stem": "scan:2@2x"}'
+    assert redact("'u:PW@host' refused") == "'***@host' refused"  # a message: hidden

@@ -62,7 +62,7 @@ def dumps(doc: dict[str, Any], indent: int | None = None) -> str:
         text = json.dumps(doc, indent=indent, default=str, allow_nan=False)
     except ValueError:  # rare: only a document holding NaN or infinity is walked
         text = json.dumps(_finite(doc), indent=indent, default=str, allow_nan=False)
-    return redact(text)
+    return redact(text, bare=False)  # names from the data may read as "user:pw@host"
 
 
 class Output:
