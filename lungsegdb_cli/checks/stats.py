@@ -169,7 +169,10 @@ def chan_merge(
         return b
     n = na + nb
     delta = mb - ma
-    return n, ma + delta * nb / n, qa + qb + delta * delta * na * nb / n
+    mean = ma + delta * nb / n
+    if not math.isfinite(mean):  # means near the float64 limit: delta * nb overflowed
+        mean = ma * (na / n) + mb * (nb / n)
+    return n, mean, qa + qb + delta * delta * na * nb / n
 
 
 # ---------------------------------------------------------------------------------------------

@@ -90,13 +90,17 @@ def test_a_float_slice_padded_with_huge_values_is_readable_and_exact(
 
 
 @pytest.mark.parametrize("pad", [1e300, float(np.finfo(np.float64).max)], ids=["1e300", "max"])
+@pytest.mark.parametrize("files", [1, 3])
 def test_a_std_past_the_float64_range_is_null_and_the_mean_still_exact(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], pad: float
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pad: float, files: int
 ) -> None:
     image, mask = _padded(np.float64, pad)
-    root = _tree(tmp_path, {"1": (image, mask)})
+    images = [image.copy() for _ in range(files)]
+    for i, im in enumerate(images):
+        im[: 2 * i] = pad  # each file padded differently: their means differ, near the limit
+    root = _tree(tmp_path, {str(i): (im, mask) for i, im in enumerate(images)})
     got = _intensity(root, capsys)
-    values = [Fraction(float(v)) for v in image.ravel()]
+    values = [Fraction(float(v)) for im in images for v in im.ravel()]
     assert got["mean"] == pytest.approx(float(sum(values) / len(values)), rel=1e-15)
     assert got["std"] is None  # the sum of squared deviations is past float64
     assert got["max"] == pad
