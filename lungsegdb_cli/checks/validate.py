@@ -169,16 +169,17 @@ def _file_findings(rel: str, kind: str, s: FileSummary, add: Any) -> None:
             "where any channel is non-zero",
         )
     if s.distinct > 2 or s.nonfinite:
-        odd = f", and {s.nonfinite} NaN or infinite pixels" if s.nonfinite else ""
+        odd = f" ({s.nonfinite} NaN or infinite pixels)" if s.nonfinite else ""
+        finite = f" in [{fmt_value(s.vmin)}, {fmt_value(s.vmax)}]" if s.n else ""
         add(
             "non-binary-mask",
             rel,
-            f"{s.distinct} distinct values in [{fmt_value(s.vmin)}, {fmt_value(s.vmax)}]{odd}; "
-            "a binary mask has two",
+            f"{s.distinct} distinct values{finite}{odd}; a binary mask has two",
         )
     if s.fg == 0:
         where = " (alpha ignored)" if ALPHA_CHANNELS.get(s.channels) else ""
-        add("empty-mask", rel, f"no foreground: every pixel is 0{where}")
+        what = "0 or NaN" if s.nonfinite else "0"
+        add("empty-mask", rel, f"no foreground: every pixel is {what}{where}")
 
 
 _LINK_MESSAGES = {

@@ -258,18 +258,18 @@ def reduce_image(arr: Any, s: FileSummary) -> None:
             s.nonfinite = int(s.n - np.count_nonzero(finite))
             f = f[finite]
             s.n = int(f.size)
-            if s.n == 0:
-                return
-        s.vmin, s.vmax = _num(f.min()), _num(f.max())
-        s.fmean, s.fm2 = _float_moments(f, max(abs(s.vmin), abs(s.vmax)))
+        if s.n:
+            s.vmin, s.vmax = _num(f.min()), _num(f.max())
+            s.fmean, s.fm2 = _float_moments(f, max(abs(s.vmin), abs(s.vmax)))
         flat = f
     if s.kind == MASK:
-        _distinct(flat, s)
+        if s.n:
+            _distinct(flat, s)
         if s.nonfinite:  # NaN or infinity in a mask: more values than a binary mask holds
             odd = np.unique(np.asarray(arr, dtype=np.float64)[~np.isfinite(arr)].astype(str))
-            s.distinct += int(odd.size)
+            s.distinct += int(odd.size)  # NaN, inf and -inf: one value each
             s.values = None
-    else:
+    elif s.n:
         _histogram(arr, s)
 
 

@@ -195,3 +195,17 @@ def test_validate_heads_each_severity_of_a_code_apart(
     assert "symlink (warning, 2):" in out
     error_block = out.split("symlink (error, 1):")[1].split("symlink (warning")[0]
     assert "dangle.tif" in error_block and "in.tif" not in error_block
+
+
+def test_an_all_nan_mask_is_counted_as_one_value_and_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, _ = slice_hu("allnan", (32, 32))
+    root = _tree(tmp_path, {"1": (image, np.full((32, 32), np.nan, np.float32))})
+    code, doc = _json(["validate", "--data-dir", str(root)], capsys)
+    assert code == 0  # warnings only
+    found = {f["code"]: f["message"] for f in doc["findings"] if f["path"].endswith("1.tif")}
+    assert found["non-binary-mask"] == (
+        "1 distinct values (1024 NaN or infinite pixels); a binary mask has two"
+    )
+    assert found["empty-mask"] == "no foreground: every pixel is 0 or NaN"
