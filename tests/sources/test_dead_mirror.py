@@ -137,7 +137,7 @@ class _Redirect:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("via", ["redirect", "proxy"])
+@pytest.mark.parametrize("via", ["redirect", "proxy", "https-proxy"])
 def test_a_refused_connection_names_who_refused(
     via: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,6 +153,10 @@ def test_a_refused_connection_names_who_refused(
             monkeypatch.setenv("http_proxy", f"http://{dead}")
             monkeypatch.setenv("HTTP_PROXY", f"http://{dead}")
             url = "http://mirror.example/LungSegDB.zip"
+        elif via == "https-proxy":  # a tunnel (CONNECT): urllib3's pool is the target's
+            monkeypatch.setenv("https_proxy", f"http://{dead}")
+            monkeypatch.setenv("HTTPS_PROXY", f"http://{dead}")
+            url = "https://mirror.example/LungSegDB.zip"
         else:
             monkeypatch.delenv("http_proxy", raising=False)
             monkeypatch.delenv("HTTP_PROXY", raising=False)
@@ -162,7 +166,7 @@ def test_a_refused_connection_names_who_refused(
     finally:
         mirror.close()
     err = caught.value
-    if via == "proxy":
+    if via != "redirect":
         assert f"connection refused by the proxy {dead}" in err.message
         assert f"Check the proxy {dead}" in err.hint and "mirror.example" not in err.message
     else:

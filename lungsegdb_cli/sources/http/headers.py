@@ -221,8 +221,12 @@ def peer(url: str, exc: BaseException) -> Peer:
         seen.add(id(e))
         pool = getattr(e, "pool", None)
         host, port = getattr(pool, "host", None), getattr(pool, "port", None)
+        proxy = getattr(pool, "proxy", None)  # https through a proxy: the pool is the target's
+        if proxy is not None and isinstance(getattr(proxy, "host", None), str):
+            default = 443 if getattr(proxy, "scheme", "") == "https" else 80
+            return Peer(proxy.host.strip("[]"), getattr(proxy, "port", None) or default, True)
         if isinstance(host, str) and isinstance(port, int):
-            proxied = getattr(pool, "proxy", None) is not None or type(exc).__name__ == "ProxyError"
+            proxied = type(exc).__name__ == "ProxyError"
             return Peer(host.strip("[]"), port, proxied)
         if isinstance(e, BaseException):
             todo += [e.__cause__, e.__context__, *e.args]
