@@ -57,8 +57,10 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "a ZIP archive"),
     (b"\x1f\x8b", "a gzip file"),
     (b"%PDF", "a PDF file"),
-    (b"DICM", "a DICOM file"),
+    (b"DICM", "a DICOM file"),  # without its preamble
 )
+#: A DICOM file (Part 10) starts with a 128-byte preamble, then ``DICM``: CT arrives so.
+_DICOM_AT = 128
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -155,11 +157,11 @@ def describe_bad_header(path: str | int) -> str | None:
     ``path``: a path (opened as :func:`open_regular` does) or an open descriptor."""
     try:
         if isinstance(path, int):
-            head = _head(path, 16)
+            head = _head(path, _DICOM_AT + 4)
         else:
             fd, _ = open_regular(path)
             try:
-                head = _head(fd, 16)
+                head = _head(fd, _DICOM_AT + 4)
             finally:
                 os.close(fd)
     except NotRegular as exc:
@@ -173,6 +175,8 @@ def describe_bad_header(path: str | int) -> str | None:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return f"not a TIFF: {what} with a TIFF name"
+    if head[_DICOM_AT:] == b"DICM":
+        return "not a TIFF: a DICOM file with a TIFF name (convert it to a TIFF slice first)"
     if len(head) < 8:
         return f"truncated: only {len(head)} bytes"
     return f"not a TIFF (starts with {head[:8]!r})"

@@ -557,3 +557,28 @@ def test_folder_is_unreadable_by_name(tmp_path: Path) -> None:
     s = summarize(str(folder), IMAGE, 4096)
     assert not s.ok and s.error == "not a regular file (a folder)"
     assert describe_bad_header(str(folder)) == "not a regular file (a folder)"
+
+
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(200), "not a TIFF: a PNG file with a TIFF name"),
+        # a DICOM file (Part 10): 128 bytes of preamble, then DICM -- how CT slices arrive
+        (
+            bytes(128) + b"DICM" + bytes(200),
+            "not a TIFF: a DICOM file with a TIFF name (convert it to a TIFF slice first)",
+        ),
+        (b"DICM" + bytes(200), "not a TIFF: a DICOM file with a TIFF name"),
+        (b"hello world, this is text" + bytes(200), "not a TIFF (starts with b'hello wo')"),
+        (b"II*\x00", "truncated: only 4 bytes"),
+    ],
+    ids=["png", "dicom", "dicom-without-preamble", "text", "truncated-tiff"],
+)
+def test_a_file_that_is_not_a_tiff_is_named_by_its_first_bytes(
+    tmp_path: Path, head: bytes, said: str
+) -> None:
+    from lungsegdb_cli.tiff.decode import describe_bad_header
+
+    path = tmp_path / "1.tif"
+    path.write_bytes(head)
+    assert describe_bad_header(str(path)) == said
