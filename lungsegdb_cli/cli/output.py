@@ -142,8 +142,14 @@ def _settle_stdout() -> None:
         if sys.stdout is not None:
             sys.stdout.flush()
     except (OSError, ValueError):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_null()
+
+
+def _stdout_to_null() -> None:
+    """fd 1 pointed at the null device: what is still buffered for stdout goes nowhere, and
+    Python's exit does not fail to flush it."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def report_stdout_closed() -> int:
@@ -151,8 +157,7 @@ def report_stdout_closed() -> int:
     the run ends quietly with 141, as a Unix tool that SIGPIPE ends (the reader wanted no
     more; ``set -o pipefail`` still sees it), stdout pointed at the null device first so that
     Python's exit does not fail to flush it."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _stdout_to_null()
     return phase.STDOUT_CLOSED
 
 
