@@ -47,9 +47,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def write_output(path: Path, data: bytes) -> None:
     """Write a file the user named (``--csv``, ``--out``, ``OUT``) atomically
     (:func:`atomic_write_bytes`), through any symlink (the link stays, its target is
-    replaced) -- except what is not a file to replace: a FIFO or a character device there
-    (a named pipe, ``/dev/null``), or a name under ``/dev`` or ``/proc`` (``/dev/stdout``,
-    ``/proc/self/fd/1``) is opened and written into, as a shell's ``>`` does, never replaced.
+    replaced) -- except what is not a file to replace: this process's own descriptor
+    (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``: written through it, at its offset),
+    a FIFO or a character device (a named pipe, ``/dev/null``) or what resolves into
+    ``/proc`` (a pipe's ``pipe:[N]``) is written into, as a shell's ``>`` does, never replaced.
     (:func:`check_output_file` refused the other kinds of special file.) A reader that left
     such a pipe: :class:`BrokenPipeError`, as it is (the command line's quiet 141)."""
     real = os.path.realpath(path)
@@ -57,12 +58,11 @@ def write_output(path: Path, data: bytes) -> None:
         mode = os.stat(real).st_mode
     except OSError:
         mode = 0
-    named = os.path.abspath(path)
-    special = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
-    if not special and not named.startswith(_SYSTEM) and not real.startswith(_SYSTEM):
+    own = _OWN_FD.match(os.path.abspath(path))
+    special = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or real.startswith("/proc/")
+    if own is None and not special:  # a file (in /dev/shm too): replaced atomically
         atomic_write_bytes(Path(real), data)
         return
-    own = _OWN_FD.match(named)
     try:
         if own is not None:  # this process's own descriptor: written there, at its offset
             name = own[1] or own[2] or own[3]
@@ -82,8 +82,6 @@ def write_output(path: Path, data: bytes) -> None:
         raise from_os_error(exc, f"writing {path}") from exc
 
 
-#: Where a name is the system's, not a file of the user's: written into, never replaced.
-_SYSTEM = ("/dev/", "/proc/")
 #: Names of this process's own descriptors (``/dev/stdout``, ``/dev/fd/3``, ...): opening
 #: them anew would start at offset 0 of a redirected file, under what the process writes to
 #: it next (``--csv /dev/stdout > out``): they are written through the descriptor itself.
