@@ -9,7 +9,8 @@ error.
   case-insensitively: ``X-Amz-*``, ``X-Goog-*`` (signed S3/GCS URLs), ``sig``, ``signature``,
   ``token``, ``access_token``, ``key``, ``apikey``, ``api_key``, ``auth``,
   ``AWSAccessKeyId``, ``GoogleAccessId``, the ``sv``, ``se``, ``sp``, ``sr`` fields of an
-  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid``, any name
+  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid`` (a ``-`` in a
+  name counts as ``_``: ``api-key``), any name
   containing ``token``, ``secret``, ``password``, ``passwd``, ``signature`` or
   ``credential``, and every name listed in ``LUNGSEGDB_REDACT`` (comma-separated).
 
@@ -111,6 +112,7 @@ def _hidden(name: str, extra: frozenset[str]) -> bool:
     low = urllib.parse.unquote_plus(name).strip().lower()
     return (
         low in _NAMES
+        or low.replace("-", "_") in _NAMES  # api-key, access-token: a header's spelling
         or low.startswith(_PREFIXES)
         or any(s in low for s in _SUBSTRINGS)
         or low in extra

@@ -71,6 +71,16 @@ CASES = [
         "https://h/x?password=***&v=2",
     ),
     ("session-id", "https://h/x.zip;JSESSIONID=S&y", "https://h/x.zip;JSESSIONID=***&y"),
+    (
+        "hyphenated-name",
+        "https://h/x.zip?api-key=HYPHSECRET&v=2",
+        "https://h/x.zip?api-key=***&v=2",
+    ),
+    (
+        "hyphenated-upper",
+        "https://h/x.zip?Access-Token=T1&Api-Key=K2",
+        "https://h/x.zip?Access-Token=***&Api-Key=***",
+    ),
     # left alone
     ("an-e-mail", "write to bob@example.org", "write to bob@example.org"),
     ("a-plain-query", "http://h/x?q=a+b&v=2&next=/home", "http://h/x?q=a+b&v=2&next=/home"),
