@@ -663,6 +663,11 @@ def _finish(
         extracted=False,
         pinned=op.pin is not None,
         manifest=None,
-        pin_hint=None if op.pin else pin_hint(op.request.command(str(record.sha256))),
+        pin_hint=None
+        if op.pin
+        else pin_hint(
+            op.request.command(str(record.sha256)),
+            storage_options=bool(op.request.storage_options),
+        ),
         read_from=read_from,
     )

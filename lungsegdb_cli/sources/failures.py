@@ -12,11 +12,14 @@ from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused
 from lungsegdb_cli.sources.drive import pages as drive
 
 
-def pin_hint(command: str) -> str:
+def pin_hint(command: str, *, storage_options: bool = False) -> str:
     """How to pin the archive just recorded: ``command`` is the download line that repeats
-    the source with the pin (:meth:`~lungsegdb_cli.sources.request.DownloadRequest.command`)."""
+    the source with the pin (:meth:`~lungsegdb_cli.sources.request.DownloadRequest.command`);
+    ``storage_options``: the run was given some, which are never shown (they may hold keys),
+    so the line says they are needed again."""
     sha256 = command.rsplit(" ", 1)[-1]
-    return f"Pin it in CI: {command}  (or LUNGSEGDB_SHA256={sha256})"
+    again = "  with the same --storage-option values (not shown)" if storage_options else ""
+    return f"Pin it in CI: {command}{again}  (or LUNGSEGDB_SHA256={sha256})"
 
 
 def _manual_step(source: drive.Source, paths: DataPaths, pin: str | None) -> str:

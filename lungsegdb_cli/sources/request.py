@@ -286,6 +286,11 @@ def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str
     return out
 
 
+def _quoted(word: str) -> str:
+    """``word`` in single quotes for a POSIX shell, a ``'`` in it too (``'it'"'"'s'``)."""
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 @dataclass(frozen=True)
 class DownloadRequest:
     """What one ``download`` is asked to do, validated once (:meth:`build`) and passed down
@@ -421,8 +426,8 @@ class DownloadRequest:
 
         words = ["lungsegdb download"]
         if self.archive is not None:
-            words.append(f"--archive '{self.archive}'")
-        words += [f"--url '{redact(u)}'" for u in self.sources]
+            words.append(f"--archive {_quoted(str(self.archive))}")
+        words += [f"--url {_quoted(redact(u))}" for u in self.sources]
         if self.sources and not self.drive:
             words.append("--no-drive")
         words.append(f"--sha256 {sha256}")

@@ -157,8 +157,12 @@ def test_the_request_is_frozen_and_keeps_the_option_names() -> None:
             "lungsegdb download --url 'https://***@m.example/L.zip?token=***' --sha256 X",
         ),
         ({"archive": "/data/L.zip"}, "lungsegdb download --archive '/data/L.zip' --sha256 X"),
+        (
+            {"archive": "/data/Bob's L.zip"},
+            "lungsegdb download --archive '/data/Bob'\"'\"'s L.zip' --sha256 X",
+        ),
     ],
-    ids=["drive", "mirror", "mirror-no-drive", "secret-redacted", "archive"],
+    ids=["drive", "mirror", "mirror-no-drive", "secret-redacted", "archive", "quote-in-path"],
 )
 def test_the_pin_line_repeats_the_source(kw: dict[str, Any], command: str) -> None:
     assert DownloadRequest.build(**kw).command("X") == command

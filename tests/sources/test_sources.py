@@ -612,6 +612,21 @@ def test_no_secret_in_output_json_or_files(
     assert _tree(tmp_path)
 
 
+def test_the_pin_line_after_storage_options_says_they_are_needed_again(
+    bucket: str, s3_env: Any, pin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unpinned, from a bucket with ``--storage-option``: the "Pin it in CI" line repeats the
+    URL and says the same storage options are needed, never showing their values."""
+    args = ["--url", bucket, "--no-drive", "--storage-option", f"secret={SECRET_KEY}"]
+    code, out, err = _cli(
+        capsys, *args, "--storage-option", f"key={ACCESS_KEY}", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    line = f"Pin it in CI: lungsegdb download --url '{bucket}' --no-drive --sha256 {pin}"
+    assert f"{line}  with the same --storage-option values (not shown)" in out
+    assert SECRET_KEY not in out + err and ACCESS_KEY not in out + err
+
+
 def test_a_part_left_by_one_source_is_resumed_from_the_next_under_the_pin(
     drive: FakeDrive, bucket: str, archive: bytes, pin: str, tmp_path: Path
 ) -> None:
