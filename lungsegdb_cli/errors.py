@@ -310,6 +310,31 @@ def from_os_error(exc: OSError, action: str, *, target: str | None = None) -> Lo
     return cls(message, hint=hint, path=filename, errno=exc.errno)
 
 
+def from_stdout_error(exc: OSError) -> LocalError:
+    """An ``OSError`` writing the result to standard output (``> /dev/full``, a full disk
+    under the file stdout is redirected to): exit 5, the hint about the redirection, not the
+    data dir.
+
+    Examples
+    --------
+    >>> import errno
+    >>> err = from_stdout_error(OSError(errno.ENOSPC, "No space left on device"))
+    >>> type(err).__name__, err.message
+    ('DiskFullError', 'Could not write the result to standard output: Disk full')
+    """
+    import errno
+
+    message = f"Could not write the result to standard output: {_os_reason(exc)}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = (
+            "Standard output is redirected to a place that is full (a full disk, /dev/full): "
+            "free space there, or redirect it elsewhere."
+        )
+        return DiskFullError(message, hint=hint, errno=exc.errno)
+    hint = "Check where standard output is redirected, then run the command again."
+    return LocalError(message, hint=hint, errno=exc.errno)
+
+
 def from_unmapped_os_error(exc: OSError) -> LungSegDBError:
     """An ``OSError`` no code below mapped, as both the command line's funnel and the Python
     API's boundary report it: an HTTP library's error (``requests``/``urllib3`` errors are

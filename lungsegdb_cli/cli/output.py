@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._redact import redact
 from lungsegdb_cli.cli import phase
-from lungsegdb_cli.errors import ExitCode, UsageError
+from lungsegdb_cli.errors import ExitCode, LocalError, UsageError, from_stdout_error
 from lungsegdb_cli.utils.fsutil import check_output_file
 from lungsegdb_cli.utils.textsafe import escape as _e
 
@@ -105,8 +105,13 @@ class Output:
             elif sys.stdout is None:  # fd 1 closed when Python started (``>&-``)
                 raise phase.StdoutClosed()
             else:
-                human(self.out)
-                sys.stdout.flush()
+                try:
+                    human(self.out)
+                    sys.stdout.flush()
+                except BrokenPipeError as exc:
+                    raise phase.StdoutClosed() from exc
+                except OSError as exc:  # > /dev/full: the redirection's fault
+                    raise from_stdout_error(exc) from exc
         phase.sigint_at("result")
 
     def warn(self, message: str) -> None:
@@ -122,7 +127,7 @@ def report_error(error: dict[str, Any], argv: Sequence[str]) -> int:
         if "--json" in argv:
             doc = _document({"ok": False, "error": error})
             # stdout may be what failed (``> /dev/full``, ``>&-``): then the two lines
-            with contextlib.suppress(OSError, phase.StdoutClosed):
+            with contextlib.suppress(OSError, LocalError, phase.StdoutClosed):
                 phase.write_out(dumps(doc) + "\n")
                 written = True
         if not written:

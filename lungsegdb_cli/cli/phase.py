@@ -68,6 +68,10 @@ def write_out(text: str) -> None:
             data = data[os.write(fd, data) :]
     except BrokenPipeError as exc:
         raise StdoutClosed() from exc
+    except OSError as exc:  # > /dev/full: the redirection's fault, not the data dir's
+        from lungsegdb_cli.errors import from_stdout_error
+
+        raise from_stdout_error(exc) from exc
 
 
 def result_out() -> bool:

@@ -489,7 +489,15 @@ def _stdout_run(args: list[str], *, typer: bool, stdout: str) -> tuple[int, str]
 @pytest.mark.parametrize("typer", [False, True], ids=["fast", "typer"])
 @pytest.mark.parametrize(
     "argv",
-    [["verify", "--json"], ["stats", "-q"], ["stats", "--json"], ["download", "-q"], ["verify"]],
+    [
+        ["verify", "--json"],
+        ["stats", "-q"],
+        ["stats", "--json"],
+        ["download", "-q"],
+        ["verify"],
+        ["info"],
+        ["pairs", "--json"],
+    ],
     ids=" ".join,
 )
 def test_a_stdout_closed_or_full_is_141_or_5_never_a_traceback(
@@ -500,3 +508,6 @@ def test_a_stdout_closed_or_full_is_141_or_5_never_a_traceback(
     assert (code, "Traceback" in err) == (141, False), err
     code, err = _stdout_run(args, typer=typer, stdout="full")
     assert (code, "Traceback" in err, "Exception ignored" in err) == (5, False, False), err
+    # the redirection is named, not the data dir
+    assert "Could not write the result to standard output: Disk full" in err, err
+    assert "redirect it elsewhere" in err and "--data-dir" not in err, err
