@@ -24,7 +24,7 @@ from lungsegdb_cli.api.common import PathLike, data_paths
 def download(
     data_dir: PathLike | None = None,
     *,
-    url: str | None = None,
+    url: PathLike | None = None,
     archive: PathLike | None = None,
     sha256: str | None = None,
     offline: bool | None = None,
@@ -51,8 +51,9 @@ def download(
     ----------
     data_dir : str or os.PathLike, optional
         The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
-    url : str, optional
-        A Google Drive link in any form, or any http(s) mirror: that source alone (the command
+    url : str or os.PathLike, optional
+        A Google Drive link in any form, any http(s) mirror or fsspec URL, or a local path:
+        that source alone (the command
         line's ``--url U`` is ``urls=[U]``, Drive after it). Neither ``url`` nor ``urls``:
         ``$LUNGSEGDB_URLS`` / ``$LUNGSEGDB_URL`` as ``urls``, else the dataset's Drive file.
     archive : str or os.PathLike, optional
@@ -163,10 +164,18 @@ def download(
         "retries": retries,
         "timeout": timeout,
     }
-    if request is None:
-        from lungsegdb_cli.sources.request import DownloadRequest, with_environment
+    from lungsegdb_cli.sources.request import DownloadRequest, with_environment
 
+    if request is None:
         request = DownloadRequest.build(**with_environment(options))
+    elif not isinstance(request, DownloadRequest):
+        from lungsegdb_cli.errors import UsageError
+
+        raise UsageError(
+            f"request must be a DownloadRequest, not {type(request).__name__}",
+            hint="Build it with DownloadRequest.build(...), or give the options themselves.",
+            argument="request",
+        )
     elif any(v != _DEFAULTS[k] for k, v in options.items()):
         from lungsegdb_cli.errors import UsageError
 

@@ -168,7 +168,7 @@ def _write_planned(
             (staging / leaf).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise from_os_error(exc, f"create folders in {staging}") from exc
-    prog.start(f"Extracting {counted(len(jobs), 'file')}", wanted, unit="B")
+    prog.start(f"Extracting {counted(len(jobs), 'file')}", wanted, "B")
     try:
         if isinstance(reader, af.ChunkReader):
             return _Parallel(reader, jobs, str(staging), prog).run(workers)
@@ -348,7 +348,7 @@ def _write_stream(
 ) -> list[Entry]:
     """Screen, map and write a stream's members as they arrive: their manifest entries."""
     pipeline = _Pipeline(StreamScreen(reader, plan.mapper, plan.limits), reader, staging)
-    prog.start("Extracting", None, unit="B")
+    prog.start("Extracting", None, "B")
     try:
         entries = pipeline.run(prog)
     finally:

@@ -66,8 +66,9 @@ class PassResult:
 
 def default_workers(progress: Progress | None = None) -> int:
     """``$LUNGSEGDB_WORKERS`` (at most :func:`lungsegdb_cli.utils.workers.max_workers`, with a
-    warning through ``progress``), else the CPUs, at most 8."""
-    return _workers.default_workers(cap=8, progress=progress)
+    warning through ``progress``), else the CPUs, at most 8; 1 in a daemonic process (a
+    ``multiprocessing.Pool`` worker: it may not start the decode processes)."""
+    return _workers.process_workers(cap=8, progress=progress)
 
 
 def _init_worker() -> None:
@@ -215,7 +216,7 @@ class _Pass:
 
     def begin(self, description: str, total: int) -> None:
         """Start the progress bar: ``total`` files, before the first is decoded."""
-        self.prog.start(description, total=total, unit="files")
+        self.prog.start(description, total, "files")
         self.started = True
 
     def finish(self) -> None:

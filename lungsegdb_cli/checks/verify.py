@@ -156,7 +156,7 @@ def _hash_all(
     result.checked = len(listed)
     prog = ensure(progress)
     sizes_known = all(j.size >= 0 for j in jobs)
-    prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, unit="B")
+    prog.start("Verifying", sum(j.size for j in jobs) if sizes_known else None, "B")
     # Without a progress display, no per-read callback at all (one call less per file).
     on_bytes = None if progress is None else prog.advance
     try:

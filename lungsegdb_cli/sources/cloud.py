@@ -490,7 +490,7 @@ def fetch(
             url=url,
             source_sha256=url_sha256(url),
         ).save(part)
-        progress.start(f"Downloading {name or part.name}", total, unit="B")
+        progress.start(f"Downloading {name or part.name}", total, "B")
         if stream.offset:
             progress.advance(stream.offset)
         stream.copy(total)

@@ -493,7 +493,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
     if op.extract:
         fsutil.check_free_space(paths.root, int(size * EXTRACT_FACTOR), "extracting the archive")
     prog = ensure(op.progress)
-    prog.start(f"Hashing {archive.name}", size, unit="B")
+    prog.start(f"Hashing {archive.name}", size, "B")
     try:
         digests = digest_file(archive, on_bytes=prog.advance, md5=op.md5 is not None)
     except OSError as exc:

@@ -116,6 +116,11 @@ def _check_bounds(retries: int | None, timeout: float | None) -> None:
         )
 
 
+def _text_path(value: Any) -> bool:
+    """``value`` is an ``os.PathLike`` whose ``__fspath__`` gives text."""
+    return isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
+
+
 def _check_types(
     *,
     urls: Any,
@@ -140,8 +145,8 @@ def _check_types(
     for name, value in (("sha256", sha256), ("md5", md5)):
         if value is not None and not isinstance(value, str):
             raise bad(name, "a string of hex digits", value)
-    if url is not None and not isinstance(url, str):
-        raise bad("url", "a string (one URL)", url)
+    if not (url is None or isinstance(url, str) or _text_path(url)):
+        raise bad("url", "a string (one URL) or a path", url)
     for name, value in (("archive", archive), ("cookies", cookies)):
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise bad(name, "a path (str or os.PathLike)", value)
@@ -335,7 +340,7 @@ class DownloadRequest:
         cls,
         *,
         urls: Sequence[str] | None = None,
-        url: str | None = None,
+        url: str | os.PathLike[str] | None = None,
         drive: bool = True,
         archive: str | os.PathLike[str] | None = None,
         sha256: str | None = None,
@@ -371,6 +376,21 @@ class DownloadRequest:
         from lungsegdb_cli.sources import discard, pinning
         from lungsegdb_cli.utils import envvars
 
+        flags = {
+            "drive": drive,
+            "require_pin": require_pin,
+            "keep_archive": keep_archive,
+            "offline": offline,
+            "force": force,
+            "extract": extract,
+        }
+        for name, value in flags.items():
+            if not isinstance(value, bool):  # "false" is not taken for True
+                raise UsageError(
+                    f"{name} must be True or False, not {type(value).__name__}",
+                    hint=f"Give {name} as True or False.",
+                    option=name,
+                )
         urls = _check_types(
             urls=urls,
             url=url,
@@ -401,7 +421,7 @@ class DownloadRequest:
             storage_options = parse_storage_options(list(storage_options))
         sources: tuple[str, ...]
         if urls is None:
-            sources, drive = ((url,), False) if url else ((), drive)
+            sources, drive = ((os.fspath(url),), False) if url else ((), drive)
         else:
             sources = tuple(urls)
         return cls(

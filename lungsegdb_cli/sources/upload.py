@@ -68,7 +68,7 @@ def upload_files(
     progress = ensure(progress)
     sizes = [(folder / name).stat().st_size for name in names]
     what = f"Uploading {counted(len(names), 'file')} of {folder.name}"
-    progress.start(what, sum(sizes), unit="B")
+    progress.start(what, sum(sizes), "B")
     try:
         for name, size in zip(names, sizes, strict=True):
             target.put(folder / name, join_url(prefix, name))

@@ -140,6 +140,6 @@ def write_archive(
 ) -> None:
     """Write the ``fmt`` archive of ``tree`` (see :func:`archive_entries`) to ``dest``."""
     entries = archive_entries(tree, prefix, extra)
-    progress.start(f"Writing {dest.name}", total=sum(e.size for e in entries), unit="B")
+    progress.start(f"Writing {dest.name}", sum(e.size for e in entries), "B")
     WRITERS[fmt](dest, entries, progress)
     progress.done()

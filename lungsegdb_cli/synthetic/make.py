@@ -76,7 +76,7 @@ from lungsegdb_cli.utils.hashing import hash_file
 from lungsegdb_cli.utils.procpool import process_pool
 from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads
-from lungsegdb_cli.utils.workers import default_workers
+from lungsegdb_cli.utils.workers import process_workers
 
 #: Pairs per group when neither ``--pairs`` nor ``--scale`` is given.
 DEFAULT_PAIRS = 4
@@ -286,7 +286,7 @@ def estimate_bytes(counts: dict[dataset.Group, int], fmt: str) -> int:
 
 def _check_workers(workers: int | None, progress: Progress | None = None) -> int:
     if workers is None:
-        return default_workers(MAX_WORKERS, progress=progress)
+        return process_workers(MAX_WORKERS, progress=progress)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(
             f"workers must be a whole number >= 1, got {workers!r}",
@@ -357,7 +357,7 @@ def _generate(
     for leaf in dataset.LEAF_DIRS:
         (tree / leaf).mkdir(parents=True, exist_ok=True)
     total_pairs = sum(counts.values())
-    progress.start("Generating synthetic slices", total=total_pairs * 2, unit="files")
+    progress.start("Generating synthetic slices", total_pairs * 2, "files")
     chunks = _chunks(counts, workers)
     if workers == 1 or total_pairs <= INLINE_PAIRS:
         for version, idx in chunks:

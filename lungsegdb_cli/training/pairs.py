@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
@@ -35,6 +35,7 @@ from lungsegdb_cli.training.split import (
     splits_path,
 )
 from lungsegdb_cli.utils import csvsafe
+from lungsegdb_cli.utils.arguments import PathLike, checked
 from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 from lungsegdb_cli.utils.progress import Progress
 
@@ -302,6 +303,20 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     from lungsegdb_cli.tiff.decode import max_image_pixels
     from lungsegdb_cli.tiff.foreground import binary
 
+    if not isinstance(pair, Pair):
+        raise UsageError(
+            f"load_pair wants a Pair, not {type(pair).__name__}",
+            hint="Take one from lungsegdb_cli.pairs(...) or a PairDataset's .pairs.",
+            argument="pair",
+        )
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
+    ):
+        raise UsageError(
+            f"max_pixels must be a whole number >= 1, not {max_pixels!r}",
+            hint="Give the decode limit in pixel values, or None for the default.",
+            argument="max_pixels",
+        )
     limit = max_image_pixels() if max_pixels is None else max_pixels
     image = _decode(pair.image, limit)
     mask = binary(_decode(pair.mask, limit))
@@ -345,9 +360,10 @@ class PairDataset:
     >>> work.cleanup()
     """
 
+    @checked
     def __init__(
         self,
-        data_dir: str | os.PathLike[str] | None = None,
+        data_dir: PathLike | None = None,
         split: str | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
         *,
@@ -362,6 +378,12 @@ class PairDataset:
         from lungsegdb_cli.state.datadir import open_data_dir
         from lungsegdb_cli.training.ensure import ensure_tree
 
+        if transform is not None and not callable(transform):
+            raise UsageError(
+                f"transform must be callable, not {type(transform).__name__}",
+                hint="Give a function of the sample dict, or None.",
+                argument="transform",
+            )
         try:
             paths = open_data_dir(data_dir)
         except OSError as exc:  # a name too long, ...: the LocalError the command gives
@@ -404,7 +426,17 @@ class PairDataset:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> Any:
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Any:
+        """The sample at ``index`` (negative counts from the end; past either end is
+        ``IndexError``, so a plain loop stops); a slice gives the list of its samples."""
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.pairs)))]
         pair = self.pairs[index]
         image, mask = load_pair(pair)
         sample = {

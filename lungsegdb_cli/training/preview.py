@@ -342,7 +342,7 @@ def draw(
     from lungsegdb_cli.training import montage
 
     limit = max_image_pixels()
-    progress.start("Previewing", sum(len(r.tiles) for r in rows), unit="tiles")
+    progress.start("Previewing", sum(len(r.tiles) for r in rows), "tiles")
     spec = parse(window)
     art_rows: list[montage.Row] = []
     notes: list[list[tuple[str | None, Shown | None]]] = []
@@ -352,7 +352,7 @@ def draw(
             rgb, shown, why = _art(tile, root, limit, spec)
             arts.append(montage.TileArt(rgb, _caption(tile), why))
             mine.append((why, shown))
-            progress.advance()
+            progress.advance(1)
         label = [row.label, f"{len(row.tiles):,} of {row.candidates:,}"]
         used = legend([s for _, s in mine if s is not None])
         if used:

@@ -54,6 +54,20 @@ def default_workers(
     return most
 
 
+def process_workers(
+    cap: int | None = None,
+    env: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """:func:`default_workers` for a pool of *processes*: 1 in a daemonic process (a
+    ``multiprocessing.Pool`` worker may not start children), where the work then runs in
+    the process itself."""
+    import multiprocessing
+
+    n = default_workers(cap, env, progress)  # the variable is checked all the same
+    return 1 if multiprocessing.current_process().daemon else n
+
+
 def too_many(asked: int, most: int) -> str:
     """The warning for a ``LUNGSEGDB_WORKERS`` over the cap."""
     return (

@@ -1,7 +1,9 @@
 """A path or text argument of the wrong type is a ``UsageError`` (exit 2) naming it, from
 every operation the package exports -- never the ``AttributeError`` or ``TypeError`` it
 would raise further down (``download()`` already did this; now all do, from their
-signatures)."""
+signatures). Audit A added: flags (``strict="false"`` was taken for True), a path whose
+``__fspath__`` gives bytes, a call that does not fit the signature, a ``progress`` that is
+not one, ``PairDataset``'s and ``load_pair``'s own arguments, and ``request=``."""
 
 from __future__ import annotations
 
@@ -62,7 +64,8 @@ def test_the_dataset_class_refuses_them_too(data: Path) -> None:
 
 def test_every_operation_with_a_path_or_text_argument_is_checked() -> None:
     """The check comes from the signatures: each exported operation has one."""
-    from lungsegdb_cli.api.common import _argument_kinds
+    # internals: the annotation reader the boundary applies
+    from lungsegdb_cli.utils.arguments import argument_kinds as _argument_kinds
 
     checked = [
         n
@@ -102,3 +105,108 @@ def test_the_dataset_class_maps_an_os_error_as_the_operations_do(tmp_path: Path)
     with pytest.raises(L.LocalError) as same:
         L.PairDataset(long)
     assert same.value.exit_code == info.value.exit_code == 5
+
+
+class _BytesPath:
+    """An ``os.PathLike`` whose ``__fspath__`` gives bytes: not a path the API takes."""
+
+    def __fspath__(self) -> bytes:
+        return b"/tmp/x"
+
+
+#: (operation, positional arguments with {d} for the data dir, keywords, the argument named)
+MORE = [
+    # a flag given as text or None is not read by its truthiness
+    ("validate", ("{d}",), {"strict": "false"}, "strict"),
+    ("download", ("{d}",), {"offline": "false"}, "offline"),
+    ("download", ("{d}",), {"force": "no"}, "force"),
+    ("clean", ("{d}",), {"dry_run": None}, "dry_run"),
+    ("verify", ("{d}",), {"quick": 1}, "quick"),
+    # a path whose __fspath__ gives bytes
+    ("info", (_BytesPath(),), {}, "data_dir"),
+    ("stats", ("{d}",), {"csv": _BytesPath()}, "csv"),
+    # a progress without start/advance/done
+    ("verify", ("{d}",), {"progress": 1}, "progress"),
+    ("stats", ("{d}",), {"progress": print}, "progress"),
+    # a call that does not fit the signature
+    ("verify", ("{d}",), {"quik": True}, "quik"),
+    ("verify", ("{d}", "abc"), {}, "positional"),
+    # download's whole request of another type
+    ("download", ("{d}",), {"request": {"url": "x"}}, "request"),
+]
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "kwargs", "named"),
+    MORE,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(MORE)],
+)
+def test_flags_paths_progress_and_the_call_itself_are_checked(
+    data: Path, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str
+) -> None:
+    args = tuple(a.format(d=data) if isinstance(a, str) else a for a in args)
+    with pytest.raises(L.UsageError) as info:
+        getattr(L, op)(*args, **kwargs)
+    assert info.value.exit_code == 2 and named in info.value.message, info.value.message
+
+
+def test_a_flag_that_is_a_bool_still_runs(data: Path) -> None:
+    assert L.validate(data, strict=False).ok
+    assert L.clean(data, dry_run=True).ok
+
+
+def test_url_may_be_a_path_as_urls_items_may(data: Path, tmp_path: Path) -> None:
+    made = L.synth(tmp_path / "s", pairs=1)
+    got = L.download(tmp_path / "d", url=Path(made.archive.path))
+    assert got.action == "downloaded" and got.source.url.endswith("LungSegDB.zip")
+
+
+#: (keywords of PairDataset beside the data dir, what the UsageError says)
+DATASET = [
+    ({"variant": "raw\0"}, "NUL byte"),
+    ({"variant": "raw", "transform": 1}, "transform must be callable"),
+    ({"variant": "raw", "download": "yes"}, "download must be True or False"),
+    ({"variant": "raw", "progress": 3}, "progress must have"),
+    ({"variant": "raw", "shuffle": True}, "unexpected keyword argument 'shuffle'"),
+]
+
+
+@pytest.mark.parametrize(("kw", "says"), DATASET, ids=[d[1].split()[0] for d in DATASET])
+def test_the_dataset_class_checks_its_arguments_as_the_operations_do(
+    data: Path, kw: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(L.UsageError, match=says) as info:
+        L.PairDataset(data, **kw)
+    assert info.value.exit_code == 2
+
+
+def test_the_dataset_takes_a_slice_and_numpy_indices(data: Path) -> None:
+    import numpy as np
+
+    ds = L.PairDataset(data, variant="raw")
+    assert len(ds) >= 2
+    both = ds[0:2]
+    assert [s["stem"] for s in both] == [ds[0]["stem"], ds[1]["stem"]]
+    assert ds[np.int64(-1)]["stem"] == ds[len(ds) - 1]["stem"] and ds[5:5] == []
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+#: (what load_pair is given instead, what the UsageError says)
+LOAD = [
+    (lambda p: (p.to_dict(),), {}, "wants a Pair, not dict"),
+    (lambda p: (str(p.image),), {}, "wants a Pair, not str"),
+    (lambda p: (p,), {"max_pixels": 0}, "max_pixels must be a whole number"),
+    (lambda p: (p,), {"max_pixels": float("nan")}, "max_pixels must be a whole number"),
+    (lambda p: (p,), {"max_pixels": "100"}, "max_pixels must be a whole number"),
+]
+
+
+@pytest.mark.parametrize(("args", "kw", "says"), LOAD, ids=[f"load-{i}" for i in range(len(LOAD))])
+def test_load_pair_checks_its_arguments(
+    data: Path, args: Any, kw: dict[str, Any], says: str
+) -> None:
+    pair = L.pairs(data, variant="raw")[0]
+    with pytest.raises(L.UsageError, match=says) as info:
+        L.load_pair(*args(pair), **kw)
+    assert info.value.exit_code == 2

@@ -132,7 +132,7 @@ class _Feed:
             self.started = True
             if self.before_body is not None:
                 self.before_body(total, 0)
-            self.progress.start("Downloading with gdown", total, unit="B")
+            self.progress.start("Downloading with gdown", total, "B")
         self.progress.advance(so_far - self.seen)
         self.seen = so_far
 

@@ -274,7 +274,7 @@ class _Transfer:
         self.validator, self.total, self.filename = state.validator, state.total, state.filename
         with open(self.part, "rb") as fh:
             self.head = fh.read(HEAD_BYTES)
-        self.progress.start(f"Checking the partial download ({self.part.name})", offset, unit="B")
+        self.progress.start(f"Checking the partial download ({self.part.name})", offset, "B")
         self.hasher.update_from_file(self.part, offset)
         self.progress.done()
 
@@ -407,7 +407,7 @@ class _Transfer:
         if not self.started or mode == "wb":
             self.started = True
             name = self.filename or self.part.name
-            self.progress.start(f"{self.description} {name}", self.total, unit="B")
+            self.progress.start(f"{self.description} {name}", self.total, "B")
             if self.offset:
                 self.progress.advance(self.offset)
 

@@ -409,7 +409,7 @@ def place_all(
     light = [j for j in jobs if j.mode == "link"]
     done: dict[str, Placed] = {}
     errors: list[Failed] = []
-    progress.start("Exporting", len(jobs))
+    progress.start("Exporting", len(jobs), "files")
     args = (root, link, limit)
     pool = _decodepass._pool(n) if n > 1 and len(heavy) > _CHUNK else None
     try:

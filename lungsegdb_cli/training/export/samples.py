@@ -331,7 +331,7 @@ class _Reader:
         return data, header
 
     def __iter__(self) -> Iterator[Sample]:
-        self.progress.start("Packing", len(self.pairs), unit="pairs")
+        self.progress.start("Packing", len(self.pairs), "pairs")
         for pair, got in zip(self.pairs, self._masks(), strict=True):
             image = self._image(pair)
             if isinstance(got, Failed):
