@@ -293,6 +293,11 @@ def check_export(out: PathLike) -> ExportCheckResult:
     its tree file's inode), every tree file it came from (size, mtime), and that nothing was
     added. What ``lungsegdb verify-export OUT`` and ``lungsegdb export --check OUT`` run.
 
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The folder an :func:`export` made (it holds ``lungsegdb-export.json``).
+
     Returns
     -------
     ExportCheckResult
@@ -305,6 +310,21 @@ def check_export(out: PathLike) -> ExportCheckResult:
         ``out`` is not an export (exit 2).
     CheckFailed
         Its record cannot be read (exit 1).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, lungsegdb_cli as L
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=1, fmt="none")
+    >>> _ = L.export("csv", work.name + "/out", made.tree)
+    >>> L.check_export(work.name + "/out").ok
+    True
+    >>> pathlib.Path(work.name, "out", "stray.txt").write_text("added by hand")
+    13
+    >>> checked = L.check_export(work.name + "/out")
+    >>> checked.ok, checked.extra
+    (False, ['stray.txt'])
+    >>> work.cleanup()
     """
     from lungsegdb_cli.training.export import check as _export_check
 

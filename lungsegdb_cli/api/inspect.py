@@ -209,6 +209,13 @@ def info(data_dir: PathLike | None = None) -> InfoResult:
         CI), ``tree_archive_sha256``; ``to_dict()`` adds the dataset card (source, citation,
         licence, counts).
 
+    Raises
+    ------
+    UsageError
+        ``data_dir`` is not usable as a data root (a file, a NUL byte; exit 2).
+    LocalError
+        The data dir cannot be read (permission denied, exit 5).
+
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L

@@ -62,6 +62,14 @@ def synth(
         ``tree``, ``archive`` (path, sha256, size) or None, ``pairs`` (per group, as
         ``validate`` counts them), ``clean_pairs``, ``files``, ``defects``.
 
+    Raises
+    ------
+    UsageError
+        A bad option (``pairs=0``, ``fmt="rar"``), ``out`` is a file, or it holds a
+        ``LungSegDB`` folder or archive that synth did not write (exit 2).
+    LocalError
+        ``out`` cannot be written: disk full, permission denied (exit 5).
+
     Examples
     --------
     >>> import tempfile, lungsegdb_cli as L

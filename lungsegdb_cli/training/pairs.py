@@ -293,13 +293,43 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` of shape ``(H, W)``:
     the foreground rule of :mod:`lungsegdb_cli.tiff.foreground` (an alpha channel dropped,
     then any channel non-zero -> 1; ``0/-1`` masks included), the one ``validate``, ``stats``
-    and every export apply.
+    and every export apply. The image is as stored (int16 Hounsfield units stay int16).
 
-    ``max_pixels``: the decode limit (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS`` or 2**26 pixel
-    values); a file over it raises :class:`~lungsegdb_cli.tiff.decode.TooLargeImages` (exit 1)
-    naming it, nothing decoded. An undecodable file raises CheckFailed (exit 1), and so does a
-    mask whose height x width is not its image's (validate's ``shape-mismatch``, which every
-    export refuses too): a loader never hands out a mask that does not cover its image."""
+    Parameters
+    ----------
+    pair : Pair
+        One record of :func:`lungsegdb_cli.pairs` (or a ``PairDataset``'s ``.pairs``).
+    max_pixels : int, optional
+        The decode limit in pixel values (default ``$LUNGSEGDB_MAX_IMAGE_PIXELS``, else
+        2**26): a file whose tags declare more is not decoded.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(image, mask)``.
+
+    Raises
+    ------
+    UsageError
+        ``pair`` is not a ``Pair``, or ``max_pixels`` is not a whole number >= 1 (exit 2).
+    TooLargeImages
+        A file over the decode limit, named, nothing decoded (exit 1).
+    CheckFailed
+        A file cannot be decoded, or the mask's height x width is not its image's
+        (validate's ``shape-mismatch``, which every export refuses too): a loader never
+        hands out a mask that does not cover its image (exit 1).
+
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> work = tempfile.TemporaryDirectory()
+    >>> made = L.synth(work.name + "/s", pairs=1, fmt="none", like_kaggle=True)
+    >>> pair = L.pairs(made.tree, variant="raw")[0]
+    >>> image, mask = L.load_pair(pair)
+    >>> image.dtype.name, mask.dtype.name, sorted(int(v) for v in set(mask.ravel()))
+    ('int16', 'uint8', [0, 1])
+    >>> work.cleanup()
+    """
     from lungsegdb_cli.tiff.decode import max_image_pixels
     from lungsegdb_cli.tiff.foreground import binary
 
@@ -345,6 +375,42 @@ class PairDataset:
     is downloaded first, as ``lungsegdb download`` does (``sha256`` pins it; ``urls`` and
     ``drive`` are ``--url`` and ``--no-drive``; the same environment variables), and
     ``progress`` hears about it (:mod:`lungsegdb_cli.training.ensure`).
+
+    The tree is indexed once, when the dataset is built: after a new download, build it
+    again. ``dataset[i]`` takes a negative ``i`` (from the end) and a slice (a list).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
+    split : str, optional
+        ``train``, ``val`` or ``test``: the pairs of that split in the splits file in force
+        (made by :func:`lungsegdb_cli.split`).
+    transform : callable, optional
+        Called with each sample dict; what it returns is the sample.
+    variant, version : str, optional
+        As :func:`lungsegdb_cli.pairs` filters (``variant="all"``: both variants).
+    download : bool
+        Download a missing or not intact tree first.
+    sha256 : str, optional
+        The pin of that download.
+    urls : str, os.PathLike or list of them, optional
+        Its sources, before the dataset's Drive file unless ``drive`` is False.
+    drive : bool
+        False leaves the dataset's Drive file out.
+    progress : Progress, optional
+        Hears about the download.
+
+    Raises
+    ------
+    UsageError
+        An argument of the wrong type or value, both variants in the tree and no
+        ``variant``, a ``variant`` the tree has no pair of, a ``split`` without a splits file
+        (exit 2).
+    NotDownloaded
+        No tree at ``data_dir`` and ``download`` False (exit 1).
+    DownloadError, ChecksumMismatch, ArchiveError, LocalError
+        What :func:`lungsegdb_cli.download` raises, with ``download=True``.
 
     Examples
     --------
