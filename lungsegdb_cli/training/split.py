@@ -240,13 +240,15 @@ class Suggestion:
 
 
 def suggest_group_by(slices: Iterable[str]) -> Suggestion | None:
-    """:data:`SUGGESTED_GROUP_BY` when most slices share a prefix before a trailing number
-    with other slices (``patient7_slice12``): slices of one scan would otherwise be split
-    apart. ``slices`` names each slice once (``version/stem``: a stem present in both variants
-    is one slice); the suggestion is made only when the regex would make at most half as many
-    groups as there are slices, so names whose prefixes are all unique
-    (``ID_0000_Z_0142``) get none. The regex is matched on the stem alone (what ``--group-by``
-    is matched on), never on the ``version/`` before it: stems ``1``, ``2``, ... get none.
+    """:data:`SUGGESTED_GROUP_BY` when every slice's stem has a prefix before a trailing
+    number and many share theirs with other slices (``patient7_slice12``): slices of one scan
+    would otherwise be split apart. Only a regex that matches every stem is suggested, since
+    ``split`` refuses one that leaves a stem out. ``slices`` names each slice once
+    (``version/stem``: a stem present in both variants is one slice); the suggestion is made
+    only when the regex would make at most half as many groups as there are slices, so names
+    whose prefixes are all unique (``ID_0000_Z_0142``) get none. The regex is matched on the
+    stem alone (what ``--group-by`` is matched on), never on the ``version/`` before it: stems
+    ``1``, ``2``, ... get none.
 
     Examples
     --------
@@ -261,8 +263,8 @@ def suggest_group_by(slices: Iterable[str]) -> Suggestion | None:
     rx = re.compile(SUGGESTED_GROUP_BY)
     matches = ((s.rpartition("/")[0], rx.match(s.rpartition("/")[2])) for s in unique)
     prefixes = [(version, m.group(1)) for version, m in matches if m is not None]
-    if len(prefixes) * 2 < len(unique):
-        return None
+    if len(prefixes) < len(unique):
+        return None  # a stem it does not match: split would refuse it (exit 2)
     groups = len(set(prefixes))
     if groups * 2 > len(prefixes):
         return None

@@ -593,3 +593,69 @@ def test_one_case_id_in_every_layout(tmp_path: Path) -> None:
     ids["monai"] = {p.name.removesuffix(".tif") for p in (tmp_path / "m").rglob("images/*.tif")}
     want = {f"v2_{s}" for s in stems}
     assert ids == dict.fromkeys(ids, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# audit E: what beside OUT and what OUT is are the user's
+# ---------------------------------------------------------------------------------------------
+def test_a_users_file_named_like_the_lock_is_refused_and_left_whole(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``.OUT.lock`` beside OUT holding anything but an export's marker is a user's: exit 2,
+    the file byte for byte as it was, nothing made (it used to be truncated, then removed)."""
+    lock = tmp_path / ".out.lock"
+    lock.write_bytes(b"my precious notes\n")
+    assert run(["export", "csv", str(tmp_path / "out"), "--data-dir", str(tree)]) == 2
+    assert "not lungsegdb's" in capsys.readouterr().err
+    assert lock.read_bytes() == b"my precious notes\n" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("found", "left"),
+    [(b"", b""), (b"lungsegdb export csv (pid 1), started 2026-01-01 00:00:00\n", None)],
+    ids=["empty-left-empty", "a-dead-runs-marker-removed"],
+)
+def test_a_lock_file_found_empty_stays_a_dead_runs_marker_goes(
+    tree: Path, tmp_path: Path, found: bytes, left: bytes | None
+) -> None:
+    lock = tmp_path / ".out.lock"
+    lock.write_bytes(found)
+    assert L.export("csv", tmp_path / "out", tree).ok
+    assert (lock.read_bytes() if lock.exists() else None) == left
+
+
+@pytest.mark.parametrize("empty", [True, False], ids=["empty", "holding-a-dataset"])
+def test_nnunet_raw_itself_is_never_out_even_empty(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty: bool
+) -> None:
+    """docs/export.md: exporting into $nnUNet_raw is refused (exit 2, nothing touched), also
+    for a fresh, empty one (it used to be taken as OUT and filled)."""
+    raw = tmp_path / "nnUNet_raw"
+    raw.mkdir()
+    if not empty:
+        (raw / "Dataset004_Hippocampus").mkdir()
+    monkeypatch.setenv("nnUNet_raw", str(tmp_path / "." / "nnUNet_raw"))  # spelt otherwise
+    with pytest.raises(L.UsageError, match=r"is \$nnUNet_raw") as info:
+        L.export("nnunet", raw, tree, variant="raw")
+    assert "link its DatasetNNN_* folders" in info.value.hint
+    assert sorted(p.name for p in raw.iterdir()) == ([] if empty else ["Dataset004_Hippocampus"])
+    assert L.export("nnunet", tmp_path / "own", tree, variant="raw").ok  # a folder of its own
+
+
+def test_csv_mask_convention_leaves_the_alpha_channel_out(tmp_path: Path) -> None:
+    """An RGBA mask is judged by its colour channels, as validate and stats judge it: an
+    empty one is ``0`` (was ``0/255``: the opaque alpha), a 0/1 one ``0/1`` (was
+    ``non-binary``); a 0/127 mask is ``0/127``, an all-lung one ``0/255``."""
+    tree = write_tree(tmp_path / "d", {"raw data/V1": ["a", "b", "c", "d"]})
+    masks = tree / "raw data/V1/CT_Masks"
+    rgba = np.zeros((6, 5, 4), np.uint8)
+    rgba[..., 3] = 255
+    tifffile.imwrite(masks / "a.TIF", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    rgba[1:3, 1:3, :3] = 1
+    tifffile.imwrite(masks / "b.TIF", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    tifffile.imwrite(masks / "c.TIF", np.where(np.eye(6, 5) > 0, 127, 0).astype(np.uint8))
+    tifffile.imwrite(masks / "d.TIF", np.full((6, 5), 255, np.uint8))
+    L.export("csv", tmp_path / "out", tree)
+    with open(tmp_path / "out" / "pairs.csv", newline="") as fh:
+        got = {r["stem"]: r["mask_convention"] for r in csv.DictReader(fh)}
+    assert got == {"a": "0", "b": "0/1", "c": "0/127", "d": "0/255"}

@@ -131,6 +131,8 @@ def test_a_shared_prefix_suggests_group_by(scans: Path, tmp_path: Path, capsys) 
         (["a1", "b2", "c3", "d4"], False),
         (["V1/1", "V1/2", "V1/3", "V2/1", "V2/2", "V2/3"], False),  # the version is no prefix
         ([f"V1/p{c}_s{m}" for c in range(3) for m in range(5)], True),
+        # audit E: one stem the regex leaves out, and split would refuse the suggestion
+        ([f"V1/p{c}_s{m}" for c in range(3) for m in range(5)] + ["V1/=cmd"], False),
         ([], False),
     ],
 )

@@ -192,8 +192,9 @@ def check_out(out: str | os.PathLike[str]) -> Path:
 
 def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
     """What OUT is (see :class:`Seen`). Refused (exit 2): an OUT that is a file or a link,
-    holds or sits inside the data (``protect``), a non-empty folder without ``force``, or with
-    ``force`` anything but an intact previous export holding only what it made."""
+    holds or sits inside the data (``protect``), is ``$nnUNet_raw`` (even empty), a non-empty
+    folder without ``force``, or with ``force`` anything but an intact previous export
+    holding only what it made."""
     real = Path(os.path.realpath(out))
     for p in protect:
         rp = Path(os.path.realpath(p))
@@ -203,6 +204,14 @@ def check_target(out: Path, force: bool, protect: list[Path]) -> Seen:
                 hint="Export to a folder outside the data dir, e.g. ./export.",
                 path=str(out),
             )
+    raw = os.environ.get("nnUNet_raw", "").strip()  # noqa: SIM112 - nnU-Net spells it so
+    if raw and real == Path(os.path.realpath(raw)):
+        # empty or not: nnU-Net's one folder for every raw dataset is never an export's OUT
+        raise UsageError(
+            f"OUT {out} is $nnUNet_raw, nnU-Net's folder for all its raw datasets",
+            hint=NNUNET_HINT,
+            path=str(out),
+        )
     if out.is_symlink():
         raise UsageError(
             f"OUT {out} is a symbolic link (to {real})",

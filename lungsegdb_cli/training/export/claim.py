@@ -8,6 +8,10 @@ and the run that holds it. The lock file holds the marker (the holder's pid, for
 time) and is removed by its holder at the end, so nothing is left beside OUT; a run that finds
 the file it locked removed under it takes the lock again on the file there now.
 
+A file of that name that holds anything but a marker is a user's: the export is refused
+(exit 2) and the file left as it was; an empty one (a run killed before its marker, or a
+user's) is locked and left empty at the end.
+
 The claim keeps other exports out; what a commit may replace is checked at the commit itself
 (:mod:`lungsegdb_cli.training.export.atomic`), so a file a user puts in OUT meanwhile is never
 deleted.
@@ -22,10 +26,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from lungsegdb_cli.errors import LockTimeout, OutBusy, from_os_error
+from lungsegdb_cli.errors import LockTimeout, OutBusy, UsageError, from_os_error
 from lungsegdb_cli.state import locking
 
 _MARKER_MAX = 4096
+#: How every marker begins: a file there that does not is not an export's lock.
+MARKER_PREFIX = b"lungsegdb "
 
 
 def lock_path(out: Path) -> Path:
@@ -87,19 +93,56 @@ def _write_marker(lock: Path, what: str) -> None:
         raise from_os_error(exc, f"write {lock}") from exc
 
 
+def _head(lock: Path) -> bytes | None:
+    """The first bytes of ``lock`` (None: there is none), without following a link."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise from_os_error(exc, f"read {lock}") from exc
+    try:
+        return os.read(fd, len(MARKER_PREFIX))
+    finally:
+        os.close(fd)
+
+
+def _not_ours(out: Path, lock: Path) -> UsageError:
+    return UsageError(
+        f"{lock} is in the way: the lock file of OUT {out}, but it is not lungsegdb's "
+        "(it was left untouched)",
+        hint=f"Move {lock.name} away (it is not an export's), or choose another OUT.",
+        path=str(lock),
+    )
+
+
 @contextmanager
 def claim(out: Path, what: str) -> Iterator[Path]:
     """Hold the export folder ``out`` for this run (``what``: e.g. ``export nnunet``); yields
-    the lock file. Another export holding it: :class:`OutBusy` (exit 5)."""
+    the lock file. Another export holding it: :class:`OutBusy` (exit 5). A file of that name
+    that no export wrote (it holds something else) is refused, untouched (exit 2); an empty
+    one found there is left empty at the end, not removed."""
     lock = lock_path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise from_os_error(exc, f"create {out.parent}") from exc
+    existed = os.path.lexists(lock)
+    head = _head(lock) if existed else None
+    if head and not head.startswith(MARKER_PREFIX):
+        raise _not_ours(out, lock)  # before the lock is taken: nothing of it is opened to write
     with _take(out, lock):
+        # held: no export writes it now; what is there is a marker, or a file found empty
+        head = _head(lock)
+        if head and not head.startswith(MARKER_PREFIX):
+            raise _not_ours(out, lock)
+        keep_empty = existed and not head
         try:
             _write_marker(lock, what)
             yield lock
         finally:
             with contextlib.suppress(OSError):
-                os.unlink(lock)  # still held: the next run locks a new file
+                if keep_empty:  # an empty file we found: left as found
+                    os.truncate(lock, 0)
+                else:
+                    os.unlink(lock)  # still held: the next run locks a new file

@@ -220,9 +220,14 @@ def _shape_of(path: str, limit: int, size: int | None = None) -> tuple[int, ...]
 
 
 def convention(mask: Any) -> str:
-    """A mask's stored values as text: ``0/255``, ``0/1``, ``0`` (empty), ``non-binary``."""
+    """A mask's stored values as text, its alpha channel left out as the foreground rule
+    does (:func:`~lungsegdb_cli.tiff.foreground.colour`): ``0/255``, ``0/1``, ``0/v`` (a
+    mask of 0 and v, or of v alone: all lung), ``0`` (empty), ``non-binary``."""
     import numpy as np
 
+    from lungsegdb_cli.tiff.foreground import colour
+
+    mask = colour(mask)
     if mask.dtype == np.uint8:
         counts = np.bincount(mask.ravel(), minlength=256)
         values = np.flatnonzero(counts).tolist()
@@ -231,6 +236,8 @@ def convention(mask: Any) -> str:
     values.sort(key=lambda v: (v != 0, v))  # 0 first: 0/255, 0/-1
     if len(values) > 2 or (len(values) == 2 and values[0] != 0) or any(v != v for v in values):
         return "non-binary"  # NaN (v != v) is no mask value
+    if len(values) == 1 and values[0] != 0:
+        values = [0, values[0]]  # all lung: the convention it fits, as validate names it
     return "/".join(f"{v:g}" for v in values)
 
 
