@@ -30,6 +30,9 @@ class ExitCode(IntEnum):
     ARCHIVE = 4
     LOCAL = 5
     INTERRUPTED = 130
+    #: the reader of stdout went away (``| head``), or there was no stdout: the command
+    #: line's alone, no error of the library has it
+    STDOUT_CLOSED = 141
 
 
 class LungSegDBError(Exception):

@@ -191,6 +191,12 @@ def download(
 
         discard.discard_archive(paths)
     result.archive_kept = result.archive is not None and result.archive.present()
+    if result.extract is not None:
+        result.missing = list(result.extract.missing)
+    elif request.extract:
+        from lungsegdb_cli.dataset.tree import missing_leaves
+
+        result.missing = missing_leaves(result.dataset_dir)
     return result
 
 

@@ -140,7 +140,7 @@ def extract(
     out = Output(json_mode=json_out, quiet=quiet)
     source = _existing_file(archive, "Archive")
     result = api.extract(data_dir, archive=source, force=force, progress=out.progress())
-    if result.missing and not json_out:
+    if result.missing:  # on stderr, --json or not (the document has it as "missing")
         out.warn("not in the archive: " + ", ".join(result.missing))
     out.emit(result.to_dict(), lambda con: render.render_extract(con, result))
     return 0

@@ -83,6 +83,8 @@ def download(
     result = api.download(data_dir, request=request, progress=out.progress())
     if result.client == "gdown":
         out.warn("Google Drive sent a page lungsegdb's parser does not follow: gdown fetched it")
+    if result.missing:
+        out.warn("not in the archive: " + ", ".join(result.missing))
     if out.json:
         out.emit(result.to_dict(), lambda con: None)
     else:

@@ -96,15 +96,19 @@ def download_lines(result: DownloadResult, *, no_extract: bool) -> list[str]:
     from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE
 
     lines: list[str] = []
+    part = f" (incomplete: {_n(len(result.missing), 'folder')} missing)" if result.missing else ""
     if result.action == ACTION_UP_TO_DATE:
         what = "archive" if no_extract else "dataset"
-        lines.append(f"LungSegDB {what} already complete: nothing to do.")
+        done = "complete" if not part else f"extracted{part}"
+        lines.append(f"LungSegDB {what} already {done}: nothing to do.")
     elif result.extracted:
-        lines.append(f"LungSegDB is ready: {_e(result.dataset_dir)}")
+        lines.append(f"LungSegDB is ready{part}: {_e(result.dataset_dir)}")
     else:
         lines.append("Archive downloaded and checked (not extracted).")
     if result.files is not None:
         lines.append(f"  files:    {result.files:,}")
+    if result.missing:
+        lines.append(f"  missing:  {', '.join(result.missing)} (not in the archive)")
     arch = result.archive
     if arch and result.archive_kept is False:
         lines.append(f"  archive:  discarded ({_fmt_bytes(arch.size)} freed; the tree is kept)")

@@ -500,6 +500,12 @@ def require(paths: DataPaths) -> Path:
     return where
 
 
+def missing_leaves(dataset_dir: Path) -> list[str]:
+    """The documented leaf folders (``preprocessed data/V1/CT_Images``, ...) not present as
+    folders under ``dataset_dir``: what an archive holding part of the dataset left out."""
+    return [leaf for leaf in dataset.LEAF_DIRS if not (dataset_dir / leaf).is_dir()]
+
+
 def iter_required(paths: DataPaths, groups: tuple[Group, ...] | None = None) -> Iterator[GroupScan]:
     """:func:`scan`, one group at a time (the caller can start decoding the first group's
     files while the next is listed); raises :class:`CheckFailed` (exit 1), before yielding

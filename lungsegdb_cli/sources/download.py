@@ -163,6 +163,9 @@ class DownloadResult:
     archive_kept: bool | None = None
     #: every source tried this run, in order (:class:`lungsegdb_cli.sources.plan.Attempt`)
     sources: list[sources_mod.Attempt] = field(default_factory=list)
+    #: the documented leaf folders the tree lacks (an archive holding part of the dataset);
+    #: set by the public :func:`lungsegdb_cli.download` when the tree is there
+    missing: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -189,6 +192,7 @@ class DownloadResult:
             "client": self.client,
             "archive_kept": self.archive_kept,
             "sources": [a.to_dict() for a in self.sources],
+            "missing": list(self.missing),
         }
 
 

@@ -503,3 +503,35 @@ def test_the_data_dir_is_looked_at_once_per_lock(
     res = _dl(tmp_path, session=NoNetwork())
     assert res.action == "kept-archive" and res.files == 24
     assert sorted(calls) == ["intact", "intact", "kept", "kept", "read", "read"]
+
+
+def test_an_archive_holding_part_of_the_tree_says_what_is_missing(
+    synth_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit D: an archive of ``raw data/V1`` alone was "ready" (and "already complete" on
+    the next run) with no word of the six folders it lacks. Now both runs say "incomplete",
+    list them, and warn on stderr; ``missing`` in the API result and in ``--json``."""
+    import zipfile
+
+    import lungsegdb_cli as L
+
+    tree = Path(synth_result.tree)
+    part = tmp_path / "part.zip"
+    with zipfile.ZipFile(part, "w") as z:
+        for f in sorted((tree / "raw data/V1").rglob("*.TIF")):
+            z.write(f, f.relative_to(tree.parent).as_posix())
+    lacking = [d for d in dataset.LEAF_DIRS if not d.startswith("raw data/V1")]
+    data = tmp_path / "d"
+    for first in (True, False):
+        assert run(["download", "--archive", str(part), "--data-dir", str(data)]) == 0
+        out, err = capsys.readouterr()
+        head = out.splitlines()[0]
+        assert "(incomplete: 6 folders missing)" in head and head.startswith(
+            "LungSegDB is ready" if first else "LungSegDB dataset already extracted"
+        ), out
+        assert f"missing:  {', '.join(lacking)}" in out
+        assert "warning: not in the archive: " in err
+    assert L.download(data, archive=part).missing == lacking
+    assert run(["download", "--archive", str(part), "--data-dir", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing"] == lacking
+    assert L.download(tmp_path / "full", archive=synth_result.archive.path).missing == []
