@@ -495,7 +495,9 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
     archive = archive.absolute()
     size = archive.stat().st_size
     if op.extract:
-        fsutil.check_free_space(paths.root, int(size * EXTRACT_FACTOR), "extracting the archive")
+        fsutil.check_free_space(
+            paths.root, int(size * EXTRACT_FACTOR), "extracting the archive", at_least=True
+        )
     prog = ensure(op.progress)
     prog.start(f"Hashing {archive.name}", size, "B")
     try:

@@ -92,7 +92,12 @@ def _open_lock_file(path: Path) -> int:
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise
-        return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            # none to read either: the reason is the first one (a read-only file system),
+            # not the missing file
+            raise exc from None
 
 
 @contextmanager

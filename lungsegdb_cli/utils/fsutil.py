@@ -166,12 +166,15 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(probe).free
 
 
-def check_free_space(path: Path, needed: int, what: str) -> None:
-    """Raise :class:`DiskFullError` (exit 5) if fewer than ``needed`` bytes are free."""
+def check_free_space(path: Path, needed: int, what: str, *, at_least: bool = False) -> None:
+    """Raise :class:`DiskFullError` (exit 5) if fewer than ``needed`` bytes are free;
+    ``at_least``: ``needed`` is a lower bound (an estimate made before the real size is
+    known), and the message says so."""
     free = free_bytes(path)
     if free < needed:
+        need = f"need at least {needed:,}" if at_least else f"need {needed:,}"
         raise DiskFullError(
-            f"Not enough free space for {what}: need {needed:,} bytes, {free:,} free on {path}",
+            f"Not enough free space for {what}: {need} bytes, {free:,} free on {path}",
             hint="Free some space, or choose another --data-dir.",
             needed=needed,
             free=free,
