@@ -46,6 +46,7 @@ class InfoResult:
     state: str
     #: The archive's SHA-256 as recorded at download: paste it as the CI pin
     #: (LUNGSEGDB_SHA256) and use it as the cache key. Kept even if the archive is not.
+    #: None when the tree's own record says it came from another file (``extract --archive``)
     pin: str | None
     #: The SHA-256 of the archive the tree was extracted from (None: not known).
     tree_archive_sha256: str | None
@@ -55,6 +56,8 @@ class InfoResult:
     #: the archive record ``<state>/provenance.json`` is there but corrupt: shown as such
     #: (``provenance_unreadable`` in JSON), never as "none kept"
     provenance_unreadable: bool = False
+    #: an archive is recorded, but the tree was not extracted from it: no pin is shown
+    pin_not_the_trees: bool = False
 
     @property
     def ok(self) -> bool:
@@ -105,13 +108,18 @@ def _collect(paths: DataPaths) -> InfoResult:
         archive, record, unreadable = None, None, True
     manifest_path = paths.manifest if paths.manifest.is_file() else None
     made_from = manifest.tree_archive(paths) if manifest_path is not None else None
+    pin = record.pin if record is not None else None
+    # the pin vouches for the tree only if the tree's record names that archive: after
+    # `extract --archive OTHER` (recorded as not known) or from another archive, it is no pin
+    not_its_source = manifest_path is not None and made_from not in (manifest.UNRECORDED, pin)
     return InfoResult(
         data_dir=paths.root,
         dataset_dir=paths.dataset_dir,
         archive=archive,
         manifest=manifest_path,
         state=_state(paths.dataset_dir.is_dir(), manifest_path, archive),
-        pin=record.pin if record is not None else None,
+        pin=None if not_its_source else pin,
+        pin_not_the_trees=not_its_source and pin is not None,
         tree_archive_sha256=None if made_from == manifest.UNRECORDED else made_from,
         provenance=record,
         space=parts.space(paths),

@@ -428,7 +428,13 @@ def render_info(con: Console, result: InfoResult) -> None:
             )
         else:
             _print(con, f"  sha256:      {arch.sha256}")
-            _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
+            if result.pin_not_the_trees:
+                con.print(
+                    "  pin in CI:   (none: the tree was extracted from another file, "
+                    "'extract --archive'; 'lungsegdb download --archive FILE' records its pin)"
+                )
+            else:
+                _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")
     elif result.provenance_unreadable:
         con.print(
             "  archive:     (its record .lungsegdb/provenance.json is unreadable: "

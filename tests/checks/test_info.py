@@ -165,3 +165,42 @@ def test_an_archive_not_of_the_recorded_size_is_not_given_the_records_checksum(
     text = capsys.readouterr().out
     assert ("not the recorded archive" in text) is (size is not None)
     assert ("LUNGSEGDB_SHA256=" in text) is (size is None)
+
+
+def test_no_pin_is_offered_for_a_tree_extracted_from_another_file(
+    synth_result, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit C: after ``extract --force --archive OTHER`` the recorded archive is not the
+    tree's source; ``info`` printed its SHA-256 as "pin in CI", which in CI would fetch and
+    extract that other tree. ``pin`` is now null and the line says why."""
+    import lungsegdb_cli as L
+
+    L.download(tmp_path, archive=synth_result.archive.path)
+    assert json.loads(_json(tmp_path, capsys))["pin"] == synth_result.archive.sha256
+    other = L.synth(tmp_path / "other", pairs=1)
+    assert (
+        run(
+            [
+                "extract",
+                "--force",
+                "--archive",
+                str(other.archive.path),
+                "--data-dir",
+                str(tmp_path),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    doc = json.loads(_json(tmp_path, capsys))
+    assert (doc["pin"], doc["tree_archive_sha256"]) == (None, None)
+    assert run(["info", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "pin in CI:   (none: the tree was extracted from another file" in out
+    assert "LUNGSEGDB_SHA256=" not in out
+
+
+def _json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert run(["info", "--json", "--data-dir", str(tmp_path)]) == 0
+    return capsys.readouterr().out
