@@ -276,6 +276,7 @@ class _Transfer:
             self.head = fh.read(HEAD_BYTES)
         self.progress.start(f"Checking the partial download ({self.part.name})", offset, "B")
         self.hasher.update_from_file(self.part, offset)
+        self.progress.advance(offset)
         self.progress.done()
 
     def restart(self, reason: str) -> None:
