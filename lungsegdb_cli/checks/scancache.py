@@ -40,8 +40,9 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency
 _LOAD_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, ValueError, *_ZLIB_ERRORS)
 
 #: Bump when :class:`FileSummary` or the way it is computed changes.
-SCHEMA = 5  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0); 5: NaN in a
-# float mask is not lung and is a value (non-binary), float moments and histograms past 2^500
+SCHEMA = 6  # 4: a mask's foreground is tiff/foreground.py's (alpha dropped, != 0); 5: NaN in a
+# float mask is not lung and is a value (non-binary), float moments and histograms past 2^500;
+# 6: an ImageJ stack kept after one page counts its frames as pages
 ENV_DISABLE = "LUNGSEGDB_NO_CACHE"
 
 

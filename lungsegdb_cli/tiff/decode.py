@@ -258,8 +258,25 @@ def declared_pages(tif: Any, limit: int) -> tuple[int, int]:
             )
         )
         chunks = max(chunks, len(page.dataoffsets))
+    frames = imagej_frames(tif)
+    if frames > len(declared) == 1:  # an ImageJ stack kept after its one page: each frame
+        more = frames > MAX_PAGES
+        declared *= min(frames, MAX_PAGES)
     values = check_declared(declared, chunks, limit, more=more) if declared or more else 0
     return len(declared), values
+
+
+def imagej_frames(tif: Any) -> int:
+    """The images an ImageJ file's description declares (``images=N``; 0: not ImageJ). A
+    stack ImageJ saves with ``truncate`` (or tifffile for a file over 4 GB) keeps every frame
+    after one page, which only this says."""
+    if not getattr(tif, "is_imagej", False):
+        return 0
+    meta = tif.imagej_metadata or {}
+    try:
+        return max(0, int(meta.get("images", 1)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) -> tuple[Any, str]:
@@ -288,8 +305,17 @@ def _read_tifffile(fd: int, path: str, size: int, s: FileSummary, limit: int) ->
             return None, ""
         arr = page.asarray()
         axes = page.axes
-        for i in range(1, s.pages):
+        for i in range(1, len(pages)):
             tif.pages[i].asarray()  # decode every page: a broken one makes it unreadable
+        if s.pages > len(pages):  # an ImageJ stack after one page: its frames, contiguous
+            end = int(page.dataoffsets[0]) + s.pages * int(page.nbytes)
+            if end > size:
+                s.error = (
+                    f"truncated: its {s.pages} ImageJ frames run to byte {end:,} but the file "
+                    f"has {size:,} bytes"
+                )
+                return None, ""
+            tif.series[0].asarray()
         try:
             s.compression = page.compression.name.lower()
         except AttributeError:

@@ -238,6 +238,24 @@ def _layout(
     return (shape, dtype, start, pos), inline
 
 
+T_DESCRIPTION = 270
+_IMAGEJ = b"ImageJ="
+
+
+def _imagej(f: _File, bo: str, n: int, block: bytes) -> bool:
+    """The IFD has an ImageDescription that starts ``ImageJ=``: ImageJ's stacks (``images=N``)
+    may keep every frame after one page (``truncate``), which only its description tells.
+    Read for every file (not cached with the layout: two files may share the IFD's bytes and
+    not their descriptions)."""
+    for tag, typ, count, value in struct.iter_unpack(bo + "HHI4s", block[: 12 * n]):
+        if tag == T_DESCRIPTION and typ == 2:  # ASCII
+            if count < len(_IMAGEJ):
+                return False
+            (offset,) = struct.unpack(bo + "I", value)
+            return f.pread(len(_IMAGEJ), offset) == _IMAGEJ
+    return False
+
+
 def _check_plain(shape: tuple[int, ...], dtype: Any, strips: int, limit: int) -> None:
     h, w = shape[0], shape[1]
     spp = shape[2] if len(shape) > 2 else 1
@@ -266,6 +284,8 @@ def _plain(f: _File, size: int, max_pixels: int) -> tuple[Any, ...] | None:
     (next_ifd,) = struct.unpack_from(bo + "I", block, 12 * n)
     if next_ifd != 0:
         return None  # multi-page: tifffile counts and decodes every page
+    if _imagej(f, bo, n, block):
+        return None  # an ImageJ file may hold a stack after one page: tifffile counts it
     key = head[:8] + block
     layout = _LAYOUTS.get(key)
     if layout is None:

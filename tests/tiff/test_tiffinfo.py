@@ -582,3 +582,43 @@ def test_a_file_that_is_not_a_tiff_is_named_by_its_first_bytes(
     path = tmp_path / "1.tif"
     path.write_bytes(head)
     assert describe_bad_header(str(path)) == said
+
+
+# ---------------------------------------------------------------------------------------------
+# An ImageJ stack kept after one page (ImageJ's or tifffile's ``truncate``): one IFD, every
+# frame after it, ``images=N`` in the description. It was read as one slice, silently.
+# ---------------------------------------------------------------------------------------------
+def _imagej_stack(path: Path, frames: int = 3) -> np.ndarray:
+    hu = np.full((3, 64, 64), -3024, np.int16)
+    hu[:, 8:56, 8:56] = np.arange(frames * 48 * 48, dtype=np.int16).reshape(frames, 48, 48) - 1000
+    tifffile.imwrite(path, hu[:frames], imagej=True, truncate=True)
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 1 and tif.imagej_metadata.get("images", 1) == frames
+    return hu[:frames]
+
+
+def test_an_imagej_stack_after_one_page_counts_its_frames(tmp_path: Path) -> None:
+    stack = _imagej_stack(tmp_path / "s.tif")
+    s = summarize(str(tmp_path / "s.tif"), IMAGE)
+    assert (s.ok, s.pages, s.declared) == (True, 3, 3 * 64 * 64), s.error
+    assert (s.vmin, s.vmax) == (int(stack[0].min()), int(stack[0].max()))  # the first is used
+    assert read_plain(str(tmp_path / "s.tif"), os.path.getsize(tmp_path / "s.tif")) is None
+    too_large = summarize(str(tmp_path / "s.tif"), IMAGE, max_pixels=2 * 64 * 64)
+    assert too_large.too_large and "3 pages" in (too_large.error or "")
+
+
+def test_an_imagej_stack_cut_short_of_its_frames_is_unreadable(tmp_path: Path) -> None:
+    _imagej_stack(tmp_path / "s.tif")
+    data = (tmp_path / "s.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[:-100])
+    s = summarize(str(tmp_path / "cut.tif"), IMAGE)
+    assert not s.ok and "truncated: its 3 ImageJ frames" in (s.error or ""), s.error
+
+
+def test_a_one_frame_imagej_file_and_a_described_page_stay_plain(tmp_path: Path) -> None:
+    one = _imagej_stack(tmp_path / "one.tif", frames=1)
+    s = summarize(str(tmp_path / "one.tif"), IMAGE)
+    assert (s.ok, s.pages) == (True, 1)
+    assert (s.vmin, s.vmax) == (int(one.min()), int(one.max()))
+    tifffile.imwrite(tmp_path / "d.tif", one[0], description="a scan, not ImageJ")
+    assert read_plain(str(tmp_path / "d.tif"), os.path.getsize(tmp_path / "d.tif")) is not None
