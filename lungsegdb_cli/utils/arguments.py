@@ -134,12 +134,20 @@ def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]
                 value = os.fspath(value)  # its __fspath__ must give text, not bytes
             if not isinstance(value, str):
                 shown += f" (whose __fspath__ gives {type(value).__name__})"
-        if not isinstance(value, _WANTED[kind[0]]):
+        if not isinstance(value, _WANTED[kind[0]]) and not (
+            kind[0] == "bool" and _numpy_bool(value)
+        ):
             raise _usage(
                 f"{name} must be {_KINDS[kind[0]]}, not {shown}",
                 f"Give {name} as {_KINDS[kind[0]]}.",
                 name,
             )
+
+
+def _numpy_bool(value: Any) -> bool:
+    """``numpy.True_``/``numpy.False_`` (a flag read from an array or a config): a flag too."""
+    kind = type(value)
+    return kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")
 
 
 def _given(

@@ -141,7 +141,10 @@ def test_a_wrongly_typed_argument_is_a_usage_error_naming_it(
 
 
 def test_a_flag_that_is_a_bool_still_runs(data: Path) -> None:
+    import numpy as np
+
     assert L.validate(data, strict=False).ok
+    assert L.validate(data, strict=np.False_).ok  # a flag read from an array: a flag too
     assert L.clean(data, dry_run=True).ok
 
 
