@@ -610,18 +610,55 @@ def test_a_users_file_named_like_the_lock_is_refused_and_left_whole(
     assert lock.read_bytes() == b"my precious notes\n" and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(
-    ("found", "left"),
-    [(b"", b""), (b"lungsegdb export csv (pid 1), started 2026-01-01 00:00:00\n", None)],
-    ids=["empty-left-empty", "a-dead-runs-marker-removed"],
-)
-def test_a_lock_file_found_empty_stays_a_dead_runs_marker_goes(
-    tree: Path, tmp_path: Path, found: bytes, left: bytes | None
+#: what a run found as ``.out.lock`` beside OUT that it may take (and removes at the end)
+TAKEN = [
+    b"",  # a run killed between creating the lock and writing its marker
+    b"lungsegdb export csv (pid 1), started 2026-01-01 00:00:00\n",  # a killed run's marker
+]
+
+
+@pytest.mark.parametrize("found", TAKEN, ids=["empty", "a-dead-runs-marker"])
+def test_what_a_killed_run_left_as_the_lock_is_removed(
+    tree: Path, tmp_path: Path, found: bytes
 ) -> None:
     lock = tmp_path / ".out.lock"
     lock.write_bytes(found)
     assert L.export("csv", tmp_path / "out", tree).ok
-    assert (lock.read_bytes() if lock.exists() else None) == left
+    assert not os.path.lexists(lock)
+
+
+def _fifo(lock: Path) -> None:
+    os.mkfifo(lock)
+
+
+def _folder(lock: Path) -> None:
+    lock.mkdir()
+    (lock / "inside.txt").write_text("mine")
+
+
+def _lookalike(lock: Path) -> None:
+    lock.write_bytes(b"lungsegdb notes: export ideas\n")
+
+
+@pytest.mark.parametrize("make", [_fifo, _folder, _lookalike], ids=lambda f: f.__name__[1:])
+def test_anything_else_named_like_the_lock_is_refused_at_once_and_left(
+    tree: Path, tmp_path: Path, make: Any
+) -> None:
+    """A FIFO (the check must not wait on it: it hung), a folder (named in the error), a file
+    that only starts like a marker: exit 2, each left as it was, nothing made."""
+    lock = tmp_path / ".out.lock"
+    make(lock)
+    before = os.lstat(lock)
+    with pytest.raises(L.UsageError, match="not lungsegdb's") as info:
+        L.export("csv", tmp_path / "out", tree)
+    assert info.value.context["path"] == str(lock)
+    after = os.lstat(lock)
+    assert (after.st_ino, after.st_mode, after.st_size) == (
+        before.st_ino,
+        before.st_mode,
+        before.st_size,
+    )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("empty", [True, False], ids=["empty", "holding-a-dataset"])

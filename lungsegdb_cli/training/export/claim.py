@@ -8,9 +8,10 @@ and the run that holds it. The lock file holds the marker (the holder's pid, for
 time) and is removed by its holder at the end, so nothing is left beside OUT; a run that finds
 the file it locked removed under it takes the lock again on the file there now.
 
-A file of that name that holds anything but a marker is a user's: the export is refused
-(exit 2) and the file left as it was; an empty one (a run killed before its marker, or a
-user's) is locked and left empty at the end.
+Anything of that name but a marker or an empty file is a user's -- a file holding other text,
+a FIFO, a folder: the export is refused (exit 2) and it is left as it was. An empty file is
+taken for what a run killed between creating the lock and writing its marker left, and is
+removed at the end like a marker.
 
 The claim keeps other exports out; what a commit may replace is checked at the commit itself
 (:mod:`lungsegdb_cli.training.export.atomic`), so a file a user puts in OUT meanwhile is never
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,8 +33,12 @@ from lungsegdb_cli.errors import LockTimeout, OutBusy, UsageError, from_os_error
 from lungsegdb_cli.state import locking
 
 _MARKER_MAX = 4096
-#: How every marker begins: a file there that does not is not an export's lock.
-MARKER_PREFIX = b"lungsegdb "
+#: A marker, whole, as :func:`_write_marker` writes it: a file there holding anything else is
+#: not an export's lock.
+_MARKER = re.compile(
+    rb"lungsegdb [^\n]{1,200} \(pid [0-9]+\), started [0-9]{4}-[0-9]{2}-[0-9]{2} "
+    rb"[0-9]{2}:[0-9]{2}:[0-9]{2}\n"
+)
 
 
 def lock_path(out: Path) -> Path:
@@ -93,23 +100,40 @@ def _write_marker(lock: Path, what: str) -> None:
         raise from_os_error(exc, f"write {lock}") from exc
 
 
-def _head(lock: Path) -> bytes | None:
-    """The first bytes of ``lock`` (None: there is none), without following a link."""
+def _found(out: Path, lock: Path) -> bytes | None:
+    """What ``lock`` holds (None: there is none): a regular file's bytes (at most one more
+    than a marker may have), read without following a link or waiting on a FIFO. Anything
+    else there (a FIFO, a folder, a device) is the user's: :func:`_not_ours`."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(lock, flags)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise from_os_error(exc, f"read {lock}") from exc
     try:
-        return os.read(fd, len(MARKER_PREFIX))
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise _not_ours(out, lock, _KINDS.get(kind, "not a regular file"))
+        return os.read(fd, _MARKER_MAX + 1)
     finally:
         os.close(fd)
 
 
-def _not_ours(out: Path, lock: Path) -> UsageError:
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+
+
+def _ours(found: bytes | None) -> bool:
+    """Nothing there, a marker as :func:`_write_marker` writes it, or an empty file (a run
+    killed between creating the lock and writing its marker)."""
+    return found is None or found == b"" or _MARKER.fullmatch(found) is not None
+
+
+def _not_ours(
+    out: Path, lock: Path, what: str = "a file that is not an export's marker"
+) -> UsageError:
     return UsageError(
-        f"{lock} is in the way: the lock file of OUT {out}, but it is not lungsegdb's "
+        f"{lock} is in the way: the lock file of OUT {out} is {what}, not lungsegdb's "
         "(it was left untouched)",
         hint=f"Move {lock.name} away (it is not an export's), or choose another OUT.",
         path=str(lock),
@@ -119,30 +143,23 @@ def _not_ours(out: Path, lock: Path) -> UsageError:
 @contextmanager
 def claim(out: Path, what: str) -> Iterator[Path]:
     """Hold the export folder ``out`` for this run (``what``: e.g. ``export nnunet``); yields
-    the lock file. Another export holding it: :class:`OutBusy` (exit 5). A file of that name
-    that no export wrote (it holds something else) is refused, untouched (exit 2); an empty
-    one found there is left empty at the end, not removed."""
+    the lock file. Another export holding it: :class:`OutBusy` (exit 5). Anything of that
+    name but a marker or an empty file (a FIFO, a folder, a file with other text) is the
+    user's: refused, untouched (exit 2)."""
     lock = lock_path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise from_os_error(exc, f"create {out.parent}") from exc
-    existed = os.path.lexists(lock)
-    head = _head(lock) if existed else None
-    if head and not head.startswith(MARKER_PREFIX):
+    if not _ours(_found(out, lock)):
         raise _not_ours(out, lock)  # before the lock is taken: nothing of it is opened to write
     with _take(out, lock):
-        # held: no export writes it now; what is there is a marker, or a file found empty
-        head = _head(lock)
-        if head and not head.startswith(MARKER_PREFIX):
+        # held: no export writes it now, so what is there is final
+        if not _ours(_found(out, lock)):
             raise _not_ours(out, lock)
-        keep_empty = existed and not head
         try:
             _write_marker(lock, what)
             yield lock
         finally:
             with contextlib.suppress(OSError):
-                if keep_empty:  # an empty file we found: left as found
-                    os.truncate(lock, 0)
-                else:
-                    os.unlink(lock)  # still held: the next run locks a new file
+                os.unlink(lock)  # still held: the next run locks a new file
