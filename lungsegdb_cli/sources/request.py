@@ -345,9 +345,9 @@ class DownloadRequest:
         archive: str | os.PathLike[str] | None = None,
         sha256: str | None = None,
         md5: str | None = None,
-        require_pin: bool = False,
+        require_pin: bool | None = False,
         keep_archive: bool = True,
-        offline: bool = False,
+        offline: bool | None = False,
         force: bool = False,
         extract: bool = True,
         cookies: str | os.PathLike[str] | None = None,
@@ -375,6 +375,7 @@ class DownloadRequest:
         """
         from lungsegdb_cli.sources import discard, pinning
         from lungsegdb_cli.utils import envvars
+        from lungsegdb_cli.utils.arguments import is_flag
 
         flags = {
             "drive": drive,
@@ -385,12 +386,18 @@ class DownloadRequest:
             "extract": extract,
         }
         for name, value in flags.items():
-            if not isinstance(value, bool):  # "false" is not taken for True
+            if value is None and name in ("offline", "require_pin"):
+                continue  # not asked: download()'s default, False here
+            if not is_flag(value):  # "false" is not taken for True
                 raise UsageError(
                     f"{name} must be True or False, not {type(value).__name__}",
                     hint=f"Give {name} as True or False.",
                     option=name,
                 )
+        drive, keep_archive, force, extract = (
+            bool(flags[n]) for n in ("drive", "keep_archive", "force", "extract")
+        )
+        offline, require_pin = bool(offline), bool(require_pin)
         urls = _check_types(
             urls=urls,
             url=url,

@@ -289,6 +289,18 @@ def _decode(path: Path, limit: int) -> Any:
         ) from exc
 
 
+def _whole_positive(value: Any) -> bool:
+    """A whole number >= 1 (an ``int``, a ``numpy.int64``), not a bool."""
+    import operator
+
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
+        return False
+    try:
+        return operator.index(value) >= 1
+    except TypeError:
+        return False
+
+
 def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` of shape ``(H, W)``:
     the foreground rule of :mod:`lungsegdb_cli.tiff.foreground` (an alpha channel dropped,
@@ -339,15 +351,13 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
             hint="Take one from lungsegdb_cli.pairs(...) or a PairDataset's .pairs.",
             argument="pair",
         )
-    if max_pixels is not None and (
-        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
-    ):
+    if max_pixels is not None and not _whole_positive(max_pixels):
         raise UsageError(
             f"max_pixels must be a whole number >= 1, not {max_pixels!r}",
             hint="Give the decode limit in pixel values, or None for the default.",
             argument="max_pixels",
         )
-    limit = max_image_pixels() if max_pixels is None else max_pixels
+    limit = max_image_pixels() if max_pixels is None else int(max_pixels)
     image = _decode(pair.image, limit)
     mask = binary(_decode(pair.mask, limit))
     if tuple(mask.shape[:2]) != tuple(image.shape[:2]):

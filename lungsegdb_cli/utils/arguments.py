@@ -6,7 +6,8 @@ for the Python API (:func:`lungsegdb_cli.api.common.boundary` around each operat
   many): what Python raises as ``TypeError``, here the command line's unknown option;
 * an argument annotated as a path (``PathLike``), text (``str``) or a flag (``bool``), with
   ``| None`` where None is allowed, given as another type: ``strict="false"`` is not taken
-  for True, an ``os.PathLike`` whose ``__fspath__`` gives bytes is not a path;
+  for True (a flag is a ``bool``, a numpy bool, or a whole number 0 or 1), an
+  ``os.PathLike`` whose ``__fspath__`` gives bytes is not a path;
 * a NUL byte in any argument (no file name can hold one, nor any option's value);
 * a ``progress`` without callable ``start``, ``advance`` and ``done``.
 
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["PathLike", "argument_kinds", "check_arguments", "checked"]
+__all__ = ["PathLike", "argument_kinds", "check_arguments", "checked", "is_flag"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -134,9 +136,7 @@ def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]
                 value = os.fspath(value)  # its __fspath__ must give text, not bytes
             if not isinstance(value, str):
                 shown += f" (whose __fspath__ gives {type(value).__name__})"
-        if not isinstance(value, _WANTED[kind[0]]) and not (
-            kind[0] == "bool" and _numpy_bool(value)
-        ):
+        if not isinstance(value, _WANTED[kind[0]]) and not (kind[0] == "bool" and is_flag(value)):
             raise _usage(
                 f"{name} must be {_KINDS[kind[0]]}, not {shown}",
                 f"Give {name} as {_KINDS[kind[0]]}.",
@@ -144,10 +144,25 @@ def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]
             )
 
 
-def _numpy_bool(value: Any) -> bool:
-    """``numpy.True_``/``numpy.False_`` (a flag read from an array or a config): a flag too."""
+def is_flag(value: Any) -> bool:
+    """A flag: a ``bool``, ``numpy.True_``/``numpy.False_`` (read from an array or a config),
+    or a whole number that is 0 or 1 (``1``, an ``IntEnum``, ``numpy.int64(0)``). Text
+    (``"false"``), None and any other number are not.
+
+    Examples
+    --------
+    >>> [is_flag(v) for v in (True, 0, 1, 2, "false", None, 1.0)]
+    [True, True, True, False, False, False, False]
+    """
     kind = type(value)
-    return kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool"):
+        return True
+    if isinstance(value, (str, bytes, float)):
+        return False
+    try:
+        return operator.index(value) in (0, 1)
+    except TypeError:
+        return False
 
 
 def _given(

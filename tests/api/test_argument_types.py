@@ -107,7 +107,8 @@ MORE = [
     ("download", ("{d}",), {"offline": "false"}, "offline"),
     ("download", ("{d}",), {"force": "no"}, "force"),
     ("clean", ("{d}",), {"dry_run": None}, "dry_run"),
-    ("verify", ("{d}",), {"quick": 1}, "quick"),
+    ("verify", ("{d}",), {"quick": 2}, "quick"),
+    ("verify", ("{d}",), {"quick": 1.0}, "quick"),
     # a path whose __fspath__ gives bytes
     ("info", (_BytesPath(),), {}, "data_dir"),
     ("stats", ("{d}",), {"csv": _BytesPath()}, "csv"),
@@ -145,7 +146,14 @@ def test_a_flag_that_is_a_bool_still_runs(data: Path) -> None:
 
     assert L.validate(data, strict=False).ok
     assert L.validate(data, strict=np.False_).ok  # a flag read from an array: a flag too
+    assert L.verify(data, quick=1).ok and L.verify(data, quick=np.int64(0)).ok  # 0 and 1 too
     assert L.clean(data, dry_run=True).ok
+    # DownloadRequest.build takes None where download() does (offline, require_pin: not asked)
+    # internals: the request the command line builds, built here as a library user may
+    from lungsegdb_cli.sources.request import DownloadRequest
+
+    built = DownloadRequest.build(offline=None, require_pin=None, force=np.True_)
+    assert (built.offline, built.force) == (False, True)
 
 
 def test_url_may_be_a_path_as_urls_items_may(data: Path, tmp_path: Path) -> None:
@@ -192,7 +200,15 @@ LOAD = [
     (lambda p: (p,), {"max_pixels": 0}, "max_pixels must be a whole number"),
     (lambda p: (p,), {"max_pixels": float("nan")}, "max_pixels must be a whole number"),
     (lambda p: (p,), {"max_pixels": "100"}, "max_pixels must be a whole number"),
+    (lambda p: (p,), {"max_pixels": True}, "max_pixels must be a whole number"),
 ]
+
+
+def test_load_pair_takes_a_numpy_whole_number_as_its_limit(data: Path) -> None:
+    import numpy as np
+
+    image, mask = L.load_pair(L.pairs(data, variant="raw")[0], max_pixels=np.int64(10**8))
+    assert image.ndim >= 2 and mask.dtype == np.uint8
 
 
 @pytest.mark.parametrize(("args", "kw", "says"), LOAD, ids=[f"load-{i}" for i in range(len(LOAD))])
