@@ -10,6 +10,7 @@ from pathlib import Path
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ChecksumMismatch, DrivePageError, MirrorRefused, OfflineError
 from lungsegdb_cli.sources.drive import pages as drive
+from lungsegdb_cli.utils.textsafe import shell_word
 
 
 def pin_hint(command: str, *, storage_options: bool = False) -> str:
@@ -23,7 +24,7 @@ def pin_hint(command: str, *, storage_options: bool = False) -> str:
 
 
 def _manual_step(source: drive.Source, paths: DataPaths, pin: str | None) -> str:
-    cmd = f"lungsegdb download --archive PATH --data-dir '{paths.root}'"
+    cmd = f"lungsegdb download --archive PATH --data-dir {shell_word(str(paths.root))}"
     if pin:
         cmd += f" --sha256 {pin}"
     if source.is_drive:

@@ -291,11 +291,6 @@ def parse_storage_options(items: list[str] | tuple[str, ...] | None) -> dict[str
     return out
 
 
-def _quoted(word: str) -> str:
-    """``word`` in single quotes for a POSIX shell, a ``'`` in it too (``'it'"'"'s'``)."""
-    return "'" + word.replace("'", "'\"'\"'") + "'"
-
-
 @dataclass(frozen=True)
 class DownloadRequest:
     """What one ``download`` is asked to do, validated once (:meth:`build`) and passed down
@@ -450,11 +445,12 @@ class DownloadRequest:
         """The ``lungsegdb download`` line that repeats this request's source with ``sha256``
         pinned (URLs redacted: a secret in one is never printed)."""
         from lungsegdb_cli._redact import redact
+        from lungsegdb_cli.utils.textsafe import shell_word
 
         words = ["lungsegdb download"]
         if self.archive is not None:
-            words.append(f"--archive {_quoted(str(self.archive))}")
-        words += [f"--url {_quoted(redact(u))}" for u in self.sources]
+            words.append(f"--archive {shell_word(str(self.archive))}")
+        words += [f"--url {shell_word(redact(u))}" for u in self.sources]
         if self.sources and not self.drive:
             words.append("--no-drive")
         words.append(f"--sha256 {sha256}")

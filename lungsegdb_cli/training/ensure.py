@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import CheckFailed, LungSegDBError, NotDownloaded, hide_secret_chain
 from lungsegdb_cli.utils.progress import Progress, ensure, note
+from lungsegdb_cli.utils.textsafe import shell_word
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.sources.download import DownloadResult
@@ -37,8 +38,8 @@ def not_downloaded(paths: DataPaths) -> NotDownloaded:
     """The error for a data dir without a tree: the command that fetches it."""
     return NotDownloaded(
         f"LungSegDB is not downloaded: no tree at {paths.dataset_dir}",
-        hint=f"Run 'lungsegdb download --data-dir {paths.root}', or pass download=True "
-        "(with sha256= to pin it).",
+        hint=f"Run: lungsegdb download --data-dir {shell_word(str(paths.root))}; or pass "
+        "download=True (with sha256= to pin it).",
         path=str(paths.dataset_dir),
     )
 

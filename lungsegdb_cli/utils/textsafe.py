@@ -19,6 +19,18 @@ import re
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
+def shell_word(word: str) -> str:
+    """``word`` as one word for a POSIX shell, in single quotes (a ``'`` in it too), for a
+    command a message tells the user to run.
+
+    Examples
+    --------
+    >>> print(shell_word("/data/Bob's scans"))
+    '/data/Bob'"'"'s scans'
+    """
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 def _show(m: re.Match[str]) -> str:
     c = ord(m.group())
     if 0xDC80 <= c <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)

@@ -206,7 +206,7 @@ def test_without_download_a_missing_tree_is_not_downloaded(tmp_path: Path, exist
     err = info.value
     assert isinstance(err, L.CheckFailed) and err.exit_code == 1
     assert err.kind == "not-downloaded"
-    assert f"lungsegdb download --data-dir {root}" in err.hint and "download=True" in err.hint
+    assert f"lungsegdb download --data-dir '{root}'" in err.hint and "download=True" in err.hint
     assert str(root / "LungSegDB") in err.message
 
 
