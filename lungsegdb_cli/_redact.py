@@ -9,8 +9,9 @@ error.
   case-insensitively: ``X-Amz-*``, ``X-Goog-*`` (signed S3/GCS URLs), ``sig``, ``signature``,
   ``token``, ``access_token``, ``key``, ``apikey``, ``api_key``, ``auth``,
   ``AWSAccessKeyId``, ``GoogleAccessId``, the ``sv``, ``se``, ``sp``, ``sr`` fields of an
-  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid`` (a ``-`` in a
-  name counts as ``_``: ``api-key``), any name
+  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid``, any name ending
+  in ``_key``, ``apikey`` or ``session_id`` (a ``-`` in a name counts as ``_``: ``api-key``,
+  ``x-api-key``, ``subscription-key``, ``session-id``), any name
   containing ``token``, ``secret``, ``password``, ``passwd``, ``signature`` or
   ``credential``, and every name listed in ``LUNGSEGDB_REDACT`` (comma-separated).
 
@@ -69,6 +70,9 @@ _NAMES = frozenset(
 )
 _PREFIXES = ("x-amz-", "x-goog-")
 _SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential")
+#: names ending so (a ``-`` read as ``_``): ``x-api-key``, ``subscription-key``,
+#: ``x-functions-key``, ``session-id``
+_SUFFIXES = ("_key", "apikey", "session_id")
 
 #: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path; or, as
 #: ``user:password@``, to the first ``@`` after the ``:``, whatever the password holds (a raw
@@ -113,6 +117,7 @@ def _hidden(name: str, extra: frozenset[str]) -> bool:
     return (
         low in _NAMES
         or low.replace("-", "_") in _NAMES  # api-key, access-token: a header's spelling
+        or low.replace("-", "_").endswith(_SUFFIXES)  # x-api-key, subscription-key
         or low.startswith(_PREFIXES)
         or any(s in low for s in _SUBSTRINGS)
         or low in extra

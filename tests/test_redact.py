@@ -81,6 +81,12 @@ CASES = [
         "https://h/x.zip?Access-Token=T1&Api-Key=K2",
         "https://h/x.zip?Access-Token=***&Api-Key=***",
     ),
+    (
+        "key-suffixes",
+        "https://h/x.zip?x-api-key=A1&subscription-key=B2&x-functions-key=C3&session-id=D4&v=1",
+        "https://h/x.zip?x-api-key=***&subscription-key=***&x-functions-key=***&session-id=***&v=1",
+    ),
+    ("not-a-key", "https://h/x.zip?keyframe=3&monkey=1", "https://h/x.zip?keyframe=3&monkey=1"),
     # left alone
     ("an-e-mail", "write to bob@example.org", "write to bob@example.org"),
     ("a-plain-query", "http://h/x?q=a+b&v=2&next=/home", "http://h/x?q=a+b&v=2&next=/home"),
