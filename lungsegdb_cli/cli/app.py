@@ -36,7 +36,13 @@ from lungsegdb_cli.cli.output import (
 )
 from lungsegdb_cli.cli.output import report_error as _report
 from lungsegdb_cli.cli.output import report_interrupted as _interrupted
-from lungsegdb_cli.errors import ExitCode, Interrupted, LungSegDBError, UsageError
+from lungsegdb_cli.errors import (
+    ExitCode,
+    Interrupted,
+    LungSegDBError,
+    UsageError,
+    from_stdout_error,
+)
 
 __all__ = ["JSON_SCHEMA", "app", "run", "serve"]
 
@@ -602,6 +608,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     if not argv:  # bare `lungsegdb`: the help, and success (not a usage error after it)
         argv = ["--help"]
+    only_text = _only_text(argv)
+    if only_text and sys.stdout is None:  # `--help >&-`: no one to read it
+        return _report_exc(phase.StdoutClosed(), argv)
     try:
         rv = command.main(args=argv, prog_name="lungsegdb", standalone_mode=False)
     except LungSegDBError as exc:
@@ -621,13 +630,27 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _report(usage, argv)
     except (KeyboardInterrupt, Abort):
         return _interrupted(argv)
+    except SystemExit as exc:
+        # click's own answer to a broken pipe (`--version` into a reader that left): exit 1,
+        # which says a check failed; it is the quiet 141
+        if isinstance(exc.__context__, BrokenPipeError):
+            return _report_exc(phase.StdoutClosed(), argv)
+        raise
     except (OSError, phase.StdoutClosed) as exc:
+        if only_text and isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            return _report_exc(from_stdout_error(exc), argv)  # --help > /dev/full
         return _report_exc(exc, argv)
     if isinstance(rv, bool) or not isinstance(rv, int):
         return 0
     if rv == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
         return _interrupted(argv)
     return rv
+
+
+def _only_text(argv: Sequence[str]) -> bool:
+    """The run only prints a text to stdout (``--help``, ``--version``): an ``OSError``
+    from it is stdout's."""
+    return any(a in ("--help", "-h", "--version", "-V") for a in argv)
 
 
 def _placed_since(out_dir: Path, started_ns: int) -> bool:

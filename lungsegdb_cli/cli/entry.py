@@ -157,4 +157,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = report_interrupted(args)
     if signal.getsignal(signal.SIGINT) is _on_sigint:  # the run is over: its code stands
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
+    sys.exit(_flushed(code, args))
+
+
+def _flushed(code: int, args: list[str]) -> int:
+    """``code``, once what is still buffered for stdout is written (what a library printed
+    itself, ``--version``): a reader gone is 141, a full device the two-line exit 5 -- not
+    Python's failed flush at exit (exit 120, or 1 with a traceback)."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        from lungsegdb_cli.cli.output import report_stdout_closed
+
+        return report_stdout_closed()
+    except (OSError, ValueError) as exc:
+        from lungsegdb_cli.cli.output import report_error
+        from lungsegdb_cli.errors import from_stdout_error
+
+        if isinstance(exc, ValueError):  # stdout closed by the program: nothing to flush
+            return code
+        return report_error(from_stdout_error(exc).to_dict(), args)
+    return code

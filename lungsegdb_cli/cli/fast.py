@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -201,8 +200,17 @@ def _root_help() -> Callable[[], int] | None:
         return None
 
     def show() -> int:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        from lungsegdb_cli.cli import phase
+
+        try:
+            phase.write_out(text)
+        except Exception as exc:  # no stdout, its reader gone, a full device: as a result's
+            from lungsegdb_cli.cli import funnel
+            from lungsegdb_cli.errors import LungSegDBError
+
+            if not isinstance(exc, (LungSegDBError, phase.StdoutClosed)):
+                raise
+            return funnel.report(exc, ["--help"])
         return 0
 
     return show

@@ -511,3 +511,50 @@ def test_a_stdout_closed_or_full_is_141_or_5_never_a_traceback(
     # the redirection is named, not the data dir
     assert "Could not write the result to standard output: Disk full" in err, err
     assert "redirect it elsewhere" in err and "--data-dir" not in err, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("typer", [False, True], ids=["fast", "typer"])
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--help"], ["--version"], ["verify", "--help"]],
+    ids=lambda a: " ".join(a) or "bare",
+)
+def test_help_and_version_into_a_full_or_closed_stdout(argv: list[str], typer: bool) -> None:
+    """Audit H3: the texts that are all a run prints -- the help, the version -- gave a
+    traceback and exit 1 on a full stdout, 0 with none, and the data dir's hint."""
+    code, err = _stdout_run(argv, typer=typer, stdout="closed")
+    assert (code, "Traceback" in err) == (141, False), err
+    code, err = _stdout_run(argv, typer=typer, stdout="full")
+    assert (code, "Traceback" in err) == (5, False), err
+    assert "standard output" in err and "--data-dir" not in err, err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["verify", "--help"]], ids=" ".join)
+def test_help_and_version_to_a_reader_that_left_is_141(argv: list[str], tmp_path: Path) -> None:
+    """A FIFO whose reader opened it and left: click's own answer was exit 1 ("check
+    failed"); it is the quiet 141, as for a result."""
+    import threading
+
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+
+    def leave() -> None:
+        with open(fifo, "rb"):
+            pass
+
+    reader = threading.Thread(target=leave)
+    reader.start()
+    with open(fifo, "wb") as sink:  # opens once the reader has; it may be gone already
+        reader.join()
+        proc = subprocess.run(
+            [sys.executable, "-m", "lungsegdb_cli", *argv],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+    assert (proc.returncode, proc.stderr) == (141, ""), proc.stderr
