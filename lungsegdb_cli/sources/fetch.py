@@ -15,6 +15,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -37,7 +38,7 @@ from lungsegdb_cli.utils.progress import Progress, note
 #: The extracted tree's size, at least, as a multiple of the archive's, before the archive is
 #: here to say (a lower bound for any archive; LungSegDB's own tree is about 3.5x): the real
 #: size is checked again before extracting (``archive/extract.py``).
-EXTRACT_FACTOR = 1.2
+EXTRACT_FACTOR = Fraction(6, 5)  # 1.2, exact: a huge announced size gives an exact number
 USER_AGENT = f"Mozilla/5.0 (compatible; lungsegdb/{__version__}; +python-requests)"
 #: the ``client`` recorded when our own Drive client fetched the archive
 CLIENT = "lungsegdb"
@@ -90,10 +91,22 @@ class Fetched:
 _RESERVED_SUFFIXES = (".part", ".json", ".rejected")
 
 
+#: The longest name a server may give the archive (bytes, UTF-8): the commit protocol's names
+#: beside it (``.<name>.staging-<txid>``, ``.<name>.old-<txid>``) must still fit a file
+#: system's 255; a longer one is not the server's to choose.
+MAX_NAME_BYTES = 120
+
+
 def archive_name(res: FetchResult) -> str:
-    """The server's file name (sanitised by fetch), else one from the magic bytes."""
-    if res.filename and not res.filename.lower().endswith(_RESERVED_SUFFIXES):
-        return res.filename
+    """The server's file name (sanitised by fetch, at most :data:`MAX_NAME_BYTES`), else one
+    from the magic bytes."""
+    name = res.filename
+    if (
+        name
+        and not name.lower().endswith(_RESERVED_SUFFIXES)
+        and len(name.encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES
+    ):
+        return name
     if res.head.startswith(b"PK\x03\x04") or res.head.startswith(b"PK\x05\x06"):
         return f"{dataset.NAME}.zip"
     if res.head.startswith(b"\x1f\x8b"):

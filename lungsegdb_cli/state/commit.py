@@ -116,6 +116,22 @@ def _remove_any(path: Path) -> None:
         remove_tree(path)  # a tree may nest deeper than rmtree's recursion reaches
 
 
+def _check_name_fits(*paths: Path) -> None:
+    """Each name fits its file system (``NAME_MAX``): a name a commit would need and cannot
+    have is refused while preparing (exit 5, the old state kept), not after the commit
+    point, where every later run would try to roll it forward and fail the same way."""
+    import errno
+
+    for path in paths:
+        try:
+            most = os.pathconf(path.parent, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            most = 255
+        if len(os.fsencode(path.name)) > most:
+            exc = OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(path))
+            raise from_os_error(exc, "prepare the commit")
+
+
 def _apply(root: Path, ops: list[Op], hook: CrashHook) -> None:
     """Make every op's rename; idempotent, so a rolled-forward commit can run it again."""
     for op in ops:
@@ -370,6 +386,7 @@ class Transaction:
         return final.with_name(f".{final.name}.{kind}-{self.txid}")
 
     def _add(self, kind: str, final: Path, staged: Path | None) -> None:
+        _check_name_fits(final, self._slot(final, "old"))  # before the commit point, never after
         rel = self._rel(final)
         if any(op.final == rel for op in self._ops):
             raise ValueError(f"{rel} is already part of this commit")

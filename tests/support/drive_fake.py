@@ -176,6 +176,14 @@ class FakeDrive:
     fail_next: list[tuple[int, str | None]] = field(default_factory=list)
     drop_after: list[int] = field(default_factory=list)
     ignore_range: bool = False
+    #: a range is served even when If-Range names another version (a server ignoring it)
+    ignore_if_range: bool = False
+    #: a range is answered with at most this many bytes (a server capping a range's length)
+    range_cap: int | None = None
+    #: a request for the whole file is answered 206 with the whole range (a broken server)
+    partial_for_whole: bool = False
+    #: a second, different Content-Length header (an answer that contradicts itself)
+    second_length: int | None = None
     throttle: float = 0.0
     uuid: str = "7c0e4e5f-6b2d-4a37-9a1e-0123456789ab"
     seen: list[Seen] = field(default_factory=list)
@@ -418,7 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
         status = 200
         rng = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
-        if rng and not self.drive.ignore_range and (if_range is None or if_range == f.etag):
+        fresh = if_range is None or if_range == f.etag or self.drive.ignore_if_range
+        if rng and not self.drive.ignore_range and fresh:
             m = re.fullmatch(r"bytes=(\d+)-", rng.strip())
             if m:
                 start = int(m.group(1))
@@ -426,14 +435,21 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_body(416, b"", "text/plain", {"Content-Range": f"bytes */{size}"})
                     return
                 status = 206
-        length = size - start
+        if not rng and self.drive.partial_for_whole:
+            status = 206
+        end = size - 1
+        if status == 206 and rng and self.drive.range_cap is not None:
+            end = min(end, start + self.drive.range_cap - 1)
+        length = end - start + 1
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
+        if self.drive.second_length is not None:
+            self.send_header("Content-Length", str(self.drive.second_length))
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", f.etag)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         if attachment:
             self.send_header("Content-Disposition", f'attachment; filename="{f.name}"')
         self._record.status = status

@@ -278,7 +278,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(value)
+        return int(value)  # an int: a huge value is shown as sent, not as a float's digits
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -135,6 +135,13 @@ def invalid_url(url: str, exc: BaseException) -> Exception:
     (exit 3)."""
     import requests
 
+    if _malformed_answer(exc):
+        return DownloadError(
+            f"The server's answer is malformed ({exc}) while downloading {url}",
+            hint="The server (or a proxy before it) is broken: try again later, or pass a "
+            "mirror with --url.",
+            url=url,
+        )
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return DownloadError(
             f"Too many redirects while downloading {url}",
@@ -151,6 +158,44 @@ def invalid_url(url: str, exc: BaseException) -> Exception:
         "and use --archive PATH.",
         url=url,
     )
+
+
+def tls_errors() -> tuple[type[BaseException], ...]:
+    """A TLS handshake or certificate failure: the same on every try (not a network blip)."""
+    import requests
+
+    return (requests.exceptions.SSLError,)
+
+
+def tls_failure(url: str, exc: BaseException) -> DownloadError:
+    """A TLS failure as the download's (exit 3; the next source is tried): what it means in
+    plain words, and the two usual causes."""
+    text = str(exc)
+    who = peer(url, exc)
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        why = f"{who.address} does not speak TLS (is it a plain http:// server?)"
+    elif "CERTIFICATE_VERIFY_FAILED" in text:
+        why = f"the certificate of {who.address} is not trusted"
+    else:
+        why = f"the TLS handshake with {who.address} failed"
+    return DownloadError(
+        f"Download failed: {why}: {type(exc).__name__}: {text}",
+        hint="A server that speaks plain HTTP needs an http:// URL; a certificate of your own "
+        "CA needs REQUESTS_CA_BUNDLE=/path/to/ca.pem. Not retried: it fails the same way.",
+        url=url,
+    )
+
+
+def _malformed_answer(exc: BaseException) -> bool:
+    """The answer's headers contradict themselves (two ``Content-Length`` values, a header
+    line that is not one): ``InvalidHeader`` from urllib3, http.client or requests."""
+    for link in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())):
+        if isinstance(link, BaseException) and type(link).__name__ in (
+            "InvalidHeader",
+            "InvalidChunkLength",
+        ):
+            return True
+    return False
 
 
 def unresolvable(exc: BaseException) -> bool:

@@ -68,6 +68,8 @@ from lungsegdb_cli.sources.http.headers import (
     invalid_url,
     parse_content_range,
     peer,
+    tls_errors,
+    tls_failure,
     transient_errors,
     transient_reason,
     unsatisfied_length,
@@ -165,6 +167,10 @@ _Mode = Literal["ab", "wb"]
 # ---------------------------------------------------------------------------------------------
 # One download as an object
 # ---------------------------------------------------------------------------------------------
+#: A range answered in part counts as progress, not as an attempt, when it brought this much.
+_GOOD_PART = 64 * 1024
+
+
 class _Transfer:
     """The state of one download of ``url`` into ``part`` and its steps.
 
@@ -205,6 +211,8 @@ class _Transfer:
         self.content_type: str | None = None
         self.head = b""
         self.attempts = self.failures = self.restarts = 0
+        #: answers to a range that brought part of it (a capped range), not counted as attempts
+        self.partial_answers = 0
         self.unreached: Peer | None = None  # the host (or proxy) the last attempt could not reach
         self.notes: list[str] = []
         self.started = False  # the progress bar of the body is running
@@ -294,9 +302,10 @@ class _Transfer:
     # -- one request -------------------------------------------------------------------------
     def attempt(self) -> bool:
         """One request and its body; True once ``part`` holds the whole file."""
-        if self.attempts >= self.policy.max_attempts:
+        if self.attempts - self.partial_answers >= self.policy.max_attempts:
+            last = f" (the last: {self.notes[-1]})" if self.notes else ""
             raise DownloadError(
-                f"Download did not complete in {counted(self.attempts, 'attempt')}",
+                f"Download did not complete in {counted(self.attempts, 'attempt')}{last}",
                 hint="Run the same command again, or pass a mirror with --url.",
                 url=self.final_url,
             )
@@ -330,6 +339,8 @@ class _Transfer:
             self._retry(str(exc), exc.retry_after)
         except url_errors() as exc:
             raise invalid_url(self.url, exc) from exc
+        except tls_errors() as exc:
+            raise tls_failure(self.url, exc) from exc
         except self.transient as exc:
             reason, limit = transient_reason(self.url, exc)
             self.unreached = peer(self.url, exc)
@@ -349,7 +360,17 @@ class _Transfer:
         mode, expected = plan
         self._bound(expected)  # a length over the pinned size: refused before the space check
         self._record(headers, mode)
-        return self.stream(opened.body, mode, expected)
+        start = self.offset
+        if not self.stream(opened.body, mode, expected):
+            return False
+        if mode == "ab" and self.total is not None and self.offset < self.total:
+            # a range answered in part (a server that caps a range's length): the rest is
+            # asked for next; an answer that brought a good block does not count as an attempt
+            if self.offset - start >= _GOOD_PART:
+                self.partial_answers += 1
+            self.notes.append(f"the server sent bytes up to {self.offset:,} of {self.total:,}")
+            return False
+        return True
 
     def _bound(self, expected: int | None) -> Cap:
         """The cap of the body about to be read (``expected`` bytes from ``offset``, if
@@ -374,8 +395,17 @@ class _Transfer:
         a ``206`` does not continue exactly at our offset."""
         if status == 206:
             cr = parse_content_range(headers.get("Content-Range"))
-            if not self.offset or cr is None or cr[0] != self.offset:
-                self.restart(f"unexpected Content-Range {headers.get('Content-Range')!r}")
+            got = headers.get("Content-Range")
+            if not self.offset:  # a part of the file to a request for all of it: no progress
+                self._retry(f"the server answered 206 (Content-Range {got!r}) for the whole file")
+                return None
+            if cr is None or cr[0] != self.offset:
+                self.restart(f"unexpected Content-Range {got!r}")
+                return None
+            now = if_range_validator(headers)
+            if self.validator and now and now != self.validator:
+                # If-Range ignored: the rest of another version must not be appended
+                self.restart(f"the file changed on the server ({now}, was {self.validator})")
                 return None
             if self.total is not None and cr[2] is not None and cr[2] != self.total:
                 self.restart(f"the file is {cr[2]:,} bytes now, not {self.total:,}")
@@ -477,8 +507,9 @@ class _Transfer:
         self.failures += 1
         policy = self.policy
         if retry_after is not None and retry_after > policy.max_retry_after:
+            wait = str(retry_after) if isinstance(retry_after, int) else f"{retry_after:.0f}"
             raise DownloadError(
-                f"The server asks to retry after {retry_after:.0f} s ({reason})",
+                f"The server asks to retry after {wait} s ({reason})",
                 hint="Run the same command again later; the partial download is kept.",
                 url=self.final_url,
                 retry_after=retry_after,
