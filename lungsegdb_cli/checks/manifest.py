@@ -286,16 +286,32 @@ class Sidecar:
 
     @classmethod
     def read(cls, paths: DataPaths) -> Sidecar:
-        """The sidecar of ``paths`` (never blocks: a FIFO in its place is refused)."""
+        """The sidecar of ``paths`` (never blocks: a FIFO in its place is refused). Missing
+        or corrupt: no sizes and no archive (None: not known); unreadable (permission
+        denied): :class:`~lungsegdb_cli.errors.LocalError`. A sidecar that records the
+        manifest it was written with (``manifest_sha256``) counts only beside that manifest:
+        a manifest copied in from another tree, its sidecar left, gets neither."""
         try:
             fd, _size = open_regular(paths.manifest_sizes)
             with os.fdopen(fd, "rb") as fh:
                 data = loads(fh.read())
+        except PermissionError as exc:
+            raise from_os_error(exc, f"read {paths.manifest_sizes}") from exc
         except (OSError, ValueError):
-            return cls(None, UNRECORDED)
+            return cls(None, None)
         if not isinstance(data, dict):
-            return cls(None, UNRECORDED)
+            return cls(None, None)
+        bound = data.get("manifest_sha256")
+        if bound is not None and bound != _manifest_digest(paths):
+            return cls(None, None)
         return cls(_sizes(data.get("files")), _archive(data))
+
+
+def _manifest_digest(paths: DataPaths) -> str | None:
+    try:
+        return manifest_sha256(paths)
+    except CheckFailed:  # a manifest that is not a file: no sidecar is its
+        return None
 
 
 def _sizes(files: object) -> dict[str, int] | None:
@@ -427,17 +443,17 @@ def render(
     the tree's folders sit in that archive (left out when not known).
     """
     items = sorted(entries, key=lambda e: e.path)
+    lines = format_lines(items).encode("utf-8")
     sizes: dict[str, object] = {
         "version": 1,
         "archive_sha256": archive_sha256,
+        # the manifest it belongs to: a manifest copied in beside it is not vouched for
+        "manifest_sha256": hashlib.sha256(lines).hexdigest(),
         "files": {e.path: e.size for e in items},
     }
     if layout is not None:
         sizes.update(layout.to_dict())
-    return (
-        format_lines(items).encode("utf-8"),
-        json.dumps(sizes, sort_keys=True).encode("utf-8"),
-    )
+    return lines, json.dumps(sizes, sort_keys=True).encode("utf-8")
 
 
 #: :func:`tree_archive` when the sidecar predates the ``archive_sha256`` field.

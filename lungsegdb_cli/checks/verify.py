@@ -100,7 +100,7 @@ def verify(
         listed = _read_manifest(paths)
         sidecar = manifest.Sidecar.read(paths) if listed is not None else None
         kept, record = local_archive(paths)
-    except OSError as exc:
+    except OSError as exc:  # (the sidecar's own refusal is a LocalError already)
         raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
     tree_exists = paths.dataset_dir.is_dir()
     if listed is None and (tree_exists or kept is None):
@@ -123,6 +123,7 @@ def verify(
         against = expected if listed is not None else None
         _hash_all(paths, against, sizes, where, result, progress=progress, workers=workers)
     elif listed is not None:
+        result.sizes_checked = bool(sizes) or not expected
         _check_sizes(paths, sizes, where, result)
     _finish(result)
     result.seconds = clock() - t0

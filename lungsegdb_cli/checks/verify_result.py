@@ -53,6 +53,8 @@ class VerifyResult:
     bytes: int = 0
     seconds: float = 0.0
     quick: bool = False
+    #: ``--quick`` compared sizes (False: no usable sizes record, only presence and extras)
+    sizes_checked: bool = True
     #: the SHA-256 of the archive the tree was extracted from, as its manifest records it
     tree_archive_sha256: str | None = None
     #: set when a pin names another archive than the one the tree was extracted from
@@ -97,6 +99,7 @@ class VerifyResult:
         return {
             "ok": self.ok,
             "quick": self.quick,
+            "sizes_checked": self.sizes_checked,
             "dataset_dir": self.dataset_dir,
             "manifest": self.manifest,
             "archive": self.archive.to_dict() if self.archive is not None else None,

@@ -179,8 +179,12 @@ def render_extract(con: Console, result: ExtractResult) -> None:
 def _verify_ok_lines(result: VerifyResult) -> list[str]:
     """The human report of a verify that found nothing wrong (plain lines: no rich needed)."""
     how = " (quick: sizes only)" if result.quick else ""
+    if result.quick and not result.sizes_checked:
+        how = " (quick: presence only -- no sizes record: run 'lungsegdb verify')"
     files = f"{_n(result.checked, 'file')} ({_fmt_bytes(result.bytes)})"
     what = f"{files} match the manifest" if result.manifest else "no tree to check"
+    if result.quick and not result.sizes_checked and result.manifest:
+        what = f"{_n(result.checked, 'file')} present, none extra"
     lines = [f"OK{how}: {what} in {result.seconds:.1f} s"]
     arch = result.archive
     if arch is not None:
@@ -214,6 +218,8 @@ def _archive_state(arch: ArchiveCheck) -> str:
 def _verify_failed_line(result: VerifyResult) -> str:
     """``FAILED: 2 missing, 1 modified; checked ... in 0.3 s``."""
     how = " (quick: sizes only)" if result.quick else ""
+    if result.quick and not result.sizes_checked:
+        how = " (quick: presence only, no sizes record)"
     files = f"{_n(result.checked, 'file')} ({_fmt_bytes(result.bytes)})"
     lists = (("missing", result.missing), ("modified", result.modified), ("extra", result.extra))
     parts = [f"{len(items)} {kind}" for kind, items in lists if items]
@@ -430,8 +436,9 @@ def render_info(con: Console, result: InfoResult) -> None:
             _print(con, f"  sha256:      {arch.sha256}")
             if result.pin_not_the_trees:
                 con.print(
-                    "  pin in CI:   (none: the tree was extracted from another file, "
-                    "'extract --archive'; 'lungsegdb download --archive FILE' records its pin)"
+                    "  pin in CI:   (none: the tree's own record does not name this archive -- "
+                    "'extract --archive' of another file, or a tree copied in; "
+                    "'lungsegdb download --archive FILE' records one)"
                 )
             else:
                 _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={arch.sha256}")

@@ -197,7 +197,7 @@ def test_no_pin_is_offered_for_a_tree_extracted_from_another_file(
     assert (doc["pin"], doc["tree_archive_sha256"]) == (None, None)
     assert run(["info", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "pin in CI:   (none: the tree was extracted from another file" in out
+    assert "pin in CI:   (none: the tree's own record does not name this archive" in out
     assert "LUNGSEGDB_SHA256=" not in out
 
 

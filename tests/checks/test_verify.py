@@ -814,3 +814,28 @@ def test_entries_of_hashes_only_the_regular_files(tmp_path: Path) -> None:
         manifest.Entry("a/1.TIF", hashlib.sha256(b"one").hexdigest(), 3),
         manifest.Entry("a/b/2.TIF", hashlib.sha256(b"two!").hexdigest(), 4),
     ]
+
+
+@pytest.mark.parametrize("sidecar", ["missing", "corrupt"])
+def test_quick_without_a_sizes_record_says_it_checked_presence_only(
+    synth_result: Any, tmp_path: Path, sidecar: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit V: ``--quick`` with no usable sizes record printed "OK (quick: sizes only): N
+    files match the manifest" beside a truncated file. It now says what it checked."""
+    import lungsegdb_cli as L
+    from lungsegdb_cli.cli.app import run
+
+    L.download(tmp_path, archive=synth_result.archive.path)
+    first = sorted((tmp_path / "LungSegDB").rglob("*.TIF"))[0]
+    os.truncate(first, 100)
+    record = tmp_path / ".lungsegdb" / "manifest-sizes.json"
+    if sidecar == "missing":
+        record.unlink()
+    else:
+        record.write_text("{not json")
+    got = L.verify(tmp_path, quick=True)
+    assert got.quick and not got.sizes_checked and got.to_dict()["sizes_checked"] is False
+    assert run(["verify", "--quick", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "presence only" in out and "match the manifest" not in out
+    assert not L.verify(tmp_path).ok  # the full check sees it

@@ -208,3 +208,24 @@ def test_replaced_archive_fails(
         assert doc["archive"]["problem"]
     code, out = _verify_text(capsys, root)
     assert code == 1 and "archive differs" in out
+
+
+@pytest.mark.parametrize("sidecar", ["left", "removed"])
+def test_a_tree_copied_in_beside_another_record_is_vouched_for_by_no_pin(
+    synth_result: Any, other_archive: Path, tmp_path: Path, sidecar: str
+) -> None:
+    """Audit V: a data dir downloaded from archive 1, then archive 2's tree and manifest copied
+    over it (a plain ``cp``: the hidden ``.lungsegdb/`` stays). ``verify --sha256 PIN1``
+    passed ("sha256 matches the pin"), and with the sidecar removed it fell back to the
+    provenance and passed too. The sidecar now records its manifest's SHA-256."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    L.download(one, archive=synth_result.archive.path)
+    L.download(two, archive=other_archive)
+    shutil.rmtree(one / "LungSegDB")
+    shutil.copytree(two / "LungSegDB", one / "LungSegDB")
+    shutil.copy2(two / "LungSegDB.sha256", one / "LungSegDB.sha256")
+    if sidecar == "removed":
+        (one / ".lungsegdb" / "manifest-sizes.json").unlink()
+    got = L.verify(one, sha256=synth_result.archive.sha256)
+    assert not got.ok and got.tree_problem is not None and got.files_ok
+    assert L.info(one).pin is None
