@@ -161,7 +161,10 @@ def _split(raw: str) -> tuple[str, str] | None:
 
 #: One plain line as lungsegdb and ``sha256sum`` write it: a lower-case digest, a separator,
 #: a path that starts with neither ``.`` nor ``/`` (``$`` and ``.`` stop at ``\n`` only).
-_PLAIN_LINE = re.compile(r"^([0-9a-f]{64}) [ *]([^./\n][^\n]*)$", re.MULTILINE)
+_PLAIN_LINE = re.compile(r"^([0-9a-f]{64}) [ *]([^./\n][^\n]{0,254})$", re.MULTILINE)
+#: The longest name of one path component, and of a whole path, any file system takes (bytes):
+#: a line naming longer is not a file of the tree (its path is checked line by line).
+NAME_MAX, PATH_MAX = 255, 4095
 #: Text that sends a manifest to the line-by-line parse: an escaped or CRLF line, a NUL, and
 #: whatever could be a ``.``/``..``/empty component or a path ending in ``/``.
 _NOT_PLAIN = ("\\", "\r", "\0", "/.", "//", "/\n")
@@ -203,6 +206,12 @@ def _parse_lines(text: str) -> dict[str, str]:
                 hint=_FIX,
             )
         digest, name = split
+        if len(name) > NAME_MAX and _too_long(name):
+            raise CheckFailed(
+                f"Manifest line {n} names a path too long for any file system "
+                f"({len(name.encode('utf-8', 'surrogateescape')):,} bytes): {name[:80]!r}...",
+                hint=_FIX,
+            )
         # cheap pre-filter (every path that check_path refuses matches it), then the check
         if (
             not name
@@ -217,6 +226,11 @@ def _parse_lines(text: str) -> dict[str, str]:
                 raise _outside(n, name, why)
         out[name] = digest.lower()
     return out
+
+
+def _too_long(name: str) -> bool:
+    encoded = name.encode("utf-8", "surrogateescape")
+    return len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/"))
 
 
 def line_of(text: str, path: str) -> int:

@@ -839,3 +839,19 @@ def test_quick_without_a_sizes_record_says_it_checked_presence_only(
     out = capsys.readouterr().out
     assert "presence only" in out and "match the manifest" not in out
     assert not L.verify(tmp_path).ok  # the full check sees it
+
+
+def test_a_manifest_line_too_long_for_any_file_system_is_a_corrupt_manifest(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """Audit V: a line naming a 300-byte file name was exit 5 ("choose a shorter
+    --data-dir") and the whole path echoed; it is the manifest's fault: exit 1, shortened."""
+    import lungsegdb_cli as L
+
+    L.download(tmp_path, archive=synth_result.archive.path)
+    with open(tmp_path / "LungSegDB.sha256", "a") as fh:
+        fh.write("0" * 64 + "  raw data/V1/CT_Images/" + "a" * 300 + ".TIF\n")
+    for quick in (False, True):
+        with pytest.raises(L.CheckFailed, match="too long for any file system") as info:
+            L.verify(tmp_path, quick=quick)
+        assert info.value.exit_code == 1 and len(info.value.message) < 300

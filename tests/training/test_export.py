@@ -696,3 +696,27 @@ def test_csv_mask_convention_leaves_the_alpha_channel_out(tmp_path: Path) -> Non
     with open(tmp_path / "out" / "pairs.csv", newline="") as fh:
         got = {r["stem"]: r["mask_convention"] for r in csv.DictReader(fh)}
     assert got == {"a": "0", "b": "0/1", "c": "0/127", "d": "0/255"}
+
+
+def test_verify_export_calls_an_unreadable_file_unreadable_not_missing(
+    tree: Path, tmp_path: Path
+) -> None:
+    """Audit V: ``pairs.csv`` there but unreadable was reported ``missing`` (exit 1); it is
+    the machine's refusal, exit 5. As root the read needs CAP_DAC_OVERRIDE dropped
+    (``setpriv``); skipped where that cannot be done."""
+    import shutil as _shutil
+
+    out = tmp_path / "out"
+    L.export("csv", out, tree)
+    (out / "pairs.csv").chmod(0)
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "verify-export", str(out)]
+    if os.geteuid() == 0:
+        if _shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits are not enforced")
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+    if os.geteuid() == 0 and "setpriv" in proc.stderr:
+        pytest.skip(f"setpriv refused here: {proc.stderr.strip()}")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "Permission denied" in proc.stderr and "missing" not in proc.stdout

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli.errors import CheckFailed, UsageError
+from lungsegdb_cli.errors import CheckFailed, UsageError, from_os_error
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.utils.hashing import read_regular
 from lungsegdb_cli.utils.statejson import loads
@@ -94,8 +94,6 @@ def read_record(out: Path) -> dict[str, Any]:
             path=str(out),
         ) from None
     except OSError as exc:
-        from lungsegdb_cli.errors import from_os_error
-
         raise from_os_error(exc, f"reading {where}") from exc
     try:
         doc = loads(raw)
@@ -150,8 +148,12 @@ def _check_entries(doc: dict[str, Any]) -> None:
 
 
 def _sha256(path: Path) -> str | None:
+    """The file's SHA-256; None when it is not there (or not a regular file). A file that is
+    there and cannot be read is the machine's refusal: LocalError (exit 5), not "missing"."""
     try:
         return hashlib.sha256(read_regular(path)).hexdigest()
+    except PermissionError as exc:
+        raise from_os_error(exc, f"read {path}") from exc
     except OSError:
         return None
 
@@ -220,6 +222,8 @@ def _check_texts(res: ExportCheckResult, out: Path, doc: dict[str, Any]) -> set[
             same = st.st_size == entry["size"] and (
                 hash_file(out / rel, follow_symlinks=False)[0] == entry["sha256"]
             )
+        except PermissionError as exc:
+            raise from_os_error(exc, f"read {out / rel}") from exc
         except OSError:
             same = False
         if not same:
