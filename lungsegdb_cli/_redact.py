@@ -9,8 +9,9 @@ error.
   case-insensitively: ``X-Amz-*``, ``X-Goog-*`` (signed S3/GCS URLs), ``sig``, ``signature``,
   ``token``, ``access_token``, ``key``, ``apikey``, ``api_key``, ``auth``,
   ``AWSAccessKeyId``, ``GoogleAccessId``, the ``sv``, ``se``, ``sp``, ``sr`` fields of an
-  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid``, any name ending
-  in ``_key``, ``apikey`` or ``session_id`` (a ``-`` in a name counts as ``_``: ``api-key``,
+  Azure SAS, the session ids ``jsessionid``, ``phpsessid``, ``sessionid``, ``sid``, and
+  ``pwd``, ``pass``, ``jwt``, ``code`` (OAuth), ``AccessKeyId``, any name ending in ``_key``,
+  ``apikey``, ``privatekey`` or ``session_id`` (a ``-`` in a name counts as ``_``: ``api-key``,
   ``x-api-key``, ``subscription-key``, ``session-id``), any name
   containing ``token``, ``secret``, ``password``, ``passwd``, ``signature`` or
   ``credential``, and every name listed in ``LUNGSEGDB_REDACT`` (comma-separated).
@@ -66,13 +67,19 @@ _NAMES = frozenset(
         "jsessionid",
         "phpsessid",
         "sessionid",  # a session cookie's id carried in the URL
+        "sid",
+        "pwd",
+        "pass",
+        "jwt",
+        "code",  # an OAuth authorization code
+        "accesskeyid",
     }
 )
 _PREFIXES = ("x-amz-", "x-goog-")
 _SUBSTRINGS = ("token", "secret", "password", "passwd", "signature", "credential")
 #: names ending so (a ``-`` read as ``_``): ``x-api-key``, ``subscription-key``,
 #: ``x-functions-key``, ``session-id``
-_SUFFIXES = ("_key", "apikey", "session_id")
+_SUFFIXES = ("_key", "apikey", "privatekey", "session_id")
 
 #: ``scheme://userinfo@``: the user info runs to the last ``@`` before the path; or, as
 #: ``user:password@``, to the first ``@`` after the ``:``, whatever the password holds (a raw

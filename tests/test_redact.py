@@ -87,6 +87,11 @@ CASES = [
         "https://h/x.zip?x-api-key=***&subscription-key=***&x-functions-key=***&session-id=***&v=1",
     ),
     ("not-a-key", "https://h/x.zip?keyframe=3&monkey=1", "https://h/x.zip?keyframe=3&monkey=1"),
+    (
+        "more-names",
+        "https://h/x?pwd=P1&pass=P2&jwt=J&code=C&sid=S&privatekey=K&AccessKeyId=A&v=1",
+        "https://h/x?pwd=***&pass=***&jwt=***&code=***&sid=***&privatekey=***&AccessKeyId=***&v=1",
+    ),
     # left alone
     ("an-e-mail", "write to bob@example.org", "write to bob@example.org"),
     ("a-plain-query", "http://h/x?q=a+b&v=2&next=/home", "http://h/x?q=a+b&v=2&next=/home"),

@@ -34,8 +34,12 @@ class TreeOrigin:
 
     def mismatch(self, pin: str) -> str:
         """Why ``pin`` does not vouch for the tree (for a problem line)."""
-        made_from = self.sha256 or "sha256 not recorded"
-        return f"the tree was extracted from another archive ({made_from}), not the pinned one"
+        if self.sha256 is None:
+            return (
+                "the tree's record names no archive (it was extracted from another file, or "
+                "its sizes record is missing or corrupt), so the pin cannot vouch for it"
+            )
+        return f"the tree was extracted from another archive ({self.sha256}), not the pinned one"
 
 
 def tree_origin(

@@ -92,12 +92,12 @@ def test_pin_fails_over_a_tree_extracted_from_another_archive(
     assert doc["files"]["ok"] is True  # the tree matches its own manifest ...
     assert doc["archive"]["ok"] is True  # ... and the kept archive matches the pin
     problem = doc["tree"]["problem"]
-    assert problem.startswith("the tree was extracted from another archive (")
+    assert problem.startswith("the tree's record names no archive (")
     assert f"lungsegdb download --sha256 {pin}" in doc["tree"]["hint"]
 
     code, out = _verify_text(capsys, x, "--sha256", pin, *flag)
     assert code == 1 and "matches the pin" not in out
-    assert "extracted from another archive" in out and f"download --sha256 {pin}" in out
+    assert "names no archive" in out and f"download --sha256 {pin}" in out
 
     # Without a pin nothing is claimed about where the tree came from: it matches its manifest.
     assert _verify(capsys, x, *flag)[0] == 0
@@ -119,7 +119,7 @@ def test_pin_in_the_python_api_means_the_tree(
     result = L.verify(root, sha256=pin)
     assert result.ok is False and result.files_ok
     assert result.tree_problem is not None
-    assert "extracted from another archive" in result.tree_problem
+    assert "names no archive" in result.tree_problem
     assert result.to_dict()["tree"]["problem"] == result.tree_problem
 
 
@@ -136,7 +136,7 @@ def test_without_a_kept_archive_the_tree_record_alone_decides(
     kept.unlink()
     code, doc = _verify(capsys, root, "--sha256", pin)
     assert code == 1 and doc["ok"] is False and doc["files"]["ok"] is True
-    assert doc["tree"]["problem"].startswith("the tree was extracted from another archive")
+    assert doc["tree"]["problem"].startswith("the tree's record names no archive")
     code, out = _verify_text(capsys, root, "--sha256", pin)
     assert code == 1 and "matches the pin" not in out
 
@@ -151,7 +151,7 @@ def test_publish_with_a_pin_refuses_a_tree_from_another_archive(
     capsys.readouterr()
     code = run(["publish", str(mirror), "--sha256", _sha(archive), "--data-dir", str(root)])
     err = capsys.readouterr().err
-    assert code == 1 and "extracted from another archive" in err
+    assert code == 1 and "names no archive" in err
     assert not mirror.exists()
 
 

@@ -69,6 +69,19 @@ def test_a_resume_answered_with_another_version_starts_again(
     assert any("the file changed on the server" in r for r in res.retries)
 
 
+def test_a_206_with_a_date_where_the_200_had_an_etag_is_no_other_version(
+    fake_drive: FakeDrive, archive: bytes, tmp_path: Path
+) -> None:
+    """Audit H4: the check above compared the 206's Last-Modified with the 200's ETag, found
+    them unequal, and restarted every resume (60 requests, exit 3). Only like is compared."""
+    fake_drive.mirror["LungSegDB.zip"] = archive
+    url = fake_drive.mirror_url("LungSegDB.zip")
+    kept = _half_then_stop(fake_drive, tmp_path, url, len(archive))
+    fake_drive.no_etag_on_206 = True
+    res = _dl(tmp_path, url)
+    assert (res.restarts, res.resumed_from) == (0, kept) and res.files == 24
+
+
 def test_a_range_answered_in_part_is_continued_not_taken_whole(
     fake_drive: FakeDrive, archive: bytes, tmp_path: Path
 ) -> None:

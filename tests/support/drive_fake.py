@@ -182,6 +182,8 @@ class FakeDrive:
     range_cap: int | None = None
     #: a request for the whole file is answered 206 with the whole range (a broken server)
     partial_for_whole: bool = False
+    #: a 206 without the ETag the 200 had, with a Last-Modified only (legitimate servers do)
+    no_etag_on_206: bool = False
     #: a second, different Content-Length header (an answer that contradicts itself)
     second_length: int | None = None
     throttle: float = 0.0
@@ -447,7 +449,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.drive.second_length is not None:
             self.send_header("Content-Length", str(self.drive.second_length))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f.etag)
+        if status == 206 and self.drive.no_etag_on_206:
+            self.send_header("Last-Modified", "Mon, 07 Dec 2026 00:00:00 GMT")
+        else:
+            self.send_header("ETag", f.etag)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         if attachment:

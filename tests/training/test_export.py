@@ -640,7 +640,14 @@ def _lookalike(lock: Path) -> None:
     lock.write_bytes(b"lungsegdb notes: export ideas\n")
 
 
-@pytest.mark.parametrize("make", [_fifo, _folder, _lookalike], ids=lambda f: f.__name__[1:])
+def _symlink(lock: Path) -> None:
+    (lock.parent / "elsewhere.txt").write_text("mine")
+    lock.symlink_to(lock.parent / "elsewhere.txt")
+
+
+@pytest.mark.parametrize(
+    "make", [_fifo, _folder, _lookalike, _symlink], ids=lambda f: f.__name__[1:]
+)
 def test_anything_else_named_like_the_lock_is_refused_at_once_and_left(
     tree: Path, tmp_path: Path, make: Any
 ) -> None:

@@ -402,8 +402,8 @@ class _Transfer:
             if cr is None or cr[0] != self.offset:
                 self.restart(f"unexpected Content-Range {got!r}")
                 return None
-            now = if_range_validator(headers)
-            if self.validator and now and now != self.validator:
+            now = self._other_version(headers)
+            if now is not None:
                 # If-Range ignored: the rest of another version must not be appended
                 self.restart(f"the file changed on the server ({now}, was {self.validator})")
                 return None
@@ -417,6 +417,20 @@ class _Transfer:
         expected = content_length(headers)
         self.total = expected
         return "wb", expected
+
+    def _other_version(self, headers: Headers) -> str | None:
+        """What a ``206`` says of its file that contradicts the ``.part``'s validator: its
+        strong ETag when the validator is an ETag, its Last-Modified when it is a date; None
+        when it agrees or says nothing comparable (a 200 with an ETag and a 206 with only a
+        date, a weak ETag: no evidence of another version)."""
+        was = self.validator
+        if not was:
+            return None
+        if was.startswith('"'):
+            etag = headers.get("ETag")
+            return etag if etag and etag.startswith('"') and etag != was else None
+        modified = headers.get("Last-Modified")
+        return modified if modified and modified != was else None
 
     def _record(self, headers: Headers, mode: _Mode) -> None:
         """Learn from the headers, run ``before_body`` once, save the sidecar, show progress."""

@@ -21,6 +21,7 @@ deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -110,6 +111,8 @@ def _found(out: Path, lock: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link: not ours either
+            raise _not_ours(out, lock, "a symbolic link") from None
         raise from_os_error(exc, f"read {lock}") from exc
     try:
         kind = stat.S_IFMT(os.fstat(fd).st_mode)
