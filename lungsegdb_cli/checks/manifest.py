@@ -299,12 +299,13 @@ class Sidecar:
     archive: str | None
 
     @classmethod
-    def read(cls, paths: DataPaths) -> Sidecar:
+    def read(cls, paths: DataPaths, manifest_text: str | None = None) -> Sidecar:
         """The sidecar of ``paths`` (never blocks: a FIFO in its place is refused). Missing
         or corrupt: no sizes and no archive (None: not known); unreadable (permission
         denied): :class:`~lungsegdb_cli.errors.LocalError`. A sidecar that records the
         manifest it was written with (``manifest_sha256``) counts only beside that manifest:
-        a manifest copied in from another tree, its sidecar left, gets neither."""
+        a manifest copied in from another tree, its sidecar left, gets neither.
+        ``manifest_text``: the manifest as the caller read it (it is not read again)."""
         try:
             fd, _size = open_regular(paths.manifest_sizes)
             with os.fdopen(fd, "rb") as fh:
@@ -316,12 +317,14 @@ class Sidecar:
         if not isinstance(data, dict):
             return cls(None, None)
         bound = data.get("manifest_sha256")
-        if bound is not None and bound != _manifest_digest(paths):
+        if bound is not None and bound != _manifest_digest(paths, manifest_text):
             return cls(None, None)
         return cls(_sizes(data.get("files")), _archive(data))
 
 
-def _manifest_digest(paths: DataPaths) -> str | None:
+def _manifest_digest(paths: DataPaths, text: str | None) -> str | None:
+    if text is not None:  # read_text decodes strict UTF-8: encoding gives the bytes back
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
         return manifest_sha256(paths)
     except CheckFailed:  # a manifest that is not a file: no sidecar is its
@@ -359,26 +362,28 @@ def intact(paths: DataPaths) -> list[Entry] | None:
     return [Entry(p, h, sizes[p]) for p, h in digests.items()]
 
 
-def intact_count(paths: DataPaths, *, sidecar: Sidecar | None = None) -> int | None:
+def intact_count(
+    paths: DataPaths, *, sidecar: Sidecar | None = None, text: str | None = None
+) -> int | None:
     """How many files the tree has if it is :func:`intact`, else None: the same check,
     without an :class:`Entry` per file (``download`` on an intact tree needs only the
-    count). ``sidecar``: the sidecar if the caller has read it already."""
-    found = _intact(paths, sidecar)
+    count). ``sidecar`` and ``text`` (the manifest's): what the caller has read already."""
+    found = _intact(paths, sidecar, text)
     return None if found is None else len(found[0])
 
 
 def _intact(
-    paths: DataPaths, sidecar: Sidecar | None = None
+    paths: DataPaths, sidecar: Sidecar | None = None, text: str | None = None
 ) -> tuple[dict[str, str], dict[str, int]] | None:
     """``({path: sha256}, {path: size})`` if the tree is intact (see :func:`intact`)."""
     try:
-        text = read_text(paths.manifest)
+        text = read_text(paths.manifest) if text is None else text
         digests = parse(text) if text is not None else None
     except CheckFailed:
         return None
     if not digests:
         return None
-    sizes = (sidecar or Sidecar.read(paths)).sizes
+    sizes = (sidecar or Sidecar.read(paths, text)).sizes
     if sizes is None or not digests.keys() <= sizes.keys():
         return None
     confined = Confined(paths.dataset_dir)

@@ -98,7 +98,7 @@ def verify(
     pin = sha256.lower() if sha256 else None
     try:
         listed = _read_manifest(paths)
-        sidecar = manifest.Sidecar.read(paths) if listed is not None else None
+        sidecar = manifest.Sidecar.read(paths, listed[1]) if listed is not None else None
         kept, record = local_archive(paths)
     except OSError as exc:  # (the sidecar's own refusal is a LocalError already)
         raise _os_error(exc, "read", exc.filename or paths.manifest) from exc

@@ -40,7 +40,13 @@ from lungsegdb_cli._version import __version__
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError, from_os_error
+from lungsegdb_cli.errors import (
+    ArchiveError,
+    CheckFailed,
+    LocalError,
+    UsageError,
+    from_os_error,
+)
 from lungsegdb_cli.sources import plan as sources_mod
 from lungsegdb_cli.sources.request import DownloadRequest
 from lungsegdb_cli.state import commit
@@ -199,10 +205,12 @@ class DownloadResult:
 # ---------------------------------------------------------------------------------------------
 # What is already here
 # ---------------------------------------------------------------------------------------------
-def tree_intact(paths: DataPaths, sidecar: manifest.Sidecar | None = None) -> int | None:
+def tree_intact(
+    paths: DataPaths, sidecar: manifest.Sidecar | None = None, text: str | None = None
+) -> int | None:
     """Number of files if the manifest exists and every file in it has its recorded size
-    (``sidecar``: the manifest's sidecar, if already read)."""
-    return manifest.intact_count(paths, sidecar=sidecar)
+    (``sidecar`` and ``text``, the manifest's: if already read)."""
+    return manifest.intact_count(paths, sidecar=sidecar, text=text)
 
 
 @dataclass(frozen=True)
@@ -255,8 +263,12 @@ class _Here:
         kept = record.kept_archive(paths.root) if record is not None else None
         if not extract:
             return cls(record, kept, None)
-        sidecar = manifest.Sidecar.read(paths)
-        return cls(record, kept, tree_intact(paths, sidecar), sidecar)
+        try:  # read once: the sidecar's binding to it and the intact check both need it
+            text = manifest.read_text(paths.manifest)
+        except CheckFailed:
+            text = None  # corrupt: the intact check says so
+        sidecar = manifest.Sidecar.read(paths, text)
+        return cls(record, kept, tree_intact(paths, sidecar, text), sidecar)
 
     def kept_matches(self, pin: str | None, md5: str | None = None) -> bool:
         """The kept archive is here and is the pinned one (any, without a pin); with an MD5

@@ -467,11 +467,15 @@ def test_a_pinned_intact_tree_reads_the_manifest_sidecar_once(
     monkeypatch.setattr(
         manifest.Sidecar,
         "read",
-        classmethod(lambda cls, p: calls.append("sidecar") or read(cls, p)),
+        classmethod(lambda cls, p, *text: calls.append("sidecar") or read(cls, p, *text)),
     )
+    read_text = manifest.read_text  # the sidecar is tied to the manifest: read it once too
+    monkeypatch.setattr(manifest, "read_text", lambda p: calls.append("manifest") or read_text(p))
+    digest = manifest.manifest_sha256
+    monkeypatch.setattr(manifest, "manifest_sha256", lambda p: calls.append("again") or digest(p))
     res = _dl(tmp_path, sha256=pin, session=NoNetwork())
     assert res.action == "up-to-date"
-    assert calls == ["sidecar"]
+    assert calls == ["manifest", "sidecar"]
 
 
 def test_the_data_dir_is_looked_at_once_per_lock(
