@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.dataset.paths import DataPaths
 
-from lungsegdb_cli.utils.arguments import PathLike, argument_kinds, check_arguments
+from lungsegdb_cli.utils.arguments import ArgumentCheck, PathLike
 
 __all__ = ["PathLike", "boundary", "data_paths"]
 
@@ -33,7 +33,7 @@ def boundary(op: _Op) -> _Op:
     boundary, so the same input gives the same typed error either way:
 
     * the arguments are checked before ``op`` runs
-      (:func:`~lungsegdb_cli.utils.arguments.check_arguments`): a call that does not fit
+      (:class:`~lungsegdb_cli.utils.arguments.ArgumentCheck`): a call that does not fit
       its signature, an argument of the wrong type, a NUL byte, a ``progress`` that is not
       one are a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the argument --
       not a raw ``TypeError`` or ``ValueError: embedded null byte`` from further down;
@@ -59,11 +59,11 @@ def boundary(op: _Op) -> _Op:
     2 The data_dir argument holds a NUL byte: 'data\\x00dir'
     """
 
-    kinds = argument_kinds(op)
+    check = ArgumentCheck.of(op)
 
     @functools.wraps(op)
     def call(*args: Any, **kwargs: Any) -> Any:
-        check_arguments(op, kinds, args, kwargs)
+        check(args, kwargs)
         from lungsegdb_cli.errors import LungSegDBError, from_unmapped_os_error, hide_secret_chain
 
         try:

@@ -167,15 +167,12 @@ def _flushed(code: int, args: list[str]) -> int:
     try:
         if sys.stdout is not None:
             sys.stdout.flush()
-    except BrokenPipeError:
-        from lungsegdb_cli.cli.output import report_stdout_closed
-
-        return report_stdout_closed()
-    except (OSError, ValueError) as exc:
-        from lungsegdb_cli.cli.output import report_error
+    except ValueError:  # stdout closed by the program: nothing to flush
+        return code
+    except OSError as exc:  # what a result that cannot be written gets (cli/funnel.py)
+        from lungsegdb_cli.cli import funnel
         from lungsegdb_cli.errors import from_stdout_error
 
-        if isinstance(exc, ValueError):  # stdout closed by the program: nothing to flush
-            return code
-        return report_error(from_stdout_error(exc).to_dict(), args)
+        failed = exc if isinstance(exc, BrokenPipeError) else from_stdout_error(exc)
+        return funnel.report(failed, args)
     return code

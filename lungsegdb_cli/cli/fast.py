@@ -201,15 +201,13 @@ def _root_help() -> Callable[[], int] | None:
 
     def show() -> int:
         from lungsegdb_cli.cli import phase
+        from lungsegdb_cli.errors import LungSegDBError
 
         try:
             phase.write_out(text)
-        except Exception as exc:  # no stdout, its reader gone, a full device: as a result's
-            from lungsegdb_cli.cli import funnel
-            from lungsegdb_cli.errors import LungSegDBError
+        except (LungSegDBError, phase.StdoutClosed) as exc:  # no stdout, a full device: as
+            from lungsegdb_cli.cli import funnel  # a result's
 
-            if not isinstance(exc, (LungSegDBError, phase.StdoutClosed)):
-                raise
             return funnel.report(exc, ["--help"])
         return 0
 

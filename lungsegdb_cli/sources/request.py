@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import UsageError
+from lungsegdb_cli.utils.arguments import is_flag, is_path
 
 __all__ = [
     "ALGORITHMS",
@@ -116,11 +117,6 @@ def _check_bounds(retries: int | None, timeout: float | None) -> None:
         )
 
 
-def _text_path(value: Any) -> bool:
-    """``value`` is an ``os.PathLike`` whose ``__fspath__`` gives text."""
-    return isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
-
-
 def _check_types(
     *,
     urls: Any,
@@ -145,10 +141,10 @@ def _check_types(
     for name, value in (("sha256", sha256), ("md5", md5)):
         if value is not None and not isinstance(value, str):
             raise bad(name, "a string of hex digits", value)
-    if not (url is None or isinstance(url, str) or _text_path(url)):
+    if not (url is None or is_path(url)):
         raise bad("url", "a string (one URL) or a path", url)
     for name, value in (("archive", archive), ("cookies", cookies)):
-        if value is not None and not isinstance(value, (str, os.PathLike)):
+        if value is not None and not is_path(value):
             raise bad(name, "a path (str or os.PathLike)", value)
     if storage_options is not None and (
         isinstance(storage_options, (str, bytes))
@@ -370,7 +366,6 @@ class DownloadRequest:
         """
         from lungsegdb_cli.sources import discard, pinning
         from lungsegdb_cli.utils import envvars
-        from lungsegdb_cli.utils.arguments import is_flag
 
         flags = {
             "drive": drive,

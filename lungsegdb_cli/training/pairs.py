@@ -35,7 +35,7 @@ from lungsegdb_cli.training.split import (
     splits_path,
 )
 from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.arguments import PathLike, checked
+from lungsegdb_cli.utils.arguments import PathLike, checked, is_whole
 from lungsegdb_cli.utils.fsutil import check_output_file, write_output
 from lungsegdb_cli.utils.progress import Progress
 
@@ -289,18 +289,6 @@ def _decode(path: Path, limit: int) -> Any:
         ) from exc
 
 
-def _whole_positive(value: Any) -> bool:
-    """A whole number >= 1 (an ``int``, a ``numpy.int64``), not a bool."""
-    import operator
-
-    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
-        return False
-    try:
-        return operator.index(value) >= 1
-    except TypeError:
-        return False
-
-
 def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
     """``(image, mask)`` as numpy arrays; the mask as 0/1 ``uint8`` of shape ``(H, W)``:
     the foreground rule of :mod:`lungsegdb_cli.tiff.foreground` (an alpha channel dropped,
@@ -351,7 +339,7 @@ def load_pair(pair: Pair, *, max_pixels: int | None = None) -> tuple[Any, Any]:
             hint="Take one from lungsegdb_cli.pairs(...) or a PairDataset's .pairs.",
             argument="pair",
         )
-    if max_pixels is not None and not _whole_positive(max_pixels):
+    if max_pixels is not None and not is_whole(max_pixels, 1):
         raise UsageError(
             f"max_pixels must be a whole number >= 1, not {max_pixels!r}",
             hint="Give the decode limit in pixel values, or None for the default.",

@@ -9,7 +9,8 @@ for the Python API (:func:`lungsegdb_cli.api.common.boundary` around each operat
   for True (a flag is a ``bool``, a numpy bool, or a whole number 0 or 1), an
   ``os.PathLike`` whose ``__fspath__`` gives bytes is not a path;
 * a NUL byte in any argument (no file name can hold one, nor any option's value);
-* a ``progress`` without callable ``start``, ``advance`` and ``done``.
+* a ``progress`` (annotated ``Progress``) without callable ``start``, ``advance`` and
+  ``done``.
 
 Each is a :class:`~lungsegdb_cli.errors.UsageError` (exit 2) naming the argument in
 ``context["argument"]``. Only the standard library and :mod:`lungsegdb_cli.errors`.
@@ -22,9 +23,21 @@ import functools
 import operator
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["PathLike", "argument_kinds", "check_arguments", "checked", "is_flag"]
+if TYPE_CHECKING:  # pragma: no cover - types only (inspect is imported where a check is made)
+    import inspect
+
+__all__ = [
+    "ArgumentCheck",
+    "PathLike",
+    "argument_kinds",
+    "checked",
+    "is_flag",
+    "is_path",
+    "is_whole",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -32,45 +45,48 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 PathLike = str | os.PathLike[str]
 
 
+@dataclass(frozen=True)
+class ArgumentCheck:
+    """The checks of one function's arguments (see the module doc), its signature read once;
+    calling it with a call's ``args`` and ``kwargs`` raises the UsageError, if any."""
+
+    shown: str
+    signature: inspect.Signature
+    kinds: dict[str, tuple[str, bool]]
+
+    @classmethod
+    def of(cls, op: Callable[..., Any]) -> ArgumentCheck:
+        import inspect
+
+        shown = op.__qualname__.removesuffix(".__init__")  # PairDataset, not its __init__
+        return cls(shown, inspect.signature(op), argument_kinds(op))
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            given = list(self.signature.bind(*args, **kwargs).arguments.items())
+        except TypeError as exc:  # a misspelt keyword, a positional too many: Python's
+            name = next((k for k in kwargs if k not in self.signature.parameters), "")
+            raise _usage(
+                f"{self.shown}(): {exc}",
+                f"See help(lungsegdb_cli.{self.shown}) for its arguments.",
+                name,
+            ) from None
+        _refuse_nul(given)
+        _check_kinds(self.kinds, given)
+
+
 def checked(op: _F) -> _F:
-    """``op`` with its arguments checked (:func:`check_arguments`) before it runs: for a
+    """``op`` with its arguments checked (:class:`ArgumentCheck`) before it runs: for a
     public constructor (``PairDataset.__init__``); the operations get it from
     :func:`lungsegdb_cli.api.common.boundary`."""
-    kinds = argument_kinds(op)
+    check = ArgumentCheck.of(op)
 
     @functools.wraps(op)
     def call(*args: Any, **kwargs: Any) -> Any:
-        check_arguments(op, kinds, args, kwargs)
+        check(args, kwargs)
         return op(*args, **kwargs)
 
     return call  # type: ignore[return-value]
-
-
-def check_arguments(
-    op: Callable[..., Any],
-    kinds: dict[str, tuple[str, bool]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> None:
-    """Raise a UsageError for the first argument of ``op(*args, **kwargs)`` that is not
-    acceptable (see the module doc); ``kinds`` is :func:`argument_kinds` of ``op``."""
-    _check_call(op, args, kwargs)
-    given = _given(op, args, kwargs)
-    _refuse_nul(given)
-    _check_kinds(kinds, given)
-
-
-#: What an argument's annotation asks for, by its text (the package's modules use
-#: ``from __future__ import annotations``): a path, text or a flag; None allowed with
-#: ``| None``.
-_KINDS = {"PathLike": "a path (str or os.PathLike)", "str": "a string", "bool": "True or False"}
-_WANTED: dict[str, type | tuple[type, ...]] = {
-    "PathLike": (str, os.PathLike),
-    "str": str,
-    "bool": bool,
-}
-#: what ``progress=`` must have (docs/api.md): each called positionally, every argument given
-_PROGRESS = ("start", "advance", "done")
 
 
 def _usage(message: str, hint: str, name: str) -> Exception:
@@ -79,24 +95,80 @@ def _usage(message: str, hint: str, name: str) -> Exception:
     return UsageError(message, hint=hint, argument=name)
 
 
-def _check_call(op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """A misspelt keyword or a positional argument too many: the ``TypeError`` Python would
-    raise, as a UsageError (the command line's unknown option is exit 2 too)."""
-    import inspect
-
+def is_path(value: Any) -> bool:
+    """Text, or an ``os.PathLike`` whose ``__fspath__`` gives text (not bytes)."""
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, os.PathLike):
+        return False
     try:
-        inspect.signature(op).bind(*args, **kwargs)
-    except TypeError as exc:
-        name = next((k for k in kwargs if k not in inspect.signature(op).parameters), "")
-        shown = op.__qualname__.removesuffix(".__init__")  # PairDataset, not its __init__
-        raise _usage(
-            f"{shown}(): {exc}", f"See help(lungsegdb_cli.{shown}) for its arguments.", name
-        ) from None
+        return isinstance(os.fspath(value), str)
+    except TypeError:
+        return False
+
+
+def _numpy_bool(value: Any) -> bool:
+    kind = type(value)
+    return kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")
+
+
+def is_flag(value: Any) -> bool:
+    """A flag: a ``bool``, ``numpy.True_``/``numpy.False_`` (read from an array or a config),
+    or a whole number that is 0 or 1 (``1``, an ``IntEnum``, ``numpy.int64(0)``). Text
+    (``"false"``), None and any other number are not.
+
+    Examples
+    --------
+    >>> [is_flag(v) for v in (True, 0, 1, 2, "false", None, 1.0)]
+    [True, True, True, False, False, False, False]
+    """
+    if isinstance(value, bool) or _numpy_bool(value):
+        return True
+    return is_whole(value, 0) and operator.index(value) <= 1
+
+
+def is_whole(value: Any, least: int) -> bool:
+    """A whole number (an ``int``, an ``IntEnum``, a ``numpy.int64``; text, floats and bools
+    are not) that is at least ``least``.
+
+    Examples
+    --------
+    >>> [is_whole(v, 1) for v in (1, 0, "3", 2.0, True)]
+    [True, False, False, False, False]
+    """
+    if isinstance(value, (str, bytes, float, bool)) or _numpy_bool(value):
+        return False
+    try:
+        return operator.index(value) >= least
+    except TypeError:
+        return False
+
+
+def _is_progress(value: Any) -> bool:
+    return all(callable(getattr(value, m, None)) for m in ("start", "advance", "done"))
+
+
+#: What an argument's annotation asks for, by its text (the package's modules use
+#: ``from __future__ import annotations``; None allowed with ``| None``): what it is called
+#: in a message, and the test a value must pass.
+_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "PathLike": ("a path (str or os.PathLike)", is_path),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "bool": ("True or False", is_flag),
+    # docs/api.md: each called positionally, every argument given
+    "Progress": ("an object with start(), advance() and done()", _is_progress),
+}
+_HINTS = {
+    "Progress": (
+        "Give an object with start(description, total, unit), advance(amount) and done(), "
+        "or None for no progress."
+    ),
+}
 
 
 def argument_kinds(op: Callable[..., Any]) -> dict[str, tuple[str, bool]]:
-    """``name -> (kind, None allowed)`` for each argument of ``op`` annotated as a path, text
-    or a flag (see :data:`_KINDS`)."""
+    """``name -> (kind, None allowed)`` for each argument of ``op`` annotated as one of
+    :data:`_KINDS` (a path, text, a flag, a progress)."""
     import inspect
 
     try:
@@ -113,78 +185,35 @@ def argument_kinds(op: Callable[..., Any]) -> dict[str, tuple[str, bool]]:
 
 
 def _check_kinds(kinds: dict[str, tuple[str, bool]], given: list[tuple[str, Any]]) -> None:
-    """A path or text argument of another type (``variant=1``, ``data_dir=123``) is a
-    :class:`~lungsegdb_cli.errors.UsageError` naming it, not the ``AttributeError`` or
-    ``TypeError`` it would raise further down."""
+    """An argument of another kind than its annotation's (``variant=1``, ``data_dir=123``,
+    ``strict="false"``, ``progress=print``) is a UsageError naming it, not the
+    ``AttributeError`` or ``TypeError`` it would raise further down."""
     for name, value in given:
-        if name == "progress" and value is not None:
-            missing = [m for m in _PROGRESS if not callable(getattr(value, m, None))]
-            if missing:
-                raise _usage(
-                    f"progress must have start(), advance() and done(); "
-                    f"{type(value).__name__} has no {missing[0]}()",
-                    "Give an object with start(description, total, unit), advance(amount) "
-                    "and done(), or None for no progress.",
-                    name,
-                )
         kind = kinds.get(name)
         if kind is None or (value is None and kind[1]):
             continue
+        wanted, accepts = _KINDS[kind[0]]
+        if accepts(value):
+            continue
         shown = type(value).__name__
-        if kind[0] == "PathLike" and isinstance(value, os.PathLike):
+        if isinstance(value, os.PathLike):
             with contextlib.suppress(TypeError):
-                value = os.fspath(value)  # its __fspath__ must give text, not bytes
-            if not isinstance(value, str):
-                shown += f" (whose __fspath__ gives {type(value).__name__})"
-        if not isinstance(value, _WANTED[kind[0]]) and not (kind[0] == "bool" and is_flag(value)):
-            raise _usage(
-                f"{name} must be {_KINDS[kind[0]]}, not {shown}",
-                f"Give {name} as {_KINDS[kind[0]]}.",
-                name,
-            )
-
-
-def is_flag(value: Any) -> bool:
-    """A flag: a ``bool``, ``numpy.True_``/``numpy.False_`` (read from an array or a config),
-    or a whole number that is 0 or 1 (``1``, an ``IntEnum``, ``numpy.int64(0)``). Text
-    (``"false"``), None and any other number are not.
-
-    Examples
-    --------
-    >>> [is_flag(v) for v in (True, 0, 1, 2, "false", None, 1.0)]
-    [True, True, True, False, False, False, False]
-    """
-    kind = type(value)
-    if kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool"):
-        return True
-    if isinstance(value, (str, bytes, float)):
-        return False
-    try:
-        return operator.index(value) in (0, 1)
-    except TypeError:
-        return False
-
-
-def _given(
-    op: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> list[tuple[str, Any]]:
-    """Each argument of a call with its parameter's name (``#N`` past the named ones)."""
-    code = getattr(op, "__code__", None)
-    names = code.co_varnames[: code.co_argcount] if code is not None else ()
-    given = [(names[i] if i < len(names) else f"#{i + 1}", a) for i, a in enumerate(args)]
-    return [*given, *kwargs.items()]
+                shown += f" (whose __fspath__ gives {type(os.fspath(value)).__name__})"
+        raise _usage(
+            f"{name} must be {wanted}, not {shown}",
+            _HINTS.get(kind[0], f"Give {name} as {wanted}."),
+            name,
+        )
 
 
 def _refuse_nul(given: list[tuple[str, Any]]) -> None:
     for name, value in given:
         bad = _with_nul(value)
         if bad is not None:
-            from lungsegdb_cli.errors import UsageError
-
-            raise UsageError(
+            raise _usage(
                 f"The {name} argument holds a NUL byte: {bad!r}",
-                hint="No file name can hold a NUL byte ('\\0'): pass it without.",
-                argument=name,
+                "No file name can hold a NUL byte ('\\0'): pass it without.",
+                name,
             )
 
 

@@ -167,7 +167,7 @@ DATASET = [
     ({"variant": "raw\0"}, "NUL byte"),
     ({"variant": "raw", "transform": 1}, "transform must be callable"),
     ({"variant": "raw", "download": "yes"}, "download must be True or False"),
-    ({"variant": "raw", "progress": 3}, "progress must have"),
+    ({"variant": "raw", "progress": 3}, "progress must be an object with start"),
     ({"variant": "raw", "shuffle": True}, "unexpected keyword argument 'shuffle'"),
 ]
 
