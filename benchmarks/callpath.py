@@ -104,6 +104,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE = "lungsegdb_cli"
@@ -390,14 +391,39 @@ def _show(edge: tuple[str, str, str]) -> str:
     return f"{a[len(PACKAGE) + 1 :] or a} -> {b[len(PACKAGE) + 1 :] or b} ({kind})"
 
 
-def child(command: str, dest: str, source: str, argv: list[str]) -> int:
-    """Run ``argv`` through the CLI under the tracer, the spine's writes taken under
-    ``dest``; print the summary as JSON."""
+def _runner(via: str) -> Callable[[list[str]], object]:
+    """What runs ``argv``: ``entry``, the console script's own dispatch (``cli.entry.main``:
+    the typer-free fast path for the invocations it serves, the typer app for the rest), its
+    ``SystemExit`` taken as the exit code; ``app``, the typer app's in-process ``run(argv)``
+    (also what a checkout without ``cli/entry.py`` gets)."""
     import importlib
 
+    if via == "entry":
+        try:
+            entry = importlib.import_module(f"{PACKAGE}.cli.entry")
+        except ImportError:
+            entry = None
+        if entry is not None:
+
+            def run(argv: list[str]) -> object:
+                try:
+                    entry.main(argv)
+                except SystemExit as exc:
+                    return exc.code
+                return 0
+
+            return run
     cli = importlib.import_module(f"{PACKAGE}.cli")
     if not hasattr(cli, "run"):
         cli = importlib.import_module(f"{PACKAGE}.cli.app")
+    return cli.run  # type: ignore[no-any-return]
+
+
+def child(command: str, dest: str, source: str, argv: list[str], via: str = "entry") -> int:
+    """Run ``argv`` through the CLI (:func:`_runner`) under the tracer, the spine's writes
+    taken under ``dest``; print the summary as JSON."""
+
+    run = _runner(via)
     tracer = Tracer(command, dest, source)
     sys.addaudithook(tracer.audit)
     start = threading.Thread.start
@@ -410,7 +436,7 @@ def child(command: str, dest: str, source: str, argv: list[str]) -> int:
     threading.setprofile(tracer.profile)
     sys.setprofile(tracer.profile)
     try:
-        code = cli.run(argv)
+        code = run(argv)
     finally:
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
@@ -441,10 +467,15 @@ def _quiet_handler(folder: Path) -> type[http.server.SimpleHTTPRequestHandler]:
 
 
 def measure(
-    src: Path | None, pairs: int, commands: tuple[str, ...], workdir: Path | None = None
+    src: Path | None,
+    pairs: int,
+    commands: tuple[str, ...],
+    workdir: Path | None = None,
+    via: str = "entry",
 ) -> dict[str, object]:
     """Measure ``commands`` on the code at ``src`` (None: the installed package), in a
-    temporary folder under ``workdir`` (None: the system's), removed afterwards."""
+    temporary folder under ``workdir`` (None: the system's), removed afterwards; ``via``:
+    through the console script's dispatch (``entry``) or the typer app (``app``)."""
     env = _env(src)
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="lsdb-callpath-", dir=workdir) as tmp:
@@ -497,6 +528,7 @@ def measure(
                         "--child",
                         command,
                         *map(str, dests[command]),
+                        via,
                         "--",
                         *argv,
                     ],
@@ -516,8 +548,8 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:  # python callpath.py --child COMMAND DEST -- ARGV...
-        return child(argv[1], argv[2], argv[3], argv[5:])
+    if argv[:1] == ["--child"]:  # python callpath.py --child COMMAND DEST SOURCE VIA -- ARGV...
+        return child(argv[1], argv[2], argv[3], argv[6:], via=argv[4])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commands", nargs="*", help="download, export (default: both)")
     ap.add_argument(
@@ -527,6 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a checkout whose lungsegdb_cli to measure (default: the installed one)",
     )
     ap.add_argument("--pairs", type=int, default=2, help="synth pairs per group (default 2)")
+    ap.add_argument(
+        "--via",
+        choices=("entry", "app"),
+        default="entry",
+        help="entry: as the console script runs it (default); app: the typer app's run(argv)",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--edges", action="store_true", help="also list the returns, one a line")
     ap.add_argument(
@@ -537,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if set(args.commands) - set(COMMANDS):
         ap.error(f"commands are {', '.join(COMMANDS)}")
-    results = measure(args.src, args.pairs, tuple(args.commands or COMMANDS))
+    results = measure(args.src, args.pairs, tuple(args.commands or COMMANDS), via=args.via)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
