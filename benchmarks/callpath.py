@@ -416,7 +416,7 @@ def _runner(via: str) -> Callable[[list[str]], object]:
     cli = importlib.import_module(f"{PACKAGE}.cli")
     if not hasattr(cli, "run"):
         cli = importlib.import_module(f"{PACKAGE}.cli.app")
-    return cli.run  # type: ignore[no-any-return]
+    return cli.run
 
 
 def child(command: str, dest: str, source: str, argv: list[str], via: str = "entry") -> int:
