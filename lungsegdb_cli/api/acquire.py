@@ -272,7 +272,7 @@ def extract(
 
     # The caps and the thread count, read before anything (also when the tree is there).
     envvars.check([*envvars.EXTRACT, *envvars.WORKERS, envvars.LOCK])
-    paths = data_paths(data_dir)
+    paths = data_paths(data_dir, writing=True)
     if archive is None:
         return _extract.extract_recorded(paths, force=force, progress=progress)
     return _extract.extract_archive(paths, Path(archive), force=force, progress=progress)

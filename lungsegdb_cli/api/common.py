@@ -18,14 +18,18 @@ _Op = TypeVar("_Op", bound=Callable[..., Any])
 
 
 def data_paths(
-    data_dir: PathLike | None, *, must_exist: bool = False, tidy: bool = True
+    data_dir: PathLike | None,
+    *,
+    must_exist: bool = False,
+    tidy: bool = True,
+    writing: bool = False,
 ) -> DataPaths:
     """Every operation's data dir, recovered first (a commit a killed writer left half-done
     is finished before anything is read or written): :mod:`lungsegdb_cli.state.datadir`
-    (``tidy``: see :func:`~lungsegdb_cli.state.datadir.open_data_dir`)."""
+    (``tidy``, ``writing``: see :func:`~lungsegdb_cli.state.datadir.open_data_dir`)."""
     from lungsegdb_cli.state.datadir import open_data_dir
 
-    return open_data_dir(data_dir, must_exist=must_exist, tidy=tidy)
+    return open_data_dir(data_dir, must_exist=must_exist, tidy=tidy, writing=writing)
 
 
 def boundary(op: _Op) -> _Op:

@@ -17,7 +17,7 @@ Layout under a data root ``<root>``::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,14 +117,35 @@ class DataPaths:
 
 
 def looks_like_tree(path: Path) -> bool:
-    """True if ``path`` holds at least one variant folder of the documented tree."""
+    """True if ``path`` holds at least one leaf folder of the documented tree, however its
+    three levels are spelt (``raw data/V1/CT_Images``, ``Preprocessed_Data/v2/images``): a
+    variant folder alone is not enough -- ``data/raw`` or ``data/preprocessed`` of a project's
+    own layout is no LungSegDB tree."""
     try:
         return any(
-            child.is_dir() and dataset.canonical_variant(child.name) is not None
-            for child in path.iterdir()
+            _holds(variant, dataset.canonical_version)
+            and any(
+                _holds(version, dataset.canonical_kind)
+                for version in variant.iterdir()
+                if version.is_dir() and dataset.canonical_version(version.name) is not None
+            )
+            for variant in path.iterdir()
+            if variant.is_dir() and dataset.canonical_variant(variant.name) is not None
         )
     except OSError:
         return False
+
+
+def _holds(folder: Path, canonical: Callable[[str], str | None]) -> bool:
+    """``folder`` holds a folder whose name ``canonical`` knows."""
+    return any(c.is_dir() and canonical(c.name) is not None for c in folder.iterdir())
+
+
+def managed(tree: Path) -> bool:
+    """``tree`` is a tree lungsegdb wrote: its manifest lies beside it, or its data root
+    holds lungsegdb's state folder."""
+    parent = tree.parent
+    return (parent / f"{tree.name}.sha256").is_file() or (parent / STATE_DIRNAME).is_dir()
 
 
 def resolve(
@@ -132,12 +153,16 @@ def resolve(
     env: Mapping[str, str] | None = None,
     *,
     must_exist: bool = False,
+    writing: bool = False,
 ) -> DataPaths:
     """Resolve the data root and the tree folder.
 
     ``data_dir`` may be a data root (holding ``LungSegDB/``), the LungSegDB folder itself, or
-    any folder laid out like it; None means ``$LUNGSEGDB_HOME`` (an empty variable counts as
-    unset), else the user cache dir. An empty or blank ``data_dir`` (``--data-dir ""``: an
+    any folder laid out like it (:func:`looks_like_tree`). For a command that writes the tree
+    (``writing``: download, extract) such a folder is the tree only if lungsegdb wrote it
+    (:func:`managed`); any other folder is a data root, its tree ``<it>/LungSegDB``: a folder
+    of the user's is never replaced by an extraction. None means ``$LUNGSEGDB_HOME`` (an
+    empty variable counts as unset), else the user cache dir. An empty or blank ``data_dir`` (``--data-dir ""``: an
     unset variable, typically) is a :class:`UsageError` (exit 2), never the current folder nor
     the default. With ``must_exist`` an explicit path that does not exist is a
     :class:`UsageError` (exit 2).
@@ -182,6 +207,11 @@ def resolve(
             path=str(root),
         )
     nested = root / dataset.DATASET_DIRNAME
-    if not nested.is_dir() and root.is_dir() and looks_like_tree(root):
+    if (
+        not nested.is_dir()
+        and root.is_dir()
+        and looks_like_tree(root)
+        and (not writing or managed(root))
+    ):
         return DataPaths(root=root.parent, dataset_dir=root)
     return DataPaths(root=root, dataset_dir=nested)

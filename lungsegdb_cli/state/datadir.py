@@ -17,12 +17,19 @@ from lungsegdb_cli.state import commit
 
 
 def open_data_dir(
-    data_dir: str | os.PathLike[str] | None, *, must_exist: bool = False, tidy: bool = True
+    data_dir: str | os.PathLike[str] | None,
+    *,
+    must_exist: bool = False,
+    tidy: bool = True,
+    writing: bool = False,
 ) -> DataPaths:
     """The data dir ``data_dir`` names (as ``--data-dir``: see :func:`resolve`), with any
     interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`). ``tidy``
     False leaves what a killed writer staged beside the tree (a committed commit is still
-    finished): ``lungsegdb clean`` lists it, under the writer lock, before deleting it."""
-    paths = resolve(data_dir, must_exist=must_exist)  # a wrong type: UsageError there
+    finished): ``lungsegdb clean`` lists it, under the writer lock, before deleting it.
+    ``writing``: for a command that writes the tree (:func:`resolve`)."""
+    paths = resolve(
+        data_dir, must_exist=must_exist, writing=writing
+    )  # a wrong type: UsageError there
     commit.settle(paths, tidy=tidy)
     return paths

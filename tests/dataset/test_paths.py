@@ -52,8 +52,37 @@ def test_data_dir_pointing_at_the_tree_itself(tmp_path: Path) -> None:
 
 def test_data_dir_at_any_folder_laid_out_like_the_tree(tmp_path: Path) -> None:
     tree = tmp_path / "my_copy"
-    (tree / "Preprocessed_Data" / "V2").mkdir(parents=True)
+    (tree / "Preprocessed_Data" / "V2" / "images").mkdir(parents=True)
     assert paths.resolve(tree, {}).dataset_dir == tree
+
+
+@pytest.mark.parametrize(
+    "folders, tree",
+    [
+        (["raw"], False),  # a project's data/raw: a variant's first word, nothing under it
+        (["raw/V1"], False),  # no leaf folder
+        (["preprocessed/notes", "processed"], False),
+        (["Raw Data/v1/CT Masks"], True),  # a leaf, however spelt
+        (["preprocessed data/V2/CT_Images"], True),
+    ],
+)
+def test_a_tree_is_a_folder_holding_a_leaf_folder(
+    tmp_path: Path, folders: list[str], tree: bool
+) -> None:
+    folder = tmp_path / "data"
+    for rel in folders:
+        (folder / rel).mkdir(parents=True)
+    assert paths.looks_like_tree(folder) is tree
+    assert (paths.resolve(folder, {}).dataset_dir == folder) is tree
+
+
+def test_a_writer_takes_a_folder_for_the_tree_only_if_lungsegdb_wrote_it(tmp_path: Path) -> None:
+    tree = tmp_path / "proj"
+    (tree / "raw data" / "V1" / "CT_Images").mkdir(parents=True)
+    assert paths.resolve(tree, {}).dataset_dir == tree  # a reader reads it
+    assert paths.resolve(tree, {}, writing=True).dataset_dir == tree / "LungSegDB"
+    (tmp_path / "proj.sha256").write_text("")  # its manifest beside it: lungsegdb's tree
+    assert paths.resolve(tree, {}, writing=True).dataset_dir == tree
 
 
 def test_must_exist_rejects_missing_explicit_dir(tmp_path: Path) -> None:

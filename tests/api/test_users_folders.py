@@ -1,0 +1,88 @@
+"""A writer never takes a folder of the user's for the tree it replaces (audit K, 1).
+
+``download`` and ``extract`` replace the tree folder wholesale at their commit. A data dir
+holding a project's own ``raw/`` or ``preprocessed/`` folder (the common
+``data/{raw,processed}`` layout), or a tree the user unzipped by hand beside their own files,
+used to be taken for the tree itself: the commit replaced the whole folder and the user's
+files with it, exit 0. Now a folder is a tree only if it holds a leaf folder of the documented
+layout (``<variant>/<version>/<kind>``), and a writer takes it for the tree only if lungsegdb
+wrote it (its manifest beside it, or lungsegdb's state folder); any other folder is a data
+root, the tree going to ``<it>/LungSegDB``. Readers still accept a hand-unzipped tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.ct import write_ct_tree
+
+import lungsegdb_cli as L
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def _write(how: str, data: Path, archive: Path) -> Any:
+    if how == "download":
+        return L.download(data, archive=archive)
+    return L.extract(data, archive=archive)
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+@pytest.mark.parametrize("name", ["raw", "raw_data", "Raw Data", "preprocessed"])
+def test_a_project_folder_named_like_a_variant_is_left_alone(
+    how: str, name: str, synth_result: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    (data / name).mkdir(parents=True)
+    (data / name / "scan_001.csv").write_text("id,value\n1,2\n")
+    (data / "processed").mkdir()
+    (data / "processed" / "features.npy").write_bytes(b"\x93NUMPY" + bytes(range(64)))
+    (data / "README.md").write_text("my project\n")
+    mine = _files(data)
+
+    result = _write(how, data, Path(synth_result.archive.path))
+
+    assert result.dataset_dir == data / "LungSegDB"
+    after = _files(data)
+    assert {k: after.get(k) for k in mine} == mine  # every file of the user's, unchanged
+    assert not (tmp_path / "data.sha256").exists()  # nothing written into the parent
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+def test_a_tree_unzipped_by_hand_beside_the_users_files_is_not_replaced(
+    how: str, synth_result: Any, tmp_path: Path
+) -> None:
+    """A hand-unzipped tree (no manifest, no state) is the user's: a writer makes its own
+    ``LungSegDB/`` in it; a reader still reads the hand-unzipped tree."""
+    proj = tmp_path / "proj"
+    tree = write_ct_tree(tmp_path / "unzipped", ["1", "2"])
+    shutil.move(str(tree), str(proj))
+    (proj / "train.py").write_text("print('train')\n")
+    (proj / "results").mkdir()
+    (proj / "results" / "run1.json").write_text("{}\n")
+    mine = _files(proj)
+    assert L.validate(proj).pairs > 0  # a reader takes it for the tree
+
+    result = _write(how, proj, Path(synth_result.archive.path))
+
+    assert result.dataset_dir == proj / "LungSegDB"
+    after = _files(proj)
+    assert {k: after.get(k) for k in mine} == mine
+
+
+def test_a_writer_given_the_tree_it_made_still_works_on_it(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    L.download(data, archive=synth_result.archive.path)
+    again = L.download(data / "LungSegDB", archive=synth_result.archive.path)
+    assert again.dataset_dir == data / "LungSegDB"
+    assert not (data / "LungSegDB" / "LungSegDB").exists()
+    assert L.verify(data).ok
