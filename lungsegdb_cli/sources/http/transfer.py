@@ -83,6 +83,7 @@ from lungsegdb_cli.sources.http.resume import (
 )
 from lungsegdb_cli.sources.http.streamhash import Digests, StreamHasher
 from lungsegdb_cli.sources.http.writeback import WriteBehind
+from lungsegdb_cli.utils.fsutil import atomic_write_text
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 from lungsegdb_cli.utils.units import counted
 
@@ -142,10 +143,11 @@ class FetchResult:
 
 
 def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
-    """Write the resume sidecar of ``part`` (a plain mapping is read as a sidecar would be)."""
+    """Write the resume sidecar of ``part`` atomically (a plain mapping is read as a sidecar
+    would be)."""
     if not isinstance(state, ResumeState):
         state = ResumeState.from_mapping(state)
-    state.save(part)
+    atomic_write_text(state_path(part), state.to_json())
 
 
 class _Body(Protocol):
@@ -441,14 +443,15 @@ class _Transfer:
             self.checked_space = True
             if self.before_body is not None:
                 self.before_body(self.total, self.offset)
-        ResumeState(
+        state = ResumeState(
             source=self.source_key,
             validator=self.validator,
             total=self.total,
             filename=self.filename,
             url=self.final_url,  # redacted by ResumeState
             source_sha256=url_sha256(self.url),
-        ).save(self.part)
+        )
+        atomic_write_text(state_path(self.part), state.to_json())
         if not self.started or mode == "wb":
             self.started = True
             name = self.filename or self.part.name
