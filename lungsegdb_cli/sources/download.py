@@ -60,7 +60,7 @@ from lungsegdb_cli.utils.progress import Progress, ensure, note
 if TYPE_CHECKING:
     from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.sources.drive.links import Source
-    from lungsegdb_cli.sources.fetch import Network, Session
+    from lungsegdb_cli.sources.fetch import Fetched, Network, Session
     from lungsegdb_cli.sources.http.transfer import RetryPolicy
 
 __all__ = [
@@ -570,8 +570,6 @@ def _from_kept(op: _Op, here: _Here) -> DownloadResult:
 
 
 def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -> DownloadResult:
-    from lungsegdb_cli.sources.fetch import fetch_archive
-
     paths = op.paths
     tried: list[Source] = []
 
@@ -593,16 +591,7 @@ def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -
         last = source is plan[-1]
         via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
         try:
-            got = fetch_archive(
-                paths,
-                source,
-                op.pin,
-                extract=op.extract,
-                progress=op.progress,
-                net=via,
-                md5=op.md5,
-                pinned_size=pinned_size,
-            )
+            got = _fetch(op, source, via, pinned_size)
         except tries.failures as exc:
             tries.failed(source, exc)  # the only source: raises exc itself
             continue
@@ -644,6 +633,33 @@ def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -
     result.retries = list(res.retries)
     result.sources = attempts
     return result
+
+
+def _fetch(op: _Op, source: Source, net: Network, pinned_size: int | None) -> Fetched:
+    """``source``'s archive into its ``.part``: :mod:`~lungsegdb_cli.sources.fetch` prepares
+    the transfer (space, bounds, session, the transport of the URL's scheme) and checks the
+    pins afterwards; the call that writes the bytes is made here (pooch's ``retrieve``
+    calling the downloader ``choose_downloader`` gave it)."""
+    from lungsegdb_cli.sources import fetch
+
+    with fetch.prepare(
+        op.paths,
+        source,
+        op.pin,
+        extract=op.extract,
+        progress=op.progress,
+        net=net,
+        md5=op.md5,
+        pinned_size=pinned_size,
+    ) as job:
+        call = job.call
+        try:
+            res, client = call.run(source.url, job.part, **call.kwargs), fetch.CLIENT
+        except call.handed_on as exc:  # a Drive page our parser cannot follow: gdown's go
+            from lungsegdb_cli.sources.drive.gdown import CLIENT as GDOWN
+
+            res, client = job.second_client(exc), GDOWN
+    return job.finish(res, client)
 
 
 def _drop_rejected(

@@ -102,7 +102,18 @@ def test_one_orchestrator_fetches_each_source_itself(measured: dict[str, Any]) -
     spine = measured["download"]["spine"]
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert "sources.plan" not in spine["path"]
-    assert "sources.download -> sources.fetch" in spine["call_edges"]
+    assert "sources.download -> sources.http.transfer" in spine["call_edges"]
+
+
+def test_the_orchestrator_calls_the_transport_itself(measured: dict[str, Any]) -> None:
+    """``sources/fetch.py`` prepares the transfer (space, bounds, session, the transport of
+    the URL's scheme) and checks the pins afterwards, but the call that writes the ``.part``
+    is the download's own (pooch's ``retrieve`` calling what ``choose_downloader`` gave):
+    ``sources.fetch`` is off every chain on which bytes land."""
+    spine = measured["download"]["spine"]
+    assert "sources.fetch" not in spine["path"]
+    part = [c["chain"] for c in spine["chains"] if c["landed"].endswith(".part")]
+    assert part and all(c[-1] == "sources.http.transfer.fetch" for c in part), part
 
 
 def test_the_rate_guard_times_the_body_reads_without_running_them(
