@@ -405,18 +405,27 @@ def _drop_stale_parts(op: _Op) -> None:
 
 
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
-    """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
+    """Stage the tree extracted from the archive ``result`` describes into ``txn``: planned
+    by :mod:`~lungsegdb_cli.archive.extract`, the files written by the extraction's writer
+    and the manifest staged through the transaction here."""
     from lungsegdb_cli.archive import extract as extract_mod
+    from lungsegdb_cli.archive.extract_write import write_tree
 
     assert result.archive is not None and result.read_from is not None
+    paths = op.paths
     try:
-        ex = extract_mod.stage_tree(
+        with extract_mod.staging(
             txn,
-            op.paths,
+            paths,
             result.read_from,
             progress=op.progress,
             archive_sha256=str(result.archive.sha256),
-        )
+        ) as stage:
+            total = write_tree(stage.plan, stage.folder, stage.progress, stage.workers)
+            sums, sizes = stage.manifest(total)
+            txn.stage_bytes(paths.manifest, sums)
+            txn.stage_bytes(paths.manifest_sizes, sizes)
+            ex = stage.result(total)
     except ArchiveError as exc:
         part, final = result.read_from.name, result.archive.path.name
         if part != final:  # the user knows the archive by its name, not our partial file's
@@ -432,7 +441,7 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
     result.extract = ex
     result.files = ex.files
     result.extracted = True
-    result.manifest = str(op.paths.manifest)
+    result.manifest = str(paths.manifest)
 
 
 def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
