@@ -116,6 +116,18 @@ class RetryPolicy:
     timeout: tuple[float, float] = (15.0, 60.0)
     chunk_size: int = 1 << 20
 
+    @classmethod
+    def asked(cls, retries: int | None, timeout: float | None) -> RetryPolicy | None:
+        """The policy ``--retries``/``--timeout`` ask for (None: neither, the default one);
+        the connect timeout is at most ``timeout`` too."""
+        if retries is None and timeout is None:
+            return None
+        base = cls()
+        return cls(
+            retries=base.retries if retries is None else retries,
+            timeout=base.timeout if timeout is None else (min(base.timeout[0], timeout), timeout),
+        )
+
     def delay(self, failures: int, retry_after: float | None) -> float:
         base = min(self.max_backoff, self.backoff * (2 ** max(0, failures - 1)))
         if retry_after is not None:
