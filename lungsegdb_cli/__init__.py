@@ -91,8 +91,8 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.checks.stats import GroupStats, StatsResult
     from lungsegdb_cli.checks.validate import Finding, ValidateResult
     from lungsegdb_cli.checks.verify import VerifyResult
-    from lungsegdb_cli.sources.download import DownloadResult
     from lungsegdb_cli.sources.publish import PublishResult
+    from lungsegdb_cli.sources.result import DownloadResult
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.describe import CroissantResult
@@ -120,7 +120,7 @@ _LAZY = {
     "validate": "lungsegdb_cli.api",
     "verify": "lungsegdb_cli.api",
     "CleanResult": "lungsegdb_cli.api.housekeeping",
-    "DownloadResult": "lungsegdb_cli.sources.download",
+    "DownloadResult": "lungsegdb_cli.sources.result",
     "ExtractResult": "lungsegdb_cli.archive.extract",
     "InfoResult": "lungsegdb_cli.checks.info",
     "VerifyResult": "lungsegdb_cli.checks.verify",

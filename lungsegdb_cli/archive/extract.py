@@ -23,8 +23,10 @@ The steps of :func:`extract_archive`:
    Any failure or Ctrl-C before the commit point leaves the old state exactly as it was and
    removes what was staged (after a SIGKILL, the next run does); after it, the new state.
 
-``download`` stages the archive and its provenance into the same commit
-(:func:`stage_tree`), so the record never changes before the tree does. Files are not
+``download`` stages the archive and its provenance into the same commit, and makes steps
+4-5 itself (:func:`staging` plans and makes the staging folder; the download calls the
+writer, :mod:`lungsegdb_cli.archive.extract_write`, and stages the manifest), so the record
+never changes before the tree does. Files are not
 fsync'ed one by one (that would make extraction several times slower): one ``syncfs`` before
 the commit point makes them durable together.
 """
@@ -33,7 +35,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +66,11 @@ __all__ = [
     "RESERVE",
     "ExtractResult",
     "Limits",
+    "Staging",
     "already_intact",
     "archive_to_extract",
     "extract_archive",
-    "stage_tree",
+    "staging",
 ]
 
 
@@ -280,7 +284,55 @@ def _already(
     )
 
 
-def stage_tree(
+@dataclass
+class Staging:
+    """A tree being staged into a transaction (:func:`staging`): the archive's plan open,
+    its staging folder made. The caller writes the files
+    (:func:`lungsegdb_cli.archive.extract_write.write_tree` of :attr:`plan` into
+    :attr:`folder`), stages :meth:`manifest`'s texts through the transaction, and takes
+    :meth:`result`."""
+
+    paths: DataPaths
+    plan: Plan
+    #: the staging folder that replaces the tree at the commit
+    folder: Path
+    progress: Progress
+    workers: int | None
+    archive_sha256: str | None
+    clock: Callable[[], float] = time.monotonic
+    started: float = 0.0
+
+    def manifest(self, total: list[Entry]) -> tuple[bytes, bytes]:
+        """The manifest and its sidecar of the files written (``total``): what the caller
+        stages beside the tree (``paths.manifest``, ``paths.manifest_sizes``)."""
+        commit.checkpoint("extracted")
+        folders = {leaf: folder for folder, leaf in self.plan.mapper.mapped.items()}
+        layout = manifest.ArchiveLayout(self.plan.fmt, folders)
+        return manifest.render(total, archive_sha256=self.archive_sha256, layout=layout)
+
+    def result(self, total: list[Entry]) -> ExtractResult:
+        """What was staged, as :func:`extract_archive` reports it."""
+        mapper, target = self.plan.mapper, self.paths.dataset_dir
+        return ExtractResult(
+            dataset_dir=target,
+            archive=self.plan.archive,
+            format=self.plan.fmt,
+            files=len(total),
+            bytes=sum(e.size for e in total),
+            manifest=self.paths.manifest,
+            mapped=dict(mapper.mapped),
+            skipped=list(mapper.skipped),
+            skipped_count=mapper.skipped_count,
+            junk=mapper.junk,
+            missing=mapper.missing(),
+            replaced=target.exists(),
+            replaced_link=os.path.realpath(target) if target.is_symlink() else None,
+            seconds=self.clock() - self.started,
+        )
+
+
+@contextmanager
+def staging(
     txn: commit.Transaction,
     paths: DataPaths,
     archive: Path,
@@ -291,20 +343,36 @@ def stage_tree(
     workers: int | None = None,
     archive_sha256: str | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> ExtractResult:
-    """Extract ``archive`` into a staging folder of ``txn`` and stage the manifest beside it.
-
-    Nothing live changes until ``txn.commit()``. Raises as :func:`extract_archive`.
-    """
+) -> Iterator[Staging]:
+    """The extraction of ``archive`` into ``txn``, planned: format detected, every member
+    screened and capped (zip/7z: before anything is created), the free space checked, the
+    staging folder made. The caller writes the files and stages the manifest (see
+    :class:`Staging`): ``download`` does, so this module is not on the stack while the bytes
+    land. Nothing live changes until ``txn.commit()``. Raises as :func:`extract_archive`."""
     t0 = clock()
     limits = Limits.from_env() if limits is None else limits
     fmt = af.detect(archive) if fmt is None else fmt
     with open_plan(archive, fmt, limits) as plan:
-        result = _stage_planned(
-            txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
-        )
-    result.seconds = clock() - t0
-    return result
+        yield _begin(txn, paths, plan, progress, workers, archive_sha256, clock, t0)
+
+
+def _begin(
+    txn: commit.Transaction,
+    paths: DataPaths,
+    plan: Plan,
+    progress: Progress | None,
+    workers: int | None,
+    archive_sha256: str | None,
+    clock: Callable[[], float],
+    t0: float,
+) -> Staging:
+    """Check the free space for ``plan``'s files and make the staging folder of ``txn``."""
+    target, archive, jobs = paths.dataset_dir, plan.archive, plan.jobs
+    wanted = sum(m.size for m, _ in jobs) if jobs is not None else plan.reader.archive_size
+    check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
+    folder = txn.stage_dir(target)
+    commit.checkpoint("staging")
+    return Staging(paths, plan, folder, ensure(progress), workers, archive_sha256, clock, t0)
 
 
 def _stage_planned(
@@ -316,33 +384,11 @@ def _stage_planned(
     workers: int | None,
     archive_sha256: str | None,
 ) -> ExtractResult:
-    """Write ``plan``'s files into a staging folder of ``txn``, then stage the manifest."""
-    prog = ensure(progress)
-    target, archive, jobs = paths.dataset_dir, plan.archive, plan.jobs
-    wanted = sum(m.size for m, _ in jobs) if jobs is not None else plan.reader.archive_size
-    check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
-    staging = txn.stage_dir(target)
-    commit.checkpoint("staging")
-    total = write_tree(plan, staging, prog, workers)
-    commit.checkpoint("extracted")
-    mapper = plan.mapper
-    folders = {leaf: folder for folder, leaf in mapper.mapped.items()}
-    layout = manifest.ArchiveLayout(plan.fmt, folders)
-    sums, sizes = manifest.render(total, archive_sha256=archive_sha256, layout=layout)
+    """Write ``plan``'s files into a staging folder of ``txn``, then stage the manifest
+    (``extract``'s own run; ``download`` makes these steps itself)."""
+    stage = _begin(txn, paths, plan, progress, workers, archive_sha256, time.monotonic, 0.0)
+    total = write_tree(plan, stage.folder, stage.progress, workers)
+    sums, sizes = stage.manifest(total)
     txn.stage_bytes(paths.manifest, sums)
     txn.stage_bytes(paths.manifest_sizes, sizes)
-    return ExtractResult(
-        dataset_dir=target,
-        archive=archive,
-        format=plan.fmt,
-        files=len(total),
-        bytes=sum(e.size for e in total),
-        manifest=paths.manifest,
-        mapped=dict(mapper.mapped),
-        skipped=list(mapper.skipped),
-        skipped_count=mapper.skipped_count,
-        junk=mapper.junk,
-        missing=mapper.missing(),
-        replaced=target.exists(),
-        replaced_link=os.path.realpath(target) if target.is_symlink() else None,
-    )
+    return stage.result(total)

@@ -450,8 +450,9 @@ def fetch(
     ``bounds`` (None: from the environment; ``part`` removed), :class:`UsageError` for a
     folder."""
     from lungsegdb_cli.sources.http.bounds import Bounds
-    from lungsegdb_cli.sources.http.resume import ResumeState, discard_part
+    from lungsegdb_cli.sources.http.resume import ResumeState, discard_part, state_path
     from lungsegdb_cli.sources.http.transfer import FetchResult, RetryPolicy
+    from lungsegdb_cli.utils.fsutil import atomic_write_text
 
     t0 = clock()
     progress = ensure(progress)
@@ -482,14 +483,15 @@ def fetch(
         if before_body is not None:
             before_body(total, stream.offset)
         name = posixpath.basename(path.rstrip("/")) or None
-        ResumeState(
+        state = ResumeState(
             source=source_key,
             validator=validator,
             total=total,
             filename=name,
             url=url,
             source_sha256=url_sha256(url),
-        ).save(part)
+        )
+        atomic_write_text(state_path(part), state.to_json())
         progress.start(f"Downloading {name or part.name}", total, "B")
         if stream.offset:
             progress.advance(stream.offset)

@@ -1,5 +1,11 @@
 """``lungsegdb download``: get the archive, check it, extract it, write the manifest.
 
+:func:`download` is the operation ``lungsegdb_cli.download`` hands out (through
+:mod:`lungsegdb_cli.api.acquire`; here, not in ``api/``, because ``PairDataset(download=True)``,
+a layer below the API, runs it too): it runs the steps itself (pooch's ``retrieve``): it calls
+the transport that writes the ``.part`` and the extraction's writer, and stages provenance and
+manifest through the transaction, so no helper module is on the stack when bytes land.
+
 The order of decisions:
 
 1. Nothing to do: the tree is complete (manifest present, every file at its recorded size) --
@@ -11,8 +17,9 @@ The order of decisions:
    pin, stage its provenance (the file stays where it is), extract.
 3. ``offline`` (or a kept archive that matches): never touch the network; extract the kept
    archive; else :class:`OfflineError`.
-4. Otherwise fetch (:mod:`lungsegdb_cli.sources.http.transfer`) into
-``<root>/downloads/<key>.part``; hashes
+4. Otherwise fetch (:mod:`lungsegdb_cli.sources.fetch` prepares, the transport of the URL's
+   scheme, e.g. :mod:`lungsegdb_cli.sources.http.transfer`, writes) into
+   ``<root>/downloads/<key>.part``; hashes
    come from the stream. A pin mismatch moves the file aside (``<name>.rejected``) and raises
    :class:`ChecksumMismatch`; nothing is extracted. An archive that turns out unusable (exit 4)
    is moved aside the same way.
@@ -29,38 +36,41 @@ was and what to do next; a mirror's pages and refusals :class:`MirrorRefused` (e
 from __future__ import annotations
 
 import os
-import stat
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungsegdb_cli._version import __version__
-from lungsegdb_cli.checks import manifest
+from lungsegdb_cli.checks.here import Here, tree_intact
 from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import (
-    ArchiveError,
-    CheckFailed,
-    LocalError,
-    UsageError,
-    from_os_error,
-)
+from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError
 from lungsegdb_cli.sources import plan as sources_mod
 from lungsegdb_cli.sources.request import DownloadRequest
+from lungsegdb_cli.sources.result import (
+    ACTION_DOWNLOADED,
+    ACTION_KEPT,
+    ACTION_LOCAL,
+    ACTION_UP_TO_DATE,
+    ArchiveRecord,
+    DownloadResult,
+    SourceRecord,
+)
 from lungsegdb_cli.state import commit
+from lungsegdb_cli.state.datadir import open_data_dir
 from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
-from lungsegdb_cli.utils.progress import Progress, ensure, note
+from lungsegdb_cli.utils.arguments import PathLike
+from lungsegdb_cli.utils.progress import Progress, note
 
 # The network, Drive and failure modules are imported where they are used: a download that
 # finds the tree intact (every CI run after a cache restore) never needs them, and they cost
 # more start-up time than the whole check (http.client, email, html.parser ...).
 if TYPE_CHECKING:
-    from lungsegdb_cli.archive.extract import ExtractResult
     from lungsegdb_cli.sources.drive.links import Source
-    from lungsegdb_cli.sources.fetch import Network, Session
+    from lungsegdb_cli.sources.fetch import Fetched, Network, Session
     from lungsegdb_cli.sources.http.transfer import RetryPolicy
 
 __all__ = [
@@ -74,143 +84,170 @@ __all__ = [
     "DownloadResult",
     "SourceRecord",
     "download",
+    "run",
     "tree_intact",
 ]
 
 ENV_URL = "LUNGSEGDB_URL"
 ENV_SHA256 = "LUNGSEGDB_SHA256"
 
-ACTION_UP_TO_DATE = "up-to-date"
-ACTION_DOWNLOADED = "downloaded"
-ACTION_LOCAL = "local-archive"
-ACTION_KEPT = "kept-archive"
 
+def download(
+    data_dir: PathLike | None = None,
+    *,
+    url: PathLike | None = None,
+    archive: PathLike | None = None,
+    sha256: str | None = None,
+    offline: bool | None = None,
+    force: bool = False,
+    extract: bool = True,
+    progress: Progress | None = None,
+    cookies: PathLike | None = None,
+    require_pin: bool | None = None,
+    keep_archive: bool = True,
+    urls: Sequence[str] | None = None,
+    drive: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    md5: str | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    request: DownloadRequest | None = None,
+) -> DownloadResult:
+    """Get LungSegDB into ``data_dir``: fetch, check the SHA-256, extract, write the manifest.
 
-@dataclass(frozen=True)
-class ArchiveRecord:
-    """The archive of a ``download`` run: where it is and what its provenance records."""
+    A re-run on a complete, intact tree does nothing (no network). Everything changes at one
+    crash-safe commit: a run that fails or is killed leaves the previous state.
 
-    path: Path
-    sha256: str | None
-    md5: str | None
-    size: int | None
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        The data root (default: ``$LUNGSEGDB_HOME``, else the user cache dir).
+    url : str or os.PathLike, optional
+        A Google Drive link in any form, any http(s) mirror or fsspec URL, or a local path:
+        that source alone (the command
+        line's ``--url U`` is ``urls=[U]``, Drive after it). Neither ``url`` nor ``urls``:
+        ``$LUNGSEGDB_URLS`` / ``$LUNGSEGDB_URL`` as ``urls``, else the dataset's Drive file.
+    archive : str or os.PathLike, optional
+        A file downloaded by hand: hashed, checked and extracted; no network.
+    sha256 : str, optional
+        The pin: the archive must have this SHA-256, and the tree must come from it.
+        Default: ``$LUNGSEGDB_SHA256``.
+    offline : bool, optional
+        Never touch the network. Default (None): ``$LUNGSEGDB_OFFLINE``.
+    force : bool
+        Download and extract again even if the tree is complete.
+    extract : bool
+        False: only fetch and check the archive.
+    progress : Progress, optional
+        Receives ``start``/``advance``/``done`` calls.
+    cookies : str or os.PathLike, optional
+        A Netscape cookies.txt exported from a browser signed in to Google: its Google
+        cookies are sent to Drive (the workaround for the quota page). Read only, never
+        written; never printed or recorded.
+    require_pin : bool, optional
+        Refuse to run without ``sha256`` (a :class:`UsageError`, exit 2, before anything is
+        read or fetched): CI never downloads unpinned data by accident. Default (None):
+        ``$LUNGSEGDB_REQUIRE_PIN``, so the CI guard holds for library calls too.
+    keep_archive : bool
+        False: once the tree is extracted and intact, delete the archive from
+        ``<root>/downloads`` and record that it was discarded by choice (``verify`` then
+        checks the tree only). A file given as ``archive`` is never deleted.
+    urls : str or sequence of str, optional
+        Ordered sources (a single ``str`` is one source, not its characters), tried in turn
+        under the one pin: Google Drive links, http(s)
+        mirrors, or fsspec URLs (``s3://``, ``gs://``, ``az://``, ``hf://``, ``file://``;
+        the backends are extras). Then the dataset's Drive file, unless ``drive`` is False.
+        Each failure is recorded in ``result.sources`` and the next source is tried.
+    drive : bool
+        False leaves the dataset's Drive file out (``--no-drive``); with no other source
+        that is a :class:`UsageError` (exit 2).
+    storage_options : mapping, optional
+        Keyword arguments of the fsspec backend (``--storage-option KEY=VALUE``). Never
+        printed or recorded.
+    md5 : str, optional
+        A second pin: the archive's MD5 (32 hex digits, Google Drive's own checksum). Without
+        it no MD5 is computed (``archive.md5`` is None).
+    retries : int, optional
+        Failed attempts in a row before a source is given up (0 to 100; default 6, 2 for a
+        source with another behind it; ``$LUNGSEGDB_RETRIES``). A refused connection gets one
+        quick retry whatever.
+    timeout : float, optional
+        Seconds a connection or a read may stall before it counts as failed (default
+        ``$LUNGSEGDB_TIMEOUT``, else 60).
+    request : DownloadRequest, optional
+        The whole request, already built (:meth:`DownloadRequest.build
+        <lungsegdb_cli.sources.request.DownloadRequest.build>`, as the command line does
+        where it parses its options): used as it is, and the options above are then not
+        given (a :class:`UsageError` if one is).
 
-    @classmethod
-    def of(cls, record: Provenance, path: Path) -> ArchiveRecord:
-        return cls(path, record.sha256, record.md5, record.size)
+    Returns
+    -------
+    DownloadResult
+        ``action`` (``up-to-date``, ``downloaded``, ``local-archive``, ``kept-archive``),
+        ``archive`` (path, sha256, size), ``files``, ``source``, ``archive_kept`` (whether
+        the archive is still there after the run).
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "sha256": self.sha256, "md5": self.md5, "size": self.size}
+    Raises
+    ------
+    UsageError
+        ``require_pin`` without ``sha256``, ``keep_archive=False`` with ``extract=False``, an
+        option of the wrong type (``sha256=123``, ``url=5``), or a bad ``LUNGSEGDB_MAX_*`` /
+        ``LUNGSEGDB_WORKERS`` / ``LUNGSEGDB_LOCK_TIMEOUT`` value (exit 2), before anything is
+        read or fetched, also on an intact tree.
+    ChecksumMismatch
+        The archive is not the pinned one (exit 1); nothing was extracted.
+    DownloadError
+        Network, Drive quota or permission page, offline with nothing local (exit 3).
+    ArchiveError
+        The archive is unusable or unsafe (exit 4).
+    LocalError
+        Disk full, permission denied, lock held too long (exit 5).
 
-    def present(self) -> bool:
-        """The archive is at :attr:`path`, a regular file of the recorded size (one ``stat``)."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        return stat.S_ISREG(st.st_mode) and self.size in (None, st.st_size)
+    Examples
+    --------
+    >>> import tempfile, lungsegdb_cli as L
+    >>> work = tempfile.TemporaryDirectory()
+    >>> tmp = work.name
+    >>> made = L.synth(tmp + "/synth", pairs=2)
+    >>> got = L.download(tmp + "/data", archive=made.archive.path, sha256=made.archive.sha256)
+    >>> got.action, got.files
+    ('local-archive', 16)
+    >>> L.download(tmp + "/data", sha256=made.archive.sha256, offline=True).action
+    'up-to-date'
+    >>> work.cleanup()
+    """
+    options = {
+        "urls": urls,
+        "url": url,
+        "drive": drive,
+        "archive": archive,
+        "sha256": sha256,
+        "md5": md5,
+        "require_pin": require_pin,
+        "keep_archive": keep_archive,
+        "offline": offline,
+        "force": force,
+        "extract": extract,
+        "cookies": cookies,
+        "storage_options": storage_options,
+        "retries": retries,
+        "timeout": timeout,
+    }
+    request = DownloadRequest.given(request, options)  # checked before anything is read
+    paths = open_data_dir(data_dir)  # the one door: a half-done commit is recovered first
+    result = run(paths, request, progress=progress)
+    if not request.keep_archive:
+        from lungsegdb_cli.sources import discard
 
+        discard.discard_archive(paths)
+    result.archive_kept = result.archive is not None and result.archive.present()
+    if result.extract is not None:
+        result.missing = list(result.extract.missing)
+    elif request.extract:
+        from lungsegdb_cli.dataset.tree import missing_leaves
 
-@dataclass(frozen=True)
-class SourceRecord:
-    """Where the archive came from: the URL fetched, its Drive id and the link to open (both
-    redacted, whatever they are made from)."""
-
-    url: str | None
-    drive_id: str | None
-    link: str | None
-
-    def __post_init__(self) -> None:
-        for key in ("url", "link"):
-            value = getattr(self, key)
-            if value:
-                object.__setattr__(self, key, sources_mod.redact(value))
-
-    @classmethod
-    def of(cls, record: Provenance) -> SourceRecord:
-        return cls(record.source, record.drive_id, record.link)
-
-    @classmethod
-    def recorded(cls, record: Provenance | None, fallback: Source) -> SourceRecord:
-        """The record's source, else (no record, or one without a source) ``fallback``."""
-        if record is not None and (record.source or record.drive_id):
-            return cls.of(record)
-        return cls(fallback.url, fallback.drive_id, fallback.link)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "drive_id": self.drive_id, "link": self.link}
-
-
-@dataclass
-class DownloadResult:
-    """What ``download`` did; :meth:`to_dict` is the contract's ``download --json`` shape."""
-
-    dataset_dir: Path
-    archive: ArchiveRecord | None
-    files: int | None
-    source: SourceRecord
-    action: str
-    extracted: bool
-    pinned: bool
-    manifest: str | None = None
-    pin_hint: str | None = None
-    waited_for_lock: bool = False
-    resumed_from: int = 0
-    restarts: int = 0
-    retries: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-    extract: ExtractResult | None = None
-    #: which Drive client fetched the archive ("lungsegdb" or "gdown"; None: not fetched)
-    client: str | None = None
-    #: where the archive is read from during this run (a finished ``.part`` before the commit)
-    read_from: Path | None = field(default=None, repr=False)
-    #: whether the archive is still there after the run (None: not looked at; set by the
-    #: public :func:`lungsegdb_cli.download`, False after ``--no-keep-archive``)
-    archive_kept: bool | None = None
-    #: every source tried this run, in order (:class:`lungsegdb_cli.sources.plan.Attempt`)
-    sources: list[sources_mod.Attempt] = field(default_factory=list)
-    #: the documented leaf folders the tree lacks (an archive holding part of the dataset);
-    #: set by the public :func:`lungsegdb_cli.download` when the tree is there
-    missing: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "dataset_dir": str(self.dataset_dir),
-            "archive": self.archive.to_dict() if self.archive is not None else None,
-            "files": self.files,
-            "source": self.source.to_dict(),
-            "action": self.action,
-            "extracted": self.extracted,
-            "pinned": self.pinned,
-            "manifest": self.manifest,
-            "pin_hint": self.pin_hint,
-            "waited_for_lock": self.waited_for_lock,
-            "resumed_from": self.resumed_from,
-            "restarts": self.restarts,
-            "retries": list(self.retries),
-            "elapsed": round(self.elapsed, 3),
-            "extract": self.extract.to_dict() if self.extract is not None else None,
-            "client": self.client,
-            "archive_kept": self.archive_kept,
-            "sources": [a.to_dict() for a in self.sources],
-            "missing": list(self.missing),
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# What is already here
-# ---------------------------------------------------------------------------------------------
-def tree_intact(
-    paths: DataPaths, sidecar: manifest.Sidecar | None = None, text: str | None = None
-) -> int | None:
-    """Number of files if the manifest exists and every file in it has its recorded size
-    (``sidecar`` and ``text``, the manifest's: if already read)."""
-    return manifest.intact_count(paths, sidecar=sidecar, text=text)
+        result.missing = missing_leaves(result.dataset_dir)
+    return result
 
 
 @dataclass(frozen=True)
@@ -242,44 +279,6 @@ class _Op:
         return self.request.extract
 
 
-@dataclass(frozen=True)
-class _Here:
-    """What the data dir holds, looked at once per lock held (the reader's, then the
-    writer's): the record, the archive it names if still there at its recorded size, the
-    files of the intact tree (None: not intact, or not asked because nothing is extracted)
-    and the manifest's sidecar they were checked against (read once: sizes and origin)."""
-
-    record: Provenance | None
-    kept: Path | None
-    files: int | None
-    sidecar: manifest.Sidecar | None = None
-
-    @classmethod
-    def look(cls, paths: DataPaths, extract: bool, *, force: bool = False) -> _Here:
-        """A corrupt record is never taken for "nothing recorded" (the up-to-date check would
-        vouch over it): :class:`~lungsegdb_cli.errors.ProvenanceCorrupt`, exit 1, unless
-        ``force`` (``download --force`` writes the record afresh, so it is the repair)."""
-        record = (Provenance.read if force else Provenance.load)(paths.provenance)
-        kept = record.kept_archive(paths.root) if record is not None else None
-        if not extract:
-            return cls(record, kept, None)
-        try:  # read once: the sidecar's binding to it and the intact check both need it
-            text = manifest.read_text(paths.manifest)
-        except CheckFailed:
-            text = None  # corrupt: the intact check says so
-        sidecar = manifest.Sidecar.read(paths, text)
-        return cls(record, kept, tree_intact(paths, sidecar, text), sidecar)
-
-    def kept_matches(self, pin: str | None, md5: str | None = None) -> bool:
-        """The kept archive is here and is the pinned one (any, without a pin); with an MD5
-        pin its record must name that MD5 (a record without one does not match)."""
-        if self.kept is None or self.record is None:
-            return False
-        if md5 and (self.record.md5 or "").lower() != md5:
-            return False
-        return not pin or self.record.pin == pin
-
-
 # ---------------------------------------------------------------------------------------------
 # download
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +288,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def download(
+def run(
     paths: DataPaths,
     request: DownloadRequest,
     *,
@@ -300,9 +299,11 @@ def download(
     drive_base: str | None = None,
     policy: RetryPolicy | None = None,
 ) -> DownloadResult:
-    """Make the dataset available under ``paths`` as ``request`` asks (see the module docstring
-    for the order). The other arguments are the side effects, injected: ``session`` (HTTP),
-    ``sleep`` and ``clock``, ``drive_base`` (where Google Drive is), ``policy`` (retries).
+    """Make the dataset available under ``paths`` (already opened: recovered first) as
+    ``request`` asks (see the module docstring for the order): what :func:`download` runs,
+    and ``PairDataset(download=True)``. The other arguments are the side effects, injected:
+    ``session`` (HTTP), ``sleep`` and ``clock``, ``drive_base`` (where Google Drive is),
+    ``policy`` (retries).
 
     ``request.cookies``: a Netscape cookies.txt whose Google cookies are sent to Drive (read
     once, never written; a bad file is a :class:`UsageError` before anything else happens).
@@ -329,12 +330,13 @@ def download(
         done = _up_to_date_as_reader(op)
     if done is None:
         from lungsegdb_cli.sources.fetch import Network
+        from lungsegdb_cli.sources.http.transfer import RetryPolicy
 
         net = Network(
             session,
             sleep,
             clock,
-            policy or _policy(request),
+            policy or RetryPolicy.asked(request.retries, request.timeout),
             cookies=jar,
             storage_options=dict(request.storage_options),
         )
@@ -343,28 +345,15 @@ def download(
     return done
 
 
-def _policy(request: DownloadRequest) -> RetryPolicy | None:
-    """The retry policy ``--retries``/``--timeout`` ask for (None: the default one)."""
-    from lungsegdb_cli.sources.http.transfer import RetryPolicy
-
-    if request.retries is None and request.timeout is None:
-        return None
-    base = RetryPolicy()
-    t = request.timeout
-    return RetryPolicy(
-        retries=base.retries if request.retries is None else request.retries,
-        timeout=base.timeout if t is None else (min(base.timeout[0], t), t),
-    )
-
-
 def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
     """Everything after the reader's check, under the writer lock: check again (another run
     may have finished meanwhile), then get the archive, extract it, and commit it all."""
+    from lungsegdb_cli.sources.http.resume import discard_other_parts
     from lungsegdb_cli.sources.http.transfer import discard_part
 
     paths, request = op.paths, op.request
     with commit.writing(paths) as waited:
-        here = _Here.look(paths, op.extract, force=request.force)
+        here = Here.look(paths, op.extract, force=request.force)
         done = None if request.force else _up_to_date(op, here)
         if done is not None:
             done.waited_for_lock = waited
@@ -391,32 +380,35 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
             txn.commit()
         if result.read_from is not None and result.read_from.name.endswith(".part"):
             discard_part(result.read_from)  # committed under its final name: only the sidecar
-        _drop_stale_parts(op)
+        # the partial downloads of other sources (another URL, an earlier run) go: nothing
+        # would ever resume them, and a cached data dir must not carry them
+        for name in discard_other_parts(paths.downloads_dir):
+            note(op.progress, f"removed the stale partial download {name}")
     return result
 
 
-def _drop_stale_parts(op: _Op) -> None:
-    """After a commit, the partial downloads of other sources (another URL, an earlier run)
-    go: nothing would ever resume them, and a cached data dir must not carry them."""
-    from lungsegdb_cli.sources.http.resume import discard_other_parts
-
-    for name in discard_other_parts(op.paths.downloads_dir):
-        note(op.progress, f"removed the stale partial download {name}")
-
-
 def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) -> None:
-    """Stage the tree extracted from the archive ``result`` describes into ``txn``."""
+    """Stage the tree extracted from the archive ``result`` describes into ``txn``: planned
+    by :mod:`~lungsegdb_cli.archive.extract`, the files written by the extraction's writer
+    and the manifest staged through the transaction here."""
     from lungsegdb_cli.archive import extract as extract_mod
+    from lungsegdb_cli.archive.extract_write import write_tree
 
     assert result.archive is not None and result.read_from is not None
+    paths = op.paths
     try:
-        ex = extract_mod.stage_tree(
+        with extract_mod.staging(
             txn,
-            op.paths,
+            paths,
             result.read_from,
             progress=op.progress,
             archive_sha256=str(result.archive.sha256),
-        )
+        ) as stage:
+            total = write_tree(stage.plan, stage.folder, stage.progress, stage.workers)
+            sums, sizes = stage.manifest(total)
+            txn.stage_bytes(paths.manifest, sums)
+            txn.stage_bytes(paths.manifest_sizes, sizes)
+            ex = stage.result(total)
     except ArchiveError as exc:
         part, final = result.read_from.name, result.archive.path.name
         if part != final:  # the user knows the archive by its name, not our partial file's
@@ -432,7 +424,7 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
     result.extract = ex
     result.files = ex.files
     result.extracted = True
-    result.manifest = str(op.paths.manifest)
+    result.manifest = str(paths.manifest)
 
 
 def _reject_unusable(paths: DataPaths, result: DownloadResult) -> Path | None:
@@ -462,23 +454,21 @@ def _up_to_date_as_reader(op: _Op) -> DownloadResult | None:
     half-done commit is rolled forward first (by :func:`commit.reading`)."""
     try:
         with commit.reading(op.paths):
-            return _up_to_date(op, _Here.look(op.paths, op.extract))
+            return _up_to_date(op, Here.look(op.paths, op.extract))
     except LocalError as exc:
         if commit.is_read_only(exc):
             return None  # the writer's path below reports what cannot be written
         raise
 
 
-def _tree_matches_pin(paths: DataPaths, here: _Here, pin: str) -> bool:
-    return tree_origin(paths, here.record, sidecar=here.sidecar).matches(pin)
-
-
-def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
+def _up_to_date(op: _Op, here: Here) -> DownloadResult | None:
     """The result when there is nothing to do (the tree -- or, without extraction, the kept
     archive -- is here and is the pinned one), else None."""
     paths, pin = op.paths, op.pin
     if op.extract:
-        if here.files is None or (pin and not _tree_matches_pin(paths, here, pin)):
+        if here.files is None or (
+            pin and not tree_origin(paths, here.record, sidecar=here.sidecar).matches(pin)
+        ):
             return None
         if op.md5 and (here.record is None or (here.record.md5 or "").lower() != op.md5):
             return None
@@ -499,9 +489,8 @@ def _up_to_date(op: _Op, here: _Here) -> DownloadResult | None:
 
 
 def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResult:
-    from lungsegdb_cli.sources.failures import mismatch
     from lungsegdb_cli.sources.fetch import EXTRACT_FACTOR
-    from lungsegdb_cli.sources.http.streamhash import digest_file
+    from lungsegdb_cli.sources.localfile import digest_archive
 
     paths, pin = op.paths, op.pin
     archive = archive.absolute()
@@ -510,36 +499,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
         fsutil.check_free_space(
             paths.root, int(size * EXTRACT_FACTOR), "extracting the archive", at_least=True
         )
-    prog = ensure(op.progress)
-    prog.start(f"Hashing {archive.name}", size, "B")
-    try:
-        digests = digest_file(archive, on_bytes=prog.advance, md5=op.md5 is not None)
-    except OSError as exc:
-        raise from_os_error(exc, f"read {archive}") from exc
-    prog.done()
-    if pin and digests.sha256 != pin:
-        with open(archive, "rb") as fh:
-            head = fh.read(64)
-        raise mismatch(
-            what=str(archive),
-            expected=pin,
-            actual=digests.sha256,
-            size=digests.size,
-            head=head,
-            moved_to=None,
-        )
-    if op.md5 and digests.md5 != op.md5:
-        with open(archive, "rb") as fh:
-            head = fh.read(64)
-        raise mismatch(
-            what=str(archive),
-            expected=op.md5,
-            actual=digests.md5,
-            size=digests.size,
-            head=head,
-            moved_to=None,
-            algorithm="md5",
-        )
+    digests = digest_archive(archive, pin=pin, md5=op.md5, progress=op.progress)
     record = Provenance(
         path=record_path(archive, paths.root),
         size=digests.size,
@@ -557,7 +517,7 @@ def _from_local(txn: commit.Transaction, op: _Op, archive: Path) -> DownloadResu
     return _finish(op, record, ACTION_LOCAL, at=at, read_from=archive)
 
 
-def _from_kept(op: _Op, here: _Here) -> DownloadResult:
+def _from_kept(op: _Op, here: Here) -> DownloadResult:
     from lungsegdb_cli.sources.failures import offline_error
 
     if op.extract and here.kept_matches(op.pin, op.md5):
@@ -569,9 +529,7 @@ def _from_kept(op: _Op, here: _Here) -> DownloadResult:
     raise offline_error(why, op.paths, op.source)
 
 
-def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -> DownloadResult:
-    from lungsegdb_cli.sources.fetch import fetch_archive
-
+def _from_network(txn: commit.Transaction, op: _Op, here: Here, net: Network) -> DownloadResult:
     paths = op.paths
     tried: list[Source] = []
 
@@ -593,16 +551,7 @@ def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -
         last = source is plan[-1]
         via = net if last else replace(net, policy=sources_mod.failover_policy(net.policy))
         try:
-            got = fetch_archive(
-                paths,
-                source,
-                op.pin,
-                extract=op.extract,
-                progress=op.progress,
-                net=via,
-                md5=op.md5,
-                pinned_size=pinned_size,
-            )
+            got = _fetch(op, source, via, pinned_size)
         except tries.failures as exc:
             tries.failed(source, exc)  # the only source: raises exc itself
             continue
@@ -646,6 +595,33 @@ def _from_network(txn: commit.Transaction, op: _Op, here: _Here, net: Network) -
     return result
 
 
+def _fetch(op: _Op, source: Source, net: Network, pinned_size: int | None) -> Fetched:
+    """``source``'s archive into its ``.part``: :mod:`~lungsegdb_cli.sources.fetch` prepares
+    the transfer (space, bounds, session, the transport of the URL's scheme) and checks the
+    pins afterwards; the call that writes the bytes is made here (pooch's ``retrieve``
+    calling the downloader ``choose_downloader`` gave it)."""
+    from lungsegdb_cli.sources import fetch
+
+    with fetch.prepare(
+        op.paths,
+        source,
+        op.pin,
+        extract=op.extract,
+        progress=op.progress,
+        net=net,
+        md5=op.md5,
+        pinned_size=pinned_size,
+    ) as job:
+        call = job.call
+        try:
+            res, client = call.run(source.url, job.part, **call.kwargs), fetch.CLIENT
+        except call.handed_on as exc:  # a Drive page our parser cannot follow: gdown's go
+            from lungsegdb_cli.sources.drive.gdown import CLIENT as GDOWN
+
+            res, client = job.second_client(exc), GDOWN
+    return job.finish(res, client)
+
+
 def _drop_rejected(
     txn: commit.Transaction, op: _Op, attempts: Sequence[sources_mod.Attempt]
 ) -> None:
@@ -672,20 +648,20 @@ def _finish(
     ``read_from`` during the run, that ``record`` describes."""
     from lungsegdb_cli.sources.failures import pin_hint
 
-    return DownloadResult(
-        dataset_dir=op.paths.dataset_dir,
-        archive=ArchiveRecord.of(record, at),
-        files=None,
-        source=SourceRecord.of(record),
-        action=action,
-        extracted=False,
-        pinned=op.pin is not None,
-        manifest=None,
-        pin_hint=None
+    request = op.request
+    hint = (
+        None
         if op.pin
         else pin_hint(
-            op.request.command(str(record.sha256)),
-            storage_options=bool(op.request.storage_options),
-        ),
+            request.command(str(record.sha256)), storage_options=bool(request.storage_options)
+        )
+    )
+    return DownloadResult.of_record(
+        op.paths.dataset_dir,
+        record,
+        action,
+        at=at,
         read_from=read_from,
+        pinned=op.pin is not None,
+        pin_hint=hint,
     )

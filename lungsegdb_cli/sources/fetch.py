@@ -1,5 +1,8 @@
-"""Getting the archive's bytes for ``download``: fetched
-(:mod:`lungsegdb_cli.sources.http.transfer`) into
+"""Getting the archive's bytes for ``download``, prepared and checked here, fetched by the
+download itself (:func:`prepare` gives the :class:`Job`: the call of the transport the URL's
+scheme names -- :mod:`lungsegdb_cli.sources.http.transfer`, or
+:mod:`lungsegdb_cli.sources.cloud` -- which the download makes, so this module is not on the
+stack while the bytes land; :meth:`Job.finish` then checks the pins) into
 ``<root>/downloads/<key>.part`` with the free space checked before the first byte and the
 transfer bounded (:mod:`lungsegdb_cli.sources.http.bounds`: the pinned archive's size, when the
 provenance
@@ -176,7 +179,7 @@ def _bounds(net: Network, pinned_size: int | None) -> Bounds:
     return bounds if pinned_size is None else bounds.pinned(pinned_size)
 
 
-def fetch_archive(
+def prepare(
     paths: DataPaths,
     source: drive.Source,
     pin: str | None,
@@ -186,13 +189,15 @@ def fetch_archive(
     net: Network,
     md5: str | None = None,
     pinned_size: int | None = None,
-) -> Fetched:
-    """Fetch the archive of ``source`` into ``downloads/<key>.part`` (resumed if it holds
-    bytes of the same source), never more than ``pinned_size`` bytes when the size of the
-    pinned archive is known (the caller read it from the provenance, once). Raises
-    :class:`DrivePageError` (:class:`MirrorRefused` from a mirror) for a page instead of the file
-    and :class:`ChecksumMismatch` (the file moved aside) when it is not the pinned archive
-    (``pin``: SHA-256; ``md5``: MD5, computed only when given)."""
+) -> Job:
+    """The transfer of ``source``'s archive into ``downloads/<key>.part``, prepared (the
+    folder made, the free-space check and the bounds set -- never more than ``pinned_size``
+    bytes when the size of the pinned archive is known: the caller read it from the
+    provenance, once --, the transport chosen by the URL's scheme, a session made for an
+    http(s) one). The caller makes the call that writes the bytes (:attr:`Job.call`), inside
+    ``with job:`` (which closes the session made for it), and hands the result to
+    :meth:`Job.finish`, which checks the pins. A ``.part`` holding bytes of the same source
+    is resumed."""
     downloads = paths.downloads_dir
     try:
         downloads.mkdir(parents=True, exist_ok=True)
@@ -209,14 +214,29 @@ def fetch_archive(
         "md5": md5 is not None,
         "bounds": _bounds(net, pinned_size),
     }
-    job = _Job(paths, source, pin, part, extract, progress, net, md5 is not None, common)
-    res, client = choose_transport(source.url)(job)
-    return _checked(res, part, downloads, source, pin, client, md5, paths=paths)
+    job = Job(paths, source, pin, part, extract, progress, net, md5, common)
+    job.call = choose_transport(source.url)(job)
+    return job
 
 
 @dataclass(frozen=True)
-class _Job:
-    """One source's transfer, as a transport gets it."""
+class Call:
+    """A transport's call, prepared: ``run(url, part, **kwargs)`` writes the ``.part`` and
+    returns its :class:`FetchResult`. An exception of ``handed_on`` (a Google Drive page our
+    parser cannot follow) hands the source to :meth:`Job.second_client`."""
+
+    run: Callable[..., FetchResult]
+    kwargs: dict[str, Any]
+    handed_on: tuple[type[BaseException], ...] = ()
+    #: the session made for this call, closed when the job ends (None: the caller's, or none)
+    session: Any = None
+
+
+@dataclass
+class Job:
+    """One source's transfer, as :func:`prepare` made it: the caller runs :attr:`call`
+    (``job.call.run(job.source.url, job.part, **job.call.kwargs)``) inside ``with job:``,
+    then :meth:`finish` checks what arrived."""
 
     paths: DataPaths
     source: drive.Source
@@ -225,52 +245,72 @@ class _Job:
     extract: bool
     progress: Progress | None
     net: Network
-    md5: bool
+    md5: str | None
     common: dict[str, Any]
+    call: Call = field(default_factory=lambda: Call(_no_transport, {}))
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.call.session is not None:
+            self.call.session.close()
+
+    def second_client(self, exc: BaseException) -> FetchResult:
+        """gdown's go at the Drive page ``exc`` (a :class:`drive.Refused`) carries: the
+        page's exit-3 error (with gdown's reason when it failed too) if it cannot get the
+        file."""
+        assert isinstance(exc, drive.Refused)
+        return _second_client(
+            exc.page,
+            self.paths,
+            self.source,
+            self.pin,
+            self.part,
+            self.extract,
+            self.progress,
+            self.net,
+            md5=self.md5 is not None,
+        )
+
+    def finish(self, res: FetchResult, client: str = CLIENT) -> Fetched:
+        """The fetched bytes if they are the pinned archive: :class:`ChecksumMismatch` (the
+        file moved aside to ``<name>.rejected``) when not (``pin``: SHA-256; ``md5``: MD5,
+        computed only when given)."""
+        downloads = self.paths.downloads_dir
+        return _checked(
+            res, self.part, downloads, self.source, self.pin, client, self.md5, paths=self.paths
+        )
 
 
-def _by_http(job: _Job) -> tuple[FetchResult, str]:
-    """http(s): our transfer; a Google Drive page it cannot follow goes to gdown, the
-    documented second Drive client."""
+def _no_transport(*_: object, **__: object) -> FetchResult:  # pragma: no cover - replaced
+    raise AssertionError("a job's call is set by prepare()")
+
+
+def _by_http(job: Job) -> Call:
+    """http(s): our transfer, on the caller's session or one made for it; a Google Drive
+    page it cannot follow (:class:`drive.Refused`) goes to gdown, the documented second
+    Drive client (:meth:`Job.second_client`)."""
     net = job.net
     owned = _make_session(net.cookies, job.source) if net.session is None else None
     sess = net.session if owned is None else owned
-    try:
-        return fetch(job.source.url, job.part, session=sess, **job.common), CLIENT
-    except drive.Refused as exc:
-        res = _second_client(
-            exc.page,
-            job.paths,
-            job.source,
-            job.pin,
-            job.part,
-            job.extract,
-            job.progress,
-            net,
-            md5=job.md5,
-        )
-        return res, gdown_client.CLIENT
-    finally:
-        if owned is not None:
-            owned.close()
+    return Call(fetch, {"session": sess, **job.common}, (drive.Refused,), owned)
 
 
-def _by_fsspec(job: _Job) -> tuple[FetchResult, str]:
+def _by_fsspec(job: Job) -> Call:
     """``s3://``, ``gs://``, ``az://``, ``hf://``: the fsspec backend."""
-    res = fsspec_source.fetch(
-        job.source.url, job.part, storage_options=job.net.storage_options, **job.common
-    )
-    return res, CLIENT
+    return Call(fsspec_source.fetch, {"storage_options": job.net.storage_options, **job.common})
 
 
-def _by_file(job: _Job) -> tuple[FetchResult, str]:
+def _by_file(job: Job) -> Call:
     """``file://`` (and a plain path): the same streaming copy, on the local disk through the
     standard library (:mod:`lungsegdb_cli.sources.localfile`); no extra, no fsspec."""
-    return fsspec_source.fetch(job.source.url, job.part, **job.common), CLIENT
+    return Call(fsspec_source.fetch, dict(job.common))
 
 
-#: The transport of each URL scheme (pooch's ``choose_downloader`` is the precedent).
-TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
+#: The transport of each URL scheme (pooch's ``choose_downloader`` is the precedent): it
+#: prepares the call that writes the ``.part``, which the download makes itself.
+TRANSPORTS: dict[str, Callable[[Job], Call]] = {
     "http": _by_http,
     "https": _by_http,
     **{scheme: _by_fsspec for scheme in fsspec_source.BACKENDS},
@@ -278,7 +318,7 @@ TRANSPORTS: dict[str, Callable[[_Job], tuple[FetchResult, str]]] = {
 }
 
 
-def choose_transport(url: str) -> Callable[[_Job], tuple[FetchResult, str]]:
+def choose_transport(url: str) -> Callable[[Job], Call]:
     """The transport for ``url``'s scheme; one the table lacks is a :class:`UsageError`
     (the source plan refuses such URLs first, so this is the net under it)."""
     try:

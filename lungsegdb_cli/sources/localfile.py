@@ -9,6 +9,8 @@ validator), size cap, retries and pins as a bucket, and fsspec is never imported
 its ``file://`` URL; :func:`local_path` is the way back. A folder ``publish`` wrote (its
 ``lungsegdb.json`` names the archive beside it) stands for that archive
 (:func:`published_archive`), so ``--url /mnt/mirror`` works as well as the archive's own path.
+An archive given by hand (``download --archive FILE``) is hashed and checked against the pins
+by :func:`digest_archive`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,23 @@ import os
 import stat
 import urllib.parse
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lungsegdb_cli.errors import UsageError
 from lungsegdb_cli.utils.statejson import loads
 
-__all__ = ["MIRROR_META", "LocalFiles", "local_path", "published_archive", "source_url"]
+if TYPE_CHECKING:
+    from lungsegdb_cli.sources.http.streamhash import Digests
+    from lungsegdb_cli.utils.progress import Progress
+
+__all__ = [
+    "MIRROR_META",
+    "LocalFiles",
+    "digest_archive",
+    "local_path",
+    "published_archive",
+    "source_url",
+]
 
 #: the file ``publish`` writes last into a mirror: it names the archive (and its SHA-256)
 MIRROR_META = "lungsegdb.json"
@@ -144,3 +157,38 @@ class LocalFiles:
         if mode != "rb":
             raise ValueError(f"read-only: mode {mode!r}")
         return open(path, "rb")
+
+
+def digest_archive(
+    archive: Path, *, pin: str | None, md5: str | None, progress: Progress | None
+) -> Digests:
+    """The digests of an archive given by hand (``download --archive FILE``), read once
+    (MD5 only with an ``md5`` pin), checked against the pins: a
+    :class:`~lungsegdb_cli.errors.ChecksumMismatch` (exit 1) names the file, which stays
+    where it is (the user's)."""
+    from lungsegdb_cli.errors import from_os_error
+    from lungsegdb_cli.sources.failures import mismatch
+    from lungsegdb_cli.sources.http.streamhash import digest_file
+    from lungsegdb_cli.utils.progress import ensure
+
+    prog = ensure(progress)
+    prog.start(f"Hashing {archive.name}", archive.stat().st_size, "B")
+    try:
+        digests = digest_file(archive, on_bytes=prog.advance, md5=md5 is not None)
+    except OSError as exc:
+        raise from_os_error(exc, f"read {archive}") from exc
+    prog.done()
+    for algorithm, want, got in (("sha256", pin, digests.sha256), ("md5", md5, digests.md5)):
+        if want and got != want:
+            with open(archive, "rb") as fh:
+                head = fh.read(64)
+            raise mismatch(
+                what=str(archive),
+                expected=want,
+                actual=got,
+                size=digests.size,
+                head=head,
+                moved_to=None,
+                algorithm=algorithm,
+            )
+    return digests

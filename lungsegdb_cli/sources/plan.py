@@ -150,6 +150,7 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
     object has the same size; anything else starts from byte 0. The pin is checked at the
     end. True if a part was adopted."""
     from lungsegdb_cli.sources.http.resume import ResumeState, state_path
+    from lungsegdb_cli.utils.fsutil import atomic_write_text
 
     old, new = downloads / f"{failed.key}.part", downloads / f"{nxt.key}.part"
     state = ResumeState.load(old)
@@ -157,13 +158,14 @@ def adopt_part(downloads: Path, failed: Source, nxt: Source) -> bool:
         return False
     try:
         os.replace(old, new)
-        ResumeState(
+        moved = ResumeState(
             source=nxt.key,
             validator=None,
             total=state.total,
             filename=state.filename,
             source_sha256=nxt.url_sha256,
-        ).save(new)
+        )
+        atomic_write_text(state_path(new), moved.to_json())
         state_path(old).unlink(missing_ok=True)
     except OSError:
         return False

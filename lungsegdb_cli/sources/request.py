@@ -22,6 +22,7 @@ from lungsegdb_cli.utils.arguments import is_flag, is_path
 
 __all__ = [
     "ALGORITHMS",
+    "CALL_DEFAULTS",
     "ENVIRONMENT",
     "ENV_URL",
     "ENV_URLS",
@@ -436,6 +437,28 @@ class DownloadRequest:
             storage_options=dict(storage_options or {}),
         )
 
+    @classmethod
+    def given(cls, request: object, options: Mapping[str, Any]) -> DownloadRequest:
+        """The request of one ``download(...)`` call: ``request`` as it is when one is given
+        (then none of ``options`` may differ from :data:`CALL_DEFAULTS`: a
+        :class:`UsageError`), else the one :meth:`build` makes of ``options``, the
+        environment read for those left as None (:func:`with_environment`)."""
+        if request is None:
+            return cls.build(**with_environment(options))
+        if not isinstance(request, DownloadRequest):
+            raise UsageError(
+                f"request must be a DownloadRequest, not {type(request).__name__}",
+                hint="Build it with DownloadRequest.build(...), or give the options themselves.",
+                argument="request",
+            )
+        given = sorted(k for k, v in options.items() if v != CALL_DEFAULTS[k])
+        if given:
+            raise UsageError(
+                f"download(request=...) takes no other download options (got {', '.join(given)})",
+                hint="Put them in the request: DownloadRequest.build(...).",
+            )
+        return request
+
     def command(self, sha256: str) -> str:
         """The ``lungsegdb download`` line that repeats this request's source with ``sha256``
         pinned (URLs redacted: a secret in one is never printed)."""
@@ -450,3 +473,23 @@ class DownloadRequest:
             words.append("--no-drive")
         words.append(f"--sha256 {sha256}")
         return " ".join(words)
+
+
+#: the defaults of ``download()``'s request options (given with ``request=``: a UsageError)
+CALL_DEFAULTS: dict[str, Any] = {
+    "urls": None,
+    "url": None,
+    "drive": True,
+    "archive": None,
+    "sha256": None,
+    "md5": None,
+    "require_pin": None,
+    "keep_archive": True,
+    "offline": None,
+    "force": False,
+    "extract": True,
+    "cookies": None,
+    "storage_options": None,
+    "retries": None,
+    "timeout": None,
+}

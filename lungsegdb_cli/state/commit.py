@@ -63,12 +63,10 @@ from lungsegdb_cli.state.journal import (
     ENV_SYNC,
     Journal,
     Op,
-    fsync_dir,
     read_journal,
     sync_filesystem,
-    write_durably,
 )
-from lungsegdb_cli.utils.fsutil import remove_tree
+from lungsegdb_cli.utils.fsutil import fsync_dir, remove_tree, write_atomically
 
 __all__ = [
     "APPLIED",
@@ -166,6 +164,12 @@ def _finish(paths: DataPaths, journal: Journal, hook: CrashHook) -> None:
     fsync_dir(paths.state_dir)
 
 
+def _write_journal(path: Path, journal: Journal) -> None:
+    """The journal written durably: its rename is the commit point (an ``OSError`` as it is:
+    the caller says which step failed)."""
+    write_atomically(path, journal.to_json().encode("utf-8"), durable=True, mode=0o644)
+
+
 _live: set[str] = set()  # txids of this process's transactions in progress
 
 
@@ -257,7 +261,7 @@ def recover(paths: DataPaths, hook: CrashHook | None = None) -> bool:
                 with locking.generation_lock(paths, locking.EXCLUSIVE):
                     _apply(paths.root, journal.ops, hook)
                     journal.state = APPLIED
-                    write_durably(paths.journal, journal.to_json())
+                    _write_journal(paths.journal, journal)
             except OSError as exc:
                 raise from_os_error(exc, f"finish the interrupted commit in {paths.root}") from exc
             rolled = True
@@ -457,7 +461,7 @@ class Transaction:
             sync_filesystem(paths.root)
             hook("synced")
             with locking.generation_lock(paths, locking.EXCLUSIVE):
-                write_durably(paths.journal, journal.to_json())
+                _write_journal(paths.journal, journal)
                 self.committed = True  # from here on, recovery rolls forward
                 try:
                     self._apply(journal, hook)
@@ -483,7 +487,7 @@ class Transaction:
             hook("journal written")
             _apply(self.paths.root, journal.ops, hook)
             journal.state = APPLIED
-            write_durably(self.paths.journal, journal.to_json())
+            _write_journal(self.paths.journal, journal)
         hook("applied")
 
     def abort(self) -> None:

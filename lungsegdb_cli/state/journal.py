@@ -2,8 +2,10 @@
 
 ``<state>/journal.json`` (version 1): ``{"version", "txid", "state": "committed"|"applied",
 "ops": [{"op": "put"|"remove", "final", "staged", "aside"}]}``, paths relative to the data
-root. It is written with temp file, ``fsync``, ``rename``, ``fsync`` of the folder, and read
-without blocking; one that does not parse (nested too deep or holding a lone surrogate included,
+root. The commit writes :meth:`Journal.to_json` with the one atomic writer
+(:func:`lungsegdb_cli.utils.fsutil.write_atomically`, ``durable``: temp file, ``fsync``,
+``rename``, ``fsync`` of the folder; mode 0o644 less the umask), and it is read without
+blocking; one that does not parse (nested too deep or holding a lone surrogate included,
 see :mod:`lungsegdb_cli.utils.statejson`), or names a path outside the data root, is
 :class:`~lungsegdb_cli.errors.CheckFailed` and never acted on. See
 :mod:`lungsegdb_cli.state.commit`.
@@ -11,10 +13,8 @@ see :mod:`lungsegdb_cli.utils.statejson`), or names a path outside the data root
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,35 +120,6 @@ def _corrupt_journal(paths: DataPaths, exc: BaseException) -> CheckFailed:
         ),
         path=str(paths.journal),
     )
-
-
-def write_durably(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def sync_enabled() -> bool:

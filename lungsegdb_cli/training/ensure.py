@@ -7,7 +7,7 @@
   a subclass of ``CheckFailed``), whose hint is the command that downloads it.
 * ``download=True``: a tree that is missing or not intact (a file of the manifest missing or
   of another size), or one a pin was given for, goes through the download itself
-  (:func:`lungsegdb_cli.sources.download.download`: the same sources, pin, checks, commit and
+  (:func:`lungsegdb_cli.sources.download.run`: the same sources, pin, checks, commit and
   errors as ``lungsegdb download``, and the same environment: ``LUNGSEGDB_URLS`` /
   ``LUNGSEGDB_URL``, ``LUNGSEGDB_SHA256``, ``LUNGSEGDB_OFFLINE``, ``LUNGSEGDB_REQUIRE_PIN``,
   ``LUNGSEGDB_RETRIES``, ``LUNGSEGDB_TIMEOUT``).
@@ -31,7 +31,7 @@ from lungsegdb_cli.utils.progress import Progress, ensure, note
 from lungsegdb_cli.utils.textsafe import shell_word
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from lungsegdb_cli.sources.download import DownloadResult
+    from lungsegdb_cli.sources.result import DownloadResult
 
 
 def not_downloaded(paths: DataPaths) -> NotDownloaded:
@@ -79,9 +79,10 @@ def ensure_tree(
             raise not_downloaded(paths)
         return None
     from lungsegdb_cli.checks import manifest
-    from lungsegdb_cli.sources.download import ACTION_UP_TO_DATE, tree_intact
-    from lungsegdb_cli.sources.download import download as fetch
+    from lungsegdb_cli.checks.here import tree_intact
+    from lungsegdb_cli.sources.download import run as fetch
     from lungsegdb_cli.sources.request import DownloadRequest, with_environment
+    from lungsegdb_cli.sources.result import ACTION_UP_TO_DATE
 
     # Built (and so checked: a missing pin under LUNGSEGDB_REQUIRE_PIN, a bad retries or
     # timeout) before the tree is even looked at, as `lungsegdb download` does.

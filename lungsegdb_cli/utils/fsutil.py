@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -14,34 +15,62 @@ from pathlib import Path
 from lungsegdb_cli.errors import DiskFullError, UsageError, from_os_error
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+def write_atomically(path: Path, data: bytes, *, durable: bool = False, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder (``O_EXCL``, ``fsync``)
+    and ``os.replace``: the one atomic writer; an ``OSError`` is raised as it is (the caller
+    says what it was doing: :func:`atomic_write_bytes` for most, the commit's journal).
 
-    A reader sees the old file or the new one, never a half-written one. A new file gets the
-    permissions the umask gives (as ``open`` would); a file replaced keeps its own.
+    A reader sees the old file or the new one, never a half-written one. A new file is
+    created with ``mode`` less the umask (as ``open`` would); a file replaced keeps its own
+    permissions. ``durable``: the folder is ``fsync``'ed after the rename too, so the new
+    name survives a power cut (the commit journal: its rename is the commit point).
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            old = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            old = None
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(tmp, flags, 0o666)  # the umask applies
-        try:
-            if old is not None and stat.S_ISREG(old.st_mode):
-                os.fchmod(fd, stat.S_IMODE(old.st_mode))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        old = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        old = None
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode)  # the umask applies
+    try:
+        if old is not None and stat.S_ISREG(old.st_mode):
+            os.fchmod(fd, stat.S_IMODE(old.st_mode))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`write_atomically`); an ``OSError`` is
+    the error the command gives for it (:func:`~lungsegdb_cli.errors.from_os_error`)."""
+    try:
+        write_atomically(path, data, durable=durable)
     except OSError as exc:
         raise from_os_error(exc, f"writing {path}") from exc
+
+
+def fsync_dir(folder: Path) -> None:
+    """``fsync`` a folder, so the names just made or renamed in it are durable (best effort:
+    a folder that cannot be opened or synced is left as it is)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -88,8 +117,9 @@ def write_output(path: Path, data: bytes) -> None:
 _OWN_FD = re.compile(r"^/(?:dev/(stdout|stderr)|dev/fd/(\d+)|proc/self/fd/(\d+))$")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def remove_tree(path: Path) -> None:

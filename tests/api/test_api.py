@@ -15,6 +15,7 @@ import lungsegdb_cli as L
 
 # internals: exercises api directly: behaviour the public API does not expose on its own
 from lungsegdb_cli.api import acquire, handoff, inspect, synthesize
+from lungsegdb_cli.sources import download as download_op  # the operation acquire hands out
 
 OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "synth"]
 
@@ -22,7 +23,7 @@ OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "syn
 def test_the_docstring_examples_run():
     """Every operation's Examples section runs on synth data (numpydoc, doctest)."""
     attempted = 0
-    for module in (acquire, handoff, inspect, synthesize):
+    for module in (acquire, download_op, handoff, inspect, synthesize):
         flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
         result = doctest.testmod(module, optionflags=flags)
         assert result.failed == 0, module.__name__

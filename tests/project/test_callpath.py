@@ -92,7 +92,9 @@ def test_the_spine_is_the_chains_on_which_bytes_land(measured: dict[str, Any]) -
         landed = " ".join(c["landed"] for c in spine["chains"])
         assert "staging-*" in landed and not re.search(r"staging-\d|url-[0-9a-f]", landed)
     landed = " ".join(c["landed"] for c in download["chains"])
-    assert ".part" in landed and ".TIF" in landed and "LungSegDB.sha256" in landed
+    # the manifest is staged on the provenance's chain (the orchestrator's own stage_bytes):
+    # one chain, whose first landing is the provenance (test_the_orchestrator_calls_...)
+    assert ".part" in landed and ".TIF" in landed and ".provenance.json" in landed
     assert {"archive.extract_write", "sources.http.transfer"} < set(download["path"])
     assert "training.export.place" in export["path"]
     assert "utils.progress" not in download["path"] + export["path"]  # leaf helpers are off it
@@ -107,7 +109,18 @@ def test_one_orchestrator_fetches_each_source_itself(measured: dict[str, Any]) -
     spine = measured["download"]["spine"]
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert "sources.plan" not in spine["path"]
-    assert "sources.download -> sources.fetch" in spine["call_edges"]
+    assert "sources.download -> sources.http.transfer" in spine["call_edges"]
+
+
+def test_the_orchestrator_calls_the_transport_itself(measured: dict[str, Any]) -> None:
+    """``sources/fetch.py`` prepares the transfer (space, bounds, session, the transport of
+    the URL's scheme) and checks the pins afterwards, but the call that writes the ``.part``
+    is the download's own (pooch's ``retrieve`` calling what ``choose_downloader`` gave):
+    ``sources.fetch`` is off every chain on which bytes land."""
+    spine = measured["download"]["spine"]
+    assert "sources.fetch" not in spine["path"]
+    part = [c["chain"] for c in spine["chains"] if c["landed"].endswith(".part")]
+    assert part and all(c[-1] == "sources.http.transfer.fetch" for c in part), part
 
 
 def test_the_rate_guard_times_the_body_reads_without_running_them(
@@ -120,3 +133,19 @@ def test_the_rate_guard_times_the_body_reads_without_running_them(
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert "sources.http.bounds" not in spine["path"]
     assert "sources.http.transfer -> sources.http.body" in spine["call_edges"]
+
+
+def test_the_orchestrator_calls_the_extraction_writer_itself(measured: dict[str, Any]) -> None:
+    """``archive/extract.py`` plans (the archive opened, its format, the plan, the staging
+    folder), but the tree's files are written by ``archive/extract_write.py`` called by the
+    download itself, and the manifest is staged through the transaction by the download
+    itself, beside the provenance: ``archive.extract`` is off every chain on which bytes
+    land, and so is ``checks.manifest``."""
+    spine = measured["download"]["spine"]
+    assert "archive.extract" not in spine["path"] and "checks.manifest" not in spine["path"]
+    assert "sources.download -> archive.extract_write" in spine["call_edges"]
+    chains = [c["chain"] for c in spine["chains"]]
+    tree = [c for c in chains if c[-1] == "archive.extract_write.write_tree"]
+    staged = [c for c in chains if c[-1] == "state.commit.stage_bytes"]
+    assert tree and staged and all(c[-2].startswith("sources.download.") for c in tree + staged)
+    assert len(staged) == 1  # provenance, manifest and its sidecar: one chain

@@ -134,7 +134,7 @@ def test_the_sidecar_round_trips_and_keeps_its_format(tmp_path: Path) -> None:
         url="http://h/",
         source_sha256="ab" * 32,
     )
-    state.save(part)
+    fetch._write_state(part, state)
     assert json.loads(state_path(part).read_text()) == {
         "filename": "a.zip",
         "source": "k",

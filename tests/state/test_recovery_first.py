@@ -143,3 +143,21 @@ def test_every_command_goes_through_the_one_door() -> None:
             if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
         }
         assert calls & doors, f"{op.name} does not get its data dir through data_paths()"
+
+
+def test_the_download_operation_goes_through_the_one_door() -> None:
+    """``download`` is ``sources/download.py``'s own function, handed out by ``api/acquire.py``
+    as it is (the public function is the operation, and ``PairDataset(download=True)`` runs
+    it from below the API): it opens its data dir through the door itself
+    (``state/datadir``'s ``open_data_dir``, what ``api.common.data_paths`` calls) and then
+    runs the steps."""
+    from lungsegdb_cli.api import acquire
+    from lungsegdb_cli.sources import download
+
+    assert acquire.download is download.download
+    tree = ast.parse((PACKAGE / "sources" / "download.py").read_text())
+    fn = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "download")
+    calls = {
+        c.func.id for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+    }
+    assert {"open_data_dir", "run"} <= calls

@@ -10,10 +10,10 @@ from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.sources import download
 from lungsegdb_cli.sources.request import DownloadRequest
 
-#: What :func:`lungsegdb_cli.sources.download.download` takes besides the request.
+#: What :func:`lungsegdb_cli.sources.download.run` takes besides the request.
 INJECTED = ("progress", "session", "sleep", "clock", "drive_base", "policy")
 
 
 def run_download(paths: DataPaths, **kw: Any) -> download.DownloadResult:
     injected = {k: kw.pop(k) for k in INJECTED if k in kw}
-    return download.download(paths, DownloadRequest.build(**kw), **injected)
+    return download.run(paths, DownloadRequest.build(**kw), **injected)

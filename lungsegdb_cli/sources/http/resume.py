@@ -6,7 +6,8 @@ recorded, the SHA-256 of its full URL), the validator (ETag or Last-Modified, se
 ``If-Range``), the announced total, the server's file name and the final URL, redacted (a
 signed URL's signature, user info: :mod:`lungsegdb_cli._redact`). A sidecar that is absent,
 not a regular file, not JSON or holds a field of the wrong type loads as the empty state
-(start afresh); it is never trusted blindly.
+(start afresh); it is never trusted blindly. The state only serialises itself
+(:meth:`ResumeState.to_json`): the transfer that writes the ``.part`` writes its sidecar.
 
 :func:`discard_other_parts` removes the partial downloads of other sources once a download
 has committed (they would otherwise stay in ``downloads/`` forever).
@@ -97,11 +98,11 @@ class ResumeState:
             return cls()
         return cls.from_mapping(data)
 
-    def save(self, part: Path) -> None:
-        """Write the sidecar of ``part`` atomically (a reader never sees half of it)."""
-        from lungsegdb_cli.utils.fsutil import atomic_write_text
-
-        atomic_write_text(state_path(part), json.dumps(asdict(self), sort_keys=True))
+    def to_json(self) -> str:
+        """The sidecar's text (what :meth:`load` reads back); whoever writes the ``.part``
+        writes it beside it, at :func:`state_path`, with the atomic writer
+        (:func:`lungsegdb_cli.utils.fsutil.atomic_write_text`): a reader never sees half."""
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 def discard_part(part: Path) -> None:

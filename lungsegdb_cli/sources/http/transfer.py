@@ -83,6 +83,7 @@ from lungsegdb_cli.sources.http.resume import (
 )
 from lungsegdb_cli.sources.http.streamhash import Digests, StreamHasher
 from lungsegdb_cli.sources.http.writeback import WriteBehind
+from lungsegdb_cli.utils.fsutil import atomic_write_text
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 from lungsegdb_cli.utils.units import counted
 
@@ -115,6 +116,18 @@ class RetryPolicy:
     timeout: tuple[float, float] = (15.0, 60.0)
     chunk_size: int = 1 << 20
 
+    @classmethod
+    def asked(cls, retries: int | None, timeout: float | None) -> RetryPolicy | None:
+        """The policy ``--retries``/``--timeout`` ask for (None: neither, the default one);
+        the connect timeout is at most ``timeout`` too."""
+        if retries is None and timeout is None:
+            return None
+        base = cls()
+        return cls(
+            retries=base.retries if retries is None else retries,
+            timeout=base.timeout if timeout is None else (min(base.timeout[0], timeout), timeout),
+        )
+
     def delay(self, failures: int, retry_after: float | None) -> float:
         base = min(self.max_backoff, self.backoff * (2 ** max(0, failures - 1)))
         if retry_after is not None:
@@ -142,10 +155,11 @@ class FetchResult:
 
 
 def _write_state(part: Path, state: ResumeState | Mapping[str, object]) -> None:
-    """Write the resume sidecar of ``part`` (a plain mapping is read as a sidecar would be)."""
+    """Write the resume sidecar of ``part`` atomically (a plain mapping is read as a sidecar
+    would be)."""
     if not isinstance(state, ResumeState):
         state = ResumeState.from_mapping(state)
-    state.save(part)
+    atomic_write_text(state_path(part), state.to_json())
 
 
 class _Body(Protocol):
@@ -441,14 +455,15 @@ class _Transfer:
             self.checked_space = True
             if self.before_body is not None:
                 self.before_body(self.total, self.offset)
-        ResumeState(
+        state = ResumeState(
             source=self.source_key,
             validator=self.validator,
             total=self.total,
             filename=self.filename,
             url=self.final_url,  # redacted by ResumeState
             source_sha256=url_sha256(self.url),
-        ).save(self.part)
+        )
+        atomic_write_text(state_path(self.part), state.to_json())
         if not self.started or mode == "wb":
             self.started = True
             name = self.filename or self.part.name
