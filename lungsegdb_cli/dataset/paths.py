@@ -142,10 +142,9 @@ def _holds(folder: Path, canonical: Callable[[str], str | None]) -> bool:
 
 
 def managed(tree: Path) -> bool:
-    """``tree`` is a tree lungsegdb wrote: its manifest lies beside it, or its data root
-    holds lungsegdb's state folder."""
-    parent = tree.parent
-    return (parent / f"{tree.name}.sha256").is_file() or (parent / STATE_DIRNAME).is_dir()
+    """``tree`` is a tree lungsegdb wrote: its manifest lies beside it. (Not lungsegdb's state
+    folder beside it: a reader makes its decode cache there for any tree it reads.)"""
+    return (tree.parent / f"{tree.name}.sha256").is_file()
 
 
 def resolve(
@@ -160,12 +159,12 @@ def resolve(
     ``data_dir`` may be a data root (holding ``LungSegDB/``), the LungSegDB folder itself, or
     any folder laid out like it (:func:`looks_like_tree`). For a command that writes the tree
     (``writing``: download, extract) such a folder is the tree only if lungsegdb wrote it
-    (:func:`managed`); any other folder is a data root, its tree ``<it>/LungSegDB``: a folder of
-    the user's is never replaced by an extraction. None means ``$LUNGSEGDB_HOME`` (an empty
-    variable counts as unset), else the user cache dir. An empty or blank ``data_dir``
-    (``--data-dir ""``: an unset variable, typically) is a :class:`UsageError` (exit 2), never
-    the current folder nor the default. With ``must_exist`` an explicit path that does not exist
-    is a :class:`UsageError` (exit 2).
+    (:func:`managed`: its manifest beside it); any other folder is a data root, its tree
+    ``<it>/LungSegDB``: a folder of the user's is never replaced by an extraction. None means
+    ``$LUNGSEGDB_HOME`` (an empty variable counts as unset), else the user cache dir. An empty
+    or blank ``data_dir`` (``--data-dir ""``: an unset variable, typically) is a
+    :class:`UsageError` (exit 2), never the current folder nor the default. With ``must_exist``
+    an explicit path that does not exist is a :class:`UsageError` (exit 2).
     """
     env = os.environ if env is None else env
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):

@@ -234,7 +234,9 @@ def download(
         "timeout": timeout,
     }
     request = DownloadRequest.given(request, options)  # checked before anything is read
-    paths = open_data_dir(data_dir)  # the one door: a half-done commit is recovered first
+    # the one door (a half-done commit is recovered first), as a writer: a folder of the
+    # user's is a data root, never the tree this run replaces
+    paths = open_data_dir(data_dir, writing=True)
     result = run(paths, request, progress=progress)
     if not request.keep_archive:
         from lungsegdb_cli.sources import discard

@@ -26,7 +26,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, LungSegDBError, NotDownloaded, hide_secret_chain
+from lungsegdb_cli.errors import (
+    CheckFailed,
+    LungSegDBError,
+    NotDownloaded,
+    UsageError,
+    hide_secret_chain,
+)
 from lungsegdb_cli.utils.progress import Progress, ensure, note
 from lungsegdb_cli.utils.textsafe import shell_word
 
@@ -53,6 +59,16 @@ def _has_tree(paths: DataPaths) -> bool:
     except CheckFailed:
         return False
     return True
+
+
+def _users_tree(paths: DataPaths) -> bool:
+    """The tree is a folder the reader took for it (laid out like one, not named LungSegDB
+    under the data root) that lungsegdb did not write: a download must not replace it."""
+    from lungsegdb_cli.dataset.card import DATASET_DIRNAME
+    from lungsegdb_cli.dataset.paths import managed
+
+    taken = paths.dataset_dir != paths.root / DATASET_DIRNAME
+    return taken and paths.dataset_dir.is_dir() and not managed(paths.dataset_dir)
 
 
 def ensure_tree(
@@ -103,6 +119,15 @@ def ensure_tree(
     intact = tree_intact(paths) is not None
     if intact and pin is None:
         return None
+    if not intact and _users_tree(paths):
+        raise UsageError(
+            f"{paths.dataset_dir} is a tree lungsegdb did not write (no manifest beside it): "
+            "download=True would replace it, and whatever else the folder holds",
+            hint="Give its parent or another folder as the data dir (the download goes to "
+            "<it>/LungSegDB), or read this tree as it is with download=False.",
+            argument="download",
+            path=str(paths.dataset_dir),
+        )
     if unless is not None and (not intact or manifest.tree_archive(paths) != pin):
         raise unless()
     progress = ensure(progress)

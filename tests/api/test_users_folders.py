@@ -6,8 +6,7 @@ holding a project's own ``raw/`` or ``preprocessed/`` folder (the common
 used to be taken for the tree itself: the commit replaced the whole folder and the user's
 files with it, exit 0. Now a folder is a tree only if it holds a leaf folder of the documented
 layout (``<variant>/<version>/<kind>``), and a writer takes it for the tree only if lungsegdb
-wrote it (its manifest beside it, or lungsegdb's state folder); any other folder is a data
-root, the tree going to ``<it>/LungSegDB``. Readers still accept a hand-unzipped tree.
+wrote it (its manifest beside it); any other folder is a data root, the tree going to ``<it>/LungSegDB``. Readers still accept a hand-unzipped tree.
 """
 
 from __future__ import annotations
@@ -86,3 +85,19 @@ def test_a_writer_given_the_tree_it_made_still_works_on_it(
     assert again.dataset_dir == data / "LungSegDB"
     assert not (data / "LungSegDB" / "LungSegDB").exists()
     assert L.verify(data).ok
+
+
+def test_pairdataset_download_refuses_to_replace_a_tree_it_did_not_write(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """``PairDataset(folder, download=True)`` on a hand-unzipped tree that is not intact (no
+    manifest): the download would replace the folder, so it is a UsageError, nothing read."""
+    proj = tmp_path / "proj"
+    shutil.move(str(write_ct_tree(tmp_path / "unzipped", ["1"])), str(proj))
+    (proj / "notes.md").write_text("mine\n")
+    mine = _files(proj)
+    with pytest.raises(L.UsageError) as info:
+        L.PairDataset(proj, download=True, urls=[synth_result.archive.path], drive=False)
+    assert info.value.exit_code == 2 and "did not write" in info.value.message
+    assert _files(proj) == mine
+    assert len(L.PairDataset(proj, variant="all")) > 0  # read as it is
