@@ -3,10 +3,11 @@
 ``download`` and ``extract`` replace the tree folder wholesale at their commit. A data dir
 holding a project's own ``raw/`` or ``preprocessed/`` folder (the common
 ``data/{raw,processed}`` layout), or a tree the user unzipped by hand beside their own files,
-used to be taken for the tree itself: the commit replaced the whole folder and the user's
-files with it, exit 0. Now a folder is a tree only if it holds a leaf folder of the documented
-layout (``<variant>/<version>/<kind>``), and a writer takes it for the tree only if lungsegdb
-wrote it (its manifest beside it); any other folder is a data root, the tree going to ``<it>/LungSegDB``. Readers still accept a hand-unzipped tree.
+used to be taken for the tree itself: the commit replaced the whole folder and the user's files
+with it, exit 0. Now a folder is a tree only if it holds a leaf folder of the documented layout
+(``<variant>/<version>/<kind>``), and a writer takes it for the tree only if lungsegdb wrote it
+(its manifest beside it); any other folder is a data root, the tree going to ``<it>/LungSegDB``.
+Readers still accept a hand-unzipped tree.
 """
 
 from __future__ import annotations
