@@ -2,8 +2,8 @@
 into shards for Hugging Face ``datasets`` and WebDataset, atomically.
 
 ``run`` (the front door: splits, plan, staging, record), ``layout`` (each format's paths and
-metadata), ``place`` (link, or rewrite masks 0/1), ``claim`` (owning OUT for the run),
-``atomic`` (staging beside OUT, one rename into place), ``check`` (``verify-export``); the
+metadata), ``place`` (link, or rewrite masks 0/1), ``outdir`` (OUT's protocol: claimed for the
+run, staged beside, one rename into place, debris recovered), ``check`` (``verify-export``); the
 packed formats: ``samples`` (each pair's bytes, read once), ``shardsize`` (``--shard-size``),
 ``hf`` (Parquet shards and a dataset card), ``webdataset`` (tar shards and ``shards.json``).
 

@@ -1,8 +1,8 @@
 """``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
 
-OUT is claimed first (:mod:`lungsegdb_cli.training.export.claim`: a second export to it fails at
-once, exit 5) and what it holds is recorded
-(:func:`~lungsegdb_cli.training.export.atomic.check_target`:
+OUT is claimed first (:func:`~lungsegdb_cli.training.export.outdir.claim`: a second export to
+it fails at once, exit 5) and what it holds is recorded
+(:func:`~lungsegdb_cli.training.export.outdir.check_target`:
 absent, empty, or with ``force`` a previous export). Then, under the data dir's generation lock
 held shared (the tree stays one generation):
 
@@ -15,9 +15,8 @@ held shared (the tree stays one generation):
 3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli.training.export.place`:
    images hard-linked, masks rewritten where the format needs 0/1);
 4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
-5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.atomic`), only if OUT
-is
-   still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
+5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.outdir`), only if
+   OUT is still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
 
 :func:`check_export` (in :mod:`lungsegdb_cli.training.export.check`) reads the record back.
 """
@@ -38,10 +37,9 @@ from lungsegdb_cli.errors import CheckFailed, LungSegDBError, UsageError, from_o
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.state.crashpoints import checkpoint
 from lungsegdb_cli.training.export import croissant, layout, recordtext
-from lungsegdb_cli.training.export.atomic import Seen, check_out, check_target, staging, tidy
-from lungsegdb_cli.training.export.atomic import commit as put_in_place
 from lungsegdb_cli.training.export.check import RECORD
-from lungsegdb_cli.training.export.claim import claim
+from lungsegdb_cli.training.export.outdir import Seen, check_out, claim, staging
+from lungsegdb_cli.training.export.outdir import commit as put_in_place
 from lungsegdb_cli.training.export.place import LINKS, Placed, place_all
 from lungsegdb_cli.training.export.shardsize import ShardSize
 from lungsegdb_cli.training.pairs import (
@@ -324,9 +322,7 @@ def export(
     with commit.reading(paths):  # nothing to export is refused before anything is written
         require_pairs(paths, chosen)
     req = _Request(fmt, target, split_file, link, chosen, variants, dataset_id, shard)
-    with claim(req.out, f"export {fmt}"):
-        tidy(req.out)
-        seen = check_target(req.out, force, list(paths.own.values()))
+    with claim(req.out, f"export {fmt}", force=force, protect=list(paths.own.values())) as seen:
         return _run(paths, req, seen, progress, workers)
 
 
