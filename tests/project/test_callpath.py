@@ -115,3 +115,21 @@ def test_the_rate_guard_times_the_body_reads_without_running_them(
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert "sources.http.bounds" not in spine["path"]
     assert "sources.http.transfer -> sources.http.body" in spine["call_edges"]
+
+
+def test_the_export_operation_runs_its_stages_itself(measured: dict[str, Any]) -> None:
+    """The export's spine is half the issue's 12 modules: the public function
+    (``api/export.py``) runs the steps and writes the texts itself, OUT's protocol (lock,
+    staging, rename, recovery) is one module, and no stage calls back up."""
+    spine = measured["export"]["spine"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert spine["modules"] <= 6 and spine["returns"] <= 5, spine["path"]
+    assert set(spine["call_edges"]) == {
+        "cli.app -> api.export",
+        "api.export -> training.export.outdir",
+        "training.export.outdir -> state.locking",
+        "api.export -> training.export.place",
+        "training.export.place -> tiff.write",
+    }
+    texts = [c for c in spine["chains"] if c["landed"].endswith("dataset.json")]
+    assert texts and all(c["chain"][-1].startswith("api.export.") for c in texts)
