@@ -494,3 +494,39 @@ def test_nnunet_raw_itself_is_never_out_even_empty(
     assert "link its DatasetNNN_* folders" in info.value.hint
     assert sorted(p.name for p in raw.iterdir()) == ([] if empty else ["Dataset004_Hippocampus"])
     assert L.export("nnunet", tmp_path / "own", tree, variant="raw").ok  # a folder of its own
+
+
+def test_the_lock_file_is_opened_once(tree: Path, tmp_path: Path) -> None:
+    """``.OUT.lock`` is opened once, for its flock, its check and the marker (it was opened
+    four times: a look, the lock, a second look, the marker's write)."""
+    code = (
+        "import sys\n"
+        "opened = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and str(args[0]).endswith('.out.lock'):\n"
+        "        opened.append(args)\n"
+        "sys.addaudithook(hook)\n"
+        "import lungsegdb_cli as L\n"
+        f"L.export('csv', {str(tmp_path / 'out')!r}, {str(tree)!r})\n"
+        "print(len(opened))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=_child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"]
+    assert _beside(tmp_path / "out") == []
+
+
+def test_a_users_file_another_program_locks_is_refused_not_busy(tree: Path, tmp_path: Path) -> None:
+    """A user's file named like the lock that their own program holds a ``flock`` on is the
+    user's (exit 2, untouched), not another export at work (exit 5)."""
+    import fcntl
+
+    lock = tmp_path / ".out.lock"
+    lock.write_bytes(b"my program's lock\n")
+    with open(lock, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(L.UsageError, match="not lungsegdb's"):
+            L.export("csv", tmp_path / "out", tree)
+    assert lock.read_bytes() == b"my program's lock\n" and not (tmp_path / "out").exists()

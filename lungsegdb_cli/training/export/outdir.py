@@ -2,7 +2,8 @@
 step, recovered. One protocol, git's lock file and rename, on a folder the user names.
 
 **Claim.** ``.<OUT>.lock`` beside OUT (in OUT's parent, where the staging folder goes too) is
-held exclusive with the data dir's lock design (:mod:`lungsegdb_cli.state.locking`:
+opened once -- its check, its ``flock`` and the marker on that one descriptor -- and held
+exclusive with the data dir's lock design (:func:`lungsegdb_cli.state.locking.try_lock`:
 ``flock``, dropped by the kernel when its process dies) for the whole export, and never
 waited for: a second export to the same OUT fails at once with
 :class:`~lungsegdb_cli.errors.OutBusy` (exit 5), naming OUT and the run that holds it. The
@@ -50,13 +51,12 @@ import secrets
 import stat
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lungsegdb_cli.errors import (
-    LockTimeout,
     LungSegDBError,
     OutBusy,
     OutChanged,
@@ -73,8 +73,11 @@ from lungsegdb_cli.utils.units import counted
 # The claim: .OUT.lock
 # ---------------------------------------------------------------------------------------------
 _MARKER_MAX = 4096
-#: The lock file is opened without following a link (a symbolic link there is the user's).
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: The lock file is opened without following a link (a symbolic link there is the user's)
+#: nor waiting on a FIFO.
+_NOFOLLOW = (
+    getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+)
 #: A marker, whole, as :func:`_write_marker` writes it: a file there holding anything else is
 #: not an export's lock.
 _MARKER = re.compile(
@@ -88,54 +91,92 @@ def lock_path(out: Path) -> Path:
     return out.parent / f".{out.name}.lock"
 
 
-def _same_file(lock: Path) -> bool:
-    held = locking.held_stat(lock)
+def _open(out: Path, lock: Path) -> int:
+    """The lock file, opened once -- created if absent -- for its flock, its check and the
+    marker, without following a link or waiting on a FIFO. Where it cannot be opened so, what
+    is there decides: a user's (a symbolic link, a folder, other text) is refused (exit 2),
+    an export's is the machine refusing (exit 5)."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        found = _found(out, lock)  # a link or a folder is refused by the look itself
+        if not _ours(found):
+            raise _not_ours(out, lock) from None
+        action = f"open the lock file {lock}" if found is None else f"write {lock}"
+        raise from_os_error(exc, action) from exc
+
+
+def _read(fd: int) -> bytes:
+    """What the lock file holds (at most one byte more than a marker may have)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, _MARKER_MAX + 1)
+
+
+def _check(out: Path, lock: Path, fd: int) -> None:
+    """The file opened is a marker, an empty file or nothing yet; else it is the user's."""
+    kind = stat.S_IFMT(os.fstat(fd).st_mode)
+    if kind != stat.S_IFREG:
+        raise _not_ours(out, lock, _KINDS.get(kind, "not a regular file"))
+    if not _ours(_read(fd)):
+        raise _not_ours(out, lock)
+
+
+def _same_file(lock: Path, fd: int) -> bool:
+    """``lock`` still names the file open as ``fd`` (not removed by its last holder)."""
+    held = os.fstat(fd)
     try:
         now = os.stat(lock, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return held is not None and (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
 
-def _holder(lock: Path) -> str:
+def _holder(lock: Path, fd: int | None = None) -> str:
     """The marker of the run holding ``lock``, as text (best effort)."""
     try:
-        text = read_regular(lock, _MARKER_MAX).decode("utf-8", "replace").strip()
+        data = _read(fd) if fd is not None else read_regular(lock, _MARKER_MAX)
+        text = data[:_MARKER_MAX].decode("utf-8", "replace").strip()
     except OSError:
         text = ""
     return text.splitlines()[0] if text else "another lungsegdb export"
 
 
-def _busy(out: Path, lock: Path) -> OutBusy:
+def _busy(out: Path, lock: Path, fd: int | None = None) -> OutBusy:
     return OutBusy(
-        f"OUT {out} is being written by another export: {_holder(lock)}",
+        f"OUT {out} is being written by another export: {_holder(lock, fd)}",
         path=str(out),
         lock=str(lock),
     )
 
 
-def _take(out: Path, lock: Path) -> ExitStack:
-    """Hold ``lock`` (not waiting); the ExitStack releases it."""
+def _take(out: Path, lock: Path) -> int:
+    """The lock file open with its flock held (not waiting), checked before the flock (a
+    user's file is refused, never reported busy) and again once held (no export writes it
+    then: what is there is final); closing the descriptor releases it."""
     for _ in range(5):
-        stack = ExitStack()
+        fd = _open(out, lock)
         try:
-            stack.enter_context(locking.hold(lock, locking.EXCLUSIVE, timeout=0, what=str(out)))
-        except LockTimeout:
-            raise _busy(out, lock) from None
-        if _same_file(lock):
-            return stack
-        stack.close()  # its holder removed it as we opened it: lock the one there now
+            _check(out, lock, fd)
+            if not locking.try_lock(fd, locking.EXCLUSIVE):
+                raise _busy(out, lock, fd)
+            if _same_file(lock, fd):
+                _check(out, lock, fd)
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder removed it as we opened it: lock the one there now
     raise _busy(out, lock)
 
 
-def _write_marker(lock: Path, what: str) -> None:
+def _write_marker(fd: int, lock: Path, what: str) -> None:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    text = f"lungsegdb {what} (pid {os.getpid()}), started {started}\n"
-    flags = os.O_WRONLY | os.O_TRUNC | _NOFOLLOW
+    data = f"lungsegdb {what} (pid {os.getpid()}), started {started}\n".encode()
     try:
-        fd = os.open(lock, flags)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        while data:
+            data = data[os.write(fd, data) :]
     except OSError as exc:
         raise from_os_error(exc, f"write {lock}") from exc
 
@@ -144,7 +185,7 @@ def _found(out: Path, lock: Path) -> bytes | None:
     """What ``lock`` holds (None: there is none): a regular file's bytes (at most one more
     than a marker may have), read without following a link or waiting on a FIFO. Anything
     else there (a FIFO, a folder, a device) is the user's: :func:`_not_ours`."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW
+    flags = os.O_RDONLY | _NOFOLLOW
     try:
         fd = os.open(lock, flags)
     except FileNotFoundError:
@@ -517,16 +558,12 @@ def claim(out: Path, what: str, *, force: bool, protect: list[Path]) -> Iterator
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise from_os_error(exc, f"create {out.parent}") from exc
-    if not _ours(_found(out, lock)):
-        raise _not_ours(out, lock)  # before the lock is taken: nothing of it is opened to write
-    with _take(out, lock):
-        # held: no export writes it now, so what is there is final
-        if not _ours(_found(out, lock)):
-            raise _not_ours(out, lock)
-        try:
-            _write_marker(lock, what)
-            tidy(out)
-            yield check_target(out, force, protect)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)  # still held: the next run locks a new file
+    fd = _take(out, lock)
+    try:
+        _write_marker(fd, lock, what)
+        tidy(out)
+        yield check_target(out, force, protect)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # still held: the next run locks a new file
+        os.close(fd)
