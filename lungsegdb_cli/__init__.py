@@ -96,7 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.describe import CroissantResult
-    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.export.record import ExportResult
     from lungsegdb_cli.training.pairs import Pair, PairDataset, PairsResult, load_pair
     from lungsegdb_cli.training.preview import PreviewResult
     from lungsegdb_cli.training.split import SplitResult
@@ -134,7 +134,7 @@ _LAZY = {
     "PairsResult": "lungsegdb_cli.training.pairs",
     "load_pair": "lungsegdb_cli.training.pairs",
     "SplitResult": "lungsegdb_cli.training.split",
-    "ExportResult": "lungsegdb_cli.training.export.run",
+    "ExportResult": "lungsegdb_cli.training.export.record",
     "ExportCheckResult": "lungsegdb_cli.training.export.check",
     "CroissantResult": "lungsegdb_cli.training.export.describe",
     "PreviewResult": "lungsegdb_cli.training.preview",

@@ -1,5 +1,7 @@
 """The operations that hand the tree to training: :func:`pairs` (and :func:`list_pairs`, the
-``pairs`` command's), :func:`split`, :func:`export`, :func:`check_export` and :func:`preview`.
+``pairs`` command's), :func:`split`, :func:`check_export` (and :func:`export_files`, what
+``publish --export`` uploads) and :func:`preview`; the export itself is
+:func:`lungsegdb_cli.api.export.export`.
 
 See :mod:`lungsegdb_cli.api` for what every operation shares.
 """
@@ -11,7 +13,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.training.export.check import ExportCheckResult
-    from lungsegdb_cli.training.export.run import ExportResult
     from lungsegdb_cli.training.pairs import Pair, PairsResult
     from lungsegdb_cli.training.preview import PreviewResult
     from lungsegdb_cli.training.split import SplitResult
@@ -175,116 +176,6 @@ def split(
     )
 
 
-def export(
-    format: str,
-    out: PathLike,
-    data_dir: PathLike | None = None,
-    *,
-    split_file: PathLike | None = None,
-    link: str = "hardlink",
-    variant: str | None = None,
-    dataset_id: int = 501,
-    force: bool = False,
-    progress: Progress | None = None,
-    shard_size: str | int | None = None,
-) -> ExportResult:
-    """Export the pairs, with their splits, in a training framework's layout, atomically.
-
-    Images are hard-linked (no second copy; copied where a link is refused, e.g. OUT on
-    another file system, and counted in ``placed["copy-fallback"]``); masks are rewritten as
-    0/1 ``uint8`` where the format needs it. The export is built beside ``out`` and renamed
-    into place; ``out/lungsegdb-export.json`` records what it was made from, for
-    :func:`check_export`. See docs/export.md for each layout.
-
-    Parameters
-    ----------
-    format : str
-        ``nnunet`` (an nnU-Net v2 raw dataset per variant), ``monai`` (a Decathlon-style
-        datalist per variant), ``folders`` (``{split}_images/`` + ``{split}_masks/`` per
-        variant), ``csv`` (``pairs.csv``, one row per pair), ``hf`` (a Hugging Face
-        ``datasets`` folder: Parquet shards per variant and split, and a card; needs the
-        ``[hf]`` extra), ``webdataset`` (tar shards per split and ``shards.json``) or
-        ``croissant`` (``croissant.json``, the Croissant metadata :func:`croissant` writes,
-        with splits).
-    out : str or os.PathLike
-        The export folder: absent, empty, or (with ``force``) a previous export.
-    data_dir : str or os.PathLike, optional
-        The data root, the LungSegDB folder, or any folder laid out like it.
-    split_file : str or os.PathLike, optional
-        A splits file (``lungsegdb split --out``). Default: the splits in force, else the
-        default split made now (``made_default_split`` says so).
-    link : str
-        ``hardlink`` (default), ``symlink`` or ``copy``.
-    variant : str, optional
-        ``preprocessed`` or ``raw`` (default: both, each in its own folder).
-    dataset_id : int
-        nnU-Net only: the dataset id of the preprocessed variant (raw: id + 1); with
-        ``variant``, the id of that one dataset.
-    force : bool
-        Replace a previous export at ``out`` (atomically), and nothing else.
-    shard_size : str or int, optional
-        ``hf`` and ``webdataset`` only: samples per shard (an int, or ``"1000"``) or bytes
-        per shard (``"256MB"``, ``"1GiB"``). Default 256 MB.
-    progress : object, optional
-        ``start``/``advance``/``done``; default silent.
-
-    Returns
-    -------
-    ExportResult
-        ``out``, ``counts`` (pairs per split), ``datasets``, ``placed`` (files per way of
-        placing), ``splits_source`` (``file``, ``in-force`` or ``default``), ``record``,
-        ``shards`` (hf, webdataset: each shard's path, size, SHA-256 and samples).
-
-    Raises
-    ------
-    UsageError
-        Unknown format, link or variant; a ``variant`` the tree has no pair of (nothing
-        written); a bad ``shard_size``, or one for a format that is not
-        packed; ``hf`` without pyarrow (naming the ``[hf]`` extra); a non-empty ``out``
-        without ``force``; with
-        ``force``, an ``out`` that is not an intact previous export holding only what it made;
-        ``out`` a symlink or overlapping the tree; ``out`` empty or blank (an unset
-        variable?), or the current folder or one holding it; a missing ``split_file``
-        (exit 2).
-    CheckFailed
-        No tree; a tree with no image/mask pair (nothing written); a splits file that fails
-        :func:`~lungsegdb_cli.training.split.check_splits` (from another manifest, not
-        covering the pairs, or leaky); a file that cannot be decoded; a manifest that is not
-        a regular file (exit 1).
-    LocalError
-        Another export is writing ``out`` (kind ``out-busy``); ``out`` changed during the
-        export (``out-changed``: left as it is, nothing deleted); disk full or another write
-        the machine refused (exit 5).
-
-    Examples
-    --------
-    >>> import tempfile, lungsegdb_cli as L
-    >>> work = tempfile.TemporaryDirectory()
-    >>> tmp = work.name
-    >>> made = L.synth(tmp + "/s", pairs=2, fmt="none")
-    >>> result = L.export("folders", tmp + "/out", made.tree)
-    >>> result.made_default_split, sorted(result.datasets)
-    (True, ['preprocessed', 'raw'])
-    >>> L.check_export(tmp + "/out").ok
-    True
-    >>> work.cleanup()
-    """
-    from lungsegdb_cli.training.export import run as _export
-
-    return _export.export(
-        data_paths(data_dir, must_exist=True),
-        format,
-        out,
-        split_file=None if split_file is None else Path(split_file),
-        link=link,
-        variant=variant,
-        dataset_id=dataset_id,
-        force=force,
-        progress=progress,
-        shard_size=shard_size,
-    )
-
-
 def check_export(out: PathLike) -> ExportCheckResult:
     """Does the export at ``out`` still match what it was made from?
 
@@ -296,7 +187,7 @@ def check_export(out: PathLike) -> ExportCheckResult:
     Parameters
     ----------
     out : str or os.PathLike
-        The folder an :func:`export` made (it holds ``lungsegdb-export.json``).
+        The folder an :func:`~lungsegdb_cli.export` made (it holds ``lungsegdb-export.json``).
 
     Returns
     -------

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from lungsegdb_cli.synthetic.make import SynthResult
     from lungsegdb_cli.training.export.check import ExportCheckResult
     from lungsegdb_cli.training.export.describe import CroissantResult
-    from lungsegdb_cli.training.export.run import ExportResult
+    from lungsegdb_cli.training.export.record import ExportResult
     from lungsegdb_cli.training.pairs import PairsResult
     from lungsegdb_cli.training.preview import PreviewResult
     from lungsegdb_cli.training.split import SplitResult

@@ -194,13 +194,12 @@ def held_mode(path: Path) -> str | None:
         return h.mode if h is not None else None
 
 
-def held_stat(path: Path) -> os.stat_result | None:
-    """``fstat`` of the lock file this process holds at ``path``, or None. Compared with
-    ``os.stat(path)`` it says whether ``path`` still names the file that is locked (a lock file
-    its last holder removed on the way out is not a lock on the file there now)."""
-    with _cond:
-        h = _held.get(os.fspath(path))
-        return os.fstat(h.fd) if h is not None and h.fd >= 0 else None
+def try_lock(fd: int, mode: str) -> bool:
+    """Take the ``flock`` on the open descriptor ``fd`` in ``mode`` without waiting; True if
+    taken. Closing the descriptor releases it. For a lock file its caller opens itself (an
+    export's ``.OUT.lock``: opened once to lock, check and mark); the data dir's locks go
+    through :func:`hold`."""
+    return _flock(fd, mode)
 
 
 def _ensure_state(paths: DataPaths) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import inspect as pyinspect
 import json
 import subprocess
@@ -23,7 +24,10 @@ OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "syn
 def test_the_docstring_examples_run():
     """Every operation's Examples section runs on synth data (numpydoc, doctest)."""
     attempted = 0
-    for module in (acquire, download_op, handoff, inspect, synthesize):
+    # api/export.py is named after its operation: ``from lungsegdb_cli.api import export`` is the
+    # operation, the module is the one the import system holds
+    export_module = importlib.import_module("lungsegdb_cli.api.export")
+    for module in (acquire, download_op, handoff, export_module, inspect, synthesize):
         flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
         result = doctest.testmod(module, optionflags=flags)
         assert result.failed == 0, module.__name__
@@ -85,12 +89,25 @@ def _api_modules_after(code: str) -> list[str]:
         ("import lungsegdb_cli", []),
         ("import lungsegdb_cli as L; L.verify", ["lungsegdb_cli.api.inspect"]),
         ("from lungsegdb_cli import download", ["lungsegdb_cli.api.acquire"]),
-        ("import lungsegdb_cli as L; L.export", ["lungsegdb_cli.api.handoff"]),
+        ("import lungsegdb_cli as L; L.export", ["lungsegdb_cli.api.export"]),
     ],
 )
 def test_an_operation_loads_its_own_group_only(code: str, loaded: list[str]) -> None:
     """Looking an operation up imports its group's module and no other group's."""
     assert _api_modules_after(code) == loaded
+
+
+def test_a_module_named_after_its_operation_never_hides_it() -> None:
+    """``api/export.py`` holds ``export``: importing the module first (a test, a tool) still
+    leaves ``lungsegdb_cli.export`` and ``lungsegdb_cli.api.export`` the operation."""
+    code = (
+        "import sys, inspect, lungsegdb_cli.api.export; "
+        "import lungsegdb_cli as L, lungsegdb_cli.api as A; "
+        "print(inspect.isfunction(L.export), inspect.isfunction(A.export), "
+        "inspect.ismodule(sys.modules['lungsegdb_cli.api.export']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
 
 
 def test_five_lines_from_archive_to_stats(tmp_path):

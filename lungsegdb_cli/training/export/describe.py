@@ -24,7 +24,7 @@ from lungsegdb_cli.dataset import card as dataset
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.state import commit
 from lungsegdb_cli.training.export import croissant as cr
-from lungsegdb_cli.training.export.run import _Splits, assigned_pairs, manifest_sha256
+from lungsegdb_cli.training.export.record import _Splits, assigned_pairs, manifest_sha256
 from lungsegdb_cli.training.pairs import scan_pairs
 from lungsegdb_cli.training.split import load_splits, splits_path
 from lungsegdb_cli.utils.fsutil import check_output_file, write_output

@@ -1,23 +1,9 @@
-"""``lungsegdb export``: the pairs, with their splits, in a training framework's layout.
-
-OUT is claimed first (:mod:`lungsegdb_cli.training.export.claim`: a second export to it fails at
-once, exit 5) and what it holds is recorded
-(:func:`~lungsegdb_cli.training.export.atomic.check_target`:
-absent, empty, or with ``force`` a previous export). Then, under the data dir's generation lock
-held shared (the tree stays one generation):
-
-1. the splits: ``split_file``, else the splits in force (``<state>/splits.json``), else the
-   default split (what ``lungsegdb split`` with its defaults would write) made now, in
-   memory, and said so; a file that fails
-   :func:`~lungsegdb_cli.training.split.check_splits` (made from another manifest, missing
-   pairs of the tree, or leaky) is refused (exit 1);
-2. the plan of the format (:mod:`lungsegdb_cli.training.export.layout`);
-3. every file placed in a staging folder beside OUT (:mod:`lungsegdb_cli.training.export.place`:
-   images hard-linked, masks rewritten where the format needs 0/1);
-4. the record ``lungsegdb-export.json`` and a copy of the splits (``lungsegdb-splits.json``);
-5. the staging folder renamed into place (:mod:`lungsegdb_cli.training.export.atomic`), only if OUT
-is
-   still what it was (anything that appeared there meanwhile: exit 5, nothing deleted).
+"""What an export is made from and what it made: the splits it exports with (loaded once,
+checked against the tree), the pairs they assign, the archive the tree came from, the
+record ``lungsegdb-export.json`` and :class:`ExportResult`; and the checks of the options that
+are the export's own (``--link``, ``--dataset-id``). Nothing here writes: the operation,
+:func:`lungsegdb_cli.api.export.export`, writes the texts and the record into the staging
+folder (:mod:`lungsegdb_cli.training.export.outdir`) and puts it in place.
 
 :func:`check_export` (in :mod:`lungsegdb_cli.training.export.check`) reads the record back.
 """
@@ -26,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -34,27 +19,16 @@ from typing import Any, cast
 from lungsegdb_cli._version import __version__
 from lungsegdb_cli.checks.manifest import manifest_sha256
 from lungsegdb_cli.dataset.paths import DataPaths
-from lungsegdb_cli.errors import CheckFailed, LungSegDBError, UsageError, from_os_error
-from lungsegdb_cli.state import commit
-from lungsegdb_cli.state.crashpoints import checkpoint
-from lungsegdb_cli.training.export import croissant, layout, recordtext
-from lungsegdb_cli.training.export.atomic import Seen, check_out, check_target, staging, tidy
-from lungsegdb_cli.training.export.atomic import commit as put_in_place
-from lungsegdb_cli.training.export.check import RECORD
-from lungsegdb_cli.training.export.claim import claim
-from lungsegdb_cli.training.export.place import LINKS, Placed, place_all
-from lungsegdb_cli.training.export.shardsize import ShardSize
+from lungsegdb_cli.errors import LungSegDBError, UsageError
+from lungsegdb_cli.training.export import croissant
+from lungsegdb_cli.training.export.place import LINKS, Placed
 from lungsegdb_cli.training.pairs import (
-    SPLITS,
     Pair,
     assigned_splits,
-    require_pairs,
     scan_pairs,
     splits_path,
 )
 from lungsegdb_cli.training.split import load_splits as load_splits_file
-from lungsegdb_cli.utils import csvsafe
-from lungsegdb_cli.utils.progress import Progress, ensure
 from lungsegdb_cli.utils.statejson import loads
 
 SCHEMA = 1
@@ -154,8 +128,10 @@ class _Splits:
 
 
 def load_splits(paths: DataPaths, split_file: Path | None, scratch: Path) -> _Splits:
-    """The splits to export with (see the module docstring); the default ones are written to
-    ``scratch`` (inside the staging folder)."""
+    """The splits to export with: ``split_file``, else the splits in force
+    (``<state>/splits.json``), else the default split (what ``lungsegdb split`` with its
+    defaults would write) made now, in memory (its ``source`` says which); the default ones
+    are to be written to ``scratch`` (inside the staging folder) with the export's texts."""
     if split_file is not None:
         split_file = Path(split_file)
         if not split_file.is_file():
@@ -278,73 +254,7 @@ def croissant_text(paths: DataPaths, pairs: list[Pair]) -> bytes:
     return croissant.dumps(doc)
 
 
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise from_os_error(exc, f"write {path}") from exc
-
-
-# ---------------------------------------------------------------------------------------------
-# The run
-# ---------------------------------------------------------------------------------------------
-def export(
-    paths: DataPaths,
-    fmt: str,
-    out: str | os.PathLike[str],
-    *,
-    split_file: Path | None = None,
-    link: str = "hardlink",
-    variant: str | None = None,
-    dataset_id: int = DEFAULT_DATASET_ID,
-    force: bool = False,
-    progress: Progress | None = None,
-    workers: int | None = None,
-    shard_size: str | int | ShardSize | None = None,
-) -> ExportResult:
-    """Export the tree of ``paths`` as ``fmt`` to ``out`` (see the module docstring)."""
-    from lungsegdb_cli.dataset import card as dataset
-    from lungsegdb_cli.dataset.card import parse_variant
-
-    target = check_out(out)  # not empty, not the current folder: before anything is written
-    fmt = layout.check_format(fmt)
-    shard = layout.check_shard_size(fmt, shard_size)
-    link = check_link(link)
-    chosen = parse_variant(variant)
-    variants = (chosen,) if chosen else dataset.VARIANTS
-    if fmt == "nnunet":
-        dataset_id = check_dataset_id(dataset_id, two=chosen is None)
-    if not paths.dataset_dir.is_dir():
-        raise CheckFailed(
-            f"No LungSegDB tree at {paths.dataset_dir}",
-            hint="Run 'lungsegdb download' first, or pass --data-dir.",
-            path=str(paths.dataset_dir),
-        )
-    with commit.reading(paths):  # nothing to export is refused before anything is written
-        require_pairs(paths, chosen)
-    req = _Request(fmt, target, split_file, link, chosen, variants, dataset_id, shard)
-    with claim(req.out, f"export {fmt}"):
-        tidy(req.out)
-        seen = check_target(req.out, force, list(paths.own.values()))
-        return _run(paths, req, seen, progress, workers)
-
-
-@dataclass(frozen=True)
-class _Request:
-    """An export's checked options."""
-
-    fmt: str
-    out: Path
-    split_file: Path | None
-    link: str
-    chosen: str | None  # one variant, or None: both
-    variants: tuple[str, ...]
-    dataset_id: int
-    shard: ShardSize | None = None  # hf, webdataset
-
-
-def _archive_pin(paths: DataPaths) -> str | None:
+def archive_pin(paths: DataPaths) -> str | None:
     """The SHA-256 of the archive the tree is recorded as extracted from, if recorded (a
     record that cannot be read: None; export vouches for nothing, ``verify`` reports it)."""
     from lungsegdb_cli.state.provenance import Provenance
@@ -354,69 +264,3 @@ def _archive_pin(paths: DataPaths) -> str | None:
     except LungSegDBError:
         return None
     return None if record is None else record.pin
-
-
-def _run(
-    paths: DataPaths, req: _Request, seen: Seen, progress: Progress | None, workers: int | None
-) -> ExportResult:
-    """The export proper, OUT claimed: stage every file, then put it in place if OUT is still
-    what was ``seen``."""
-    from lungsegdb_cli.tiff.decode import max_image_pixels
-
-    fmt, out, link, chosen, variants = req.fmt, req.out, req.link, req.chosen, req.variants
-    limit = max_image_pixels()
-    with commit.reading(paths), staging(out) as (staged, aside):
-        splits = load_splits(paths, req.split_file, staged / SPLITS_COPY)
-        pairs = assigned_pairs(paths, splits, variants)
-        if not pairs:  # gone since the check before the claim
-            require_pairs(paths, chosen)
-        manifest = manifest_sha256(paths)
-        tree = {"manifest_sha256": manifest, "archive_sha256": _archive_pin(paths)}
-        plan = layout.plan(
-            fmt,
-            pairs,
-            dataset_id=req.dataset_id,
-            one_variant=chosen is not None,
-            shard_size=req.shard,
-            tree=tree,
-        )
-        placed = place_all(plan.jobs, str(staged), link, limit, ensure(progress), workers)
-        shards: list[dict[str, Any]] = []
-        if plan.pack is not None:  # hf, webdataset: shards instead of a file per image
-            packed = plan.pack(staged, ensure(progress), workers, limit)
-            placed += packed.sources
-            plan.texts.update(packed.texts)
-            plan.datasets.update(packed.datasets)
-            shards = [s.to_dict() for s in packed.shards]
-        texts = {rel: text.encode() for rel, text in plan.texts.items()}
-        if fmt == "csv":
-            texts[layout.CSV_NAME] = csvsafe.encode(
-                layout.csv_text(pairs, plan.cases, {p.rel: p for p in placed})
-            )
-        if fmt == "croissant":
-            texts[croissant.FILENAME] = croissant_text(paths, pairs)
-        texts[SPLITS_COPY] = splits.text
-        for rel, data in texts.items():
-            _write(staged / rel, data)
-        result = ExportResult(
-            format=fmt,
-            out=str(out),
-            dataset_dir=str(paths.dataset_dir),
-            link=link,
-            variants=[v for v in variants if any(p.variant == v for p in pairs)],
-            splits_source=splits.source,
-            splits_file=splits.path,
-            splits_sha256=hashlib.sha256(splits.text).hexdigest(),
-            manifest_sha256=manifest,
-            counts={s: sum(p.split == s for p in pairs) for s in SPLITS},
-            datasets=plan.datasets,
-            placed=dict(Counter(p.how for p in placed if p.how != "probed")),
-            record=str(out / RECORD),
-            shards=shards,
-        )
-        doc = record_doc(result, splits, placed, texts, plan.cases, paths.dataset_dir)
-        _write(staged / RECORD, recordtext.dumps(doc).encode())
-        checkpoint("export staged")
-        put_in_place(staged, out, aside, seen)
-        checkpoint("export done")
-    return result

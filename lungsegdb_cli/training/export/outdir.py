@@ -1,11 +1,29 @@
-"""Making an export appear at one step: staged beside OUT, then renamed into place.
+"""OUT, the export folder, owned for one run: claimed, prepared beside, put in place in one
+step, recovered. One protocol, git's lock file and rename, on a folder the user names.
 
-An export owns only what it made. :func:`check_target` records what OUT is when the export
-starts (:class:`Seen`): absent or an empty folder, or -- only with ``force`` -- a previous
-lungsegdb export whose record is intact and which holds nothing the record does not list
-(anything else: exit 2, nothing touched). The export is built in ``.<OUT>.staging-<pid>-<hex>``
-beside OUT (same folder, so the final rename never crosses a file system). Then, only if OUT
-is still what was seen:
+**Claim.** ``.<OUT>.lock`` beside OUT (in OUT's parent, where the staging folder goes too) is
+opened once -- its check, its ``flock`` and the marker on that one descriptor -- and held
+exclusive with the data dir's lock design (:func:`lungsegdb_cli.state.locking.try_lock`:
+``flock``, dropped by the kernel when its process dies) for the whole export, and never
+waited for: a second export to the same OUT fails at once with
+:class:`~lungsegdb_cli.errors.OutBusy` (exit 5), naming OUT and the run that holds it. The
+lock file holds the marker (the holder's pid, format and start time) and is removed by its
+holder at the end, so nothing is left beside OUT; a run that finds the file it locked removed
+under it takes the lock again on the file there now. Anything of that name but a marker or an
+empty file is a user's -- a file holding other text, a FIFO, a folder, a symbolic link: the
+export is refused (exit 2) and it is left as it was. An empty file is taken for what a run
+killed between creating the lock and writing its marker left, and is removed at the end like
+a marker. The claim keeps other exports out; what a commit may replace is checked at the
+commit itself, so a file a user puts in OUT meanwhile is never deleted.
+
+**What OUT is.** An export owns only what it made. :func:`check_target` records what OUT is
+when the export starts (:class:`Seen`): absent or an empty folder, or -- only with ``force``
+-- a previous lungsegdb export whose record is intact and which holds nothing the record does
+not list (anything else: exit 2, nothing touched).
+
+**Prepare beside, commit.** The export is built in ``.<OUT>.staging-<pid>-<hex>`` beside OUT
+(same folder, so the final rename never crosses a file system). Then, only if OUT is still
+what was seen:
 
 * OUT absent or an empty folder: one ``rename(2)``, which the kernel refuses (atomically) if
   OUT is not empty by then: exit 5 naming what appeared there, nothing deleted.
@@ -17,7 +35,8 @@ is still what was seen:
   in that short window leaves the old export in the ``.old-`` folder, which the next export to
   OUT puts back before it starts.
 
-Leftover staging folders of killed runs beside OUT are removed by :func:`tidy`, under the claim.
+**Recover.** Leftover staging folders of killed runs beside OUT are removed by :func:`tidy`,
+under the claim (:func:`claim` runs it).
 """
 
 from __future__ import annotations
@@ -29,16 +48,180 @@ import hashlib
 import os
 import re
 import secrets
+import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lungsegdb_cli.errors import LungSegDBError, OutChanged, UsageError, from_os_error
+from lungsegdb_cli.errors import (
+    LungSegDBError,
+    OutBusy,
+    OutChanged,
+    UsageError,
+    from_os_error,
+)
+from lungsegdb_cli.state import locking
 from lungsegdb_cli.training.export.check import RECORD, foreign, read_record
 from lungsegdb_cli.utils.fsutil import remove_tree
+from lungsegdb_cli.utils.hashing import read_regular
 from lungsegdb_cli.utils.units import counted
+
+# ---------------------------------------------------------------------------------------------
+# The claim: .OUT.lock
+# ---------------------------------------------------------------------------------------------
+_MARKER_MAX = 4096
+#: The lock file is opened without following a link (a symbolic link there is the user's)
+#: nor waiting on a FIFO.
+_NOFOLLOW = (
+    getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+)
+#: A marker, whole, as :func:`_write_marker` writes it: a file there holding anything else is
+#: not an export's lock.
+_MARKER = re.compile(
+    rb"lungsegdb [^\n]{1,200} \(pid [0-9]+\), started [0-9]{4}-[0-9]{2}-[0-9]{2} "
+    rb"[0-9]{2}:[0-9]{2}:[0-9]{2}\n"
+)
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file (and marker) of the export folder ``out``."""
+    return out.parent / f".{out.name}.lock"
+
+
+def _open(out: Path, lock: Path) -> int:
+    """The lock file, opened once -- created if absent -- for its flock, its check and the
+    marker, without following a link or waiting on a FIFO. Where it cannot be opened so, what
+    is there decides: a user's (a symbolic link, a folder, other text) is refused (exit 2),
+    an export's is the machine refusing (exit 5)."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        found = _found(out, lock)  # a link or a folder is refused by the look itself
+        if not _ours(found):
+            raise _not_ours(out, lock) from None
+        action = f"open the lock file {lock}" if found is None else f"write {lock}"
+        raise from_os_error(exc, action) from exc
+
+
+def _read(fd: int) -> bytes:
+    """What the lock file holds (at most one byte more than a marker may have)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, _MARKER_MAX + 1)
+
+
+def _check(out: Path, lock: Path, fd: int) -> None:
+    """The file opened is a marker, an empty file or nothing yet; else it is the user's."""
+    kind = stat.S_IFMT(os.fstat(fd).st_mode)
+    if kind != stat.S_IFREG:
+        raise _not_ours(out, lock, _KINDS.get(kind, "not a regular file"))
+    if not _ours(_read(fd)):
+        raise _not_ours(out, lock)
+
+
+def _same_file(lock: Path, fd: int) -> bool:
+    """``lock`` still names the file open as ``fd`` (not removed by its last holder)."""
+    held = os.fstat(fd)
+    try:
+        now = os.stat(lock, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _holder(lock: Path, fd: int | None = None) -> str:
+    """The marker of the run holding ``lock``, as text (best effort)."""
+    try:
+        data = _read(fd) if fd is not None else read_regular(lock, _MARKER_MAX)
+        text = data[:_MARKER_MAX].decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text.splitlines()[0] if text else "another lungsegdb export"
+
+
+def _busy(out: Path, lock: Path, fd: int | None = None) -> OutBusy:
+    return OutBusy(
+        f"OUT {out} is being written by another export: {_holder(lock, fd)}",
+        path=str(out),
+        lock=str(lock),
+    )
+
+
+def _take(out: Path, lock: Path) -> int:
+    """The lock file open with its flock held (not waiting), checked before the flock (a
+    user's file is refused, never reported busy) and again once held (no export writes it
+    then: what is there is final); closing the descriptor releases it."""
+    for _ in range(5):
+        fd = _open(out, lock)
+        try:
+            _check(out, lock, fd)
+            if not locking.try_lock(fd, locking.EXCLUSIVE):
+                raise _busy(out, lock, fd)
+            if _same_file(lock, fd):
+                _check(out, lock, fd)
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder removed it as we opened it: lock the one there now
+    raise _busy(out, lock)
+
+
+def _write_marker(fd: int, lock: Path, what: str) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    data = f"lungsegdb {what} (pid {os.getpid()}), started {started}\n".encode()
+    try:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as exc:
+        raise from_os_error(exc, f"write {lock}") from exc
+
+
+def _found(out: Path, lock: Path) -> bytes | None:
+    """What ``lock`` holds (None: there is none): a regular file's bytes (at most one more
+    than a marker may have), read without following a link or waiting on a FIFO. Anything
+    else there (a FIFO, a folder, a device) is the user's: :func:`_not_ours`."""
+    flags = os.O_RDONLY | _NOFOLLOW
+    try:
+        fd = os.open(lock, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link: not ours either
+            raise _not_ours(out, lock, "a symbolic link") from None
+        raise from_os_error(exc, f"read {lock}") from exc
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise _not_ours(out, lock, _KINDS.get(kind, "not a regular file"))
+        return os.read(fd, _MARKER_MAX + 1)
+    finally:
+        os.close(fd)
+
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+
+
+def _ours(found: bytes | None) -> bool:
+    """Nothing there, a marker as :func:`_write_marker` writes it, or an empty file (a run
+    killed between creating the lock and writing its marker)."""
+    return found is None or found == b"" or _MARKER.fullmatch(found) is not None
+
+
+def _not_ours(
+    out: Path, lock: Path, what: str = "a file that is not an export's marker"
+) -> UsageError:
+    return UsageError(
+        f"{lock} is in the way: the lock file of OUT {out} is {what}, not lungsegdb's "
+        "(it was left untouched)",
+        hint=f"Move {lock.name} away (it is not an export's), or choose another OUT.",
+        path=str(lock),
+    )
+
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -50,7 +233,7 @@ def _debris(out: Path) -> re.Pattern[str]:
 
 def tidy(out: Path) -> None:
     """Put back an old export a crash left moved aside (if OUT is missing); remove the other
-    staging and moved-aside folders of OUT. Call holding OUT's claim (``claim.py``), before
+    staging and moved-aside folders of OUT. Called holding OUT's claim (:func:`claim`), before
     this run stages anything: every such folder is then a killed run's -- whatever pid its
     name holds (pids are reused, always in a container, where each run may be pid 2)."""
     rx = _debris(out)
@@ -71,8 +254,6 @@ def tidy(out: Path) -> None:
 
 
 def _digest(path: Path) -> str | None:
-    from lungsegdb_cli.utils.hashing import read_regular
-
     try:
         return hashlib.sha256(read_regular(path)).hexdigest()
     except OSError:
@@ -336,12 +517,12 @@ def _put(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
 @contextmanager
 def staging(out: Path) -> Iterator[tuple[Path, Path]]:
     """A fresh staging folder beside ``out`` and the moved-aside name for the old export;
-    whatever is left of either when the block ends (an error, Ctrl-C) is removed."""
+    whatever is left of either when the block ends (an error, Ctrl-C) is removed. Used under
+    the claim, which made OUT's parent."""
     txid = f"{os.getpid()}-{secrets.token_hex(4)}"
     staged = out.parent / f".{out.name}.staging-{txid}"
     aside = out.parent / f".{out.name}.old-{txid}"
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         staged.mkdir()
     except OSError as exc:
         raise from_os_error(exc, f"create {staged}") from exc
@@ -362,3 +543,27 @@ def commit(staged: Path, out: Path, aside: Path, seen: Seen) -> None:
         raise from_os_error(exc, f"move the export into place at {out}") from exc
     if os.path.lexists(aside):
         remove_tree(aside)
+
+
+@contextmanager
+def claim(out: Path, what: str, *, force: bool, protect: list[Path]) -> Iterator[Seen]:
+    """Hold the export folder ``out`` for this run (``what``: e.g. ``export nnunet``), put
+    back or remove what killed runs left beside it (:func:`tidy`) and yield what OUT is
+    (:func:`check_target`). Another export holding it: :class:`OutBusy` (exit 5). Anything
+    named like its lock file but a marker or an empty file (a FIFO, a folder, a symbolic
+    link, a file with other text) is the user's: refused, untouched (exit 2). The lock file
+    is removed when the block ends."""
+    lock = lock_path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, f"create {out.parent}") from exc
+    fd = _take(out, lock)
+    try:
+        _write_marker(fd, lock, what)
+        tidy(out)
+        yield check_target(out, force, protect)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # still held: the next run locks a new file
+        os.close(fd)
