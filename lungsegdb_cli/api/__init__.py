@@ -13,7 +13,7 @@ operation's module only when the operation is first looked up. One module per
 group of operations: :mod:`~lungsegdb_cli.api.acquire` (download, extract, publish),
 :mod:`~lungsegdb_cli.api.inspect` (verify, validate, stats, info),
 :mod:`~lungsegdb_cli.api.handoff` (pairs, split, check_export, preview),
-:mod:`~lungsegdb_cli.api.export` (export),
+:mod:`~lungsegdb_cli.api.exporting` (export),
 :mod:`~lungsegdb_cli.api.metadata` (croissant), :mod:`~lungsegdb_cli.api.housekeeping`
 (clean) and :mod:`~lungsegdb_cli.api.synthesize` (synth); :mod:`~lungsegdb_cli.api.common`
 holds the one door to a data dir that every operation passes through. These modules are
@@ -22,13 +22,11 @@ internal: what :mod:`lungsegdb_cli` re-exports is the API.
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from lungsegdb_cli.api.acquire import download, extract, publish
-    from lungsegdb_cli.api.export import export
+    from lungsegdb_cli.api.exporting import export
     from lungsegdb_cli.api.handoff import (
         check_export,
         list_pairs,
@@ -48,7 +46,7 @@ GROUPS = {
     "extract": "acquire",
     "publish": "acquire",
     "check_export": "handoff",
-    "export": "export",
+    "export": "exporting",
     "list_pairs": "handoff",
     "pairs": "handoff",
     "preview": "handoff",
@@ -61,22 +59,6 @@ GROUPS = {
     "croissant": "metadata",
     "synth": "synthesize",
 }
-
-
-class _Operations(types.ModuleType):
-    """This package, whose attributes are its operations: ``api/export.py`` is named after its
-    one operation, and the import system binds a submodule on its package once it is loaded
-    (``import lungsegdb_cli.api.export`` anywhere, before the operation was first looked up,
-    would leave ``lungsegdb_cli.api.export`` -- and so ``lungsegdb_cli.export`` -- the module).
-    Such a binding binds the operation instead; ``sys.modules`` keeps the module."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if GROUPS.get(name) == name and isinstance(value, types.ModuleType):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Operations
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The operations that hand the tree to training: :func:`pairs` (and :func:`list_pairs`, the
 ``pairs`` command's), :func:`split`, :func:`check_export` (and :func:`export_files`, what
 ``publish --export`` uploads) and :func:`preview`; the export itself is
-:func:`lungsegdb_cli.api.export.export`.
+:func:`lungsegdb_cli.api.exporting.export`.
 
 See :mod:`lungsegdb_cli.api` for what every operation shares.
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import doctest
-import importlib
 import inspect as pyinspect
 import json
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 import lungsegdb_cli as L
 
 # internals: exercises api directly: behaviour the public API does not expose on its own
-from lungsegdb_cli.api import acquire, handoff, inspect, synthesize
+from lungsegdb_cli.api import acquire, exporting, handoff, inspect, synthesize
 from lungsegdb_cli.sources import download as download_op  # the operation acquire hands out
 
 OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "synth"]
@@ -24,10 +23,7 @@ OPERATIONS = ["download", "extract", "verify", "validate", "stats", "info", "syn
 def test_the_docstring_examples_run():
     """Every operation's Examples section runs on synth data (numpydoc, doctest)."""
     attempted = 0
-    # api/export.py is named after its operation: ``from lungsegdb_cli.api import export`` is the
-    # operation, the module is the one the import system holds
-    export_module = importlib.import_module("lungsegdb_cli.api.export")
-    for module in (acquire, download_op, handoff, export_module, inspect, synthesize):
+    for module in (acquire, download_op, handoff, exporting, inspect, synthesize):
         flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
         result = doctest.testmod(module, optionflags=flags)
         assert result.failed == 0, module.__name__
@@ -89,7 +85,7 @@ def _api_modules_after(code: str) -> list[str]:
         ("import lungsegdb_cli", []),
         ("import lungsegdb_cli as L; L.verify", ["lungsegdb_cli.api.inspect"]),
         ("from lungsegdb_cli import download", ["lungsegdb_cli.api.acquire"]),
-        ("import lungsegdb_cli as L; L.export", ["lungsegdb_cli.api.export"]),
+        ("import lungsegdb_cli as L; L.export", ["lungsegdb_cli.api.exporting"]),
     ],
 )
 def test_an_operation_loads_its_own_group_only(code: str, loaded: list[str]) -> None:
@@ -97,17 +93,24 @@ def test_an_operation_loads_its_own_group_only(code: str, loaded: list[str]) -> 
     assert _api_modules_after(code) == loaded
 
 
-def test_a_module_named_after_its_operation_never_hides_it() -> None:
-    """``api/export.py`` holds ``export``: importing the module first (a test, a tool) still
-    leaves ``lungsegdb_cli.export`` and ``lungsegdb_cli.api.export`` the operation."""
+def test_no_module_of_the_api_is_named_after_an_operation() -> None:
+    """The import system binds a loaded submodule on its package: a module named after the
+    operation it holds (``api/export.py``) would hide the operation once imported first. With
+    every module of the package imported first, every operation is still a function."""
+    from lungsegdb_cli.api import GROUPS
+
+    folder = Path(L.__file__).parent / "api"
+    assert not {p.stem for p in folder.glob("*.py")} & set(GROUPS)
     code = (
-        "import sys, inspect, lungsegdb_cli.api.export; "
-        "import lungsegdb_cli as L, lungsegdb_cli.api as A; "
-        "print(inspect.isfunction(L.export), inspect.isfunction(A.export), "
-        "inspect.ismodule(sys.modules['lungsegdb_cli.api.export']))"
+        "import importlib, inspect, pkgutil, lungsegdb_cli.api as A; "
+        "[importlib.import_module('lungsegdb_cli.api.' + m.name) "
+        "for m in pkgutil.iter_modules(A.__path__)]; "
+        "import lungsegdb_cli as L; "
+        "print(sorted(n for n in A.GROUPS if not inspect.isfunction(getattr(A, n))), "
+        "sorted(n for n in A.GROUPS if n in L.__all__ and not inspect.isfunction(getattr(L, n))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True", "True"]
+    assert out.stdout.strip() == "[] []"
 
 
 def test_five_lines_from_archive_to_stats(tmp_path):

@@ -153,17 +153,17 @@ def test_the_orchestrator_calls_the_extraction_writer_itself(measured: dict[str,
 
 def test_the_export_operation_runs_its_stages_itself(measured: dict[str, Any]) -> None:
     """The export's spine is under half the issue's 12 modules: the public function
-    (``api/export.py``) runs the steps and writes the texts itself, OUT's protocol (lock,
+    (``api/exporting.py``) runs the steps and writes the texts itself, OUT's protocol (lock,
     staging, rename, recovery) is one module that opens its lock file once (its flock taken
     on that descriptor: ``state.locking`` opens nothing there), and no stage calls back up."""
     spine = measured["export"]["spine"]
     assert spine["bounces"] == 0, spine["bounce_edges"]
     assert spine["modules"] <= 5 and spine["returns"] <= 4, spine["path"]
     assert set(spine["call_edges"]) == {
-        "cli.app -> api.export",
-        "api.export -> training.export.outdir",
-        "api.export -> training.export.place",
+        "cli.app -> api.exporting",
+        "api.exporting -> training.export.outdir",
+        "api.exporting -> training.export.place",
         "training.export.place -> tiff.write",
     }
     texts = [c for c in spine["chains"] if c["landed"].endswith("dataset.json")]
-    assert texts and all(c["chain"][-1].startswith("api.export.") for c in texts)
+    assert texts and all(c["chain"][-1].startswith("api.exporting.") for c in texts)

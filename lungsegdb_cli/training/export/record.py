@@ -2,7 +2,7 @@
 checked against the tree), the pairs they assign, the archive the tree came from, the
 record ``lungsegdb-export.json`` and :class:`ExportResult`; and the checks of the options that
 are the export's own (``--link``, ``--dataset-id``). Nothing here writes: the operation,
-:func:`lungsegdb_cli.api.export.export`, writes the texts and the record into the staging
+:func:`lungsegdb_cli.api.exporting.export`, writes the texts and the record into the staging
 folder (:mod:`lungsegdb_cli.training.export.outdir`) and puts it in place.
 
 :func:`check_export` (in :mod:`lungsegdb_cli.training.export.check`) reads the record back.
