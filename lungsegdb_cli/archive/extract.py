@@ -215,6 +215,14 @@ def archive_to_extract(paths: DataPaths) -> Path:
             f"Several files in {paths.downloads_dir}: " + ", ".join(p.name for p in found),
             hint="Say which one with --archive FILE.",
         )
+    if record is not None and record.discarded:
+        raise UsageError(
+            f"No archive to extract: the one recorded ({record.path}) was discarded once the "
+            "tree verified (--no-keep-archive or clean), and none is in "
+            f"{paths.downloads_dir}",
+            hint="Run 'lungsegdb download --force' (it fetches the archive again and "
+            "re-extracts), or pass the archive with --archive FILE.",
+        )
     raise UsageError(
         f"No archive to extract: none recorded and none in {paths.downloads_dir}",
         hint="Run 'lungsegdb download', or pass a file downloaded by hand with --archive FILE.",
@@ -249,6 +257,17 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
     archive = Path(archive).absolute()
     if not archive.is_file():
         raise UsageError(f"Archive not found: {archive}", hint="Check the path.", path=str(archive))
+    check_places(paths)
+    check_outside_tree(paths, archive)
+    return archive
+
+
+def check_places(paths: DataPaths) -> None:
+    """What lies where an extraction writes is of the kind it writes there: a folder (or
+    nothing) where the tree goes, no folder where its manifest and the manifest's sizes
+    record go -- a :class:`LocalError` (exit 5) naming it otherwise, before anything is read
+    or moved (the commit would move a folder there aside and delete it with the user's files
+    in it). A symlink there is only a name: the commit replaces the link, never its target."""
     target = paths.dataset_dir
     if target.exists() and not target.is_dir():
         raise LocalError(
@@ -256,13 +275,26 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
             hint="Move it away, or choose another --data-dir.",
             path=str(target),
         )
-    if archive.resolve().is_relative_to(target.resolve()):
+    for place in (paths.manifest, paths.manifest_sizes):
+        if place.is_dir() and not place.is_symlink():
+            raise LocalError(
+                f"{place} is a folder, where lungsegdb writes the tree's "
+                + ("manifest" if place == paths.manifest else "manifest sizes record"),
+                hint="Move it away, or choose another --data-dir.",
+                path=str(place),
+            )
+
+
+def check_outside_tree(paths: DataPaths, archive: Path, what: str = "archive") -> None:
+    """A :class:`UsageError` (exit 2) if ``archive`` lies inside the tree an extraction
+    would replace (through symlinks too): the commit would delete it with the old tree."""
+    target = paths.dataset_dir
+    if Path(archive).resolve().is_relative_to(target.resolve()):
         raise UsageError(
-            f"The archive {archive} is inside the tree it would replace ({target})",
+            f"The {what} {archive} is inside the tree it would replace ({target})",
             hint="Move the archive out of the LungSegDB folder first.",
             path=str(archive),
         )
-    return archive
 
 
 def _already(

@@ -234,6 +234,20 @@ def _locate(dataset_dir: Path, listed: dict[str, str], text: str) -> dict[str, s
     return out
 
 
+def extra_files(paths: DataPaths) -> list[str]:
+    """The files of the tree (OS junk excluded) its manifest does not list: what ``verify
+    --quick`` reports as ``extra`` (no manifest: every file). Only lists folders."""
+    try:
+        listed = _read_manifest(paths)
+    except OSError as exc:
+        raise _os_error(exc, "read", exc.filename or paths.manifest) from exc
+    result = VerifyResult(
+        dataset_dir=str(paths.dataset_dir), manifest=None, archive=None, quick=True
+    )
+    _extras(paths.dataset_dir, listed[0] if listed is not None else {}, result)
+    return result.extra
+
+
 def _extras(dataset_dir: Path, listed: Container[str], result: VerifyResult) -> None:
     """Files of the tree (junk excluded) the manifest does not list, into ``result.extra``
     (symlinks and FIFOs/devices/sockets among them also into their lists)."""

@@ -204,9 +204,17 @@ def archive_facts(paths: DataPaths) -> ArchiveFacts:
             hint="Install it with 'lungsegdb download' (or 'download --archive FILE').",
             path=str(paths.manifest),
         )
-    if manifest.intact(paths) is None:
+    from lungsegdb_cli.checks.verify import extra_files
+
+    # verify --quick's check: every listed file at its recorded size, and no file added
+    extra = extra_files(paths) if manifest.intact(paths) is not None else None
+    if extra is None or extra:
+        added = ""
+        if extra:
+            more = ", ..." if len(extra) > 3 else ""
+            added = f" ({len(extra)} not in it: {', '.join(extra[:3])}{more})"
         raise CheckFailed(
-            f"The tree at {paths.dataset_dir} does not match its manifest",
+            f"The tree at {paths.dataset_dir} does not match its manifest{added}",
             hint="See what differs with 'lungsegdb verify'; 'lungsegdb extract --force' "
             "restores it.",
             path=str(paths.dataset_dir),
