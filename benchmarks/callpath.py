@@ -12,7 +12,9 @@ Two paths are measured, each in a fresh interpreter (a child process of this scr
 * **export**: ``lungsegdb export nnunet OUT --data-dir D -q`` on the tree that download made --
   from the CLI to the files placed.
 
-**The measure.** The child runs the command through the CLI's ``run(argv)`` under
+**The measure.** The child runs the command as the console script does (``--via entry``, the
+default: ``cli.entry.main``, whose typer-free fast path serves ``download``; ``--via app``: the
+typer app's ``run(argv)``, which a checkout without ``cli/entry.py`` also gets) under
 ``sys.setprofile`` (and ``threading.setprofile``, so worker threads count; worker
 *processes* are not traced: the fixture is small, so every stage runs in the process itself,
 and ``LUNGSEGDB_WORKERS=1`` is set). From the moment the CLI's command function is called
@@ -65,8 +67,7 @@ request and the data travel, from the CLI's command function down to the bytes o
 * **its chain**: the package frames on that thread's stack, from the command function
   down (a worker thread's frames follow those of the code that started the thread; a stack
   inside an import is not the path), consecutive frames of one module collapsed: a module
-  chain such as ``cli.app > cli.bodies > api.acquire > sources.download > archive.extract >
-  archive.extract_write``;
+  chain such as ``cli.bodies > sources.download > archive.extract_write``;
 * **the spine** is the union of the distinct chains. **modules crossed** = its distinct
   modules; **returns** = its distinct call edges (each call on the spine returns once, to
   the module it had left) plus its distinct **bounces** (an edge into a module already

@@ -167,3 +167,22 @@ def test_the_export_operation_runs_its_stages_itself(measured: dict[str, Any]) -
     }
     texts = [c for c in spine["chains"] if c["landed"].endswith("dataset.json")]
     assert texts and all(c["chain"][-1].startswith("api.exporting.") for c in texts)
+
+
+def test_the_download_spine_is_half_the_issues_count(measured: dict[str, Any]) -> None:
+    """Issue "A house with rooms": about 14 modules and 14 returns for download before (the
+    spine gives 13 / 15 at 794907b); half is 7 / 7. As the console script runs it: the body,
+    the operation, and the stages it calls -- the transfer, the extraction's writer, the
+    commit -- and the two foundations they write through (the atomic writer, the lock)."""
+    spine = measured["download"]["spine"]
+    assert spine["bounces"] == 0, spine["bounce_edges"]
+    assert spine["modules"] <= 7 and spine["returns"] <= 7, spine["path"]
+    assert set(spine["call_edges"]) == {
+        "cli.bodies -> sources.download",
+        "sources.download -> sources.http.transfer",
+        "sources.download -> archive.extract_write",
+        "sources.download -> state.commit",
+        "sources.http.transfer -> utils.fsutil",
+        "state.commit -> utils.fsutil",
+        "state.commit -> state.locking",
+    }
