@@ -160,6 +160,7 @@ def extract_archive(
             existing = manifest.intact(paths)
             if existing is not None:
                 return _already(paths, archive, fmt, existing, clock() - t0)
+        check_replaceable(paths)
         if archive_sha256 is None:
             archive_sha256 = _recorded_sha256(paths, archive)
         with commit.Transaction(paths) as txn:
@@ -283,6 +284,57 @@ def check_places(paths: DataPaths) -> None:
                 hint="Move it away, or choose another --data-dir.",
                 path=str(place),
             )
+
+
+def check_replaceable(paths: DataPaths) -> None:
+    """A tree lungsegdb did not write (no readable manifest: unzipped by hand, say) that an
+    extraction is about to replace holds nothing but TIFF slices in leaf folders (OS junk
+    aside) -- else a :class:`UsageError` (exit 2) naming what else it holds, before anything
+    is staged or fetched: the commit replaces the whole folder, and a file of the user's in it
+    (notes, a script) would go with it. A tree with its manifest is lungsegdb's: what is not in
+    the manifest is what ``verify`` lists as extra, and ``--force`` replaces it as documented.
+    A tree that is a symlink is only a name here (the commit replaces the link, never its
+    target). Lists folders only (no ``stat``)."""
+    from lungsegdb_cli.dataset import card
+    from lungsegdb_cli.dataset.walk import scan_tree
+    from lungsegdb_cli.errors import CheckFailed
+
+    tree = paths.dataset_dir
+    if tree.is_symlink() or not tree.is_dir():
+        return
+    try:
+        if manifest.read_text(paths.manifest) is not None:
+            return
+    except CheckFailed:
+        pass  # a corrupt manifest: judged as none
+
+    def a_slice(rel: str) -> bool:
+        parts = rel.split("/")
+        return (
+            len(parts) == 4
+            and card.canonical_leaf(*parts[:3]) is not None
+            and card.is_tiff(parts[3])
+        )
+
+    foreign: list[str] = []
+    try:
+        for rel, _size in scan_tree(tree, sizes=False):
+            if not a_slice(rel):
+                foreign.append(rel if len(rel) <= 80 else rel[:77] + "...")
+                if len(foreign) > 3:
+                    break
+    except OSError as exc:
+        from lungsegdb_cli.errors import from_os_error
+
+        raise from_os_error(exc, f"list {tree}") from exc
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{tree} holds files that are not the dataset's ({shown}), and no manifest: the "
+            "extraction would replace the whole folder with them",
+            hint="Move them out of the LungSegDB folder (or delete them), then run again.",
+            path=str(tree),
+        )
 
 
 def check_outside_tree(paths: DataPaths, archive: Path, what: str = "archive") -> None:

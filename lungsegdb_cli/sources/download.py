@@ -391,6 +391,10 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
         if done is not None:
             done.waited_for_lock = waited
             return done
+        if op.extract:  # before anything is fetched: no file of the user's goes with the tree
+            from lungsegdb_cli.archive.extract import check_replaceable
+
+            check_replaceable(paths)
         with commit.Transaction(paths) as txn:
             kept = not request.force and op.extract and here.kept_matches(op.pin, op.md5)
             if request.archive is not None:

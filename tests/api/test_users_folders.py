@@ -102,3 +102,39 @@ def test_pairdataset_download_refuses_to_replace_a_tree_it_did_not_write(
     assert info.value.exit_code == 2 and "did not write" in info.value.message
     assert _files(proj) == mine
     assert len(L.PairDataset(proj, variant="all")) > 0  # read as it is
+
+
+def _hand_unzipped(root: Path, extra: dict[str, str]) -> Path:
+    """``root/LungSegDB`` as a user unzipped it by hand (no manifest), plus ``extra`` files."""
+    tree = write_ct_tree(root, ["1", "2"])
+    for rel, text in extra.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text)
+    return tree
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+@pytest.mark.parametrize(
+    "extra", ["my-notes.md", "raw data/V1/train.py", "raw data/V1/CT_Images/labels.csv"]
+)
+def test_a_tree_without_manifest_holding_the_users_files_is_not_replaced(
+    how: str, extra: str, synth_result: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    tree = _hand_unzipped(data, {extra: "mine\n"})
+    mine = _files(tree)
+    with pytest.raises(L.UsageError) as info:
+        _write(how, data, Path(synth_result.archive.path))
+    assert info.value.exit_code == 2 and extra in info.value.message
+    assert _files(tree) == mine
+    assert not (data / "LungSegDB.sha256").exists()
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+def test_a_tree_without_manifest_holding_only_slices_is_replaced(
+    how: str, synth_result: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    _hand_unzipped(data, {"raw data/V1/CT_Images/.DS_Store": "junk"})  # OS junk is no file of yours
+    result = _write(how, data, Path(synth_result.archive.path))
+    assert result.dataset_dir == data / "LungSegDB" and L.verify(data).ok
