@@ -204,3 +204,23 @@ def test_no_pin_is_offered_for_a_tree_extracted_from_another_file(
 def _json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert run(["info", "--json", "--data-dir", str(tmp_path)]) == 0
     return capsys.readouterr().out
+
+
+def test_the_pin_is_still_shown_after_clean_discards_the_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit K #10: docs/cli.md says that after ``clean`` discards the kept archive "``info``
+    still shows the pin"; the human output showed only "(discarded ...)", no pin line."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    L.download(root, url=Path(made.archive.path).as_uri())
+    assert any(p.what == "kept-archive" for p in L.clean(root).removed)
+    capsys.readouterr()
+    doc = _info_json(root, capsys)
+    assert doc["pin"] == made.archive.sha256
+    assert run(["info", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "(discarded once the tree verified" in out
+    assert f"pin in CI:   LUNGSEGDB_SHA256={made.archive.sha256}" in out
