@@ -212,7 +212,8 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
 
 def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     """Delete ``found``: stale staging by recovery's own rules (it also finishes a journal
-    left ``applied``), the rest file by file; the cache folder whole.
+    left ``applied``), the rest file by file; the cache folder whole. ``downloads/`` goes
+    too when this run emptied it (never an empty one it found so: it may be the user's).
 
     Each removal is one step (a crash point): a run killed between two, or in the middle of
     the cache folder, leaves only leftovers of the same kinds, which the next run lists and
@@ -236,8 +237,9 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
             continue
         except OSError as exc:
             raise from_os_error(exc, f"remove {p.path}") from exc
-    with contextlib.suppress(OSError):  # empty now: the folder goes too
-        paths.downloads_dir.rmdir()
+    if any(p.path.parent == paths.downloads_dir and not os.path.lexists(p.path) for p in found):
+        with contextlib.suppress(OSError):  # emptied by this run: the folder goes too
+            paths.downloads_dir.rmdir()
 
 
 def _discard(paths: DataPaths) -> bool:

@@ -260,6 +260,34 @@ def test_a_folder_lungsegdb_never_used_is_left_as_it_was(
     assert _snapshot(tmp_path) == before
 
 
+def test_an_empty_downloads_folder_clean_did_not_empty_is_left(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit K #8: ``clean`` removed an empty ``downloads/`` it found so (in a folder
+    lungsegdb never used, too) and reported ``removed: []``. It goes only when this run
+    removed something from it."""
+    home = tmp_path / "home"
+    (home / "downloads").mkdir(parents=True)
+    (home / "Documents").mkdir()
+    (home / "Documents" / "a.txt").write_text("mine")
+    before = _snapshot(home)
+    assert run(["clean", "--json", "--data-dir", str(home)]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == []
+    assert _snapshot(home) == before
+    # a data dir of ours, the archive given from elsewhere, an empty downloads/ of the user's
+    root = tmp_path / "data"
+    L.download(root, archive=archive)
+    (root / "downloads").mkdir(exist_ok=True)
+    (root / ".lungsegdb" / "cache").mkdir(exist_ok=True)
+    removed = L.clean(root).removed
+    assert [p.what for p in removed] == ["decode-cache"]
+    assert (root / "downloads").is_dir()
+    # emptied by this run: it goes too
+    (root / "downloads" / "url-0123456789ab.part").write_bytes(b"x")
+    assert [p.what for p in L.clean(root).removed] == ["partial-download"]
+    assert not (root / "downloads").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------
