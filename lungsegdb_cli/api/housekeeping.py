@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from pathlib import Path
+
     from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.state.parts import Part
     from lungsegdb_cli.utils.progress import Progress
@@ -225,6 +227,11 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     if any(p.what == parts.STAGING for p in found):
         commit.checkpoint("clean stale-staging")
         commit.recover(paths)
+        for p in found:  # recovery leaves what it cannot delete: said, never dropped
+            if p.what == parts.STAGING and os.path.lexists(p.path):
+                exc = _why_not_removed(p.path)
+                if exc is not None:
+                    raise from_os_error(exc, f"remove {p.path}") from exc
     for p in found:
         if p.what != parts.STAGING:
             commit.checkpoint(f"clean {p.what}")
@@ -240,6 +247,34 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     if any(p.path.parent == paths.downloads_dir and not os.path.lexists(p.path) for p in found):
         with contextlib.suppress(OSError):  # emptied by this run: the folder goes too
             paths.downloads_dir.rmdir()
+
+
+def _why_not_removed(path: Path) -> OSError | None:
+    """Try once more to delete ``path`` (stale staging recovery could not delete), to say
+    why it stays: the ``OSError``, or None if it went now."""
+    import errno
+
+    failed: list[OSError] = []
+
+    def note(_func: object, where: str, info: Any) -> None:  # the full path, not dir_fd's
+        exc = info[1]
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            failed.append(OSError(exc.errno, exc.strerror, where))
+
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, onerror=note)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc
+    except RecursionError:  # deeper than rmtree reaches, and recovery could not delete it
+        failed.append(OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), str(path)))
+    if failed:
+        return failed[0]
+    return None if not os.path.lexists(path) else OSError(errno.ENOTEMPTY, "not removed", path)
 
 
 def _discard(paths: DataPaths) -> bool:

@@ -288,6 +288,41 @@ def test_an_empty_downloads_folder_clean_did_not_empty_is_left(
     assert not (root / "downloads").exists()
 
 
+def test_stale_staging_that_cannot_be_removed_is_exit_5_naming_it(tmp_path: Path) -> None:
+    """Audit K #7: recovery ignores what it cannot delete, and ``clean`` dropped it from its
+    list: exit 0, "Nothing to remove", the folder still there. It is now exit 5 (docs/cli.md:
+    "a file cannot be removed"), the path named. Run as a user the permission bits bind (as
+    root: without CAP_DAC_OVERRIDE, by setpriv)."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "data"
+    stale = root / ".LungSegDB.staging-7-ab"
+    (stale / "ro").mkdir(parents=True)
+    (stale / "ro" / "f.TIF").write_bytes(b"x" * 10)
+    (stale / "ro").chmod(0o555)
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "clean", "--data-dir", str(root)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits are not enforced")
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override", *cmd]
+    try:
+        dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, check=False)
+        if os.geteuid() == 0 and "setpriv" in dry.stderr:
+            pytest.skip(f"setpriv refused here: {dry.stderr.strip()}")
+        assert dry.returncode == 0 and "stale-staging" in dry.stdout, dry.stdout + dry.stderr
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        assert str(stale) in proc.stderr and "Nothing to remove" not in proc.stdout
+        assert "Permission denied" in proc.stderr
+        assert (stale / "ro" / "f.TIF").is_file()
+    finally:
+        (stale / "ro").chmod(0o755)
+    assert [p.what for p in L.clean(root).removed] == ["stale-staging"]  # writable: it goes
+    assert not stale.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------
