@@ -190,6 +190,10 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
                     "why": "given with --archive: your file, never deleted",
                 }
             )
+        found = parts.unrecorded_archive(paths)
+        if found is not None:  # what extract takes from downloads/: no record makes it ours
+            part = parts.Part(found, tree_size(found), parts.ARCHIVE)
+            result.kept.append({**part.to_dict(), "why": parts.NOT_RECORDED_ARCHIVE})
         return None
     part = parts.Part(kept, tree_size(kept), parts.ARCHIVE)
     record = Provenance.read(paths.provenance)

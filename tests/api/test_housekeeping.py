@@ -323,6 +323,26 @@ def test_stale_staging_that_cannot_be_removed_is_exit_5_naming_it(tmp_path: Path
     assert not stale.exists()
 
 
+def test_the_archive_extract_took_from_downloads_is_listed_as_kept(
+    archive: Path, tmp_path: Path
+) -> None:
+    """Audit K #9: the single file in ``downloads/`` that ``extract`` took (no record names
+    it) was listed neither under ``removed`` nor under ``kept``. It is kept, with the reason."""
+    root = tmp_path / "data"
+    (root / "downloads").mkdir(parents=True)
+    mine = root / "downloads" / "LungSegDB.zip"
+    mine.write_bytes(archive.read_bytes())
+    L.extract(root)
+    for dry_run in (True, False):
+        result = L.clean(root, dry_run=dry_run)
+        assert result.removed == []
+        assert [(Path(k["path"]), k["what"], k["bytes"]) for k in result.kept] == [
+            (mine, "kept-archive", mine.stat().st_size)
+        ]
+        assert "not recorded" in result.kept[0]["why"]
+    assert mine.is_file()
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------

@@ -224,3 +224,28 @@ def test_the_pin_is_still_shown_after_clean_discards_the_archive(
     out = capsys.readouterr().out
     assert "(discarded once the tree verified" in out
     assert f"pin in CI:   LUNGSEGDB_SHA256={made.archive.sha256}" in out
+
+
+@pytest.mark.parametrize("record", ["none", "unreadable"])
+def test_the_archive_extract_took_from_downloads_is_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], record: str
+) -> None:
+    """Audit K #9: ``extract`` with no ``--archive`` takes the single file in ``downloads/``
+    (docs/extract.md step 1); no record names it, and ``info`` counted it in no part, so
+    ``total`` fell short of the data dir by the archive's size. It is the kept archive now."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    (root / "downloads").mkdir(parents=True)
+    archive = root / "downloads" / "LungSegDB.zip"
+    archive.write_bytes(Path(made.archive.path).read_bytes())
+    L.extract(root)
+    if record == "unreadable":
+        (root / ".lungsegdb" / "provenance.json").write_text("{not json")
+    capsys.readouterr()
+    space = _info_json(root, capsys)["space"]
+    assert space["kept-archive"] == archive.stat().st_size
+    assert space["total"] == sum(v for k, v in space.items() if k != "total")
+    on_disk = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file())
+    assert space["total"] == on_disk
