@@ -15,7 +15,9 @@ left, and listed in ``kept`` with the reason.
 
 All of it under the writer lock (no download or extract runs meanwhile, so nothing listed is
 in use) and through the one door (:func:`~lungsegdb_cli.api.common.data_paths`), told not to
-tidy on its own so that what recovery would delete is listed, with its size, before it goes.
+tidy on its own so that what recovery would delete is listed, with its size, before it goes
+(a commit a killed run left half-done gets its renames only: what it moved aside is listed
+as ``stale-staging`` too, and a dry run deletes none of it).
 
 See :mod:`lungsegdb_cli.api` for what every operation shares.
 """
@@ -228,7 +230,7 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     from lungsegdb_cli.errors import from_os_error
     from lungsegdb_cli.state import commit, parts
 
-    if any(p.what == parts.STAGING for p in found):
+    if any(p.what == parts.STAGING for p in found) or paths.journal.exists():
         commit.checkpoint("clean stale-staging")
         commit.recover(paths)
         for p in found:  # recovery leaves what it cannot delete: said, never dropped

@@ -343,6 +343,41 @@ def test_the_archive_extract_took_from_downloads_is_listed_as_kept(
     assert mine.is_file()
 
 
+def test_a_dry_run_after_a_killed_commit_lists_what_recovery_deletes_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Audit K #12: after an ``extract --force`` killed at "moved aside LungSegDB" (the
+    crash-point harness), opening the data dir rolled the commit forward and deleted the old
+    tree it had moved aside: ``clean --dry-run`` removed it, and neither it nor ``clean``
+    listed it. The dry run now lists it (with its size) under ``stale-staging`` and deletes
+    nothing; the real run lists what recovery removed, bytes too."""
+    from lungsegdb_cli.utils.fsutil import tree_size
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    L.download(root, url=Path(made.archive.path).as_uri())
+    (tmp_path / "trace").mkdir()
+
+    def argv(r: Path) -> list[str]:
+        return ["extract", "--force", "-q", "--data-dir", str(r)]
+
+    n = crashes.checkpoints(argv, root, tmp_path / "trace").index("moved aside LungSegDB") + 1
+    assert crashes.child(argv(root), {crashes.CRASH_AT: str(n)}).returncode == -9
+    (old,) = root.glob(".LungSegDB.old-*")
+    sizes = {p: tree_size(p) for p in root.glob(".*.old-*")}
+    dry = L.clean(root, dry_run=True)
+    listed = {p.path: p.bytes for p in dry.removed if p.what == "stale-staging"}
+    assert listed[old] == sizes[old] > 0
+    assert all(os.path.lexists(p) for p in listed)  # removed nothing
+    assert L.clean(root, dry_run=True).removed == dry.removed
+    real = L.clean(root)
+    assert {p.path: p.bytes for p in real.removed if p.what == "stale-staging"} == listed
+    assert real.bytes == dry.bytes
+    assert not any(os.path.lexists(p) for p in listed)
+    assert not (root / ".lungsegdb" / "journal.json").exists()
+    assert L.verify(root).ok and L.clean(root, dry_run=True).removed == []
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------
