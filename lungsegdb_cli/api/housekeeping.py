@@ -15,7 +15,9 @@ left, and listed in ``kept`` with the reason.
 
 All of it under the writer lock (no download or extract runs meanwhile, so nothing listed is
 in use) and through the one door (:func:`~lungsegdb_cli.api.common.data_paths`), told not to
-tidy on its own so that what recovery would delete is listed, with its size, before it goes.
+tidy on its own so that what recovery would delete is listed, with its size, before it goes
+(a commit a killed run left half-done gets its renames only: what it moved aside is listed
+as ``stale-staging`` too, and a dry run deletes none of it).
 
 See :mod:`lungsegdb_cli.api` for what every operation shares.
 """
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - types only
+    from pathlib import Path
+
     from lungsegdb_cli.dataset.paths import DataPaths
     from lungsegdb_cli.state.parts import Part
     from lungsegdb_cli.utils.progress import Progress
@@ -188,6 +192,10 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
                     "why": "given with --archive: your file, never deleted",
                 }
             )
+        found = parts.unrecorded_archive(paths)
+        if found is not None:  # what extract takes from downloads/: no record makes it ours
+            part = parts.Part(found, tree_size(found), parts.ARCHIVE)
+            result.kept.append({**part.to_dict(), "why": parts.NOT_RECORDED_ARCHIVE})
         return None
     part = parts.Part(kept, tree_size(kept), parts.ARCHIVE)
     record = Provenance.read(paths.provenance)
@@ -212,7 +220,8 @@ def _archive(paths: DataPaths, result: CleanResult, progress: Progress | None) -
 
 def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     """Delete ``found``: stale staging by recovery's own rules (it also finishes a journal
-    left ``applied``), the rest file by file; the cache folder whole.
+    left ``applied``), the rest file by file; the cache folder whole. ``downloads/`` goes
+    too when this run emptied it (never an empty one it found so: it may be the user's).
 
     Each removal is one step (a crash point): a run killed between two, or in the middle of
     the cache folder, leaves only leftovers of the same kinds, which the next run lists and
@@ -221,9 +230,14 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
     from lungsegdb_cli.errors import from_os_error
     from lungsegdb_cli.state import commit, parts
 
-    if any(p.what == parts.STAGING for p in found):
+    if any(p.what == parts.STAGING for p in found) or paths.journal.exists():
         commit.checkpoint("clean stale-staging")
         commit.recover(paths)
+        for p in found:  # recovery leaves what it cannot delete: said, never dropped
+            if p.what == parts.STAGING and os.path.lexists(p.path):
+                exc = _why_not_removed(p.path)
+                if exc is not None:
+                    raise from_os_error(exc, f"remove {p.path}") from exc
     for p in found:
         if p.what != parts.STAGING:
             commit.checkpoint(f"clean {p.what}")
@@ -236,8 +250,37 @@ def _remove_leftovers(paths: DataPaths, found: list[Part]) -> None:
             continue
         except OSError as exc:
             raise from_os_error(exc, f"remove {p.path}") from exc
-    with contextlib.suppress(OSError):  # empty now: the folder goes too
-        paths.downloads_dir.rmdir()
+    if any(p.path.parent == paths.downloads_dir and not os.path.lexists(p.path) for p in found):
+        with contextlib.suppress(OSError):  # emptied by this run: the folder goes too
+            paths.downloads_dir.rmdir()
+
+
+def _why_not_removed(path: Path) -> OSError | None:
+    """Try once more to delete ``path`` (stale staging recovery could not delete), to say
+    why it stays: the ``OSError``, or None if it went now."""
+    import errno
+
+    failed: list[OSError] = []
+
+    def note(_func: object, where: str, info: Any) -> None:  # the full path, not dir_fd's
+        exc = info[1]
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            failed.append(OSError(exc.errno, exc.strerror, where))
+
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, onerror=note)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc
+    except RecursionError:  # deeper than rmtree reaches, and recovery could not delete it
+        failed.append(OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), str(path)))
+    if failed:
+        return failed[0]
+    return None if not os.path.lexists(path) else OSError(errno.ENOTEMPTY, "not removed", path)
 
 
 def _discard(paths: DataPaths) -> bool:

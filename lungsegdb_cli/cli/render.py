@@ -449,6 +449,9 @@ def render_info(con: Console, result: InfoResult) -> None:
         )
     elif result.provenance is not None and result.provenance.discarded:
         con.print("  archive:     (discarded once the tree verified: --no-keep-archive or clean)")
+        if result.pin is not None:  # the record keeps the pin: CI can still pin the archive
+            _print(con, f"  sha256:      {result.pin}")
+            _print(con, f"  pin in CI:   LUNGSEGDB_SHA256={result.pin}")
     else:
         con.print("  archive:     (none kept)")
     _print(con, f"  manifest:    {_e(result.manifest or '(none)')}")

@@ -229,9 +229,23 @@ def _plan_debris(paths: DataPaths) -> tuple[list[Path], list[tuple[Path, Path]]]
 
 
 def debris(paths: DataPaths) -> list[Path]:
-    """What :func:`clean_debris` would delete now (a writer's own staging excluded), for
-    ``lungsegdb clean`` to list; deletes nothing."""
-    return _plan_debris(paths)[0]
+    """What :func:`recover` would delete now (a writer's own staging excluded), for
+    ``lungsegdb clean`` to list; deletes nothing. That is what a journal left ``applied``
+    moved aside (``.<name>.old-<txid>``, deleted by :func:`_finish`), then what
+    :func:`clean_debris` deletes of the rest (a journal's own names are not debris: its staged
+    names are renamed into place by a roll-forward, not deleted)."""
+    journal = read_journal(paths) if paths.journal.exists() else None
+    covered: set[Path] = set()
+    asides: list[Path] = []
+    if journal is not None and journal.txid not in _live:
+        for op in journal.ops:
+            aside = paths.root / op.aside
+            covered.add(aside)
+            if op.staged is not None:
+                covered.add(paths.root / op.staged)
+            if journal.state == APPLIED and _lexists(aside):
+                asides.append(aside)
+    return asides + [p for p in _plan_debris(paths)[0] if p not in covered]
 
 
 def clean_debris(paths: DataPaths) -> list[str]:
@@ -249,9 +263,12 @@ def clean_debris(paths: DataPaths) -> list[str]:
     return done
 
 
-def recover(paths: DataPaths, hook: CrashHook | None = None) -> bool:
+def recover(paths: DataPaths, hook: CrashHook | None = None, *, finish: bool = True) -> bool:
     """Finish or undo what a killed run left (call under the writer lock). True if a
-    half-done commit was rolled forward."""
+    half-done commit was rolled forward. ``finish`` False makes only the renames of a
+    ``committed`` journal (it is then ``applied``, the state a commit reaches before its
+    deletions) and deletes nothing: what it moved aside and other debris stay, for
+    :func:`debris` to list and a later :func:`recover` to delete."""
     hook = hook or checkpoint
     journal = read_journal(paths)
     rolled = False
@@ -265,7 +282,11 @@ def recover(paths: DataPaths, hook: CrashHook | None = None) -> bool:
             except OSError as exc:
                 raise from_os_error(exc, f"finish the interrupted commit in {paths.root}") from exc
             rolled = True
+        if not finish:
+            return rolled
         _finish(paths, journal, hook)
+    elif not finish:
+        return rolled
     clean_debris(paths)
     return rolled
 
@@ -291,7 +312,9 @@ def reading(paths: DataPaths, timeout: float | None = None, *, tidy: bool = True
     state stay one generation until the block ends. A commit a dead writer left half-done is
     rolled forward first (that needs write access; a read-only data dir says so); with
     ``tidy`` (the default) what it left beside the tree is deleted too, when no writer is at
-    work (``lungsegdb clean`` passes False: it lists that debris before deleting it)."""
+    work. ``lungsegdb clean`` passes False: the roll-forward makes its renames only (the
+    journal left ``applied``), and nothing is deleted, so that clean lists that debris --
+    what the commit moved aside too -- before deleting it (or, in a dry run, not at all)."""
     with ExitStack() as stack:
         for _ in range(5):
             stack.enter_context(locking.generation_lock(paths, locking.SHARED, timeout))
@@ -299,8 +322,12 @@ def reading(paths: DataPaths, timeout: float | None = None, *, tidy: bool = True
                 break
             stack.close()  # a writer died mid-commit: finish its commit, then read
             try:
-                with writing(paths, timeout):
-                    pass
+                if tidy:
+                    with writing(paths, timeout):
+                        pass
+                else:  # its renames only: what it moved aside is left for clean to list
+                    with locking.writer_lock(paths, timeout):
+                        recover(paths, finish=False)
             except LocalError as exc:
                 if not is_read_only(exc):
                     raise  # a full disk, a lock held too long: said as itself (kind, hint)

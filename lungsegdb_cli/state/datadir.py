@@ -25,8 +25,9 @@ def open_data_dir(
 ) -> DataPaths:
     """The data dir ``data_dir`` names (as ``--data-dir``: see :func:`resolve`), with any
     interrupted commit finished first (:func:`lungsegdb_cli.state.commit.settle`). ``tidy``
-    False leaves what a killed writer staged beside the tree (a committed commit is still
-    finished): ``lungsegdb clean`` lists it, under the writer lock, before deleting it.
+    False leaves what a killed writer staged or moved aside beside the tree (a committed
+    commit still gets its renames, nothing is deleted): ``lungsegdb clean`` lists it, under
+    the writer lock, before deleting it (a dry run never does).
     ``writing``: for a command that writes the tree (:func:`resolve`)."""
     paths = resolve(
         data_dir, must_exist=must_exist, writing=writing

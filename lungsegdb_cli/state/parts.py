@@ -4,7 +4,8 @@ The parts (``what``):
 
 * ``tree``: the LungSegDB folder; ``manifest``: ``LungSegDB.sha256`` and its sidecar;
 * ``kept-archive``: the archive ``download`` kept (``downloads/<name>``, as the provenance
-  records it);
+  records it; else the one file in ``downloads/`` that ``extract`` takes when none is
+  recorded, :func:`unrecorded_archive`);
 * ``partial-download``: the tool's partial downloads ``downloads/<key>.part`` (``key``:
   ``drive-<id>`` or ``url-<12 hex digits>``) and their resume sidecars ``<key>.part.json`` (also
   one left alone);
@@ -50,6 +51,7 @@ __all__ = [
     "kept_archive",
     "leftovers",
     "space",
+    "unrecorded_archive",
 ]
 
 ARCHIVE = "kept-archive"
@@ -165,16 +167,46 @@ def users_archive(paths: DataPaths) -> Path | None:
     return kept
 
 
+#: why an archive in ``downloads/`` no record names is left (``clean``'s ``kept``)
+NOT_RECORDED_ARCHIVE = (
+    "not recorded as an archive lungsegdb downloaded (the one file in downloads/, which "
+    "'extract' takes when none is recorded): left as it is"
+)
+
+
+def unrecorded_archive(paths: DataPaths) -> Path | None:
+    """The archive ``extract`` would take from ``downloads/`` when the provenance records none
+    there (docs/extract.md step 1: the single file, hidden files and ``*.part``,
+    ``*.part.json``, ``*.rejected`` aside; as
+    :func:`lungsegdb_cli.archive.extract.archive_to_extract` picks it), or None: none, several,
+    or the provenance names the kept archive (:func:`kept_archive`, :func:`users_archive`).
+    Counted as the kept archive by :func:`space`; ``clean`` never removes it."""
+    if kept_archive(paths) is not None or users_archive(paths) is not None:
+        return None
+    try:
+        found = [
+            p
+            for p in paths.downloads_dir.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and not p.name.endswith((*_PART_SUFFIXES, _REJECTED_SUFFIX))
+        ]
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
+
+
 def space(paths: DataPaths) -> dict[str, int]:
     """Bytes per part of the data dir (see the module docstring), and ``total``: ``tree``,
     ``manifest``, ``kept-archive``, ``partial-download``, ``rejected-download``,
     ``stale-staging``, ``decode-cache``, ``state``. Counts what lies inside the data dir
-    only: an archive given with ``--archive FILE`` from elsewhere is not."""
+    only: an archive given with ``--archive FILE`` from elsewhere is not. The archive in
+    ``downloads/`` that ``extract`` takes when none is recorded counts as the kept archive."""
     out = {
         "tree": tree_size(paths.dataset_dir),
         "manifest": tree_size(paths.manifest) + tree_size(paths.manifest_sizes),
     }
-    kept = kept_archive(paths) or users_archive(paths)
+    kept = kept_archive(paths) or users_archive(paths) or unrecorded_archive(paths)
     out[ARCHIVE] = tree_size(kept) if kept is not None else 0
     for what in (PARTIAL, REJECTED, STAGING, CACHE):
         out[what] = 0

@@ -260,6 +260,124 @@ def test_a_folder_lungsegdb_never_used_is_left_as_it_was(
     assert _snapshot(tmp_path) == before
 
 
+def test_an_empty_downloads_folder_clean_did_not_empty_is_left(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit K #8: ``clean`` removed an empty ``downloads/`` it found so (in a folder
+    lungsegdb never used, too) and reported ``removed: []``. It goes only when this run
+    removed something from it."""
+    home = tmp_path / "home"
+    (home / "downloads").mkdir(parents=True)
+    (home / "Documents").mkdir()
+    (home / "Documents" / "a.txt").write_text("mine")
+    before = _snapshot(home)
+    assert run(["clean", "--json", "--data-dir", str(home)]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == []
+    assert _snapshot(home) == before
+    # a data dir of ours, the archive given from elsewhere, an empty downloads/ of the user's
+    root = tmp_path / "data"
+    L.download(root, archive=archive)
+    (root / "downloads").mkdir(exist_ok=True)
+    (root / ".lungsegdb" / "cache").mkdir(exist_ok=True)
+    removed = L.clean(root).removed
+    assert [p.what for p in removed] == ["decode-cache"]
+    assert (root / "downloads").is_dir()
+    # emptied by this run: it goes too
+    (root / "downloads" / "url-0123456789ab.part").write_bytes(b"x")
+    assert [p.what for p in L.clean(root).removed] == ["partial-download"]
+    assert not (root / "downloads").exists()
+
+
+def test_stale_staging_that_cannot_be_removed_is_exit_5_naming_it(tmp_path: Path) -> None:
+    """Audit K #7: recovery ignores what it cannot delete, and ``clean`` dropped it from its
+    list: exit 0, "Nothing to remove", the folder still there. It is now exit 5 (docs/cli.md:
+    "a file cannot be removed"), the path named. Run as a user the permission bits bind (as
+    root: without CAP_DAC_OVERRIDE, by setpriv)."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "data"
+    stale = root / ".LungSegDB.staging-7-ab"
+    (stale / "ro").mkdir(parents=True)
+    (stale / "ro" / "f.TIF").write_bytes(b"x" * 10)
+    (stale / "ro").chmod(0o555)
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "clean", "--data-dir", str(root)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits are not enforced")
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override", *cmd]
+    try:
+        dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, check=False)
+        if os.geteuid() == 0 and "setpriv" in dry.stderr:
+            pytest.skip(f"setpriv refused here: {dry.stderr.strip()}")
+        assert dry.returncode == 0 and "stale-staging" in dry.stdout, dry.stdout + dry.stderr
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        assert str(stale) in proc.stderr and "Nothing to remove" not in proc.stdout
+        assert "Permission denied" in proc.stderr
+        assert (stale / "ro" / "f.TIF").is_file()
+    finally:
+        (stale / "ro").chmod(0o755)
+    assert [p.what for p in L.clean(root).removed] == ["stale-staging"]  # writable: it goes
+    assert not stale.exists()
+
+
+def test_the_archive_extract_took_from_downloads_is_listed_as_kept(
+    archive: Path, tmp_path: Path
+) -> None:
+    """Audit K #9: the single file in ``downloads/`` that ``extract`` took (no record names
+    it) was listed neither under ``removed`` nor under ``kept``. It is kept, with the reason."""
+    root = tmp_path / "data"
+    (root / "downloads").mkdir(parents=True)
+    mine = root / "downloads" / "LungSegDB.zip"
+    mine.write_bytes(archive.read_bytes())
+    L.extract(root)
+    for dry_run in (True, False):
+        result = L.clean(root, dry_run=dry_run)
+        assert result.removed == []
+        assert [(Path(k["path"]), k["what"], k["bytes"]) for k in result.kept] == [
+            (mine, "kept-archive", mine.stat().st_size)
+        ]
+        assert "not recorded" in result.kept[0]["why"]
+    assert mine.is_file()
+
+
+def test_a_dry_run_after_a_killed_commit_lists_what_recovery_deletes_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Audit K #12: after an ``extract --force`` killed at "moved aside LungSegDB" (the
+    crash-point harness), opening the data dir rolled the commit forward and deleted the old
+    tree it had moved aside: ``clean --dry-run`` removed it, and neither it nor ``clean``
+    listed it. The dry run now lists it (with its size) under ``stale-staging`` and deletes
+    nothing; the real run lists what recovery removed, bytes too."""
+    from lungsegdb_cli.utils.fsutil import tree_size
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    L.download(root, url=Path(made.archive.path).as_uri())
+    (tmp_path / "trace").mkdir()
+
+    def argv(r: Path) -> list[str]:
+        return ["extract", "--force", "-q", "--data-dir", str(r)]
+
+    n = crashes.checkpoints(argv, root, tmp_path / "trace").index("moved aside LungSegDB") + 1
+    assert crashes.child(argv(root), {crashes.CRASH_AT: str(n)}).returncode == -9
+    (old,) = root.glob(".LungSegDB.old-*")
+    sizes = {p: tree_size(p) for p in root.glob(".*.old-*")}
+    dry = L.clean(root, dry_run=True)
+    listed = {p.path: p.bytes for p in dry.removed if p.what == "stale-staging"}
+    assert listed[old] == sizes[old] > 0
+    assert all(os.path.lexists(p) for p in listed)  # removed nothing
+    assert L.clean(root, dry_run=True).removed == dry.removed
+    real = L.clean(root)
+    assert {p.path: p.bytes for p in real.removed if p.what == "stale-staging"} == listed
+    assert real.bytes == dry.bytes
+    assert not any(os.path.lexists(p) for p in listed)
+    assert not (root / ".lungsegdb" / "journal.json").exists()
+    assert L.verify(root).ok and L.clean(root, dry_run=True).removed == []
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------

@@ -204,3 +204,48 @@ def test_no_pin_is_offered_for_a_tree_extracted_from_another_file(
 def _json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert run(["info", "--json", "--data-dir", str(tmp_path)]) == 0
     return capsys.readouterr().out
+
+
+def test_the_pin_is_still_shown_after_clean_discards_the_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit K #10: docs/cli.md says that after ``clean`` discards the kept archive "``info``
+    still shows the pin"; the human output showed only "(discarded ...)", no pin line."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    L.download(root, url=Path(made.archive.path).as_uri())
+    assert any(p.what == "kept-archive" for p in L.clean(root).removed)
+    capsys.readouterr()
+    doc = _info_json(root, capsys)
+    assert doc["pin"] == made.archive.sha256
+    assert run(["info", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "(discarded once the tree verified" in out
+    assert f"pin in CI:   LUNGSEGDB_SHA256={made.archive.sha256}" in out
+
+
+@pytest.mark.parametrize("record", ["none", "unreadable"])
+def test_the_archive_extract_took_from_downloads_is_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], record: str
+) -> None:
+    """Audit K #9: ``extract`` with no ``--archive`` takes the single file in ``downloads/``
+    (docs/extract.md step 1); no record names it, and ``info`` counted it in no part, so
+    ``total`` fell short of the data dir by the archive's size. It is the kept archive now."""
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=2)
+    root = tmp_path / "data"
+    (root / "downloads").mkdir(parents=True)
+    archive = root / "downloads" / "LungSegDB.zip"
+    archive.write_bytes(Path(made.archive.path).read_bytes())
+    L.extract(root)
+    if record == "unreadable":
+        (root / ".lungsegdb" / "provenance.json").write_text("{not json")
+    capsys.readouterr()
+    space = _info_json(root, capsys)["space"]
+    assert space["kept-archive"] == archive.stat().st_size
+    assert space["total"] == sum(v for k, v in space.items() if k != "total")
+    on_disk = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file())
+    assert space["total"] == on_disk

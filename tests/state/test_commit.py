@@ -636,3 +636,37 @@ def test_a_download_that_cannot_be_extracted_is_fetched_afresh(
     fake_drive.mirror["LungSegDB.zip"] = old.path.read_bytes()  # the mirror is fixed
     assert run(["download", "--url", url, "--data-dir", str(root), "-q"]) == 0
     check_invariant(root, None, old, committed=True)
+
+
+def test_debris_lists_what_a_journal_left_applied_moved_aside(tmp_path: Path) -> None:
+    """Audit K #12: what a commit killed after its renames moved aside is what recovery
+    deletes; :func:`commit.debris` (``clean``'s ``stale-staging``) lists all of it -- the
+    aside of a removed archive, whose place is empty, too (the pre-journal rule would put it
+    back) -- and ``recover(finish=False)`` deletes none of it."""
+    where = paths.resolve(tmp_path, writing=True)
+    where.downloads_dir.mkdir(parents=True)
+    archive = where.downloads_dir / "A.zip"
+    archive.write_bytes(b"a" * 7)
+    where.dataset_dir.mkdir()
+    (where.dataset_dir / "f.TIF").write_bytes(b"x" * 5)
+
+    class Stop(Exception):
+        pass
+
+    def hook(name: str) -> None:
+        if name == "applied":
+            raise Stop
+
+    with pytest.raises(Stop), commit.Transaction(where, hook=hook) as txn:
+        (txn.stage_dir(where.dataset_dir) / "g.TIF").write_bytes(b"y" * 3)
+        txn.remove(archive)
+        txn.commit()
+    asides = [*tmp_path.glob(".LungSegDB.old-*"), *where.downloads_dir.glob(".A.zip.old-*")]
+    assert len(asides) == 2
+    assert sorted(commit.debris(where)) == sorted(asides)
+    with locking.writer_lock(where):
+        assert commit.recover(where, finish=False) is False
+        assert all(os.path.lexists(p) for p in asides)
+        commit.recover(where)
+    assert not any(os.path.lexists(p) for p in asides) and commit.debris(where) == []
+    assert (where.dataset_dir / "g.TIF").is_file() and not archive.exists()
