@@ -55,7 +55,7 @@ from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import LocalError, UsageError
-from lungsegdb_cli.state import commit, provenance
+from lungsegdb_cli.state import commit, parts, provenance
 from lungsegdb_cli.utils.fsutil import check_free_space
 from lungsegdb_cli.utils.progress import Progress, ensure
 
@@ -199,16 +199,7 @@ def archive_to_extract(paths: DataPaths) -> Path:
         kept = record.kept_archive(paths.root) if record is not None else None
     if kept is not None:
         return kept
-    try:
-        found = sorted(
-            p
-            for p in paths.downloads_dir.iterdir()
-            if p.is_file()
-            and not p.name.startswith(".")
-            and not p.name.endswith((".part", ".part.json", ".rejected"))
-        )
-    except OSError:
-        found = []
+    found = parts.archive_candidates(paths)
     if len(found) == 1:
         return found[0]
     if found:

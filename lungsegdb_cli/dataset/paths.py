@@ -142,9 +142,14 @@ def _holds(folder: Path, canonical: Callable[[str], str | None]) -> bool:
 
 
 def managed(tree: Path) -> bool:
-    """``tree`` is a tree lungsegdb wrote: its manifest lies beside it. (Not lungsegdb's state
-    folder beside it: a reader makes its decode cache there for any tree it reads.)"""
-    return (tree.parent / f"{tree.name}.sha256").is_file()
+    """``tree`` is a tree lungsegdb wrote: its manifest lies beside it, or it is the
+    ``LungSegDB`` folder of a data root whose state records a download (its manifest deleted,
+    say: ``extract --force`` repairs it in place). Not for lungsegdb's state folder alone: a
+    reader makes its decode cache there beside any tree it reads."""
+    if (tree.parent / f"{tree.name}.sha256").is_file():
+        return True
+    recorded = tree.parent / STATE_DIRNAME / "provenance.json"
+    return tree.name == dataset.DATASET_DIRNAME and recorded.is_file()
 
 
 def resolve(
@@ -159,10 +164,10 @@ def resolve(
     ``data_dir`` may be a data root (holding ``LungSegDB/``), the LungSegDB folder itself, or
     any folder laid out like it (:func:`looks_like_tree`). For a command that writes the tree
     (``writing``: download, extract) such a folder is the tree only if lungsegdb wrote it
-    (:func:`managed`: its manifest beside it); any other folder is a data root, its tree
-    ``<it>/LungSegDB``: a folder of the user's is never replaced by an extraction. None means
-    ``$LUNGSEGDB_HOME`` (an empty variable counts as unset), else the user cache dir. An empty
-    or blank ``data_dir`` (``--data-dir ""``: an unset variable, typically) is a
+    (:func:`managed`: its manifest beside it, or its record); any other folder is a data root,
+    its tree ``<it>/LungSegDB``: a folder of the user's is never replaced by an extraction. None
+    means ``$LUNGSEGDB_HOME`` (an empty variable counts as unset), else the user cache dir. An
+    empty or blank ``data_dir`` (``--data-dir ""``: an unset variable, typically) is a
     :class:`UsageError` (exit 2), never the current folder nor the default. With ``must_exist``
     an explicit path that does not exist is a :class:`UsageError` (exit 2).
     """

@@ -178,22 +178,30 @@ def unrecorded_archive(paths: DataPaths) -> Path | None:
     """The archive ``extract`` would take from ``downloads/`` when the provenance records none
     there (docs/extract.md step 1: the single file, hidden files and ``*.part``,
     ``*.part.json``, ``*.rejected`` aside; as
-    :func:`lungsegdb_cli.archive.extract.archive_to_extract` picks it), or None: none, several,
+    :func:`archive_candidates`), or None: none, several,
     or the provenance names the kept archive (:func:`kept_archive`, :func:`users_archive`).
     Counted as the kept archive by :func:`space`; ``clean`` never removes it."""
     if kept_archive(paths) is not None or users_archive(paths) is not None:
         return None
+    found = archive_candidates(paths)
+    return found[0] if len(found) == 1 else None
+
+
+def archive_candidates(paths: DataPaths) -> list[Path]:
+    """The files in ``downloads/`` that may be an archive to extract, sorted: hidden files and
+    partial (``*.part``, ``*.part.json``) or rejected (``*.rejected``) downloads aside; none
+    if the folder cannot be listed. ``extract`` without ``--archive`` takes the one there is
+    (:func:`lungsegdb_cli.archive.extract.archive_to_extract`)."""
     try:
-        found = [
+        return sorted(
             p
             for p in paths.downloads_dir.iterdir()
             if p.is_file()
             and not p.name.startswith(".")
             and not p.name.endswith((*_PART_SUFFIXES, _REJECTED_SUFFIX))
-        ]
+        )
     except OSError:
-        return None
-    return found[0] if len(found) == 1 else None
+        return []
 
 
 def space(paths: DataPaths) -> dict[str, int]:

@@ -138,3 +138,21 @@ def test_a_tree_without_manifest_holding_only_slices_is_replaced(
     _hand_unzipped(data, {"raw data/V1/CT_Images/.DS_Store": "junk"})  # OS junk is no file of yours
     result = _write(how, data, Path(synth_result.archive.path))
     assert result.dataset_dir == data / "LungSegDB" and L.verify(data).ok
+
+
+@pytest.mark.parametrize("how", ["extract", "download"])
+def test_the_tree_given_as_the_data_dir_with_its_manifest_deleted_is_repaired_in_place(
+    how: str, synth_result: Any, tmp_path: Path
+) -> None:
+    """Audit H5, 1: ``--data-dir d/LungSegDB`` whose manifest was deleted is still the tree
+    lungsegdb wrote (its data root's record): repaired in place, not nested inside."""
+    data = tmp_path / "d"
+    L.download(data, archive=synth_result.archive.path)
+    (data / "LungSegDB.sha256").unlink()
+    tree = data / "LungSegDB"
+    if how == "extract":
+        got = L.extract(tree, force=True)
+    else:
+        got = L.download(tree, archive=synth_result.archive.path)
+    assert got.dataset_dir == tree and not (tree / "LungSegDB").exists()
+    assert not (tree / ".lungsegdb").exists() and L.verify(data).ok
