@@ -530,3 +530,29 @@ def test_a_users_file_another_program_locks_is_refused_not_busy(tree: Path, tmp_
         with pytest.raises(L.UsageError, match="not lungsegdb's"):
             L.export("csv", tmp_path / "out", tree)
     assert lock.read_bytes() == b"my program's lock\n" and not (tmp_path / "out").exists()
+
+
+def test_a_busy_lock_this_user_may_not_write_is_reported_busy(tree: Path, tmp_path: Path) -> None:
+    """Audit H5, 2: another user's export holds ``.OUT.lock`` in a shared folder (its file
+    read-only to this user): ``out-busy`` naming the run, exit 5 -- not "could not write"."""
+    import fcntl
+
+    out = tmp_path / "out"
+    lock = tmp_path / ".out.lock"
+    lock.write_bytes(b"lungsegdb export nnunet (pid 4242), started 2026-12-07 09:00:00\n")
+    lock.chmod(0o444)
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "export", "nnunet", str(out)]
+    cmd += ["--data-dir", str(tree), "--json"]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits are not enforced")
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override", *cmd]
+    with open(lock, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other user's run
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(), check=False)
+    if os.geteuid() == 0 and "setpriv" in proc.stderr:
+        pytest.skip(f"setpriv refused here: {proc.stderr.strip()}")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    err = json.loads(proc.stdout)["error"]
+    assert err["kind"] == "out-busy" and "pid 4242" in err["message"], err
+    assert not out.exists()

@@ -102,8 +102,25 @@ def _open(out: Path, lock: Path) -> int:
         found = _found(out, lock)  # a link or a folder is refused by the look itself
         if not _ours(found):
             raise _not_ours(out, lock) from None
+        if found is not None:
+            _busy_read_only(out, lock)  # another user's export holds it: busy, not "denied"
         action = f"open the lock file {lock}" if found is None else f"write {lock}"
         raise from_os_error(exc, action) from exc
+
+
+def _busy_read_only(out: Path, lock: Path) -> None:
+    """:class:`OutBusy` if a run holds the lock file this process may not write (another
+    user's, in a shared folder): its flock is tried on a read-only descriptor. Nothing if it
+    is free or cannot be opened even so (the write error is then the one to report)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return
+    try:
+        if not locking.try_lock(fd, locking.EXCLUSIVE):
+            raise _busy(out, lock, fd)
+    finally:
+        os.close(fd)  # a lock taken here is released with it
 
 
 def _read(fd: int) -> bytes:
