@@ -54,6 +54,7 @@ from lungsegdb_cli.archive.extract_write import RESERVE, write_tree
 from lungsegdb_cli.checks import manifest
 from lungsegdb_cli.checks.manifest import Entry
 from lungsegdb_cli.dataset.paths import DataPaths
+from lungsegdb_cli.dataset.places import check_outside_tree, check_places
 from lungsegdb_cli.errors import LocalError, UsageError
 from lungsegdb_cli.state import commit, parts, provenance
 from lungsegdb_cli.utils.fsutil import check_free_space
@@ -254,29 +255,6 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
     return archive
 
 
-def check_places(paths: DataPaths) -> None:
-    """What lies where an extraction writes is of the kind it writes there: a folder (or
-    nothing) where the tree goes, no folder where its manifest and the manifest's sizes
-    record go -- a :class:`LocalError` (exit 5) naming it otherwise, before anything is read
-    or moved (the commit would move a folder there aside and delete it with the user's files
-    in it). A symlink there is only a name: the commit replaces the link, never its target."""
-    target = paths.dataset_dir
-    if target.exists() and not target.is_dir():
-        raise LocalError(
-            f"{target} exists and is not a folder",
-            hint="Move it away, or choose another --data-dir.",
-            path=str(target),
-        )
-    for place in (paths.manifest, paths.manifest_sizes):
-        if place.is_dir() and not place.is_symlink():
-            raise LocalError(
-                f"{place} is a folder, where lungsegdb writes the tree's "
-                + ("manifest" if place == paths.manifest else "manifest sizes record"),
-                hint="Move it away, or choose another --data-dir.",
-                path=str(place),
-            )
-
-
 def check_replaceable(paths: DataPaths) -> None:
     """A tree lungsegdb did not write (no readable manifest: unzipped by hand, say) that an
     extraction is about to replace holds nothing but TIFF slices in leaf folders (OS junk
@@ -321,22 +299,10 @@ def check_replaceable(paths: DataPaths) -> None:
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise UsageError(
-            f"{tree} holds files that are not the dataset's ({shown}), and no manifest: the "
+            f"{tree} has no manifest and holds what is not the dataset's ({shown}): the "
             "extraction would replace the whole folder with them",
             hint="Move them out of the LungSegDB folder (or delete them), then run again.",
             path=str(tree),
-        )
-
-
-def check_outside_tree(paths: DataPaths, archive: Path, what: str = "archive") -> None:
-    """A :class:`UsageError` (exit 2) if ``archive`` lies inside the tree an extraction
-    would replace (through symlinks too): the commit would delete it with the old tree."""
-    target = paths.dataset_dir
-    if Path(archive).resolve().is_relative_to(target.resolve()):
-        raise UsageError(
-            f"The {what} {archive} is inside the tree it would replace ({target})",
-            hint="Move the archive out of the LungSegDB folder first.",
-            path=str(archive),
         )
 
 

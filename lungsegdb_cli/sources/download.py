@@ -47,6 +47,7 @@ from lungsegdb_cli.checks.here import Here, tree_intact
 from lungsegdb_cli.checks.origin import tree_origin
 from lungsegdb_cli.dataset.paths import DataPaths
 from lungsegdb_cli.errors import ArchiveError, LocalError, UsageError
+from lungsegdb_cli.sources import ownership
 from lungsegdb_cli.sources import plan as sources_mod
 from lungsegdb_cli.sources.request import DownloadRequest
 from lungsegdb_cli.sources.result import (
@@ -64,7 +65,6 @@ from lungsegdb_cli.state.provenance import FIELDS, Provenance, record_path
 from lungsegdb_cli.utils import fsutil
 from lungsegdb_cli.utils.arguments import PathLike
 from lungsegdb_cli.utils.progress import Progress, note
-from lungsegdb_cli.utils.textsafe import shell_word
 
 # The network, Drive and failure modules are imported where they are used: a download that
 # finds the tree intact (every CI run after a cache restore) never needs them, and they cost
@@ -324,7 +324,7 @@ def run(
     archive = request.archive
     if archive is not None and not archive.is_file():
         raise UsageError(f"Archive does not exist: {archive}", hint="Check the path.")
-    _check_places(op)
+    ownership.check_places(paths, request, plan)
     if request.offline and archive is None and not paths.root.exists():
         from lungsegdb_cli.sources.failures import offline_error
 
@@ -347,35 +347,6 @@ def run(
         done = _download_as_writer(op, net)
     done.elapsed = clock() - t0
     return done
-
-
-def _check_places(op: _Op) -> None:
-    """Before anything is read or fetched: what lies where the extraction writes is of the
-    kind it writes there, and no file of the user's would be replaced with the old tree or
-    written over in ``downloads/`` -- an archive given with ``--archive`` inside the tree, a
-    local source (a path or ``file://`` URL) inside the tree or in ``downloads/``."""
-    from lungsegdb_cli.archive import extract as extract_mod
-    from lungsegdb_cli.sources.localfile import local_path
-
-    paths, request = op.paths, op.request
-    if not request.extract:
-        return
-    extract_mod.check_places(paths)
-    if request.archive is not None:
-        extract_mod.check_outside_tree(paths, request.archive)
-    for source in op.plan:
-        if source.url[:5].lower() != "file:":
-            continue
-        where = Path(local_path(source.url))
-        extract_mod.check_outside_tree(paths, where, "source")
-        if where.resolve().is_relative_to(paths.downloads_dir.resolve()):
-            raise UsageError(
-                f"The source {where} lies in {paths.downloads_dir}, where the download "
-                "writes the archive it fetches (and may later delete it as its own)",
-                hint=f"Give it with --archive {shell_word(str(where))} instead (your file: "
-                "never deleted), or move it out of that folder.",
-                path=str(where),
-            )
 
 
 def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
@@ -599,7 +570,7 @@ def _from_network(txn: commit.Transaction, op: _Op, here: Here, net: Network) ->
     # only an archive the tool fetched: one given with --archive FILE is the user's, also in
     # downloads/ (ownership from the record, not the location)
     old = here.record.owned_archive(paths.root, paths.downloads_dir) if here.record else None
-    final = _free_name(got.final, old)
+    final = ownership.free_name(got.final, old)
     if final != got.final:
         note(op.progress, f"{got.final} is not lungsegdb's: the archive is kept as {final.name}")
     # The finished .part becomes the kept archive at the commit, its resume sidecar goes, and
@@ -633,28 +604,6 @@ def _from_network(txn: commit.Transaction, op: _Op, here: Here, net: Network) ->
     result.retries = list(res.retries)
     result.sources = attempts
     return result
-
-
-#: the endings an archive name keeps when a number is put before them
-_ENDINGS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".tar", ".zip", ".7z")
-
-
-def _free_name(final: Path, owned: Path | None) -> Path:
-    """``final``, unless something lies there that is not the tool's own kept archive
-    (``owned``: the user's file given with ``--archive``, or one the tool has no record of):
-    then ``<stem> (2)<ending>``, ``(3)``, ... -- the first name free, as a browser does. A
-    commit never writes over a file of the user's in ``downloads/``."""
-    if not os.path.lexists(final) or final == owned:
-        return final
-    name = final.name
-    ending = next((e for e in _ENDINGS if name.lower().endswith(e)), final.suffix)
-    stem = name[: len(name) - len(ending)] if ending else name
-    n = 2
-    while True:
-        other = final.with_name(f"{stem} ({n}){ending}")
-        if not os.path.lexists(other) or other == owned:
-            return other
-        n += 1
 
 
 def _fetch(op: _Op, source: Source, net: Network, pinned_size: int | None) -> Fetched:
