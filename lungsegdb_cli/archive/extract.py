@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +161,6 @@ def extract_archive(
             existing = manifest.intact(paths)
             if existing is not None:
                 return _already(paths, archive, fmt, existing, clock() - t0)
-        check_replaceable(paths)
         if archive_sha256 is None:
             archive_sha256 = _recorded_sha256(paths, archive)
         with commit.Transaction(paths) as txn:
@@ -255,14 +254,18 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
     return archive
 
 
-def check_replaceable(paths: DataPaths) -> None:
+def check_replaceable(paths: DataPaths, will_write: Collection[str] | None = None) -> None:
     """A tree lungsegdb did not write (no readable manifest: unzipped by hand, say) that an
-    extraction is about to replace holds nothing but TIFF slices in leaf folders (OS junk
-    aside) -- else a :class:`UsageError` (exit 2) naming what else it holds, before anything
-    is staged or fetched: the commit replaces the whole folder, and a file of the user's in it
-    (notes, a script) would go with it. A tree with its manifest is lungsegdb's: what is not in
-    the manifest is what ``verify`` lists as extra, and ``--force`` replaces it as documented.
-    A tree that is a symlink is only a name here (the commit replaces the link, never its
+    extraction is about to replace holds nothing but the dataset's slices -- else a
+    :class:`UsageError` (exit 2) naming what else it holds, before anything is staged: the
+    commit replaces the whole folder, and a file of the user's in it (notes, a script, a
+    prediction saved beside the slices) would go with it. A file is the dataset's when its
+    last three folders are a leaf of the documented tree, however spelt and under whatever
+    wrapper folder (docs/extract.md step 4), and -- with ``will_write``, the tree paths the
+    archive's plan writes -- when the extraction writes it again; without (a stream not read
+    yet), when it is a TIFF. A tree with its manifest is lungsegdb's: what is not in the
+    manifest is what ``verify`` lists as extra, and ``--force`` replaces it as documented. A
+    tree that is a symlink is only a name here (the commit replaces the link, never its
     target). Lists folders only (no ``stat``)."""
     from lungsegdb_cli.dataset import card
     from lungsegdb_cli.dataset.walk import scan_tree
@@ -277,18 +280,19 @@ def check_replaceable(paths: DataPaths) -> None:
     except CheckFailed:
         pass  # a corrupt manifest: judged as none
 
-    def a_slice(rel: str) -> bool:
+    def the_datasets(rel: str) -> bool:
         parts = rel.split("/")
-        return (
-            len(parts) == 4
-            and card.canonical_leaf(*parts[:3]) is not None
-            and card.is_tiff(parts[3])
-        )
+        leaf = card.canonical_leaf(*parts[-4:-1]) if len(parts) >= 4 else None
+        if leaf is None:
+            return False
+        if will_write is not None:
+            return f"{leaf}/{parts[-1]}" in will_write
+        return card.is_tiff(parts[-1])
 
     foreign: list[str] = []
     try:
         for rel, _size in scan_tree(tree, sizes=False):
-            if not a_slice(rel):
+            if not the_datasets(rel):
                 foreign.append(rel if len(rel) <= 80 else rel[:77] + "...")
                 if len(foreign) > 3:
                     break
@@ -409,6 +413,7 @@ def _begin(
 ) -> Staging:
     """Check the free space for ``plan``'s files and make the staging folder of ``txn``."""
     target, archive, jobs = paths.dataset_dir, plan.archive, plan.jobs
+    check_replaceable(paths, {dest for _, dest in jobs} if jobs is not None else None)
     wanted = sum(m.size for m, _ in jobs) if jobs is not None else plan.reader.archive_size
     check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
     folder = txn.stage_dir(target)

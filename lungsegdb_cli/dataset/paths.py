@@ -143,13 +143,15 @@ def _holds(folder: Path, canonical: Callable[[str], str | None]) -> bool:
 
 def managed(tree: Path) -> bool:
     """``tree`` is a tree lungsegdb wrote: its manifest lies beside it, or it is the
-    ``LungSegDB`` folder of a data root whose state records a download (its manifest deleted,
-    say: ``extract --force`` repairs it in place). Not for lungsegdb's state folder alone: a
+    ``LungSegDB`` folder of a data root whose state records a download or an extraction (the
+    provenance, the manifest's sizes: its manifest deleted, say, ``extract --force`` repairs
+    it in place). Not for lungsegdb's state folder alone: a
     reader makes its decode cache there beside any tree it reads."""
     if (tree.parent / f"{tree.name}.sha256").is_file():
         return True
-    recorded = tree.parent / STATE_DIRNAME / "provenance.json"
-    return tree.name == dataset.DATASET_DIRNAME and recorded.is_file()
+    state = tree.parent / STATE_DIRNAME
+    recorded = (state / "provenance.json").is_file() or (state / "manifest-sizes.json").is_file()
+    return tree.name == dataset.DATASET_DIRNAME and recorded
 
 
 def resolve(
@@ -211,6 +213,10 @@ def resolve(
             path=str(root),
         )
     nested = root / dataset.DATASET_DIRNAME
+    if writing and root.is_symlink() and not nested.is_dir():
+        real = Path(os.path.realpath(root))
+        if real.is_dir() and looks_like_tree(real) and managed(real):
+            return DataPaths(root=real.parent, dataset_dir=real)  # the tree the link names
     if (
         not nested.is_dir()
         and root.is_dir()

@@ -10,6 +10,7 @@ calls): the no-op re-run of ``download`` makes them too.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lungsegdb_cli.dataset.paths import DataPaths
@@ -43,7 +44,9 @@ def check_outside_tree(paths: DataPaths, archive: Path, what: str = "archive") -
     """A :class:`UsageError` (exit 2) if ``archive`` lies inside the tree an extraction
     would replace (through symlinks too): the commit would delete it with the old tree."""
     target = paths.dataset_dir
-    if Path(archive).resolve().is_relative_to(target.resolve()):
+    # a tree that is a symlink: the commit replaces the link, never what it points to
+    tree = Path(os.path.abspath(target)) if target.is_symlink() else target.resolve()
+    if Path(archive).resolve().is_relative_to(tree):
         raise UsageError(
             f"The {what} {archive} is inside the tree it would replace ({target})",
             hint="Move the archive out of the LungSegDB folder first.",

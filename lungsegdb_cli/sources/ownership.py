@@ -30,16 +30,16 @@ def check_places(paths: DataPaths, request: DownloadRequest, plan: Sequence[Sour
     local source (a path or ``file://`` URL) inside the tree or in ``downloads/``."""
     from lungsegdb_cli.sources.localfile import local_path
 
-    if not request.extract:
-        return
-    check_tree_places(paths)
-    if request.archive is not None:
-        check_outside_tree(paths, request.archive)
+    if request.extract:
+        check_tree_places(paths)
+        if request.archive is not None:
+            check_outside_tree(paths, request.archive)
     for source in plan:
         if source.url[:5].lower() != "file:":
             continue
         where = Path(local_path(source.url))
-        check_outside_tree(paths, where, "source")
+        if request.extract:
+            check_outside_tree(paths, where, "source")
         if where.resolve().is_relative_to(paths.downloads_dir.resolve()):
             raise UsageError(
                 f"The source {where} lies in {paths.downloads_dir}, where the download "

@@ -175,13 +175,15 @@ NOT_RECORDED_ARCHIVE = (
 
 
 def unrecorded_archive(paths: DataPaths) -> Path | None:
-    """The archive ``extract`` would take from ``downloads/`` when the provenance records none
-    there (docs/extract.md step 1: the single file, hidden files and ``*.part``,
-    ``*.part.json``, ``*.rejected`` aside; as
-    :func:`archive_candidates`), or None: none, several,
-    or the provenance names the kept archive (:func:`kept_archive`, :func:`users_archive`).
+    """The archive ``extract`` took from ``downloads/`` when the provenance records none there
+    (docs/extract.md step 1: the single file, hidden files and ``*.part``, ``*.part.json``,
+    ``*.rejected`` aside: :func:`archive_candidates`), or None: none, several, the provenance
+    names the kept archive (:func:`kept_archive`, :func:`users_archive`), or nothing was
+    extracted here (no manifest: a file in a folder lungsegdb never used is just a file).
     Counted as the kept archive by :func:`space`; ``clean`` never removes it."""
     if kept_archive(paths) is not None or users_archive(paths) is not None:
+        return None
+    if not paths.manifest.is_file():  # nothing was extracted here: a file is just a file
         return None
     found = archive_candidates(paths)
     return found[0] if len(found) == 1 else None

@@ -130,3 +130,23 @@ def test_extract_after_the_archive_was_discarded_names_download_force(
         L.extract(data, force=True)
     assert "discarded" in info.value.message
     assert "download --force" in info.value.hint
+
+
+def test_a_local_source_in_downloads_is_refused_without_extraction_too(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """Audit H6 5: ``--no-extract`` copied it beside itself as ``X (2).zip``."""
+    data = tmp_path / "data"
+    mine = _copy(synth_result, data / "downloads" / "LungSegDB.zip")
+    with pytest.raises(L.UsageError):
+        L.download(data, urls=[str(mine)], drive=False, extract=False)
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["LungSegDB.zip"]
+
+
+def test_info_counts_no_archive_in_a_folder_lungsegdb_never_used(tmp_path: Path) -> None:
+    """Audit H6 4: the single file in ``downloads/`` is the archive extract took only where
+    something was extracted; elsewhere it is just a file (a video), not a kept archive."""
+    folder = tmp_path / "home"
+    (folder / "downloads").mkdir(parents=True)
+    (folder / "downloads" / "talk.mp4").write_bytes(b"\x00" * 4096)
+    assert L.info(folder).space["kept-archive"] == 0

@@ -156,3 +156,90 @@ def test_the_tree_given_as_the_data_dir_with_its_manifest_deleted_is_repaired_in
         got = L.download(tree, archive=synth_result.archive.path)
     assert got.dataset_dir == tree and not (tree / "LungSegDB").exists()
     assert not (tree / ".lungsegdb").exists() and L.verify(data).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit H6: the rules above, reviewed
+# ---------------------------------------------------------------------------------------------
+def _unzipped(synth_result: Any, into: Path) -> Path:
+    """The synth archive unzipped by hand into ``into`` (its members start ``LungSegDB/``)."""
+    import zipfile
+
+    with zipfile.ZipFile(synth_result.archive.path) as zf:
+        zf.extractall(into)
+    return into
+
+
+def test_a_hand_unzipped_tree_under_a_wrapper_folder_is_replaced(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """H6 2: ``LungSegDB/LungSegDB/raw data/...`` (docs/extract.md step 4 accepts a wrapper):
+    the dataset's own slices are the dataset's."""
+    data = tmp_path / "data"
+    _unzipped(synth_result, data / "LungSegDB")
+    assert (data / "LungSegDB" / "LungSegDB" / "raw data").is_dir()
+    for how in ("download", "extract"):
+        got = _write(how, data, Path(synth_result.archive.path))
+        assert got.dataset_dir == data / "LungSegDB" and L.verify(data).ok
+
+
+@pytest.mark.parametrize("how", ["download", "extract"])
+@pytest.mark.parametrize("mine", ["99.TIF", "1_pred.tif"])
+def test_a_slice_of_the_users_in_a_hand_unzipped_tree_is_not_deleted(
+    how: str, mine: str, synth_result: Any, tmp_path: Path
+) -> None:
+    """H6 3: a TIFF the archive does not hold, in a leaf folder of a tree without manifest
+    (a prediction, a slice added by hand), is the user's: refused, exit 2, named."""
+    data = tmp_path / "data"
+    tree = _unzipped(synth_result, data) / "LungSegDB"
+    added = tree / "raw data" / "V1" / "CT_Masks" / mine
+    added.write_bytes(b"II*\x00mine")
+    with pytest.raises(L.UsageError) as info:
+        _write(how, data, Path(synth_result.archive.path))
+    assert info.value.exit_code == 2 and mine in info.value.message
+    assert added.read_bytes() == b"II*\x00mine"
+
+
+def test_a_link_to_the_tree_given_as_the_data_dir_writes_into_the_tree_it_names(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """H6 1: ``--data-dir L``, L a symlink to the LungSegDB folder lungsegdb wrote: the tree
+    it names is the one written (no second tree, manifest or state inside it)."""
+    data = tmp_path / "d"
+    L.download(data, archive=synth_result.archive.path)
+    link = tmp_path / "L"
+    link.symlink_to(data / "LungSegDB")
+    got = L.download(link, archive=synth_result.archive.path, force=True)
+    assert got.dataset_dir == data / "LungSegDB"
+    assert not (data / "LungSegDB" / ".lungsegdb").exists()
+    assert not (data / "LungSegDB" / "LungSegDB").exists()
+    assert L.verify(data).ok
+
+
+def test_a_tree_extract_made_with_its_manifest_deleted_is_repaired_in_place(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """H6 9: ``extract --archive`` records no provenance; its manifest's sizes record marks
+    the tree as lungsegdb's all the same."""
+    data = tmp_path / "d"
+    L.extract(data, archive=synth_result.archive.path)
+    (data / "LungSegDB.sha256").unlink()
+    got = L.extract(data / "LungSegDB", archive=synth_result.archive.path, force=True)
+    assert got.dataset_dir == data / "LungSegDB"
+    assert not (data / "LungSegDB" / "LungSegDB").exists() and L.verify(data).ok
+
+
+def test_an_archive_in_the_target_of_a_linked_tree_is_not_in_the_way(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """H6 7: the tree is a symlink: the commit replaces the link, never its target, so an
+    archive lying in the target is not inside the tree it would replace."""
+    data = tmp_path / "d"
+    L.download(data, archive=synth_result.archive.path)
+    real = tmp_path / "real"
+    shutil.move(str(data / "LungSegDB"), str(real))
+    (data / "LungSegDB").symlink_to(real)
+    mine = real / "my-archive.zip"
+    shutil.copyfile(synth_result.archive.path, mine)
+    got = L.download(data, archive=mine, force=True)
+    assert got.files and mine.is_file() and not (data / "LungSegDB").is_symlink()
