@@ -58,7 +58,7 @@ from lungsegdb_cli.dataset.places import check_outside_tree, check_places
 from lungsegdb_cli.errors import LocalError, UsageError
 from lungsegdb_cli.state import commit, parts, provenance
 from lungsegdb_cli.utils.fsutil import check_free_space
-from lungsegdb_cli.utils.progress import Progress, ensure
+from lungsegdb_cli.utils.progress import Progress, ensure, note
 
 __all__ = [
     "ENV_MAX_BYTES",
@@ -168,6 +168,8 @@ def extract_archive(
                 txn, paths, plan, progress=progress, workers=workers, archive_sha256=archive_sha256
             )
             txn.commit()
+        if (left := txn.left_behind_note()) is not None:
+            note(progress, left)
     result.seconds = clock() - t0
     return result
 

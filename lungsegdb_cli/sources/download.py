@@ -386,6 +386,8 @@ def _download_as_writer(op: _Op, net: Network) -> DownloadResult:
                 txn.remove(state_path(result.read_from))
             commit.checkpoint("download staged")
             txn.commit()
+        if (left := txn.left_behind_note()) is not None:
+            note(op.progress, left)
         if result.read_from is not None and result.read_from.name.endswith(".part"):
             discard_part(result.read_from)  # committed under its final name: only the sidecar
         # the partial downloads of other sources (another URL, an earlier run) go: nothing
@@ -594,6 +596,7 @@ def _from_network(txn: commit.Transaction, op: _Op, here: Here, net: Network) ->
         time=_now(),
         pinned=op.pin is not None,
         client=got.client,
+        name=got.final.name if final != got.final else None,
         nulls=frozenset(FIELDS),  # every field is written, null or not
     )
     txn.stage_bytes(paths.provenance, record.to_json().encode("utf-8"))

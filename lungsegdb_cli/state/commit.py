@@ -404,6 +404,8 @@ class Transaction:
         self._ops: list[Op] = []
         self._created: list[Path] = []
         self.committed = False
+        #: after :meth:`commit`: what it moved aside and could not delete (left for recovery)
+        self.left_behind: list[Path] = []
 
     # -- preparing -----------------------------------------------------------------------------
     def _rel(self, path: Path) -> str:
@@ -508,6 +510,20 @@ class Transaction:
         except KeyboardInterrupt:
             _finish(paths, journal, no_hook)
             raise
+        self.left_behind = [
+            paths.root / op.aside for op in journal.ops if _lexists(paths.root / op.aside)
+        ]
+
+    def left_behind_note(self) -> str | None:
+        """What a caller tells the user when :attr:`left_behind` is not empty: the old copies
+        the commit could not delete (a read-only tree, say), and who names why."""
+        if not self.left_behind:
+            return None
+        names = ", ".join(str(p) for p in self.left_behind)
+        return (
+            f"could not remove the old copy {names} (read-only?); 'lungsegdb clean' removes "
+            "it once it can, and names why until then"
+        )
 
     def _apply(self, journal: Journal, hook: CrashHook) -> None:
         if journal.state == COMMITTED:

@@ -64,11 +64,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "pinned": (bool,),
     "client": (str,),
     "kept": (bool,),
+    "name": (str,),
 }
 
 #: Fields written only when set (never as ``null``): ``kept`` exists once an archive was
-#: discarded by choice (:mod:`lungsegdb_cli.sources.discard`).
-OPTIONAL_FIELDS: tuple[str, ...] = ("kept",)
+#: discarded by choice (:mod:`lungsegdb_cli.sources.discard`); ``name``, the archive's own
+#: name, when it is kept under another (its name was taken in ``downloads/`` by a file that is
+#: not lungsegdb's: :func:`lungsegdb_cli.sources.ownership.free_name`).
+OPTIONAL_FIELDS: tuple[str, ...] = ("kept", "name")
 
 #: Every field every record has, in the order of the schema.
 FIELDS: tuple[str, ...] = tuple(k for k in _TYPES if k not in OPTIONAL_FIELDS)
@@ -109,6 +112,8 @@ class Provenance:
     client: str | None = None
     #: False once the archive was deleted by choice after a verified extract (None: kept)
     kept: bool | None = None
+    #: the archive's own name when it is kept under another (None: ``path``'s name is it)
+    name: str | None = None
     nulls: frozenset[str] = field(default=frozenset(), repr=False)
     extra: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 

@@ -88,6 +88,9 @@ def test_a_later_download_never_writes_over_the_users_archive_in_downloads(
     assert got.archive.path == data / "downloads" / "LungSegDB (2).zip"
     assert got.archive.path.read_bytes() == source.read_bytes()
     assert L.verify(data).ok
+    # the archive's own name is recorded: what croissant publishes is the same on any machine
+    # (audit H6, 8)
+    assert L.croissant(data).archive.name == "LungSegDB.zip"
     L.clean(data)  # the fetched copy is the tool's to delete; the user's file stays
     assert mine.is_file() and not got.archive.path.exists()
 

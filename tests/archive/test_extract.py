@@ -775,3 +775,38 @@ def test_extract_again_after_a_file_given_by_hand_has_nothing_to_do(
     victim.unlink()
     assert run(["extract", "-q", "--data-dir", data]) == 2
     assert "No archive to extract" in capsys.readouterr().err
+
+
+def test_an_old_tree_the_commit_cannot_delete_is_named(tmp_path: Path) -> None:
+    """Audit H6, 6: ``extract --force`` over a read-only tree moves it aside and cannot delete
+    it: a full old copy stays (``.LungSegDB.old-<txid>``), which the run now names on stderr
+    (exit 0: the new tree is in place) and ``clean`` removes once it can. Run as a user the
+    permission bits bind (as root: without CAP_DAC_OVERRIDE, by setpriv)."""
+    import shutil
+
+    import lungsegdb_cli as L
+
+    made = L.synth(tmp_path / "s", pairs=1)
+    data = tmp_path / "d"
+    L.extract(data, archive=made.archive.path)
+    folders = [p for p in (data / "LungSegDB").rglob("*") if p.is_dir()]
+    cmd = [sys.executable, "-m", "lungsegdb_cli", "extract", "--force", "--data-dir", str(data)]
+    cmd += ["--archive", str(made.archive.path)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: permission bits are not enforced")
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override", *cmd]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if os.geteuid() == 0 and "setpriv" in proc.stderr:
+            pytest.skip(f"setpriv refused here: {proc.stderr.strip()}")
+        assert proc.returncode == 0, proc.stderr
+        old = [p for p in data.iterdir() if p.name.startswith(".LungSegDB.old-")]
+        assert old and "could not remove the old copy" in proc.stderr
+        assert str(old[0]) in proc.stderr
+    finally:
+        for folder in [p for p in data.rglob("*") if p.is_dir()]:
+            folder.chmod(0o755)
+    assert L.verify(data).ok

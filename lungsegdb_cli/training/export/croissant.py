@@ -259,6 +259,10 @@ def archive_facts(paths: DataPaths) -> ArchiveFacts:
 
 
 def _archive_name(record: Provenance, fmt: str | None) -> str:
+    """The archive's own name: the same on every machine, also where the local copy was kept
+    under another (``LungSegDB (2).zip``: the provenance's ``name``)."""
+    if record.name:
+        return record.name
     if record.path:
         return PurePosixPath(record.path.replace("\\", "/")).name
     return f"{dataset.NAME}.{fmt or 'zip'}"
