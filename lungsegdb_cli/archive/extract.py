@@ -256,19 +256,23 @@ def _check_archive_arg(paths: DataPaths, archive: Path) -> Path:
     return archive
 
 
-def check_replaceable(paths: DataPaths, will_write: Collection[str] | None = None) -> None:
+def check_replaceable(paths: DataPaths, staged: Collection[str] | None = None) -> None:
     """A tree lungsegdb did not write (no readable manifest: unzipped by hand, say) that an
     extraction is about to replace holds nothing but the dataset's slices -- else a
-    :class:`UsageError` (exit 2) naming what else it holds, before anything is staged: the
-    commit replaces the whole folder, and a file of the user's in it (notes, a script, a
-    prediction saved beside the slices) would go with it. A file is the dataset's when its
-    last three folders are a leaf of the documented tree, however spelt and under whatever
-    wrapper folder (docs/extract.md step 4), and -- with ``will_write``, the tree paths the
-    archive's plan writes -- when the extraction writes it again; without (a stream not read
-    yet), when it is a TIFF. A tree with its manifest is lungsegdb's: what is not in the
-    manifest is what ``verify`` lists as extra, and ``--force`` replaces it as documented. A
-    tree that is a symlink is only a name here (the commit replaces the link, never its
-    target). Lists folders only (no ``stat``)."""
+    :class:`UsageError` (exit 2) naming what else it holds, before the commit: the commit
+    replaces the whole folder, and a file of the user's in it (notes, a script, a prediction
+    saved beside the slices or under a copy of the layout) would go with it.
+
+    A file is the dataset's when it lies in a leaf folder of the documented tree (however
+    spelt) under the one wrapper the tree has -- the shortest path to a leaf, ``""`` or, for
+    an archive unzipped with its top folder, ``LungSegDB/`` (docs/extract.md step 4); a leaf
+    under any other folder (``predictions/raw data/V1/...``) is the user's -- and, with
+    ``staged`` (the tree paths this extraction wrote, known once they are written, whatever
+    the archive's format), when the extraction writes it again (its name compared without
+    case); without (the cheap look ``download`` takes before fetching), when it is a TIFF. A
+    tree with its manifest is lungsegdb's: what is not in the manifest is what ``verify``
+    lists as extra, and ``--force`` replaces it as documented. A tree that is a symlink is
+    only a name here (the commit replaces the link, never its target). Lists folders only."""
     from lungsegdb_cli.dataset import card
     from lungsegdb_cli.dataset.walk import scan_tree
     from lungsegdb_cli.errors import CheckFailed
@@ -281,27 +285,32 @@ def check_replaceable(paths: DataPaths, will_write: Collection[str] | None = Non
             return
     except CheckFailed:
         pass  # a corrupt manifest: judged as none
-
-    def the_datasets(rel: str) -> bool:
-        parts = rel.split("/")
-        leaf = card.canonical_leaf(*parts[-4:-1]) if len(parts) >= 4 else None
-        if leaf is None:
-            return False
-        if will_write is not None:
-            return f"{leaf}/{parts[-1]}" in will_write
-        return card.is_tiff(parts[-1])
-
-    foreign: list[str] = []
     try:
-        for rel, _size in scan_tree(tree, sizes=False):
-            if not the_datasets(rel):
-                foreign.append(rel if len(rel) <= 80 else rel[:77] + "...")
-                if len(foreign) > 3:
-                    break
+        found = [rel for rel, _size in scan_tree(tree, sizes=False)]
     except OSError as exc:
         from lungsegdb_cli.errors import from_os_error
 
         raise from_os_error(exc, f"list {tree}") from exc
+
+    def placed(rel: str) -> tuple[str, str] | None:
+        """(wrapper, the leaf path as the extraction names it), or None: in no leaf."""
+        parts = rel.split("/")
+        leaf = card.canonical_leaf(*parts[-4:-1]) if len(parts) >= 4 else None
+        return None if leaf is None else ("/".join(parts[:-4]), f"{leaf}/{parts[-1]}")
+
+    where = {rel: placed(rel) for rel in found}
+    wrappers = sorted({p[0] for p in where.values() if p is not None}, key=lambda w: (len(w), w))
+    wanted = {name.lower() for name in staged} if staged is not None else None
+
+    def the_datasets(rel: str) -> bool:
+        at = where[rel]
+        if at is None or at[0] != wrappers[0]:
+            return False
+        return at[1].lower() in wanted if wanted is not None else card.is_tiff(rel)
+
+    foreign = [
+        rel if len(rel) <= 80 else rel[:77] + "..." for rel in found if not the_datasets(rel)
+    ]
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise UsageError(
@@ -415,7 +424,6 @@ def _begin(
 ) -> Staging:
     """Check the free space for ``plan``'s files and make the staging folder of ``txn``."""
     target, archive, jobs = paths.dataset_dir, plan.archive, plan.jobs
-    check_replaceable(paths, {dest for _, dest in jobs} if jobs is not None else None)
     wanted = sum(m.size for m, _ in jobs) if jobs is not None else plan.reader.archive_size
     check_free_space(target.parent, wanted + RESERVE, f"extracting {archive.name}")
     folder = txn.stage_dir(target)
@@ -436,6 +444,7 @@ def _stage_planned(
     (``extract``'s own run; ``download`` makes these steps itself)."""
     stage = _begin(txn, paths, plan, progress, workers, archive_sha256, time.monotonic, 0.0)
     total = write_tree(plan, stage.folder, stage.progress, workers)
+    check_replaceable(paths, [e.path for e in total])  # before the commit replaces the tree
     sums, sizes = stage.manifest(total)
     txn.stage_bytes(paths.manifest, sums)
     txn.stage_bytes(paths.manifest_sizes, sizes)

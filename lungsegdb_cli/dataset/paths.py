@@ -213,7 +213,7 @@ def resolve(
             path=str(root),
         )
     nested = root / dataset.DATASET_DIRNAME
-    if writing and root.is_symlink() and not nested.is_dir():
+    if root.is_symlink() and not nested.is_dir():
         real = Path(os.path.realpath(root))
         if real.is_dir() and looks_like_tree(real) and managed(real):
             return DataPaths(root=real.parent, dataset_dir=real)  # the tree the link names

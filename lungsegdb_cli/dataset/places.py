@@ -45,8 +45,8 @@ def check_outside_tree(paths: DataPaths, archive: Path, what: str = "archive") -
     would replace (through symlinks too): the commit would delete it with the old tree."""
     target = paths.dataset_dir
     # a tree that is a symlink: the commit replaces the link, never what it points to
-    tree = Path(os.path.abspath(target)) if target.is_symlink() else target.resolve()
-    if Path(archive).resolve().is_relative_to(tree):
+    tree = Path(os.path.abspath(target) if target.is_symlink() else os.path.realpath(target))
+    if Path(os.path.realpath(archive)).is_relative_to(tree):
         raise UsageError(
             f"The {what} {archive} is inside the tree it would replace ({target})",
             hint="Move the archive out of the LungSegDB folder first.",

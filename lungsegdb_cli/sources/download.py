@@ -415,6 +415,8 @@ def _stage_extraction(txn: commit.Transaction, op: _Op, result: DownloadResult) 
             archive_sha256=str(result.archive.sha256),
         ) as stage:
             total = write_tree(stage.plan, stage.folder, stage.progress, stage.workers)
+            # no file of the user's goes with a tree lungsegdb did not write
+            extract_mod.check_replaceable(paths, [e.path for e in total])
             sums, sizes = stage.manifest(total)
             txn.stage_bytes(paths.manifest, sums)
             txn.stage_bytes(paths.manifest_sizes, sizes)

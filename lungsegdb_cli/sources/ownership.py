@@ -40,7 +40,8 @@ def check_places(paths: DataPaths, request: DownloadRequest, plan: Sequence[Sour
         where = Path(local_path(source.url))
         if request.extract:
             check_outside_tree(paths, where, "source")
-        if where.resolve().is_relative_to(paths.downloads_dir.resolve()):
+        downloads = os.path.realpath(paths.downloads_dir)
+        if Path(os.path.realpath(where)).is_relative_to(downloads):
             raise UsageError(
                 f"The source {where} lies in {paths.downloads_dir}, where the download "
                 "writes the archive it fetches (and may later delete it as its own)",

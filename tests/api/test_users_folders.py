@@ -243,3 +243,70 @@ def test_an_archive_in_the_target_of_a_linked_tree_is_not_in_the_way(
     shutil.copyfile(synth_result.archive.path, mine)
     got = L.download(data, archive=mine, force=True)
     assert got.files and mine.is_file() and not (data / "LungSegDB").is_symlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit H7: the rules above, reviewed again
+# ---------------------------------------------------------------------------------------------
+def _tar_gz(synth_result: Any, tmp_path: Path) -> Path:
+    """The synth tree as a tar.gz (streamed: no plan before its members are read)."""
+    import tarfile
+
+    out = tmp_path / "LungSegDB.tar.gz"
+    with tarfile.open(out, "w:gz") as tf:
+        tf.add(synth_result.tree, arcname="LungSegDB")
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+@pytest.mark.parametrize("how", ["download", "extract"])
+@pytest.mark.parametrize(
+    "mine",
+    [
+        "raw data/V1/CT_Masks/99.TIF",  # a slice the archive does not hold (H7 2: tar.gz too)
+        "predictions/raw data/V1/CT_Masks/1.TIF",  # a copy of the layout (H7 1)
+    ],
+)
+def test_the_users_slices_in_a_hand_unzipped_tree_are_never_deleted(
+    fmt: str, how: str, mine: str, synth_result: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    tree = _unzipped(synth_result, data) / "LungSegDB"
+    added = tree / mine
+    added.parent.mkdir(parents=True, exist_ok=True)
+    added.write_bytes(b"II*\x00mine")
+    archive = Path(synth_result.archive.path) if fmt == "zip" else _tar_gz(synth_result, tmp_path)
+    with pytest.raises(L.UsageError) as info:
+        _write(how, data, archive)
+    assert info.value.exit_code == 2 and mine in info.value.message
+    assert added.read_bytes() == b"II*\x00mine"
+    assert not (data / "LungSegDB.sha256").exists()
+
+
+def test_slices_renamed_in_case_only_are_the_datasets(synth_result: Any, tmp_path: Path) -> None:
+    """H7 4: ``1.TIF`` renamed ``1.tif`` is the same slice: not refused."""
+    data = tmp_path / "data"
+    leaf = _unzipped(synth_result, data) / "LungSegDB" / "raw data" / "V1" / "CT_Images"
+    (leaf / "1.TIF").rename(leaf / "1.tif")
+    assert L.extract(data, archive=synth_result.archive.path).files
+
+
+def test_a_reader_given_a_link_to_the_tree_reads_the_tree_it_names(
+    synth_result: Any, tmp_path: Path
+) -> None:
+    """H7 3: verify and croissant through ``--data-dir L`` (L a link to lungsegdb's tree)."""
+    data = tmp_path / "d"
+    L.download(data, archive=synth_result.archive.path, sha256=synth_result.archive.sha256)
+    link = tmp_path / "L"
+    link.symlink_to(data / "LungSegDB")
+    assert L.verify(link).ok
+    assert L.croissant(link).pairs
+
+
+def test_a_symlink_loop_as_the_data_dir_is_no_traceback(synth_result: Any, tmp_path: Path) -> None:
+    """H7 7: a data dir that is a symlink loop: a LungSegDBError, not RuntimeError."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for run in (L.download, L.extract):
+        with pytest.raises(L.LungSegDBError):
+            run(loop, archive=synth_result.archive.path)
