@@ -84,9 +84,10 @@ _SWALLOWING = frozenset({"__del__", "__set_name__"})
 def _held() -> bool:
     """Ctrl-C is being held back (:func:`lungsegdb_cli.utils.signals.sigint_blocked`: workers
     forking, the result being written); the module is looked up, not imported: a process that
-    never loaded it holds nothing."""
-    signals = sys.modules.get("lungsegdb_cli.utils.signals")
-    return bool(signals is not None and signals.held())
+    never loaded it holds nothing, nor does one still importing it (a SIGINT that comes while
+    its code has not run yet finds it in ``sys.modules`` without ``held``)."""
+    held = getattr(sys.modules.get("lungsegdb_cli.utils.signals"), "held", None)
+    return bool(callable(held) and held())
 
 
 def _in_finaliser(frame: FrameType | None) -> bool:

@@ -363,3 +363,18 @@ def test_ctrl_c_between_a_workers_fork_and_its_record_never_hangs(
         raise AssertionError(f"{command} hung after a Ctrl-C as a worker started") from None
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr and "error: Interrupted" in done.stderr
+
+
+def test_a_sigint_while_the_signals_module_is_still_importing_is_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI caught it once in 3,000 runs of the delay test: the SIGINT came while
+    ``lungsegdb_cli.utils.signals`` was being imported -- in ``sys.modules``, its code not run
+    yet -- and the handler's look at ``held`` raised AttributeError. Such a module holds
+    nothing: the Ctrl-C is raised as usual."""
+    import types
+
+    from lungsegdb_cli.cli import entry
+
+    monkeypatch.setitem(sys.modules, "lungsegdb_cli.utils.signals", types.ModuleType("half"))
+    assert entry._held() is False
