@@ -123,8 +123,7 @@ def looks_like_tree(path: Path) -> bool:
     own layout is no LungSegDB tree."""
     try:
         return any(
-            _holds(variant, dataset.canonical_version)
-            and any(
+            any(
                 _holds(version, dataset.canonical_kind)
                 for version in variant.iterdir()
                 if version.is_dir() and dataset.canonical_version(version.name) is not None
@@ -147,10 +146,10 @@ def managed(tree: Path) -> bool:
     provenance, the manifest's sizes: its manifest deleted, say, ``extract --force`` repairs
     it in place). Not for lungsegdb's state folder alone: a
     reader makes its decode cache there beside any tree it reads."""
-    if (tree.parent / f"{tree.name}.sha256").is_file():
+    at = DataPaths(root=tree.parent, dataset_dir=tree)
+    if at.manifest.is_file():
         return True
-    state = tree.parent / STATE_DIRNAME
-    recorded = (state / "provenance.json").is_file() or (state / "manifest-sizes.json").is_file()
+    recorded = at.provenance.is_file() or at.manifest_sizes.is_file()
     return tree.name == dataset.DATASET_DIRNAME and recorded
 
 
